@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Entry point. Kept to syntax every Node.js release parses, so an old runtime (a global `npx`
+// outside the project, say) gets one clear line instead of a syntax error from TypeScript.
+'use strict';
+var REQUIRED_MAJOR = 24;
+var found = process.versions.node;
+var major = parseInt(found.split('.')[0], 10);
+if (!(major >= REQUIRED_MAJOR)) {
+  process.stderr.write('gatehouse: found Node.js ' + found + ', needs Node.js ' + REQUIRED_MAJOR +
+    ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n');
+  process.exit(1);
+}
+import('../src/main.ts').then(function (m) { return m.main(process.argv.slice(2)); }).then(
+  function (code) { if (typeof code === 'number') process.exitCode = code; },
+  function (err) {
+    process.stderr.write('gatehouse: ' + (err && err.message ? err.message : String(err)) + '\n');
+    process.exitCode = 1;
+  },
+);

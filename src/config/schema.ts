@@ -1,0 +1,127 @@
+// The one config schema. It gives the types, the errors with paths, and the JSON Schema
+// (`docs/config.schema.json`) and reference (`docs/config-reference.md`) generated from it.
+// Every object is strict: an unknown key is an error, never silently inert.
+import { z } from 'zod';
+import { parseDuration } from '../core/index.ts';
+
+/** A duration such as "90s", "15m", "8h", "7d"; parsed to milliseconds. */
+const duration = (def: string, what: string) =>
+  z.string()
+    .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 90s, 15m, 8h or 7d' })
+    .default(def)
+    .transform((s) => parseDuration(s) ?? 0)
+    .describe(`${what} (a duration: ms, s, m, h, d, w; default ${def})`);
+
+const cidr = z.string().regex(
+  /^(?:(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,2})?|[0-9a-fA-F:]+(?:\/\d{1,3})?)$/,
+  'expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128',
+);
+
+const hostPattern = z.string()
+  .regex(/^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?::\d{1,5})?$/,
+    'expected a lowercase host name, optionally starting with "*." (for example grafana.example.org or *.example.org)')
+  .describe('host name; "*.example.org" matches any subdomain on a label boundary, never example.org itself');
+
+const pathPattern = z.string()
+  .regex(/^\/[^?#\s]*$/, 'expected a path starting with "/" and without query, fragment or whitespace')
+  .describe('path on the normalized request path: "/api/" is a prefix, "/adsb/*" matches one segment, "/static/**" any depth');
+
+const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name (letters, digits, "-")');
+
+const httpUrl = z.string().refine((s) => {
+  try { const u = new URL(s); return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '' && u.search === ''; } catch { return false; }
+}, 'expected an absolute http(s) URL without query or fragment');
+
+export const subjectSchema = z.strictObject({
+  users: z.array(z.string().min(1)).optional().describe('usernames'),
+  groups: z.array(z.string().min(1)).optional().describe('group names (local, or mapped from an upstream provider)'),
+  emails: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address with exactly one "@"')).optional()
+    .describe('exact email addresses (compared case-insensitively)'),
+  emailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a domain such as example.org, without "@"')).optional()
+    .describe('email domains; the address must have exactly one "@" and this exact domain after it'),
+  anyUser: z.literal(true).optional().describe('any signed-in user'),
+}).describe('who a rule applies to; a user matches if any listed item matches');
+
+export type Subject = z.output<typeof subjectSchema>;
+
+export const identityHeadersSchema = z.strictObject({
+  user: headerName.default('X-Auth-Request-User'),
+  email: headerName.default('X-Auth-Request-Email'),
+  groups: headerName.default('X-Auth-Request-Groups'),
+  preferredUsername: headerName.default('X-Auth-Request-Preferred-Username'),
+}).describe('names of the identity headers sent on every 2xx (empty values when unknown)');
+
+export const appSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected a lowercase name of letters, digits and "-"').describe('unique name, used in logs, metrics and explain'),
+  hosts: z.array(hostPattern).min(1).describe('hosts this rule matches'),
+  paths: z.array(pathPattern).optional().describe('paths this rule matches (default: every path)'),
+  methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])).optional().describe('methods this rule matches (default: every method)'),
+  networks: z.array(cidr).optional().describe('client networks this rule matches (default: any)'),
+  public: z.literal(true).optional().describe('answer 2xx to anyone, signed in or not'),
+  allow: subjectSchema.optional().describe('allow these subjects'),
+  deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects'),
+  headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
+  upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
+}).describe('an app: an ordered rule; the first whose host, path, method and network match (and whose subject matches) decides');
+
+export type AppConfig = z.output<typeof appSchema>;
+
+export const domainSchema = z.strictObject({
+  domain: z.string().regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$|^localhost$/, 'expected a lowercase domain such as example.org')
+    .describe('a domain served by this instance; redirects are accepted to it and its subdomains (label boundary)'),
+  cookieDomain: z.string().optional().describe('the Domain attribute for the session cookie on this domain (default: the domain itself)'),
+  allowHttp: z.boolean().default(false).describe('accept plain-http redirect targets on this domain (development only)'),
+});
+
+export const groupSchema = z.strictObject({
+  name: z.string().min(1).describe('group name'),
+  members: z.array(z.string().min(1)).default([]).describe('usernames of local accounts in this group'),
+});
+
+const secretList = z.union([z.string(), z.array(z.string()).min(1)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .describe('a secret, or a list whose first entry is current and the rest still accepted (rotation)');
+
+export const configSchema = z.strictObject({
+  publicUrl: httpUrl.optional()
+    .describe('the external URL of the portal, such as https://auth.example.org; every redirect is built from it, never from the bind address'),
+  listen: z.strictObject({
+    host: z.string().default('127.0.0.1').describe('address to bind'),
+    port: z.number().int().min(0).max(65535).default(4180).describe('TCP port (0 picks a free one)'),
+  }).prefault({}).describe('where the HTTP server listens'),
+  dataDir: z.string().default('./data').describe('directory for the embedded database and generated secret'),
+  database: z.strictObject({
+    url: z.string().optional().describe('postgres://… for PostgreSQL; sqlite:/path or unset for the embedded SQLite file under dataDir'),
+    migrationLockTimeout: duration('5m', 'how long start-up waits for another process holding the migration lock'),
+  }).prefault({}),
+  secrets: z.strictObject({
+    session: secretList.optional().describe('root secret(s), any encoding, at least 32 bytes of entropy; generated into dataDir when unset'),
+  }).prefault({}),
+  trustedProxies: z.array(cidr).default(['127.0.0.0/8', '::1/128'])
+    .describe('peers whose X-Forwarded-* and X-Original-* headers are believed'),
+  log: z.strictObject({
+    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  }).prefault({}),
+  session: z.strictObject({
+    cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" and "-"').optional()
+      .describe('session cookie name (default: unique per instance, derived from publicUrl)'),
+    lifetime: duration('7d', 'absolute session lifetime'),
+    idleTimeout: duration('1d', 'a session unused this long ends'),
+    loginStateLifetime: duration('15m', 'how long a started sign-in may take'),
+  }).prefault({}),
+  signIn: z.strictObject({
+    throttle: z.strictObject({
+      perAccount: z.number().int().min(1).default(5).describe('failed attempts per account per window before it is slowed'),
+      perAddress: z.number().int().min(1).default(20).describe('failed attempts per source address per window'),
+      window: duration('15m', 'throttling window'),
+    }).prefault({}),
+  }).prefault({}),
+  domains: z.array(domainSchema).default([]).describe('domains this instance serves; redirects go only to these'),
+  headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
+  groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
+  apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
+  demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
