@@ -1,0 +1,9 @@
+// The store room: small ports, migrations, and the SQLite and PostgreSQL adapters behind them.
+
+export { openStore, DEFAULT_LOCK_TIMEOUT_MS, type OpenStoreOptions } from './open.ts';
+export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './migrations.ts';
+export { redactUrl } from './url.ts';
+export type {
+  UserRecord, UserStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditStore,
+  RevocationFeed, SchemaStatus, Store,
+} from './ports.ts';

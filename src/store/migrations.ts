@@ -1,0 +1,111 @@
+// The ordered list of schema migrations, one SQL text per engine. Append only: a released
+// migration is never edited, a fix is a new version. Each runs in its own transaction under the
+// migration lock; `schema_migrations` (made by the runner, not by a migration) records it.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+// Usernames are unique case-insensitively through `username_key` (the username lowercased by
+// the adapter in JS), so both engines fold case the same way: SQLite's NOCASE folds ASCII only
+// and PostgreSQL's lower() depends on the database locale.
+const V1_SQLITE = `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL,
+  username_key TEXT NOT NULL,
+  email TEXT,
+  email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),
+  name TEXT,
+  groups TEXT NOT NULL DEFAULT '[]',
+  password_hash TEXT,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  CONSTRAINT users_username_unique UNIQUE (username_key)
+);
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  ip TEXT,
+  user_agent TEXT
+);
+CREATE INDEX sessions_user_id ON sessions (user_id);
+CREATE INDEX sessions_revoked_at ON sessions (revoked_at);
+CREATE TABLE tickets (
+  id TEXT PRIMARY KEY,
+  payload TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX tickets_expires_at ON tickets (expires_at);
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_at ON audit (at, id);
+CREATE INDEX audit_actor ON audit (actor, at, id);
+`;
+
+const V1_POSTGRES = `
+CREATE TABLE users (
+  id text PRIMARY KEY,
+  username text NOT NULL,
+  username_key text NOT NULL,
+  email text,
+  email_verified boolean NOT NULL DEFAULT false,
+  name text,
+  groups jsonb NOT NULL DEFAULT '[]'::jsonb,
+  password_hash text,
+  disabled boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  CONSTRAINT users_username_unique UNIQUE (username_key)
+);
+CREATE TABLE sessions (
+  id text PRIMARY KEY,
+  user_id text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  revoked_at bigint,
+  ip text,
+  user_agent text
+);
+CREATE INDEX sessions_user_id ON sessions (user_id);
+CREATE INDEX sessions_revoked_at ON sessions (revoked_at);
+CREATE TABLE tickets (
+  id text PRIMARY KEY,
+  payload text NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX tickets_expires_at ON tickets (expires_at);
+CREATE TABLE audit (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at bigint NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  target text,
+  outcome text NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+  detail jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX audit_at ON audit (at, id);
+CREATE INDEX audit_actor ON audit (actor, at, id);
+`;
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
+]);
+
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

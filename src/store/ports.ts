@@ -1,0 +1,110 @@
+// The store's ports: small, engine-neutral interfaces that every adapter (SQLite, PostgreSQL)
+// implements and the contract suite (contract/suite.ts) pins down. Times are epoch milliseconds.
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  groups: string[];
+  passwordHash: string | null;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserStore {
+  /** GatehouseError('conflict') on a duplicate id or username (usernames are unique case-insensitively). */
+  create(u: Omit<UserRecord, 'createdAt' | 'updatedAt'>): Promise<UserRecord>;
+  get(id: string): Promise<UserRecord | undefined>;
+  /** Case-insensitive. */
+  findByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Ordered by username, case-insensitively (ties: exact username), the same on every engine. */
+  list(): Promise<UserRecord[]>;
+  /** undefined when no such user; an empty patch returns the record unchanged. */
+  update(id: string, patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>): Promise<UserRecord | undefined>;
+  count(): Promise<number>;
+}
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+  lastSeenAt: number;
+  revokedAt: number | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface SessionStore {
+  /** GatehouseError('conflict') on a duplicate id. */
+  create(s: Omit<SessionRecord, 'revokedAt'>): Promise<void>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** Batch write-behind; never moves lastSeenAt backwards; unknown ids are ignored. */
+  touch(updates: { id: string; lastSeenAt: number }[]): Promise<void>;
+  /** Revokes a session active at `at` (not revoked, expiresAt > at); true if it was. */
+  revoke(id: string, at: number): Promise<boolean>;
+  /** Revokes every session of the user active at `at`; returns the ids revoked. */
+  revokeForUser(userId: string, at: number): Promise<string[]>;
+  /** activeAt: not revoked and expiresAt > activeAt. Newest (createdAt) first. */
+  list(filter?: { userId?: string; activeAt?: number }): Promise<SessionRecord[]>;
+  /** Sessions revoked at >= since and not yet expired at now, oldest revocation first. */
+  revokedSince(since: number, now: number): Promise<{ id: string; revokedAt: number; expiresAt: number }[]>;
+  /** Deletes sessions expired at `before` (expiresAt <= before), revoked or not; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
+/** One-time, short-lived, single-use values (cross-domain sign-in tickets, later: codes). */
+export interface TicketStore {
+  /** id is already a hash; stored as given. GatehouseError('conflict') if it exists. */
+  put(id: string, payload: string, expiresAt: number): Promise<void>;
+  /** Atomic: returns the payload once, then never again; undefined if expired or unknown. */
+  consume(id: string, now: number): Promise<string | undefined>;
+}
+
+export interface AuditEvent {
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: 'ok' | 'denied' | 'error';
+  detail: Record<string, unknown>;
+}
+
+export interface AuditStore {
+  append(e: AuditEvent): Promise<void>;
+  /** Newest (at) first, ties newest appended first; limit defaults to 100. */
+  list(opts?: { limit?: number; actor?: string }): Promise<(AuditEvent & { id: number })[]>;
+}
+
+/** Revocations reach every replica within a second. */
+export interface RevocationFeed {
+  publish(sessionId: string): Promise<void>;
+  /** Returns unsubscribe. A throwing subscriber is logged and does not stop the others. */
+  subscribe(cb: (sessionId: string) => void): () => void;
+}
+
+export interface SchemaStatus {
+  current: number;
+  latest: number;
+  pending: { version: number; name: string }[];
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly tickets: TicketStore;
+  readonly audit: AuditStore;
+  readonly revocations: RevocationFeed;
+  /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
+  migrate(): Promise<{ applied: number[] }>;
+  schemaStatus(): Promise<SchemaStatus>;
+  /** Throws schema_too_new (database ahead of this release) or migration_failed (behind). */
+  assertSchemaCurrent(): Promise<void>;
+  /** Throws GatehouseError('store_unavailable', …) with a clear message. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

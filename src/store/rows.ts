@@ -1,0 +1,85 @@
+// Row mapping shared by both adapters. The engines hand back different shapes (SQLite: integers
+// for booleans, JSON text; pg: strings for bigint, parsed jsonb), so every field is normalised.
+
+import { GatehouseError } from '../core/index.ts';
+import type { AuditEvent, SessionRecord, UserRecord } from './ports.ts';
+
+export type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v == null ? null : String(v));
+const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
+
+/** The key that makes usernames unique and searchable case-insensitively on every engine. */
+export function usernameKey(username: string): string {
+  return username.toLowerCase();
+}
+
+export function toUser(r: Row): UserRecord {
+  return {
+    id: String(r.id),
+    username: String(r.username),
+    email: strOrNull(r.email),
+    emailVerified: Boolean(r.email_verified),
+    name: strOrNull(r.name),
+    groups: json(r.groups) as string[],
+    passwordHash: strOrNull(r.password_hash),
+    disabled: Boolean(r.disabled),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function toSession(r: Row): SessionRecord {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    lastSeenAt: num(r.last_seen_at),
+    revokedAt: numOrNull(r.revoked_at),
+    ip: strOrNull(r.ip),
+    userAgent: strOrNull(r.user_agent),
+  };
+}
+
+export function toAudit(r: Row): AuditEvent & { id: number } {
+  return {
+    id: num(r.id),
+    at: num(r.at),
+    actor: String(r.actor),
+    action: String(r.action),
+    target: strOrNull(r.target),
+    outcome: String(r.outcome) as AuditEvent['outcome'],
+    detail: json(r.detail) as Record<string, unknown>,
+  };
+}
+
+/** touch() batches may name a session twice; keep the latest time for each. */
+export function latestTouches(updates: readonly { id: string; lastSeenAt: number }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const u of updates) out.set(u.id, Math.max(u.lastSeenAt, out.get(u.id) ?? -Infinity));
+  return out;
+}
+
+export const AUDIT_DEFAULT_LIMIT = 100;
+
+/** The audit list limit: default 100, a positive integer otherwise. */
+export function auditLimit(limit: number | undefined): number {
+  if (limit === undefined) return AUDIT_DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw new GatehouseError('invalid_request', `audit list limit must be a positive integer (got ${limit})`);
+  return limit;
+}
+
+/** A user patch as column/value pairs, in a fixed order; only the columns the port allows. */
+export function userPatchColumns(patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>): [string, unknown][] {
+  const cols: [string, unknown][] = [];
+  if (patch.email !== undefined) cols.push(['email', patch.email]);
+  if (patch.emailVerified !== undefined) cols.push(['email_verified', patch.emailVerified]);
+  if (patch.name !== undefined) cols.push(['name', patch.name]);
+  if (patch.groups !== undefined) cols.push(['groups', JSON.stringify(patch.groups)]);
+  if (patch.passwordHash !== undefined) cols.push(['password_hash', patch.passwordHash]);
+  if (patch.disabled !== undefined) cols.push(['disabled', patch.disabled]);
+  return cols;
+}

@@ -1,0 +1,178 @@
+// The SQLite implementations of the data ports. node:sqlite is synchronous, so each method body
+// runs without interleaving with any other in this process; across processes, SQLite's own
+// locking (WAL, busy timeout) and single statements with RETURNING keep them atomic.
+
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import { GatehouseError, type Clock } from '../../core/index.ts';
+import type { AuditEvent, AuditStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import { auditLimit, latestTouches, toAudit, toSession, toUser, userPatchColumns, usernameKey, type Row } from '../rows.ts';
+
+/** SQLite binds no booleans: 1/0. */
+const bind = (v: unknown): SQLInputValue => (typeof v === 'boolean' ? (v ? 1 : 0) : (v as SQLInputValue));
+
+/** A SQLite unique/primary-key violation naming `column` (e.g. "users.username_key"). */
+export function isUniqueViolation(err: unknown, column: string): boolean {
+  const e = err as { code?: string; errcode?: number; message?: string };
+  return e.code === 'ERR_SQLITE_ERROR' && (e.errcode === 2067 || e.errcode === 1555) && (e.message ?? '').includes(column);
+}
+
+/** Runs `fn` in a write transaction; synchronous, so nothing else in the process interleaves. */
+export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const out = fn();
+    db.exec('COMMIT');
+    return out;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+export class SqliteUsers implements UserStore {
+  readonly #db: DatabaseSync;
+  readonly #clock: Clock;
+  constructor(db: DatabaseSync, clock: Clock) { this.#db = db; this.#clock = clock; }
+
+  async create(u: Omit<UserRecord, 'createdAt' | 'updatedAt'>): Promise<UserRecord> {
+    const now = this.#clock.now();
+    try {
+      const row = this.#db.prepare(`INSERT INTO users (id, username, username_key, email, email_verified, name, groups, password_hash, disabled, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`).get(
+        u.id, u.username, usernameKey(u.username), u.email, bind(u.emailVerified), u.name, JSON.stringify(u.groups),
+        u.passwordHash, bind(u.disabled), now, now);
+      return toUser(row as Row);
+    } catch (err) {
+      if (isUniqueViolation(err, 'users.username_key')) throw new GatehouseError('conflict', `a user named "${u.username}" already exists (usernames are case-insensitive)`, { cause: err });
+      if (isUniqueViolation(err, 'users.id')) throw new GatehouseError('conflict', `a user with id "${u.id}" already exists`, { cause: err });
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<UserRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM users WHERE id = ?').get(id);
+    return row ? toUser(row as Row) : undefined;
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM users WHERE username_key = ?').get(usernameKey(username));
+    return row ? toUser(row as Row) : undefined;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    // BINARY collation compares UTF-8 bytes, like COLLATE "C" on PostgreSQL.
+    return this.#db.prepare('SELECT * FROM users ORDER BY username_key, username').all().map((r) => toUser(r as Row));
+  }
+
+  async update(id: string, patch: Parameters<UserStore['update']>[1]): Promise<UserRecord | undefined> {
+    const cols = userPatchColumns(patch);
+    if (cols.length === 0) return this.get(id);
+    const set = cols.map(([c]) => `${c} = ?`).join(', ');
+    const row = this.#db.prepare(`UPDATE users SET ${set}, updated_at = ? WHERE id = ? RETURNING *`)
+      .get(...cols.map(([, v]) => bind(v)), this.#clock.now(), id);
+    return row ? toUser(row as Row) : undefined;
+  }
+
+  async count(): Promise<number> {
+    return Number((this.#db.prepare('SELECT count(*) AS n FROM users').get() as Row).n);
+  }
+}
+
+export class SqliteSessions implements SessionStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async create(s: Omit<SessionRecord, 'revokedAt'>): Promise<void> {
+    try {
+      this.#db.prepare(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent)
+        VALUES (?, ?, ?, ?, ?, NULL, ?, ?)`).run(s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent);
+    } catch (err) {
+      // The id may be a bearer value: never put it in a message.
+      if (isUniqueViolation(err, 'sessions.id')) throw new GatehouseError('conflict', 'a session with this id already exists', { cause: err });
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM sessions WHERE id = ?').get(id);
+    return row ? toSession(row as Row) : undefined;
+  }
+
+  async touch(updates: { id: string; lastSeenAt: number }[]): Promise<void> {
+    const latest = latestTouches(updates);
+    if (latest.size === 0) return;
+    const stmt = this.#db.prepare('UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?');
+    inTransaction(this.#db, () => { for (const [id, t] of latest) stmt.run(t, id); });
+  }
+
+  async revoke(id: string, at: number): Promise<boolean> {
+    const r = this.#db.prepare('UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?').run(at, id, at);
+    return Number(r.changes) === 1;
+  }
+
+  async revokeForUser(userId: string, at: number): Promise<string[]> {
+    return this.#db.prepare('UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id')
+      .all(at, userId, at).map((r) => String((r as Row).id)).sort();
+  }
+
+  async list(filter: { userId?: string; activeAt?: number } = {}): Promise<SessionRecord[]> {
+    const where: string[] = [];
+    const args: SQLInputValue[] = [];
+    if (filter.userId !== undefined) { where.push('user_id = ?'); args.push(filter.userId); }
+    if (filter.activeAt !== undefined) { where.push('revoked_at IS NULL AND expires_at > ?'); args.push(filter.activeAt); }
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC`;
+    return this.#db.prepare(sql).all(...args).map((r) => toSession(r as Row));
+  }
+
+  async revokedSince(since: number, now: number): Promise<{ id: string; revokedAt: number; expiresAt: number }[]> {
+    return this.#db.prepare('SELECT id, revoked_at, expires_at FROM sessions WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id')
+      .all(since, now).map((r) => {
+        const row = r as Row;
+        return { id: String(row.id), revokedAt: Number(row.revoked_at), expiresAt: Number(row.expires_at) };
+      });
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    return Number(this.#db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(before).changes);
+  }
+}
+
+export class SqliteTickets implements TicketStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async put(id: string, payload: string, expiresAt: number): Promise<void> {
+    try {
+      this.#db.prepare('INSERT INTO tickets (id, payload, expires_at) VALUES (?, ?, ?)').run(id, payload, expiresAt);
+    } catch (err) {
+      if (isUniqueViolation(err, 'tickets.id')) throw new GatehouseError('conflict', 'a ticket with this id already exists', { cause: err });
+      throw err;
+    }
+  }
+
+  async consume(id: string, now: number): Promise<string | undefined> {
+    // One statement: of any number of concurrent consumers only one gets the row back.
+    const row = this.#db.prepare('DELETE FROM tickets WHERE id = ? AND expires_at > ? RETURNING payload').get(id, now);
+    // Expired tickets are useless; sweep them here (indexed by expires_at) so none pile up.
+    this.#db.prepare('DELETE FROM tickets WHERE expires_at <= ?').run(now);
+    return row ? String((row as Row).payload) : undefined;
+  }
+}
+
+export class SqliteAudit implements AuditStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async append(e: AuditEvent): Promise<void> {
+    this.#db.prepare('INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(e.at, e.actor, e.action, e.target, e.outcome, JSON.stringify(e.detail));
+  }
+
+  async list(opts: { limit?: number; actor?: string } = {}): Promise<(AuditEvent & { id: number })[]> {
+    const limit = auditLimit(opts.limit);
+    const rows = opts.actor === undefined
+      ? this.#db.prepare('SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT ?').all(limit)
+      : this.#db.prepare('SELECT * FROM audit WHERE actor = ? ORDER BY at DESC, id DESC LIMIT ?').all(opts.actor, limit);
+    return rows.map((r) => toAudit(r as Row));
+  }
+}
