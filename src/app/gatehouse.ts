@@ -1,0 +1,225 @@
+// The running process: config, store, keys, features, one HTTP server. Start-up order matters:
+//   1. the HTTP server listens first, so /healthz answers while migrations wait on a lock
+//      (a liveness probe must never kill a pod that is queued behind another's migration)
+//   2. the store opens and migrates; /readyz stays 503 until it is done
+//   3. features start; the bootstrap admin is made on an empty store
+//   4. config reloads swap the settings whole; an invalid file changes nothing
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { GatehouseError, randomId, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { Accounts, SignInThrottle } from '../accounts/index.ts';
+import { Sessions } from '../sessions/index.ts';
+import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
+import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
+import { createPortal } from '../portal/index.ts';
+import { hostMatches } from '../policy/index.ts';
+import { createRouter, type Route } from './router.ts';
+import { buildSettings } from './settings.ts';
+import { resolveSecrets } from './secrets.ts';
+import { startDemoApp } from './demo.ts';
+import { VERSION } from './version.ts';
+
+export interface StartOptions {
+  loaded: LoadedConfig;
+  /** The config file or directory, watched for changes. */
+  configPath?: string;
+  logger: Logger;
+  clock?: Clock;
+  /** Human-readable lines for the operator (the banner, the bootstrap password). */
+  announce: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Running {
+  url: string;
+  port: number;
+  server: Server;
+  store: Store;
+  metrics: Metrics;
+  reload(trigger: 'sighup' | 'file' | 'manual'): Promise<boolean>;
+  settings(): GateSettings;
+  close(): Promise<void>;
+}
+
+export function databaseUrl(config: Config): string {
+  return config.database.url ?? `sqlite:${resolve(join(config.dataDir, 'gatehouse.db'))}`;
+}
+
+export async function startGatehouse(opts: StartOptions): Promise<Running> {
+  const { logger, announce } = opts;
+  const clock = opts.clock ?? systemClock;
+  let config = opts.loaded.config;
+  const metrics = new Metrics({ version: VERSION });
+
+  // 1. Listen first; /healthz is live from here on.
+  let ready = false;
+  let store: Store | undefined;
+  const health = healthHandlers({
+    ready: async () => {
+      const checks: Record<string, string> = { config: 'ok', store: 'ok', migrations: ready ? 'ok' : 'pending' };
+      if (!store) checks.store = 'not open';
+      else { try { await store.ping(); } catch (err) { checks.store = (err as GatehouseError).detail ?? 'unreachable'; } }
+      return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
+    },
+  });
+
+  let settings: GateSettings | undefined;
+  const current = (): GateSettings => {
+    if (!settings) throw new GatehouseError('store_unavailable', 'gatehouse is still starting');
+    return settings;
+  };
+  const routes = new Map<string, Route>();
+  let fallback: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> } =
+    (_req, res) => ({ label: 'other', run: () => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
+  const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true });
+  routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
+  routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
+  routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
+  routes.set('/ready', internal('readyz', (req, res) => health.readyz(req, res)));
+  routes.set('/metrics', internal('metrics', async (_req, res) => {
+    const m = await metrics.render();
+    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
+    res.end(m.body);
+  }));
+
+  const handle = createRouter({
+    routes, metrics, logger,
+    fallback: (req, res, path) => fallback(req, res, path),
+    hsts: () => settings?.publicUrl.protocol === 'https:',
+    isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
+  });
+  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, handle);
+  let onUpgrade: ((req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void) | undefined;
+  server.on('upgrade', (req, socket, head) => { if (onUpgrade) onUpgrade(req, socket, head); else socket.destroy(); });
+  await new Promise<void>((res, rej) => {
+    server.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
+      err.code === 'EADDRINUSE' ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)` : `cannot listen: ${err.message}`)));
+    server.listen(config.listen.port, config.listen.host, () => res());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const listenUrl = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`;
+  logger.info({ url: listenUrl, version: VERSION }, 'listening');
+
+  const closers: (() => Promise<void> | void)[] = [];
+  try {
+    // 2. Secrets, store, migrations.
+    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir);
+    if (generated) logger.info({ file: join(config.dataDir, 'secret') }, 'using the generated root secret in the data directory');
+    store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
+    const openedStore = store;
+    closers.push(() => openedStore.close());
+    const { applied } = await store.migrate();
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+
+    // 3. Features.
+    let demoUrl: string | undefined;
+    if (config.demo) {
+      const demo = await startDemoApp();
+      demoUrl = demo.url;
+      closers.push(() => demo.close());
+    }
+    const withDemo = (c: Config): Config => (demoUrl && c.demo
+      ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
+      : c);
+    settings = buildSettings(withDemo(config), secrets);
+    const throttle = new SignInThrottle(throttleLimits(config), clock);
+    const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
+    const sessions = new Sessions({
+      keyring: settings.keyring, store, clock, logger,
+      lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
+      identityOf: (u) => accounts.identityOf(u),
+    });
+    await sessions.start();
+    closers.push(() => sessions.stop());
+    const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
+    const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem });
+    const portal = createPortal({ settings: current, accounts, sessions, tickets: store.tickets, redeem, metrics, clock, logger, providers: () => [] });
+    const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger });
+    closers.push(() => proxyMode.close());
+
+    routes.set('/oauth2/auth', { label: 'forward_auth', methods: null, handler: forwardAuth, lean: true });
+    routes.set('/oauth2/start', { label: 'start', methods: ['GET', 'HEAD'], handler: portal.start });
+    routes.set('/oauth2/sign_in', {
+      label: 'sign_in', methods: ['GET', 'HEAD', 'POST'],
+      handler: (req, res, q) => (req.method === 'POST' ? portal.signIn(req, res) : portal.start(req, res, q)),
+    });
+    routes.set('/oauth2/sign_out', { label: 'sign_out', methods: ['GET', 'HEAD', 'POST'], handler: portal.signOut });
+    routes.set('/oauth2/userinfo', { label: 'userinfo', methods: ['GET', 'HEAD'], handler: portal.userinfo });
+    routes.set('/oauth2/ticket', { label: 'sign_in', methods: ['GET', 'HEAD'], handler: portal.ticket });
+    routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
+    routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
+
+    let portalProxied = false;
+    const computePortalProxied = (c: Config, s: GateSettings) => c.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, s.portalHost)));
+    portalProxied = computePortalProxied(config, settings);
+    fallback = (req, res, path) => {
+      const s = current();
+      if (!portalProxied && isPortalHost(s, readOriginal(req, s.trusted).host)) {
+        if (path === '/' || path === s.publicUrl.pathname) return { label: 'portal', run: () => portal.home(req, res) };
+        return { label: 'not_found', run: () => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
+      }
+      return { label: 'proxy', run: () => proxyMode.web(req, res) };
+    };
+    onUpgrade = (req, socket, head) => { proxyMode.upgrade(req, socket, head).catch(() => socket.destroy()); };
+
+    // The bootstrap admin: only on an empty store, its one-time password printed once.
+    if ((await store.users.count()) === 0) {
+      const password = randomId(15);
+      await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
+      announce(`created the bootstrap admin: username "admin", one-time password ${password}`);
+      announce('  (change it with `gatehouse user passwd admin`; it is not shown again)');
+    }
+
+    ready = true;
+    announce(`gatehouse ${VERSION} is ready on ${listenUrl}`);
+    announce(`  sign in at ${settings.publicUrl.origin}${settings.publicUrl.pathname === '/' ? '' : settings.publicUrl.pathname}/oauth2/sign_in${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
+
+    // 4. Reloads.
+    const applyConfig = async (next: LoadedConfig): Promise<void> => {
+      const c = next.config;
+      const { secrets: nextSecrets } = await resolveSecrets(c.secrets.session, c.dataDir);
+      const nextSettings = buildSettings(withDemo(c), nextSecrets, settings);
+      // Swap: every request from here on sees the new settings whole.
+      settings = nextSettings;
+      config = c;
+      portalProxied = computePortalProxied(c, nextSettings);
+      throttle.setLimits(throttleLimits(c));
+      accounts.setConfigGroups(c.groups);
+      sessions.configure({ keyring: nextSettings.keyring, lifetimeMs: c.session.lifetime, idleTimeoutMs: c.session.idleTimeout });
+      sessions.reidentify();
+      for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
+    };
+    let watcher: ConfigWatcher | undefined;
+    if (opts.configPath) {
+      watcher = new ConfigWatcher({
+        path: opts.configPath, env: opts.env ?? process.env, logger,
+        onReload: async (next) => { await applyConfig(next); logger.info({ sources: next.sources }, 'config reloaded'); },
+        onResult: (ok) => metrics.configReload(ok ? 'success' : 'failure'),
+      });
+      watcher.start();
+      closers.push(() => watcher?.stop());
+    }
+
+    return {
+      url: listenUrl, port, server, store, metrics,
+      settings: current,
+      reload: async (trigger) => (watcher ? watcher.reload(trigger) : false),
+      close: async () => {
+        await new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); });
+        for (const c of closers.reverse()) await c();
+      },
+    };
+  } catch (err) {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
+    throw err;
+  }
+}
+
+function throttleLimits(c: Config) {
+  return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
+}

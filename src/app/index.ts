@@ -1,0 +1,5 @@
+export { startGatehouse, databaseUrl, type Running, type StartOptions } from './gatehouse.ts';
+export { buildSettings, defaultCookieName, EMBEDDED_PUBLIC_URL } from './settings.ts';
+export { resolveSecrets, rotateGeneratedSecret, readGeneratedSecrets } from './secrets.ts';
+export { createLogger } from './logger.ts';
+export { VERSION } from './version.ts';

@@ -1,0 +1,60 @@
+// One table from (path, method) to handler, and the per-request plumbing around it: request
+// id, security headers on our own pages, metrics by route and outcome, errors to responses.
+// The forward-auth route is kept lean: no security headers (its answer is consumed by a
+// proxy) and no URL parsing beyond splitting off the query.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../core/index.ts';
+import { applySecurityHeaders, outcomeOf, requestId, sendError, sendStatus, type Metrics, type RouteLabel } from '../http/index.ts';
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void | Promise<void>;
+
+export interface Route { label: RouteLabel; methods: readonly string[] | null; handler: Handler; lean?: boolean }
+
+export interface RouterDeps {
+  routes: Map<string, Route>;
+  /** For paths not in the table (reverse-proxy mode, the portal home). */
+  fallback: (req: IncomingMessage, res: ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> };
+  metrics: Metrics;
+  logger: Logger;
+  hsts: () => boolean;
+  isTrustedPeer: (ip: string) => boolean;
+}
+
+const EMPTY = new URLSearchParams();
+
+export function createRouter(deps: RouterDeps) {
+  const { metrics, logger } = deps;
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const start = process.hrtime.bigint();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = deps.routes.get(path);
+    let label: RouteLabel;
+    let run: () => void | Promise<void>;
+    if (route) {
+      label = route.label;
+      if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
+        res.setHeader('allow', route.methods.join(', '));
+        run = () => sendStatus(req, res, 405, 'invalid_request', 'method not allowed');
+      } else {
+        const query = q === -1 ? EMPTY : new URLSearchParams(url.slice(q + 1));
+        run = () => route.handler(req, res, query);
+      }
+    } else {
+      ({ label, run } = deps.fallback(req, res, path));
+    }
+    const lean = route?.lean === true;
+    const id = lean ? '' : requestId(req, deps.isTrustedPeer(req.socket.remoteAddress ?? ''));
+    if (!lean) {
+      res.setHeader('x-request-id', id);
+      applySecurityHeaders(res, { hsts: deps.hsts() });
+    }
+    res.once('finish', () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start));
+    const fail = (err: unknown) => sendError(res, req, err, logger, id);
+    try {
+      const r = run();
+      if (r instanceof Promise) r.catch(fail);
+    } catch (err) { fail(err); }
+  };
+}

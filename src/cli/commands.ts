@@ -1,0 +1,307 @@
+// The commands. Each parses its own flags (unknown flags are errors), does one job, and
+// returns an exit code. `--help` on each prints its usage.
+import type { ParseArgsConfig } from 'node:util';
+import { randomId, silentLogger, type Logger } from '../core/index.ts';
+import { lintConfig, type LoadedConfig } from '../config/index.ts';
+import { Accounts, SignInThrottle } from '../accounts/index.ts';
+import { compilePolicy, explain } from '../policy/index.ts';
+import { createLogger, databaseUrl, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
+import { openStore } from '../store/index.ts';
+import { systemClock } from '../core/index.ts';
+import type { CliIO } from './io.ts';
+import { configPath, loadFor, reportError, withStore } from './context.ts';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(args: { values: Record<string, string | boolean | undefined>; positionals: string[] }, io: CliIO): Promise<number>;
+}
+
+const CONFIG = { config: { type: 'string', short: 'c' } } as const;
+const CONFIG_HELP = '  -c, --config PATH   config file or directory (default: $GATEHOUSE_CONFIG, else the embedded defaults)';
+
+function accountsFor(loaded: LoadedConfig, store: Parameters<Parameters<typeof withStore>[2]>[0], logger: Logger): Accounts {
+  const t = loaded.config.signIn.throttle;
+  return new Accounts({
+    store, clock: systemClock, logger, groups: loaded.config.groups,
+    throttle: new SignInThrottle({ perAccount: t.perAccount, perAddress: t.perAddress, windowMs: t.window }, systemClock),
+  });
+}
+
+async function readPassword(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<{ password: string; generated: boolean }> {
+  if (values['password-stdin']) {
+    const text = (await io.readStdin()).replace(/\r?\n$/, '');
+    if (text.length < 8) throw new Error('the password on standard input is shorter than 8 characters');
+    return { password: text, generated: false };
+  }
+  return { password: randomId(15), generated: true };
+}
+
+const list = (v: string | boolean | undefined): string[] =>
+  typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+
+export const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: 'run Gatehouse (with no config: SQLite under ./data, a generated secret, a demo app, on 127.0.0.1:4180)',
+    usage: `gatehouse serve [--config PATH]\n\n${CONFIG_HELP}\n\nSIGHUP or a change to the config file reloads it; an invalid config is refused and the old one keeps serving.`,
+    options: { ...CONFIG },
+    async run({ values }, io) {
+      const path = configPath(values.config as string | undefined, io);
+      const loaded = await loadFor(path, io);
+      for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
+      const logger = createLogger({ level: loaded.config.log.level });
+      const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
+      process.on('SIGHUP', () => { void running.reload('sighup'); });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'shutting down');
+          running.close().then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      return 0;
+    },
+  },
+
+  check: {
+    summary: 'validate a config: print every problem with its path; exit 1 if there is any error',
+    usage: `gatehouse check [--config PATH]\n\n${CONFIG_HELP}`,
+    options: { ...CONFIG },
+    async run({ values }, io) {
+      const loaded = await loadFor(values.config as string | undefined, io);
+      const warnings = loaded.lints.filter((l) => l.severity === 'warning');
+      for (const l of warnings) io.out(`warning: ${l.path}: ${l.message}`);
+      io.out(`config OK (${loaded.sources.length ? loaded.sources.join(', ') : 'embedded defaults'})${warnings.length ? `, ${warnings.length} warning(s)` : ''}`);
+      return 0;
+    },
+  },
+
+  migrate: {
+    summary: 'apply database migrations (up) or show the schema version (status)',
+    usage: `gatehouse migrate up|status [--config PATH]\n\n${CONFIG_HELP}`,
+    options: { ...CONFIG },
+    async run({ values, positionals }, io) {
+      const sub = positionals[0];
+      const loaded = await loadFor(values.config as string | undefined, io);
+      const logger = createLogger({ level: loaded.config.log.level });
+      const store = await openStore({ url: databaseUrl(loaded.config), logger, lockTimeoutMs: loaded.config.database.migrationLockTimeout });
+      try {
+        if (sub === 'up') {
+          const { applied } = await store.migrate();
+          io.out(applied.length ? `applied migrations ${applied.join(', ')}` : 'already up to date');
+          const st = await store.schemaStatus();
+          io.out(`schema version ${st.current} (this release knows up to ${st.latest})`);
+          return 0;
+        }
+        if (sub === 'status') {
+          const st = await store.schemaStatus();
+          io.out(`schema version ${st.current}; this release knows up to ${st.latest}`);
+          for (const p of st.pending) io.out(`pending: ${p.version} ${p.name}`);
+          if (st.current > st.latest) {
+            io.out('the database is newer than this release: run the newer release; never downgrade against a migrated database');
+            return 1;
+          }
+          return 0;
+        }
+        io.err('gatehouse: migrate needs a subcommand: up or status');
+        return 2;
+      } finally { await store.close(); }
+    },
+  },
+
+  user: {
+    summary: 'manage local accounts: add, passwd, disable, list',
+    usage: `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
+gatehouse user passwd NAME [--password-stdin]
+gatehouse user disable NAME
+gatehouse user list
+
+Without --password-stdin a random password is generated and printed once.
+${CONFIG_HELP}`,
+    options: { ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    async run({ values, positionals }, io) {
+      const [sub, username] = positionals;
+      const loaded = await loadFor(values.config as string | undefined, io);
+      return withStore(loaded, silentLogger, async (store) => {
+        const accounts = accountsFor(loaded, store, silentLogger);
+        if (sub === 'list') {
+          for (const u of await store.users.list()) {
+            io.out(`${u.username}\t${u.email ?? '-'}\t${u.groups.join(',') || '-'}\t${u.disabled ? 'disabled' : 'active'}`);
+          }
+          return 0;
+        }
+        if (!username) { io.err(`gatehouse: user ${sub ?? ''} needs a username`); return 2; }
+        if (sub === 'add') {
+          const { password, generated } = await readPassword(values, io);
+          await accounts.create({
+            username, email: (values.email as string | undefined) ?? null, name: (values.name as string | undefined) ?? null,
+            groups: list(values.groups), password,
+          });
+          io.out(`added user ${username}`);
+          if (generated) io.out(`one-time password: ${password}`);
+          return 0;
+        }
+        if (sub === 'passwd') {
+          const { password, generated } = await readPassword(values, io);
+          await accounts.setPassword(username, password);
+          io.out(`changed the password of ${username}`);
+          if (generated) io.out(`new password: ${password}`);
+          return 0;
+        }
+        if (sub === 'disable') {
+          const revoked = await accounts.disable(username);
+          io.out(`disabled ${username}; ended ${revoked.length} session(s)`);
+          return 0;
+        }
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable or list');
+        return 2;
+      });
+    },
+  },
+
+  session: {
+    summary: 'list or revoke browser sessions',
+    usage: `gatehouse session list [--user NAME]
+gatehouse session revoke ID
+gatehouse session revoke --user NAME
+
+A revocation reaches every replica within a second.
+${CONFIG_HELP}`,
+    options: { ...CONFIG, user: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      const [sub, id] = positionals;
+      const loaded = await loadFor(values.config as string | undefined, io);
+      return withStore(loaded, silentLogger, async (store) => {
+        const now = Date.now();
+        const userName = values.user as string | undefined;
+        const user = userName ? await store.users.findByUsername(userName) : undefined;
+        if (userName && !user) { io.err(`gatehouse: no user named "${userName}"`); return 1; }
+        if (sub === 'list') {
+          const sessions = await store.sessions.list({ activeAt: now, ...(user ? { userId: user.id } : {}) });
+          const names = new Map((await store.users.list()).map((u) => [u.id, u.username]));
+          for (const s of sessions) {
+            io.out(`${s.id}\t${names.get(s.userId) ?? s.userId}\tcreated ${new Date(s.createdAt).toISOString()}\tlast seen ${new Date(s.lastSeenAt).toISOString()}\t${s.ip ?? '-'}`);
+          }
+          if (sessions.length === 0) io.out('no active sessions');
+          return 0;
+        }
+        if (sub === 'revoke') {
+          const ids = user ? await store.sessions.revokeForUser(user.id, now) : id && (await store.sessions.revoke(id, now)) ? [id] : [];
+          if (!user && !id) { io.err('gatehouse: session revoke needs a session id or --user NAME'); return 2; }
+          for (const sid of ids) await store.revocations.publish(sid);
+          io.out(ids.length ? `revoked ${ids.length} session(s)` : 'no such active session');
+          return ids.length || user ? 0 : 1;
+        }
+        io.err('gatehouse: session needs a subcommand: list or revoke');
+        return 2;
+      });
+    },
+  },
+
+  keys: {
+    summary: 'rotate the root secret (old ones keep opening what they sealed)',
+    usage: `gatehouse keys rotate [--config PATH]
+
+With a generated secret (no secrets.session in the config) a new one is prepended to
+<dataDir>/secret and the previous two are kept. With configured secrets, put the new
+secret first in secrets.session and keep the old one after it until sessions sealed
+under it have expired (session.lifetime).
+${CONFIG_HELP}`,
+    options: { ...CONFIG },
+    async run({ values, positionals }, io) {
+      if (positionals[0] !== 'rotate') { io.err('gatehouse: keys needs a subcommand: rotate'); return 2; }
+      const loaded = await loadFor(values.config as string | undefined, io);
+      if (loaded.config.secrets.session?.length) {
+        io.out('secrets.session is set in the config: add the new secret FIRST in that list (generate one with `openssl rand -base64 32`),');
+        io.out('keep the old one after it until session.lifetime has passed, then remove it. Running instances pick it up on reload.');
+        return 0;
+      }
+      const n = await rotateGeneratedSecret(loaded.config.dataDir);
+      io.out(`rotated the generated secret in ${loaded.config.dataDir}; ${n} secret(s) on file, the new one current`);
+      io.out('running instances pick it up on restart or SIGHUP');
+      return 0;
+    },
+  },
+
+  explain: {
+    summary: 'show which rule decides a request, and why',
+    usage: `gatehouse explain URL [--user NAME] [--method M] [--ip ADDR]
+
+Without --user the request is anonymous. The user's groups come from the store and config.
+${CONFIG_HELP}`,
+    options: { ...CONFIG, user: { type: 'string' }, method: { type: 'string' }, ip: { type: 'string' } },
+    async run({ values, positionals }, io) {
+      const raw = positionals[0];
+      if (!raw) { io.err('gatehouse: explain needs a URL'); return 2; }
+      let url: URL;
+      try { url = new URL(raw); } catch { io.err(`gatehouse: "${raw}" is not an absolute URL`); return 2; }
+      const loaded = await loadFor(values.config as string | undefined, io);
+      const policy = compilePolicy(loaded.config.apps, loaded.config.headers);
+      const req = { host: url.host, path: url.pathname + url.search, method: ((values.method as string | undefined) ?? 'GET').toUpperCase(), ip: (values.ip as string | undefined) ?? '127.0.0.1' };
+      let identity = null;
+      if (values.user) {
+        const found = await withStore(loaded, silentLogger, async (store) => {
+          const u = await store.users.findByUsername(values.user as string);
+          return u ? accountsFor(loaded, store, silentLogger).identityOf(u) : undefined;
+        });
+        if (!found) { io.err(`gatehouse: no user named "${String(values.user)}"`); return 1; }
+        identity = found;
+      }
+      for (const line of explain(policy, req, identity)) io.out(line);
+      return 0;
+    },
+  },
+
+  doctor: {
+    summary: "check a deployment's config for known traps and say what to fix",
+    usage: `gatehouse doctor [--config PATH] [--url URL]
+
+--url   a running instance's internal address (e.g. http://gatehouse.gatehouse.svc:4180): also checks it answers
+${CONFIG_HELP}`,
+    options: { ...CONFIG, url: { type: 'string' } },
+    async run({ values }, io) {
+      return doctor(values, io);
+    },
+  },
+};
+
+async function doctor(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
+  let problems = 0;
+  const bad = (msg: string) => { problems++; io.out(`✗ ${msg}`); };
+  const ok = (msg: string) => io.out(`✓ ${msg}`);
+  const path = configPath(values.config as string | undefined, io);
+  let loaded: LoadedConfig;
+  try { loaded = await loadFor(path, io); } catch (err) { reportError(err, io); return 1; }
+  ok(`config is valid (${path ?? 'embedded defaults'})`);
+  for (const l of lintConfig(loaded.config, { fromFile: loaded.fromFile })) {
+    if (l.severity === 'error') bad(`${l.path}: ${l.message}`); else io.out(`! ${l.path}: ${l.message}`);
+  }
+  const c = loaded.config;
+  if (!c.secrets.session?.length) {
+    io.out(`! secrets.session is unset: the secret generated in ${c.dataDir} is used; with several replicas every one needs the SAME secret (set secrets.session from a Kubernetes Secret)`);
+  }
+  if (c.database.url === undefined || c.database.url.startsWith('sqlite:')) {
+    io.out('! the embedded SQLite store serves one replica; run several replicas against PostgreSQL (database.url: postgres://…)');
+  }
+  try {
+    await withStore(loaded, silentLogger, async (store) => {
+      const st = await store.schemaStatus();
+      ok(`store reachable; schema version ${st.current} of ${st.latest}`);
+    });
+  } catch (err) { bad(`store: ${(err as { detail?: string }).detail ?? (err as Error).message}`); }
+  const url = values.url as string | undefined;
+  if (url) {
+    try {
+      const r = await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5000) });
+      if (r.status === 200) ok(`${url} is ready`); else bad(`${url}/readyz answered ${r.status}: ${await r.text()}`);
+      const host = new URL(url).hostname;
+      if (c.publicUrl && host === new URL(c.publicUrl).hostname) {
+        bad(`--url is the public name ${host}: proxies must call /oauth2/auth on the cluster-internal address (for example http://gatehouse.<namespace>.svc.cluster.local:4180), not through the public ingress`);
+      }
+    } catch (err) { bad(`cannot reach ${url}: ${(err as Error).message}`); }
+  }
+  io.out(problems ? `${problems} problem(s) to fix` : 'no problems found');
+  return problems ? 1 : 0;
+}

@@ -1,0 +1,80 @@
+// The answers each proxy understands. nginx's auth_request can pass only 2xx, 401 and 403, so
+// a 401 there carries the portal address in `Location` for an `error_page 401` snippet or the
+// ingress-nginx `auth-signin` annotation to use. Traefik and Caddy hand a non-2xx answer to
+// the client as it is, so a browser gets a real redirect (302, or 303 after a non-GET so the
+// portal is fetched with GET — RFC 9110 §15.4.4) and an API client a 401.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OriginalRequest } from '../http/index.ts';
+import type { Identity } from '../policy/index.ts';
+import type { GateSettings, HeaderNames } from './settings.ts';
+import { deniedPage } from './pages.ts';
+
+/** A browser navigation, as opposed to XHR/fetch or an API client. */
+export function isBrowserRequest(req: IncomingMessage): boolean {
+  const h = req.headers;
+  if (h['x-requested-with'] !== undefined || h.authorization !== undefined) return false;
+  const accept = h.accept;
+  if (typeof accept !== 'string' || !accept.includes('text/html')) return false;
+  const mode = h['sec-fetch-mode'];
+  return mode === undefined || mode === 'navigate';
+}
+
+export function originalUrl(orig: OriginalRequest): string {
+  return `${orig.proto}://${orig.host}${orig.uri}`;
+}
+
+export function portalStartUrl(s: GateSettings, orig: OriginalRequest): string {
+  return `${s.publicUrl.origin}${portalBase(s)}/oauth2/start?rd=${encodeURIComponent(originalUrl(orig))}`;
+}
+
+/** publicUrl's path without a trailing slash ('' at the root). */
+export function portalBase(s: GateSettings): string {
+  const p = s.publicUrl.pathname;
+  return p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+const WWW_AUTHENTICATE = 'Bearer realm="gatehouse"';
+
+export function sendUnauthenticated(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest, location: string, browser: boolean): void {
+  if (browser && orig.via !== 'nginx') {
+    const status = orig.method === 'GET' || orig.method === 'HEAD' ? 302 : 303;
+    res.writeHead(status, { location, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+    res.end(req.method === 'HEAD' ? undefined : 'sign-in required\n');
+    return;
+  }
+  // RFC 6750 §3: no error code when the request carried no credentials.
+  res.writeHead(401, {
+    location, 'www-authenticate': WWW_AUTHENTICATE, 'cache-control': 'no-store',
+    'content-type': browser ? 'text/plain; charset=utf-8' : 'application/json',
+  });
+  res.end(browser ? 'sign-in required\n' : '{"error":"unauthorized","error_description":"sign-in required"}');
+}
+
+export function sendDenied(req: IncomingMessage, res: ServerResponse, _reason: string): void {
+  if (isBrowserRequest(req)) {
+    res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
+    res.end(deniedPage());
+    return;
+  }
+  res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'application/json' });
+  res.end('{"error":"access_denied","error_description":"access is denied"}');
+}
+
+/**
+ * Every identity header on every 2xx, empty when unknown: a proxy that copies them overwrites
+ * whatever a client sent under the same name.
+ */
+export function writeIdentityHeaders(res: ServerResponse, names: HeaderNames, id: Identity | null): void {
+  const values = identityHeaderValues(names, id);
+  for (const name in values) res.setHeader(name, values[name] ?? '');
+}
+
+export function identityHeaderValues(names: HeaderNames, id: Identity | null): Record<string, string> {
+  return {
+    [names.user]: id ? id.username : '',
+    [names.email]: id && id.email ? id.email : '',
+    [names.groups]: id ? id.groups.join(',') : '',
+    [names.preferredUsername]: id ? id.username : '',
+  };
+}
+

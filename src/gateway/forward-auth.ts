@@ -1,0 +1,75 @@
+// GET /oauth2/auth — the forward-auth verdict, the hot path:
+//   1. the original request, from trusted proxy headers only
+//   2. the portal's own paths are always reachable (a protected sign-in page loops forever)
+//   3. a cross-domain ticket arriving through Traefik/Caddy forward auth is redeemed
+//   4. the verdict (verdict.ts)
+//   5. the answer each proxy understands (answers.ts)
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isGatehouseError, type Logger } from '../core/index.ts';
+import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
+import type { Sessions } from '../sessions/index.ts';
+import { isPortalHost, type GateSettings } from './settings.ts';
+import { portalStartUrl, isBrowserRequest, sendDenied, sendUnauthenticated, writeIdentityHeaders } from './answers.ts';
+import type { TicketRedeemer } from './ticket-redemption.ts';
+import { decide, type Verdict } from './verdict.ts';
+
+export interface ForwardAuthDeps {
+  settings: () => GateSettings;
+  sessions: Sessions;
+  metrics: Metrics;
+  logger: Logger;
+  redeem: TicketRedeemer;
+}
+
+/** Paths on an app host that belong to the gate itself and pass without a rule. */
+const GATE_PATHS = new Set(['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/ticket', '/oauth2/callback']);
+
+export function createForwardAuth(deps: ForwardAuthDeps) {
+  const { sessions, metrics, logger } = deps;
+
+  function answer(req: IncomingMessage, res: ServerResponse, s: GateSettings, orig: OriginalRequest, v: Verdict): void {
+    metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
+    if (v.kind === 'pass') {
+      writeIdentityHeaders(res, v.names, v.identity);
+      res.writeHead(202, { 'cache-control': 'no-store' });
+      res.end();
+    } else if (v.kind === 'authenticate') {
+      sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
+    } else {
+      logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: denied');
+      sendDenied(req, res, v.reason);
+    }
+  }
+
+  return function forwardAuth(req: IncomingMessage, res: ServerResponse, query: URLSearchParams | null): void | Promise<void> {
+    const s = deps.settings();
+    let orig: OriginalRequest;
+    try { orig = readOriginal(req, s.trusted); } catch (err) {
+      metrics.decision('invalid');
+      logger.info({ reason: isGatehouseError(err) ? err.detail : 'unreadable forwarded headers' }, 'forward auth: bad original request');
+      res.writeHead(400, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('bad request\n');
+      return;
+    }
+    const qPos = orig.uri.indexOf('?');
+    const path = qPos === -1 ? orig.uri : orig.uri.slice(0, qPos);
+    if (path.startsWith('/oauth2/')) {
+      if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
+        return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
+      }
+      if (isPortalHost(s, orig.host) || GATE_PATHS.has(path)) {
+        answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
+        return;
+      }
+    }
+    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null);
+    if (v instanceof Promise) {
+      return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');
+        res.writeHead(503, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+        res.end('temporarily unavailable\n');
+      });
+    }
+    answer(req, res, s, orig, v);
+  };
+}

@@ -1,0 +1,12 @@
+export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
+export { decide, passesQueryRestrictions, type Verdict } from './verdict.ts';
+export {
+  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied,
+  writeIdentityHeaders, identityHeaderValues,
+} from './answers.ts';
+export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';
+export { issueTicket, redeemTicket, TICKET_LIFETIME_MS } from './tickets.ts';
+export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.ts';
+export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, isPortalHost, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
+export { createReverseProxy } from './reverse-proxy.ts';
+export { createProxyMode } from './proxy-mode.ts';

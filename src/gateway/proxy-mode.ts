@@ -1,0 +1,62 @@
+// Reverse-proxy mode: for apps with an `upstream`, Gatehouse is the proxy. The verdict is the
+// forward-auth one; an allowed request goes upstream with our identity headers (and none the
+// client sent), a browser without a session is sent to the portal, an API client gets 401.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../core/index.ts';
+import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
+import type { Sessions } from '../sessions/index.ts';
+import type { GateSettings } from './settings.ts';
+import { identityHeaderValues, isBrowserRequest, portalStartUrl, sendDenied, sendUnauthenticated } from './answers.ts';
+import { createReverseProxy } from './reverse-proxy.ts';
+import { decide, type Verdict } from './verdict.ts';
+
+type Proxy = ReturnType<typeof createReverseProxy>;
+
+export function createProxyMode(deps: { settings: () => GateSettings; sessions: Sessions; metrics: Metrics; logger: Logger }) {
+  const proxies = new Map<string, Proxy>();
+  const proxyFor = (upstream: string): Proxy => {
+    let p = proxies.get(upstream);
+    if (!p) { p = createReverseProxy({ upstream, logger: deps.logger }); proxies.set(upstream, p); }
+    return p;
+  };
+
+  function verdict(req: IncomingMessage, s: GateSettings): { orig: OriginalRequest; v: Verdict | Promise<Verdict> } {
+    const orig = readOriginal(req, s.trusted);
+    return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null) };
+  }
+
+  function strip(s: GateSettings) {
+    return { stripHeaderNames: s.identityHeaderNames, stripCookieNames: [s.cookieName, `${s.cookieName}_login`] };
+  }
+
+  async function web(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const s = deps.settings();
+    const { orig, v: pending } = verdict(req, s);
+    const v = await pending;
+    deps.metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
+    if (v.kind === 'authenticate') return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
+    if (v.kind === 'deny') return sendDenied(req, res, v.reason);
+    if (!v.upstream) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('no upstream is configured for this host\n');
+      return;
+    }
+    proxyFor(v.upstream).web(req, res, identityHeaderValues(v.names, v.identity), strip(s));
+  }
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const s = deps.settings();
+    const { v: pending } = verdict(req, s);
+    const v = await pending;
+    if (v.kind !== 'pass' || !v.upstream) {
+      socket.end(`HTTP/1.1 ${v.kind === 'authenticate' ? '401 Unauthorized' : v.kind === 'deny' ? '403 Forbidden' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    proxyFor(v.upstream).ws(req, socket, head, identityHeaderValues(v.names, v.identity), strip(s));
+  }
+
+  function close(): void { for (const p of proxies.values()) p.close(); proxies.clear(); }
+
+  return { web, upgrade, close };
+}

@@ -1,0 +1,35 @@
+// Redeeming a cross-domain ticket: `/oauth2/ticket?t=…&rd=…` on the second domain's host,
+// reached either as a route (nginx's `location /oauth2/`, reverse-proxy mode) or through
+// forward auth (Traefik, Caddy), where the answer is handed to the browser as it is.
+import type { ServerResponse } from 'node:http';
+import type { Clock, Logger } from '../core/index.ts';
+import { serializeCookie, validateRedirect } from '../http/index.ts';
+import type { TicketStore } from '../store/index.ts';
+import { redeemTicket } from './tickets.ts';
+import { cookieDomainFor, type GateSettings } from './settings.ts';
+import { messagePage } from './pages.ts';
+
+export type TicketRedeemer = (res: ServerResponse, host: string, query: URLSearchParams, s: GateSettings) => Promise<void>;
+
+export function createTicketRedeemer(deps: { tickets: TicketStore; clock: Clock; logger: Logger }): TicketRedeemer {
+  return async (res, host, query, s) => {
+    const token = query.get('t') ?? '';
+    const rd = validateRedirect(query.get('rd'), { domains: s.domains, publicUrl: s.publicUrl });
+    const cookie = await redeemTicket(deps.tickets, s.keyring, token, host, deps.clock.now());
+    // The destination must be on the host the ticket was made for: a ticket never becomes a
+    // way to bounce a browser somewhere else.
+    if (!cookie || !rd.ok || new URL(rd.url).host !== host) {
+      deps.logger.info({ host, ticket: cookie ? 'valid' : 'invalid', rd: rd.ok ? 'ok' : rd.reason }, 'sign-in ticket refused');
+      res.writeHead(400, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
+      res.end(messagePage('Sign-in link expired', 'This sign-in link has expired or was already used.',
+        { href: `${s.publicUrl.origin}/oauth2/start${rd.ok ? `?rd=${encodeURIComponent(rd.url)}` : ''}`, text: 'Sign in again' }));
+      return;
+    }
+    const setCookie = serializeCookie(s.cookieName, cookie, {
+      domain: cookieDomainFor(s, host), path: '/', maxAgeSeconds: Math.floor(s.sessionLifetimeMs / 1000),
+      secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+    });
+    res.writeHead(302, { location: rd.url, 'set-cookie': setCookie, 'cache-control': 'no-store' });
+    res.end();
+  };
+}

@@ -1,0 +1,2 @@
+export { createPortal, type Portal, type PortalDeps } from './routes.ts';
+export type { ProviderButton } from './pages.ts';

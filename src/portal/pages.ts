@@ -1,0 +1,41 @@
+// The portal's pages. One screen for username and password, with a button per upstream
+// provider beside it (the connectors add them), labelled fields, errors announced to screen
+// readers, no JavaScript.
+import { layout } from '../gateway/index.ts';
+import { escapeHtml } from '../http/index.ts';
+import type { Identity } from '../policy/index.ts';
+
+export interface ProviderButton { id: string; label: string; href: string }
+
+export function signInPage(opts: {
+  action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; base: string;
+}): string {
+  const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
+  const providers = opts.providers.map((p) =>
+    `<a class="button provider" href="${escapeHtml(p.href)}">Continue with ${escapeHtml(p.label)}</a>`).join('\n');
+  const form = opts.localAccounts ? `<form method="post" action="${escapeHtml(opts.action)}" novalidate>
+<input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
+<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${escapeHtml(opts.username ?? '')}"${opts.error ? ' aria-describedby="err"' : ''}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>` : '';
+  const or = form && providers ? '<p class="or">or</p>' : '';
+  return layout('Sign in', `<h1>Sign in</h1>
+${err}
+${form}
+${or}
+${providers}`, { base: opts.base });
+}
+
+export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; base: string }): string {
+  const id = opts.identity;
+  return layout('Signed in', `<h1>Signed in</h1>
+<p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
+${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
+<form method="post" action="${escapeHtml(opts.signOutAction)}">
+<button type="submit">Sign out</button>
+</form>`, { base: opts.base });
+}

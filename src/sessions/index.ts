@@ -1,0 +1,1 @@
+export { Sessions, type SessionView, type SessionOptions } from './sessions.ts';

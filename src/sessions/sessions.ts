@@ -1,0 +1,244 @@
+// Browser sessions. The cookie is small and sealed: it names a session and a user and carries
+// its absolute expiry, nothing else, so it never nears the 4 KB cookie limit however many groups
+// a user has. Who the user is (groups, email) comes from the store the first time this process
+// sees the session and is then kept in memory; revocations arrive through the store's feed.
+//
+// The forward-auth hot path is `authenticate()`: for a session seen before it is a map lookup
+// for the unsealed cookie, a revocation check, and an idle check; no store access.
+import { randomId, type Clock, type Logger } from '../core/index.ts';
+import type { KeyRing } from '../crypto/index.ts';
+import type { Store, UserRecord } from '../store/index.ts';
+import type { Identity } from '../policy/index.ts';
+
+const PURPOSE = 'session-cookie';
+/** How long a loaded identity is trusted before it is refreshed from the store (in the background). */
+const IDENTITY_TTL_MS = 60_000;
+const MAX_COOKIE_CACHE = 50_000;
+const MAX_SESSION_CACHE = 50_000;
+const TOUCH_FLUSH_MS = 30_000;
+
+interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number }
+
+interface Loaded {
+  sid: string;
+  userId: string;
+  identity: Identity;
+  name: string | null;
+  expiresAt: number;
+  createdAt: number;
+  lastSeen: number;
+  loadedAt: number;
+  refreshing: boolean;
+}
+
+export interface SessionView {
+  sid: string;
+  userId: string;
+  identity: Identity;
+  name: string | null;
+  expiresAt: number;
+  createdAt: number;
+}
+
+export interface SessionOptions {
+  keyring: KeyRing;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  lifetimeMs: number;
+  idleTimeoutMs: number;
+  identityOf: (user: UserRecord) => Identity;
+}
+
+export class Sessions {
+  #keyring: KeyRing;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #lifetimeMs: number;
+  #idleTimeoutMs: number;
+  readonly #identityOf: (user: UserRecord) => Identity;
+
+  /** sealed cookie value -> its payload, to skip AES-GCM for cookies seen before. */
+  readonly #cookies = new Map<string, CookiePayload>();
+  readonly #loaded = new Map<string, Loaded>();
+  readonly #pending = new Map<string, Promise<Loaded | null>>();
+  /** session id -> its expiry; revoked sessions are refused until they would have expired anyway. */
+  readonly #revoked = new Map<string, number>();
+  readonly #touched = new Set<string>();
+  #unsubscribe: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: SessionOptions) {
+    this.#keyring = opts.keyring;
+    this.#store = opts.store;
+    this.#clock = opts.clock;
+    this.#logger = opts.logger;
+    this.#lifetimeMs = opts.lifetimeMs;
+    this.#idleTimeoutMs = opts.idleTimeoutMs;
+    this.#identityOf = opts.identityOf;
+  }
+
+  /** Swap settings on config reload. A new key ring drops the cookie cache so removed keys stop working at once. */
+  configure(opts: { keyring: KeyRing; lifetimeMs: number; idleTimeoutMs: number }): void {
+    if (opts.keyring !== this.#keyring) this.#cookies.clear();
+    this.#keyring = opts.keyring;
+    this.#lifetimeMs = opts.lifetimeMs;
+    this.#idleTimeoutMs = opts.idleTimeoutMs;
+  }
+
+  get lifetimeMs(): number { return this.#lifetimeMs; }
+
+  /** Load the revocations still in force and follow the feed; flush idle timestamps periodically. */
+  async start(): Promise<void> {
+    const now = this.#clock.now();
+    for (const r of await this.#store.sessions.revokedSince(now - this.#lifetimeMs, now)) this.#revoked.set(r.id, r.expiresAt);
+    this.#unsubscribe = this.#store.revocations.subscribe((sid) => this.#markRevoked(sid));
+    this.#timer = setInterval(() => { void this.flush(); this.#sweep(); }, TOUCH_FLUSH_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    if (this.#timer) clearInterval(this.#timer);
+    await this.flush();
+  }
+
+  /** Begin a session for a user who has just proved who they are. Returns the cookie value. */
+  async begin(user: UserRecord, meta: { ip: string | null; userAgent: string | null }): Promise<{ cookie: string; sid: string; expiresAt: number }> {
+    const now = this.#clock.now();
+    const sid = randomId(18);
+    const expiresAt = now + this.#lifetimeMs;
+    await this.#store.sessions.create({
+      id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,
+      ip: meta.ip, userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
+    });
+    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt };
+    const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
+    this.#loaded.set(sid, {
+      sid, userId: user.id, identity: this.#identityOf(user), name: user.name, expiresAt, createdAt: now,
+      lastSeen: now, loadedAt: now, refreshing: false,
+    });
+    return { cookie, sid, expiresAt };
+  }
+
+  /**
+   * The session a cookie value stands for, or null. A cookie that does not unseal (another
+   * product's cookie of the same name, a key rotated away, tampering) is simply no session.
+   */
+  authenticate(cookie: string | undefined): Promise<SessionView | null> | SessionView | null {
+    if (!cookie) return null;
+    const payload = this.#decode(cookie);
+    if (!payload) return null;
+    const now = this.#clock.now();
+    if (payload.exp <= now || this.#revoked.has(payload.sid)) return null;
+    const loaded = this.#loaded.get(payload.sid);
+    if (loaded) return this.#check(loaded, now);
+    return this.#load(payload).then((l) => (l ? this.#check(l, this.#clock.now()) : null));
+  }
+
+  /** End a session everywhere: the store records it and every replica hears of it. */
+  async revoke(sid: string): Promise<boolean> {
+    const now = this.#clock.now();
+    const was = await this.#store.sessions.revoke(sid, now);
+    this.#markRevoked(sid);
+    await this.#store.revocations.publish(sid);
+    return was;
+  }
+
+  /** Write idle timestamps collected since the last flush. */
+  async flush(): Promise<void> {
+    if (this.#touched.size === 0) return;
+    const updates: { id: string; lastSeenAt: number }[] = [];
+    for (const sid of this.#touched) {
+      const l = this.#loaded.get(sid);
+      if (l) updates.push({ id: sid, lastSeenAt: l.lastSeen });
+    }
+    this.#touched.clear();
+    try { await this.#store.sessions.touch(updates); } catch (err) {
+      this.#logger.warn({ err: (err as Error).message, count: updates.length }, 'could not record session activity');
+    }
+  }
+
+  /** Number of sessions this process holds in memory (a metric). */
+  get cachedSessions(): number { return this.#loaded.size; }
+
+  #decode(cookie: string): CookiePayload | undefined {
+    const hit = this.#cookies.get(cookie);
+    if (hit) return hit;
+    if (cookie.length > 4096) return undefined;
+    const raw = this.#keyring.unseal(PURPOSE, cookie);
+    if (!raw) return undefined;
+    let p: CookiePayload;
+    try { p = JSON.parse(raw.toString('utf8')) as CookiePayload; } catch { return undefined; }
+    if (p.v !== 1 || typeof p.sid !== 'string' || typeof p.uid !== 'string' || typeof p.exp !== 'number') return undefined;
+    if (this.#cookies.size >= MAX_COOKIE_CACHE) this.#evictOldest(this.#cookies, MAX_COOKIE_CACHE / 10);
+    this.#cookies.set(cookie, p);
+    return p;
+  }
+
+  #check(l: Loaded, now: number): SessionView | null {
+    if (l.expiresAt <= now || this.#revoked.has(l.sid)) return null;
+    if (now - l.lastSeen > this.#idleTimeoutMs) return null;
+    l.lastSeen = now;
+    this.#touched.add(l.sid);
+    if (now - l.loadedAt > IDENTITY_TTL_MS && !l.refreshing) this.#refresh(l);
+    return l;
+  }
+
+  #load(p: CookiePayload): Promise<Loaded | null> {
+    const inflight = this.#pending.get(p.sid);
+    if (inflight) return inflight;
+    const job = (async (): Promise<Loaded | null> => {
+      const rec = await this.#store.sessions.get(p.sid);
+      if (!rec || rec.userId !== p.uid) return null;
+      if (rec.revokedAt !== null) { this.#revoked.set(rec.id, rec.expiresAt); return null; }
+      const user = await this.#store.users.get(rec.userId);
+      if (!user || user.disabled) return null;
+      const now = this.#clock.now();
+      const l: Loaded = {
+        sid: rec.id, userId: user.id, identity: this.#identityOf(user), name: user.name, expiresAt: rec.expiresAt,
+        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false,
+      };
+      if (this.#loaded.size >= MAX_SESSION_CACHE) this.#evictOldest(this.#loaded, MAX_SESSION_CACHE / 10);
+      this.#loaded.set(rec.id, l);
+      return l;
+    })().finally(() => this.#pending.delete(p.sid));
+    this.#pending.set(p.sid, job);
+    return job;
+  }
+
+  /** Refresh a session's identity from the store without making the request wait for it. */
+  #refresh(l: Loaded): void {
+    l.refreshing = true;
+    this.#store.users.get(l.userId).then((user) => {
+      if (!user || user.disabled) { this.#markRevoked(l.sid); return; }
+      l.identity = this.#identityOf(user);
+      l.name = user.name;
+      l.loadedAt = this.#clock.now();
+    }, (err: unknown) => {
+      this.#logger.warn({ err: (err as Error).message, sid: l.sid.slice(0, 6) }, 'could not refresh a session identity');
+    }).finally(() => { l.refreshing = false; });
+  }
+
+  /** Re-read identities after the groups in config changed. */
+  reidentify(): void { for (const l of this.#loaded.values()) l.loadedAt = 0; }
+
+  #markRevoked(sid: string): void {
+    const l = this.#loaded.get(sid);
+    this.#revoked.set(sid, l?.expiresAt ?? this.#clock.now() + this.#lifetimeMs);
+    this.#loaded.delete(sid);
+  }
+
+  #sweep(): void {
+    const now = this.#clock.now();
+    for (const [sid, exp] of this.#revoked) if (exp <= now) this.#revoked.delete(sid);
+    for (const [c, p] of this.#cookies) if (p.exp <= now) this.#cookies.delete(c);
+    for (const [sid, l] of this.#loaded) if (l.expiresAt <= now || now - l.lastSeen > this.#idleTimeoutMs) this.#loaded.delete(sid);
+  }
+
+  #evictOldest<K, V>(map: Map<K, V>, n: number): void {
+    let i = 0;
+    for (const k of map.keys()) { if (i++ >= n) break; map.delete(k); }
+  }
+}
