@@ -45,10 +45,10 @@ export const subjectSchema = z.strictObject({
 export type Subject = z.output<typeof subjectSchema>;
 
 export const identityHeadersSchema = z.strictObject({
-  user: headerName.default('X-Auth-Request-User'),
-  email: headerName.default('X-Auth-Request-Email'),
-  groups: headerName.default('X-Auth-Request-Groups'),
-  preferredUsername: headerName.default('X-Auth-Request-Preferred-Username'),
+  user: headerName.default('X-Auth-Request-User').describe('header carrying the username'),
+  email: headerName.default('X-Auth-Request-Email').describe('header carrying the email address'),
+  groups: headerName.default('X-Auth-Request-Groups').describe('header carrying the groups, comma-separated'),
+  preferredUsername: headerName.default('X-Auth-Request-Preferred-Username').describe('header carrying the preferred username'),
 }).describe('names of the identity headers sent on every 2xx (empty values when unknown)');
 
 export const appSchema = z.strictObject({
@@ -71,12 +71,12 @@ export const domainSchema = z.strictObject({
     .describe('a domain served by this instance; redirects are accepted to it and its subdomains (label boundary)'),
   cookieDomain: z.string().optional().describe('the Domain attribute for the session cookie on this domain (default: the domain itself)'),
   allowHttp: z.boolean().default(false).describe('accept plain-http redirect targets on this domain (development only)'),
-});
+}).describe('a domain this instance serves: sign-in redirects and session cookies are scoped to it');
 
 export const groupSchema = z.strictObject({
   name: z.string().min(1).describe('group name'),
   members: z.array(z.string().min(1)).default([]).describe('usernames of local accounts in this group'),
-});
+}).describe('a group declared in config');
 
 const secretList = z.union([z.string(), z.array(z.string()).min(1)])
   .transform((v) => (Array.isArray(v) ? v : [v]))
@@ -93,35 +93,35 @@ export const configSchema = z.strictObject({
   database: z.strictObject({
     url: z.string().optional().describe('postgres://… for PostgreSQL; sqlite:/path or unset for the embedded SQLite file under dataDir'),
     migrationLockTimeout: duration('5m', 'how long start-up waits for another process holding the migration lock'),
-  }).prefault({}),
+  }).prefault({}).describe('where users, sessions and clients are stored'),
   secrets: z.strictObject({
     session: secretList.optional().describe('root secret(s), any encoding, at least 32 bytes of entropy; generated into dataDir when unset'),
-  }).prefault({}),
+  }).prefault({}).describe('root secrets; every key is derived from them (HKDF)'),
   trustedProxies: z.array(cidr).default(['127.0.0.0/8', '::1/128'])
     .describe('peers whose X-Forwarded-* and X-Original-* headers are believed'),
   log: z.strictObject({
-    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  }).prefault({}),
+    level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('the lowest level written'),
+  }).prefault({}).describe('logging (JSON lines on stdout)'),
   session: z.strictObject({
     cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" and "-"').optional()
       .describe('session cookie name (default: unique per instance, derived from publicUrl)'),
     lifetime: duration('7d', 'absolute session lifetime'),
     idleTimeout: duration('1d', 'a session unused this long ends'),
     loginStateLifetime: duration('15m', 'how long a started sign-in may take'),
-  }).prefault({}),
+  }).prefault({}).describe('browser sessions'),
   signIn: z.strictObject({
     throttle: z.strictObject({
       perAccount: z.number().int().min(1).default(5).describe('failed attempts per account per window before it is slowed'),
       perAddress: z.number().int().min(1).default(20).describe('failed attempts per source address per window'),
       window: duration('15m', 'throttling window'),
-    }).prefault({}),
-  }).prefault({}),
+    }).prefault({}).describe('slowing down repeated failed sign-ins, per account and per source address (never globally)'),
+  }).prefault({}).describe('the sign-in pages'),
   domains: z.array(domainSchema).default([]).describe('domains this instance serves; redirects go only to these'),
   headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
   apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
-});
+}).describe('Gatehouse configuration: one YAML file or a directory of them; unknown keys are errors');
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,256 @@
+// Lints: semantic checks on a schema-valid config, one per known trap (see
+// /work/shared/STORIES.md). Errors stop start-up and reload; warnings are logged and shown by
+// `gatehouse check`. Each has a stable kebab-case code, listed in LINTS for the docs.
+// Messages never contain a secret or a database URL: they name paths, hosts and codes only.
+import { parse as parseDomain } from 'tldts';
+import { formatIssuePath } from './paths.ts';
+import type { AppConfig, Config } from './schema.ts';
+import { weakSecretMessage } from './secrets.ts';
+
+export interface Lint {
+  severity: 'error' | 'warning';
+  /** The config path, formatted like `apps[2].hosts[0]`. */
+  path: string;
+  message: string;
+  /** Stable kebab-case code. */
+  code: string;
+}
+
+/** Every lint code, its severity and what it catches; the config reference is generated from this. */
+export const LINTS = [
+  { code: 'public-url-required', severity: 'error', summary: 'a config file without publicUrl: redirects are never built from the bind address' },
+  { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
+  { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
+  { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
+  { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
+  { code: 'allow-empty', severity: 'error', summary: 'an allow that lists nobody, so it matches nobody' },
+  { code: 'deny-empty', severity: 'warning', summary: 'a deny mapping that lists nobody, so the rule never decides' },
+  { code: 'public-wildcard-host', severity: 'warning', summary: 'public: true on a *. host without paths makes a whole domain public' },
+  { code: 'duplicate-app-name', severity: 'error', summary: 'two apps with the same name' },
+  { code: 'unreachable-rule', severity: 'warning', summary: 'an app shadowed by an earlier app with the same hosts, paths, methods and networks that decides for everyone' },
+  { code: 'portal-host-protected', severity: 'error', summary: 'an app without paths (and without upstream) protects the portal host, so sign-in would loop' },
+  { code: 'upstream-loop', severity: 'error', summary: 'an upstream that points at the portal host or at Gatehouse itself' },
+  { code: 'host-outside-domains', severity: 'warning', summary: 'an app host not under any domains[] entry: redirects back to it are refused' },
+  { code: 'cookie-domain-public-suffix', severity: 'error', summary: 'a cookie domain that is a public suffix such as co.uk or github.io' },
+  { code: 'cookie-domain-mismatch', severity: 'error', summary: 'a cookieDomain that is not the domain or a parent of it' },
+  { code: 'trusted-proxies-everyone', severity: 'warning', summary: 'trustedProxies contains a /0 network, so any client can spoof X-Forwarded-*' },
+  { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
+  { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
+  { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
+] as const satisfies readonly { code: string; severity: Lint['severity']; summary: string }[];
+
+export type LintCode = (typeof LINTS)[number]['code'];
+
+const SEVERITY = new Map<string, Lint['severity']>(LINTS.map((l) => [l.code, l.severity]));
+
+type Emit = (code: LintCode, path: readonly PropertyKey[], message: string) => void;
+
+/** Check a schema-valid config for the known traps. `fromFile`: the config came from a file (not the embedded defaults). */
+export function lintConfig(config: Config, ctx: { fromFile: boolean }): Lint[] {
+  const lints: Lint[] = [];
+  const emit: Emit = (code, path, message) => {
+    lints.push({ severity: SEVERITY.get(code) ?? 'error', path: formatIssuePath(path), message, code });
+  };
+  const portal = config.publicUrl === undefined ? undefined : new URL(config.publicUrl);
+  lintPublicUrl(config, ctx, emit);
+  lintApps(config, portal, emit);
+  lintDomains(config, emit);
+  lintTrustedProxies(config, emit);
+  lintDatabase(config, emit);
+  lintSession(config, emit);
+  lintSecrets(config, emit);
+  return lints;
+}
+
+// ---- publicUrl
+
+export function isLocalHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]';
+}
+
+function lintPublicUrl(config: Config, ctx: { fromFile: boolean }, emit: Emit): void {
+  const raw = config.publicUrl;
+  if (raw === undefined) {
+    if (ctx.fromFile) emit('public-url-required', ['publicUrl'], 'publicUrl is required: redirects are never built from the bind address');
+    return;
+  }
+  const url = new URL(raw);
+  if (url.protocol === 'http:' && !isLocalHost(url.hostname)) {
+    emit('public-url-http', ['publicUrl'], `uses http: on ${url.hostname}; session cookies and sign-in forms would cross the network in clear text (use https:)`);
+  }
+  // The schema rejects a non-empty query; an empty "?" or "#" parses to an empty search and hash.
+  if (raw.includes('?') || raw.includes('#')) emit('public-url-query', ['publicUrl'], 'must not contain a query or fragment');
+  else if (raw.endsWith('/')) {
+    emit('public-url-trailing-slash', ['publicUrl'], `must not end with "/": write ${raw.replace(/\/+$/, '')}`);
+  }
+}
+
+// ---- apps
+
+/** Split "host:port" (port optional). */
+function splitHost(h: string): { name: string; port: string | undefined } {
+  const i = h.lastIndexOf(':');
+  return i < 0 ? { name: h, port: undefined } : { name: h.slice(0, i), port: h.slice(i + 1) };
+}
+
+/** Whether an app host pattern matches a concrete host; "*.x" matches subdomains of x on a label boundary, never x. */
+export function hostPatternMatches(pattern: string, hostname: string, port: string): boolean {
+  const p = splitHost(pattern);
+  if (p.port !== undefined && p.port !== port) return false;
+  if (p.name.startsWith('*.')) return hostname.endsWith(p.name.slice(1));
+  return p.name === hostname;
+}
+
+/** Whether a domain covers a host pattern: the domain itself or a subdomain of it. */
+function domainCovers(domain: string, hostPattern: string): boolean {
+  const name = splitHost(hostPattern).name.replace(/^\*\./, '');
+  return name === domain || name.endsWith(`.${domain}`);
+}
+
+function appLabel(i: number, app: AppConfig): string {
+  return `apps[${i}] (${app.name})`;
+}
+
+function sameSet(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  const sa = new Set(a ?? []);
+  const sb = new Set(b ?? []);
+  if ((a === undefined) !== (b === undefined) || sa.size !== sb.size) return false;
+  for (const x of sa) if (!sb.has(x)) return false;
+  return true;
+}
+
+function subjectIsEmpty(s: Exclude<AppConfig['allow'], undefined>): boolean {
+  return !s.anyUser && !s.users?.length && !s.groups?.length && !s.emails?.length && !s.emailDomains?.length;
+}
+
+function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
+  const firstByName = new Map<string, number>();
+  const portalPort = portal ? (portal.port || (portal.protocol === 'https:' ? '443' : '80')) : '';
+  config.apps.forEach((app, i) => {
+    const decisions = (['public', 'allow', 'deny'] as const).filter((k) => app[k] !== undefined);
+    if (decisions.length === 0) {
+      emit('app-decision', ['apps', i], 'expected one of public, allow or deny: the rule matches requests but decides nothing');
+    } else if (decisions.length > 1) {
+      emit('app-decision', ['apps', i], `expected exactly one of public, allow or deny, got ${decisions.join(' and ')}`);
+    }
+    if (app.allow !== undefined && subjectIsEmpty(app.allow)) {
+      emit('allow-empty', ['apps', i, 'allow'], 'matches nobody: list users, groups, emails or emailDomains, or set anyUser: true');
+    }
+    if (app.deny !== undefined && app.deny !== true && subjectIsEmpty(app.deny)) {
+      emit('deny-empty', ['apps', i, 'deny'], 'lists nobody, so the rule never decides: list subjects, or write deny: true');
+    }
+    if (app.public && app.paths === undefined) {
+      app.hosts.forEach((h, j) => {
+        if (h.startsWith('*.')) {
+          emit('public-wildcard-host', ['apps', i, 'hosts', j], `public: true without paths makes every host under ${h.slice(2)} public, including ones added later`);
+        }
+      });
+    }
+
+    const first = firstByName.get(app.name);
+    if (first === undefined) firstByName.set(app.name, i);
+    else emit('duplicate-app-name', ['apps', i, 'name'], `duplicate app name ${app.name} (first used by apps[${first}])`);
+
+    lintShadowed(config.apps, i, emit);
+
+    // In reverse-proxy mode (upstream set) Gatehouse routes /oauth2/* itself before any rule,
+    // so only a forward-auth app can lock the portal's own pages behind the portal.
+    if (portal && !app.public && app.paths === undefined && app.upstream === undefined) {
+      app.hosts.forEach((h, j) => {
+        if (hostPatternMatches(h, portal.hostname, portalPort)) {
+          emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);
+        }
+      });
+    }
+
+    if (app.upstream !== undefined) {
+      const up = new URL(app.upstream);
+      const upPort = up.port || (up.protocol === 'https:' ? '443' : '80');
+      if (portal && up.hostname === portal.hostname) {
+        emit('upstream-loop', ['apps', i, 'upstream'], `points at the portal host ${portal.hostname}; Gatehouse would proxy to itself`);
+      } else if (upPort !== '0' && upPort === String(config.listen.port)
+        && (up.hostname === config.listen.host || (isLocalHost(up.hostname) && ['0.0.0.0', '::', '127.0.0.1', 'localhost'].includes(config.listen.host)))) {
+        emit('upstream-loop', ['apps', i, 'upstream'], `points at Gatehouse's own listen address ${config.listen.host}:${config.listen.port}; Gatehouse would proxy to itself`);
+      }
+    }
+
+    if (config.domains.length > 0) {
+      app.hosts.forEach((h, j) => {
+        if (!config.domains.some((d) => domainCovers(d.domain, h))) {
+          emit('host-outside-domains', ['apps', i, 'hosts', j], `${splitHost(h).name} is not under any domains[] entry; redirects back to it after sign-in will be refused`);
+        }
+      });
+    }
+  });
+}
+
+/** An earlier app with the same match and no subject to check decides every request first. */
+function lintShadowed(apps: readonly AppConfig[], j: number, emit: Emit): void {
+  const later = apps[j];
+  if (later === undefined) return;
+  for (let i = 0; i < j; i++) {
+    const earlier = apps[i];
+    if (earlier === undefined) continue;
+    const same = sameSet(earlier.hosts, later.hosts) && sameSet(earlier.paths, later.paths)
+      && sameSet(earlier.methods, later.methods) && sameSet(earlier.networks, later.networks);
+    if (!same) continue;
+    // public and deny: true decide for everyone; allow anyUser decides for every signed-in
+    // user, so only a later public rule (for anonymous requests) could still be reached.
+    const everyone = earlier.public === true || earlier.deny === true || (earlier.allow?.anyUser === true && later.public !== true);
+    if (everyone) {
+      emit('unreachable-rule', ['apps', j], `can never match: ${appLabel(i, earlier)} has the same hosts, paths, methods and networks and decides first`);
+      return;
+    }
+  }
+}
+
+// ---- domains and cookies
+
+function lintDomains(config: Config, emit: Emit): void {
+  config.domains.forEach((d, i) => {
+    const explicit = d.cookieDomain !== undefined;
+    const cookie = (d.cookieDomain ?? d.domain).toLowerCase().replace(/^\./, '');
+    const path = ['domains', i, explicit ? 'cookieDomain' : 'domain'];
+    // isIcann/isPrivate: listed in the Public Suffix List (ICANN or private section such as
+    // github.io); an unlisted name like "localhost" only matches the implicit "*" rule.
+    const info = parseDomain(cookie, { allowPrivateDomains: true });
+    if (info.publicSuffix === cookie && (info.isIcann === true || info.isPrivate === true)) {
+      emit('cookie-domain-public-suffix', path, `${cookie} is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it`);
+    } else if (explicit && d.domain !== cookie && !d.domain.endsWith(`.${cookie}`)) {
+      emit('cookie-domain-mismatch', path, `${cookie} is not ${d.domain} or a parent of it; browsers reject the cookie`);
+    }
+  });
+}
+
+// ---- network, storage, sessions, secrets
+
+function lintTrustedProxies(config: Config, emit: Emit): void {
+  config.trustedProxies.forEach((cidr, i) => {
+    if (/\/0+$/.test(cidr)) {
+      emit('trusted-proxies-everyone', ['trustedProxies', i], `${cidr} trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers`);
+    }
+  });
+}
+
+function lintDatabase(config: Config, emit: Emit): void {
+  const url = config.database.url;
+  // Never echo the URL: it usually carries a password.
+  if (url !== undefined && !/^postgres(?:ql)?:\/\//i.test(url) && !/^sqlite:/i.test(url)) {
+    emit('database-url-scheme', ['database', 'url'], 'expected postgres://…, postgresql://… or sqlite:/path');
+  }
+}
+
+function lintSession(config: Config, emit: Emit): void {
+  if (config.session.idleTimeout > config.session.lifetime) {
+    emit('idle-timeout-exceeds-lifetime', ['session', 'idleTimeout'], 'is longer than session.lifetime, so it never ends a session');
+  }
+}
+
+function lintSecrets(config: Config, emit: Emit): void {
+  const list = config.secrets.session ?? [];
+  list.forEach((s, i) => {
+    const problem = weakSecretMessage(s);
+    // A single secret is usually written as a plain string: name it without an index then.
+    if (problem !== undefined) emit('weak-secret', list.length === 1 ? ['secrets', 'session'] : ['secrets', 'session', i], problem);
+  });
+}
