@@ -1,0 +1,227 @@
+// The policy engine: (request facts, identity) -> decision + reason. Pure: no I/O, no clock.
+//
+// Semantics. The rules are the apps, in config order. A rule's facts are its hosts, paths,
+// methods and networks (an absent list matches everything). Walk the rules in order:
+//   1. a malformed path (see path.ts) is denied before any rule: reason "malformed path";
+//   2. facts don't match                        -> next rule;
+//   3. `deny: true`                             -> deny, even anonymous (checked before `public`:
+//                                                  a rule that says both fails closed);
+//   4. `public: true`                           -> public (2xx for anyone, signed in or not);
+//   5. no subject (no allow, no deny subject)   -> next rule (nothing to decide);
+//   6. anonymous, and the rule has a subject    -> authenticate: who it is decides, so sign in;
+//   7. signed in: the deny subject matches      -> deny (within one rule, deny before allow);
+//                 the allow subject matches     -> allow;
+//                 neither                       -> next rule;
+//   8. nothing decided                          -> deny, app null, "no rule matched (default
+//                                                  deny)", for anonymous requests too: no rule
+//                                                  would let anyone in, so sign-in cannot help.
+// Decisions are precomputed frozen objects: decide() allocates only the normalized path and the
+// identity view.
+//
+// Rules are indexed by host (exact name and wildcard base). A request's candidates are the
+// union of the rules listed under its host and under each parent domain for wildcards, in rule
+// order, so the index never changes which rule wins.
+import type { AppConfig } from '../config/schema.ts';
+import { GatehouseError } from '../core/index.ts';
+import { compileHostPattern, hostKey, matchHostPattern, splitHost } from './host.ts';
+import type { HostParts, HostPattern } from './host.ts';
+import { normalizePath } from './path.ts';
+import { compilePathPattern } from './pattern.ts';
+import type { PathMatcher } from './pattern.ts';
+import { cidrProblem, compileNetworks } from './network.ts';
+import type { NetworkMatcher } from './network.ts';
+import { compileSubject, subjectMatches, viewOf } from './subject.ts';
+import type { CompiledSubject, Identity, IdentityView } from './subject.ts';
+
+export interface ResolvedHeaderNames {
+  readonly user: string;
+  readonly email: string;
+  readonly groups: string;
+  readonly preferredUsername: string;
+}
+
+export type Action = 'public' | 'allow' | 'deny' | 'authenticate';
+
+export interface Decision {
+  readonly action: Action;
+  readonly app: string | null;
+  readonly ruleIndex: number | null;
+  readonly reason: string;
+  /** The deciding app's identity header names, or null when no app decided. */
+  readonly headers: ResolvedHeaderNames | null;
+  readonly upstream: string | null;
+}
+
+export interface PolicyRequest {
+  readonly host: string;
+  /** The raw path, possibly with query and fragment; normalized inside. */
+  readonly path: string;
+  readonly method: string;
+  readonly ip: string;
+}
+
+export interface CompiledRule {
+  readonly index: number;
+  readonly app: AppConfig;
+  readonly hosts: readonly HostPattern[];
+  readonly paths: readonly PathMatcher[] | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly network: NetworkMatcher | null;
+  readonly denyAll: boolean;
+  readonly isPublic: boolean;
+  readonly allow: CompiledSubject | null;
+  readonly deny: CompiledSubject | null;
+  readonly decisions: {
+    readonly public: Decision;
+    readonly denyAll: Decision;
+    readonly authenticate: Decision;
+    readonly allow: Decision;
+    readonly denySubject: Decision;
+  };
+}
+
+export const DEFAULT_DENY_REASON = 'no rule matched (default deny)';
+export const MALFORMED_PATH_REASON = 'malformed path';
+
+function freeze(d: Decision): Decision {
+  return Object.freeze(d);
+}
+
+const DEFAULT_DENY = freeze({ action: 'deny', app: null, ruleIndex: null, reason: DEFAULT_DENY_REASON, headers: null, upstream: null });
+const MALFORMED = freeze({ action: 'deny', app: null, ruleIndex: null, reason: MALFORMED_PATH_REASON, headers: null, upstream: null });
+const NONE: readonly number[] = Object.freeze([]);
+
+export function pathMatches(rule: CompiledRule, path: string): boolean {
+  if (rule.paths === null) return true;
+  for (const m of rule.paths) if (m(path)) return true;
+  return false;
+}
+
+export function methodMatches(rule: CompiledRule, method: string): boolean {
+  return rule.methods === null || rule.methods.has(method) || rule.methods.has(method.toUpperCase());
+}
+
+export function networkMatches(rule: CompiledRule, ip: string): boolean {
+  return rule.network === null || rule.network(ip);
+}
+
+export function hostMatchesRule(rule: CompiledRule, host: HostParts): boolean {
+  for (const p of rule.hosts) if (matchHostPattern(p, host)) return true;
+  return false;
+}
+
+export class Policy {
+  /** The compiled rules, in order (read by explain). */
+  readonly rules: readonly CompiledRule[];
+  readonly #exact: ReadonlyMap<string, readonly number[]>;
+  /** Wildcard base ("example.org" or "example.org:8443") -> rule indexes. */
+  readonly #wildcard: ReadonlyMap<string, readonly number[]>;
+
+  constructor(rules: readonly CompiledRule[]) {
+    this.rules = rules;
+    const exact = new Map<string, number[]>();
+    const wildcard = new Map<string, number[]>();
+    for (const rule of rules) {
+      for (const p of rule.hosts) {
+        const map = p.wildcard ? wildcard : exact;
+        const key = hostKey({ name: p.base, port: p.port });
+        const list = map.get(key) ?? [];
+        if (list.at(-1) !== rule.index) list.push(rule.index);
+        map.set(key, list);
+      }
+    }
+    this.#exact = exact;
+    this.#wildcard = wildcard;
+  }
+
+  decide(req: PolicyRequest, identity: Identity | null): Decision {
+    const normalized = normalizePath(req.path);
+    if (!normalized.ok) return MALFORMED;
+    const path = normalized.path;
+    const candidates = this.#candidates(splitHost(req.host));
+    let view: IdentityView | undefined;
+    for (const i of candidates) {
+      const rule = this.rules[i] as CompiledRule;
+      if (!pathMatches(rule, path) || !methodMatches(rule, req.method) || !networkMatches(rule, req.ip)) continue;
+      if (rule.denyAll) return rule.decisions.denyAll;
+      if (rule.isPublic) return rule.decisions.public;
+      if (rule.allow === null && rule.deny === null) continue;
+      if (identity === null) return rule.decisions.authenticate;
+      view ??= viewOf(identity);
+      if (rule.deny !== null && subjectMatches(rule.deny, view)) return rule.decisions.denySubject;
+      if (rule.allow !== null && subjectMatches(rule.allow, view)) return rule.decisions.allow;
+    }
+    return DEFAULT_DENY;
+  }
+
+  /** Rule indexes whose hosts match, in rule order. */
+  #candidates(host: HostParts): readonly number[] {
+    let found: readonly number[] = this.#exact.get(hostKey(host)) ?? NONE;
+    let merged = false;
+    if (this.#wildcard.size > 0 && !host.name.includes(':') && host.name.charCodeAt(0) !== 46) {
+      const name = host.name;
+      // Every parent domain with at least one whole label before it.
+      for (let dot = name.indexOf('.', 1); dot !== -1; dot = name.indexOf('.', dot + 1)) {
+        if (name.charCodeAt(dot - 1) === 46) return NONE; // an empty label: not a host name
+        const base = name.slice(dot + 1);
+        const list = this.#wildcard.get(host.port === '' ? base : `${base}:${host.port}`);
+        if (list === undefined) continue;
+        if (found.length === 0) { found = list; continue; }
+        found = [...new Set([...found, ...list])];
+        merged = true;
+      }
+    }
+    return merged ? [...found].sort((a, b) => a - b) : found;
+  }
+}
+
+export interface HeaderDefaults {
+  readonly user: string;
+  readonly email: string;
+  readonly groups: string;
+  readonly preferredUsername: string;
+}
+
+/**
+ * Compile the apps into a policy. Throws config_invalid for what the schema cannot see (a
+ * network entry that is not an address). `defaults` are the top-level identity header names.
+ */
+export function compilePolicy(apps: readonly AppConfig[], defaults: HeaderDefaults): Policy {
+  const problems: string[] = [];
+  apps.forEach((app, i) => (app.networks ?? []).forEach((n, j) => {
+    const problem = cidrProblem(n);
+    if (problem !== undefined) problems.push(`apps[${i}].networks[${j}]: ${problem}`);
+  }));
+  if (problems.length > 0) {
+    throw new GatehouseError('config_invalid', `invalid apps: ${problems.join('; ')}`, { problems });
+  }
+  const defaultHeaders = Object.freeze({ ...defaults });
+  return new Policy(apps.map((app, index) => compileRule(app, index, defaultHeaders)));
+}
+
+function compileRule(app: AppConfig, index: number, defaultHeaders: ResolvedHeaderNames): CompiledRule {
+  const headers = app.headers === undefined ? defaultHeaders : Object.freeze({ ...app.headers });
+  const upstream = app.upstream ?? null;
+  const decision = (action: Action, reason: string): Decision =>
+    freeze({ action, app: app.name, ruleIndex: index, reason, headers, upstream });
+  const denySubject = app.deny !== undefined && app.deny !== true ? compileSubject(app.deny) : null;
+  return {
+    index,
+    app,
+    hosts: app.hosts.map(compileHostPattern),
+    paths: app.paths === undefined ? null : app.paths.map(compilePathPattern),
+    methods: app.methods === undefined ? null : new Set(app.methods),
+    network: app.networks === undefined ? null : compileNetworks(app.networks),
+    denyAll: app.deny === true,
+    isPublic: app.public === true,
+    allow: app.allow === undefined ? null : compileSubject(app.allow),
+    deny: denySubject,
+    decisions: {
+      public: decision('public', `app ${app.name} is public`),
+      denyAll: decision('deny', `app ${app.name} denies everyone`),
+      authenticate: decision('authenticate', `app ${app.name} requires sign-in`),
+      allow: decision('allow', `app ${app.name} allows this user`),
+      denySubject: decision('deny', `app ${app.name} denies this user`),
+    },
+  };
+}
