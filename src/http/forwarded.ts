@@ -1,0 +1,270 @@
+// What the user's browser really asked for, as told by a proxy we trust. Forward-auth requests
+// arrive as a subrequest whose own request line is `GET /oauth2/auth`; the original method,
+// scheme, host and URI come in headers:
+//   - nginx / ingress-nginx: X-Original-URL (absolute URL) and X-Original-Method
+//   - Traefik, Caddy: X-Forwarded-Method, -Proto, -Host, -Uri
+// Those headers are believed only from a trusted socket peer: from anyone else every
+// X-Forwarded-* / X-Original-* header is ignored and the request line and Host header are used.
+import { isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { GatehouseError } from '../core/index.ts';
+import { unmapIPv4, type TrustedProxies } from './trusted.ts';
+
+export interface OriginalRequest {
+  /** Upper-case method token. */
+  method: string;
+  proto: 'http' | 'https';
+  /** Lower-case host, with the port only when it is not the default for `proto`. */
+  host: string;
+  /** Path and query exactly as sent (never a fragment). */
+  uri: string;
+  clientIp: string;
+  via: 'nginx' | 'forwarded' | 'direct';
+  /** Whether the socket peer is a trusted proxy. */
+  trustedPeer: boolean;
+}
+
+// Characters allowed in a host (RFC 3986 §3.2.2 reg-name letters/digits/-._~, plus ":" for the
+// port and "[" "]" for an IPv6 literal). Everything else — whitespace, "@", "/", "\", "?",
+// "#", control characters, non-ASCII — is refused, so a host can never smuggle a path or
+// userinfo into a URL built from it.
+const HOST_CHAR = new Uint8Array(128);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]') HOST_CHAR[c.charCodeAt(0)] = 1;
+
+// RFC 9110 §5.6.2 tchar, for the method token.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+function invalid(detail: string): GatehouseError {
+  return new GatehouseError('invalid_request', detail);
+}
+
+/** The first element of a comma-separated list, trimmed (spaces and tabs only). */
+function firstOf(value: string): string {
+  const comma = value.indexOf(',');
+  const v = comma < 0 ? value : value.slice(0, comma);
+  return v.trim();
+}
+
+/** One header value; a repeated header (an array, or joined with ", " by Node) counts by its first element. */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Validate and normalize a host: lower-case, default port removed (RFC 9110 §4.2.1/§4.2.2:
+ * :80 for http, :443 for https is the same origin as no port).
+ */
+export function normalizeHost(raw: string, proto: 'http' | 'https', what: string): string {
+  const len = raw.length;
+  if (len === 0 || len > 261) throw invalid(`${what}: the host is empty or too long`);
+  for (let i = 0; i < len; i++) {
+    const c = raw.charCodeAt(i);
+    if (c >= 128 || HOST_CHAR[c] !== 1) throw invalid(`${what}: the host contains a character that is not allowed`);
+  }
+  let host = raw.toLowerCase();
+  let name: string;
+  let port: string | undefined;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']');
+    if (close < 0) throw invalid(`${what}: the host has an unclosed IPv6 literal`);
+    name = host.slice(1, close);
+    if (isIP(name) !== 6) throw invalid(`${what}: the host has an invalid IPv6 literal`);
+    if (close + 1 < len) {
+      if (host.charCodeAt(close + 1) !== 58) throw invalid(`${what}: the host has junk after the IPv6 literal`);
+      port = host.slice(close + 2);
+    }
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) {
+      port = host.slice(colon + 1);
+      name = host.slice(0, colon);
+    } else {
+      name = host;
+    }
+    if (name.length === 0 || name.indexOf('[') >= 0 || name.indexOf(']') >= 0) {
+      throw invalid(`${what}: the host name is invalid`);
+    }
+  }
+  if (port !== undefined) {
+    if (port.length === 0 || port.length > 5) throw invalid(`${what}: the host has an invalid port`);
+    for (let i = 0; i < port.length; i++) {
+      const c = port.charCodeAt(i);
+      if (c < 48 || c > 57) throw invalid(`${what}: the host has an invalid port`);
+    }
+    if ((proto === 'http' && port === '80') || (proto === 'https' && port === '443')) {
+      host = host.slice(0, host.length - port.length - 1);
+    }
+  }
+  return host;
+}
+
+function normalizeMethod(raw: string, what: string): string {
+  const len = raw.length;
+  if (len === 0 || len > 32) throw invalid(`${what}: the method is empty or too long`);
+  for (let i = 0; i < len; i++) {
+    const c = raw.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] !== 1) throw invalid(`${what}: the method is not a token`);
+  }
+  // Methods are case-sensitive (RFC 9110 §9.1), but many apps upper-case them; matching on the
+  // upper-case form means a rule about DELETE also covers "delete".
+  return raw.toUpperCase();
+}
+
+function normalizeProto(raw: string, what: string): 'http' | 'https' {
+  const p = raw.toLowerCase();
+  if (p === 'https') return 'https';
+  if (p === 'http') return 'http';
+  throw invalid(`${what}: expected http or https`);
+}
+
+/**
+ * A request target in origin form ("/path?query"). The fragment is cut: a browser never sends
+ * one, so one in a forwarded URI is crafted, and must not hide a path from the policy.
+ * Whitespace and control characters are refused.
+ */
+function normalizeUri(raw: string, what: string): string {
+  const len = raw.length;
+  if (len === 0 || raw.charCodeAt(0) !== 47 /* / */) throw invalid(`${what}: the URI must start with "/"`);
+  for (let i = 0; i < len; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 35 /* # */) return raw.slice(0, i);
+    if (c <= 32 || c === 127) throw invalid(`${what}: the URI contains whitespace or a control character`);
+  }
+  return raw;
+}
+
+/** Split an absolute http(s) URL into its parts, keeping the path and query as sent. */
+function splitAbsolute(raw: string, what: string): { proto: 'http' | 'https'; host: string; uri: string } {
+  let proto: 'http' | 'https';
+  let rest: string;
+  const lower = raw.slice(0, 8).toLowerCase();
+  if (lower === 'https://') { proto = 'https'; rest = raw.slice(8); }
+  else if (lower.startsWith('http://')) { proto = 'http'; rest = raw.slice(7); }
+  else throw invalid(`${what}: expected an absolute http or https URL`);
+  let end = rest.length;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) { end = i; break; } // / ? #
+  }
+  const host = normalizeHost(rest.slice(0, end), proto, what);
+  let target = rest.slice(end);
+  if (target.length === 0 || target.charCodeAt(0) !== 47) target = '/' + target; // "?q" or "" → "/?q", "/"
+  return { proto, host, uri: normalizeUri(target, what) };
+}
+
+/** A client address from a header: trims, drops [brackets] and an IPv4 ":port"; undefined if not an IP. */
+function parseIp(raw: string): string | undefined {
+  let v = raw.trim();
+  if (v.charCodeAt(0) === 91 /* [ */) {
+    const close = v.indexOf(']');
+    if (close < 0) return undefined;
+    v = v.slice(1, close);
+  } else {
+    const colon = v.indexOf(':');
+    if (colon >= 0 && colon === v.lastIndexOf(':') && v.indexOf('.') >= 0) v = v.slice(0, colon);
+  }
+  return isIP(v) === 0 ? undefined : unmapIPv4(v);
+}
+
+/**
+ * The client address, from a trusted peer: walk X-Forwarded-For from the right, skipping our own
+ * proxies; the first hop that is not ours is the client (everything left of it was written by the
+ * client and is not believed). A hop that is not an IP stops the walk at the last good address.
+ * Without X-Forwarded-For, X-Real-IP is accepted.
+ */
+function clientIpFrom(req: IncomingMessage, peer: string, trusted: TrustedProxies): string {
+  const xff = header(req, 'x-forwarded-for'); // repeated headers arrive joined with ", "
+  if (xff !== undefined && xff.length > 0) {
+    let last = peer;
+    let end = xff.length;
+    while (end > 0) {
+      const comma = xff.lastIndexOf(',', end - 1);
+      const hop = parseIp(xff.slice(comma + 1, end));
+      if (hop === undefined) return last;
+      if (!trusted.isTrusted(hop)) return hop;
+      last = hop;
+      end = comma < 0 ? 0 : comma;
+    }
+    return last;
+  }
+  const real = header(req, 'x-real-ip');
+  if (real !== undefined) {
+    const ip = parseIp(real);
+    if (ip !== undefined) return ip;
+  }
+  return peer;
+}
+
+function socketProto(req: IncomingMessage): 'http' | 'https' {
+  return (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
+}
+
+/** The request as it came in on the socket: request line and Host header only. */
+function direct(req: IncomingMessage, trustedPeer: boolean, clientIp: string): OriginalRequest {
+  const url = req.url ?? '/';
+  const method = normalizeMethod(req.method ?? 'GET', 'request method');
+  if (url.charCodeAt(0) !== 47) {
+    // Absolute form (RFC 9112 §3.2.2): the target's authority replaces Host.
+    if (url === '*') {
+      const proto = socketProto(req);
+      return { method, proto, host: hostHeader(req, proto), uri: '*', clientIp, via: 'direct', trustedPeer };
+    }
+    const abs = splitAbsolute(url, 'request target');
+    return { method, proto: abs.proto, host: abs.host, uri: abs.uri, clientIp, via: 'direct', trustedPeer };
+  }
+  const proto = socketProto(req);
+  return { method, proto, host: hostHeader(req, proto), uri: normalizeUri(url, 'request target'), clientIp, via: 'direct', trustedPeer };
+}
+
+function hostHeader(req: IncomingMessage, proto: 'http' | 'https'): string {
+  const host = req.headers.host;
+  if (host === undefined) throw invalid('the request has no Host header');
+  return normalizeHost(host, proto, 'Host');
+}
+
+/**
+ * Read the original request (see the top of this file). Throws GatehouseError('invalid_request')
+ * when a believed header is malformed.
+ *
+ * X-Forwarded-Host and X-Forwarded-Proto may carry a comma-separated list when several proxies
+ * appended to them; the FIRST element is the client-facing one (the outermost proxy wrote it),
+ * and it is what the user's browser saw in its address bar.
+ */
+export function readOriginal(req: IncomingMessage, trusted: TrustedProxies): OriginalRequest {
+  const rawPeer = req.socket.remoteAddress ?? '';
+  const peer = unmapIPv4(rawPeer);
+  const trustedPeer = rawPeer !== '' && trusted.isTrusted(rawPeer);
+  if (!trustedPeer) return direct(req, false, peer);
+
+  const clientIp = clientIpFrom(req, peer, trusted);
+  const h = req.headers;
+
+  const originalUrl = header(req, 'x-original-url');
+  if (originalUrl !== undefined) {
+    const abs = splitAbsolute(originalUrl.trim(), 'X-Original-URL');
+    const m = header(req, 'x-original-method');
+    // Without X-Original-Method, the subrequest's own method stands in (nginx sends GET).
+    const method = normalizeMethod(m !== undefined ? m.trim() : (req.method ?? 'GET'), 'X-Original-Method');
+    return { method, proto: abs.proto, host: abs.host, uri: abs.uri, clientIp, via: 'nginx', trustedPeer };
+  }
+
+  const fMethod = h['x-forwarded-method'];
+  const fProto = h['x-forwarded-proto'];
+  const fHost = h['x-forwarded-host'];
+  const fUri = h['x-forwarded-uri'];
+  if (fMethod === undefined && fProto === undefined && fHost === undefined && fUri === undefined) {
+    return direct(req, true, clientIp);
+  }
+  // Each missing piece falls back to the request itself, so a plain reverse proxy that sends
+  // only X-Forwarded-Proto/Host in front of the portal works too.
+  const proto = typeof fProto === 'string' ? normalizeProto(firstOf(fProto), 'X-Forwarded-Proto') : socketProto(req);
+  const method = typeof fMethod === 'string' ? normalizeMethod(fMethod.trim(), 'X-Forwarded-Method') : normalizeMethod(req.method ?? 'GET', 'request method');
+  let host: string;
+  if (typeof fHost === 'string') host = normalizeHost(firstOf(fHost), proto, 'X-Forwarded-Host');
+  else host = hostHeader(req, proto);
+  const uri = typeof fUri === 'string' ? normalizeUri(fUri, 'X-Forwarded-Uri') : normalizeUri(req.url ?? '/', 'request target');
+  return { method, proto, host, uri, clientIp, via: 'forwarded', trustedPeer };
+}

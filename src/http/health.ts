@@ -1,0 +1,54 @@
+// Liveness and readiness. Liveness (/healthz) answers at once and never waits on the store or a
+// migration: a pod waiting on a migration lock must not be killed for it. Readiness (/readyz)
+// runs the app's checks, bounded in time.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../core/index.ts';
+import { NO_STORE, sendJson } from './respond.ts';
+
+export type ReadyCheck = () => Promise<{ ok: boolean; checks: Record<string, 'ok' | string> }>;
+
+export interface HealthHandlers {
+  healthz(req: IncomingMessage, res: ServerResponse): void;
+  readyz(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+const OK_BODY = 'ok';
+const OK_HEADERS = {
+  'content-type': 'text/plain; charset=utf-8',
+  'content-length': String(OK_BODY.length),
+  'cache-control': NO_STORE,
+};
+
+const TIMED_OUT = Symbol('timed out');
+
+export function healthHandlers(opts: { ready: ReadyCheck; timeoutMs?: number; logger?: Logger }): HealthHandlers {
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  return {
+    healthz(_req, res) {
+      res.writeHead(200, OK_HEADERS);
+      res.end(OK_BODY);
+    },
+    async readyz(_req, res) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
+      });
+      let result: Awaited<ReturnType<ReadyCheck>> | typeof TIMED_OUT;
+      try {
+        result = await Promise.race([opts.ready(), timeout]);
+      } catch (err) {
+        opts.logger?.warn({ err }, 'readiness check failed');
+        result = { ok: false, checks: { ready: 'failed' } };
+      } finally {
+        clearTimeout(timer);
+      }
+      if (result === TIMED_OUT) {
+        opts.logger?.warn({ timeoutMs }, 'readiness check timed out');
+        result = { ok: false, checks: { ready: `timed out after ${timeoutMs}ms` } };
+      }
+      const headers = { 'cache-control': NO_STORE };
+      if (result.ok) sendJson(res, 200, { status: 'ready', checks: result.checks }, headers);
+      else sendJson(res, 503, { status: 'not ready', checks: result.checks }, headers);
+    },
+  };
+}

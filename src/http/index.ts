@@ -1,0 +1,17 @@
+// http/: plumbing shared by the gateway, portal, issuer and admin — trusted proxies, the
+// original request behind X-Forwarded-*/X-Original-*, cookies, responses and errors, request
+// ids, metrics and health.
+export { TrustedProxies, unmapIPv4 } from './trusted.ts';
+export { readOriginal, normalizeHost, type OriginalRequest } from './forwarded.ts';
+export { parseCookie, parseCookies, serializeCookie, type CookieOptions } from './cookies.ts';
+export {
+  sendJson, sendHtml, sendText, sendStatus, sendError, redirect, noStore, NO_STORE, NO_STORE_HEADERS,
+  applySecurityHeaders, securityHeaders, contentSecurityPolicy, prefersHtml, escapeHtml, statusPage,
+  readBody, readForm, readJson, type Headers,
+} from './respond.ts';
+export { requestId, newRequestId } from './request-id.ts';
+export {
+  Metrics, ROUTES, OUTCOMES, outcomeOf, routeFor,
+  type RouteLabel, type Outcome, type Decision, type SignInResult,
+} from './metrics.ts';
+export { healthHandlers, type HealthHandlers, type ReadyCheck } from './health.ts';
