@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AppConfig } from '../config/schema.ts';
+import type { AppConfig } from '../config/index.ts';
 import { GatehouseError } from '../core/index.ts';
 import { compilePolicy, explain, hostMatches, compilePathPattern } from './index.ts';
 import type { Identity, Decision } from './index.ts';

@@ -21,7 +21,7 @@
 // Rules are indexed by host (exact name and wildcard base). A request's candidates are the
 // union of the rules listed under its host and under each parent domain for wildcards, in rule
 // order, so the index never changes which rule wins.
-import type { AppConfig } from '../config/schema.ts';
+import type { AppConfig } from '../config/index.ts';
 import { GatehouseError } from '../core/index.ts';
 import { compileHostPattern, hostKey, matchHostPattern, splitHost } from './host.ts';
 import type { HostParts, HostPattern } from './host.ts';

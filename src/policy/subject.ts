@@ -7,7 +7,7 @@
 //   anyUser       any signed-in identity
 // Emails and email domains count only when the identity's email is verified: an unverified
 // address is a claim anyone can make at an upstream provider.
-import type { Subject } from '../config/schema.ts';
+import type { Subject } from '../config/index.ts';
 
 export interface Identity {
   readonly username: string;
