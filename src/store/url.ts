@@ -10,7 +10,8 @@ export type StoreTarget =
 /** The URL with any password (userinfo or `password=` parameter) replaced by `***`. */
 export function redactUrl(url: string): string {
   return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@')
+    // Greedy to the last '@' before the path: an unencoded '@' in a password must not leak its tail.
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@')
     .replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 

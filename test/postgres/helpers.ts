@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { redactUrl } from '../../src/store/index.ts';
 
 export const PG_URL = process.env.GATEHOUSE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -15,8 +16,8 @@ export async function requirePostgres(): Promise<void> {
     await client.query('SELECT 1');
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    throw new Error(`test:postgres needs a PostgreSQL server: cannot connect to ${PG_URL.replace(/:[^:@/]*@/, ':***@')} ` +
-      `(${e.code ?? e.message ?? String(err)}); start one or point GATEHOUSE_TEST_PG at it`);
+    throw new Error(`test:postgres needs a PostgreSQL server: cannot connect to ${redactUrl(PG_URL)} ` +
+      `(${e.code ?? e.message ?? String(err)}); start one or point GATEHOUSE_TEST_PG at it`, { cause: err });
   } finally {
     await client.end().catch(() => {});
   }
