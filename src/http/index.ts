@@ -15,3 +15,4 @@ export {
   type RouteLabel, type Outcome, type Decision, type SignInResult,
 } from './metrics.ts';
 export { healthHandlers, type HealthHandlers, type ReadyCheck } from './health.ts';
+export { validateRedirect, safeRedirectOr, MAX_REDIRECT_LENGTH, type RedirectContext, type RedirectDomain, type RedirectResult } from './redirect.ts';

@@ -120,7 +120,8 @@ test('host normalization reaches the rules: case, trailing dot, default port', (
   for (const host of ['Grafana.Example.Org', 'grafana.example.org.', 'grafana.example.org:443']) {
     assert.equal(policy.decide(get(host), alice).app, 'grafana', host);
   }
-  assert.equal(policy.decide(get('grafana.example.org:8443'), alice).app, null);
+  assert.equal(policy.decide(get('grafana.example.org:8443'), alice).app, 'grafana', 'a pattern without a port matches any port');
+  assert.equal(policy.decide(get('grafanaexample.org'), alice).app, null);
 });
 
 test('decisions are frozen and shared', () => {

@@ -154,21 +154,29 @@ export class Policy {
     return DEFAULT_DENY;
   }
 
-  /** Rule indexes whose hosts match, in rule order. */
+  /**
+   * Rule indexes whose hosts match, in rule order. A pattern without a port matches the name on
+   * any port (a dev proxy on :8080 serves the same app); a pattern with a port only that port.
+   */
   #candidates(host: HostParts): readonly number[] {
-    let found: readonly number[] = this.#exact.get(hostKey(host)) ?? NONE;
+    let found: readonly number[] = NONE;
     let merged = false;
+    const add = (list: readonly number[] | undefined) => {
+      if (list === undefined) return;
+      if (found.length === 0) { found = list; return; }
+      found = [...new Set([...found, ...list])];
+      merged = true;
+    };
+    add(this.#exact.get(host.name));
+    if (host.port !== '') add(this.#exact.get(`${host.name}:${host.port}`));
     if (this.#wildcard.size > 0 && !host.name.includes(':') && host.name.charCodeAt(0) !== 46) {
       const name = host.name;
       // Every parent domain with at least one whole label before it.
       for (let dot = name.indexOf('.', 1); dot !== -1; dot = name.indexOf('.', dot + 1)) {
         if (name.charCodeAt(dot - 1) === 46) return NONE; // an empty label: not a host name
         const base = name.slice(dot + 1);
-        const list = this.#wildcard.get(host.port === '' ? base : `${base}:${host.port}`);
-        if (list === undefined) continue;
-        if (found.length === 0) { found = list; continue; }
-        found = [...new Set([...found, ...list])];
-        merged = true;
+        add(this.#wildcard.get(base));
+        if (host.port !== '') add(this.#wildcard.get(`${base}:${host.port}`));
       }
     }
     return merged ? [...found].sort((a, b) => a - b) : found;

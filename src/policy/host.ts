@@ -2,8 +2,8 @@
 // absolute form of the same name, RFC 1034 §3.1) and without a default port (80 or 443: the
 // scheme is not known here, and either is the default of one of them).
 //
-// A pattern without a port matches a host without a port or with a default port; a pattern with
-// a port (grafana.example.org:3000) matches only that port. "*.example.org" matches any
+// A pattern without a port matches the name on any port (a proxy on :8443 in front of the same
+// app); a pattern with a port (grafana.example.org:3000) matches only that port. "*.example.org" matches any
 // subdomain on a label boundary (a.example.org, a.b.example.org) and never example.org itself
 // nor evilexample.org.
 
@@ -74,7 +74,7 @@ export function isSubdomainOf(name: string, base: string): boolean {
 }
 
 export function matchHostPattern(p: HostPattern, host: HostParts): boolean {
-  if (p.port !== host.port) return false;
+  if (p.port !== '' && p.port !== host.port) return false;
   return p.wildcard ? isSubdomainOf(host.name, p.base) : host.name === p.base;
 }
 
