@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { embeddedConfig } from './defaults.ts';
+import { LINTS, lintConfig, type Lint } from './lints.ts';
+import { configSchema, type ConfigInput } from './schema.ts';
+
+const SECRET = '733ZZX5wL0I/oHNroFNU9523bd6fbVDVVHCK4xJT/R4=';
+
+/** A config that triggers no lint; each test changes one thing. */
+function base(): ConfigInput {
+  return {
+    publicUrl: 'https://auth.example.org',
+    secrets: { session: SECRET },
+    domains: [{ domain: 'example.org' }],
+    apps: [{ name: 'grafana', hosts: ['grafana.example.org'], allow: { groups: ['admins'] } }],
+  };
+}
+
+function lint(input: ConfigInput, fromFile = true): Lint[] {
+  return lintConfig(configSchema.parse(input), { fromFile });
+}
+
+function only(code: string, input: ConfigInput, fromFile = true): Lint[] {
+  return lint(input, fromFile).filter((l) => l.code === code);
+}
+
+const withApps = (...apps: NonNullable<ConfigInput['apps']>): ConfigInput => ({ ...base(), apps });
+
+test('the base config and the embedded defaults have no lints', () => {
+  assert.deepEqual(lint(base()), []);
+  assert.deepEqual(embeddedConfig().lints, []);
+});
+
+test('every lint code is kebab-case and unique', () => {
+  const codes = LINTS.map((l) => l.code);
+  assert.equal(new Set(codes).size, codes.length);
+  for (const c of codes) assert.match(c, /^[a-z]+(?:-[a-z]+)*$/);
+});
+
+test('public-url-required: only for a config file', () => {
+  const { publicUrl: _, ...noUrl } = base();
+  assert.deepEqual(only('public-url-required', noUrl), [{
+    severity: 'error', path: 'publicUrl', code: 'public-url-required',
+    message: 'publicUrl is required: redirects are never built from the bind address',
+  }]);
+  assert.deepEqual(only('public-url-required', noUrl, false), []);
+  assert.deepEqual(only('public-url-required', base()), []);
+});
+
+test('public-url-http: http is a warning except on localhost', () => {
+  assert.deepEqual(only('public-url-http', { ...base(), publicUrl: 'http://auth.example.org' }), [{
+    severity: 'warning', path: 'publicUrl', code: 'public-url-http',
+    message: 'uses http: on auth.example.org; session cookies and sign-in forms would cross the network in clear text (use https:)',
+  }]);
+  for (const url of ['http://localhost:4180', 'http://auth.localhost', 'http://127.0.0.1:4180', 'http://[::1]:4180', 'https://auth.example.org']) {
+    assert.deepEqual(only('public-url-http', { ...base(), publicUrl: url }), [], url);
+  }
+});
+
+test('public-url-trailing-slash and public-url-query', () => {
+  assert.deepEqual(lint({ ...base(), publicUrl: 'https://auth.example.org/' }), [{
+    severity: 'error', path: 'publicUrl', code: 'public-url-trailing-slash', message: 'must not end with "/": write https://auth.example.org',
+  }]);
+  assert.deepEqual(lint({ ...base(), publicUrl: 'https://auth.example.org/sso/' }).map((l) => l.message), ['must not end with "/": write https://auth.example.org/sso']);
+  // An empty "?" or "#" passes the schema (URL parses them to empty strings).
+  for (const url of ['https://auth.example.org?', 'https://auth.example.org/#']) {
+    assert.deepEqual(lint({ ...base(), publicUrl: url }), [{ severity: 'error', path: 'publicUrl', code: 'public-url-query', message: 'must not contain a query or fragment' }], url);
+  }
+  assert.deepEqual(lint({ ...base(), publicUrl: 'https://auth.example.org/sso' }), []);
+});
+
+test('app-decision: exactly one of public, allow, deny', () => {
+  assert.deepEqual(only('app-decision', withApps({ name: 'a', hosts: ['a.example.org'] })), [{
+    severity: 'error', path: 'apps[0]', code: 'app-decision', message: 'expected one of public, allow or deny: the rule matches requests but decides nothing',
+  }]);
+  assert.deepEqual(only('app-decision', withApps(
+    { name: 'a', hosts: ['a.example.org'], public: true },
+    { name: 'b', hosts: ['b.example.org'], public: true, allow: { anyUser: true }, deny: true },
+  )), [{ severity: 'error', path: 'apps[1]', code: 'app-decision', message: 'expected exactly one of public, allow or deny, got public and allow and deny' }]);
+  assert.deepEqual(only('app-decision', withApps({ name: 'a', hosts: ['a.example.org'], deny: true }, { name: 'b', hosts: ['b.example.org'], deny: { users: ['eve'] } })), []);
+});
+
+test('allow-empty and deny-empty', () => {
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['a.example.org'], allow: {} }, { name: 'b', hosts: ['b.example.org'], allow: { groups: [], users: [] } })), [
+    { severity: 'error', path: 'apps[0].allow', code: 'allow-empty', message: 'matches nobody: list users, groups, emails or emailDomains, or set anyUser: true' },
+    { severity: 'error', path: 'apps[1].allow', code: 'allow-empty', message: 'matches nobody: list users, groups, emails or emailDomains, or set anyUser: true' },
+  ]);
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['a.example.org'], deny: {} })), [
+    { severity: 'warning', path: 'apps[0].deny', code: 'deny-empty', message: 'lists nobody, so the rule never decides: list subjects, or write deny: true' },
+  ]);
+  // anyUser is signed-in users: fine.
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['a.example.org'], allow: { anyUser: true } }, { name: 'b', hosts: ['b.example.org'], allow: { emailDomains: ['example.org'] } })), []);
+});
+
+test('public-wildcard-host: a whole wildcard domain made public', () => {
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['a.example.org', '*.apps.example.org'], public: true })), [{
+    severity: 'warning', path: 'apps[0].hosts[1]', code: 'public-wildcard-host',
+    message: 'public: true without paths makes every host under apps.example.org public, including ones added later',
+  }]);
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['*.apps.example.org'], paths: ['/adsb/*'], public: true })), []);
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['*.apps.example.org'], allow: { anyUser: true } })), []);
+});
+
+test('duplicate-app-name', () => {
+  assert.deepEqual(only('duplicate-app-name', withApps(
+    { name: 'grafana', hosts: ['a.example.org'], public: true },
+    { name: 'wiki', hosts: ['b.example.org'], public: true },
+    { name: 'grafana', hosts: ['c.example.org'], public: true },
+  )), [{ severity: 'error', path: 'apps[2].name', code: 'duplicate-app-name', message: 'duplicate app name grafana (first used by apps[0])' }]);
+});
+
+test('unreachable-rule: an earlier rule with the same match that decides for everyone', () => {
+  const match = { hosts: ['a.example.org', 'b.example.org'], paths: ['/api/'], methods: ['GET' as const] };
+  assert.deepEqual(lint(withApps(
+    { name: 'first', ...match, deny: true },
+    { name: 'second', ...match, hosts: ['b.example.org', 'a.example.org'], allow: { groups: ['admins'] } },
+  )), [{ severity: 'warning', path: 'apps[1]', code: 'unreachable-rule', message: 'can never match: apps[0] (first) has the same hosts, paths, methods and networks and decides first' }]);
+  // public decides for everyone too
+  assert.equal(only('unreachable-rule', withApps({ name: 'a', ...match, public: true }, { name: 'b', ...match, deny: true })).length, 1);
+  // anyUser decides for every signed-in user: a later non-public rule is unreachable, a later public one is not.
+  assert.equal(only('unreachable-rule', withApps({ name: 'a', ...match, allow: { anyUser: true } }, { name: 'b', ...match, allow: { users: ['bob'] } })).length, 1);
+  assert.deepEqual(only('unreachable-rule', withApps({ name: 'a', ...match, allow: { anyUser: true } }, { name: 'b', ...match, public: true })), []);
+  // an earlier rule with a subject, or a different path/method/network, leaves the later one reachable
+  assert.deepEqual(only('unreachable-rule', withApps({ name: 'a', ...match, allow: { groups: ['admins'] } }, { name: 'b', ...match, deny: true })), []);
+  assert.deepEqual(only('unreachable-rule', withApps({ name: 'a', ...match, deny: true }, { name: 'b', ...match, paths: ['/api/v2/'], public: true })), []);
+  assert.deepEqual(only('unreachable-rule', withApps({ name: 'a', ...match, deny: true }, { name: 'b', ...match, methods: undefined, public: true })), []);
+  assert.deepEqual(only('unreachable-rule', withApps({ name: 'a', ...match, deny: true }, { name: 'b', ...match, networks: ['10.0.0.0/8'], public: true })), []);
+});
+
+test('portal-host-protected: an app without paths on the portal host loops sign-in', () => {
+  assert.deepEqual(only('portal-host-protected', withApps(
+    { name: 'site', hosts: ['www.example.org'], public: true },
+    { name: 'everything', hosts: ['www.example.org', '*.example.org'], allow: { anyUser: true } },
+  )), [{
+    severity: 'error', path: 'apps[1].hosts[1]', code: 'portal-host-protected',
+    message: 'the portal host auth.example.org is protected by apps[1]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)',
+  }]);
+  assert.equal(only('portal-host-protected', withApps({ name: 'x', hosts: ['auth.example.org'], deny: true })).length, 1);
+  // a port in the pattern must match the portal's port
+  assert.equal(only('portal-host-protected', withApps({ name: 'x', hosts: ['auth.example.org:443'], deny: true })).length, 1);
+  assert.deepEqual(only('portal-host-protected', withApps({ name: 'x', hosts: ['auth.example.org:8443'], deny: true })), []);
+  // not matched on a label boundary, public, with paths, or in reverse-proxy mode (Gatehouse routes /oauth2/* itself)
+  assert.deepEqual(only('portal-host-protected', withApps(
+    { name: 'a', hosts: ['*.auth.example.org', 'xauth.example.org'], allow: { anyUser: true } },
+    { name: 'b', hosts: ['auth.example.org'], public: true },
+    { name: 'c', hosts: ['auth.example.org'], paths: ['/admin/'], allow: { groups: ['admins'] } },
+    { name: 'd', hosts: ['auth.example.org'], allow: { anyUser: true }, upstream: 'http://10.0.0.5:8080' },
+  )), []);
+});
+
+test('upstream-loop: an upstream at the portal host or at our own listen address', () => {
+  assert.deepEqual(only('upstream-loop', withApps({ name: 'a', hosts: ['a.example.org'], allow: { anyUser: true }, upstream: 'https://auth.example.org/app' })), [{
+    severity: 'error', path: 'apps[0].upstream', code: 'upstream-loop', message: 'points at the portal host auth.example.org; Gatehouse would proxy to itself',
+  }]);
+  assert.deepEqual(only('upstream-loop', withApps({ name: 'a', hosts: ['a.example.org'], allow: { anyUser: true }, upstream: 'http://localhost:4180' })), [{
+    severity: 'error', path: 'apps[0].upstream', code: 'upstream-loop', message: "points at Gatehouse's own listen address 127.0.0.1:4180; Gatehouse would proxy to itself",
+  }]);
+  assert.deepEqual(only('upstream-loop', withApps({ name: 'a', hosts: ['a.example.org'], allow: { anyUser: true }, upstream: 'http://127.0.0.1:3000' })), []);
+  assert.deepEqual(only('upstream-loop', withApps({ name: 'a', hosts: ['a.example.org'], allow: { anyUser: true }, upstream: 'http://grafana.monitoring:3000' })), []);
+});
+
+test('host-outside-domains: only when domains are configured', () => {
+  assert.deepEqual(lint(withApps({ name: 'a', hosts: ['grafana.example.org', 'grafana.example.net:8443', '*.apps.example.org', 'notexample.org'], allow: { anyUser: true } })), [
+    { severity: 'warning', path: 'apps[0].hosts[1]', code: 'host-outside-domains', message: 'grafana.example.net is not under any domains[] entry; redirects back to it after sign-in will be refused' },
+    { severity: 'warning', path: 'apps[0].hosts[3]', code: 'host-outside-domains', message: 'notexample.org is not under any domains[] entry; redirects back to it after sign-in will be refused' },
+  ]);
+  assert.deepEqual(only('host-outside-domains', { ...withApps({ name: 'a', hosts: ['grafana.example.net'], allow: { anyUser: true } }), domains: [] }), []);
+});
+
+test('cookie-domain-public-suffix and cookie-domain-mismatch', () => {
+  const domains = (d: NonNullable<ConfigInput['domains']>): ConfigInput => ({ ...base(), apps: [], domains: d });
+  assert.deepEqual(lint(domains([
+    { domain: 'example.co.uk', cookieDomain: 'co.uk' },
+    { domain: 'me.github.io', cookieDomain: '.github.io' },
+    { domain: 'github.io' },
+    { domain: 'app.example.org', cookieDomain: 'example.net' },
+  ])), [
+    { severity: 'error', path: 'domains[0].cookieDomain', code: 'cookie-domain-public-suffix', message: 'co.uk is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it' },
+    { severity: 'error', path: 'domains[1].cookieDomain', code: 'cookie-domain-public-suffix', message: 'github.io is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it' },
+    { severity: 'error', path: 'domains[2].domain', code: 'cookie-domain-public-suffix', message: 'github.io is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it' },
+    { severity: 'error', path: 'domains[3].cookieDomain', code: 'cookie-domain-mismatch', message: 'example.net is not app.example.org or a parent of it; browsers reject the cookie' },
+  ]);
+  assert.deepEqual(lint(domains([
+    { domain: 'example.co.uk' }, { domain: 'me.github.io' }, { domain: 'app.example.org', cookieDomain: '.example.org' },
+    { domain: 'localhost' }, { domain: 'home.internal' },
+  ])), []);
+});
+
+test('trusted-proxies-everyone', () => {
+  assert.deepEqual(lint({ ...base(), trustedProxies: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] }), [
+    { severity: 'warning', path: 'trustedProxies[1]', code: 'trusted-proxies-everyone', message: '0.0.0.0/0 trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers' },
+    { severity: 'warning', path: 'trustedProxies[2]', code: 'trusted-proxies-everyone', message: '::/0 trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers' },
+  ]);
+  assert.deepEqual(lint({ ...base(), trustedProxies: ['10.0.0.0/8', '::1/128', '192.168.0.10'] }), []);
+});
+
+test('database-url-scheme: never echoes the URL', () => {
+  const bad = lint({ ...base(), database: { url: 'mysql://gatehouse:hunter2hunter2@db/gatehouse' } });
+  assert.deepEqual(bad, [{ severity: 'error', path: 'database.url', code: 'database-url-scheme', message: 'expected postgres://…, postgresql://… or sqlite:/path' }]);
+  for (const url of ['postgres://u:p@db/g', 'postgresql://db/g', 'sqlite:/var/lib/gatehouse/db.sqlite', 'sqlite:data/x.db']) {
+    assert.deepEqual(lint({ ...base(), database: { url } }), [], url);
+  }
+});
+
+test('idle-timeout-exceeds-lifetime', () => {
+  assert.deepEqual(lint({ ...base(), session: { lifetime: '8h', idleTimeout: '1d' } }), [{
+    severity: 'warning', path: 'session.idleTimeout', code: 'idle-timeout-exceeds-lifetime', message: 'is longer than session.lifetime, so it never ends a session',
+  }]);
+  assert.deepEqual(lint({ ...base(), session: { lifetime: '8h', idleTimeout: '8h' } }), []);
+});
+
+test('weak-secret: indexed only when several secrets are listed, never shows the secret', () => {
+  const msg = 'the secret has about 16 bytes of entropy (read as hex); at least 32 are needed: generate one with `openssl rand -base64 32`';
+  assert.deepEqual(lint({ ...base(), secrets: { session: '551c76b5b41fd0ae17d734e1ee351489' } }), [
+    { severity: 'error', path: 'secrets.session', code: 'weak-secret', message: msg },
+  ]);
+  assert.deepEqual(lint({ ...base(), secrets: { session: [SECRET, '551c76b5b41fd0ae17d734e1ee351489'] } }), [
+    { severity: 'error', path: 'secrets.session[1]', code: 'weak-secret', message: msg },
+  ]);
+});
