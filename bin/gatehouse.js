@@ -10,6 +10,14 @@ if (!(major >= REQUIRED_MAJOR)) {
     ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n');
   process.exit(1);
 }
+// node:sqlite is stable in use but still flagged experimental; its one-line warning on every
+// start would only worry operators. Other warnings pass through.
+var emitWarning = process.emitWarning;
+process.emitWarning = function (warning, type) {
+  var name = type && typeof type === 'object' ? type.type : type;
+  if (name === 'ExperimentalWarning' && String(warning && warning.message || warning).indexOf('SQLite') !== -1) return;
+  return emitWarning.apply(process, arguments);
+};
 import('../src/main.ts').then(function (m) { return m.main(process.argv.slice(2)); }).then(
   function (code) { if (typeof code === 'number') process.exitCode = code; },
   function (err) {
