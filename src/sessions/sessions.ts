@@ -16,6 +16,12 @@ const IDENTITY_TTL_MS = 60_000;
 const MAX_COOKIE_CACHE = 50_000;
 const MAX_SESSION_CACHE = 50_000;
 const TOUCH_FLUSH_MS = 30_000;
+/**
+ * The feed is the fast path for revocations; this poll is the safety net: a revocation made
+ * by another process on the same SQLite file (the CLI), or published while a PostgreSQL
+ * listener was reconnecting, still arrives within this interval.
+ */
+const REVOCATION_POLL_MS = 1_000;
 
 interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number }
 
@@ -68,6 +74,9 @@ export class Sessions {
   readonly #touched = new Set<string>();
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #polledAt = 0;
+  #polling = false;
 
   constructor(opts: SessionOptions) {
     this.#keyring = opts.keyring;
@@ -93,14 +102,33 @@ export class Sessions {
   async start(): Promise<void> {
     const now = this.#clock.now();
     for (const r of await this.#store.sessions.revokedSince(now - this.#lifetimeMs, now)) this.#revoked.set(r.id, r.expiresAt);
+    this.#polledAt = now;
     this.#unsubscribe = this.#store.revocations.subscribe((sid) => this.#markRevoked(sid));
     this.#timer = setInterval(() => { void this.flush(); this.#sweep(); }, TOUCH_FLUSH_MS);
     this.#timer.unref();
+    this.#pollTimer = setInterval(() => { void this.pollRevocations(); }, REVOCATION_POLL_MS);
+    this.#pollTimer.unref();
+  }
+
+  /** Pick up revocations recorded in the store since the last poll (with overlap for clock skew). */
+  async pollRevocations(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    const now = this.#clock.now();
+    try {
+      for (const r of await this.#store.sessions.revokedSince(this.#polledAt - 5_000, now)) {
+        if (!this.#revoked.has(r.id)) this.#markRevoked(r.id, r.expiresAt);
+      }
+      this.#polledAt = now;
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'could not poll session revocations');
+    } finally { this.#polling = false; }
   }
 
   async stop(): Promise<void> {
     this.#unsubscribe?.();
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#pollTimer) clearInterval(this.#pollTimer);
     await this.flush();
   }
 
@@ -224,9 +252,9 @@ export class Sessions {
   /** Re-read identities after the groups in config changed. */
   reidentify(): void { for (const l of this.#loaded.values()) l.loadedAt = 0; }
 
-  #markRevoked(sid: string): void {
+  #markRevoked(sid: string, expiresAt?: number): void {
     const l = this.#loaded.get(sid);
-    this.#revoked.set(sid, l?.expiresAt ?? this.#clock.now() + this.#lifetimeMs);
+    this.#revoked.set(sid, expiresAt ?? l?.expiresAt ?? this.#clock.now() + this.#lifetimeMs);
     this.#loaded.delete(sid);
   }
 
