@@ -5,7 +5,7 @@ export {
 } from './schema.ts';
 export type { LoadedConfig } from './loaded.ts';
 export { loadConfig, type LoadOptions } from './loader.ts';
-export { lintConfig, LINTS, hostPatternMatches, type Lint, type LintCode } from './lints.ts';
+export { lintConfig, LINTS, type Lint, type LintCode } from './lints.ts';
 export { secretStrength, MIN_SECRET_BYTES, type SecretEncoding } from './secrets.ts';
 export { ConfigWatcher, type ConfigWatcherOptions, type ReloadTrigger } from './reload.ts';
 export { embeddedConfig, DEMO_UPSTREAM_PLACEHOLDER } from './defaults.ts';

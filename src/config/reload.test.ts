@@ -53,7 +53,7 @@ test('a valid new config is handed over once, complete', async (t) => {
   await writeFile(file, config('auth.example.org'));
   const current = await loadConfig({ path: file });
   const h = harness(t, { path: file, current, debounceMs: 20 });
-  await h.watcher.start();
+  h.watcher.start();
 
   const seen = h.next();
   await replace(file, config('login.example.org', 'log: { level: debug }\n'));
@@ -79,7 +79,7 @@ test('an invalid config is refused: every problem logged, no secret in the logs,
   const env = { SESSION: SECRET, PORT: 'hunter2-port' };
   const current = await loadConfig({ path: file, env });
   const h = harness(t, { path: file, env, current, debounceMs: 20 });
-  await h.watcher.start();
+  h.watcher.start();
 
   const seen = h.next();
   await replace(file, config('auth.example.org', [
@@ -166,7 +166,7 @@ test('rapid writes to a watched file end in the last version', async (t) => {
   const file = join(dir, 'gatehouse.yaml');
   await writeFile(file, config('auth.example.org'));
   const h = harness(t, { path: file, current: await loadConfig({ path: file }), debounceMs: 150 });
-  await h.watcher.start();
+  h.watcher.start();
   const seen = h.next();
   for (let i = 1; i <= 5; i++) await writeFile(file, config(`v${i}.example.org`));
   await seen;
@@ -186,7 +186,7 @@ test('a ConfigMap ..data swap in a watched directory is picked up', async (t) =>
   await symlink('..data/gatehouse.yaml', join(dir, 'gatehouse.yaml'));
   const current = await loadConfig({ path: dir });
   const h = harness(t, { path: dir, current, debounceMs: 20 });
-  await h.watcher.start();
+  h.watcher.start();
 
   const seen = h.next();
   await publish('..2026_01_01_00_05_00.000000002', 'login.example.org');
@@ -206,7 +206,7 @@ test('a rotated ${file:} secret is seen without a restart', async (t) => {
   await writeFile(file, config('auth.example.org', `secrets: { session: "\${file:${join(secrets, 'session')}}" }\n`));
   const current = await loadConfig({ path: file });
   const h = harness(t, { path: file, current, debounceMs: 20 });
-  await h.watcher.start();
+  h.watcher.start();
 
   const seen = h.next();
   await replace(join(secrets, 'session'), `${NEXT_SECRET}\n`);

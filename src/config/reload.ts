@@ -5,8 +5,7 @@
 //
 // The class installs no signal handlers: the composition root wires SIGHUP to reload('sighup').
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import type { LoadedConfig } from './loaded.ts';
@@ -60,11 +59,11 @@ export class ConfigWatcher {
     this.#referenced = opts.current?.referencedFiles ?? [];
   }
 
-  /** Start watching. Rejects if the config path cannot be watched. */
-  async start(): Promise<void> {
+  /** Start watching. Synchronous; throws if the config path is gone. */
+  start(): void {
     if (this.#started) return;
+    this.#isDir = statSync(this.#opts.path).isDirectory();
     this.#started = true;
-    this.#isDir = (await stat(this.#opts.path)).isDirectory();
     this.#sync();
   }
 
@@ -124,8 +123,8 @@ export class ConfigWatcher {
     }
     this.#last = print;
     this.reloads++;
+    // Warnings (next.lints) are the caller's to log, as at start-up.
     logger.info({ trigger, sources: next.sources }, 'configuration reloaded');
-    for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     this.#referenced = next.referencedFiles ?? [];
     if (this.#started) this.#sync();
     this.#opts.onResult?.(true, trigger);
