@@ -16,7 +16,3 @@ export {
 } from './metrics.ts';
 export { healthHandlers, type HealthHandlers, type ReadyCheck } from './health.ts';
 export { validateRedirect, safeRedirectOr, MAX_REDIRECT_LENGTH, type RedirectContext, type RedirectDomain, type RedirectResult } from './redirect.ts';
-export {
-  validateRedirect, safeRedirectOr, MAX_REDIRECT_LENGTH,
-  type RedirectDomain, type RedirectContext, type RedirectResult,
-} from './redirect.ts';
