@@ -4,7 +4,8 @@
 //   2. the store opens and migrates; /readyz stays 503 until it is done
 //   3. features start; the bootstrap admin is made on an empty store
 //   4. config reloads swap the settings whole; an invalid file changes nothing
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { GatehouseError, randomId, systemClock, type Clock, type Logger } from '../core/index.ts';
@@ -72,7 +73,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     return settings;
   };
   const routes = new Map<string, Route>();
-  let fallback: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> } =
+  let fallback: (req: IncomingMessage, res: ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> } =
     (_req, res) => ({ label: 'other', run: () => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
   const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true });
   routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
@@ -92,7 +93,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
   });
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, handle);
-  let onUpgrade: ((req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void) | undefined;
+  let onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
   server.on('upgrade', (req, socket, head) => { if (onUpgrade) onUpgrade(req, socket, head); else socket.destroy(); });
   await new Promise<void>((res, rej) => {
     server.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
