@@ -137,7 +137,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => sessions.stop());
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem });
-    const portal = createPortal({ settings: current, accounts, sessions, tickets: store.tickets, redeem, metrics, clock, logger, providers: () => [] });
+    const portal = createPortal({ settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, providers: () => [] });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger });
     closers.push(() => proxyMode.close());
 
@@ -197,7 +197,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     if (opts.configPath) {
       watcher = new ConfigWatcher({
         path: opts.configPath, env: opts.env ?? process.env, logger,
-        onReload: async (next) => { await applyConfig(next); logger.info({ sources: next.sources }, 'config reloaded'); },
+        current: opts.loaded,
+        onReload: applyConfig,
         onResult: (ok) => metrics.configReload(ok ? 'success' : 'failure'),
       });
       watcher.start();

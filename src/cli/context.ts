@@ -1,6 +1,6 @@
 // Shared steps of the commands: find and load the config, open the store.
 import { GatehouseError, type Logger } from '../core/index.ts';
-import { embeddedConfig, loadConfig, renderProblems, type LoadedConfig } from '../config/index.ts';
+import { loadConfig, renderProblems, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { databaseUrl } from '../app/index.ts';
 import type { CliIO } from './io.ts';
@@ -12,8 +12,7 @@ export function configPath(flag: string | undefined, io: CliIO): string | undefi
 /** The config named by --config or GATEHOUSE_CONFIG, or the embedded defaults. */
 export async function loadFor(flag: string | undefined, io: CliIO): Promise<LoadedConfig> {
   const path = configPath(flag, io);
-  if (!path) return embeddedConfig();
-  return loadConfig({ path, env: io.env });
+  return loadConfig({ ...(path ? { path } : {}), env: io.env });
 }
 
 export async function withStore<T>(loaded: LoadedConfig, logger: Logger, fn: (store: Store) => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@ import {
 } from '../http/index.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
-import type { TicketStore } from '../store/index.ts';
+import type { AuditStore, TicketStore } from '../store/index.ts';
 import {
   cookieDomainFor, isPortalHost, issueTicket, messagePage, portalBase, sharesPortalCookie, STYLESHEET, STYLESHEET_PATH,
   type GateSettings, type TicketRedeemer,
@@ -20,6 +20,7 @@ export interface PortalDeps {
   accounts: Accounts;
   sessions: Sessions;
   tickets: TicketStore;
+  audit: AuditStore;
   redeem: TicketRedeemer;
   metrics: Metrics;
   clock: Clock;
@@ -34,6 +35,13 @@ export function createPortal(deps: PortalDeps) {
   const { accounts, sessions, clock, logger, metrics } = deps;
 
   const loginCookieName = (s: GateSettings) => `${s.cookieName}_login`;
+
+  /** The audit log never holds up or fails a sign-in; a write that fails is logged. */
+  function audit(e: { actor: string; action: string; outcome: 'ok' | 'denied' | 'error'; detail: Record<string, unknown> }): void {
+    deps.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
+    });
+  }
 
   function pageHeaders(s: GateSettings, formTargets: string[] = []): Record<string, string> {
     // The sign-in form's POST ends in a redirect to the app (or its ticket hop); CSP
@@ -68,8 +76,17 @@ export function createPortal(deps: PortalDeps) {
     const resolved = baseHost && raw.startsWith('/') && !raw.startsWith('//') && !raw.startsWith('/\\')
       ? `${s.publicUrl.protocol}//${baseHost}${raw}` : raw;
     const v = validateRedirect(resolved, { domains: s.domains, publicUrl: s.publicUrl });
-    if (!v.ok) logger.info({ reason: v.reason }, 'redirect target refused; using the portal');
-    return v.ok ? v.url : fallback;
+    if (!v.ok) {
+      logger.info({ reason: v.reason }, 'redirect target refused; using the portal');
+      return fallback;
+    }
+    // Back to the portal's own sign-in pages would be a loop: go to the portal home instead.
+    const target = new URL(v.url);
+    if (isPortalHost(s, target.host) && target.pathname.startsWith(`${portalBase(s)}/oauth2/`)) {
+      logger.info({ reason: 'redirect target is a sign-in page' }, 'redirect loop refused; using the portal');
+      return fallback;
+    }
+    return v.url;
   }
 
   function renderSignIn(res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): void {
@@ -132,6 +149,7 @@ export function createPortal(deps: PortalDeps) {
     const ip = readOriginal(req, s.trusted).clientIp;
     const result = await accounts.authenticate(username, password, ip);
     if (!result.ok) {
+      audit({ actor: username.slice(0, 64) || '-', action: 'sign_in', outcome: 'denied', detail: { reason: result.reason, ip } });
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
         return renderSignIn(res, s, rd, 429, {
@@ -144,6 +162,7 @@ export function createPortal(deps: PortalDeps) {
     metrics.signIn('success');
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });
     logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');
+    audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password' } });
     const base = portalBase(s);
     res.writeHead(303, {
       location: await destination(s, rd, started.cookie),
@@ -165,6 +184,7 @@ export function createPortal(deps: PortalDeps) {
       await sessions.revoke(view.sid);
       metrics.sessionsRevoked();
       logger.info({ event: 'sign_out', user: view.identity.username, session: view.sid.slice(0, 6) }, 'signed out');
+      audit({ actor: view.identity.username, action: 'sign_out', outcome: 'ok', detail: {} });
     }
     const clear = sessionCookie(s, orig.host, '', 0);
     const rdRaw = query.get('rd');
