@@ -556,7 +556,7 @@ export interface SignInAttempt { form: HttpResponse; res: HttpResponse; jar: Coo
 
 /**
  * Loads `<base>/oauth2/sign_in?rd=<rd>` and posts the form with these credentials. Returns the
- * POST's response whatever it is (a 302 on success; the form again on failure).
+ * POST's response whatever it is (a redirect on success; the form again on failure).
  * `base` is the portal origin as the client sees it (e.g. http://auth.example.test:<port>).
  */
 export async function submitSignIn(base: string, username: string, password: string, rd: string,
@@ -583,13 +583,14 @@ export interface SignedIn {
   location: string;
 }
 
-/** Signs in over HTTP and returns the jar holding the session cookie; throws unless the POST answers 302 to `rd`. */
+/** Signs in over HTTP and returns the jar holding the session cookie; throws unless the POST answers a redirect
+ * (302, or 303 — the right answer to a POST, RFC 9110 §15.4.4) with Set-Cookie. */
 export async function signIn(base: string, username: string, password: string, rd: string,
   opts: { jar?: CookieJar; headers?: Record<string, string> } = {}): Promise<SignedIn> {
   const { res, jar } = await submitSignIn(base, username, password, rd, opts);
   const location = res.headers.location;
-  if (res.status !== 302 || location === undefined) {
-    throw new Error(`sign-in as ${username}: expected 302, got ${res.status}: ${res.body.slice(0, 300)}`);
+  if ((res.status !== 302 && res.status !== 303) || location === undefined) {
+    throw new Error(`sign-in as ${username}: expected 302 or 303, got ${res.status}: ${res.body.slice(0, 300)}`);
   }
   if ((res.headers['set-cookie'] ?? []).length === 0) throw new Error(`sign-in as ${username}: 302 without Set-Cookie`);
   const cookie = jar.header(`${base}/`);
@@ -653,4 +654,55 @@ export async function addUser(gh: GatehouseProcess, name: string, password: stri
   if (groups.length > 0) args.push('--groups', groups.join(','));
   const r = await gh.run(args, `${password}\n`);
   if (r.code !== 0) throw new Error(`gatehouse ${args.join(' ')} exited ${r.code}: ${r.stdout}${r.stderr}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A whole stack: Gatehouse behind nginx or Caddy from docs/proxies, with the whoami app
+
+export interface Stack {
+  kind: 'nginx' | 'caddy';
+  /** The proxy's port; every host name below is served there. */
+  port: number;
+  gh: GatehouseProcess;
+  app: Whoami;
+  proxy: ProxyProcess;
+  /** http://<host>:<port><path> */
+  url(host: string, pathAndQuery: string): string;
+  /** The portal origin, as publicUrl says. */
+  portal: string;
+  stop(): Promise<void>;
+}
+
+export const PORTAL_HOST = 'auth.example.test';
+/** Hosts the stacks serve as protected apps (they share one whoami upstream). */
+export const APP_HOSTS = ['app.example.test', 'app2.other.test', 'api.example.test'];
+
+export async function startStack(kind: 'nginx' | 'caddy', o: { apps?: string; extra?: string } = {}): Promise<Stack> {
+  const port = await freePort();
+  const portal = `http://${PORTAL_HOST}:${port}`;
+  const app = await startWhoami();
+  let gh: GatehouseProcess | undefined;
+  try {
+    gh = await startGatehouse(gateConfig({ publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}) }));
+    const gatehouse = `127.0.0.1:${gh.port}`;
+    const proxy = kind === 'nginx'
+      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [{ serverName: APP_HOSTS.join(' '), upstream: app.address }] })
+      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address });
+    const g = gh;
+    return {
+      kind, port, gh: g, app, proxy, portal,
+      url: (host, p) => `http://${host}:${port}${p}`,
+      stop: async () => { await proxy.stop(); await g.stop(); await app.stop(); },
+    };
+  } catch (e) {
+    await gh?.stop();
+    await app.stop();
+    throw e;
+  }
+}
+
+/** The text of the element marked role="alert" (the sign-in form's error), or undefined. */
+export function alertText(html: string): string | undefined {
+  const m = /<(\w+)\b[^>]*\brole\s*=\s*["']alert["'][^>]*>([\s\S]*?)<\/\1>/i.exec(html);
+  return m === null ? undefined : decodeEntities(m[2]!.replace(/<[^>]*>/g, '')).trim();
 }

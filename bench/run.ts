@@ -1,0 +1,250 @@
+// The forward-auth benchmark (`npm run bench`). Servers run pinned to CPU 0, wrk to CPU 1, all on
+// loopback; every stage is bounded in time. Measures, in one run:
+//   1. baseline      a bare node:http server answering 202 with three headers
+//   2. gatehouse     GET /oauth2/auth with a valid session cookie and trusted X-Forwarded-*
+//   3. nginx         auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
+//   3b. nginx-no-ka  the same without `keepalive` (what the docs warn about)
+//   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions
+// Prints a table and writes bench/results/latest.json.
+//
+// Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_SESSIONS (10000),
+// BENCH_REQUESTS (1000000), BENCH_SESSION_BUDGET_S (300: creating sessions stops there).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  addUser, freePort, gateConfig, request, signIn, startGatehouse, startNginxFromDocs, tempDir,
+  type GatehouseProcess,
+} from '../test/e2e/harness.ts';
+import { runWrk, type WrkResult } from './wrk.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
+const DURATION = process.env.BENCH_DURATION ?? '10s';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
+const SESSION_BUDGET_MS = Number(process.env.BENCH_SESSION_BUDGET_S ?? '300') * 1000;
+const USERS = 10;
+const PASSWORD = 'bench-password-not-secret';
+const PORTAL = 'auth.example.test';
+const APP = 'app.example.test';
+
+interface Row { name: string; what: string; result: WrkResult }
+const notes: string[] = [];
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+function need(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  // Only a missing program is fatal: `wrk -v` prints its version and exits 1.
+  if (r.error !== undefined) throw new Error(`${cmd} is needed (run: bash scripts/install-e2e-deps.sh): ${r.error.message}`);
+  return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
+}
+
+/** A child process pinned to SERVER_CPU that prints a JSON "listening" line with its url. */
+async function startPinned(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn('taskset', ['-c', String(SERVER_CPU), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start`)), 10_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      const m = /"msg":"listening","url":"([^"]+)"/.exec(buf);
+      if (m !== null) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${args.join(' ')} exited ${code}`)); });
+  });
+  return {
+    url, child,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) { resolve(); return; }
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+async function bench(name: string, what: string, url: string, headers: Record<string, string>, expectStatus: number): Promise<Row> {
+  const probe = await request(url, { headers });
+  if (probe.status !== expectStatus) {
+    throw new Error(`${name}: a single request answered ${probe.status}, expected ${expectStatus}: ${probe.body.slice(0, 200)}`);
+  }
+  // A short warm-up (JIT, connection pools), then the measured run.
+  await runWrk({ url, headers, connections: CONNECTIONS, duration: '2s', cpu: LOAD_CPU, timeoutMs: 30_000 });
+  log(`${name}: wrk -t1 -c${CONNECTIONS} -d${DURATION} ${url}`);
+  const result = await runWrk({ url, headers, connections: CONNECTIONS, duration: DURATION, cpu: LOAD_CPU, timeoutMs: 120_000 });
+  if (result.non2xx3xx > 0 || result.socketErrors > 0) {
+    throw new Error(`${name}: ${result.non2xx3xx} non-2xx/3xx responses, ${result.socketErrors} socket errors:\n${result.raw}`);
+  }
+  return { name, what, result };
+}
+
+async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), hwmMiB: +(kb('VmHWM') / 1024).toFixed(1) };
+}
+
+function setAffinity(pid: number, cpus: string): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid}: ${r.stderr}`);
+}
+
+/**
+ * Creates up to `count` sessions by signing in through the portal (argon2id per sign-in, so this
+ * is the slow part: the server is allowed both CPUs meanwhile), spread over USERS accounts.
+ * Returns one Cookie header value per session.
+ */
+async function createSessions(gh: GatehouseProcess, portalBase: string, rd: string, count: number): Promise<string[]> {
+  const cookies: string[] = [];
+  const started = Date.now();
+  setAffinity(gh.pid, `${SERVER_CPU},${LOAD_CPU}`);
+  let next = 0;
+  const worker = async () => {
+    while (next < count && Date.now() - started < SESSION_BUDGET_MS) {
+      const i = next++;
+      const s = await signIn(portalBase, `user${i % USERS}`, PASSWORD, rd);
+      const c = s.jar.header(rd);
+      if (c === undefined) throw new Error(`sign-in ${i}: no cookie for ${rd}`);
+      cookies.push(c);
+      if (cookies.length % 1000 === 0) log(`sessions: ${cookies.length}/${count} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  setAffinity(gh.pid, String(SERVER_CPU));
+  if (cookies.length < count) {
+    notes.push(`only ${cookies.length} of ${count} sessions were created within BENCH_SESSION_BUDGET_S=${SESSION_BUDGET_MS / 1000}`
+      + ' (each sign-in costs an argon2id hash; a bench-only `gatehouse session mint` would make this instant)');
+  }
+  log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return cookies;
+}
+
+function table(rows: Row[], baseline: number): string {
+  const head = ['stage', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline'];
+  const body = rows.map((r) => [r.name, r.result.rps.toFixed(0), r.result.p50Ms.toFixed(3), r.result.p99Ms.toFixed(3), `${(r.result.rps / baseline * 100).toFixed(1)}%`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  if (os.availableParallelism() < 2) throw new Error('the benchmark needs 2 CPUs: the servers on CPU 0, wrk on CPU 1');
+  const versions = {
+    node: process.version,
+    nginx: need('nginx', ['-v']),
+    wrk: need('wrk', ['-v']).replace(/ Copyright.*/, ''),
+    taskset: need('taskset', ['--version']),
+  };
+  const rows: Row[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+  let memory: Record<string, unknown> | undefined;
+  let failure: string | undefined;
+  try {
+    // 1. baseline
+    const baseline = await startPinned([path.join(here, 'baseline-server.ts'), 'baseline']);
+    cleanups.push(baseline.stop);
+    rows.push(await bench('baseline', 'node:http, 202 + three headers', `${baseline.url}/oauth2/auth`, {}, 202));
+    await baseline.stop();
+
+    // Gatehouse behind the docs' nginx config, with an upstream app, all pinned to CPU 0.
+    const app = await startPinned([path.join(here, 'baseline-server.ts'), 'app']);
+    cleanups.push(app.stop);
+    const nginxPort = await freePort();
+    const portalBase = `http://${PORTAL}:${nginxPort}`;
+    const appUrl = `http://${APP}:${nginxPort}/dashboard`;
+    const gh = await startGatehouse(gateConfig({
+      publicUrl: portalBase,
+      apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
+      extra: 'signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }',
+    }), { wrap: ['taskset', '-c', String(SERVER_CPU)] });
+    cleanups.push(gh.stop);
+    const upstream = new URL(app.url).host;
+    const nginx = await startNginxFromDocs({
+      port: nginxPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)],
+    });
+    cleanups.push(nginx.stop);
+    for (let u = 0; u < USERS; u++) await addUser(gh, `user${u}`, PASSWORD, ['admins']);
+    const session = await signIn(portalBase, 'user0', PASSWORD, appUrl);
+    const cookie = session.jar.header(appUrl);
+    if (cookie === undefined) throw new Error('no session cookie for the app host after sign-in');
+
+    // 2. Gatehouse alone, as Traefik/Caddy call it.
+    const forwarded = { Cookie: cookie, 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': `${APP}:${nginxPort}`, 'X-Forwarded-Uri': '/dashboard', 'X-Forwarded-Method': 'GET' };
+    rows.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
+
+    // 3. nginx auth_request in front, with and without upstream keepalive.
+    const viaNginx = { Host: `${APP}:${nginxPort}`, Cookie: cookie };
+    rows.push(await bench('nginx', 'nginx auth_request -> Gatehouse (keepalive 32) -> app', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200));
+    await nginx.stop();
+    const nginxNoKa = await startNginxFromDocs({
+      port: nginxPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)], noKeepalive: true,
+    });
+    cleanups.push(nginxNoKa.stop);
+    rows.push(await bench('nginx-no-keepalive', 'the same without `keepalive` to Gatehouse', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200));
+
+    // 4. Memory after many requests across many sessions.
+    const before = await rss(gh.pid);
+    const cookies = [cookie, ...await createSessions(gh, portalBase, appUrl, SESSIONS - 1)];
+    const afterSessions = await rss(gh.pid);
+    const dir = await tempDir('bench');
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const cookieFile = path.join(dir, 'cookies.txt');
+    await writeFile(cookieFile, `${cookies.join('\n')}\n`);
+    log(`memory: ${REQUESTS} requests over ${cookies.length} sessions`);
+    const { Cookie: _c, ...forwardedNoCookie } = forwarded;
+    const load = await runWrk({
+      url: `${gh.url}/oauth2/auth`, headers: forwardedNoCookie, connections: CONNECTIONS, duration: '600s', cpu: LOAD_CPU,
+      script: path.join(here, 'rotate-cookies.lua'), scriptArgs: [cookieFile, String(REQUESTS)], timeoutMs: 700_000,
+    });
+    if (load.non2xx3xx > 0) throw new Error(`memory run: ${load.non2xx3xx} non-2xx/3xx responses (sessions refused?)`);
+    const afterLoad = await rss(gh.pid);
+    memory = {
+      sessions: cookies.length, requests: load.requests, rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms,
+      rssAtStartMiB: before.rssMiB, rssAfterSessionsMiB: afterSessions.rssMiB, rssAfterRequestsMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.hwmMiB,
+    };
+  } catch (e) {
+    // Keep what was measured; the report says where it stopped.
+    failure = (e as Error).message;
+    process.exitCode = 1;
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  }
+
+  if (rows.length === 0) throw new Error(failure ?? 'nothing was measured');
+  const baselineRps = rows[0]!.result.rps;
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.availableParallelism(), kernel: os.release() },
+    settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
+    versions,
+    results: rows.map((r) => ({
+      name: r.name, what: r.what, rps: r.result.rps, p50Ms: r.result.p50Ms, p90Ms: r.result.p90Ms, p99Ms: r.result.p99Ms,
+      requests: r.result.requests, ratioToBaseline: +(r.result.rps / baselineRps).toFixed(4),
+    })),
+    memory,
+    notes,
+    ...(failure !== undefined ? { failure } : {}),
+  };
+  const out = path.join(here, 'results');
+  await mkdir(out, { recursive: true });
+  await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(table(rows, baselineRps));
+  if (memory !== undefined) {
+    console.log(`\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions `
+      + `(start ${String(memory.rssAtStartMiB)} MiB, after sign-ins ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB)`);
+  }
+  for (const n of notes) console.log(`note: ${n}`);
+  if (failure !== undefined) console.log(`\nINCOMPLETE: ${failure}`);
+  console.log(`\nwritten to ${path.relative(process.cwd(), path.join(out, 'latest.json'))}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench: ${(e as Error).stack ?? String(e)}`);
+  process.exitCode = 1;
+});
