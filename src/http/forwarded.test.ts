@@ -145,6 +145,11 @@ test('a forwarded host with userinfo, a path, a backslash or whitespace is refus
     ['app.example.org\\evil', 'X-Forwarded-Host: the host contains a character that is not allowed'],
     ['app.example.org\tevil', 'X-Forwarded-Host: the host contains a character that is not allowed'],
     ['app.example.org:x', 'X-Forwarded-Host: the host has an invalid port'],
+    ['app.example.org:80:80', 'X-Forwarded-Host: the host has an invalid port'],
+    ['app.example.org:', 'X-Forwarded-Host: the host has an invalid port'],
+    [':443', 'X-Forwarded-Host: the host name is invalid'],
+    ['a[b]', 'X-Forwarded-Host: the host name is invalid'],
+    ['[::1]x', 'X-Forwarded-Host: the host has junk after the IPv6 literal'],
     ['[::1', 'X-Forwarded-Host: the host has an unclosed IPv6 literal'],
     ['[nope]', 'X-Forwarded-Host: the host has an invalid IPv6 literal'],
   ]) {

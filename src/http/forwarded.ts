@@ -60,33 +60,28 @@ function header(req: IncomingMessage, name: string): string | undefined {
 export function normalizeHost(raw: string, proto: 'http' | 'https', what: string): string {
   const len = raw.length;
   if (len === 0 || len > 261) throw invalid(`${what}: the host is empty or too long`);
+  let upper = false;
+  let colon = -1;
   for (let i = 0; i < len; i++) {
     const c = raw.charCodeAt(i);
     if (c >= 128 || HOST_CHAR[c] !== 1) throw invalid(`${what}: the host contains a character that is not allowed`);
+    if (c <= 90 && c >= 65) upper = true;
+    else if (c === 58 && colon < 0) colon = i;
   }
-  let host = raw.toLowerCase();
-  let name: string;
+  let host = upper ? raw.toLowerCase() : raw;
   let port: string | undefined;
   if (host.charCodeAt(0) === 91 /* [ */) {
     const close = host.indexOf(']');
     if (close < 0) throw invalid(`${what}: the host has an unclosed IPv6 literal`);
-    name = host.slice(1, close);
-    if (isIP(name) !== 6) throw invalid(`${what}: the host has an invalid IPv6 literal`);
+    if (isIP(host.slice(1, close)) !== 6) throw invalid(`${what}: the host has an invalid IPv6 literal`);
     if (close + 1 < len) {
       if (host.charCodeAt(close + 1) !== 58) throw invalid(`${what}: the host has junk after the IPv6 literal`);
       port = host.slice(close + 2);
     }
   } else {
-    const colon = host.indexOf(':');
-    if (colon >= 0) {
-      port = host.slice(colon + 1);
-      name = host.slice(0, colon);
-    } else {
-      name = host;
-    }
-    if (name.length === 0 || name.indexOf('[') >= 0 || name.indexOf(']') >= 0) {
-      throw invalid(`${what}: the host name is invalid`);
-    }
+    // A name: no brackets, at most one ":" (the port).
+    if (colon === 0 || host.indexOf('[') >= 0 || host.indexOf(']') >= 0) throw invalid(`${what}: the host name is invalid`);
+    if (colon > 0) port = host.slice(colon + 1);
   }
   if (port !== undefined) {
     if (port.length === 0 || port.length > 5) throw invalid(`${what}: the host has an invalid port`);
@@ -182,11 +177,14 @@ function clientIpFrom(req: IncomingMessage, peer: string, trusted: TrustedProxie
     let end = xff.length;
     while (end > 0) {
       const comma = xff.lastIndexOf(',', end - 1);
-      const hop = parseIp(xff.slice(comma + 1, end));
-      if (hop === undefined) return last;
-      if (!trusted.isTrusted(hop)) return hop;
-      last = hop;
+      const text = xff.slice(comma + 1, end).trim();
       end = comma < 0 ? 0 : comma;
+      // Fast path: a plain address of one of our proxies (the trust verdict is cached).
+      if (trusted.isTrusted(text)) { last = unmapIPv4(text); continue; }
+      const hop = parseIp(text);
+      if (hop === undefined) return last;
+      if (hop === text || !trusted.isTrusted(hop)) return hop;
+      last = hop;
     }
     return last;
   }

@@ -30,8 +30,8 @@ test('request counter and duration histogram, by fixed labels only', async () =>
     'http_requests_total{route="sign_in",method="POST",outcome="3xx"} 1',
     'http_requests_total{route="other",method="OTHER",outcome="5xx"} 1',
   ]);
-  const fa = lines(out.body, 'http_request_duration_seconds_bucket{le=').filter((l) => l.includes('route="forward_auth"'));
-  assert.deepEqual(fa.map((l) => l.replace(/,route="forward_auth",outcome="allow"/, '')), [
+  const fa = lines(out.body, 'http_request_duration_seconds_bucket{route="forward_auth",outcome="allow",');
+  assert.deepEqual(fa.map((l) => l.replace('route="forward_auth",outcome="allow",', '')), [
     'http_request_duration_seconds_bucket{le="0.0005"} 0',
     'http_request_duration_seconds_bucket{le="0.001"} 0',
     'http_request_duration_seconds_bucket{le="0.0025"} 0',
@@ -47,13 +47,20 @@ test('request counter and duration histogram, by fixed labels only', async () =>
     'http_request_duration_seconds_bucket{le="5"} 2',
     'http_request_duration_seconds_bucket{le="+Inf"} 2',
   ]);
+  const sum = Number(lines(out.body, 'http_request_duration_seconds_sum{route="forward_auth",outcome="allow"} ')[0]?.split(' ')[1]);
+  assert.ok(sum >= 0.006 && sum < 0.01, String(sum));
   assert.deepEqual(lines(out.body, 'http_request_duration_seconds_count'), [
     'http_request_duration_seconds_count{route="forward_auth",outcome="allow"} 2',
     'http_request_duration_seconds_count{route="sign_in",outcome="3xx"} 1',
     'http_request_duration_seconds_count{route="other",outcome="5xx"} 1',
   ]);
-  assert.ok(lines(out.body, 'http_request_duration_seconds_bucket{le="0.5",route="sign_in"')[0]?.endsWith(' 0'));
-  assert.ok(lines(out.body, 'http_request_duration_seconds_bucket{le="1",route="sign_in"')[0]?.endsWith(' 1'));
+  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"} 0']);
+  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"} 1']);
+  // A value over the last bound is only in +Inf.
+  m.observe('sign_in', 'POST', '3xx', process.hrtime.bigint() - 6_000_000_000n);
+  const again = (await m.render()).body;
+  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"} 1']);
+  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"} 2']);
 });
 
 test('feature counters start at zero so alert rules always have a series', async () => {
@@ -82,6 +89,23 @@ test('feature counters start at zero so alert rules always have a series', async
     'config_reloads_total{result="failure"} 1',
   ]);
   assert.deepEqual(lines(body, 'gatehouse_sessions_revoked_total'), ['gatehouse_sessions_revoked_total 4']);
+});
+
+test('the exposition is well formed: HELP and TYPE once per family, then its samples', async () => {
+  const m = new Metrics({ version: 't', defaultMetrics: false });
+  const empty = (await m.render()).body;
+  assert.ok(empty.startsWith('# HELP http_requests_total HTTP requests answered, by route, method and outcome\n# TYPE http_requests_total counter\n\n# HELP http_request_duration_seconds'), empty);
+  m.observe('healthz', 'GET', '2xx', process.hrtime.bigint());
+  const body = (await m.render()).body;
+  const families = body.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+  assert.deepEqual(families, [
+    'http_requests_total', 'http_request_duration_seconds', 'config_reloads_total', 'gatehouse_forward_auth_decisions_total',
+    'gatehouse_sign_in_attempts_total', 'gatehouse_sessions_revoked_total', 'gatehouse_build_info',
+  ]);
+  for (const line of body.split('\n')) {
+    if (line === '' || line.startsWith('# ')) continue;
+    assert.match(line, /^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$/, line);
+  }
 });
 
 test('default process metrics are exported without a prefix', async () => {

@@ -1,7 +1,7 @@
 // Prometheus metrics on a Registry of our own (not prom-client's global one, so tests can make
 // many). Every label value comes from a fixed table below — never a raw URL, host or user — so
 // the number of series is bounded whatever clients send.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Route labels. The app maps each of its routes to one of these; anything else is `other`. */
 export const ROUTES = [
@@ -55,34 +55,33 @@ const OTHER_ROUTE = ROUTE_INDEX.get('other') as number;
 const OTHER_METHOD = METHOD_INDEX.get('OTHER') as number;
 
 interface CounterChild { inc(value?: number): void }
-interface HistogramChild { observe(value: number): void }
+
+const R = ROUTES.length;
+const M = METHODS.length;
+const O = OUTCOMES.length;
+const B = BUCKETS.length;
+const OUTCOME_5XX = OUTCOME_INDEX.get('5xx') as number;
 
 export class Metrics {
   readonly registry: Registry;
-  readonly #requests: Counter<'route' | 'method' | 'outcome'>;
-  readonly #duration: Histogram<'route' | 'outcome'>;
   readonly #reloads: Counter<'result'>;
   readonly #decisions: Counter<'decision'>;
   readonly #signIns: Counter<'result'>;
   readonly #revoked: Counter;
-  // Label children, bound once on first use and found by index afterwards: the hot path does
-  // three Map lookups and no string building.
-  readonly #requestChildren: (CounterChild | undefined)[] = [];
-  readonly #durationChildren: (HistogramChild | undefined)[] = [];
   readonly #decisionChildren = new Map<string, CounterChild>();
   readonly #signInChildren = new Map<string, CounterChild>();
   readonly #reloadChildren = new Map<string, CounterChild>();
+  // The two per-request metrics are plain arrays indexed by (route, method, outcome), rendered
+  // by hand: prom-client's labelled inc()+observe() cost ~0.5 µs per request (measured), these
+  // a few nanoseconds and no allocation. Every label value comes from the fixed tables above,
+  // so nothing needs escaping.
+  readonly #requests = new Float64Array(R * M * O);
+  readonly #buckets = new Float64Array(R * O * B);
+  readonly #sums = new Float64Array(R * O);
+  readonly #counts = new Float64Array(R * O);
 
   constructor(opts: { version: string; defaultMetrics?: boolean }) {
     const registers = [this.registry = new Registry()];
-    this.#requests = new Counter({
-      name: 'http_requests_total', help: 'HTTP requests answered, by route, method and outcome',
-      labelNames: ['route', 'method', 'outcome'], registers,
-    });
-    this.#duration = new Histogram({
-      name: 'http_request_duration_seconds', help: 'time to answer an HTTP request, by route and outcome',
-      labelNames: ['route', 'outcome'], buckets: BUCKETS, registers,
-    });
     this.#reloads = new Counter({
       name: 'config_reloads_total', help: 'configuration reloads, by result',
       labelNames: ['result'], registers,
@@ -119,15 +118,15 @@ export class Metrics {
     const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
     const r = ROUTE_INDEX.get(route) ?? OTHER_ROUTE;
     const m = METHOD_INDEX.get(method) ?? OTHER_METHOD;
-    const o = OUTCOME_INDEX.get(outcome) ?? (OUTCOME_INDEX.get('5xx') as number);
-    const ci = (r * METHODS.length + m) * OUTCOMES.length + o;
-    let c = this.#requestChildren[ci];
-    if (c === undefined) c = this.#requestChildren[ci] = this.#requests.labels(ROUTES[r] as string, METHODS[m] as string, OUTCOMES[o] as string);
-    c.inc();
-    const hi = r * OUTCOMES.length + o;
-    let h = this.#durationChildren[hi];
-    if (h === undefined) h = this.#durationChildren[hi] = this.#duration.labels(ROUTES[r] as string, OUTCOMES[o] as string);
-    h.observe(seconds);
+    const o = OUTCOME_INDEX.get(outcome) ?? OUTCOME_5XX;
+    this.#requests[(r * M + m) * O + o]! += 1;
+    const h = r * O + o;
+    this.#counts[h]! += 1;
+    this.#sums[h]! += seconds;
+    // A bucket counts values <= its bound; past the last bound only +Inf (the count) has it.
+    let b = 0;
+    while (b < B && seconds > (BUCKETS[b] as number)) b++;
+    if (b < B) this.#buckets[h * B + b]! += 1;
   }
 
   decision(decision: Decision): void { this.#child(this.#decisionChildren, this.#decisions, decision).inc(); }
@@ -146,6 +145,37 @@ export class Metrics {
 
   /** The exposition text for GET /metrics. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return { contentType: this.registry.contentType, body: this.#httpText() + await this.registry.metrics() };
+  }
+
+  /** Prometheus text format (exposition format 0.0.4) for the two per-request metrics. */
+  #httpText(): string {
+    let out = '# HELP http_requests_total HTTP requests answered, by route, method and outcome\n# TYPE http_requests_total counter\n';
+    for (let r = 0; r < R; r++) {
+      for (let m = 0; m < M; m++) {
+        for (let o = 0; o < O; o++) {
+          const v = this.#requests[(r * M + m) * O + o] as number;
+          if (v > 0) out += `http_requests_total{route="${ROUTES[r]}",method="${METHODS[m]}",outcome="${OUTCOMES[o]}"} ${v}\n`;
+        }
+      }
+    }
+    out += '\n# HELP http_request_duration_seconds time to answer an HTTP request, by route and outcome\n# TYPE http_request_duration_seconds histogram\n';
+    for (let r = 0; r < R; r++) {
+      for (let o = 0; o < O; o++) {
+        const h = r * O + o;
+        const count = this.#counts[h] as number;
+        if (count === 0) continue;
+        const labels = `route="${ROUTES[r]}",outcome="${OUTCOMES[o]}"`;
+        let cumulative = 0;
+        for (let b = 0; b < B; b++) {
+          cumulative += this.#buckets[h * B + b] as number;
+          out += `http_request_duration_seconds_bucket{${labels},le="${BUCKETS[b]}"} ${cumulative}\n`;
+        }
+        out += `http_request_duration_seconds_bucket{${labels},le="+Inf"} ${count}\n`;
+        out += `http_request_duration_seconds_sum{${labels}} ${this.#sums[h]}\n`;
+        out += `http_request_duration_seconds_count{${labels}} ${count}\n`;
+      }
+    }
+    return out + '\n';
   }
 }
