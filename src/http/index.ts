@@ -7,7 +7,7 @@ export { parseCookie, parseCookies, serializeCookie, type CookieOptions } from '
 export {
   sendJson, sendHtml, sendText, sendStatus, sendError, redirect, noStore, NO_STORE, NO_STORE_HEADERS,
   applySecurityHeaders, securityHeaders, contentSecurityPolicy, prefersHtml, escapeHtml, statusPage,
-  readBody, readForm, readJson, type Headers,
+  readBody, readForm, readJson, type ResponseHeaders,
 } from './respond.ts';
 export { requestId, newRequestId } from './request-id.ts';
 export {

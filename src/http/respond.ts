@@ -3,11 +3,11 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { GatehouseError, isGatehouseError, toWire, type Logger } from '../core/index.ts';
 
-export type Headers = Readonly<Record<string, string | number | readonly string[]>>;
+export type ResponseHeaders = Readonly<Record<string, string | number | readonly string[]>>;
 
 /** Responses that carry identity, secrets or redirects must never be stored by a cache (RFC 9111 §5.2.2.5). */
 export const NO_STORE = 'no-store';
-export const NO_STORE_HEADERS: Headers = Object.freeze({ 'cache-control': NO_STORE });
+export const NO_STORE_HEADERS: ResponseHeaders = Object.freeze({ 'cache-control': NO_STORE });
 
 export function noStore(res: ServerResponse): void {
   res.setHeader('cache-control', NO_STORE);
@@ -17,7 +17,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const HTML_TYPE = 'text/html; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers?: Headers): void {
+function send(res: ServerResponse, status: number, type: string, body: string, headers?: ResponseHeaders): void {
   res.setHeader('content-type', type);
   res.setHeader('content-length', Buffer.byteLength(body));
   if (headers !== undefined) for (const k in headers) res.setHeader(k, headers[k] as string | number | readonly string[]);
@@ -25,17 +25,17 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Headers): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: ResponseHeaders): void {
   send(res, status, JSON_TYPE, JSON.stringify(body), headers);
 }
 
 /** An HTML page. Adds the HTML security headers unless a Content-Security-Policy is already set. */
-export function sendHtml(res: ServerResponse, status: number, html: string, headers?: Headers): void {
+export function sendHtml(res: ServerResponse, status: number, html: string, headers?: ResponseHeaders): void {
   if (!res.hasHeader('content-security-policy')) applySecurityHeaders(res);
   send(res, status, HTML_TYPE, html, headers);
 }
 
-export function sendText(res: ServerResponse, status: number, text: string, headers?: Headers): void {
+export function sendText(res: ServerResponse, status: number, text: string, headers?: ResponseHeaders): void {
   send(res, status, TEXT_TYPE, text, headers);
 }
 
