@@ -22,12 +22,18 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
   };
 
   function verdict(req: IncomingMessage, s: GateSettings): { orig: OriginalRequest; v: Verdict | Promise<Verdict> } {
-    const orig = readOriginal(req, s.trusted);
+    // Decide on what is forwarded: this request's own method and URI (a front proxy's
+    // X-Forwarded-Uri could name another path than the one we pass upstream).
+    const orig = { ...readOriginal(req, s.trusted), method: (req.method ?? 'GET').toUpperCase(), uri: req.url ?? '/' };
     return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null) };
   }
 
-  function strip(s: GateSettings) {
-    return { stripHeaderNames: s.identityHeaderNames, stripCookieNames: [s.cookieName, `${s.cookieName}_login`] };
+  function callOptions(s: GateSettings, orig: OriginalRequest) {
+    return {
+      stripHeaderNames: s.identityHeaderNames,
+      stripCookieNames: [s.cookieName, `${s.cookieName}_login`],
+      original: { clientIp: orig.clientIp, proto: orig.proto, host: orig.host },
+    };
   }
 
   async function web(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -42,18 +48,18 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
       res.end('no upstream is configured for this host\n');
       return;
     }
-    proxyFor(v.upstream).web(req, res, identityHeaderValues(v.names, v.identity), strip(s));
+    proxyFor(v.upstream).web(req, res, identityHeaderValues(v.names, v.identity), callOptions(s, orig));
   }
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const s = deps.settings();
-    const { v: pending } = verdict(req, s);
+    const { orig, v: pending } = verdict(req, s);
     const v = await pending;
     if (v.kind !== 'pass' || !v.upstream) {
       socket.end(`HTTP/1.1 ${v.kind === 'authenticate' ? '401 Unauthorized' : v.kind === 'deny' ? '403 Forbidden' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    proxyFor(v.upstream).ws(req, socket, head, identityHeaderValues(v.names, v.identity), strip(s));
+    proxyFor(v.upstream).ws(req, socket, head, identityHeaderValues(v.names, v.identity), callOptions(s, orig));
   }
 
   function close(): void { for (const p of proxies.values()) p.close(); proxies.clear(); }
