@@ -1,0 +1,200 @@
+// Browser sessions end to end: cookie size, foreign cookies of the same name, sign-out,
+// revocation from the CLI against the same SQLite file, idle and absolute expiry with a frozen
+// clock, and secret rotation through a config reload.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ManualClock } from '../../src/core/index.ts';
+import { runCli } from '../../src/cli/index.ts';
+import {
+  ALICE, BOB, BROWSER, SECRET_A, SECRET_B, baseConfig, cookieHeader, eventually, fakeIO, forwardAuth, send, setCookieFor, signIn,
+  startInstance, tempDir, writeConfig,
+} from './helpers.ts';
+
+const APP = 'https://app.example.test/x';
+const START = `https://auth.example.test/oauth2/start?rd=${encodeURIComponent(APP)}`;
+
+describe('session cookies', () => {
+  test('a user in 300 groups gets a cookie well under 4096 bytes, and every group in the header', async () => {
+    const groups = Array.from({ length: 300 }, (_, i) => `team-with-a-rather-long-group-name-${String(i).padStart(3, '0')}`);
+    const inst = await startInstance({ users: [{ name: 'carol', email: 'carol@example.test', groups: [...groups, 'admins'] }] });
+    try {
+      const { cookie, answer } = await signIn(inst, 'carol');
+      const header = setCookieFor(answer.setCookies, inst.running.settings().cookieName)!;
+      assert.ok(header.length < 4096, `Set-Cookie is ${header.length} bytes`);
+      assert.ok(cookie.length < 512, `the cookie value is ${cookie.length} bytes`);
+      const a = await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, cookie) });
+      assert.equal(a.status, 202);
+      assert.equal(a.headers['x-auth-request-groups'], [...groups, 'admins'].join(','));
+    } finally { await inst.close(); }
+  });
+
+  test('a foreign cookie of the same name is no session: a sign-in redirect, no 500, no loop', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const junk = cookieHeader(inst, Buffer.from('someone else\'s sidecar session value '.repeat(4)).toString('base64url'));
+      const a = await forwardAuth(inst.port, APP, { cookie: junk });
+      assert.equal(a.status, 302);
+      assert.equal(a.headers.location, START);
+      // The portal renders its form (no redirect back to the app, so no loop).
+      const page = await send(inst.port, { path: `/oauth2/start?rd=${encodeURIComponent(APP)}`, headers: { host: 'auth.example.test', cookie: junk, ...BROWSER } });
+      assert.equal(page.status, 200);
+      const home = await send(inst.port, { path: '/', headers: { host: 'auth.example.test', cookie: junk, ...BROWSER } });
+      assert.equal(home.status, 302);
+      assert.equal(home.headers.location, '/oauth2/sign_in');
+      for (const v of ['', '=', 'a.b.c', '%%%', 'x'.repeat(5000)]) {
+        const r = await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, v) });
+        assert.equal(r.status, 302, `cookie ${JSON.stringify(v.slice(0, 10))}`);
+      }
+      // A tampered real cookie is no session either.
+      const { cookie } = await signIn(inst, 'alice');
+      const flipped = cookie.slice(0, 20) + (cookie[20] === 'A' ? 'B' : 'A') + cookie.slice(21);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, flipped) })).status, 302);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, cookie) })).status, 202);
+    } finally { await inst.close(); }
+  });
+});
+
+describe('ending sessions', () => {
+  test('sign-out clears the cookie and the same cookie is refused afterwards (302 browser, 401 API)', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const { cookie } = await signIn(inst, 'alice');
+      const c = cookieHeader(inst, cookie);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
+      const out = await send(inst.port, { method: 'POST', path: '/oauth2/sign_out', headers: { host: 'auth.example.test', cookie: c, ...BROWSER } });
+      assert.equal(out.status, 200);
+      const name = inst.running.settings().cookieName;
+      assert.equal(setCookieFor(out.setCookies, name), `${name}=; Domain=example.test; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax`);
+      assert.match(out.body, /You are signed out of every app\./);
+      const again = await forwardAuth(inst.port, APP, { cookie: c });
+      assert.equal(again.status, 302);
+      assert.equal(again.headers.location, START);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c, headers: { accept: 'application/json' } })).status, 401);
+      const info = await send(inst.port, { path: '/oauth2/userinfo', headers: { host: 'auth.example.test', cookie: c } });
+      assert.equal(info.status, 401);
+    } finally { await inst.close(); }
+  });
+
+  test('sign-out with rd redirects there (validated) and still ends the session', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const c = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      const out = await send(inst.port, { path: `/oauth2/sign_out?rd=${encodeURIComponent('https://evil.com/')}`, headers: { host: 'auth.example.test', cookie: c } });
+      assert.equal(out.status, 302);
+      assert.equal(out.headers.location, 'https://auth.example.test/');
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
+    } finally { await inst.close(); }
+  });
+
+  test('`gatehouse session revoke ID` run against the same data directory is seen by the running instance within a second', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const c = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      // Warm: the running instance has this session in memory.
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
+      const list = fakeIO();
+      assert.equal(await runCli(['session', 'list', '--user', 'alice', '--config', inst.configPath], list), 0);
+      assert.equal(list.stdout.length, 1);
+      const sid = list.stdout[0]!.split('\t')[0]!;
+      const io = fakeIO();
+      assert.equal(await runCli(['session', 'revoke', sid, '--config', inst.configPath], io), 0);
+      assert.deepEqual(io.stdout, ['revoked 1 session(s)']);
+      const revokedAt = Date.now();
+      await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: c })).status === 302, 1500, 'the CLI revocation reached the server');
+      assert.ok(Date.now() - revokedAt <= 1500);
+      const again = fakeIO();
+      assert.equal(await runCli(['session', 'revoke', sid, '--config', inst.configPath], again), 1);
+      assert.deepEqual(again.stdout, ['no such active session']);
+    } finally { await inst.close(); }
+  });
+
+  test('`gatehouse session revoke --user` and `user disable` end every session of the user in the running instance', async () => {
+    const inst = await startInstance({ users: [ALICE, { ...BOB, groups: ['admins'] }] });
+    try {
+      const a1 = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      const a2 = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      const b = cookieHeader(inst, (await signIn(inst, 'bob')).cookie);
+      for (const c of [a1, a2, b]) assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
+      const io = fakeIO();
+      assert.equal(await runCli(['session', 'revoke', '--user', 'alice', '--config', inst.configPath], io), 0);
+      assert.deepEqual(io.stdout, ['revoked 2 session(s)']);
+      await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: a1 })).status === 302
+        && (await forwardAuth(inst.port, APP, { cookie: a2 })).status === 302, 1500, 'both revocations reached the server');
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: b })).status, 202, "bob's session is untouched");
+      const dis = fakeIO();
+      assert.equal(await runCli(['user', 'disable', 'bob', '--config', inst.configPath], dis), 0);
+      assert.deepEqual(dis.stdout, ['disabled bob; ended 1 session(s)']);
+      await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: b })).status === 302, 1500, 'the disabled user is signed out');
+    } finally { await inst.close(); }
+  });
+
+  test('a session idle longer than session.idleTimeout is refused; activity keeps it alive', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1));
+    const inst = await startInstance({ users: [ALICE], clock, config: (dir) => baseConfig(dir, { session: { idleTimeout: '1h' } }) });
+    try {
+      const c = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      for (let i = 0; i < 3; i++) {
+        clock.advance(50 * 60_000);
+        assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202, `after ${(i + 1) * 50} minutes of steady use`);
+      }
+      clock.advance(2 * 3600_000);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
+      // And it stays refused (no "touch" on a refused request).
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
+    } finally { await inst.close(); }
+  });
+
+  test('a session older than session.lifetime is refused however active it is', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1));
+    const inst = await startInstance({ users: [ALICE], clock, config: (dir) => baseConfig(dir, { session: { lifetime: '2h', idleTimeout: '1d' } }) });
+    try {
+      const { cookie, answer } = await signIn(inst, 'alice');
+      assert.match(String(setCookieFor(answer.setCookies, inst.running.settings().cookieName)), /; Max-Age=7200;/);
+      const c = cookieHeader(inst, cookie);
+      clock.advance(60 * 60_000);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
+      clock.advance(60 * 60_000 - 1);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
+      clock.advance(1);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
+    } finally { await inst.close(); }
+  });
+});
+
+describe('secret rotation through a reload', () => {
+  test('a cookie sealed under A works after [B, A], and stops after [B] alone; new cookies are sealed under B', async () => {
+    const inst = await startInstance({ users: [ALICE], unwatched: true });
+    try {
+      const underA = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 202);
+
+      await writeConfig(inst.realConfigPath, baseConfig(inst.dir, { secrets: { session: [SECRET_B, SECRET_A] } }));
+      assert.equal(await inst.running.reload('manual'), true);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 202, 'the old key still opens its cookies');
+      const underB = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underB })).status, 202);
+
+      await writeConfig(inst.realConfigPath, baseConfig(inst.dir, { secrets: { session: [SECRET_B] } }));
+      assert.equal(await inst.running.reload('manual'), true);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 302, 'a key rotated away stops working at once');
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underB })).status, 202, 'cookies sealed under B were sealed under B');
+    } finally { await inst.close(); }
+  });
+
+  test('a ${file:} secret in another directory is watched from start-up: rotating it takes effect without a restart', async () => {
+    const dir = await tempDir();
+    const secretFile = join(dir, 'secrets', 'session');
+    await mkdir(join(dir, 'secrets'));
+    await writeFile(secretFile, SECRET_A);
+    const inst = await startInstance({ dir, users: [ALICE], config: (d) => baseConfig(d, { secrets: { session: `\${file:${secretFile}}` } }) });
+    try {
+      const underA = cookieHeader(inst, (await signIn(inst, 'alice')).cookie);
+      assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 202);
+      await writeFile(secretFile, SECRET_B);
+      await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: underA })).status === 302, 3000,
+        'the rotated secret file was picked up (cookies under the removed secret refused)');
+    } finally { await inst.close(); await rm(dir, { recursive: true, force: true }); }
+  });
+});
