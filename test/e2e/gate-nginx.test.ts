@@ -3,49 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  addUser, alertText, browse, CookieJar, headerValues, request, signIn, startStack, submitSignIn,
+  addUser, alertText, assertNoSpoof, browse, CookieJar, headerValues, refusedAnonymous, request, signIn, SPOOFED_HEADERS as SPOOFED, startStack, submitSignIn, within,
   type HttpResponse, type SeenRequest, type Stack,
 } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const WINDOW_MS = 2000;
 
-/** Every spelling of an identity header a client might try to smuggle, with marker values. */
-export const SPOOFED: Array<[string, string]> = [
-  ['X-Auth-Request-User', 'mallory'],
-  ['X-Auth-Request_User', 'mallory'],
-  ['x_auth_request_email', 'mallory@evil.test'],
-  ['X-Auth-Request-Email', 'mallory@evil.test'],
-  ['X-Auth-Request-Groups', 'mallory-group'],
-  ['X-Auth-Request-Preferred-Username', 'mallory'],
-  ['X-Forwarded-User', 'mallory'],
-  ['X-Forwarded-Email', 'mallory@evil.test'],
-  ['X-Forwarded_Email', 'mallory@evil.test'],
-];
-
-export function assertNoSpoof(req: SeenRequest | undefined): void {
-  assert.ok(req !== undefined, 'the app saw the request');
-  const leaked = req.headers.filter(([, v]) => /mallory/.test(v));
-  assert.deepEqual(leaked, [], `spoofed headers reached the app: ${JSON.stringify(req.headers)}`);
-}
-
 function lastSeen(stack: Stack, url: string): SeenRequest | undefined {
   return stack.app.seen.filter((r) => r.url === url).at(-1);
-}
-
-/** Polls until `check` is true, for at most `ms`; returns the elapsed time or throws. */
-async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - start;
-    if (Date.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Refused as not signed in: 401 (an API client) or the redirect to the portal (a browser). */
-function refused(r: HttpResponse, portal: string): boolean {
-  return r.status === 401 || (r.status === 302 && (r.headers.location ?? '').startsWith(`${portal}/oauth2/start?`));
 }
 
 describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
@@ -200,8 +166,8 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     }
     const out = await request(app(`/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`), { headers: { Cookie: c1, Accept: 'text/html' } });
     assert.equal(out.status, 302);
-    await within(1000, 'example.test refuses the old cookie', async () => refused(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
-    await within(1000, 'other.test refuses its cookie', async () => refused(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
+    await within(1000, 'example.test refuses the old cookie', async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
+    await within(1000, 'other.test refuses its cookie', async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
   });
 
   test('(f) `gatehouse session revoke <id>` from another process is refused on every domain within 1 s', async () => {
@@ -217,8 +183,8 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     assert.equal(ids.length, 1, list.stdout);
     const rev = await s.gh.run(['session', 'revoke', ids[0]!]);
     assert.equal(rev.code, 0, rev.stderr);
-    await within(1000, 'example.test refuses the revoked session', async () => refused(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
-    await within(1000, 'other.test refuses the revoked session', async () => refused(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
+    await within(1000, 'example.test refuses the revoked session', async () => refusedAnonymous(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
+    await within(1000, 'other.test refuses the revoked session', async () => refusedAnonymous(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
   });
 
   describe('(g) throttling per account', () => {

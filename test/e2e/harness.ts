@@ -376,6 +376,27 @@ export async function startWhoami(): Promise<Whoami> {
   };
 }
 
+/** Every spelling of an identity header a client might try to smuggle; each value contains "mallory". */
+export const SPOOFED_HEADERS: Array<[string, string]> = [
+  ['X-Auth-Request-User', 'mallory'],
+  ['X-Auth-Request_User', 'mallory'],
+  ['x_auth_request_email', 'mallory@evil.test'],
+  ['X-Auth-Request-Email', 'mallory@evil.test'],
+  ['X-Auth-Request-Groups', 'mallory-group'],
+  ['X-Auth-Request-Preferred-Username', 'mallory'],
+  ['X-Forwarded-User', 'mallory'],
+  ['X-Forwarded-Email', 'mallory@evil.test'],
+  ['X-Forwarded_Email', 'mallory@evil.test'],
+  ['X-Forwarded-Groups', 'mallory-group'],
+];
+
+/** Throws unless the app saw the request and none of its header values came from SPOOFED_HEADERS. */
+export function assertNoSpoof(req: SeenRequest | undefined): void {
+  if (req === undefined) throw new Error('the app did not see the request');
+  const leaked = req.headers.filter(([, v]) => v.includes('mallory'));
+  if (leaked.length > 0) throw new Error(`spoofed headers reached the app: ${JSON.stringify(leaked)}`);
+}
+
 /** Values of a header (case-insensitive name) in a request the app saw. */
 export function headerValues(req: SeenRequest, name: string): string[] {
   const n = name.toLowerCase();
@@ -705,4 +726,19 @@ export async function startStack(kind: 'nginx' | 'caddy', o: { apps?: string; ex
 export function alertText(html: string): string | undefined {
   const m = /<(\w+)\b[^>]*\brole\s*=\s*["']alert["'][^>]*>([\s\S]*?)<\/\1>/i.exec(html);
   return m === null ? undefined : decodeEntities(m[2]!.replace(/<[^>]*>/g, '')).trim();
+}
+
+/** Polls until `check` is true, for at most `ms`; returns the elapsed time or throws. */
+export async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Refused as not signed in: 401 (an API client) or a redirect to the portal's start (a browser). */
+export function refusedAnonymous(r: HttpResponse, portal: string): boolean {
+  return r.status === 401 || ((r.status === 302 || r.status === 303) && (r.headers.location ?? '').startsWith(`${portal}/oauth2/start?`));
 }
