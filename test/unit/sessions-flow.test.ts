@@ -56,6 +56,40 @@ describe('session cookies', () => {
   });
 });
 
+describe('two cookies of our name (a stale or foreign one sent first)', () => {
+  // Browsers send same-name cookies longer-path first, then oldest first (RFC 6265 §5.4): a
+  // stale cookie under another Domain/Path (an old cookieDomain, a sidecar's cookie) comes
+  // before the fresh one. Reading only the first makes sign-in loop forever: the new cookie
+  // never wins. Every value of the name must be tried.
+  test('forward auth accepts the valid one whatever its position', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const { cookie } = await signIn(inst, 'alice');
+      const name = inst.running.settings().cookieName;
+      const stale = Buffer.from('stale value of a sidecar cookie with the same name').toString('base64url');
+      const after = await forwardAuth(inst.port, APP, { cookie: `${name}=${cookie}; ${name}=${stale}` });
+      assert.equal(after.status, 202);
+      const before = await forwardAuth(inst.port, APP, { cookie: `${name}=${stale}; ${name}=${cookie}` });
+      assert.equal(before.status, 202, 'the stale cookie first must not hide the valid one (else: a sign-in loop)');
+      assert.equal(before.headers['x-auth-request-user'], 'alice');
+    } finally { await inst.close(); }
+  });
+
+  test('the portal sees the session too, so /oauth2/start goes on to rd instead of showing the form again', async () => {
+    const inst = await startInstance({ users: [ALICE] });
+    try {
+      const { cookie } = await signIn(inst, 'alice');
+      const name = inst.running.settings().cookieName;
+      const a = await send(inst.port, {
+        path: `/oauth2/start?rd=${encodeURIComponent(APP)}`,
+        headers: { host: 'auth.example.test', cookie: `${name}=c3RhbGU; ${name}=${cookie}`, ...BROWSER },
+      });
+      assert.equal(a.status, 302);
+      assert.equal(a.headers.location, APP);
+    } finally { await inst.close(); }
+  });
+});
+
 describe('ending sessions', () => {
   test('sign-out clears the cookie and the same cookie is refused afterwards (302 browser, 401 API)', async () => {
     const inst = await startInstance({ users: [ALICE] });
@@ -99,13 +133,14 @@ describe('ending sessions', () => {
       assert.equal(list.stdout.length, 1);
       const sid = list.stdout[0]!.split('\t')[0]!;
       const io = fakeIO();
-      assert.equal(await runCli(['session', 'revoke', sid, '--config', inst.configPath], io), 0);
+      // `--` because a base64url id may start with "-" (see sessions.test.ts: ids must not).
+      assert.equal(await runCli(['session', 'revoke', '--config', inst.configPath, '--', sid], io), 0);
       assert.deepEqual(io.stdout, ['revoked 1 session(s)']);
       const revokedAt = Date.now();
       await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: c })).status === 302, 1500, 'the CLI revocation reached the server');
       assert.ok(Date.now() - revokedAt <= 1500);
       const again = fakeIO();
-      assert.equal(await runCli(['session', 'revoke', sid, '--config', inst.configPath], again), 1);
+      assert.equal(await runCli(['session', 'revoke', '--config', inst.configPath, '--', sid], again), 1);
       assert.deepEqual(again.stdout, ['no such active session']);
     } finally { await inst.close(); }
   });
