@@ -112,7 +112,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
     const openedStore = store;
     closers.push(() => openedStore.close());
-    const { applied } = await store.migrate();
+    const { applied } = await store.migrate().catch((err: unknown) => {
+      // Name the release too, so an operator knows which image is too old.
+      if (err instanceof GatehouseError && err.kind === 'schema_too_new') {
+        throw new GatehouseError('schema_too_new', `${err.detail} (this is gatehouse ${VERSION})`, { cause: err });
+      }
+      throw err;
+    });
     if (applied.length) logger.info({ applied }, 'migrations applied');
 
     // 3. Features.

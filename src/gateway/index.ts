@@ -10,3 +10,4 @@ export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.t
 export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, isPortalHost, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { createReverseProxy } from './reverse-proxy.ts';
 export { createProxyMode } from './proxy-mode.ts';
+export { sessionFromCookies, type FoundSession } from './session-cookie.ts';

@@ -1,10 +1,11 @@
 // The gate's decision for one original request, shared by forward auth and reverse-proxy mode:
-//   1. the first matching rule, anonymously; public-without-cookie and deny-everyone answer at once
+//   1. the first matching rule, anonymously; deny-everyone answers at once
 //   2. the session (a map lookup for sessions this process has seen)
 //   3. the rule again with the identity
 //   4. oauth2-proxy's allowed_groups / allowed_emails / allowed_email_domains, ANDed on top
 import type { Identity } from '../policy/index.ts';
-import { parseCookie, type OriginalRequest } from '../http/index.ts';
+import type { OriginalRequest } from '../http/index.ts';
+import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from './settings.ts';
 
@@ -22,11 +23,9 @@ export function decide(
   const facts: Facts = { host: orig.host, path: orig.uri, method: orig.method, ip: orig.clientIp };
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return { kind: 'deny', reason: anon.reason };
-  const cookie = parseCookie(cookieHeader, s.cookieName);
-  if (anon.action === 'public' && cookie === undefined) return pass(s, anon, null);
-  const found = sessions.authenticate(cookie);
-  if (found instanceof Promise) return found.then((view) => withSession(s, facts, anon, view, restrictions));
-  return withSession(s, facts, anon, found, restrictions);
+  const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
+  if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions));
+  return withSession(s, facts, anon, found ? found.view : null, restrictions);
 }
 
 function pass(s: GateSettings, d: Decision, identity: Identity | null): Verdict {

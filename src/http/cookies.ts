@@ -16,9 +16,25 @@ function unquote(v: string): string {
  */
 export function parseCookie(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
+  return findCookie(header, name, 0)?.value;
+}
+
+/**
+ * Every value sent under `name`, in header order. Browsers send same-name cookies from other
+ * Domain/Path scopes too (RFC 6265 §5.4: longer paths first, then older first), so a stale or
+ * foreign one can come before ours.
+ */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  const out: string[] = [];
+  if (header === undefined) return out;
+  for (let hit = findCookie(header, name, 0); hit; hit = findCookie(header, name, hit.next)) out.push(hit.value);
+  return out;
+}
+
+function findCookie(header: string, name: string, from: number): { value: string; next: number } | undefined {
   const len = header.length;
   const n = name.length;
-  let i = 0;
+  let i = from;
   while (i < len) {
     while (i < len && isSpace(header.charCodeAt(i))) i++;
     let semi = header.indexOf(';', i);
@@ -32,7 +48,7 @@ export function parseCookie(header: string | undefined, name: string): string | 
         let ve = semi;
         while (vs < ve && isSpace(header.charCodeAt(vs))) vs++;
         while (ve > vs && isSpace(header.charCodeAt(ve - 1))) ve--;
-        return unquote(header.slice(vs, ve));
+        return { value: unquote(header.slice(vs, ve)), next: semi + 1 };
       }
     }
     i = semi + 1;

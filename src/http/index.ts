@@ -3,7 +3,7 @@
 // ids, metrics and health.
 export { TrustedProxies, unmapIPv4 } from './trusted.ts';
 export { readOriginal, normalizeHost, type OriginalRequest } from './forwarded.ts';
-export { parseCookie, parseCookies, serializeCookie, type CookieOptions } from './cookies.ts';
+export { parseCookie, cookieValues, parseCookies, serializeCookie, type CookieOptions } from './cookies.ts';
 export {
   sendJson, sendHtml, sendText, sendStatus, sendError, redirect, noStore, NO_STORE, NO_STORE_HEADERS,
   applySecurityHeaders, securityHeaders, contentSecurityPolicy, prefersHtml, escapeHtml, statusPage,

@@ -6,10 +6,10 @@ import {
   contentSecurityPolicy, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
 } from '../http/index.ts';
 import type { Accounts } from '../accounts/index.ts';
-import type { Sessions, SessionView } from '../sessions/index.ts';
+import type { Sessions } from '../sessions/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import {
-  cookieDomainFor, isPortalHost, issueTicket, messagePage, portalBase, sharesPortalCookie, STYLESHEET, STYLESHEET_PATH,
+  cookieDomainFor, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, sharesPortalCookie, STYLESHEET, STYLESHEET_PATH,
   type GateSettings, type TicketRedeemer,
 } from '../gateway/index.ts';
 import { homePage, signInPage, type ProviderButton } from './pages.ts';
@@ -107,8 +107,8 @@ export function createPortal(deps: PortalDeps) {
     res.end(html);
   }
 
-  async function currentSession(req: IncomingMessage, s: GateSettings): Promise<SessionView | null> {
-    return await sessions.authenticate(parseCookie(req.headers.cookie, s.cookieName));
+  async function currentSession(req: IncomingMessage, s: GateSettings): Promise<FoundSession | null> {
+    return await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
   }
 
   /** GET /oauth2/start and GET /oauth2/sign_in: sign in, or go on at once when already signed in. */
@@ -123,10 +123,9 @@ export function createPortal(deps: PortalDeps) {
       return;
     }
     const rd = safeRd(s, query.get('rd'));
-    const cookie = parseCookie(req.headers.cookie, s.cookieName);
-    const view = await sessions.authenticate(cookie);
-    if (view && cookie) {
-      res.writeHead(302, { location: await destination(s, rd, cookie), 'cache-control': 'no-store' });
+    const found = await currentSession(req, s);
+    if (found) {
+      res.writeHead(302, { location: await destination(s, rd, found.cookie), 'cache-control': 'no-store' });
       res.end();
       return;
     }
@@ -179,7 +178,7 @@ export function createPortal(deps: PortalDeps) {
   async function signOut(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();
     const orig = readOriginal(req, s.trusted);
-    const view = await currentSession(req, s);
+    const view = (await currentSession(req, s))?.view;
     if (view) {
       await sessions.revoke(view.sid);
       metrics.sessionsRevoked();
@@ -200,7 +199,7 @@ export function createPortal(deps: PortalDeps) {
   /** GET /oauth2/userinfo — oauth2-proxy's shape. */
   async function userinfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = deps.settings();
-    const view = await currentSession(req, s);
+    const view = (await currentSession(req, s))?.view;
     if (!view) {
       res.writeHead(401, { 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="gatehouse"' });
       res.end('{"error":"unauthorized","error_description":"sign-in required"}');
@@ -228,7 +227,7 @@ export function createPortal(deps: PortalDeps) {
   /** GET / on the portal host. */
   async function home(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = deps.settings();
-    const view = await currentSession(req, s);
+    const view = (await currentSession(req, s))?.view;
     const base = portalBase(s);
     if (!view) {
       res.writeHead(302, { location: `${base}/oauth2/sign_in`, 'cache-control': 'no-store' });

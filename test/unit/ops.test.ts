@@ -131,7 +131,7 @@ describe('a store newer than this release', () => {
       assert.ok(err instanceof GatehouseError);
       assert.equal(err.kind, 'schema_too_new');
       assert.equal(err.detail, `the database schema is at version 999 but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION}: ` +
-        'run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database');
+        `run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database (this is gatehouse ${VERSION})`);
       return true;
     });
   });
