@@ -126,20 +126,12 @@ describe('a store newer than this release', () => {
 
   const start = async () => startGatehouse({ loaded: await loadConfig({ path: inst.configPath, env: {} }), logger: new MemoryLogger(), announce: () => {} });
 
-  test('start-up is refused with schema_too_new naming the schema versions and what to do', async () => {
+  test('start-up is refused with schema_too_new naming the schema versions, the release, and what to do', async () => {
     await assert.rejects(start(), (err: unknown) => {
       assert.ok(err instanceof GatehouseError);
       assert.equal(err.kind, 'schema_too_new');
       assert.equal(err.detail, `the database schema is at version 999 but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION}: ` +
         `run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database (this is gatehouse ${VERSION})`);
-      return true;
-    });
-  });
-
-  test('the refusal names the release itself (its version), so an operator knows which image is too old', async () => {
-    await assert.rejects(start(), (err: unknown) => {
-      assert.ok(err instanceof GatehouseError);
-      assert.ok(err.detail.includes(VERSION), `the detail should name gatehouse ${VERSION}: ${err.detail}`);
       return true;
     });
   });
