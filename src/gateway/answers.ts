@@ -42,15 +42,28 @@ export function sendUnauthenticated(req: IncomingMessage, res: ServerResponse, o
     res.end(req.method === 'HEAD' ? undefined : 'sign-in required\n');
     return;
   }
-  // RFC 6750 §3: no error code when the request carried no credentials.
-  res.writeHead(401, {
-    location, 'www-authenticate': WWW_AUTHENTICATE, 'cache-control': 'no-store',
-    'content-type': browser ? 'text/plain; charset=utf-8' : 'application/json',
-  });
-  res.end(browser ? 'sign-in required\n' : '{"error":"unauthorized","error_description":"sign-in required"}');
+  // RFC 6750 §3: no error code when the request carried no credentials. The portal address
+  // goes only to browsers: nginx's sign-in snippet redirects whenever there is one.
+  const headers: Record<string, string> = { 'www-authenticate': WWW_AUTHENTICATE, 'cache-control': 'no-store' };
+  if (browser) headers.location = location;
+  if (orig.via === 'nginx') return sendEmpty(res, 401, headers);
+  headers['content-type'] = 'application/json';
+  res.writeHead(401, headers);
+  res.end('{"error":"unauthorized","error_description":"sign-in required"}');
 }
 
-export function sendDenied(req: IncomingMessage, res: ServerResponse, _reason: string): void {
+/**
+ * An answer nginx's auth_request reads only the head of: an explicit zero length and no body,
+ * so the kept-alive upstream connection stays usable.
+ */
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string>): void {
+  headers['content-length'] = '0';
+  res.writeHead(status, headers);
+  res.end();
+}
+
+export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null): void {
+  if (orig?.via === 'nginx') return sendEmpty(res, 403, { 'cache-control': 'no-store' });
   if (isBrowserRequest(req)) {
     res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
     res.end(deniedPage());

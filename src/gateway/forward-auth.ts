@@ -9,7 +9,7 @@ import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, type GateSettings } from './settings.ts';
-import { portalStartUrl, isBrowserRequest, sendDenied, sendUnauthenticated, writeIdentityHeaders } from './answers.ts';
+import { portalStartUrl, isBrowserRequest, sendDenied, sendEmpty, sendUnauthenticated, writeIdentityHeaders } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type Verdict } from './verdict.ts';
 
@@ -31,13 +31,12 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
     if (v.kind === 'pass') {
       writeIdentityHeaders(res, v.names, v.identity);
-      res.writeHead(202, { 'cache-control': 'no-store' });
-      res.end();
+      sendEmpty(res, 202, { 'cache-control': 'no-store' });
     } else if (v.kind === 'authenticate') {
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {
       logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: denied');
-      sendDenied(req, res, v.reason);
+      sendDenied(req, res, orig);
     }
   }
 

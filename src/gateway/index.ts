@@ -1,7 +1,7 @@
 export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
 export { decide, passesQueryRestrictions, type Verdict } from './verdict.ts';
 export {
-  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied,
+  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied, sendEmpty,
   writeIdentityHeaders, identityHeaderValues,
 } from './answers.ts';
 export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';

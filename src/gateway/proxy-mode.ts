@@ -42,7 +42,7 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
     const v = await pending;
     deps.metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
     if (v.kind === 'authenticate') return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
-    if (v.kind === 'deny') return sendDenied(req, res, v.reason);
+    if (v.kind === 'deny') return sendDenied(req, res, null);
     if (!v.upstream) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('no upstream is configured for this host\n');

@@ -5,7 +5,8 @@
 //
 // The forward-auth hot path is `authenticate()`: for a session seen before it is a map lookup
 // for the unsealed cookie, a revocation check, and an idle check; no store access.
-import { randomId, type Clock, type Logger } from '../core/index.ts';
+import { randomBytes } from 'node:crypto';
+import type { Clock, Logger } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import type { Identity } from '../policy/index.ts';
@@ -135,7 +136,8 @@ export class Sessions {
   /** Begin a session for a user who has just proved who they are. Returns the cookie value. */
   async begin(user: UserRecord, meta: { ip: string | null; userAgent: string | null }): Promise<{ cookie: string; sid: string; expiresAt: number }> {
     const now = this.#clock.now();
-    const sid = randomId(18);
+    // Hex, not base64url: an id starting with "-" would read as an option to `session revoke`.
+    const sid = randomBytes(18).toString('hex');
     const expiresAt = now + this.#lifetimeMs;
     await this.#store.sessions.create({
       id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,

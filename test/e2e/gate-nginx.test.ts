@@ -214,8 +214,11 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
       assert.equal(alertText(throttledCorrect.body), alertText(throttledWrong.body));
     });
 
-    test('while throttled the form shows the same generic error as a wrong password', () => {
-      assert.equal(alertText(throttledCorrect.body), wrongError);
+    test('while throttled the form says so, with a 429 and Retry-After, whether the password was right or not', () => {
+      // Saying "throttled" reveals nothing about the account: unknown names are throttled too.
+      assert.equal(throttledCorrect.status, 429);
+      assert.match(alertText(throttledCorrect.body) ?? '', /^Too many failed attempts\. Try again in \d+ seconds\.$/);
+      assert.match(String(throttledCorrect.headers['retry-after']), /^\d+$/);
     });
 
     test('another account is not affected', async () => {
