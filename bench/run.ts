@@ -8,7 +8,7 @@
 // Prints a table and writes bench/results/latest.json.
 //
 // Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_SESSIONS (10000),
-// BENCH_REQUESTS (1000000), BENCH_SESSION_BUDGET_S (300: creating sessions stops there).
+// BENCH_REQUESTS (1000000), BENCH_SESSION_BUDGET_S (480: creating sessions stops there).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,7 +27,7 @@ const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
-const SESSION_BUDGET_MS = Number(process.env.BENCH_SESSION_BUDGET_S ?? '300') * 1000;
+const SESSION_BUDGET_MS = Number(process.env.BENCH_SESSION_BUDGET_S ?? '480') * 1000;
 const USERS = 10;
 const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';

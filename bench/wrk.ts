@@ -18,7 +18,8 @@ const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }
 function toMs(value: string, unit: string): number {
   const f = UNIT_MS[unit];
   if (f === undefined) throw new Error(`wrk: unknown latency unit "${unit}"`);
-  return Number(value) * f;
+  // Rounded to the nanosecond: wrk prints at most that precision, and 0.814 beats 0.8140000000000001.
+  return Math.round(Number(value) * f * 1e6) / 1e6;
 }
 
 /** Parses the output of `wrk --latency`. Throws when an expected line is missing. */

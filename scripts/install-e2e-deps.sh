@@ -55,7 +55,7 @@ done
 say "versions:"
 nginx -v 2>&1 | sed 's/^/  /'
 caddy version 2>&1 | sed 's/^/  /'
-chromium --version 2>&1 | sed 's/^/  /'
+chromium --version 2>/dev/null | sed 's/^/  /'
 wrk -v 2>&1 | head -n1 | sed 's/^/  /' || true
 taskset --version 2>&1 | sed 's/^/  /'
 
