@@ -159,6 +159,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
     routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
 
+    // [connectors: mounted here]
+
+    // [issuer: mounted here]
+
     let portalProxied = false;
     const computePortalProxied = (c: Config, s: GateSettings) => c.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, s.portalHost)));
     portalProxied = computePortalProxied(config, settings);
