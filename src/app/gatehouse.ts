@@ -73,9 +73,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     return settings;
   };
   const routes = new Map<string, Route>();
+  let isProxiedApp: (req: IncomingMessage) => boolean = () => false;
   let fallback: (req: IncomingMessage, res: ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> } =
     (_req, res) => ({ label: 'other', run: () => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
-  const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true });
+  const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true, internal: true });
   routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
   routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
   routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
@@ -91,6 +92,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     fallback: (req, res, path) => fallback(req, res, path),
     hsts: () => settings?.publicUrl.protocol === 'https:',
     isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
+    isProxiedApp: (req) => isProxiedApp(req),
   });
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, handle);
   let onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
@@ -173,6 +175,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
         return { label: 'not_found', run: () => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
       }
       return { label: 'proxy', run: () => proxyMode.web(req, res) };
+    };
+    // A host served in reverse-proxy mode (other than the portal's) owns all its paths but /oauth2/*.
+    isProxiedApp = (req) => {
+      const s = current();
+      let host: string;
+      try { host = readOriginal(req, s.trusted).host; } catch { return false; }
+      return !isPortalHost(s, host) && config.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, host)));
     };
     onUpgrade = (req, socket, head) => { proxyMode.upgrade(req, socket, head).catch(() => socket.destroy()); };
 

@@ -8,7 +8,14 @@ import { applySecurityHeaders, outcomeOf, requestId, sendError, sendStatus, type
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void | Promise<void>;
 
-export interface Route { label: RouteLabel; methods: readonly string[] | null; handler: Handler; lean?: boolean }
+export interface Route {
+  label: RouteLabel;
+  methods: readonly string[] | null;
+  handler: Handler;
+  lean?: boolean;
+  /** Health and metrics: on an app host in reverse-proxy mode the app's own path of that name wins. */
+  internal?: boolean;
+}
 
 export interface RouterDeps {
   routes: Map<string, Route>;
@@ -18,6 +25,8 @@ export interface RouterDeps {
   logger: Logger;
   hsts: () => boolean;
   isTrustedPeer: (ip: string) => boolean;
+  /** Whether a request is for an app Gatehouse proxies (its paths belong to the app). */
+  isProxiedApp: (req: IncomingMessage) => boolean;
 }
 
 const EMPTY = new URLSearchParams();
@@ -29,7 +38,8 @@ export function createRouter(deps: RouterDeps) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const route = deps.routes.get(path);
+    let route = deps.routes.get(path);
+    if (route?.internal && deps.isProxiedApp(req)) route = undefined;
     let label: RouteLabel;
     let run: () => void | Promise<void>;
     if (route) {

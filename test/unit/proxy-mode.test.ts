@@ -48,6 +48,19 @@ describe('reverse-proxy mode', () => {
   const get = (path: string, headers: Record<string, string>) =>
     send(inst.port, { path, headers: { host: 'whoami.example.test', 'x-forwarded-proto': 'https', ...headers } });
 
+  test('on a proxied app host, /metrics and /healthz are the app\'s paths, not Gatehouse\'s', async () => {
+    const m = await get('/metrics', { ...BROWSER, cookie: alice });
+    assert.equal(m.status, 200);
+    assert.equal(m.headers['x-upstream'], 'yes');
+    assert.equal((JSON.parse(m.body) as Echo).url, '/metrics');
+    // Without a session the gate guards them like any other path of the app.
+    assert.equal((await get('/healthz', { accept: 'application/json' })).status, 401);
+    // Elsewhere they are Gatehouse's own.
+    const own = await send(inst.port, { path: '/metrics', headers: { host: 'gatehouse.internal' } });
+    assert.equal(own.status, 200);
+    assert.match(own.body, /^# HELP /m);
+  });
+
   test('an anonymous browser is sent to the portal; an API client gets 401', async () => {
     const a = await get('/page?x=1', BROWSER);
     assert.equal(a.status, 302);
