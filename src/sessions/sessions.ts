@@ -26,18 +26,6 @@ const REVOCATION_POLL_MS = 1_000;
 
 interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number }
 
-interface Loaded {
-  sid: string;
-  userId: string;
-  identity: Identity;
-  name: string | null;
-  expiresAt: number;
-  createdAt: number;
-  lastSeen: number;
-  loadedAt: number;
-  refreshing: boolean;
-}
-
 export interface SessionView {
   sid: string;
   userId: string;
@@ -45,6 +33,13 @@ export interface SessionView {
   name: string | null;
   expiresAt: number;
   createdAt: number;
+}
+
+/** What this process keeps of a session it has seen. */
+interface Loaded extends SessionView {
+  lastSeen: number;
+  loadedAt: number;
+  refreshing: boolean;
 }
 
 export interface SessionOptions {
