@@ -4,7 +4,9 @@
 --
 --   wrk ... -s bench/rotate-cookies.lua URL -- <cookie file> [<stop after N responses>]
 --
--- With a limit the thread stops itself after N responses (wrk has no request-count option).
+-- With a limit the thread stops itself after N responses and says so on stderr (wrk has no
+-- request-count option, and its main thread sleeps out -d regardless); bench/wrk.ts then sends
+-- wrk SIGINT, which ends the run early and still prints the report.
 
 local cookies = {}
 local next_index = 0
@@ -20,7 +22,11 @@ function init(args)
   if limit > 0 then
     response = function()
       responses = responses + 1
-      if responses >= limit then wrk.thread:stop() end
+      if responses == limit then
+        io.stderr:write("rotate-cookies: limit reached\n")
+        io.stderr:flush()
+        wrk.thread:stop()
+      end
     end
   end
 end

@@ -200,7 +200,8 @@ async function main(): Promise<void> {
     const { Cookie: _c, ...forwardedNoCookie } = forwarded;
     const load = await runWrk({
       url: `${gh.url}/oauth2/auth`, headers: forwardedNoCookie, connections: CONNECTIONS, duration: '600s', cpu: LOAD_CPU,
-      script: path.join(here, 'rotate-cookies.lua'), scriptArgs: [cookieFile, String(REQUESTS)], timeoutMs: 700_000,
+      script: path.join(here, 'rotate-cookies.lua'), scriptArgs: [cookieFile, String(REQUESTS)], interruptOn: 'rotate-cookies: limit reached',
+      timeoutMs: 700_000,
     });
     if (load.non2xx3xx > 0) throw new Error(`memory run: ${load.non2xx3xx} non-2xx/3xx responses (sessions refused?)`);
     const afterLoad = await rss(gh.pid);

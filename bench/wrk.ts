@@ -55,6 +55,8 @@ export interface WrkOptions {
   cpu?: number;
   script?: string;
   scriptArgs?: string[];
+  /** Send wrk SIGINT (it stops early and still reports) when its stderr contains this. */
+  interruptOn?: string;
   /** Kill wrk if it runs this long (it should stop by itself). */
   timeoutMs: number;
 }
@@ -70,7 +72,11 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    let interrupted = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (!interrupted && o.interruptOn !== undefined && out.includes(o.interruptOn)) { interrupted = true; child.kill('SIGINT'); }
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
     child.on('close', (code) => {
