@@ -104,8 +104,46 @@ CREATE INDEX audit_at ON audit (at, id);
 CREATE INDEX audit_actor ON audit (actor, at, id);
 `;
 
+// Upstream identities (connectors): one row per (connector, upstream subject), linked to a user.
+// `groups` are the upstream groups after mapping, `tokens` the upstream refresh/access tokens
+// sealed with the key ring (never plaintext at rest); `refreshed_at` drives the refresh interval.
+const V2_SQLITE = `
+CREATE TABLE identities (
+  connector_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  username TEXT,
+  email TEXT,
+  groups TEXT NOT NULL DEFAULT '[]',
+  tokens TEXT,
+  created_at INTEGER NOT NULL,
+  signed_in_at INTEGER NOT NULL,
+  refreshed_at INTEGER NOT NULL,
+  PRIMARY KEY (connector_id, subject)
+);
+CREATE INDEX identities_user_id ON identities (user_id);
+`;
+
+const V2_POSTGRES = `
+CREATE TABLE identities (
+  connector_id text NOT NULL,
+  subject text NOT NULL,
+  user_id text NOT NULL,
+  username text,
+  email text,
+  groups jsonb NOT NULL DEFAULT '[]'::jsonb,
+  tokens text,
+  created_at bigint NOT NULL,
+  signed_in_at bigint NOT NULL,
+  refreshed_at bigint NOT NULL,
+  PRIMARY KEY (connector_id, subject)
+);
+CREATE INDEX identities_user_id ON identities (user_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
+  { version: 2, name: 'upstream_identities', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -25,6 +25,39 @@ export interface UserStore {
   /** undefined when no such user; an empty patch returns the record unchanged. */
   update(id: string, patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>): Promise<UserRecord | undefined>;
   count(): Promise<number>;
+  /**
+   * Users whose email is this address (compared case-insensitively) and verified; for linking an
+   * upstream identity by verified email. Ordered by username like list().
+   */
+  findByVerifiedEmail(email: string): Promise<UserRecord[]>;
+}
+
+/** An upstream identity (a connector's subject) linked to a user. */
+export interface IdentityRecord {
+  connectorId: string;
+  subject: string;
+  userId: string;
+  /** As the upstream last said; for the admin view and logs. */
+  username: string | null;
+  email: string | null;
+  /** Upstream groups after mapping. */
+  groups: string[];
+  /** Upstream tokens, sealed by the caller; never stored in clear. */
+  tokens: string | null;
+  createdAt: number;
+  signedInAt: number;
+  refreshedAt: number;
+}
+
+export interface IdentityStore {
+  get(connectorId: string, subject: string): Promise<IdentityRecord | undefined>;
+  /** The identity of a user at a connector (a user has at most one per connector in practice; the newest sign-in wins). */
+  forUser(userId: string, connectorId?: string): Promise<IdentityRecord[]>;
+  /** GatehouseError('conflict') if (connectorId, subject) is already linked. */
+  link(r: Omit<IdentityRecord, 'createdAt'>, at: number): Promise<IdentityRecord>;
+  /** undefined when no such identity. */
+  update(connectorId: string, subject: string, patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>): Promise<IdentityRecord | undefined>;
+  unlink(connectorId: string, subject: string): Promise<boolean>;
 }
 
 export interface SessionRecord {
@@ -98,6 +131,7 @@ export interface Store {
   readonly sessions: SessionStore;
   readonly tickets: TicketStore;
   readonly audit: AuditStore;
+  readonly identities: IdentityStore;
   readonly revocations: RevocationFeed;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;

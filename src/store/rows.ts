@@ -2,7 +2,7 @@
 // for booleans, JSON text; pg: strings for bigint, parsed jsonb), so every field is normalised.
 
 import { GatehouseError } from '../core/index.ts';
-import type { AuditEvent, SessionRecord, UserRecord } from './ports.ts';
+import type { AuditEvent, IdentityRecord, SessionRecord, UserRecord } from './ports.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -82,4 +82,39 @@ export function userPatchColumns(patch: Partial<Pick<UserRecord, 'email' | 'emai
   if (patch.passwordHash !== undefined) cols.push(['password_hash', patch.passwordHash]);
   if (patch.disabled !== undefined) cols.push(['disabled', patch.disabled]);
   return cols;
+}
+
+export function toIdentity(r: Row): IdentityRecord {
+  return {
+    connectorId: String(r.connector_id),
+    subject: String(r.subject),
+    userId: String(r.user_id),
+    username: strOrNull(r.username),
+    email: strOrNull(r.email),
+    groups: json(r.groups) as string[],
+    tokens: strOrNull(r.tokens),
+    createdAt: num(r.created_at),
+    signedInAt: num(r.signed_in_at),
+    refreshedAt: num(r.refreshed_at),
+  };
+}
+
+/** An identity patch as column/value pairs, in a fixed order. */
+export function identityPatchColumns(patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>): [string, unknown][] {
+  const cols: [string, unknown][] = [];
+  if (patch.username !== undefined) cols.push(['username', patch.username]);
+  if (patch.email !== undefined) cols.push(['email', patch.email]);
+  if (patch.groups !== undefined) cols.push(['groups', JSON.stringify(patch.groups)]);
+  if (patch.tokens !== undefined) cols.push(['tokens', patch.tokens]);
+  if (patch.signedInAt !== undefined) cols.push(['signed_in_at', patch.signedInAt]);
+  if (patch.refreshedAt !== undefined) cols.push(['refreshed_at', patch.refreshedAt]);
+  return cols;
+}
+
+/**
+ * Email addresses compare case-insensitively here (JS lowercasing on both engines, like
+ * usernames): SQLite's lower() folds ASCII only and PostgreSQL's depends on the locale.
+ */
+export function sameEmail(a: string | null, b: string): boolean {
+  return a !== null && a.toLowerCase() === b.toLowerCase();
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatehouseError, ManualClock, MemoryLogger, type Clock, type ErrorKind, type Logger } from '../../core/index.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations.ts';
-import type { SessionRecord, Store, UserRecord } from '../ports.ts';
+import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
 
 export interface ContractOpenOptions {
   clock: Clock;
@@ -78,7 +78,7 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         });
         await rejectsWith(store.assertSchemaCurrent(), 'migration_failed',
           `the database schema is at version 0 but this release of gatehouse needs version ${LATEST_SCHEMA_VERSION}: ` +
-          'run `gatehouse migrate` to apply the pending migrations (1 users_sessions_tickets_audit)');
+          `run \`gatehouse migrate\` to apply the pending migrations (${MIGRATIONS.map((m) => `${m.version} ${m.name}`).join(', ')})`);
       }, false));
 
       test('migrate applies each pending migration once, records it, and is then current', withStore(async ({ store, logger }) => {
@@ -87,7 +87,7 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         await store.assertSchemaCurrent();
         assert.deepEqual(await store.migrate(), { applied: [] });
         assert.deepEqual(logger.lines.filter((l) => l.msg.startsWith('applied migration')).map((l) => l.msg),
-          ['applied migration 1 (users_sessions_tickets_audit)']);
+          MIGRATIONS.map((m) => `applied migration ${m.version} (${m.name})`));
       }, false));
 
       test('a database migrated by a newer release is refused by migrate and assertSchemaCurrent', async () => {
@@ -383,6 +383,57 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         assert.equal(all.length, 100);
         assert.equal(all[0]?.action, 'a100');
         assert.equal(all[99]?.action, 'a1');
+      }));
+    });
+
+    describe('identities', () => {
+      const ident = (over: Partial<Omit<IdentityRecord, 'createdAt'>> = {}): Omit<IdentityRecord, 'createdAt'> => ({
+        connectorId: 'github', subject: '583231', userId: 'u-alice', username: 'octocat', email: 'alice@example.org',
+        groups: ['acme:admins'], tokens: 'sealed-tokens', signedInAt: T0, refreshedAt: T0, ...over,
+      });
+
+      test('link, get and forUser round-trip every field; createdAt is the given time', withStore(async ({ store }) => {
+        const linked = await store.identities.link(ident(), T0 + 5);
+        const expected: IdentityRecord = { ...ident(), createdAt: T0 + 5 };
+        assert.deepEqual(linked, expected);
+        assert.deepEqual(await store.identities.get('github', '583231'), expected);
+        assert.equal(await store.identities.get('github', '583232'), undefined);
+        assert.equal(await store.identities.get('oidc', '583231'), undefined);
+        assert.deepEqual(await store.identities.forUser('u-alice'), [expected]);
+        assert.deepEqual(await store.identities.forUser('u-alice', 'oidc'), []);
+        assert.deepEqual(await store.identities.forUser('u-bob'), []);
+      }));
+
+      test('the same subject at another connector is another identity; a duplicate is a conflict', withStore(async ({ store }) => {
+        await store.identities.link(ident(), T0);
+        await store.identities.link(ident({ connectorId: 'oidc', signedInAt: T0 + 1, tokens: null, groups: [] }), T0);
+        await rejectsWith(store.identities.link(ident({ userId: 'u-bob' }), T0), 'conflict', 'the upstream identity "583231" of connector "github" is already linked');
+        // Newest sign-in first.
+        assert.deepEqual((await store.identities.forUser('u-alice')).map((i) => i.connectorId), ['oidc', 'github']);
+        assert.deepEqual((await store.identities.forUser('u-alice', 'github')).map((i) => i.subject), ['583231']);
+      }));
+
+      test('update changes only the patched fields; unknown identity gives undefined; unlink removes it once', withStore(async ({ store }) => {
+        await store.identities.link(ident(), T0);
+        const updated = await store.identities.update('github', '583231', { groups: ['acme:ops'], tokens: null, refreshedAt: T0 + 60_000 });
+        assert.deepEqual(updated, { ...ident(), groups: ['acme:ops'], tokens: null, refreshedAt: T0 + 60_000, createdAt: T0 });
+        assert.deepEqual(await store.identities.update('github', '583231', {}), updated);
+        assert.equal(await store.identities.update('github', 'nobody', { groups: [] }), undefined);
+        assert.equal(await store.identities.unlink('github', '583231'), true);
+        assert.equal(await store.identities.unlink('github', '583231'), false);
+        assert.equal(await store.identities.get('github', '583231'), undefined);
+      }));
+    });
+
+    describe('users by verified email', () => {
+      test('only verified addresses match, case-insensitively, ordered by username', withStore(async ({ store }) => {
+        await store.users.create(newUser({ id: 'u-2', username: 'zed', email: 'Alice@Example.org' }));
+        await store.users.create(newUser({ id: 'u-1', username: 'alice' }));
+        await store.users.create(newUser({ id: 'u-3', username: 'mallory', email: 'alice@example.org', emailVerified: false }));
+        await store.users.create(newUser({ id: 'u-4', username: 'bob', email: 'bob@example.org' }));
+        await store.users.create(newUser({ id: 'u-5', username: 'noemail', email: null, emailVerified: false }));
+        assert.deepEqual((await store.users.findByVerifiedEmail('ALICE@example.org')).map((u) => u.username), ['alice', 'zed']);
+        assert.deepEqual(await store.users.findByVerifiedEmail('carol@example.org'), []);
       }));
     });
 

@@ -3,8 +3,10 @@
 // replicas need no locks of their own.
 
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
-import { auditLimit, latestTouches, toAudit, toSession, toUser, userPatchColumns, usernameKey } from '../rows.ts';
+import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import {
+  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
+} from '../rows.ts';
 import type { Db } from './db.ts';
 import { isUniqueViolation } from './errors.ts';
 
@@ -56,6 +58,57 @@ export class PgUsers implements UserStore {
   async count(): Promise<number> {
     const rows = await this.#db.query('SELECT count(*) AS n FROM users');
     return Number(rows[0]?.n);
+  }
+
+  async findByVerifiedEmail(email: string): Promise<UserRecord[]> {
+    // Rare (a first upstream sign-in with linkByEmail): a scan of verified addresses, compared in JS.
+    const rows = await this.#db.query('SELECT * FROM users WHERE email_verified AND email IS NOT NULL ORDER BY username_key COLLATE "C", username COLLATE "C"');
+    return rows.map(toUser).filter((u) => sameEmail(u.email, email));
+  }
+}
+
+export class PgIdentities implements IdentityStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async get(connectorId: string, subject: string): Promise<IdentityRecord | undefined> {
+    const rows = await this.#db.query('SELECT * FROM identities WHERE connector_id = $1 AND subject = $2', [connectorId, subject]);
+    return rows[0] ? toIdentity(rows[0]) : undefined;
+  }
+
+  async forUser(userId: string, connectorId?: string): Promise<IdentityRecord[]> {
+    const rows = connectorId === undefined
+      ? await this.#db.query('SELECT * FROM identities WHERE user_id = $1 ORDER BY signed_in_at DESC, connector_id COLLATE "C", subject COLLATE "C"', [userId])
+      : await this.#db.query('SELECT * FROM identities WHERE user_id = $1 AND connector_id = $2 ORDER BY signed_in_at DESC, subject COLLATE "C"', [userId, connectorId]);
+    return rows.map(toIdentity);
+  }
+
+  async link(r: Omit<IdentityRecord, 'createdAt'>, at: number): Promise<IdentityRecord> {
+    try {
+      const rows = await this.#db.query(`INSERT INTO identities (connector_id, subject, user_id, username, email, groups, tokens, created_at, signed_in_at, refreshed_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10) RETURNING *`,
+      [r.connectorId, r.subject, r.userId, r.username, r.email, JSON.stringify(r.groups), r.tokens, at, r.signedInAt, r.refreshedAt]);
+      return toIdentity(rows[0]!);
+    } catch (err) {
+      if (isUniqueViolation(err, 'identities_pkey')) {
+        throw new GatehouseError('conflict', `the upstream identity "${r.subject}" of connector "${r.connectorId}" is already linked`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async update(connectorId: string, subject: string, patch: Parameters<IdentityStore['update']>[2]): Promise<IdentityRecord | undefined> {
+    const cols = identityPatchColumns(patch);
+    if (cols.length === 0) return this.get(connectorId, subject);
+    const set = cols.map(([c], i) => `${c} = $${i + 1}${c === 'groups' ? '::jsonb' : ''}`).join(', ');
+    const n = cols.length;
+    const rows = await this.#db.query(`UPDATE identities SET ${set} WHERE connector_id = $${n + 1} AND subject = $${n + 2} RETURNING *`,
+      [...cols.map(([, v]) => v), connectorId, subject]);
+    return rows[0] ? toIdentity(rows[0]) : undefined;
+  }
+
+  async unlink(connectorId: string, subject: string): Promise<boolean> {
+    return (await this.#db.rowCount('DELETE FROM identities WHERE connector_id = $1 AND subject = $2', [connectorId, subject])) === 1;
   }
 }
 

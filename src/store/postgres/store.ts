@@ -8,7 +8,7 @@ import { assertCurrent } from '../schema.ts';
 import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
-import { PgAudit, PgSessions, PgTickets, PgUsers } from './ports.ts';
+import { PgAudit, PgIdentities, PgSessions, PgTickets, PgUsers } from './ports.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -39,6 +39,7 @@ export class PostgresStore implements Store {
   readonly sessions: PgSessions;
   readonly tickets: PgTickets;
   readonly audit: PgAudit;
+  readonly identities: PgIdentities;
   readonly revocations: PgRevocationFeed;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
@@ -51,6 +52,7 @@ export class PostgresStore implements Store {
     this.sessions = new PgSessions(db);
     this.tickets = new PgTickets(db);
     this.audit = new PgAudit(db);
+    this.identities = new PgIdentities(db);
     this.revocations = feed;
   }
 

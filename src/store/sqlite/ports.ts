@@ -4,8 +4,10 @@
 
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
-import { auditLimit, latestTouches, toAudit, toSession, toUser, userPatchColumns, usernameKey, type Row } from '../rows.ts';
+import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import {
+  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
+} from '../rows.ts';
 
 /** SQLite binds no booleans: 1/0. */
 const bind = (v: unknown): SQLInputValue => (typeof v === 'boolean' ? (v ? 1 : 0) : (v as SQLInputValue));
@@ -75,6 +77,56 @@ export class SqliteUsers implements UserStore {
 
   async count(): Promise<number> {
     return Number((this.#db.prepare('SELECT count(*) AS n FROM users').get() as Row).n);
+  }
+
+  async findByVerifiedEmail(email: string): Promise<UserRecord[]> {
+    // Rare (a first upstream sign-in with linkByEmail): a scan of verified addresses, compared in JS.
+    return this.#db.prepare('SELECT * FROM users WHERE email_verified = 1 AND email IS NOT NULL ORDER BY username_key, username').all()
+      .map((r) => toUser(r as Row)).filter((u) => sameEmail(u.email, email));
+  }
+}
+
+export class SqliteIdentities implements IdentityStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async get(connectorId: string, subject: string): Promise<IdentityRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM identities WHERE connector_id = ? AND subject = ?').get(connectorId, subject);
+    return row ? toIdentity(row as Row) : undefined;
+  }
+
+  async forUser(userId: string, connectorId?: string): Promise<IdentityRecord[]> {
+    const rows = connectorId === undefined
+      ? this.#db.prepare('SELECT * FROM identities WHERE user_id = ? ORDER BY signed_in_at DESC, connector_id, subject').all(userId)
+      : this.#db.prepare('SELECT * FROM identities WHERE user_id = ? AND connector_id = ? ORDER BY signed_in_at DESC, subject').all(userId, connectorId);
+    return rows.map((r) => toIdentity(r as Row));
+  }
+
+  async link(r: Omit<IdentityRecord, 'createdAt'>, at: number): Promise<IdentityRecord> {
+    try {
+      const row = this.#db.prepare(`INSERT INTO identities (connector_id, subject, user_id, username, email, groups, tokens, created_at, signed_in_at, refreshed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`).get(
+        r.connectorId, r.subject, r.userId, r.username, r.email, JSON.stringify(r.groups), r.tokens, at, r.signedInAt, r.refreshedAt);
+      return toIdentity(row as Row);
+    } catch (err) {
+      if (isUniqueViolation(err, 'identities.connector_id')) {
+        throw new GatehouseError('conflict', `the upstream identity "${r.subject}" of connector "${r.connectorId}" is already linked`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async update(connectorId: string, subject: string, patch: Parameters<IdentityStore['update']>[2]): Promise<IdentityRecord | undefined> {
+    const cols = identityPatchColumns(patch);
+    if (cols.length === 0) return this.get(connectorId, subject);
+    const set = cols.map(([c]) => `${c} = ?`).join(', ');
+    const row = this.#db.prepare(`UPDATE identities SET ${set} WHERE connector_id = ? AND subject = ? RETURNING *`)
+      .get(...cols.map(([, v]) => bind(v)), connectorId, subject);
+    return row ? toIdentity(row as Row) : undefined;
+  }
+
+  async unlink(connectorId: string, subject: string): Promise<boolean> {
+    return Number(this.#db.prepare('DELETE FROM identities WHERE connector_id = ? AND subject = ?').run(connectorId, subject).changes) === 1;
   }
 }
 

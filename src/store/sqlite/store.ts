@@ -9,7 +9,7 @@ import type { Migration } from '../migrations.ts';
 import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
-import { SqliteAudit, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -57,6 +57,7 @@ export class SqliteStore implements Store {
   readonly sessions: SqliteSessions;
   readonly tickets: SqliteTickets;
   readonly audit: SqliteAudit;
+  readonly identities: SqliteIdentities;
   readonly revocations: RevocationFeed;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
@@ -68,6 +69,7 @@ export class SqliteStore implements Store {
     this.sessions = new SqliteSessions(db);
     this.tickets = new SqliteTickets(db);
     this.audit = new SqliteAudit(db);
+    this.identities = new SqliteIdentities(db);
     this.revocations = new MemoryFeed(opts.logger);
   }
 
