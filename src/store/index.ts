@@ -5,5 +5,5 @@ export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './migrations.
 export { redactUrl } from './url.ts';
 export type {
   UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditStore,
-  RevocationFeed, SchemaStatus, Store,
+  RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
 } from './ports.ts';

@@ -141,9 +141,68 @@ CREATE TABLE identities (
 CREATE INDEX identities_user_id ON identities (user_id);
 `;
 
+// The OpenID provider's records (oidc-provider's models: sessions, codes, tokens, grants,
+// interactions) and its signing keys. `id`, `uid` and `user_code` hold SHA-256 hashes of the
+// bearer values (the issuer hashes them), so a leaked table cannot be replayed; a signing key's
+// private JWK is sealed by the key ring, its public JWK is published as is.
+const V3_SQLITE = `
+CREATE TABLE oidc_records (
+  model TEXT NOT NULL,
+  id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  grant_id TEXT,
+  uid TEXT,
+  user_code TEXT,
+  expires_at INTEGER,
+  consumed_at INTEGER,
+  PRIMARY KEY (model, id)
+);
+CREATE INDEX oidc_records_grant_id ON oidc_records (grant_id);
+CREATE INDEX oidc_records_uid ON oidc_records (uid);
+CREATE INDEX oidc_records_user_code ON oidc_records (user_code);
+CREATE INDEX oidc_records_expires_at ON oidc_records (expires_at);
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL CHECK (alg IN ('ES256', 'RS256')),
+  public_jwk TEXT NOT NULL,
+  sealed_private_jwk TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER,
+  retire_after INTEGER
+);
+`;
+
+const V3_POSTGRES = `
+CREATE TABLE oidc_records (
+  model text NOT NULL,
+  id text NOT NULL,
+  payload text NOT NULL,
+  grant_id text,
+  uid text,
+  user_code text,
+  expires_at bigint,
+  consumed_at bigint,
+  PRIMARY KEY (model, id)
+);
+CREATE INDEX oidc_records_grant_id ON oidc_records (grant_id);
+CREATE INDEX oidc_records_uid ON oidc_records (uid);
+CREATE INDEX oidc_records_user_code ON oidc_records (user_code);
+CREATE INDEX oidc_records_expires_at ON oidc_records (expires_at);
+CREATE TABLE signing_keys (
+  kid text PRIMARY KEY,
+  alg text NOT NULL CHECK (alg IN ('ES256', 'RS256')),
+  public_jwk text NOT NULL,
+  sealed_private_jwk text NOT NULL,
+  created_at bigint NOT NULL,
+  retired_at bigint,
+  retire_after bigint
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
   { version: 2, name: 'upstream_identities', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
+  { version: 3, name: 'oidc_records_signing_keys', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

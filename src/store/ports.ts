@@ -119,6 +119,66 @@ export interface RevocationFeed {
   subscribe(cb: (sessionId: string) => void): () => void;
 }
 
+/**
+ * One record of the OpenID provider (oidc-provider's Adapter: a model name and an id). Ids, uids
+ * and user codes reach the store already hashed by the issuer; they are stored as given.
+ */
+export interface OidcRecord {
+  /** JSON text of the model's payload (the issuer strips bearer identifiers before writing). */
+  payload: string;
+  grantId: string | null;
+  /** Hashed session uid (Session model), else null. */
+  uid: string | null;
+  /** Hashed device user code, else null. */
+  userCode: string | null;
+  /** Epoch ms; null: never expires. */
+  expiresAt: number | null;
+}
+
+export interface OidcFound { payload: string; consumedAt: number | null }
+
+export interface OidcStore {
+  /** Inserts or replaces (model, id); a replace keeps consumedAt. */
+  upsert(model: string, id: string, rec: OidcRecord): Promise<void>;
+  /** undefined when unknown or expired at `now` (expiresAt <= now). */
+  find(model: string, id: string, now: number): Promise<OidcFound | undefined>;
+  findByUid(model: string, uid: string, now: number): Promise<(OidcFound & { id: string }) | undefined>;
+  findByUserCode(model: string, userCode: string, now: number): Promise<(OidcFound & { id: string }) | undefined>;
+  /** Marks consumed at `at`; true only for the first consume of a live record (atomic). */
+  consume(model: string, id: string, at: number): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes every record of `model` with this grant id; returns how many. */
+  revokeByGrantId(model: string, grantId: string): Promise<number>;
+  /** Deletes records expired at `before`; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
+/** A signing key of the issuer: the public JWK in clear, the private JWK sealed by the key ring. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256' | 'RS256';
+  publicJwk: string;
+  sealedPrivateJwk: string;
+  createdAt: number;
+  /** When it stopped signing (a newer key of its alg took over); null while current. */
+  retiredAt: number | null;
+  /** When it stops being published: every token it signed has expired by then. */
+  retireAfter: number | null;
+}
+
+export interface SigningKeyStore {
+  /** Oldest first (createdAt, then kid). */
+  list(): Promise<SigningKeyRecord[]>;
+  /** GatehouseError('conflict') on a duplicate kid. */
+  add(k: SigningKeyRecord): Promise<void>;
+  /** Retires these keys if still current (retiredAt null); returns the kids retired, sorted. */
+  retire(kids: readonly string[], at: number, retireAfter: number): Promise<string[]>;
+  /** Re-sealed private parts (root secret rotation); unknown kids are ignored. */
+  reseal(kid: string, sealedPrivateJwk: string): Promise<void>;
+  /** Deletes keys whose retireAfter <= now; returns their kids. */
+  deleteExpired(now: number): Promise<string[]>;
+}
+
 export interface SchemaStatus {
   current: number;
   latest: number;
@@ -133,6 +193,8 @@ export interface Store {
   readonly audit: AuditStore;
   readonly identities: IdentityStore;
   readonly revocations: RevocationFeed;
+  readonly oidc: OidcStore;
+  readonly signingKeys: SigningKeyStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;
   schemaStatus(): Promise<SchemaStatus>;

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { GatehouseError, ManualClock, MemoryLogger, type Clock, type ErrorKind, type Logger } from '../../core/index.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations.ts';
 import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
+import { oidcContract } from './oidc.ts';
 
 export interface ContractOpenOptions {
   clock: Clock;
@@ -466,5 +467,7 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         stays.unsubscribe();
       }));
     });
+
+    oidcContract(withStore);
   });
 }

@@ -9,6 +9,7 @@ import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
 import { PgAudit, PgIdentities, PgSessions, PgTickets, PgUsers } from './ports.ts';
+import { PgOidc, PgSigningKeys } from './oidc.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -41,6 +42,8 @@ export class PostgresStore implements Store {
   readonly audit: PgAudit;
   readonly identities: PgIdentities;
   readonly revocations: PgRevocationFeed;
+  readonly oidc: PgOidc;
+  readonly signingKeys: PgSigningKeys;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -54,6 +57,8 @@ export class PostgresStore implements Store {
     this.audit = new PgAudit(db);
     this.identities = new PgIdentities(db);
     this.revocations = feed;
+    this.oidc = new PgOidc(db);
+    this.signingKeys = new PgSigningKeys(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

@@ -10,6 +10,7 @@ import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -59,6 +60,8 @@ export class SqliteStore implements Store {
   readonly audit: SqliteAudit;
   readonly identities: SqliteIdentities;
   readonly revocations: RevocationFeed;
+  readonly oidc: SqliteOidc;
+  readonly signingKeys: SqliteSigningKeys;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -71,6 +74,8 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAudit(db);
     this.identities = new SqliteIdentities(db);
     this.revocations = new MemoryFeed(opts.logger);
+    this.oidc = new SqliteOidc(db);
+    this.signingKeys = new SqliteSigningKeys(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {

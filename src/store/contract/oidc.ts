@@ -1,0 +1,119 @@
+// The contract of the issuer's ports (OidcStore, SigningKeyStore), run by suite.ts for every
+// adapter against its real engine.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ManualClock } from '../../core/index.ts';
+import type { OidcRecord, SigningKeyRecord, Store } from '../ports.ts';
+
+type WithStore = (fn: (c: { store: Store; clock: ManualClock }) => Promise<void>) => () => Promise<void>;
+
+const T0 = Date.UTC(2026, 0, 1);
+const MIN = 60_000;
+
+function rec(over: Partial<OidcRecord> = {}): OidcRecord {
+  return { payload: '{"kind":"AccessToken","accountId":"u-alice"}', grantId: 'g-1', uid: null, userCode: null, expiresAt: T0 + 10 * MIN, ...over };
+}
+
+function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return { kid, alg: 'ES256', publicJwk: `{"kid":"${kid}"}`, sealedPrivateJwk: `sealed-${kid}`, createdAt: T0, retiredAt: null, retireAfter: null, ...over };
+}
+
+export function oidcContract(withStore: WithStore): void {
+  describe('oidc records', () => {
+    test('upsert then find round-trips the payload; unknown ids and other models give undefined', withStore(async ({ store }) => {
+      await store.oidc.upsert('AccessToken', 'h-1', rec());
+      assert.deepEqual(await store.oidc.find('AccessToken', 'h-1', T0), { payload: '{"kind":"AccessToken","accountId":"u-alice"}', consumedAt: null });
+      assert.equal(await store.oidc.find('AccessToken', 'h-2', T0), undefined);
+      assert.equal(await store.oidc.find('RefreshToken', 'h-1', T0), undefined);
+    }));
+
+    test('expiry: found while now < expiresAt, gone at expiresAt; null never expires', withStore(async ({ store }) => {
+      await store.oidc.upsert('AccessToken', 'h-1', rec());
+      await store.oidc.upsert('Grant', 'g-1', rec({ expiresAt: null, grantId: null }));
+      assert.notEqual(await store.oidc.find('AccessToken', 'h-1', T0 + 10 * MIN - 1), undefined);
+      assert.equal(await store.oidc.find('AccessToken', 'h-1', T0 + 10 * MIN), undefined);
+      assert.notEqual(await store.oidc.find('Grant', 'g-1', T0 + 1e12), undefined);
+    }));
+
+    test('consume: true once for a live record, then false; consumedAt is kept across an upsert', withStore(async ({ store }) => {
+      await store.oidc.upsert('AuthorizationCode', 'c-1', rec());
+      assert.equal(await store.oidc.consume('AuthorizationCode', 'c-1', T0 + 1), true);
+      assert.equal(await store.oidc.consume('AuthorizationCode', 'c-1', T0 + 2), false);
+      assert.equal(await store.oidc.consume('AuthorizationCode', 'c-2', T0 + 2), false);
+      await store.oidc.upsert('AuthorizationCode', 'c-1', rec({ payload: '{"v":2}' }));
+      assert.deepEqual(await store.oidc.find('AuthorizationCode', 'c-1', T0 + 3), { payload: '{"v":2}', consumedAt: T0 + 1 });
+      await store.oidc.upsert('AuthorizationCode', 'c-3', rec({ expiresAt: T0 }));
+      assert.equal(await store.oidc.consume('AuthorizationCode', 'c-3', T0), false, 'an expired record is not consumed');
+    }));
+
+    test('20 concurrent consumes of one code: exactly one wins', withStore(async ({ store }) => {
+      await store.oidc.upsert('AuthorizationCode', 'c-1', rec());
+      const wins = await Promise.all(Array.from({ length: 20 }, () => store.oidc.consume('AuthorizationCode', 'c-1', T0 + 1)));
+      assert.equal(wins.filter(Boolean).length, 1);
+    }));
+
+    test('findByUid and findByUserCode return the id; they honour model and expiry', withStore(async ({ store }) => {
+      await store.oidc.upsert('Session', 's-1', rec({ uid: 'uid-1', grantId: null }));
+      await store.oidc.upsert('DeviceCode', 'd-1', rec({ userCode: 'uc-1' }));
+      assert.deepEqual(await store.oidc.findByUid('Session', 'uid-1', T0), { id: 's-1', payload: '{"kind":"AccessToken","accountId":"u-alice"}', consumedAt: null });
+      assert.equal(await store.oidc.findByUid('Interaction', 'uid-1', T0), undefined);
+      assert.equal(await store.oidc.findByUid('Session', 'uid-1', T0 + 10 * MIN), undefined);
+      assert.deepEqual(await store.oidc.findByUserCode('DeviceCode', 'uc-1', T0), { id: 'd-1', payload: '{"kind":"AccessToken","accountId":"u-alice"}', consumedAt: null });
+      assert.equal(await store.oidc.findByUserCode('DeviceCode', 'uc-2', T0), undefined);
+    }));
+
+    test('destroy removes one record; revokeByGrantId removes only that model\'s records of the grant', withStore(async ({ store }) => {
+      await store.oidc.upsert('AccessToken', 'a-1', rec());
+      await store.oidc.upsert('AccessToken', 'a-2', rec());
+      await store.oidc.upsert('AccessToken', 'a-3', rec({ grantId: 'g-2' }));
+      await store.oidc.upsert('RefreshToken', 'r-1', rec());
+      await store.oidc.destroy('AccessToken', 'a-2');
+      assert.equal(await store.oidc.find('AccessToken', 'a-2', T0), undefined);
+      assert.equal(await store.oidc.revokeByGrantId('AccessToken', 'g-1'), 1);
+      assert.equal(await store.oidc.find('AccessToken', 'a-1', T0), undefined);
+      assert.notEqual(await store.oidc.find('AccessToken', 'a-3', T0), undefined);
+      assert.notEqual(await store.oidc.find('RefreshToken', 'r-1', T0), undefined);
+    }));
+
+    test('deleteExpired deletes records with expiresAt <= before and counts them', withStore(async ({ store }) => {
+      await store.oidc.upsert('AccessToken', 'a-1', rec({ expiresAt: T0 }));
+      await store.oidc.upsert('AccessToken', 'a-2', rec({ expiresAt: T0 + 1 }));
+      await store.oidc.upsert('Grant', 'g-1', rec({ expiresAt: null }));
+      assert.equal(await store.oidc.deleteExpired(T0), 1);
+      assert.equal(await store.oidc.deleteExpired(T0), 0);
+      assert.notEqual(await store.oidc.find('Grant', 'g-1', T0), undefined);
+    }));
+  });
+
+  describe('signing keys', () => {
+    test('add and list (oldest first, then kid); a duplicate kid conflicts', withStore(async ({ store }) => {
+      await store.signingKeys.add(key('k-b', { createdAt: T0 + 1, alg: 'RS256' }));
+      await store.signingKeys.add(key('k-c'));
+      await store.signingKeys.add(key('k-a'));
+      assert.deepEqual((await store.signingKeys.list()).map((k) => k.kid), ['k-a', 'k-c', 'k-b']);
+      assert.deepEqual((await store.signingKeys.list())[2], key('k-b', { createdAt: T0 + 1, alg: 'RS256' }));
+      await assert.rejects(store.signingKeys.add(key('k-a')), (err: Error & { kind?: string; detail?: string }) =>
+        err.kind === 'conflict' && err.detail === 'a signing key with kid "k-a" already exists');
+    }));
+
+    test('retire stamps only current keys among those named; reseal replaces the sealed part', withStore(async ({ store }) => {
+      await store.signingKeys.add(key('k-1'));
+      await store.signingKeys.add(key('k-2'));
+      await store.signingKeys.add(key('k-3', { retiredAt: T0, retireAfter: T0 + MIN }));
+      assert.deepEqual(await store.signingKeys.retire(['k-2', 'k-1', 'k-3', 'k-x'], T0 + 5, T0 + 2 * MIN), ['k-1', 'k-2']);
+      assert.deepEqual(await store.signingKeys.retire([], T0 + 5, T0 + 2 * MIN), []);
+      await store.signingKeys.reseal('k-1', 'resealed');
+      const byKid = new Map((await store.signingKeys.list()).map((k) => [k.kid, k]));
+      assert.deepEqual(byKid.get('k-1'), key('k-1', { sealedPrivateJwk: 'resealed', retiredAt: T0 + 5, retireAfter: T0 + 2 * MIN }));
+      assert.deepEqual(byKid.get('k-3'), key('k-3', { retiredAt: T0, retireAfter: T0 + MIN }));
+    }));
+
+    test('deleteExpired removes keys whose retireAfter <= now, never current ones', withStore(async ({ store }) => {
+      await store.signingKeys.add(key('k-1', { retiredAt: T0, retireAfter: T0 + MIN }));
+      await store.signingKeys.add(key('k-2', { retiredAt: T0, retireAfter: T0 + 2 * MIN }));
+      await store.signingKeys.add(key('k-3'));
+      assert.deepEqual(await store.signingKeys.deleteExpired(T0 + MIN), ['k-1']);
+      assert.deepEqual((await store.signingKeys.list()).map((k) => k.kid), ['k-2', 'k-3']);
+    }));
+  });
+}

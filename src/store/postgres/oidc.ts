@@ -1,0 +1,88 @@
+// The PostgreSQL implementations of the issuer's ports: oidc-provider records and signing keys.
+// Single statements keep each call atomic across replicas (consume's conditional UPDATE).
+import { GatehouseError } from '../../core/index.ts';
+import type { OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
+import { toOidcFound, toSigningKey } from '../oidc-rows.ts';
+import type { Db } from './db.ts';
+import { isUniqueViolation } from './errors.ts';
+
+export class PgOidc implements OidcStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async upsert(model: string, id: string, r: OidcRecord): Promise<void> {
+    // ON CONFLICT keeps consumed_at: re-saving a consumed token must not make it usable again.
+    await this.#db.query(`INSERT INTO oidc_records (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+      ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
+        user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
+    [model, id, r.payload, r.grantId, r.uid, r.userCode, r.expiresAt]);
+  }
+
+  async find(model: string, id: string, now: number): Promise<OidcFound | undefined> {
+    const rows = await this.#db.query('SELECT payload, consumed_at FROM oidc_records WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)', [model, id, now]);
+    return rows[0] ? toOidcFound(rows[0]) : undefined;
+  }
+
+  async findByUid(model: string, uid: string, now: number): Promise<(OidcFound & { id: string }) | undefined> {
+    const rows = await this.#db.query('SELECT id, payload, consumed_at FROM oidc_records WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > $3)', [model, uid, now]);
+    return rows[0] ? { id: String(rows[0].id), ...toOidcFound(rows[0]) } : undefined;
+  }
+
+  async findByUserCode(model: string, userCode: string, now: number): Promise<(OidcFound & { id: string }) | undefined> {
+    const rows = await this.#db.query('SELECT id, payload, consumed_at FROM oidc_records WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > $3)', [model, userCode, now]);
+    return rows[0] ? { id: String(rows[0].id), ...toOidcFound(rows[0]) } : undefined;
+  }
+
+  async consume(model: string, id: string, at: number): Promise<boolean> {
+    const n = await this.#db.rowCount('UPDATE oidc_records SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $3)', [model, id, at]);
+    return n === 1;
+  }
+
+  async destroy(model: string, id: string): Promise<void> {
+    await this.#db.query('DELETE FROM oidc_records WHERE model = $1 AND id = $2', [model, id]);
+  }
+
+  async revokeByGrantId(model: string, grantId: string): Promise<number> {
+    return this.#db.rowCount('DELETE FROM oidc_records WHERE model = $1 AND grant_id = $2', [model, grantId]);
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    return this.#db.rowCount('DELETE FROM oidc_records WHERE expires_at <= $1', [before]);
+  }
+}
+
+export class PgSigningKeys implements SigningKeyStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async list(): Promise<SigningKeyRecord[]> {
+    return (await this.#db.query('SELECT * FROM signing_keys ORDER BY created_at, kid COLLATE "C"')).map(toSigningKey);
+  }
+
+  async add(k: SigningKeyRecord): Promise<void> {
+    try {
+      await this.#db.query(`INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at, retire_after)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)`, [k.kid, k.alg, k.publicJwk, k.sealedPrivateJwk, k.createdAt, k.retiredAt, k.retireAfter]);
+    } catch (err) {
+      if (isUniqueViolation(err, 'signing_keys_pkey')) throw new GatehouseError('conflict', `a signing key with kid "${k.kid}" already exists`, { cause: err });
+      throw err;
+    }
+  }
+
+  async retire(kids: readonly string[], at: number, retireAfter: number): Promise<string[]> {
+    if (kids.length === 0) return [];
+    const rows = await this.#db.query('UPDATE signing_keys SET retired_at = $1, retire_after = $2 WHERE retired_at IS NULL AND kid = ANY($3::text[]) RETURNING kid',
+      [at, retireAfter, [...kids]]);
+    return rows.map((r) => String(r.kid)).sort();
+  }
+
+  async reseal(kid: string, sealedPrivateJwk: string): Promise<void> {
+    await this.#db.query('UPDATE signing_keys SET sealed_private_jwk = $2 WHERE kid = $1', [kid, sealedPrivateJwk]);
+  }
+
+  async deleteExpired(now: number): Promise<string[]> {
+    const rows = await this.#db.query('DELETE FROM signing_keys WHERE retire_after IS NOT NULL AND retire_after <= $1 RETURNING kid', [now]);
+    return rows.map((r) => String(r.kid)).sort();
+  }
+}
