@@ -8,7 +8,8 @@
 // Prints a table and writes bench/results/latest.json.
 //
 // Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_SESSIONS (10000),
-// BENCH_REQUESTS (1000000), BENCH_SESSION_BUDGET_S (480: creating sessions stops there).
+// BENCH_REQUESTS (1000000).
+import { mintSessions } from './mint-sessions.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,7 +17,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   addUser, freePort, gateConfig, request, signIn, startGatehouse, startNginxFromDocs, tempDir,
-  type GatehouseProcess,
 } from '../test/e2e/harness.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
@@ -27,7 +27,6 @@ const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
-const SESSION_BUDGET_MS = Number(process.env.BENCH_SESSION_BUDGET_S ?? '480') * 1000;
 const USERS = 10;
 const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';
@@ -86,41 +85,6 @@ async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), hwmMiB: +(kb('VmHWM') / 1024).toFixed(1) };
-}
-
-function setAffinity(pid: number, cpus: string): void {
-  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid}: ${r.stderr}`);
-}
-
-/**
- * Creates up to `count` sessions by signing in through the portal (argon2id per sign-in, so this
- * is the slow part: the server is allowed both CPUs meanwhile), spread over USERS accounts.
- * Returns one Cookie header value per session.
- */
-async function createSessions(gh: GatehouseProcess, portalBase: string, rd: string, count: number): Promise<string[]> {
-  const cookies: string[] = [];
-  const started = Date.now();
-  setAffinity(gh.pid, `${SERVER_CPU},${LOAD_CPU}`);
-  let next = 0;
-  const worker = async () => {
-    while (next < count && Date.now() - started < SESSION_BUDGET_MS) {
-      const i = next++;
-      const s = await signIn(portalBase, `user${i % USERS}`, PASSWORD, rd);
-      const c = s.jar.header(rd);
-      if (c === undefined) throw new Error(`sign-in ${i}: no cookie for ${rd}`);
-      cookies.push(c);
-      if (cookies.length % 1000 === 0) log(`sessions: ${cookies.length}/${count} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  setAffinity(gh.pid, String(SERVER_CPU));
-  if (cookies.length < count) {
-    notes.push(`only ${cookies.length} of ${count} sessions were created within BENCH_SESSION_BUDGET_S=${SESSION_BUDGET_MS / 1000}`
-      + ' (each sign-in costs an argon2id hash; a bench-only `gatehouse session mint` would make this instant)');
-  }
-  log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return cookies;
 }
 
 function table(rows: Row[], baseline: number): string {
@@ -190,7 +154,9 @@ async function main(): Promise<void> {
 
     // 4. Memory after many requests across many sessions.
     const before = await rss(gh.pid);
-    const cookies = [cookie, ...await createSessions(gh, portalBase, appUrl, SESSIONS - 1)];
+    const started = Date.now();
+    const cookies = [cookie, ...await mintSessions(gh.dataDir, cookie.slice(0, cookie.indexOf('=')), SESSIONS - 1)];
+    log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const afterSessions = await rss(gh.pid);
     const dir = await tempDir('bench');
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

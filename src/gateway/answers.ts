@@ -74,12 +74,16 @@ export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: Orig
 }
 
 /**
- * Every identity header on every 2xx, empty when unknown: a proxy that copies them overwrites
- * whatever a client sent under the same name.
+ * The forward-auth 2xx, in one writeHead: every identity header, empty when unknown (a proxy
+ * that copies them overwrites whatever a client sent under the same name), no-store, and an
+ * empty body.
  */
-export function writeIdentityHeaders(res: ServerResponse, names: HeaderNames, id: Identity | null): void {
-  const values = identityHeaderValues(names, id);
-  for (const name in values) res.setHeader(name, values[name] ?? '');
+export function sendPass(res: ServerResponse, names: HeaderNames, id: Identity | null): void {
+  const headers = identityHeaderValues(names, id);
+  headers['cache-control'] = 'no-store';
+  headers['content-length'] = '0';
+  res.writeHead(202, headers);
+  res.end();
 }
 
 export function identityHeaderValues(names: HeaderNames, id: Identity | null): Record<string, string> {

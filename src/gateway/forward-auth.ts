@@ -9,7 +9,7 @@ import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, type GateSettings } from './settings.ts';
-import { portalStartUrl, isBrowserRequest, sendDenied, sendEmpty, sendUnauthenticated, writeIdentityHeaders } from './answers.ts';
+import { portalStartUrl, isBrowserRequest, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type Verdict } from './verdict.ts';
 
@@ -30,8 +30,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
   function answer(req: IncomingMessage, res: ServerResponse, s: GateSettings, orig: OriginalRequest, v: Verdict): void {
     metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
     if (v.kind === 'pass') {
-      writeIdentityHeaders(res, v.names, v.identity);
-      sendEmpty(res, 202, { 'cache-control': 'no-store' });
+      sendPass(res, v.names, v.identity);
     } else if (v.kind === 'authenticate') {
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {

@@ -2,7 +2,7 @@ export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
 export { decide, passesQueryRestrictions, type Verdict } from './verdict.ts';
 export {
   isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied, sendEmpty,
-  writeIdentityHeaders, identityHeaderValues,
+  sendPass, identityHeaderValues,
 } from './answers.ts';
 export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';
 export { issueTicket, redeemTicket, TICKET_LIFETIME_MS } from './tickets.ts';

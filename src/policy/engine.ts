@@ -25,7 +25,7 @@ import type { AppConfig } from '../config/index.ts';
 import { GatehouseError } from '../core/index.ts';
 import { compileHostPattern, hostKey, matchHostPattern, splitHost } from './host.ts';
 import type { HostParts, HostPattern } from './host.ts';
-import { normalizePath } from './path.ts';
+import { normalizePath, type NormalizedPath } from './path.ts';
 import { compilePathPattern } from './pattern.ts';
 import type { PathMatcher } from './pattern.ts';
 import { cidrProblem, compileNetworks } from './network.ts';
@@ -134,8 +134,19 @@ export class Policy {
     this.#wildcard = wildcard;
   }
 
+  // The gate decides twice per request (anonymously, then with the identity) on the same path
+  // string: remembering the last normalization saves the second.
+  #lastRaw = '';
+  #lastNormalized: NormalizedPath = { path: '/', ok: true };
+
   decide(req: PolicyRequest, identity: Identity | null): Decision {
-    const normalized = normalizePath(req.path);
+    let normalized: NormalizedPath;
+    if (req.path === this.#lastRaw) normalized = this.#lastNormalized;
+    else {
+      normalized = normalizePath(req.path);
+      this.#lastRaw = req.path;
+      this.#lastNormalized = normalized;
+    }
     if (!normalized.ok) return MALFORMED;
     const path = normalized.path;
     const candidates = this.#candidates(splitHost(req.host));
