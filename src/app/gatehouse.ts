@@ -16,6 +16,7 @@ import { Sessions } from '../sessions/index.ts';
 import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
+import { createIssuer } from '../issuer/index.ts';
 import { hostMatches } from '../policy/index.ts';
 import { createRouter, type Route } from './router.ts';
 import { buildSettings } from './settings.ts';
@@ -163,7 +164,11 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
     // [connectors: mounted here]
 
-    // [issuer: mounted here]
+    // The issuer (OpenID Connect provider): its /oidc/* paths and the two discovery documents.
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, identityOf: (u) => accounts.identityOf(u), clock, logger });
+    await issuer.start();
+    closers.push(() => issuer.close());
+    for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
 
     let portalProxied = false;
     const computePortalProxied = (c: Config, s: GateSettings) => c.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, s.portalHost)));

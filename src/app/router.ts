@@ -33,12 +33,24 @@ const EMPTY = new URLSearchParams();
 
 export function createRouter(deps: RouterDeps) {
   const { metrics, logger } = deps;
+  // Keys ending in "/*" are prefixes (the issuer's /oidc/*), tried after the exact lookup missed;
+  // the list is rebuilt only when the table changes size.
+  let prefixes: [string, Route][] = [];
+  let seenSize = -1;
+  const prefixRoute = (path: string): Route | undefined => {
+    if (deps.routes.size !== seenSize) {
+      seenSize = deps.routes.size;
+      prefixes = [...deps.routes].filter(([k]) => k.endsWith('/*')).map(([k, r]) => [k.slice(0, -1), r]);
+    }
+    for (const [p, r] of prefixes) if (path.startsWith(p)) return r;
+    return undefined;
+  };
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const start = process.hrtime.bigint();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    let route = deps.routes.get(path);
+    let route = deps.routes.get(path) ?? prefixRoute(path);
     if (route?.internal && deps.isProxiedApp(req)) route = undefined;
     let label: RouteLabel;
     let run: () => void | Promise<void>;

@@ -3,6 +3,7 @@ export {
   configSchema, appSchema, subjectSchema, domainSchema, groupSchema, identityHeadersSchema,
   type Config, type AppConfig, type Subject, type ConfigInput,
 } from './schema.ts';
+export { clientSchema, issuerSchema, CLIENT_CLAIMS, type ClientConfig } from './schema.ts';
 export type { LoadedConfig } from './loaded.ts';
 export { loadConfig, type LoadOptions } from './loader.ts';
 export { lintConfig, LINTS, type Lint, type LintCode } from './lints.ts';

@@ -78,6 +78,46 @@ export const groupSchema = z.strictObject({
   members: z.array(z.string().min(1)).default([]).describe('usernames of local accounts in this group'),
 }).describe('a group declared in config');
 
+/** A redirect URI compared exactly (RFC 9700 §4.1.3: no patterns, no prefix matching). */
+const redirectUri = z.string().refine((s) => {
+  try { const u = new URL(s); return u.hash === '' && !s.includes('*') && (u.protocol === 'https:' || u.protocol === 'http:' || /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(u.protocol)); } catch { return false; }
+}, 'expected an absolute URL without fragment or wildcard (https, http for localhost, or a reverse-DNS scheme for native apps)');
+
+export const CLIENT_CLAIMS = ['preferred_username', 'name', 'email', 'email_verified', 'groups'] as const;
+
+export const clientSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'expected letters, digits, ".", "_", ":" and "-"').describe('the client_id'),
+  name: z.string().min(1).optional().describe('shown on the consent screen (default: the id)'),
+  secret: z.string().min(16, 'expected a client secret of at least 16 characters').optional()
+    .describe('the client secret (confidential clients); write it as ${env:NAME} or ${file:/path}, never inline'),
+  public: z.boolean().default(false).describe('a public client (SPA, CLI, native app): no secret, PKCE with S256 required'),
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic')
+    .describe('how a confidential client sends its secret to the token endpoint (RFC 6749 §2.3.1)'),
+  redirectUris: z.array(redirectUri).min(1).describe('redirect URIs, compared exactly'),
+  postLogoutRedirectUris: z.array(redirectUri).default([]).describe('where RP-initiated logout may return, compared exactly'),
+  firstParty: z.boolean().default(false).describe('consent is implicit (your own apps); otherwise the user is asked once per client and scope set'),
+  grantTypes: z.array(z.enum(['authorization_code', 'refresh_token'])).min(1).default(['authorization_code', 'refresh_token'])
+    .describe('grants the client may use; refresh tokens are issued only with the offline_access scope'),
+  rotateRefreshTokens: z.boolean().default(true).describe('every refresh returns a new refresh token and the old one stops working; a reused one revokes the grant'),
+  trustedPeers: z.array(z.string().min(1)).default([])
+    .describe("client ids that may get ID tokens with this client in the audience (Dex's trustedPeers), by asking for the scope audience:server:client_id:<this id>"),
+  allowedGroups: z.array(z.string().min(1)).optional().describe('only members of one of these groups may sign in to this client (default: every user)'),
+  claims: z.array(z.enum(CLIENT_CLAIMS)).optional().describe('the claims this client may receive besides sub (default: all of them)'),
+  backchannelLogoutUri: httpUrl.optional().describe('OpenID Connect back-channel logout: a logout token is POSTed here when the user signs out'),
+}).superRefine((c, ctx) => {
+  if (c.public && c.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client has no secret: remove secret or set public: false' });
+  if (!c.public && c.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a confidential client needs a secret (or set public: true and use PKCE)' });
+}).describe('an OpenID Connect client (relying party) declared in config');
+
+export type ClientConfig = z.output<typeof clientSchema>;
+
+export const issuerSchema = z.strictObject({
+  idTokenLifetime: duration('1h', 'lifetime of ID tokens'),
+  accessTokenLifetime: duration('1h', 'lifetime of access tokens'),
+  refreshTokenLifetime: duration('30d', 'lifetime of a refresh token (each rotation starts a new one, within the grant)'),
+  signingKeyOverlap: duration('1h', 'after `gatehouse keys rotate`, how long beyond the longest token lifetime an old public key stays published'),
+}).describe('the OpenID Connect provider');
+
 const secretList = z.union([z.string(), z.array(z.string()).min(1)])
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('a secret, or a list whose first entry is current and the rest still accepted (rotation)');
@@ -120,6 +160,17 @@ export const configSchema = z.strictObject({
   headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
   apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
+  issuer: issuerSchema.prefault({}).describe('the OpenID Connect provider: token lifetimes and keys'),
+  clients: z.array(clientSchema).default([]).superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((c, i) => {
+      if (seen.has(c.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate client id "${c.id}"` });
+      seen.add(c.id);
+      c.trustedPeers.forEach((p, j) => {
+        if (!list.some((o) => o.id === p)) ctx.addIssue({ code: 'custom', path: [i, 'trustedPeers', j], message: `no client with id "${p}"` });
+      });
+    });
+  }).describe('OpenID Connect clients (apps that sign in through Gatehouse: Grafana, ArgoCD, kubectl, …)'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
 }).describe('Gatehouse configuration: one YAML file or a directory of them; unknown keys are errors');
 

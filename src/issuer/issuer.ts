@@ -1,0 +1,238 @@
+// The issuer: oidc-provider mounted in our node:http app so that the issuer identifier is exactly
+// publicUrl (no trailing slash), with discovery at /.well-known/openid-configuration and (RFC 8414
+// §3) /.well-known/oauth-authorization-server, both answered directly, never redirected. Only the
+// provider's own paths reach it: /oidc/* and the two well-known documents.
+//
+// Sign-in is the portal's: an interaction that needs a user reads the gate session; without one
+// the browser goes to the portal's sign-in and comes back. The provider is rebuilt (atomically,
+// on the next request) when the config or the signing keys change.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Provider } from 'oidc-provider';
+import type { Clock, Logger } from '../core/index.ts';
+import type { Config } from '../config/index.ts';
+import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
+import type { Sessions } from '../sessions/index.ts';
+import type { Identity } from '../policy/index.ts';
+import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
+import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { loadSigningKeys, type LoadedKeys } from './keys.ts';
+import { buildProvider, INTERACTION_PATH, mayUse } from './provider.ts';
+import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
+
+export interface IssuerDeps {
+  settings: () => GateSettings;
+  config: () => Config;
+  store: Store;
+  sessions: Sessions;
+  identityOf: (u: UserRecord) => Identity;
+  clock: Clock;
+  logger: Logger;
+  /** How often the signing keys are re-read (a rotation by the CLI or another replica). */
+  keyPollMs?: number;
+}
+
+export type IssuerHandler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void>;
+
+/** The issuer identifier for a public URL: origin plus path, never a trailing slash. */
+export function issuerFor(publicUrl: URL): string {
+  const p = publicUrl.pathname.replace(/\/+$/, '');
+  return `${publicUrl.origin}${p}`;
+}
+
+interface Built { provider: Provider; callback: (req: IncomingMessage, res: ServerResponse) => Promise<void>; config: Config; settings: GateSettings; keys: string }
+
+export function createIssuer(deps: IssuerDeps) {
+  const { store, sessions, clock, logger } = deps;
+  let keys: LoadedKeys | undefined;
+  let built: Built | undefined;
+  let building: Promise<Built> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
+    store.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
+    });
+  }
+
+  async function gateUserId(req: IncomingMessage): Promise<string | null> {
+    const found = await sessionFromCookies(sessions, req.headers.cookie, deps.settings().cookieName);
+    return found ? found.view.userId : null;
+  }
+
+  async function endGateSession(req: IncomingMessage): Promise<string | null> {
+    const s = deps.settings();
+    const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
+    if (!found) return null;
+    await sessions.revoke(found.view.sid);
+    logger.info({ event: 'sign_out', user: found.view.identity.username, session: found.view.sid.slice(0, 6), via: 'oidc' }, 'signed out');
+    audit({ actor: found.view.identity.username, action: 'sign_out', outcome: 'ok', detail: { via: 'oidc_end_session' } });
+    return serializeCookie(s.cookieName, '', {
+      domain: cookieDomainFor(s, s.portalHost), path: '/', maxAgeSeconds: 0, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+    });
+  }
+
+  async function refreshKeys(): Promise<void> {
+    keys = await loadSigningKeys(store.signingKeys, deps.settings().keyring, clock, logger);
+  }
+
+  async function current(): Promise<Built> {
+    const config = deps.config();
+    const settings = deps.settings();
+    if (!keys) await refreshKeys();
+    const k = keys as LoadedKeys;
+    if (built && built.config === config && built.settings.keyring === settings.keyring && built.settings.publicUrl.href === settings.publicUrl.href && built.keys === k.version) return built;
+    building ??= (async () => {
+      try {
+        const base = portalBase(settings);
+        const provider = buildProvider({
+          issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
+          identityOf: deps.identityOf, gateUserId, endGateSession,
+          renderError: errorPage,
+          logoutPage: (form, clientName) => logoutPage(form, clientName, base),
+          signedOutPage,
+        });
+        built = { provider, callback: provider.callback(), config, settings, keys: k.version };
+        return built;
+      } finally {
+        building = undefined;
+      }
+    })();
+    return building;
+  }
+
+  /** The request as the provider must see it: the public host and scheme, the path without publicUrl's path. */
+  function rewrite(req: IncomingMessage, s: GateSettings, base: string, path?: string): void {
+    const original = req.url ?? '/';
+    if (path !== undefined) req.url = path + (original.includes('?') ? original.slice(original.indexOf('?')) : '');
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
+    if (base && req.url?.startsWith(base)) req.url = req.url.slice(base.length) || '/';
+    req.headers.host = s.publicUrl.host;
+    req.headers['x-forwarded-proto'] = s.publicUrl.protocol.slice(0, -1);
+    delete req.headers['x-forwarded-host'];
+    delete req.headers['x-forwarded-port'];
+    delete req.headers.forwarded;
+  }
+
+  function notFound(res: ServerResponse): void {
+    res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end('not found\n');
+  }
+
+  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = []): void {
+    res.writeHead(status, {
+      'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
+      'content-security-policy': contentSecurityPolicy({ formAction: [...new Set(formTargets)] }),
+    });
+    res.end(html);
+  }
+
+  /** Every request for the provider's paths. */
+  const handle: IssuerHandler = async (req, res) => {
+    const s = deps.settings();
+    if (!isPortalHost(s, readOriginal(req, s.trusted).host)) return notFound(res);
+    const base = portalBase(s);
+    const url = req.url ?? '/';
+    const path = url.split('?', 1)[0] ?? '/';
+    if (path.startsWith(`${base}${INTERACTION_PATH}`)) return interaction(req, res, s, base, path.slice(base.length + INTERACTION_PATH.length));
+    const b = await current();
+    // RFC 8414 §3: the authorization server metadata of an issuer with a path sits at
+    // /.well-known/oauth-authorization-server/<path>; it is the OpenID document (same issuer).
+    const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') ? `${base}/.well-known/openid-configuration` : undefined;
+    rewrite(req, s, base, wellKnownAs);
+    await b.callback(req, res);
+  };
+
+  /** /oidc/interaction/:uid — login through the gate session, then consent. */
+  async function interaction(req: IncomingMessage, res: ServerResponse, s: GateSettings, base: string, uid: string): Promise<void> {
+    const b = await current();
+    rewrite(req, s, base);
+    const stale = () => page(res, 400, errorPage('Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the app and sign in again.'));
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') { res.setHeader('allow', 'GET, HEAD, POST'); return notFound(res); }
+    let details;
+    try { details = await b.provider.interactionDetails(req, res); } catch { return stale(); }
+    if (details.uid !== uid) return stale();
+    const clientId = String(details.params.client_id ?? '');
+    const client = b.config.clients.find((c) => c.id === clientId);
+    const here = `${s.publicUrl.origin}${base}${INTERACTION_PATH}${uid}`;
+
+    const finish = async (result: Parameters<Provider['interactionResult']>[2]) => {
+      const to = await b.provider.interactionResult(req, res, result, { mergeWithLastSubmission: !('error' in result) });
+      res.writeHead(303, { location: to, 'cache-control': 'no-store' });
+      res.end();
+    };
+
+    if (details.prompt.name === 'login') {
+      const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
+      if (!found) {
+        // Sign in at the portal, then come back here (the portal refuses rd only under /oauth2/).
+        res.writeHead(302, { location: `${s.publicUrl.origin}${base}/oauth2/start?rd=${encodeURIComponent(here)}`, 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
+      if (!mayUse(client, found.view.identity)) {
+        audit({ actor: found.view.identity.username, action: 'oidc_sign_in', outcome: 'denied', target: clientId, detail: { reason: 'not in clients[].allowedGroups' } });
+        return finish({ error: 'access_denied', error_description: 'the user may not sign in to this client' });
+      }
+      audit({ actor: found.view.identity.username, action: 'oidc_sign_in', outcome: 'ok', target: clientId, detail: {} });
+      return finish({ login: { accountId: found.view.userId, amr: ['pwd'] } });
+    }
+
+    if (details.prompt.name === 'consent') {
+      const accountId = details.session?.accountId;
+      if (!accountId) return stale();
+      const grant = async () => {
+        const g = details.grantId ? await b.provider.Grant.find(details.grantId) : undefined;
+        const grant = g ?? new b.provider.Grant({ accountId, clientId });
+        const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+        if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+        if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+        for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+        return grant.save();
+      };
+      // First-party clients: consent is implicit.
+      if (client?.firstParty) return finish({ consent: { grantId: await grant() } });
+      if (req.method === 'POST') {
+        // The interaction cookie is SameSite=Lax, so a cross-site POST arrives without it and
+        // fails above; a browser's Origin, when sent, must be ours too.
+        const origin = req.headers.origin;
+        if (origin !== undefined && origin !== s.publicUrl.origin) return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+        const form = await readForm(req);
+        if (form.get('decision') === 'allow') {
+          audit({ actor: accountId, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
+          return finish({ consent: { grantId: await grant() } });
+        }
+        audit({ actor: accountId, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
+        return finish({ error: 'access_denied', error_description: 'the user denied the request' });
+      }
+      const user = await store.users.get(accountId);
+      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
+      const redirectOrigins = client ? client.redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o)) : [];
+      return page(res, 200, consentPage({ clientName: client?.name ?? clientId, scopes, action: here, base, username: user?.username ?? accountId }), redirectOrigins);
+    }
+    return stale();
+  }
+
+  return {
+    async start(): Promise<void> {
+      await refreshKeys();
+      await current();
+      timer = setInterval(() => { refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys')); }, deps.keyPollMs ?? 60_000);
+      timer.unref();
+    },
+    /** Re-read the signing keys now (after a rotation in this process). */
+    refreshKeys,
+    /** Path → handler; paths ending in "/*" are prefixes. */
+    routes(): [string, IssuerHandler][] {
+      const base = portalBase(deps.settings());
+      const out: [string, IssuerHandler][] = [
+        [`${base}/oidc/*`, handle],
+        [`${base}/.well-known/openid-configuration`, handle],
+        [`/.well-known/oauth-authorization-server${base}`, handle],
+      ];
+      return out;
+    },
+    close(): void { if (timer) clearInterval(timer); },
+  };
+}
+
+export type Issuer = ReturnType<typeof createIssuer>;

@@ -1,0 +1,40 @@
+// The issuer's pages, in the portal's layout: consent, sign-out confirmation, signed out, errors.
+import { escapeHtml } from '../http/index.ts';
+import { layout, messagePage } from '../gateway/index.ts';
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are (your user id)',
+  profile: 'Your name and username',
+  email: 'Your email address',
+  groups: 'The groups you belong to',
+  offline_access: 'Stay signed in when you are away (refresh tokens)',
+};
+
+export function consentPage(opts: { clientName: string; scopes: string[]; action: string; base: string; username: string }): string {
+  const items = opts.scopes.map((s) => `<li>${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('\n');
+  return layout(`Allow ${opts.clientName}?`, `<h1>Allow ${escapeHtml(opts.clientName)}?</h1>
+<p>Signed in as <strong>${escapeHtml(opts.username)}</strong>. <strong>${escapeHtml(opts.clientName)}</strong> asks to:</p>
+<ul>
+${items}
+</ul>
+<form method="post" action="${escapeHtml(opts.action)}">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</form>`, { base: opts.base });
+}
+
+export function logoutPage(formHtml: string, clientName: string | null, base: string): string {
+  return layout('Sign out', `<h1>Sign out?</h1>
+<p>${clientName ? `${escapeHtml(clientName)} asks to sign you out. ` : ''}This signs you out of every app that uses Gatehouse.</p>
+${formHtml}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
+<button type="submit" form="op.logoutForm" class="secondary">Stay signed in</button>`, { base });
+}
+
+export function signedOutPage(): string {
+  return messagePage('Signed out', 'You are signed out of every app.');
+}
+
+export function errorPage(title: string, message: string): string {
+  return messagePage(title, message);
+}

@@ -1,0 +1,196 @@
+// The oidc-provider configuration. THIS IS THE ONE FILE THAT REACHES INTO oidc-provider INTERNALS:
+// `ctx.oidc` (client, session, entities, route) inside its callbacks, the interaction policy's
+// login prompt (an extra check), Koa's `ctx.state` and `ctx.append` in a middleware, and the
+// `end_session.success` event. Everything else in src/issuer uses the documented Provider API
+// (callback, interactionDetails, interactionResult, Grant). When oidc-provider changes, look here.
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Clock, Logger } from '../core/index.ts';
+import type { ClientConfig, Config } from '../config/index.ts';
+import type { KeyRing } from '../crypto/index.ts';
+import type { Store, UserRecord } from '../store/index.ts';
+import type { Identity } from '../policy/index.ts';
+import { adapterFor } from './adapter.ts';
+import { SCOPE_CLAIMS, userClaims } from './claims.ts';
+import type { PrivateJwk } from './keys.ts';
+
+export interface ProviderDeps {
+  issuer: string;
+  /** The path prefix of every provider route ("" or publicUrl's path). */
+  base: string;
+  config: Config;
+  jwks: PrivateJwk[];
+  keyring: KeyRing;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  identityOf: (u: UserRecord) => Identity;
+  /** The user id of the gate session this request carries, or null. */
+  gateUserId: (req: IncomingMessage) => Promise<string | null>;
+  /** Ends the gate session of this request; returns the Set-Cookie that clears its cookie. */
+  endGateSession: (req: IncomingMessage) => Promise<string | null>;
+  renderError: (title: string, message: string) => string;
+  logoutPage: (formHtml: string, clientName: string | null) => string;
+  signedOutPage: () => string;
+}
+
+export const ROUTES = {
+  authorization: '/oidc/auth',
+  token: '/oidc/token',
+  jwks: '/oidc/jwks',
+  userinfo: '/oidc/me',
+  end_session: '/oidc/session/end',
+  registration: '/oidc/reg',
+  introspection: '/oidc/token/introspection',
+  revocation: '/oidc/token/revocation',
+  pushed_authorization_request: '/oidc/request',
+  device_authorization: '/oidc/device/auth',
+  code_verification: '/oidc/device',
+  backchannel_authentication: '/oidc/backchannel',
+  challenge: '/oidc/challenge',
+  credential: '/oidc/credential',
+} as const;
+
+export const INTERACTION_PATH = '/oidc/interaction/';
+
+export function clientMetadata(c: ClientConfig): ClientMetadata {
+  const loopbackOrCustom = c.redirectUris.some((u) => {
+    const url = new URL(u);
+    return (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  });
+  return {
+    client_id: c.id,
+    client_name: c.name ?? c.id,
+    ...(c.public
+      ? { token_endpoint_auth_method: 'none' }
+      : { client_secret: c.secret, token_endpoint_auth_method: c.tokenEndpointAuthMethod }),
+    // Loopback and private-scheme redirects are native apps (RFC 8252 §7).
+    application_type: c.public && loopbackOrCustom ? 'native' : 'web',
+    redirect_uris: c.redirectUris,
+    post_logout_redirect_uris: c.postLogoutRedirectUris,
+    grant_types: c.grantTypes,
+    response_types: ['code'],
+    id_token_signed_response_alg: 'RS256',
+    ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+  };
+}
+
+/** Whether a user may use a client at all (clients[].allowedGroups). */
+export function mayUse(c: ClientConfig | undefined, identity: Identity): boolean {
+  if (!c?.allowedGroups) return true;
+  return identity.groups.some((g) => c.allowedGroups?.includes(g));
+}
+
+export function buildProvider(d: ProviderDeps): Provider {
+  const { config, store, clock, logger } = d;
+  const clients = new Map(config.clients.map((c) => [c.id, c]));
+  const t = config.issuer;
+  const sec = (ms: number) => Math.max(1, Math.floor(ms / 1000));
+
+  // The gate session is the sign-in: an OIDC session whose user is no longer signed in at the
+  // gate (signed out, revoked, expired, or someone else signed in) must sign in again.
+  const policy = interactionPolicy.base();
+  policy.get('login')?.checks.push(new interactionPolicy.Check('gate_session', 'the gate session ended or belongs to another user', 'login_required',
+    async (ctx: KoaContextWithOIDC) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId) return interactionPolicy.Check.REQUEST_PROMPT;
+      return (await d.gateUserId(ctx.req)) === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }));
+
+  const provider = new Provider(d.issuer, {
+    adapter: adapterFor(store.oidc, clock),
+    clients: config.clients.map(clientMetadata),
+    jwks: { keys: d.jwks },
+    cookies: {
+      keys: [d.keyring.derive('oidc-provider-cookies').toString('base64url')],
+      long: { httpOnly: true, sameSite: 'lax', path: `${d.base}/oidc/` },
+      short: { httpOnly: true, sameSite: 'lax' },
+      names: { session: '_gh_oidc_session', interaction: '_gh_oidc_interaction', resume: '_gh_oidc_resume' },
+    },
+    routes: Object.fromEntries(Object.entries(ROUTES).map(([k, v]) => [k, v])),
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
+    claims: { openid: ['sub'], ...SCOPE_CLAIMS },
+    // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
+    // server and many apps read email and groups from the ID token alone.
+    conformIdTokenClaims: false,
+    pkce: {
+      // RFC 9700 §2.1.1: PKCE for public clients; S256 is the only method oidc-provider 9 knows.
+      required: (_ctx: KoaContextWithOIDC, client: Client) => client.clientAuthMethod === 'none',
+    },
+    ttl: {
+      AccessToken: sec(t.accessTokenLifetime),
+      AuthorizationCode: 60,
+      IdToken: sec(t.idTokenLifetime),
+      RefreshToken: sec(t.refreshTokenLifetime),
+      Interaction: sec(config.session.loginStateLifetime),
+      Session: sec(config.session.lifetime),
+      Grant: sec(t.refreshTokenLifetime),
+    },
+    rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
+    findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+      const user = await store.users.get(sub);
+      if (!user || user.disabled) return undefined;
+      const identity = d.identityOf(user);
+      const client = clients.get(ctx.oidc.client?.clientId ?? '');
+      // A user removed from allowedGroups gets no more tokens, refresh included.
+      if (!mayUse(client, identity)) return undefined;
+      return { accountId: sub, claims: () => userClaims(sub, identity, user.name, client?.claims) };
+    },
+    interactions: {
+      policy,
+      url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `${d.base}${INTERACTION_PATH}${interaction.uid}`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx: KoaContextWithOIDC, form: string) => {
+          ctx.type = 'html';
+          ctx.body = d.logoutPage(form, (ctx.oidc.client?.clientName as string | undefined) ?? null);
+        },
+        postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => {
+          ctx.type = 'html';
+          ctx.body = d.signedOutPage();
+        },
+      },
+      backchannelLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: () => { throw new errors.InvalidTarget(); },
+      },
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+    },
+    renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
+      // RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect_uri is shown to the
+      // user, never redirected to. The wire words are oidc-provider's; no more detail.
+      ctx.type = 'html';
+      ctx.body = d.renderError('Sign-in error', `${out.error}${out.error_description ? `: ${out.error_description}` : ''}`);
+    },
+  });
+  provider.proxy = true;
+
+  // RP-initiated logout ends the gate session too (one sign-out ends both).
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { ctx.state.gatehouseEndGate = true; });
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.state.gatehouseEndGate !== true) return;
+    const clear = await d.endGateSession(ctx.req);
+    if (clear) ctx.append('Set-Cookie', clear);
+  });
+  for (const ev of ['server_error', 'grant.error', 'end_session.error', 'backchannel.error'] as const) {
+    provider.on(ev, (...args: never[]) => {
+      const err = args.find((a) => (a as unknown) instanceof Error) as Error | undefined;
+      const fields = { event: ev, error: (err as { error?: string } | undefined)?.error, detail: (err as { error_detail?: string } | undefined)?.error_detail ?? err?.message };
+      if (ev === 'server_error') logger.error(fields, 'issuer error');
+      else logger.info(fields, 'issuer refused a request');
+    });
+  }
+  return provider;
+}
