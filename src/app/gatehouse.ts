@@ -13,8 +13,9 @@ import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.t
 import { openStore, type Store } from '../store/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
+import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
-import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
+import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
 import { hostMatches } from '../policy/index.ts';
@@ -146,7 +147,12 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => sessions.stop());
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem });
-    const portal = createPortal({ settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, providers: () => [] });
+    const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
+    const portal = createPortal({
+      settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
+      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: `${portalBase(current())}/oauth2/start?provider=${encodeURIComponent(p.id)}` })),
+      signInOptions: () => config.signIn,
+    });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger });
     closers.push(() => proxyMode.close());
 
@@ -162,7 +168,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
     routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
 
-    // [connectors: mounted here]
+    // Upstream providers: their groups join a session's identity, and renewal asks them again.
+    sessions.setUpstream(federation);
 
     // The issuer (OpenID Connect provider): its /oidc/* paths and the two discovery documents.
     const issuer = createIssuer({ settings: current, config: () => config, store, sessions, identityOf: (u) => accounts.identityOf(u), clock, logger });

@@ -2,6 +2,7 @@
 export {
   configSchema, appSchema, subjectSchema, domainSchema, groupSchema, identityHeadersSchema,
   type Config, type AppConfig, type Subject, type ConfigInput,
+  connectorSchema, type ConnectorConfig, type GithubConnectorConfig, type OidcConnectorConfig, type EntraConnectorConfig, type GroupMapping,
 } from './schema.ts';
 export { clientSchema, issuerSchema, CLIENT_CLAIMS, type ClientConfig } from './schema.ts';
 export type { LoadedConfig } from './loaded.ts';

@@ -66,6 +66,94 @@ export const appSchema = z.strictObject({
 
 export type AppConfig = z.output<typeof appSchema>;
 
+const connectorIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lowercase letters, digits and "-"')
+  .describe('unique id: in the callback state, in logs, and in /oauth2/start?provider=<id>');
+
+const upstreamSecret = z.string().min(1).describe('the OAuth client secret; write it as ${env:NAME} or ${file:/path}, never inline');
+
+const emailDomainList = z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a domain such as example.org, without "@"'))
+  .optional().describe('only these email domains (the address must be verified)');
+const emailList = z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address with exactly one "@"'))
+  .optional().describe('only these exact addresses, compared case-insensitively (the address must be verified)');
+const upstreamGroupList = z.array(z.string().min(1)).optional().describe('only members of one of these upstream groups (before mapping)');
+
+export const groupMappingSchema = z.strictObject({
+  prefix: z.string().default('').describe('put before every upstream group not listed in map (for example "github:")'),
+  map: z.record(z.string(), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])))
+    .default({}).describe('upstream group -> Gatehouse group(s), taken as they are (no prefix)'),
+  unmapped: z.enum(['keep', 'drop']).default('keep').describe('keep (with prefix) or drop upstream groups not listed in map'),
+}).prefault({}).describe('how upstream groups become Gatehouse groups (rules, headers and claims see the result)');
+
+const connectorCommon = {
+  id: connectorIdSchema,
+  name: z.string().min(1).optional().describe('the button label: "Continue with <name>" (default: GitHub, Microsoft, or the id)'),
+  clientId: z.string().min(1).describe('the OAuth client id registered upstream'),
+  clientSecret: upstreamSecret,
+  createAccounts: z.enum(['auto', 'invite']).default('invite')
+    .describe('auto: a first sign-in that passes `allow` creates an account; invite: only upstream identities already linked (or linked by verified email) may sign in'),
+  linkByEmail: z.boolean().default(false)
+    .describe('link a first sign-in to the existing account with the same email when both addresses are verified (never an unverified one)'),
+  groups: groupMappingSchema,
+  refreshInterval: duration('5m', 'how often a signed-in user\'s upstream access and groups are checked again (at session renewal); removal upstream takes effect within this'),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token')).optional().describe('scopes to request instead of the default ones'),
+};
+
+export const githubConnectorSchema = z.strictObject({
+  ...connectorCommon,
+  type: z.literal('github').describe('GitHub or GitHub Enterprise Server, as an OAuth app'),
+  baseUrl: httpUrl.default('https://github.com').describe('GitHub Enterprise: https://github.example.org (the web host)'),
+  apiUrl: httpUrl.optional().describe('the REST API (default: https://api.github.com, or <baseUrl>/api/v3 for Enterprise)'),
+  allow: z.strictObject({
+    orgs: z.array(z.string().min(1)).optional().describe('only members of one of these organizations'),
+    teams: z.array(z.string().regex(/^[^:\s]+:[^:\s]+$/, 'expected org:team-slug')).optional().describe('only members of one of these teams, written org:team-slug'),
+    emailDomains: emailDomainList,
+    emails: emailList,
+  }).prefault({}).describe('who may sign in (every listed kind must match; within a kind, any entry)'),
+}).describe('GitHub: the login is the preferred username, the verified primary email comes from /user/emails, teams become groups org:team');
+
+export const oidcConnectorSchema = z.strictObject({
+  ...connectorCommon,
+  type: z.literal('oidc').describe('any OpenID Connect provider (Google, Keycloak, Authentik, Dex, GitLab, Okta, Auth0)'),
+  issuer: httpUrl.describe('the issuer URL, exactly as the provider writes it in its discovery document (no redirects are followed)'),
+  claims: z.strictObject({
+    username: z.string().min(1).default('preferred_username').describe('claim for the username (dot.path for nested claims)'),
+    email: z.string().min(1).default('email').describe('claim for the email address'),
+    emailVerified: z.string().min(1).default('email_verified').describe('claim saying the address is verified; absent means unverified'),
+    name: z.string().min(1).default('name').describe('claim for the display name'),
+    groups: z.string().min(1).default('groups').describe('claim for the groups, such as groups or realm_access.roles'),
+  }).prefault({}).describe('where to find each attribute in the ID token (and userinfo)'),
+  userinfo: z.boolean().default(false).describe('also read the userinfo endpoint (for providers that leave claims out of the ID token)'),
+  allow: z.strictObject({
+    hostedDomains: z.array(z.string().min(1)).optional().describe('Google Workspace: only these hosted domains (the hd claim is checked, not just asked for)'),
+    emailDomains: emailDomainList,
+    emails: emailList,
+    groups: upstreamGroupList,
+  }).prefault({}).describe('who may sign in (every listed kind must match; within a kind, any entry)'),
+}).describe('a generic OpenID Connect provider: discovery, PKCE, nonce, openid-client');
+
+export const entraConnectorSchema = z.strictObject({
+  ...connectorCommon,
+  type: z.literal('entra').describe('Microsoft Entra ID (Azure AD), v2.0 endpoints'),
+  tenant: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a tenant id (GUID), a verified domain, or organizations').describe('the tenant to sign in with; a GUID or domain restricts sign-in to that tenant'),
+  authority: httpUrl.default('https://login.microsoftonline.com').describe('the sign-in host (national clouds: https://login.microsoftonline.us, …)'),
+  graphUrl: httpUrl.default('https://graph.microsoft.com').describe('Microsoft Graph, read when the token says the user has too many groups to list'),
+  allow: z.strictObject({
+    tenants: z.array(z.string().min(1)).optional().describe('only these tenant ids (the tid claim), for tenant: organizations'),
+    emailDomains: emailDomainList,
+    emails: emailList,
+    groups: upstreamGroupList,
+  }).prefault({}).describe('who may sign in (every listed kind must match; within a kind, any entry)'),
+}).describe('Microsoft Entra ID: groups from the token, or from Microsoft Graph on group overage');
+
+export const connectorSchema = z.discriminatedUnion('type', [githubConnectorSchema, oidcConnectorSchema, entraConnectorSchema])
+  .describe('an upstream identity provider; each gets a button on the sign-in page');
+
+export type ConnectorConfig = z.output<typeof connectorSchema>;
+export type GithubConnectorConfig = z.output<typeof githubConnectorSchema>;
+export type OidcConnectorConfig = z.output<typeof oidcConnectorSchema>;
+export type EntraConnectorConfig = z.output<typeof entraConnectorSchema>;
+export type GroupMapping = z.output<typeof groupMappingSchema>;
+
 export const domainSchema = z.strictObject({
   domain: z.string().regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$|^localhost$/, 'expected a lowercase domain such as example.org')
     .describe('a domain served by this instance; redirects are accepted to it and its subdomains (label boundary)'),
@@ -155,9 +243,19 @@ export const configSchema = z.strictObject({
       perAddress: z.number().int().min(1).default(20).describe('failed attempts per source address per window'),
       window: duration('15m', 'throttling window'),
     }).prefault({}).describe('slowing down repeated failed sign-ins, per account and per source address (never globally)'),
+    localAccounts: z.boolean().default(true).describe('show the username and password form; false: upstream providers only'),
+    autoRedirect: z.boolean().default(true)
+      .describe('with localAccounts: false and exactly one connector, go straight to it instead of showing a page with one button'),
   }).prefault({}).describe('the sign-in pages'),
   domains: z.array(domainSchema).default([]).describe('domains this instance serves; redirects go only to these'),
   headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
+  connectors: z.array(connectorSchema).default([]).superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((c, i) => {
+      if (seen.has(c.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate connector id "${c.id}"` });
+      seen.add(c.id);
+    });
+  }).describe('upstream identity providers (GitHub, OpenID Connect, Microsoft Entra ID)'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
   apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
   issuer: issuerSchema.prefault({}).describe('the OpenID Connect provider: token lifetimes and keys'),

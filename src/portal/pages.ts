@@ -39,3 +39,11 @@ ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(
 <button type="submit">Sign out</button>
 </form>`, { base: opts.base });
 }
+
+/** A sign-in that could not finish: what happened, and links to go on (never an automatic redirect: no loop). */
+export function failurePage(opts: { title: string; message: string; links: { href: string; text: string }[]; base: string }): string {
+  const links = opts.links.map((l) => `<a class="button" href="${escapeHtml(l.href)}">${escapeHtml(l.text)}</a>`).join('\n');
+  return layout(opts.title, `<h1>${escapeHtml(opts.title)}</h1>
+<p class="error" role="alert">${escapeHtml(opts.message)}</p>
+${links ? `<p>${links}</p>` : ''}`, { base: opts.base });
+}

@@ -7,13 +7,15 @@ import {
 } from '../http/index.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
+import { ConnectorError, type Federation } from '../connectors/index.ts';
+import { timingSafeEqualString } from '../crypto/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import {
   cookieDomainFor, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, sharesPortalCookie, STYLESHEET, STYLESHEET_PATH,
   type GateSettings, type TicketRedeemer,
 } from '../gateway/index.ts';
-import { homePage, signInPage, type ProviderButton } from './pages.ts';
-import { csrfMatches, newLoginState, openLoginState } from './login-state.ts';
+import { failurePage, homePage, signInPage, type ProviderButton } from './pages.ts';
+import { csrfMatches, newLoginState, newUpstreamState, openLoginState, openUpstreamState } from './login-state.ts';
 
 export interface PortalDeps {
   settings: () => GateSettings;
@@ -25,14 +27,31 @@ export interface PortalDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  /** Buttons for upstream providers (filled by the connectors). */
+  /** Buttons for upstream providers (filled by the connectors); the portal adds `rd` to each href. */
   providers: () => ProviderButton[];
+  /** The upstream providers; without it there are none. */
+  federation?: Federation;
+  /** signIn.localAccounts and signIn.autoRedirect (default: the form, no auto-redirect). */
+  signInOptions?: () => { localAccounts: boolean; autoRedirect: boolean };
 }
+
+/** What the user reads for each upstream failure; the log gets the detail. */
+const FAILURES: Record<ConnectorError['failure'], { status: number; title: string; message: (label: string) => string }> = {
+  access_denied: { status: 403, title: 'Sign-in cancelled', message: (p) => `${p} did not sign you in (access_denied). You can try again, or use another account or another way to sign in.` },
+  bad_state: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The answer from ${p} does not belong to the sign-in this browser started (state mismatch). Please start again.` },
+  bad_issuer: { status: 502, title: 'Sign-in could not be verified', message: (p) => `The answer did not come from the issuer configured for ${p} (wrong iss). Please tell your administrator.` },
+  bad_audience: { status: 502, title: 'Sign-in could not be verified', message: (p) => `${p} issued the ID token to another application (wrong aud). Please tell your administrator.` },
+  bad_nonce: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The ID token from ${p} belongs to another sign-in (nonce mismatch); it may have been replayed. Please start again.` },
+  refused: { status: 403, title: 'Not allowed', message: (p) => `Your ${p} account is not allowed to sign in here. Ask an administrator for access, or try another account.` },
+  no_account: { status: 403, title: 'No account', message: (p) => `There is no account here for your ${p} identity. Ask an administrator for an invitation, or try another account.` },
+  upstream_error: { status: 502, title: 'Sign-in failed', message: (p) => `${p} could not complete the sign-in. Please try again in a moment.` },
+};
 
 const GENERIC_FAILURE = 'Incorrect username or password.';
 
 export function createPortal(deps: PortalDeps) {
   const { accounts, sessions, clock, logger, metrics } = deps;
+  const options = () => deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
 
   const loginCookieName = (s: GateSettings) => `${s.cookieName}_login`;
 
@@ -93,8 +112,9 @@ export function createPortal(deps: PortalDeps) {
     const now = clock.now();
     const state = newLoginState(s.keyring, now, s.loginStateMs);
     const base = portalBase(s);
+    const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     const html = signInPage({
-      action: `${base}/oauth2/sign_in`, rd, csrf: state.csrf, providers: deps.providers(), localAccounts: true, base,
+      action: `${base}/oauth2/sign_in`, rd, csrf: state.csrf, providers, localAccounts: options().localAccounts, base,
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
     });
     res.writeHead(status, {
@@ -123,18 +143,87 @@ export function createPortal(deps: PortalDeps) {
       return;
     }
     const rd = safeRd(s, query.get('rd'));
+    const provider = query.get('provider');
+    const prompt = query.get('prompt');
     const found = await currentSession(req, s);
-    if (found) {
+    // Signed in already: go on, unless the user asked to sign in again with another account.
+    if (found && !(provider && prompt)) {
       res.writeHead(302, { location: await destination(s, rd, found.cookie), 'cache-control': 'no-store' });
       res.end();
       return;
     }
+    if (provider !== null) return startUpstream(res, s, provider, rd, prompt === 'select_account' || prompt === 'login' ? prompt : undefined);
+    // Only one way to sign in: go straight to it (signIn.autoRedirect).
+    const only = deps.federation?.list() ?? [];
+    const o = options();
+    if (!o.localAccounts && o.autoRedirect && only.length === 1 && only[0]) return startUpstream(res, s, only[0].id, rd, undefined);
     renderSignIn(res, s, rd, 200);
+  }
+
+  function callbackUrl(s: GateSettings): string {
+    // One callback for every domain: the portal's (register exactly this URL upstream).
+    return `${s.publicUrl.origin}${portalBase(s)}/oauth2/callback`;
+  }
+
+  function loginCookie(s: GateSettings, value: string, maxAgeSeconds: number): string {
+    return serializeCookie(loginCookieName(s), value, {
+      path: `${portalBase(s)}/oauth2/`, maxAgeSeconds, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+    });
+  }
+
+  /** GET /oauth2/start?provider=<id>: a fresh state, nonce and PKCE verifier sealed in the login cookie, then off to the provider. */
+  async function startUpstream(res: ServerResponse, s: GateSettings, providerId: string, rd: string, prompt: string | undefined): Promise<void> {
+    const base = portalBase(s);
+    const connector = deps.federation?.get(providerId);
+    if (!connector) {
+      res.writeHead(404, pageHeaders(s));
+      res.end(failurePage({ title: 'Unknown provider', message: 'There is no sign-in provider of that name here.', base,
+        links: [{ href: `${base}/oauth2/sign_in?rd=${encodeURIComponent(rd)}`, text: 'Back to sign-in' }] }));
+      return;
+    }
+    const { up, sealed } = newUpstreamState(s.keyring, clock.now(), s.loginStateMs, providerId, rd);
+    let location: string;
+    try {
+      location = await connector.authorizationUrl({
+        redirectUri: callbackUrl(s), state: up.state, nonce: up.nonce, codeVerifier: up.verifier, ...(prompt ? { prompt } : {}),
+      });
+    } catch (err) {
+      const detail = (err as ConnectorError).detail ?? (err as Error).message;
+      logger.warn({ event: 'sign_in_failed', connector: providerId, failure: 'upstream_error', detail }, 'could not start an upstream sign-in');
+      return failure(res, s, 'upstream_error', connector.label, providerId, rd);
+    }
+    res.writeHead(302, { location, 'cache-control': 'no-store', 'set-cookie': loginCookie(s, sealed, Math.floor(s.loginStateMs / 1000)) });
+    res.end();
+  }
+
+  function failure(res: ServerResponse, s: GateSettings, kind: ConnectorError['failure'], label: string, providerId: string | null, rd: string): void {
+    const f = FAILURES[kind];
+    const base = portalBase(s);
+    const links: { href: string; text: string }[] = [];
+    if (providerId && kind !== 'upstream_error') {
+      links.push({ href: `${base}/oauth2/start?provider=${encodeURIComponent(providerId)}&prompt=select_account&rd=${encodeURIComponent(rd)}`, text: 'Try another account' });
+    } else if (providerId) {
+      links.push({ href: `${base}/oauth2/start?provider=${encodeURIComponent(providerId)}&rd=${encodeURIComponent(rd)}`, text: 'Try again' });
+    }
+    // The chooser, when there is one to show (with a single provider and no form it would send the browser straight back).
+    const o = options();
+    if (o.localAccounts || (deps.federation?.list().length ?? 0) > 1 || !o.autoRedirect) {
+      links.push({ href: `${base}/oauth2/sign_in?rd=${encodeURIComponent(rd)}`, text: 'Other ways to sign in' });
+    }
+    res.writeHead(f.status, { ...pageHeaders(s), 'set-cookie': loginCookie(s, '', 0) });
+    res.end(failurePage({ title: f.title, message: f.message(label), links, base }));
   }
 
   /** POST /oauth2/sign_in */
   async function signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = deps.settings();
+    if (!options().localAccounts) {
+      // signIn.localAccounts: false: no password is ever checked, whatever is posted.
+      res.writeHead(403, pageHeaders(s));
+      res.end(failurePage({ title: 'Password sign-in is off', message: 'This site signs people in with an upstream provider only.', base: portalBase(s),
+        links: [{ href: `${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }] }));
+      return;
+    }
     const form = await readForm(req);
     const rd = safeRd(s, form.get('rd'));
     const expected = openLoginState(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
@@ -216,12 +305,59 @@ export function createPortal(deps: PortalDeps) {
     await deps.redeem(res, readOriginal(req, s.trusted).host, query, s);
   }
 
-  /** GET /oauth2/callback — where upstream providers return; none is configured yet. */
-  function callback(_req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * GET /oauth2/callback — where every upstream provider returns, on the portal host. Steps: the
+   * live login state of this browser; its state equals the answer's (RFC 6749 §10.12); the
+   * provider's answer checked and turned into an admitted, linked account (nonce, iss, aud and PKCE
+   * inside the connector); a session; the same destination as a password sign-in.
+   */
+  async function callback(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();
-    res.writeHead(400, pageHeaders(s));
-    res.end(messagePage('No provider', 'No upstream identity provider is configured, so there is nothing to return to here.',
-      { href: `${s.publicUrl.origin}${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }));
+    const base = portalBase(s);
+    const up = openUpstreamState(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
+    if (!up) {
+      logger.info({ event: 'sign_in_failed', failure: 'no_login_state' }, 'upstream callback without a live login state');
+      metrics.signIn('failure');
+      res.writeHead(400, { ...pageHeaders(s), 'set-cookie': loginCookie(s, '', 0) });
+      res.end(failurePage({ title: 'Sign-in expired', message: 'This sign-in took too long, or was started in another browser. Please start again.', base,
+        links: [{ href: `${base}/oauth2/sign_in`, text: 'Sign in again' }] }));
+      return;
+    }
+    const rd = safeRd(s, up.rd);
+    const connector = deps.federation?.get(up.provider);
+    const label = connector?.label ?? up.provider;
+    const fail = (err: ConnectorError, user?: string): void => {
+      // Never the code, tokens or the state itself: what failed and why.
+      logger.warn({ event: 'sign_in_failed', connector: up.provider, failure: err.failure, upstreamCode: err.upstreamCode ?? null, detail: err.detail, user: user ?? null },
+        'upstream sign-in failed');
+      audit({ actor: user?.slice(0, 64) ?? '-', action: 'sign_in', outcome: 'denied', detail: { connector: up.provider, failure: err.failure } });
+      metrics.signIn('failure');
+      failure(res, s, err.failure, label, up.provider, rd);
+    };
+    const given = query.get('state');
+    if (given === null || !timingSafeEqualString(given, up.state)) {
+      return fail(new ConnectorError('bad_state', given === null ? 'the callback has no state parameter' : 'the callback state is not this browser\'s'));
+    }
+    if (!deps.federation || !connector) {
+      return fail(new ConnectorError('upstream_error', `no connector "${up.provider}" is configured any more`));
+    }
+    const currentUrl = new URL(callbackUrl(s));
+    currentUrl.search = query.toString();
+    const result = await deps.federation.signIn(up.provider, {
+      redirectUri: callbackUrl(s), currentUrl, state: up.state, nonce: up.nonce, codeVerifier: up.verifier,
+    });
+    if (!result.ok) return fail(result.error, result.identity?.username);
+    const ip = readOriginal(req, s.trusted).clientIp;
+    const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
+    metrics.signIn('success');
+    logger.info({ event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip }, 'signed in');
+    audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: up.provider, linked: result.how } });
+    res.writeHead(303, {
+      location: await destination(s, rd, started.cookie),
+      'cache-control': 'no-store',
+      'set-cookie': [sessionCookie(s, s.portalHost, started.cookie, Math.floor(s.sessionLifetimeMs / 1000)), loginCookie(s, '', 0)],
+    });
+    res.end();
   }
 
   /** GET / on the portal host. */

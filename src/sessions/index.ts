@@ -1,1 +1,1 @@
-export { Sessions, type SessionView, type SessionOptions } from './sessions.ts';
+export { Sessions, type SessionView, type SessionOptions, type UpstreamHook } from './sessions.ts';

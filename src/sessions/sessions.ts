@@ -24,7 +24,19 @@ const TOUCH_FLUSH_MS = 30_000;
  */
 const REVOCATION_POLL_MS = 1_000;
 
-interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number }
+/** `via`: the connector the session was signed in with (absent for a password sign-in). */
+interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string }
+
+/**
+ * Upstream providers (connectors) behind a session: their mapped groups join the user's own, and
+ * at renewal the provider is asked again. Never called on the hot path: `groupsFor` when a process
+ * first sees a session, `refresh` in the background like the store refresh below.
+ */
+export interface UpstreamHook {
+  groupsFor(userId: string, connectorId: string): Promise<string[] | null>;
+  /** 'revoked' ends the session; null or groups keep it. */
+  refresh(userId: string, connectorId: string): Promise<string[] | 'revoked' | null>;
+}
 
 export interface SessionView {
   sid: string;
@@ -33,6 +45,8 @@ export interface SessionView {
   name: string | null;
   expiresAt: number;
   createdAt: number;
+  /** The connector this session was signed in with, or null (password). */
+  via: string | null;
 }
 
 /** What this process keeps of a session it has seen. */
@@ -40,6 +54,7 @@ interface Loaded extends SessionView {
   lastSeen: number;
   loadedAt: number;
   refreshing: boolean;
+  upstreamGroups: readonly string[];
 }
 
 export interface SessionOptions {
@@ -73,6 +88,7 @@ export class Sessions {
   #pollTimer: NodeJS.Timeout | undefined;
   #polledAt = 0;
   #polling = false;
+  #upstream: UpstreamHook | undefined;
 
   constructor(opts: SessionOptions) {
     this.#keyring = opts.keyring;
@@ -93,6 +109,16 @@ export class Sessions {
   }
 
   get lifetimeMs(): number { return this.#lifetimeMs; }
+
+  /** Connect the upstream providers (set once at start-up, before sessions made with them are seen). */
+  setUpstream(hook: UpstreamHook): void { this.#upstream = hook; }
+
+  /** The user's identity with the groups of the upstream identity the session came from. */
+  #compose(user: UserRecord, upstreamGroups: readonly string[]): Identity {
+    const own = this.#identityOf(user);
+    if (upstreamGroups.length === 0) return own;
+    return { ...own, groups: [...new Set([...own.groups, ...upstreamGroups])] };
+  }
 
   /** Load the revocations still in force and follow the feed; flush idle timestamps periodically. */
   async start(): Promise<void> {
@@ -129,7 +155,7 @@ export class Sessions {
   }
 
   /** Begin a session for a user who has just proved who they are. Returns the cookie value. */
-  async begin(user: UserRecord, meta: { ip: string | null; userAgent: string | null }): Promise<{ cookie: string; sid: string; expiresAt: number }> {
+  async begin(user: UserRecord, meta: { ip: string | null; userAgent: string | null }, upstream?: { via: string; groups: readonly string[] }): Promise<{ cookie: string; sid: string; expiresAt: number }> {
     const now = this.#clock.now();
     // Hex, not base64url: an id starting with "-" would read as an option to `session revoke`.
     const sid = randomBytes(18).toString('hex');
@@ -138,11 +164,11 @@ export class Sessions {
       id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,
       ip: meta.ip, userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
     });
-    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt };
+    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}) };
     const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
     this.#loaded.set(sid, {
-      sid, userId: user.id, identity: this.#identityOf(user), name: user.name, expiresAt, createdAt: now,
-      lastSeen: now, loadedAt: now, refreshing: false,
+      sid, userId: user.id, identity: this.#compose(user, upstream?.groups ?? []), name: user.name, expiresAt, createdAt: now,
+      lastSeen: now, loadedAt: now, refreshing: false, via: upstream?.via ?? null, upstreamGroups: upstream?.groups ?? [],
     });
     return { cookie, sid, expiresAt };
   }
@@ -197,6 +223,7 @@ export class Sessions {
     let p: CookiePayload;
     try { p = JSON.parse(raw.toString('utf8')) as CookiePayload; } catch { return undefined; }
     if (p.v !== 1 || typeof p.sid !== 'string' || typeof p.uid !== 'string' || typeof p.exp !== 'number') return undefined;
+    if (p.via !== undefined && typeof p.via !== 'string') return undefined;
     if (this.#cookies.size >= MAX_COOKIE_CACHE) this.#evictOldest(this.#cookies, MAX_COOKIE_CACHE / 10);
     this.#cookies.set(cookie, p);
     return p;
@@ -220,10 +247,18 @@ export class Sessions {
       if (rec.revokedAt !== null) { this.#revoked.set(rec.id, rec.expiresAt); return null; }
       const user = await this.#store.users.get(rec.userId);
       if (!user || user.disabled) return null;
+      const via = p.via ?? null;
+      let upstreamGroups: readonly string[] = [];
+      if (via !== null && this.#upstream) {
+        const groups = await this.#upstream.groupsFor(user.id, via);
+        // The upstream identity was unlinked: the session it made is over.
+        if (groups === null) return null;
+        upstreamGroups = groups;
+      }
       const now = this.#clock.now();
       const l: Loaded = {
-        sid: rec.id, userId: user.id, identity: this.#identityOf(user), name: user.name, expiresAt: rec.expiresAt,
-        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false,
+        sid: rec.id, userId: user.id, identity: this.#compose(user, upstreamGroups), name: user.name, expiresAt: rec.expiresAt,
+        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false, via, upstreamGroups,
       };
       if (this.#loaded.size >= MAX_SESSION_CACHE) this.#evictOldest(this.#loaded, MAX_SESSION_CACHE / 10);
       this.#loaded.set(rec.id, l);
@@ -236,12 +271,22 @@ export class Sessions {
   /** Refresh a session's identity from the store without making the request wait for it. */
   #refresh(l: Loaded): void {
     l.refreshing = true;
-    this.#store.users.get(l.userId).then((user) => {
+    this.#store.users.get(l.userId).then(async (user) => {
       if (!user || user.disabled) { this.#markRevoked(l.sid); return; }
-      l.identity = this.#identityOf(user);
+      if (l.via !== null && this.#upstream) {
+        // The provider is asked only when its connector's refreshInterval has passed (the hook decides).
+        const upstream = await this.#upstream.refresh(l.userId, l.via);
+        if (upstream === 'revoked') {
+          await this.revoke(l.sid);
+          this.#logger.info({ event: 'session_ended', reason: 'upstream access ended', connector: l.via, session: l.sid.slice(0, 6) }, 'session ended by its upstream provider');
+          return;
+        }
+        if (upstream !== null) l.upstreamGroups = upstream;
+      }
+      l.identity = this.#compose(user, l.upstreamGroups);
       l.name = user.name;
       l.loadedAt = this.#clock.now();
-    }, (err: unknown) => {
+    }).catch((err: unknown) => {
       this.#logger.warn({ err: (err as Error).message, sid: l.sid.slice(0, 6) }, 'could not refresh a session identity');
     }).finally(() => { l.refreshing = false; });
   }
