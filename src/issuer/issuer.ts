@@ -45,7 +45,6 @@ export function createIssuer(deps: IssuerDeps) {
   const { store, sessions, clock, logger } = deps;
   let keys: LoadedKeys | undefined;
   let built: Built | undefined;
-  let building: Promise<Built> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
@@ -78,26 +77,21 @@ export function createIssuer(deps: IssuerDeps) {
   async function current(): Promise<Built> {
     const config = deps.config();
     const settings = deps.settings();
-    if (!keys) await refreshKeys();
+    // A config reload (SIGHUP) also re-reads the keys, so a rotation takes effect at once.
+    if (!keys || (built && built.config !== config)) await refreshKeys();
     const k = keys as LoadedKeys;
     if (built && built.config === config && built.settings.keyring === settings.keyring && built.settings.publicUrl.href === settings.publicUrl.href && built.keys === k.version) return built;
-    building ??= (async () => {
-      try {
-        const base = portalBase(settings);
-        const provider = buildProvider({
-          issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
-          identityOf: deps.identityOf, gateUserId, endGateSession,
-          renderError: errorPage,
-          logoutPage: (form, clientName) => logoutPage(form, clientName, base),
-          signedOutPage,
-        });
-        built = { provider, callback: provider.callback(), config, settings, keys: k.version };
-        return built;
-      } finally {
-        building = undefined;
-      }
-    })();
-    return building;
+    // Built synchronously: two requests racing here cannot make two providers.
+    const base = portalBase(settings);
+    const provider = buildProvider({
+      issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
+      identityOf: deps.identityOf, gateUserId, endGateSession,
+      renderError: errorPage,
+      logoutPage: (form, clientName) => logoutPage(form, clientName, base),
+      signedOutPage,
+    });
+    built = { provider, callback: provider.callback(), config, settings, keys: k.version };
+    return built;
   }
 
   /** The request as the provider must see it: the public host and scheme, the path without publicUrl's path. */
