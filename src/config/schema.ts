@@ -187,8 +187,6 @@ export const clientSchema = z.strictObject({
   grantTypes: z.array(z.enum(['authorization_code', 'refresh_token'])).min(1).default(['authorization_code', 'refresh_token'])
     .describe('grants the client may use; refresh tokens are issued only with the offline_access scope'),
   rotateRefreshTokens: z.boolean().default(true).describe('every refresh returns a new refresh token and the old one stops working; a reused one revokes the grant'),
-  trustedPeers: z.array(z.string().min(1)).default([])
-    .describe("client ids that may get ID tokens with this client in the audience (Dex's trustedPeers), by asking for the scope audience:server:client_id:<this id>"),
   allowedGroups: z.array(z.string().min(1)).optional().describe('only members of one of these groups may sign in to this client (default: every user)'),
   claims: z.array(z.enum(CLIENT_CLAIMS)).optional().describe('the claims this client may receive besides sub (default: all of them)'),
   backchannelLogoutUri: httpUrl.optional().describe('OpenID Connect back-channel logout: a logout token is POSTed here when the user signs out'),
@@ -264,9 +262,6 @@ export const configSchema = z.strictObject({
     list.forEach((c, i) => {
       if (seen.has(c.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate client id "${c.id}"` });
       seen.add(c.id);
-      c.trustedPeers.forEach((p, j) => {
-        if (!list.some((o) => o.id === p)) ctx.addIssue({ code: 'custom', path: [i, 'trustedPeers', j], message: `no client with id "${p}"` });
-      });
     });
   }).describe('OpenID Connect clients (apps that sign in through Gatehouse: Grafana, ArgoCD, kubectl, …)'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
