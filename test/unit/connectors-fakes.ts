@@ -158,7 +158,16 @@ export async function startUpstreamOidc(opts: { redirectUri: string; path?: stri
   handler = (req, res) => {
     const u = new URL(req.url ?? '/', origin);
     const m = /\/interaction\/([^/]+)$/.exec(u.pathname);
-    if (!m) { callback(req, res); return; }
+    if (!m) {
+      // Mounted under the issuer's path, the way Express mounts it: originalUrl kept, url stripped.
+      const prefix = opts.path ?? '';
+      if (prefix && req.url?.startsWith(prefix)) {
+        (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
+        req.url = req.url.slice(prefix.length) || '/';
+      }
+      callback(req, res);
+      return;
+    }
     void (async () => {
       const details = await provider.interactionDetails(req, res);
       if (up.next === null) {
