@@ -204,6 +204,38 @@ export const issuerSchema = z.strictObject({
   signingKeyOverlap: duration('1h', 'after `gatehouse keys rotate`, how long beyond the longest token lifetime an old public key stays published'),
 }).describe('the OpenID Connect provider');
 
+/** An OAuth scope token (RFC 6749 §3.3). */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token (no spaces or quotes)');
+
+/**
+ * A protected resource's canonical URL (RFC 8707 §2, RFC 9728 §1.2): absolute http(s), no
+ * query, no fragment, no userinfo, a path made of plain characters so that the metadata URL and
+ * the `aud` comparison are byte-exact.
+ */
+const resourceUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '' && u.search === '' && !s.includes('#') && !s.includes('?')
+      && u.username === '' && u.password === '' && u.href.replace(/\/$/, '') === s.replace(/\/$/, '') && /^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*$/.test(u.pathname)
+      && !u.pathname.includes('//') && !/\/\.\.?(?:\/|$)/.test(u.pathname);
+  } catch { return false; }
+}, 'expected a canonical absolute http(s) URL such as https://mcp.example.org/mcp: lowercase host, no query, fragment, userinfo, dot segments or percent escapes');
+
+export const resourceSchema = z.strictObject({
+  resource: resourceUrl.describe('the canonical URL of the protected endpoint (RFC 8707), such as https://mcp.example.org/mcp; requests to it and below it need a bearer token whose aud is exactly this'),
+  name: z.string().min(1).optional().describe('a human-readable name: resource_name in the metadata, and the name in logs and metrics (default: the URL)'),
+  scopes: z.array(scopeToken).default([]).describe('scopes this resource understands: scopes_supported in its metadata and scope in the 401 challenge (offline_access is never advertised there)'),
+  requiredScopes: z.array(scopeToken).optional().describe('scopes every token must carry, else 403 insufficient_scope (default: all of scopes except offline_access)'),
+  allow: subjectSchema.optional().describe('who may use it (default: any user holding a valid token); a token of anyone else gets 403'),
+  upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse proxies allowed requests to this URL, without the Authorization header'),
+}).superRefine((r, ctx) => {
+  for (const [i, s] of (r.requiredScopes ?? []).entries()) {
+    if (!r.scopes.includes(s)) ctx.addIssue({ code: 'custom', path: ['requiredScopes', i], message: `required scope "${s}" is not in scopes: add it there too (clients ask for the scopes listed there)` });
+  }
+}).describe('an MCP server or API protected by bearer tokens from this issuer (RFC 9728 protected resource); checked before the apps');
+
+export type ResourceConfig = z.output<typeof resourceSchema>;
+
 const secretList = z.union([z.string(), z.array(z.string()).min(1)])
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('a secret, or a list whose first entry is current and the rest still accepted (rotation)');
@@ -256,6 +288,14 @@ export const configSchema = z.strictObject({
   }).describe('upstream identity providers (GitHub, OpenID Connect, Microsoft Entra ID)'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
   apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
+  resources: z.array(resourceSchema).default([]).superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((r, i) => {
+      const key = r.resource.replace(/\/$/, '');
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'resource'], message: `duplicate resource "${r.resource}"` });
+      seen.add(key);
+    });
+  }).describe('protected resources (MCP servers, APIs) that take bearer tokens; a request at or below a resource URL is decided here, before apps'),
   issuer: issuerSchema.prefault({}).describe('the OpenID Connect provider: token lifetimes and keys'),
   clients: z.array(clientSchema).default([]).superRefine((list, ctx) => {
     const seen = new Set<string>();
