@@ -16,6 +16,9 @@ import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
+import {
+  createResourceMetadata, createTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
+} from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
 import { hostMatches } from '../policy/index.ts';
@@ -34,6 +37,11 @@ export interface StartOptions {
   /** Human-readable lines for the operator (the banner, the bootstrap password). */
   announce: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The public keys access tokens for `resources[]` are verified with (tests inject their own).
+   * Default: the issuer's (see `accessTokenKeys` below).
+   */
+  accessTokenKeys?: () => JSONWebKeySet;
 }
 
 export interface Running {
@@ -146,15 +154,33 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     await sessions.start();
     closers.push(() => sessions.stop());
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
-    const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem });
+    // Protected resources (resources[]): bearer-only, decided before the apps. The verifier reads
+    // `accessTokenKeys` on every miss of its cache, so a key rotation takes effect at once.
+    // ISSUER HOOK: once the issuer exists, set `accessTokenKeys.fromIssuer = () => <its public
+    // JWKS>` (the same object until the keys change: a new object empties the verifier's cache).
+    // Keys given in StartOptions (tests) win.
+    const EMPTY_JWKS: JSONWebKeySet = { keys: [] };
+    const accessTokenKeys = { fromIssuer: (): JSONWebKeySet => EMPTY_JWKS };
+    const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
+    const bearer: BearerGate = {
+      resources,
+      verifier: createTokenVerifier({ issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock }),
+    };
+    const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: `${portalBase(current())}/oauth2/start?provider=${encodeURIComponent(p.id)}` })),
       signInOptions: () => config.signIn,
     });
-    const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger });
+    const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
+    // RFC 9728 metadata on resource hosts; on any other host the path is the app's (or 404).
+    const resourceMetadata = createResourceMetadata({
+      settings: current, resources,
+      app: { owns: (req) => isProxiedApp(req), handle: (req, res) => proxyMode.web(req, res) },
+    });
+    for (const path of [METADATA_PATH, `${METADATA_PATH}/*`]) routes.set(path, { label: 'static', methods: null, handler: resourceMetadata });
 
     routes.set('/oauth2/auth', { label: 'forward_auth', methods: null, handler: forwardAuth, lean: true });
     routes.set('/oauth2/start', { label: 'start', methods: ['GET', 'HEAD'], handler: portal.start });
@@ -193,7 +219,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       const s = current();
       let host: string;
       try { host = readOriginal(req, s.trusted).host; } catch { return false; }
-      return !isPortalHost(s, host) && config.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, host)));
+      return !isPortalHost(s, host) && (config.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, host)))
+        || config.resources.some((r) => r.upstream && hostMatches(new URL(r.resource).hostname, host)));
     };
     onUpgrade = (req, socket, head) => { proxyMode.upgrade(req, socket, head).catch(() => socket.destroy()); };
 

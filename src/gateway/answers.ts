@@ -52,6 +52,26 @@ export function sendUnauthenticated(req: IncomingMessage, res: ServerResponse, o
   res.end('{"error":"unauthorized","error_description":"sign-in required"}');
 }
 
+const CHALLENGE_BODY: Record<string, string> = {
+  none: '{"error":"unauthorized","error_description":"a bearer token is required"}',
+  invalid_token: '{"error":"invalid_token","error_description":"the access token is invalid or expired"}',
+  insufficient_scope: '{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}',
+};
+
+/**
+ * A protected resource's 401/403 (RFC 6750 §3): always `WWW-Authenticate: Bearer …` with
+ * resource_metadata (RFC 9728 §5.1), never a redirect and never the portal's address — an MCP
+ * client reads the header and finds its authorization server from there. nginx gets an empty
+ * answer; auth_request hands the 401's WWW-Authenticate on itself (docs/mcp.md covers the 403).
+ */
+export function sendChallenge(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, status: 401 | 403, error: string | null, wwwAuthenticate: string): void {
+  const headers: Record<string, string> = { 'www-authenticate': wwwAuthenticate, 'cache-control': 'no-store' };
+  if (orig?.via === 'nginx') return sendEmpty(res, status, headers);
+  headers['content-type'] = 'application/json';
+  res.writeHead(status, headers);
+  res.end(req.method === 'HEAD' ? undefined : CHALLENGE_BODY[error ?? 'none']);
+}
+
 /**
  * An answer nginx's auth_request reads only the head of: an explicit zero length and no body,
  * so the kept-alive upstream connection stays usable.

@@ -2,16 +2,18 @@
 //   1. the original request, from trusted proxy headers only
 //   2. the portal's own paths are always reachable (a protected sign-in page loops forever)
 //   3. a cross-domain ticket arriving through Traefik/Caddy forward auth is redeemed
-//   4. the verdict (verdict.ts)
+//   4. the verdict (verdict.ts); protected resources first, bearer-only; their RFC 9728
+//      metadata path on a resource host passes (the proxy routes it to Gatehouse)
 //   5. the answer each proxy understands (answers.ts)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, type GateSettings } from './settings.ts';
-import { portalStartUrl, isBrowserRequest, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
+import { portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
-import { decide, type Verdict } from './verdict.ts';
+import { decide, type BearerGate, type Verdict } from './verdict.ts';
+import { METADATA_PATH } from './resources.ts';
 
 export interface ForwardAuthDeps {
   settings: () => GateSettings;
@@ -19,6 +21,8 @@ export interface ForwardAuthDeps {
   metrics: Metrics;
   logger: Logger;
   redeem: TicketRedeemer;
+  /** Protected resources (`resources[]`) and the access-token verifier; none: no resources. */
+  bearer?: BearerGate;
 }
 
 /** Paths on an app host that belong to the gate itself and pass without a rule. */
@@ -26,11 +30,15 @@ const GATE_PATHS = new Set(['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_ou
 
 export function createForwardAuth(deps: ForwardAuthDeps) {
   const { sessions, metrics, logger } = deps;
+  const bearer = deps.bearer ?? null;
 
   function answer(req: IncomingMessage, res: ServerResponse, s: GateSettings, orig: OriginalRequest, v: Verdict): void {
-    metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind);
+    metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind === 'challenge' ? (v.status === 401 ? 'authenticate' : 'deny') : v.kind);
     if (v.kind === 'pass') {
       sendPass(res, v.names, v.identity);
+    } else if (v.kind === 'challenge') {
+      logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: bearer token refused');
+      sendChallenge(req, res, orig, v.status, v.error, v.wwwAuthenticate);
     } else if (v.kind === 'authenticate') {
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {
@@ -60,7 +68,13 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
         return;
       }
     }
-    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null);
+    // RFC 9728 §3: a resource's metadata is public; the proxy normally routes it to us directly,
+    // and this covers a forward-auth check on it anyway.
+    if (bearer && path.startsWith(METADATA_PATH) && bearer.resources().hasHost(orig.host)) {
+      answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
+      return;
+    }
+    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization);
     if (v instanceof Promise) {
       return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');

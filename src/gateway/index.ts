@@ -1,7 +1,13 @@
 export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
-export { decide, passesQueryRestrictions, type Verdict } from './verdict.ts';
+export { decide, passesQueryRestrictions, type Verdict, type BearerGate } from './verdict.ts';
 export {
-  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied, sendEmpty,
+  createTokenVerifier, publicVerificationKeys, bearerToken, TokenRejected, ACCESS_TOKEN_ALGS,
+  type TokenVerifier, type TokenVerifierOptions, type VerifiedToken, type JSONWebKeySet,
+} from './bearer.ts';
+export { compileResources, resourceRegistry, issuerIdentifier, METADATA_PATH, type ProtectedResource, type ProtectedResources } from './resources.ts';
+export { createResourceMetadata, type ResourceMetadataDeps } from './resource-metadata.ts';
+export {
+  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied, sendEmpty, sendChallenge,
   sendPass, identityHeaderValues,
 } from './answers.ts';
 export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';

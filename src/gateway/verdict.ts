@@ -1,4 +1,6 @@
 // The gate's decision for one original request, shared by forward auth and reverse-proxy mode:
+//   0. a URL under a protected resource (`resources[]`) is bearer-only, decided by bearer.ts
+//      and resources.ts before any app rule; a cookie never opens it
 //   1. the first matching rule, anonymously; deny-everyone answers at once
 //   2. the session (a map lookup for sessions this process has seen)
 //   3. the rule again with the identity
@@ -8,19 +10,35 @@ import type { OriginalRequest } from '../http/index.ts';
 import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from './settings.ts';
+import { bearerToken, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
+import type { ProtectedResource, ProtectedResources } from './resources.ts';
 
 export type Verdict =
-  | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null }
+  | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
   | { kind: 'authenticate' }
-  | { kind: 'deny'; reason: string };
+  | { kind: 'deny'; reason: string }
+  /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
+  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
+
+/** What the gate needs for protected resources: the compiled list and the token verifier. */
+export interface BearerGate {
+  resources: () => ProtectedResources;
+  verifier: TokenVerifier;
+}
 
 type Decision = ReturnType<GateSettings['policy']['decide']>;
 interface Facts { host: string; path: string; method: string; ip: string }
 
 export function decide(
   s: GateSettings, sessions: Sessions, orig: OriginalRequest, cookieHeader: string | undefined, restrictions: URLSearchParams | null,
+  bearer: BearerGate | null = null, authorization?: string,
 ): Verdict | Promise<Verdict> {
   const facts: Facts = { host: orig.host, path: orig.uri, method: orig.method, ip: orig.clientIp };
+  if (bearer) {
+    // A host without resources costs one Set lookup here (the cookie hot path).
+    const r = bearer.resources().match(orig.host, orig.uri);
+    if (r) return bearerVerdict(s, bearer, r, facts, authorization);
+  }
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return { kind: 'deny', reason: anon.reason };
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
@@ -42,6 +60,40 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
   }
   return pass(s, d, view.identity);
+}
+
+/**
+ * A request for a protected resource (RFC 6750, RFC 9728 §5.1, MCP authorization):
+ *   no bearer token                  -> 401 with resource_metadata and scope, no error code
+ *   malformed, expired, bad signature,
+ *   another issuer or another aud    -> 401 invalid_token
+ *   a required scope missing         -> 403 insufficient_scope naming every required scope
+ *   `allow` does not admit the user  -> 403 (plain: more scope would not help)
+ *   otherwise                        -> pass, identity from the token
+ */
+async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedResource, facts: Facts, authorization: string | undefined): Promise<Verdict> {
+  const token = bearerToken(authorization);
+  if (token === undefined) return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
+  if (token === null) return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason: 'malformed Authorization header' };
+  let t: VerifiedToken;
+  try {
+    t = await bearer.verifier.verify(token, r.resource);
+  } catch (err) {
+    const reason = err instanceof TokenRejected ? err.reason : 'the token could not be verified';
+    return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason };
+  }
+  for (const needed of r.requiredScopes) {
+    if (!t.scopes.includes(needed)) {
+      return { kind: 'challenge', status: 403, error: 'insufficient_scope', wwwAuthenticate: r.challenge.insufficientScope, reason: `the token lacks scope ${needed}` };
+    }
+  }
+  const identity: Identity = { username: t.username ?? t.sub, email: t.email, emailVerified: t.emailVerified, groups: t.groups };
+  if (!bearer.resources().allows(r, identity, facts.method, facts.ip)) {
+    return { kind: 'deny', reason: `resource ${r.name} does not allow this user` };
+  }
+  // Reverse-proxy mode: the resource's own upstream, else the one of the app rule for this URL.
+  const upstream = r.upstream ?? s.policy.decide(facts, null).upstream;
+  return { kind: 'pass', names: r.headers, identity, upstream, app: r.name, resource: r.resource };
 }
 
 /**

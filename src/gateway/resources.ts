@@ -1,0 +1,149 @@
+// The protected resources from config (`resources[]`), compiled once per config load:
+//   - which original URLs are a resource's (same host, the resource path or below it);
+//   - who may use each (its `allow`, through the policy engine, so subjects mean what they
+//     mean for apps);
+//   - the strings every answer needs, built once: the RFC 9728 metadata URL and document and
+//     the RFC 6750 §3 challenges.
+// A resource is decided before the apps: a URL under a resource is bearer-only, whatever an app
+// rule for the same host says (a cookie never opens it, and no rule can make it public).
+import type { Config } from '../config/index.ts';
+import { compilePolicy, type Identity, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
+import { stripPort } from './settings.ts';
+
+type ResourceConfig = Config['resources'][number];
+
+export const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+export interface ProtectedResource {
+  /** The canonical URL, exactly as configured: the `aud` a token must carry. */
+  resource: string;
+  name: string;
+  /** Lower-case host without port, and the path (no trailing-slash games: as configured). */
+  hostname: string;
+  path: string;
+  scopes: readonly string[];
+  requiredScopes: readonly string[];
+  upstream: string | null;
+  headers: ResolvedHeaderNames;
+  /** RFC 9728 §3.1: the well-known URI inserted between the host and the resource's path. */
+  metadataUrl: string;
+  /** The metadata document, serialized once. */
+  metadataJson: string;
+  /** `WWW-Authenticate` values, built once (RFC 6750 §3, RFC 9728 §5.1). */
+  challenge: { missing: string; invalid: string; insufficientScope: string };
+  index: number;
+}
+
+export interface ProtectedResources {
+  readonly list: readonly ProtectedResource[];
+  /** The resource an original request falls under, or null. Cheap for hosts with none. */
+  match(host: string, uri: string): ProtectedResource | null;
+  /** Whether the resource's `allow` admits this identity. */
+  allows(r: ProtectedResource, identity: Identity, method: string, ip: string): boolean;
+  /** Whether a host serves at least one resource. */
+  hasHost(host: string): boolean;
+  /**
+   * The resource whose metadata lives at this path on this host: the path-suffixed form, or
+   * the root form when the host has exactly one resource (RFC 9728 §3.1).
+   */
+  forMetadata(host: string, path: string): ProtectedResource | null;
+}
+
+/** The issuer identifier for a public URL: origin and path, never a trailing slash. */
+export function issuerIdentifier(publicUrl: URL): string {
+  return `${publicUrl.origin}${publicUrl.pathname.replace(/\/+$/, '')}`;
+}
+
+/** Scopes a client may be told about: offline_access is the authorization server's business, never a resource's. */
+function advertised(scopes: readonly string[]): string[] {
+  return scopes.filter((s) => s !== 'offline_access');
+}
+
+function quoted(name: string, value: string): string {
+  // Scope tokens and our URLs never hold '"' or '\' (the schema refuses them), so no escaping.
+  return `${name}="${value}"`;
+}
+
+export function compileResources(list: readonly ResourceConfig[], publicUrl: URL, defaults: ResolvedHeaderNames): ProtectedResources {
+  const issuer = issuerIdentifier(publicUrl);
+  // Longest path first: a request under /mcp/admin belongs to that resource, not to /mcp.
+  const order = list.map((r, i) => ({ r, i, url: new URL(r.resource) }))
+    .sort((a, b) => b.url.pathname.length - a.url.pathname.length || a.i - b.i);
+  const resources: ProtectedResource[] = order.map(({ r, url }, index) => {
+    const path = url.pathname;
+    const scopes = advertised(r.scopes);
+    const requiredScopes = r.requiredScopes ? advertised(r.requiredScopes) : scopes;
+    const metadataUrl = `${url.origin}${METADATA_PATH}${path === '/' ? '' : path}`;
+    const name = r.name ?? r.resource;
+    const doc: Record<string, unknown> = {
+      resource: r.resource,
+      authorization_servers: [issuer],
+      scopes_supported: scopes,
+      bearer_methods_supported: ['header'],
+    };
+    if (r.name !== undefined) doc.resource_name = r.name;
+    const meta = quoted('resource_metadata', metadataUrl);
+    const scope = scopes.length ? `, ${quoted('scope', scopes.join(' '))}` : '';
+    return {
+      resource: r.resource, name, hostname: url.hostname, path, scopes, requiredScopes,
+      upstream: r.upstream ?? null, headers: defaults, metadataUrl, metadataJson: JSON.stringify(doc), index,
+      challenge: {
+        // RFC 6750 §3.1: no error code when the request carried no token.
+        missing: `Bearer ${meta}${scope}`,
+        invalid: `Bearer error="invalid_token", ${meta}${scope}`,
+        insufficientScope: `Bearer error="insufficient_scope", ${quoted('scope', requiredScopes.join(' '))}, ${meta}`,
+      },
+    };
+  });
+  // Each resource as an app rule: its host (any port, like apps), its path and everything
+  // below, its subject (any signed-in user when none is given).
+  const policy: Policy = compilePolicy(resources.map((r) => ({
+    name: `resource-${r.index}`,
+    hosts: [r.hostname],
+    paths: [r.path],
+    allow: order[r.index]?.r.allow ?? { anyUser: true as const },
+  })), defaults);
+  const hosts = new Set(resources.map((r) => r.hostname));
+
+  return {
+    list: resources,
+    hasHost: (host) => hosts.has(stripPort(host)),
+    match(host, uri) {
+      if (hosts.size === 0 || !hosts.has(stripPort(host))) return null;
+      const d = policy.decide({ host, path: uri, method: 'GET', ip: '' }, null);
+      return d.ruleIndex === null ? null : resources[d.ruleIndex] ?? null;
+    },
+    allows(r, identity, method, ip) {
+      // The first resource rule that admits this identity must be this one (never a sibling
+      // resource on the same host whose subject happens to match).
+      const d = policy.decide({ host: r.hostname, path: r.path, method, ip }, identity);
+      return d.action === 'allow' && d.ruleIndex === r.index;
+    },
+    forMetadata(host, path) {
+      const name = stripPort(host);
+      if (!hosts.has(name)) return null;
+      const onHost = resources.filter((r) => r.hostname === name);
+      if (path === METADATA_PATH || path === `${METADATA_PATH}/`) {
+        return onHost.length === 1 ? onHost[0] ?? null : onHost.find((r) => r.path === '/') ?? null;
+      }
+      const suffix = path.slice(METADATA_PATH.length);
+      return onHost.find((r) => r.path === suffix) ?? null;
+    },
+  };
+}
+
+/** Resources compiled again only when the list or publicUrl changes (a config reload). */
+export function resourceRegistry(source: () => { resources: readonly ResourceConfig[]; publicUrl: URL; headers: ResolvedHeaderNames }): () => ProtectedResources {
+  let list: readonly ResourceConfig[] | undefined;
+  let href = '';
+  let compiled: ProtectedResources | undefined;
+  return () => {
+    const s = source();
+    if (!compiled || s.resources !== list || s.publicUrl.href !== href) {
+      compiled = compileResources(s.resources, s.publicUrl, s.headers);
+      list = s.resources;
+      href = s.publicUrl.href;
+    }
+    return compiled;
+  };
+}
