@@ -218,3 +218,14 @@ test('weak-secret: indexed only when several secrets are listed, never shows the
     { severity: 'error', path: 'secrets.session[1]', code: 'weak-secret', message: msg },
   ]);
 });
+
+test('connector-open-to-everyone: createAccounts auto with an empty allow', () => {
+  const gh = (extra: Record<string, unknown>) => ({ ...base(), connectors: [{ id: 'github', type: 'github', clientId: 'id', clientSecret: 'secret-value', ...extra }] }) as ConfigInput;
+  assert.deepEqual(lint(gh({ createAccounts: 'auto' })), [{
+    severity: 'warning', path: 'connectors[0].allow', code: 'connector-open-to-everyone',
+    message: 'connector github creates an account for ANY GitHub user who signs in; restrict it with allow (orgs, teams, emailDomains, emails) or use createAccounts: invite',
+  }]);
+  assert.deepEqual(lint(gh({ createAccounts: 'auto', allow: { orgs: ['acme'] } })), []);
+  assert.deepEqual(lint(gh({ createAccounts: 'auto', allow: { orgs: [] } })).map((l) => l.code), ['connector-open-to-everyone']);
+  assert.deepEqual(lint(gh({ createAccounts: 'invite' })), []);
+});

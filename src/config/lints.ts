@@ -37,6 +37,7 @@ export const LINTS = [
   { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
   { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
   { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
+  { code: 'connector-open-to-everyone', severity: 'warning', summary: 'a connector with createAccounts: auto and an empty allow: any account upstream can sign in' },
 ] as const satisfies readonly { code: string; severity: Lint['severity']; summary: string }[];
 
 export type LintCode = (typeof LINTS)[number]['code'];
@@ -59,6 +60,7 @@ export function lintConfig(config: Config, ctx: { fromFile: boolean }): Lint[] {
   lintDatabase(config, emit);
   lintSession(config, emit);
   lintSecrets(config, emit);
+  lintConnectors(config, emit);
   return lints;
 }
 
@@ -252,5 +254,23 @@ function lintSecrets(config: Config, emit: Emit): void {
     const problem = weakSecretMessage(s);
     // A single secret is usually written as a plain string: name it without an index then.
     if (problem !== undefined) emit('weak-secret', list.length === 1 ? ['secrets', 'session'] : ['secrets', 'session', i], problem);
+  });
+}
+
+// ---- connectors
+
+/**
+ * oauth2-proxy's `email_domains = *` let every GitHub user in. A connector that creates
+ * accounts for whoever signs in upstream, with no allow list, is the same trap: every rule with
+ * `allow: { anyUser: true }` then admits the whole of GitHub (or Google, or Entra).
+ */
+function lintConnectors(config: Config, emit: Emit): void {
+  config.connectors.forEach((c, i) => {
+    if (c.createAccounts !== 'auto') return;
+    const restricted = Object.values(c.allow).some((v) => Array.isArray(v) && v.length > 0);
+    if (!restricted) {
+      emit('connector-open-to-everyone', ['connectors', i, 'allow'],
+        `connector ${c.id} creates an account for ANY ${c.type === 'github' ? 'GitHub' : c.type === 'entra' ? 'Microsoft' : 'upstream'} user who signs in; restrict it with allow (${c.type === 'github' ? 'orgs, teams' : 'groups'}, emailDomains, emails) or use createAccounts: invite`);
+    }
   });
 }
