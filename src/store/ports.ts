@@ -151,6 +151,8 @@ export interface OidcStore {
   revokeByGrantId(model: string, grantId: string): Promise<number>;
   /** Deletes records expired at `before`; returns how many. */
   deleteExpired(before: number): Promise<number>;
+  /** Every live record of `model` at `now`, by id (for small models the issuer lists: agents). */
+  list(model: string, now: number): Promise<(OidcFound & { id: string })[]>;
 }
 
 /** A signing key of the issuer: the public JWK in clear, the private JWK sealed by the key ring. */

@@ -62,6 +62,19 @@ export function oidcContract(withStore: WithStore): void {
       assert.equal(await store.oidc.findByUserCode('DeviceCode', 'uc-2', T0), undefined);
     }));
 
+    test('list returns the live records of one model, ordered by id', withStore(async ({ store }) => {
+      await store.oidc.upsert('GatehouseAgent', 'b', rec({ payload: '{"name":"b"}', grantId: null, expiresAt: null }));
+      await store.oidc.upsert('GatehouseAgent', 'a', rec({ payload: '{"name":"a"}', grantId: null }));
+      await store.oidc.upsert('GatehouseAgent', 'c', rec({ payload: '{"name":"c"}', grantId: null, expiresAt: T0 + MIN }));
+      await store.oidc.upsert('Client', 'x', rec({ grantId: null }));
+      await store.oidc.consume('GatehouseAgent', 'b', T0 + 1);
+      assert.deepEqual(await store.oidc.list('GatehouseAgent', T0 + MIN), [
+        { id: 'a', payload: '{"name":"a"}', consumedAt: null },
+        { id: 'b', payload: '{"name":"b"}', consumedAt: T0 + 1 },
+      ]);
+      assert.deepEqual(await store.oidc.list('Nothing', T0), []);
+    }));
+
     test('destroy removes one record; revokeByGrantId removes only that model\'s records of the grant', withStore(async ({ store }) => {
       await store.oidc.upsert('AccessToken', 'a-1', rec());
       await store.oidc.upsert('AccessToken', 'a-2', rec());

@@ -50,6 +50,11 @@ export class PgOidc implements OidcStore {
   async deleteExpired(before: number): Promise<number> {
     return this.#db.rowCount('DELETE FROM oidc_records WHERE expires_at <= $1', [before]);
   }
+
+  async list(model: string, now: number): Promise<(OidcFound & { id: string })[]> {
+    const rows = await this.#db.query('SELECT id, payload, consumed_at FROM oidc_records WHERE model = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE "C"', [model, now]);
+    return rows.map((r) => ({ id: String(r.id), ...toOidcFound(r) }));
+  }
 }
 
 export class PgSigningKeys implements SigningKeyStore {

@@ -54,6 +54,11 @@ export class SqliteOidc implements OidcStore {
   async deleteExpired(before: number): Promise<number> {
     return Number(this.#db.prepare('DELETE FROM oidc_records WHERE expires_at <= ?').run(before).changes);
   }
+
+  async list(model: string, now: number): Promise<(OidcFound & { id: string })[]> {
+    return this.#db.prepare(`SELECT id, payload, consumed_at FROM oidc_records WHERE model = ? AND ${LIVE} ORDER BY id`).all(model, now)
+      .map((row) => ({ id: String((row as Row).id), ...toOidcFound(row as Row) }));
+  }
 }
 
 export class SqliteSigningKeys implements SigningKeyStore {
