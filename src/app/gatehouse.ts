@@ -201,6 +201,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const issuer = createIssuer({ settings: current, config: () => config, store, sessions, identityOf: (u) => accounts.identityOf(u), clock, logger });
     await issuer.start();
     closers.push(() => issuer.close());
+    // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
+    accessTokenKeys.fromIssuer = () => issuer.publicJwks();
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
 
     let portalProxied = false;

@@ -202,7 +202,21 @@ export const issuerSchema = z.strictObject({
   accessTokenLifetime: duration('1h', 'lifetime of access tokens'),
   refreshTokenLifetime: duration('30d', 'lifetime of a refresh token (each rotation starts a new one, within the grant)'),
   signingKeyOverlap: duration('1h', 'after `gatehouse keys rotate`, how long beyond the longest token lifetime an old public key stays published'),
-}).describe('the OpenID Connect provider');
+  defaultResource: z.string().min(1).optional()
+    .describe('the resource (one of resources[].resource) an access token is for when the client names none (RFC 8707); default: none, and such a token is opaque, good only at userinfo'),
+  registration: z.enum(['open', 'token', 'off']).default('open')
+    .describe('dynamic client registration (RFC 7591) at /oidc/reg: open to anyone (MCP clients register themselves), token (an initial access token, issuer.registrationToken), or off'),
+  registrationToken: z.string().min(16, 'expected an initial access token of at least 16 characters').optional()
+    .describe('the initial access token for issuer.registration: token; write it as ${env:NAME} or ${file:/path}, never inline'),
+  refreshTokenGrace: duration('30s', 'a rotated refresh token of a public client still works once within this time (a client that lost the answer retries); a later reuse revokes the grant'),
+  clientMetadata: z.strictObject({
+    enabled: z.boolean().default(true).describe('accept an https URL as client_id and fetch its client ID metadata document (draft-ietf-oauth-client-id-metadata-document)'),
+    allowPrivate: z.boolean().default(false).describe('fetch documents from private, loopback and link-local addresses too (tests only: otherwise a client_id could make Gatehouse reach inside your network)'),
+  }).prefault({}).describe('client ID metadata documents: the way MCP clients identify themselves without registering'),
+}).superRefine((t, ctx) => {
+  if (t.registration === 'token' && t.registrationToken === undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registration: token needs issuer.registrationToken' });
+  if (t.registration !== 'token' && t.registrationToken !== undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registrationToken is used only with issuer.registration: token' });
+}).describe('the OpenID Connect provider and OAuth authorization server');
 
 /** An OAuth scope token (RFC 6749 §3.3). */
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token (no spaces or quotes)');
@@ -305,6 +319,11 @@ export const configSchema = z.strictObject({
     });
   }).describe('OpenID Connect clients (apps that sign in through Gatehouse: Grafana, ArgoCD, kubectl, …)'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
+}).superRefine((c, ctx) => {
+  const d = c.issuer.defaultResource;
+  if (d !== undefined && !c.resources.some((r) => r.resource === d)) {
+    ctx.addIssue({ code: 'custom', path: ['issuer', 'defaultResource'], message: `"${d}" is not one of resources[].resource` });
+  }
 }).describe('Gatehouse configuration: one YAML file or a directory of them; unknown keys are errors');
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -2,21 +2,41 @@
 // bearer value (token and code ids, session ids, interaction ids, session uids, user codes) is
 // hashed before it reaches the store, and `jti` (the id again) is taken out of the payload and
 // put back on read, so the tables never hold a usable token, code or session cookie.
+//
+// Two models get more: a registered client's `client_secret` is sealed by the key ring (oidc-provider
+// compares the secret itself, so a one-way hash cannot serve), and a rotated refresh token of a
+// public client is given back unconsumed exactly once within a grace period (a client that lost
+// the token response retries; RFC 9700 §4.14.2 still revokes the grant on any later reuse).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../core/index.ts';
-import { hashToken } from '../crypto/index.ts';
+import { hashToken, type KeyRing } from '../crypto/index.ts';
 import type { OidcFound, OidcStore } from '../store/index.ts';
 
 /** Namespaced so a value of one model never hashes to a key of another's lookups. */
-const h = (kind: string, value: string): string => hashToken(`${kind}:${value}`);
+export const h = (kind: string, value: string): string => hashToken(`${kind}:${value}`);
 
-export function adapterFor(store: OidcStore, clock: Clock): new (model: string) => Adapter {
+const SECRET_PURPOSE = 'client-secret';
+const SEALED = 'gatehouse_sealed_secret';
+const GRACE_USED = 'gatehouse_grace_used';
+
+export interface AdapterOptions {
+  /** Seals client secrets at rest (model Client). */
+  keyring: KeyRing;
+  /** How long a consumed refresh token still works once for this client (0: never). */
+  refreshGraceMs?: (clientId: string) => Promise<number>;
+}
+
+export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions): new (model: string) => Adapter {
   return class StoreAdapter implements Adapter {
     readonly #model: string;
     constructor(model: string) { this.#model = model; }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const { jti: _jti, consumed: _consumed, ...rest } = payload;
+      if (this.#model === 'Client' && typeof rest.client_secret === 'string') {
+        rest[SEALED] = opts.keyring.seal(SECRET_PURPOSE, rest.client_secret);
+        delete rest.client_secret;
+      }
       await store.upsert(this.#model, h('id', id), {
         payload: JSON.stringify(rest),
         grantId: typeof payload.grantId === 'string' ? h('grant', payload.grantId) : null,
@@ -27,7 +47,34 @@ export function adapterFor(store: OidcStore, clock: Clock): new (model: string) 
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      return revive(await store.find(this.#model, h('id', id), clock.now()), id);
+      const found = await store.find(this.#model, h('id', id), clock.now());
+      if (found && this.#model === 'RefreshToken' && found.consumedAt !== null) return this.#grace(id, found);
+      const payload = revive(found, id);
+      if (payload && this.#model === 'Client' && typeof payload[SEALED] === 'string') {
+        const secret = opts.keyring.unseal(SECRET_PURPOSE, payload[SEALED]);
+        delete payload[SEALED];
+        // A secret sealed under a root secret no longer configured cannot be opened: no secret,
+        // so every authentication with it fails (invalid_client) instead of the process failing.
+        if (secret) payload.client_secret = secret.toString('utf8');
+      }
+      return payload;
+    }
+
+    /** A consumed refresh token: unconsumed once within the grace, else as stored (reuse). */
+    async #grace(id: string, found: OidcFound): Promise<AdapterPayload | undefined> {
+      const payload = JSON.parse(found.payload) as AdapterPayload;
+      const clientId = typeof payload.clientId === 'string' ? payload.clientId : '';
+      const grace = opts.refreshGraceMs && payload[GRACE_USED] !== true ? await opts.refreshGraceMs(clientId) : 0;
+      if (found.consumedAt === null || clock.now() - found.consumedAt > grace) return revive(found, id);
+      payload[GRACE_USED] = true;
+      await store.upsert(this.#model, h('id', id), {
+        payload: JSON.stringify(payload),
+        grantId: typeof payload.grantId === 'string' ? h('grant', payload.grantId) : null,
+        uid: null, userCode: null,
+        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+      });
+      payload.jti = id;
+      return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

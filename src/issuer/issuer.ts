@@ -18,6 +18,8 @@ import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type Gat
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
 import { buildProvider, INTERACTION_PATH, mayUse } from './provider.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
+import { agentsFor, type Agents } from './agents.ts';
+import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
   settings: () => GateSettings;
@@ -46,6 +48,13 @@ export function createIssuer(deps: IssuerDeps) {
   let keys: LoadedKeys | undefined;
   let built: Built | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
+  const agentsNow = (): Agents => {
+    const keyring = deps.settings().keyring;
+    if (agents?.keyring !== keyring) agents = { keyring, agents: agentsFor(store.oidc, keyring, clock) };
+    return agents.agents;
+  };
+  let published: { version: string; set: JSONWebKeySet } | undefined;
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
     store.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
@@ -89,6 +98,8 @@ export function createIssuer(deps: IssuerDeps) {
       renderError: errorPage,
       logoutPage: (form, clientName) => logoutPage(form, clientName, base),
       signedOutPage,
+      agents: agentsNow(),
+      audit: (e) => audit(e),
     });
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };
     return built;
@@ -131,7 +142,9 @@ export function createIssuer(deps: IssuerDeps) {
     const b = await current();
     // RFC 8414 §3: the authorization server metadata of an issuer with a path sits at
     // /.well-known/oauth-authorization-server/<path>; it is the OpenID document (same issuer).
-    const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') ? `${base}/.well-known/openid-configuration` : undefined;
+    // MCP clients also try /.well-known/openid-configuration/<path> (the same document again).
+    const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
+      ? `${base}/.well-known/openid-configuration` : undefined;
     rewrite(req, s, base, wellKnownAs);
     await b.callback(req, res);
   };
@@ -200,8 +213,15 @@ export function createIssuer(deps: IssuerDeps) {
       }
       const user = await store.users.get(accountId);
       const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
-      const redirectOrigins = client ? client.redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o)) : [];
-      return page(res, 200, consentPage({ clientName: client?.name ?? clientId, scopes, action: here, base, username: user?.username ?? accountId }), redirectOrigins);
+      // Registered and metadata-document clients are known to oidc-provider only.
+      const known = await b.provider.Client.find(clientId).catch(() => undefined);
+      const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);
+      const redirectOrigins = redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o));
+      const redirectTo = String(details.params.redirect_uri ?? redirectUris[0] ?? '');
+      return page(res, 200, consentPage({
+        clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, base, username: user?.username ?? accountId,
+        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri),
+      }), redirectOrigins);
     }
     return stale();
   }
@@ -215,6 +235,21 @@ export function createIssuer(deps: IssuerDeps) {
     },
     /** Re-read the signing keys now (after a rotation in this process). */
     refreshKeys,
+    /**
+     * The public signing keys, for the gate's access-token verifier: the same object until the
+     * keys change (a new object tells the verifier to forget what it cached).
+     */
+    publicJwks(): JSONWebKeySet {
+      if (!keys) return { keys: [] };
+      if (published?.version !== keys.version) {
+        published = { version: keys.version, set: { keys: keys.jwks.map(({ kty, kid, alg, use, crv, x, y, n, e }) => ({ kty, kid, alg, use, crv, x, y, n, e })) } };
+      }
+      return published.set;
+    },
+    /** Agents (machine identities): created by the CLI, refused at /token once deleted or expired. */
+    agents: agentsNow,
+    /** Whether tokens of `agent:<name>` should still be honoured (the gate's revocation hook). */
+    isAgentActive: (name: string): Promise<boolean> => agentsNow().isActive(name),
     /** Path → handler; paths ending in "/*" are prefixes. */
     routes(): [string, IssuerHandler][] {
       const base = portalBase(deps.settings());
@@ -223,6 +258,7 @@ export function createIssuer(deps: IssuerDeps) {
         [`${base}/.well-known/openid-configuration`, handle],
         [`/.well-known/oauth-authorization-server${base}`, handle],
       ];
+      if (base !== '') out.push([`/.well-known/openid-configuration${base}`, handle]);
       return out;
     },
     close(): void { if (timer) clearInterval(timer); },
@@ -230,3 +266,12 @@ export function createIssuer(deps: IssuerDeps) {
 }
 
 export type Issuer = ReturnType<typeof createIssuer>;
+
+function redirectHostOf(uri: string): string {
+  try { const u = new URL(uri); return u.host || `${u.protocol}`; } catch { return uri; }
+}
+
+/** RFC 8252 §7.3: loopback redirects (any app on this machine can listen there). */
+function isLoopbackUri(uri: string): boolean {
+  try { const h = new URL(uri).hostname; return h === 'localhost' || h === '127.0.0.1' || h === '[::1]'; } catch { return false; }
+}

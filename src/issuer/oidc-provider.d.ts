@@ -127,6 +127,7 @@ declare module 'oidc-provider' {
     readonly issuer: string;
     proxy: boolean;
     readonly Grant: GrantConstructor;
+    readonly Client: { find(id: string): Promise<Client | undefined> };
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     use(mw: Middleware): this;
     on(event: string, listener: (...args: never[]) => void): this;

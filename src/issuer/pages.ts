@@ -10,13 +10,16 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in when you are away (refresh tokens)',
 };
 
-export function consentPage(opts: { clientName: string; scopes: string[]; action: string; base: string; username: string }): string {
+export function consentPage(opts: { clientName: string; scopes: string[]; action: string; base: string; username: string; redirectHost?: string; onlyLocal?: boolean }): string {
   const items = opts.scopes.map((s) => `<li>${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('\n');
+  // The name is the client's own claim; the redirect host is where the answer really goes.
+  const where = opts.redirectHost ? `\n<p>You will be sent back to <strong>${escapeHtml(opts.redirectHost)}</strong>.</p>` : '';
+  const local = opts.onlyLocal ? '\n<p class="warning">This app only returns to this computer (localhost): allow it only if you started it yourself just now.</p>' : '';
   return layout(`Allow ${opts.clientName}?`, `<h1>Allow ${escapeHtml(opts.clientName)}?</h1>
 <p>Signed in as <strong>${escapeHtml(opts.username)}</strong>. <strong>${escapeHtml(opts.clientName)}</strong> asks to:</p>
 <ul>
 ${items}
-</ul>
+</ul>${where}${local}
 <form method="post" action="${escapeHtml(opts.action)}">
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>

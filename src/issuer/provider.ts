@@ -3,6 +3,10 @@
 // login prompt (an extra check), Koa's `ctx.state` and `ctx.append` in a middleware, and the
 // `end_session.success` event. Everything else in src/issuer uses the documented Provider API
 // (callback, interactionDetails, interactionResult, Grant). When oidc-provider changes, look here.
+// Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
+// of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
+// client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
+// issuer.clientMetadata.allowPrivate).
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
@@ -12,6 +16,8 @@ import type { Store, UserRecord } from '../store/index.ts';
 import type { Identity } from '../policy/index.ts';
 import { adapterFor } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
+import { findResource, resourceServerInfo } from './resources.ts';
+import { agentName, type Agents } from './agents.ts';
 import type { PrivateJwk } from './keys.ts';
 
 export interface ProviderDeps {
@@ -32,6 +38,9 @@ export interface ProviderDeps {
   renderError: (title: string, message: string) => string;
   logoutPage: (formHtml: string, clientName: string | null) => string;
   signedOutPage: () => string;
+  agents: Agents;
+  /** Writes one audit event (agents' tokens). */
+  audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
 
 export const ROUTES = {
@@ -97,8 +106,16 @@ export function buildProvider(d: ProviderDeps): Provider {
       return (await d.gateUserId(ctx.req)) === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }));
 
+  const cimd = t.clientMetadata;
+  const resourceTTL = t.accessTokenLifetime;
+  const self: { provider?: Provider } = {};
+  const isPublic = async (clientId: string): Promise<boolean> => {
+    const c = await self.provider?.Client.find(clientId).catch(() => undefined);
+    return c?.clientAuthMethod === 'none';
+  };
+
   const provider = new Provider(d.issuer, {
-    adapter: adapterFor(store.oidc, clock),
+    adapter: adapterFor(store.oidc, clock, { keyring: d.keyring, refreshGraceMs: async (id) => (await isPublic(id) ? t.refreshTokenGrace : 0) }),
     clients: config.clients.map(clientMetadata),
     jwks: { keys: d.jwks },
     cookies: {
@@ -109,6 +126,33 @@ export function buildProvider(d: ProviderDeps): Provider {
     },
     routes: Object.fromEntries(Object.entries(ROUTES).map(([k, v]) => [k, v])),
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
+    // OAuth 2.1 / MCP: the authorization code flow only (RFC 8414 response_types_supported).
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // Access tokens for a resource carry who the user is, so the gate can set identity headers.
+    extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; kind?: string }) => {
+      if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
+      if (token.accountId) {
+        const user = await store.users.get(token.accountId);
+        if (!user) return undefined;
+        const identity = d.identityOf(user);
+        const allowed = clients.get(token.clientId ?? ctx.oidc.client?.clientId ?? '')?.claims;
+        const out: Record<string, unknown> = {};
+        if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
+        if (!allowed || allowed.includes('groups')) out.groups = [...identity.groups].map(String);
+        return out;
+      }
+      const agent = agentName(token.clientId ?? '');
+      if (agent === undefined) return undefined;
+      const rec = await d.agents.get(agent);
+      return rec ? { groups: rec.groups } : undefined;
+    },
+    // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
+    // connections to private, loopback and link-local addresses after DNS resolution.
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
+      if (cimd.allowPrivate) delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    },
     claims: { openid: ['sub'], ...SCOPE_CLAIMS },
     // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
     // server and many apps read email and groups from the ID token alone.
@@ -126,6 +170,7 @@ export function buildProvider(d: ProviderDeps): Provider {
       Session: sec(config.session.lifetime),
       Grant: sec(t.refreshTokenLifetime),
     },
+    // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
     rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
     findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
       const user = await store.users.get(sub);
@@ -158,7 +203,32 @@ export function buildProvider(d: ProviderDeps): Provider {
       backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        getResourceServerInfo: () => { throw new errors.InvalidTarget(); },
+        // RFC 8707 §2: an unknown resource is invalid_target. oidc-provider asks before the grant
+        // handler runs, so a refused /token request leaves the code unconsumed.
+        getResourceServerInfo: (_ctx: KoaContextWithOIDC, indicator: string) => {
+          const r = findResource(config, indicator);
+          if (!r) throw new errors.InvalidTarget();
+          return resourceServerInfo(r, resourceTTL);
+        },
+        // No resource named: the configured default (else an opaque token for userinfo only).
+        defaultResource: (_ctx: KoaContextWithOIDC, _client: Client, oneOf?: string[]) => oneOf ?? t.defaultResource,
+        // A refresh without `resource` keeps the audience the grant was for.
+        useGrantedResource: () => true,
+      },
+      clientCredentials: { enabled: true },
+      registration: {
+        enabled: t.registration !== 'off',
+        initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
+        issueRegistrationAccessToken: true,
+      },
+      // RFC 7592: registration_client_uri answers GET/PUT/DELETE with the registration access token.
+      registrationManagement: { enabled: t.registration !== 'off', rotateRegistrationAccessToken: false },
+      clientIdMetadataDocument: {
+        enabled: cimd.enabled,
+        ack: 'draft-02',
+        // The client_id is an https URL with a path (not just an origin).
+        allowFetch: (_ctx: KoaContextWithOIDC, id: string) => new URL(id).pathname !== '/',
+        cacheDuration: { min: 0, max: 86_400 },
       },
     },
     enabledJWA: {
@@ -175,6 +245,30 @@ export function buildProvider(d: ProviderDeps): Provider {
     },
   });
   provider.proxy = true;
+  self.provider = provider;
+
+  // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
+    if ((route !== 'registration' && route !== 'client' && route !== 'client_update') || typeof ctx.body !== 'object' || ctx.body === null) return;
+    const body = ctx.body as Record<string, unknown>;
+    for (const [k, v] of Object.entries(body)) {
+      if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) delete body[k];
+    }
+  });
+
+  // Every token an agent gets is in the audit log under its name (never the token itself).
+  const onIssued = (token: { clientId?: string; jti?: string; aud?: unknown; scope?: string; exp?: number }) => {
+    const agent = agentName(token.clientId ?? '');
+    if (agent === undefined) return;
+    d.audit({
+      actor: `agent:${agent}`, action: 'agent_token', outcome: 'ok', target: typeof token.aud === 'string' ? token.aud : null,
+      detail: { scope: token.scope ?? '', ...(token.exp ? { expiresAt: new Date(token.exp * 1000).toISOString() } : {}) },
+    });
+  };
+  provider.on('client_credentials.issued', onIssued as never);
+  provider.on('client_credentials.saved', onIssued as never);
 
   // RP-initiated logout ends the gate session too (one sign-out ends both).
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { ctx.state.gatehouseEndGate = true; });
