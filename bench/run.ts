@@ -43,9 +43,9 @@ function need(cmd: string, args: string[]): string {
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
 }
 
-/** A child process pinned to SERVER_CPU that prints a JSON "listening" line with its url. */
-async function startPinned(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn('taskset', ['-c', String(SERVER_CPU), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A child process pinned to a CPU (default SERVER_CPU) that prints a JSON "listening" line with its url. */
+async function startPinned(args: string[], cpu = SERVER_CPU): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start`)), 10_000);
@@ -151,6 +151,22 @@ async function main(): Promise<void> {
     });
     cleanups.push(nginxNoKa.stop);
     rows.push(await bench('nginx-no-keepalive', 'the same without `keepalive` to Gatehouse', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200));
+    await nginxNoKa.stop();
+
+    // 3b. Gatehouse alone on its core (the comparison with an SSO handler "on one core"): nginx
+    // and the app move to the load core, beside wrk, so that core bounds this row too.
+    const splitPort = await freePort();
+    const appSplit = await startPinned([path.join(here, 'baseline-server.ts'), 'app'], LOAD_CPU);
+    cleanups.push(appSplit.stop);
+    const nginxSplit = await startNginxFromDocs({
+      port: splitPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
+      sites: [{ serverName: APP, upstream: new URL(appSplit.url).host }], wrap: ['taskset', '-c', String(LOAD_CPU)],
+    });
+    cleanups.push(nginxSplit.stop);
+    rows.push(await bench('nginx-split', 'nginx (keepalive) + app + wrk on one core, Gatehouse alone on the other',
+      `http://127.0.0.1:${splitPort}/dashboard`, { Host: `${APP}:${splitPort}`, Cookie: cookie }, 200));
+    await nginxSplit.stop();
+    await appSplit.stop();
 
     // 4. Memory after many requests across many sessions.
     const before = await rss(gh.pid);
