@@ -127,7 +127,7 @@ declare module 'oidc-provider' {
     readonly issuer: string;
     proxy: boolean;
     readonly Grant: GrantConstructor;
-    readonly Client: { find(id: string): Promise<Client | undefined> };
+    readonly Client: { find(id: string): Promise<Client | undefined>; prototype: unknown };
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     use(mw: Middleware): this;
     on(event: string, listener: (...args: never[]) => void): this;

@@ -6,7 +6,8 @@
 // Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
 // client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
-// issuer.clientMetadata.allowPrivate).
+// issuer.clientMetadata.allowPrivate), `Client.prototype.compareClientSecret` (the registered
+// method only), and the AuthorizationCode entity of a refused /token request (restored).
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
@@ -14,7 +15,7 @@ import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import type { Identity } from '../policy/index.ts';
-import { adapterFor } from './adapter.ts';
+import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
 import { agentName, type Agents } from './agents.ts';
@@ -246,6 +247,32 @@ export function buildProvider(d: ProviderDeps): Provider {
   });
   provider.proxy = true;
   self.provider = provider;
+
+  // MCP.md: "only the registered method is accepted" for registered clients and agents.
+  // oidc-provider treats client_secret_basic and client_secret_post as one; the secret comparison
+  // is where a mismatch can still fail the authentication with its own invalid_client. Clients
+  // from config keep oidc-provider's leniency (apps such as Grafana auto-detect the method).
+  const proto = provider.Client.prototype as { compareClientSecret: (this: Client, secret: string) => Promise<boolean> };
+  const compare = proto.compareClientSecret;
+  proto.compareClientSecret = async function compareRegisteredMethod(this: Client, secret: string): Promise<boolean> {
+    if (clients.has(this.clientId)) return compare.call(this, secret);
+    const usedBasic = /^basic /i.test(Provider.ctx?.req.headers.authorization ?? '');
+    if ((this.clientAuthMethod === 'client_secret_basic') !== usedBasic) return false;
+    return compare.call(this, secret);
+  };
+
+  // RFC 8707 §2 / MCP.md: a /token request refused with invalid_target must not burn the code.
+  // oidc-provider consumes the code before it resolves the resource; put it back unconsumed.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 400 || (ctx.body as { error?: string } | undefined)?.error !== 'invalid_target') return;
+    const code = ctx.oidc.entities.AuthorizationCode as { jti: string; exp: number; save(ttl: number): Promise<unknown> } | undefined;
+    if (!code) return;
+    const left = code.exp - Math.floor(clock.now() / 1000);
+    if (left <= 0) return;
+    await store.oidc.destroy('AuthorizationCode', h('id', code.jti));
+    await code.save(left);
+  });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).
   provider.use(async (ctx, next) => {
