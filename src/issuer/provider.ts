@@ -126,7 +126,9 @@ export function buildProvider(d: ProviderDeps): Provider {
       names: { session: '_gh_oidc_session', interaction: '_gh_oidc_interaction', resume: '_gh_oidc_resume' },
     },
     routes: Object.fromEntries(Object.entries(ROUTES).map(([k, v]) => [k, v])),
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
+    // The resources' scopes are known too, so a client may register with them (RFC 7591 `scope`:
+    // MCP clients send the scope of the 401 challenge); they are granted per resource (RFC 8707).
+    scopes: [...new Set(['openid', 'offline_access', 'profile', 'email', 'groups', ...config.resources.flatMap((r) => r.scopes)])],
     // OAuth 2.1 / MCP: the authorization code flow only (RFC 8414 response_types_supported).
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
