@@ -49,6 +49,11 @@ const FAILURES: Record<ConnectorError['failure'], { status: number; title: strin
 
 const GENERIC_FAILURE = 'Incorrect username or password.';
 
+function headerValue(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : null;
+}
+
 export function createPortal(deps: PortalDeps) {
   const { accounts, sessions, clock, logger, metrics } = deps;
   const options = () => deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
@@ -135,14 +140,16 @@ export function createPortal(deps: PortalDeps) {
   async function start(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();
     const orig = readOriginal(req, s.trusted);
+    // oauth2-proxy's other way to name the destination; validated exactly like rd.
+    const rdRaw = query.get('rd') ?? headerValue(req, 'x-auth-request-redirect');
     if (!isPortalHost(s, orig.host)) {
       // Reached on an app host (an nginx `location /oauth2/`): sign-in happens at the portal.
-      const rd = safeRd(s, query.get('rd'), orig.host);
+      const rd = safeRd(s, rdRaw, orig.host);
       res.writeHead(302, { location: `${s.publicUrl.origin}${portalBase(s)}/oauth2/start?rd=${encodeURIComponent(rd)}`, 'cache-control': 'no-store' });
       res.end();
       return;
     }
-    const rd = safeRd(s, query.get('rd'));
+    const rd = safeRd(s, rdRaw);
     const provider = query.get('provider');
     const prompt = query.get('prompt');
     const found = await currentSession(req, s);

@@ -129,6 +129,17 @@ describe('the sign-in portal', () => {
     assert.equal(a.headers.location, 'https://app.example.test/again');
   });
 
+  test('X-Auth-Request-Redirect names the destination when there is no rd, under the same checks', async () => {
+    const { cookie } = await signIn(inst, 'alice');
+    const go = (header: string) => send(inst.port, {
+      path: '/oauth2/start',
+      headers: { host: 'auth.example.test', cookie: cookieHeader(inst, cookie), 'x-auth-request-redirect': header, ...BROWSER },
+    });
+    assert.equal((await go('https://app.example.test/from-header')).headers.location, 'https://app.example.test/from-header');
+    assert.equal((await go('https://evil.example.com/')).headers.location, 'https://auth.example.test/');
+    assert.equal((await go('/\\evil.example.com')).headers.location, 'https://auth.example.test/');
+  });
+
   test('/oauth2/start reached on an app host sends the browser to the portal, resolving a path-only rd on that host', async () => {
     const a = await send(inst.port, {
       path: `/oauth2/start?rd=${encodeURIComponent('/some/page?x=1')}`,
