@@ -160,11 +160,18 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // JWKS>` (the same object until the keys change: a new object empties the verifier's cache).
     // Keys given in StartOptions (tests) win.
     const EMPTY_JWKS: JSONWebKeySet = { keys: [] };
-    const accessTokenKeys = { fromIssuer: (): JSONWebKeySet => EMPTY_JWKS };
+    const accessTokenKeys = {
+      fromIssuer: (): JSONWebKeySet => EMPTY_JWKS,
+      /** Agents (sub "agent:<name>") are checked against the issuer: a deleted agent's tokens stop at the gate. */
+      subjectActive: async (_sub: string): Promise<boolean> => true,
+    };
     const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
     const bearer: BearerGate = {
       resources,
-      verifier: createTokenVerifier({ issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock }),
+      verifier: createTokenVerifier({
+        issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
+        subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
+      }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
@@ -203,6 +210,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => issuer.close());
     // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
+    accessTokenKeys.subjectActive = async (sub) => (sub.startsWith('agent:') ? issuer.isAgentActive(sub.slice('agent:'.length)) : true);
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
 
     let portalProxied = false;

@@ -75,6 +75,13 @@ export interface TokenVerifierOptions {
   leewaySeconds?: number;
   /** Verified tokens remembered at most (default 10,000); the oldest is dropped first. */
   maxCached?: number;
+  /**
+   * Whether a token's subject still exists (a deleted or expired agent's tokens must stop
+   * working before they expire). Answers are remembered for `subjectCheckMs` (default 2 s), so
+   * a deletion reaches the gate within that and the store is asked at most once per interval.
+   */
+  subjectActive?: (sub: string) => Promise<boolean>;
+  subjectCheckMs?: number;
 }
 
 interface Cached { token: VerifiedToken; expiresAt: number }
@@ -105,6 +112,19 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
     return c.token;
   }
 
+  const subjects = new Map<string, { active: boolean; checkedAt: number }>();
+  const subjectCheckMs = opts.subjectCheckMs ?? 2_000;
+  async function checkSubject(t: VerifiedToken, now: number): Promise<void> {
+    if (!opts.subjectActive) return;
+    let s = subjects.get(t.sub);
+    if (!s || now - s.checkedAt >= subjectCheckMs) {
+      s = { active: await opts.subjectActive(t.sub), checkedAt: now };
+      if (subjects.size >= max) subjects.clear();
+      subjects.set(t.sub, s);
+    }
+    if (!s.active) throw new TokenRejected('the token\'s subject no longer exists');
+  }
+
   return {
     cacheSize: () => cache.size,
     async verify(token, audience) {
@@ -112,9 +132,12 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
       const now = opts.clock.now();
       const hit = cache.get(token);
       if (hit) {
-        if (now < hit.expiresAt) return withAudience(hit, audience);
-        cache.delete(token);
-        throw new TokenRejected('the token has expired');
+        if (now >= hit.expiresAt) {
+          cache.delete(token);
+          throw new TokenRejected('the token has expired');
+        }
+        await checkSubject(hit.token, now);
+        return withAudience(hit, audience);
       }
       let payload: JWTPayload;
       try {
@@ -136,6 +159,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
         if (!oldest.done) cache.delete(oldest.value);
       }
       cache.set(token, entry);
+      await checkSubject(verified, now);
       return withAudience(entry, audience);
     },
   };

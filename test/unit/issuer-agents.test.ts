@@ -7,7 +7,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { ManualClock } from '../../src/core/index.ts';
 import { agentsFor } from '../../src/issuer/index.ts';
 import { runCli } from '../../src/cli/index.ts';
-import { fakeIO, forwardAuth, send, type Instance } from './helpers.ts';
+import { eventually, fakeIO, forwardAuth, send, type Instance } from './helpers.ts';
 import { basic, HTTPS, ISSUER, json, MCP, OTHER, startMcpIssuer, token } from './issuer-mcp-helpers.ts';
 
 let inst: Instance;
@@ -113,6 +113,19 @@ describe('gatehouse agent', () => {
     assert.equal(await agents.isActive('doomed'), false);
     assert.deepEqual((await cli('delete', 'doomed')).err, ['gatehouse: no agent "doomed"']);
     assert.equal((await cli('list')).out.some((x) => x.startsWith('doomed\t')), false);
+  });
+
+  test('delete: a token the agent already holds stops working at the gate within the subject check interval (2 s)', async () => {
+    const a = await create('short-lived', '--groups', 'ci');
+    const at = String(json(await cc(a.id, a.secret)).access_token);
+    const bearer = { headers: { authorization: `Bearer ${at}`, accept: 'application/json' } };
+    assert.equal((await forwardAuth(inst.port, MCP, bearer)).status, 202);
+    assert.equal((await cli('delete', 'short-lived')).code, 0);
+    const started = Date.now();
+    await eventually(async () => (await forwardAuth(inst.port, MCP, bearer)).status === 401, 4000, 'the deleted agent\'s token refused');
+    assert.ok(Date.now() - started < 4000);
+    const r = await forwardAuth(inst.port, MCP, bearer);
+    assert.match(String(r.headers['www-authenticate']), /^Bearer error="invalid_token"/);
   });
 
   test('an agent past its TTL is refused (invalid_client) and not listed', async () => {
