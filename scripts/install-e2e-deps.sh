@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suites (test/e2e) and the benchmark (bench/) need, from Debian's
-# own repositories only: nginx, Caddy, Chromium (driven by playwright-core), wrk, taskset.
-# Idempotent: safe to run again. Starts no service: the tests run their own nginx and Caddy on
-# free high ports with all state in a temporary directory, so the packaged services are stopped
-# and disabled in case the package scripts started them.
+# own repositories only: nginx, Caddy, Chromium (driven by playwright-core), wrk, taskset, and
+# Apache with mod_auth_openidc (a real OpenID Connect relying party for the issuer).
+# Idempotent: safe to run again, and only runs apt-get when something is missing. Starts no
+# service: the tests run their own nginx, Caddy and Apache on free high ports with all state in a
+# temporary directory, so the packaged services are stopped and disabled in case the package
+# scripts started them (they would otherwise hold port 80).
 set -euo pipefail
 
 say() { printf '[install-e2e-deps] %s\n' "$*"; }
 
-packages=(nginx caddy chromium wrk util-linux ca-certificates)
+packages=(nginx caddy chromium wrk util-linux ca-certificates apache2 libapache2-mod-auth-openidc)
 
 if [ "$(id -u)" -ne 0 ]; then
   SUDO=sudo
@@ -43,8 +45,9 @@ else
   $SUDO apt-get install -y --no-install-recommends "${packages[@]}"
 fi
 
-# Make sure no packaged service holds a port (port 80 for nginx and Caddy, 2019 for Caddy's admin).
-for svc in nginx caddy; do
+# Make sure no packaged service holds a port (port 80 for nginx, Caddy and Apache, 2019 for Caddy's
+# admin).
+for svc in nginx caddy apache2 apache-htcacheclean; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   elif [ -x "/etc/init.d/$svc" ]; then
@@ -58,10 +61,14 @@ caddy version 2>&1 | sed 's/^/  /'
 chromium --version 2>/dev/null | sed 's/^/  /'
 wrk -v 2>&1 | head -n1 | sed 's/^/  /' || true
 taskset --version 2>&1 | sed 's/^/  /'
+/usr/sbin/apache2 -v 2>&1 | head -n1 | sed 's/^/  /'
+dpkg-query -W -f='  mod_auth_openidc ${Version}\n' libapache2-mod-auth-openidc
 
 # Fail here, not in the middle of a test run, if something is missing.
 for bin in nginx caddy chromium wrk taskset; do
   command -v "$bin" >/dev/null || { say "missing after install: $bin"; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { say "expected /usr/bin/chromium"; exit 1; }
+[ -x /usr/sbin/apache2 ] || { say "expected /usr/sbin/apache2"; exit 1; }
+[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || { say "expected /usr/lib/apache2/modules/mod_auth_openidc.so"; exit 1; }
 say "done"
