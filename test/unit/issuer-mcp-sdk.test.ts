@@ -6,10 +6,7 @@
 // the user's identity headers, never the token.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -17,59 +14,12 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 import { ALICE, startInstance, type Instance } from './helpers.ts';
 import { issuerConfig } from './issuer-helpers.ts';
 import { authorizeVia, Browser } from './issuer-mcp-helpers.ts';
+import { fetchVia, startMcpServer } from '../fixtures/mcp-sdk.ts';
 
 const MCP = 'https://mcp.example.test/mcp';
 const CALLBACK = 'http://127.0.0.1:43210/callback';
 
-async function startMcpServer(): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST') { res.writeHead(405, { allow: 'POST' }).end(); return; }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const mcp = new McpServer({ name: 'whoami', version: '1.0.0' });
-      mcp.registerTool('whoami', { description: 'who the gate says the caller is' }, (extra) => {
-        const h = (extra.requestInfo?.headers ?? {}) as IncomingMessage['headers'];
-        return { content: [{ type: 'text', text: JSON.stringify({ user: h['x-auth-request-user'] ?? null, groups: h['x-auth-request-groups'] ?? null, authorization: h.authorization ?? null }) }] };
-      });
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on('close', () => { void transport.close(); void mcp.close(); });
-      mcp.connect(transport)
-        .then(() => transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8'))))
-        .catch(() => { if (!res.headersSent) res.writeHead(500).end(); });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
-/** The SDK's fetch: https://<any host>/… reaches the instance, Host and X-Forwarded-Proto set. */
-function fetchVia(port: number, seen: string[]) {
-  return async (input: string | URL, init?: RequestInit): Promise<Response> => {
-    const u = new URL(String(input));
-    seen.push(`${init?.method ?? 'GET'} ${u.origin}${u.pathname}`);
-    const headers: Record<string, string> = { connection: 'close' };
-    new Headers(init?.headers).forEach((v, k) => { headers[k] = v; });
-    headers.host = u.host;
-    headers['x-forwarded-proto'] = u.protocol.slice(0, -1);
-    const body = typeof init?.body === 'string' ? init.body : init?.body instanceof URLSearchParams ? init.body.toString() : undefined;
-    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-    return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, method: init?.method ?? 'GET', path: u.pathname + u.search, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          const status = res.statusCode ?? 0;
-          resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers: h }));
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  };
-}
 
 /** An in-memory OAuthClientProvider, as a CLI MCP client keeps one. */
 class MemoryProvider implements OAuthClientProvider {

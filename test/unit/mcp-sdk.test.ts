@@ -9,10 +9,7 @@
 // `resource`) belongs to the issuer and is not exercised here.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -20,63 +17,16 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { baseConfig } from './helpers.ts';
 import { accessToken, ISSUER, signingKey, startMcpInstance, type McpInstance, type SigningKey } from './mcp-helpers.ts';
+import { fetchVia, startMcpServer } from '../fixtures/mcp-sdk.ts';
 
 const MCP = 'https://mcp.example.test/mcp';
 const META = 'https://mcp.example.test/.well-known/oauth-protected-resource/mcp';
 
-/** An MCP server (stateless Streamable HTTP) with one tool that reports what reached it. */
-async function startMcpServer(): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST') { res.writeHead(405, { allow: 'POST' }).end(); return; }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const mcp = new McpServer({ name: 'whoami', version: '1.0.0' });
-      mcp.registerTool('whoami', { description: 'who the gate says the caller is' }, (extra) => {
-        const h = (extra.requestInfo?.headers ?? {}) as IncomingMessage['headers'];
-        return { content: [{ type: 'text', text: JSON.stringify({ user: h['x-auth-request-user'] ?? null, authorization: h.authorization ?? null }) }] };
-      });
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on('close', () => { void transport.close(); void mcp.close(); });
-      mcp.connect(transport)
-        .then(() => transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8'))))
-        .catch(() => { if (!res.headersSent) res.writeHead(500).end(); });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
 /**
  * A fetch for the SDK that reaches https://<any host>/… at the instance's port, with the
  * virtual host in Host and the scheme in X-Forwarded-Proto (loopback is a trusted proxy).
  */
-function fetchVia(port: number, seen: string[]) {
-  return async (input: string | URL, init?: RequestInit): Promise<Response> => {
-    const u = new URL(String(input));
-    seen.push(`${init?.method ?? 'GET'} ${u.href}`);
-    const headers: Record<string, string> = { connection: 'close' };
-    new Headers(init?.headers).forEach((v, k) => { headers[k] = v; });
-    headers.host = u.host;
-    headers['x-forwarded-proto'] = u.protocol.slice(0, -1);
-    const body = typeof init?.body === 'string' ? init.body : undefined;
-    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-    return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, method: init?.method ?? 'GET', path: u.pathname + u.search, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          const status = res.statusCode ?? 0;
-          resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers: h }));
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  };
-}
 
 describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
   let inst: McpInstance;
@@ -135,7 +85,7 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
       const tools = await client.listTools();
       assert.deepEqual(tools.tools.map((t) => t.name), ['whoami']);
       const r = await client.callTool({ name: 'whoami', arguments: {} });
-      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', authorization: null }) }]);
+      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', groups: '', authorization: null }) }]);
     } finally {
       await client.close();
     }
