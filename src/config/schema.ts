@@ -51,6 +51,23 @@ export const identityHeadersSchema = z.strictObject({
   preferredUsername: headerName.default('X-Auth-Request-Preferred-Username').describe('header carrying the preferred username'),
 }).describe('names of the identity headers sent on every 2xx (empty values when unknown)');
 
+/** An OAuth scope token (RFC 6749 §3.3). */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token (no spaces or quotes)');
+
+/**
+ * A protected resource's canonical URL (RFC 8707 §2, RFC 9728 §1.2): absolute http(s), no
+ * query, no fragment, no userinfo, a path made of plain characters so that the metadata URL and
+ * the `aud` comparison are byte-exact.
+ */
+const resourceUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '' && u.search === '' && !s.includes('#') && !s.includes('?')
+      && u.username === '' && u.password === '' && u.href.replace(/\/$/, '') === s.replace(/\/$/, '') && /^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*$/.test(u.pathname)
+      && !u.pathname.includes('//') && !/\/\.\.?(?:\/|$)/.test(u.pathname);
+  } catch { return false; }
+}, 'expected a canonical absolute http(s) URL such as https://mcp.example.org/mcp: lowercase host, no query, fragment, userinfo, dot segments or percent escapes');
+
 export const appSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected a lowercase name of letters, digits and "-"').describe('unique name, used in logs, metrics and explain'),
   hosts: z.array(hostPattern).min(1).describe('hosts this rule matches'),
@@ -62,6 +79,8 @@ export const appSchema = z.strictObject({
   deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects'),
   headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
   upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
+  audience: resourceUrl.optional()
+    .describe('accept bearer tokens at the gate for this app: JWT access tokens from this issuer whose aud is exactly this (such as https://grafana.example.org; clients and agents ask for it with resource=<audience>, RFC 8707); the same allow/deny decides'),
 }).describe('an app: an ordered rule; the first whose host, path, method and network match (and whose subject matches) decides');
 
 export type AppConfig = z.output<typeof appSchema>;
@@ -218,23 +237,6 @@ export const issuerSchema = z.strictObject({
   if (t.registration !== 'token' && t.registrationToken !== undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registrationToken is used only with issuer.registration: token' });
 }).describe('the OpenID Connect provider and OAuth authorization server');
 
-/** An OAuth scope token (RFC 6749 §3.3). */
-const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth scope token (no spaces or quotes)');
-
-/**
- * A protected resource's canonical URL (RFC 8707 §2, RFC 9728 §1.2): absolute http(s), no
- * query, no fragment, no userinfo, a path made of plain characters so that the metadata URL and
- * the `aud` comparison are byte-exact.
- */
-const resourceUrl = z.string().refine((s) => {
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '' && u.search === '' && !s.includes('#') && !s.includes('?')
-      && u.username === '' && u.password === '' && u.href.replace(/\/$/, '') === s.replace(/\/$/, '') && /^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*$/.test(u.pathname)
-      && !u.pathname.includes('//') && !/\/\.\.?(?:\/|$)/.test(u.pathname);
-  } catch { return false; }
-}, 'expected a canonical absolute http(s) URL such as https://mcp.example.org/mcp: lowercase host, no query, fragment, userinfo, dot segments or percent escapes');
-
 export const resourceSchema = z.strictObject({
   resource: resourceUrl.describe('the canonical URL of the protected endpoint (RFC 8707), such as https://mcp.example.org/mcp; requests to it and below it need a bearer token whose aud is exactly this'),
   name: z.string().min(1).optional().describe('a human-readable name: resource_name in the metadata, and the name in logs and metrics (default: the URL)'),
@@ -324,6 +326,13 @@ export const configSchema = z.strictObject({
   if (d !== undefined && !c.resources.some((r) => r.resource === d)) {
     ctx.addIssue({ code: 'custom', path: ['issuer', 'defaultResource'], message: `"${d}" is not one of resources[].resource` });
   }
+  // One audience, one kind of resource server: a protected resource's URL is bearer-only at the
+  // gate, so an app naming it as its audience would never see its own tokens.
+  c.apps.forEach((a, i) => {
+    if (a.audience !== undefined && c.resources.some((r) => r.resource === a.audience)) {
+      ctx.addIssue({ code: 'custom', path: ['apps', i, 'audience'], message: `"${a.audience}" is already a resources[].resource: give the app an audience of its own` });
+    }
+  });
 }).describe('Gatehouse configuration: one YAML file or a directory of them; unknown keys are errors');
 
 export type ConfigInput = z.input<typeof configSchema>;

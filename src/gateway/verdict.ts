@@ -2,6 +2,15 @@
 //   0. a URL under a protected resource (`resources[]`) is bearer-only, decided by bearer.ts
 //      and resources.ts before any app rule; a cookie never opens it
 //   1. the first matching rule, anonymously; deny-everyone answers at once
+//   1b. a bearer token for an app that opted in (`apps[].audience`): only when the request has
+//      an Authorization header (the cookie path never reads it) and the rule's app names an
+//      audience. The token is verified like a resource's (the issuer's JWT, RS256/ES256,
+//      typ at+jwt, iss exact, aud = the app's audience, exp, the agent still existing); the
+//      identity comes from the token (preferred_username or sub, groups, email only when
+//      verified) and the SAME rule decides (step 3 with that identity), so a token opens
+//      exactly what the same user's cookie would. A bad token is 401 invalid_token, never a
+//      redirect to the portal: a CLI or an agent cannot follow one. The cookie is ignored then:
+//      a request says who it is one way.
 //   2. the session (a map lookup for sessions this process has seen)
 //   3. the rule again with the identity
 //   4. oauth2-proxy's allowed_groups / allowed_emails / allowed_email_domains, ANDed on top
@@ -41,6 +50,14 @@ export function decide(
   }
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return { kind: 'deny', reason: anon.reason };
+  if (authorization !== undefined && bearer && anon.action === 'authenticate') {
+    const audience = anon.ruleIndex === null ? undefined : s.policy.rules[anon.ruleIndex]?.app.audience;
+    if (audience !== undefined) {
+      const token = bearerToken(authorization);
+      // A non-Bearer scheme (Basic for the app itself) leaves the cookie path as it is.
+      if (token !== undefined) return appBearerVerdict(s, bearer, audience, facts, token, restrictions);
+    }
+  }
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
   if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions));
   return withSession(s, facts, anon, found ? found.view : null, restrictions);
@@ -94,6 +111,47 @@ async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedRe
   // Reverse-proxy mode: the resource's own upstream, else the one of the app rule for this URL.
   const upstream = r.upstream ?? s.policy.decide(facts, null).upstream;
   return { kind: 'pass', names: r.headers, identity, upstream, app: r.name, resource: r.resource };
+}
+
+/** RFC 6750 §3.1: the answer for a bad token at an app; no resource metadata (an app is not an RFC 9728 resource). */
+export const APP_INVALID_TOKEN = 'Bearer error="invalid_token"';
+
+/**
+ * A bearer token at an app with `audience` (see 1b above):
+ *   malformed, expired, bad signature, another issuer,
+ *   another aud, a deleted agent       -> 401 invalid_token
+ *   the rule does not admit the token's
+ *   identity (or a later rule would
+ *   decide, for another audience)      -> 403
+ *   otherwise                          -> pass, identity from the token
+ */
+async function appBearerVerdict(
+  s: GateSettings, bearer: BearerGate, audience: string, facts: Facts, token: string | null, restrictions: URLSearchParams | null,
+): Promise<Verdict> {
+  const invalid = (reason: string): Verdict => ({ kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: APP_INVALID_TOKEN, reason });
+  if (token === null) return invalid('malformed Authorization header');
+  let t: VerifiedToken;
+  try {
+    t = await bearer.verifier.verify(token, audience);
+  } catch (err) {
+    return invalid(err instanceof TokenRejected ? err.reason : 'the token could not be verified');
+  }
+  const identity: Identity = {
+    username: t.username ?? t.sub,
+    email: t.emailVerified ? t.email : null,
+    emailVerified: t.emailVerified && t.email !== null,
+    groups: t.groups,
+  };
+  const d = s.policy.decide(facts, identity);
+  if (d.action !== 'allow' && d.action !== 'public') return { kind: 'deny', reason: d.reason };
+  // The rule that admits the identity must take tokens for this same audience: a token for one
+  // app never opens a later rule on the same host that did not opt in (or names another).
+  const decidedBy = d.ruleIndex === null ? undefined : s.policy.rules[d.ruleIndex]?.app.audience;
+  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}` };
+  if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
+    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
+  }
+  return pass(s, d, identity);
 }
 
 /**

@@ -132,7 +132,8 @@ export function buildProvider(d: ProviderDeps): Provider {
     // OAuth 2.1 / MCP: the authorization code flow only (RFC 8414 response_types_supported).
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    // Access tokens for a resource carry who the user is, so the gate can set identity headers.
+    // Access tokens for a resource (or an app's audience) carry who the user is, so the gate can
+    // set identity headers.
     extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; kind?: string }) => {
       if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
       if (token.accountId) {
@@ -143,6 +144,12 @@ export function buildProvider(d: ProviderDeps): Provider {
         const out: Record<string, unknown> = {};
         if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
         if (!allowed || allowed.includes('groups')) out.groups = [...identity.groups].map(String);
+        // Only a verified address: the gate's identity headers (an app behind apps[].audience)
+        // take an email from a token only when it is verified.
+        if (identity.email && identity.emailVerified && (!allowed || allowed.includes('email'))) {
+          out.email = identity.email;
+          out.email_verified = true;
+        }
         return out;
       }
       const agent = agentName(token.clientId ?? '');
@@ -207,7 +214,8 @@ export function buildProvider(d: ProviderDeps): Provider {
       resourceIndicators: {
         enabled: true,
         // RFC 8707 §2: an unknown resource is invalid_target. oidc-provider asks before the grant
-        // handler runs, so a refused /token request leaves the code unconsumed.
+        // handler runs, so a refused /token request leaves the code unconsumed. Known: resources[]
+        // and apps[].audience (resources.ts).
         getResourceServerInfo: (_ctx: KoaContextWithOIDC, indicator: string) => {
           const r = findResource(config, indicator);
           if (!r) throw new errors.InvalidTarget();
