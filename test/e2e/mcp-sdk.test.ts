@@ -1,0 +1,443 @@
+// The official MCP TypeScript SDK (v1) as the client, through REAL nginx and REAL Caddy run from
+// the configs in docs/proxies/ (nginx/mcp.conf with its snippets, caddy/Caddyfile.mcp), the gate
+// in front by forward auth, and an MCP server built with the SDK (McpServer + Streamable HTTP)
+// whose `whoami` tool returns the identity headers it received. The whole dance goes over the
+// proxy's port: 401 → protected-resource metadata (routed to Gatehouse on the MCP host) →
+// authorization-server metadata → dynamic registration → /oidc/auth with PKCE and `resource`,
+// the user signing in at the portal and allowing it (driven over HTTP as the SDK's redirect
+// handler would hand it to a browser) → /oidc/token with `resource` → a real tool call.
+// Negative: a token for another resource, a token without the needed scope (the SDK sees the
+// 403 challenge and asks for more), a user the resource does not admit, and the token never
+// reaching the MCP server.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError, type OAuthClientProvider,
+} from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientInformationFull, OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import {
+  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, render, request, SPOOFED_HEADERS, startCaddy,
+  startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
+} from './harness.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const PORTAL_HOST = 'auth.example.test';
+const MCP_HOST = 'mcp.example.test';
+const APP_HOST = 'app.example.test';
+/** A loopback callback, as a CLI MCP client registers; nothing listens there: the code is read from the redirect. */
+const CALLBACK = 'http://127.0.0.1:43219/callback';
+const SCOPES = 'mcp:tools mcp:admin';
+
+// ---------------------------------------------------------------------------------------------
+// The proxies, from the shipped docs
+
+/** nginx from the shipped docs with an MCP server: gatehouse.conf, app.conf for the apps, and mcp.conf. */
+async function startNginxMcpFromDocs(v: {
+  port: number; gatehouse: string; portalName: string; apps: { serverName: string; upstream: string }; mcp: { serverName: string; upstream: string };
+}): Promise<ProxyProcess> {
+  const gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), { GATEHOUSE: v.gatehouse, LISTEN: v.port, PORTAL_NAME: v.portalName });
+  const app = render(await readDoc('nginx/app.conf'), { LISTEN: v.port, SERVER_NAME: v.apps.serverName, APP_UPSTREAM: v.apps.upstream });
+  const mcp = render(await readDoc('nginx/mcp.conf'), { LISTEN: v.port, MCP_SERVER_NAME: v.mcp.serverName, MCP_UPSTREAM: v.mcp.upstream });
+  const files: Record<string, string> = {};
+  for (const f of ['gatehouse-endpoints.conf', 'gatehouse-auth.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf']) files[`snippets/${f}`] = await readDoc(`nginx/snippets/${f}`);
+  return startNginx([gatehouseConf, app, mcp].join('\n'), { port: v.port, files });
+}
+
+/** Caddy from the shipped docs with an MCP server: docs/proxies/caddy/Caddyfile plus Caddyfile.mcp. */
+async function startCaddyMcpFromDocs(v: {
+  port: number; gatehouse: string; portalName: string; apps: { names: string[]; upstream: string }; mcp: { name: string; upstream: string };
+}): Promise<ProxyProcess> {
+  const site = (name: string) => `http://${name}:${v.port}`;
+  const main = render(await readDoc('caddy/Caddyfile'), {
+    GATEHOUSE: v.gatehouse, APP_SITE: v.apps.names.map(site).join(', '), APP_UPSTREAM: v.apps.upstream, PORTAL_SITE: site(v.portalName),
+  });
+  const mcp = render(await readDoc('caddy/Caddyfile.mcp'), { GATEHOUSE: v.gatehouse, MCP_SITE: site(v.mcp.name), MCP_UPSTREAM: v.mcp.upstream });
+  return startCaddy(`${main}\n${mcp}`, { port: v.port });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MCP server
+
+interface McpWhoami { address: string; seen: SeenRequest[]; stop(): Promise<void> }
+
+/**
+ * A stateless Streamable HTTP MCP server with one tool, `whoami`, that returns the identity
+ * headers the request carried. Every request is recorded; one with an Authorization header is
+ * refused with 500 (and recorded), so a leaked token fails the call as well as the assertions.
+ */
+async function startMcpWhoami(): Promise<McpWhoami> {
+  const seen: SeenRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const headers: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers });
+    if (req.headers.authorization !== undefined) { req.resume(); res.writeHead(500, { 'content-type': 'text/plain' }).end('an Authorization header reached the MCP server'); return; }
+    if (req.method !== 'POST') { req.resume(); res.writeHead(405, { allow: 'POST' }).end(); return; }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const mcp = new McpServer({ name: 'whoami', version: '1.0.0' });
+      mcp.registerTool('whoami', { description: 'who the gate says the caller is' }, (extra) => {
+        const h = (extra.requestInfo?.headers ?? {}) as IncomingMessage['headers'];
+        const id = {
+          user: h['x-auth-request-user'] ?? null, email: h['x-auth-request-email'] ?? null,
+          groups: h['x-auth-request-groups'] ?? null, preferredUsername: h['x-auth-request-preferred-username'] ?? null,
+          authorization: h.authorization ?? null,
+        };
+        return { content: [{ type: 'text', text: JSON.stringify(id) }] };
+      });
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      res.on('close', () => { void transport.close(); void mcp.close(); });
+      mcp.connect(transport)
+        .then(() => transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8'))))
+        .catch(() => { if (!res.headersSent) res.writeHead(500).end(); });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SDK's side: fetch over the proxy's port, an in-memory provider, the browser step
+
+interface Exchange { method: string; url: string; status: number; at: number }
+
+/**
+ * The SDK's fetch: every test host name goes to the proxy on 127.0.0.1 (harness `request`,
+ * Host header from the URL); redirects are returned, never followed. Records every exchange.
+ */
+function proxyFetch(log: Exchange[], testCase?: string) {
+  return async (input: string | URL, init?: RequestInit): Promise<Response> => {
+    const url = String(input);
+    const method = init?.method ?? 'GET';
+    const headers: Array<[string, string]> = [];
+    new Headers(init?.headers).forEach((v, k) => { headers.push([k, v]); });
+    if (testCase !== undefined) headers.push([TEST_CASE, testCase]);
+    const b = init?.body;
+    const body = typeof b === 'string' ? b : b instanceof URLSearchParams ? b.toString() : undefined;
+    if (b !== undefined && b !== null && body === undefined) throw new Error(`proxyFetch: unsupported body type for ${method} ${url}`);
+    const res = await request(url, { method, headers, ...(body === undefined ? {} : { body }) });
+    log.push({ method, url, status: res.status, at: performance.now() });
+    const h = new Headers();
+    for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+    const empty = res.status === 204 || res.status === 304 || method === 'HEAD';
+    return new Response(empty ? null : res.body, { status: res.status, headers: h });
+  };
+}
+
+/** An in-memory OAuthClientProvider, as a CLI MCP client keeps one. */
+class MemoryProvider implements OAuthClientProvider {
+  info: OAuthClientInformationMixed | undefined;
+  saved: OAuthTokens | undefined;
+  verifier = '';
+  authorizationUrl: URL | undefined;
+  get redirectUrl(): string { return CALLBACK; }
+  get clientMetadata(): OAuthClientMetadata {
+    return { client_name: 'SDK E2E Client', redirect_uris: [CALLBACK], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
+  }
+  state(): string { return 'sdk-state'; }
+  clientInformation() { return this.info; }
+  saveClientInformation(i: OAuthClientInformationMixed) { this.info = i; }
+  tokens() { return this.saved; }
+  saveTokens(t: OAuthTokens) { this.saved = t; }
+  redirectToAuthorization(url: URL) { this.authorizationUrl = url; }
+  saveCodeVerifier(v: string) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+}
+
+interface Authorized { callback: URL; signInPage: boolean; consentPage: string | undefined; hops: string[] }
+
+/**
+ * What the user's browser does with the SDK's authorization URL: follow redirects on the
+ * portal host, post the sign-in form when it shows, allow on the consent page, and stop at the
+ * redirect to the client's callback (read, not visited).
+ */
+async function authorizeInBrowser(jar: CookieJar, authorizationUrl: URL, username: string): Promise<Authorized> {
+  const hops: string[] = [];
+  let signInPage = false;
+  let consentPage: string | undefined;
+  let next: { url: string; method: 'GET' | 'POST'; body?: string } = { url: authorizationUrl.href, method: 'GET' };
+  for (let i = 0; i < 20; i++) {
+    hops.push(`${next.method} ${new URL(next.url).pathname}`);
+    const res: HttpResponse = await jarRequest(jar, next.url, {
+      method: next.method,
+      headers: next.method === 'POST'
+        ? { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded', Origin: new URL(next.url).origin }
+        : { Accept: 'text/html' },
+      ...(next.body === undefined ? {} : { body: next.body }),
+    });
+    const loc = res.headers.location;
+    if (res.status >= 300 && res.status < 400 && loc !== undefined) {
+      const target = new URL(loc, next.url);
+      if (target.href.startsWith(`${CALLBACK}?`)) return { callback: target, signInPage, consentPage, hops };
+      if (target.host !== new URL(next.url).host) throw new Error(`authorization left for ${target.origin}: ${JSON.stringify(hops)}`);
+      next = { url: target.href, method: 'GET' };
+      continue;
+    }
+    if (res.status === 200 && parseInputs(res.body).some((x) => x.type === 'password')) {
+      signInPage = true;
+      next = { url: formAction(res.body, next.url), method: 'POST', body: new URLSearchParams({ ...hiddenInputs(res.body), username, password: PASSWORD }).toString() };
+      continue;
+    }
+    if (res.status === 200 && /<button[^>]*name="decision"[^>]*value="allow"/.test(res.body)) {
+      consentPage = res.body;
+      next = { url: formAction(res.body, next.url), method: 'POST', body: new URLSearchParams({ ...hiddenInputs(res.body), decision: 'allow' }).toString() };
+      continue;
+    }
+    throw new Error(`authorization stopped at ${next.method} ${next.url} with ${res.status}: ${res.body.slice(0, 400)}; hops ${JSON.stringify(hops)}`);
+  }
+  throw new Error(`authorization did not end: ${JSON.stringify(hops)}`);
+}
+
+function jwtPayload(jwt: string): Record<string, unknown> {
+  const part = jwt.split('.')[1];
+  if (part === undefined) throw new Error('not a JWT');
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+const INITIALIZE = JSON.stringify({
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+});
+const MCP_POST_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+
+/**
+ * Marks a test's requests, so "the MCP server never saw it" is asked of that test's requests
+ * only (the SDK opens its optional SSE GET without awaiting it: it may land during a later test).
+ */
+const TEST_CASE = 'X-Test-Case';
+function seenIn(server: McpWhoami, testCase: string): SeenRequest[] {
+  return server.seen.filter((r) => r.headers.some(([k, v]) => k.toLowerCase() === TEST_CASE.toLowerCase() && v === testCase));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+for (const kind of ['nginx', 'caddy'] as const) {
+  describe(`the MCP SDK through ${kind} (docs/proxies: ${kind === 'nginx' ? 'nginx/mcp.conf' : 'caddy/Caddyfile.mcp'}) with the gate in front`, () => {
+    let port: number;
+    let gh: GatehouseProcess;
+    let mcp: McpWhoami;
+    let app: Whoami;
+    let proxy: ProxyProcess;
+    let portal: string;
+    let resource: string;
+    let otherResource: string;
+    let metadataUrl: string;
+    /** The client the SDK registered in the first test; the negative tests reuse it. */
+    let registered: OAuthClientInformationFull;
+
+    const mcpUrl = (p: string) => `http://${MCP_HOST}:${port}${p}`;
+
+    before(async () => {
+      port = await freePort();
+      portal = `http://${PORTAL_HOST}:${port}`;
+      resource = mcpUrl('/mcp');
+      otherResource = `http://other-mcp.example.test:${port}/mcp`;
+      metadataUrl = mcpUrl('/.well-known/oauth-protected-resource/mcp');
+      mcp = await startMcpWhoami();
+      app = await startWhoami();
+      gh = await startGatehouse(gateConfig({
+        publicUrl: portal,
+        extra: [
+          'resources:',
+          `  - { resource: ${resource}, name: whoami, scopes: [mcp:tools, mcp:admin], allow: { groups: [admins] } }`,
+          `  - { resource: ${otherResource}, name: other, scopes: [mcp:tools] }`,
+          `issuer: { defaultResource: ${resource} }`,
+        ].join('\n'),
+      }));
+      await addUser(gh, 'alice', PASSWORD, ['admins']);
+      await addUser(gh, 'bob', PASSWORD, []);
+      const gatehouse = `127.0.0.1:${gh.port}`;
+      proxy = kind === 'nginx'
+        ? await startNginxMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { serverName: APP_HOST, upstream: app.address }, mcp: { serverName: MCP_HOST, upstream: mcp.address } })
+        : await startCaddyMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { names: [APP_HOST], upstream: app.address }, mcp: { name: MCP_HOST, upstream: mcp.address } });
+    });
+    after(async () => {
+      await proxy?.stop();
+      await gh?.stop();
+      await mcp?.stop();
+      await app?.stop();
+    });
+
+    /** A token through the SDK's own functions for the registered client: any user, scope and resource. */
+    async function tokenFor(username: string, scope: string, forResource: string): Promise<OAuthTokens> {
+      const fetchFn = proxyFetch([]);
+      const metadata = await discoverAuthorizationServerMetadata(portal, { fetchFn });
+      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, { metadata, clientInformation: registered, redirectUrl: CALLBACK, scope, state: 'st', resource: forResource });
+      const { callback } = await authorizeInBrowser(new CookieJar(), authorizationUrl, username);
+      return exchangeAuthorization(portal, {
+        metadata, clientInformation: registered, authorizationCode: callback.searchParams.get('code') ?? '', codeVerifier, redirectUri: CALLBACK, resource: forResource, fetchFn,
+      });
+    }
+
+    test('401 → metadata through the proxy → discovery → registration → sign-in → token with resource → a real tool call', async () => {
+      const log: Exchange[] = [];
+      const fetch = proxyFetch(log);
+      const provider = new MemoryProvider();
+
+      // 1. First connect: 401 through the proxy; the SDK discovers, registers, and hands over
+      //    the authorization URL.
+      const first = new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider });
+      await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(first), UnauthorizedError);
+      const firstUnauthorized = log.find((e) => e.status === 401);
+      assert.ok(firstUnauthorized, JSON.stringify(log));
+      assert.deepEqual(log.map((e) => `${e.method} ${e.url} ${e.status}`), [
+        `POST ${resource} 401`,
+        `GET ${metadataUrl} 200`,
+        `GET ${portal}/.well-known/oauth-authorization-server 200`,
+        `POST ${portal}/oidc/reg 201`,
+      ]);
+      const url = provider.authorizationUrl;
+      assert.ok(url, 'no authorization URL');
+      assert.equal(url.origin + url.pathname, `${portal}/oidc/auth`);
+      const clientId = String((provider.info as { client_id: string }).client_id);
+      assert.deepEqual(Object.fromEntries(url.searchParams), {
+        response_type: 'code', client_id: clientId, code_challenge: url.searchParams.get('code_challenge'), code_challenge_method: 'S256',
+        redirect_uri: CALLBACK, state: 'sdk-state', scope: SCOPES, resource,
+      });
+      registered = provider.info as OAuthClientInformationFull;
+
+      // 2. The user's browser: sign in at the portal (through the proxy) and allow the client.
+      const { callback, signInPage, consentPage, hops } = await authorizeInBrowser(new CookieJar(), url, 'alice');
+      assert.ok(signInPage, `no sign-in form on the way: ${JSON.stringify(hops)}`);
+      assert.match(consentPage ?? '', /<h1>Allow SDK E2E Client\?<\/h1>/);
+      assert.equal(callback.origin + callback.pathname, CALLBACK);
+      assert.equal(callback.searchParams.get('iss'), portal);
+      assert.equal(callback.searchParams.get('state'), 'sdk-state');
+
+      // 3. The SDK exchanges the code with `resource`, reconnects, and calls the tool.
+      const before3 = log.length;
+      await first.finishAuth(callback.searchParams.get('code') ?? '');
+      assert.equal(provider.saved?.token_type, 'Bearer');
+      const claims = jwtPayload(provider.saved?.access_token ?? '');
+      assert.equal(claims.aud, resource);
+      assert.equal(claims.iss, portal);
+      assert.equal(claims.scope, SCOPES);
+      const client = new Client({ name: 'e2e', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider }));
+      let elapsed: number;
+      try {
+        const r = await client.callTool({ name: 'whoami', arguments: {} });
+        elapsed = performance.now() - firstUnauthorized.at;
+        assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+      } finally {
+        await client.close();
+      }
+      const after3 = log.slice(before3).map((e) => `${e.method} ${e.url} ${e.status}`);
+      assert.deepEqual(after3.slice(0, 3), [
+        `GET ${metadataUrl} 200`,
+        `GET ${portal}/.well-known/oauth-authorization-server 200`,
+        `POST ${portal}/oidc/token 200`,
+      ]);
+      // initialize, notifications/initialized, (the optional SSE GET, refused by this stateless
+      // server), tools/call: all through the proxy with the token, all answered by the server.
+      const mcpCalls = after3.slice(3);
+      assert.ok(mcpCalls.every((c) => c.startsWith(`POST ${resource} 20`) || c === `GET ${resource} 405`), JSON.stringify(mcpCalls));
+      assert.deepEqual(mcpCalls.filter((c) => c.startsWith('POST')), [`POST ${resource} 200`, `POST ${resource} 202`, `POST ${resource} 200`]);
+      // The MCP server saw every call, and never an Authorization header.
+      assert.ok(mcp.seen.length >= 3);
+      assert.deepEqual(mcp.seen.flatMap((s) => s.headers.filter(([k]) => k.toLowerCase() === 'authorization')), []);
+      process.stdout.write(`# ${kind}: first 401 to first successful tool call: ${elapsed.toFixed(0)} ms\n`);
+    });
+
+    test('no token: 401 through the proxy with resource_metadata and scope; the MCP server never sees it', async () => {
+      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, [TEST_CASE]: 'no-token' }, body: INITIALIZE });
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers.location, undefined);
+      assert.deepEqual(seenIn(mcp, 'no-token'), []);
+    });
+
+    test('protected-resource metadata through the proxy: the path-suffixed and the root form, CORS-open', async () => {
+      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], resource_name: 'whoami' };
+      for (const u of [metadataUrl, mcpUrl('/.well-known/oauth-protected-resource')]) {
+        const res = await request(u, { headers: { Accept: 'application/json', Origin: 'https://claude.ai' } });
+        assert.equal(res.status, 200, u);
+        assert.deepEqual(JSON.parse(res.body), expected, u);
+        assert.equal(res.headers['access-control-allow-origin'], '*', u);
+      }
+      const pre = await request(metadataUrl, {
+        method: 'OPTIONS',
+        headers: { Origin: 'https://claude.ai', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'mcp-protocol-version' },
+      });
+      assert.equal(pre.status, 204);
+      assert.match(String(pre.headers['access-control-allow-headers']), /(^|, *)mcp-protocol-version(,|$)/i);
+    });
+
+    test('a token for another resource is refused here: 401 invalid_token through the proxy, the MCP server never sees it', async () => {
+      const other = await tokenFor('alice', 'mcp:tools', otherResource);
+      assert.equal(jwtPayload(other.access_token).aud, otherResource);
+      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' }, body: INITIALIZE });
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+
+      // The SDK holding that token: the 401 sends it back to authorization for this resource
+      // (no refresh token to try first).
+      const log: Exchange[] = [];
+      const provider = new MemoryProvider();
+      provider.info = registered;
+      provider.saved = other;
+      const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'other-aud'), authProvider: provider });
+      await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(transport), UnauthorizedError);
+      assert.equal(log[0] && `${log[0].method} ${log[0].url} ${log[0].status}`, `POST ${resource} 401`);
+      assert.equal(provider.authorizationUrl?.searchParams.get('resource'), resource);
+      assert.equal(provider.authorizationUrl?.searchParams.get('scope'), SCOPES);
+      assert.deepEqual(seenIn(mcp, 'other-aud'), []);
+    });
+
+    test('insufficient scope: 403 with the scope challenge through the proxy, and the SDK asks for every scope it names', async () => {
+      const narrow = await tokenFor('alice', 'mcp:tools', resource);
+      assert.equal(jwtPayload(narrow.access_token).scope, 'mcp:tools');
+      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${narrow.access_token}`, [TEST_CASE]: 'narrow' }, body: INITIALIZE });
+      assert.equal(res.status, 403);
+      assert.equal(res.headers['www-authenticate'], `Bearer error="insufficient_scope", scope="${SCOPES}", resource_metadata="${metadataUrl}"`);
+
+      const log: Exchange[] = [];
+      const provider = new MemoryProvider();
+      provider.info = registered;
+      provider.saved = narrow;
+      const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'narrow'), authProvider: provider });
+      await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(transport), UnauthorizedError);
+      assert.deepEqual(log.map((e) => `${e.method} ${e.url} ${e.status}`).slice(0, 2), [`POST ${resource} 403`, `GET ${metadataUrl} 200`]);
+      assert.equal(provider.authorizationUrl?.searchParams.get('scope'), SCOPES);
+      assert.deepEqual(seenIn(mcp, 'narrow'), []);
+    });
+
+    test('a valid token of a user the resource does not admit: 403 without a challenge (more scope would not help)', async () => {
+      const bobs = await tokenFor('bob', SCOPES, resource);
+      assert.equal(jwtPayload(bobs.access_token).aud, resource);
+      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${bobs.access_token}`, [TEST_CASE]: 'bob' }, body: INITIALIZE });
+      assert.equal(res.status, 403);
+      assert.equal(res.headers['www-authenticate'], undefined);
+      assert.deepEqual(seenIn(mcp, 'bob'), []);
+    });
+
+    test('a valid token: the MCP server gets the gate\'s identity, neither the token nor a spoofed identity header', async () => {
+      const full = await tokenFor('alice', SCOPES, resource);
+      const res = await request(resource, {
+        method: 'POST',
+        headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${full.access_token}`], [TEST_CASE, 'spoof'], ...SPOOFED_HEADERS],
+        body: INITIALIZE,
+      });
+      assert.equal(res.status, 200, res.body);
+      const seen = seenIn(mcp, 'spoof');
+      assert.equal(seen.length, 1);
+      const hdrs = seen[0]!.headers;
+      assert.deepEqual(hdrs.filter(([k]) => k.toLowerCase() === 'authorization'), []);
+      assert.deepEqual(hdrs.filter(([, v]) => v.includes('mallory')), []);
+      for (const [name, value] of [['X-Auth-Request-User', 'alice'], ['X-Auth-Request-Email', 'alice@example.org'], ['X-Auth-Request-Groups', 'admins']]) {
+        assert.deepEqual(hdrs.filter(([k]) => k.toLowerCase() === name!.toLowerCase()).map(([, v]) => v), [value], name);
+      }
+    });
+  });
+}
