@@ -12,6 +12,7 @@ import { openStore } from '../store/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
+import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 
 export interface Command {
   summary: string;
@@ -320,17 +321,65 @@ ${CONFIG_HELP}`,
   },
 
   doctor: {
-    summary: "check a deployment's config for known traps and say what to fix",
+    summary: "check a deployment's config for known traps and say what to fix; `doctor kube` prints the kube-apiserver config",
     usage: `gatehouse doctor [--config PATH] [--url URL]
+       gatehouse doctor kube [--config PATH] [--audience ID]... [--username preferred_username|email] [--api-version v1beta1|v1] [--role NAME]
 
---url   a running instance's internal address (e.g. http://gatehouse.gatehouse.svc:4180): also checks it answers
+--url           a running instance's internal address (e.g. http://gatehouse.gatehouse.svc:4180): also checks it answers
+kube            print a kube-apiserver AuthenticationConfiguration for this issuer and RBAC ClusterRoleBindings
+                for the groups in config, as YAML on stdout (warnings on stderr)
+--audience      a client id the apiserver accepts as aud (repeatable; default: the client "kubernetes")
+--username      the claim usernames come from: preferred_username (prefix "oidc:", default) or email
+--api-version   v1beta1 (Kubernetes 1.30+, default) or v1 (1.34+)
+--role          the ClusterRole each group is bound to (default: view)
 ${CONFIG_HELP}`,
-    options: { ...CONFIG, url: { type: 'string' } },
-    async run({ values }, io) {
+    options: {
+      ...CONFIG, url: { type: 'string' }, audience: { type: 'string', multiple: true },
+      username: { type: 'string' }, 'api-version': { type: 'string' }, role: { type: 'string' },
+    },
+    async run({ values, positionals }, io) {
+      const [what, ...rest] = positionals;
+      if (what === 'kube' && rest.length === 0) return doctorKube(values, io);
+      if (what !== undefined) {
+        io.err(`gatehouse doctor: unknown check "${positionals.join(' ')}" (known: kube)`);
+        return 2;
+      }
+      for (const flag of ['audience', 'username', 'api-version', 'role']) {
+        if (values[flag] !== undefined) {
+          io.err(`gatehouse doctor: --${flag} is for \`gatehouse doctor kube\``);
+          return 2;
+        }
+      }
       return doctor(values, io);
     },
   },
 };
+
+async function doctorKube(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
+  const username = (values.username as string | undefined) ?? 'preferred_username';
+  if (username !== 'preferred_username' && username !== 'email') {
+    io.err('gatehouse doctor kube: --username must be preferred_username or email');
+    return 2;
+  }
+  const apiVersion = (values['api-version'] as string | undefined) ?? 'v1beta1';
+  if (apiVersion !== 'v1beta1' && apiVersion !== 'v1') {
+    io.err('gatehouse doctor kube: --api-version must be v1beta1 or v1');
+    return 2;
+  }
+  const role = (values.role as string | undefined) ?? 'view';
+  const loaded = await loadFor(values.config as string | undefined, io);
+  let out;
+  try {
+    out = kubeAuthentication(loaded.config, { audiences: (values.audience as unknown as string[] | undefined) ?? [], usernameClaim: username, apiVersion, role });
+  } catch (err) {
+    if (!(err instanceof KubeConfigProblem)) throw err;
+    io.err(`gatehouse doctor kube: ${err.message}`);
+    return 1;
+  }
+  for (const w of out.warnings) io.err(`gatehouse: warning: ${w}`);
+  io.out(out.yaml.trimEnd());
+  return 0;
+}
 
 async function doctor(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
   let problems = 0;
