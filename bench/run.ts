@@ -2,29 +2,26 @@
 // loopback; every stage is bounded in time. Measures, in one run:
 //   1. baseline      a bare node:http server answering 202 with three headers
 //   2. gatehouse     GET /oauth2/auth with a valid session cookie and trusted X-Forwarded-*
+//   2b. bearer       GET /oauth2/auth for a URL under a `resources:` entry with an agent's JWT
 //   3. nginx         auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
 //   3b. nginx-no-ka  the same without `keepalive` (what the docs warn about)
 //   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions
-// Prints a table and writes bench/results/latest.json.
+//   5. issuer        discovery and client_credentials at /oidc/token against oidc-provider alone (bench/issuer.ts)
+// Prints the tables and writes bench/results/latest.json.
 //
 // Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_SESSIONS (10000),
 // BENCH_REQUESTS (1000000).
 import { mintSessions } from './mint-sessions.ts';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   addUser, freePort, gateConfig, request, signIn, startGatehouse, startNginxFromDocs, tempDir,
 } from '../test/e2e/harness.ts';
-import { runWrk, type WrkResult } from './wrk.ts';
+import { runWrk } from './wrk.ts';
+import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
+import { RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const SERVER_CPU = 0;
-const LOAD_CPU = 1;
-const DURATION = process.env.BENCH_DURATION ?? '10s';
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
 const USERS = 10;
@@ -32,53 +29,11 @@ const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';
 const APP = 'app.example.test';
 
-interface Row { name: string; what: string; result: WrkResult }
 const notes: string[] = [];
-const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
-function need(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  // Only a missing program is fatal: `wrk -v` prints its version and exits 1.
-  if (r.error !== undefined) throw new Error(`${cmd} is needed (run: bash scripts/install-e2e-deps.sh): ${r.error.message}`);
-  return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
-}
-
-/** A child process pinned to a CPU (default SERVER_CPU) that prints a JSON "listening" line with its url. */
-async function startPinned(args: string[], cpu = SERVER_CPU): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start`)), 10_000);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const m = /"msg":"listening","url":"([^"]+)"/.exec(buf);
-      if (m !== null) { clearTimeout(timer); resolve(m[1]!); }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${args.join(' ')} exited ${code}`)); });
-  });
-  return {
-    url, child,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) { resolve(); return; }
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
-async function bench(name: string, what: string, url: string, headers: Record<string, string>, expectStatus: number): Promise<Row> {
-  const probe = await request(url, { headers });
-  if (probe.status !== expectStatus) {
-    throw new Error(`${name}: a single request answered ${probe.status}, expected ${expectStatus}: ${probe.body.slice(0, 200)}`);
-  }
-  // A short warm-up (JIT, connection pools), then the measured run.
-  await runWrk({ url, headers, connections: CONNECTIONS, duration: '2s', cpu: LOAD_CPU, timeoutMs: 30_000 });
-  log(`${name}: wrk -t1 -c${CONNECTIONS} -d${DURATION} ${url}`);
-  const result = await runWrk({ url, headers, connections: CONNECTIONS, duration: DURATION, cpu: LOAD_CPU, timeoutMs: 120_000 });
-  if (result.non2xx3xx > 0 || result.socketErrors > 0) {
-    throw new Error(`${name}: ${result.non2xx3xx} non-2xx/3xx responses, ${result.socketErrors} socket errors:\n${result.raw}`);
-  }
-  return { name, what, result };
+/** The GET stages: a URL, its headers and the one status every answer must have. */
+function bench(name: string, what: string, url: string, headers: Record<string, string>, expectStatus: number, reference?: string): Promise<Row> {
+  return measure(name, what, { url, headers, expectStatus }, reference);
 }
 
 async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
@@ -87,16 +42,9 @@ async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
   return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), hwmMiB: +(kb('VmHWM') / 1024).toFixed(1) };
 }
 
-function table(rows: Row[], baseline: number): string {
-  const head = ['stage', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline'];
-  const body = rows.map((r) => [r.name, r.result.rps.toFixed(0), r.result.p50Ms.toFixed(3), r.result.p99Ms.toFixed(3), `${(r.result.rps / baseline * 100).toFixed(1)}%`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
-}
-
 async function main(): Promise<void> {
   if (os.availableParallelism() < 2) throw new Error('the benchmark needs 2 CPUs: the servers on CPU 0, wrk on CPU 1');
+  const loadAtStart = os.loadavg();
   const versions = {
     node: process.version,
     nginx: need('nginx', ['-v']),
@@ -104,6 +52,7 @@ async function main(): Promise<void> {
     taskset: need('taskset', ['--version']),
   };
   const rows: Row[] = [];
+  const issuerRows: Row[] = [];
   const cleanups: Array<() => Promise<void>> = [];
   let memory: Record<string, unknown> | undefined;
   let failure: string | undefined;
@@ -123,7 +72,8 @@ async function main(): Promise<void> {
     const gh = await startGatehouse(gateConfig({
       publicUrl: portalBase,
       apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
-      extra: 'signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }',
+      // The resource is the bearer stage's and the issuer stages' audience.
+      extra: `signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }\n${resourcesYaml}`,
     }), {
       wrap: ['taskset', '-c', String(SERVER_CPU)],
       // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
@@ -144,6 +94,14 @@ async function main(): Promise<void> {
     // 2. Gatehouse alone, as Traefik/Caddy call it.
     const forwarded = { Cookie: cookie, 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': `${APP}:${nginxPort}`, 'X-Forwarded-Uri': '/dashboard', 'X-Forwarded-Method': 'GET' };
     rows.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
+
+    // 2b. The same check with a bearer token instead (issue 6): an agent's JWT for a URL under
+    // the configured resource, right after the cookie stage so both see the same process.
+    const agent = await createAgent(gh, 'bench');
+    const jwt = await agentToken(gh, new URL(portalBase).host, agent);
+    const resourceUrl = new URL(RESOURCE);
+    const bearer = { Authorization: `Bearer ${jwt}`, 'X-Forwarded-Proto': resourceUrl.protocol.slice(0, -1), 'X-Forwarded-Host': resourceUrl.host, 'X-Forwarded-Uri': resourceUrl.pathname, 'X-Forwarded-Method': 'GET' };
+    rows.push(await bench('bearer', 'GET /oauth2/auth, agent JWT (ES256) for a resources: URL, X-Forwarded-*', `${gh.url}/oauth2/auth`, bearer, 202, 'gatehouse'));
 
     // 3. nginx auth_request in front, with and without upstream keepalive.
     const viaNginx = { Host: `${APP}:${nginxPort}`, Cookie: cookie };
@@ -199,6 +157,9 @@ async function main(): Promise<void> {
       sessions: cookies.length, requests: load.requests, rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms,
       rssAtStartMiB: before.rssMiB, rssAfterSessionsMiB: afterSessions.rssMiB, rssAfterRequestsMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.hwmMiB,
     };
+
+    // 5. The issuer against oidc-provider alone (issue 5), last: its load does not touch the memory figures.
+    await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows);
   } catch (e) {
     // Keep what was measured; the report says where it stopped.
     failure = (e as Error).message;
@@ -208,29 +169,28 @@ async function main(): Promise<void> {
   }
 
   if (rows.length === 0) throw new Error(failure ?? 'nothing was measured');
-  const baselineRps = rows[0]!.result.rps;
   const report = {
     date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.availableParallelism(), kernel: os.release() },
+    // Load averages at the start and the end: other work on the machine shows up in every figure.
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.availableParallelism(), kernel: os.release(), loadAverage: { start: loadAtStart, end: os.loadavg() } },
     settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
     versions,
-    results: rows.map((r) => ({
-      name: r.name, what: r.what, rps: r.result.rps, p50Ms: r.result.p50Ms, p90Ms: r.result.p90Ms, p99Ms: r.result.p99Ms,
-      requests: r.result.requests, ratioToBaseline: +(r.result.rps / baselineRps).toFixed(4),
-    })),
+    results: rows.map((r) => rowJson(r, rows, 'baseline')),
     memory,
+    ...(issuerRows.length > 0 ? { issuer: issuerRows.map((r) => rowJson(r, issuerRows, null)) } : {}),
     notes,
     ...(failure !== undefined ? { failure } : {}),
   };
   const out = path.join(here, 'results');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  console.log(table(rows, baselineRps));
+  console.log(table(rows, 'baseline'));
   if (memory !== undefined) {
     console.log(`\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions `
       + `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; `
       + `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB)`);
   }
+  if (issuerRows.length > 0) console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);
   for (const n of notes) console.log(`note: ${n}`);
   if (failure !== undefined) console.log(`\nINCOMPLETE: ${failure}`);
   console.log(`\nwritten to ${path.relative(process.cwd(), path.join(out, 'latest.json'))}`);
