@@ -174,11 +174,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
+    let signOutHook: (sid: string) => Promise<void> = async () => {};
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: `${portalBase(current())}/oauth2/start?provider=${encodeURIComponent(p.id)}` })),
       signInOptions: () => config.signIn,
+      // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
+      onSignOut: (sid) => signOutHook(sid),
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
@@ -209,6 +212,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     await issuer.start();
     closers.push(() => issuer.close());
     // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
+    signOutHook = (sid) => issuer.gateSignedOut(sid);
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
     accessTokenKeys.subjectActive = async (sub) => (sub.startsWith('agent:') ? issuer.isAgentActive(sub.slice('agent:'.length)) : true);
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });

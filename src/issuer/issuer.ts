@@ -16,7 +16,8 @@ import type { Identity } from '../policy/index.ts';
 import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
 import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, INTERACTION_PATH, mayUse } from './provider.ts';
+import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider.ts';
+import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
 import type { JSONWebKeySet } from 'jose';
@@ -32,6 +33,9 @@ export interface IssuerDeps {
   /** How often the signing keys are re-read (a rotation by the CLI or another replica). */
   keyPollMs?: number;
 }
+
+/** The store model of gate session -> OpenID session links. */
+const LINK_MODEL = 'GatehouseGateLink';
 
 export type IssuerHandler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void>;
 
@@ -79,6 +83,24 @@ export function createIssuer(deps: IssuerDeps) {
     });
   }
 
+  // Gate session (sid) -> the OpenID sessions (uids) signed in with it: a sign-out at the gate
+  // ends them with back-channel logout. Kept as long as a gate session can live.
+  let links: { keyring: GateSettings['keyring']; adapter: InstanceType<ReturnType<typeof adapterFor>> } | undefined;
+  const linkStore = () => {
+    const keyring = deps.settings().keyring;
+    if (links?.keyring !== keyring) links = { keyring, adapter: new (adapterFor(store.oidc, clock, { keyring }))(LINK_MODEL) };
+    return links.adapter;
+  };
+  async function linkSession(req: IncomingMessage, uid: string): Promise<void> {
+    const found = await sessionFromCookies(sessions, req.headers.cookie, deps.settings().cookieName);
+    if (!found) return;
+    const a = linkStore();
+    const prior = ((await a.find(found.view.sid))?.uids as string[] | undefined) ?? [];
+    if (prior.includes(uid)) return;
+    const ttl = Math.max(1, Math.ceil(deps.config().session.lifetime / 1000));
+    await a.upsert(found.view.sid, { uids: [...prior, uid] }, ttl);
+  }
+
   async function refreshKeys(): Promise<void> {
     keys = await loadSigningKeys(store.signingKeys, deps.settings().keyring, clock, logger);
   }
@@ -99,6 +121,7 @@ export function createIssuer(deps: IssuerDeps) {
       logoutPage: (form, clientName) => logoutPage(form, clientName, base),
       signedOutPage,
       agents: agentsNow(),
+      linkSession,
       audit: (e) => audit(e),
     });
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };
@@ -245,6 +268,18 @@ export function createIssuer(deps: IssuerDeps) {
         published = { version: keys.version, set: { keys: keys.jwks.map(({ kty, kid, alg, use, crv, x, y, n, e }) => ({ kty, kid, alg, use, crv, x, y, n, e })) } };
       }
       return published.set;
+    },
+    /**
+     * The gate session `sid` ended (sign-out at /oauth2/sign_out): every OpenID session signed in
+     * with it ends too, and the clients with a backchannel_logout_uri get a logout token.
+     */
+    async gateSignedOut(sid: string): Promise<void> {
+      const a = linkStore();
+      const uids = ((await a.find(sid))?.uids as string[] | undefined) ?? [];
+      if (uids.length === 0) return;
+      await a.destroy(sid);
+      const notified = await gateSignOut((await current()).provider, uids, logger);
+      if (notified.length) logger.info({ event: 'backchannel_logout', clients: notified }, 'back-channel logout sent');
     },
     /** Agents (machine identities): created by the CLI, refused at /token once deleted or expired. */
     agents: agentsNow,

@@ -7,7 +7,9 @@
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
 // client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
 // issuer.clientMetadata.allowPrivate), `Client.prototype.compareClientSecret` (the registered
-// method only), and the AuthorizationCode entity of a refused /token request (restored).
+// method only), the AuthorizationCode entity of a refused /token request (restored), and for the
+// gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
+// `client.backchannelLogout` (gateSignOut, at the end of this file).
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
@@ -40,6 +42,11 @@ export interface ProviderDeps {
   logoutPage: (formHtml: string, clientName: string | null) => string;
   signedOutPage: () => string;
   agents: Agents;
+  /**
+   * Remembers that the OpenID session `uid` was signed in with the gate session this request
+   * carries (so a sign-out at the gate can end it, with back-channel logout).
+   */
+  linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
@@ -108,6 +115,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     }));
 
   const cimd = t.clientMetadata;
+  const logoutUris = new Set(config.clients.flatMap((c) => (c.backchannelLogoutUri ? [new URL(c.backchannelLogoutUri).href] : [])));
   const resourceTTL = t.accessTokenLifetime;
   const self: { provider?: Provider } = {};
   const isPublic = async (clientId: string): Promise<boolean> => {
@@ -159,8 +167,10 @@ export function buildProvider(d: ProviderDeps): Provider {
     },
     // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
     // connections to private, loopback and link-local addresses after DNS resolution.
+    // Back-channel logout URIs from config are the operator's own (an in-cluster service is a
+    // private address by nature): they skip the guard. A registered client's are guarded.
     fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
-      if (cimd.allowPrivate) delete options.dispatcher;
+      if (cimd.allowPrivate || logoutUris.has(String(url))) delete options.dispatcher;
       return globalThis.fetch(url, options);
     },
     claims: { openid: ['sub'], ...SCOPE_CLAIMS },
@@ -307,6 +317,15 @@ export function buildProvider(d: ProviderDeps): Provider {
   provider.on('client_credentials.issued', onIssued as never);
   provider.on('client_credentials.saved', onIssued as never);
 
+  // A completed sign-in (the resume step after the portal's login): link the OpenID session to
+  // the gate session, so signing out at the gate ends it too (gateSignOut below).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (!d.linkSession || ctx.oidc?.route !== 'resume') return;
+    const session = ctx.oidc.entities.Session as { uid?: string; accountId?: string } | undefined;
+    if (session?.uid && session.accountId) await d.linkSession(ctx.req, session.uid);
+  });
+
   // RP-initiated logout ends the gate session too (one sign-out ends both).
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { ctx.state.gatehouseEndGate = true; });
   provider.use(async (ctx, next) => {
@@ -324,4 +343,41 @@ export function buildProvider(d: ProviderDeps): Provider {
     });
   }
   return provider;
+}
+
+interface InternalSession {
+  accountId?: string;
+  authorizations?: Record<string, unknown>;
+  sidFor(clientId: string): string;
+  destroy(): Promise<void>;
+}
+interface InternalClient { clientId: string; backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> }
+
+/**
+ * The gate's sign-out for OpenID sessions (OpenID Connect Back-Channel Logout 1.0 §2.7): for each
+ * session (by uid) every client it signed in to that registered a backchannel_logout_uri gets a
+ * logout token (oidc-provider's own, the same one /oidc/session/end sends: iss, aud, iat, jti,
+ * events, sub and sid), then the session is destroyed. Failures are the `backchannel.error`
+ * event's business, as for RP-initiated logout. Returns the client ids notified.
+ */
+export async function gateSignOut(provider: Provider, uids: readonly string[], logger: Logger): Promise<string[]> {
+  const sessions = (provider as unknown as { Session: { findByUid(uid: string): Promise<InternalSession | undefined> } }).Session;
+  const notified: string[] = [];
+  for (const uid of uids) {
+    const session = await sessions.findByUid(uid);
+    if (!session?.accountId) continue;
+    const sub = session.accountId;
+    await Promise.all(Object.keys(session.authorizations ?? {}).map(async (clientId) => {
+      const client = await provider.Client.find(clientId).catch(() => undefined) as unknown as InternalClient | undefined;
+      if (!client?.backchannelLogoutUri) return;
+      try {
+        await client.backchannelLogout(sub, session.sidFor(clientId));
+        notified.push(clientId);
+      } catch (err) {
+        logger.info({ event: 'backchannel.error', client: clientId, detail: (err as Error).message }, 'back-channel logout failed');
+      }
+    }));
+    await session.destroy();
+  }
+  return notified;
 }

@@ -33,6 +33,11 @@ export interface PortalDeps {
   federation?: Federation;
   /** signIn.localAccounts and signIn.autoRedirect (default: the form, no auto-redirect). */
   signInOptions?: () => { localAccounts: boolean; autoRedirect: boolean };
+  /**
+   * A gate session ended by sign-out (the issuer ends the OpenID sessions signed in with it and
+   * sends back-channel logout). Not awaited: a slow client never holds up the user's sign-out.
+   */
+  onSignOut?: (sid: string) => Promise<void>;
 }
 
 /** What the user reads for each upstream failure; the log gets the detail. */
@@ -280,6 +285,7 @@ export function createPortal(deps: PortalDeps) {
       metrics.sessionsRevoked();
       logger.info({ event: 'sign_out', user: view.identity.username, session: view.sid.slice(0, 6) }, 'signed out');
       audit({ actor: view.identity.username, action: 'sign_out', outcome: 'ok', detail: {} });
+      deps.onSignOut?.(view.sid).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'sign-out: could not end the OpenID sessions'));
     }
     const clear = sessionCookie(s, orig.host, '', 0);
     const rdRaw = query.get('rd');
