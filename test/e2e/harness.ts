@@ -1,9 +1,9 @@
 // End-to-end harness: real Gatehouse processes, real nginx and Caddy (run from the configs
-// shipped in docs/proxies/), a header-echoing upstream app, Chromium, and a small HTTP client
-// with a cookie jar. Everything binds to loopback on free ports and keeps its state in a
-// temporary directory removed on stop().
+// shipped in docs/proxies/), Apache (a relying party with mod_auth_openidc), a header-echoing
+// upstream app, Chromium, and a small HTTP client with a cookie jar. Everything binds to
+// loopback on free ports and keeps its state in a temporary directory removed on stop().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -279,6 +279,62 @@ export async function startNginx(httpConf: string, opts: NginxOptions): Promise<
   const cmd = wrap.length > 0 ? wrap[0]! : 'nginx';
   const args = wrap.length > 0 ? [...wrap.slice(1), 'nginx', ...nginxArgs] : nginxArgs;
   return startProxyProcess('nginx', dir, cmd, args, opts.port, errorLog);
+}
+
+export interface ApacheOptions {
+  /** The port the config listens on (it must contain `Listen 127.0.0.1:<port>`). */
+  port: number;
+  /** Files written relative to the server root; `mode` makes a CGI script executable. */
+  files?: Record<string, string | { text: string; mode: number }>;
+}
+
+/**
+ * Starts Debian's Apache (`apache2 -X`: one process, in the foreground) with `conf` after a
+ * preamble that puts ServerRoot, the pid file, the error log and the runtime directory in a
+ * temporary directory and loads the prefork MPM. `conf` (given the server root if a function)
+ * loads the other modules it needs. Run as root, Apache refuses to serve as root, so it
+ * switches to www-data and the directory is made readable to it.
+ */
+export async function startApache(conf: string | ((serverRoot: string) => string), opts: ApacheOptions): Promise<ProxyProcess> {
+  const dir = await tempDir('apache');
+  const asRoot = process.getuid?.() === 0;
+  for (const [rel, f] of Object.entries(opts.files ?? {})) {
+    const file = path.join(dir, rel);
+    await mkdir(path.dirname(file), { recursive: true });
+    const { text, mode } = typeof f === 'string' ? { text: f, mode: 0o644 } : f;
+    await writeFile(file, text, { mode });
+  }
+  const errorLog = path.join(dir, 'error.log');
+  const main = [
+    `ServerRoot ${JSON.stringify(dir)}`,
+    `PidFile ${JSON.stringify(path.join(dir, 'apache2.pid'))}`,
+    `DefaultRuntimeDir ${JSON.stringify(dir)}`,
+    `ErrorLog ${JSON.stringify(errorLog)}`,
+    'LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so',
+    // -X serves one connection at a time: a browser's idle keep-alive connection would hold up
+    // every other connection until KeepAliveTimeout.
+    'KeepAlive Off',
+    ...(asRoot ? ['User www-data', 'Group www-data'] : []),
+    typeof conf === 'string' ? conf : conf(dir),
+    '',
+  ].join('\n');
+  const confPath = path.join(dir, 'apache2.conf');
+  await writeFile(confPath, main);
+  if (asRoot) await chmod(dir, 0o755);
+  const args = ['-f', confPath, '-X'];
+  // `apache2 -t` first: a config error then reads as Apache's own message, not as a timeout.
+  const check = await new Promise<RunResult>((resolve) => {
+    const c = spawn('/usr/sbin/apache2', [...args, '-t'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let so = ''; let se = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { so += d; });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { se += d; });
+    c.on('close', (code) => resolve({ code, stdout: so, stderr: se }));
+  });
+  if (check.code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`apache2 -t failed: ${check.stdout}${check.stderr}\n--- apache2.conf ---\n${main}`);
+  }
+  return startProxyProcess('apache2', dir, '/usr/sbin/apache2', args, opts.port, errorLog);
 }
 
 /** nginx from the shipped docs: gatehouse.conf (upstream + portal) and app.conf for the given sites. */
@@ -646,17 +702,22 @@ export interface GateConfigOptions {
   /** Extra YAML appended at top level (apps, signIn, …). */
   extra?: string;
   apps?: string;
+  /** A fixed port instead of 0, for a publicUrl that is Gatehouse itself (no proxy in front). */
+  listenPort?: number;
+  /** More served domains (plain http allowed), e.g. ['localhost']. */
+  domains?: string[];
 }
 
 /** The suites' standard config: two domains over http, loopback proxies trusted, a few apps. */
 export function gateConfig(o: GateConfigOptions): string {
   return [
     `publicUrl: ${o.publicUrl}`,
-    'listen: { host: 127.0.0.1, port: 0 }',
+    `listen: { host: 127.0.0.1, port: ${o.listenPort ?? 0} }`,
     'log: { level: info }',
     'domains:',
     '  - { domain: example.test, allowHttp: true }',
     '  - { domain: other.test, allowHttp: true }',
+    ...(o.domains ?? []).map((d) => `  - { domain: ${d}, allowHttp: true }`),
     "trustedProxies: ['127.0.0.0/8', '::1/128']",
     'apps:',
     o.apps ?? [
