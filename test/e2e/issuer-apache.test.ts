@@ -86,12 +86,14 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
   let ctx: BrowserContext;
   let issuer: string;
   let rp: string;
-  /** The console errors of every page (Chromium reports a CSP-blocked redirect only there). */
-  const consoleErrors: string[] = [];
+  /** The console errors of the page last opened (Chromium reports a CSP-blocked redirect only there). */
+  let consoleErrors: string[] = [];
 
   async function newPage(context: BrowserContext = ctx): Promise<Page> {
     const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    const errors: string[] = [];
+    consoleErrors = errors;
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     return page;
   }
 
