@@ -174,7 +174,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
+    // The issuer is made after the portal; these reach it once it exists.
     let signOutHook: (sid: string) => Promise<void> = async () => {};
+    let formTargetsHook: (rd: string) => Promise<string[]> = async () => [];
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
@@ -182,6 +184,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       signInOptions: () => config.signIn,
       // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
       onSignOut: (sid) => signOutHook(sid),
+      formTargets: (rd) => formTargetsHook(rd),
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
@@ -213,6 +216,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => issuer.close());
     // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
     signOutHook = (sid) => issuer.gateSignedOut(sid);
+    formTargetsHook = (rd) => issuer.formTargetsFor(rd);
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
     accessTokenKeys.subjectActive = async (sub) => (sub.startsWith('agent:') ? issuer.isAgentActive(sub.slice('agent:'.length)) : true);
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });

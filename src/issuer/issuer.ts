@@ -285,6 +285,26 @@ export function createIssuer(deps: IssuerDeps) {
     agents: agentsNow,
     /** Whether tokens of `agent:<name>` should still be honoured (the gate's revocation hook). */
     isAgentActive: (name: string): Promise<boolean> => agentsNow().isActive(name),
+    /**
+     * Origins a sign-in form for `rd` may end up at: when rd is an interaction, the client's
+     * redirect_uri, reached through redirects only (a first-party client skips consent). CSP
+     * form-action applies to every redirect after a form POST, so the portal must list it.
+     */
+    async formTargetsFor(rd: string): Promise<string[]> {
+      const s = deps.settings();
+      let u: URL;
+      try { u = new URL(rd); } catch { return []; }
+      const prefix = `${portalBase(s)}${INTERACTION_PATH}`;
+      if (!isPortalHost(s, u.host) || !u.pathname.startsWith(prefix)) return [];
+      const b = await current();
+      const details = await b.provider.Interaction.find(u.pathname.slice(prefix.length)).catch(() => undefined);
+      const redirect = details?.params.redirect_uri;
+      if (typeof redirect !== 'string') return [];
+      try {
+        const target = new URL(redirect);
+        return target.protocol === 'https:' || target.protocol === 'http:' ? [target.origin] : [];
+      } catch { return []; }
+    },
     /** Path → handler; paths ending in "/*" are prefixes. */
     routes(): [string, IssuerHandler][] {
       const base = portalBase(deps.settings());

@@ -128,6 +128,7 @@ declare module 'oidc-provider' {
     proxy: boolean;
     readonly Grant: GrantConstructor;
     readonly Client: { find(id: string): Promise<Client | undefined>; prototype: unknown };
+    readonly Interaction: { find(uid: string): Promise<Interaction | undefined> };
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     use(mw: Middleware): this;
     on(event: string, listener: (...args: never[]) => void): this;

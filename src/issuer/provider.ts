@@ -17,6 +17,7 @@ import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import type { Identity } from '../policy/index.ts';
+import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
@@ -212,6 +213,12 @@ export function buildProvider(d: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx: KoaContextWithOIDC, form: string) => {
+          // The confirm form's POST ends in a redirect to post_logout_redirect_uri (already checked
+          // against the client's list by oidc-provider); CSP form-action must allow that origin.
+          const back = ctx.oidc.params?.post_logout_redirect_uri;
+          let origin: string | undefined;
+          try { origin = typeof back === 'string' ? new URL(back).origin : undefined; } catch { origin = undefined; }
+          ctx.set('content-security-policy', contentSecurityPolicy({ formAction: origin && /^https?:/.test(origin) ? [origin] : [] }));
           ctx.type = 'html';
           ctx.body = d.logoutPage(form, (ctx.oidc.client?.clientName as string | undefined) ?? null);
         },

@@ -38,6 +38,8 @@ export interface PortalDeps {
    * sends back-channel logout). Not awaited: a slow client never holds up the user's sign-out.
    */
   onSignOut?: (sid: string) => Promise<void>;
+  /** More origins the sign-in form may end at after redirects (the issuer's client, for an interaction). */
+  formTargets?: (rd: string) => Promise<string[]>;
 }
 
 /** What the user reads for each upstream failure; the log gets the detail. */
@@ -118,7 +120,8 @@ export function createPortal(deps: PortalDeps) {
     return v.url;
   }
 
-  function renderSignIn(res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): void {
+  async function renderSignIn(res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
+    const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
     const now = clock.now();
     const state = newLoginState(s.keyring, now, s.loginStateMs);
     const base = portalBase(s);
@@ -128,7 +131,7 @@ export function createPortal(deps: PortalDeps) {
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
     });
     res.writeHead(status, {
-      ...pageHeaders(s, [new URL(rd).origin]),
+      ...pageHeaders(s, formTargets),
       'set-cookie': serializeCookie(loginCookieName(s), state.sealed, {
         path: `${base}/oauth2/`, maxAgeSeconds: Math.floor(s.loginStateMs / 1000), secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
       }),
@@ -169,7 +172,7 @@ export function createPortal(deps: PortalDeps) {
     const only = deps.federation?.list() ?? [];
     const o = options();
     if (!o.localAccounts && o.autoRedirect && only.length === 1 && only[0]) return startUpstream(res, s, only[0].id, rd, undefined);
-    renderSignIn(res, s, rd, 200);
+    await renderSignIn(res, s, rd, 200);
   }
 
   function callbackUrl(s: GateSettings): string {
