@@ -70,7 +70,8 @@ export function createRouter(deps: RouterDeps) {
     const id = lean ? '' : requestId(req, deps.isTrustedPeer(req.socket.remoteAddress ?? ''));
     if (!lean) {
       res.setHeader('x-request-id', id);
-      applySecurityHeaders(res, { hsts: deps.hsts() });
+      // Our CSP and framing rules are for our pages; an app behind reverse-proxy mode sends its own.
+      if (label !== 'proxy') applySecurityHeaders(res, { hsts: deps.hsts() });
     }
     res.once('finish', () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start));
     const fail = (err: unknown) => sendError(res, req, err, logger, id);

@@ -48,6 +48,17 @@ describe('reverse-proxy mode', () => {
   const get = (path: string, headers: Record<string, string>) =>
     send(inst.port, { path, headers: { host: 'whoami.example.test', 'x-forwarded-proto': 'https', ...headers } });
 
+  test('the app\'s response carries the app\'s headers, not Gatehouse\'s CSP and framing rules', async () => {
+    const r = await get('/page', { ...BROWSER, cookie: alice });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-upstream'], 'yes');
+    assert.equal(r.headers['content-security-policy'], undefined);
+    assert.equal(r.headers['x-frame-options'], undefined);
+    // The gate's own answers on that host still get them where they are pages of ours.
+    const own = await send(inst.port, { path: '/oauth2/sign_in', headers: { host: 'auth.example.test', ...BROWSER } });
+    assert.match(String(own.headers['content-security-policy']), /^default-src 'none'/);
+  });
+
   test('on a proxied app host, /metrics and /healthz are the app\'s paths, not Gatehouse\'s', async () => {
     const m = await get('/metrics', { ...BROWSER, cookie: alice });
     assert.equal(m.status, 200);
