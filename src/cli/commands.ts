@@ -8,7 +8,7 @@ import { compilePolicy, explain } from '../policy/index.ts';
 import { createLogger, databaseUrl, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { agentsFor, rotateSigningKeys } from '../issuer/index.ts';
-import { openStore } from '../store/index.ts';
+import { openStore, type Store } from '../store/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
@@ -43,6 +43,55 @@ async function readPassword(values: Record<string, string | boolean | undefined>
 
 const list = (v: string | boolean | undefined): string[] =>
   typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+
+const USER_USAGE = `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
+gatehouse user passwd NAME [--password-stdin]
+gatehouse user disable NAME
+gatehouse user list
+gatehouse user identities NAME
+gatehouse user unlink NAME --connector ID
+
+Without --password-stdin a random password is generated and printed once.
+identities lists the upstream identities (connectors) linked to the account: connector, upstream
+  subject, upstream username and email, when it was linked and last refreshed.
+unlink removes the account's link at that connector and ends every session of the account
+  (a session records only its user, not the connector it was signed in with); the next sign-in
+  with that provider links again as on a first sign-in (createAccounts, linkByEmail).
+${CONFIG_HELP}`;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+async function userIdentities(store: Store, username: string, io: CliIO): Promise<number> {
+  const user = await store.users.findByUsername(username);
+  if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+  const rows = await store.identities.forUser(user.id);
+  for (const r of rows) {
+    io.out(`${r.connectorId}\t${r.subject}\t${r.username ?? '-'}\t${r.email ?? '-'}\tlinked ${iso(r.createdAt)}\trefreshed ${iso(r.refreshedAt)}`);
+  }
+  if (rows.length === 0) io.out(`${user.username} has no linked identities`);
+  return 0;
+}
+
+async function userUnlink(store: Store, username: string, connectorId: string, io: CliIO): Promise<number> {
+  const user = await store.users.findByUsername(username);
+  if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+  const rows = await store.identities.forUser(user.id, connectorId);
+  if (rows.length === 0) { io.err(`gatehouse: ${user.username} has no identity linked at connector "${connectorId}"`); return 1; }
+  const subjects: string[] = [];
+  for (const r of rows) if (await store.identities.unlink(r.connectorId, r.subject)) subjects.push(r.subject);
+  // Sessions record their user but not their connector (that is only in the sealed cookie), so
+  // every session of the user ends. Running instances would end a session made with this
+  // connector only when they next load it; the revocations end them within a second everywhere.
+  const now = systemClock.now();
+  const revoked = await store.sessions.revokeForUser(user.id, now);
+  for (const sid of revoked) await store.revocations.publish(sid);
+  await store.audit.append({
+    at: now, actor: 'cli', action: 'identity_unlink', outcome: 'ok', target: user.username,
+    detail: { connector: connectorId, subjects, sessionsEnded: revoked.length },
+  });
+  io.out(`unlinked ${user.username} from ${connectorId} (subject ${subjects.join(', ')}); ended ${revoked.length} session(s)`);
+  return 0;
+}
 
 export const COMMANDS: Record<string, Command> = {
   serve: {
@@ -115,17 +164,24 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   user: {
-    summary: 'manage local accounts: add, passwd, disable, list',
-    usage: `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
-gatehouse user passwd NAME [--password-stdin]
-gatehouse user disable NAME
-gatehouse user list
-
-Without --password-stdin a random password is generated and printed once.
-${CONFIG_HELP}`,
-    options: { ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    summary: 'manage local accounts: add, passwd, disable, list; see and remove linked upstream identities',
+    usage: USER_USAGE,
+    options: {
+      ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      connector: { type: 'string' },
+    },
     async run({ values, positionals }, io) {
       const [sub, username] = positionals;
+      // A usage mistake is reported before the store is opened.
+      if (sub === 'unlink' && typeof values.connector !== 'string') {
+        io.err(`gatehouse: user unlink needs --connector ID\n\nusage: ${USER_USAGE}`);
+        return 2;
+      }
+      // `user disable alice --connector github` must not read as "disable only that link".
+      if (sub !== 'unlink' && values.connector !== undefined) {
+        io.err(`gatehouse: --connector is for \`gatehouse user unlink\`\n\nusage: ${USER_USAGE}`);
+        return 2;
+      }
       const loaded = await loadFor(values.config as string | undefined, io);
       return withStore(loaded, silentLogger, async (store) => {
         const accounts = accountsFor(loaded, store, silentLogger);
@@ -158,7 +214,9 @@ ${CONFIG_HELP}`,
           io.out(`disabled ${username}; ended ${revoked.length} session(s)`);
           return 0;
         }
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable or list');
+        if (sub === 'identities') return userIdentities(store, username, io);
+        if (sub === 'unlink') return userUnlink(store, username, values.connector as string, io);
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, list, identities or unlink');
         return 2;
       });
     },
