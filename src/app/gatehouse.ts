@@ -17,7 +17,7 @@ import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
 import {
-  createResourceMetadata, createTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
+  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
 } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
@@ -166,11 +166,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       subjectActive: async (_sub: string): Promise<boolean> => true,
     };
     const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
+    const ownVerifier = createTokenVerifier({
+      issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
+      subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
+    });
     const bearer: BearerGate = {
       resources,
-      verifier: createTokenVerifier({
-        issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
-        subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
+      verifier: ownVerifier,
+      // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
+      appVerifier: createAppTokenVerifier(ownVerifier, {
+        ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });

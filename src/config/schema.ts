@@ -256,6 +256,40 @@ const secretList = z.union([z.string(), z.array(z.string()).min(1)])
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('a secret, or a list whose first entry is current and the rest still accepted (rotation)');
 
+// Loopback JWKS over plain http is allowed (a sidecar, tests); anything else must be https, or a
+// network attacker could swap the keys and mint any identity.
+const jwksUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    if (u.hash !== '' || u.username !== '' || u.password !== '') return false;
+    return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname));
+  } catch { return false; }
+}, 'expected an https URL without fragment or credentials (http only on 127.0.0.1, [::1] or localhost)');
+
+export const trustedIssuerSchema = z.strictObject({
+  issuer: z.string().refine((s) => {
+    try { const u = new URL(s); return u.protocol === 'https:' && u.hash === '' && u.search === '' && u.username === '' && u.password === ''; } catch { return false; }
+  }, 'expected an https URL without query, fragment or credentials').describe('the issuer identifier; a token\'s iss must equal it exactly (no trailing-slash folding)'),
+  jwksUri: jwksUrl.describe('the issuer\'s JSON Web Key Set (its discovery document\'s jwks_uri); fetched with a timeout, cached, refetched for an unknown kid'),
+  audiences: z.array(z.string().min(1)).min(1).optional()
+    .describe('the apps[].audience values this issuer\'s tokens may be used for (default: every app with an audience)'),
+  usernameClaim: z.enum(['preferred_username', 'sub', 'email']).default('sub')
+    .describe('the claim that becomes the username (default sub, the only one OpenID Connect guarantees stable; email counts only when email_verified is true); a token without it is refused'),
+  groupsClaim: z.enum(['groups']).optional().describe('the claim read as the user\'s groups (default: none, the issuer\'s groups are not trusted)'),
+}).describe('an external OpenID Connect provider whose JWT access tokens the gate accepts at apps with an audience');
+
+export type TrustedIssuerConfig = z.output<typeof trustedIssuerSchema>;
+
+export const tokensSchema = z.strictObject({
+  trustedIssuers: z.array(trustedIssuerSchema).default([]).superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((t, i) => {
+      if (seen.has(t.issuer)) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: `duplicate trusted issuer "${t.issuer}"` });
+      seen.add(t.issuer);
+    });
+  }).describe('other issuers whose JWTs are accepted at apps with apps[].audience (RS256, ES256 or EdDSA; iss exact; aud must include the app\'s audience)'),
+}).describe('bearer tokens from other issuers at the gate');
+
 export const configSchema = z.strictObject({
   publicUrl: httpUrl.optional()
     .describe('the external URL of the portal, such as https://auth.example.org; every redirect is built from it, never from the bind address'),
@@ -320,12 +354,25 @@ export const configSchema = z.strictObject({
       seen.add(c.id);
     });
   }).describe('OpenID Connect clients (apps that sign in through Gatehouse: Grafana, ArgoCD, kubectl, …)'),
+  tokens: tokensSchema.prefault({}).describe('bearer tokens the gate accepts besides its own issuer\'s'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
 }).superRefine((c, ctx) => {
   const d = c.issuer.defaultResource;
   if (d !== undefined && !c.resources.some((r) => r.resource === d)) {
     ctx.addIssue({ code: 'custom', path: ['issuer', 'defaultResource'], message: `"${d}" is not one of resources[].resource` });
   }
+  // Our own issuer is verified by its own keys, never by a fetched JWKS.
+  const own = c.publicUrl?.replace(/\/+$/, '');
+  c.tokens.trustedIssuers.forEach((t, i) => {
+    if (own !== undefined && t.issuer.replace(/\/+$/, '') === own) {
+      ctx.addIssue({ code: 'custom', path: ['tokens', 'trustedIssuers', i, 'issuer'], message: `"${t.issuer}" is this instance's own issuer (publicUrl): its tokens are accepted already` });
+    }
+    for (const [j, a] of (t.audiences ?? []).entries()) {
+      if (!c.apps.some((app) => app.audience === a)) {
+        ctx.addIssue({ code: 'custom', path: ['tokens', 'trustedIssuers', i, 'audiences', j], message: `"${a}" is not one of apps[].audience` });
+      }
+    }
+  });
   // One audience, one kind of resource server: a protected resource's URL is bearer-only at the
   // gate, so an app naming it as its audience would never see its own tokens.
   c.apps.forEach((a, i) => {

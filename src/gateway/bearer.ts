@@ -10,7 +10,7 @@
 //      every resource a multi-audience token names)
 // A verified token is remembered until it expires (a bounded map), so a client's repeated calls
 // cost one map lookup; the map is emptied when the keys or the issuer change.
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../core/index.ts';
 
 export type { JSONWebKeySet };
@@ -165,16 +165,18 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
   };
 }
 
-function reasonOf(err: unknown): string {
+function reasonOf(err: unknown, algs = 'RS256 or ES256'): string {
   const code = (err as { code?: string }).code;
   const claim = (err as { claim?: string }).claim;
   switch (code) {
     case 'ERR_JWT_EXPIRED': return 'the token has expired';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'the signature does not verify';
     case 'ERR_JWKS_NO_MATCHING_KEY': return 'no current signing key matches the token (kid/alg)';
-    case 'ERR_JOSE_ALG_NOT_ALLOWED': return 'the token\'s algorithm is not RS256 or ES256';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': return `the token's algorithm is not ${algs}`;
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return `the token's ${claim ?? 'claims'} claim is not acceptable`;
     case 'ERR_JWS_INVALID': case 'ERR_JWT_INVALID': return 'the token is not a well-formed JWT';
+    case 'ERR_JWKS_TIMEOUT': return 'the issuer\'s JWKS did not answer in time';
+    case 'ERR_JWKS_INVALID': return 'the issuer\'s JWKS is not a valid key set';
     default: return 'the token could not be verified';
   }
 }
@@ -198,6 +200,136 @@ function toVerified(p: JWTPayload): VerifiedToken {
     emailVerified: p.email_verified === true,
     groups: strings(p.groups),
     // RFC 9068 §2.2.3: scope is a space-separated string.
+    scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+    clientId,
+    exp: p.exp * 1000,
+    audiences: strings(p.aud),
+  };
+}
+
+// Tokens from other issuers (`tokens.trustedIssuers`), at apps with an audience only (issue 5).
+// The token's iss is read WITHOUT verifying it, only to pick the verifier; that verifier then
+// checks everything again against the chosen issuer's own keys, so a forged iss gains nothing:
+//   1. iss our own issuer (or no trusted issuers configured): the verifier above, unchanged
+//   2. iss exactly a trusted issuer: that issuer's JWKS (fetched with a timeout, cached by jose,
+//      refetched for an unknown kid at most every 30 s), RS256/ES256/EdDSA only, iss exact,
+//      aud includes the app's audience (and the audience is one the issuer may serve), exp/nbf
+//   3. any other iss (or none): refused
+// The identity comes only from the claims configured for that issuer.
+
+/** One entry of tokens.trustedIssuers (the config's shape, kept local so the gate does not import config types). */
+export interface TrustedIssuer {
+  issuer: string;
+  jwksUri: string;
+  audiences?: string[] | undefined;
+  usernameClaim: 'preferred_username' | 'sub' | 'email';
+  groupsClaim?: 'groups' | undefined;
+}
+
+export const EXTERNAL_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+
+export interface AppTokenVerifierOptions {
+  /** This instance's own issuer identifier: its tokens go to `own`. */
+  ownIssuer: () => string;
+  /** The trusted issuers now (the same array until the config reloads). */
+  trusted: () => readonly TrustedIssuer[];
+  clock: Clock;
+  /** Clock skew allowed on exp and nbf, in seconds (default 5). */
+  leewaySeconds?: number;
+  /** How long a JWKS fetch may take, in milliseconds (default 5,000). */
+  jwksTimeoutMs?: number;
+}
+
+/** The iss a token claims, read without verifying anything; undefined when there is none. */
+export function unverifiedIssuer(token: string): string | undefined {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type RemoteKeys = ReturnType<typeof createRemoteJWKSet>;
+
+/** The verifier for bearer tokens at apps: our own issuer's tokens, and those of the trusted issuers. */
+export function createAppTokenVerifier(own: TokenVerifier, opts: AppTokenVerifierOptions): TokenVerifier {
+  const leeway = opts.leewaySeconds ?? 5;
+  const timeout = opts.jwksTimeoutMs ?? 5_000;
+  // One remote key set per (issuer, jwksUri), kept across config reloads that keep the pair, so
+  // jose's cache survives a reload; pairs no longer configured are dropped.
+  let seen: readonly TrustedIssuer[] | undefined;
+  let remotes = new Map<string, RemoteKeys>();
+  function keysFor(t: TrustedIssuer, list: readonly TrustedIssuer[]): RemoteKeys {
+    if (list !== seen) {
+      const next = new Map<string, RemoteKeys>();
+      for (const x of list) {
+        const k = `${x.issuer} ${x.jwksUri}`;
+        next.set(k, remotes.get(k) ?? createRemoteJWKSet(new URL(x.jwksUri), { timeoutDuration: timeout }));
+      }
+      remotes = next;
+      seen = list;
+    }
+    const k = `${t.issuer} ${t.jwksUri}`;
+    let keys = remotes.get(k);
+    if (!keys) {
+      keys = createRemoteJWKSet(new URL(t.jwksUri), { timeoutDuration: timeout });
+      remotes.set(k, keys);
+    }
+    return keys;
+  }
+
+  return {
+    async verify(token, audience) {
+      const list = opts.trusted();
+      if (list.length === 0) return own.verify(token, audience);
+      const iss = unverifiedIssuer(token);
+      if (iss === undefined || iss === opts.ownIssuer()) return own.verify(token, audience);
+      const t = list.find((x) => x.issuer === iss);
+      if (!t) throw new TokenRejected('the token\'s issuer is not trusted (tokens.trustedIssuers)');
+      if (t.audiences !== undefined && !t.audiences.includes(audience)) {
+        throw new TokenRejected('the token\'s issuer may not be used for this audience (tokens.trustedIssuers[].audiences)');
+      }
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keysFor(t, list), {
+          issuer: t.issuer,
+          audience,
+          algorithms: [...EXTERNAL_TOKEN_ALGS],
+          clockTolerance: leeway,
+          currentDate: new Date(opts.clock.now()),
+          requiredClaims: ['iss', 'exp', 'aud', 'sub'],
+        }));
+      } catch (err) {
+        throw new TokenRejected(reasonOf(err, 'RS256, ES256 or EdDSA'));
+      }
+      return externalIdentity(payload, t);
+    },
+  };
+}
+
+function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
+  if (typeof p.sub !== 'string' || p.sub === '' || typeof p.exp !== 'number') throw new TokenRejected('the token lacks sub or exp');
+  const emailVerified = p.email_verified === true && typeof p.email === 'string' && p.email !== '';
+  const email = emailVerified ? p.email as string : null;
+  let username: string | undefined;
+  switch (t.usernameClaim) {
+    case 'sub': username = p.sub; break;
+    case 'preferred_username':
+      username = typeof p.preferred_username === 'string' && p.preferred_username !== '' ? p.preferred_username : undefined;
+      break;
+    case 'email': username = email ?? undefined; break;
+  }
+  if (username === undefined) {
+    throw new TokenRejected(`the token lacks a usable ${t.usernameClaim} claim${t.usernameClaim === 'email' ? ' (with email_verified true)' : ''} (tokens.trustedIssuers[].usernameClaim)`);
+  }
+  const clientId = typeof p.client_id === 'string' ? p.client_id : typeof p.azp === 'string' ? p.azp : '';
+  return {
+    sub: p.sub,
+    username,
+    email,
+    emailVerified,
+    groups: t.groupsClaim === 'groups' ? strings(p.groups) : [],
     scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
     clientId,
     exp: p.exp * 1000,

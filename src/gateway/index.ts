@@ -1,7 +1,8 @@
 export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
 export { decide, passesQueryRestrictions, type Verdict, type BearerGate } from './verdict.ts';
 export {
-  createTokenVerifier, publicVerificationKeys, bearerToken, TokenRejected, ACCESS_TOKEN_ALGS,
+  createTokenVerifier, createAppTokenVerifier, unverifiedIssuer, EXTERNAL_TOKEN_ALGS, type TrustedIssuer, type AppTokenVerifierOptions,
+  publicVerificationKeys, bearerToken, TokenRejected, ACCESS_TOKEN_ALGS,
   type TokenVerifier, type TokenVerifierOptions, type VerifiedToken, type JSONWebKeySet,
 } from './bearer.ts';
 export { compileResources, resourceRegistry, issuerIdentifier, METADATA_PATH, type ProtectedResource, type ProtectedResources } from './resources.ts';

@@ -5,7 +5,8 @@
 //   1b. a bearer token for an app that opted in (`apps[].audience`): only when the request has
 //      an Authorization header (the cookie path never reads it) and the rule's app names an
 //      audience. The token is verified like a resource's (the issuer's JWT, RS256/ES256,
-//      typ at+jwt, iss exact, aud = the app's audience, exp, the agent still existing); the
+//      typ at+jwt, iss exact, aud = the app's audience, exp, the agent still existing), or by
+//      a trusted issuer's JWKS when its iss is one of tokens.trustedIssuers (bearer.ts); the
 //      identity comes from the token (preferred_username or sub, groups, email only when
 //      verified) and the SAME rule decides (step 3 with that identity), so a token opens
 //      exactly what the same user's cookie would. A bad token is 401 invalid_token, never a
@@ -33,6 +34,8 @@ export type Verdict =
 export interface BearerGate {
   resources: () => ProtectedResources;
   verifier: TokenVerifier;
+  /** For apps with an audience: also takes tokens.trustedIssuers (default: `verifier`). Never used for resources[]. */
+  appVerifier?: TokenVerifier;
 }
 
 type Decision = ReturnType<GateSettings['policy']['decide']>;
@@ -132,7 +135,7 @@ async function appBearerVerdict(
   if (token === null) return invalid('malformed Authorization header');
   let t: VerifiedToken;
   try {
-    t = await bearer.verifier.verify(token, audience);
+    t = await (bearer.appVerifier ?? bearer.verifier).verify(token, audience);
   } catch (err) {
     return invalid(err instanceof TokenRejected ? err.reason : 'the token could not be verified');
   }
