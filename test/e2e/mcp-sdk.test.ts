@@ -18,9 +18,10 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError, type OAuthClientProvider,
+  discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError,
 } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationFull, OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { MemoryProvider } from '../fixtures/mcp-sdk.ts';
 import {
   addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, render, request, SPOOFED_HEADERS, startCaddy,
   startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
@@ -135,25 +136,6 @@ function proxyFetch(log: Exchange[], testCase?: string) {
   };
 }
 
-/** An in-memory OAuthClientProvider, as a CLI MCP client keeps one. */
-class MemoryProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  authorizationUrl: URL | undefined;
-  get redirectUrl(): string { return CALLBACK; }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'SDK E2E Client', redirect_uris: [CALLBACK], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  state(): string { return 'sdk-state'; }
-  clientInformation() { return this.info; }
-  saveClientInformation(i: OAuthClientInformationMixed) { this.info = i; }
-  tokens() { return this.saved; }
-  saveTokens(t: OAuthTokens) { this.saved = t; }
-  redirectToAuthorization(url: URL) { this.authorizationUrl = url; }
-  saveCodeVerifier(v: string) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
-}
 
 interface Authorized { callback: URL; signInPage: boolean; consentPage: string | undefined; hops: string[] }
 
@@ -283,7 +265,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
     test('401 → metadata through the proxy → discovery → registration → sign-in → token with resource → a real tool call', async () => {
       const log: Exchange[] = [];
       const fetch = proxyFetch(log);
-      const provider = new MemoryProvider();
+      const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
 
       // 1. First connect: 401 through the proxy; the SDK discovers, registers, and hands over
       //    the authorization URL.
@@ -384,7 +366,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       // The SDK holding that token: the 401 sends it back to authorization for this resource
       // (no refresh token to try first).
       const log: Exchange[] = [];
-      const provider = new MemoryProvider();
+      const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
       provider.info = registered;
       provider.saved = other;
       const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'other-aud'), authProvider: provider });
@@ -403,7 +385,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(res.headers['www-authenticate'], `Bearer error="insufficient_scope", scope="${SCOPES}", resource_metadata="${metadataUrl}"`);
 
       const log: Exchange[] = [];
-      const provider = new MemoryProvider();
+      const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
       provider.info = registered;
       provider.saved = narrow;
       const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'narrow'), authProvider: provider });

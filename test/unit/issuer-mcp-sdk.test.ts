@@ -9,37 +9,17 @@ import { after, before, describe, test } from 'node:test';
 import type { Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ALICE, startInstance, type Instance } from './helpers.ts';
 import { issuerConfig } from './issuer-helpers.ts';
 import { authorizeVia, Browser } from './issuer-mcp-helpers.ts';
-import { fetchVia, startMcpServer } from '../fixtures/mcp-sdk.ts';
+import { fetchVia, MemoryProvider, startMcpServer } from '../fixtures/mcp-sdk.ts';
 
 const MCP = 'https://mcp.example.test/mcp';
 const CALLBACK = 'http://127.0.0.1:43210/callback';
 
 
 
-/** An in-memory OAuthClientProvider, as a CLI MCP client keeps one. */
-class MemoryProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  authorizationUrl: URL | undefined;
-  get redirectUrl(): string { return CALLBACK; }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'SDK Test Client', redirect_uris: [CALLBACK], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  state(): string { return 'sdk-state'; }
-  clientInformation() { return this.info; }
-  saveClientInformation(i: OAuthClientInformationMixed) { this.info = i; }
-  tokens() { return this.saved; }
-  saveTokens(t: OAuthTokens) { this.saved = t; }
-  redirectToAuthorization(url: URL) { this.authorizationUrl = url; }
-  saveCodeVerifier(v: string) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
-}
 
 describe('the MCP SDK client through Gatehouse, issuer included', () => {
   let inst: Instance;
@@ -63,7 +43,7 @@ describe('the MCP SDK client through Gatehouse, issuer included', () => {
   test('401 → discovery → registration → authorization (signed-in user) → token with resource → a real tool call', async () => {
     const seen: string[] = [];
     const fetch = fetchVia(inst.port, seen);
-    const provider = new MemoryProvider();
+    const provider = new MemoryProvider(CALLBACK, 'SDK Test Client');
     const started = performance.now();
 
     // 1. First connect: 401, the SDK discovers, registers, and wants the user at /oidc/auth.
