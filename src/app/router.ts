@@ -73,11 +73,15 @@ export function createRouter(deps: RouterDeps) {
       // Our CSP and framing rules are for our pages; an app behind reverse-proxy mode sends its own.
       if (label !== 'proxy') applySecurityHeaders(res, { hsts: deps.hsts() });
     }
-    res.once('finish', () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start));
     const fail = (err: unknown) => sendError(res, req, err, logger, id);
+    const observe = () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start);
+    // Lean handlers (forward auth, health) have answered when they return or settle, so they are
+    // measured then, without a 'finish' listener per request; the others when the response ends.
+    if (!lean) res.once('finish', observe);
     try {
       const r = run();
-      if (r instanceof Promise) r.catch(fail);
-    } catch (err) { fail(err); }
+      if (r instanceof Promise) r.then(lean ? observe : undefined, (err: unknown) => { fail(err); if (lean) observe(); });
+      else if (lean) observe();
+    } catch (err) { fail(err); if (lean) observe(); }
   };
 }
