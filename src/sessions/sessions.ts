@@ -22,7 +22,7 @@ const TOUCH_FLUSH_MS = 30_000;
  * by another process on the same SQLite file (the CLI), or published while a PostgreSQL
  * listener was reconnecting, still arrives within this interval.
  */
-const REVOCATION_POLL_MS = 1_000;
+const REVOCATION_POLL_MS = 500;
 
 /** `via`: the connector the session was signed in with (absent for a password sign-in). */
 interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string }
