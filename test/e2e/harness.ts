@@ -405,13 +405,18 @@ export interface Whoami {
   stop(): Promise<void>;
 }
 
+/** What a test server saw of a request: method, URL and the raw header pairs. */
+export function recordRequest(req: http.IncomingMessage): SeenRequest {
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  return { method: req.method ?? '', url: req.url ?? '', headers };
+}
+
 /** An app that answers every request with JSON {method, url, headers} (raw header names). */
 export async function startWhoami(): Promise<Whoami> {
   const seen: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
-    const headers: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-    const rec: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers };
+    const rec = recordRequest(req);
     seen.push(rec);
     req.resume();
     req.on('end', () => {

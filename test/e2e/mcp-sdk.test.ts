@@ -10,20 +10,18 @@
 // 403 challenge and asks for more), a user the resource does not admit, and the token never
 // reaching the MCP server.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { MemoryProvider } from '../fixtures/mcp-sdk.ts';
+import { MemoryProvider, serveWhoamiMcp } from '../fixtures/mcp-sdk.ts';
 import {
-  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, render, request, SPOOFED_HEADERS, startCaddy,
+  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
   startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -75,30 +73,12 @@ interface McpWhoami { address: string; seen: SeenRequest[]; stop(): Promise<void
 async function startMcpWhoami(): Promise<McpWhoami> {
   const seen: SeenRequest[] = [];
   const server: Server = createServer((req, res) => {
-    const headers: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers });
+    seen.push(recordRequest(req));
     if (req.headers.authorization !== undefined) { req.resume(); res.writeHead(500, { 'content-type': 'text/plain' }).end('an Authorization header reached the MCP server'); return; }
     if (req.method !== 'POST') { req.resume(); res.writeHead(405, { allow: 'POST' }).end(); return; }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const mcp = new McpServer({ name: 'whoami', version: '1.0.0' });
-      mcp.registerTool('whoami', { description: 'who the gate says the caller is' }, (extra) => {
-        const h = (extra.requestInfo?.headers ?? {}) as IncomingMessage['headers'];
-        const id = {
-          user: h['x-auth-request-user'] ?? null, email: h['x-auth-request-email'] ?? null,
-          groups: h['x-auth-request-groups'] ?? null, preferredUsername: h['x-auth-request-preferred-username'] ?? null,
-          authorization: h.authorization ?? null,
-        };
-        return { content: [{ type: 'text', text: JSON.stringify(id) }] };
-      });
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on('close', () => { void transport.close(); void mcp.close(); });
-      mcp.connect(transport)
-        .then(() => transport.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8'))))
-        .catch(() => { if (!res.headersSent) res.writeHead(500).end(); });
-    });
+    req.on('end', () => serveWhoamiMcp(req, res, Buffer.concat(chunks)));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  assertNoSpoof, freePort, headerValues, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
+  assertNoSpoof, freePort, headerValues, recordRequest, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
   type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -35,9 +35,7 @@ async function startStub(portalPort: () => number): Promise<Stub> {
   const sockets = new Set<Socket>();
   let connections = 0;
   const server = http.createServer((req, res) => {
-    const headers: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-    const rec: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers };
+    const rec = recordRequest(req);
     seen.push(rec);
     req.resume();
     const path = new URL(req.url ?? '/', 'http://x').pathname;

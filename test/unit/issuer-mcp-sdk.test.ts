@@ -74,7 +74,7 @@ describe('the MCP SDK client through Gatehouse, issuer included', () => {
     try {
       const r = await client.callTool({ name: 'whoami', arguments: {} });
       const elapsed = performance.now() - started;
-      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', groups: 'admins', authorization: null }) }]);
+      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.test', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
       // For the report: from the first 401 to the first successful tool call, in process.
       process.stdout.write(`# first 401 to first tool call: ${elapsed.toFixed(0)} ms\n`);
     } finally {

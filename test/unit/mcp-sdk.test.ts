@@ -85,7 +85,7 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
       const tools = await client.listTools();
       assert.deepEqual(tools.tools.map((t) => t.name), ['whoami']);
       const r = await client.callTool({ name: 'whoami', arguments: {} });
-      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', groups: 'admins', authorization: null }) }]);
+      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: '', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
     } finally {
       await client.close();
     }
