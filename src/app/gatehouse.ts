@@ -119,7 +119,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   const closers: (() => Promise<void> | void)[] = [];
   try {
     // 2. Secrets, store, migrations.
-    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir);
+    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir,
+      (file, from) => logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'));
     if (generated) logger.info({ file: join(config.dataDir, 'secret') }, 'using the generated root secret in the data directory');
     store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
     const openedStore = store;

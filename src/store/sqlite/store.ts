@@ -9,6 +9,7 @@ import type { Migration } from '../migrations.ts';
 import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
+import { secureSqliteFiles } from './files.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
@@ -34,6 +35,7 @@ const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   let db: DatabaseSync;
   try {
+    if (opts.path !== ':memory:') secureSqliteFiles(opts.path, opts.logger);
     db = new DatabaseSync(opts.path);
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (opts.path !== ':memory:') {
@@ -44,6 +46,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       db.exec('PRAGMA synchronous = NORMAL');
     }
   } catch (err) {
+    if (err instanceof GatehouseError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     throw new GatehouseError('store_unavailable',
       `cannot open the SQLite database at ${opts.path} (${reason}): check database.url and that the directory exists and is writable`, { cause: err });
