@@ -27,6 +27,7 @@ import { buildSettings } from './settings.ts';
 import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
+import { cameThroughPublicDoor } from './ops-door.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -47,6 +48,8 @@ export interface StartOptions {
 export interface Running {
   url: string;
   port: number;
+  /** The port of the metrics listener, when metrics.listen is set. */
+  metricsPort?: number;
   server: Server;
   store: Store;
   metrics: Metrics;
@@ -91,10 +94,19 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
   routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
   routes.set('/ready', internal('readyz', (req, res) => health.readyz(req, res)));
-  routes.set('/metrics', internal('metrics', async (_req, res) => {
+  const renderMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const m = await metrics.render();
     res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
     res.end(m.body);
+  };
+  routes.set('/metrics', internal('metrics', async (req, res) => {
+    // Off the public door (see ops-door.ts); with metrics.listen, only on that listener.
+    if (config.metrics.listen || cameThroughPublicDoor(req, config)) {
+      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end('not found\n');
+      return;
+    }
+    await renderMetrics(req, res);
   }));
 
   const handle = createRouter({
@@ -115,9 +127,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   const port = (server.address() as AddressInfo).port;
   const listenUrl = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`;
   logger.info({ url: listenUrl, version: VERSION }, 'listening');
+  let opsServer: Server | undefined;
 
   const closers: (() => Promise<void> | void)[] = [];
   try {
+    // metrics.listen: a second listener for the scraper and the probes only (read at start-up).
+    if (config.metrics.listen) {
+      opsServer = await listenOps(config.metrics.listen, { metrics: renderMetrics, healthz: health.healthz, readyz: health.readyz }, logger);
+    }
     // 2. Secrets, store, migrations.
     const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir,
       (file, from) => logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'));
@@ -289,16 +306,21 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
     return {
       url: listenUrl, port, server, store, metrics,
+      ...(opsServer ? { metricsPort: (opsServer.address() as AddressInfo).port } : {}),
       settings: current,
       reload: async (trigger) => (watcher ? watcher.reload(trigger) : false),
       close: async () => {
         await new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); });
+        const ops = opsServer;
+        if (ops) await new Promise<void>((r) => { ops.close(() => r()); ops.closeIdleConnections(); });
         for (const c of closers.reverse()) await c();
       },
     };
   } catch (err) {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+    const ops = opsServer;
+    if (ops) { ops.closeAllConnections(); await new Promise<void>((r) => ops.close(() => r())); }
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
@@ -306,4 +328,35 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
 function throttleLimits(c: Config) {
   return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
+}
+
+type OpsHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** The metrics listener: /metrics, /healthz and /readyz, nothing else; GET and HEAD only. */
+async function listenOps(at: { host: string; port: number }, handlers: { metrics: OpsHandler; healthz: OpsHandler; readyz: OpsHandler }, logger: Logger): Promise<Server> {
+  const table: Record<string, OpsHandler> = { '/metrics': handlers.metrics, '/healthz': handlers.healthz, '/readyz': handlers.readyz };
+  const ops = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const handler = table[q === -1 ? url : url.slice(0, q)];
+    const fail = (err: unknown) => {
+      logger.error({ err }, 'metrics listener: the handler failed');
+      if (!res.headersSent) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('internal error\n'); } else res.destroy();
+    };
+    if (handler === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(handler === undefined ? 404 : 405, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(handler === undefined ? 'not found\n' : 'method not allowed\n');
+      return;
+    }
+    try { Promise.resolve(handler(req, res)).catch(fail); } catch (err) { fail(err); }
+  });
+  ops.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); });
+  await new Promise<void>((res, rej) => {
+    ops.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
+      err.code === 'EADDRINUSE' ? `cannot listen on ${at.host}:${at.port}: the address is in use (set metrics.listen.port)` : `cannot listen for metrics: ${err.message}`)));
+    ops.listen(at.port, at.host, () => res());
+  });
+  const port = (ops.address() as AddressInfo).port;
+  logger.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}` }, 'metrics listening');
+  return ops;
 }

@@ -297,6 +297,12 @@ export const configSchema = z.strictObject({
     host: z.string().default('127.0.0.1').describe('address to bind'),
     port: z.number().int().min(0).max(65535).default(4180).describe('TCP port (0 picks a free one)'),
   }).prefault({}).describe('where the HTTP server listens'),
+  metrics: z.strictObject({
+    listen: z.strictObject({
+      host: z.string().default('127.0.0.1').describe('address to bind; 0.0.0.0 (or the pod IP) for Prometheus in a cluster'),
+      port: z.number().int().min(0).max(65535).describe('TCP port, such as 9464 (0 picks a free one)'),
+    }).optional().describe('a second listener serving only /metrics, /healthz and /readyz; when set, the main listener no longer serves /metrics'),
+  }).prefault({}).describe('where /metrics is served. Without metrics.listen it is on the main listener, and only to requests that came straight to Gatehouse: one a proxy forwarded (X-Forwarded-*, Forwarded, X-Real-IP or X-Original-* present), or addressed to the portal host or a host under domains[], gets 404'),
   dataDir: z.string().default('./data').describe('directory for the embedded database and generated secret'),
   database: z.strictObject({
     url: z.string().optional().describe('postgres://… for PostgreSQL; sqlite:/path or unset for the embedded SQLite file under dataDir'),
