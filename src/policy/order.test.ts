@@ -25,8 +25,8 @@ const subject: fc.Arbitrary<Subject> = fc.oneof(
 const rule = (i: number): fc.Arbitrary<AppConfig> => fc.record({
   hosts: fc.subarray(HOSTS, { minLength: 1 }),
   paths: fc.option(fc.subarray(PATHS, { minLength: 1 }), { nil: undefined }),
-  methods: fc.option(fc.constantFrom(['GET' as const], ['POST' as const]), { nil: undefined }),
-  networks: fc.option(fc.constant(['10.0.0.0/8']), { nil: undefined }),
+  methods: fc.option(fc.constantFrom('GET' as const, 'POST' as const).map((m) => [m]), { nil: undefined }),
+  networks: fc.option(fc.constant('10.0.0.0/8').map((n) => [n]), { nil: undefined }),
   decision: fc.oneof(
     fc.constant({ public: true as const }),
     fc.constant({ deny: true as const }),
