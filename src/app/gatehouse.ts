@@ -274,7 +274,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     }
 
     ready = true;
-    announce(`gatehouse ${VERSION} is ready on ${listenUrl}`);
+    // Only URLs a person can open: the bind address is no URL to visit (no app is configured
+    // for a bare IP host, so it answers "no app here"); proxies are pointed at it by address.
+    announce(`gatehouse ${VERSION} is ready, listening on ${listenUrl.slice('http://'.length)}`);
     announce(`  sign in at ${settings.publicUrl.origin}${settings.publicUrl.pathname === '/' ? '' : settings.publicUrl.pathname}/oauth2/sign_in${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
 
     // 4. Reloads.

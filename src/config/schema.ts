@@ -76,12 +76,12 @@ export const appSchema = z.strictObject({
   networks: z.array(cidr).optional().describe('client networks this rule matches (default: any)'),
   public: z.literal(true).optional().describe('answer 2xx to anyone, signed in or not'),
   allow: subjectSchema.optional().describe('allow these subjects'),
-  deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects'),
+  deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects (a deny list: everyone it does not name goes on to the next rule)'),
   headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
   upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
   audience: resourceUrl.optional()
     .describe('accept bearer tokens at the gate for this app: JWT access tokens from this issuer whose aud is exactly this (such as https://grafana.example.org; clients and agents ask for it with resource=<audience>, RFC 8707); the same allow/deny decides'),
-}).describe('an app: an ordered rule; the first whose host, path, method and network match (and whose subject matches) decides');
+}).describe('an app: an ordered rule; the first whose host, path, method and network match decides (its subject allows or refuses with 403, never a later rule; only a deny list without allow hands the users it does not name to the next rule)');
 
 export type AppConfig = z.output<typeof appSchema>;
 
@@ -343,7 +343,7 @@ export const configSchema = z.strictObject({
     });
   }).describe('upstream identity providers (GitHub, OpenID Connect, Microsoft Entra ID)'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
-  apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
+  apps: z.array(appSchema).default([]).describe('ordered rules; the first whose host, path, method and network match decides; anything unmatched is denied'),
   resources: z.array(resourceSchema).default([]).superRefine((list, ctx) => {
     const seen = new Set<string>();
     list.forEach((r, i) => {

@@ -4,10 +4,10 @@
 // the client as it is, so a browser gets a real redirect (302, or 303 after a non-GET so the
 // portal is fetched with GET — RFC 9110 §15.4.4) and an API client a 401.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OriginalRequest } from '../http/index.ts';
+import { newRequestId, type OriginalRequest } from '../http/index.ts';
 import type { Identity } from '../policy/index.ts';
 import type { GateSettings, HeaderNames } from './settings.ts';
-import { deniedPage } from './pages.ts';
+import { deniedPage, type DenyWhy } from './pages.ts';
 
 /** A browser navigation, as opposed to XHR/fetch or an API client. */
 export function isBrowserRequest(req: IncomingMessage): boolean {
@@ -82,15 +82,31 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null): void {
-  if (orig?.via === 'nginx') return sendEmpty(res, 403, { 'cache-control': 'no-store' });
+const DENIED_JSON: Record<DenyWhy, string> = {
+  'no-app': '{"error":"access_denied","error_description":"no app is configured for this address"}',
+  closed: '{"error":"access_denied","error_description":"this address refuses every visitor"}',
+  'not-allowed': '{"error":"access_denied","error_description":"access is denied"}',
+  malformed: '{"error":"invalid_request","error_description":"the request path is malformed"}',
+};
+
+/**
+ * A refusal: 403, or 400 for a malformed path (nginx's auth_request passes only 401 and 403 on,
+ * so nginx gets 403 for both). A browser gets the page that says why (pages.ts), with the request
+ * id, which the caller logs with the real reason. Returns that id.
+ */
+export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, why: DenyWhy, url: string): string {
+  const existing = res.getHeader('x-request-id');
+  const id = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
+  if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': 'no-store', 'x-request-id': id }); return id; }
+  const status = why === 'malformed' ? 400 : 403;
   if (isBrowserRequest(req)) {
-    res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
-    res.end(deniedPage());
-    return;
+    res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8', 'x-request-id': id });
+    res.end(req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));
+    return id;
   }
-  res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'application/json' });
-  res.end('{"error":"access_denied","error_description":"access is denied"}');
+  res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'application/json', 'x-request-id': id });
+  res.end(req.method === 'HEAD' ? undefined : DENIED_JSON[why]);
+  return id;
 }
 
 /**

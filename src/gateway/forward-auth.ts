@@ -10,7 +10,7 @@ import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, type GateSettings } from './settings.ts';
-import { portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
+import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
 import { METADATA_PATH } from './resources.ts';
@@ -42,8 +42,8 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     } else if (v.kind === 'authenticate') {
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {
-      logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: denied');
-      sendDenied(req, res, orig);
+      const requestId = sendDenied(req, res, orig, v.why, originalUrl(orig));
+      logger.info({ requestId, host: orig.host, reason: v.reason }, 'forward auth: denied');
     }
   }
 

@@ -8,7 +8,7 @@ import type { Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { GateSettings } from './settings.ts';
-import { identityHeaderValues, isBrowserRequest, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
+import { identityHeaderValues, isBrowserRequest, originalUrl, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
 
@@ -50,7 +50,11 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
       return sendChallenge(req, res, null, v.status, v.error, v.wwwAuthenticate);
     }
     if (v.kind === 'authenticate') return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
-    if (v.kind === 'deny') return sendDenied(req, res, null);
+    if (v.kind === 'deny') {
+      const requestId = sendDenied(req, res, null, v.why, originalUrl(orig));
+      deps.logger.info({ requestId, host: orig.host, reason: v.reason }, 'reverse proxy: denied');
+      return;
+    }
     if (!v.upstream) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('no upstream is configured for this host\n');

@@ -110,8 +110,12 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
     hasHost: (host) => hosts.has(stripPort(host)),
     match(host, uri) {
       if (hosts.size === 0 || !hosts.has(stripPort(host))) return null;
-      const d = policy.decide({ host, path: uri, method: 'GET', ip: '' }, null);
-      return d.ruleIndex === null ? null : resources[d.ruleIndex] ?? null;
+      // Any reading of the path (policy/path.ts) under a resource makes it that resource's:
+      // an ambiguous path must not slip from bearer-only to the app rules.
+      for (const { decision } of policy.decideEach({ host, path: uri, method: 'GET', ip: '' }, null).each) {
+        if (decision.ruleIndex !== null) return resources[decision.ruleIndex] ?? null;
+      }
+      return null;
     },
     allows(r, identity, method, ip) {
       // The first resource rule that admits this identity must be this one (never a sibling

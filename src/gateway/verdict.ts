@@ -22,11 +22,13 @@ import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from './settings.ts';
 import { bearerToken, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
 import type { ProtectedResource, ProtectedResources } from './resources.ts';
+import type { DenyWhy } from './pages.ts';
+import { MALFORMED_PATH_REASON } from '../policy/index.ts';
 
 export type Verdict =
   | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
   | { kind: 'authenticate' }
-  | { kind: 'deny'; reason: string }
+  | { kind: 'deny'; reason: string; why: DenyWhy }
   /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
   | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
 
@@ -52,7 +54,7 @@ export function decide(
     if (r) return bearerVerdict(s, bearer, r, facts, authorization);
   }
   const anon = s.policy.decide(facts, null);
-  if (anon.action === 'deny') return { kind: 'deny', reason: anon.reason };
+  if (anon.action === 'deny') return denied(anon, false);
   if (authorization !== undefined && bearer && anon.action === 'authenticate') {
     const audience = anon.ruleIndex === null ? undefined : s.policy.rules[anon.ruleIndex]?.app.audience;
     if (audience !== undefined) {
@@ -66,6 +68,12 @@ export function decide(
   return withSession(s, facts, anon, found ? found.view : null, restrictions);
 }
 
+/** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */
+function denied(d: Decision, signedIn: boolean): Verdict {
+  const why: DenyWhy = d.reason === MALFORMED_PATH_REASON ? 'malformed' : d.app === null ? 'no-app' : signedIn ? 'not-allowed' : 'closed';
+  return { kind: 'deny', reason: d.reason, why };
+}
+
 function pass(s: GateSettings, d: Decision, identity: Identity | null): Verdict {
   return { kind: 'pass', names: d.headers ?? s.defaultHeaders, identity, upstream: d.upstream, app: d.app };
 }
@@ -75,9 +83,9 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
   if (anon.action === 'public') return pass(s, anon, view ? view.identity : null);
   if (!view) return { kind: 'authenticate' };
   const d = s.policy.decide(facts, view.identity);
-  if (d.action !== 'allow' && d.action !== 'public') return { kind: 'deny', reason: d.reason };
+  if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   if (restrictions && !passesQueryRestrictions(restrictions, view.identity)) {
-    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
+    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
   return pass(s, d, view.identity);
 }
@@ -109,7 +117,7 @@ async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedRe
   }
   const identity: Identity = { username: t.username ?? t.sub, email: t.email, emailVerified: t.emailVerified, groups: t.groups };
   if (!bearer.resources().allows(r, identity, facts.method, facts.ip)) {
-    return { kind: 'deny', reason: `resource ${r.name} does not allow this user` };
+    return { kind: 'deny', reason: `resource ${r.name} does not allow this user`, why: 'not-allowed' };
   }
   // Reverse-proxy mode: the resource's own upstream, else the one of the app rule for this URL.
   const upstream = r.upstream ?? s.policy.decide(facts, null).upstream;
@@ -146,13 +154,13 @@ async function appBearerVerdict(
     groups: t.groups,
   };
   const d = s.policy.decide(facts, identity);
-  if (d.action !== 'allow' && d.action !== 'public') return { kind: 'deny', reason: d.reason };
+  if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   // The rule that admits the identity must take tokens for this same audience: a token for one
   // app never opens a later rule on the same host that did not opt in (or names another).
   const decidedBy = d.ruleIndex === null ? undefined : s.policy.rules[d.ruleIndex]?.app.audience;
-  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}` };
+  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}`, why: 'not-allowed' };
   if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
-    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
+    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
   return pass(s, d, identity);
 }
