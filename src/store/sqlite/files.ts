@@ -16,19 +16,26 @@ import { GatehouseError, type Logger } from '../../core/index.ts';
 
 const OTHERS = 0o077;
 
-function modeOf(path: string): number | undefined {
+/** The permission bits of a path of the expected kind; undefined when it does not exist. */
+function modeOf(path: string, kind: 'directory' | 'file'): number | undefined {
+  let st;
   try {
-    return statSync(path).mode & 0o777;
+    st = statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  // Never change the mode of anything else (a device, a socket) that a mistyped path names.
+  if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) {
+    throw new GatehouseError('store_unavailable', `${path} is not a ${kind}: check database.url and dataDir`);
+  }
+  return st.mode & 0o777;
 }
 
 const octal = (mode: number): string => mode.toString(8).padStart(4, '0');
 
 function tighten(path: string, want: number, what: string, logger: Logger, mustFix = true): void {
-  const mode = modeOf(path);
+  const mode = modeOf(path, want === 0o700 ? 'directory' : 'file');
   if (mode === undefined || (mode & OTHERS) === 0) return;
   try {
     chmodSync(path, want);
@@ -48,9 +55,9 @@ function tighten(path: string, want: number, what: string, logger: Logger, mustF
 /** Make the database's directory and files private to this user (see the top of this file). */
 export function secureSqliteFiles(path: string, logger: Logger): void {
   const dir = dirname(path);
-  if (modeOf(dir) === undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (modeOf(dir, 'directory') === undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
   else tighten(dir, 0o700, 'the data directory', logger, false);
-  if (modeOf(path) === undefined) closeSync(openSync(path, 'a', 0o600));
+  if (modeOf(path, 'file') === undefined) closeSync(openSync(path, 'a', 0o600));
   else tighten(path, 0o600, 'the database file', logger);
   tighten(`${path}-wal`, 0o600, 'the database file', logger);
   tighten(`${path}-shm`, 0o600, 'the database file', logger);
