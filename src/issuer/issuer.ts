@@ -14,7 +14,7 @@ import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { Identity } from '../policy/index.ts';
 import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
-import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { cookieDomainFor, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
 import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider.ts';
 import { adapterFor } from './adapter.ts';
@@ -183,7 +183,7 @@ export function createIssuer(deps: IssuerDeps) {
     if (details.uid !== uid) return stale();
     const clientId = String(details.params.client_id ?? '');
     const client = b.config.clients.find((c) => c.id === clientId);
-    const here = `${s.publicUrl.origin}${base}${INTERACTION_PATH}${uid}`;
+    const here = portalUrl(s, `${INTERACTION_PATH}${uid}`);
 
     const finish = async (result: Parameters<Provider['interactionResult']>[2]) => {
       const to = await b.provider.interactionResult(req, res, result, { mergeWithLastSubmission: !('error' in result) });
@@ -195,7 +195,7 @@ export function createIssuer(deps: IssuerDeps) {
       const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
       if (!found) {
         // Sign in at the portal, then come back here (the portal refuses rd only under /oauth2/).
-        res.writeHead(302, { location: `${s.publicUrl.origin}${base}/oauth2/start?rd=${encodeURIComponent(here)}`, 'cache-control': 'no-store' });
+        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here }), 'cache-control': 'no-store' });
         res.end();
         return;
       }
