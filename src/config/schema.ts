@@ -292,7 +292,7 @@ export const tokensSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   publicUrl: httpUrl.optional()
-    .describe('the external URL of the portal, such as https://auth.example.org; every redirect is built from it, never from the bind address'),
+    .describe('the external URL of the portal, such as https://auth.example.org, or with a path (https://example.org/auth: the portal, the issuer and its metadata then live under the path; a change of path needs a restart); every redirect is built from it, never from the bind address'),
   listen: z.strictObject({
     host: z.string().default('127.0.0.1').describe('address to bind'),
     port: z.number().int().min(0).max(65535).default(4180).describe('TCP port (0 picks a free one)'),
