@@ -143,7 +143,7 @@ describe('publicUrl https://www.example.test/auth', () => {
     const posted = await signInAt(jar, first);
     const back = await jar.go(new URL(posted.headers.location ?? '', first.url).href);
     assert.ok(back.leaving?.startsWith(`${CB}?`), back.visited.join(' -> '));
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.leaving), { pkceCodeVerifier: verifier, expectedState: state });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.leaving ?? ''), { pkceCodeVerifier: verifier, expectedState: state });
     assert.equal(tokens.claims()?.iss, ISSUER);
     assert.equal(tokens.claims()?.preferred_username, 'alice');
 
