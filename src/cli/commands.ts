@@ -13,6 +13,7 @@ import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
+import { auditCommand } from './audit.ts';
 
 export interface Command {
   summary: string;
@@ -309,6 +310,8 @@ ${CONFIG_HELP}`,
       });
     },
   },
+
+  audit: auditCommand,
 
   keys: {
     summary: 'rotate the issuer\'s signing keys and the root secret (old ones keep verifying and opening what they made)',

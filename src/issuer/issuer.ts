@@ -60,6 +60,11 @@ export function createIssuer(deps: IssuerDeps) {
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
 
+  /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
+  async function usernameOf(userId: string): Promise<string> {
+    return (await store.users.get(userId).catch(() => undefined))?.username ?? userId;
+  }
+
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
     store.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
       logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
@@ -228,10 +233,10 @@ export function createIssuer(deps: IssuerDeps) {
         if (origin !== undefined && origin !== s.publicUrl.origin) return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
         const form = await readForm(req);
         if (form.get('decision') === 'allow') {
-          audit({ actor: accountId, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
+          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
           return finish({ consent: { grantId: await grant() } });
         }
-        audit({ actor: accountId, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
+        audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
         return finish({ error: 'access_denied', error_description: 'the user denied the request' });
       }
       const user = await store.users.get(accountId);
