@@ -12,24 +12,10 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { configSchema } from '../../src/config/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { fakeIO, SECRET_A, tempDir } from './helpers.ts';
+import { yamlBlocks } from './docs-helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DOCS = ['docs/mcp.md', 'docs/issuer.md'];
-
-/** The ```yaml blocks of a Markdown file, with the line each starts on. */
-export function yamlBlocks(markdown: string): { line: number; text: string }[] {
-  const out: { line: number; text: string }[] = [];
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^```ya?ml\s*$/.test(lines[i] ?? '')) continue;
-    const start = i + 1;
-    let end = start;
-    while (end < lines.length && !/^```\s*$/.test(lines[end] ?? '')) end++;
-    out.push({ line: start + 1, text: lines.slice(start, end).join('\n') });
-    i = end;
-  }
-  return out;
-}
 
 const OUR_KEYS = new Set(Object.keys(configSchema.shape));
 
