@@ -212,6 +212,8 @@ export const clientSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.public && c.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client has no secret: remove secret or set public: false' });
   if (!c.public && c.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a confidential client needs a secret (or set public: true and use PKCE)' });
+  // Agents' client ids (`gatehouse agent create`): a config client under one would take its place.
+  if (/^agent[.:]/i.test(c.id)) ctx.addIssue({ code: 'custom', path: ['id'], message: `"${c.id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)` });
 }).describe('an OpenID Connect client (relying party) declared in config');
 
 export type ClientConfig = z.output<typeof clientSchema>;

@@ -5,10 +5,13 @@
 // tokens keep `sub: agent:<name>` whichever form asked.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
+import { stringify } from 'yaml';
 import { systemClock } from '../../src/core/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { adapterFor } from '../../src/issuer/adapter.ts';
@@ -114,5 +117,15 @@ describe('agent client ids with openid-client', () => {
       assert.equal(c.client_id, id);
       assert.equal(c.aud, MCP);
     });
+  }
+});
+
+test('a config client cannot take an agent\'s client id (either form): gatehouse check names the path', async () => {
+  for (const id of ['agent.builder', 'agent:builder', 'Agent.x']) {
+    const path = join(inst.dir, 'reserved.yaml');
+    await writeFile(path, stringify({ publicUrl: 'https://auth.example.test', clients: [{ id, public: true, redirectUris: ['http://127.0.0.1:9/cb'] }] }));
+    const io = fakeIO('', {});
+    assert.equal(await runCli(['check', '--config', path], io), 1, id);
+    assert.ok(io.stderr.join('\n').includes(`clients[0].id: "${id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)`), io.stderr.join('\n'));
   }
 });
