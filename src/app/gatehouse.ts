@@ -221,8 +221,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const mountedBase = portalBase(settings);
     if (mountedBase !== '') {
       for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', STYLESHEET_PATH]) {
+        // internal: on another host served in reverse-proxy mode the path is that app's.
         const r = routes.get(p);
-        if (r) routes.set(`${mountedBase}${p}`, r);
+        if (r) routes.set(`${mountedBase}${p}`, { ...r, internal: true });
       }
     }
 

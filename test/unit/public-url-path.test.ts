@@ -5,6 +5,8 @@
 // test/e2e/public-url-path.test.ts).
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { parse, stringify } from 'yaml';
@@ -17,7 +19,11 @@ const SECRET = 'grafana-secret-0123456789abcdef';
 const HOST = { host: 'www.example.test', 'x-forwarded-proto': 'https' };
 
 let inst: Instance;
+let upstream: Server;
 before(async () => {
+  // An app in reverse-proxy mode on another host: its /auth/… paths are its own.
+  upstream = createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(`upstream saw ${req.url}`); });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   inst = await startInstance({
     unwatched: true,
     config: (dir) => baseConfig(dir, {
@@ -25,13 +31,14 @@ before(async () => {
       apps: [
         { name: 'site', hosts: ['www.example.test'], allow: { groups: ['admins'] } },
         { name: 'app', hosts: ['app.example.test'], allow: { groups: ['admins'] } },
+        { name: 'proxied', hosts: ['proxied.example.test'], public: true, upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` },
       ],
       clients: [{ id: 'grafana', secret: SECRET, redirectUris: [CB], firstParty: true }],
     }),
     users: [ALICE],
   });
 });
-after(async () => { await inst.close(); });
+after(async () => { await inst.close(); await new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }); });
 
 /** A cookie jar that honours Path, on www.example.test, following redirects like a browser. */
 class Jar {
@@ -195,6 +202,14 @@ describe('publicUrl https://www.example.test/auth', () => {
     const root = await send(inst.port, { path: '/', headers: { ...HOST, accept: 'text/html' } });
     assert.equal(root.status, 302);
     assert.equal(root.headers.location, '/auth/');
+  });
+
+  test('on another host served in reverse-proxy mode, /auth/… is the app\'s (the portal\'s pages are only on its host)', async () => {
+    for (const path of ['/auth/oauth2/sign_in', '/auth/', '/auth/oidc/auth']) {
+      const a = await send(inst.port, { path, headers: { host: 'proxied.example.test', 'x-forwarded-proto': 'https', accept: 'text/html' } });
+      assert.equal(a.status, 200, path);
+      assert.equal(a.body, `upstream saw ${path}`);
+    }
   });
 
   test('an expired ticket offers "Sign in again" under the path', async () => {
