@@ -44,6 +44,8 @@ after(async () => { await inst.close(); await new Promise<void>((r) => { upstrea
 class Jar {
   readonly cookies = new Map<string, { value: string; path: string }>();
   readonly setCookies: string[] = [];
+  readonly #port: () => number;
+  constructor(port: () => number = () => inst.port) { this.#port = port; }
 
   header(path: string): string {
     return [...this.cookies].filter(([, c]) => path === c.path.replace(/\/$/, '') || path.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
@@ -53,7 +55,7 @@ class Jar {
   async request(url: string, opts: { method?: string; body?: string } = {}): Promise<Answer> {
     const u = new URL(url);
     assert.equal(u.origin, ORIGIN, `the browser stays on the portal origin (asked for ${url})`);
-    const a = await send(inst.port, {
+    const a = await send(this.#port(), {
       method: opts.method ?? 'GET', path: u.pathname + u.search,
       headers: { ...HOST, accept: 'text/html', cookie: this.header(u.pathname), ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN } : {}) },
       ...(opts.body === undefined ? {} : { body: opts.body }),
@@ -237,5 +239,40 @@ describe('publicUrl https://www.example.test/auth', () => {
     } finally {
       await writeFile(inst.realConfigPath, stringify(raw));
     }
+  });
+});
+
+describe('publicUrl https://www.example.test/auth on a host served in reverse-proxy mode', () => {
+  let rp: Instance;
+  before(async () => {
+    rp = await startInstance({
+      config: (dir) => baseConfig(dir, {
+        publicUrl: ISSUER,
+        apps: [{ name: 'site', hosts: ['www.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }],
+      }),
+      users: [ALICE],
+    });
+  });
+  after(async () => { await rp.close(); });
+
+  test('the site\'s paths are proxied after sign-in at /auth/oauth2/…; the portal\'s pages and the issuer answer under /auth', async () => {
+    const page = await send(rp.port, { path: '/private?x=1', headers: { ...HOST, accept: 'text/html' } });
+    assert.equal(page.status, 302);
+    assert.equal(page.headers.location, `${ISSUER}/oauth2/start?rd=${encodeURIComponent(`${ORIGIN}/private?x=1`)}`);
+    const jar = new Jar(() => rp.port);
+    const form = await jar.go(page.headers.location ?? '');
+    assert.equal(new URL(form.url).pathname, '/auth/oauth2/start');
+    const posted = await signInAt(jar, form);
+    assert.equal(posted.headers.location, `${ORIGIN}/private?x=1`);
+    const cookie = posted.setCookies.find((c) => c.startsWith(`${rp.running.settings().cookieName}=`))?.split(';')[0] ?? '';
+    const proxied = await send(rp.port, { path: '/private?x=1', headers: { ...HOST, accept: 'text/html', cookie } });
+    assert.equal(proxied.status, 200);
+    assert.equal(proxied.body, 'upstream saw /private?x=1');
+    const home = await send(rp.port, { path: '/auth/', headers: { ...HOST, accept: 'text/html', cookie } });
+    assert.equal(home.status, 200);
+    assert.match(home.body, /action="\/auth\/oauth2\/sign_out"/);
+    const discovery = await send(rp.port, { path: '/auth/.well-known/openid-configuration', headers: HOST });
+    assert.equal(discovery.status, 200);
+    assert.equal((JSON.parse(discovery.body) as { issuer: string }).issuer, ISSUER);
   });
 });
