@@ -15,7 +15,9 @@ import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
-import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
+import {
+  createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
+} from '../gateway/index.ts';
 import {
   createResourceMetadata, createTokenVerifier, createAppTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
 } from '../gateway/index.ts';
@@ -203,7 +205,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
-      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: `${portalBase(current())}/oauth2/start?provider=${encodeURIComponent(p.id)}` })),
+      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
       // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
       onSignOut: (sid) => signOutHook(sid),
@@ -229,6 +231,19 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     routes.set('/oauth2/ticket', { label: 'sign_in', methods: ['GET', 'HEAD'], handler: portal.ticket });
     routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
     routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
+    // A publicUrl with a path (https://example.org/auth): the portal's pages answer under it, like
+    // the issuer's routes below, and the portal builds every address with it (portalUrl). The
+    // root spellings stay: /oauth2/auth is the proxy's, and /oauth2/* on an app host is that
+    // host's (nginx's `location /oauth2/`); /oauth2/start there sends the browser on to the portal.
+    // The path is fixed for the life of the process (a reload that changes it is refused below).
+    const mountedBase = portalBase(settings);
+    if (mountedBase !== '') {
+      for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', STYLESHEET_PATH]) {
+        // internal: on another host served in reverse-proxy mode the path is that app's.
+        const r = routes.get(p);
+        if (r) routes.set(`${mountedBase}${p}`, { ...r, internal: true });
+      }
+    }
 
     // Upstream providers: their groups join a session's identity, and renewal asks them again.
     sessions.setUpstream(federation);
@@ -249,8 +264,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     portalProxied = computePortalProxied(config, settings);
     fallback = (req, res, path) => {
       const s = current();
-      if (!portalProxied && isPortalHost(s, readOriginal(req, s.trusted).host)) {
-        if (path === '/' || path === s.publicUrl.pathname) return { label: 'portal', run: () => portal.home(req, res) };
+      const onPortal = isPortalHost(s, readOriginal(req, s.trusted).host);
+      // The portal home is publicUrl, with or without its final slash; under a path it is the
+      // portal's even on a host shared with an app in reverse-proxy mode.
+      if (onPortal && (path === `${mountedBase}/` || (mountedBase !== '' && path === mountedBase)) && (!portalProxied || mountedBase !== '')) {
+        return { label: 'portal', run: () => portal.home(req, res) };
+      }
+      if (!portalProxied && onPortal) {
+        if (path === '/') {
+          return { label: 'portal', run: () => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
+        }
         return { label: 'not_found', run: () => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
       }
       return { label: 'proxy', run: () => proxyMode.web(req, res) };
@@ -277,13 +300,17 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // Only URLs a person can open: the bind address is no URL to visit (no app is configured
     // for a bare IP host, so it answers "no app here"); proxies are pointed at it by address.
     announce(`gatehouse ${VERSION} is ready, listening on ${listenUrl.slice('http://'.length)}`);
-    announce(`  sign in at ${settings.publicUrl.origin}${settings.publicUrl.pathname === '/' ? '' : settings.publicUrl.pathname}/oauth2/sign_in${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
+    announce(`  sign in at ${portalUrl(settings, '/oauth2/sign_in')}${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
 
     // 4. Reloads.
     const applyConfig = async (next: LoadedConfig): Promise<void> => {
       const c = next.config;
       const { secrets: nextSecrets } = await resolveSecrets(c.secrets.session, c.dataDir);
       const nextSettings = buildSettings(withDemo(c), nextSecrets, settings);
+      // The portal's and the issuer's routes were mounted under publicUrl's path at start-up.
+      if (portalBase(nextSettings) !== mountedBase) {
+        throw new GatehouseError('config_invalid', `publicUrl's path changed from "${mountedBase || '/'}" to "${portalBase(nextSettings) || '/'}": restart gatehouse to apply it`);
+      }
       // Swap: every request from here on sees the new settings whole.
       settings = nextSettings;
       config = c;

@@ -7,12 +7,13 @@ import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
 import { createLogger, databaseUrl, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
-import { agentsFor, rotateSigningKeys } from '../issuer/index.ts';
+import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
+import { auditCommand } from './audit.ts';
 
 export interface Command {
   summary: string;
@@ -267,10 +268,12 @@ ${CONFIG_HELP}`,
 gatehouse agent list [--config PATH]
 gatehouse agent delete NAME [--config PATH]
 
-create prints the client id (agent:NAME) and its secret once; the agent gets tokens with
-  curl -u 'agent:NAME:SECRET' -d grant_type=client_credentials -d resource=https://mcp.example.org/mcp \\
+create prints the client id (agent.NAME) and its secret once; the agent gets tokens with
+  curl -u 'agent.NAME:SECRET' -d grant_type=client_credentials -d resource=https://mcp.example.org/mcp \\
     -d scope=... https://auth.example.org/oidc/token
 Its tokens say sub: agent:NAME and carry its groups. --ttl ends the agent (default: never).
+The first client id form, agent:NAME, still works where the tool form-encodes it (RFC 6749
+§2.3.1: agent%3ANAME in Basic) or sends it in the body (client_id=agent:NAME&client_secret=…).
 delete (or the end of the TTL) makes /oidc/token refuse it at once (invalid_client).
 ${CONFIG_HELP}`,
     options: { ...CONFIG, groups: { type: 'string' }, ttl: { type: 'string' } },
@@ -287,7 +290,7 @@ ${CONFIG_HELP}`,
         const agents = agentsFor(store.oidc, keyring, systemClock);
         if (sub === 'create') {
           const r = await agents.create(name ?? '', { groups: list(values.groups), ttlMs: ttl });
-          await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_create', outcome: 'ok', target: r.clientId, detail: { groups: r.agent.groups, expiresAt: r.agent.expiresAt } });
+          await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_create', outcome: 'ok', target: agentSubject(r.agent.name), detail: { clientId: r.clientId, groups: r.agent.groups, expiresAt: r.agent.expiresAt } });
           io.out(`created agent ${r.agent.name}${r.agent.expiresAt === null ? '' : `, valid until ${new Date(r.agent.expiresAt).toISOString()}`}`);
           io.out(`  client_id:     ${r.clientId}`);
           io.out(`  client_secret: ${r.clientSecret}`);
@@ -301,12 +304,14 @@ ${CONFIG_HELP}`,
           return 0;
         }
         if (!(await agents.delete(name ?? ''))) { io.err(`gatehouse: no agent "${name}"`); return 1; }
-        await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_delete', outcome: 'ok', target: `agent:${name}`, detail: {} });
+        await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_delete', outcome: 'ok', target: agentSubject(name ?? ''), detail: {} });
         io.out(`deleted agent ${name}: its tokens are refused from now on`);
         return 0;
       });
     },
   },
+
+  audit: auditCommand,
 
   keys: {
     summary: 'rotate the issuer\'s signing keys and the root secret (old ones keep verifying and opening what they made)',

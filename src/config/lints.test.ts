@@ -181,6 +181,9 @@ test('portal-host-protected: an app without paths on the portal host loops sign-
     { name: 'c', hosts: ['auth.example.org'], paths: ['/admin/'], allow: { groups: ['admins'] } },
     { name: 'd', hosts: ['auth.example.org'], allow: { anyUser: true }, upstream: 'http://10.0.0.5:8080' },
   )), []);
+  // a portal under a path shares its host: the gate passes everything under the path
+  const shared = { ...withApps({ name: 'site', hosts: ['auth.example.org'], allow: { anyUser: true } }), publicUrl: 'https://auth.example.org/auth' };
+  assert.deepEqual(only('portal-host-protected', shared), []);
 });
 
 test('upstream-loop: an upstream at the portal host or at our own listen address', () => {

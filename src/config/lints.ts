@@ -148,8 +148,10 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
 
 
     // In reverse-proxy mode (upstream set) Gatehouse routes /oauth2/* itself before any rule,
-    // so only a forward-auth app can lock the portal's own pages behind the portal.
-    if (portal && !app.public && app.paths === undefined && app.upstream === undefined) {
+    // so only a forward-auth app can lock the portal's own pages behind the portal. A portal
+    // under a path (publicUrl https://example.org/auth) shares its host: everything under the
+    // path passes forward auth, and the app protects the rest.
+    if (portal && portal.pathname === '/' && !app.public && app.paths === undefined && app.upstream === undefined) {
       app.hosts.forEach((h, j) => {
         if (hostPatternMatches(h, portal.hostname, portalPort)) {
           emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);

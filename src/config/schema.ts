@@ -212,6 +212,8 @@ export const clientSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.public && c.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client has no secret: remove secret or set public: false' });
   if (!c.public && c.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a confidential client needs a secret (or set public: true and use PKCE)' });
+  // Agents' client ids (`gatehouse agent create`): a config client under one would take its place.
+  if (/^agent[.:]/i.test(c.id)) ctx.addIssue({ code: 'custom', path: ['id'], message: `"${c.id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)` });
 }).describe('an OpenID Connect client (relying party) declared in config');
 
 export type ClientConfig = z.output<typeof clientSchema>;
@@ -292,7 +294,7 @@ export const tokensSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   publicUrl: httpUrl.optional()
-    .describe('the external URL of the portal, such as https://auth.example.org; every redirect is built from it, never from the bind address'),
+    .describe('the external URL of the portal, such as https://auth.example.org, or with a path (https://example.org/auth: the portal, the issuer and its metadata then live under the path; a change of path needs a restart); every redirect is built from it, never from the bind address'),
   listen: z.strictObject({
     host: z.string().default('127.0.0.1').describe('address to bind'),
     port: z.number().int().min(0).max(65535).default(4180).describe('TCP port (0 picks a free one)'),

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newRequestId, type OriginalRequest } from '../http/index.ts';
 import type { Identity } from '../policy/index.ts';
-import type { GateSettings, HeaderNames } from './settings.ts';
+import { portalUrl, type GateSettings, type HeaderNames } from './settings.ts';
 import { deniedPage, type DenyWhy } from './pages.ts';
 
 /** A browser navigation, as opposed to XHR/fetch or an API client. */
@@ -24,13 +24,7 @@ export function originalUrl(orig: OriginalRequest): string {
 }
 
 export function portalStartUrl(s: GateSettings, orig: OriginalRequest): string {
-  return `${s.publicUrl.origin}${portalBase(s)}/oauth2/start?rd=${encodeURIComponent(originalUrl(orig))}`;
-}
-
-/** publicUrl's path without a trailing slash ('' at the root). */
-export function portalBase(s: GateSettings): string {
-  const p = s.publicUrl.pathname;
-  return p.endsWith('/') ? p.slice(0, -1) : p;
+  return portalUrl(s, '/oauth2/start', { rd: originalUrl(orig) });
 }
 
 const WWW_AUTHENTICATE = 'Bearer realm="gatehouse"';

@@ -1,6 +1,7 @@
 // GET /oauth2/auth — the forward-auth verdict, the hot path:
 //   1. the original request, from trusted proxy headers only
-//   2. the portal's own paths are always reachable (a protected sign-in page loops forever)
+//   2. the portal's own paths are always reachable (a protected sign-in page loops forever),
+//      under publicUrl's path when it has one
 //   3. a cross-domain ticket arriving through Traefik/Caddy forward auth is redeemed
 //   4. the verdict (verdict.ts); protected resources first, bearer-only; their RFC 9728
 //      metadata path on a resource host passes (the proxy routes it to Gatehouse)
@@ -9,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import { isPortalHost, type GateSettings } from './settings.ts';
+import { isPortalHost, portalBase, underPortalBase, type GateSettings } from './settings.ts';
+import { normalizePath } from '../policy/index.ts';
 import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
@@ -63,7 +65,17 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
         return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
       }
-      if (isPortalHost(s, orig.host) || GATE_PATHS.has(path)) {
+      if (GATE_PATHS.has(path)) {
+        answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
+        return;
+      }
+    }
+    // The portal's own paths on its host: /oauth2/*, and everything under publicUrl's path when
+    // it has one (a host shared with an app). Judged on the normalized path, as the proxy routes
+    // it: "/auth/../admin" is the app's /admin, never the portal's.
+    if (isPortalHost(s, orig.host) && (path.startsWith('/oauth2/') || portalBase(s) !== '')) {
+      const n = normalizePath(path);
+      if (n.ok && (n.path.startsWith('/oauth2/') || (portalBase(s) !== '' && underPortalBase(s, n.path)))) {
         answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
         return;
       }

@@ -8,13 +8,14 @@ export {
 export { compileResources, resourceRegistry, issuerIdentifier, METADATA_PATH, type ProtectedResource, type ProtectedResources } from './resources.ts';
 export { createResourceMetadata, type ResourceMetadataDeps } from './resource-metadata.ts';
 export {
-  isBrowserRequest, portalStartUrl, portalBase, originalUrl, sendUnauthenticated, sendDenied, sendEmpty, sendChallenge,
+  isBrowserRequest, portalStartUrl, originalUrl, sendUnauthenticated, sendDenied, sendEmpty, sendChallenge,
   sendPass, identityHeaderValues,
 } from './answers.ts';
 export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';
 export { issueTicket, redeemTicket, TICKET_LIFETIME_MS } from './tickets.ts';
 export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.ts';
-export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, isPortalHost, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
+export {
+  domainFor, cookieDomainFor, sharesPortalCookie, stripPort, isPortalHost, portalBase, portalPath, portalUrl, underPortalBase, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { createReverseProxy } from './reverse-proxy.ts';
 export { createProxyMode } from './proxy-mode.ts';
 export { sessionFromCookies, type FoundSession } from './session-cookie.ts';

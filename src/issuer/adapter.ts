@@ -11,6 +11,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../core/index.ts';
 import { hashToken, type KeyRing } from '../crypto/index.ts';
 import type { OidcFound, OidcStore } from '../store/index.ts';
+import { otherAgentClientId } from './agent-ids.ts';
 
 /** Namespaced so a value of one model never hashes to a key of another's lookups. */
 export const h = (kind: string, value: string): string => hashToken(`${kind}:${value}`);
@@ -47,7 +48,14 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      const found = await store.find(this.#model, h('id', id), clock.now());
+      let found = await store.find(this.#model, h('id', id), clock.now());
+      // An agent's client answers to both spellings of its id (agent-ids.ts), whichever it is
+      // stored under; the payload names the id it was asked by, as oidc-provider expects.
+      const alias = this.#model === 'Client' && !found ? otherAgentClientId(id) : undefined;
+      if (alias !== undefined) {
+        found = await store.find(this.#model, h('id', alias), clock.now());
+        if (found) found = { ...found, payload: JSON.stringify({ ...JSON.parse(found.payload) as object, client_id: id }) };
+      }
       if (found && this.#model === 'RefreshToken' && found.consumedAt !== null) return this.#grace(id, found);
       const payload = revive(found, id);
       if (payload && this.#model === 'Client' && typeof payload[SEALED] === 'string') {

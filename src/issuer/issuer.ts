@@ -14,7 +14,7 @@ import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { Identity } from '../policy/index.ts';
 import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
-import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { cookieDomainFor, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
 import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider.ts';
 import { adapterFor } from './adapter.ts';
@@ -59,6 +59,11 @@ export function createIssuer(deps: IssuerDeps) {
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
+
+  /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
+  async function usernameOf(userId: string): Promise<string> {
+    return (await store.users.get(userId).catch(() => undefined))?.username ?? userId;
+  }
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
     store.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
@@ -183,7 +188,7 @@ export function createIssuer(deps: IssuerDeps) {
     if (details.uid !== uid) return stale();
     const clientId = String(details.params.client_id ?? '');
     const client = b.config.clients.find((c) => c.id === clientId);
-    const here = `${s.publicUrl.origin}${base}${INTERACTION_PATH}${uid}`;
+    const here = portalUrl(s, `${INTERACTION_PATH}${uid}`);
 
     const finish = async (result: Parameters<Provider['interactionResult']>[2]) => {
       const to = await b.provider.interactionResult(req, res, result, { mergeWithLastSubmission: !('error' in result) });
@@ -195,7 +200,7 @@ export function createIssuer(deps: IssuerDeps) {
       const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
       if (!found) {
         // Sign in at the portal, then come back here (the portal refuses rd only under /oauth2/).
-        res.writeHead(302, { location: `${s.publicUrl.origin}${base}/oauth2/start?rd=${encodeURIComponent(here)}`, 'cache-control': 'no-store' });
+        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here }), 'cache-control': 'no-store' });
         res.end();
         return;
       }
@@ -228,10 +233,10 @@ export function createIssuer(deps: IssuerDeps) {
         if (origin !== undefined && origin !== s.publicUrl.origin) return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
         const form = await readForm(req);
         if (form.get('decision') === 'allow') {
-          audit({ actor: accountId, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
+          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
           return finish({ consent: { grantId: await grant() } });
         }
-        audit({ actor: accountId, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
+        audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
         return finish({ error: 'access_denied', error_description: 'the user denied the request' });
       }
       const user = await store.users.get(accountId);

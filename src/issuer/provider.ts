@@ -21,7 +21,7 @@ import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
-import { agentName, type Agents } from './agents.ts';
+import { agentName, agentSubject, type Agents } from './agents.ts';
 import type { PrivateJwk } from './keys.ts';
 
 export interface ProviderDeps {
@@ -166,6 +166,16 @@ export function buildProvider(d: ProviderDeps): Provider {
       const rec = await d.agents.get(agent);
       return rec ? { groups: rec.groups } : undefined;
     },
+    // An agent's tokens say sub: agent:<name> whichever spelling of its client id asked
+    // (agent-ids.ts); oidc-provider would put the client id there.
+    formats: {
+      customizers: {
+        jwt: (_ctx: KoaContextWithOIDC, token: { kind?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }) => {
+          const agent = token.kind === 'ClientCredentials' ? agentName(token.clientId ?? '') : undefined;
+          if (agent !== undefined) jwt.payload.sub = agentSubject(agent);
+        },
+      },
+    },
     // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
     // connections to private, loopback and link-local addresses after DNS resolution.
     // Back-channel logout URIs from config are the operator's own (an in-cluster service is a
@@ -275,14 +285,16 @@ export function buildProvider(d: ProviderDeps): Provider {
   provider.proxy = true;
   self.provider = provider;
 
-  // MCP.md: "only the registered method is accepted" for registered clients and agents.
+  // MCP.md: "only the registered method is accepted" for registered clients.
   // oidc-provider treats client_secret_basic and client_secret_post as one; the secret comparison
   // is where a mismatch can still fail the authentication with its own invalid_client. Clients
   // from config keep oidc-provider's leniency (apps such as Grafana auto-detect the method).
   const proto = provider.Client.prototype as { compareClientSecret: (this: Client, secret: string) => Promise<boolean> };
   const compare = proto.compareClientSecret;
   proto.compareClientSecret = async function compareRegisteredMethod(this: Client, secret: string): Promise<boolean> {
-    if (clients.has(this.clientId)) return compare.call(this, secret);
+    // Agents take either method: the secret is theirs alone, and client_secret_post with the
+    // first id form (`agent:<name>`) is how tools that cannot form-encode Basic got tokens.
+    if (clients.has(this.clientId) || agentName(this.clientId) !== undefined) return compare.call(this, secret);
     const usedBasic = /^basic /i.test(Provider.ctx?.req.headers.authorization ?? '');
     if ((this.clientAuthMethod === 'client_secret_basic') !== usedBasic) return false;
     return compare.call(this, secret);

@@ -106,10 +106,24 @@ export interface AuditEvent {
   detail: Record<string, unknown>;
 }
 
+/** Which audit events to read: every filter given must match (exact values; a time range in epoch ms). */
+export interface AuditQuery {
+  /** At most this many (the newest); default 100. */
+  limit?: number;
+  actor?: string;
+  action?: string;
+  target?: string;
+  outcome?: AuditEvent['outcome'];
+  /** at >= since */
+  since?: number;
+  /** at < until */
+  until?: number;
+}
+
 export interface AuditStore {
   append(e: AuditEvent): Promise<void>;
-  /** Newest (at) first, ties newest appended first; limit defaults to 100. */
-  list(opts?: { limit?: number; actor?: string }): Promise<(AuditEvent & { id: number })[]>;
+  /** The newest matching events: newest (at) first, ties newest appended first. */
+  list(query?: AuditQuery): Promise<(AuditEvent & { id: number })[]>;
 }
 
 /** Revocations reach every replica within a second. */

@@ -3,9 +3,9 @@
 // replicas need no locks of their own.
 
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
-  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
+  auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
 } from '../rows.ts';
 import type { Db } from './db.ts';
 import { isUniqueViolation } from './errors.ts';
@@ -202,11 +202,9 @@ export class PgAudit implements AuditStore {
       [e.at, e.actor, e.action, e.target, e.outcome, JSON.stringify(e.detail)]);
   }
 
-  async list(opts: { limit?: number; actor?: string } = {}): Promise<(AuditEvent & { id: number })[]> {
-    const limit = auditLimit(opts.limit);
-    const rows = opts.actor === undefined
-      ? await this.#db.query('SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT $1', [limit])
-      : await this.#db.query('SELECT * FROM audit WHERE actor = $1 ORDER BY at DESC, id DESC LIMIT $2', [opts.actor, limit]);
+  async list(query: AuditQuery = {}): Promise<(AuditEvent & { id: number })[]> {
+    const { where, params, limit } = auditWhere(query, (n) => `$${n}`);
+    const rows = await this.#db.query(`SELECT * FROM audit ${where} ORDER BY at DESC, id DESC LIMIT $${params.length + 1}`, [...params, limit]);
     return rows.map(toAudit);
   }
 }

@@ -4,9 +4,9 @@
 
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
-  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
+  auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
 } from '../rows.ts';
 
 /** SQLite binds no booleans: 1/0. */
@@ -220,11 +220,9 @@ export class SqliteAudit implements AuditStore {
       .run(e.at, e.actor, e.action, e.target, e.outcome, JSON.stringify(e.detail));
   }
 
-  async list(opts: { limit?: number; actor?: string } = {}): Promise<(AuditEvent & { id: number })[]> {
-    const limit = auditLimit(opts.limit);
-    const rows = opts.actor === undefined
-      ? this.#db.prepare('SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT ?').all(limit)
-      : this.#db.prepare('SELECT * FROM audit WHERE actor = ? ORDER BY at DESC, id DESC LIMIT ?').all(opts.actor, limit);
+  async list(query: AuditQuery = {}): Promise<(AuditEvent & { id: number })[]> {
+    const { where, params, limit } = auditWhere(query, () => '?');
+    const rows = this.#db.prepare(`SELECT * FROM audit ${where} ORDER BY at DESC, id DESC LIMIT ?`).all(...params, limit);
     return rows.map((r) => toAudit(r as Row));
   }
 }
