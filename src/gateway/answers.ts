@@ -56,6 +56,7 @@ const CHALLENGE_BODY: Record<string, string> = {
   none: '{"error":"unauthorized","error_description":"a bearer token is required"}',
   invalid_token: '{"error":"invalid_token","error_description":"the access token is invalid or expired"}',
   insufficient_scope: '{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}',
+  invalid_dpop_proof: '{"error":"invalid_dpop_proof","error_description":"the DPoP proof is missing or invalid"}',
 };
 
 /**

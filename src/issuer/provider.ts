@@ -244,6 +244,12 @@ export function buildProvider(d: ProviderDeps): Provider {
         useGrantedResource: () => true,
       },
       clientCredentials: { enabled: true },
+      // RFC 9449: a proof at /token binds the tokens to its key (cnf.jkt). oidc-provider checks
+      // typ, alg (enabledJWA below), the embedded public jwk, the signature, htm, htu, ath and
+      // the jti (ReplayDetection, through the adapter: shared by every replica). No nonceSecret:
+      // nonces are not offered (§8 is optional), so iat decides freshness; the window is
+      // narrowed to issuer.dpop.proofLifetime below (oidc-provider's own is five minutes).
+      dPoP: { enabled: t.dpop.enabled },
       registration: {
         enabled: t.registration !== 'off',
         initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
@@ -264,6 +270,7 @@ export function buildProvider(d: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
+      dPoPSigningAlgValues: [...t.dpop.algorithms],
     },
     renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
       // RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect_uri is shown to the
@@ -299,6 +306,24 @@ export function buildProvider(d: ProviderDeps): Provider {
     if (left <= 0) return;
     await store.oidc.destroy('AuthorizationCode', h('id', code.jti));
     await code.save(left);
+  });
+
+  // RFC 9449 §11.1: a proof at /token older or newer than issuer.dpop.proofLifetime is refused
+  // before oidc-provider (whose window is a fixed five minutes) sees it. Only iat is read here;
+  // everything else, the signature included, is oidc-provider's check that follows.
+  provider.use(async (ctx, next) => {
+    const proof = ctx.req.headers.dpop;
+    if (!t.dpop.enabled || typeof proof !== 'string' || proof === '' || ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+    let iat: unknown;
+    try { iat = (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat; } catch { iat = undefined; }
+    if (typeof iat === 'number' && Math.abs(clock.now() - iat * 1000) > t.dpop.proofLifetime) {
+      ctx.status = 400;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { error: 'invalid_dpop_proof', error_description: 'DPoP proof iat is not recent enough' };
+      logger.info({ event: 'dpop.error', detail: 'the DPoP proof iat is outside issuer.dpop.proofLifetime' }, 'issuer refused a request');
+      return undefined;
+    }
+    return next();
   });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).

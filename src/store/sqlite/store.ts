@@ -9,7 +9,7 @@ import type { Migration } from '../migrations.ts';
 import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
-import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
@@ -68,6 +68,7 @@ export class SqliteStore implements Store {
   readonly revocations: RevocationFeed;
   readonly oidc: SqliteOidc;
   readonly signingKeys: SqliteSigningKeys;
+  readonly replays: SqliteReplays;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -82,6 +83,7 @@ export class SqliteStore implements Store {
     this.revocations = new MemoryFeed(opts.logger);
     this.oidc = new SqliteOidc(db);
     this.signingKeys = new SqliteSigningKeys(db);
+    this.replays = new SqliteReplays(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {
