@@ -315,13 +315,13 @@ for (const kind of ['nginx', 'caddy'] as const) {
     test('no token: 401 through the proxy with resource_metadata and scope; the MCP server never sees it', async () => {
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, [TEST_CASE]: 'no-token' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
       assert.equal(res.headers.location, undefined);
       assert.deepEqual(seenIn(mcp, 'no-token'), []);
     });
 
     test('protected-resource metadata through the proxy: the path-suffixed and the root form, CORS-open', async () => {
-      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], resource_name: 'whoami' };
+      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' };
       for (const u of [metadataUrl, mcpUrl('/.well-known/oauth-protected-resource')]) {
         const res = await request(u, { headers: { Accept: 'application/json', Origin: 'https://claude.ai' } });
         assert.equal(res.status, 200, u);
@@ -341,7 +341,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(jwtPayload(other.access_token).aud, otherResource);
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
 
       // The SDK holding that token: the 401 sends it back to authorization for this resource
       // (no refresh token to try first).

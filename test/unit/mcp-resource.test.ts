@@ -14,8 +14,8 @@ const MCP_META = 'https://mcp.example.test/.well-known/oauth-protected-resource/
 const FILES_META = 'https://files.example.test/.well-known/oauth-protected-resource/mcp';
 const ECHO_META = 'https://echo.example.test/.well-known/oauth-protected-resource/mcp';
 
-const CHALLENGE = `Bearer resource_metadata="${MCP_META}", scope="mcp:tools mcp:read"`;
-const INVALID = `Bearer error="invalid_token", resource_metadata="${MCP_META}", scope="mcp:tools mcp:read"`;
+const CHALLENGE = `Bearer resource_metadata="${MCP_META}", scope="mcp:tools mcp:read", DPoP algs="ES256 EdDSA Ed25519"`;
+const INVALID = `Bearer error="invalid_token", resource_metadata="${MCP_META}", scope="mcp:tools mcp:read", DPoP algs="ES256 EdDSA Ed25519"`;
 const INSUFFICIENT = `Bearer error="insufficient_scope", scope="mcp:tools mcp:read", resource_metadata="${MCP_META}"`;
 const NO_TOKEN_BODY = '{"error":"unauthorized","error_description":"a bearer token is required"}';
 const INVALID_BODY = '{"error":"invalid_token","error_description":"the access token is invalid or expired"}';
@@ -109,7 +109,7 @@ describe('protected MCP resources', () => {
       assert.equal(a.headers['content-type'], 'application/json');
       assert.equal(a.headers['access-control-allow-origin'], '*');
       assert.equal(a.body, JSON.stringify({
-        resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools', 'mcp:read'], bearer_methods_supported: ['header'], resource_name: 'Example MCP',
+        resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools', 'mcp:read'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'Example MCP',
       }));
     });
 
@@ -203,7 +203,7 @@ describe('protected MCP resources', () => {
       assert.equal(a.headers['www-authenticate'], INVALID);
       const b = await forwardAuth(inst.port, FILES, { headers: bearer(await good()) });
       assert.equal(b.status, 401);
-      assert.equal(b.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write"`);
+      assert.equal(b.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write", DPoP algs="ES256 EdDSA Ed25519"`);
     });
 
     test('another issuer, a trailing-slash issuer, an unknown key, an ID token (typ JWT): 401 invalid_token', async () => {
@@ -272,7 +272,7 @@ describe('protected MCP resources', () => {
     test('no token: the challenge, from Gatehouse (the upstream never sees the request)', async () => {
       const a = await viaGatehouse('/mcp', { accept: 'text/html' });
       assert.equal(a.status, 401);
-      assert.equal(a.headers['www-authenticate'], `Bearer resource_metadata="${ECHO_META}", scope="echo"`);
+      assert.equal(a.headers['www-authenticate'], `Bearer resource_metadata="${ECHO_META}", scope="echo", DPoP algs="ES256 EdDSA Ed25519"`);
       assert.equal(a.headers['x-upstream'], undefined);
       assert.equal(a.body, NO_TOKEN_BODY);
     });
@@ -281,7 +281,7 @@ describe('protected MCP resources', () => {
       const a = await viaGatehouse('/.well-known/oauth-protected-resource/mcp');
       assert.equal(a.status, 200);
       assert.equal(a.headers['x-upstream'], undefined);
-      assert.equal(a.body, JSON.stringify({ resource: ECHO, authorization_servers: [ISSUER], scopes_supported: ['echo'], bearer_methods_supported: ['header'] }));
+      assert.equal(a.body, JSON.stringify({ resource: ECHO, authorization_servers: [ISSUER], scopes_supported: ['echo'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'] }));
     });
   });
 });
