@@ -5,8 +5,8 @@
 // (callback, interactionDetails, interactionResult, Grant). When oidc-provider changes, look here.
 // Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
-// client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
-// issuer.clientMetadata.allowPrivate), `Client.prototype.compareClientSecret` (the registered
+// client-supplied URLs (oidc-provider's own dispatcher, which checks addresses only after
+// connecting, is replaced by outbound.ts, which checks before), `Client.prototype.compareClientSecret` (the registered
 // method only), the AuthorizationCode entity of a refused /token request (restored), and for the
 // gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
 // `client.backchannelLogout` (gateSignOut, at the end of this file).
@@ -22,6 +22,7 @@ import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
 import { agentName, type Agents } from './agents.ts';
+import { createGuardedFetch } from './outbound.ts';
 import type { PrivateJwk } from './keys.ts';
 
 export interface ProviderDeps {
@@ -116,6 +117,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     }));
 
   const cimd = t.clientMetadata;
+  const guardedFetch = createGuardedFetch({ logger });
   const logoutUris = new Set(config.clients.flatMap((c) => (c.backchannelLogoutUri ? [new URL(c.backchannelLogoutUri).href] : [])));
   const resourceTTL = t.accessTokenLifetime;
   const self: { provider?: Provider } = {};
@@ -166,13 +168,16 @@ export function buildProvider(d: ProviderDeps): Provider {
       const rec = await d.agents.get(agent);
       return rec ? { groups: rec.groups } : undefined;
     },
-    // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
-    // connections to private, loopback and link-local addresses after DNS resolution.
-    // Back-channel logout URIs from config are the operator's own (an in-cluster service is a
-    // private address by nature): they skip the guard. A registered client's are guarded.
+    // Every URL oidc-provider fetches came from a client (a metadata document's client_id, a
+    // registered back-channel logout URI, jwks_uri, sector_identifier_uri): outbound.ts resolves
+    // the name and refuses special-use addresses BEFORE connecting, then connects to the checked
+    // address only, follows no redirect, and bounds time and size. Back-channel logout URIs from
+    // config are the operator's own (an in-cluster service is a private address by nature), and
+    // issuer.clientMetadata.allowPrivate (tests) lifts the guard.
     fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
-      if (cimd.allowPrivate || logoutUris.has(String(url))) delete options.dispatcher;
-      return globalThis.fetch(url, options);
+      delete options.dispatcher;
+      if (cimd.allowPrivate || logoutUris.has(String(url))) return globalThis.fetch(url, options);
+      return guardedFetch(url, options);
     },
     claims: { openid: ['sub'], ...SCOPE_CLAIMS },
     // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
