@@ -245,7 +245,7 @@ export const issuerSchema = z.strictObject({
   registrationLimits: z.strictObject({
     maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(16_384)
       .describe('the largest registration request body (RFC 7591) in bytes; larger is 413'),
-    perAddress: z.number().int().min(1).default(10)
+    perAddress: z.number().int().min(1).default(30)
       .describe('registrations one client address may make per registrationLimits.window; more is 429 with Retry-After'),
     window: duration('1h', 'the window of registrationLimits.perAddress'),
     unusedClientLifetime: duration('30d', 'a dynamically registered client that has not been used (no authorization, token or registration request) for this long is deleted'),

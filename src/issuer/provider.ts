@@ -49,6 +49,10 @@ export interface ProviderDeps {
    * carries (so a sign-out at the gate can end it, with back-channel logout).
    */
   linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
+  /** A client registered itself (RFC 7591): audit and log it, start its unused-expiry. */
+  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => void;
+  /** A dynamically registered client was used: its unused-expiry starts again. */
+  clientUsed?: (clientId: string) => void;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
@@ -329,6 +333,26 @@ export function buildProvider(d: ProviderDeps): Provider {
       return undefined;
     }
     return next();
+  });
+
+  // Registered clients: each registration audited and logged; each use of one (authorization,
+  // token, registration management) extends its life by issuer.registrationLimits.unusedClientLifetime.
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route === 'registration' && ctx.status === 201 && typeof ctx.body === 'object' && ctx.body !== null) {
+      const b = ctx.body as Record<string, unknown>;
+      d.registered?.(ctx.req, {
+        clientId: String(b.client_id),
+        ...(typeof b.client_name === 'string' ? { clientName: b.client_name } : {}),
+        redirectUris: Array.isArray(b.redirect_uris) ? b.redirect_uris.map(String) : [],
+        ...(typeof b.application_type === 'string' ? { applicationType: b.application_type } : {}),
+        ...(typeof b.token_endpoint_auth_method === 'string' ? { authMethod: b.token_endpoint_auth_method } : {}),
+      });
+      return;
+    }
+    const id = ctx.oidc?.client?.clientId;
+    if (id && ctx.status < 400 && !clients.has(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) d.clientUsed?.(id);
   });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).
