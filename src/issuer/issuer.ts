@@ -87,12 +87,12 @@ export function createIssuer(deps: IssuerDeps) {
     if (!payload) return;
     await a.upsert(clientId, payload, Math.max(1, Math.floor(deps.config().issuer.registrationLimits.unusedClientLifetime / 1000)));
   }
-  function registered(req: IncomingMessage, c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }): void {
+  function registered(req: IncomingMessage, c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }): Promise<void> {
     const ip = registrationIp.get(req) ?? null;
     // Never the secret or the registration access token: who, what for, from where.
     logger.info({ event: 'client_registered', client: c.clientId, name: c.clientName, redirectUris: c.redirectUris, applicationType: c.applicationType, authMethod: c.authMethod, ip }, 'client registered');
     audit({ actor: ip ? `anonymous@${ip}` : 'anonymous', action: 'client_registered', outcome: 'ok', target: c.clientId, detail: { name: c.clientName ?? null, redirectUris: c.redirectUris, applicationType: c.applicationType ?? 'web', ip } });
-    clientUsed(c.clientId, true).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: c.clientId }, 'could not set the registered client\'s expiry'));
+    return clientUsed(c.clientId, true).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: c.clientId }, 'could not set the registered client\'s expiry'));
   }
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
@@ -158,7 +158,7 @@ export function createIssuer(deps: IssuerDeps) {
       agents: agentsNow(),
       linkSession,
       registered,
-      clientUsed: (id) => { clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')); },
+      clientUsed: (id) => clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')),
       audit: (e) => audit(e),
     });
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };

@@ -50,9 +50,9 @@ export interface ProviderDeps {
    */
   linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
   /** A client registered itself (RFC 7591): audit and log it, start its unused-expiry. */
-  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => void;
+  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => Promise<void>;
   /** A dynamically registered client was used: its unused-expiry starts again. */
-  clientUsed?: (clientId: string) => void;
+  clientUsed?: (clientId: string) => Promise<void>;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
@@ -342,7 +342,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     const route = ctx.oidc?.route;
     if (route === 'registration' && ctx.status === 201 && typeof ctx.body === 'object' && ctx.body !== null) {
       const b = ctx.body as Record<string, unknown>;
-      d.registered?.(ctx.req, {
+      await d.registered?.(ctx.req, {
         clientId: String(b.client_id),
         ...(typeof b.client_name === 'string' ? { clientName: b.client_name } : {}),
         redirectUris: Array.isArray(b.redirect_uris) ? b.redirect_uris.map(String) : [],
@@ -352,7 +352,8 @@ export function buildProvider(d: ProviderDeps): Provider {
       return;
     }
     const id = ctx.oidc?.client?.clientId;
-    if (id && ctx.status < 400 && !clients.has(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) d.clientUsed?.(id);
+    // Awaited (a store read and write at most once an hour per client), so the answer means it is done.
+    if (id && ctx.status < 400 && !clients.has(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) await d.clientUsed?.(id);
   });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).

@@ -7,8 +7,7 @@
 //   4. redirect URIs of a web client: https, or http on a loopback address (MCP authorization,
 //      OAuth 2.1 §8.4.2); a native client keeps custom schemes and loopback, as oidc-provider
 //      checks them (RFC 8252 §7) — 400 invalid_redirect_uri
-// The body read here is put back into the stream for oidc-provider (or, for a chunked body read
-// to its end, handed over as `req.body`, which its body reader takes then).
+// The body read here is put back into the stream for oidc-provider, which reads it as usual.
 // Every registration is audited and logged (never the secret): `registered` below.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '../core/index.ts';
@@ -107,45 +106,44 @@ export function createRegistrationGuard(deps: { limits: () => RegistrationLimits
     return 0;
   }
 
-  /** A chunked body (no Content-Length): read to the end, at most `max` bytes; null beyond. */
-  async function readAll(req: IncomingMessage, max: number): Promise<Buffer | null> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > max) return null;
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks, size);
-  }
-
   /**
-   * Exactly `length` declared bytes, read without reaching the stream's end, then put back
-   * (unshift), so oidc-provider reads the same bytes from the stream as if untouched.
+   * The body, at most `max` bytes (null beyond), read without reaching the stream's end and then
+   * put back (unshift): oidc-provider then reads the same bytes from the stream, as if untouched.
+   * Only what is buffered is read (read(readableLength)), so the end-of-stream is never consumed;
+   * the body is whole when the declared length arrived, or (chunked) when the message is complete.
    */
-  function readDeclared(req: IncomingMessage, length: number): Promise<Buffer> {
+  function readBody(req: IncomingMessage, max: number, declared: number | undefined): Promise<Buffer | null> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      const done = (err?: Error) => {
+      let settled = false;
+      const finish = (err: Error | null, over = false) => {
+        if (settled) return;
+        settled = true;
         req.off('readable', onReadable);
         req.off('end', onEnd);
-        req.off('error', done);
+        req.off('error', finish);
         if (err) return reject(err);
+        if (over) return resolve(null);
         const body = Buffer.concat(chunks, size);
         if (body.length > 0) req.unshift(body);
         resolve(body);
       };
       const onReadable = () => {
-        let chunk: Buffer | null;
-        while (size < length && (chunk = req.read() as Buffer | null) !== null) { chunks.push(chunk); size += chunk.length; }
-        if (size >= length) done();
+        while (req.readableLength > 0) {
+          const chunk = req.read(req.readableLength) as Buffer | null;
+          if (chunk === null) break;
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size > max) return finish(null, true);
+        }
+        if ((declared !== undefined && size >= declared) || req.complete) finish(null);
       };
-      const onEnd = () => done();
+      const onEnd = () => finish(null);
       req.on('readable', onReadable);
       req.on('end', onEnd);
-      req.on('error', done);
-      if (length === 0) done();
+      req.on('error', finish);
+      if (declared === 0) finish(null);
     });
   }
 
@@ -167,7 +165,7 @@ export function createRegistrationGuard(deps: { limits: () => RegistrationLimits
         return answer(res, 413, 'invalid_request', `the request body is larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
       };
       if (Number.isFinite(declared) && declared > limits.maxBodyBytes) return tooLarge();
-      const raw = Number.isFinite(declared) ? await readDeclared(req, declared) : await readAll(req, limits.maxBodyBytes);
+      const raw = await readBody(req, limits.maxBodyBytes, Number.isFinite(declared) ? declared : undefined);
       if (raw === null) return tooLarge();
       let parsed: unknown;
       try { parsed = JSON.parse(raw.toString('utf8')); } catch { parsed = undefined; }
@@ -176,9 +174,6 @@ export function createRegistrationGuard(deps: { limits: () => RegistrationLimits
         deps.logger.info({ event: 'registration.refused', ip: clientIp, reason: problem.description }, 'client registration refused');
         return answer(res, 400, problem.error, problem.description);
       }
-      // A chunked body was read to its end: oidc-provider's body reader takes `req.body` then
-      // (selective_body); a declared one is back in the stream.
-      if (!Number.isFinite(declared)) (req as IncomingMessage & { body?: Buffer }).body = raw;
       return false;
     },
   };
