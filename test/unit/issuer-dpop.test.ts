@@ -11,8 +11,8 @@ import { MemoryLogger } from '../../src/core/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { startGatehouse, type Running } from '../../src/app/index.ts';
 import { accessTokenHash } from '../../src/gateway/index.ts';
-import { forwardAuth, send, type Answer, type Instance } from './helpers.ts';
-import { Browser, codeFor, ISSUER, json, LOOPBACK_CB, MCP, register, startMcpIssuer, token, type PublicClient } from './issuer-mcp-helpers.ts';
+import { ALICE, BOB, forwardAuth, send, startInstance, type Answer, type Instance } from './helpers.ts';
+import { Browser, codeFor, ISSUER, json, LOOPBACK_CB, MCP, mcpConfig, register, startMcpIssuer, token, type PublicClient } from './issuer-mcp-helpers.ts';
 
 const TOKEN_URL = `${ISSUER}/oidc/token`;
 const META = 'https://mcp.example.test/.well-known/oauth-protected-resource/mcp';
@@ -186,5 +186,80 @@ describe('DPoP-bound tokens at the gate', () => {
       assert.equal(replay.status, 401);
       assert.equal(replay.headers['www-authenticate'], DPOP_INVALID_PROOF);
     });
+  });
+});
+
+describe('DPoP at an app with an audience, refresh, and DPoP switched off', () => {
+  const API = 'https://api.example.test';
+  let app: Instance;
+  let appClient: PublicClient;
+  before(async () => {
+    app = await startInstance({
+      unwatched: true, users: [ALICE, BOB],
+      config: (dir) => {
+        const c = mcpConfig(dir);
+        return { ...c, apps: [...(c.apps as unknown[]), { name: 'api', hosts: ['api.example.test'], allow: { anyUser: true }, audience: API }] };
+      },
+    });
+    const r = await register(app, { redirect_uris: [LOOPBACK_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], application_type: 'native' });
+    appClient = { clientId: String(json(r).client_id), redirectUri: LOOPBACK_CB };
+  });
+  after(async () => { await app.close(); });
+
+  async function exchange(k: Key, resource: string, scope: string): Promise<Record<string, unknown>> {
+    const { code, verifier } = await codeFor(new Browser(app), appClient, { resource, scope });
+    const t = await token(app, { grant_type: 'authorization_code', code, redirect_uri: LOOPBACK_CB, code_verifier: verifier, client_id: appClient.clientId, resource }, { dpop: await proof(k, 'POST', TOKEN_URL) });
+    assert.equal(t.status, 200, t.body);
+    return json(t);
+  }
+
+  test('an app with audience: DPoP with a proof passes; Bearer is 401 with the DPoP offer; a bad proof is 401 invalid_dpop_proof', async () => {
+    const k = await newKey();
+    const at = String((await exchange(k, API, 'openid')).access_token);
+    assert.deepEqual(decodeJwt(at).cnf, { jkt: k.jkt });
+    const url = `${API}/v1/things?page=2`;
+    const ok = await forwardAuth(app.port, url, { headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'GET', `${API}/v1/things`, { ath: accessTokenHash(at) }) } });
+    assert.equal(ok.status, 202);
+    assert.equal(ok.headers['x-auth-request-user'], 'alice');
+    const bearer = await forwardAuth(app.port, url, { headers: { authorization: `Bearer ${at}` } });
+    assert.equal(bearer.status, 401);
+    assert.equal(bearer.headers['www-authenticate'], `Bearer error="invalid_token", DPoP ${ALGS}`);
+    const wrong = await forwardAuth(app.port, url, { headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'POST', `${API}/v1/things`, { ath: accessTokenHash(at) }) } });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers['www-authenticate'], `DPoP ${ALGS}, error="invalid_dpop_proof"`);
+  });
+
+  test('a bound refresh token: refreshed with a proof of the same key (still bound); without a proof or with another key, refused', async () => {
+    const k = await newKey();
+    const first = await exchange(k, MCP, 'mcp:tools mcp:admin offline_access');
+    const rt = String(first.refresh_token);
+    assert.ok(rt.length > 10, JSON.stringify(first));
+    const refresh = (headers: Record<string, string>) => token(app, { grant_type: 'refresh_token', refresh_token: rt, client_id: appClient.clientId }, headers);
+    const none = await refresh({});
+    assert.equal(none.status, 400);
+    const other = await refresh({ dpop: await proof(await newKey(), 'POST', TOKEN_URL) });
+    assert.equal(other.status, 400);
+    const ok = await refresh({ dpop: await proof(k, 'POST', TOKEN_URL) });
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal(json(ok).token_type, 'DPoP');
+    assert.deepEqual(decodeJwt(String(json(ok).access_token)).cnf, { jkt: k.jkt });
+  });
+
+  test('issuer.dpop.enabled: false: not advertised, challenges without DPoP, a proof at /token ignored (a plain bearer token)', async () => {
+    const off = await startInstance({ unwatched: true, users: [ALICE, BOB], config: (dir) => mcpConfig(dir, { dpop: { enabled: false } }) });
+    try {
+      const m = json(await send(off.port, { path: '/.well-known/oauth-authorization-server', headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' } }));
+      assert.equal(m.dpop_signing_alg_values_supported, undefined);
+      const challenge = await forwardAuth(off.port, MCP);
+      assert.equal(challenge.headers['www-authenticate'], `Bearer resource_metadata="${META}", scope="mcp:tools mcp:admin"`);
+      const r = await register(off, { redirect_uris: [LOOPBACK_CB], token_endpoint_auth_method: 'none', application_type: 'native' });
+      const c = { clientId: String(json(r).client_id), redirectUri: LOOPBACK_CB };
+      const k = await newKey();
+      const { code, verifier } = await codeFor(new Browser(off), c, { scope: 'mcp:tools mcp:admin' });
+      const t = json(await token(off, { grant_type: 'authorization_code', code, redirect_uri: LOOPBACK_CB, code_verifier: verifier, client_id: c.clientId, resource: MCP }, { dpop: await proof(k, 'POST', TOKEN_URL) }));
+      assert.equal(t.token_type, 'Bearer');
+      assert.equal(decodeJwt(String(t.access_token)).cnf, undefined);
+      assert.equal((await forwardAuth(off.port, MCP, { headers: { authorization: `Bearer ${String(t.access_token)}` } })).status, 202);
+    } finally { await off.close(); }
   });
 });
