@@ -59,6 +59,26 @@ describe('registration policy', () => {
     assert.deepEqual(json(mixed), { error: 'invalid_redirect_uri', error_description: 'a web client\'s redirect_uris must use https, or http on a loopback address (127.0.0.1, [::1], localhost)' });
   });
 
+  test('an update (RFC 7592 PUT) is screened the same way: an http redirect of a web client is refused, the client unchanged', async () => {
+    const reg = json(await register(inst, { ...WEB, redirect_uris: ['https://app.example.test/cb'] }));
+    const path = new URL(String(reg.registration_client_uri)).pathname;
+    const put = (redirect: string, extra: Record<string, unknown> = {}) => send(inst.port, {
+      method: 'PUT', path, headers: { ...HTTPS, 'content-type': 'application/json', authorization: `Bearer ${String(reg.registration_access_token)}` },
+      body: JSON.stringify({ client_id: reg.client_id, token_endpoint_auth_method: 'none', redirect_uris: [redirect], ...extra }),
+    });
+    const bad = await put('http://app.example.test/cb');
+    assert.equal(bad.status, 400);
+    assert.equal(json(bad).error, 'invalid_redirect_uri');
+    const long = await put('https://app.example.test/cb', { client_name: 'n'.repeat(201) });
+    assert.equal(long.status, 400);
+    assert.equal(json(long).error, 'invalid_client_metadata');
+    const read = await send(inst.port, { path, headers: { ...HTTPS, authorization: `Bearer ${String(reg.registration_access_token)}` } });
+    assert.deepEqual(json(read).redirect_uris, ['https://app.example.test/cb']);
+    const ok = await put('https://app.example.test/other');
+    assert.equal(ok.status, 200, ok.body);
+    assert.deepEqual(json(ok).redirect_uris, ['https://app.example.test/other']);
+  });
+
   test('field limits: client_name at most 200 characters, lists at most 20, strings at most 2048; nothing stored when refused', async () => {
     assert.equal((await register(inst, { ...NATIVE, redirect_uris: [LOOPBACK_CB], client_name: 'n'.repeat(200) })).status, 201);
     const cases: [Record<string, unknown>, string][] = [
