@@ -3,6 +3,8 @@
 // insufficient_scope, one resource's token refused at another, the token never forwarded.
 // Tokens are signed with the suite's own keys, injected as the instance's access-token keys.
 import { after, before, describe, test } from 'node:test';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { accessTokenHash } from '../../src/gateway/index.ts';
 import assert from 'node:assert/strict';
 import { ALICE, BROWSER, baseConfig, cookieHeader, forwardAuth, send, signIn, type Answer } from './helpers.ts';
 import { accessToken, ISSUER, signingKey, startEcho, startMcpInstance, T0, type Echoed, type McpInstance, type SigningKey } from './mcp-helpers.ts';
@@ -267,6 +269,23 @@ describe('protected MCP resources', () => {
       assert.equal(e.headers.authorization, undefined);
       assert.equal(e.headers['x-auth-request-user'], 'alice');
       assert.equal(e.headers['x-auth-request-groups'], 'admins');
+    });
+
+    test('DPoP: a bound token with a proof of the original URL passes; neither the token nor the proof goes upstream; as Bearer it is 401', async () => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const t = await token({ aud: ECHO, scope: 'echo', preferred_username: 'alice', groups: ['admins'], cnf: { jkt: await calculateJwkThumbprint(jwk) } });
+      const proof = await new SignJWT({ jti: 'rp-1', htm: 'GET', htu: 'https://echo.example.test/mcp', iat: Math.floor(T0 / 1000), ath: accessTokenHash(t) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const a = await viaGatehouse('/mcp?x=1', { authorization: `DPoP ${t}`, dpop: proof });
+      assert.equal(a.status, 200, a.body);
+      const e = JSON.parse(a.body) as Echoed;
+      assert.equal(e.headers.authorization, undefined);
+      assert.equal(e.headers.dpop, undefined);
+      assert.equal(e.headers['x-auth-request-user'], 'alice');
+      const b = await viaGatehouse('/mcp', bearer(t));
+      assert.equal(b.status, 401);
+      assert.equal(b.headers['x-upstream'], undefined);
     });
 
     test('no token: the challenge, from Gatehouse (the upstream never sees the request)', async () => {
