@@ -114,7 +114,7 @@ describe('DPoP proofs at the gate', () => {
     }
   });
 
-  test('iat at the edge of the window passes; one second beyond does not', async () => {
+  test('iat at either edge of the window (±60 s) passes; 61 s is refused in the table above', async () => {
     const k = await key();
     const now = Math.floor(T0 / 1000);
     await checker(new ManualClock(T0)).check(await proof(k, { claims: { iat: now - 60 } }), { method: 'POST', url: URL_ }, TOKEN, k.jkt);
@@ -163,6 +163,29 @@ describe('DPoP proofs at the gate', () => {
       'the DPoP proof htu is not the request URL');
     await rejects(checker(new ManualClock(T0)).check(await proof(k, { claims: { htu: 'https://mcp.example.test:8443/mcp' } }), { method: 'POST', url: URL_ }, TOKEN, k.jkt),
       'the DPoP proof htu is not the request URL');
+  });
+
+  test('generated: a proof passes exactly when htm is the method and htu the URL (after normalization); every refusal names htm or htu', async () => {
+    const k = await key();
+    const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH');
+    const seg = fc.constantFrom('mcp', 'MCP', 'a', '%7Ea', '~a', '.', '..', 'x%2Fy');
+    const urlOf = (segs: string[], q: string) => `https://mcp.example.test/${segs.join('/')}${q}`;
+    await fc.assert(fc.asyncProperty(method, method, fc.array(seg, { maxLength: 3 }), fc.array(seg, { maxLength: 3 }), fc.constantFrom('', '?a=1', '#f'),
+      async (m1, m2, s1, s2, q) => {
+        const c = checker(new ManualClock(T0));
+        const htu = urlOf(s1, q);
+        const url = urlOf(s2, '');
+        const p = await proof(k, { claims: { htm: m1, htu } });
+        const should = m1 === m2 && normalizeHtu(htu) === normalizeHtu(url);
+        try {
+          await c.check(p, { method: m2, url }, TOKEN, k.jkt);
+          assert.ok(should, `passed: ${m1} ${htu} for ${m2} ${url}`);
+        } catch (err) {
+          if (!(err instanceof DpopRejected)) throw err;
+          assert.ok(!should, `refused: ${m1} ${htu} for ${m2} ${url}: ${err.reason}`);
+          assert.ok(/htm|htu/.test(err.reason), err.reason);
+        }
+      }), { numRuns: 150 });
   });
 
   test('normalizeHtu: idempotent, query/fragment-blind, case-blind in scheme and host (generated)', () => {
