@@ -6,8 +6,9 @@
 // Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
 // client-supplied URLs (oidc-provider's own dispatcher, which checks addresses only after
-// connecting, is replaced by outbound.ts, which checks before), `Client.prototype.compareClientSecret` (the registered
-// method only), the AuthorizationCode entity of a refused /token request (restored), and for the
+// connecting, is replaced by outbound.ts, which checks before), the DPoP header and `ctx.path`
+// of a /token request before routing (the iat window), `ctx.oidc.client` after any request (a
+// registered client's use), `Client.prototype.compareClientSecret` (the registered method only), the AuthorizationCode entity of a refused /token request (restored), and for the
 // gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
 // `client.backchannelLogout` (gateSignOut, at the end of this file).
 import type { IncomingMessage } from 'node:http';
