@@ -43,8 +43,8 @@ before(async () => {
 });
 after(async () => { await inst.close(); });
 
-async function boundToken(k: Key): Promise<{ access_token: string; token_type: string; refresh_token?: string }> {
-  const { code, verifier } = await codeFor(new Browser(inst), client, { scope: 'mcp:tools mcp:admin' });
+async function boundToken(k: Key, scope = 'mcp:tools mcp:admin'): Promise<{ access_token: string; token_type: string; refresh_token?: string }> {
+  const { code, verifier } = await codeFor(new Browser(inst), client, { scope });
   const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.clientId, resource: MCP },
     { dpop: await proof(k, 'POST', TOKEN_URL) });
   assert.equal(t.status, 200, t.body);
@@ -148,6 +148,13 @@ describe('DPoP-bound tokens at the gate', () => {
       assert.equal(a.headers['www-authenticate'], DPOP_INVALID_PROOF, name);
       assert.equal(a.body, '{"error":"invalid_dpop_proof","error_description":"the DPoP proof is missing or invalid"}', name);
     }
+  });
+
+  test('a bound token without a required scope, with a good proof: 403 insufficient_scope in the DPoP scheme', async () => {
+    const narrow = (await boundToken(k, 'mcp:tools')).access_token;
+    const a = await forwardAuth(inst.port, MCP, { headers: { authorization: `DPoP ${narrow}`, dpop: await proof(k, 'GET', MCP, { ath: accessTokenHash(narrow) }) } });
+    assert.equal(a.status, 403);
+    assert.equal(a.headers['www-authenticate'], `DPoP ${ALGS}, error="insufficient_scope", scope="mcp:tools mcp:admin", resource_metadata="${META}"`);
   });
 
   test('a replayed proof is refused at the same instance', async () => {
