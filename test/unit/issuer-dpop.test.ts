@@ -12,7 +12,9 @@ import { loadConfig } from '../../src/config/index.ts';
 import { startGatehouse, type Running } from '../../src/app/index.ts';
 import { accessTokenHash } from '../../src/gateway/index.ts';
 import { ALICE, BOB, forwardAuth, send, startInstance, type Answer, type Instance } from './helpers.ts';
+import * as oidc from 'openid-client';
 import { Browser, codeFor, ISSUER, json, LOOPBACK_CB, MCP, mcpConfig, register, startMcpIssuer, token, type PublicClient } from './issuer-mcp-helpers.ts';
+import { discover, fetchVia } from './issuer-helpers.ts';
 
 const TOKEN_URL = `${ISSUER}/oidc/token`;
 const META = 'https://mcp.example.test/.well-known/oauth-protected-resource/mcp';
@@ -268,5 +270,44 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
       assert.equal(decodeJwt(String(t.access_token)).cnf, undefined);
       assert.equal((await forwardAuth(off.port, MCP, { headers: { authorization: `Bearer ${String(t.access_token)}` } })).status, 202);
     } finally { await off.close(); }
+  });
+});
+
+describe('openid-client (a certified relying party) as the DPoP client', () => {
+  test('its DPoP handle gets a bound token at /token and uses it at the gate (fetchProtectedResource through forward auth); refresh keeps the binding', async () => {
+    const config = await discover(inst, client.clientId);
+    // Requests to the issuer go to the instance; requests to the resource become the forward-auth
+    // subrequest Traefik/Caddy would make, carrying the client's Authorization and DPoP headers.
+    const toIssuer = fetchVia(inst);
+    const seen: { authorization: string | null; dpop: string | null; status: number }[] = [];
+    config[oidc.customFetch] = async (url, options) => {
+      const u = new URL(url);
+      if (u.origin === ISSUER) return toIssuer(url, options);
+      const h = new Headers(options.headers as ConstructorParameters<typeof Headers>[0]);
+      const a = await forwardAuth(inst.port, u.href, { method: options.method ?? 'GET', headers: { authorization: h.get('authorization') ?? '', dpop: h.get('dpop') ?? '', accept: 'application/json' } });
+      seen.push({ authorization: h.get('authorization'), dpop: h.get('dpop'), status: a.status });
+      const out = new Headers();
+      for (const [k, v] of Object.entries(a.headers)) if (typeof v === 'string') out.set(k, v);
+      return new Response(a.status === 202 ? null : a.body, { status: a.status, headers: out });
+    };
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+    const { location, verifier } = await codeFor(new Browser(inst), client, { scope: 'mcp:tools mcp:admin offline_access' });
+    const tokens = await oidc.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: 'st-1' }, { resource: MCP }, { DPoP });
+    assert.equal(tokens.token_type, 'dpop');
+    const jkt = (decodeJwt(tokens.access_token).cnf as { jkt?: string } | undefined)?.jkt;
+    assert.equal(typeof jkt, 'string');
+
+    const r = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${MCP}?call=1`), 'POST', undefined, undefined, { DPoP });
+    assert.equal(r.status, 202);
+    assert.match(seen.at(-1)?.authorization ?? '', /^DPoP /);
+    assert.ok(seen.at(-1)?.dpop);
+    // Without the handle the same token goes as Bearer: refused.
+    await assert.rejects(oidc.fetchProtectedResource(config, tokens.access_token, new URL(MCP), 'GET'), (e: unknown) => (e as { status?: number }).status === 401 || (e as Error).name === 'WWWAuthenticateChallengeError');
+    assert.equal(seen.at(-1)?.status, 401);
+
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token ?? '', { resource: MCP }, { DPoP });
+    assert.equal(refreshed.token_type, 'dpop');
+    assert.equal((decodeJwt(refreshed.access_token).cnf as { jkt?: string }).jkt, jkt);
+    assert.equal((await oidc.fetchProtectedResource(config, refreshed.access_token, new URL(MCP), 'GET', undefined, undefined, { DPoP })).status, 202);
   });
 });
