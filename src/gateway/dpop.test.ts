@@ -145,6 +145,20 @@ describe('DPoP proofs at the gate', () => {
     assert.equal(record.rows.size, 3);
   });
 
+  test('expired proof ids are swept from the store at most once a minute, after an accepted proof', async () => {
+    const clock = new ManualClock(T0);
+    const sweeps: number[] = [];
+    const c = createDpopChecker({ settings: () => SETTINGS, clock, once: sharedRecord().once, sweep: async (before) => { sweeps.push(before); } });
+    const k = await key();
+    const at = (ms: number) => proof(k, { claims: { iat: Math.floor(ms / 1000) } });
+    await c.check(await at(T0), { method: 'POST', url: URL_ }, TOKEN, k.jkt);
+    clock.advance(30_000);
+    await c.check(await at(T0 + 30_000), { method: 'POST', url: URL_ }, TOKEN, k.jkt);
+    clock.advance(30_000);
+    await c.check(await at(T0 + 60_000), { method: 'POST', url: URL_ }, TOKEN, k.jkt);
+    assert.deepEqual(sweeps, [T0, T0 + 60_000]);
+  });
+
   test('the request URL is the original one: htu matches after normalization, ignoring query and fragment', async () => {
     const k = await key();
     const pairs: [string, string][] = [
