@@ -19,7 +19,7 @@ import {
   createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
 } from '../gateway/index.ts';
 import {
-  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
+  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
 } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
@@ -185,7 +185,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       /** Agents (sub "agent:<name>") are checked against the issuer: a deleted agent's tokens stop at the gate. */
       subjectActive: async (_sub: string): Promise<boolean> => true,
     };
-    const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
+    const resources = resourceRegistry(() => ({
+      resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
+      ...(config.issuer.dpop.enabled ? { dpopAlgorithms: config.issuer.dpop.algorithms } : {}),
+    }));
     const ownVerifier = createTokenVerifier({
       issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
       subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
@@ -196,6 +199,12 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
       appVerifier: createAppTokenVerifier(ownVerifier, {
         ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
+      }),
+      // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
+      // remembered in the store, so a replay to another replica fails too.
+      dpop: createDpopChecker({
+        settings: () => ({ enabled: config.issuer.dpop.enabled, algorithms: config.issuer.dpop.algorithms, proofLifetimeMs: config.issuer.dpop.proofLifetime }),
+        clock, once: (key, expiresAt, now) => openedStore.replays.once(key, expiresAt, now), sweep: (before) => openedStore.replays.deleteExpired(before),
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });

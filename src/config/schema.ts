@@ -218,6 +218,9 @@ export const clientSchema = z.strictObject({
 
 export type ClientConfig = z.output<typeof clientSchema>;
 
+/** Asymmetric JWS algorithms a DPoP proof may use (RFC 9449 §4.2: never none, never a MAC). */
+export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
+
 export const issuerSchema = z.strictObject({
   idTokenLifetime: duration('1h', 'lifetime of ID tokens'),
   accessTokenLifetime: duration('1h', 'lifetime of access tokens'),
@@ -234,6 +237,21 @@ export const issuerSchema = z.strictObject({
     enabled: z.boolean().default(true).describe('accept an https URL as client_id and fetch its client ID metadata document (draft-ietf-oauth-client-id-metadata-document)'),
     allowPrivate: z.boolean().default(false).describe('fetch documents from private, loopback and link-local addresses too (tests only: otherwise a client_id could make Gatehouse reach inside your network)'),
   }).prefault({}).describe('client ID metadata documents: the way MCP clients identify themselves without registering'),
+  dpop: z.strictObject({
+    enabled: z.boolean().default(true)
+      .describe('DPoP (RFC 9449): a client that sends a DPoP proof to /oidc/token gets tokens bound to its key, and the gate then accepts them only with a fresh proof of that key (Authorization: DPoP); false: not advertised, proofs ignored at /oidc/token'),
+    algorithms: z.array(z.enum(DPOP_ALGS)).min(1).default(['ES256', 'EdDSA', 'Ed25519'])
+      .describe('the signature algorithms a DPoP proof may use (dpop_signing_alg_values_supported, and algs in the gate\'s DPoP challenges)'),
+    proofLifetime: duration('60s', 'how far a DPoP proof\'s iat may be from now, either way (RFC 9449 §11.1), at /oidc/token and at the gate; each proof\'s jti is remembered that long (shared through the store, so a replay fails on every replica)'),
+  }).prefault({}).describe('sender-constrained access tokens (DPoP, RFC 9449)'),
+  registrationLimits: z.strictObject({
+    maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(16_384)
+      .describe('the largest registration request body (RFC 7591) in bytes; larger is 413'),
+    perAddress: z.number().int().min(1).default(30)
+      .describe('registrations one client address may make per registrationLimits.window; more is 429 with Retry-After'),
+    window: duration('1h', 'the window of registrationLimits.perAddress'),
+    unusedClientLifetime: duration('30d', 'a dynamically registered client that has not been used (no authorization, token or registration request) for this long is deleted'),
+  }).prefault({}).describe('limits on dynamic client registration at /oidc/reg (open to the internet when issuer.registration: open)'),
 }).superRefine((t, ctx) => {
   if (t.registration === 'token' && t.registrationToken === undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registration: token needs issuer.registrationToken' });
   if (t.registration !== 'token' && t.registrationToken !== undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registrationToken is used only with issuer.registration: token' });

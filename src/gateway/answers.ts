@@ -50,11 +50,12 @@ const CHALLENGE_BODY: Record<string, string> = {
   none: '{"error":"unauthorized","error_description":"a bearer token is required"}',
   invalid_token: '{"error":"invalid_token","error_description":"the access token is invalid or expired"}',
   insufficient_scope: '{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}',
+  invalid_dpop_proof: '{"error":"invalid_dpop_proof","error_description":"the DPoP proof is missing or invalid"}',
 };
 
 /**
- * A protected resource's 401/403 (RFC 6750 §3): always `WWW-Authenticate: Bearer …` with
- * resource_metadata (RFC 9728 §5.1), never a redirect and never the portal's address — an MCP
+ * A protected resource's 401/403 (RFC 6750 §3): always `WWW-Authenticate: Bearer …` (or
+ * `DPoP …` for a request made with the DPoP scheme, RFC 9449 §7.1) with resource_metadata (RFC 9728 §5.1), never a redirect and never the portal's address — an MCP
  * client reads the header and finds its authorization server from there. nginx gets an empty
  * answer; auth_request hands the 401's WWW-Authenticate on itself (docs/mcp.md covers the 403).
  */

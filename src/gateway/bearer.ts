@@ -28,6 +28,8 @@ export interface VerifiedToken {
   /** Expiry, milliseconds since the epoch. */
   exp: number;
   audiences: string[];
+  /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (cnf.jkt); absent for a plain bearer token. */
+  jkt?: string;
 }
 
 export interface TokenVerifier {
@@ -204,7 +206,18 @@ function toVerified(p: JWTPayload): VerifiedToken {
     clientId,
     exp: p.exp * 1000,
     audiences: strings(p.aud),
+    ...boundKey(p),
   };
+}
+
+/** cnf.jkt (RFC 9449 §6.1). A cnf the gate cannot honour (another confirmation method) fails closed. */
+function boundKey(p: JWTPayload): { jkt?: string } {
+  if (p.cnf === undefined) return {};
+  const cnf = p.cnf as Record<string, unknown> | null;
+  if (typeof cnf !== 'object' || cnf === null || typeof cnf.jkt !== 'string' || cnf.jkt === '') {
+    throw new TokenRejected('the token is bound to a key by a confirmation method other than cnf.jkt');
+  }
+  return { jkt: cnf.jkt };
 }
 
 // Tokens from other issuers (`tokens.trustedIssuers`), at apps with an audience only (issue 5).
@@ -334,6 +347,7 @@ function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
     clientId,
     exp: p.exp * 1000,
     audiences: strings(p.aud),
+    ...boundKey(p),
   };
 }
 
@@ -350,3 +364,17 @@ export function bearerToken(header: string | undefined): string | undefined | nu
 }
 
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The access token in an Authorization header, with its scheme: "Bearer" (RFC 6750 §2.1) or
+ * "DPoP" (RFC 9449 §7.1), case-insensitive, one space, a b64token. undefined: no header or
+ * another scheme (Basic for the app itself); null: one of the two schemes, malformed.
+ */
+export function accessTokenCredentials(header: string | undefined): { scheme: 'bearer' | 'dpop'; token: string } | undefined | null {
+  const bearer = bearerToken(header);
+  if (bearer !== undefined) return bearer === null ? null : { scheme: 'bearer', token: bearer };
+  if (header === undefined) return undefined;
+  if (header.length < 5 || header.slice(0, 5).toLowerCase() !== 'dpop ') return header.trim().toLowerCase() === 'dpop' ? null : undefined;
+  const token = header.slice(5).trim();
+  return B64TOKEN.test(token) ? { scheme: 'dpop', token } : null;
+}

@@ -86,7 +86,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
       return;
     }
-    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization);
+    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization, req.headers.dpop);
     if (v instanceof Promise) {
       return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');

@@ -2,9 +2,10 @@ export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
 export { decide, passesQueryRestrictions, type Verdict, type BearerGate } from './verdict.ts';
 export {
   createTokenVerifier, createAppTokenVerifier, unverifiedIssuer, EXTERNAL_TOKEN_ALGS, type TrustedIssuer, type AppTokenVerifierOptions,
-  publicVerificationKeys, bearerToken, TokenRejected, ACCESS_TOKEN_ALGS,
+  publicVerificationKeys, bearerToken, accessTokenCredentials, TokenRejected, ACCESS_TOKEN_ALGS,
   type TokenVerifier, type TokenVerifierOptions, type VerifiedToken, type JSONWebKeySet,
 } from './bearer.ts';
+export { createDpopChecker, normalizeHtu, accessTokenHash, DpopRejected, type DpopChecker, type DpopSettings } from './dpop.ts';
 export { compileResources, resourceRegistry, issuerIdentifier, METADATA_PATH, type ProtectedResource, type ProtectedResources } from './resources.ts';
 export { createResourceMetadata, type ResourceMetadataDeps } from './resource-metadata.ts';
 export {

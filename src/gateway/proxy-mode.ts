@@ -27,14 +27,14 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
     // Decide on what is forwarded: this request's own method and URI (a front proxy's
     // X-Forwarded-Uri could name another path than the one we pass upstream).
     const orig = { ...readOriginal(req, s.trusted), method: (req.method ?? 'GET').toUpperCase(), uri: req.url ?? '/' };
-    return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null, bearer, req.headers.authorization) };
+    return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null, bearer, req.headers.authorization, req.headers.dpop) };
   }
 
   function callOptions(s: GateSettings, orig: OriginalRequest, v: Verdict & { kind: 'pass' }) {
     return {
       // The access token is for us (its aud is the resource, and we checked it): the MCP server
       // gets identity headers, never the token (MCP authorization, "token passthrough").
-      stripHeaderNames: v.resource === undefined ? s.identityHeaderNames : [...s.identityHeaderNames, 'authorization'],
+      stripHeaderNames: v.resource === undefined ? s.identityHeaderNames : [...s.identityHeaderNames, 'authorization', 'dpop'],
       stripCookieNames: [s.cookieName, `${s.cookieName}_login`],
       original: { clientIp: orig.clientIp, proto: orig.proto, host: orig.host },
     };

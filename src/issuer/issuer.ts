@@ -20,6 +20,7 @@ import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
+import { createRegistrationGuard } from './registration.ts';
 import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
@@ -52,6 +53,12 @@ export function createIssuer(deps: IssuerDeps) {
   let keys: LoadedKeys | undefined;
   let built: Built | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  async function sweepExpired(): Promise<number> {
+    const n = await store.oidc.deleteExpired(clock.now());
+    if (n > 0) logger.info({ event: 'issuer_sweep', deleted: n }, 'expired issuer records deleted');
+    return n;
+  }
   let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
   const agentsNow = (): Agents => {
     const keyring = deps.settings().keyring;
@@ -59,6 +66,34 @@ export function createIssuer(deps: IssuerDeps) {
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
+  // Registration (RFC 7591) limits, and the client address of each registration request for its
+  // audit event (the provider sees the request after the proxy headers are rewritten).
+  const registrations = createRegistrationGuard({ limits: () => deps.config().issuer.registrationLimits, clock, logger });
+  const registrationIp = new WeakMap<IncomingMessage, string>();
+  const clientAdapter = () => new (adapterFor(store.oidc, clock, { keyring: deps.settings().keyring }))('Client');
+  const touchedAt = new Map<string, number>();
+  /**
+   * A registered client was used (or just made): it lives issuer.registrationLimits.unusedClientLifetime
+   * from now. Written at most once an hour per client (and the map of those times is bounded).
+   */
+  async function clientUsed(clientId: string, fresh: boolean): Promise<void> {
+    const now = clock.now();
+    const last = touchedAt.get(clientId);
+    if (!fresh && last !== undefined && now - last < 3_600_000) return;
+    if (touchedAt.size >= 10_000) touchedAt.clear();
+    touchedAt.set(clientId, now);
+    const a = clientAdapter();
+    const payload = await a.find(clientId);
+    if (!payload) return;
+    await a.upsert(clientId, payload, Math.max(1, Math.floor(deps.config().issuer.registrationLimits.unusedClientLifetime / 1000)));
+  }
+  function registered(req: IncomingMessage, c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }): Promise<void> {
+    const ip = registrationIp.get(req) ?? null;
+    // Never the secret or the registration access token: who, what for, from where.
+    logger.info({ event: 'client_registered', client: c.clientId, name: c.clientName, redirectUris: c.redirectUris, applicationType: c.applicationType, authMethod: c.authMethod, ip }, 'client registered');
+    audit({ actor: ip ? `anonymous@${ip}` : 'anonymous', action: 'client_registered', outcome: 'ok', target: c.clientId, detail: { name: c.clientName ?? null, redirectUris: c.redirectUris, applicationType: c.applicationType ?? 'web', ip } });
+    return clientUsed(c.clientId, true).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: c.clientId }, 'could not set the registered client\'s expiry'));
+  }
 
   /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
   async function usernameOf(userId: string): Promise<string> {
@@ -127,6 +162,8 @@ export function createIssuer(deps: IssuerDeps) {
       signedOutPage,
       agents: agentsNow(),
       linkSession,
+      registered,
+      clientUsed: (id) => clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')),
       audit: (e) => audit(e),
     });
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };
@@ -173,6 +210,14 @@ export function createIssuer(deps: IssuerDeps) {
     // MCP clients also try /.well-known/openid-configuration/<path> (the same document again).
     const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
       ? `${base}/.well-known/openid-configuration` : undefined;
+    // RFC 7591/7592 requests are screened first (rate, size, fields, redirect URIs).
+    const reg = `${base}/oidc/reg`;
+    const kind = req.method === 'POST' && path === reg ? 'register' : req.method === 'PUT' && path.startsWith(`${reg}/`) ? 'update' : undefined;
+    if (kind && b.config.issuer.registration !== 'off') {
+      const ip = readOriginal(req, s.trusted).clientIp;
+      if (await registrations.screen(req, res, ip, kind)) return;
+      registrationIp.set(req, ip);
+    }
     rewrite(req, s, base, wellKnownAs);
     await b.callback(req, res);
   };
@@ -260,6 +305,10 @@ export function createIssuer(deps: IssuerDeps) {
       await current();
       timer = setInterval(() => { refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys')); }, deps.keyPollMs ?? 60_000);
       timer.unref();
+      // Expired issuer records (registered clients unused for issuer.registrationLimits.
+      // unusedClientLifetime among them) are deleted hourly; until then they are already unknown.
+      sweeper = setInterval(() => { sweepExpired().catch(() => { /* the next sweep tries again */ }); }, 3_600_000);
+      sweeper.unref();
     },
     /** Re-read the signing keys now (after a rotation in this process). */
     refreshKeys,
@@ -321,7 +370,9 @@ export function createIssuer(deps: IssuerDeps) {
       if (base !== '') out.push([`/.well-known/openid-configuration${base}`, handle]);
       return out;
     },
-    close(): void { if (timer) clearInterval(timer); },
+    /** Deletes expired issuer records now (the hourly sweep); returns how many. */
+    sweepExpired,
+    close(): void { if (timer) clearInterval(timer); if (sweeper) clearInterval(sweeper); },
   };
 }
 

@@ -5,9 +5,10 @@
 // (callback, interactionDetails, interactionResult, Grant). When oidc-provider changes, look here.
 // Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
-// client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
-// issuer.clientMetadata.allowPrivate), `Client.prototype.compareClientSecret` (the registered
-// method only), the AuthorizationCode entity of a refused /token request (restored), and for the
+// client-supplied URLs (oidc-provider's own dispatcher, which checks addresses only after
+// connecting, is replaced by outbound.ts, which checks before), the DPoP header and `ctx.path`
+// of a /token request before routing (the iat window), `ctx.oidc.client` after any request (a
+// registered client's use), `Client.prototype.compareClientSecret` (the registered method only), the AuthorizationCode entity of a refused /token request (restored), and for the
 // gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
 // `client.backchannelLogout` (gateSignOut, at the end of this file).
 import type { IncomingMessage } from 'node:http';
@@ -22,6 +23,7 @@ import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
 import { agentName, agentSubject, type Agents } from './agents.ts';
+import { createGuardedFetch } from './outbound.ts';
 import type { PrivateJwk } from './keys.ts';
 
 export interface ProviderDeps {
@@ -48,6 +50,10 @@ export interface ProviderDeps {
    * carries (so a sign-out at the gate can end it, with back-channel logout).
    */
   linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
+  /** A client registered itself (RFC 7591): audit and log it, start its unused-expiry. */
+  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => Promise<void>;
+  /** A dynamically registered client was used: its unused-expiry starts again. */
+  clientUsed?: (clientId: string) => Promise<void>;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
@@ -116,6 +122,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     }));
 
   const cimd = t.clientMetadata;
+  const guardedFetch = createGuardedFetch({ logger });
   const logoutUris = new Set(config.clients.flatMap((c) => (c.backchannelLogoutUri ? [new URL(c.backchannelLogoutUri).href] : [])));
   const resourceTTL = t.accessTokenLifetime;
   const self: { provider?: Provider } = {};
@@ -176,13 +183,16 @@ export function buildProvider(d: ProviderDeps): Provider {
         },
       },
     },
-    // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
-    // connections to private, loopback and link-local addresses after DNS resolution.
-    // Back-channel logout URIs from config are the operator's own (an in-cluster service is a
-    // private address by nature): they skip the guard. A registered client's are guarded.
+    // Every URL oidc-provider fetches came from a client (a metadata document's client_id, a
+    // registered back-channel logout URI, jwks_uri, sector_identifier_uri): outbound.ts resolves
+    // the name and refuses special-use addresses BEFORE connecting, then connects to the checked
+    // address only, follows no redirect, and bounds time and size. Back-channel logout URIs from
+    // config are the operator's own (an in-cluster service is a private address by nature), and
+    // issuer.clientMetadata.allowPrivate (tests) lifts the guard.
     fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
-      if (cimd.allowPrivate || logoutUris.has(String(url))) delete options.dispatcher;
-      return globalThis.fetch(url, options);
+      delete options.dispatcher;
+      if (cimd.allowPrivate || logoutUris.has(String(url))) return globalThis.fetch(url, options);
+      return guardedFetch(url, options);
     },
     claims: { openid: ['sub'], ...SCOPE_CLAIMS },
     // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
@@ -254,6 +264,12 @@ export function buildProvider(d: ProviderDeps): Provider {
         useGrantedResource: () => true,
       },
       clientCredentials: { enabled: true },
+      // RFC 9449: a proof at /token binds the tokens to its key (cnf.jkt). oidc-provider checks
+      // typ, alg (enabledJWA below), the embedded public jwk, the signature, htm, htu, ath and
+      // the jti (ReplayDetection, through the adapter: shared by every replica). No nonceSecret:
+      // nonces are not offered (§8 is optional), so iat decides freshness; the window is
+      // narrowed to issuer.dpop.proofLifetime below (oidc-provider's own is five minutes).
+      dPoP: { enabled: t.dpop.enabled },
       registration: {
         enabled: t.registration !== 'off',
         initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
@@ -274,6 +290,7 @@ export function buildProvider(d: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
+      dPoPSigningAlgValues: [...t.dpop.algorithms],
     },
     renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
       // RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect_uri is shown to the
@@ -311,6 +328,45 @@ export function buildProvider(d: ProviderDeps): Provider {
     if (left <= 0) return;
     await store.oidc.destroy('AuthorizationCode', h('id', code.jti));
     await code.save(left);
+  });
+
+  // RFC 9449 §11.1: a proof at /token older or newer than issuer.dpop.proofLifetime is refused
+  // before oidc-provider (whose window is a fixed five minutes) sees it. Only iat is read here;
+  // everything else, the signature included, is oidc-provider's check that follows.
+  provider.use(async (ctx, next) => {
+    const proof = ctx.req.headers.dpop;
+    if (!t.dpop.enabled || typeof proof !== 'string' || proof === '' || ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+    let iat: unknown;
+    try { iat = (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat; } catch { iat = undefined; }
+    if (typeof iat === 'number' && Math.abs(clock.now() - iat * 1000) > t.dpop.proofLifetime) {
+      ctx.status = 400;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { error: 'invalid_dpop_proof', error_description: 'DPoP proof iat is not recent enough' };
+      logger.info({ event: 'dpop.error', detail: 'the DPoP proof iat is outside issuer.dpop.proofLifetime' }, 'issuer refused a request');
+      return undefined;
+    }
+    return next();
+  });
+
+  // Registered clients: each registration audited and logged; each use of one (authorization,
+  // token, registration management) extends its life by issuer.registrationLimits.unusedClientLifetime.
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route === 'registration' && ctx.status === 201 && typeof ctx.body === 'object' && ctx.body !== null) {
+      const b = ctx.body as Record<string, unknown>;
+      await d.registered?.(ctx.req, {
+        clientId: String(b.client_id),
+        ...(typeof b.client_name === 'string' ? { clientName: b.client_name } : {}),
+        redirectUris: Array.isArray(b.redirect_uris) ? b.redirect_uris.map(String) : [],
+        ...(typeof b.application_type === 'string' ? { applicationType: b.application_type } : {}),
+        ...(typeof b.token_endpoint_auth_method === 'string' ? { authMethod: b.token_endpoint_auth_method } : {}),
+      });
+      return;
+    }
+    const id = ctx.oidc?.client?.clientId;
+    // Awaited (a store read and write at most once an hour per client), so the answer means it is done.
+    if (id && ctx.status < 400 && !clients.has(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) await d.clientUsed?.(id);
   });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).

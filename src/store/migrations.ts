@@ -199,10 +199,29 @@ CREATE TABLE signing_keys (
 );
 `;
 
+// RFC 9449 §11.1: the jti of every DPoP proof accepted, kept until the proof could no longer pass
+// the iat window, so a replay is refused by whichever replica it reaches. `key` is a hash.
+const V4_SQLITE = `
+CREATE TABLE dpop_proofs (
+  key TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+`;
+
+const V4_POSTGRES = `
+CREATE TABLE dpop_proofs (
+  key text PRIMARY KEY,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
   { version: 2, name: 'upstream_identities', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
   { version: 3, name: 'oidc_records_signing_keys', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
+  { version: 4, name: 'dpop_proofs', sqlite: V4_SQLITE, postgres: V4_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -97,6 +97,17 @@ export interface TicketStore {
   consume(id: string, now: number): Promise<string | undefined>;
 }
 
+/** Values that may be used once while they live: DPoP proof ids (RFC 9449 §11.1). */
+export interface ReplayStore {
+  /**
+   * Records `key` (already a hash) until `expiresAt`. true the first time; false while a live
+   * record exists, from any replica (atomic). A record expired at `now` counts as absent.
+   */
+  once(key: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Deletes records expired at `before`; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
 export interface AuditEvent {
   at: number;
   actor: string;
@@ -211,6 +222,7 @@ export interface Store {
   readonly revocations: RevocationFeed;
   readonly oidc: OidcStore;
   readonly signingKeys: SigningKeyStore;
+  readonly replays: ReplayStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;
   schemaStatus(): Promise<SchemaStatus>;

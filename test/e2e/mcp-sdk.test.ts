@@ -19,6 +19,8 @@ import {
   discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { MemoryProvider, serveWhoamiMcp } from '../fixtures/mcp-sdk.ts';
 import {
   addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
@@ -315,13 +317,13 @@ for (const kind of ['nginx', 'caddy'] as const) {
     test('no token: 401 through the proxy with resource_metadata and scope; the MCP server never sees it', async () => {
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, [TEST_CASE]: 'no-token' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
       assert.equal(res.headers.location, undefined);
       assert.deepEqual(seenIn(mcp, 'no-token'), []);
     });
 
     test('protected-resource metadata through the proxy: the path-suffixed and the root form, CORS-open', async () => {
-      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], resource_name: 'whoami' };
+      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' };
       for (const u of [metadataUrl, mcpUrl('/.well-known/oauth-protected-resource')]) {
         const res = await request(u, { headers: { Accept: 'application/json', Origin: 'https://claude.ai' } });
         assert.equal(res.status, 200, u);
@@ -341,7 +343,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(jwtPayload(other.access_token).aud, otherResource);
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
 
       // The SDK holding that token: the 401 sends it back to authorization for this resource
       // (no refresh token to try first).
@@ -382,6 +384,66 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(res.status, 403);
       assert.equal(res.headers['www-authenticate'], undefined);
       assert.deepEqual(seenIn(mcp, 'bob'), []);
+    });
+
+    test('DPoP (RFC 9449): the SDK exchanges the code with a proof, calls the tool with proofs through the proxy; the bound token as Bearer and a replayed proof are 401', async () => {
+      // A DPoP-capable client: every request gets a fresh proof of one ES256 key (jose), and the
+      // access token goes as `Authorization: DPoP` (the SDK itself sends Bearer; its fetch is ours).
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const proof = (htm: string, htu: string, token?: string) => new SignJWT({
+        jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000), ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+      }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const log: Exchange[] = [];
+      const inner = proxyFetch(log, 'dpop');
+      const dpopFetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+        const u = new URL(String(input));
+        const headers = new Headers(init.headers);
+        const method = init.method ?? 'GET';
+        const auth = headers.get('authorization');
+        if (u.pathname === '/oidc/token') headers.set('DPoP', await proof(method, `${u.origin}${u.pathname}`));
+        else if (auth?.startsWith('Bearer ')) {
+          const token = auth.slice('Bearer '.length);
+          headers.set('Authorization', `DPoP ${token}`);
+          headers.set('DPoP', await proof(method, `${u.origin}${u.pathname}`, token));
+        }
+        return inner(input, { ...init, headers });
+      };
+      const metadata = await discoverAuthorizationServerMetadata(portal, { fetchFn: dpopFetch });
+      assert.deepEqual((metadata as { dpop_signing_alg_values_supported?: string[] } | undefined)?.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519']);
+      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, { metadata, clientInformation: registered, redirectUrl: CALLBACK, scope: SCOPES, state: 'st', resource: new URL(resource) });
+      const { callback } = await authorizeInBrowser(new CookieJar(), authorizationUrl, 'alice');
+      const tokens = await exchangeAuthorization(portal, {
+        metadata, clientInformation: registered, authorizationCode: callback.searchParams.get('code') ?? '', codeVerifier, redirectUri: CALLBACK, resource: new URL(resource), fetchFn: dpopFetch,
+      });
+      assert.equal(tokens.token_type, 'DPoP');
+      assert.deepEqual(jwtPayload(tokens.access_token).cnf, { jkt: await calculateJwkThumbprint(jwk) });
+
+      const provider = new MemoryProvider(CALLBACK, 'SDK DPoP Client');
+      provider.info = registered;
+      provider.saved = tokens;
+      const client = new Client({ name: 'e2e-dpop', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch: dpopFetch, authProvider: provider }));
+      try {
+        const r = await client.callTool({ name: 'whoami', arguments: {} });
+        assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+      } finally {
+        await client.close();
+      }
+
+      // The same token as a Bearer token: 401 invalid_token, never reaching the MCP server.
+      const bearer = await request(resource, { method: 'POST', headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${tokens.access_token}`], [TEST_CASE, 'dpop-bearer']], body: INITIALIZE });
+      assert.equal(bearer.status, 401);
+      assert.equal(bearer.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
+      // A proof used once, then replayed: the second is 401 invalid_dpop_proof.
+      const once = await proof('POST', resource, tokens.access_token);
+      const headers: Array<[string, string]> = [...Object.entries(MCP_POST_HEADERS), ['Authorization', `DPoP ${tokens.access_token}`], ['DPoP', once], [TEST_CASE, 'dpop-replay']];
+      assert.equal((await request(resource, { method: 'POST', headers, body: INITIALIZE })).status, 200);
+      const replay = await request(resource, { method: 'POST', headers, body: INITIALIZE });
+      assert.equal(replay.status, 401);
+      assert.equal(replay.headers['www-authenticate'], `DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(seenIn(mcp, 'dpop-bearer').length, 0);
+      assert.equal(seenIn(mcp, 'dpop-replay').length, 1);
     });
 
     test('a valid token: the MCP server gets the gate\'s identity, neither the token nor a spoofed identity header', async () => {

@@ -50,7 +50,7 @@ const api = (at: string, extra: Record<string, string> = {}) => ({ headers: { au
 
 function assertInvalidToken(r: Answer): void {
   assert.equal(r.status, 401);
-  assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
+  assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token", DPoP algs="ES256 EdDSA Ed25519"');
   assert.equal(r.headers.location, undefined);
   assert.equal(r.headers['cache-control'], 'no-store');
   assert.equal(r.body, '{"error":"invalid_token","error_description":"the access token is invalid or expired"}');
@@ -98,7 +98,7 @@ describe('bearer tokens at apps with apps[].audience', () => {
     assertInvalidToken(await forwardAuth(inst.port, `${GRAFANA}/`, api(`${h}.${p}.${sig.slice(0, -4)}AAAA`)));
     const nginx = await sendNginx('not-a-jwt');
     assert.equal(nginx.status, 401);
-    assert.equal(nginx.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    assert.equal(nginx.headers['www-authenticate'], 'Bearer error="invalid_token", DPoP algs="ES256 EdDSA Ed25519"');
     assert.equal(nginx.headers['content-length'], '0');
     assert.equal(nginx.body, '');
   });

@@ -15,7 +15,8 @@ export function mcpConfig(dir: string, issuer: Record<string, unknown> = {}): Re
       { resource: MCP, name: 'tools', scopes: ['mcp:tools', 'mcp:admin'] },
       { resource: OTHER, scopes: ['api'] },
     ],
-    issuer: { defaultResource: MCP, ...issuer },
+    // Suites register many clients from one address: the per-address limit has its own tests.
+    issuer: { defaultResource: MCP, registrationLimits: { perAddress: 10_000 }, ...issuer },
   });
 }
 

@@ -353,6 +353,31 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
       }));
     });
 
+    describe('replays (DPoP proof ids)', () => {
+      test('a key is accepted once while it lives, again once it expired; keys are independent', withStore(async ({ store }) => {
+        assert.equal(await store.replays.once('k-1', T0 + 1000, T0), true);
+        assert.equal(await store.replays.once('k-1', T0 + 5000, T0 + 999), false);
+        assert.equal(await store.replays.once('k-2', T0 + 1000, T0), true);
+        // At expiresAt the record is gone: the key may be recorded again, with its new expiry.
+        assert.equal(await store.replays.once('k-1', T0 + 3000, T0 + 1000), true);
+        assert.equal(await store.replays.once('k-1', T0 + 9000, T0 + 2999), false);
+      }));
+
+      test('20 concurrent claims of one key: exactly one wins', withStore(async ({ store }) => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.replays.once('k-race', T0 + 60_000, T0)));
+        assert.equal(results.filter((r) => r).length, 1);
+      }));
+
+      test('deleteExpired removes only expired records and counts them', withStore(async ({ store }) => {
+        await store.replays.once('k-a', T0 + 100, T0);
+        await store.replays.once('k-b', T0 + 200, T0);
+        await store.replays.once('k-c', T0 + 300, T0);
+        assert.equal(await store.replays.deleteExpired(T0 + 200), 2);
+        assert.equal(await store.replays.once('k-c', T0 + 900, T0 + 250), false);
+        assert.equal(await store.replays.deleteExpired(T0 + 200), 0);
+      }));
+    });
+
     describe('audit', () => {
       test('append and list: newest first (ties: last appended first), ids, detail round-trips', withStore(async ({ store }) => {
         await store.audit.append({ at: T0 + 1, actor: 'alice', action: 'session.create', target: null, outcome: 'ok', detail: {} });

@@ -3,7 +3,7 @@
 // replicas need no locks of their own.
 
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, ReplayStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
   auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
 } from '../rows.ts';
@@ -190,6 +190,24 @@ export class PgTickets implements TicketStore {
     const rows = await this.#db.query(`WITH swept AS (DELETE FROM tickets WHERE expires_at <= $2)
       DELETE FROM tickets WHERE id = $1 AND expires_at > $2 RETURNING payload`, [id, now]);
     return rows[0] ? String(rows[0].payload) : undefined;
+  }
+}
+
+export class PgReplays implements ReplayStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async once(key: string, expiresAt: number, now: number): Promise<boolean> {
+    // INSERT … ON CONFLICT takes the row lock: of concurrent callers (any replica) exactly one
+    // inserts or takes over an expired record; the others see a live row and get none back.
+    const rows = await this.#db.query(`INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2)
+      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE dpop_proofs.expires_at <= $3 RETURNING key`, [key, expiresAt, now]);
+    return rows.length === 1;
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    const rows = await this.#db.query('DELETE FROM dpop_proofs WHERE expires_at <= $1 RETURNING key', [before]);
+    return rows.length;
   }
 }
 

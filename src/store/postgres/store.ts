@@ -8,7 +8,7 @@ import { assertCurrent } from '../schema.ts';
 import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
-import { PgAudit, PgIdentities, PgSessions, PgTickets, PgUsers } from './ports.ts';
+import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
 import { PgOidc, PgSigningKeys } from './oidc.ts';
 
 export interface PostgresStoreOptions {
@@ -44,6 +44,7 @@ export class PostgresStore implements Store {
   readonly revocations: PgRevocationFeed;
   readonly oidc: PgOidc;
   readonly signingKeys: PgSigningKeys;
+  readonly replays: PgReplays;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -59,6 +60,7 @@ export class PostgresStore implements Store {
     this.revocations = feed;
     this.oidc = new PgOidc(db);
     this.signingKeys = new PgSigningKeys(db);
+    this.replays = new PgReplays(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

@@ -4,7 +4,7 @@
 
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, ReplayStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
   auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
 } from '../rows.ts';
@@ -208,6 +208,23 @@ export class SqliteTickets implements TicketStore {
     // Expired tickets are useless; sweep them here (indexed by expires_at) so none pile up.
     this.#db.prepare('DELETE FROM tickets WHERE expires_at <= ?').run(now);
     return row ? String((row as Row).payload) : undefined;
+  }
+}
+
+export class SqliteReplays implements ReplayStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async once(key: string, expiresAt: number, now: number): Promise<boolean> {
+    // One statement: a new key is inserted; an expired one is taken over; a live one is left
+    // alone and returns no row.
+    const row = this.#db.prepare(`INSERT INTO dpop_proofs (key, expires_at) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ? RETURNING key`).get(key, expiresAt, now);
+    return row !== undefined;
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    return Number(this.#db.prepare('DELETE FROM dpop_proofs WHERE expires_at <= ?').run(before).changes);
   }
 }
 

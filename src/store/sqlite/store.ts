@@ -10,7 +10,7 @@ import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
-import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
@@ -71,6 +71,7 @@ export class SqliteStore implements Store {
   readonly revocations: RevocationFeed;
   readonly oidc: SqliteOidc;
   readonly signingKeys: SqliteSigningKeys;
+  readonly replays: SqliteReplays;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -85,6 +86,7 @@ export class SqliteStore implements Store {
     this.revocations = new MemoryFeed(opts.logger);
     this.oidc = new SqliteOidc(db);
     this.signingKeys = new SqliteSigningKeys(db);
+    this.replays = new SqliteReplays(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {
