@@ -60,6 +60,8 @@ describe('gatehouse audit', () => {
     assert.deepEqual(got, [
       ['alice', 'sign_in', null, 'ok'],
       [EVIL, 'sign_in', null, 'denied'],
+      // Dynamic registration is anonymous: the actor is the address it came from.
+      ['anonymous@127.0.0.1', 'client_registered', clientId, 'ok'],
       ['alice', 'sign_in', null, 'ok'],
       ['alice', 'oidc_sign_in', clientId, 'ok'],
       ['alice', 'oidc_consent', clientId, 'ok'],
@@ -69,7 +71,7 @@ describe('gatehouse audit', () => {
     const all = lines(r.out);
     for (let i = 1; i < all.length; i++) assert.ok(all[i]!.at >= all[i - 1]!.at);
     assert.ok(all.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.at)));
-    assert.deepEqual(all[5]?.detail, { clientId: 'agent.builder', groups: ['ci'], expiresAt: null });
+    assert.deepEqual(all[6]?.detail, { clientId: 'agent.builder', groups: ['ci'], expiresAt: null });
   });
 
   test('filters: actor, action, target, outcome, a time range, limit (the newest N, still oldest first)', async () => {
@@ -80,7 +82,7 @@ describe('gatehouse audit', () => {
     assert.deepEqual(await pick('--target', 'agent:builder'), ['cli/agent_create']);
     assert.deepEqual(await pick('--outcome', 'denied'), [`${EVIL}/sign_in`]);
     assert.deepEqual(await pick('--limit', '2'), ['cli/agent_create', 'agent:builder/agent_token']);
-    assert.equal((await pick('--since', '1h')).length, 7);
+    assert.equal((await pick('--since', '1h')).length, 8);
     assert.deepEqual(await pick('--until', new Date(startedAt).toISOString()), []);
     assert.deepEqual(await pick('--since', new Date(Date.now() + 60_000).toISOString()), []);
     assert.deepEqual(await pick('--since', '2000-01-01', '--until', '2000-01-02'), []);
