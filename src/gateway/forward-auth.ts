@@ -73,7 +73,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     // The portal's own paths on its host: /oauth2/*, and everything under publicUrl's path when
     // it has one (a host shared with an app). Judged on the normalized path, as the proxy routes
     // it: "/auth/../admin" is the app's /admin, never the portal's.
-    if (isPortalHost(s, orig.host) && (path.startsWith('/oauth2/') || portalBase(s) !== '')) {
+    if ((path.startsWith('/oauth2/') || portalBase(s) !== '') && isPortalHost(s, orig.host)) {
       const n = normalizePath(path);
       if (n.ok && (n.path.startsWith('/oauth2/') || (portalBase(s) !== '' && underPortalBase(s, n.path)))) {
         answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
