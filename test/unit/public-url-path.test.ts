@@ -5,9 +5,12 @@
 // test/e2e/public-url-path.test.ts).
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
+import fc from 'fast-check';
 import * as oidc from 'openid-client';
 import { parse, stringify } from 'yaml';
 import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
@@ -15,6 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ALICE, baseConfig, forwardAuth, PASSWORD, send, startInstance, type Answer, type Instance } from './helpers.ts';
 import { fetchVia as mcpFetchVia, MemoryProvider, startMcpServer } from '../fixtures/mcp-sdk.ts';
+import { normalizePath } from '../../src/policy/index.ts';
 
 const ORIGIN = 'https://www.example.test';
 const ISSUER = `${ORIGIN}/auth`;
@@ -186,8 +190,44 @@ describe('publicUrl https://www.example.test/auth', () => {
       ['/', 302],
     ];
     for (const [path, status] of cases) {
-      const a = await forwardAuth(inst.port, `${ORIGIN}${path}`);
+      // The raw path as the proxy sends it (a URL object would resolve the dot segments first).
+      const a = await forwardAuth(inst.port, ORIGIN, { headers: { 'x-forwarded-uri': path } });
       assert.equal(a.status, status, path);
+    }
+  });
+
+  test('property: forward auth passes a path as the portal\'s only when Express (raw paths) routes it to the portal too, and nginx\'s normalized reading agrees', async () => {
+    // The app on the shared host as a real framework routes it: /auth and /oauth2 are the
+    // portal's mounts (as the proxy would send them to Gatehouse), everything else the site's.
+    const app = express();
+    app.use('/auth', (_req, res) => { res.send('portal'); });
+    app.use('/oauth2', (_req, res) => { res.send('portal'); });
+    app.use((_req, res) => { res.send('site'); });
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const SEGMENTS = ['auth', 'oauth2', '..', '.', '%2e%2e', '%2E', 'private', 'x', '', 'auth%2Fx', '%2fauth', 'auth;x', 'AUTH', '%61uth'];
+      await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom(...SEGMENTS), { minLength: 1, maxLength: 5 }), fc.constantFrom('/', '\\'), async (segs, sep) => {
+        const path = `/${segs.join(sep)}`;
+        const gate = await forwardAuth(inst.port, ORIGIN, { headers: { 'x-forwarded-uri': path } });
+        const routed = await new Promise<string>((resolve, reject) => {
+          const r = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => { let b = ''; res.on('data', (c: Buffer) => { b += c.toString(); }); res.on('end', () => resolve(b)); });
+          r.on('error', reject);
+          r.end();
+        });
+        const n = normalizePath(path);
+        const nginxPortal = n.ok && (n.path.startsWith('/oauth2/') || n.path === '/auth' || n.path.startsWith('/auth/'));
+        if (gate.status === 202) {
+          assert.equal(routed, 'portal', `${path}: passed as the portal's, but Express routes it to the site`);
+          assert.ok(nginxPortal, `${path}: passed as the portal's, but it normalizes to ${n.path}`);
+        } else {
+          assert.equal(gate.status, 302, path);
+        }
+        if (routed === 'site' || !nginxPortal) assert.notEqual(gate.status, 202, path);
+      }), { numRuns: 300 });
+    } finally {
+      server.close();
     }
   });
 
