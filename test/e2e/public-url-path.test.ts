@@ -4,6 +4,7 @@
 // `location /` becomes `location /auth/`, here inside the shared host's app server. An OpenID
 // client (openid-client, certified) signs a user in through the same browser.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -107,6 +108,28 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.equal(await page.locator('input[type="password"]').count(), 0);
       assert.deepEqual(headerValues(app.seen.filter((r) => r.url === '/elsewhere').at(-1)!, 'X-Auth-Request-User'), ['alice']);
     });
+  });
+
+  test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
+    // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
+    // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
+    for (const raw of ['/auth/../private-raw', '/auth/%2e%2e/private-raw', '/auth/./../private-raw', '/oauth2/../private-raw']) {
+      // node:http sends the path as given (the harness's request() would parse it as a URL first).
+      const r = await new Promise<{ status: number; location: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: raw, headers: { host: `www.example.test:${port}`, accept: 'text/html' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? '') }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(r.status, 302, raw);
+      assert.equal(new URL(r.location).pathname, '/auth/oauth2/start', raw);
+      assert.equal(new URL(r.location).searchParams.get('rd'), `http://www.example.test:${port}${raw}`, raw);
+    }
+    assert.equal(app.seen.filter((x) => x.url.includes('private-raw')).length, 0);
+    // The portal's own path still answers without a session.
+    assert.equal((await request(`http://www.example.test:${port}/auth/oauth2/sign_in`, { headers: { accept: 'text/html' } })).status, 200);
   });
 
   test('an OpenID client (openid-client) signs alice in through the browser: interaction, /auth/oauth2/start, code, tokens', async () => {
