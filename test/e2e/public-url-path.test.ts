@@ -53,6 +53,12 @@ before(async () => {
     ].join('\n'),
     extra: `clients:\n  - { id: rp, secret: ${RP_SECRET}, redirectUris: ['http://127.0.0.1:${rp.port}/cb'], firstParty: true }`,
   }));
+  // "listening" comes before ready (migrations, keys, the banner): wait for the banner.
+  const deadline = Date.now() + 30_000;
+  while (!gh.logs().includes('sign in at')) {
+    if (Date.now() > deadline) throw new Error(`gatehouse never printed its banner:\n${gh.logs()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await addUser(gh, 'alice', PASSWORD, ['admins']);
   nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
     port,
