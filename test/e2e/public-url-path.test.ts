@@ -174,3 +174,36 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 });
+
+describe('Chromium, reverse-proxy mode, publicUrl with a path (Gatehouse itself on the shared host)', () => {
+  test('the site behind Gatehouse sends the browser to /auth/oauth2/start and back with the identity', async () => {
+    const rpPort = await freePort();
+    const rpUrl = `http://www.example.test:${rpPort}/auth`;
+    const rp = await startGatehouse(gateConfig({
+      publicUrl: rpUrl, listenPort: rpPort,
+      apps: `  - { name: site, hosts: ['www.example.test:${rpPort}', www.example.test], allow: { groups: [admins] }, upstream: 'http://${app.address}' }`,
+    }));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!rp.logs().includes('sign in at')) {
+        if (Date.now() > deadline) throw new Error(`no banner:\n${rp.logs()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await addUser(rp, 'alice', PASSWORD, ['admins']);
+      await withContext(async (ctx) => {
+        const page = await ctx.newPage();
+        const target = `http://www.example.test:${rpPort}/rp-private?y=2`;
+        await page.goto(target);
+        assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+        await fillSignIn(page);
+        await page.waitForURL(target);
+        const seen = app.seen.filter((r) => r.url === '/rp-private?y=2').at(-1);
+        assert.ok(seen);
+        assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['alice']);
+        // The portal home is under the path too, on the same host as the site.
+        await page.goto(`${rpUrl}/`);
+        assert.equal(await page.locator('form[action="/auth/oauth2/sign_out"]').count(), 1);
+      });
+    } finally { await rp.stop(); }
+  });
+});
