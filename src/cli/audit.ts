@@ -57,7 +57,8 @@ export const auditCommand: Command = {
 
 Prints the newest matching events (default 100), oldest first: a table, or with --json one JSON
 object per line ({"id","at","actor","action","target","outcome","detail"}). Filters match exactly
-and all must match; --since is inclusive, --until exclusive. TIME is ${TIME_HELP}.
+and all must match; --since is inclusive, --until exclusive. TIME is
+${TIME_HELP}.
 Actors: a person's username, agent:NAME for an agent, cli for a command run by an operator.
 Actions and fields: docs/audit.md.
   --actor WHO        only events by WHO (alice, agent:builder, cli)

@@ -71,11 +71,15 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       }
     }
     // The portal's own paths on its host: /oauth2/*, and everything under publicUrl's path when
-    // it has one (a host shared with an app). Judged on the normalized path, as the proxy routes
-    // it: "/auth/../admin" is the app's /admin, never the portal's.
-    if (isPortalHost(s, orig.host) && (path.startsWith('/oauth2/') || portalBase(s) !== '')) {
+    // it has one (a host shared with an app). Only when the raw path (as an app that never
+    // normalizes reads it) and the normalized one (as nginx routes it) both say so: an ambiguous
+    // path is never the portal's. "/auth/../admin" is nginx's /admin; "/x/../auth/y" is the
+    // app's /x/… to a framework that matches raw paths.
+    if ((path.startsWith('/oauth2/') || portalBase(s) !== '') && isPortalHost(s, orig.host)) {
+      const base = portalBase(s);
       const n = normalizePath(path);
-      if (n.ok && (n.path.startsWith('/oauth2/') || (portalBase(s) !== '' && underPortalBase(s, n.path)))) {
+      const portalPath = (p: string) => p.startsWith('/oauth2/') || (base !== '' && underPortalBase(s, p));
+      if (n.ok && portalPath(path) && portalPath(n.path)) {
         answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
         return;
       }

@@ -4,6 +4,7 @@
 // `location /` becomes `location /auth/`, here inside the shared host's app server. An OpenID
 // client (openid-client, certified) signs a user in through the same browser.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -52,6 +53,12 @@ before(async () => {
     ].join('\n'),
     extra: `clients:\n  - { id: rp, secret: ${RP_SECRET}, redirectUris: ['http://127.0.0.1:${rp.port}/cb'], firstParty: true }`,
   }));
+  // "listening" comes before ready (migrations, keys, the banner): wait for the banner.
+  const deadline = Date.now() + 30_000;
+  while (!gh.logs().includes('sign in at')) {
+    if (Date.now() > deadline) throw new Error(`gatehouse never printed its banner:\n${gh.logs()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await addUser(gh, 'alice', PASSWORD, ['admins']);
   nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
     port,
@@ -109,6 +116,28 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
+  test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
+    // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
+    // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
+    for (const raw of ['/auth/../private-raw', '/auth/%2e%2e/private-raw', '/auth/./../private-raw', '/oauth2/../private-raw']) {
+      // node:http sends the path as given (the harness's request() would parse it as a URL first).
+      const r = await new Promise<{ status: number; location: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: raw, headers: { host: `www.example.test:${port}`, accept: 'text/html' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? '') }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(r.status, 302, raw);
+      assert.equal(new URL(r.location).pathname, '/auth/oauth2/start', raw);
+      assert.equal(new URL(r.location).searchParams.get('rd'), `http://www.example.test:${port}${raw}`, raw);
+    }
+    assert.equal(app.seen.filter((x) => x.url.includes('private-raw')).length, 0);
+    // The portal's own path still answers without a session.
+    assert.equal((await request(`http://www.example.test:${port}/auth/oauth2/sign_in`, { headers: { accept: 'text/html' } })).status, 200);
+  });
+
   test('an OpenID client (openid-client) signs alice in through the browser: interaction, /auth/oauth2/start, code, tokens', async () => {
     const connect = { host: '127.0.0.1', port };
     const config = await oidc.discovery(new URL(publicUrl), 'rp', RP_SECRET, undefined, {
@@ -143,5 +172,38 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.equal(tokens.claims()?.iss, publicUrl);
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });
+  });
+});
+
+describe('Chromium, reverse-proxy mode, publicUrl with a path (Gatehouse itself on the shared host)', () => {
+  test('the site behind Gatehouse sends the browser to /auth/oauth2/start and back with the identity', async () => {
+    const rpPort = await freePort();
+    const rpUrl = `http://www.example.test:${rpPort}/auth`;
+    const rp = await startGatehouse(gateConfig({
+      publicUrl: rpUrl, listenPort: rpPort,
+      apps: `  - { name: site, hosts: ['www.example.test:${rpPort}', www.example.test], allow: { groups: [admins] }, upstream: 'http://${app.address}' }`,
+    }));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!rp.logs().includes('sign in at')) {
+        if (Date.now() > deadline) throw new Error(`no banner:\n${rp.logs()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await addUser(rp, 'alice', PASSWORD, ['admins']);
+      await withContext(async (ctx) => {
+        const page = await ctx.newPage();
+        const target = `http://www.example.test:${rpPort}/rp-private?y=2`;
+        await page.goto(target);
+        assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+        await fillSignIn(page);
+        await page.waitForURL(target);
+        const seen = app.seen.filter((r) => r.url === '/rp-private?y=2').at(-1);
+        assert.ok(seen);
+        assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['alice']);
+        // The portal home is under the path too, on the same host as the site.
+        await page.goto(`${rpUrl}/`);
+        assert.equal(await page.locator('form[action="/auth/oauth2/sign_out"]').count(), 1);
+      });
+    } finally { await rp.stop(); }
   });
 });

@@ -5,12 +5,20 @@
 // test/e2e/public-url-path.test.ts).
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
+import fc from 'fast-check';
 import * as oidc from 'openid-client';
 import { parse, stringify } from 'yaml';
+import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ALICE, baseConfig, forwardAuth, PASSWORD, send, startInstance, type Answer, type Instance } from './helpers.ts';
+import { fetchVia as mcpFetchVia, MemoryProvider, startMcpServer } from '../fixtures/mcp-sdk.ts';
+import { normalizePath } from '../../src/policy/index.ts';
 
 const ORIGIN = 'https://www.example.test';
 const ISSUER = `${ORIGIN}/auth`;
@@ -182,8 +190,44 @@ describe('publicUrl https://www.example.test/auth', () => {
       ['/', 302],
     ];
     for (const [path, status] of cases) {
-      const a = await forwardAuth(inst.port, `${ORIGIN}${path}`);
+      // The raw path as the proxy sends it (a URL object would resolve the dot segments first).
+      const a = await forwardAuth(inst.port, ORIGIN, { headers: { 'x-forwarded-uri': path } });
       assert.equal(a.status, status, path);
+    }
+  });
+
+  test('property: forward auth passes a path as the portal\'s only when Express (raw paths) routes it to the portal too, and nginx\'s normalized reading agrees', async () => {
+    // The app on the shared host as a real framework routes it: /auth and /oauth2 are the
+    // portal's mounts (as the proxy would send them to Gatehouse), everything else the site's.
+    const app = express();
+    app.use('/auth', (_req, res) => { res.send('portal'); });
+    app.use('/oauth2', (_req, res) => { res.send('portal'); });
+    app.use((_req, res) => { res.send('site'); });
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const SEGMENTS = ['auth', 'oauth2', '..', '.', '%2e%2e', '%2E', 'private', 'x', '', 'auth%2Fx', '%2fauth', 'auth;x', 'AUTH', '%61uth'];
+      await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom(...SEGMENTS), { minLength: 1, maxLength: 5 }), fc.constantFrom('/', '\\'), async (segs, sep) => {
+        const path = `/${segs.join(sep)}`;
+        const gate = await forwardAuth(inst.port, ORIGIN, { headers: { 'x-forwarded-uri': path } });
+        const routed = await new Promise<string>((resolve, reject) => {
+          const r = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => { let b = ''; res.on('data', (c: Buffer) => { b += c.toString(); }); res.on('end', () => resolve(b)); });
+          r.on('error', reject);
+          r.end();
+        });
+        const n = normalizePath(path);
+        const nginxPortal = n.ok && (n.path.startsWith('/oauth2/') || n.path === '/auth' || n.path.startsWith('/auth/'));
+        if (gate.status === 202) {
+          assert.equal(routed, 'portal', `${path}: passed as the portal's, but Express routes it to the site`);
+          assert.ok(nginxPortal, `${path}: passed as the portal's, but it normalizes to ${n.path}`);
+        } else {
+          assert.equal(gate.status, 302, path);
+        }
+        if (routed === 'site' || !nginxPortal) assert.notEqual(gate.status, 202, path);
+      }), { numRuns: 300 });
+    } finally {
+      server.close();
     }
   });
 
@@ -274,5 +318,60 @@ describe('publicUrl https://www.example.test/auth on a host served in reverse-pr
     const discovery = await send(rp.port, { path: '/auth/.well-known/openid-configuration', headers: HOST });
     assert.equal(discovery.status, 200);
     assert.equal((JSON.parse(discovery.body) as { issuer: string }).issuer, ISSUER);
+  });
+});
+
+describe('publicUrl https://www.example.test/auth: the official MCP SDK client (discovery with the path inserted, registration, consent, a tool call)', () => {
+  const RESOURCE = 'https://mcp.example.test/mcp';
+  const CALLBACK = 'http://127.0.0.1:43211/callback';
+  let mi: Instance;
+  let mcp: { url: string; server: Server };
+  before(async () => {
+    mcp = await startMcpServer();
+    mi = await startInstance({
+      config: (dir) => baseConfig(dir, {
+        publicUrl: ISSUER, apps: [],
+        resources: [{ resource: RESOURCE, scopes: ['mcp:tools'], upstream: mcp.url }],
+        issuer: { defaultResource: RESOURCE },
+      }),
+      users: [ALICE],
+    });
+  });
+  after(async () => { await mi.close(); await new Promise<void>((r) => { mcp.server.closeAllConnections(); mcp.server.close(() => r()); }); });
+
+  test('401 → RFC 9728 → RFC 8414 at /.well-known/oauth-authorization-server/auth → /auth/oidc/reg → sign-in and consent under /auth → token → whoami', async () => {
+    const seen: string[] = [];
+    const fetch = mcpFetchVia(mi.port, seen);
+    const provider = new MemoryProvider(CALLBACK, 'Path Client');
+    const first = new StreamableHTTPClientTransport(new URL(RESOURCE), { fetch, authProvider: provider });
+    await assert.rejects(new McpClient({ name: 't', version: '1' }).connect(first), UnauthorizedError);
+    const url = provider.authorizationUrl;
+    assert.ok(url);
+    assert.equal(url.origin + url.pathname, `${ISSUER}/oidc/auth`);
+    assert.ok(seen.includes(`GET ${ORIGIN}/.well-known/oauth-authorization-server/auth`), seen.join('\n'));
+    assert.ok(seen.includes(`POST ${ISSUER}/oidc/reg`), seen.join('\n'));
+
+    const jar = new Jar(() => mi.port);
+    const form = await jar.go(url.href);
+    assert.equal(new URL(form.url).pathname, '/auth/oauth2/start');
+    const posted = await signInAt(jar, form);
+    const consent = await jar.go(new URL(posted.headers.location ?? '', form.url).href);
+    assert.match(consent.answer.body, /<h1>Allow Path Client\?<\/h1>/);
+    const action = /<form method="post" action="([^"]+)"/.exec(consent.answer.body)?.[1] ?? '';
+    assert.match(action, /^https:\/\/www\.example\.test\/auth\/oidc\/interaction\/[\w-]+$/);
+    const hidden = Object.fromEntries([...consent.answer.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const allowed = await jar.request(action.replaceAll('&amp;', '&'), { method: 'POST', body: new URLSearchParams({ ...hidden, decision: 'allow' }).toString() });
+    const back = await jar.go(new URL(allowed.headers.location ?? '', action).href);
+    assert.ok(back.leaving?.startsWith(`${CALLBACK}?`), back.visited.join(' -> '));
+    const location = new URL(back.leaving ?? '');
+    assert.equal(location.searchParams.get('iss'), ISSUER);
+
+    await first.finishAuth(location.searchParams.get('code') ?? '');
+    const client = new McpClient({ name: 't', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(RESOURCE), { fetch, authProvider: provider }));
+    try {
+      const r = await client.callTool({ name: 'whoami', arguments: {} });
+      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.test', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+    } finally { await client.close(); }
   });
 });
