@@ -6,4 +6,5 @@ export { redactUrl } from './url.ts';
 export type {
   UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditStore,
   RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
+  ConsentRecord, ConsentStore,
 } from './ports.ts';

@@ -10,7 +10,7 @@ import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
-import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
+import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -67,6 +67,7 @@ export class SqliteStore implements Store {
   readonly identities: SqliteIdentities;
   readonly revocations: RevocationFeed;
   readonly oidc: SqliteOidc;
+  readonly consents: SqliteConsents;
   readonly signingKeys: SqliteSigningKeys;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
@@ -81,6 +82,7 @@ export class SqliteStore implements Store {
     this.identities = new SqliteIdentities(db);
     this.revocations = new MemoryFeed(opts.logger);
     this.oidc = new SqliteOidc(db);
+    this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
   }
 
