@@ -11,11 +11,16 @@
 //      ("none", which never posts a form) is refused.
 //   2. Origin (RFC 6454 §7), when present: exactly the portal's origin. "null" (a sandboxed
 //      frame, a data: URL, a cross-origin redirect chain, or a page under no-referrer) is refused.
-//   3. A token, always: the value of a sealed, short-lived cookie (SameSite=Strict, HttpOnly)
+//   3. A token, always: the value of a sealed, short-lived cookie (SameSite=Lax, HttpOnly)
 //      echoed in the form's `csrf` field (double submit, OWASP CSRF cheat sheet). The cookie is
 //      sealed by the key ring, so a cookie planted from a sibling subdomain cannot be made up,
 //      and it is compared in constant time.
 // Clients that send neither header (old browsers, scripts) are held by the token alone.
+// A post refused for rules 1-2 gets no fresh form and no new cookie (a page elsewhere must not be
+// able to replace the token of a form the user has open); one refused for rule 3 (an expired
+// form) gets a fresh form. The cookie is Lax, not Strict: a Strict cookie is not sent on the
+// cross-site navigations that bring users here (an app, an MCP client), so every such visit would
+// replace it and break forms open in other tabs; Lax still keeps it off other sites' posts.
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { timingSafeEqualString, type KeyRing } from '../crypto/index.ts';
@@ -29,7 +34,8 @@ export const CSRF_FIELD = 'csrf';
 
 const PURPOSE = 'form-token';
 
-export type FormCheck = { ok: true } | { ok: false; reason: string };
+/** `origin`: rules 1-2 (posted from elsewhere); `token`: rule 3 (expired, or never had one). */
+export type FormCheck = { ok: true } | { ok: false; rule: 'origin' | 'token'; reason: string };
 
 export interface FormGuardOptions {
   keyring: KeyRing;
@@ -75,7 +81,7 @@ export function issueFormToken(o: FormGuardOptions, req: IncomingMessage): { tok
   return {
     token: s.t,
     setCookie: serializeCookie(cookieNameOf(o), o.keyring.seal(PURPOSE, JSON.stringify(s)), {
-      path: o.path, maxAgeSeconds: Math.floor(o.lifetimeMs / 1000), secure: o.secure, httpOnly: true, sameSite: 'Strict',
+      path: o.path, maxAgeSeconds: Math.floor(o.lifetimeMs / 1000), secure: o.secure, httpOnly: true, sameSite: 'Lax',
     }),
   };
 }
@@ -86,11 +92,11 @@ export function issueFormToken(o: FormGuardOptions, req: IncomingMessage): { tok
  */
 export function checkFormHeaders(o: Pick<FormGuardOptions, 'origin'>, req: IncomingMessage): FormCheck {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin') return { ok: false, reason: `the form was posted from another site (Sec-Fetch-Site: ${String(site).slice(0, 20)})` };
+  if (site !== undefined && site !== 'same-origin') return { ok: false, rule: 'origin', reason: `the form was posted from another site (Sec-Fetch-Site: ${String(site).slice(0, 20)})` };
   const origin = req.headers.origin;
   if (origin !== undefined) {
-    if (origin === 'null') return { ok: false, reason: 'the form was posted from an opaque origin (Origin: null)' };
-    if (origin !== o.origin) return { ok: false, reason: 'the form was posted from another origin' };
+    if (origin === 'null') return { ok: false, rule: 'origin', reason: 'the form was posted from an opaque origin (Origin: null)' };
+    if (origin !== o.origin) return { ok: false, rule: 'origin', reason: 'the form was posted from another origin' };
   }
   return { ok: true };
 }
@@ -100,9 +106,9 @@ export function checkForm(o: FormGuardOptions, req: IncomingMessage, form: URLSe
   const headers = checkFormHeaders(o, req);
   if (!headers.ok) return headers;
   const given = form.get(CSRF_FIELD);
-  if (given === null || given === '') return { ok: false, reason: 'the form has no csrf token' };
+  if (given === null || given === '') return { ok: false, rule: 'token', reason: 'the form has no csrf token' };
   const expected = open(o, req);
-  if (!expected) return { ok: false, reason: 'no live csrf cookie (expired, or from another browser)' };
-  if (!timingSafeEqualString(expected.t, given)) return { ok: false, reason: 'the csrf token does not match the cookie' };
+  if (!expected) return { ok: false, rule: 'token', reason: 'no live csrf cookie (expired, or from another browser)' };
+  if (!timingSafeEqualString(expected.t, given)) return { ok: false, rule: 'token', reason: 'the csrf token does not match the cookie' };
   return { ok: true };
 }

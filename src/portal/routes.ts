@@ -241,8 +241,15 @@ export function createPortal(deps: PortalDeps) {
     const rd = safeRd(s, form.get('rd'));
     const guard = checkForm(formGuard(s, clock.now()), req, form);
     if (!guard.ok) {
-      // An expired form, or a cross-site post (login CSRF): show a fresh form, nothing else.
-      logger.info({ reason: guard.reason }, 'sign-in form refused');
+      logger.info({ reason: guard.reason, form: 'sign_in' }, 'form refused');
+      if (guard.rule === 'origin') {
+        // Posted from another site (login CSRF): no fresh form and no new token cookie.
+        res.writeHead(403, pageHeaders(s));
+        res.end(failurePage({ title: 'Refused', message: 'This form was posted from another site.', base: portalBase(s),
+          links: [{ href: `${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }] }));
+        return;
+      }
+      // An expired form: show a fresh one, nothing else.
       return renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
     }
     const username = (form.get('username') ?? '').trim();

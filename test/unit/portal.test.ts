@@ -29,7 +29,7 @@ describe('the sign-in portal', () => {
     assert.match(form.csrf, /^[A-Za-z0-9_-]{20,}$/);
     assert.equal(form.rd, 'https://app.example.test/x?y=1');
     assert.match(form.page.body, /<form method="post" action="\/oauth2\/sign_in" novalidate>/);
-    assert.equal(setCookieFor(form.page.setCookies, name), `${name}=${form.loginCookie}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Strict`);
+    assert.equal(setCookieFor(form.page.setCookies, name), `${name}=${form.loginCookie}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Lax`);
     assert.equal(form.page.headers['referrer-policy'], 'same-origin');
     // The CSP lets the form's redirect go to the app's origin, and nowhere else.
     assert.match(String(form.page.headers['content-security-policy']), /form-action 'self' https:\/\/app\.example\.test(;|$)/);
