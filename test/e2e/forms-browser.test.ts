@@ -7,13 +7,14 @@
 // refuses them is the browser's Sec-Fetch-Site and Origin, not a missing token. The rules a
 // browser cannot be made to break (a missing or wrong token, Origin: null with no Fetch
 // Metadata, as old browsers and scripts send) are checked by hand-made requests, which model an
-// attacker's client rather than stand in for a browser.
+// attacker's client rather than stand in for a browser. A second part runs Gatehouse at
+// http://localhost, where Chromium sends Fetch Metadata as it does over https.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { addUser, launchChromium, request, startStack, type Stack } from './harness.ts';
+import { addUser, freePort, gateConfig, launchChromium, request, startGatehouse, startStack, type GatehouseProcess, type Stack } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const SECRET = 'third-party-secret-0123456789';
@@ -278,5 +279,82 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
     assert.equal(ok.status, 303, ok.body.slice(0, 200));
     const noHeaders = await post({ csrf: token });
     assert.equal(noHeaders.status, 303, 'a client without Origin and Fetch Metadata is held by the token alone');
+  });
+});
+
+// Chromium sends Fetch Metadata (Sec-Fetch-Site) only to potentially trustworthy origins; these
+// plain-http test hosts are not, but http://localhost is. Gatehouse itself at localhost (no proxy
+// in front), as a production browser over https sees it: the real posts carry
+// Sec-Fetch-Site: same-origin and pass; a page on another origin posting with the victim's token
+// carries cross-site and is refused.
+describe('forms in Chromium at http://localhost (a secure context: Fetch Metadata is sent)', () => {
+  let gh: GatehouseProcess;
+  let rp: Site;
+  let evil: Site;
+  let portal: string;
+  let callback: string;
+
+  before(async () => {
+    rp = await startSite();
+    evil = await startSite();
+    const port = await freePort();
+    portal = `http://localhost:${port}`;
+    callback = `http://127.0.0.1:${rp.port}/cb`;
+    gh = await startGatehouse(gateConfig({
+      publicUrl: portal, listenPort: port, domains: ['localhost'],
+      extra: ['clients:', `  - { id: third, name: Third App, secret: ${SECRET}, redirectUris: [${callback}], postLogoutRedirectUris: [http://127.0.0.1:${rp.port}/bye] }`].join('\n'),
+    }));
+    await addUser(gh, 'alice', PASSWORD, ['admins']);
+  });
+  after(async () => { await gh?.stop(); await rp?.stop(); await evil?.stop(); });
+
+  test('sign-in, consent and logout clicked: each post carries Sec-Fetch-Site: same-origin and the page\'s Origin, and passes', async () => {
+    const ctx = await browser.newContext();
+    try {
+      ctx.setDefaultTimeout(10_000);
+      const page = await ctx.newPage();
+      const posts: Array<{ path: string; site: string | undefined; origin: string | undefined }> = [];
+      page.on('request', (r) => {
+        if (r.method() !== 'POST') return;
+        void r.allHeaders().then((h) => posts.push({ path: new URL(r.url()).pathname.replace(/interaction\/.*/, 'interaction/:uid'), site: h['sec-fetch-site'], origin: h.origin }));
+      });
+      await page.goto(`${portal}/oidc/auth?${new URLSearchParams({ client_id: 'third', redirect_uri: callback, response_type: 'code', scope: 'openid', state: 'ls' }).toString()}`);
+      await page.locator('input[name="username"]').fill('alice');
+      await page.locator('input[name="password"]').fill(PASSWORD);
+      await page.locator('form button[type="submit"]').first().click();
+      await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/'));
+      await page.locator('button[value="allow"]').click();
+      await page.waitForURL((u) => u.href.startsWith(callback));
+      assert.ok(new URL(page.url()).searchParams.get('code'));
+      await page.goto(`${portal}/oidc/session/end?client_id=third`);
+      await page.locator('button[value="yes"]').click();
+      await page.waitForURL((u) => u.pathname !== '/oidc/session/end');
+      assert.equal(await page.locator('h1').innerText(), 'Signed out');
+      assert.deepEqual(posts, [
+        { path: '/oauth2/sign_in', site: 'same-origin', origin: portal },
+        { path: '/oidc/interaction/:uid', site: 'same-origin', origin: portal },
+        { path: '/oidc/session/end/confirm', site: 'same-origin', origin: portal },
+      ]);
+    } finally { await ctx.close(); }
+  });
+
+  test('a page on another origin posting the sign-in form with the victim\'s token: Sec-Fetch-Site: cross-site, refused (403)', async () => {
+    const ctx = await browser.newContext();
+    try {
+      ctx.setDefaultTimeout(10_000);
+      const page = await ctx.newPage();
+      await page.goto(`${portal}/oauth2/sign_in`);
+      const token = await page.locator('input[name="csrf"]').getAttribute('value') ?? '';
+      const target = `${portal}/oauth2/sign_in`;
+      evil.pages.set('/login-csrf', autoPost(target, { csrf: token, rd: '', username: 'alice', password: PASSWORD }));
+      const answered = ctx.waitForEvent('response', (r) => r.url() === target && r.request().method() === 'POST');
+      const attacker = await ctx.newPage();
+      await attacker.goto(`http://127.0.0.1:${evil.port}/login-csrf`);
+      const res = await answered;
+      const h = await res.request().allHeaders();
+      assert.equal(h['sec-fetch-site'], 'cross-site');
+      assert.equal(res.status(), 403);
+      assert.deepEqual((await ctx.cookies(portal)).map((c) => c.name).filter((n) => !n.endsWith('_csrf')), [], 'no session');
+    } finally { await ctx.close(); }
   });
 });
