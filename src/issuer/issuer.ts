@@ -20,6 +20,7 @@ import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ma
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
+import { SCOPE_CLAIMS } from './claims.ts';
 import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
@@ -269,7 +270,8 @@ export function createIssuer(deps: IssuerDeps) {
       const clientPrompted = reasons.includes('consent_prompt') && details.params[IMPLIED_CONSENT_PARAM] !== '1';
       if (!clientPrompted && !reasons.includes('native_client_prompt') && !d.missingOIDCClaims?.length) {
         const remembered = await store.consents.get(accountId, clientId);
-        if (remembered && scopes.every((x) => remembered.scopes.includes(x)) && resources.every((r) => remembered.resources.includes(r))) {
+        const items = consentItems(scopes, resources);
+        if (remembered && items.every((x) => remembered.scopes.includes(x)) && resources.every((r) => remembered.resources.includes(r))) {
           audit({ actor: await actorName(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { remembered: true, scope: scopes.join(' ') } });
           return finish({ consent: { grantId: await grant() } });
         }
@@ -285,7 +287,7 @@ export function createIssuer(deps: IssuerDeps) {
         }
         const actor = await actorName(accountId);
         if (form.get('decision') === 'allow') {
-          await store.consents.grant(accountId, clientId, scopes, resources, clock.now());
+          await store.consents.grant(accountId, clientId, consentItems(scopes, resources), resources, clock.now());
           audit({ actor, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { scope: scopes.join(' ') } });
           return finish({ consent: { grantId: await grant() } });
         }
@@ -384,6 +386,23 @@ export function createIssuer(deps: IssuerDeps) {
 }
 
 export type Issuer = ReturnType<typeof createIssuer>;
+
+/** OpenID scopes: they are about the user, not about a resource. */
+const OIDC_SCOPES = new Set(['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS)]);
+
+/**
+ * What a consent covers, as remembered: OpenID scopes as they are, and every other scope once per
+ * resource asked for (`scope@resource`), so allowing "read" at one resource and "write" at
+ * another never reads as "write" allowed at the first. Without a resource, a scope as it is.
+ */
+export function consentItems(scopes: readonly string[], resources: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const sc of scopes) {
+    if (OIDC_SCOPES.has(sc) || resources.length === 0) out.add(sc);
+    else for (const r of resources) out.add(`${sc}@${r}`);
+  }
+  return [...out].sort();
+}
 
 function strings(v: unknown): string[] {
   if (typeof v === 'string') return v === '' ? [] : [v];

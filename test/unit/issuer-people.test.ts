@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { h } from '../../src/issuer/adapter.ts';
 import { addUser, send, type Instance } from './helpers.ts';
-import { authorizeVia, Browser, HTTPS, json, MCP, pkce, startMcpIssuer, token, type PublicClient } from './issuer-mcp-helpers.ts';
+import { authorizeVia, Browser, HTTPS, json, MCP, OTHER, pkce, startMcpIssuer, token, type PublicClient } from './issuer-mcp-helpers.ts';
 import { bearerStatus, cli, holder, mcpClient, refreshWith, sessionStatus, within } from './people-helpers.ts';
 
 let inst: Instance;
@@ -42,6 +42,14 @@ describe('remembered consent', () => {
     assert.ok((await authorizeVia(new Browser(inst), params(c, 'mcp:tools', { prompt: 'consent' }))).consentPage, 'prompt=consent is honoured');
   });
 
+  test('scopes are remembered per resource: "api" allowed at one and "mcp:tools" at another is not "mcp:tools" at the first', async () => {
+    const c = await mcpClient(inst, { scope: 'mcp:tools api' });
+    assert.ok((await authorizeVia(new Browser(inst), { ...params(c, 'mcp:tools'), resource: MCP })).consentPage);
+    assert.ok((await authorizeVia(new Browser(inst), { ...params(c, 'api'), resource: OTHER })).consentPage);
+    assert.equal((await authorizeVia(new Browser(inst), { ...params(c, 'api'), resource: OTHER })).consentPage, undefined);
+    assert.ok((await authorizeVia(new Browser(inst), { ...params(c, 'mcp:tools'), resource: OTHER })).consentPage, 'mcp:tools was allowed at MCP only');
+  });
+
   test('a native client is always asked (RFC 8252 §8.6: its identity cannot be assured)', async () => {
     const c = await mcpClient(inst, { application_type: 'native' });
     assert.ok((await authorizeVia(new Browser(inst), params(c, 'mcp:tools'))).consentPage);
@@ -65,7 +73,8 @@ describe('remembered consent', () => {
     const listed = await cli(inst, 'user', 'grants', 'gina');
     assert.equal(listed.code, 0);
     assert.equal(listed.out.length, 1);
-    assert.match(listed.out[0] ?? '', new RegExp(`^${c.clientId}\\tmcp:admin mcp:tools\\t${MCP.replaceAll('.', '\\.')}\\tallowed \\d{4}-\\d\\d-\\d\\dT[^\\t]+\\tlast \\d{4}-`));
+    const mcp = MCP.replaceAll('.', '\\.');
+    assert.match(listed.out[0] ?? '', new RegExp(`^${c.clientId}\\tmcp:admin@${mcp} mcp:tools@${mcp}\\t${mcp}\\tallowed \\d{4}-\\d\\d-\\d\\dT[^\\t]+\\tlast \\d{4}-`));
 
     const revoked = await cli(inst, 'user', 'revoke-grant', 'gina', c.clientId);
     assert.equal(revoked.code, 0, revoked.err.join('\n'));
@@ -81,6 +90,13 @@ describe('remembered consent', () => {
     assert.deepEqual(again.err, ['gatehouse: gina has no grant for client "no-such-client"']);
     assert.equal((await cli(inst, 'user', 'revoke-grant', 'gina')).code, 2);
   });
+});
+
+test('consentItems: OpenID scopes as they are, other scopes per resource', async () => {
+  const { consentItems } = await import('../../src/issuer/issuer.ts');
+  assert.deepEqual(consentItems(['openid', 'read', 'offline_access', 'email'], ['https://a.example/x', 'https://b.example/y']),
+    ['email', 'offline_access', 'openid', 'read@https://a.example/x', 'read@https://b.example/y']);
+  assert.deepEqual(consentItems(['read', 'openid'], []), ['openid', 'read']);
 });
 
 describe('refresh tokens for MCP clients', () => {
