@@ -58,8 +58,8 @@ Without --password-stdin a random password is generated and printed once.
 disable and delete end every session of the account on every replica, revoke its OpenID grants
   and refresh tokens, and its access tokens are refused by the gate within 2 seconds; delete also
   removes its remembered consents and linked identities.
-grants lists the clients the account allowed (remembered consent): client, scopes, resources,
-  when first and last allowed. revoke-grant forgets one (the client asks again) and revokes its
+grants lists the clients the account allowed (remembered consent): client, scopes (a resource's
+  scopes as scope@resource), resources, when first and last allowed. revoke-grant forgets one (the client asks again) and revokes its
   grants and refresh tokens.
 identities lists the upstream identities (connectors) linked to the account: connector, upstream
   subject, upstream username and email, when it was linked and last refreshed.
