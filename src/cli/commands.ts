@@ -47,6 +47,7 @@ const list = (v: string | boolean | undefined): string[] =>
 const USER_USAGE = `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
 gatehouse user passwd NAME [--password-stdin]
 gatehouse user disable NAME
+gatehouse user enable NAME
 gatehouse user delete NAME
 gatehouse user grants NAME
 gatehouse user revoke-grant NAME CLIENT_ID
@@ -173,7 +174,7 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   user: {
-    summary: 'manage local accounts: add, passwd, disable, delete, list; their grants to clients; linked upstream identities',
+    summary: 'manage local accounts: add, passwd, disable, enable, delete, list; their grants to clients; linked upstream identities',
     usage: USER_USAGE,
     options: {
       ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' },
@@ -224,6 +225,14 @@ export const COMMANDS: Record<string, Command> = {
           io.out(`${sub === 'disable' ? 'disabled' : 'deleted'} ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`);
           return 0;
         }
+        if (sub === 'enable') {
+          const user = await accounts.find(username);
+          if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+          await store.users.update(user.id, { disabled: false });
+          await store.audit.append({ at: Date.now(), actor: 'cli', action: 'user_enable', outcome: 'ok', target: username, detail: {} });
+          io.out(`enabled ${username}: they can sign in again (ended sessions and revoked tokens stay ended)`);
+          return 0;
+        }
         if (sub === 'grants') {
           const user = await accounts.find(username);
           if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
@@ -245,7 +254,7 @@ export const COMMANDS: Record<string, Command> = {
         }
         if (sub === 'identities') return userIdentities(store, username, io);
         if (sub === 'unlink') return userUnlink(store, username, values.connector as string, io);
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, delete, list, grants, revoke-grant, identities or unlink');
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities or unlink');
         return 2;
       });
     },

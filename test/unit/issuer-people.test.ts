@@ -216,6 +216,15 @@ describe('disabling and deleting people', () => {
         assert.equal(await inst.running.store.oidc.revokeForAccount(userId), 0, 'nothing of the user is left');
       } else {
         assert.equal((await inst.running.store.users.findByUsername(name))?.disabled, true);
+        // enable: the user may sign in again; what was ended stays ended.
+        const en = await cli(inst, 'user', 'enable', name);
+        assert.deepEqual(en.out, [`enabled ${name}: they can sign in again (ended sessions and revoked tokens stay ended)`]);
+        assert.equal((await inst.running.store.users.findByUsername(name))?.disabled, false);
+        assert.equal(await sessionStatus(inst, held.sessionCookie), 401);
+        assert.equal((await refreshWith(inst, held)).status, 400);
+        const fresh = await holder(inst, name, held.client);
+        // The gate's memory of "inactive" lasts at most the subject check interval (1 s).
+        await within(2000, 'the new token accepted', async () => (await bearerStatus(inst, fresh.accessToken)) === 202);
       }
     });
   }
