@@ -151,6 +151,26 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
     } finally { await ctx.close(); }
   });
 
+  test('Deny clicked: the client gets error=access_denied with its state, and nothing is remembered', async () => {
+    await addUser(s.gh, 'dora', PASSWORD, []);
+    const ctx = await context();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(authUrl({ state: 'no' }));
+      await signInOnPage(page, 'dora');
+      await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/'));
+      await page.locator('button[value="deny"]').click();
+      await page.waitForURL((u) => u.href.startsWith(callback));
+      const cb = new URL(page.url());
+      assert.equal(cb.searchParams.get('error'), 'access_denied');
+      assert.equal(cb.searchParams.get('state'), 'no');
+      assert.equal(cb.searchParams.get('code'), null);
+      await page.goto(authUrl({ state: 'again' }));
+      await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/'));
+      assert.equal(await page.locator('h1').innerText(), 'Allow Third App?', 'asked again');
+    } finally { await ctx.close(); }
+  });
+
   test('a real logout confirmation (clicked) ends the session and returns to the client', async () => {
     const ctx = await context();
     try {
