@@ -183,7 +183,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const accessTokenKeys = {
       fromIssuer: (): JSONWebKeySet => EMPTY_JWKS,
       /** Agents (sub "agent:<name>") are checked against the issuer: a deleted agent's tokens stop at the gate. */
-      subjectActive: async (_sub: string): Promise<boolean> => true,
+      subjectActive: async (_sub: string, _clientId: string): Promise<boolean> => true,
     };
     const resources = resourceRegistry(() => ({
       resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
@@ -191,7 +191,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     }));
     const ownVerifier = createTokenVerifier({
       issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
-      subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
+      subjectActive: (sub, clientId) => accessTokenKeys.subjectActive(sub, clientId),
+      // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
+      // subject is asked of the store at most once a second.
+      subjectCheckMs: 1_000,
     });
     const bearer: BearerGate = {
       resources,
@@ -265,7 +268,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     signOutHook = (sid) => issuer.gateSignedOut(sid);
     formTargetsHook = (rd) => issuer.formTargetsFor(rd);
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
-    accessTokenKeys.subjectActive = async (sub) => (sub.startsWith('agent:') ? issuer.isAgentActive(sub.slice('agent:'.length)) : true);
+    // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
+    // at most once a second per subject); a client's own token (client credentials: sub is the
+    // client) has no user behind it.
+    accessTokenKeys.subjectActive = async (sub, clientId) => {
+      if (sub.startsWith('agent:')) return issuer.isAgentActive(sub.slice('agent:'.length));
+      if (sub === clientId) return true;
+      return accounts.isActive(sub);
+    };
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
 
     let portalProxied = false;

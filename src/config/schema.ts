@@ -224,7 +224,8 @@ export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256'
 export const issuerSchema = z.strictObject({
   idTokenLifetime: duration('1h', 'lifetime of ID tokens'),
   accessTokenLifetime: duration('1h', 'lifetime of access tokens'),
-  refreshTokenLifetime: duration('30d', 'lifetime of a refresh token (each rotation starts a new one, within the grant)'),
+  refreshTokenLifetime: duration('30d', 'how long refresh tokens work after the sign-in that issued the first one (rotation never extends it)'),
+  refreshTokenIdle: duration('7d', 'a rotating refresh token unused this long stops working (each refresh starts the period again, within refreshTokenLifetime)'),
   signingKeyOverlap: duration('1h', 'after `gatehouse keys rotate`, how long beyond the longest token lifetime an old public key stays published'),
   defaultResource: z.string().min(1).optional()
     .describe('the resource (one of resources[].resource) an access token is for when the client names none (RFC 8707); default: none, and such a token is opaque, good only at userinfo'),
@@ -255,6 +256,7 @@ export const issuerSchema = z.strictObject({
 }).superRefine((t, ctx) => {
   if (t.registration === 'token' && t.registrationToken === undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registration: token needs issuer.registrationToken' });
   if (t.registration !== 'token' && t.registrationToken !== undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registrationToken is used only with issuer.registration: token' });
+  if (t.refreshTokenIdle > t.refreshTokenLifetime) ctx.addIssue({ code: 'custom', path: ['refreshTokenIdle'], message: 'issuer.refreshTokenIdle is longer than issuer.refreshTokenLifetime: it would never apply' });
 }).describe('the OpenID Connect provider and OAuth authorization server');
 
 export const resourceSchema = z.strictObject({

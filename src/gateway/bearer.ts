@@ -5,7 +5,8 @@
 //      typ "at+jwt" (RFC 9068 §4: an ID token, typ "JWT", is not an access token)
 //   2. the signature, by a key of the current JWKS (rotation: the key source is read per call
 //      and the imported key set rebuilt only when the source returns a new object)
-//   3. iss exactly the issuer; exp and nbf with a small leeway; the claims RFC 9068 §2.2 requires
+//   3. iss exactly the issuer; exp and nbf with no leeway (the issuer is this process or a replica
+//      on the same clock: a token is dead at its exp); the claims RFC 9068 §2.2 requires
 //   4. aud includes the resource (RFC 8707 §2; checked per call, so one cached result serves
 //      every resource a multi-audience token names)
 // A verified token is remembered until it expires (a bounded map), so a client's repeated calls
@@ -73,23 +74,26 @@ export interface TokenVerifierOptions {
   /** The issuer's current signing keys (public JWKs; private members are ignored). */
   keys: () => JSONWebKeySet;
   clock: Clock;
-  /** Clock skew allowed on exp and nbf, in seconds (default 5). */
+  /**
+   * Clock skew allowed on exp and nbf, in seconds (default 0: our own issuer's tokens share our
+   * clock; the leeway is for other issuers, tokens.trustedIssuers).
+   */
   leewaySeconds?: number;
   /** Verified tokens remembered at most (default 10,000); the oldest is dropped first. */
   maxCached?: number;
   /**
-   * Whether a token's subject still exists (a deleted or expired agent's tokens must stop
-   * working before they expire). Answers are remembered for `subjectCheckMs` (default 2 s), so
+   * Whether a token's subject may still use it (a deleted or expired agent, a disabled or
+   * deleted user: their tokens must stop working before they expire). Answers are remembered for `subjectCheckMs` (default 2 s), so
    * a deletion reaches the gate within that and the store is asked at most once per interval.
    */
-  subjectActive?: (sub: string) => Promise<boolean>;
+  subjectActive?: (sub: string, clientId: string) => Promise<boolean>;
   subjectCheckMs?: number;
 }
 
 interface Cached { token: VerifiedToken; expiresAt: number }
 
 export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier & { cacheSize(): number } {
-  const leeway = opts.leewaySeconds ?? 5;
+  const leeway = opts.leewaySeconds ?? 0;
   const max = opts.maxCached ?? 10_000;
   const cache = new Map<string, Cached>();
   let source: JSONWebKeySet | undefined;
@@ -120,11 +124,11 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
     if (!opts.subjectActive) return;
     let s = subjects.get(t.sub);
     if (!s || now - s.checkedAt >= subjectCheckMs) {
-      s = { active: await opts.subjectActive(t.sub), checkedAt: now };
+      s = { active: await opts.subjectActive(t.sub, t.clientId), checkedAt: now };
       if (subjects.size >= max) subjects.clear();
       subjects.set(t.sub, s);
     }
-    if (!s.active) throw new TokenRejected('the token\'s subject no longer exists');
+    if (!s.active) throw new TokenRejected('the token\'s subject is disabled or no longer exists');
   }
 
   return {

@@ -12,6 +12,7 @@ export {
   isBrowserRequest, portalStartUrl, originalUrl, sendUnauthenticated, sendDenied, sendEmpty, sendChallenge,
   sendPass, identityHeaderValues,
 } from './answers.ts';
+export { formGuard } from './forms.ts';
 export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';
 export { issueTicket, redeemTicket, TICKET_LIFETIME_MS } from './tickets.ts';
 export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.ts';

@@ -35,7 +35,7 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
       // The access token is for us (its aud is the resource, and we checked it): the MCP server
       // gets identity headers, never the token (MCP authorization, "token passthrough").
       stripHeaderNames: v.resource === undefined ? s.identityHeaderNames : [...s.identityHeaderNames, 'authorization', 'dpop'],
-      stripCookieNames: [s.cookieName, `${s.cookieName}_login`],
+      stripCookieNames: [s.cookieName, `${s.cookieName}_login`, `${s.cookieName}_csrf`],
       original: { clientIp: orig.clientIp, proto: orig.proto, host: orig.host },
     };
   }

@@ -44,6 +44,7 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
         uid: typeof payload.uid === 'string' ? h('uid', payload.uid) : null,
         userCode: typeof payload.userCode === 'string' ? h('user-code', payload.userCode) : null,
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        ...owner(payload),
       });
     }
 
@@ -80,6 +81,7 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
         grantId: typeof payload.grantId === 'string' ? h('grant', payload.grantId) : null,
         uid: null, userCode: null,
         expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+        ...owner(payload),
       });
       payload.jti = id;
       return payload;
@@ -109,6 +111,14 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
     async revokeByGrantId(grantId: string): Promise<void> {
       await store.revokeByGrantId(this.#model, h('grant', grantId));
     }
+  };
+}
+
+/** Whose record this is (user and client), so a user's grants and tokens can be revoked at once. */
+function owner(payload: AdapterPayload): { accountId: string | null; clientId: string | null } {
+  return {
+    accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
+    clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
   };
 }
 

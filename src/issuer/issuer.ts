@@ -13,14 +13,15 @@ import type { Config } from '../config/index.ts';
 import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { Identity } from '../policy/index.ts';
-import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
-import { cookieDomainFor, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
+import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider.ts';
+import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, ROUTES } from './provider.ts';
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
 import { createRegistrationGuard } from './registration.ts';
+import { SCOPE_CLAIMS } from './claims.ts';
 import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
@@ -188,12 +189,35 @@ export function createIssuer(deps: IssuerDeps) {
     res.end('not found\n');
   }
 
-  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = []): void {
+  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = [], setCookie?: string): void {
     res.writeHead(status, {
       'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
       'content-security-policy': contentSecurityPolicy({ formAction: [...new Set(formTargets)] }),
+      ...(setCookie ? { 'set-cookie': setCookie } : {}),
     });
     res.end(html);
+  }
+
+  /**
+   * OpenID Connect Core §11: offline_access is kept only with prompt=consent, else oidc-provider
+   * drops it without a word. Asked without a prompt, the issuer asks for consent itself, marked
+   * so that a consent the user already gave (remembered) answers it; a client's own
+   * prompt=consent is always shown. Only the query of a GET authorization request is rewritten.
+   */
+  function keepOfflineAccess(req: IncomingMessage, base: string, path: string): void {
+    if (req.method !== 'GET' || path !== `${base}${ROUTES.authorization}`) return;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (q < 0) return;
+    const params = new URLSearchParams(url.slice(q + 1));
+    params.delete(IMPLIED_CONSENT_PARAM);
+    if (params.has('prompt') || !(params.get('scope') ?? '').split(' ').includes('offline_access')) {
+      req.url = `${url.slice(0, q)}?${params.toString()}`;
+      return;
+    }
+    params.set('prompt', 'consent');
+    params.set(IMPLIED_CONSENT_PARAM, '1');
+    req.url = `${url.slice(0, q)}?${params.toString()}`;
   }
 
   /** Every request for the provider's paths. */
@@ -218,6 +242,16 @@ export function createIssuer(deps: IssuerDeps) {
       if (await registrations.screen(req, res, ip, kind)) return;
       registrationIp.set(req, ip);
     }
+    // The logout confirmation is oidc-provider's form: its own xsrf field is the token; the
+    // browser's headers are checked here by the same rules as every other form.
+    if (req.method === 'POST' && path === `${base}${ROUTES.end_session}/confirm`) {
+      const check = checkFormHeaders(formGuard(s, clock.now()), req);
+      if (!check.ok) {
+        logger.info({ reason: check.reason, form: 'logout' }, 'form refused');
+        return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+      }
+    }
+    keepOfflineAccess(req, base, path);
     rewrite(req, s, base, wellKnownAs);
     await b.callback(req, res);
   };
@@ -260,10 +294,12 @@ export function createIssuer(deps: IssuerDeps) {
     if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
       if (!accountId) return stale();
+      const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
+      const resources = [...new Set([...strings(details.params.resource), ...Object.keys(d.missingResourceScopes ?? {})])];
       const grant = async () => {
         const g = details.grantId ? await b.provider.Grant.find(details.grantId) : undefined;
         const grant = g ?? new b.provider.Grant({ accountId, clientId });
-        const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
         if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
         if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
         for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
@@ -271,30 +307,54 @@ export function createIssuer(deps: IssuerDeps) {
       };
       // First-party clients: consent is implicit.
       if (client?.firstParty) return finish({ consent: { grantId: await grant() } });
-      if (req.method === 'POST') {
-        // The interaction cookie is SameSite=Lax, so a cross-site POST arrives without it and
-        // fails above; a browser's Origin, when sent, must be ours too.
-        const origin = req.headers.origin;
-        if (origin !== undefined && origin !== s.publicUrl.origin) return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
-        const form = await readForm(req);
-        if (form.get('decision') === 'allow') {
-          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
+      // Remembered consent: the user allowed this client every scope and resource asked for now,
+      // in any browser. Not when the client itself asked to be shown (prompt=consent, OpenID
+      // Connect Core §3.1.2.1), not for a native client (RFC 8252 §8.6: its identity cannot be
+      // assured, any app can claim it), and not for individually requested claims.
+      const reasons = details.prompt.reasons;
+      const clientPrompted = reasons.includes('consent_prompt') && details.params[IMPLIED_CONSENT_PARAM] !== '1';
+      if (!clientPrompted && !reasons.includes('native_client_prompt') && !d.missingOIDCClaims?.length) {
+        const remembered = await store.consents.get(accountId, clientId);
+        const items = consentItems(scopes, resources);
+        if (remembered && items.every((x) => remembered.scopes.includes(x)) && resources.every((r) => remembered.resources.includes(r))) {
+          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { remembered: true, scope: scopes.join(' ') } });
           return finish({ consent: { grantId: await grant() } });
         }
-        audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
+      }
+      const guard = formGuard(s, clock.now());
+      if (req.method === 'POST') {
+        // The one form guard (http/form-guard.ts): Sec-Fetch-Site, Origin and the csrf token.
+        const form = await readForm(req);
+        const check = checkForm(guard, req, form);
+        if (!check.ok) {
+          logger.info({ reason: check.reason, form: 'consent', client: clientId }, 'form refused');
+          return page(res, 403, errorPage('Refused', 'This form was posted from another site, or it expired. Go back to the app and try again.'));
+        }
+        const actor = await usernameOf(accountId);
+        if (form.get('decision') === 'allow') {
+          await store.consents.grant(accountId, clientId, consentItems(scopes, resources), resources, clock.now());
+          audit({ actor, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { scope: scopes.join(' ') } });
+          return finish({ consent: { grantId: await grant() } });
+        }
+        audit({ actor, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: { scope: scopes.join(' ') } });
         return finish({ error: 'access_denied', error_description: 'the user denied the request' });
       }
       const user = await store.users.get(accountId);
-      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
       // Registered and metadata-document clients are known to oidc-provider only.
       const known = await b.provider.Client.find(clientId).catch(() => undefined);
       const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);
       const redirectOrigins = redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o));
       const redirectTo = String(details.params.redirect_uri ?? redirectUris[0] ?? '');
+      const token = issueFormToken(guard, req);
+      // Registered and metadata-document clients with the refresh_token grant get refresh tokens
+      // without offline_access (provider.ts `refreshable`): say so like offline_access does.
+      const grantTypes = (known?.grantTypes as string[] | undefined) ?? [];
+      const staysConnected = !client && grantTypes.includes('refresh_token') && !scopes.includes('offline_access');
       return page(res, 200, consentPage({
+        staysConnected,
         clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, base, username: user?.username ?? accountId,
-        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri),
-      }), redirectOrigins);
+        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri), csrf: token.token,
+      }), redirectOrigins, token.setCookie);
     }
     return stale();
   }
@@ -377,6 +437,28 @@ export function createIssuer(deps: IssuerDeps) {
 }
 
 export type Issuer = ReturnType<typeof createIssuer>;
+
+/** OpenID scopes: they are about the user, not about a resource. */
+const OIDC_SCOPES = new Set(['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS)]);
+
+/**
+ * What a consent covers, as remembered: OpenID scopes as they are, and every other scope once per
+ * resource asked for (`scope@resource`), so allowing "read" at one resource and "write" at
+ * another never reads as "write" allowed at the first. Without a resource, a scope as it is.
+ */
+export function consentItems(scopes: readonly string[], resources: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const sc of scopes) {
+    if (OIDC_SCOPES.has(sc) || resources.length === 0) out.add(sc);
+    else for (const r of resources) out.add(`${sc}@${r}`);
+  }
+  return [...out].sort();
+}
+
+function strings(v: unknown): string[] {
+  if (typeof v === 'string') return v === '' ? [] : [v];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : [];
+}
 
 function redirectHostOf(uri: string): string {
   try { const u = new URL(uri); return u.host || `${u.protocol}`; } catch { return uri; }

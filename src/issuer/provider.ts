@@ -105,11 +105,35 @@ export function mayUse(c: ClientConfig | undefined, identity: Identity): boolean
   return identity.groups.some((g) => c.allowedGroups?.includes(g));
 }
 
+/** The marker the issuer adds when it asks for consent on a client's behalf (offline_access, see issuer.ts). */
+export const IMPLIED_CONSENT_PARAM = 'gatehouse_implied_consent';
+
+/**
+ * A registered client's `scope` (RFC 7591 §2) is the list it may ask for. MCP clients register
+ * with the scopes of the resource's challenge and then ask for offline_access as well; a client
+ * that registered the refresh_token grant may always ask for it (RFC 7591 §3.2.1 lets the
+ * server change registered values, and the registration answer says so).
+ */
+export function allowOfflineAccess(metadata: { scope?: unknown; grant_types?: unknown }): void {
+  if (typeof metadata.scope !== 'string' || metadata.scope === '') return;
+  if (!Array.isArray(metadata.grant_types) || !metadata.grant_types.includes('refresh_token')) return;
+  if (metadata.scope.split(' ').includes('offline_access')) return;
+  metadata.scope = `${metadata.scope} offline_access`;
+}
+
 export function buildProvider(d: ProviderDeps): Provider {
   const { config, store, clock, logger } = d;
   const clients = new Map(config.clients.map((c) => [c.id, c]));
   const t = config.issuer;
   const sec = (ms: number) => Math.max(1, Math.floor(ms / 1000));
+  /**
+   * Who gets a refresh token with an authorization code: a client allowed the refresh_token grant
+   * that asked for offline_access (OpenID Connect Core §11), or a registered or metadata-document
+   * client (OAuth 2.1 and MCP clients: they register the refresh_token grant to ask for one, and
+   * most never send the OpenID-only offline_access). Such a token outlives the browser session.
+   */
+  const refreshable = (client: Client, scopes: Set<string>): boolean =>
+    client.grantTypeAllowed('refresh_token') && (scopes.has('offline_access') || !clients.has(client.clientId));
 
   // The gate session is the sign-in: an OIDC session whose user is no longer signed in at the
   // gate (signed out, revoked, expired, or someone else signed in) must sign in again.
@@ -206,11 +230,34 @@ export function buildProvider(d: ProviderDeps): Provider {
       AccessToken: sec(t.accessTokenLifetime),
       AuthorizationCode: 60,
       IdToken: sec(t.idTokenLifetime),
-      RefreshToken: sec(t.refreshTokenLifetime),
+      // A refresh token lives issuer.refreshTokenLifetime from the first one of its chain (iiat),
+      // and a rotating one stops after issuer.refreshTokenIdle unused: each rotation starts a new
+      // idle period, never past the chain's lifetime. A client that does not rotate keeps one
+      // token for the whole lifetime (its idle time cannot be seen without writing on every use).
+      RefreshToken: (_ctx: KoaContextWithOIDC, token: { totalLifetime?: () => number }, client: Client) => {
+        const left = sec(t.refreshTokenLifetime) - (token.totalLifetime?.() ?? 0);
+        const rotates = clients.get(client.clientId)?.rotateRefreshTokens ?? true;
+        return Math.max(1, rotates ? Math.min(sec(t.refreshTokenIdle), left) : left);
+      },
       Interaction: sec(config.session.loginStateLifetime),
       Session: sec(config.session.lifetime),
-      Grant: sec(t.refreshTokenLifetime),
+      // The grant outlives every refresh token issued under it (they count from after the consent).
+      Grant: sec(t.refreshTokenLifetime + config.session.loginStateLifetime),
     },
+    issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: Client, code: { scopes: Set<string> }) => refreshable(client, code.scopes),
+    expiresWithSession: async (ctx: KoaContextWithOIDC, code: { scopes: Set<string> }) => {
+      const client = ctx.oidc.client;
+      return !(client && refreshable(client, code.scopes));
+    },
+    extraClientMetadata: {
+      // No property of our own: the validator runs for every client built (registration, a stored
+      // registered client, a metadata document) and is where its scope list is widened.
+      properties: ['gatehouse_scope_policy'],
+      validator: (_ctx: KoaContextWithOIDC, key: string, _value: unknown, metadata: Record<string, unknown>) => {
+        if (key === 'gatehouse_scope_policy') allowOfflineAccess(metadata);
+      },
+    },
+    extraParams: [IMPLIED_CONSENT_PARAM],
     // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
     rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
     findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '../core/index.ts';
 import {
-  contentSecurityPolicy, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
+  checkForm, contentSecurityPolicy, issueFormToken, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
 } from '../http/index.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
@@ -11,12 +11,12 @@ import { ConnectorError, type Federation } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import {
-  cookieDomainFor, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, portalPath, portalUrl, sharesPortalCookie,
+  cookieDomainFor, formGuard, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, portalPath, portalUrl, sharesPortalCookie,
   STYLESHEET, STYLESHEET_PATH, underPortalBase,
   type GateSettings, type TicketRedeemer,
 } from '../gateway/index.ts';
 import { failurePage, homePage, signInPage, type ProviderButton } from './pages.ts';
-import { csrfMatches, newLoginState, newUpstreamState, openLoginState, openUpstreamState } from './login-state.ts';
+import { newUpstreamState, openUpstreamState } from './login-state.ts';
 
 export interface PortalDeps {
   settings: () => GateSettings;
@@ -128,21 +128,19 @@ export function createPortal(deps: PortalDeps) {
     return v.url;
   }
 
-  async function renderSignIn(res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
+  async function renderSignIn(req: IncomingMessage, res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
     const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
-    const now = clock.now();
-    const state = newLoginState(s.keyring, now, s.loginStateMs);
+    // The form's CSRF token: the one guard every form uses (http/form-guard.ts).
+    const state = issueFormToken(formGuard(s, clock.now()), req);
     const base = portalBase(s);
     const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     const html = signInPage({
-      action: portalPath(s, '/oauth2/sign_in'), rd, csrf: state.csrf, providers, localAccounts: options().localAccounts, base,
+      action: portalPath(s, '/oauth2/sign_in'), rd, csrf: state.token, providers, localAccounts: options().localAccounts, base,
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
     });
     res.writeHead(status, {
       ...pageHeaders(s, formTargets),
-      'set-cookie': serializeCookie(loginCookieName(s), state.sealed, {
-        path: portalPath(s, '/oauth2/'), maxAgeSeconds: Math.floor(s.loginStateMs / 1000), secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
-      }),
+      ...(state.setCookie ? { 'set-cookie': state.setCookie } : {}),
       ...(extra.retryAfter ? { 'retry-after': String(extra.retryAfter) } : {}),
     });
     res.end(html);
@@ -183,7 +181,7 @@ export function createPortal(deps: PortalDeps) {
     const only = deps.federation?.list() ?? [];
     const o = options();
     if (!o.localAccounts && o.autoRedirect && only.length === 1 && only[0]) return startUpstream(res, s, only[0].id, rd, undefined);
-    await renderSignIn(res, s, rd, 200);
+    await renderSignIn(req, res, s, rd, 200);
   }
 
   function callbackUrl(s: GateSettings): string {
@@ -252,11 +250,18 @@ export function createPortal(deps: PortalDeps) {
     }
     const form = await readForm(req);
     const rd = safeRd(s, form.get('rd'));
-    const expected = openLoginState(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
-    if (!csrfMatches(expected, form.get('csrf'))) {
-      // An expired form, or a cross-site post: show a fresh form, nothing else.
-      logger.info({ reason: expected ? 'csrf mismatch' : 'no live login state' }, 'sign-in form refused');
-      return renderSignIn(res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
+    const guard = checkForm(formGuard(s, clock.now()), req, form);
+    if (!guard.ok) {
+      logger.info({ reason: guard.reason, form: 'sign_in' }, 'form refused');
+      if (guard.rule === 'origin') {
+        // Posted from another site (login CSRF): no fresh form and no new token cookie.
+        res.writeHead(403, pageHeaders(s));
+        res.end(failurePage({ title: 'Refused', message: 'This form was posted from another site.', base: portalBase(s),
+          links: [{ href: `${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }] }));
+        return;
+      }
+      // An expired form: show a fresh one, nothing else.
+      return renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
     }
     const username = (form.get('username') ?? '').trim();
     const password = form.get('password') ?? '';
@@ -266,12 +271,12 @@ export function createPortal(deps: PortalDeps) {
       audit({ actor: username.slice(0, 64) || '-', action: 'sign_in', outcome: 'denied', detail: { reason: result.reason, ip } });
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
-        return renderSignIn(res, s, rd, 429, {
+        return renderSignIn(req, res, s, rd, 429, {
           error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`, username, retryAfter: result.retryAfterSeconds,
         });
       }
       metrics.signIn('failure');
-      return renderSignIn(res, s, rd, 401, { error: GENERIC_FAILURE, username });
+      return renderSignIn(req, res, s, rd, 401, { error: GENERIC_FAILURE, username });
     }
     metrics.signIn('success');
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });

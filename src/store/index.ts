@@ -7,4 +7,5 @@ export type {
   UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditQuery, AuditStore,
   RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
   ReplayStore,
+  ConsentRecord, ConsentStore,
 } from './ports.ts';

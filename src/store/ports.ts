@@ -30,6 +30,8 @@ export interface UserStore {
    * upstream identity by verified email. Ordered by username like list().
    */
   findByVerifiedEmail(email: string): Promise<UserRecord[]>;
+  /** Deletes the user and its linked upstream identities; false when no such user. */
+  delete(id: string): Promise<boolean>;
 }
 
 /** An upstream identity (a connector's subject) linked to a user. */
@@ -158,6 +160,10 @@ export interface OidcRecord {
   userCode: string | null;
   /** Epoch ms; null: never expires. */
   expiresAt: number | null;
+  /** The user the record belongs to (grants, tokens, codes, OpenID sessions), else null/absent. */
+  accountId?: string | null;
+  /** The client the record belongs to, else null/absent. */
+  clientId?: string | null;
 }
 
 export interface OidcFound { payload: string; consumedAt: number | null }
@@ -178,6 +184,33 @@ export interface OidcStore {
   deleteExpired(before: number): Promise<number>;
   /** Every live record of `model` at `now`, by id (for small models the issuer lists: agents). */
   list(model: string, now: number): Promise<(OidcFound & { id: string })[]>;
+  /**
+   * Deletes every record (any model) owned by the account, or only those of one client; returns
+   * how many. Used to revoke a user's grants, refresh tokens and OpenID sessions at once.
+   */
+  revokeForAccount(accountId: string, clientId?: string): Promise<number>;
+}
+
+/** What a user allowed a client (remembered consent): scope values and resource indicators. */
+export interface ConsentRecord {
+  userId: string;
+  clientId: string;
+  /** Sorted, unique. */
+  scopes: string[];
+  /** Sorted, unique. */
+  resources: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConsentStore {
+  get(userId: string, clientId: string): Promise<ConsentRecord | undefined>;
+  /** Adds scopes and resources to the user's consent for the client (a union; created when new). */
+  grant(userId: string, clientId: string, scopes: readonly string[], resources: readonly string[], at: number): Promise<ConsentRecord>;
+  /** The user's consents, ordered by client id. */
+  list(userId: string): Promise<ConsentRecord[]>;
+  /** Removes the consent for one client, or every consent of the user; returns how many. */
+  revoke(userId: string, clientId?: string): Promise<number>;
 }
 
 /** A signing key of the issuer: the public JWK in clear, the private JWK sealed by the key ring. */
@@ -221,6 +254,7 @@ export interface Store {
   readonly identities: IdentityStore;
   readonly revocations: RevocationFeed;
   readonly oidc: OidcStore;
+  readonly consents: ConsentStore;
   readonly signingKeys: SigningKeyStore;
   readonly replays: ReplayStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */

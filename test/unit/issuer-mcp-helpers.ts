@@ -57,7 +57,7 @@ export async function authorizeVia(b: Browser, params: Record<string, string>, u
   let consentPage: string | undefined;
   if (!r.location && r.answer.status === 200 && /<h1>Allow /.test(r.answer.body)) {
     consentPage = r.answer.body;
-    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: 'decision=allow', headers: { origin: ISSUER } });
+    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: ISSUER } });
     r = await b.go(allowed.headers.location ?? '');
   }
   if (!r.location) throw new Error(`authorization ended at ${r.visited.at(-1)} with ${r.answer.status}: ${r.answer.body.slice(0, 300)}`);

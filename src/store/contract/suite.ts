@@ -480,6 +480,21 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         groups: ['acme:admins'], tokens: 'sealed-tokens', signedInAt: T0, refreshedAt: T0, ...over,
       });
 
+      test('users.delete removes the user and its linked identities; false for an unknown id', withStore(async ({ store }) => {
+        await store.users.create(newUser());
+        await store.users.create(newUser({ id: 'u-bob', username: 'bob' }));
+        await store.identities.link(ident(), T0);
+        await store.identities.link(ident({ subject: 'bob-sub', userId: 'u-bob' }), T0);
+        assert.equal(await store.users.delete('u-alice'), true);
+        assert.equal(await store.users.get('u-alice'), undefined);
+        assert.equal(await store.users.findByUsername('alice'), undefined);
+        assert.deepEqual(await store.identities.forUser('u-alice'), []);
+        assert.equal((await store.identities.forUser('u-bob')).length, 1);
+        assert.equal(await store.users.delete('u-alice'), false);
+        // The username is free again.
+        await store.users.create(newUser({ id: 'u-alice-2' }));
+      }));
+
       test('link, get and forUser round-trip every field; createdAt is the given time', withStore(async ({ store }) => {
         const linked = await store.identities.link(ident(), T0 + 5);
         const expected: IdentityRecord = { ...ident(), createdAt: T0 + 5 };

@@ -65,6 +65,13 @@ export class PgUsers implements UserStore {
     const rows = await this.#db.query('SELECT * FROM users WHERE email_verified AND email IS NOT NULL ORDER BY username_key COLLATE "C", username COLLATE "C"');
     return rows.map(toUser).filter((u) => sameEmail(u.email, email));
   }
+
+  async delete(id: string): Promise<boolean> {
+    // One statement: the identities go with the user, atomically.
+    const rows = await this.#db.query(`WITH gone AS (DELETE FROM identities WHERE user_id = $1)
+      DELETE FROM users WHERE id = $1 RETURNING id`, [id]);
+    return rows.length === 1;
+  }
 }
 
 export class PgIdentities implements IdentityStore {

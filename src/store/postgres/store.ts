@@ -9,7 +9,7 @@ import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
 import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
-import { PgOidc, PgSigningKeys } from './oidc.ts';
+import { PgConsents, PgOidc, PgSigningKeys } from './oidc.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -43,6 +43,7 @@ export class PostgresStore implements Store {
   readonly identities: PgIdentities;
   readonly revocations: PgRevocationFeed;
   readonly oidc: PgOidc;
+  readonly consents: PgConsents;
   readonly signingKeys: PgSigningKeys;
   readonly replays: PgReplays;
   readonly #db: Db;
@@ -59,6 +60,7 @@ export class PostgresStore implements Store {
     this.identities = new PgIdentities(db);
     this.revocations = feed;
     this.oidc = new PgOidc(db);
+    this.consents = new PgConsents(db);
     this.signingKeys = new PgSigningKeys(db);
     this.replays = new PgReplays(db);
   }

@@ -84,6 +84,20 @@ export class SqliteUsers implements UserStore {
     return this.#db.prepare('SELECT * FROM users WHERE email_verified = 1 AND email IS NOT NULL ORDER BY username_key, username').all()
       .map((r) => toUser(r as Row)).filter((u) => sameEmail(u.email, email));
   }
+
+  async delete(id: string): Promise<boolean> {
+    // One statement per table; the identities go with the user (a CTE cannot delete in SQLite).
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      this.#db.prepare('DELETE FROM identities WHERE user_id = ?').run(id);
+      const n = Number(this.#db.prepare('DELETE FROM users WHERE id = ?').run(id).changes);
+      this.#db.exec('COMMIT');
+      return n === 1;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
 }
 
 export class SqliteIdentities implements IdentityStore {

@@ -11,7 +11,7 @@ import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } 
 import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
-import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
+import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -70,6 +70,7 @@ export class SqliteStore implements Store {
   readonly identities: SqliteIdentities;
   readonly revocations: RevocationFeed;
   readonly oidc: SqliteOidc;
+  readonly consents: SqliteConsents;
   readonly signingKeys: SqliteSigningKeys;
   readonly replays: SqliteReplays;
   readonly #db: DatabaseSync;
@@ -85,6 +86,7 @@ export class SqliteStore implements Store {
     this.identities = new SqliteIdentities(db);
     this.revocations = new MemoryFeed(opts.logger);
     this.oidc = new SqliteOidc(db);
+    this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
     this.replays = new SqliteReplays(db);
   }
