@@ -98,6 +98,8 @@ function normalizeSlow(cut: string): NormalizedPath {
 //                  segments
 //   raw            split first without resolving dot segments or merging "//" (Express)
 //   parameters     split first after dropping ";..." from every segment (servlet containers)
+//   rfc 3986       split first with "\" as "/", keeping empty segments, so ".." after "//"
+//                  removes the empty one (the WHATWG URL parser: browsers, undici, Deno, Bun)
 //   case-folded    each of the above again, compared case-insensitively, when it has an upper-
 //                  case letter (Express routes /ADMIN like /admin)
 // A plain path (no "%", "\", ";", "//", dot segment or upper-case letter) has one reading and
@@ -153,7 +155,7 @@ function decodeSegment(seg: string): string | null {
   }
 }
 
-function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): string | null {
+function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keepEmpty?: boolean }): string | null {
   const rooted = cut.charCodeAt(0) === SLASH ? cut : `/${cut}`;
   const segments = rooted.split('/');
   const out: string[] = [];
@@ -168,9 +170,10 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): s
     if (decoded === null) return null;
     const last = i === segments.length - 1;
     if (!opts.resolve) { out.push(decoded); continue; }
-    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || decoded === '') { trailing = last; } else { out.push(decoded); trailing = false; }
+    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || (decoded === '' && opts.keepEmpty !== true)) { trailing = last; } else { out.push(decoded); trailing = false; }
   }
   if (!opts.resolve) return `/${out.join('/')}`;
+  if (opts.keepEmpty === true) return `/${out.join('/')}${trailing ? '/' : ''}`;
   if (out.length === 0) return '/';
   return `/${out.join('/')}${trailing ? '/' : ''}`;
 }
@@ -185,13 +188,22 @@ export function readPath(raw: string, foldAll = false): ReadPath {
   if (!n.ok) return { ok: false, path: n.path, readings: [] };
   const q = raw.search(/[?#]/);
   const cut = q === -1 ? raw : raw.slice(0, q);
-  if (!foldAll && !mayDiffer(cut)) return { ok: true, path: n.path, readings: [{ path: n.path, fold: false }] };
+  if (!mayDiffer(cut)) {
+    // A plain lower-case path: one reading (and its case-folded twin when a rule's pattern has
+    // an upper-case letter).
+    return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }] };
+  }
   const paths = new Set<string>([n.path]);
   for (const opts of [{ params: false, resolve: true }, { params: false, resolve: false }, { params: true, resolve: true }]) {
     const p = splitFirst(cut, opts);
     if (p === null) return { ok: false, path: cut, readings: [] };
     paths.add(p);
   }
+  // RFC 3986 §5.2.4 and the WHATWG URL parser: "\\" is "/", empty segments are kept, so ".."
+  // after "//" removes the empty segment ("/admin//.." is "/admin/", not "/").
+  const whatwg = splitFirst(cut.replaceAll('\\', '/'), { params: false, resolve: true, keepEmpty: true });
+  if (whatwg === null) return { ok: false, path: cut, readings: [] };
+  paths.add(whatwg);
   const readings: PathReading[] = [];
   for (const p of paths) readings.push({ path: p, fold: false });
   const folded = new Set<string>();

@@ -36,6 +36,9 @@ test('readPath: the readings of tricky paths, exactly', () => {
     ['//admin', ['/admin', '//admin']],
     ['/ADMIN/x', ['/ADMIN/x', '/admin/x']],
     ['/caf%C3%A9', ['/café']],
+    // RFC 3986 / WHATWG keep the empty segment, so ".." removes it and not "admin".
+    ['/admin//..', ['/', '/admin//..', '/admin/']],
+    ['/./admin//%2e%2e', ['/', '/./admin//..', '/admin/']],
     ['/%c0%af', false],
     ['/a%252F', false],
     ['/a%00', false],
@@ -54,6 +57,7 @@ test('decisions: the strictest reading decides; readings that pass under differe
   assert.deepEqual(pick(decide('/admin/..%2Fpublic/x')), ['authenticate', 'admin-area', 'app admin-area requires sign-in']);
   assert.deepEqual(pick(decide('/public/..;/admin')), ['authenticate', 'admin-area', 'app admin-area requires sign-in']);
   assert.deepEqual(pick(decide('/ADMIN')), ['authenticate', 'admin-area', 'app admin-area requires sign-in']);
+  assert.deepEqual(pick(decide('/./admin//%2e%2e')), ['authenticate', 'admin-area', 'app admin-area requires sign-in']);
   assert.deepEqual(pick(decide('/public/..;/admin', bob)), ['deny', 'admin-area', 'app admin-area does not allow this user']);
   const root: Identity = { ...bob, username: 'root', groups: ['admins'] };
   // Allowed under admin-area, public under site: the strictest (admin-area) decides.
