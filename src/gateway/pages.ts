@@ -58,8 +58,9 @@ ${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link
  *   not-allowed  signed in, and the deciding rule's subject (or an allowed_* restriction) does
  *                not admit this account
  *   malformed    the path holds an escape the gate never reads (policy/path.ts)
+ *   ambiguous    servers would read the path as addresses under different rules (policy/path.ts)
  */
-export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed';
+export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed' | 'ambiguous';
 
 const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   'no-app': {
@@ -77,6 +78,10 @@ const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   malformed: {
     title: 'Address not accepted',
     message: 'The address holds an encoding Gatehouse does not accept (an invalid percent escape, a control character or a double encoding).',
+  },
+  ambiguous: {
+    title: 'Address not accepted',
+    message: 'Different servers would read this address as different pages, each with its own access rule, so Gatehouse does not guess. Open the address without encoded slashes, dot segments or ";" parameters.',
   },
 };
 
