@@ -87,7 +87,7 @@ const DENIED_JSON: Record<DenyWhy, string> = {
   closed: '{"error":"access_denied","error_description":"this address refuses every visitor"}',
   'not-allowed': '{"error":"access_denied","error_description":"access is denied"}',
   malformed: '{"error":"invalid_request","error_description":"the request path is malformed"}',
-  ambiguous: '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it under different rules"}',
+  ambiguous: '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}',
 };
 
 /**

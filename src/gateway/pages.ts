@@ -58,7 +58,7 @@ ${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link
  *   not-allowed  signed in, and the deciding rule's subject (or an allowed_* restriction) does
  *                not admit this account
  *   malformed    the path holds an escape the gate never reads (policy/path.ts)
- *   ambiguous    servers would read the path as addresses under different rules (policy/path.ts)
+ *   ambiguous    servers would read the path differently, so it is never public (policy/path.ts)
  */
 export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed' | 'ambiguous';
 
@@ -81,7 +81,7 @@ const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   },
   ambiguous: {
     title: 'Address not accepted',
-    message: 'Different servers would read this address as different pages, each with its own access rule, so Gatehouse does not guess. Open the address without encoded slashes, dot segments or ";" parameters.',
+    message: 'Servers would read this address in different ways (an encoded slash or backslash, a ";" parameter or an encoded dot segment), so Gatehouse does not open it. Open the address without them.',
   },
 };
 

@@ -118,6 +118,12 @@ export interface ReadPath {
   readonly path: string;
   /** Distinct readings, decode-first first; empty when not ok. */
   readonly readings: readonly PathReading[];
+  /**
+   * The structure differs between "decode first" and "split first" (encoded "/" or "\\", a raw
+   * "\\", ";parameters", an encoded dot segment): never public. Case alone, "//" and plain dot
+   * segments are not ambiguous (every reading is still decided, the strictest wins).
+   */
+  readonly ambiguous: boolean;
 }
 
 const SEMICOLON = 59;
@@ -155,7 +161,7 @@ function decodeSegment(seg: string): string | null {
   }
 }
 
-function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keepEmpty?: boolean }): string | null {
+function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keepEmpty?: boolean; decoded?: boolean }): string | null {
   const rooted = cut.charCodeAt(0) === SLASH ? cut : `/${cut}`;
   const segments = rooted.split('/');
   const out: string[] = [];
@@ -166,7 +172,7 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keep
       const semi = seg.indexOf(';');
       if (semi !== -1) seg = seg.slice(0, semi);
     }
-    const decoded = decodeSegment(seg);
+    const decoded = opts.decoded === true ? seg : decodeSegment(seg);
     if (decoded === null) return null;
     const last = i === segments.length - 1;
     if (!opts.resolve) { out.push(decoded); continue; }
@@ -185,24 +191,29 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keep
  */
 export function readPath(raw: string, foldAll = false): ReadPath {
   const n = normalizePath(raw);
-  if (!n.ok) return { ok: false, path: n.path, readings: [] };
+  if (!n.ok) return { ok: false, path: n.path, readings: [], ambiguous: false };
   const q = raw.search(/[?#]/);
   const cut = q === -1 ? raw : raw.slice(0, q);
   if (!mayDiffer(cut)) {
     // A plain lower-case path: one reading (and its case-folded twin when a rule's pattern has
     // an upper-case letter).
-    return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }] };
+    return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }], ambiguous: false };
   }
   const paths = new Set<string>([n.path]);
-  for (const opts of [{ params: false, resolve: true }, { params: false, resolve: false }, { params: true, resolve: true }]) {
+  const split: string[] = [];
+  for (const opts of [{ params: false, resolve: true }, { params: true, resolve: true }, { params: false, resolve: false }]) {
     const p = splitFirst(cut, opts);
-    if (p === null) return { ok: false, path: cut, readings: [] };
+    if (p === null) return { ok: false, path: cut, readings: [], ambiguous: false };
+    split.push(p);
     paths.add(p);
   }
+  // Decoded first, then ";parameters" dropped (%3B is a parameter there too).
+  const decodedParams = splitFirst(decodeURIComponent(cut).replaceAll('\\', '/'), { params: true, resolve: true, decoded: true });
+  if (decodedParams !== null) paths.add(decodedParams);
   // RFC 3986 §5.2.4 and the WHATWG URL parser: "\\" is "/", empty segments are kept, so ".."
   // after "//" removes the empty segment ("/admin//.." is "/admin/", not "/").
   const whatwg = splitFirst(cut.replaceAll('\\', '/'), { params: false, resolve: true, keepEmpty: true });
-  if (whatwg === null) return { ok: false, path: cut, readings: [] };
+  if (whatwg === null) return { ok: false, path: cut, readings: [], ambiguous: false };
   paths.add(whatwg);
   const readings: PathReading[] = [];
   for (const p of paths) readings.push({ path: p, fold: false });
@@ -213,5 +224,20 @@ export function readPath(raw: string, foldAll = false): ReadPath {
     const f = p.toLowerCase().replace(STRUCTURAL, (m) => m.toUpperCase());
     if (!folded.has(f)) { folded.add(f); readings.push({ path: f, fold: true }); }
   }
-  return { ok: true, path: n.path, readings };
+  // Ambiguous: the path's structure depends on whether a server decodes before it splits (an
+  // encoded "/" or "\\", a raw "\\"), drops ";parameters", or takes an encoded dot segment as a
+  // dot segment. Such a path is never public (engine.ts).
+  const ambiguous = split[0] !== n.path || split[1] !== n.path || hasEncodedDotSegment(cut);
+  return { ok: true, path: n.path, readings, ambiguous };
+}
+
+/** Whether a raw segment is "." or ".." only once decoded ("%2e%2e", ".%2E"). */
+function hasEncodedDotSegment(cut: string): boolean {
+  if (!/%2e/i.test(cut)) return false;
+  for (const seg of cut.split('/')) {
+    if (!seg.includes('%')) continue;
+    const d = decodeSegment(seg);
+    if (d === '.' || d === '..') return true;
+  }
+  return false;
 }

@@ -108,13 +108,13 @@ describe('refusal pages say why', () => {
     assert.equal(nginx.body, '');
   });
 
-  test('an ambiguous path (public under two rules, by reading): 400 with its own words', async () => {
+  test('an ambiguous path is never public: 400 with its own words', async () => {
     const a = await forwardAuth(inst.port, 'https://two.example.test/', { headers: { 'x-forwarded-uri': '/docs/..%2Fx' } });
     assert.equal(a.status, 400);
-    assert.match(a.body, /Different servers would read this address as different pages/);
-    assert.equal(deniedLog(pageRequestId(a))?.fields.reason, 'ambiguous path: its readings fall under different rules');
+    assert.match(a.body, /Servers would read this address in different ways/);
+    assert.equal(deniedLog(pageRequestId(a))?.fields.reason, 'ambiguous path: servers read it differently, and it is never public');
     const api = await forwardAuth(inst.port, 'https://two.example.test/', { headers: { 'x-forwarded-uri': '/docs/..%2Fx', accept: 'application/json' } });
-    assert.equal(api.body, '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it under different rules"}');
+    assert.equal(api.body, '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}');
     // Each reading alone is public.
     assert.equal((await forwardAuth(inst.port, 'https://two.example.test/docs/a')).status, 202);
     assert.equal((await forwardAuth(inst.port, 'https://two.example.test/x')).status, 202);
