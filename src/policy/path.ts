@@ -127,6 +127,8 @@ export interface ReadPath {
 }
 
 const SEMICOLON = 59;
+// An encoded "/", "\\" or ";", a raw "\\" or ";": the path's structure depends on the server.
+const STRUCTURAL_BYTES = /%(?:2f|5c|3b)|[\\;]/i;
 // Escapes that decode into structure: kept as escapes inside a segment (upper-case, so the
 // spellings %2f and %2F are one reading).
 const STRUCTURAL = /%(2f|5c|3b)/gi;
@@ -200,11 +202,9 @@ export function readPath(raw: string, foldAll = false): ReadPath {
     return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }], ambiguous: false };
   }
   const paths = new Set<string>([n.path]);
-  const split: string[] = [];
   for (const opts of [{ params: false, resolve: true }, { params: true, resolve: true }, { params: false, resolve: false }]) {
     const p = splitFirst(cut, opts);
     if (p === null) return { ok: false, path: cut, readings: [], ambiguous: false };
-    split.push(p);
     paths.add(p);
   }
   // Decoded first, then ";parameters" dropped (%3B is a parameter there too).
@@ -227,7 +227,9 @@ export function readPath(raw: string, foldAll = false): ReadPath {
   // Ambiguous: the path's structure depends on whether a server decodes before it splits (an
   // encoded "/" or "\\", a raw "\\"), drops ";parameters", or takes an encoded dot segment as a
   // dot segment. Such a path is never public (engine.ts).
-  const ambiguous = split[0] !== n.path || split[1] !== n.path || hasEncodedDotSegment(cut);
+  // Decided on the bytes, not on whether the readings happen to differ: "/x/start;/../y" reads
+  // the same both ways here, yet a server that takes ";" for a delimiter elsewhere would not.
+  const ambiguous = STRUCTURAL_BYTES.test(cut) || hasEncodedDotSegment(cut);
   return { ok: true, path: n.path, readings, ambiguous };
 }
 

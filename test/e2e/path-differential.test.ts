@@ -4,7 +4,8 @@
 // mode, to a real Express app that answers with the route it matched. The gate protects /admin
 // (admins only) and makes everything else on the host public: the most dangerous shape, where any
 // reading of /admin as something else opens it. The gate's verdict must never let an anonymous
-// visitor, or a signed-in user outside admins, reach a request Express routes to /admin.
+// visitor, or a signed-in user outside admins, reach a request Express routes to /admin, and an
+// ambiguous path (encoded slash or backslash, ";" parameter, encoded dot segment) is never public.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Server } from 'node:http';
@@ -69,6 +70,16 @@ function rawGet(port: number, host: string, target: string, cookie?: string): Pr
   });
 }
 
+/**
+ * Ambiguous by the issue's definition, independently of policy/path.ts: an encoded slash or
+ * backslash, a raw backslash, a ";" parameter, or a segment that is a dot segment only once
+ * decoded. Such a path must never be public.
+ */
+function ambiguous(target: string): boolean {
+  const path = target.split(/[?#]/)[0] as string;
+  return /%2f|%5c|\\|;/i.test(path) || path.split('/').some((seg) => /%2e/i.test(seg) && /^(?:\.|%2e){1,2}$/i.test(seg));
+}
+
 interface Summary { cases: number; appAdmin: number; appPublic: number; appOther: number; refused: Record<string, number> }
 
 async function runTable(port: number, host: string, who: { name: string; cookie?: string }): Promise<{ summary: Summary; leaks: string[] }> {
@@ -77,6 +88,7 @@ async function runTable(port: number, host: string, who: { name: string; cookie?
   for (const target of table()) {
     const o = await rawGet(port, host, target, who.cookie);
     summary.cases++;
+    if (o.route !== null && who.cookie === undefined && ambiguous(target)) leaks.push(`${who.name} ${target} -> an ambiguous path reached the app (${o.route})`);
     if (o.route === 'admin') { summary.appAdmin++; leaks.push(`${who.name} ${target} -> Express routed it to /admin (${o.status})`); } else if (o.route === 'public') summary.appPublic++;
     else if (o.route === 'other') summary.appOther++;
     else summary.refused[o.status] = (summary.refused[o.status] ?? 0) + 1;
