@@ -97,7 +97,8 @@ function normalizeSlow(cut: string): NormalizedPath {
 //                  escapes that carry structure (%2F, %5C, %3B) as they are, then resolve dot
 //                  segments
 //   raw            split first without resolving dot segments or merging "//" (Express)
-//   parameters     split first after dropping ";..." from every segment (servlet containers)
+//   parameters     split first after dropping ";..." from every segment (servlet containers),
+//                  and decoded first, then ";..." dropped (a %3B is a delimiter there)
 //   rfc 3986       split first with "\" as "/", keeping empty segments, so ".." after "//"
 //                  removes the empty one (the WHATWG URL parser: browsers, undici, Deno, Bun)
 //   case-folded    each of the above again, compared case-insensitively, when it has an upper-
@@ -119,9 +120,9 @@ export interface ReadPath {
   /** Distinct readings, decode-first first; empty when not ok. */
   readonly readings: readonly PathReading[];
   /**
-   * The structure differs between "decode first" and "split first" (encoded "/" or "\\", a raw
-   * "\\", ";parameters", an encoded dot segment): never public. Case alone, "//" and plain dot
-   * segments are not ambiguous (every reading is still decided, the strictest wins).
+   * The path holds bytes whose meaning depends on the server (an encoded "/", "\\" or ";", a raw
+   * "\\" or ";", an encoded dot segment): never public. Case alone, "//" and plain dot segments
+   * are not ambiguous (every reading is still decided, the strictest wins).
    */
   readonly ambiguous: boolean;
 }
@@ -224,11 +225,9 @@ export function readPath(raw: string, foldAll = false): ReadPath {
     const f = p.toLowerCase().replace(STRUCTURAL, (m) => m.toUpperCase());
     if (!folded.has(f)) { folded.add(f); readings.push({ path: f, fold: true }); }
   }
-  // Ambiguous: the path's structure depends on whether a server decodes before it splits (an
-  // encoded "/" or "\\", a raw "\\"), drops ";parameters", or takes an encoded dot segment as a
-  // dot segment. Such a path is never public (engine.ts).
-  // Decided on the bytes, not on whether the readings happen to differ: "/x/start;/../y" reads
-  // the same both ways here, yet a server that takes ";" for a delimiter elsewhere would not.
+  // Ambiguous, never public (engine.ts): decided on the bytes, not on whether the readings above
+  // happen to differ ("/x/start;/../y" reads the same every way here, yet a server that takes
+  // ";" for a delimiter and resolves dot segments differently would not).
   const ambiguous = STRUCTURAL_BYTES.test(cut) || hasEncodedDotSegment(cut);
   return { ok: true, path: n.path, readings, ambiguous };
 }
