@@ -405,11 +405,15 @@ ${CONFIG_HELP}`,
     async run({ values, positionals }, io) {
       const raw = positionals[0];
       if (!raw) { io.err('gatehouse: explain needs a URL'); return 2; }
-      let url: URL;
-      try { url = new URL(raw); } catch { io.err(`gatehouse: "${raw}" is not an absolute URL`); return 2; }
+      // The path exactly as written: a URL parser would resolve "..", "%2e" and "\\" before the
+      // gate saw them, and explain must read the bytes the proxy passes on (policy/path.ts).
+      const m = /^(https?):\/\/([^/?#\\]+)(.*)$/i.exec(raw);
+      let host: string;
+      try { host = new URL(`${m?.[1] ?? ''}://${m?.[2] ?? ''}/`).host; } catch { io.err(`gatehouse: "${raw}" is not an absolute http(s) URL`); return 2; }
+      const path = m?.[3] === undefined || m[3] === '' ? '/' : m[3];
       const loaded = await loadFor(values.config as string | undefined, io);
       const policy = compilePolicy(loaded.config.apps, loaded.config.headers);
-      const req = { host: url.host, path: url.pathname + url.search, method: ((values.method as string | undefined) ?? 'GET').toUpperCase(), ip: (values.ip as string | undefined) ?? '127.0.0.1' };
+      const req = { host, path, method: ((values.method as string | undefined) ?? 'GET').toUpperCase(), ip: (values.ip as string | undefined) ?? '127.0.0.1' };
       let identity = null;
       if (values.user) {
         const found = await withStore(loaded, silentLogger, async (store) => {

@@ -24,7 +24,7 @@ const hostPattern = z.string()
 
 const pathPattern = z.string()
   .regex(/^\/[^?#\s]*$/, 'expected a path starting with "/" and without query, fragment or whitespace')
-  .describe('path on the normalized request path: "/api/" is a prefix, "/adsb/*" matches one segment, "/static/**" any depth');
+  .describe('path, matched on every way a backend may read the request path (the strictest decides): "/api/" is a prefix, "/adsb/*" matches one segment, "/static/**" any depth');
 
 const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name (letters, digits, "-")');
 

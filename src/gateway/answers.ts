@@ -82,10 +82,11 @@ const DENIED_JSON: Record<DenyWhy, string> = {
   closed: '{"error":"access_denied","error_description":"this address refuses every visitor"}',
   'not-allowed': '{"error":"access_denied","error_description":"access is denied"}',
   malformed: '{"error":"invalid_request","error_description":"the request path is malformed"}',
+  ambiguous: '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}',
 };
 
 /**
- * A refusal: 403, or 400 for a malformed path (nginx's auth_request passes only 401 and 403 on,
+ * A refusal: 403, or 400 for a malformed or ambiguous path (nginx's auth_request passes only 401 and 403 on,
  * so nginx gets 403 for both). A browser gets the page that says why (pages.ts), with the request
  * id, which the caller logs with the real reason. Returns that id.
  */
@@ -93,7 +94,7 @@ export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: Orig
   const existing = res.getHeader('x-request-id');
   const id = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
   if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': 'no-store', 'x-request-id': id }); return id; }
-  const status = why === 'malformed' ? 400 : 403;
+  const status = why === 'malformed' || why === 'ambiguous' ? 400 : 403;
   if (isBrowserRequest(req)) {
     res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8', 'x-request-id': id });
     res.end(req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));

@@ -58,8 +58,9 @@ ${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link
  *   not-allowed  signed in, and the deciding rule's subject (or an allowed_* restriction) does
  *                not admit this account
  *   malformed    the path holds an escape the gate never reads (policy/path.ts)
+ *   ambiguous    servers would read the path differently, so it is never public (policy/path.ts)
  */
-export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed';
+export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed' | 'ambiguous';
 
 const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   'no-app': {
@@ -77,6 +78,10 @@ const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   malformed: {
     title: 'Address not accepted',
     message: 'The address holds an encoding Gatehouse does not accept (an invalid percent escape, a control character or a double encoding).',
+  },
+  ambiguous: {
+    title: 'Address not accepted',
+    message: 'Servers would read this address in different ways (an encoded slash or backslash, a ";" parameter or an encoded dot segment), so Gatehouse does not open it. Open the address without them.',
   },
 };
 

@@ -27,7 +27,7 @@ import { accessTokenCredentials, TokenRejected, type TokenVerifier, type Verifie
 import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
 import type { DenyWhy } from './pages.ts';
-import { MALFORMED_PATH_REASON } from '../policy/index.ts';
+import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON } from '../policy/index.ts';
 
 export type Verdict =
   | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
@@ -79,7 +79,8 @@ export function decide(
 
 /** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */
 function denied(d: Decision, signedIn: boolean): Verdict {
-  const why: DenyWhy = d.reason === MALFORMED_PATH_REASON ? 'malformed' : d.app === null ? 'no-app' : signedIn ? 'not-allowed' : 'closed';
+  const why: DenyWhy = d.reason === MALFORMED_PATH_REASON ? 'malformed' : d.reason === AMBIGUOUS_PATH_REASON ? 'ambiguous'
+    : d.app === null ? 'no-app' : signedIn ? 'not-allowed' : 'closed';
   return { kind: 'deny', reason: d.reason, why };
 }
 

@@ -24,7 +24,9 @@
 //                                                  would let anyone in, so sign-in cannot help.
 // A path that backends can read more than one way (path.ts readPath) is decided on every
 // reading and the strictest decision wins (deny < authenticate < allow < public); two readings
-// that would let the request through under different rules are denied ("ambiguous path").
+// that would let the request through under different rules are denied ("ambiguous path"), and
+// so is a path whose structure depends on decoding (an encoded "/" or "\", ";parameters", an
+// encoded dot segment) that every reading would make public: such a path is never public.
 // Decisions are precomputed frozen objects: decide() allocates nothing for a plain path beyond
 // the normalized path and the identity view.
 //
@@ -98,7 +100,7 @@ export interface CompiledRule {
 
 export const DEFAULT_DENY_REASON = 'no rule matched (default deny)';
 export const MALFORMED_PATH_REASON = 'malformed path';
-export const AMBIGUOUS_PATH_REASON = 'ambiguous path: its readings fall under different rules';
+export const AMBIGUOUS_PATH_REASON = 'ambiguous path: servers read it differently, and it is never public';
 
 function freeze(d: Decision): Decision {
   return Object.freeze(d);
@@ -167,7 +169,7 @@ export class Policy {
   // The gate decides twice per request (anonymously, then with the identity) on the same path
   // string: remembering the last reading saves the second.
   #lastRaw = '';
-  #lastRead: ReadPath = { ok: true, path: '/', readings: [{ path: '/', fold: false }] };
+  #lastRead: ReadPath = { ok: true, path: '/', readings: [{ path: '/', fold: false }], ambiguous: false };
 
   /** The readings of a raw path (cached for the last one). */
   read(raw: string): ReadPath {
@@ -192,7 +194,7 @@ export class Policy {
       const r = readings[i] as PathReading;
       all.push(this.#decideOn(candidates, r.path, r.fold, req, identity, view));
     }
-    return strictest(all).decision;
+    return neverPublic(read, strictest(all).decision);
   }
 
   /** Every reading with its decision, and the index of the one that decides (explain). */
@@ -203,7 +205,7 @@ export class Policy {
     const view = identity === null ? null : viewOf(identity);
     const each = read.readings.map((reading) => ({ reading, decision: this.#decideOn(candidates, reading.path, reading.fold, req, identity, view) }));
     const { decision, index } = strictest(each.map((e) => e.decision));
-    return { read, each, decision, decidedBy: index };
+    return { read, each, decision: neverPublic(read, decision), decidedBy: index };
   }
 
   #decideOn(candidates: readonly number[], path: string, fold: boolean, req: PolicyRequest, identity: Identity | null, known: IdentityView | null): Decision {
@@ -270,6 +272,12 @@ function strictest(ds: readonly Decision[]): { decision: Decision; index: number
     return { decision: freeze({ action: 'deny', app: min.app, ruleIndex: min.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null }), index };
   }
   return { decision: min, index };
+}
+
+/** An ambiguous path (path.ts) is never public: public on every reading is refused as ambiguous. */
+function neverPublic(read: ReadPath, d: Decision): Decision {
+  if (!read.ambiguous || d.action !== 'public') return d;
+  return freeze({ action: 'deny', app: d.app, ruleIndex: d.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null });
 }
 
 export interface HeaderDefaults {

@@ -97,7 +97,10 @@ function normalizeSlow(cut: string): NormalizedPath {
 //                  escapes that carry structure (%2F, %5C, %3B) as they are, then resolve dot
 //                  segments
 //   raw            split first without resolving dot segments or merging "//" (Express)
-//   parameters     split first after dropping ";..." from every segment (servlet containers)
+//   parameters     split first after dropping ";..." from every segment (servlet containers),
+//                  and decoded first, then ";..." dropped (a %3B is a delimiter there)
+//   rfc 3986       split first with "\" as "/", keeping empty segments, so ".." after "//"
+//                  removes the empty one (the WHATWG URL parser: browsers, undici, Deno, Bun)
 //   case-folded    each of the above again, compared case-insensitively, when it has an upper-
 //                  case letter (Express routes /ADMIN like /admin)
 // A plain path (no "%", "\", ";", "//", dot segment or upper-case letter) has one reading and
@@ -116,9 +119,17 @@ export interface ReadPath {
   readonly path: string;
   /** Distinct readings, decode-first first; empty when not ok. */
   readonly readings: readonly PathReading[];
+  /**
+   * The path holds bytes whose meaning depends on the server (an encoded "/", "\\" or ";", a raw
+   * "\\" or ";", an encoded dot segment): never public. Case alone, "//" and plain dot segments
+   * are not ambiguous (every reading is still decided, the strictest wins).
+   */
+  readonly ambiguous: boolean;
 }
 
 const SEMICOLON = 59;
+// An encoded "/", "\\" or ";", a raw "\\" or ";": the path's structure depends on the server.
+const STRUCTURAL_BYTES = /%(?:2f|5c|3b)|[\\;]/i;
 // Escapes that decode into structure: kept as escapes inside a segment (upper-case, so the
 // spellings %2f and %2F are one reading).
 const STRUCTURAL = /%(2f|5c|3b)/gi;
@@ -153,7 +164,7 @@ function decodeSegment(seg: string): string | null {
   }
 }
 
-function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): string | null {
+function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keepEmpty?: boolean; decoded?: boolean }): string | null {
   const rooted = cut.charCodeAt(0) === SLASH ? cut : `/${cut}`;
   const segments = rooted.split('/');
   const out: string[] = [];
@@ -164,13 +175,14 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): s
       const semi = seg.indexOf(';');
       if (semi !== -1) seg = seg.slice(0, semi);
     }
-    const decoded = decodeSegment(seg);
+    const decoded = opts.decoded === true ? seg : decodeSegment(seg);
     if (decoded === null) return null;
     const last = i === segments.length - 1;
     if (!opts.resolve) { out.push(decoded); continue; }
-    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || decoded === '') { trailing = last; } else { out.push(decoded); trailing = false; }
+    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || (decoded === '' && opts.keepEmpty !== true)) { trailing = last; } else { out.push(decoded); trailing = false; }
   }
   if (!opts.resolve) return `/${out.join('/')}`;
+  if (opts.keepEmpty === true) return `/${out.join('/')}${trailing ? '/' : ''}`;
   if (out.length === 0) return '/';
   return `/${out.join('/')}${trailing ? '/' : ''}`;
 }
@@ -182,16 +194,28 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): s
  */
 export function readPath(raw: string, foldAll = false): ReadPath {
   const n = normalizePath(raw);
-  if (!n.ok) return { ok: false, path: n.path, readings: [] };
+  if (!n.ok) return { ok: false, path: n.path, readings: [], ambiguous: false };
   const q = raw.search(/[?#]/);
   const cut = q === -1 ? raw : raw.slice(0, q);
-  if (!foldAll && !mayDiffer(cut)) return { ok: true, path: n.path, readings: [{ path: n.path, fold: false }] };
+  if (!mayDiffer(cut)) {
+    // A plain lower-case path: one reading (and its case-folded twin when a rule's pattern has
+    // an upper-case letter).
+    return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }], ambiguous: false };
+  }
   const paths = new Set<string>([n.path]);
-  for (const opts of [{ params: false, resolve: true }, { params: false, resolve: false }, { params: true, resolve: true }]) {
+  for (const opts of [{ params: false, resolve: true }, { params: true, resolve: true }, { params: false, resolve: false }]) {
     const p = splitFirst(cut, opts);
-    if (p === null) return { ok: false, path: cut, readings: [] };
+    if (p === null) return { ok: false, path: cut, readings: [], ambiguous: false };
     paths.add(p);
   }
+  // Decoded first, then ";parameters" dropped (%3B is a parameter there too).
+  const decodedParams = splitFirst(decodeURIComponent(cut).replaceAll('\\', '/'), { params: true, resolve: true, decoded: true });
+  if (decodedParams !== null) paths.add(decodedParams);
+  // RFC 3986 §5.2.4 and the WHATWG URL parser: "\\" is "/", empty segments are kept, so ".."
+  // after "//" removes the empty segment ("/admin//.." is "/admin/", not "/").
+  const whatwg = splitFirst(cut.replaceAll('\\', '/'), { params: false, resolve: true, keepEmpty: true });
+  if (whatwg === null) return { ok: false, path: cut, readings: [], ambiguous: false };
+  paths.add(whatwg);
   const readings: PathReading[] = [];
   for (const p of paths) readings.push({ path: p, fold: false });
   const folded = new Set<string>();
@@ -201,5 +225,20 @@ export function readPath(raw: string, foldAll = false): ReadPath {
     const f = p.toLowerCase().replace(STRUCTURAL, (m) => m.toUpperCase());
     if (!folded.has(f)) { folded.add(f); readings.push({ path: f, fold: true }); }
   }
-  return { ok: true, path: n.path, readings };
+  // Ambiguous, never public (engine.ts): decided on the bytes, not on whether the readings above
+  // happen to differ ("/x/start;/../y" reads the same every way here, yet a server that takes
+  // ";" for a delimiter and resolves dot segments differently would not).
+  const ambiguous = STRUCTURAL_BYTES.test(cut) || hasEncodedDotSegment(cut);
+  return { ok: true, path: n.path, readings, ambiguous };
+}
+
+/** Whether a raw segment is "." or ".." only once decoded ("%2e%2e", ".%2E"). */
+function hasEncodedDotSegment(cut: string): boolean {
+  if (!/%2e/i.test(cut)) return false;
+  for (const seg of cut.split('/')) {
+    if (!seg.includes('%')) continue;
+    const d = decodeSegment(seg);
+    if (d === '.' || d === '..') return true;
+  }
+  return false;
 }

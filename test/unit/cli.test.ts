@@ -85,6 +85,25 @@ describe('gatehouse CLI', () => {
     assert.equal(await runCli(['explain', 'https://app.example.test/public/a', '--config', config], anon), 0);
     assert.match(anon.stdout[0]!, /^decision: public/);
     assert.equal(anon.stdout[1], 'rule: #0 public-api');
+    // The raw path, as the proxy passes it on: not resolved by a URL parser first.
+    const raw = fakeIO();
+    assert.equal(await runCli(['explain', 'https://app.example.test/public/..%2Fx', '--config', config], raw), 0);
+    assert.deepEqual(raw.stdout, [
+      'decision: authenticate: app app requires sign-in',
+      'rule: #1 app',
+      'request: GET app.example.test /public/..%2Fx from 127.0.0.1 as anonymous',
+      'path: /public/..%2Fx normalizes to /x',
+      'path: backends can read it 2 ways; the strictest decides',
+      '  reading /x: authenticate: app app requires sign-in',
+      '  reading /public/..%2Fx: public: app public-api is public',
+      'skipped rule #0 public-api: path /x does not match /public/**',
+    ]);
+    const dots = fakeIO();
+    assert.equal(await runCli(['explain', 'https://app.example.test/public/../x', '--config', config], dots), 0);
+    assert.equal(dots.stdout[2], 'request: GET app.example.test /public/../x from 127.0.0.1 as anonymous');
+    const bad = fakeIO();
+    assert.equal(await runCli(['explain', 'app.example.test/x', '--config', config], bad), 2);
+    assert.deepEqual(bad.stderr, ['gatehouse: "app.example.test/x" is not an absolute http(s) URL']);
   });
 
   test('explain for an unknown user exits 1; without a URL exits 2', async () => {

@@ -39,6 +39,8 @@ describe('refusal pages say why', () => {
           { name: 'closed', hosts: ['closed.example.test'], deny: true },
           { name: 'proxied', hosts: ['proxied.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${port}` },
           { name: 'proxied-closed', hosts: ['shut.example.test'], deny: true, upstream: `http://127.0.0.1:${port}` },
+          { name: 'docs', hosts: ['two.example.test'], paths: ['/docs'], public: true },
+          { name: 'www', hosts: ['two.example.test'], public: true },
         ],
       }),
     });
@@ -104,6 +106,18 @@ describe('refusal pages say why', () => {
     });
     assert.equal(nginx.status, 403);
     assert.equal(nginx.body, '');
+  });
+
+  test('an ambiguous path is never public: 400 with its own words', async () => {
+    const a = await forwardAuth(inst.port, 'https://two.example.test/', { headers: { 'x-forwarded-uri': '/docs/..%2Fx' } });
+    assert.equal(a.status, 400);
+    assert.match(a.body, /Servers would read this address in different ways/);
+    assert.equal(deniedLog(pageRequestId(a))?.fields.reason, 'ambiguous path: servers read it differently, and it is never public');
+    const api = await forwardAuth(inst.port, 'https://two.example.test/', { headers: { 'x-forwarded-uri': '/docs/..%2Fx', accept: 'application/json' } });
+    assert.equal(api.body, '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}');
+    // Each reading alone is public.
+    assert.equal((await forwardAuth(inst.port, 'https://two.example.test/docs/a')).status, 202);
+    assert.equal((await forwardAuth(inst.port, 'https://two.example.test/x')).status, 202);
   });
 
   test('reverse-proxy mode: the same pages, and the upstream never called', async () => {
