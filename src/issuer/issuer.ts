@@ -322,22 +322,25 @@ export function createIssuer(deps: IssuerDeps) {
         }
       }
       const guard = formGuard(s, clock.now());
+      let status = 200;
       if (req.method === 'POST') {
         // The one form guard (http/form-guard.ts): Sec-Fetch-Site, Origin and the csrf token.
         const form = await readForm(req);
         const check = checkForm(guard, req, form);
-        if (!check.ok) {
-          logger.info({ reason: check.reason, form: 'consent', client: clientId }, 'form refused');
-          return page(res, 403, errorPage('Refused', 'This form was posted from another site, or it expired. Go back to the app and try again.'));
+        if (check.ok) {
+          const actor = await usernameOf(accountId);
+          if (form.get('decision') === 'allow') {
+            await store.consents.grant(accountId, clientId, consentItems(scopes, resources), resources, clock.now());
+            audit({ actor, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { scope: scopes.join(' ') } });
+            return finish({ consent: { grantId: await grant() } });
+          }
+          audit({ actor, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: { scope: scopes.join(' ') } });
+          return finish({ error: 'access_denied', error_description: 'the user denied the request' });
         }
-        const actor = await usernameOf(accountId);
-        if (form.get('decision') === 'allow') {
-          await store.consents.grant(accountId, clientId, consentItems(scopes, resources), resources, clock.now());
-          audit({ actor, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { scope: scopes.join(' ') } });
-          return finish({ consent: { grantId: await grant() } });
-        }
-        audit({ actor, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: { scope: scopes.join(' ') } });
-        return finish({ error: 'access_denied', error_description: 'the user denied the request' });
+        logger.info({ reason: check.reason, form: 'consent', client: clientId }, 'form refused');
+        // Posted from elsewhere: refused, and no new token. An expired token: the page again.
+        if (check.rule === 'origin') return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+        status = 400;
       }
       const user = await store.users.get(accountId);
       // Registered and metadata-document clients are known to oidc-provider only.
@@ -350,7 +353,7 @@ export function createIssuer(deps: IssuerDeps) {
       // without offline_access (provider.ts `refreshable`): say so like offline_access does.
       const grantTypes = (known?.grantTypes as string[] | undefined) ?? [];
       const staysConnected = !client && grantTypes.includes('refresh_token') && !scopes.includes('offline_access');
-      return page(res, 200, consentPage({
+      return page(res, status, consentPage({
         staysConnected,
         clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, base, username: user?.username ?? accountId,
         redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri), csrf: token.token,

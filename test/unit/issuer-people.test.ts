@@ -50,6 +50,25 @@ describe('remembered consent', () => {
     assert.ok((await authorizeVia(new Browser(inst), { ...params(c, 'mcp:tools'), resource: OTHER })).consentPage, 'mcp:tools was allowed at MCP only');
   });
 
+  test('a consent post without a live token (expired, other browser) gets the page again (400) with a fresh token; one from another origin gets 403', async () => {
+    const c = await mcpClient(inst);
+    const b = new Browser(inst);
+    let r = await b.go(`/oidc/auth?${new URLSearchParams(params(c, 'mcp:tools')).toString()}`);
+    r = await b.go((await b.signIn(new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '', 'alice')).headers.location ?? '');
+    const url = r.visited.at(-1) ?? '';
+    const first = b.lastCsrf;
+    for (const name of [...b.jar.keys()]) if (name.endsWith('_csrf')) b.jar.delete(name);
+    const stale = await b.request(url, { method: 'POST', body: b.form({ decision: 'allow' }) });
+    assert.equal(stale.status, 400);
+    assert.match(stale.body, /<h1>Allow MCP Test Client\?<\/h1>/);
+    assert.notEqual(b.lastCsrf, first, 'a fresh token');
+    const foreign = await b.request(url, { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: 'https://evil.example' } });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers['set-cookie'], undefined, 'no new token for a post from elsewhere');
+    const ok = await b.request(url, { method: 'POST', body: b.form({ decision: 'allow' }) });
+    assert.equal(ok.status, 303);
+  });
+
   test('a native client is always asked (RFC 8252 §8.6: its identity cannot be assured)', async () => {
     const c = await mcpClient(inst, { application_type: 'native' });
     assert.ok((await authorizeVia(new Browser(inst), params(c, 'mcp:tools'))).consentPage);
