@@ -13,6 +13,7 @@ import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
+import { BACKUP_COMMANDS } from './backup.ts';
 
 export interface Command {
   summary: string;
@@ -411,6 +412,7 @@ ${CONFIG_HELP}`,
       return doctor(values, io);
     },
   },
+  ...BACKUP_COMMANDS,
 };
 
 async function doctorKube(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
