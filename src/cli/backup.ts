@@ -16,7 +16,7 @@
 //
 // PostgreSQL is backed up with its own tools (pg_dump / pg_restore, docs/backups.md): both
 // commands name them instead of guessing at an installation's client versions.
-import { closeSync, constants, existsSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { backup as sqliteBackup, DatabaseSync } from 'node:sqlite';
 import { LATEST_SCHEMA_VERSION } from '../store/index.ts';
@@ -106,6 +106,7 @@ async function backup(loaded: LoadedConfig, out: string, force: boolean, io: Cli
   if (!existsSync(db)) throw new BackupProblem(`there is no database at ${db} to back up (check database.url and dataDir)`);
   const target = resolve(out);
   if (existsSync(target) && !force) throw new BackupProblem(`${target} exists: pass --force to replace it`);
+  if (!existsSync(dirname(target))) throw new BackupProblem(`the directory ${dirname(target)} does not exist`);
   const partial = join(dirname(target), `.${target.split('/').pop()}.partial-${process.pid}`);
   rmSync(partial, { force: true });
   try {
@@ -146,6 +147,8 @@ async function restore(loaded: LoadedConfig, from: string, force: boolean, io: C
   const exists = existsSync(db);
   if (exists && !force) throw new BackupProblem(`${db} exists: pass --force to replace it (it is kept beside it, renamed, not deleted)`);
   if (exists) assertNotInUse(db);
+  // A fresh volume: the data directory may not exist yet (Gatehouse would create it 0700 too).
+  mkdirSync(dirname(db), { recursive: true, mode: 0o700 });
   const incoming = join(dirname(db), `.restore-${process.pid}.db`);
   rmSync(incoming, { force: true });
   await copyDatabase(source, incoming);

@@ -212,6 +212,14 @@ describe('PostgreSQL and argument errors', () => {
       const b = await cli(path, 'backup', join(dir, 'b.db'));
       assert.equal(b.code, 0, b.err.join('\n'));
       assert.equal(b.out[1], `the data is sealed with the generated root secret ${join(dir, 'secret')}, which is not in the backup: keep a copy of it with the backup; a restore needs the same one`);
+      assert.deepEqual((await cli(path, 'backup', join(dir, 'missing', 'b.db'))).err, [`gatehouse backup: the directory ${join(dir, 'missing')} does not exist`]);
+      // A restore onto a fresh volume: the data directory is created, private.
+      const fresh = join(dir, 'fresh');
+      await writeConfig(join(dir, 'fresh.yaml'), { publicUrl: 'https://auth.example.test', dataDir: fresh });
+      const r = await cli(join(dir, 'fresh.yaml'), 'restore', join(dir, 'b.db'));
+      assert.equal(r.code, 0, r.err.join('\n'));
+      assert.equal(statSync(fresh).mode & 0o777, 0o700);
+      assert.equal(existsSync(join(fresh, 'gatehouse.db')), true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
