@@ -10,6 +10,7 @@
 #   - /etc/passwd and /etc/group with the user gatehouse (10001:10001), a /data volume owned by
 #     it (0700), an empty /tmp, and a config for a container (deploy/container/gatehouse.yaml) at
 #     /etc/gatehouse, which a Kubernetes ConfigMap or a bind mount replaces.
+#   - Node's compile cache, filled at build time (/app/.compile-cache, read-only at run time).
 # It runs as that user and never writes outside /data and /tmp, so it runs with a read-only
 # root filesystem (Kubernetes readOnlyRootFilesystem, `--read-only` elsewhere).
 #
@@ -111,13 +112,33 @@ ctr="$(bh from --name "gatehouse-build-$$" scratch)"
 mnt="$(bh mount "$ctr")"
 cp -a "$rfs/." "$mnt/"
 bh umount "$ctr" >/dev/null
+# Node's compile cache, filled once here by the image's own Node.js at the paths and with the
+# flags the entrypoint uses (the cache is keyed by both): every start then reads the stripped
+# TypeScript and its bytecode from /app/.compile-cache instead of loading the type-stripping
+# compiler. A read-only directory serves it as well; measured: 111 MiB resident at idle instead
+# of 135 MiB with an empty cache, which is what every new pod would otherwise start with.
+# Node names the cache's subdirectory after the uid too, so it is filled as the image's user.
+say "filling Node's compile cache"
+mnt="$(bh mount "$ctr")"
+install -d -o 10001 -g 10001 -m 0755 "$mnt/app/.compile-cache"
+bh umount "$ctr" >/dev/null
+bh run --isolation chroot --network host --user 10001:10001 \
+  --env NODE_COMPILE_CACHE=/app/.compile-cache "$ctr" -- \
+  /usr/local/bin/node --use-system-ca --max-semi-space-size=4 /app/bin/gatehouse.js check --config /etc/gatehouse/gatehouse.yaml >&2
+mnt="$(bh mount "$ctr")"
+ls -d "$mnt"/app/.compile-cache/*-10001 >/dev/null 2>&1 || die "the compile cache stayed empty"
+chown -R 0:0 "$mnt/app/.compile-cache"
+chmod -R go-w,a+rX "$mnt/app/.compile-cache"
+# buildah run leaves its mount points behind; the image keeps only what it shipped.
+rm -f "$mnt/run/.containerenv"
+bh umount "$ctr" >/dev/null
 bh config \
   --user 10001:10001 \
   --workingdir /app \
   --entrypoint '["/usr/local/bin/node", "--use-system-ca", "--max-semi-space-size=4", "/app/bin/gatehouse.js"]' \
   --cmd serve \
   --env GATEHOUSE_CONFIG=/etc/gatehouse \
-  --env NODE_COMPILE_CACHE=/tmp/node-compile-cache \
+  --env NODE_COMPILE_CACHE=/app/.compile-cache \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
   --env TZ=UTC \
   --port 4180/tcp --port 9464/tcp \

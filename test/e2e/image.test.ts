@@ -131,6 +131,10 @@ describe('the OCI image, built here from scratch and run read-only', () => {
       await assert.rejects(stat(join(rootfs, absent)), { code: 'ENOENT' }, `${absent} is in the image`);
     }
     assert.equal((await readdir(join(rootfs, 'app/src/store'))).some((f) => f.endsWith('.test.ts')), false);
+    // Node's compile cache, filled at build time for the entrypoint's flags.
+    assert.ok(config.Env.includes('NODE_COMPILE_CACHE=/app/.compile-cache'));
+    // Node names the cache's subdirectory after the uid: one filled by another user is never read.
+    assert.deepEqual((await readdir(join(rootfs, 'app/.compile-cache'))).map((d) => d.replace(/^v[\d.]+-x64-[0-9a-f]+-/, '')), ['10001']);
     const size = Number((await exec('du', ['-sb', rootfs])).stdout.split('\t')[0]);
     console.log(`# image ${IMAGE}: ${(size / 1048576).toFixed(1)} MiB uncompressed; build log tail: ${buildLog.trim().split('\n').at(-1)}`);
   });
@@ -163,6 +167,7 @@ describe('the OCI image, built here from scratch and run read-only', () => {
       assert.equal(st.mode & 0o077, 0, `${f} is readable by others`);
     }
     assert.match(out, /"msg":"listening"/);
+    console.log(`# the server in the image: ${/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]} kB resident after start-up`);
     assert.doesNotMatch(out, /EROFS|read-only file system/i);
   });
 

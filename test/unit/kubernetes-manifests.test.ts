@@ -138,8 +138,9 @@ describe('the Deployment agrees with the config it mounts', async () => {
       runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' },
     });
     assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    const cache = c.env.find((e: { name: string }) => e.name === 'NODE_COMPILE_CACHE').value as string;
-    assert.ok([...mounts.keys()].some((m) => cache.startsWith(`${m}/`)), `NODE_COMPILE_CACHE ${cache} is not on a volume`);
+    // Node's compile cache comes filled and read-only with the image (scripts/build-image.sh).
+    assert.equal(c.env.find((e: { name: string }) => e.name === 'NODE_COMPILE_CACHE'), undefined);
+    assert.deepEqual([...mounts.keys()].sort(), ['/data', '/etc/gatehouse', '/run/secrets/gatehouse', '/tmp']);
     assert.equal(pod.automountServiceAccountToken, false);
   });
 
