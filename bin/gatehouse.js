@@ -9,8 +9,20 @@ var REQUIRED_MAJOR = 24;
 var found = process.versions.node;
 var major = parseInt(found.split('.')[0], 10);
 if (!(major >= REQUIRED_MAJOR)) {
-  process.stderr.write('gatehouse: found Node.js ' + found + ', needs Node.js ' + REQUIRED_MAJOR +
-    ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n');
+  // Inside the checkout, `npm start` runs node_modules/.bin/node (the `node` package) first; when
+  // an older Node.js answers instead, that binary is missing: npm installed the package without
+  // running its install script (npm 11 skips scripts that package.json's allowScripts does not
+  // approve, and older checkouts did not approve it).
+  var fs = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('node:fs') : undefined;
+  var projectNode = new URL('../node_modules/.bin/node', import.meta.url);
+  var inCheckout = fs !== undefined && fs.existsSync(new URL('../package.json', import.meta.url));
+  if (inCheckout && !fs.existsSync(projectNode)) {
+    process.stderr.write('gatehouse: Node.js ' + REQUIRED_MAJOR + ' is missing from node_modules (found only Node.js ' + found +
+      '): the `node` package\'s install script did not run; run `npm install` again (package.json\'s allowScripts approves it)\n');
+  } else {
+    process.stderr.write('gatehouse: found Node.js ' + found + ', needs Node.js ' + REQUIRED_MAJOR +
+      ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n');
+  }
   process.exit(1);
 }
 // Node's compile cache keeps the stripped TypeScript and its bytecode on disk: after the first

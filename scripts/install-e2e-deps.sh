@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suites (test/e2e) and the benchmark (bench/) need, from Debian's
-# own repositories only: nginx, Caddy, Chromium (driven by playwright-core), wrk, taskset, and
-# Apache with mod_auth_openidc (a real OpenID Connect relying party for the issuer).
+# own repositories only: nginx, Caddy, Chromium (driven by playwright-core), wrk, taskset,
+# Apache with mod_auth_openidc (a real OpenID Connect relying party for the issuer), kubectl
+# (kubernetes-client: `kubectl kustomize` renders deploy/kubernetes) and buildah (builds and runs
+# the OCI image from scratch, without a registry: scripts/build-image.sh).
 # Idempotent: safe to run again, and only runs apt-get when something is missing. Starts no
 # service: the tests run their own nginx, Caddy and Apache on free high ports with all state in a
 # temporary directory, so the packaged services are stopped and disabled in case the package
@@ -10,7 +12,10 @@ set -euo pipefail
 
 say() { printf '[install-e2e-deps] %s\n' "$*"; }
 
-packages=(nginx caddy chromium wrk util-linux ca-certificates apache2 libapache2-mod-auth-openidc)
+packages=(nginx caddy chromium wrk util-linux ca-certificates apache2 libapache2-mod-auth-openidc buildah tzdata)
+# Any kubectl will do (its built-in kustomize renders the manifests); Debian's only when there is
+# none, since another package (a cloud SDK's kubectl) may already own /usr/bin/kubectl.
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 if [ "$(id -u)" -ne 0 ]; then
   SUDO=sudo
@@ -63,9 +68,11 @@ wrk -v 2>&1 | head -n1 | sed 's/^/  /' || true
 taskset --version 2>&1 | sed 's/^/  /'
 /usr/sbin/apache2 -v 2>&1 | head -n1 | sed 's/^/  /'
 dpkg-query -W -f='  mod_auth_openidc ${Version}\n' libapache2-mod-auth-openidc
+kubectl version --client 2>&1 | head -n2 | sed 's/^/  /'
+buildah --version 2>&1 | sed 's/^/  /'
 
 # Fail here, not in the middle of a test run, if something is missing.
-for bin in nginx caddy chromium wrk taskset; do
+for bin in nginx caddy chromium wrk taskset kubectl buildah; do
   command -v "$bin" >/dev/null || { say "missing after install: $bin"; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { say "expected /usr/bin/chromium"; exit 1; }

@@ -14,6 +14,7 @@ import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
+import { BACKUP_COMMANDS } from './backup.ts';
 
 export interface Command {
   summary: string;
@@ -461,6 +462,7 @@ ${CONFIG_HELP}`,
       return doctor(values, io);
     },
   },
+  ...BACKUP_COMMANDS,
 };
 
 async function doctorKube(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
