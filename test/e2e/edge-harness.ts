@@ -8,7 +8,7 @@
 // "oauth4webapi" next to its importer), so the code that runs is the compiled package itself.
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
+import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Miniflare } from 'miniflare';
@@ -100,48 +100,26 @@ export async function startWorker(built: BuiltEdge, o: WorkerOptions): Promise<R
   return { url, mf, stop: () => mf.dispose() };
 }
 
-export interface RawResponse { status: number; headers: Record<string, string>; body: string }
+export interface RawResponse { status: number; headers: http.IncomingHttpHeaders; body: string }
 
 /**
  * One request whose request-target is sent byte for byte as given (no URL parsing on our side:
  * "//secret.html", "/./secret.html", a backslash or "%2e" arrive exactly as an attacker types them).
  */
-export function rawRequest(port: number, host: string, target: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export function rawRequest(port: number, host: string, target: string, o: { method?: string; headers?: Record<string, string>; agent?: http.Agent } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    let data = Buffer.alloc(0);
-    s.setTimeout(15_000, () => s.destroy(new Error(`raw request ${target} timed out`)));
-    s.on('connect', () => {
-      const lines = [`${o.method ?? 'GET'} ${target} HTTP/1.1`, `Host: ${host}`, 'Connection: close'];
-      for (const [k, v] of Object.entries(o.headers ?? {})) lines.push(`${k}: ${v}`);
-      s.write(`${lines.join('\r\n')}\r\n\r\n`);
+    const req = http.request({
+      host: '127.0.0.1', port, method: o.method ?? 'GET', path: target, setHost: false,
+      headers: { Host: host, ...o.headers }, agent: o.agent ?? false,
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
     });
-    s.on('data', (d: Buffer) => { data = Buffer.concat([data, d]); });
-    s.on('error', reject);
-    s.on('end', () => {
-      const text = data.toString('latin1');
-      const head = text.slice(0, text.indexOf('\r\n\r\n'));
-      const [statusLine, ...headerLines] = head.split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const l of headerLines) {
-        const i = l.indexOf(':');
-        const k = l.slice(0, i).trim().toLowerCase();
-        headers[k] = headers[k] === undefined ? l.slice(i + 1).trim() : `${headers[k]}, ${l.slice(i + 1).trim()}`;
-      }
-      let body = text.slice(head.length + 4);
-      if ((headers['transfer-encoding'] ?? '').includes('chunked')) {
-        let out = '';
-        let rest = body;
-        for (;;) {
-          const nl = rest.indexOf('\r\n');
-          const size = parseInt(rest.slice(0, nl), 16);
-          if (!(size > 0)) break;
-          out += rest.slice(nl + 2, nl + 2 + size);
-          rest = rest.slice(nl + 2 + size + 2);
-        }
-        body = out;
-      }
-      resolve({ status: Number(statusLine?.split(' ')[1]), headers, body: Buffer.from(body, 'latin1').toString('utf8') });
-    });
+    req.on('error', reject);
+    req.setTimeout(15_000, () => req.destroy(new Error(`request ${target} timed out`)));
+    req.end();
   });
 }

@@ -197,4 +197,188 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     assert.deepEqual(navs.map(String), [`${edge}/`]);
     assert.deepEqual(await page.context().cookies(edge), []);
   });
+
+  // Every request-target below names /secret.html (or /admin/index.html) to some component:
+  // the file name, the clean name, dot segments, doubled slashes, percent-encoding, case, a
+  // backslash. Sent byte for byte over a raw socket, as an attacker would, not through a URL
+  // parser of ours. "signin": 303 to Gatehouse's authorization endpoint; "deny": 403;
+  // "runtime": workerd refuses the request-target itself (500) before any Worker code runs.
+  const ATTACKS: Array<[string, 'signin' | 'deny' | 'runtime']> = [
+    ['/secret.html', 'signin'], ['/secret', 'signin'], ['/secret/', 'signin'], ['/secret/index.html', 'signin'],
+    ['/SECRET.html', 'signin'], ['/Secret', 'signin'], ['/secret.HTML', 'signin'],
+    ['/%73ecret.html', 'signin'], ['/%73ecret', 'signin'], ['/%53ECRET.html', 'signin'], ['/secret%2ehtml', 'signin'],
+    ['/./secret.html', 'signin'], ['/%2e/secret.html', 'signin'], ['//secret.html', 'signin'], ['///secret', 'signin'],
+    ['/assets/../secret.html', 'signin'], ['/assets/%2e%2e/secret.html', 'signin'], ['/assets/..%2fsecret.html', 'signin'],
+    ['/assets/%2e%2e%2fsecret', 'signin'], ['/assets\\..\\secret.html', 'signin'], ['/assets/..%5csecret.html', 'signin'],
+    ['/secret%2F', 'signin'], ['/secret.html;x', 'signin'], ['/secret.html?x=1', 'signin'],
+    ['/admin/', 'signin'], ['/admin/index.html', 'signin'], ['/%61dmin/index.html', 'signin'], ['/ADMIN', 'signin'],
+    ['/secret.html%00', 'deny'], ['/%2573ecret.html', 'deny'], ['/secret%252ehtml', 'deny'], ['/secret.html%0d%0a', 'deny'],
+    ['\\secret.html', 'runtime'],
+  ];
+
+  test(`no encoding reaches a protected asset: ${ATTACKS.length} request-targets, anonymous and as the wrong group`, async () => {
+    const page = await (await context()).newPage();
+    await page.goto(`${edge}/secret`);
+    await signInAtPortal(page, 'bob');
+    await page.waitForURL(`${edge}/secret`, { timeout: STEP_MS });
+    const bob = (await page.context().cookies(edge)).find((c) => c.name === 'gatehouse_edge')!.value;
+    const host = `edge.example.test:${edgePort}`;
+    for (const [target, expected] of ATTACKS) {
+      const anon = await rawRequest(edgePort, host, target, { headers: { Accept: 'text/html' } });
+      assert.ok(!anon.body.includes(SECRET_MARKER) && !anon.body.includes(ADMIN_MARKER), `${target}: the protected content leaked`);
+      if (expected === 'signin') {
+        assert.equal(anon.status, 303, `${target}: ${anon.status} ${anon.body.slice(0, 100)}`);
+        assert.ok((anon.headers.location ?? '').startsWith(`${issuer}/oidc/auth?`), `${target}: ${anon.headers.location}`);
+      } else {
+        assert.equal(anon.status, expected === 'deny' ? 403 : 500, `${target}: ${anon.status}`);
+      }
+      // An API client (no HTML) is told 401, never redirected.
+      const api = await rawRequest(edgePort, host, target, { headers: { Accept: 'application/json' } });
+      assert.equal(api.status, expected === 'signin' ? 401 : expected === 'deny' ? 403 : 500, `${target} (API): ${api.status}`);
+      // Signed in, but not staff: 403, whatever the spelling.
+      const asBob = await rawRequest(edgePort, host, target, { headers: { Accept: 'text/html', Cookie: `gatehouse_edge=${bob}` } });
+      assert.equal(asBob.status, expected === 'runtime' ? 500 : 403, `${target} as bob: ${asBob.status}`);
+      assert.ok(!asBob.body.includes(SECRET_MARKER) && !asBob.body.includes(ADMIN_MARKER), `${target} as bob: leaked`);
+    }
+    // The same names through Chromium itself (its URL parser first): each ends at the sign-in form.
+    for (const p of ['/secret.html', '/secret', '/%73ecret.html', '/./secret.html', '/SECRET.html', '/secret/']) {
+      const fresh = await (await context()).newPage();
+      await fresh.goto(`${edge}${p}`);
+      const at = new URL(fresh.url());
+      assert.equal(`${at.origin}${at.pathname}`, `${issuer}/oauth2/start`, `${p} ended at ${fresh.url()}`);
+      await fresh.context().close();
+    }
+  });
+
+  test('positive control: the same targets do reach the file for a member (so the refusals above are the gate, not a 404)', async () => {
+    const page = await (await context()).newPage();
+    await page.goto(`${edge}/secret`);
+    await signInAtPortal(page, 'alice');
+    await page.waitForURL(`${edge}/secret`, { timeout: STEP_MS });
+    const alice = (await page.context().cookies(edge)).find((c) => c.name === 'gatehouse_edge')!.value;
+    const host = `edge.example.test:${edgePort}`;
+    const get = (t: string) => rawRequest(edgePort, host, t, { headers: { Accept: 'text/html', Cookie: `gatehouse_edge=${alice}` } });
+    const direct = await get('/secret');
+    assert.equal(direct.status, 200);
+    assert.ok(direct.body.includes(SECRET_MARKER));
+    // The asset server's own answers for the other names: its clean-URL redirect (307 to
+    // /secret), or 404 for a name it does not have (case, ";x").
+    for (const t of ['/secret.html', '/%73ecret.html', '//secret.html', '/assets/%2e%2e/secret.html', '/secret/']) {
+      const r = await get(t);
+      assert.equal(r.status, 307, t);
+      assert.equal(r.headers.location, '/secret', t);
+    }
+    for (const t of ['/SECRET.html', '/secret.html;x']) assert.equal((await get(t)).status, 404, t);
+  });
+
+  test('the trap: with run_worker_first unset, workerd serves /secret before the Worker runs, and the check refuses that config', async () => {
+    const shipped = await readTemplateWrangler();
+    assert.deepEqual(checkWranglerConfig(shipped), { ok: true, problems: [] });
+    const trap = structuredClone(shipped);
+    delete (trap.assets as Record<string, unknown>).run_worker_first;
+    assert.deepEqual(checkWranglerConfig(trap), {
+      ok: false,
+      problems: ['assets.run_worker_first: unset (false by default): every file under ./public is served before the Worker runs, without sign-in; set "run_worker_first": true'],
+    });
+    const port = await freePort();
+    const open = await startWorker(built, { port, wrangler: trap, bindings: bindings() });
+    try {
+      const r = await rawRequest(port, `edge.example.test:${port}`, '/secret', { headers: { Accept: 'text/html' } });
+      assert.equal(r.status, 200, 'the runtime really does serve the file without the Worker');
+      assert.ok(r.body.includes(SECRET_MARKER));
+    } finally {
+      await open.stop();
+    }
+  });
+
+  test('the list form: ["/*", "!/assets/*"] passes only with rules that make every name under /assets public, and then serves them without the Worker', async () => {
+    const shipped = await readTemplateWrangler();
+    const listed = structuredClone(shipped);
+    (listed.assets as Record<string, unknown>).run_worker_first = ['/*', '!/assets/*'];
+    assert.deepEqual(checkWranglerConfig(listed).problems, [
+      'assets.run_worker_first: "!/assets/*" serves /assets.html before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["/assets.html"] before any other rule that matches there',
+    ]);
+    const rules = (listed.vars as Record<string, unknown>).GATEHOUSE_RULES as Array<{ paths?: string[] }>;
+    rules[0]!.paths!.push('=/assets.html');
+    assert.deepEqual(checkWranglerConfig(listed), { ok: true, problems: [] });
+    const port = await freePort();
+    const w = await startWorker(built, { port, wrangler: listed, bindings: bindings() });
+    try {
+      const host = `edge.example.test:${port}`;
+      const css = await rawRequest(port, host, '/assets/site.css');
+      assert.equal(css.status, 200);
+      assert.equal(css.body, 'body { font-family: sans-serif; }\n');
+      // Through the Worker: the sign-in. "/assets/..%2fsecret.html" is inside the exception as
+      // the router reads it (it does not decode %2F), so the asset server answers it, and has
+      // no such file: 404, never the page.
+      const expected: Array<[string, number]> = [
+        ['/secret', 303], ['/secret.html', 303], ['/assets/../secret.html', 303], ['/assets/%2e%2e/secret.html', 303],
+        ['/assets/..%2fsecret.html', 404], ['/assets/..%5csecret.html', 404],
+      ];
+      for (const [t, status] of expected) {
+        const r = await rawRequest(port, host, t, { headers: { Accept: 'text/html' } });
+        assert.equal(r.status, status, t);
+        assert.ok(!r.body.includes(SECRET_MARKER), t);
+      }
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test(`revocation: a Gatehouse session revoked loses access at the edge within GATEHOUSE_SESSION_LIFETIME (${SHORT_LIFETIME} s); until then renewal is silent`, async () => {
+    const short = `http://edge.example.test:${shortPort}`;
+    const w = await startWorker(built, { port: shortPort, bindings: bindings(SHORT_LIFETIME) });
+    try {
+      const page = await (await context()).newPage();
+      const navs = recordNavigations(page);
+      await page.goto(`${short}/secret`);
+      await signInAtPortal(page, 'alice');
+      await page.waitForURL(`${short}/secret`, { timeout: STEP_MS });
+      const signedInAt = Date.now();
+
+      // Past half the lifetime, a navigation asks Gatehouse with prompt=none and comes straight
+      // back: no form, same URL, a new cookie.
+      const before = (await page.context().cookies(short)).find((c) => c.name === 'gatehouse_edge')!.value;
+      while (Date.now() - signedInAt < (SHORT_LIFETIME * 1000) / 2 + 200) await new Promise((r) => setTimeout(r, 100));
+      navs.length = 0;
+      await page.goto(`${short}/secret?again=1`);
+      assert.equal(page.url(), `${short}/secret?again=1`);
+      assert.ok((await page.content()).includes(SECRET_MARKER));
+      const silent = navs.find((u) => `${u.origin}${u.pathname}` === `${issuer}/oidc/auth`);
+      assert.equal(silent?.searchParams.get('prompt'), 'none');
+      assert.ok(!navs.some((u) => u.pathname === '/oauth2/start'), 'no sign-in form on renewal');
+      const renewed = (await page.context().cookies(short)).find((c) => c.name === 'gatehouse_edge')!.value;
+      assert.notEqual(renewed, before);
+
+      // Revoke every Gatehouse session of alice (the admin's command, another process).
+      const revoked = await gh.run(['session', 'revoke', '--user', 'alice']);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      const t0 = Date.now();
+      const bound = SHORT_LIFETIME * 1000;
+      const slack = 4000; // polling, a loaded machine, and the store poll (500 ms)
+
+      // An API request with the renewed cookie: 200 until the cookie's lifetime ends, then 401.
+      const host = `edge.example.test:${shortPort}`;
+      let apiAt = 0;
+      for (;;) {
+        const r = await rawRequest(shortPort, host, '/whoami', { headers: { Accept: 'application/json', Cookie: `gatehouse_edge=${renewed}` } });
+        if (r.status === 401) { apiAt = Date.now() - t0; break; }
+        assert.equal(r.status, 200);
+        if (Date.now() - t0 > bound + slack) assert.fail(`still served ${Date.now() - t0} ms after the revocation`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.ok(apiAt <= bound + slack, `API access ended ${apiAt} ms after the revocation`);
+
+      // A navigation: Gatehouse says login_required to prompt=none, so the visitor is at the
+      // sign-in form, and the edge's session cookie is gone.
+      await page.goto(`${short}/secret`);
+      const at = new URL(page.url());
+      assert.equal(`${at.origin}${at.pathname}`, `${issuer}/oauth2/start`);
+      assert.equal(await page.locator('h1').innerText(), 'Sign in');
+      assert.ok(Date.now() - t0 <= bound + slack);
+      assert.deepEqual((await page.context().cookies(short)).filter((c) => c.name === 'gatehouse_edge'), []);
+    } finally {
+      await w.stop();
+    }
+  });
 });
