@@ -216,6 +216,8 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     ['\\secret.html', 'runtime'],
   ];
 
+  const expectedStatus = { signin: 303, deny: 403, runtime: 500 } as const;
+
   test(`no encoding reaches a protected asset: ${ATTACKS.length} request-targets, anonymous and as the wrong group`, async () => {
     const page = await (await context()).newPage();
     await page.goto(`${edge}/secret`);
@@ -247,6 +249,40 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       const at = new URL(fresh.url());
       assert.equal(`${at.origin}${at.pathname}`, `${issuer}/oauth2/start`, `${p} ended at ${fresh.url()}`);
       await fresh.context().close();
+    }
+  });
+
+  test('rules that list what is protected and open the rest: no name of /secret.html opens it, under every html_handling of the asset server', async () => {
+    // The other way to write rules (the story's: protect /secret, everything else public) is
+    // where a file's second name matters: with html_handling "none" the asset server would serve
+    // /secret.html itself, so the rule for /secret must cover it (rules.ts, assetAliases).
+    const shipped = await readTemplateWrangler();
+    for (const mode of ['none', 'drop-trailing-slash', 'force-trailing-slash', 'auto-trailing-slash']) {
+      const cfg = structuredClone(shipped);
+      (cfg.assets as Record<string, unknown>).html_handling = mode;
+      (cfg.vars as Record<string, unknown>).GATEHOUSE_RULES = [
+        { name: 'members', paths: ['/secret', '/admin'], allow: { groups: ['staff'] } },
+        { name: 'site', public: true },
+      ];
+      assert.deepEqual(checkWranglerConfig(cfg), { ok: true, problems: [] });
+      const port = await freePort();
+      const w = await startWorker(built, { port, wrangler: cfg, bindings: bindings() });
+      try {
+        const host = `edge.example.test:${port}`;
+        const css = await rawRequest(port, host, '/assets/site.css');
+        assert.equal(css.status, 200, `${mode}: the rest is public`);
+        for (const [target] of ATTACKS) {
+          const r = await rawRequest(port, host, target, { headers: { Accept: 'text/html' } });
+          assert.ok(!r.body.includes(SECRET_MARKER) && !r.body.includes(ADMIN_MARKER), `${mode}: ${target} leaked (${r.status})`);
+          // Not a redirect to another name of the page either: that would only move the question.
+          if (r.status >= 300 && r.status < 400) assert.ok((r.headers.location ?? '').startsWith(`${issuer}/oidc/auth?`), `${mode}: ${target} -> ${r.headers.location}`);
+          // Exactly as with the shipped rules, but for ";x", which names no protected page here.
+          const want = target === '/secret.html;x' ? 404 : expectedStatus[ATTACKS.find(([t]) => t === target)![1]];
+          assert.equal(r.status, want, `${mode}: ${target}`);
+        }
+      } finally {
+        await w.stop();
+      }
     }
   });
 
