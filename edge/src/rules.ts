@@ -7,7 +7,7 @@
 // 1. Paths compare case-insensitively. An origin or an asset store that folds case must not give
 //    a protected page a second, unprotected name.
 // 2. Every name the asset store may serve one file under is decided, and the strictest decision
-//    wins. Cloudflare's asset server answers `/secret`, `/secret.html`, `/secret/` and
+//    of a rule that matches one of them wins. Cloudflare's asset server answers `/secret`, `/secret.html`, `/secret/` and
 //    `/secret/index.html` with one of the same two files (html_handling), so a rule for
 //    `/secret` must cover them all, and a public `/**` after it must not open `/secret.html`.
 //
@@ -96,7 +96,7 @@ export function assetAliases(path: string): string[] {
     if (dir !== '/') add(dir.slice(0, -1));
   } else if (path.endsWith('.html')) {
     const stem = path.slice(0, -'.html'.length);
-    if (stem !== '') { add(stem); add(`${stem}/`); }
+    if (stem !== '' && !stem.endsWith('/')) { add(stem); add(`${stem}/`); }
   } else if (path.endsWith('/')) {
     add(`${path}index.html`);
     if (path !== '/') { add(path.slice(0, -1)); add(`${path.slice(0, -1)}.html`); }
@@ -239,10 +239,15 @@ export function compilePolicy(rules: readonly Rule[]): Policy {
     decide(method, rawPath, identity) {
       const n = normalizePath(rawPath);
       if (!n.ok) return { action: 'deny', rule: null, reason: 'malformed path' };
-      let worst: Decision | null = null;
-      for (const name of assetAliases(n.path)) {
+      // The request's own name decides as at the gate; another name of the same file only
+      // makes it stricter, and only through a rule that matches it (a name no rule mentions
+      // carries no intent: its default deny is not this request's).
+      let worst = decideOne(method, n.path, identity);
+      if (worst.action === 'deny') return worst;
+      for (const name of assetAliases(n.path).slice(1)) {
         const d = decideOne(method, name, identity);
-        if (worst === null || RANK[d.action] > RANK[worst.action]) worst = d;
+        if (d.rule === null) continue;
+        if (RANK[d.action] > RANK[worst.action]) worst = d;
         if (d.action === 'deny') break;
       }
       return worst as Decision;

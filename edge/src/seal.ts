@@ -14,6 +14,8 @@ export type Purpose = 'session' | 'login';
 const VERSION = 1;
 const IV_BYTES = 12;
 const MIN_SECRET_CHARS = 32;
+/** Web Crypto's key type, named the same way under lib.webworker and @types/node. */
+type Key = Awaited<ReturnType<typeof crypto.subtle.deriveKey>>;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
@@ -44,7 +46,7 @@ export function fromB64url(s: string): Uint8Array<ArrayBuffer> | null {
   return out;
 }
 
-async function deriveKey(secret: string, purpose: Purpose): Promise<CryptoKey> {
+async function deriveKey(secret: string, purpose: Purpose): Promise<Key> {
   const ikm = await crypto.subtle.importKey('raw', enc.encode(secret), 'HKDF', false, ['deriveKey']);
   return crypto.subtle.deriveKey(
     { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: enc.encode(`gatehouse-edge ${purpose} cookie v1`) },
@@ -60,7 +62,7 @@ export async function createSealer(secrets: readonly string[], purpose: Purpose,
   return {
     async seal(name, payload) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-      const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: enc.encode(name) }, keys[0] as CryptoKey, enc.encode(JSON.stringify(payload))));
+      const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: enc.encode(name) }, keys[0] as Key, enc.encode(JSON.stringify(payload))));
       const out = new Uint8Array(1 + IV_BYTES + ct.length);
       out[0] = VERSION;
       out.set(iv, 1);

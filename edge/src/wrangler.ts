@@ -13,7 +13,7 @@
 //   - the rules make every path public (nothing to protect).
 // Anything else is refused with the exact key and what to write instead. The proof is
 // conservative: a config it cannot prove safe is refused, never waved through.
-import { compilePattern, ruleProblems, type Rule } from './rules.ts';
+import { assetAliases, compilePattern, ruleProblems, type Rule } from './rules.ts';
 
 export interface WranglerCheck {
   ok: boolean;
@@ -49,7 +49,10 @@ export function parseJsonc(text: string): unknown {
   return JSON.parse(out);
 }
 
-type Region = { kind: 'exact'; path: string } | { kind: 'tree'; base: string };
+/** Paths an exception serves without the Worker: one path, or everything strictly under `base/`
+ * (base '' = every path). `alias`: another name of such a file, which a rule must not protect
+ * (rules.ts: a name no rule matches adds nothing). */
+type Region = ({ kind: 'exact'; path: string } | { kind: 'tree'; base: string }) & { alias?: boolean };
 
 interface RuleView { rule: Rule; matchers: { raw: string; match: (p: string) => boolean }[] | null }
 
@@ -57,17 +60,17 @@ interface RuleView { rule: Rule; matchers: { raw: string; match: (p: string) => 
 function relation(q: string, match: (p: string) => boolean, r: Region): { covers: boolean; overlaps: boolean } {
   if (r.kind === 'exact') { const m = match(r.path); return { covers: m, overlaps: m }; }
   const b = r.base;
-  if (q.startsWith('=')) { const e = q.slice(1); return { covers: false, overlaps: b === '' || e === b || e.startsWith(`${b}/`) }; }
   if (b === '') return { covers: q === '/' || q === '/**', overlaps: true }; // every path
+  const under = `${b}/`;
+  if (q.startsWith('=')) return { covers: false, overlaps: q.slice(1).startsWith(under) };
   const star = q.indexOf('*');
   if (star === -1) {
-    if (q.endsWith('/')) return { covers: b.startsWith(q), overlaps: b.startsWith(q) || q.startsWith(`${b}/`) };
+    if (q.endsWith('/')) return { covers: under.startsWith(q), overlaps: under.startsWith(q) || q.startsWith(under) };
     const covers = b === q || b.startsWith(`${q}/`);
-    return { covers, overlaps: covers || q.startsWith(`${b}/`) };
+    return { covers, overlaps: covers || q.startsWith(under) };
   }
   const lp = q.slice(0, star);
-  const overlaps = b.startsWith(lp) || lp.startsWith(b);
-  return { covers: q === `${lp}**` && b.startsWith(lp), overlaps };
+  return { covers: q === `${lp}**` && under.startsWith(lp), overlaps: under.startsWith(lp) || lp.startsWith(under) };
 }
 
 /** Whether every path of the region is public for every method under the rules (first match). */
@@ -91,7 +94,7 @@ function provenPublic(rules: RuleView[], r: Region): boolean {
     }
     return false;
   }
-  return false; // default deny
+  return r.alias === true; // default deny: the request's own name is refused; an alias adds nothing
 }
 
 /** The regions an exception "!P" serves without the Worker, with the other names of its files. */
@@ -102,13 +105,11 @@ function exceptionRegions(pattern: string): Region[] | null {
     const base = p.slice(0, -2);
     if (base === '') return null; // "!/*": everything
     // /dir/ and /dir/index.html are also /dir and /dir.html to the asset server.
-    return [{ kind: 'tree', base }, { kind: 'exact', path: `${base}.html` }];
+    return [{ kind: 'tree', base }, { kind: 'exact', path: base, alias: true }, { kind: 'exact', path: `${base}.html`, alias: true }];
   }
   if (p.includes('*')) return null;
-  const out: Region[] = [{ kind: 'exact', path: p }];
-  for (const alias of [`${p}.html`, `${p}/`, `${p}/index.html`]) out.push({ kind: 'exact', path: alias });
-  if (p.endsWith('.html')) out.push({ kind: 'exact', path: p.slice(0, -5) }, { kind: 'exact', path: `${p.slice(0, -5)}/` });
-  return out;
+  const [own, ...others] = assetAliases(p);
+  return [{ kind: 'exact', path: own as string }, ...others.map((path): Region => ({ kind: 'exact', path, alias: true }))];
 }
 
 function readRules(vars: unknown, at: string, problems: string[]): Rule[] | null {
@@ -155,8 +156,8 @@ function checkOne(assets: unknown, rules: Rule[] | null, at: string, problems: s
     const bad = regions.filter((r) => !provenPublic(views, r));
     if (bad.length > 0) {
       const first = bad[0] as Region;
-      const what = first.kind === 'tree' ? `${first.base} and everything under it` : first.path;
-      const fix = first.kind === 'tree' ? first.base : first.path;
+      const what = first.kind === 'tree' ? `everything under ${first.base}/` : first.alias === true ? `the file of ${first.path} (under another of its names)` : first.path;
+      const fix = first.kind === 'tree' ? first.base : `=${first.path}`;
       problems.push(`${at}.run_worker_first: "${entry}" serves ${what} before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["${fix}"] before any other rule that matches there`);
     }
   }

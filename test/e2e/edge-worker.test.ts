@@ -192,7 +192,7 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     assert.equal(page.url(), `${edge}/`);
     assert.equal(await page.locator('h1').innerText(), 'Welcome');
     // The stylesheet the page links is public too.
-    assert.equal(await page.evaluate(() => getComputedStyle(document.body).fontFamily), 'sans-serif');
+    assert.equal(await page.evaluate('getComputedStyle(document.body).fontFamily'), 'sans-serif');
     assert.deepEqual(toIssuer, []);
     assert.deepEqual(navs.map(String), [`${edge}/`]);
     assert.deepEqual(await page.context().cookies(edge), []);
@@ -262,6 +262,7 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       (cfg.assets as Record<string, unknown>).html_handling = mode;
       (cfg.vars as Record<string, unknown>).GATEHOUSE_RULES = [
         { name: 'members', paths: ['/secret', '/admin'], allow: { groups: ['staff'] } },
+        { name: 'members-closed', paths: ['/secret', '/admin'], deny: true },
         { name: 'site', public: true },
       ];
       assert.deepEqual(checkWranglerConfig(cfg), { ok: true, problems: [] });
@@ -332,7 +333,7 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     const listed = structuredClone(shipped);
     (listed.assets as Record<string, unknown>).run_worker_first = ['/*', '!/assets/*'];
     assert.deepEqual(checkWranglerConfig(listed).problems, [
-      'assets.run_worker_first: "!/assets/*" serves /assets.html before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["/assets.html"] before any other rule that matches there',
+      'assets.run_worker_first: "!/assets/*" serves the file of /assets.html (under another of its names) before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["=/assets.html"] before any other rule that matches there',
     ]);
     const rules = (listed.vars as Record<string, unknown>).GATEHOUSE_RULES as Array<{ paths?: string[] }>;
     rules[0]!.paths!.push('=/assets.html');
