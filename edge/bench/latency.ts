@@ -1,3 +1,4 @@
+/* eslint-disable no-console -- a benchmark prints its numbers */
 // The edge middleware's added latency per request on a warm session, and the package's size.
 //
 // Two Workers in workerd (Miniflare), the same static files and compatibility date, one port
