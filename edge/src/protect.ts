@@ -278,6 +278,12 @@ async function callback(gate: Gate, request: Request, url: URL): Promise<Respons
     result = await oauth.processAuthorizationCodeResponse(as, gate.client, response, { expectedNonce: login.n, requireIdToken: true });
   } catch (e) {
     if (e instanceof oauth.ResponseBodyError) return page(400, 'Sign-in failed', `The sign-in could not be completed (${e.error}).`, [clear]);
+    // A token response that fails validation (nonce, iss, aud, expiry): the reason to the log,
+    // never to the visitor.
+    if (e instanceof oauth.OperationProcessingError) {
+      console.error(`gatehouse edge: token response refused: ${e.message}`);
+      return page(400, 'Sign-in failed', 'The answer from the sign-in server was not valid.', [clear]);
+    }
     throw e;
   }
   // OpenID Connect Core §3.1.3.7: the ID token came straight from the token endpoint over TLS,
