@@ -362,6 +362,27 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     }
   });
 
+  test('sign-out at the edge clears its cookie and ends the Gatehouse session (RP-initiated logout)', async () => {
+    const page = await (await context()).newPage();
+    await page.goto(`${edge}/secret`);
+    await signInAtPortal(page, 'alice');
+    await page.waitForURL(`${edge}/secret`, { timeout: STEP_MS });
+    await page.goto(`${edge}/.gatehouse/sign_out`);
+    const ask = new URL(page.url());
+    assert.equal(`${ask.origin}${ask.pathname}`, `${issuer}/oidc/session/end`);
+    assert.equal(ask.searchParams.get('client_id'), 'edge-app');
+    assert.deepEqual((await page.context().cookies(edge)).filter((c) => c.name === 'gatehouse_edge'), []);
+    assert.equal(await page.locator('h1').innerText(), 'Sign out?');
+    await page.locator('button[name="logout"]').click();
+    await page.waitForURL(`${issuer}/oidc/session/end/success`, { timeout: STEP_MS });
+    assert.equal(await page.locator('h1').innerText(), 'Signed out');
+    // Gatehouse's own session is over too: the next protected page asks for the password.
+    await page.goto(`${edge}/secret`);
+    const at = new URL(page.url());
+    assert.equal(`${at.origin}${at.pathname}`, `${issuer}/oauth2/start`);
+    assert.equal(await page.locator('input[type="password"]').count(), 1);
+  });
+
   test(`revocation: a Gatehouse session revoked loses access at the edge within GATEHOUSE_SESSION_LIFETIME (${SHORT_LIFETIME} s); until then renewal is silent`, async () => {
     const short = `http://edge.example.test:${shortPort}`;
     const w = await startWorker(built, { port: shortPort, bindings: bindings(SHORT_LIFETIME) });
