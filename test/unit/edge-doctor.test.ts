@@ -74,6 +74,14 @@ describe('gatehouse doctor edge', () => {
     assert.deepEqual(ok.stderr, [`✓ ${template}: no protected path can be served before the Worker`]);
   });
 
+  test('the rules in docs/edge.md are valid and are the template\'s, and the template passes the check', async () => {
+    const md = await readFile(join(import.meta.dirname, '..', '..', 'docs', 'edge.md'), 'utf8');
+    const rules = JSON.parse(/```json\n([\s\S]*?)```/.exec(md)![1]!) as unknown;
+    const template = parseJsonc(await readFile(join(import.meta.dirname, '..', '..', 'edge', 'template', 'wrangler.jsonc'), 'utf8')) as { vars: Record<string, unknown> };
+    assert.deepEqual(rules, template.vars.GATEHOUSE_RULES);
+    assert.deepEqual(checkWranglerConfig(template), { ok: true, problems: [] });
+  });
+
   test('problems with the client are named with their path', async () => {
     const bad = join(dir, 'bad.yaml');
     await writeFile(bad, [
