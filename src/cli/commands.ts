@@ -15,6 +15,7 @@ import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
 import { BACKUP_COMMANDS } from './backup.ts';
+import { doctorEdge, EDGE_OPTIONS, EDGE_USAGE } from './doctor-edge.ts';
 
 export interface Command {
   summary: string;
@@ -441,21 +442,23 @@ kube            print a kube-apiserver AuthenticationConfiguration for this issu
 --username      the claim usernames come from: preferred_username (prefix "oidc:", default) or email
 --api-version   v1beta1 (Kubernetes 1.30+, default) or v1 (1.34+)
 --role          the ClusterRole each group is bound to (default: view)
+${EDGE_USAGE}
 ${CONFIG_HELP}`,
     options: {
       ...CONFIG, url: { type: 'string' }, audience: { type: 'string', multiple: true },
-      username: { type: 'string' }, 'api-version': { type: 'string' }, role: { type: 'string' },
+      username: { type: 'string' }, 'api-version': { type: 'string' }, role: { type: 'string' }, ...EDGE_OPTIONS,
     },
     async run({ values, positionals }, io) {
       const [what, ...rest] = positionals;
       if (what === 'kube' && rest.length === 0) return doctorKube(values, io);
+      if (what === 'edge' && rest.length === 0) return doctorEdge(values, io);
       if (what !== undefined) {
-        io.err(`gatehouse doctor: unknown check "${positionals.join(' ')}" (known: kube)`);
+        io.err(`gatehouse doctor: unknown check "${positionals.join(' ')}" (known: kube, edge)`);
         return 2;
       }
-      for (const flag of ['audience', 'username', 'api-version', 'role']) {
+      for (const flag of ['audience', 'username', 'api-version', 'role', 'client', 'wrangler']) {
         if (values[flag] !== undefined) {
-          io.err(`gatehouse doctor: --${flag} is for \`gatehouse doctor kube\``);
+          io.err(`gatehouse doctor: --${flag} is for \`gatehouse doctor ${flag in EDGE_OPTIONS ? 'edge' : 'kube'}\``);
           return 2;
         }
       }

@@ -49,13 +49,16 @@ describe('the static clients for Claude in docs/mcp.md', () => {
     assert.equal(r.status, 404);
   });
 
+  // Consent is remembered per user and client: asked the first time only.
+  let consented = false;
   for (const callback of ['https://claude.ai/api/mcp/auth_callback', 'https://claude.com/api/mcp/auth_callback']) {
     for (const method of ['client_secret_basic', 'client_secret_post'] as const) {
-      test(`claude.ai: back to ${callback}, consent asked, the code exchanged with the secret (${method}) for an MCP token`, async () => {
+      test(`claude.ai: back to ${callback}, consent asked once, the code exchanged with the secret (${method}) for an MCP token`, async () => {
         const c = client('claude');
         assert.ok(c.redirectUris.includes(callback));
         const got = await code('claude', callback);
-        assert.equal(got.consent, true);
+        assert.equal(got.consent, !consented);
+        consented = true;
         const form = { grant_type: 'authorization_code', code: got.code, redirect_uri: callback, code_verifier: got.verifier, resource: MCP };
         const r = method === 'client_secret_basic'
           ? await token(inst, form, { authorization: basic('claude', c.secret ?? '') })

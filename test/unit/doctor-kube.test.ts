@@ -135,7 +135,7 @@ ${BINDING('gatehouse-ops', 'ops')}`);
     assert.deepEqual(io.stderr, ['gatehouse doctor: --audience is for `gatehouse doctor kube`']);
     const io2 = fakeIO('', {});
     assert.equal(await runCli(['doctor', 'kubernetes'], io2), 2);
-    assert.deepEqual(io2.stderr, ['gatehouse doctor: unknown check "kubernetes" (known: kube)']);
+    assert.deepEqual(io2.stderr, ['gatehouse doctor: unknown check "kubernetes" (known: kube, edge)']);
   });
 });
 
