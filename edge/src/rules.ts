@@ -225,11 +225,14 @@ export function compilePolicy(rules: readonly Rule[]): Policy {
       if (r.methods !== null && !r.methods.has(method)) continue;
       if (r.denyAll) return { action: 'deny', rule: r.name, reason: 'deny: true' };
       if (r.isPublic) return { action: 'public', rule: r.name, reason: 'public' };
-      const hasSubject = (r.allow !== null && !r.allow.empty) || (r.deny !== null && !r.deny.empty);
-      if (!hasSubject) continue;
+      // The first rule that matches decides, as at the gate: its allow not naming a signed-in
+      // user is a 403, never a later rule. Only a deny list without allow passes on.
+      if (r.allow === null && r.deny === null) return { action: 'deny', rule: r.name, reason: 'no public, allow or deny' };
       if (id === null) return { action: 'authenticate', rule: r.name, reason: 'sign-in required' };
       if (r.deny !== null && subjectMatches(r.deny, id)) return { action: 'deny', rule: r.name, reason: 'denied by subject' };
-      if (r.allow !== null && subjectMatches(r.allow, id)) return { action: 'allow', rule: r.name, reason: 'allowed' };
+      if (r.allow !== null) {
+        return subjectMatches(r.allow, id) ? { action: 'allow', rule: r.name, reason: 'allowed' } : { action: 'deny', rule: r.name, reason: 'not allowed' };
+      }
     }
     return { action: 'deny', rule: null, reason: 'no rule matched (default deny)' };
   }

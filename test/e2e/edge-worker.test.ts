@@ -262,7 +262,6 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       (cfg.assets as Record<string, unknown>).html_handling = mode;
       (cfg.vars as Record<string, unknown>).GATEHOUSE_RULES = [
         { name: 'members', paths: ['/secret', '/admin'], allow: { groups: ['staff'] } },
-        { name: 'members-closed', paths: ['/secret', '/admin'], deny: true },
         { name: 'site', public: true },
       ];
       assert.deepEqual(checkWranglerConfig(cfg), { ok: true, problems: [] });

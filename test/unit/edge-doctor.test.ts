@@ -48,7 +48,6 @@ describe('gatehouse doctor edge', () => {
         GATEHOUSE_SESSION_LIFETIME: '300',
         GATEHOUSE_RULES: [
           { name: 'intel-modules', paths: ['/modules', '/overwatch'], allow: { groups: ['analysts'] } },
-          { name: 'intel-modules-closed', paths: ['/modules', '/overwatch'], deny: true },
           { name: 'intel-site', public: true },
         ],
       },

@@ -42,13 +42,14 @@ describe('edge rules: the same normalization and patterns as the gate', () => {
 });
 
 describe('edge rules: decisions', () => {
-  test('Gatehouse\'s steps: deny:true before public, anonymous -> authenticate, allow, deny subject, fall-through, default deny, methods', () => {
+  test('Gatehouse\'s steps: deny:true before public, anonymous -> authenticate, allow, the first matching rule decides (no fall-through past an allow), deny subject, a deny list passes others on, default deny, methods', () => {
     const rules: Rule[] = [
       { name: 'closed', paths: ['/closed'], public: true, deny: true },
       { name: 'health', paths: ['/health'], methods: ['GET'], public: true },
       { name: 'admin', paths: ['/admin'], allow: { groups: ['admins'] } },
-      { name: 'admin-closed', paths: ['/admin'], deny: true },
+      { name: 'admin-fallback', paths: ['/admin'], allow: { anyUser: true } },
       { name: 'nobody', paths: ['/empty'] },
+      { name: 'no-eve', paths: ['/members'], deny: { users: ['eve'] } },
       { name: 'members', paths: ['/members', '/empty'], allow: { groups: ['staff'], users: ['CAROL'] }, deny: { users: ['alice'] } },
       { name: 'mail', paths: ['/mail'], allow: { emailDomains: ['corp.example'] } },
     ];
@@ -59,13 +60,14 @@ describe('edge rules: decisions', () => {
     assert.equal(d('POST', '/health', null), 'deny:null');
     assert.equal(d('GET', '/admin/x', null), 'authenticate:admin');
     assert.equal(d('GET', '/admin/x', carol), 'allow:admin');
-    assert.equal(d('GET', '/admin/x', alice), 'deny:admin-closed');
-    assert.equal(d('GET', '/members', bob), 'deny:null');
+    assert.equal(d('GET', '/admin/x', alice), 'deny:admin', 'a later rule never rescues what the first matching rule refused');
+    assert.equal(d('GET', '/members', bob), 'deny:members');
+    assert.equal(d('GET', '/members', { ...carol, username: 'eve' }), 'deny:no-eve');
     assert.equal(d('GET', '/members', alice), 'deny:members', 'deny subject before allow within a rule');
     assert.equal(d('GET', '/members', carol), 'allow:members', 'users compare case-insensitively');
-    assert.equal(d('GET', '/empty', null), 'authenticate:members', 'a rule without subject decides nothing');
+    assert.equal(d('GET', '/empty', null), 'deny:nobody', 'a rule without public, allow or deny fails closed');
     assert.equal(d('GET', '/mail', carol), 'allow:mail');
-    assert.equal(d('GET', '/mail', { ...carol, email: null }), 'deny:null', 'only a verified email counts (the session keeps it only then)');
+    assert.equal(d('GET', '/mail', { ...carol, email: null }), 'deny:mail', 'only a verified email counts (the session keeps it only then)');
     assert.equal(d('GET', '/elsewhere', carol), 'deny:null');
     assert.equal(p.decide('GET', '/a/%2e%2e%2fadmin', null).rule, 'admin');
     assert.deepEqual(p.decide('GET', '/x%252e', null), { action: 'deny', rule: null, reason: 'malformed path' });
@@ -78,13 +80,10 @@ describe('edge rules: decisions', () => {
   });
 
   test('every name of a file is decided, the strictest wins: a rule for /secret covers /secret.html, /secret/ and /secret/index.html', () => {
-    // Gatehouse's semantics: a signed-in user that allow does not name falls through to the next
-    // rule, so a protected area followed by a public catch-all needs its deny.
-    const open = compilePolicy([{ paths: ['/secret'], allow: { groups: ['staff'] } }, { public: true }]);
-    assert.equal(open.decide('GET', '/secret', bob).action, 'public');
-    const p = compilePolicy([
-      { paths: ['/secret', '/docs/'], allow: { groups: ['staff'] } }, { paths: ['/secret', '/docs/'], deny: true }, { public: true },
-    ]);
+    // Gatehouse's semantics: the first matching rule decides, so a protected area followed by a
+    // public catch-all stays protected for a signed-in user its allow does not name.
+    const p = compilePolicy([{ paths: ['/secret', '/docs/'], allow: { groups: ['staff'] } }, { public: true }]);
+    assert.equal(p.decide('GET', '/secret', bob).action, 'deny');
     for (const path of ['/secret', '/secret.html', '/secret/', '/secret/index.html', '/SECRET.HTML', '/%73ecret.html', '//secret', '/a/../secret.html']) {
       assert.equal(p.decide('GET', path, null).action, 'authenticate', path);
       assert.equal(p.decide('GET', path, bob).action, 'deny', path);
