@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, SignInThrottle } from '../accounts/index.ts';
+import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
 import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
@@ -156,12 +156,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
       : c);
     settings = buildSettings(withDemo(config), secrets);
-    const throttle = new SignInThrottle(throttleLimits(config), clock);
+    const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
+    setPendingPasswordChecks(config.limits.pendingPasswordChecks);
     const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
     const sessions = new Sessions({
       keyring: settings.keyring, store, clock, logger,
       lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
-      identityOf: (u) => accounts.identityOf(u),
+      identityOf: (u) => accounts.identityOf(u), cacheSize: config.limits.sessionCache,
     });
     await sessions.start();
     closers.push(() => sessions.stop());
@@ -180,7 +181,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
     const ownVerifier = createTokenVerifier({
       issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
-      subjectActive: (sub) => accessTokenKeys.subjectActive(sub),
+      subjectActive: (sub) => accessTokenKeys.subjectActive(sub), maxCached: config.limits.tokenCache,
     });
     const bearer: BearerGate = {
       resources,
