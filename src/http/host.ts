@@ -4,7 +4,8 @@
 // narrowed to what a DNS name or an IP address can be:
 //   - an IPv6 literal in brackets (no IPvFuture, no zone id: a browser never sends either)
 //   - a dotted-quad IPv4 address
-//   - a name of dot-separated labels, 1-63 characters each from a-z 0-9 "-" "_", 253 at most,
+//   - a name of dot-separated labels, 1-63 characters each from a-z 0-9 "-" (RFC 1123 §2.1;
+//     not "_": a Content-Security-Policy source cannot name such a host, CSP3 §2.3.1), 253 at most,
 //     no empty label (so no leading, doubled or trailing dot). A name whose last label is a
 //     number must be a valid IPv4 address: the WHATWG URL parser, which browsers use, reads
 //     `0x7f.1` or `1.2.3` as IPv4, and a host must never mean one thing here and another there.
@@ -14,14 +15,14 @@
 // A-labels (`xn--…`, RFC 5890) before it sends a request, so a raw non-ASCII byte in a host is a
 // crafted request and is refused; A-labels are accepted as ordinary labels, lower-cased, and
 // never decoded. Config hosts are written in the same A-label form.
-// Everything else — whitespace, "@", "/", "\", "?", "#", "%", ",", "{", control characters — is
+// Everything else — "_", whitespace, "@", "/", "\", "?", "#", "%", ",", "{", control characters — is
 // refused, so a host can never smuggle userinfo or a path into a URL built from it.
 import { isIP } from 'node:net';
 import { GatehouseError } from '../core/index.ts';
 
-/** 1: a letter, digit, "-" or "_" (a label character); 2: "."; 3: ":"; 4: "[" or "]". */
+/** 1: a letter, digit or "-" (a label character); 2: "."; 3: ":"; 4: "[" or "]". */
 const CLASS = new Uint8Array(128);
-for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_') CLASS[c.charCodeAt(0)] = 1;
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-') CLASS[c.charCodeAt(0)] = 1;
 CLASS[46] = 2;
 CLASS[58] = 3;
 CLASS[91] = 4;

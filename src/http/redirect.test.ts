@@ -84,6 +84,7 @@ const refused: [string, string | null | undefined, string][] = [
   ['comma in the host (issue 9: was a 500)', 'http://a,b.example.org/', 'the host is not a valid host name'],
   ['braces in the host (issue 9: was a 500)', 'http://app{}.example.org/', 'the host is not a valid host name'],
   ['comma in an https host', 'https://app.example.org,evil.com/', 'the host is not a valid host name'],
+  ['underscore in the host (no CSP form-action source can name it: was a 500)', 'https://a_b.example.org/', 'the host is not a valid host name'],
   ['asterisk in the host', 'https://*.example.org/', 'the host is not a valid host name'],
   ['dollar and quote in the host', "https://a$'.example.org/", 'the host is not a valid host name'],
   ['empty label', 'https://app..example.org/', 'the host is not a valid host name'],

@@ -78,6 +78,7 @@ export function crashers(host: string = PORTAL_HOST): { name: string; bytes: Buf
     { name: 'sign-in with rd=http://a,b.example.org/ (was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://a,b.example.org/') },
     { name: 'sign-in with rd=http://app{}.example.org/ (was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://app{}.example.org/') },
     { name: 'start with rd=https://a,b.example.test/ (a configured domain: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/start?rd=https://a,b.example.test/') },
+    { name: 'sign-in with rd=https://a_b.example.test/ (an underscore: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://a_b.example.test/') },
     { name: 'sign-in with rd=https://app{}.example.test/ (a configured domain: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://app{}.example.test/') },
     { name: 'WebSocket upgrade on /oauth2/start with a mutated Host (got no answer)', bytes: get(`Host: ${host.replace('.', '\u00e4.')}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n`, '/oauth2/start').subarray(0) },
     { name: 'WebSocket upgrade on / with no Host', bytes: Buffer.from('GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1') },
@@ -87,7 +88,7 @@ export function crashers(host: string = PORTAL_HOST): { name: string; bytes: Buf
 // ---------------------------------------------------------------------------------------------
 // Generators.
 
-const NASTY = ['\u00e4', '\u00ff', ' ', '@', ',', '{', '}', '%', '/', '\\', '?', '#', ':', '[', ']', '..', '\t', ';', '"', '<', '\u0080'];
+const NASTY = ['\u00e4', '\u00ff', ' ', '_', '@', ',', '{', '}', '%', '/', '\\', '?', '#', ':', '[', ']', '..', '\t', ';', '"', '<', '\u0080'];
 const PORTS = ['', ':443', ':80', ':8080', ':0', ':1234567', ':8x', ':', ':65536', '::1'];
 
 /** A host: a real one, possibly mutated (a nasty character inserted, a port, a list, userinfo). */
