@@ -9,7 +9,9 @@
 //   - an authorization request with a junk client_id, and a token request with junk client credentials
 //   - a junk login-state cookie and a junk rd on the sign-in page
 // A signed-in user is checked throughout: the soak fails if the live session stops working or
-// the process exits. Prints a table of samples and a JSON summary (bench/results/soak.json).
+// the process exits. Prints a table of samples (resident memory from /proc; V8 heap in use and
+// committed, and memory outside the heap, from Gatehouse's /metrics) and a JSON summary
+// (bench/results/soak.json).
 //
 // Knobs (environment): SOAK_MINUTES (10), SOAK_CONCURRENCY (8), SOAK_SAMPLE_S (10).
 import { randomBytes } from 'node:crypto';
@@ -31,6 +33,20 @@ const PASSWORD = 'soak-password-not-secret';
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return +(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024).toFixed(1);
+}
+
+/** V8 heap in use and memory outside it (buffers), from Gatehouse's own /metrics (prom-client defaults); undefined when not served. */
+async function heap(port: number): Promise<{ heapMiB: number; heapTotalMiB: number; externalMiB: number } | undefined> {
+  const text = await new Promise<string>((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve(res.statusCode === 200 ? body : ''));
+    }).on('error', () => resolve(''));
+  });
+  const val = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const h = val('nodejs_heap_size_used_bytes');
+  const mib = (n: number) => +(n / 2 ** 20).toFixed(1);
+  return Number.isNaN(h) ? undefined : { heapMiB: mib(h), heapTotalMiB: mib(val('nodejs_heap_size_total_bytes')), externalMiB: mib(val('nodejs_external_memory_bytes')) };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY + 2 });
@@ -61,7 +77,7 @@ async function main(): Promise<void> {
     env: { NODE_OPTIONS: '--max-semi-space-size=4' },
   });
   let failure: string | undefined;
-  const samples: { minute: number; rssMiB: number; requests: number }[] = [];
+  const samples: { minute: number; rssMiB: number; heapMiB?: number; heapTotalMiB?: number; externalMiB?: number; requests: number }[] = [];
   try {
     await addUser(gh, 'alice', PASSWORD, ['admins']);
     // The cookie name, from the sign-in page's login-state cookie; a session made the way a
@@ -136,9 +152,9 @@ async function main(): Promise<void> {
       while (!stop && Date.now() < until) {
         await new Promise((r) => setTimeout(r, SAMPLE_S * 1000));
         await live();
-        const row = { minute: +((Date.now() - start) / 60_000).toFixed(2), rssMiB: await rssMiB(gh.pid), requests };
+        const row = { minute: +((Date.now() - start) / 60_000).toFixed(2), rssMiB: await rssMiB(gh.pid), ...await heap(gh.port), requests };
         samples.push(row);
-        console.log(`${row.minute.toFixed(2).padStart(6)} min  ${String(row.rssMiB).padStart(7)} MiB  ${row.requests} requests`);
+        console.log(`${row.minute.toFixed(2).padStart(6)} min  rss ${String(row.rssMiB).padStart(6)} MiB  heap ${String(row.heapMiB ?? '-').padStart(6)} of ${String(row.heapTotalMiB ?? '-').padStart(6)} MiB  external ${String(row.externalMiB ?? '-').padStart(5)} MiB  ${row.requests} requests`);
       }
     })();
     try {
