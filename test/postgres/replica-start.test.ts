@@ -88,7 +88,8 @@ for (let round = 1; round <= ROUNDS; round++) {
       // Reported, not asserted: on a loaded machine process start-up alone varies by seconds.
       // That a waiter is woken by the server the moment the lock is free is asserted exactly in
       // migration-lock.test.ts.
-      t.diagnostic(`ready at ${ready.map((r) => r.toFixed(0)).join(', ')} ms; the last ${spread.toFixed(0)} ms after the first`);
+      t.diagnostic(`ready at ${ready.map((r) => r.toFixed(0)).join(', ')} ms; the last ${spread.toFixed(0)} ms after the first; ` +
+        `signing keys generated: ${logs.map((l) => l.split('"generated a signing key"').length - 1).join(', ')}`);
     } finally {
       stopped = true;
       await Promise.all(replicas.map((gh) => gh.stop()));
