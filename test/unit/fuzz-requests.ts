@@ -32,12 +32,13 @@ export function serialize(r: RawRequest): Buffer {
 }
 
 /**
- * Send bytes on a fresh connection and read until the server closes it. Resolves with status 0
- * when the server closed without answering; rejects only when no close comes within `timeoutMs`.
+ * Send bytes on a fresh connection and read until the server closes it (every request here says
+ * `Connection: close`). Resolves with status 0 when the server closed without answering; rejects
+ * only when no close comes within `timeoutMs`.
  */
-export function exchange(port: number, bytes: Buffer, timeoutMs = 10_000, host = '127.0.0.1'): Promise<RawAnswer> {
+export function exchange(port: number, bytes: Buffer, timeoutMs = 10_000, opts: { halfClose?: boolean } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, host);
+    const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs} ms`)); }, timeoutMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
@@ -50,7 +51,9 @@ export function exchange(port: number, bytes: Buffer, timeoutMs = 10_000, host =
       const split = text.indexOf('\r\n\r\n');
       resolve({ status: m ? Number(m[1]) : 0, head: split < 0 ? text : text.slice(0, split), body: split < 0 ? '' : text.slice(split + 4) });
     });
-    socket.on('connect', () => { socket.end(bytes); });
+    // Half-closing after the request is what a scanner does; nginx takes it as the client going
+    // away (499, no answer), so the proxy suites keep the connection open until the answer.
+    socket.on('connect', () => { if (opts.halfClose === false) socket.write(bytes); else socket.end(bytes); });
   });
 }
 
