@@ -13,7 +13,9 @@
 // committed, and memory outside the heap, from Gatehouse's /metrics) and a JSON summary
 // (bench/results/soak.json).
 //
-// Knobs (environment): SOAK_MINUTES (10), SOAK_CONCURRENCY (8), SOAK_SAMPLE_S (10).
+// Knobs (environment): SOAK_MINUTES (10), SOAK_CONCURRENCY (8 connections), SOAK_SIGNIN_WORKERS
+// (2 of them sending sign-ins; 0 for none, all for sign-ins only), SOAK_SAMPLE_S (10),
+// SOAK_MAX_RSS_MIB (fail when resident memory passes it; unset: report only).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -24,9 +26,11 @@ import { resourcesYaml, RESOURCE } from './issuer.ts';
 import { here } from './stages.ts';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? '10');
-const CONCURRENCY = Math.max(3, Number(process.env.SOAK_CONCURRENCY ?? '8'));
+const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? '8');
 const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? '10');
-const SIGN_IN_WORKERS = 2;
+const SIGN_IN_WORKERS = Number(process.env.SOAK_SIGNIN_WORKERS ?? '2');
+/** Fail the soak when resident memory passes this (MiB); unset: report only. */
+const MAX_RSS_MIB = process.env.SOAK_MAX_RSS_MIB === undefined ? undefined : Number(process.env.SOAK_MAX_RSS_MIB);
 const PORTAL = 'auth.example.test';
 const PASSWORD = 'soak-password-not-secret';
 
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
   const resourceHost = new URL(RESOURCE).host;
   // perAddress is lifted so every junk sign-in reaches the password check and the throttle's maps
   // (from one loopback address the per-address limit would otherwise stop them after 20).
+  if (!(CONCURRENCY >= 1 && SIGN_IN_WORKERS >= 0 && SIGN_IN_WORKERS <= CONCURRENCY)) throw new Error('SOAK_SIGNIN_WORKERS must be between 0 and SOAK_CONCURRENCY');
   const gh = await startGatehouse(`${gateConfig({ publicUrl: `http://${PORTAL}`, extra: 'signIn: { throttle: { perAddress: 1000000000 } }' })}\n${resourcesYaml}\n`, {
     // What `npm start` and the shebang run with (bin/gatehouse.js).
     env: { NODE_OPTIONS: '--max-semi-space-size=4' },
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
         await live();
         const row = { minute: +((Date.now() - start) / 60_000).toFixed(2), rssMiB: await rssMiB(gh.pid), ...await heap(gh.port), requests };
         samples.push(row);
+        if (MAX_RSS_MIB !== undefined && row.rssMiB > MAX_RSS_MIB) throw new Error(`resident memory ${row.rssMiB} MiB passed SOAK_MAX_RSS_MIB=${MAX_RSS_MIB}`);
         console.log(`${row.minute.toFixed(2).padStart(6)} min  rss ${String(row.rssMiB).padStart(6)} MiB  heap ${String(row.heapMiB ?? '-').padStart(6)} of ${String(row.heapTotalMiB ?? '-').padStart(6)} MiB  external ${String(row.externalMiB ?? '-').padStart(5)} MiB  ${row.requests} requests`);
       }
     })();
