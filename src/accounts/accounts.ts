@@ -95,13 +95,48 @@ export class Accounts {
     return updated;
   }
 
-  /** Disable an account and end every session it has. */
-  async disable(username: string): Promise<string[]> {
+  /**
+   * Disable an account: every browser session ends (every replica within a second, through the
+   * revocation feed), and its OpenID grants, refresh tokens and OpenID sessions are revoked. Its
+   * access tokens (JWTs, which cannot be recalled) are refused by the gate within 2 s, which
+   * asks the store whether a token's user is still active (gateway/bearer.ts subjectActive).
+   */
+  async disable(username: string): Promise<{ sessions: string[]; grants: number }> {
     const user = await this.#require(username);
     await this.#store.users.update(user.id, { disabled: true });
-    const revoked = await this.#store.sessions.revokeForUser(user.id, this.#clock.now());
-    for (const id of revoked) await this.#store.revocations.publish(id);
-    return revoked;
+    return this.#cutOff(user.id);
+  }
+
+  /** Delete an account: as disable, then its remembered consents, linked identities and the record. */
+  async delete(username: string): Promise<{ sessions: string[]; grants: number }> {
+    const user = await this.#require(username);
+    // Disabled first: a request racing the deletion is refused, never served as the user.
+    await this.#store.users.update(user.id, { disabled: true });
+    const ended = await this.#cutOff(user.id);
+    await this.#store.consents.revoke(user.id);
+    await this.#store.users.delete(user.id);
+    return ended;
+  }
+
+  /** Revoke what a user signed in to a client: its remembered consent, grants and tokens. */
+  async revokeGrant(username: string, clientId: string): Promise<{ consents: number; grants: number }> {
+    const user = await this.#require(username);
+    const consents = await this.#store.consents.revoke(user.id, clientId);
+    const grants = await this.#store.oidc.revokeForAccount(user.id, clientId);
+    return { consents, grants };
+  }
+
+  async #cutOff(userId: string): Promise<{ sessions: string[]; grants: number }> {
+    const sessions = await this.#store.sessions.revokeForUser(userId, this.#clock.now());
+    for (const id of sessions) await this.#store.revocations.publish(id);
+    const grants = await this.#store.oidc.revokeForAccount(userId);
+    return { sessions, grants };
+  }
+
+  /** Whether a user id may still use what it was given (tokens): it exists and is not disabled. */
+  async isActive(userId: string): Promise<boolean> {
+    const user = await this.#store.users.get(userId);
+    return user !== undefined && !user.disabled;
   }
 
   find(username: string): Promise<UserRecord | undefined> { return this.#store.users.findByUsername(username); }

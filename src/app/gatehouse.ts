@@ -15,9 +15,11 @@ import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
 import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
-import { createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, STYLESHEET_PATH, type GateSettings } from '../gateway/index.ts';
 import {
-  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
+  createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
+} from '../gateway/index.ts';
+import {
+  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
 } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
@@ -27,6 +29,7 @@ import { buildSettings } from './settings.ts';
 import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
+import { cameThroughPublicDoor } from './ops-door.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -47,6 +50,8 @@ export interface StartOptions {
 export interface Running {
   url: string;
   port: number;
+  /** The port of the metrics listener, when metrics.listen is set. */
+  metricsPort?: number;
   server: Server;
   store: Store;
   metrics: Metrics;
@@ -91,10 +96,19 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
   routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
   routes.set('/ready', internal('readyz', (req, res) => health.readyz(req, res)));
-  routes.set('/metrics', internal('metrics', async (_req, res) => {
+  const renderMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const m = await metrics.render();
     res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
     res.end(m.body);
+  };
+  routes.set('/metrics', internal('metrics', async (req, res) => {
+    // Off the public door (see ops-door.ts); with metrics.listen, only on that listener.
+    if (config.metrics.listen || cameThroughPublicDoor(req, config)) {
+      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end('not found\n');
+      return;
+    }
+    await renderMetrics(req, res);
   }));
 
   const router = createRouter({
@@ -127,11 +141,17 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   const port = (server.address() as AddressInfo).port;
   const listenUrl = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`;
   logger.info({ url: listenUrl, version: VERSION }, 'listening');
+  let opsServer: Server | undefined;
 
   const closers: (() => Promise<void> | void)[] = [];
   try {
+    // metrics.listen: a second listener for the scraper and the probes only (read at start-up).
+    if (config.metrics.listen) {
+      opsServer = await listenOps(config.metrics.listen, { metrics: renderMetrics, healthz: health.healthz, readyz: health.readyz }, logger);
+    }
     // 2. Secrets, store, migrations.
-    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir);
+    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir,
+      (file, from) => logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'));
     if (generated) logger.info({ file: join(config.dataDir, 'secret') }, 'using the generated root secret in the data directory');
     store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
     const openedStore = store;
@@ -176,12 +196,19 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const accessTokenKeys = {
       fromIssuer: (): JSONWebKeySet => EMPTY_JWKS,
       /** Agents (sub "agent:<name>") are checked against the issuer: a deleted agent's tokens stop at the gate. */
-      subjectActive: async (_sub: string): Promise<boolean> => true,
+      subjectActive: async (_sub: string, _clientId: string): Promise<boolean> => true,
     };
-    const resources = resourceRegistry(() => ({ resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders }));
+    const resources = resourceRegistry(() => ({
+      resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
+      ...(config.issuer.dpop.enabled ? { dpopAlgorithms: config.issuer.dpop.algorithms } : {}),
+    }));
     const ownVerifier = createTokenVerifier({
       issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
-      subjectActive: (sub) => accessTokenKeys.subjectActive(sub), maxCached: config.limits.tokenCache,
+      subjectActive: (sub, clientId) => accessTokenKeys.subjectActive(sub, clientId),
+      // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
+      // subject is asked of the store at most once a second.
+      subjectCheckMs: 1_000,
+      maxCached: config.limits.tokenCache,
     });
     const bearer: BearerGate = {
       resources,
@@ -189,6 +216,12 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
       appVerifier: createAppTokenVerifier(ownVerifier, {
         ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
+      }),
+      // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
+      // remembered in the store, so a replay to another replica fails too.
+      dpop: createDpopChecker({
+        settings: () => ({ enabled: config.issuer.dpop.enabled, algorithms: config.issuer.dpop.algorithms, proofLifetimeMs: config.issuer.dpop.proofLifetime }),
+        clock, once: (key, expiresAt, now) => openedStore.replays.once(key, expiresAt, now), sweep: (before) => openedStore.replays.deleteExpired(before),
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
@@ -198,7 +231,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
-      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: `${portalBase(current())}/oauth2/start?provider=${encodeURIComponent(p.id)}` })),
+      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
       // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
       onSignOut: (sid) => signOutHook(sid),
@@ -224,6 +257,19 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     routes.set('/oauth2/ticket', { label: 'sign_in', methods: ['GET', 'HEAD'], handler: portal.ticket });
     routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
     routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
+    // A publicUrl with a path (https://example.org/auth): the portal's pages answer under it, like
+    // the issuer's routes below, and the portal builds every address with it (portalUrl). The
+    // root spellings stay: /oauth2/auth is the proxy's, and /oauth2/* on an app host is that
+    // host's (nginx's `location /oauth2/`); /oauth2/start there sends the browser on to the portal.
+    // The path is fixed for the life of the process (a reload that changes it is refused below).
+    const mountedBase = portalBase(settings);
+    if (mountedBase !== '') {
+      for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', STYLESHEET_PATH]) {
+        // internal: on another host served in reverse-proxy mode the path is that app's.
+        const r = routes.get(p);
+        if (r) routes.set(`${mountedBase}${p}`, { ...r, internal: true });
+      }
+    }
 
     // Upstream providers: their groups join a session's identity, and renewal asks them again.
     sessions.setUpstream(federation);
@@ -236,7 +282,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     signOutHook = (sid) => issuer.gateSignedOut(sid);
     formTargetsHook = (rd) => issuer.formTargetsFor(rd);
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
-    accessTokenKeys.subjectActive = async (sub) => (sub.startsWith('agent:') ? issuer.isAgentActive(sub.slice('agent:'.length)) : true);
+    // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
+    // at most once a second per subject); a client's own token (client credentials: sub is the
+    // client) has no user behind it.
+    accessTokenKeys.subjectActive = async (sub, clientId) => {
+      if (sub.startsWith('agent:')) return issuer.isAgentActive(sub.slice('agent:'.length));
+      if (sub === clientId) return true;
+      return accounts.isActive(sub);
+    };
     for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
 
     let portalProxied = false;
@@ -245,8 +298,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // readOriginal throws invalid_request for a host that does not parse: the router answers 400.
     fallback = (req, path) => {
       const s = current();
-      if (!portalProxied && isPortalHost(s, readOriginal(req, s.trusted).host)) {
-        if (path === '/' || path === s.publicUrl.pathname) return { label: 'portal', run: (res) => portal.home(req, res) };
+      const onPortal = isPortalHost(s, readOriginal(req, s.trusted).host);
+      // The portal home is publicUrl, with or without its final slash; under a path it is the
+      // portal's even on a host shared with an app in reverse-proxy mode.
+      if (onPortal && (path === `${mountedBase}/` || (mountedBase !== '' && path === mountedBase)) && (!portalProxied || mountedBase !== '')) {
+        return { label: 'portal', run: (res) => portal.home(req, res) };
+      }
+      if (!portalProxied && onPortal) {
+        if (path === '/') {
+          return { label: 'portal', run: (res) => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
+        }
         return { label: 'not_found', run: (res) => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
       }
       return { label: 'proxy', run: (res) => proxyMode.web(req, res) };
@@ -284,14 +345,20 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     }
 
     ready = true;
-    announce(`gatehouse ${VERSION} is ready on ${listenUrl}`);
-    announce(`  sign in at ${settings.publicUrl.origin}${settings.publicUrl.pathname === '/' ? '' : settings.publicUrl.pathname}/oauth2/sign_in${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
+    // Only URLs a person can open: the bind address is no URL to visit (no app is configured
+    // for a bare IP host, so it answers "no app here"); proxies are pointed at it by address.
+    announce(`gatehouse ${VERSION} is ready, listening on ${listenUrl.slice('http://'.length)}`);
+    announce(`  sign in at ${portalUrl(settings, '/oauth2/sign_in')}${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
 
     // 4. Reloads.
     const applyConfig = async (next: LoadedConfig): Promise<void> => {
       const c = next.config;
       const { secrets: nextSecrets } = await resolveSecrets(c.secrets.session, c.dataDir);
       const nextSettings = buildSettings(withDemo(c), nextSecrets, settings);
+      // The portal's and the issuer's routes were mounted under publicUrl's path at start-up.
+      if (portalBase(nextSettings) !== mountedBase) {
+        throw new GatehouseError('config_invalid', `publicUrl's path changed from "${mountedBase || '/'}" to "${portalBase(nextSettings) || '/'}": restart gatehouse to apply it`);
+      }
       // Swap: every request from here on sees the new settings whole.
       settings = nextSettings;
       config = c;
@@ -316,16 +383,21 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
     return {
       url: listenUrl, port, server, store, metrics,
+      ...(opsServer ? { metricsPort: (opsServer.address() as AddressInfo).port } : {}),
       settings: current,
       reload: async (trigger) => (watcher ? watcher.reload(trigger) : false),
       close: async () => {
         await new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); });
+        const ops = opsServer;
+        if (ops) await new Promise<void>((r) => { ops.close(() => r()); ops.closeIdleConnections(); });
         for (const c of closers.reverse()) await c();
       },
     };
   } catch (err) {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+    const ops = opsServer;
+    if (ops) { ops.closeAllConnections(); await new Promise<void>((r) => ops.close(() => r())); }
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
@@ -349,4 +421,35 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logge
   const requestId = newRequestId();
   logger.info({ requestId, status, code: err.code }, 'request refused by the HTTP parser');
   answerSocket(socket, status, STATUS_CODES[status] ?? 'Bad Request', requestId);
+}
+
+type OpsHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** The metrics listener: /metrics, /healthz and /readyz, nothing else; GET and HEAD only. */
+async function listenOps(at: { host: string; port: number }, handlers: { metrics: OpsHandler; healthz: OpsHandler; readyz: OpsHandler }, logger: Logger): Promise<Server> {
+  const table: Record<string, OpsHandler> = { '/metrics': handlers.metrics, '/healthz': handlers.healthz, '/readyz': handlers.readyz };
+  const ops = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const handler = table[q === -1 ? url : url.slice(0, q)];
+    const fail = (err: unknown) => {
+      logger.error({ err }, 'metrics listener: the handler failed');
+      if (!res.headersSent) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('internal error\n'); } else res.destroy();
+    };
+    if (handler === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(handler === undefined ? 404 : 405, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(handler === undefined ? 'not found\n' : 'method not allowed\n');
+      return;
+    }
+    try { Promise.resolve(handler(req, res)).catch(fail); } catch (err) { fail(err); }
+  });
+  ops.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); });
+  await new Promise<void>((res, rej) => {
+    ops.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
+      err.code === 'EADDRINUSE' ? `cannot listen on ${at.host}:${at.port}: the address is in use (set metrics.listen.port)` : `cannot listen for metrics: ${err.message}`)));
+    ops.listen(at.port, at.host, () => res());
+  });
+  const port = (ops.address() as AddressInfo).port;
+  logger.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}` }, 'metrics listening');
+  return ops;
 }

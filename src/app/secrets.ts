@@ -2,16 +2,35 @@
 // 0600) and read from there on every start, so a restart keeps sessions valid. The file holds
 // one secret per line, newest first; `gatehouse keys rotate` prepends a new one and keeps the
 // old ones so values sealed under them still open.
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatehouseError } from '../core/index.ts';
 import { generateSecret } from '../crypto/index.ts';
 
 export const SECRET_FILE = 'secret';
 
-export async function readGeneratedSecrets(dataDir: string): Promise<string[] | undefined> {
+/**
+ * A secret file that others can read (copied in with a umask of 022, or made by hand) is made
+ * 0600; the old mode is returned so the caller logs the change once.
+ */
+async function tightenSecretFile(file: string): Promise<string | undefined> {
+  const mode = (await stat(file)).mode & 0o777;
+  if ((mode & 0o077) === 0) return undefined;
   try {
-    const text = await readFile(join(dataDir, SECRET_FILE), 'utf8');
+    await chmod(file, 0o600);
+  } catch (err) {
+    throw new GatehouseError('secret_invalid',
+      `${file} has mode ${mode.toString(8).padStart(4, '0')} and cannot be made 0600 (${(err as NodeJS.ErrnoException).code}): it must be readable by this user only`);
+  }
+  return mode.toString(8).padStart(4, '0');
+}
+
+export async function readGeneratedSecrets(dataDir: string, onTightened?: (file: string, from: string) => void): Promise<string[] | undefined> {
+  try {
+    const file = join(dataDir, SECRET_FILE);
+    const text = await readFile(file, 'utf8');
+    const from = await tightenSecretFile(file);
+    if (from !== undefined) onTightened?.(file, from);
     const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
     return lines.length ? lines : undefined;
   } catch (err) {
@@ -28,9 +47,11 @@ async function writeSecrets(dataDir: string, secrets: string[]): Promise<void> {
 }
 
 /** The configured secrets, or the generated ones (made on first use). */
-export async function resolveSecrets(configured: string[] | undefined, dataDir: string): Promise<{ secrets: string[]; generated: boolean }> {
+export async function resolveSecrets(
+  configured: string[] | undefined, dataDir: string, onTightened?: (file: string, from: string) => void,
+): Promise<{ secrets: string[]; generated: boolean }> {
   if (configured && configured.length) return { secrets: configured, generated: false };
-  const existing = await readGeneratedSecrets(dataDir);
+  const existing = await readGeneratedSecrets(dataDir, onTightened);
   if (existing) return { secrets: existing, generated: true };
   const fresh = [generateSecret()];
   await writeSecrets(dataDir, fresh);

@@ -7,12 +7,13 @@ import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
 import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
-import { agentsFor, rotateSigningKeys } from '../issuer/index.ts';
+import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
 import { configPath, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
+import { auditCommand } from './audit.ts';
 
 export interface Command {
   summary: string;
@@ -47,11 +48,21 @@ const list = (v: string | boolean | undefined): string[] =>
 const USER_USAGE = `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
 gatehouse user passwd NAME [--password-stdin]
 gatehouse user disable NAME
+gatehouse user enable NAME
+gatehouse user delete NAME
+gatehouse user grants NAME
+gatehouse user revoke-grant NAME CLIENT_ID
 gatehouse user list
 gatehouse user identities NAME
 gatehouse user unlink NAME --connector ID
 
 Without --password-stdin a random password is generated and printed once.
+disable and delete end every session of the account on every replica, revoke its OpenID grants
+  and refresh tokens, and its access tokens are refused by the gate within 2 seconds; delete also
+  removes its remembered consents and linked identities.
+grants lists the clients the account allowed (remembered consent): client, scopes (a resource's
+  scopes as scope@resource), resources, when first and last allowed. revoke-grant forgets one (the client asks again) and revokes its
+  grants and refresh tokens.
 identities lists the upstream identities (connectors) linked to the account: connector, upstream
   subject, upstream username and email, when it was linked and last refreshed.
 unlink removes the account's link at that connector and ends every session of the account
@@ -168,7 +179,7 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   user: {
-    summary: 'manage local accounts: add, passwd, disable, list; see and remove linked upstream identities',
+    summary: 'manage local accounts: add, passwd, disable, enable, delete, list; their grants to clients; linked upstream identities',
     usage: USER_USAGE,
     options: {
       ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' },
@@ -213,14 +224,42 @@ export const COMMANDS: Record<string, Command> = {
           if (generated) io.out(`new password: ${password}`);
           return 0;
         }
-        if (sub === 'disable') {
-          const revoked = await accounts.disable(username);
-          io.out(`disabled ${username}; ended ${revoked.length} session(s)`);
+        if (sub === 'disable' || sub === 'delete') {
+          const r = sub === 'disable' ? await accounts.disable(username) : await accounts.delete(username);
+          await store.audit.append({ at: Date.now(), actor: 'cli', action: `user_${sub}`, outcome: 'ok', target: username, detail: { sessionsEnded: r.sessions.length, grantsRevoked: r.grants } });
+          io.out(`${sub === 'disable' ? 'disabled' : 'deleted'} ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`);
+          return 0;
+        }
+        if (sub === 'enable') {
+          const user = await accounts.find(username);
+          if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+          await store.users.update(user.id, { disabled: false });
+          await store.audit.append({ at: Date.now(), actor: 'cli', action: 'user_enable', outcome: 'ok', target: username, detail: {} });
+          io.out(`enabled ${username}: they can sign in again (ended sessions and revoked tokens stay ended)`);
+          return 0;
+        }
+        if (sub === 'grants') {
+          const user = await accounts.find(username);
+          if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+          const consents = await store.consents.list(user.id);
+          for (const c of consents) {
+            io.out(`${c.clientId}\t${c.scopes.join(' ') || '-'}\t${c.resources.join(' ') || '-'}\tallowed ${new Date(c.createdAt).toISOString()}\tlast ${new Date(c.updatedAt).toISOString()}`);
+          }
+          if (consents.length === 0) io.out(`${username} has allowed no client`);
+          return 0;
+        }
+        if (sub === 'revoke-grant') {
+          const clientId = positionals[2];
+          if (!clientId) { io.err(`gatehouse: user revoke-grant needs a client id\n\nusage: ${USER_USAGE}`); return 2; }
+          const r = await accounts.revokeGrant(username, clientId);
+          if (r.consents === 0 && r.grants === 0) { io.err(`gatehouse: ${username} has no grant for client "${clientId}"`); return 1; }
+          await store.audit.append({ at: Date.now(), actor: 'cli', action: 'grant_revoke', outcome: 'ok', target: username, detail: { client: clientId, grantsRevoked: r.grants } });
+          io.out(`revoked ${username}'s grant for ${clientId}: the client asks again; ${r.grants} OpenID record(s) revoked`);
           return 0;
         }
         if (sub === 'identities') return userIdentities(store, username, io);
         if (sub === 'unlink') return userUnlink(store, username, values.connector as string, io);
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, list, identities or unlink');
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities or unlink');
         return 2;
       });
     },
@@ -232,7 +271,8 @@ export const COMMANDS: Record<string, Command> = {
 gatehouse session revoke ID
 gatehouse session revoke --user NAME
 
-A revocation reaches every replica within a second.
+A revocation reaches every replica within a second. --user also revokes the user's OpenID
+grants and refresh tokens.
 ${CONFIG_HELP}`,
     options: { ...CONFIG, user: { type: 'string' } },
     async run({ values, positionals }, io) {
@@ -256,7 +296,9 @@ ${CONFIG_HELP}`,
           const ids = user ? await store.sessions.revokeForUser(user.id, now) : id && (await store.sessions.revoke(id, now)) ? [id] : [];
           if (!user && !id) { io.err('gatehouse: session revoke needs a session id or --user NAME'); return 2; }
           for (const sid of ids) await store.revocations.publish(sid);
-          io.out(ids.length ? `revoked ${ids.length} session(s)` : 'no such active session');
+          // All of a user's sessions: their refresh tokens and OpenID sessions go too.
+          const grants = user ? await store.oidc.revokeForAccount(user.id) : 0;
+          io.out(ids.length || grants ? `revoked ${ids.length} session(s)${user ? ` and ${grants} OpenID record(s) (grants, refresh tokens)` : ''}` : 'no such active session');
           return ids.length || user ? 0 : 1;
         }
         io.err('gatehouse: session needs a subcommand: list or revoke');
@@ -271,10 +313,12 @@ ${CONFIG_HELP}`,
 gatehouse agent list [--config PATH]
 gatehouse agent delete NAME [--config PATH]
 
-create prints the client id (agent:NAME) and its secret once; the agent gets tokens with
-  curl -u 'agent:NAME:SECRET' -d grant_type=client_credentials -d resource=https://mcp.example.org/mcp \\
+create prints the client id (agent.NAME) and its secret once; the agent gets tokens with
+  curl -u 'agent.NAME:SECRET' -d grant_type=client_credentials -d resource=https://mcp.example.org/mcp \\
     -d scope=... https://auth.example.org/oidc/token
 Its tokens say sub: agent:NAME and carry its groups. --ttl ends the agent (default: never).
+The first client id form, agent:NAME, still works where the tool form-encodes it (RFC 6749
+§2.3.1: agent%3ANAME in Basic) or sends it in the body (client_id=agent:NAME&client_secret=…).
 delete (or the end of the TTL) makes /oidc/token refuse it at once (invalid_client).
 ${CONFIG_HELP}`,
     options: { ...CONFIG, groups: { type: 'string' }, ttl: { type: 'string' } },
@@ -291,7 +335,7 @@ ${CONFIG_HELP}`,
         const agents = agentsFor(store.oidc, keyring, systemClock);
         if (sub === 'create') {
           const r = await agents.create(name ?? '', { groups: list(values.groups), ttlMs: ttl });
-          await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_create', outcome: 'ok', target: r.clientId, detail: { groups: r.agent.groups, expiresAt: r.agent.expiresAt } });
+          await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_create', outcome: 'ok', target: agentSubject(r.agent.name), detail: { clientId: r.clientId, groups: r.agent.groups, expiresAt: r.agent.expiresAt } });
           io.out(`created agent ${r.agent.name}${r.agent.expiresAt === null ? '' : `, valid until ${new Date(r.agent.expiresAt).toISOString()}`}`);
           io.out(`  client_id:     ${r.clientId}`);
           io.out(`  client_secret: ${r.clientSecret}`);
@@ -305,12 +349,14 @@ ${CONFIG_HELP}`,
           return 0;
         }
         if (!(await agents.delete(name ?? ''))) { io.err(`gatehouse: no agent "${name}"`); return 1; }
-        await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_delete', outcome: 'ok', target: `agent:${name}`, detail: {} });
+        await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_delete', outcome: 'ok', target: agentSubject(name ?? ''), detail: {} });
         io.out(`deleted agent ${name}: its tokens are refused from now on`);
         return 0;
       });
     },
   },
+
+  audit: auditCommand,
 
   keys: {
     summary: 'rotate the issuer\'s signing keys and the root secret (old ones keep verifying and opening what they made)',

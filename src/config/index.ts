@@ -4,7 +4,7 @@ export {
   type Config, type AppConfig, type Subject, type ConfigInput,
   connectorSchema, type ConnectorConfig, type GithubConnectorConfig, type OidcConnectorConfig, type EntraConnectorConfig, type GroupMapping,
 } from './schema.ts';
-export { clientSchema, issuerSchema, CLIENT_CLAIMS, type ClientConfig } from './schema.ts';
+export { clientSchema, issuerSchema, CLIENT_CLAIMS, DPOP_ALGS, type ClientConfig } from './schema.ts';
 export type { LoadedConfig } from './loaded.ts';
 export { loadConfig, type LoadOptions } from './loader.ts';
 export { lintConfig, LINTS, type Lint, type LintCode } from './lints.ts';

@@ -27,7 +27,7 @@ export const LINTS = [
   { code: 'deny-empty', severity: 'warning', summary: 'a deny mapping that lists nobody, so the rule never decides' },
   { code: 'public-wildcard-host', severity: 'warning', summary: 'public: true on a *. host without paths makes a whole domain public' },
   { code: 'duplicate-app-name', severity: 'error', summary: 'two apps with the same name' },
-  { code: 'unreachable-rule', severity: 'warning', summary: 'an app shadowed by an earlier app with the same hosts, paths, methods and networks that decides for everyone' },
+  { code: 'unreachable-rule', severity: 'warning', summary: 'an app that an earlier app shadows: the earlier one matches every request it would (hosts, paths, methods, networks) and decides first' },
   { code: 'portal-host-protected', severity: 'error', summary: 'an app without paths (and without upstream) protects the portal host, so sign-in would loop' },
   { code: 'upstream-loop', severity: 'error', summary: 'an upstream that points at the portal host or at Gatehouse itself' },
   { code: 'host-outside-domains', severity: 'warning', summary: 'an app host not under any domains[] entry: redirects back to it are refused' },
@@ -113,19 +113,12 @@ function appLabel(i: number, app: AppConfig): string {
   return `apps[${i}] (${app.name})`;
 }
 
-function sameSet(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  const sa = new Set(a ?? []);
-  const sb = new Set(b ?? []);
-  if ((a === undefined) !== (b === undefined) || sa.size !== sb.size) return false;
-  for (const x of sa) if (!sb.has(x)) return false;
-  return true;
-}
-
 function subjectIsEmpty(s: Exclude<AppConfig['allow'], undefined>): boolean {
   return !s.anyUser && !s.users?.length && !s.groups?.length && !s.emails?.length && !s.emailDomains?.length;
 }
 
 function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
+  lintShadowed(config.apps, emit);
   const firstByName = new Map<string, number>();
   const portalPort = portal ? (portal.port || (portal.protocol === 'https:' ? '443' : '80')) : '';
   config.apps.forEach((app, i) => {
@@ -153,11 +146,12 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
     if (first === undefined) firstByName.set(app.name, i);
     else emit('duplicate-app-name', ['apps', i, 'name'], `duplicate app name ${app.name} (first used by apps[${first}])`);
 
-    lintShadowed(config.apps, i, emit);
 
     // In reverse-proxy mode (upstream set) Gatehouse routes /oauth2/* itself before any rule,
-    // so only a forward-auth app can lock the portal's own pages behind the portal.
-    if (portal && !app.public && app.paths === undefined && app.upstream === undefined) {
+    // so only a forward-auth app can lock the portal's own pages behind the portal. A portal
+    // under a path (publicUrl https://example.org/auth) shares its host: everything under the
+    // path passes forward auth, and the app protects the rest.
+    if (portal && portal.pathname === '/' && !app.public && app.paths === undefined && app.upstream === undefined) {
       app.hosts.forEach((h, j) => {
         if (hostPatternMatches(h, portal.hostname, portalPort)) {
           emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);
@@ -186,24 +180,88 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
   });
 }
 
-/** An earlier app with the same match and no subject to check decides every request first. */
-function lintShadowed(apps: readonly AppConfig[], j: number, emit: Emit): void {
-  const later = apps[j];
-  if (later === undefined) return;
-  for (let i = 0; i < j; i++) {
-    const earlier = apps[i];
-    if (earlier === undefined) continue;
-    const same = sameSet(earlier.hosts, later.hosts) && sameSet(earlier.paths, later.paths)
-      && sameSet(earlier.methods, later.methods) && sameSet(earlier.networks, later.networks);
-    if (!same) continue;
-    // public and deny: true decide for everyone; allow anyUser decides for every signed-in
-    // user, so only a later public rule (for anonymous requests) could still be reached.
-    const everyone = earlier.public === true || earlier.deny === true || (earlier.allow?.anyUser === true && later.public !== true);
-    if (everyone) {
-      emit('unreachable-rule', ['apps', j], `can never match: ${appLabel(i, earlier)} has the same hosts, paths, methods and networks and decides first`);
-      return;
-    }
+// ---- shadowed rules
+//
+// The first rule whose host, path, method and network match decides (src/policy/engine.ts);
+// only a deny list without allow hands a request on. So a later rule is unreachable when an
+// earlier deciding rule matches every request the later one matches. Rules are indexed by host
+// (exact name and wildcard base) as they are walked, so each rule is compared only with the
+// earlier rules that could cover its first host: near-linear in the number of apps.
+
+interface HostPat { name: string; port: string | undefined; wildcard: boolean }
+
+function hostPat(pattern: string): HostPat {
+  const { name, port } = splitHost(pattern.toLowerCase());
+  const wildcard = name.startsWith('*.');
+  return { name: wildcard ? name.slice(2) : name, port, wildcard };
+}
+
+/** Does host pattern `a` match every host that `b` matches? */
+function hostCovers(a: HostPat, b: HostPat): boolean {
+  if (a.port !== undefined && a.port !== b.port) return false;
+  if (!a.wildcard) return !b.wildcard && a.name === b.name;
+  return b.name.endsWith(`.${a.name}`) || (b.wildcard && b.name === a.name);
+}
+
+/** Does path pattern `a` match every path that `b` matches? (Conservative: may say no.) */
+function pathCovers(a: string, b: string): boolean {
+  if (a === b) return true;
+  let prefix: string | undefined;
+  if (!a.includes('*')) prefix = a.endsWith('/') ? a : `${a}/`;
+  else if (a.endsWith('/**') && !a.slice(0, -3).includes('*')) prefix = a.slice(0, -2);
+  // Whatever follows the prefix in b ("*" never crosses "/" upwards) stays below it.
+  return prefix !== undefined && b.startsWith(prefix);
+}
+
+function listCovers<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, covers: (x: T, y: T) => boolean): boolean {
+  if (a === undefined) return true;
+  if (b === undefined) return false;
+  return b.every((y) => a.some((x) => covers(x, y)));
+}
+
+/** Whether the earlier app matches every request the later one matches. */
+function appCovers(earlier: AppConfig, later: AppConfig, eh: readonly HostPat[], lh: readonly HostPat[]): boolean {
+  if (!lh.every((y) => eh.some((x) => hostCovers(x, y)))) return false;
+  if (earlier.paths !== undefined) {
+    // A later rule without paths matches every path: only "/" or "/**" covers that.
+    const laterPaths = later.paths ?? ['/**'];
+    if (!listCovers(earlier.paths, laterPaths, (x, y) => pathCovers(x, y) || x === '/' || x === '/**')) return false;
   }
+  return listCovers(earlier.methods, later.methods, (x, y) => x === y) && listCovers(earlier.networks, later.networks, (x, y) => x === y);
+}
+
+/** A rule that decides every request it matches (anything but a deny list without allow). */
+function decidesAll(app: AppConfig): boolean {
+  return app.public === true || app.deny === true || app.allow !== undefined;
+}
+
+/** Index keys under which an earlier rule could cover a host pattern: its name and every parent as a wildcard base. */
+function coveringKeys(h: HostPat): string[] {
+  const keys = [h.wildcard ? `*${h.name}` : `=${h.name}`];
+  for (let dot = h.name.indexOf('.'); dot !== -1; dot = h.name.indexOf('.', dot + 1)) keys.push(`*${h.name.slice(dot + 1)}`);
+  return keys;
+}
+
+function lintShadowed(apps: readonly AppConfig[], emit: Emit): void {
+  const index = new Map<string, number[]>();
+  const hostsOf: HostPat[][] = [];
+  apps.forEach((later, j) => {
+    const lh = later.hosts.map(hostPat);
+    hostsOf.push(lh);
+    const candidates = new Set<number>();
+    for (const key of coveringKeys(lh[0] as HostPat)) for (const i of index.get(key) ?? []) candidates.add(i);
+    const first = [...candidates].sort((a, b) => a - b).find((i) => appCovers(apps[i] as AppConfig, later, hostsOf[i] as HostPat[], lh));
+    if (first !== undefined) {
+      emit('unreachable-rule', ['apps', j], `can never match: ${appLabel(first, apps[first] as AppConfig)} matches every request it would (hosts, paths, methods, networks) and decides first; move it above apps[${first}] or narrow apps[${first}]`);
+    }
+    if (!decidesAll(later)) return;
+    for (const h of lh) {
+      const key = h.wildcard ? `*${h.name}` : `=${h.name}`;
+      const list = index.get(key) ?? [];
+      if (list.at(-1) !== j) list.push(j);
+      index.set(key, list);
+    }
+  });
 }
 
 // ---- domains and cookies

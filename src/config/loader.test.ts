@@ -269,3 +269,39 @@ test('renderProblems: a header and one line per problem', () => {
   assert.equal(renderProblems(err), 'the configuration has 2 problems:\n  - publicUrl: a\n  - apps[0]: b');
   assert.equal(renderProblems(new Error('boom')), 'boom');
 });
+
+test('YAML merge keys share settings between apps, and top-level x- keys hold the anchors without being settings', async (t) => {
+  const dir = await tempDir(t);
+  await write(dir, {
+    'gatehouse.yaml': [
+      'publicUrl: https://auth.example.org',
+      `secrets: { session: "${SECRET}" }`,
+      'domains: [ { domain: example.org } ]',
+      'x-admins: &admins',
+      '  allow: { groups: [admins] }',
+      '  headers: { user: X-WEBAUTH-USER }',
+      'apps:',
+      '  - { name: grafana, hosts: [grafana.example.org], <<: *admins }',
+      '  - name: argocd',
+      '    hosts: [argocd.example.org]',
+      '    <<: *admins',
+      '    headers: { user: X-ARGO-USER }',
+      '',
+    ].join('\n'),
+  });
+  const { config } = await loadConfig({ path: join(dir, 'gatehouse.yaml'), env: {} });
+  assert.deepEqual(config.apps.map((a) => [a.name, a.allow, a.headers?.user]), [
+    ['grafana', { groups: ['admins'] }, 'X-WEBAUTH-USER'],
+    // A key written beside the merge wins over the merged one (YAML's merge rule).
+    ['argocd', { groups: ['admins'] }, 'X-ARGO-USER'],
+  ]);
+  assert.equal(Object.keys(config).some((k) => k.startsWith('x-')), false);
+});
+
+test('an x- key below the top level is still an unknown key', async (t) => {
+  const dir = await tempDir(t);
+  await write(dir, { 'g.yaml': `publicUrl: https://auth.example.org\nsecrets: { session: "${SECRET}" }\nlisten: { x-note: hi }\n` });
+  const problems = await problemsOf(loadConfig({ path: join(dir, 'g.yaml'), env: {} }));
+  assert.equal(problems.length, 1);
+  assert.match(problems[0] ?? '', /^listen\.x-note: unknown key/);
+});

@@ -9,7 +9,7 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import type { LoadedConfig } from './loaded.ts';
-import { loadConfig } from './loader.ts';
+import { loadConfigOffThread } from './off-thread.ts';
 
 export type ReloadTrigger = 'sighup' | 'file' | 'manual';
 
@@ -104,7 +104,8 @@ export class ConfigWatcher {
     const { logger } = this.#opts;
     let next: LoadedConfig;
     try {
-      next = await loadConfig({ path: this.#opts.path, env: this.#opts.env });
+      // Off the serving thread: a large config never stalls requests (off-thread.ts).
+      next = await loadConfigOffThread({ path: this.#opts.path, ...(this.#opts.env ? { env: this.#opts.env } : {}) });
     } catch (err) {
       this.#fail(err, trigger);
       return false;

@@ -76,12 +76,12 @@ export const appSchema = z.strictObject({
   networks: z.array(cidr).optional().describe('client networks this rule matches (default: any)'),
   public: z.literal(true).optional().describe('answer 2xx to anyone, signed in or not'),
   allow: subjectSchema.optional().describe('allow these subjects'),
-  deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects'),
+  deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects (a deny list: everyone it does not name goes on to the next rule)'),
   headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
   upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
   audience: resourceUrl.optional()
     .describe('accept bearer tokens at the gate for this app: JWT access tokens from this issuer whose aud is exactly this (such as https://grafana.example.org; clients and agents ask for it with resource=<audience>, RFC 8707); the same allow/deny decides'),
-}).describe('an app: an ordered rule; the first whose host, path, method and network match (and whose subject matches) decides');
+}).describe('an app: an ordered rule; the first whose host, path, method and network match decides (its subject allows or refuses with 403, never a later rule; only a deny list without allow hands the users it does not name to the next rule)');
 
 export type AppConfig = z.output<typeof appSchema>;
 
@@ -212,14 +212,20 @@ export const clientSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.public && c.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client has no secret: remove secret or set public: false' });
   if (!c.public && c.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a confidential client needs a secret (or set public: true and use PKCE)' });
+  // Agents' client ids (`gatehouse agent create`): a config client under one would take its place.
+  if (/^agent[.:]/i.test(c.id)) ctx.addIssue({ code: 'custom', path: ['id'], message: `"${c.id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)` });
 }).describe('an OpenID Connect client (relying party) declared in config');
 
 export type ClientConfig = z.output<typeof clientSchema>;
 
+/** Asymmetric JWS algorithms a DPoP proof may use (RFC 9449 §4.2: never none, never a MAC). */
+export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
+
 export const issuerSchema = z.strictObject({
   idTokenLifetime: duration('1h', 'lifetime of ID tokens'),
   accessTokenLifetime: duration('1h', 'lifetime of access tokens'),
-  refreshTokenLifetime: duration('30d', 'lifetime of a refresh token (each rotation starts a new one, within the grant)'),
+  refreshTokenLifetime: duration('30d', 'how long refresh tokens work after the sign-in that issued the first one (rotation never extends it)'),
+  refreshTokenIdle: duration('7d', 'a rotating refresh token unused this long stops working (each refresh starts the period again, within refreshTokenLifetime)'),
   signingKeyOverlap: duration('1h', 'after `gatehouse keys rotate`, how long beyond the longest token lifetime an old public key stays published'),
   defaultResource: z.string().min(1).optional()
     .describe('the resource (one of resources[].resource) an access token is for when the client names none (RFC 8707); default: none, and such a token is opaque, good only at userinfo'),
@@ -232,9 +238,25 @@ export const issuerSchema = z.strictObject({
     enabled: z.boolean().default(true).describe('accept an https URL as client_id and fetch its client ID metadata document (draft-ietf-oauth-client-id-metadata-document)'),
     allowPrivate: z.boolean().default(false).describe('fetch documents from private, loopback and link-local addresses too (tests only: otherwise a client_id could make Gatehouse reach inside your network)'),
   }).prefault({}).describe('client ID metadata documents: the way MCP clients identify themselves without registering'),
+  dpop: z.strictObject({
+    enabled: z.boolean().default(true)
+      .describe('DPoP (RFC 9449): a client that sends a DPoP proof to /oidc/token gets tokens bound to its key, and the gate then accepts them only with a fresh proof of that key (Authorization: DPoP); false: not advertised, proofs ignored at /oidc/token'),
+    algorithms: z.array(z.enum(DPOP_ALGS)).min(1).default(['ES256', 'EdDSA', 'Ed25519'])
+      .describe('the signature algorithms a DPoP proof may use (dpop_signing_alg_values_supported, and algs in the gate\'s DPoP challenges)'),
+    proofLifetime: duration('60s', 'how far a DPoP proof\'s iat may be from now, either way (RFC 9449 §11.1), at /oidc/token and at the gate; each proof\'s jti is remembered that long (shared through the store, so a replay fails on every replica)'),
+  }).prefault({}).describe('sender-constrained access tokens (DPoP, RFC 9449)'),
+  registrationLimits: z.strictObject({
+    maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(16_384)
+      .describe('the largest registration request body (RFC 7591) in bytes; larger is 413'),
+    perAddress: z.number().int().min(1).default(30)
+      .describe('registrations one client address may make per registrationLimits.window; more is 429 with Retry-After'),
+    window: duration('1h', 'the window of registrationLimits.perAddress'),
+    unusedClientLifetime: duration('30d', 'a dynamically registered client that has not been used (no authorization, token or registration request) for this long is deleted'),
+  }).prefault({}).describe('limits on dynamic client registration at /oidc/reg (open to the internet when issuer.registration: open)'),
 }).superRefine((t, ctx) => {
   if (t.registration === 'token' && t.registrationToken === undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registration: token needs issuer.registrationToken' });
   if (t.registration !== 'token' && t.registrationToken !== undefined) ctx.addIssue({ code: 'custom', path: ['registrationToken'], message: 'issuer.registrationToken is used only with issuer.registration: token' });
+  if (t.refreshTokenIdle > t.refreshTokenLifetime) ctx.addIssue({ code: 'custom', path: ['refreshTokenIdle'], message: 'issuer.refreshTokenIdle is longer than issuer.refreshTokenLifetime: it would never apply' });
 }).describe('the OpenID Connect provider and OAuth authorization server');
 
 export const resourceSchema = z.strictObject({
@@ -292,11 +314,17 @@ export const tokensSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   publicUrl: httpUrl.optional()
-    .describe('the external URL of the portal, such as https://auth.example.org; every redirect is built from it, never from the bind address'),
+    .describe('the external URL of the portal, such as https://auth.example.org, or with a path (https://example.org/auth: the portal, the issuer and its metadata then live under the path; a change of path needs a restart); every redirect is built from it, never from the bind address'),
   listen: z.strictObject({
     host: z.string().default('127.0.0.1').describe('address to bind'),
     port: z.number().int().min(0).max(65535).default(4180).describe('TCP port (0 picks a free one)'),
   }).prefault({}).describe('where the HTTP server listens'),
+  metrics: z.strictObject({
+    listen: z.strictObject({
+      host: z.string().default('127.0.0.1').describe('address to bind; 0.0.0.0 (or the pod IP) for Prometheus in a cluster'),
+      port: z.number().int().min(0).max(65535).describe('TCP port, such as 9464 (0 picks a free one)'),
+    }).optional().describe('a second listener serving only /metrics, /healthz and /readyz; when set, the main listener no longer serves /metrics'),
+  }).prefault({}).describe('where /metrics is served. Without metrics.listen it is on the main listener, and only to requests that came straight to Gatehouse: one a proxy forwarded (X-Forwarded-*, Forwarded, X-Real-IP or X-Original-* present), or addressed to the portal host or a host under domains[], gets 404'),
   dataDir: z.string().default('./data').describe('directory for the embedded database and generated secret'),
   database: z.strictObject({
     url: z.string().optional().describe('postgres://… for PostgreSQL; sqlite:/path or unset for the embedded SQLite file under dataDir'),
@@ -347,7 +375,7 @@ export const configSchema = z.strictObject({
     });
   }).describe('upstream identity providers (GitHub, OpenID Connect, Microsoft Entra ID)'),
   groups: z.array(groupSchema).default([]).describe('groups declared in config (read-only in the admin UI)'),
-  apps: z.array(appSchema).default([]).describe('ordered rules; first match wins; anything unmatched is denied'),
+  apps: z.array(appSchema).default([]).describe('ordered rules; the first whose host, path, method and network match decides; anything unmatched is denied'),
   resources: z.array(resourceSchema).default([]).superRefine((list, ctx) => {
     const seen = new Set<string>();
     list.forEach((r, i) => {

@@ -77,7 +77,8 @@ async function listFiles(path: string): Promise<string[]> {
 
 /** Parse one YAML file; syntax errors name the file, line and column. */
 export function parseYaml(file: string, text: string): { data: Record<string, unknown> } | { problems: string[] } {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // Merge keys (`<<: *defaults`) are YAML 1.1, but operators use them to share app settings.
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     return {
       problems: doc.errors.map((e) => {
@@ -98,7 +99,11 @@ export function parseYaml(file: string, text: string): { data: Record<string, un
   if (typeof data !== 'object' || Array.isArray(data)) {
     return { problems: [`${file}: expected a mapping of keys at the top level, got ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}`] };
   }
-  return { data: data as Record<string, unknown> };
+  // Top-level `x-` keys are extension fields, as in Compose files: a place to keep anchors that
+  // `<<` merges elsewhere. They are not settings, so they are dropped before validation.
+  const tree = data as Record<string, unknown>;
+  for (const key of Object.keys(tree)) if (key.startsWith('x-')) delete tree[key];
+  return { data: tree };
 }
 
 export function errorCode(err: unknown): string {

@@ -4,10 +4,10 @@
 // the client as it is, so a browser gets a real redirect (302, or 303 after a non-GET so the
 // portal is fetched with GET — RFC 9110 §15.4.4) and an API client a 401.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OriginalRequest } from '../http/index.ts';
+import { newRequestId, type OriginalRequest } from '../http/index.ts';
 import type { Identity } from '../policy/index.ts';
-import type { GateSettings, HeaderNames } from './settings.ts';
-import { deniedPage } from './pages.ts';
+import { portalUrl, type GateSettings, type HeaderNames } from './settings.ts';
+import { deniedPage, type DenyWhy } from './pages.ts';
 
 /** A browser navigation, as opposed to XHR/fetch or an API client. */
 export function isBrowserRequest(req: IncomingMessage): boolean {
@@ -24,13 +24,7 @@ export function originalUrl(orig: OriginalRequest): string {
 }
 
 export function portalStartUrl(s: GateSettings, orig: OriginalRequest): string {
-  return `${s.publicUrl.origin}${portalBase(s)}/oauth2/start?rd=${encodeURIComponent(originalUrl(orig))}`;
-}
-
-/** publicUrl's path without a trailing slash ('' at the root). */
-export function portalBase(s: GateSettings): string {
-  const p = s.publicUrl.pathname;
-  return p.endsWith('/') ? p.slice(0, -1) : p;
+  return portalUrl(s, '/oauth2/start', { rd: originalUrl(orig) });
 }
 
 const WWW_AUTHENTICATE = 'Bearer realm="gatehouse"';
@@ -56,11 +50,12 @@ const CHALLENGE_BODY: Record<string, string> = {
   none: '{"error":"unauthorized","error_description":"a bearer token is required"}',
   invalid_token: '{"error":"invalid_token","error_description":"the access token is invalid or expired"}',
   insufficient_scope: '{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}',
+  invalid_dpop_proof: '{"error":"invalid_dpop_proof","error_description":"the DPoP proof is missing or invalid"}',
 };
 
 /**
- * A protected resource's 401/403 (RFC 6750 §3): always `WWW-Authenticate: Bearer …` with
- * resource_metadata (RFC 9728 §5.1), never a redirect and never the portal's address — an MCP
+ * A protected resource's 401/403 (RFC 6750 §3): always `WWW-Authenticate: Bearer …` (or
+ * `DPoP …` for a request made with the DPoP scheme, RFC 9449 §7.1) with resource_metadata (RFC 9728 §5.1), never a redirect and never the portal's address — an MCP
  * client reads the header and finds its authorization server from there. nginx gets an empty
  * answer; auth_request hands the 401's WWW-Authenticate on itself (docs/mcp.md covers the 403).
  */
@@ -82,15 +77,31 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null): void {
-  if (orig?.via === 'nginx') return sendEmpty(res, 403, { 'cache-control': 'no-store' });
+const DENIED_JSON: Record<DenyWhy, string> = {
+  'no-app': '{"error":"access_denied","error_description":"no app is configured for this address"}',
+  closed: '{"error":"access_denied","error_description":"this address refuses every visitor"}',
+  'not-allowed': '{"error":"access_denied","error_description":"access is denied"}',
+  malformed: '{"error":"invalid_request","error_description":"the request path is malformed"}',
+};
+
+/**
+ * A refusal: 403, or 400 for a malformed path (nginx's auth_request passes only 401 and 403 on,
+ * so nginx gets 403 for both). A browser gets the page that says why (pages.ts), with the request
+ * id, which the caller logs with the real reason. Returns that id.
+ */
+export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, why: DenyWhy, url: string): string {
+  const existing = res.getHeader('x-request-id');
+  const id = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
+  if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': 'no-store', 'x-request-id': id }); return id; }
+  const status = why === 'malformed' ? 400 : 403;
   if (isBrowserRequest(req)) {
-    res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
-    res.end(deniedPage());
-    return;
+    res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8', 'x-request-id': id });
+    res.end(req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));
+    return id;
   }
-  res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'application/json' });
-  res.end('{"error":"access_denied","error_description":"access is denied"}');
+  res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'application/json', 'x-request-id': id });
+  res.end(req.method === 'HEAD' ? undefined : DENIED_JSON[why]);
+  return id;
 }
 
 /**

@@ -77,20 +77,32 @@ test('the issuer must match exactly (a trailing slash is another issuer)', async
   assert.equal(await rejected(verifier.verify(await sign(es, { iss: 'https://evil.example' }), MCP)), 'the token\'s iss claim is not acceptable');
 });
 
-test('exp and nbf with a 5 s leeway, on the injected clock; a cached token expires too', async () => {
+test('our own issuer\'s tokens: exp and nbf with no leeway, on the injected clock; a cached token expires too', async () => {
   const { es, clock, verifier } = await setup();
   const now = Math.floor(T0 / 1000);
   const token = await sign(es, { exp: now + 60 });
   assert.equal((await verifier.verify(token, MCP)).sub, 'user-1');
+  clock.set(T0 + 59_999);
+  assert.equal((await verifier.verify(token, MCP)).sub, 'user-1', 'the last millisecond (from the cache)');
+  clock.set(T0 + 60_000);
+  assert.equal(await rejected(verifier.verify(token, MCP)), 'the token has expired', 'at exp, from the cache');
+  assert.equal(await rejected(verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh' }), MCP)), 'the token has expired', 'at exp, not from the cache');
+  clock.set(T0 + 59_999);
+  assert.equal((await verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh-2' }), MCP)).sub, 'user-1', 'the last millisecond, not from the cache');
+  clock.set(T0);
+  assert.equal(await rejected(verifier.verify(await sign(es, { nbf: now + 1 }), MCP)), 'the token\'s nbf claim is not acceptable');
+  assert.equal((await verifier.verify(await sign(es, { nbf: now }), MCP)).sub, 'user-1');
+});
+
+test('a leeway given explicitly (the trusted issuers\' verifier keeps 5 s) still applies', async () => {
+  const { es, clock } = await setup();
+  const verifier = createTokenVerifier({ issuer: () => ISSUER, keys: () => ({ keys: [es.pub] }), clock, leewaySeconds: 5 });
+  const now = Math.floor(T0 / 1000);
+  const token = await sign(es, { exp: now + 60 });
   clock.set(T0 + 64_999);
-  assert.equal((await verifier.verify(token, MCP)).sub, 'user-1', 'within the leeway (from the cache)');
+  assert.equal((await verifier.verify(token, MCP)).sub, 'user-1');
   clock.set(T0 + 65_000);
   assert.equal(await rejected(verifier.verify(token, MCP)), 'the token has expired');
-  clock.set(T0 + 65_000);
-  assert.equal(await rejected(verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh' }), MCP)), 'the token has expired', 'not from the cache');
-  clock.set(T0);
-  assert.equal(await rejected(verifier.verify(await sign(es, { nbf: now + 6 }), MCP)), 'the token\'s nbf claim is not acceptable');
-  assert.equal((await verifier.verify(await sign(es, { nbf: now + 5 }), MCP)).sub, 'user-1');
 });
 
 test('only RS256 and ES256: HS256 and alg none are refused', async () => {

@@ -5,7 +5,8 @@
 //      typ "at+jwt" (RFC 9068 §4: an ID token, typ "JWT", is not an access token)
 //   2. the signature, by a key of the current JWKS (rotation: the key source is read per call
 //      and the imported key set rebuilt only when the source returns a new object)
-//   3. iss exactly the issuer; exp and nbf with a small leeway; the claims RFC 9068 §2.2 requires
+//   3. iss exactly the issuer; exp and nbf with no leeway (the issuer is this process or a replica
+//      on the same clock: a token is dead at its exp); the claims RFC 9068 §2.2 requires
 //   4. aud includes the resource (RFC 8707 §2; checked per call, so one cached result serves
 //      every resource a multi-audience token names)
 // A verified token is remembered until it expires (a bounded map), so a client's repeated calls
@@ -28,6 +29,8 @@ export interface VerifiedToken {
   /** Expiry, milliseconds since the epoch. */
   exp: number;
   audiences: string[];
+  /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (cnf.jkt); absent for a plain bearer token. */
+  jkt?: string;
 }
 
 export interface TokenVerifier {
@@ -71,23 +74,26 @@ export interface TokenVerifierOptions {
   /** The issuer's current signing keys (public JWKs; private members are ignored). */
   keys: () => JSONWebKeySet;
   clock: Clock;
-  /** Clock skew allowed on exp and nbf, in seconds (default 5). */
+  /**
+   * Clock skew allowed on exp and nbf, in seconds (default 0: our own issuer's tokens share our
+   * clock; the leeway is for other issuers, tokens.trustedIssuers).
+   */
   leewaySeconds?: number;
   /** Verified tokens remembered at most (default 10,000); the oldest is dropped first. */
   maxCached?: number;
   /**
-   * Whether a token's subject still exists (a deleted or expired agent's tokens must stop
-   * working before they expire). Answers are remembered for `subjectCheckMs` (default 2 s), so
+   * Whether a token's subject may still use it (a deleted or expired agent, a disabled or
+   * deleted user: their tokens must stop working before they expire). Answers are remembered for `subjectCheckMs` (default 2 s), so
    * a deletion reaches the gate within that and the store is asked at most once per interval.
    */
-  subjectActive?: (sub: string) => Promise<boolean>;
+  subjectActive?: (sub: string, clientId: string) => Promise<boolean>;
   subjectCheckMs?: number;
 }
 
 interface Cached { token: VerifiedToken; expiresAt: number }
 
 export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier & { cacheSize(): number } {
-  const leeway = opts.leewaySeconds ?? 5;
+  const leeway = opts.leewaySeconds ?? 0;
   const max = opts.maxCached ?? 10_000;
   const cache = new Map<string, Cached>();
   let source: JSONWebKeySet | undefined;
@@ -118,11 +124,11 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
     if (!opts.subjectActive) return;
     let s = subjects.get(t.sub);
     if (!s || now - s.checkedAt >= subjectCheckMs) {
-      s = { active: await opts.subjectActive(t.sub), checkedAt: now };
+      s = { active: await opts.subjectActive(t.sub, t.clientId), checkedAt: now };
       if (subjects.size >= max) subjects.clear();
       subjects.set(t.sub, s);
     }
-    if (!s.active) throw new TokenRejected('the token\'s subject no longer exists');
+    if (!s.active) throw new TokenRejected('the token\'s subject is disabled or no longer exists');
   }
 
   return {
@@ -204,7 +210,18 @@ function toVerified(p: JWTPayload): VerifiedToken {
     clientId,
     exp: p.exp * 1000,
     audiences: strings(p.aud),
+    ...boundKey(p),
   };
+}
+
+/** cnf.jkt (RFC 9449 §6.1). A cnf the gate cannot honour (another confirmation method) fails closed. */
+function boundKey(p: JWTPayload): { jkt?: string } {
+  if (p.cnf === undefined) return {};
+  const cnf = p.cnf as Record<string, unknown> | null;
+  if (typeof cnf !== 'object' || cnf === null || typeof cnf.jkt !== 'string' || cnf.jkt === '') {
+    throw new TokenRejected('the token is bound to a key by a confirmation method other than cnf.jkt');
+  }
+  return { jkt: cnf.jkt };
 }
 
 // Tokens from other issuers (`tokens.trustedIssuers`), at apps with an audience only (issue 5).
@@ -334,6 +351,7 @@ function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
     clientId,
     exp: p.exp * 1000,
     audiences: strings(p.aud),
+    ...boundKey(p),
   };
 }
 
@@ -350,3 +368,17 @@ export function bearerToken(header: string | undefined): string | undefined | nu
 }
 
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The access token in an Authorization header, with its scheme: "Bearer" (RFC 6750 §2.1) or
+ * "DPoP" (RFC 9449 §7.1), case-insensitive, one space, a b64token. undefined: no header or
+ * another scheme (Basic for the app itself); null: one of the two schemes, malformed.
+ */
+export function accessTokenCredentials(header: string | undefined): { scheme: 'bearer' | 'dpop'; token: string } | undefined | null {
+  const bearer = bearerToken(header);
+  if (bearer !== undefined) return bearer === null ? null : { scheme: 'bearer', token: bearer };
+  if (header === undefined) return undefined;
+  if (header.length < 5 || header.slice(0, 5).toLowerCase() !== 'dpop ') return header.trim().toLowerCase() === 'dpop' ? null : undefined;
+  const token = header.slice(5).trim();
+  return B64TOKEN.test(token) ? { scheme: 'dpop', token } : null;
+}

@@ -1,6 +1,7 @@
 // GET /oauth2/auth — the forward-auth verdict, the hot path:
 //   1. the original request, from trusted proxy headers only
-//   2. the portal's own paths are always reachable (a protected sign-in page loops forever)
+//   2. the portal's own paths are always reachable (a protected sign-in page loops forever),
+//      under publicUrl's path when it has one
 //   3. a cross-domain ticket arriving through Traefik/Caddy forward auth is redeemed
 //   4. the verdict (verdict.ts); protected resources first, bearer-only; their RFC 9728
 //      metadata path on a resource host passes (the proxy routes it to Gatehouse)
@@ -9,8 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import { isPortalHost, type GateSettings } from './settings.ts';
-import { portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
+import { isPortalHost, portalBase, underPortalBase, type GateSettings } from './settings.ts';
+import { normalizePath } from '../policy/index.ts';
+import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
 import { METADATA_PATH } from './resources.ts';
@@ -42,8 +44,8 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     } else if (v.kind === 'authenticate') {
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {
-      logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: denied');
-      sendDenied(req, res, orig);
+      const requestId = sendDenied(req, res, orig, v.why, originalUrl(orig));
+      logger.info({ requestId, host: orig.host, reason: v.reason }, 'forward auth: denied');
     }
   }
 
@@ -67,7 +69,21 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
         return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
       }
-      if (isPortalHost(s, orig.host) || GATE_PATHS.has(path)) {
+      if (GATE_PATHS.has(path)) {
+        answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
+        return;
+      }
+    }
+    // The portal's own paths on its host: /oauth2/*, and everything under publicUrl's path when
+    // it has one (a host shared with an app). Only when the raw path (as an app that never
+    // normalizes reads it) and the normalized one (as nginx routes it) both say so: an ambiguous
+    // path is never the portal's. "/auth/../admin" is nginx's /admin; "/x/../auth/y" is the
+    // app's /x/… to a framework that matches raw paths.
+    if ((path.startsWith('/oauth2/') || portalBase(s) !== '') && isPortalHost(s, orig.host)) {
+      const base = portalBase(s);
+      const n = normalizePath(path);
+      const portalPath = (p: string) => p.startsWith('/oauth2/') || (base !== '' && underPortalBase(s, p));
+      if (n.ok && portalPath(path) && portalPath(n.path)) {
         answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
         return;
       }
@@ -78,7 +94,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
       return;
     }
-    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization);
+    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization, req.headers.dpop);
     if (v instanceof Promise) {
       return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');

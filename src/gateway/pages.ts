@@ -50,15 +50,50 @@ export function messagePage(title: string, message: string, link?: { href: strin
 ${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''}`);
 }
 
-let denied: string | undefined;
-/** The short page for someone signed in but not allowed. Self-contained: it is served on app hosts. */
-export function deniedPage(): string {
-  denied ??= `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Access denied</title></head>
-<body style="font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:10vh auto;padding:0 1rem">
-<h1>Access denied</h1>
-<p>You are signed in, but your account is not allowed to open this page. If you think it should be, ask an administrator to add you to the right group.</p>
+/**
+ * Why the gate refused, as the visitor should read it:
+ *   no-app       no rule covers this host and path (default deny): a config gap, not a
+ *                verdict on the visitor; an anonymous visitor is never told they are signed in
+ *   closed       the deciding rule refuses every visitor (`deny: true`), signed in or not
+ *   not-allowed  signed in, and the deciding rule's subject (or an allowed_* restriction) does
+ *                not admit this account
+ *   malformed    the path holds an escape the gate never reads (policy/path.ts)
+ */
+export type DenyWhy = 'no-app' | 'closed' | 'not-allowed' | 'malformed';
+
+const DENIED: Record<DenyWhy, { title: string; message: string }> = {
+  'no-app': {
+    title: 'No app here',
+    message: 'Gatehouse has no app configured for this address, so nobody can open it, signed in or not.',
+  },
+  closed: {
+    title: 'This address is closed',
+    message: 'Gatehouse is configured to refuse every visitor here, signed in or not.',
+  },
+  'not-allowed': {
+    title: 'Access denied',
+    message: 'You are signed in, but your account is not allowed to open this page. If you think it should be, ask an administrator to add you to the right group.',
+  },
+  malformed: {
+    title: 'Address not accepted',
+    message: 'The address holds an encoding Gatehouse does not accept (an invalid percent escape, a control character or a double encoding).',
+  },
+};
+
+/**
+ * The page for a refused request. Self-contained (it is served on app hosts, where our
+ * stylesheet path may belong to the app). It carries the request id that ties it to the log
+ * line, and the command an administrator runs to see which rule decided.
+ */
+export function deniedPage(why: DenyWhy, ctx: { requestId: string; url: string }): string {
+  const { title, message } = DENIED[why];
+  const explainCmd = why === 'not-allowed' ? `gatehouse explain ${ctx.url} --user <your username>` : `gatehouse explain ${ctx.url}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1rem">
+<h1>${escapeHtml(title)}</h1>
+<p>${escapeHtml(message)}</p>
+<p style="color:#5b6470;font-size:.9rem">Request id: <code>${escapeHtml(ctx.requestId)}</code>. An administrator can see which rule decided with <code>${escapeHtml(explainCmd)}</code>.</p>
 </body></html>
 `;
-  return denied;
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { GateSettings } from './settings.ts';
-import { identityHeaderValues, isBrowserRequest, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
+import { identityHeaderValues, isBrowserRequest, originalUrl, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
 
@@ -27,15 +27,15 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
     // Decide on what is forwarded: this request's own method and URI (a front proxy's
     // X-Forwarded-Uri could name another path than the one we pass upstream).
     const orig = { ...readOriginal(req, s.trusted), method: (req.method ?? 'GET').toUpperCase(), uri: req.url ?? '/' };
-    return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null, bearer, req.headers.authorization) };
+    return { orig, v: decide(s, deps.sessions, orig, req.headers.cookie, null, bearer, req.headers.authorization, req.headers.dpop) };
   }
 
   function callOptions(s: GateSettings, orig: OriginalRequest, v: Verdict & { kind: 'pass' }) {
     return {
       // The access token is for us (its aud is the resource, and we checked it): the MCP server
       // gets identity headers, never the token (MCP authorization, "token passthrough").
-      stripHeaderNames: v.resource === undefined ? s.identityHeaderNames : [...s.identityHeaderNames, 'authorization'],
-      stripCookieNames: [s.cookieName, `${s.cookieName}_login`],
+      stripHeaderNames: v.resource === undefined ? s.identityHeaderNames : [...s.identityHeaderNames, 'authorization', 'dpop'],
+      stripCookieNames: [s.cookieName, `${s.cookieName}_login`, `${s.cookieName}_csrf`],
       original: { clientIp: orig.clientIp, proto: orig.proto, host: orig.host },
     };
   }
@@ -50,7 +50,11 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
       return sendChallenge(req, res, null, v.status, v.error, v.wwwAuthenticate);
     }
     if (v.kind === 'authenticate') return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
-    if (v.kind === 'deny') return sendDenied(req, res, null);
+    if (v.kind === 'deny') {
+      const requestId = sendDenied(req, res, null, v.why, originalUrl(orig));
+      deps.logger.info({ requestId, host: orig.host, reason: v.reason }, 'reverse proxy: denied');
+      return;
+    }
     if (!v.upstream) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('no upstream is configured for this host\n');

@@ -29,8 +29,15 @@ export interface ProtectedResource {
   metadataUrl: string;
   /** The metadata document, serialized once. */
   metadataJson: string;
-  /** `WWW-Authenticate` values, built once (RFC 6750 §3, RFC 9728 §5.1). */
-  challenge: { missing: string; invalid: string; insufficientScope: string };
+  /**
+   * `WWW-Authenticate` values, built once (RFC 6750 §3, RFC 9728 §5.1). With DPoP on, the Bearer
+   * answers to a missing or refused token also offer `DPoP algs="…"` (RFC 9449 §7.1); the dpop*
+   * ones answer a request made with the DPoP scheme.
+   */
+  challenge: {
+    missing: string; invalid: string; insufficientScope: string;
+    dpopInvalidToken: string; dpopInvalidProof: string; dpopInsufficientScope: string;
+  };
   index: number;
 }
 
@@ -64,7 +71,15 @@ function quoted(name: string, value: string): string {
   return `${name}="${value}"`;
 }
 
-export function compileResources(list: readonly ResourceConfig[], publicUrl: URL, defaults: ResolvedHeaderNames): ProtectedResources {
+/** The DPoP challenge's algs parameter (RFC 9449 §7.1), or "" when DPoP is off. */
+export function dpopAlgs(algorithms: readonly string[] | undefined): string {
+  return algorithms && algorithms.length ? quoted('algs', algorithms.join(' ')) : '';
+}
+
+export function compileResources(list: readonly ResourceConfig[], publicUrl: URL, defaults: ResolvedHeaderNames, dpopAlgorithms?: readonly string[]): ProtectedResources {
+  const algs = dpopAlgs(dpopAlgorithms);
+  const offerDpop = algs ? `, DPoP ${algs}` : '';
+  const dpopScheme = algs ? `DPoP ${algs}, ` : 'DPoP ';
   const issuer = issuerIdentifier(publicUrl);
   // Longest path first: a request under /mcp/admin belongs to that resource, not to /mcp.
   const order = list.map((r, i) => ({ r, i, url: new URL(r.resource) }))
@@ -81,6 +96,8 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
       scopes_supported: scopes,
       bearer_methods_supported: ['header'],
     };
+    // RFC 9728 §2: the proof algorithms this resource takes.
+    if (algs) doc.dpop_signing_alg_values_supported = [...(dpopAlgorithms ?? [])];
     if (r.name !== undefined) doc.resource_name = r.name;
     const meta = quoted('resource_metadata', metadataUrl);
     const scope = scopes.length ? `, ${quoted('scope', scopes.join(' '))}` : '';
@@ -89,9 +106,12 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
       upstream: r.upstream ?? null, headers: defaults, metadataUrl, metadataJson: JSON.stringify(doc), index,
       challenge: {
         // RFC 6750 §3.1: no error code when the request carried no token.
-        missing: `Bearer ${meta}${scope}`,
-        invalid: `Bearer error="invalid_token", ${meta}${scope}`,
+        missing: `Bearer ${meta}${scope}${offerDpop}`,
+        invalid: `Bearer error="invalid_token", ${meta}${scope}${offerDpop}`,
         insufficientScope: `Bearer error="insufficient_scope", ${quoted('scope', requiredScopes.join(' '))}, ${meta}`,
+        dpopInvalidToken: `${dpopScheme}error="invalid_token", ${meta}${scope}`,
+        dpopInvalidProof: `${dpopScheme}error="invalid_dpop_proof", ${meta}${scope}`,
+        dpopInsufficientScope: `${dpopScheme}error="insufficient_scope", ${quoted('scope', requiredScopes.join(' '))}, ${meta}`,
       },
     };
   });
@@ -110,8 +130,12 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
     hasHost: (host) => hosts.has(stripPort(host)),
     match(host, uri) {
       if (hosts.size === 0 || !hosts.has(stripPort(host))) return null;
-      const d = policy.decide({ host, path: uri, method: 'GET', ip: '' }, null);
-      return d.ruleIndex === null ? null : resources[d.ruleIndex] ?? null;
+      // Any reading of the path (policy/path.ts) under a resource makes it that resource's:
+      // an ambiguous path must not slip from bearer-only to the app rules.
+      for (const { decision } of policy.decideEach({ host, path: uri, method: 'GET', ip: '' }, null).each) {
+        if (decision.ruleIndex !== null) return resources[decision.ruleIndex] ?? null;
+      }
+      return null;
     },
     allows(r, identity, method, ip) {
       // The first resource rule that admits this identity must be this one (never a sibling
@@ -133,16 +157,19 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
 }
 
 /** Resources compiled again only when the list or publicUrl changes (a config reload). */
-export function resourceRegistry(source: () => { resources: readonly ResourceConfig[]; publicUrl: URL; headers: ResolvedHeaderNames }): () => ProtectedResources {
+export function resourceRegistry(source: () => { resources: readonly ResourceConfig[]; publicUrl: URL; headers: ResolvedHeaderNames; dpopAlgorithms?: readonly string[] }): () => ProtectedResources {
   let list: readonly ResourceConfig[] | undefined;
   let href = '';
+  let algs = '';
   let compiled: ProtectedResources | undefined;
   return () => {
     const s = source();
-    if (!compiled || s.resources !== list || s.publicUrl.href !== href) {
-      compiled = compileResources(s.resources, s.publicUrl, s.headers);
+    const a = (s.dpopAlgorithms ?? []).join(' ');
+    if (!compiled || s.resources !== list || s.publicUrl.href !== href || a !== algs) {
+      compiled = compileResources(s.resources, s.publicUrl, s.headers, s.dpopAlgorithms);
       list = s.resources;
       href = s.publicUrl.href;
+      algs = a;
     }
     return compiled;
   };

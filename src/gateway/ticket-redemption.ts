@@ -6,7 +6,7 @@ import type { Clock, Logger } from '../core/index.ts';
 import { serializeCookie, validateRedirect } from '../http/index.ts';
 import type { TicketStore } from '../store/index.ts';
 import { redeemTicket } from './tickets.ts';
-import { cookieDomainFor, type GateSettings } from './settings.ts';
+import { cookieDomainFor, portalUrl, type GateSettings } from './settings.ts';
 import { messagePage } from './pages.ts';
 
 export type TicketRedeemer = (res: ServerResponse, host: string, query: URLSearchParams, s: GateSettings) => Promise<void>;
@@ -22,7 +22,7 @@ export function createTicketRedeemer(deps: { tickets: TicketStore; clock: Clock;
       deps.logger.info({ host, ticket: cookie ? 'valid' : 'invalid', rd: rd.ok ? 'ok' : rd.reason }, 'sign-in ticket refused');
       res.writeHead(400, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
       res.end(messagePage('Sign-in link expired', 'This sign-in link has expired or was already used.',
-        { href: `${s.publicUrl.origin}/oauth2/start${rd.ok ? `?rd=${encodeURIComponent(rd.url)}` : ''}`, text: 'Sign in again' }));
+        { href: portalUrl(s, '/oauth2/start', rd.ok ? { rd: rd.url } : undefined), text: 'Sign in again' }));
       return;
     }
     const setCookie = serializeCookie(s.cookieName, cookie, {

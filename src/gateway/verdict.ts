@@ -12,6 +12,9 @@
 //      exactly what the same user's cookie would. A bad token is 401 invalid_token, never a
 //      redirect to the portal: a CLI or an agent cannot follow one. The cookie is ignored then:
 //      a request says who it is one way.
+//   0/1b. DPoP (RFC 9449): a token bound to a key (cnf.jkt) counts only as `Authorization: DPoP`
+//      with a good proof of that key for this original request (dpop.ts); presented as Bearer
+//      it is refused (§7.2), and the DPoP scheme with an unbound token is refused too
 //   2. the session (a map lookup for sessions this process has seen)
 //   3. the rule again with the identity
 //   4. oauth2-proxy's allowed_groups / allowed_emails / allowed_email_domains, ANDed on top
@@ -20,15 +23,18 @@ import type { OriginalRequest } from '../http/index.ts';
 import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from './settings.ts';
-import { bearerToken, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
-import type { ProtectedResource, ProtectedResources } from './resources.ts';
+import { accessTokenCredentials, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
+import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
+import { DpopRejected, type DpopChecker } from './dpop.ts';
+import type { DenyWhy } from './pages.ts';
+import { MALFORMED_PATH_REASON } from '../policy/index.ts';
 
 export type Verdict =
   | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
   | { kind: 'authenticate' }
-  | { kind: 'deny'; reason: string }
+  | { kind: 'deny'; reason: string; why: DenyWhy }
   /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
-  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
+  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
 
 /** What the gate needs for protected resources: the compiled list and the token verifier. */
 export interface BearerGate {
@@ -36,34 +42,45 @@ export interface BearerGate {
   verifier: TokenVerifier;
   /** For apps with an audience: also takes tokens.trustedIssuers (default: `verifier`). Never used for resources[]. */
   appVerifier?: TokenVerifier;
+  /** DPoP proofs (RFC 9449); none: a DPoP-bound token is always refused. */
+  dpop?: DpopChecker;
 }
 
 type Decision = ReturnType<GateSettings['policy']['decide']>;
 interface Facts { host: string; path: string; method: string; ip: string }
+/** What a DPoP proof is checked against: the DPoP header and the original request's URL (RFC 9449 §4.3). */
+interface ProofFacts { proof: string | string[] | undefined; url: string }
 
 export function decide(
   s: GateSettings, sessions: Sessions, orig: OriginalRequest, cookieHeader: string | undefined, restrictions: URLSearchParams | null,
-  bearer: BearerGate | null = null, authorization?: string,
+  bearer: BearerGate | null = null, authorization?: string, dpopProof?: string | string[],
 ): Verdict | Promise<Verdict> {
   const facts: Facts = { host: orig.host, path: orig.uri, method: orig.method, ip: orig.clientIp };
+  const proofFacts = (): ProofFacts => ({ proof: dpopProof, url: `${orig.proto}://${orig.host}${orig.uri.split('?', 1)[0] ?? '/'}` });
   if (bearer) {
     // A host without resources costs one Set lookup here (the cookie hot path).
     const r = bearer.resources().match(orig.host, orig.uri);
-    if (r) return bearerVerdict(s, bearer, r, facts, authorization);
+    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFacts());
   }
   const anon = s.policy.decide(facts, null);
-  if (anon.action === 'deny') return { kind: 'deny', reason: anon.reason };
+  if (anon.action === 'deny') return denied(anon, false);
   if (authorization !== undefined && bearer && anon.action === 'authenticate') {
     const audience = anon.ruleIndex === null ? undefined : s.policy.rules[anon.ruleIndex]?.app.audience;
     if (audience !== undefined) {
-      const token = bearerToken(authorization);
-      // A non-Bearer scheme (Basic for the app itself) leaves the cookie path as it is.
-      if (token !== undefined) return appBearerVerdict(s, bearer, audience, facts, token, restrictions);
+      const cred = accessTokenCredentials(authorization);
+      // Another scheme (Basic for the app itself) leaves the cookie path as it is.
+      if (cred !== undefined) return appBearerVerdict(s, bearer, audience, facts, cred, restrictions, proofFacts());
     }
   }
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
   if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions));
   return withSession(s, facts, anon, found ? found.view : null, restrictions);
+}
+
+/** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */
+function denied(d: Decision, signedIn: boolean): Verdict {
+  const why: DenyWhy = d.reason === MALFORMED_PATH_REASON ? 'malformed' : d.app === null ? 'no-app' : signedIn ? 'not-allowed' : 'closed';
+  return { kind: 'deny', reason: d.reason, why };
 }
 
 function pass(s: GateSettings, d: Decision, identity: Identity | null): Verdict {
@@ -75,9 +92,9 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
   if (anon.action === 'public') return pass(s, anon, view ? view.identity : null);
   if (!view) return { kind: 'authenticate' };
   const d = s.policy.decide(facts, view.identity);
-  if (d.action !== 'allow' && d.action !== 'public') return { kind: 'deny', reason: d.reason };
+  if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   if (restrictions && !passesQueryRestrictions(restrictions, view.identity)) {
-    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
+    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
   return pass(s, d, view.identity);
 }
@@ -91,25 +108,34 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
  *   `allow` does not admit the user  -> 403 (plain: more scope would not help)
  *   otherwise                        -> pass, identity from the token
  */
-async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedResource, facts: Facts, authorization: string | undefined): Promise<Verdict> {
-  const token = bearerToken(authorization);
-  if (token === undefined) return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
-  if (token === null) return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason: 'malformed Authorization header' };
+async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedResource, facts: Facts, authorization: string | undefined, pf: ProofFacts): Promise<Verdict> {
+  const cred = accessTokenCredentials(authorization);
+  if (cred === undefined) return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
+  if (cred === null) return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason: 'malformed Authorization header' };
+  const dpop = cred.scheme === 'dpop';
   let t: VerifiedToken;
   try {
-    t = await bearer.verifier.verify(token, r.resource);
+    t = await bearer.verifier.verify(cred.token, r.resource);
   } catch (err) {
     const reason = err instanceof TokenRejected ? err.reason : 'the token could not be verified';
-    return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason };
+    return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid, reason };
+  }
+  const binding = await checkBinding(bearer, cred, t, facts, pf);
+  if (binding) {
+    const wwwAuthenticate = binding.error === 'invalid_dpop_proof' ? r.challenge.dpopInvalidProof : dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid;
+    return { kind: 'challenge', status: 401, error: binding.error, wwwAuthenticate, reason: binding.reason };
   }
   for (const needed of r.requiredScopes) {
     if (!t.scopes.includes(needed)) {
-      return { kind: 'challenge', status: 403, error: 'insufficient_scope', wwwAuthenticate: r.challenge.insufficientScope, reason: `the token lacks scope ${needed}` };
+      return {
+        kind: 'challenge', status: 403, error: 'insufficient_scope', wwwAuthenticate: dpop ? r.challenge.dpopInsufficientScope : r.challenge.insufficientScope,
+        reason: `the token lacks scope ${needed}`,
+      };
     }
   }
   const identity: Identity = { username: t.username ?? t.sub, email: t.email, emailVerified: t.emailVerified, groups: t.groups };
   if (!bearer.resources().allows(r, identity, facts.method, facts.ip)) {
-    return { kind: 'deny', reason: `resource ${r.name} does not allow this user` };
+    return { kind: 'deny', reason: `resource ${r.name} does not allow this user`, why: 'not-allowed' };
   }
   // Reverse-proxy mode: the resource's own upstream, else the one of the app rule for this URL.
   const upstream = r.upstream ?? s.policy.decide(facts, null).upstream;
@@ -118,6 +144,36 @@ async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedRe
 
 /** RFC 6750 §3.1: the answer for a bad token at an app; no resource metadata (an app is not an RFC 9728 resource). */
 export const APP_INVALID_TOKEN = 'Bearer error="invalid_token"';
+
+/**
+ * RFC 9449 §7.1/§7.2: how the token is bound must match how it was presented.
+ *   Bearer, token bound (cnf.jkt)      -> invalid_token (a stolen bound token is no bearer token)
+ *   DPoP, token not bound              -> invalid_token
+ *   DPoP, token bound                  -> the proof (dpop.ts), else invalid_dpop_proof
+ *   Bearer, token not bound            -> fine
+ */
+async function checkBinding(
+  bearer: BearerGate, cred: { scheme: 'bearer' | 'dpop'; token: string }, t: VerifiedToken, facts: Facts, pf: ProofFacts,
+): Promise<{ error: 'invalid_token' | 'invalid_dpop_proof'; reason: string } | null> {
+  if (cred.scheme === 'bearer') {
+    return t.jkt === undefined ? null : { error: 'invalid_token', reason: 'a DPoP-bound token was presented as a bearer token (RFC 9449 §7.2)' };
+  }
+  if (t.jkt === undefined) return { error: 'invalid_token', reason: 'the DPoP scheme was used with a token that is not DPoP-bound' };
+  if (!bearer.dpop) return { error: 'invalid_token', reason: 'DPoP-bound tokens are not accepted here' };
+  try {
+    await bearer.dpop.check(pf.proof, { method: facts.method, url: pf.url }, cred.token, t.jkt);
+    return null;
+  } catch (err) {
+    return { error: 'invalid_dpop_proof', reason: err instanceof DpopRejected ? err.reason : 'the DPoP proof could not be checked' };
+  }
+}
+
+/** An app's answer for a refused token, in the scheme it was presented with (RFC 9449 §7.1). */
+function appChallenge(bearer: BearerGate, scheme: 'bearer' | 'dpop', error: 'invalid_token' | 'invalid_dpop_proof'): string {
+  const algs = bearer.dpop?.settings().enabled ? dpopAlgs(bearer.dpop.settings().algorithms) : '';
+  if (scheme === 'dpop' || error === 'invalid_dpop_proof') return `DPoP ${algs ? `${algs}, ` : ''}error="${error}"`;
+  return algs ? `${APP_INVALID_TOKEN}, DPoP ${algs}` : APP_INVALID_TOKEN;
+}
 
 /**
  * A bearer token at an app with `audience` (see 1b above):
@@ -129,16 +185,20 @@ export const APP_INVALID_TOKEN = 'Bearer error="invalid_token"';
  *   otherwise                          -> pass, identity from the token
  */
 async function appBearerVerdict(
-  s: GateSettings, bearer: BearerGate, audience: string, facts: Facts, token: string | null, restrictions: URLSearchParams | null,
+  s: GateSettings, bearer: BearerGate, audience: string, facts: Facts, cred: { scheme: 'bearer' | 'dpop'; token: string } | null,
+  restrictions: URLSearchParams | null, pf: ProofFacts,
 ): Promise<Verdict> {
-  const invalid = (reason: string): Verdict => ({ kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: APP_INVALID_TOKEN, reason });
-  if (token === null) return invalid('malformed Authorization header');
+  const invalid = (reason: string, scheme: 'bearer' | 'dpop' = 'bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token'): Verdict =>
+    ({ kind: 'challenge', status: 401, error, wwwAuthenticate: appChallenge(bearer, scheme, error), reason });
+  if (cred === null) return invalid('malformed Authorization header');
   let t: VerifiedToken;
   try {
-    t = await (bearer.appVerifier ?? bearer.verifier).verify(token, audience);
+    t = await (bearer.appVerifier ?? bearer.verifier).verify(cred.token, audience);
   } catch (err) {
-    return invalid(err instanceof TokenRejected ? err.reason : 'the token could not be verified');
+    return invalid(err instanceof TokenRejected ? err.reason : 'the token could not be verified', cred.scheme);
   }
+  const binding = await checkBinding(bearer, cred, t, facts, pf);
+  if (binding) return invalid(binding.reason, cred.scheme, binding.error);
   const identity: Identity = {
     username: t.username ?? t.sub,
     email: t.emailVerified ? t.email : null,
@@ -146,13 +206,13 @@ async function appBearerVerdict(
     groups: t.groups,
   };
   const d = s.policy.decide(facts, identity);
-  if (d.action !== 'allow' && d.action !== 'public') return { kind: 'deny', reason: d.reason };
+  if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   // The rule that admits the identity must take tokens for this same audience: a token for one
   // app never opens a later rule on the same host that did not opt in (or names another).
   const decidedBy = d.ruleIndex === null ? undefined : s.policy.rules[d.ruleIndex]?.app.audience;
-  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}` };
+  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}`, why: 'not-allowed' };
   if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
-    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match' };
+    return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
   return pass(s, d, identity);
 }

@@ -16,3 +16,4 @@ export {
 } from './metrics.ts';
 export { healthHandlers, type HealthHandlers, type ReadyCheck } from './health.ts';
 export { validateRedirect, safeRedirectOr, MAX_REDIRECT_LENGTH, type RedirectContext, type RedirectDomain, type RedirectResult } from './redirect.ts';
+export { REFERRER_POLICY, CSRF_FIELD, issueFormToken, checkForm, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';

@@ -68,7 +68,7 @@ test('sendHtml adds the HTML security headers unless a policy is set', async () 
   assert.equal(r.body, '<p>hi</p>');
   assert.deepEqual(pick(r.headers, 'content-type', 'content-security-policy', 'x-content-type-options', 'referrer-policy', 'x-frame-options', 'cross-origin-opener-policy', 'strict-transport-security'), {
     'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'cross-origin-opener-policy': 'same-origin', 'strict-transport-security': undefined,
+    'referrer-policy': 'same-origin', 'x-frame-options': 'DENY', 'cross-origin-opener-policy': 'same-origin', 'strict-transport-security': undefined,
   });
   const own = await call('/html-own-csp');
   assert.equal(own.headers['content-security-policy'], "default-src 'self'");

@@ -3,6 +3,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GatehouseError, isGatehouseError, toWire, type Logger } from '../core/index.ts';
+import { REFERRER_POLICY } from './form-guard.ts';
 
 export type ResponseHeaders = Readonly<Record<string, string | number | readonly string[]>>;
 
@@ -79,7 +80,8 @@ export function contentSecurityPolicy(opts: { formAction?: readonly string[]; sc
 
 const COMMON: readonly (readonly [string, string])[] = [
   ['x-content-type-options', 'nosniff'],
-  ['referrer-policy', 'no-referrer'],
+  // same-origin, not no-referrer: a form POST under no-referrer carries Origin: null (form-guard.ts).
+  ['referrer-policy', REFERRER_POLICY],
   ['x-frame-options', 'DENY'],
   ['cross-origin-opener-policy', 'same-origin'],
   ['content-security-policy', contentSecurityPolicy()],

@@ -11,6 +11,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../core/index.ts';
 import { hashToken, type KeyRing } from '../crypto/index.ts';
 import type { OidcFound, OidcStore } from '../store/index.ts';
+import { otherAgentClientId } from './agent-ids.ts';
 
 /** Namespaced so a value of one model never hashes to a key of another's lookups. */
 export const h = (kind: string, value: string): string => hashToken(`${kind}:${value}`);
@@ -43,11 +44,19 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
         uid: typeof payload.uid === 'string' ? h('uid', payload.uid) : null,
         userCode: typeof payload.userCode === 'string' ? h('user-code', payload.userCode) : null,
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        ...owner(payload),
       });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      const found = await store.find(this.#model, h('id', id), clock.now());
+      let found = await store.find(this.#model, h('id', id), clock.now());
+      // An agent's client answers to both spellings of its id (agent-ids.ts), whichever it is
+      // stored under; the payload names the id it was asked by, as oidc-provider expects.
+      const alias = this.#model === 'Client' && !found ? otherAgentClientId(id) : undefined;
+      if (alias !== undefined) {
+        found = await store.find(this.#model, h('id', alias), clock.now());
+        if (found) found = { ...found, payload: JSON.stringify({ ...JSON.parse(found.payload) as object, client_id: id }) };
+      }
       if (found && this.#model === 'RefreshToken' && found.consumedAt !== null) return this.#grace(id, found);
       const payload = revive(found, id);
       if (payload && this.#model === 'Client' && typeof payload[SEALED] === 'string') {
@@ -72,6 +81,7 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
         grantId: typeof payload.grantId === 'string' ? h('grant', payload.grantId) : null,
         uid: null, userCode: null,
         expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+        ...owner(payload),
       });
       payload.jti = id;
       return payload;
@@ -101,6 +111,14 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
     async revokeByGrantId(grantId: string): Promise<void> {
       await store.revokeByGrantId(this.#model, h('grant', grantId));
     }
+  };
+}
+
+/** Whose record this is (user and client), so a user's grants and tokens can be revoked at once. */
+function owner(payload: AdapterPayload): { accountId: string | null; clientId: string | null } {
+  return {
+    accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
+    clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
   };
 }
 

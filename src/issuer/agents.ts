@@ -1,6 +1,7 @@
 // Agents: machine identities. An agent is a confidential OAuth client (client_credentials only,
-// client_secret_basic) whose client_id is `agent:<name>`, so its access tokens say
-// `sub: agent:<name>`; its groups ride in every token. Both records (the oidc-provider Client and
+// client_secret_basic, or client_secret_post) whose client_id is `agent.<name>` (agent-ids.ts:
+// `agent:<name>` is still accepted), and its access tokens say `sub: agent:<name>`; its groups
+// ride in every token. Both records (the oidc-provider Client and
 // the agent's own, model GatehouseAgent) expire together at the agent's TTL, and deleting the
 // agent deletes both: from then on /token answers invalid_client. Tokens already issued are JWTs
 // the gate verifies offline; `isActive` is the check that refuses them too.
@@ -9,8 +10,9 @@ import { GatehouseError, type Clock } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { OidcStore } from '../store/index.ts';
 import { adapterFor } from './adapter.ts';
+import { agentClientId, agentSubject } from './agent-ids.ts';
 
-export const AGENT_PREFIX = 'agent:';
+export { AGENT_PREFIX, AGENT_SUBJECT_PREFIX, agentName, agentClientId, agentSubject } from './agent-ids.ts';
 export const AGENT_MODEL = 'GatehouseAgent';
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -31,11 +33,6 @@ export interface Agents {
   isActive(name: string): Promise<boolean>;
 }
 
-/** The agent name of a client id or token subject (`agent:<name>`), else undefined. */
-export function agentName(clientIdOrSub: string): string | undefined {
-  return clientIdOrSub.startsWith(AGENT_PREFIX) ? clientIdOrSub.slice(AGENT_PREFIX.length) : undefined;
-}
-
 export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Agents {
   const Adapter = adapterFor(store, clock, { keyring });
   const clients = new Adapter('Client');
@@ -54,7 +51,7 @@ export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Age
       const now = clock.now();
       const expiresAt = ttlMs === null ? null : now + ttlMs;
       const ttlSeconds = ttlMs === null ? 0 : Math.max(1, Math.ceil(ttlMs / 1000));
-      const clientId = `${AGENT_PREFIX}${name}`;
+      const clientId = agentClientId(name);
       const clientSecret = randomBytes(32).toString('base64url');
       await clients.upsert(clientId, {
         client_id: clientId,
@@ -79,12 +76,15 @@ export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Age
     get,
     async delete(name) {
       const existed = (await get(name)) !== undefined;
-      await clients.destroy(`${AGENT_PREFIX}${name}`);
+      // Both spellings: an agent made before `agent.<name>` is stored under `agent:<name>`.
+      await clients.destroy(agentClientId(name));
+      await clients.destroy(agentSubject(name));
       await records.destroy(name);
       return existed;
     },
     async isActive(name) {
-      return (await get(name)) !== undefined && (await clients.find(`${AGENT_PREFIX}${name}`)) !== undefined;
+      // The adapter finds the client under either spelling.
+      return (await get(name)) !== undefined && (await clients.find(agentClientId(name))) !== undefined;
     },
   };
 }

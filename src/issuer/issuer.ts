@@ -13,13 +13,15 @@ import type { Config } from '../config/index.ts';
 import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { Identity } from '../policy/index.ts';
-import { contentSecurityPolicy, readForm, readOriginal, serializeCookie } from '../http/index.ts';
-import { cookieDomainFor, isPortalHost, portalBase, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
+import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, gateSignOut, INTERACTION_PATH, mayUse } from './provider.ts';
+import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, ROUTES } from './provider.ts';
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
+import { createRegistrationGuard } from './registration.ts';
+import { SCOPE_CLAIMS } from './claims.ts';
 import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
@@ -52,6 +54,12 @@ export function createIssuer(deps: IssuerDeps) {
   let keys: LoadedKeys | undefined;
   let built: Built | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  async function sweepExpired(): Promise<number> {
+    const n = await store.oidc.deleteExpired(clock.now());
+    if (n > 0) logger.info({ event: 'issuer_sweep', deleted: n }, 'expired issuer records deleted');
+    return n;
+  }
   let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
   const agentsNow = (): Agents => {
     const keyring = deps.settings().keyring;
@@ -59,6 +67,39 @@ export function createIssuer(deps: IssuerDeps) {
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
+  // Registration (RFC 7591) limits, and the client address of each registration request for its
+  // audit event (the provider sees the request after the proxy headers are rewritten).
+  const registrations = createRegistrationGuard({ limits: () => deps.config().issuer.registrationLimits, clock, logger });
+  const registrationIp = new WeakMap<IncomingMessage, string>();
+  const clientAdapter = () => new (adapterFor(store.oidc, clock, { keyring: deps.settings().keyring }))('Client');
+  const touchedAt = new Map<string, number>();
+  /**
+   * A registered client was used (or just made): it lives issuer.registrationLimits.unusedClientLifetime
+   * from now. Written at most once an hour per client (and the map of those times is bounded).
+   */
+  async function clientUsed(clientId: string, fresh: boolean): Promise<void> {
+    const now = clock.now();
+    const last = touchedAt.get(clientId);
+    if (!fresh && last !== undefined && now - last < 3_600_000) return;
+    if (touchedAt.size >= 10_000) touchedAt.clear();
+    touchedAt.set(clientId, now);
+    const a = clientAdapter();
+    const payload = await a.find(clientId);
+    if (!payload) return;
+    await a.upsert(clientId, payload, Math.max(1, Math.floor(deps.config().issuer.registrationLimits.unusedClientLifetime / 1000)));
+  }
+  function registered(req: IncomingMessage, c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }): Promise<void> {
+    const ip = registrationIp.get(req) ?? null;
+    // Never the secret or the registration access token: who, what for, from where.
+    logger.info({ event: 'client_registered', client: c.clientId, name: c.clientName, redirectUris: c.redirectUris, applicationType: c.applicationType, authMethod: c.authMethod, ip }, 'client registered');
+    audit({ actor: ip ? `anonymous@${ip}` : 'anonymous', action: 'client_registered', outcome: 'ok', target: c.clientId, detail: { name: c.clientName ?? null, redirectUris: c.redirectUris, applicationType: c.applicationType ?? 'web', ip } });
+    return clientUsed(c.clientId, true).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: c.clientId }, 'could not set the registered client\'s expiry'));
+  }
+
+  /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
+  async function usernameOf(userId: string): Promise<string> {
+    return (await store.users.get(userId).catch(() => undefined))?.username ?? userId;
+  }
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
     store.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
@@ -122,6 +163,8 @@ export function createIssuer(deps: IssuerDeps) {
       signedOutPage,
       agents: agentsNow(),
       linkSession,
+      registered,
+      clientUsed: (id) => clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')),
       audit: (e) => audit(e),
     });
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };
@@ -146,12 +189,35 @@ export function createIssuer(deps: IssuerDeps) {
     res.end('not found\n');
   }
 
-  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = []): void {
+  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = [], setCookie?: string): void {
     res.writeHead(status, {
       'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
       'content-security-policy': contentSecurityPolicy({ formAction: [...new Set(formTargets)] }),
+      ...(setCookie ? { 'set-cookie': setCookie } : {}),
     });
     res.end(html);
+  }
+
+  /**
+   * OpenID Connect Core §11: offline_access is kept only with prompt=consent, else oidc-provider
+   * drops it without a word. Asked without a prompt, the issuer asks for consent itself, marked
+   * so that a consent the user already gave (remembered) answers it; a client's own
+   * prompt=consent is always shown. Only the query of a GET authorization request is rewritten.
+   */
+  function keepOfflineAccess(req: IncomingMessage, base: string, path: string): void {
+    if (req.method !== 'GET' || path !== `${base}${ROUTES.authorization}`) return;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (q < 0) return;
+    const params = new URLSearchParams(url.slice(q + 1));
+    params.delete(IMPLIED_CONSENT_PARAM);
+    if (params.has('prompt') || !(params.get('scope') ?? '').split(' ').includes('offline_access')) {
+      req.url = `${url.slice(0, q)}?${params.toString()}`;
+      return;
+    }
+    params.set('prompt', 'consent');
+    params.set(IMPLIED_CONSENT_PARAM, '1');
+    req.url = `${url.slice(0, q)}?${params.toString()}`;
   }
 
   /** Every request for the provider's paths. */
@@ -168,6 +234,24 @@ export function createIssuer(deps: IssuerDeps) {
     // MCP clients also try /.well-known/openid-configuration/<path> (the same document again).
     const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
       ? `${base}/.well-known/openid-configuration` : undefined;
+    // RFC 7591/7592 requests are screened first (rate, size, fields, redirect URIs).
+    const reg = `${base}/oidc/reg`;
+    const kind = req.method === 'POST' && path === reg ? 'register' : req.method === 'PUT' && path.startsWith(`${reg}/`) ? 'update' : undefined;
+    if (kind && b.config.issuer.registration !== 'off') {
+      const ip = readOriginal(req, s.trusted).clientIp;
+      if (await registrations.screen(req, res, ip, kind)) return;
+      registrationIp.set(req, ip);
+    }
+    // The logout confirmation is oidc-provider's form: its own xsrf field is the token; the
+    // browser's headers are checked here by the same rules as every other form.
+    if (req.method === 'POST' && path === `${base}${ROUTES.end_session}/confirm`) {
+      const check = checkFormHeaders(formGuard(s, clock.now()), req);
+      if (!check.ok) {
+        logger.info({ reason: check.reason, form: 'logout' }, 'form refused');
+        return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+      }
+    }
+    keepOfflineAccess(req, base, path);
     rewrite(req, s, base, wellKnownAs);
     await b.callback(req, res);
   };
@@ -183,7 +267,7 @@ export function createIssuer(deps: IssuerDeps) {
     if (details.uid !== uid) return stale();
     const clientId = String(details.params.client_id ?? '');
     const client = b.config.clients.find((c) => c.id === clientId);
-    const here = `${s.publicUrl.origin}${base}${INTERACTION_PATH}${uid}`;
+    const here = portalUrl(s, `${INTERACTION_PATH}${uid}`);
 
     const finish = async (result: Parameters<Provider['interactionResult']>[2]) => {
       const to = await b.provider.interactionResult(req, res, result, { mergeWithLastSubmission: !('error' in result) });
@@ -195,7 +279,7 @@ export function createIssuer(deps: IssuerDeps) {
       const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
       if (!found) {
         // Sign in at the portal, then come back here (the portal refuses rd only under /oauth2/).
-        res.writeHead(302, { location: `${s.publicUrl.origin}${base}/oauth2/start?rd=${encodeURIComponent(here)}`, 'cache-control': 'no-store' });
+        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here }), 'cache-control': 'no-store' });
         res.end();
         return;
       }
@@ -210,10 +294,12 @@ export function createIssuer(deps: IssuerDeps) {
     if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
       if (!accountId) return stale();
+      const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
+      const resources = [...new Set([...strings(details.params.resource), ...Object.keys(d.missingResourceScopes ?? {})])];
       const grant = async () => {
         const g = details.grantId ? await b.provider.Grant.find(details.grantId) : undefined;
         const grant = g ?? new b.provider.Grant({ accountId, clientId });
-        const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
         if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
         if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
         for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
@@ -221,30 +307,54 @@ export function createIssuer(deps: IssuerDeps) {
       };
       // First-party clients: consent is implicit.
       if (client?.firstParty) return finish({ consent: { grantId: await grant() } });
-      if (req.method === 'POST') {
-        // The interaction cookie is SameSite=Lax, so a cross-site POST arrives without it and
-        // fails above; a browser's Origin, when sent, must be ours too.
-        const origin = req.headers.origin;
-        if (origin !== undefined && origin !== s.publicUrl.origin) return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
-        const form = await readForm(req);
-        if (form.get('decision') === 'allow') {
-          audit({ actor: accountId, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: {} });
+      // Remembered consent: the user allowed this client every scope and resource asked for now,
+      // in any browser. Not when the client itself asked to be shown (prompt=consent, OpenID
+      // Connect Core §3.1.2.1), not for a native client (RFC 8252 §8.6: its identity cannot be
+      // assured, any app can claim it), and not for individually requested claims.
+      const reasons = details.prompt.reasons;
+      const clientPrompted = reasons.includes('consent_prompt') && details.params[IMPLIED_CONSENT_PARAM] !== '1';
+      if (!clientPrompted && !reasons.includes('native_client_prompt') && !d.missingOIDCClaims?.length) {
+        const remembered = await store.consents.get(accountId, clientId);
+        const items = consentItems(scopes, resources);
+        if (remembered && items.every((x) => remembered.scopes.includes(x)) && resources.every((r) => remembered.resources.includes(r))) {
+          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { remembered: true, scope: scopes.join(' ') } });
           return finish({ consent: { grantId: await grant() } });
         }
-        audit({ actor: accountId, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: {} });
+      }
+      const guard = formGuard(s, clock.now());
+      if (req.method === 'POST') {
+        // The one form guard (http/form-guard.ts): Sec-Fetch-Site, Origin and the csrf token.
+        const form = await readForm(req);
+        const check = checkForm(guard, req, form);
+        if (!check.ok) {
+          logger.info({ reason: check.reason, form: 'consent', client: clientId }, 'form refused');
+          return page(res, 403, errorPage('Refused', 'This form was posted from another site, or it expired. Go back to the app and try again.'));
+        }
+        const actor = await usernameOf(accountId);
+        if (form.get('decision') === 'allow') {
+          await store.consents.grant(accountId, clientId, consentItems(scopes, resources), resources, clock.now());
+          audit({ actor, action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { scope: scopes.join(' ') } });
+          return finish({ consent: { grantId: await grant() } });
+        }
+        audit({ actor, action: 'oidc_consent', outcome: 'denied', target: clientId, detail: { scope: scopes.join(' ') } });
         return finish({ error: 'access_denied', error_description: 'the user denied the request' });
       }
       const user = await store.users.get(accountId);
-      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
       // Registered and metadata-document clients are known to oidc-provider only.
       const known = await b.provider.Client.find(clientId).catch(() => undefined);
       const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);
       const redirectOrigins = redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o));
       const redirectTo = String(details.params.redirect_uri ?? redirectUris[0] ?? '');
+      const token = issueFormToken(guard, req);
+      // Registered and metadata-document clients with the refresh_token grant get refresh tokens
+      // without offline_access (provider.ts `refreshable`): say so like offline_access does.
+      const grantTypes = (known?.grantTypes as string[] | undefined) ?? [];
+      const staysConnected = !client && grantTypes.includes('refresh_token') && !scopes.includes('offline_access');
       return page(res, 200, consentPage({
+        staysConnected,
         clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, base, username: user?.username ?? accountId,
-        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri),
-      }), redirectOrigins);
+        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri), csrf: token.token,
+      }), redirectOrigins, token.setCookie);
     }
     return stale();
   }
@@ -255,6 +365,10 @@ export function createIssuer(deps: IssuerDeps) {
       await current();
       timer = setInterval(() => { refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys')); }, deps.keyPollMs ?? 60_000);
       timer.unref();
+      // Expired issuer records (registered clients unused for issuer.registrationLimits.
+      // unusedClientLifetime among them) are deleted hourly; until then they are already unknown.
+      sweeper = setInterval(() => { sweepExpired().catch(() => { /* the next sweep tries again */ }); }, 3_600_000);
+      sweeper.unref();
     },
     /** Re-read the signing keys now (after a rotation in this process). */
     refreshKeys,
@@ -316,11 +430,35 @@ export function createIssuer(deps: IssuerDeps) {
       if (base !== '') out.push([`/.well-known/openid-configuration${base}`, handle]);
       return out;
     },
-    close(): void { if (timer) clearInterval(timer); },
+    /** Deletes expired issuer records now (the hourly sweep); returns how many. */
+    sweepExpired,
+    close(): void { if (timer) clearInterval(timer); if (sweeper) clearInterval(sweeper); },
   };
 }
 
 export type Issuer = ReturnType<typeof createIssuer>;
+
+/** OpenID scopes: they are about the user, not about a resource. */
+const OIDC_SCOPES = new Set(['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS)]);
+
+/**
+ * What a consent covers, as remembered: OpenID scopes as they are, and every other scope once per
+ * resource asked for (`scope@resource`), so allowing "read" at one resource and "write" at
+ * another never reads as "write" allowed at the first. Without a resource, a scope as it is.
+ */
+export function consentItems(scopes: readonly string[], resources: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const sc of scopes) {
+    if (OIDC_SCOPES.has(sc) || resources.length === 0) out.add(sc);
+    else for (const r of resources) out.add(`${sc}@${r}`);
+  }
+  return [...out].sort();
+}
+
+function strings(v: unknown): string[] {
+  if (typeof v === 'string') return v === '' ? [] : [v];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : [];
+}
 
 function redirectHostOf(uri: string): string {
   try { const u = new URL(uri); return u.host || `${u.protocol}`; } catch { return uri; }

@@ -69,7 +69,7 @@ export async function loadSigningKeys(store: SigningKeyStore, keyring: KeyRing, 
   for (const r of records) {
     const opened = keyring.unseal(PURPOSE, r.sealedPrivateJwk);
     if (!opened) {
-      throw new GatehouseError('internal', `cannot open signing key ${r.kid}: it was sealed under a root secret no longer in secrets.session; put that secret back (after the current one) or run \`gatehouse keys rotate --signing\``);
+      throw new GatehouseError('internal', `cannot open signing key ${r.kid}: it was sealed under a root secret that is not among this process's secrets. Replicas on one database must share secrets.session (a replica without it generates a secret of its own); after a rotation, keep the old secret after the new one; or run \`gatehouse keys rotate --signing\``);
     }
     const jwk = JSON.parse(opened.toString('utf8')) as PrivateJwk;
     if (!sealedUnderCurrent(keyring, r.sealedPrivateJwk)) await store.reseal(r.kid, keyring.seal(PURPOSE, opened));

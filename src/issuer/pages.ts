@@ -10,8 +10,8 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in when you are away (refresh tokens)',
 };
 
-export function consentPage(opts: { clientName: string; scopes: string[]; action: string; base: string; username: string; redirectHost?: string; onlyLocal?: boolean }): string {
-  const items = opts.scopes.map((s) => `<li>${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('\n');
+export function consentPage(opts: { clientName: string; scopes: string[]; action: string; base: string; username: string; csrf: string; redirectHost?: string; onlyLocal?: boolean; staysConnected?: boolean }): string {
+  const items = [...opts.scopes, ...(opts.staysConnected ? ['offline_access'] : [])].map((s) => `<li>${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('\n');
   // The name is the client's own claim; the redirect host is where the answer really goes.
   const where = opts.redirectHost ? `\n<p>You will be sent back to <strong>${escapeHtml(opts.redirectHost)}</strong>.</p>` : '';
   const local = opts.onlyLocal ? '\n<p class="warning">This app only returns to this computer (localhost): allow it only if you started it yourself just now.</p>' : '';
@@ -21,6 +21,7 @@ export function consentPage(opts: { clientName: string; scopes: string[]; action
 ${items}
 </ul>${where}${local}
 <form method="post" action="${escapeHtml(opts.action)}">
+<input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>`, { base: opts.base });

@@ -5,9 +5,10 @@
 // (callback, interactionDetails, interactionResult, Grant). When oidc-provider changes, look here.
 // Also here: the `.issued` events of access tokens (agent audit), `ctx.oidc.route` and `ctx.body`
 // of registration answers (nulls and empty lists dropped), and the outgoing `fetch` options of
-// client ID metadata documents (oidc-provider's SSRF-guarding dispatcher, removed only with
-// issuer.clientMetadata.allowPrivate), `Client.prototype.compareClientSecret` (the registered
-// method only), the AuthorizationCode entity of a refused /token request (restored), and for the
+// client-supplied URLs (oidc-provider's own dispatcher, which checks addresses only after
+// connecting, is replaced by outbound.ts, which checks before), the DPoP header and `ctx.path`
+// of a /token request before routing (the iat window), `ctx.oidc.client` after any request (a
+// registered client's use), `Client.prototype.compareClientSecret` (the registered method only), the AuthorizationCode entity of a refused /token request (restored), and for the
 // gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
 // `client.backchannelLogout` (gateSignOut, at the end of this file).
 import type { IncomingMessage } from 'node:http';
@@ -21,7 +22,8 @@ import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
-import { agentName, type Agents } from './agents.ts';
+import { agentName, agentSubject, type Agents } from './agents.ts';
+import { createGuardedFetch } from './outbound.ts';
 import type { PrivateJwk } from './keys.ts';
 
 export interface ProviderDeps {
@@ -48,6 +50,10 @@ export interface ProviderDeps {
    * carries (so a sign-out at the gate can end it, with back-channel logout).
    */
   linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
+  /** A client registered itself (RFC 7591): audit and log it, start its unused-expiry. */
+  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => Promise<void>;
+  /** A dynamically registered client was used: its unused-expiry starts again. */
+  clientUsed?: (clientId: string) => Promise<void>;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
@@ -99,11 +105,35 @@ export function mayUse(c: ClientConfig | undefined, identity: Identity): boolean
   return identity.groups.some((g) => c.allowedGroups?.includes(g));
 }
 
+/** The marker the issuer adds when it asks for consent on a client's behalf (offline_access, see issuer.ts). */
+export const IMPLIED_CONSENT_PARAM = 'gatehouse_implied_consent';
+
+/**
+ * A registered client's `scope` (RFC 7591 §2) is the list it may ask for. MCP clients register
+ * with the scopes of the resource's challenge and then ask for offline_access as well; a client
+ * that registered the refresh_token grant may always ask for it (RFC 7591 §3.2.1 lets the
+ * server change registered values, and the registration answer says so).
+ */
+export function allowOfflineAccess(metadata: { scope?: unknown; grant_types?: unknown }): void {
+  if (typeof metadata.scope !== 'string' || metadata.scope === '') return;
+  if (!Array.isArray(metadata.grant_types) || !metadata.grant_types.includes('refresh_token')) return;
+  if (metadata.scope.split(' ').includes('offline_access')) return;
+  metadata.scope = `${metadata.scope} offline_access`;
+}
+
 export function buildProvider(d: ProviderDeps): Provider {
   const { config, store, clock, logger } = d;
   const clients = new Map(config.clients.map((c) => [c.id, c]));
   const t = config.issuer;
   const sec = (ms: number) => Math.max(1, Math.floor(ms / 1000));
+  /**
+   * Who gets a refresh token with an authorization code: a client allowed the refresh_token grant
+   * that asked for offline_access (OpenID Connect Core §11), or a registered or metadata-document
+   * client (OAuth 2.1 and MCP clients: they register the refresh_token grant to ask for one, and
+   * most never send the OpenID-only offline_access). Such a token outlives the browser session.
+   */
+  const refreshable = (client: Client, scopes: Set<string>): boolean =>
+    client.grantTypeAllowed('refresh_token') && (scopes.has('offline_access') || !clients.has(client.clientId));
 
   // The gate session is the sign-in: an OIDC session whose user is no longer signed in at the
   // gate (signed out, revoked, expired, or someone else signed in) must sign in again.
@@ -116,6 +146,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     }));
 
   const cimd = t.clientMetadata;
+  const guardedFetch = createGuardedFetch({ logger });
   const logoutUris = new Set(config.clients.flatMap((c) => (c.backchannelLogoutUri ? [new URL(c.backchannelLogoutUri).href] : [])));
   const resourceTTL = t.accessTokenLifetime;
   const self: { provider?: Provider } = {};
@@ -166,13 +197,26 @@ export function buildProvider(d: ProviderDeps): Provider {
       const rec = await d.agents.get(agent);
       return rec ? { groups: rec.groups } : undefined;
     },
-    // CIMD (client ID metadata documents): oidc-provider fetches through a dispatcher that drops
-    // connections to private, loopback and link-local addresses after DNS resolution.
-    // Back-channel logout URIs from config are the operator's own (an in-cluster service is a
-    // private address by nature): they skip the guard. A registered client's are guarded.
+    // An agent's tokens say sub: agent:<name> whichever spelling of its client id asked
+    // (agent-ids.ts); oidc-provider would put the client id there.
+    formats: {
+      customizers: {
+        jwt: (_ctx: KoaContextWithOIDC, token: { kind?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }) => {
+          const agent = token.kind === 'ClientCredentials' ? agentName(token.clientId ?? '') : undefined;
+          if (agent !== undefined) jwt.payload.sub = agentSubject(agent);
+        },
+      },
+    },
+    // Every URL oidc-provider fetches came from a client (a metadata document's client_id, a
+    // registered back-channel logout URI, jwks_uri, sector_identifier_uri): outbound.ts resolves
+    // the name and refuses special-use addresses BEFORE connecting, then connects to the checked
+    // address only, follows no redirect, and bounds time and size. Back-channel logout URIs from
+    // config are the operator's own (an in-cluster service is a private address by nature), and
+    // issuer.clientMetadata.allowPrivate (tests) lifts the guard.
     fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
-      if (cimd.allowPrivate || logoutUris.has(String(url))) delete options.dispatcher;
-      return globalThis.fetch(url, options);
+      delete options.dispatcher;
+      if (cimd.allowPrivate || logoutUris.has(String(url))) return globalThis.fetch(url, options);
+      return guardedFetch(url, options);
     },
     claims: { openid: ['sub'], ...SCOPE_CLAIMS },
     // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
@@ -186,11 +230,34 @@ export function buildProvider(d: ProviderDeps): Provider {
       AccessToken: sec(t.accessTokenLifetime),
       AuthorizationCode: 60,
       IdToken: sec(t.idTokenLifetime),
-      RefreshToken: sec(t.refreshTokenLifetime),
+      // A refresh token lives issuer.refreshTokenLifetime from the first one of its chain (iiat),
+      // and a rotating one stops after issuer.refreshTokenIdle unused: each rotation starts a new
+      // idle period, never past the chain's lifetime. A client that does not rotate keeps one
+      // token for the whole lifetime (its idle time cannot be seen without writing on every use).
+      RefreshToken: (_ctx: KoaContextWithOIDC, token: { totalLifetime?: () => number }, client: Client) => {
+        const left = sec(t.refreshTokenLifetime) - (token.totalLifetime?.() ?? 0);
+        const rotates = clients.get(client.clientId)?.rotateRefreshTokens ?? true;
+        return Math.max(1, rotates ? Math.min(sec(t.refreshTokenIdle), left) : left);
+      },
       Interaction: sec(config.session.loginStateLifetime),
       Session: sec(config.session.lifetime),
-      Grant: sec(t.refreshTokenLifetime),
+      // The grant outlives every refresh token issued under it (they count from after the consent).
+      Grant: sec(t.refreshTokenLifetime + config.session.loginStateLifetime),
     },
+    issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: Client, code: { scopes: Set<string> }) => refreshable(client, code.scopes),
+    expiresWithSession: async (ctx: KoaContextWithOIDC, code: { scopes: Set<string> }) => {
+      const client = ctx.oidc.client;
+      return !(client && refreshable(client, code.scopes));
+    },
+    extraClientMetadata: {
+      // No property of our own: the validator runs for every client built (registration, a stored
+      // registered client, a metadata document) and is where its scope list is widened.
+      properties: ['gatehouse_scope_policy'],
+      validator: (_ctx: KoaContextWithOIDC, key: string, _value: unknown, metadata: Record<string, unknown>) => {
+        if (key === 'gatehouse_scope_policy') allowOfflineAccess(metadata);
+      },
+    },
+    extraParams: [IMPLIED_CONSENT_PARAM],
     // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
     rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
     findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
@@ -244,6 +311,12 @@ export function buildProvider(d: ProviderDeps): Provider {
         useGrantedResource: () => true,
       },
       clientCredentials: { enabled: true },
+      // RFC 9449: a proof at /token binds the tokens to its key (cnf.jkt). oidc-provider checks
+      // typ, alg (enabledJWA below), the embedded public jwk, the signature, htm, htu, ath and
+      // the jti (ReplayDetection, through the adapter: shared by every replica). No nonceSecret:
+      // nonces are not offered (§8 is optional), so iat decides freshness; the window is
+      // narrowed to issuer.dpop.proofLifetime below (oidc-provider's own is five minutes).
+      dPoP: { enabled: t.dpop.enabled },
       registration: {
         enabled: t.registration !== 'off',
         initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
@@ -264,6 +337,7 @@ export function buildProvider(d: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
+      dPoPSigningAlgValues: [...t.dpop.algorithms],
     },
     renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
       // RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect_uri is shown to the
@@ -275,14 +349,16 @@ export function buildProvider(d: ProviderDeps): Provider {
   provider.proxy = true;
   self.provider = provider;
 
-  // MCP.md: "only the registered method is accepted" for registered clients and agents.
+  // MCP.md: "only the registered method is accepted" for registered clients.
   // oidc-provider treats client_secret_basic and client_secret_post as one; the secret comparison
   // is where a mismatch can still fail the authentication with its own invalid_client. Clients
   // from config keep oidc-provider's leniency (apps such as Grafana auto-detect the method).
   const proto = provider.Client.prototype as { compareClientSecret: (this: Client, secret: string) => Promise<boolean> };
   const compare = proto.compareClientSecret;
   proto.compareClientSecret = async function compareRegisteredMethod(this: Client, secret: string): Promise<boolean> {
-    if (clients.has(this.clientId)) return compare.call(this, secret);
+    // Agents take either method: the secret is theirs alone, and client_secret_post with the
+    // first id form (`agent:<name>`) is how tools that cannot form-encode Basic got tokens.
+    if (clients.has(this.clientId) || agentName(this.clientId) !== undefined) return compare.call(this, secret);
     const usedBasic = /^basic /i.test(Provider.ctx?.req.headers.authorization ?? '');
     if ((this.clientAuthMethod === 'client_secret_basic') !== usedBasic) return false;
     return compare.call(this, secret);
@@ -299,6 +375,45 @@ export function buildProvider(d: ProviderDeps): Provider {
     if (left <= 0) return;
     await store.oidc.destroy('AuthorizationCode', h('id', code.jti));
     await code.save(left);
+  });
+
+  // RFC 9449 §11.1: a proof at /token older or newer than issuer.dpop.proofLifetime is refused
+  // before oidc-provider (whose window is a fixed five minutes) sees it. Only iat is read here;
+  // everything else, the signature included, is oidc-provider's check that follows.
+  provider.use(async (ctx, next) => {
+    const proof = ctx.req.headers.dpop;
+    if (!t.dpop.enabled || typeof proof !== 'string' || proof === '' || ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+    let iat: unknown;
+    try { iat = (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat; } catch { iat = undefined; }
+    if (typeof iat === 'number' && Math.abs(clock.now() - iat * 1000) > t.dpop.proofLifetime) {
+      ctx.status = 400;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { error: 'invalid_dpop_proof', error_description: 'DPoP proof iat is not recent enough' };
+      logger.info({ event: 'dpop.error', detail: 'the DPoP proof iat is outside issuer.dpop.proofLifetime' }, 'issuer refused a request');
+      return undefined;
+    }
+    return next();
+  });
+
+  // Registered clients: each registration audited and logged; each use of one (authorization,
+  // token, registration management) extends its life by issuer.registrationLimits.unusedClientLifetime.
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route === 'registration' && ctx.status === 201 && typeof ctx.body === 'object' && ctx.body !== null) {
+      const b = ctx.body as Record<string, unknown>;
+      await d.registered?.(ctx.req, {
+        clientId: String(b.client_id),
+        ...(typeof b.client_name === 'string' ? { clientName: b.client_name } : {}),
+        redirectUris: Array.isArray(b.redirect_uris) ? b.redirect_uris.map(String) : [],
+        ...(typeof b.application_type === 'string' ? { applicationType: b.application_type } : {}),
+        ...(typeof b.token_endpoint_auth_method === 'string' ? { authMethod: b.token_endpoint_auth_method } : {}),
+      });
+      return;
+    }
+    const id = ctx.oidc?.client?.clientId;
+    // Awaited (a store read and write at most once an hour per client), so the answer means it is done.
+    if (id && ctx.status < 400 && !clients.has(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) await d.clientUsed?.(id);
   });
 
   // RFC 7591 §3.2.1 answers: optional members absent, never null or empty (claude.ai rejects nulls).

@@ -21,12 +21,34 @@ export interface ResourceServer {
   kind: 'resource' | 'app';
 }
 
-/** The resource server named exactly by `indicator`, or undefined (→ invalid_target). */
+/**
+ * A resource indicator in canonical form (RFC 3986 §6.2.2 and §6.2.3): scheme and host lower
+ * case, no default port, dot segments resolved, percent-encoding normalized (unreserved decoded,
+ * hex upper case), an empty path "/". Path and query keep their case. null: not an absolute URL.
+ */
+export function canonicalResource(indicator: string): string | null {
+  let u: URL;
+  try { u = new URL(indicator); } catch { return null; }
+  if (u.hash !== '' || u.username !== '' || u.password !== '') return null;
+  const pct = (s: string) => s.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${hex.toUpperCase()}`;
+  });
+  return `${u.protocol}//${u.host}${pct(u.pathname)}${pct(u.search)}`;
+}
+
+/**
+ * The resource server `indicator` names, compared in canonical form (HTTPS://MCP.Example.org/mcp
+ * is https://mcp.example.org/mcp), or undefined (→ invalid_target). The audience is always the
+ * configured spelling, so the gate compares aud exactly.
+ */
 export function findResource(config: Config, indicator: string): ResourceServer | undefined {
-  const r = config.resources.find((x) => x.resource === indicator);
+  const want = canonicalResource(indicator);
+  const same = (configured: string) => configured === indicator || (want !== null && canonicalResource(configured) === want);
+  const r = config.resources.find((x) => same(x.resource));
   if (r) return { audience: r.resource, scopes: r.scopes, kind: 'resource' };
-  const app = config.apps.find((a) => a.audience === indicator);
-  if (app) return { audience: indicator, scopes: [], kind: 'app' };
+  const app = config.apps.find((a) => a.audience !== undefined && same(a.audience));
+  if (app?.audience !== undefined) return { audience: app.audience, scopes: [], kind: 'app' };
   return undefined;
 }
 

@@ -11,7 +11,7 @@ const GRAFANA_HEADERS = { user: 'X-WEBAUTH-USER', email: 'X-WEBAUTH-EMAIL', grou
 const apps: AppConfig[] = [
   { name: 'blocked', hosts: ['grafana.example.org', 'wiki.example.org'], deny: { users: ['mallory'] } },
   { name: 'grafana', hosts: ['grafana.example.org'], allow: { groups: ['admins'] }, headers: GRAFANA_HEADERS },
-  { name: 'grafana-viewers', hosts: ['grafana.example.org'], methods: ['GET', 'HEAD'], allow: { emailDomains: ['corp.com'] } },
+  { name: 'viewers', hosts: ['viewers.example.org'], methods: ['GET', 'HEAD'], allow: { emailDomains: ['corp.com'] } },
   { name: 'internal', hosts: ['*.example.org'], networks: ['10.0.0.0/8', 'fd00::/8'], allow: { anyUser: true } },
   { name: 'off', hosts: ['off.example.net'], deny: true },
   { name: 'wiki', hosts: ['wiki.example.org'], allow: { emails: ['Bob@Corp.com'], users: ['Alice'] }, upstream: 'http://wiki.svc:8080' },
@@ -30,8 +30,31 @@ test('default deny: exact decision, for anonymous and signed-in alike', () => {
   const expected = { action: 'deny', app: null, ruleIndex: null, reason: 'no rule matched (default deny)', headers: null, upstream: null };
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), null) }, expected);
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), id('alice', { groups: ['admins'] })) }, expected);
-  // A protected host, but nobody's subject matches: still default deny.
-  assert.deepEqual({ ...policy.decide(get('grafana.example.org'), id('eve')) }, expected);
+});
+
+test('the first rule whose facts match decides: a signed-in user its subject refuses gets 403 from it, never a later rule', () => {
+  // grafana (#1) allows admins; internal (#3, *.example.org from 10/8) allows anyone: eve from
+  // 10.1.1.1 is refused by grafana, and internal never sees her.
+  const refused = ['deny', 'grafana', 1, 'app grafana does not allow this user'];
+  assert.deepEqual(pick(policy.decide(get('grafana.example.org'), id('eve'))), refused);
+  assert.deepEqual(pick(policy.decide(get('grafana.example.org', '/', '10.1.1.1'), id('eve'))), refused);
+  assert.deepEqual(policy.decide(get('grafana.example.org'), id('eve')).headers, GRAFANA_HEADERS);
+  // Another host under the wildcard reaches internal.
+  assert.deepEqual(pick(policy.decide(get('other.example.org', '/', '10.1.1.1'), id('eve'))), ['allow', 'internal', 3, 'app internal allows this user']);
+  // The README's shape: an admins-only app before an anyUser catch-all on the same host.
+  const readme = compilePolicy([
+    { name: 'admin-area', hosts: ['app.example.org'], paths: ['/admin'], allow: { groups: ['admins'] } },
+    { name: 'everyone', hosts: ['app.example.org'], allow: { anyUser: true } },
+  ], DEFAULTS);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('bob'))), ['deny', 'admin-area', 0, 'app admin-area does not allow this user']);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('root', { groups: ['admins'] }))), ['allow', 'admin-area', 0, 'app admin-area allows this user']);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/home'), id('bob'))), ['allow', 'everyone', 1, 'app everyone allows this user']);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin'), null)), ['authenticate', 'admin-area', 0, 'app admin-area requires sign-in']);
+});
+
+test('a deny list is the one explicit fall-through: it refuses its subjects and hands everyone else on', () => {
+  assert.deepEqual(pick(policy.decide(get('wiki.example.org'), id('mallory'))), ['deny', 'blocked', 0, 'app blocked denies this user']);
+  assert.deepEqual(pick(policy.decide(get('wiki.example.org'), id('alice'))), ['allow', 'wiki', 5, 'app wiki allows this user']);
 });
 
 test('malformed path is denied before any rule', () => {
@@ -65,8 +88,9 @@ test('deny: true denies even anonymous; it wins over public in the same rule', (
   assert.deepEqual(pick(policy.decide(get('both.example.net'), null)), ['deny', 'contradiction', 8, 'app contradiction denies everyone']);
 });
 
-test('a rule with neither public, allow nor deny decides nothing', () => {
-  assert.deepEqual(pick(policy.decide(get('noop.example.net'), null)), ['deny', null, null, 'no rule matched (default deny)']);
+test('a rule with neither public, allow nor deny fails closed (check refuses it as app-decision)', () => {
+  assert.deepEqual(pick(policy.decide(get('noop.example.net'), null)), ['deny', 'noop', 6, 'app noop has no public, allow or deny']);
+  assert.deepEqual(pick(policy.decide(get('noop.example.net'), id('alice'))), ['deny', 'noop', 6, 'app noop has no public, allow or deny']);
 });
 
 test('deny subject before allow subject within one rule', () => {
@@ -75,9 +99,9 @@ test('deny subject before allow subject within one rule', () => {
 });
 
 test('subjects: email domains need a verified address with exactly one "@" and the exact domain', () => {
-  const decide = (email: string, emailVerified = true) => pick(policy.decide(get('grafana.example.org'), id('bob', { email, emailVerified })));
-  const viewers = ['allow', 'grafana-viewers', 2, 'app grafana-viewers allows this user'];
-  const none = ['deny', null, null, 'no rule matched (default deny)'];
+  const decide = (email: string, emailVerified = true) => pick(policy.decide(get('viewers.example.org'), id('bob', { email, emailVerified })));
+  const viewers = ['allow', 'viewers', 2, 'app viewers allows this user'];
+  const none = ['deny', 'viewers', 2, 'app viewers does not allow this user'];
   assert.deepEqual(decide('bob@corp.com'), viewers);
   assert.deepEqual(decide('Bob@CORP.COM'), viewers);
   assert.deepEqual(decide('bob@corp.com', false), none, 'unverified');
@@ -92,7 +116,7 @@ test('subjects: email domains need a verified address with exactly one "@" and t
 test('subjects: emails and users case-insensitive, groups exact', () => {
   const wiki = (who: Identity) => pick(policy.decide(get('wiki.example.org'), who));
   const allowed = ['allow', 'wiki', 5, 'app wiki allows this user'];
-  const none = ['deny', null, null, 'no rule matched (default deny)'];
+  const none = ['deny', 'wiki', 5, 'app wiki does not allow this user'];
   assert.deepEqual(wiki(id('x', { email: 'bob@corp.com', emailVerified: true })), allowed);
   assert.deepEqual(wiki(id('x', { email: 'BOB@corp.COM', emailVerified: true })), allowed);
   assert.deepEqual(wiki(id('x', { email: 'bob@corp.com', emailVerified: false })), none);
@@ -100,19 +124,19 @@ test('subjects: emails and users case-insensitive, groups exact', () => {
   assert.deepEqual(wiki(id('ALICE')), allowed);
   assert.deepEqual(wiki(id('alicex')), none);
   assert.equal(policy.decide(get('wiki.example.org'), id('alice')).upstream, 'http://wiki.svc:8080');
-  assert.deepEqual(pick(policy.decide(get('grafana.example.org'), id('x', { groups: ['Admins'] }))), none);
+  assert.deepEqual(pick(policy.decide(get('grafana.example.org'), id('x', { groups: ['Admins'] }))), ['deny', 'grafana', 1, 'app grafana does not allow this user']);
 });
 
 test('methods and networks are facts; method case is ignored; mapped IPv6 counts as IPv4', () => {
   const bob = id('bob', { email: 'bob@corp.com', emailVerified: true });
-  assert.deepEqual(pick(policy.decide(get('grafana.example.org', '/', OUTSIDE, 'POST'), bob)), ['deny', null, null, 'no rule matched (default deny)']);
-  assert.equal(policy.decide(get('grafana.example.org', '/', OUTSIDE, 'get'), bob).app, 'grafana-viewers');
-  assert.equal(policy.decide(get('grafana.example.org', '/', '10.2.3.4', 'POST'), bob).app, 'internal');
-  assert.equal(policy.decide(get('grafana.example.org', '/', '::ffff:10.2.3.4', 'POST'), bob).app, 'internal');
-  assert.equal(policy.decide(get('grafana.example.org', '/', 'fd00::7', 'POST'), bob).app, 'internal');
-  assert.equal(policy.decide(get('grafana.example.org', '/', 'fe80::7', 'POST'), bob).app, null);
+  assert.deepEqual(pick(policy.decide(get('viewers.example.org', '/', OUTSIDE, 'POST'), bob)), ['deny', null, null, 'no rule matched (default deny)']);
+  assert.equal(policy.decide(get('viewers.example.org', '/', OUTSIDE, 'get'), bob).app, 'viewers');
+  assert.equal(policy.decide(get('viewers.example.org', '/', '10.2.3.4', 'POST'), bob).app, 'internal');
+  assert.equal(policy.decide(get('viewers.example.org', '/', '::ffff:10.2.3.4', 'POST'), bob).app, 'internal');
+  assert.equal(policy.decide(get('viewers.example.org', '/', 'fd00::7', 'POST'), bob).app, 'internal');
+  assert.equal(policy.decide(get('viewers.example.org', '/', 'fe80::7', 'POST'), bob).app, null);
   // Default headers when the app names none.
-  assert.deepEqual(policy.decide(get('grafana.example.org', '/', '10.2.3.4', 'POST'), bob).headers, DEFAULTS);
+  assert.deepEqual(policy.decide(get('viewers.example.org', '/', '10.2.3.4', 'POST'), bob).headers, DEFAULTS);
 });
 
 test('host normalization reaches the rules: case, trailing dot, default port', () => {
@@ -148,10 +172,15 @@ test('story: public data paths stay open on a protected host (api.kub0.io/adsb/*
   assert.deepEqual(anon('/adsb%2F..%2Fadmin'), signIn);
   assert.deepEqual(anon('/adsb/..%5Cadmin'), signIn);
   assert.deepEqual(anon('/admin#/adsb/x'), signIn);
-  assert.deepEqual(anon('//adsb//x'), open);
+  // Express reads "//adsb//x" as it stands (no route /adsb/*), nginx merges the slashes: the
+  // stricter reading decides.
+  assert.deepEqual(anon('//adsb//x'), signIn);
+  assert.deepEqual(anon('/adsb/%2e%2e'), signIn);
+  assert.deepEqual(anon('/adsb/..;/admin'), signIn);
+  assert.deepEqual(anon('/ADSB/flights'), signIn);
   assert.deepEqual(anon('/adsb/x%00'), ['deny', null, null, 'malformed path']);
   assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('root', { groups: ['admins'] }))), ['allow', 'api', 1, 'app api allows this user']);
-  assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('guest'))), ['deny', null, null, 'no rule matched (default deny)']);
+  assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('guest'))), ['deny', 'api', 1, 'app api does not allow this user']);
 });
 
 test('compilePolicy reports every bad network with its config path', () => {
@@ -192,33 +221,43 @@ test('explain: decision, rule, request, normalization and every skipped rule, ex
     'rule: #3 internal',
     'request: POST wiki.example.org /a/../b?x=1 from 10.1.1.1 as bob (email bob@corp.com, unverified; groups: dev)',
     'path: /a/../b?x=1 normalizes to /b',
-    'skipped rule #0 blocked: subject: bob does not match deny {users: mallory}',
+    'path: backends can read it 2 ways; the strictest decides',
+    '  reading /b: allow: app internal allows this user',
+    '  reading /a/../b: allow: app internal allows this user',
+    'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides',
     'skipped rule #1 grafana: host wiki.example.org does not match grafana.example.org',
-    'skipped rule #2 grafana-viewers: host wiki.example.org does not match grafana.example.org',
+    'skipped rule #2 viewers: host wiki.example.org does not match viewers.example.org',
   ]);
-  assert.deepEqual(explain(policy, get('grafana.example.org', '/', OUTSIDE, 'POST'), bob), [
+  assert.deepEqual(explain(policy, get('viewers.example.org', '/', OUTSIDE, 'POST'), bob), [
     'decision: deny: no rule matched (default deny)',
     'rule: none',
-    `request: POST grafana.example.org / from ${OUTSIDE} as bob (email bob@corp.com, unverified; groups: dev)`,
-    'skipped rule #0 blocked: subject: bob does not match deny {users: mallory}',
-    'skipped rule #1 grafana: subject: bob does not match allow {groups: admins}',
-    'skipped rule #2 grafana-viewers: method POST is not GET, HEAD',
+    `request: POST viewers.example.org / from ${OUTSIDE} as bob (email bob@corp.com, unverified; groups: dev)`,
+    'skipped rule #0 blocked: host viewers.example.org does not match grafana.example.org, wiki.example.org',
+    'skipped rule #1 grafana: host viewers.example.org does not match grafana.example.org',
+    'skipped rule #2 viewers: method POST is not GET, HEAD',
     `skipped rule #3 internal: address ${OUTSIDE} is not in 10.0.0.0/8, fd00::/8`,
-    'skipped rule #4 off: host grafana.example.org does not match off.example.net',
-    'skipped rule #5 wiki: host grafana.example.org does not match wiki.example.org',
-    'skipped rule #6 noop: host grafana.example.org does not match noop.example.net',
-    'skipped rule #7 mixed: host grafana.example.org does not match mixed.example.net',
-    'skipped rule #8 contradiction: host grafana.example.org does not match both.example.net',
+    'skipped rule #4 off: host viewers.example.org does not match off.example.net',
+    'skipped rule #5 wiki: host viewers.example.org does not match wiki.example.org',
+    'skipped rule #6 noop: host viewers.example.org does not match noop.example.net',
+    'skipped rule #7 mixed: host viewers.example.org does not match mixed.example.net',
+    'skipped rule #8 contradiction: host viewers.example.org does not match both.example.net',
   ]);
-  assert.deepEqual(explain(policy, get('grafana.example.org', '/'), bob).slice(0, 2), [
-    'decision: deny: no rule matched (default deny)', 'rule: none',
+  // The first matching rule refuses: explain names it, and no later rule appears.
+  assert.deepEqual(explain(policy, get('grafana.example.org', '/', '10.1.1.1'), bob), [
+    'decision: deny: app grafana does not allow this user',
+    'rule: #1 grafana',
+    'request: GET grafana.example.org / from 10.1.1.1 as bob (email bob@corp.com, unverified; groups: dev)',
+    'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides',
   ]);
-  assert.deepEqual(explain(policy, get('grafana.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(5),
-    'skipped rule #2 grafana-viewers: subject: bob does not match allow {emailDomains: corp.com} (email unverified, so emails and emailDomains do not count)');
+  assert.deepEqual(explain(policy, get('grafana.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
+    'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides');
+  const byEmail = compilePolicy([{ name: 'x', hosts: ['x.example.org'], deny: { emails: ['bob@corp.com'] } }], DEFAULTS);
+  assert.deepEqual(explain(byEmail, get('x.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
+    'passed rule #0 x: its deny list {emails: bob@corp.com} does not name bob (email unverified, so emails and emailDomains do not count), and a deny list decides nothing for anyone else, so the next rule decides');
   assert.deepEqual(explain(policy, get('mixed.example.net'), id('erin', { groups: ['contractors'] })).slice(0, 2), [
     'decision: deny: app mixed denies this user', 'rule: #7 mixed',
   ]);
-  assert.deepEqual(explain(policy, get('noop.example.net'), null).at(-3), 'skipped rule #6 noop: no public, allow or deny');
+  assert.deepEqual(explain(policy, get('noop.example.net'), null).slice(0, 2), ['decision: deny: app noop has no public, allow or deny', 'rule: #6 noop']);
   assert.deepEqual(explain(policy, get('off.example.net', '/x%00y'), null), [
     'decision: deny: malformed path',
     'rule: none',
@@ -239,5 +278,16 @@ test('explain: decision, rule, request, normalization and every skipped rule, ex
     'rule: #1 api',
     `request: GET api.kub0.io /adsb/x/y from ${OUTSIDE} as anonymous`,
     'skipped rule #0 adsb: path /adsb/x/y does not match /adsb/*',
+  ]);
+  // An ambiguous path: every reading with its decision; the strictest decides.
+  assert.deepEqual(explain(story, get('api.kub0.io', '/adsb/..%2Fadmin'), null), [
+    'decision: authenticate: app api requires sign-in',
+    'rule: #1 api',
+    `request: GET api.kub0.io /adsb/..%2Fadmin from ${OUTSIDE} as anonymous`,
+    'path: /adsb/..%2Fadmin normalizes to /admin',
+    'path: backends can read it 2 ways; the strictest decides',
+    '  reading /admin: authenticate: app api requires sign-in',
+    '  reading /adsb/..%2Fadmin: public: app adsb is public',
+    'skipped rule #0 adsb: path /admin does not match /adsb/*',
   ]);
 });

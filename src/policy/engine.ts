@@ -1,22 +1,32 @@
 // The policy engine: (request facts, identity) -> decision + reason. Pure: no I/O, no clock.
 //
 // Semantics. The rules are the apps, in config order. A rule's facts are its hosts, paths,
-// methods and networks (an absent list matches everything). Walk the rules in order:
+// methods and networks (an absent list matches everything). The FIRST rule whose facts match
+// decides; a later rule never rescues a request the first one refused:
 //   1. a malformed path (see path.ts) is denied before any rule: reason "malformed path";
 //   2. facts don't match                        -> next rule;
 //   3. `deny: true`                             -> deny, even anonymous (checked before `public`:
 //                                                  a rule that says both fails closed);
 //   4. `public: true`                           -> public (2xx for anyone, signed in or not);
-//   5. no subject (no allow, no deny subject)   -> next rule (nothing to decide);
-//   6. anonymous, and the rule has a subject    -> authenticate: who it is decides, so sign in;
+//   5. no public, allow or deny                 -> deny (`gatehouse check` refuses such a rule;
+//                                                  the engine fails closed on it anyway);
+//   6. anonymous                                -> authenticate: who it is decides, so sign in;
 //   7. signed in: the deny subject matches      -> deny (within one rule, deny before allow);
-//                 the allow subject matches     -> allow;
-//                 neither                       -> next rule;
+//                 the rule has an allow:
+//                   its subject matches         -> allow
+//                   it does not                 -> deny (403), never a later rule;
+//                 a deny list without allow     -> next rule. This is the one fall-through, and
+//                                                  it is what the rule says: `deny: {users: [x]}`
+//                                                  refuses x and decides nothing for anyone
+//                                                  else; explain prints "passed" for it;
 //   8. nothing decided                          -> deny, app null, "no rule matched (default
 //                                                  deny)", for anonymous requests too: no rule
 //                                                  would let anyone in, so sign-in cannot help.
-// Decisions are precomputed frozen objects: decide() allocates only the normalized path and the
-// identity view.
+// A path that backends can read more than one way (path.ts readPath) is decided on every
+// reading and the strictest decision wins (deny < authenticate < allow < public); two readings
+// that would let the request through under different rules are denied ("ambiguous path").
+// Decisions are precomputed frozen objects: decide() allocates nothing for a plain path beyond
+// the normalized path and the identity view.
 //
 // Rules are indexed by host (exact name and wildcard base). A request's candidates are the
 // union of the rules listed under its host and under each parent domain for wildcards, in rule
@@ -25,7 +35,7 @@ import type { AppConfig } from '../config/index.ts';
 import { GatehouseError } from '../core/index.ts';
 import { compileHostPattern, hostKey, matchHostPattern, splitHost } from './host.ts';
 import type { HostParts, HostPattern } from './host.ts';
-import { normalizePath, type NormalizedPath } from './path.ts';
+import { readPath, type PathReading, type ReadPath } from './path.ts';
 import { compilePathPattern } from './pattern.ts';
 import type { PathMatcher } from './pattern.ts';
 import { cidrProblem, compileNetworks } from './network.ts';
@@ -65,6 +75,8 @@ export interface CompiledRule {
   readonly app: AppConfig;
   readonly hosts: readonly HostPattern[];
   readonly paths: readonly PathMatcher[] | null;
+  /** The same patterns lower-cased, for case-folded readings. */
+  readonly foldedPaths: readonly PathMatcher[] | null;
   readonly methods: ReadonlySet<string> | null;
   readonly network: NetworkMatcher | null;
   readonly denyAll: boolean;
@@ -77,11 +89,16 @@ export interface CompiledRule {
     readonly authenticate: Decision;
     readonly allow: Decision;
     readonly denySubject: Decision;
+    /** Signed in, the rule has an allow, and its subject does not match. */
+    readonly notAllowed: Decision;
+    /** The rule has no public, allow or deny (a config error; fail closed). */
+    readonly nothing: Decision;
   };
 }
 
 export const DEFAULT_DENY_REASON = 'no rule matched (default deny)';
 export const MALFORMED_PATH_REASON = 'malformed path';
+export const AMBIGUOUS_PATH_REASON = 'ambiguous path: its readings fall under different rules';
 
 function freeze(d: Decision): Decision {
   return Object.freeze(d);
@@ -91,10 +108,20 @@ const DEFAULT_DENY = freeze({ action: 'deny', app: null, ruleIndex: null, reason
 const MALFORMED = freeze({ action: 'deny', app: null, ruleIndex: null, reason: MALFORMED_PATH_REASON, headers: null, upstream: null });
 const NONE: readonly number[] = Object.freeze([]);
 
-export function pathMatches(rule: CompiledRule, path: string): boolean {
-  if (rule.paths === null) return true;
-  for (const m of rule.paths) if (m(path)) return true;
+export function pathMatches(rule: CompiledRule, path: string, fold = false): boolean {
+  const paths = fold ? rule.foldedPaths : rule.paths;
+  if (paths === null) return true;
+  for (const m of paths) if (m(path)) return true;
   return false;
+}
+
+/** Strictness order for combining the decisions of a path's readings: lower is stricter. */
+const RANK: Readonly<Record<Action, number>> = { deny: 0, authenticate: 1, allow: 2, public: 3 };
+
+/** One reading's decision, for explain. */
+export interface ReadingDecision {
+  readonly reading: PathReading;
+  readonly decision: Decision;
 }
 
 export function methodMatches(rule: CompiledRule, method: string): boolean {
@@ -119,6 +146,7 @@ export class Policy {
 
   constructor(rules: readonly CompiledRule[]) {
     this.rules = rules;
+    this.#foldAll = rules.some((r) => r.app.paths?.some((p) => p !== p.toLowerCase()) === true);
     const exact = new Map<string, number[]>();
     const wildcard = new Map<string, number[]>();
     for (const rule of rules) {
@@ -134,33 +162,64 @@ export class Policy {
     this.#wildcard = wildcard;
   }
 
+  readonly #foldAll: boolean;
+
   // The gate decides twice per request (anonymously, then with the identity) on the same path
-  // string: remembering the last normalization saves the second.
+  // string: remembering the last reading saves the second.
   #lastRaw = '';
-  #lastNormalized: NormalizedPath = { path: '/', ok: true };
+  #lastRead: ReadPath = { ok: true, path: '/', readings: [{ path: '/', fold: false }] };
+
+  /** The readings of a raw path (cached for the last one). */
+  read(raw: string): ReadPath {
+    if (raw === this.#lastRaw) return this.#lastRead;
+    const r = readPath(raw, this.#foldAll);
+    this.#lastRaw = raw;
+    this.#lastRead = r;
+    return r;
+  }
 
   decide(req: PolicyRequest, identity: Identity | null): Decision {
-    let normalized: NormalizedPath;
-    if (req.path === this.#lastRaw) normalized = this.#lastNormalized;
-    else {
-      normalized = normalizePath(req.path);
-      this.#lastRaw = req.path;
-      this.#lastNormalized = normalized;
-    }
-    if (!normalized.ok) return MALFORMED;
-    const path = normalized.path;
+    const read = this.read(req.path);
+    if (!read.ok) return MALFORMED;
     const candidates = this.#candidates(splitHost(req.host));
-    let view: IdentityView | undefined;
+    const readings = read.readings;
+    const first = readings[0] as PathReading;
+    const d0 = this.#decideOn(candidates, first.path, first.fold, req, identity, null);
+    if (readings.length === 1) return d0;
+    const view = identity === null ? null : viewOf(identity);
+    const all = [d0];
+    for (let i = 1; i < readings.length; i++) {
+      const r = readings[i] as PathReading;
+      all.push(this.#decideOn(candidates, r.path, r.fold, req, identity, view));
+    }
+    return strictest(all).decision;
+  }
+
+  /** Every reading with its decision, and the index of the one that decides (explain). */
+  decideEach(req: PolicyRequest, identity: Identity | null): { read: ReadPath; each: ReadingDecision[]; decision: Decision; decidedBy: number | null } {
+    const read = this.read(req.path);
+    if (!read.ok) return { read, each: [], decision: MALFORMED, decidedBy: null };
+    const candidates = this.#candidates(splitHost(req.host));
+    const view = identity === null ? null : viewOf(identity);
+    const each = read.readings.map((reading) => ({ reading, decision: this.#decideOn(candidates, reading.path, reading.fold, req, identity, view) }));
+    const { decision, index } = strictest(each.map((e) => e.decision));
+    return { read, each, decision, decidedBy: index };
+  }
+
+  #decideOn(candidates: readonly number[], path: string, fold: boolean, req: PolicyRequest, identity: Identity | null, known: IdentityView | null): Decision {
+    let view = known ?? undefined;
     for (const i of candidates) {
       const rule = this.rules[i] as CompiledRule;
-      if (!pathMatches(rule, path) || !methodMatches(rule, req.method) || !networkMatches(rule, req.ip)) continue;
+      if (!pathMatches(rule, path, fold) || !methodMatches(rule, req.method) || !networkMatches(rule, req.ip)) continue;
       if (rule.denyAll) return rule.decisions.denyAll;
       if (rule.isPublic) return rule.decisions.public;
-      if (rule.allow === null && rule.deny === null) continue;
+      if (rule.allow === null && rule.deny === null) return rule.decisions.nothing;
       if (identity === null) return rule.decisions.authenticate;
       view ??= viewOf(identity);
       if (rule.deny !== null && subjectMatches(rule.deny, view)) return rule.decisions.denySubject;
-      if (rule.allow !== null && subjectMatches(rule.allow, view)) return rule.decisions.allow;
+      if (rule.allow !== null) return subjectMatches(rule.allow, view) ? rule.decisions.allow : rule.decisions.notAllowed;
+      // A deny list without allow: its subjects were refused above; it decides nothing for
+      // anyone else, so the next rule does.
     }
     return DEFAULT_DENY;
   }
@@ -192,6 +251,25 @@ export class Policy {
     }
     return merged ? [...found].sort((a, b) => a - b) : found;
   }
+}
+
+/**
+ * The strictest of a path's readings' decisions (the first reading on a tie). Readings that
+ * would each let the request through, but under different rules, are denied: which rule's
+ * headers and upstream apply would depend on which backend reads the path.
+ */
+function strictest(ds: readonly Decision[]): { decision: Decision; index: number } {
+  let index = 0;
+  let min = ds[0] as Decision;
+  let conflict = false;
+  for (let i = 1; i < ds.length; i++) {
+    const d = ds[i] as Decision;
+    if (RANK[d.action] < RANK[min.action]) { min = d; index = i; conflict = false; } else if (RANK[d.action] === RANK[min.action] && d.ruleIndex !== min.ruleIndex) conflict = true;
+  }
+  if (conflict && RANK[min.action] >= RANK.allow) {
+    return { decision: freeze({ action: 'deny', app: min.app, ruleIndex: min.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null }), index };
+  }
+  return { decision: min, index };
 }
 
 export interface HeaderDefaults {
@@ -229,6 +307,7 @@ function compileRule(app: AppConfig, index: number, defaultHeaders: ResolvedHead
     app,
     hosts: app.hosts.map(compileHostPattern),
     paths: app.paths === undefined ? null : app.paths.map(compilePathPattern),
+    foldedPaths: app.paths === undefined ? null : app.paths.map((p) => compilePathPattern(p.toLowerCase())),
     methods: app.methods === undefined ? null : new Set(app.methods),
     network: app.networks === undefined ? null : compileNetworks(app.networks),
     denyAll: app.deny === true,
@@ -241,6 +320,8 @@ function compileRule(app: AppConfig, index: number, defaultHeaders: ResolvedHead
       authenticate: decision('authenticate', `app ${app.name} requires sign-in`),
       allow: decision('allow', `app ${app.name} allows this user`),
       denySubject: decision('deny', `app ${app.name} denies this user`),
+      notAllowed: decision('deny', `app ${app.name} does not allow this user`),
+      nothing: decision('deny', `app ${app.name} has no public, allow or deny`),
     },
   };
 }

@@ -80,3 +80,126 @@ function normalizeSlow(cut: string): NormalizedPath {
   if (out.length === 0) return { path: '/', ok: true };
   return { path: `/${out.join('/')}${trailing ? '/' : ''}`, ok: true };
 }
+
+// ---- One reading of a path
+//
+// Backends read the same bytes differently. nginx and Caddy match locations on the path
+// decoded first, then split ("decode first": %2F is a "/" and %2e%2e a dot segment), but pass the
+// raw bytes on; Express splits the raw path on "/" and neither resolves dot segments nor decodes
+// %2F, and routes case-insensitively; a servlet container drops ";parameters" from each segment
+// before it resolves dot segments (`/public/..;/admin` is `/admin` there). A rule matched on one
+// reading is therefore a bypass wherever the app reads another.
+//
+// The gate does not guess which backend is behind: it computes every reading that differs and
+// the engine decides on each; the strictest decision wins (engine.ts). Readings:
+//   decode first   normalizePath above
+//   split first    split the raw path on "/", decode each segment on its own, keeping the
+//                  escapes that carry structure (%2F, %5C, %3B) as they are, then resolve dot
+//                  segments
+//   raw            split first without resolving dot segments or merging "//" (Express)
+//   parameters     split first after dropping ";..." from every segment (servlet containers)
+//   case-folded    each of the above again, compared case-insensitively, when it has an upper-
+//                  case letter (Express routes /ADMIN like /admin)
+// A plain path (no "%", "\", ";", "//", dot segment or upper-case letter) has one reading and
+// costs nothing more.
+
+export interface PathReading {
+  /** The reading's path: decoded (structural escapes kept upper-case), matched against rules. */
+  readonly path: string;
+  /** Compare case-insensitively (the rule's patterns folded too). */
+  readonly fold: boolean;
+}
+
+export interface ReadPath {
+  readonly ok: boolean;
+  /** The decode-first reading when ok (what explain and logs show); otherwise the raw path. */
+  readonly path: string;
+  /** Distinct readings, decode-first first; empty when not ok. */
+  readonly readings: readonly PathReading[];
+}
+
+const SEMICOLON = 59;
+// Escapes that decode into structure: kept as escapes inside a segment (upper-case, so the
+// spellings %2f and %2F are one reading).
+const STRUCTURAL = /%(2f|5c|3b)/gi;
+
+function hasUpperAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
+/** Whether a raw path (query and fragment cut) can be read more than one way. */
+function mayDiffer(cut: string): boolean {
+  for (let i = 0; i < cut.length; i++) {
+    const c = cut.charCodeAt(i);
+    if (c === PERCENT || c === BACKSLASH || c === SEMICOLON || (c >= 65 && c <= 90)) return true;
+    if (c === SLASH) {
+      const next = cut.charCodeAt(i + 1);
+      if (next === SLASH || next === DOT) return true;
+    }
+  }
+  return cut.charCodeAt(0) !== SLASH;
+}
+
+function decodeSegment(seg: string): string | null {
+  if (!seg.includes('%')) return seg;
+  try {
+    return decodeURIComponent(seg.replace(STRUCTURAL, (m) => `%25${m.slice(1).toUpperCase()}`));
+  } catch {
+    return null;
+  }
+}
+
+function splitFirst(cut: string, opts: { params: boolean; resolve: boolean }): string | null {
+  const rooted = cut.charCodeAt(0) === SLASH ? cut : `/${cut}`;
+  const segments = rooted.split('/');
+  const out: string[] = [];
+  let trailing = false;
+  for (let i = 1; i < segments.length; i++) {
+    let seg = segments[i] as string;
+    if (opts.params) {
+      const semi = seg.indexOf(';');
+      if (semi !== -1) seg = seg.slice(0, semi);
+    }
+    const decoded = decodeSegment(seg);
+    if (decoded === null) return null;
+    const last = i === segments.length - 1;
+    if (!opts.resolve) { out.push(decoded); continue; }
+    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || decoded === '') { trailing = last; } else { out.push(decoded); trailing = false; }
+  }
+  if (!opts.resolve) return `/${out.join('/')}`;
+  if (out.length === 0) return '/';
+  return `/${out.join('/')}${trailing ? '/' : ''}`;
+}
+
+/**
+ * Every reading of a raw path (see above); not ok when the path is malformed (normalizePath).
+ * `foldAll`: add a case-folded reading even of a lower-case path (some rule's pattern has an
+ * upper-case letter, and Express routes /admin to a route written /Admin).
+ */
+export function readPath(raw: string, foldAll = false): ReadPath {
+  const n = normalizePath(raw);
+  if (!n.ok) return { ok: false, path: n.path, readings: [] };
+  const q = raw.search(/[?#]/);
+  const cut = q === -1 ? raw : raw.slice(0, q);
+  if (!foldAll && !mayDiffer(cut)) return { ok: true, path: n.path, readings: [{ path: n.path, fold: false }] };
+  const paths = new Set<string>([n.path]);
+  for (const opts of [{ params: false, resolve: true }, { params: false, resolve: false }, { params: true, resolve: true }]) {
+    const p = splitFirst(cut, opts);
+    if (p === null) return { ok: false, path: cut, readings: [] };
+    paths.add(p);
+  }
+  const readings: PathReading[] = [];
+  for (const p of paths) readings.push({ path: p, fold: false });
+  const folded = new Set<string>();
+  for (const p of paths) {
+    if (!foldAll && !hasUpperAscii(p.replace(STRUCTURAL, ''))) continue;
+    // Structural escapes stay upper-case: they are bytes, not letters.
+    const f = p.toLowerCase().replace(STRUCTURAL, (m) => m.toUpperCase());
+    if (!folded.has(f)) { folded.add(f); readings.push({ path: f, fold: true }); }
+  }
+  return { ok: true, path: n.path, readings };
+}

@@ -1,24 +1,18 @@
-// The sign-in in progress travels in a short-lived sealed cookie, not in server memory, so any
-// replica can finish what another began and nothing is left to reap. It carries the CSRF token
-// the form must echo (a login-CSRF defence) and its own expiry; for a sign-in at an upstream
-// provider also the provider, where to go afterwards, and the values that bind the provider's
+// A sign-in at an upstream provider travels in a short-lived sealed cookie, not in server memory,
+// so any replica can finish what another began and nothing is left to reap. (The password form's
+// CSRF token is the form guard's, http/form-guard.ts, like every other form.) It carries its own
+// expiry, the provider, where to go afterwards, and the values that bind the provider's
 // answer to this browser: state (RFC 6749 §10.12), nonce (OIDC Core §3.1.2.1) and the PKCE
 // verifier (RFC 7636). The cookie is sealed, so none of them can be read or chosen by the browser.
 import { randomBytes } from 'node:crypto';
 import { randomId } from '../core/index.ts';
-import { timingSafeEqualString, type KeyRing } from '../crypto/index.ts';
+import type { KeyRing } from '../crypto/index.ts';
 
 const PURPOSE = 'login-state';
 
 interface LoginState { csrf: string; exp: number; up?: UpstreamState }
 
 export interface UpstreamState { provider: string; rd: string; state: string; nonce: string; verifier: string }
-
-export function newLoginState(keyring: KeyRing, now: number, lifetimeMs: number): { csrf: string; sealed: string } {
-  const csrf = randomId(18);
-  const state: LoginState = { csrf, exp: now + lifetimeMs };
-  return { csrf, sealed: keyring.seal(PURPOSE, JSON.stringify(state)) };
-}
 
 /** A login state for a sign-in at `provider`: fresh state, nonce and PKCE verifier (43 characters, RFC 7636 §4.1). */
 export function newUpstreamState(keyring: KeyRing, now: number, lifetimeMs: number, provider: string, rd: string): { up: UpstreamState; sealed: string } {
@@ -37,18 +31,9 @@ function open(keyring: KeyRing, sealed: string | undefined, now: number): LoginS
   } catch { return undefined; }
 }
 
-/** The CSRF token of a live login state, or undefined. */
-export function openLoginState(keyring: KeyRing, sealed: string | undefined, now: number): string | undefined {
-  return open(keyring, sealed, now)?.csrf;
-}
-
 /** The upstream part of a live login state, or undefined. */
 export function openUpstreamState(keyring: KeyRing, sealed: string | undefined, now: number): UpstreamState | undefined {
   const up = open(keyring, sealed, now)?.up;
   if (!up || [up.provider, up.rd, up.state, up.nonce, up.verifier].some((v) => typeof v !== 'string')) return undefined;
   return up;
-}
-
-export function csrfMatches(expected: string | undefined, given: string | null): boolean {
-  return expected !== undefined && given !== null && timingSafeEqualString(expected, given);
 }

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '../core/index.ts';
 import {
-  contentSecurityPolicy, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
+  checkForm, contentSecurityPolicy, issueFormToken, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
 } from '../http/index.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
@@ -11,11 +11,12 @@ import { ConnectorError, type Federation } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import {
-  cookieDomainFor, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, sharesPortalCookie, STYLESHEET, STYLESHEET_PATH,
+  cookieDomainFor, formGuard, isPortalHost, issueTicket, messagePage, sessionFromCookies, type FoundSession, portalBase, portalPath, portalUrl, sharesPortalCookie,
+  STYLESHEET, STYLESHEET_PATH, underPortalBase,
   type GateSettings, type TicketRedeemer,
 } from '../gateway/index.ts';
 import { failurePage, homePage, signInPage, type ProviderButton } from './pages.ts';
-import { csrfMatches, newLoginState, newUpstreamState, openLoginState, openUpstreamState } from './login-state.ts';
+import { newUpstreamState, openUpstreamState } from './login-state.ts';
 
 export interface PortalDeps {
   settings: () => GateSettings;
@@ -55,6 +56,13 @@ const FAILURES: Record<ConnectorError['failure'], { status: number; title: strin
 };
 
 const GENERIC_FAILURE = 'Incorrect username or password.';
+
+/** The request's path (no query), as the router matched it. */
+function requestPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
 
 function headerValue(req: IncomingMessage, name: string): string | null {
   const v = req.headers[name];
@@ -101,7 +109,7 @@ export function createPortal(deps: PortalDeps) {
   }
 
   function safeRd(s: GateSettings, raw: string | null, baseHost?: string): string {
-    const fallback = `${s.publicUrl.origin}${portalBase(s)}/`;
+    const fallback = portalUrl(s, '/');
     if (raw === null || raw === '') return fallback;
     // A path-only rd on an app host (ingress-nginx's `$escaped_request_uri`) means that host.
     const resolved = baseHost && raw.startsWith('/') && !raw.startsWith('//') && !raw.startsWith('/\\')
@@ -113,28 +121,26 @@ export function createPortal(deps: PortalDeps) {
     }
     // Back to the portal's own sign-in pages would be a loop: go to the portal home instead.
     const target = new URL(v.url);
-    if (isPortalHost(s, target.host) && target.pathname.startsWith(`${portalBase(s)}/oauth2/`)) {
+    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/'))) {
       logger.info({ reason: 'redirect target is a sign-in page' }, 'redirect loop refused; using the portal');
       return fallback;
     }
     return v.url;
   }
 
-  async function renderSignIn(res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
+  async function renderSignIn(req: IncomingMessage, res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
     const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
-    const now = clock.now();
-    const state = newLoginState(s.keyring, now, s.loginStateMs);
+    // The form's CSRF token: the one guard every form uses (http/form-guard.ts).
+    const state = issueFormToken(formGuard(s, clock.now()), req);
     const base = portalBase(s);
     const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     const html = signInPage({
-      action: `${base}/oauth2/sign_in`, rd, csrf: state.csrf, providers, localAccounts: options().localAccounts, base,
+      action: portalPath(s, '/oauth2/sign_in'), rd, csrf: state.token, providers, localAccounts: options().localAccounts, base,
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
     });
     res.writeHead(status, {
       ...pageHeaders(s, formTargets),
-      'set-cookie': serializeCookie(loginCookieName(s), state.sealed, {
-        path: `${base}/oauth2/`, maxAgeSeconds: Math.floor(s.loginStateMs / 1000), secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
-      }),
+      ...(state.setCookie ? { 'set-cookie': state.setCookie } : {}),
       ...(extra.retryAfter ? { 'retry-after': String(extra.retryAfter) } : {}),
     });
     res.end(html);
@@ -150,10 +156,13 @@ export function createPortal(deps: PortalDeps) {
     const orig = readOriginal(req, s.trusted);
     // oauth2-proxy's other way to name the destination; validated exactly like rd.
     const rdRaw = query.get('rd') ?? headerValue(req, 'x-auth-request-redirect');
-    if (!isPortalHost(s, orig.host)) {
-      // Reached on an app host (an nginx `location /oauth2/`): sign-in happens at the portal.
+    if (!isPortalHost(s, orig.host) || !underPortalBase(s, requestPath(req))) {
+      // Reached on an app host (an nginx `location /oauth2/`), or at the root of a portal host
+      // whose publicUrl has a path: sign-in happens at the portal, under its path.
       const rd = safeRd(s, rdRaw, orig.host);
-      res.writeHead(302, { location: `${s.publicUrl.origin}${portalBase(s)}/oauth2/start?rd=${encodeURIComponent(rd)}`, 'cache-control': 'no-store' });
+      const onward: Record<string, string> = { rd };
+      for (const k of ['provider', 'prompt']) { const v = query.get(k); if (v !== null) onward[k] = v; }
+      res.writeHead(302, { location: portalUrl(s, '/oauth2/start', onward), 'cache-control': 'no-store' });
       res.end();
       return;
     }
@@ -172,17 +181,17 @@ export function createPortal(deps: PortalDeps) {
     const only = deps.federation?.list() ?? [];
     const o = options();
     if (!o.localAccounts && o.autoRedirect && only.length === 1 && only[0]) return startUpstream(res, s, only[0].id, rd, undefined);
-    await renderSignIn(res, s, rd, 200);
+    await renderSignIn(req, res, s, rd, 200);
   }
 
   function callbackUrl(s: GateSettings): string {
     // One callback for every domain: the portal's (register exactly this URL upstream).
-    return `${s.publicUrl.origin}${portalBase(s)}/oauth2/callback`;
+    return portalUrl(s, '/oauth2/callback');
   }
 
   function loginCookie(s: GateSettings, value: string, maxAgeSeconds: number): string {
     return serializeCookie(loginCookieName(s), value, {
-      path: `${portalBase(s)}/oauth2/`, maxAgeSeconds, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+      path: portalPath(s, '/oauth2/'), maxAgeSeconds, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
     });
   }
 
@@ -193,7 +202,7 @@ export function createPortal(deps: PortalDeps) {
     if (!connector) {
       res.writeHead(404, pageHeaders(s));
       res.end(failurePage({ title: 'Unknown provider', message: 'There is no sign-in provider of that name here.', base,
-        links: [{ href: `${base}/oauth2/sign_in?rd=${encodeURIComponent(rd)}`, text: 'Back to sign-in' }] }));
+        links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Back to sign-in' }] }));
       return;
     }
     const { up, sealed } = newUpstreamState(s.keyring, clock.now(), s.loginStateMs, providerId, rd);
@@ -216,14 +225,14 @@ export function createPortal(deps: PortalDeps) {
     const base = portalBase(s);
     const links: { href: string; text: string }[] = [];
     if (providerId && kind !== 'upstream_error') {
-      links.push({ href: `${base}/oauth2/start?provider=${encodeURIComponent(providerId)}&prompt=select_account&rd=${encodeURIComponent(rd)}`, text: 'Try another account' });
+      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, prompt: 'select_account', rd }), text: 'Try another account' });
     } else if (providerId) {
-      links.push({ href: `${base}/oauth2/start?provider=${encodeURIComponent(providerId)}&rd=${encodeURIComponent(rd)}`, text: 'Try again' });
+      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, rd }), text: 'Try again' });
     }
     // The chooser, when there is one to show (with a single provider and no form it would send the browser straight back).
     const o = options();
     if (o.localAccounts || (deps.federation?.list().length ?? 0) > 1 || !o.autoRedirect) {
-      links.push({ href: `${base}/oauth2/sign_in?rd=${encodeURIComponent(rd)}`, text: 'Other ways to sign in' });
+      links.push({ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Other ways to sign in' });
     }
     res.writeHead(f.status, { ...pageHeaders(s), 'set-cookie': loginCookie(s, '', 0) });
     res.end(failurePage({ title: f.title, message: f.message(label), links, base }));
@@ -236,16 +245,23 @@ export function createPortal(deps: PortalDeps) {
       // signIn.localAccounts: false: no password is ever checked, whatever is posted.
       res.writeHead(403, pageHeaders(s));
       res.end(failurePage({ title: 'Password sign-in is off', message: 'This site signs people in with an upstream provider only.', base: portalBase(s),
-        links: [{ href: `${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }] }));
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }));
       return;
     }
     const form = await readForm(req);
     const rd = safeRd(s, form.get('rd'));
-    const expected = openLoginState(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
-    if (!csrfMatches(expected, form.get('csrf'))) {
-      // An expired form, or a cross-site post: show a fresh form, nothing else.
-      logger.info({ reason: expected ? 'csrf mismatch' : 'no live login state' }, 'sign-in form refused');
-      return renderSignIn(res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
+    const guard = checkForm(formGuard(s, clock.now()), req, form);
+    if (!guard.ok) {
+      logger.info({ reason: guard.reason, form: 'sign_in' }, 'form refused');
+      if (guard.rule === 'origin') {
+        // Posted from another site (login CSRF): no fresh form and no new token cookie.
+        res.writeHead(403, pageHeaders(s));
+        res.end(failurePage({ title: 'Refused', message: 'This form was posted from another site.', base: portalBase(s),
+          links: [{ href: `${portalBase(s)}/oauth2/sign_in`, text: 'Sign in' }] }));
+        return;
+      }
+      // An expired form: show a fresh one, nothing else.
+      return renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
     }
     const username = (form.get('username') ?? '').trim();
     const password = form.get('password') ?? '';
@@ -255,24 +271,23 @@ export function createPortal(deps: PortalDeps) {
       audit({ actor: username.slice(0, 64) || '-', action: 'sign_in', outcome: 'denied', detail: { reason: result.reason, ip } });
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
-        return renderSignIn(res, s, rd, 429, {
+        return renderSignIn(req, res, s, rd, 429, {
           error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`, username, retryAfter: result.retryAfterSeconds,
         });
       }
       metrics.signIn('failure');
-      return renderSignIn(res, s, rd, 401, { error: GENERIC_FAILURE, username });
+      return renderSignIn(req, res, s, rd, 401, { error: GENERIC_FAILURE, username });
     }
     metrics.signIn('success');
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });
     logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');
     audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password' } });
-    const base = portalBase(s);
     res.writeHead(303, {
       location: await destination(s, rd, started.cookie),
       'cache-control': 'no-store',
       'set-cookie': [
         sessionCookie(s, s.portalHost, started.cookie, Math.floor(s.sessionLifetimeMs / 1000)),
-        serializeCookie(loginCookieName(s), '', { path: `${base}/oauth2/`, maxAgeSeconds: 0, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax' }),
+        serializeCookie(loginCookieName(s), '', { path: portalPath(s, '/oauth2/'), maxAgeSeconds: 0, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax' }),
       ],
     });
     res.end();
@@ -298,7 +313,7 @@ export function createPortal(deps: PortalDeps) {
       return;
     }
     res.writeHead(200, { ...pageHeaders(s), 'set-cookie': clear });
-    res.end(messagePage('Signed out', 'You are signed out of every app.', { href: `${s.publicUrl.origin}${portalBase(s)}/oauth2/sign_in`, text: 'Sign in again' }));
+    res.end(messagePage('Signed out', 'You are signed out of every app.', { href: portalUrl(s, '/oauth2/sign_in'), text: 'Sign in again' }));
   }
 
   /** GET /oauth2/userinfo — oauth2-proxy's shape. */
@@ -336,7 +351,7 @@ export function createPortal(deps: PortalDeps) {
       metrics.signIn('failure');
       res.writeHead(400, { ...pageHeaders(s), 'set-cookie': loginCookie(s, '', 0) });
       res.end(failurePage({ title: 'Sign-in expired', message: 'This sign-in took too long, or was started in another browser. Please start again.', base,
-        links: [{ href: `${base}/oauth2/sign_in`, text: 'Sign in again' }] }));
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }] }));
       return;
     }
     const rd = safeRd(s, up.rd);
@@ -382,12 +397,12 @@ export function createPortal(deps: PortalDeps) {
     const view = (await currentSession(req, s))?.view;
     const base = portalBase(s);
     if (!view) {
-      res.writeHead(302, { location: `${base}/oauth2/sign_in`, 'cache-control': 'no-store' });
+      res.writeHead(302, { location: portalPath(s, '/oauth2/sign_in'), 'cache-control': 'no-store' });
       res.end();
       return;
     }
     res.writeHead(200, pageHeaders(s));
-    res.end(homePage({ identity: view.identity, name: view.name, signOutAction: `${base}/oauth2/sign_out`, base }));
+    res.end(homePage({ identity: view.identity, name: view.name, signOutAction: portalPath(s, '/oauth2/sign_out'), base }));
   }
 
   function stylesheet(_req: IncomingMessage, res: ServerResponse): void {

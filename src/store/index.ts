@@ -4,6 +4,8 @@ export { openStore, DEFAULT_LOCK_TIMEOUT_MS, type OpenStoreOptions } from './ope
 export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './migrations.ts';
 export { redactUrl } from './url.ts';
 export type {
-  UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditStore,
+  UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditQuery, AuditStore,
   RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
+  ReplayStore,
+  ConsentRecord, ConsentStore,
 } from './ports.ts';

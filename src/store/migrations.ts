@@ -199,10 +199,64 @@ CREATE TABLE signing_keys (
 );
 `;
 
+// RFC 9449 §11.1: the jti of every DPoP proof accepted, kept until the proof could no longer pass
+// the iat window, so a replay is refused by whichever replica it reaches. `key` is a hash.
+const V4_SQLITE = `
+CREATE TABLE dpop_proofs (
+  key TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+`;
+
+const V4_POSTGRES = `
+CREATE TABLE dpop_proofs (
+  key text PRIMARY KEY,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+`;
+
+// Remembered consent (one row per user and client: the union of the scopes and resources the
+// user allowed) and the owner of each OpenID record (account and client), so a user's grants,
+// refresh tokens and OpenID sessions can be revoked at once (user disable/delete, revoke-grant).
+// Records written before this migration have no owner and are not found by it; they expire.
+const V5_SQLITE = `
+CREATE TABLE consents (
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scopes TEXT NOT NULL DEFAULT '[]',
+  resources TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, client_id)
+);
+ALTER TABLE oidc_records ADD COLUMN account_id TEXT;
+ALTER TABLE oidc_records ADD COLUMN client_id TEXT;
+CREATE INDEX oidc_records_account ON oidc_records (account_id, client_id);
+`;
+
+const V5_POSTGRES = `
+CREATE TABLE consents (
+  user_id text NOT NULL,
+  client_id text NOT NULL,
+  scopes text NOT NULL DEFAULT '[]',
+  resources text NOT NULL DEFAULT '[]',
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (user_id, client_id)
+);
+ALTER TABLE oidc_records ADD COLUMN account_id text;
+ALTER TABLE oidc_records ADD COLUMN client_id text;
+CREATE INDEX oidc_records_account ON oidc_records (account_id, client_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
   { version: 2, name: 'upstream_identities', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
   { version: 3, name: 'oidc_records_signing_keys', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
+  { version: 4, name: 'dpop_proofs', sqlite: V4_SQLITE, postgres: V4_POSTGRES },
+  { version: 5, name: 'consents_oidc_owners', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

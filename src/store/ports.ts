@@ -30,6 +30,8 @@ export interface UserStore {
    * upstream identity by verified email. Ordered by username like list().
    */
   findByVerifiedEmail(email: string): Promise<UserRecord[]>;
+  /** Deletes the user and its linked upstream identities; false when no such user. */
+  delete(id: string): Promise<boolean>;
 }
 
 /** An upstream identity (a connector's subject) linked to a user. */
@@ -97,6 +99,17 @@ export interface TicketStore {
   consume(id: string, now: number): Promise<string | undefined>;
 }
 
+/** Values that may be used once while they live: DPoP proof ids (RFC 9449 §11.1). */
+export interface ReplayStore {
+  /**
+   * Records `key` (already a hash) until `expiresAt`. true the first time; false while a live
+   * record exists, from any replica (atomic). A record expired at `now` counts as absent.
+   */
+  once(key: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Deletes records expired at `before`; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
 export interface AuditEvent {
   at: number;
   actor: string;
@@ -106,10 +119,24 @@ export interface AuditEvent {
   detail: Record<string, unknown>;
 }
 
+/** Which audit events to read: every filter given must match (exact values; a time range in epoch ms). */
+export interface AuditQuery {
+  /** At most this many (the newest); default 100. */
+  limit?: number;
+  actor?: string;
+  action?: string;
+  target?: string;
+  outcome?: AuditEvent['outcome'];
+  /** at >= since */
+  since?: number;
+  /** at < until */
+  until?: number;
+}
+
 export interface AuditStore {
   append(e: AuditEvent): Promise<void>;
-  /** Newest (at) first, ties newest appended first; limit defaults to 100. */
-  list(opts?: { limit?: number; actor?: string }): Promise<(AuditEvent & { id: number })[]>;
+  /** The newest matching events: newest (at) first, ties newest appended first. */
+  list(query?: AuditQuery): Promise<(AuditEvent & { id: number })[]>;
 }
 
 /** Revocations reach every replica within a second. */
@@ -133,6 +160,10 @@ export interface OidcRecord {
   userCode: string | null;
   /** Epoch ms; null: never expires. */
   expiresAt: number | null;
+  /** The user the record belongs to (grants, tokens, codes, OpenID sessions), else null/absent. */
+  accountId?: string | null;
+  /** The client the record belongs to, else null/absent. */
+  clientId?: string | null;
 }
 
 export interface OidcFound { payload: string; consumedAt: number | null }
@@ -153,6 +184,33 @@ export interface OidcStore {
   deleteExpired(before: number): Promise<number>;
   /** Every live record of `model` at `now`, by id (for small models the issuer lists: agents). */
   list(model: string, now: number): Promise<(OidcFound & { id: string })[]>;
+  /**
+   * Deletes every record (any model) owned by the account, or only those of one client; returns
+   * how many. Used to revoke a user's grants, refresh tokens and OpenID sessions at once.
+   */
+  revokeForAccount(accountId: string, clientId?: string): Promise<number>;
+}
+
+/** What a user allowed a client (remembered consent): scope values and resource indicators. */
+export interface ConsentRecord {
+  userId: string;
+  clientId: string;
+  /** Sorted, unique. */
+  scopes: string[];
+  /** Sorted, unique. */
+  resources: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConsentStore {
+  get(userId: string, clientId: string): Promise<ConsentRecord | undefined>;
+  /** Adds scopes and resources to the user's consent for the client (a union; created when new). */
+  grant(userId: string, clientId: string, scopes: readonly string[], resources: readonly string[], at: number): Promise<ConsentRecord>;
+  /** The user's consents, ordered by client id. */
+  list(userId: string): Promise<ConsentRecord[]>;
+  /** Removes the consent for one client, or every consent of the user; returns how many. */
+  revoke(userId: string, clientId?: string): Promise<number>;
 }
 
 /** A signing key of the issuer: the public JWK in clear, the private JWK sealed by the key ring. */
@@ -196,7 +254,9 @@ export interface Store {
   readonly identities: IdentityStore;
   readonly revocations: RevocationFeed;
   readonly oidc: OidcStore;
+  readonly consents: ConsentStore;
   readonly signingKeys: SigningKeyStore;
+  readonly replays: ReplayStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;
   schemaStatus(): Promise<SchemaStatus>;

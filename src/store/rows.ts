@@ -2,7 +2,7 @@
 // for booleans, JSON text; pg: strings for bigint, parsed jsonb), so every field is normalised.
 
 import { GatehouseError } from '../core/index.ts';
-import type { AuditEvent, IdentityRecord, SessionRecord, UserRecord } from './ports.ts';
+import type { AuditEvent, AuditQuery, IdentityRecord, SessionRecord, UserRecord } from './ports.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -70,6 +70,37 @@ export function auditLimit(limit: number | undefined): number {
   if (limit === undefined) return AUDIT_DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new GatehouseError('invalid_request', `audit list limit must be a positive integer (got ${limit})`);
   return limit;
+}
+
+const OUTCOMES: readonly string[] = ['ok', 'denied', 'error'];
+
+/**
+ * An audit query as a WHERE clause and its parameters, checked first (a bad value is
+ * invalid_request naming the field); `param(n)` is the adapter's placeholder for the n-th.
+ */
+export function auditWhere(q: AuditQuery, param: (n: number) => string): { where: string; params: (string | number)[]; limit: number } {
+  const limit = auditLimit(q.limit);
+  const clauses: string[] = [];
+  const params: (string | number)[] = [];
+  for (const field of ['actor', 'action', 'target', 'outcome'] as const) {
+    const v = q[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new GatehouseError('invalid_request', `audit ${field} must be a string`);
+    if (field === 'outcome' && !OUTCOMES.includes(v)) throw new GatehouseError('invalid_request', `audit outcome must be ok, denied or error (got ${JSON.stringify(v)})`);
+    params.push(v);
+    clauses.push(`${field} = ${param(params.length)}`);
+  }
+  for (const [field, op] of [['since', '>='], ['until', '<']] as const) {
+    const v = q[field];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v)) throw new GatehouseError('invalid_request', `audit ${field} must be a time in epoch milliseconds (got ${v})`);
+    params.push(v);
+    clauses.push(`at ${op} ${param(params.length)}`);
+  }
+  if (q.since !== undefined && q.until !== undefined && q.since > q.until) {
+    throw new GatehouseError('invalid_request', `audit since (${new Date(q.since).toISOString()}) is after until (${new Date(q.until).toISOString()})`);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
 }
 
 /** A user patch as column/value pairs, in a fixed order; only the columns the port allows. */

@@ -1,11 +1,14 @@
 // The official MCP TypeScript SDK (v1) as the client, through REAL nginx and REAL Caddy run from
 // the configs in docs/proxies/ (nginx/mcp.conf with its snippets, caddy/Caddyfile.mcp), the gate
-// in front by forward auth, and an MCP server built with the SDK (McpServer + Streamable HTTP)
-// whose `whoami` tool returns the identity headers it received. The whole dance goes over the
-// proxy's port: 401 → protected-resource metadata (routed to Gatehouse on the MCP host) →
-// authorization-server metadata → dynamic registration → /oidc/auth with PKCE and `resource`,
-// the user signing in at the portal and allowing it (driven over HTTP as the SDK's redirect
-// handler would hand it to a browser) → /oidc/token with `resource` → a real tool call.
+// in front by forward auth, and through Gatehouse's own reverse-proxy mode (resources[].upstream),
+// to an MCP server built with the SDK (McpServer + Streamable HTTP) whose `whoami` tool returns
+// the identity headers it received. The whole dance goes over the proxy's port: 401 →
+// protected-resource metadata (routed to Gatehouse on the MCP host) → authorization-server
+// metadata → dynamic registration → /oidc/auth with PKCE and `resource` opened in real Chromium,
+// where the user signs in and CLICKS Allow → /oidc/token with `resource` → a real tool call; then
+// the access token expires (issuer.accessTokenLifetime 6s) and the SDK refreshes it (rotation)
+// and calls the tool again without the browser. The time from the first 401 to the first tool
+// call and the number of screens the user sees are printed.
 // Negative: a token for another resource, a token without the needed scope (the SDK sees the
 // 403 challenge and asks for more), a user the resource does not admit, and the token never
 // reaching the MCP server.
@@ -13,15 +16,18 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { MemoryProvider, serveWhoamiMcp } from '../fixtures/mcp-sdk.ts';
 import {
-  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
+  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, launchChromium, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
   startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -182,10 +188,46 @@ function seenIn(server: McpWhoami, testCase: string): SeenRequest[] {
   return server.seen.filter((r) => r.headers.some(([k, v]) => k.toLowerCase() === TEST_CASE.toLowerCase() && v === testCase));
 }
 
+/**
+ * The user's real browser with the SDK's authorization URL: Chromium signs in at the portal and
+ * clicks Allow. The client's loopback callback is answered by the browser's route (as the MCP
+ * client's own listener would). Returns the callback URL and the screens (HTML documents) seen.
+ */
+async function authorizeInChromium(browser: Browser, authorizationUrl: URL, username: string): Promise<{ callback: URL; screens: string[] }> {
+  const ctx = await browser.newContext();
+  try {
+    ctx.setDefaultTimeout(15_000);
+    await ctx.route(`${CALLBACK}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>done</title><p>You can close this window.</p>' }));
+    const page = await ctx.newPage();
+    const screens: string[] = [];
+    page.on('response', (r) => {
+      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && r.status() === 200 && !r.url().startsWith(CALLBACK)) screens.push(new URL(r.url()).pathname);
+    });
+    await page.goto(authorizationUrl.href);
+    await page.locator('input[name="username"]').fill(username);
+    await page.locator('input[name="password"]').fill(PASSWORD);
+    await page.locator('form button[type="submit"]').first().click();
+    // The consent page, unless the user already allowed this client these scopes.
+    await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/') || u.href.startsWith(CALLBACK));
+    if (!page.url().startsWith(CALLBACK)) {
+      await page.locator('button[value="allow"]').click();
+      await page.waitForURL((u) => u.href.startsWith(CALLBACK));
+    }
+    return { callback: new URL(page.url()), screens };
+  } finally {
+    await ctx.close();
+  }
+}
+
+let browser: Browser;
+before(async () => { browser = await launchChromium(); });
+after(async () => { await browser?.close(); });
+
 // ---------------------------------------------------------------------------------------------
 
-for (const kind of ['nginx', 'caddy'] as const) {
-  describe(`the MCP SDK through ${kind} (docs/proxies: ${kind === 'nginx' ? 'nginx/mcp.conf' : 'caddy/Caddyfile.mcp'}) with the gate in front`, () => {
+const WHERE = { nginx: 'nginx (docs/proxies: nginx/mcp.conf) with the gate in front', caddy: 'Caddy (docs/proxies: caddy/Caddyfile.mcp) with the gate in front', 'reverse-proxy': 'Gatehouse\'s reverse-proxy mode (resources[].upstream)' };
+for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
+  describe(`the MCP SDK through ${WHERE[kind]}`, () => {
     let port: number;
     let gh: GatehouseProcess;
     let mcp: McpWhoami;
@@ -208,13 +250,16 @@ for (const kind of ['nginx', 'caddy'] as const) {
       metadataUrl = mcpUrl('/.well-known/oauth-protected-resource/mcp');
       mcp = await startMcpWhoami();
       app = await startWhoami();
+      const direct = kind === 'reverse-proxy';
       gh = await startGatehouse(gateConfig({
         publicUrl: portal,
+        ...(direct ? { listenPort: port } : {}),
         extra: [
           'resources:',
-          `  - { resource: ${resource}, name: whoami, scopes: [mcp:tools, mcp:admin], allow: { groups: [admins] } }`,
+          `  - { resource: ${resource}, name: whoami, scopes: [mcp:tools, mcp:admin], allow: { groups: [admins] }${direct ? `, upstream: 'http://${mcp.address}'` : ''} }`,
           `  - { resource: ${otherResource}, name: other, scopes: [mcp:tools] }`,
-          `issuer: { defaultResource: ${resource} }`,
+          // Short-lived access tokens: the refresh step waits for one to expire.
+          `issuer: { defaultResource: ${resource}, accessTokenLifetime: 6s }`,
         ].join('\n'),
       }));
       await addUser(gh, 'alice', PASSWORD, ['admins']);
@@ -222,7 +267,9 @@ for (const kind of ['nginx', 'caddy'] as const) {
       const gatehouse = `127.0.0.1:${gh.port}`;
       proxy = kind === 'nginx'
         ? await startNginxMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { serverName: APP_HOST, upstream: app.address }, mcp: { serverName: MCP_HOST, upstream: mcp.address } })
-        : await startCaddyMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { names: [APP_HOST], upstream: app.address }, mcp: { name: MCP_HOST, upstream: mcp.address } });
+        : kind === 'caddy'
+          ? await startCaddyMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { names: [APP_HOST], upstream: app.address }, mcp: { name: MCP_HOST, upstream: mcp.address } })
+          : { port, pid: 0, stop: async () => {} } as unknown as ProxyProcess;
     });
     after(async () => {
       await proxy?.stop();
@@ -242,7 +289,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       });
     }
 
-    test('401 → metadata through the proxy → discovery → registration → sign-in → token with resource → a real tool call', async () => {
+    test('401 → metadata → discovery → registration → sign-in and consent clicked in Chromium → token → a tool call; the expired token is refreshed and the tool called again', async () => {
       const log: Exchange[] = [];
       const fetch = proxyFetch(log);
       const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
@@ -269,10 +316,12 @@ for (const kind of ['nginx', 'caddy'] as const) {
       });
       registered = provider.info as OAuthClientInformationFull;
 
-      // 2. The user's browser: sign in at the portal (through the proxy) and allow the client.
-      const { callback, signInPage, consentPage, hops } = await authorizeInBrowser(new CookieJar(), url, 'alice');
-      assert.ok(signInPage, `no sign-in form on the way: ${JSON.stringify(hops)}`);
-      assert.match(consentPage ?? '', /<h1>Allow SDK E2E Client\?<\/h1>/);
+      // 2. The user's browser (real Chromium): sign in at the portal (through the proxy) and
+      //    click Allow. Two screens: the sign-in form and the consent page.
+      const { callback, screens } = await authorizeInChromium(browser, url, 'alice');
+      assert.equal(screens.length, 2, JSON.stringify(screens));
+      assert.match(screens[0] ?? '', /^\/oauth2\/(start|sign_in)$/);
+      assert.match(screens[1] ?? '', /^\/oidc\/interaction\//);
       assert.equal(callback.origin + callback.pathname, CALLBACK);
       assert.equal(callback.searchParams.get('iss'), portal);
       assert.equal(callback.searchParams.get('state'), 'sdk-state');
@@ -288,14 +337,36 @@ for (const kind of ['nginx', 'caddy'] as const) {
       const client = new Client({ name: 'e2e', version: '1' });
       await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider }));
       let elapsed: number;
+      let after3: string[];
+      const whoami = [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }];
       try {
         const r = await client.callTool({ name: 'whoami', arguments: {} });
         elapsed = performance.now() - firstUnauthorized.at;
-        assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+        assert.deepEqual(r.content, whoami);
+        after3 = log.slice(before3).map((e) => `${e.method} ${e.url} ${e.status}`);
+
+        // 4. The access token expires (6 s); the next call gets a 401, the SDK refreshes (the
+        //    refresh token rotates) and calls again: no browser, no new authorization.
+        const first = provider.saved;
+        assert.equal(typeof first?.refresh_token, 'string', 'the SDK got a refresh token');
+        const exp = Number(claims.exp) * 1000;
+        await new Promise((res) => setTimeout(res, Math.max(0, exp - Date.now() + 100)));
+        const expired = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${first?.access_token ?? ''}` }, body: INITIALIZE });
+        assert.equal(expired.status, 401, 'the old token is refused at its exp');
+        provider.authorizationUrl = undefined;
+        const beforeRefresh = log.length;
+        const again = await client.callTool({ name: 'whoami', arguments: {} });
+        assert.deepEqual(again.content, whoami);
+        const refreshLog = log.slice(beforeRefresh).map((e) => `${e.method} ${e.url} ${e.status}`);
+        assert.equal(refreshLog[0], `POST ${resource} 401`);
+        assert.ok(refreshLog.includes(`POST ${portal}/oidc/token 200`), JSON.stringify(refreshLog));
+        assert.equal(refreshLog.at(-1), `POST ${resource} 200`);
+        assert.equal(provider.authorizationUrl, undefined, 'no new authorization');
+        assert.notEqual(provider.saved?.access_token, first?.access_token);
+        assert.notEqual(provider.saved?.refresh_token, first?.refresh_token, 'the refresh token rotated');
       } finally {
         await client.close();
       }
-      const after3 = log.slice(before3).map((e) => `${e.method} ${e.url} ${e.status}`);
       assert.deepEqual(after3.slice(0, 3), [
         `GET ${metadataUrl} 200`,
         `GET ${portal}/.well-known/oauth-authorization-server 200`,
@@ -309,19 +380,42 @@ for (const kind of ['nginx', 'caddy'] as const) {
       // The MCP server saw every call, and never an Authorization header.
       assert.ok(mcp.seen.length >= 3);
       assert.deepEqual(mcp.seen.flatMap((s) => s.headers.filter(([k]) => k.toLowerCase() === 'authorization')), []);
-      process.stdout.write(`# ${kind}: first 401 to first successful tool call: ${elapsed.toFixed(0)} ms\n`);
+      process.stdout.write(`# ${kind}: first 401 to first successful tool call (real Chromium, ${screens.length} screens: ${screens.join(', ')}): ${elapsed.toFixed(0)} ms\n`);
+    });
+
+    test('the same client from a fresh browser (a new session): one screen, the sign-in; the consent is remembered', async () => {
+      const log: Exchange[] = [];
+      const fetch = proxyFetch(log);
+      const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
+      provider.info = registered;
+      const first = new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider });
+      await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(first), UnauthorizedError);
+      const started = log.find((e) => e.status === 401)?.at ?? performance.now();
+      const url = provider.authorizationUrl;
+      assert.ok(url);
+      const { callback, screens } = await authorizeInChromium(browser, url, 'alice');
+      assert.equal(screens.length, 1, JSON.stringify(screens));
+      assert.match(screens[0] ?? '', /^\/oauth2\/(start|sign_in)$/);
+      await first.finishAuth(callback.searchParams.get('code') ?? '');
+      const client = new Client({ name: 'e2e', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider }));
+      try {
+        const r = await client.callTool({ name: 'whoami', arguments: {} });
+        assert.match(JSON.stringify(r.content), /\\"user\\":\\"alice\\"/);
+      } finally { await client.close(); }
+      process.stdout.write(`# ${kind}: a fresh browser, consent remembered: ${screens.length} screen (${screens.join(', ')}), first 401 to tool call ${(performance.now() - started).toFixed(0)} ms\n`);
     });
 
     test('no token: 401 through the proxy with resource_metadata and scope; the MCP server never sees it', async () => {
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, [TEST_CASE]: 'no-token' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
       assert.equal(res.headers.location, undefined);
       assert.deepEqual(seenIn(mcp, 'no-token'), []);
     });
 
     test('protected-resource metadata through the proxy: the path-suffixed and the root form, CORS-open', async () => {
-      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], resource_name: 'whoami' };
+      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' };
       for (const u of [metadataUrl, mcpUrl('/.well-known/oauth-protected-resource')]) {
         const res = await request(u, { headers: { Accept: 'application/json', Origin: 'https://claude.ai' } });
         assert.equal(res.status, 200, u);
@@ -341,14 +435,16 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(jwtPayload(other.access_token).aud, otherResource);
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
 
       // The SDK holding that token: the 401 sends it back to authorization for this resource
-      // (no refresh token to try first).
+      // (the stored tokens without their refresh token: with one, the SDK first tries a refresh for
+      // this resource, which the issuer refuses with invalid_target, RFC 8707 §2, and the SDK
+      // surfaces that error instead of authorizing again).
       const log: Exchange[] = [];
       const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
       provider.info = registered;
-      provider.saved = other;
+      provider.saved = { ...other, refresh_token: undefined };
       const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'other-aud'), authProvider: provider });
       await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(transport), UnauthorizedError);
       assert.equal(log[0] && `${log[0].method} ${log[0].url} ${log[0].status}`, `POST ${resource} 401`);
@@ -367,7 +463,9 @@ for (const kind of ['nginx', 'caddy'] as const) {
       const log: Exchange[] = [];
       const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
       provider.info = registered;
-      provider.saved = narrow;
+      // Without the refresh token: with one, this SDK version refreshes (same scope) instead of
+      // authorizing for more, and gives up with "403 after trying upscoping".
+      provider.saved = { ...narrow, refresh_token: undefined };
       const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'narrow'), authProvider: provider });
       await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(transport), UnauthorizedError);
       assert.deepEqual(log.map((e) => `${e.method} ${e.url} ${e.status}`).slice(0, 2), [`POST ${resource} 403`, `GET ${metadataUrl} 200`]);
@@ -382,6 +480,66 @@ for (const kind of ['nginx', 'caddy'] as const) {
       assert.equal(res.status, 403);
       assert.equal(res.headers['www-authenticate'], undefined);
       assert.deepEqual(seenIn(mcp, 'bob'), []);
+    });
+
+    test('DPoP (RFC 9449): the SDK exchanges the code with a proof, calls the tool with proofs through the proxy; the bound token as Bearer and a replayed proof are 401', async () => {
+      // A DPoP-capable client: every request gets a fresh proof of one ES256 key (jose), and the
+      // access token goes as `Authorization: DPoP` (the SDK itself sends Bearer; its fetch is ours).
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const proof = (htm: string, htu: string, token?: string) => new SignJWT({
+        jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000), ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+      }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const log: Exchange[] = [];
+      const inner = proxyFetch(log, 'dpop');
+      const dpopFetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+        const u = new URL(String(input));
+        const headers = new Headers(init.headers);
+        const method = init.method ?? 'GET';
+        const auth = headers.get('authorization');
+        if (u.pathname === '/oidc/token') headers.set('DPoP', await proof(method, `${u.origin}${u.pathname}`));
+        else if (auth?.startsWith('Bearer ')) {
+          const token = auth.slice('Bearer '.length);
+          headers.set('Authorization', `DPoP ${token}`);
+          headers.set('DPoP', await proof(method, `${u.origin}${u.pathname}`, token));
+        }
+        return inner(input, { ...init, headers });
+      };
+      const metadata = await discoverAuthorizationServerMetadata(portal, { fetchFn: dpopFetch });
+      assert.deepEqual((metadata as { dpop_signing_alg_values_supported?: string[] } | undefined)?.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519']);
+      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, { metadata, clientInformation: registered, redirectUrl: CALLBACK, scope: SCOPES, state: 'st', resource: new URL(resource) });
+      const { callback } = await authorizeInBrowser(new CookieJar(), authorizationUrl, 'alice');
+      const tokens = await exchangeAuthorization(portal, {
+        metadata, clientInformation: registered, authorizationCode: callback.searchParams.get('code') ?? '', codeVerifier, redirectUri: CALLBACK, resource: new URL(resource), fetchFn: dpopFetch,
+      });
+      assert.equal(tokens.token_type, 'DPoP');
+      assert.deepEqual(jwtPayload(tokens.access_token).cnf, { jkt: await calculateJwkThumbprint(jwk) });
+
+      const provider = new MemoryProvider(CALLBACK, 'SDK DPoP Client');
+      provider.info = registered;
+      provider.saved = tokens;
+      const client = new Client({ name: 'e2e-dpop', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch: dpopFetch, authProvider: provider }));
+      try {
+        const r = await client.callTool({ name: 'whoami', arguments: {} });
+        assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+      } finally {
+        await client.close();
+      }
+
+      // The same token as a Bearer token: 401 invalid_token, never reaching the MCP server.
+      const bearer = await request(resource, { method: 'POST', headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${tokens.access_token}`], [TEST_CASE, 'dpop-bearer']], body: INITIALIZE });
+      assert.equal(bearer.status, 401);
+      assert.equal(bearer.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
+      // A proof used once, then replayed: the second is 401 invalid_dpop_proof.
+      const once = await proof('POST', resource, tokens.access_token);
+      const headers: Array<[string, string]> = [...Object.entries(MCP_POST_HEADERS), ['Authorization', `DPoP ${tokens.access_token}`], ['DPoP', once], [TEST_CASE, 'dpop-replay']];
+      assert.equal((await request(resource, { method: 'POST', headers, body: INITIALIZE })).status, 200);
+      const replay = await request(resource, { method: 'POST', headers, body: INITIALIZE });
+      assert.equal(replay.status, 401);
+      assert.equal(replay.headers['www-authenticate'], `DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(seenIn(mcp, 'dpop-bearer').length, 0);
+      assert.equal(seenIn(mcp, 'dpop-replay').length, 1);
     });
 
     test('a valid token: the MCP server gets the gate\'s identity, neither the token nor a spoofed identity header', async () => {

@@ -86,7 +86,7 @@ function lastRefusal(): unknown {
 
 function assertInvalid(r: Answer, reason: string): void {
   assert.equal(r.status, 401, r.body);
-  assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
+  assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token", DPoP algs="ES256 EdDSA Ed25519"');
   assert.equal(r.headers.location, undefined);
   assert.equal(r.body, '{"error":"invalid_token","error_description":"the access token is invalid or expired"}');
   assert.equal(lastRefusal(), reason);

@@ -186,7 +186,7 @@ export async function openForm(inst: Instance, rd?: string, headers: Record<stri
   if (page.status !== 200) throw new Error(`GET /oauth2/start answered ${page.status}`);
   const csrf = /name="csrf" value="([^"]*)"/.exec(page.body)?.[1];
   const rdField = /name="rd" value="([^"]*)"/.exec(page.body)?.[1];
-  const loginCookie = cookieValue(page.setCookies, `${s.cookieName}_login`);
+  const loginCookie = cookieValue(page.setCookies, `${s.cookieName}_csrf`);
   if (csrf === undefined || rdField === undefined || loginCookie === undefined) throw new Error('the sign-in form lacks csrf, rd or its cookie');
   return { csrf, rd: unescapeHtml(rdField), loginCookie, page };
 }
@@ -203,7 +203,7 @@ export async function postSignIn(inst: Instance, form: SignInForm, fields: { use
     method: 'POST', path: '/oauth2/sign_in', body,
     headers: {
       host: 'auth.example.test', 'x-forwarded-proto': 'https', 'content-type': 'application/x-www-form-urlencoded',
-      cookie: `${s.cookieName}_login=${form.loginCookie}`, ...BROWSER, ...headers,
+      cookie: `${s.cookieName}_csrf=${form.loginCookie}`, ...BROWSER, ...headers,
     },
   });
 }

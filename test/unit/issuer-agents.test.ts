@@ -35,7 +35,7 @@ describe('gatehouse agent', () => {
   test('create prints the client id and the secret once; the agent gets an ES256 at+jwt with sub agent:<name>, its groups, aud = resource', async () => {
     const a = await create('builder', '--groups', 'ci,deployers', '--ttl', '8h');
     assert.match(a.out[0] ?? '', /^created agent builder, valid until \d{4}-\d\d-\d\dT/);
-    assert.equal(a.id, 'agent:builder');
+    assert.equal(a.id, 'agent.builder');
     assert.equal(a.out[3], '  (the secret is not shown again)');
     const t = await cc(a.id, a.secret);
     assert.equal(t.status, 200, t.body);
@@ -48,7 +48,7 @@ describe('gatehouse agent', () => {
     const keys = JSON.parse((await send(inst.port, { path: '/oidc/jwks', headers: HTTPS })).body) as JSONWebKeySet;
     const { payload } = await jwtVerify(at, createLocalJWKSet(keys), { issuer: ISSUER, audience: MCP, algorithms: ['ES256'] });
     assert.equal(payload.sub, 'agent:builder');
-    assert.equal(payload.client_id, 'agent:builder');
+    assert.equal(payload.client_id, 'agent.builder');
     assert.deepEqual(payload.groups, ['ci', 'deployers']);
     assert.equal(payload.scope, 'mcp:tools mcp:admin');
     // The gate takes it at the resource, with the agent as the user.
@@ -72,11 +72,19 @@ describe('gatehouse agent', () => {
     }
   });
 
-  test('only client_secret_basic; a wrong secret; an unknown resource', async () => {
+  test('a wrong secret, under either id form and either method; an unknown resource', async () => {
     const a = await create('strict');
-    const post = await token(inst, { grant_type: 'client_credentials', client_id: a.id, client_secret: a.secret, resource: MCP, scope: 'mcp:tools' });
-    assert.equal(post.status, 401);
-    assert.equal(json(post).error, 'invalid_client');
+    for (const id of [a.id, 'agent:strict']) {
+      const post = await token(inst, { grant_type: 'client_credentials', client_id: id, client_secret: `${a.secret}x`, resource: MCP, scope: 'mcp:tools' });
+      assert.equal(post.status, 401);
+      assert.equal(json(post).error, 'invalid_client');
+      const wrongBasic = await cc(id, `${a.secret}x`);
+      assert.equal(wrongBasic.status, 401);
+      assert.equal(json(wrongBasic).error, 'invalid_client');
+    }
+    // Another agent's secret does not open this one, under either form.
+    const other = await create('strict-other');
+    for (const id of [a.id, 'agent:strict']) assert.equal((await cc(id, other.secret)).status, 401);
     const wrong = await cc(a.id, `${a.secret}x`);
     assert.equal(wrong.status, 401);
     assert.equal(json(wrong).error, 'invalid_client');

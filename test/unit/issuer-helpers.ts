@@ -53,9 +53,19 @@ export class Browser {
   readonly inst: Instance;
   constructor(inst: Instance) { this.inst = inst; }
 
+  /** The csrf field of the last page with a form (the form guard's token). */
+  lastCsrf: string | undefined;
+
   cookie(): string { return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '); }
 
+  /** A form body as the last page's form would post it: its csrf token plus these fields. */
+  form(fields: Record<string, string>): string {
+    return new URLSearchParams({ ...(this.lastCsrf === undefined ? {} : { csrf: this.lastCsrf }), ...fields }).toString();
+  }
+
   take(a: Answer): void {
+    const csrf = /name="csrf" value="([^"]*)"/.exec(a.body)?.[1];
+    if (csrf !== undefined) this.lastCsrf = csrf;
     for (const c of a.setCookies) {
       const [pair = '', ...attrs] = c.split(';');
       const i = pair.indexOf('=');

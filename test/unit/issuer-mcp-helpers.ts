@@ -15,7 +15,8 @@ export function mcpConfig(dir: string, issuer: Record<string, unknown> = {}): Re
       { resource: MCP, name: 'tools', scopes: ['mcp:tools', 'mcp:admin'] },
       { resource: OTHER, scopes: ['api'] },
     ],
-    issuer: { defaultResource: MCP, ...issuer },
+    // Suites register many clients from one address: the per-address limit has its own tests.
+    issuer: { defaultResource: MCP, registrationLimits: { perAddress: 10_000 }, ...issuer },
   });
 }
 
@@ -56,7 +57,7 @@ export async function authorizeVia(b: Browser, params: Record<string, string>, u
   let consentPage: string | undefined;
   if (!r.location && r.answer.status === 200 && /<h1>Allow /.test(r.answer.body)) {
     consentPage = r.answer.body;
-    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: 'decision=allow', headers: { origin: ISSUER } });
+    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: ISSUER } });
     r = await b.go(allowed.headers.location ?? '');
   }
   if (!r.location) throw new Error(`authorization ended at ${r.visited.at(-1)} with ${r.answer.status}: ${r.answer.body.slice(0, 300)}`);

@@ -174,7 +174,7 @@ describe('authorization requests', () => {
     let r = await b.go(`/oidc/auth?${new URLSearchParams(params).toString()}`);
     const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';
     r = await b.go((await b.signIn(rd, 'alice')).headers.location ?? '');
-    const denied = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: 'decision=deny', headers: { origin: ISSUER } });
+    const denied = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'deny' }), headers: { origin: ISSUER } });
     const end = await b.go(denied.headers.location ?? '');
     const back = new URL(end.location ?? '');
     assert.equal(back.searchParams.get('error'), 'access_denied');

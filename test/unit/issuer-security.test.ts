@@ -110,14 +110,14 @@ describe('consent, groups and claims', () => {
     assert.match(r.answer.body, /<h1>Allow Third App\?<\/h1>/);
     assert.match(String(r.answer.headers['content-security-policy']), /form-action 'self' https:\/\/third\.example\.org/);
     const consentUrl = r.visited.at(-1) ?? '';
-    const cross = await b.request(consentUrl, { method: 'POST', body: 'decision=allow', headers: { origin: 'https://evil.example' } });
+    const cross = await b.request(consentUrl, { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: 'https://evil.example' } });
     assert.equal(cross.status, 403);
-    const denied = await b.request(consentUrl, { method: 'POST', body: 'decision=deny', headers: { origin: ISSUER } });
+    const denied = await b.request(consentUrl, { method: 'POST', body: b.form({ decision: 'deny' }), headers: { origin: ISSUER } });
     assert.equal(denied.status, 303);
     const end = await b.go(denied.headers.location ?? '');
     assert.equal(new URL(end.location ?? '').searchParams.get('error'), 'access_denied');
     r = await ask();
-    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: 'decision=allow' });
+    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'allow' }) });
     const done = await b.go(allowed.headers.location ?? '');
     assert.ok(new URL(done.location ?? '').searchParams.get('code'));
   });

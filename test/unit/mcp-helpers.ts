@@ -44,6 +44,11 @@ export async function startMcpInstance(config: (dir: string) => Record<string, u
   const running = await startGatehouse({
     loaded, logger, env: {}, clock, announce: (l) => announced.push(l), accessTokenKeys: () => keys.set,
   });
+  // The subject of the tokens accessToken() signs: the gate refuses tokens of users who do not
+  // exist (or are disabled), as it must for a deleted user.
+  await running.store.users.create({
+    id: 'user-alice', username: 'token-alice', email: null, emailVerified: false, name: null, groups: [], passwordHash: null, disabled: false,
+  });
   return {
     dir, configPath, realConfigPath: configPath, running, logger, announced, port: running.port, clock, keys,
     close: async () => { await running.close(); await rm(dir, { recursive: true, force: true }); },

@@ -3,6 +3,8 @@
 // insufficient_scope, one resource's token refused at another, the token never forwarded.
 // Tokens are signed with the suite's own keys, injected as the instance's access-token keys.
 import { after, before, describe, test } from 'node:test';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { accessTokenHash } from '../../src/gateway/index.ts';
 import assert from 'node:assert/strict';
 import { ALICE, BROWSER, baseConfig, cookieHeader, forwardAuth, send, signIn, type Answer } from './helpers.ts';
 import { accessToken, ISSUER, signingKey, startEcho, startMcpInstance, T0, type Echoed, type McpInstance, type SigningKey } from './mcp-helpers.ts';
@@ -14,8 +16,8 @@ const MCP_META = 'https://mcp.example.test/.well-known/oauth-protected-resource/
 const FILES_META = 'https://files.example.test/.well-known/oauth-protected-resource/mcp';
 const ECHO_META = 'https://echo.example.test/.well-known/oauth-protected-resource/mcp';
 
-const CHALLENGE = `Bearer resource_metadata="${MCP_META}", scope="mcp:tools mcp:read"`;
-const INVALID = `Bearer error="invalid_token", resource_metadata="${MCP_META}", scope="mcp:tools mcp:read"`;
+const CHALLENGE = `Bearer resource_metadata="${MCP_META}", scope="mcp:tools mcp:read", DPoP algs="ES256 EdDSA Ed25519"`;
+const INVALID = `Bearer error="invalid_token", resource_metadata="${MCP_META}", scope="mcp:tools mcp:read", DPoP algs="ES256 EdDSA Ed25519"`;
 const INSUFFICIENT = `Bearer error="insufficient_scope", scope="mcp:tools mcp:read", resource_metadata="${MCP_META}"`;
 const NO_TOKEN_BODY = '{"error":"unauthorized","error_description":"a bearer token is required"}';
 const INVALID_BODY = '{"error":"invalid_token","error_description":"the access token is invalid or expired"}';
@@ -109,7 +111,7 @@ describe('protected MCP resources', () => {
       assert.equal(a.headers['content-type'], 'application/json');
       assert.equal(a.headers['access-control-allow-origin'], '*');
       assert.equal(a.body, JSON.stringify({
-        resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools', 'mcp:read'], bearer_methods_supported: ['header'], resource_name: 'Example MCP',
+        resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools', 'mcp:read'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'Example MCP',
       }));
     });
 
@@ -184,10 +186,10 @@ describe('protected MCP resources', () => {
       }
     });
 
-    test('expired: 401 invalid_token (after the leeway, on the instance clock)', async () => {
+    test('expired: 401 invalid_token at exp, no leeway for our own issuer (on the instance clock)', async () => {
       const t = await token({ aud: MCP, scope: 'mcp:tools mcp:read', exp: Math.floor(T0 / 1000) + 60 });
       assert.equal((await forwardAuth(inst.port, MCP, { headers: bearer(t) })).status, 202);
-      inst.clock.set(T0 + 65_000);
+      inst.clock.set(T0 + 60_000);
       try {
         const a = await forwardAuth(inst.port, MCP, { headers: bearer(t) });
         assert.equal(a.status, 401);
@@ -203,7 +205,7 @@ describe('protected MCP resources', () => {
       assert.equal(a.headers['www-authenticate'], INVALID);
       const b = await forwardAuth(inst.port, FILES, { headers: bearer(await good()) });
       assert.equal(b.status, 401);
-      assert.equal(b.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write"`);
+      assert.equal(b.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write", DPoP algs="ES256 EdDSA Ed25519"`);
     });
 
     test('another issuer, a trailing-slash issuer, an unknown key, an ID token (typ JWT): 401 invalid_token', async () => {
@@ -269,10 +271,27 @@ describe('protected MCP resources', () => {
       assert.equal(e.headers['x-auth-request-groups'], 'admins');
     });
 
+    test('DPoP: a bound token with a proof of the original URL passes; neither the token nor the proof goes upstream; as Bearer it is 401', async () => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const t = await token({ aud: ECHO, scope: 'echo', preferred_username: 'alice', groups: ['admins'], cnf: { jkt: await calculateJwkThumbprint(jwk) } });
+      const proof = await new SignJWT({ jti: 'rp-1', htm: 'GET', htu: 'https://echo.example.test/mcp', iat: Math.floor(T0 / 1000), ath: accessTokenHash(t) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const a = await viaGatehouse('/mcp?x=1', { authorization: `DPoP ${t}`, dpop: proof });
+      assert.equal(a.status, 200, a.body);
+      const e = JSON.parse(a.body) as Echoed;
+      assert.equal(e.headers.authorization, undefined);
+      assert.equal(e.headers.dpop, undefined);
+      assert.equal(e.headers['x-auth-request-user'], 'alice');
+      const b = await viaGatehouse('/mcp', bearer(t));
+      assert.equal(b.status, 401);
+      assert.equal(b.headers['x-upstream'], undefined);
+    });
+
     test('no token: the challenge, from Gatehouse (the upstream never sees the request)', async () => {
       const a = await viaGatehouse('/mcp', { accept: 'text/html' });
       assert.equal(a.status, 401);
-      assert.equal(a.headers['www-authenticate'], `Bearer resource_metadata="${ECHO_META}", scope="echo"`);
+      assert.equal(a.headers['www-authenticate'], `Bearer resource_metadata="${ECHO_META}", scope="echo", DPoP algs="ES256 EdDSA Ed25519"`);
       assert.equal(a.headers['x-upstream'], undefined);
       assert.equal(a.body, NO_TOKEN_BODY);
     });
@@ -281,7 +300,7 @@ describe('protected MCP resources', () => {
       const a = await viaGatehouse('/.well-known/oauth-protected-resource/mcp');
       assert.equal(a.status, 200);
       assert.equal(a.headers['x-upstream'], undefined);
-      assert.equal(a.body, JSON.stringify({ resource: ECHO, authorization_servers: [ISSUER], scopes_supported: ['echo'], bearer_methods_supported: ['header'] }));
+      assert.equal(a.body, JSON.stringify({ resource: ECHO, authorization_servers: [ISSUER], scopes_supported: ['echo'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'] }));
     });
   });
 });

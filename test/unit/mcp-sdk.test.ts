@@ -60,7 +60,7 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
     assert.equal(params.error, undefined);
 
     const fromHeader = await discoverOAuthProtectedResourceMetadata(MCP, { resourceMetadataUrl: params.resourceMetadataUrl! }, fetchFn);
-    assert.deepEqual(fromHeader, { resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools'], bearer_methods_supported: ['header'], resource_name: 'whoami' });
+    assert.deepEqual(fromHeader, { resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' });
     const byWellKnown = await discoverOAuthProtectedResourceMetadata(MCP, {}, fetchFn);
     assert.deepEqual(byWellKnown, fromHeader);
 

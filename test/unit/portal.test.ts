@@ -20,16 +20,17 @@ describe('the sign-in portal', () => {
   before(async () => { inst = await startInstance({ users: [ALICE, BOB], clock }); });
   after(async () => { await inst.close(); });
 
-  test('GET /oauth2/start renders the form with hidden csrf and rd, and sets the login-state cookie', async () => {
+  test('GET /oauth2/start renders the form with hidden csrf and rd, and sets the form guard\'s cookie', async () => {
     const form = await openForm(inst, 'https://app.example.test/x?y=1');
-    const name = `${inst.running.settings().cookieName}_login`;
+    const name = `${inst.running.settings().cookieName}_csrf`;
     assert.equal(form.page.status, 200);
     assert.equal(form.page.headers['content-type'], 'text/html; charset=utf-8');
     assert.equal(form.page.headers['cache-control'], 'no-store');
     assert.match(form.csrf, /^[A-Za-z0-9_-]{20,}$/);
     assert.equal(form.rd, 'https://app.example.test/x?y=1');
     assert.match(form.page.body, /<form method="post" action="\/oauth2\/sign_in" novalidate>/);
-    assert.equal(setCookieFor(form.page.setCookies, name), `${name}=${form.loginCookie}; Path=/oauth2/; Max-Age=900; Secure; HttpOnly; SameSite=Lax`);
+    assert.equal(setCookieFor(form.page.setCookies, name), `${name}=${form.loginCookie}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Lax`);
+    assert.equal(form.page.headers['referrer-policy'], 'same-origin');
     // The CSP lets the form's redirect go to the app's origin, and nowhere else.
     assert.match(String(form.page.headers['content-security-policy']), /form-action 'self' https:\/\/app\.example\.test(;|$)/);
   });
@@ -76,7 +77,7 @@ describe('the sign-in portal', () => {
     const body = new URLSearchParams({ rd: form.rd, username: 'alice', password: PASSWORD }).toString();
     const a = await send(inst.port, {
       method: 'POST', path: '/oauth2/sign_in', body,
-      headers: { host: 'auth.example.test', 'content-type': 'application/x-www-form-urlencoded', cookie: `${inst.running.settings().cookieName}_login=${form.loginCookie}`, ...BROWSER },
+      headers: { host: 'auth.example.test', 'content-type': 'application/x-www-form-urlencoded', cookie: `${inst.running.settings().cookieName}_csrf=${form.loginCookie}`, ...BROWSER },
     });
     assert.equal(a.status, 400);
     assert.ok(a.body.includes(ERROR_P('Your sign-in form expired. Please try again.')));

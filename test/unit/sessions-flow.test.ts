@@ -154,13 +154,13 @@ describe('ending sessions', () => {
       for (const c of [a1, a2, b]) assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
       const io = fakeIO();
       assert.equal(await runCli(['session', 'revoke', '--user', 'alice', '--config', inst.configPath], io), 0);
-      assert.deepEqual(io.stdout, ['revoked 2 session(s)']);
+      assert.deepEqual(io.stdout, ['revoked 2 session(s) and 0 OpenID record(s) (grants, refresh tokens)']);
       await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: a1 })).status === 302
         && (await forwardAuth(inst.port, APP, { cookie: a2 })).status === 302, 1500, 'both revocations reached the server');
       assert.equal((await forwardAuth(inst.port, APP, { cookie: b })).status, 202, "bob's session is untouched");
       const dis = fakeIO();
       assert.equal(await runCli(['user', 'disable', 'bob', '--config', inst.configPath], dis), 0);
-      assert.deepEqual(dis.stdout, ['disabled bob; ended 1 session(s)']);
+      assert.deepEqual(dis.stdout, ['disabled bob; ended 1 session(s), revoked 0 OpenID record(s) (grants, refresh tokens, OpenID sessions)']);
       await eventually(async () => (await forwardAuth(inst.port, APP, { cookie: b })).status === 302, 1500, 'the disabled user is signed out');
     } finally { await inst.close(); }
   });

@@ -98,6 +98,71 @@ export function oidcContract(withStore: WithStore): void {
     }));
   });
 
+  describe('record owners (account, client)', () => {
+    test('revokeForAccount deletes every model\'s records of the account, or of one client only; others stay', withStore(async ({ store }) => {
+      await store.oidc.upsert('Grant', 'g-1', rec({ accountId: 'u-alice', clientId: 'mcp' }));
+      await store.oidc.upsert('RefreshToken', 'r-1', rec({ accountId: 'u-alice', clientId: 'mcp' }));
+      await store.oidc.upsert('RefreshToken', 'r-2', rec({ accountId: 'u-alice', clientId: 'grafana' }));
+      await store.oidc.upsert('Session', 's-1', rec({ accountId: 'u-alice', clientId: null, uid: 'uid-1' }));
+      await store.oidc.upsert('RefreshToken', 'r-3', rec({ accountId: 'u-bob', clientId: 'mcp' }));
+      await store.oidc.upsert('RefreshToken', 'r-4', rec());
+      assert.equal(await store.oidc.revokeForAccount('u-alice', 'mcp'), 2);
+      assert.equal(await store.oidc.find('Grant', 'g-1', T0), undefined);
+      assert.equal(await store.oidc.find('RefreshToken', 'r-1', T0), undefined);
+      assert.notEqual(await store.oidc.find('RefreshToken', 'r-2', T0), undefined);
+      assert.equal(await store.oidc.revokeForAccount('u-alice'), 2);
+      assert.equal(await store.oidc.find('RefreshToken', 'r-2', T0), undefined);
+      assert.equal(await store.oidc.findByUid('Session', 'uid-1', T0), undefined);
+      assert.notEqual(await store.oidc.find('RefreshToken', 'r-3', T0), undefined);
+      assert.notEqual(await store.oidc.find('RefreshToken', 'r-4', T0), undefined);
+      assert.equal(await store.oidc.revokeForAccount('u-nobody'), 0);
+    }));
+
+    test('an upsert moves the owner with the record', withStore(async ({ store }) => {
+      await store.oidc.upsert('Grant', 'g-1', rec({ accountId: 'u-alice', clientId: 'mcp' }));
+      await store.oidc.upsert('Grant', 'g-1', rec({ accountId: 'u-bob', clientId: 'mcp' }));
+      assert.equal(await store.oidc.revokeForAccount('u-alice'), 0);
+      assert.equal(await store.oidc.revokeForAccount('u-bob', 'mcp'), 1);
+    }));
+  });
+
+  describe('consents', () => {
+    test('grant creates, then adds to the union (sorted, unique); get and list read it back', withStore(async ({ store }) => {
+      assert.equal(await store.consents.get('u-alice', 'mcp'), undefined);
+      assert.deepEqual(await store.consents.grant('u-alice', 'mcp', ['openid', 'mcp:tools', 'openid'], ['https://mcp.example.org/mcp'], T0), {
+        userId: 'u-alice', clientId: 'mcp', scopes: ['mcp:tools', 'openid'], resources: ['https://mcp.example.org/mcp'], createdAt: T0, updatedAt: T0,
+      });
+      assert.deepEqual(await store.consents.grant('u-alice', 'mcp', ['offline_access', 'mcp:tools'], [], T0 + MIN), {
+        userId: 'u-alice', clientId: 'mcp', scopes: ['mcp:tools', 'offline_access', 'openid'], resources: ['https://mcp.example.org/mcp'], createdAt: T0, updatedAt: T0 + MIN,
+      });
+      await store.consents.grant('u-alice', 'Grafana', ['openid'], [], T0);
+      await store.consents.grant('u-bob', 'mcp', ['openid'], [], T0);
+      assert.deepEqual((await store.consents.list('u-alice')).map((c) => c.clientId), ['Grafana', 'mcp']);
+      assert.deepEqual(await store.consents.get('u-alice', 'mcp'), (await store.consents.list('u-alice'))[1]);
+      assert.deepEqual(await store.consents.list('u-carol'), []);
+    }));
+
+    test('20 concurrent grants of different scopes all land in the union', withStore(async ({ store }) => {
+      const scopes = Array.from({ length: 20 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+      await Promise.all(scopes.map((sc, i) => store.consents.grant('u-alice', 'mcp', [sc], [`https://r${i}.example.org`], T0 + i)));
+      const got = await store.consents.get('u-alice', 'mcp');
+      assert.deepEqual(got?.scopes, scopes);
+      assert.equal(got?.resources.length, 20);
+    }));
+
+    test('revoke removes one client\'s consent or all of the user\'s, and counts them', withStore(async ({ store }) => {
+      await store.consents.grant('u-alice', 'a', ['openid'], [], T0);
+      await store.consents.grant('u-alice', 'b', ['openid'], [], T0);
+      await store.consents.grant('u-alice', 'c', ['openid'], [], T0);
+      await store.consents.grant('u-bob', 'a', ['openid'], [], T0);
+      assert.equal(await store.consents.revoke('u-alice', 'a'), 1);
+      assert.equal(await store.consents.revoke('u-alice', 'a'), 0);
+      assert.equal(await store.consents.revoke('u-alice'), 2);
+      assert.deepEqual(await store.consents.list('u-alice'), []);
+      assert.equal((await store.consents.list('u-bob')).length, 1);
+    }));
+  });
+
   describe('signing keys', () => {
     test('add and list (oldest first, then kid); a duplicate kid conflicts', withStore(async ({ store }) => {
       await store.signingKeys.add(key('k-b', { createdAt: T0 + 1, alg: 'RS256' }));

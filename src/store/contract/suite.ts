@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { GatehouseError, ManualClock, MemoryLogger, type Clock, type ErrorKind, type Logger } from '../../core/index.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations.ts';
 import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
@@ -352,6 +353,31 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
       }));
     });
 
+    describe('replays (DPoP proof ids)', () => {
+      test('a key is accepted once while it lives, again once it expired; keys are independent', withStore(async ({ store }) => {
+        assert.equal(await store.replays.once('k-1', T0 + 1000, T0), true);
+        assert.equal(await store.replays.once('k-1', T0 + 5000, T0 + 999), false);
+        assert.equal(await store.replays.once('k-2', T0 + 1000, T0), true);
+        // At expiresAt the record is gone: the key may be recorded again, with its new expiry.
+        assert.equal(await store.replays.once('k-1', T0 + 3000, T0 + 1000), true);
+        assert.equal(await store.replays.once('k-1', T0 + 9000, T0 + 2999), false);
+      }));
+
+      test('20 concurrent claims of one key: exactly one wins', withStore(async ({ store }) => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.replays.once('k-race', T0 + 60_000, T0)));
+        assert.equal(results.filter((r) => r).length, 1);
+      }));
+
+      test('deleteExpired removes only expired records and counts them', withStore(async ({ store }) => {
+        await store.replays.once('k-a', T0 + 100, T0);
+        await store.replays.once('k-b', T0 + 200, T0);
+        await store.replays.once('k-c', T0 + 300, T0);
+        assert.equal(await store.replays.deleteExpired(T0 + 200), 2);
+        assert.equal(await store.replays.once('k-c', T0 + 900, T0 + 250), false);
+        assert.equal(await store.replays.deleteExpired(T0 + 200), 0);
+      }));
+    });
+
     describe('audit', () => {
       test('append and list: newest first (ties: last appended first), ids, detail round-trips', withStore(async ({ store }) => {
         await store.audit.append({ at: T0 + 1, actor: 'alice', action: 'session.create', target: null, outcome: 'ok', detail: {} });
@@ -378,6 +404,67 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         await rejectsWith(store.audit.list({ limit: 1.5 }), 'invalid_request', 'audit list limit must be a positive integer (got 1.5)');
       }));
 
+      test('list filters by action, target, outcome and a time range [since, until); every filter given must match', withStore(async ({ store }) => {
+        const ev = (at: number, actor: string, action: string, target: string | null, outcome: 'ok' | 'denied' | 'error' = 'ok') => store.audit.append({ at, actor, action, target, outcome, detail: {} });
+        await ev(T0, 'alice', 'sign_in', null);
+        await ev(T0 + 10, 'bob', 'sign_in', null, 'denied');
+        await ev(T0 + 20, 'alice', 'oidc_consent', 'grafana');
+        await ev(T0 + 30, 'cli', 'agent_create', 'agent:builder');
+        await ev(T0 + 40, 'agent:builder', 'agent_token', 'https://mcp.example.org/mcp');
+        const names = async (q: Parameters<typeof store.audit.list>[0]) => (await store.audit.list(q)).map((e) => `${e.actor}/${e.action}`);
+        assert.deepEqual(await names({ action: 'sign_in' }), ['bob/sign_in', 'alice/sign_in']);
+        assert.deepEqual(await names({ target: 'grafana' }), ['alice/oidc_consent']);
+        assert.deepEqual(await names({ outcome: 'denied' }), ['bob/sign_in']);
+        assert.deepEqual(await names({ since: T0 + 20 }), ['agent:builder/agent_token', 'cli/agent_create', 'alice/oidc_consent']);
+        assert.deepEqual(await names({ until: T0 + 20 }), ['bob/sign_in', 'alice/sign_in']);
+        assert.deepEqual(await names({ since: T0 + 10, until: T0 + 31 }), ['cli/agent_create', 'alice/oidc_consent', 'bob/sign_in']);
+        assert.deepEqual(await names({ since: T0 + 10, until: T0 + 10 }), []);
+        assert.deepEqual(await names({ actor: 'alice', action: 'sign_in' }), ['alice/sign_in']);
+        assert.deepEqual(await names({ actor: 'alice', action: 'sign_in', since: T0 + 1 }), []);
+        assert.deepEqual(await names({ actor: 'agent:builder', target: 'https://mcp.example.org/mcp', limit: 5 }), ['agent:builder/agent_token']);
+        // Values are data, never SQL.
+        assert.deepEqual(await names({ actor: "alice' OR '1'='1" }), []);
+        assert.deepEqual(await names({ action: '%' }), []);
+        await rejectsWith(store.audit.list({ outcome: 'maybe' as 'ok' }), 'invalid_request', 'audit outcome must be ok, denied or error (got "maybe")');
+        await rejectsWith(store.audit.list({ since: 1.5 }), 'invalid_request', 'audit since must be a time in epoch milliseconds (got 1.5)');
+        await rejectsWith(store.audit.list({ until: Number.NaN }), 'invalid_request', 'audit until must be a time in epoch milliseconds (got NaN)');
+        await rejectsWith(store.audit.list({ since: T0 + 1, until: T0 }), 'invalid_request', /^audit since \(.+\) is after until \(.+\)$/);
+      }));
+
+      test('property: list(query) is exactly the reference filter over what was appended, newest first, cut at limit', withStore(async ({ store }) => {
+        const ACTORS = ['alice', 'bob', 'agent:x', 'cli'];
+        const ACTIONS = ['sign_in', 'sign_out', 'oidc_consent'];
+        const TARGETS = [null, 'grafana', 'agent:x'];
+        const OUTCOMES = ['ok', 'denied', 'error'] as const;
+        const appended: { id: number; at: number; actor: string; action: string; target: string | null; outcome: 'ok' | 'denied' | 'error' }[] = [];
+        // A fixed pseudo-random log (ties in `at` included), then generated queries over it.
+        let seed = 7;
+        const next = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+        for (let i = 0; i < 60; i++) {
+          const e = { at: T0 + next(20), actor: ACTORS[next(4)]!, action: ACTIONS[next(3)]!, target: TARGETS[next(3)]!, outcome: OUTCOMES[next(3)]! };
+          await store.audit.append({ ...e, detail: { i } });
+          appended.push({ ...e, id: i });
+        }
+        const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+        await fc.assert(fc.asyncProperty(fc.record({
+          actor: opt(fc.constantFrom(...ACTORS)), action: opt(fc.constantFrom(...ACTIONS)), target: opt(fc.constantFrom('grafana', 'agent:x')),
+          outcome: opt(fc.constantFrom(...OUTCOMES)), since: opt(fc.integer({ min: T0 - 1, max: T0 + 21 })), until: opt(fc.integer({ min: T0 - 1, max: T0 + 21 })),
+          limit: opt(fc.integer({ min: 1, max: 70 })),
+        }), async (raw) => {
+          const q = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) as typeof raw;
+          if (q.since !== undefined && q.until !== undefined && q.since > q.until) return;
+          const expected = appended
+            .filter((e) => (q.actor === undefined || e.actor === q.actor) && (q.action === undefined || e.action === q.action)
+              && (q.target === undefined || e.target === q.target) && (q.outcome === undefined || e.outcome === q.outcome)
+              && (q.since === undefined || e.at >= q.since) && (q.until === undefined || e.at < q.until))
+            .sort((a, b) => b.at - a.at || b.id - a.id)
+            .slice(0, q.limit ?? 100)
+            .map((e) => e.id);
+          const got = (await store.audit.list(q)).map((e) => e.detail.i);
+          assert.deepEqual(got, expected, JSON.stringify(q));
+        }), { numRuns: 150 });
+      }));
+
       test('list defaults to the newest 100', withStore(async ({ store }) => {
         for (let i = 0; i < 101; i++) await store.audit.append({ at: T0 + i, actor: 'x', action: `a${i}`, target: null, outcome: 'ok', detail: {} });
         const all = await store.audit.list();
@@ -392,6 +479,21 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         connectorId: 'github', subject: '583231', userId: 'u-alice', username: 'octocat', email: 'alice@example.org',
         groups: ['acme:admins'], tokens: 'sealed-tokens', signedInAt: T0, refreshedAt: T0, ...over,
       });
+
+      test('users.delete removes the user and its linked identities; false for an unknown id', withStore(async ({ store }) => {
+        await store.users.create(newUser());
+        await store.users.create(newUser({ id: 'u-bob', username: 'bob' }));
+        await store.identities.link(ident(), T0);
+        await store.identities.link(ident({ subject: 'bob-sub', userId: 'u-bob' }), T0);
+        assert.equal(await store.users.delete('u-alice'), true);
+        assert.equal(await store.users.get('u-alice'), undefined);
+        assert.equal(await store.users.findByUsername('alice'), undefined);
+        assert.deepEqual(await store.identities.forUser('u-alice'), []);
+        assert.equal((await store.identities.forUser('u-bob')).length, 1);
+        assert.equal(await store.users.delete('u-alice'), false);
+        // The username is free again.
+        await store.users.create(newUser({ id: 'u-alice-2' }));
+      }));
 
       test('link, get and forUser round-trip every field; createdAt is the given time', withStore(async ({ store }) => {
         const linked = await store.identities.link(ident(), T0 + 5);

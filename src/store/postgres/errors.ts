@@ -37,6 +37,18 @@ export function unavailable(endpoint: string, err: unknown): GatehouseError {
     `cannot reach PostgreSQL at ${endpoint} (${reason}): check database.url and that the server is running`, { cause: err });
 }
 
+/**
+ * The connection a statement ran on died under it: the server ended the backend (57P01
+ * admin_shutdown, which pg_terminate_backend and a fast shutdown send; 57P02/57P03), or the
+ * socket closed or reset. Not a refused or timed-out connect: that is a server that is down.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null || err instanceof GatehouseError) return false;
+  const { code, message } = err as PgLikeError;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || (typeof code === 'string' && /^57P0[1-3]$/.test(code))) return true;
+  return typeof message === 'string' && /Connection terminated|Client has encountered a connection error|not queryable/i.test(message);
+}
+
 /** Re-throws connection-level failures as store_unavailable; anything else unchanged. */
 export function mapError(endpoint: string, err: unknown): unknown {
   return isUnavailable(err) ? unavailable(endpoint, err) : err;

@@ -1,8 +1,8 @@
 // The PostgreSQL implementations of the issuer's ports: oidc-provider records and signing keys.
 // Single statements keep each call atomic across replicas (consume's conditional UPDATE).
 import { GatehouseError } from '../../core/index.ts';
-import type { OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
-import { toOidcFound, toSigningKey } from '../oidc-rows.ts';
+import type { ConsentRecord, ConsentStore, OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
+import { toConsent, toOidcFound, toSigningKey } from '../oidc-rows.ts';
 import type { Db } from './db.ts';
 import { isUniqueViolation } from './errors.ts';
 
@@ -12,11 +12,11 @@ export class PgOidc implements OidcStore {
 
   async upsert(model: string, id: string, r: OidcRecord): Promise<void> {
     // ON CONFLICT keeps consumed_at: re-saving a consumed token must not make it usable again.
-    await this.#db.query(`INSERT INTO oidc_records (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+    await this.#db.query(`INSERT INTO oidc_records (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at, account_id, client_id)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)
       ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-        user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
-    [model, id, r.payload, r.grantId, r.uid, r.userCode, r.expiresAt]);
+        user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id`,
+    [model, id, r.payload, r.grantId, r.uid, r.userCode, r.expiresAt, r.accountId ?? null, r.clientId ?? null]);
   }
 
   async find(model: string, id: string, now: number): Promise<OidcFound | undefined> {
@@ -54,6 +54,42 @@ export class PgOidc implements OidcStore {
   async list(model: string, now: number): Promise<(OidcFound & { id: string })[]> {
     const rows = await this.#db.query('SELECT id, payload, consumed_at FROM oidc_records WHERE model = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE "C"', [model, now]);
     return rows.map((r) => ({ id: String(r.id), ...toOidcFound(r) }));
+  }
+
+  async revokeForAccount(accountId: string, clientId?: string): Promise<number> {
+    if (clientId === undefined) return this.#db.rowCount('DELETE FROM oidc_records WHERE account_id = $1', [accountId]);
+    return this.#db.rowCount('DELETE FROM oidc_records WHERE account_id = $1 AND client_id = $2', [accountId, clientId]);
+  }
+}
+
+/** The union of two JSON text arrays, sorted bytewise like JS's sort of ASCII scope values. */
+const UNION = (col: string) => `(SELECT COALESCE(json_agg(v ORDER BY v COLLATE "C"), '[]'::json)::text FROM (
+  SELECT jsonb_array_elements_text(consents.${col}::jsonb) AS v UNION SELECT jsonb_array_elements_text(EXCLUDED.${col}::jsonb)) AS u)`;
+
+export class PgConsents implements ConsentStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async get(userId: string, clientId: string): Promise<ConsentRecord | undefined> {
+    const rows = await this.#db.query('SELECT * FROM consents WHERE user_id = $1 AND client_id = $2', [userId, clientId]);
+    return rows[0] ? toConsent(rows[0]) : undefined;
+  }
+
+  async grant(userId: string, clientId: string, scopes: readonly string[], resources: readonly string[], at: number): Promise<ConsentRecord> {
+    // One statement: two replicas granting at once both land in the union.
+    const rows = await this.#db.query(`INSERT INTO consents (user_id, client_id, scopes, resources, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+      ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = ${UNION('scopes')}, resources = ${UNION('resources')}, updated_at = EXCLUDED.updated_at
+      RETURNING *`, [userId, clientId, JSON.stringify([...new Set(scopes)].sort()), JSON.stringify([...new Set(resources)].sort()), at]);
+    return toConsent(rows[0] as Record<string, unknown>);
+  }
+
+  async list(userId: string): Promise<ConsentRecord[]> {
+    return (await this.#db.query('SELECT * FROM consents WHERE user_id = $1 ORDER BY client_id COLLATE "C"', [userId])).map(toConsent);
+  }
+
+  async revoke(userId: string, clientId?: string): Promise<number> {
+    if (clientId === undefined) return this.#db.rowCount('DELETE FROM consents WHERE user_id = $1', [userId]);
+    return this.#db.rowCount('DELETE FROM consents WHERE user_id = $1 AND client_id = $2', [userId, clientId]);
   }
 }
 

@@ -3,9 +3,9 @@
 // replicas need no locks of their own.
 
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, ReplayStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
-  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
+  auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey,
 } from '../rows.ts';
 import type { Db } from './db.ts';
 import { isUniqueViolation } from './errors.ts';
@@ -64,6 +64,13 @@ export class PgUsers implements UserStore {
     // Rare (a first upstream sign-in with linkByEmail): a scan of verified addresses, compared in JS.
     const rows = await this.#db.query('SELECT * FROM users WHERE email_verified AND email IS NOT NULL ORDER BY username_key COLLATE "C", username COLLATE "C"');
     return rows.map(toUser).filter((u) => sameEmail(u.email, email));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    // One statement: the identities go with the user, atomically.
+    const rows = await this.#db.query(`WITH gone AS (DELETE FROM identities WHERE user_id = $1)
+      DELETE FROM users WHERE id = $1 RETURNING id`, [id]);
+    return rows.length === 1;
   }
 }
 
@@ -193,6 +200,24 @@ export class PgTickets implements TicketStore {
   }
 }
 
+export class PgReplays implements ReplayStore {
+  readonly #db: Db;
+  constructor(db: Db) { this.#db = db; }
+
+  async once(key: string, expiresAt: number, now: number): Promise<boolean> {
+    // INSERT … ON CONFLICT takes the row lock: of concurrent callers (any replica) exactly one
+    // inserts or takes over an expired record; the others see a live row and get none back.
+    const rows = await this.#db.query(`INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2)
+      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE dpop_proofs.expires_at <= $3 RETURNING key`, [key, expiresAt, now]);
+    return rows.length === 1;
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    const rows = await this.#db.query('DELETE FROM dpop_proofs WHERE expires_at <= $1 RETURNING key', [before]);
+    return rows.length;
+  }
+}
+
 export class PgAudit implements AuditStore {
   readonly #db: Db;
   constructor(db: Db) { this.#db = db; }
@@ -202,11 +227,9 @@ export class PgAudit implements AuditStore {
       [e.at, e.actor, e.action, e.target, e.outcome, JSON.stringify(e.detail)]);
   }
 
-  async list(opts: { limit?: number; actor?: string } = {}): Promise<(AuditEvent & { id: number })[]> {
-    const limit = auditLimit(opts.limit);
-    const rows = opts.actor === undefined
-      ? await this.#db.query('SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT $1', [limit])
-      : await this.#db.query('SELECT * FROM audit WHERE actor = $1 ORDER BY at DESC, id DESC LIMIT $2', [opts.actor, limit]);
+  async list(query: AuditQuery = {}): Promise<(AuditEvent & { id: number })[]> {
+    const { where, params, limit } = auditWhere(query, (n) => `$${n}`);
+    const rows = await this.#db.query(`SELECT * FROM audit ${where} ORDER BY at DESC, id DESC LIMIT $${params.length + 1}`, [...params, limit]);
     return rows.map(toAudit);
   }
 }

@@ -8,8 +8,8 @@ import { assertCurrent } from '../schema.ts';
 import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
-import { PgAudit, PgIdentities, PgSessions, PgTickets, PgUsers } from './ports.ts';
-import { PgOidc, PgSigningKeys } from './oidc.ts';
+import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
+import { PgConsents, PgOidc, PgSigningKeys } from './oidc.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -43,7 +43,9 @@ export class PostgresStore implements Store {
   readonly identities: PgIdentities;
   readonly revocations: PgRevocationFeed;
   readonly oidc: PgOidc;
+  readonly consents: PgConsents;
   readonly signingKeys: PgSigningKeys;
+  readonly replays: PgReplays;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -58,7 +60,9 @@ export class PostgresStore implements Store {
     this.identities = new PgIdentities(db);
     this.revocations = feed;
     this.oidc = new PgOidc(db);
+    this.consents = new PgConsents(db);
     this.signingKeys = new PgSigningKeys(db);
+    this.replays = new PgReplays(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

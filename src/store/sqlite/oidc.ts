@@ -2,8 +2,8 @@
 // Single statements (with RETURNING where the answer matters) keep each call atomic.
 import type { DatabaseSync } from 'node:sqlite';
 import { GatehouseError } from '../../core/index.ts';
-import type { OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
-import { toOidcFound, toSigningKey } from '../oidc-rows.ts';
+import type { ConsentRecord, ConsentStore, OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
+import { toConsent, toOidcFound, toSigningKey, union } from '../oidc-rows.ts';
 import type { Row } from '../rows.ts';
 import { isUniqueViolation } from './ports.ts';
 
@@ -16,11 +16,11 @@ export class SqliteOidc implements OidcStore {
 
   async upsert(model: string, id: string, r: OidcRecord): Promise<void> {
     // ON CONFLICT keeps consumed_at: re-saving a consumed token must not make it usable again.
-    this.#db.prepare(`INSERT INTO oidc_records (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+    this.#db.prepare(`INSERT INTO oidc_records (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at, account_id, client_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-        user_code = excluded.user_code, expires_at = excluded.expires_at`)
-      .run(model, id, r.payload, r.grantId, r.uid, r.userCode, r.expiresAt);
+        user_code = excluded.user_code, expires_at = excluded.expires_at, account_id = excluded.account_id, client_id = excluded.client_id`)
+      .run(model, id, r.payload, r.grantId, r.uid, r.userCode, r.expiresAt, r.accountId ?? null, r.clientId ?? null);
   }
 
   async find(model: string, id: string, now: number): Promise<OidcFound | undefined> {
@@ -58,6 +58,48 @@ export class SqliteOidc implements OidcStore {
   async list(model: string, now: number): Promise<(OidcFound & { id: string })[]> {
     return this.#db.prepare(`SELECT id, payload, consumed_at FROM oidc_records WHERE model = ? AND ${LIVE} ORDER BY id`).all(model, now)
       .map((row) => ({ id: String((row as Row).id), ...toOidcFound(row as Row) }));
+  }
+
+  async revokeForAccount(accountId: string, clientId?: string): Promise<number> {
+    if (clientId === undefined) return Number(this.#db.prepare('DELETE FROM oidc_records WHERE account_id = ?').run(accountId).changes);
+    return Number(this.#db.prepare('DELETE FROM oidc_records WHERE account_id = ? AND client_id = ?').run(accountId, clientId).changes);
+  }
+}
+
+export class SqliteConsents implements ConsentStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async get(userId: string, clientId: string): Promise<ConsentRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM consents WHERE user_id = ? AND client_id = ?').get(userId, clientId);
+    return row ? toConsent(row as Row) : undefined;
+  }
+
+  async grant(userId: string, clientId: string, scopes: readonly string[], resources: readonly string[], at: number): Promise<ConsentRecord> {
+    // Read and write under SQLite's write lock (synchronously: no other call can interleave),
+    // so two grants at once, from two processes, both land in the union.
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const found = this.#db.prepare('SELECT * FROM consents WHERE user_id = ? AND client_id = ?').get(userId, clientId);
+      const prior = found ? toConsent(found as Row) : undefined;
+      const row = this.#db.prepare(`INSERT INTO consents (user_id, client_id, scopes, resources, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, resources = excluded.resources, updated_at = excluded.updated_at
+        RETURNING *`).get(userId, clientId, JSON.stringify(union(prior?.scopes ?? [], scopes)), JSON.stringify(union(prior?.resources ?? [], resources)), at, at);
+      this.#db.exec('COMMIT');
+      return toConsent(row as Row);
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async list(userId: string): Promise<ConsentRecord[]> {
+    return this.#db.prepare('SELECT * FROM consents WHERE user_id = ? ORDER BY client_id').all(userId).map((r) => toConsent(r as Row));
+  }
+
+  async revoke(userId: string, clientId?: string): Promise<number> {
+    if (clientId === undefined) return Number(this.#db.prepare('DELETE FROM consents WHERE user_id = ?').run(userId).changes);
+    return Number(this.#db.prepare('DELETE FROM consents WHERE user_id = ? AND client_id = ?').run(userId, clientId).changes);
   }
 }
 

@@ -4,9 +4,9 @@
 
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, ReplayStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
 import {
-  auditLimit, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
+  auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
 } from '../rows.ts';
 
 /** SQLite binds no booleans: 1/0. */
@@ -83,6 +83,20 @@ export class SqliteUsers implements UserStore {
     // Rare (a first upstream sign-in with linkByEmail): a scan of verified addresses, compared in JS.
     return this.#db.prepare('SELECT * FROM users WHERE email_verified = 1 AND email IS NOT NULL ORDER BY username_key, username').all()
       .map((r) => toUser(r as Row)).filter((u) => sameEmail(u.email, email));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    // One statement per table; the identities go with the user (a CTE cannot delete in SQLite).
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      this.#db.prepare('DELETE FROM identities WHERE user_id = ?').run(id);
+      const n = Number(this.#db.prepare('DELETE FROM users WHERE id = ?').run(id).changes);
+      this.#db.exec('COMMIT');
+      return n === 1;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
   }
 }
 
@@ -211,6 +225,23 @@ export class SqliteTickets implements TicketStore {
   }
 }
 
+export class SqliteReplays implements ReplayStore {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.#db = db; }
+
+  async once(key: string, expiresAt: number, now: number): Promise<boolean> {
+    // One statement: a new key is inserted; an expired one is taken over; a live one is left
+    // alone and returns no row.
+    const row = this.#db.prepare(`INSERT INTO dpop_proofs (key, expires_at) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ? RETURNING key`).get(key, expiresAt, now);
+    return row !== undefined;
+  }
+
+  async deleteExpired(before: number): Promise<number> {
+    return Number(this.#db.prepare('DELETE FROM dpop_proofs WHERE expires_at <= ?').run(before).changes);
+  }
+}
+
 export class SqliteAudit implements AuditStore {
   readonly #db: DatabaseSync;
   constructor(db: DatabaseSync) { this.#db = db; }
@@ -220,11 +251,9 @@ export class SqliteAudit implements AuditStore {
       .run(e.at, e.actor, e.action, e.target, e.outcome, JSON.stringify(e.detail));
   }
 
-  async list(opts: { limit?: number; actor?: string } = {}): Promise<(AuditEvent & { id: number })[]> {
-    const limit = auditLimit(opts.limit);
-    const rows = opts.actor === undefined
-      ? this.#db.prepare('SELECT * FROM audit ORDER BY at DESC, id DESC LIMIT ?').all(limit)
-      : this.#db.prepare('SELECT * FROM audit WHERE actor = ? ORDER BY at DESC, id DESC LIMIT ?').all(opts.actor, limit);
+  async list(query: AuditQuery = {}): Promise<(AuditEvent & { id: number })[]> {
+    const { where, params, limit } = auditWhere(query, () => '?');
+    const rows = this.#db.prepare(`SELECT * FROM audit ${where} ORDER BY at DESC, id DESC LIMIT ?`).all(...params, limit);
     return rows.map((r) => toAudit(r as Row));
   }
 }

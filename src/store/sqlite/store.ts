@@ -9,8 +9,9 @@ import type { Migration } from '../migrations.ts';
 import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
-import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteTickets, SqliteUsers } from './ports.ts';
-import { SqliteOidc, SqliteSigningKeys } from './oidc.ts';
+import { secureSqliteFiles } from './files.ts';
+import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -34,6 +35,7 @@ const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   let db: DatabaseSync;
   try {
+    if (opts.path !== ':memory:') secureSqliteFiles(opts.path, opts.logger);
     db = new DatabaseSync(opts.path);
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (opts.path !== ':memory:') {
@@ -44,6 +46,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       db.exec('PRAGMA synchronous = NORMAL');
     }
   } catch (err) {
+    if (err instanceof GatehouseError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     throw new GatehouseError('store_unavailable',
       `cannot open the SQLite database at ${opts.path} (${reason}): check database.url and that the directory exists and is writable`, { cause: err });
@@ -67,7 +70,9 @@ export class SqliteStore implements Store {
   readonly identities: SqliteIdentities;
   readonly revocations: RevocationFeed;
   readonly oidc: SqliteOidc;
+  readonly consents: SqliteConsents;
   readonly signingKeys: SqliteSigningKeys;
+  readonly replays: SqliteReplays;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -81,7 +86,9 @@ export class SqliteStore implements Store {
     this.identities = new SqliteIdentities(db);
     this.revocations = new MemoryFeed(opts.logger);
     this.oidc = new SqliteOidc(db);
+    this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
+    this.replays = new SqliteReplays(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {
