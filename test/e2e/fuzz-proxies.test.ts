@@ -33,7 +33,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       s = await startStack(kind, { apps: `  - { name: app, hosts: [${APP_HOSTS.join(', ')}], allow: { groups: [admins] } }` });
       await addUser(s.gh, 'alice', PASSWORD, ['admins']);
       const { cookie } = await signIn(s.portal, 'alice', PASSWORD, s.url('app.example.test', '/'));
-      const pair = cookie.split('; ').find((c) => !c.includes('_login=')) ?? cookie;
+      const pair = cookie.split('; ').find((c) => /^_gatehouse_[0-9a-f]+=/.test(c)) ?? cookie;
       cookieName = pair.slice(0, pair.indexOf('='));
       realCookie = pair.slice(pair.indexOf('=') + 1);
       // The session is real (so the property below is not vacuous) ...
