@@ -1,3 +1,3 @@
 export { Accounts, type AuthResult, type ConfigGroup } from './accounts.ts';
-export { hashPassword, verifyPassword, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
+export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
 export { SignInThrottle, type ThrottleLimits } from './throttle.ts';

@@ -2,6 +2,7 @@
 // string format so parameters can be raised later without breaking old hashes.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { GatehouseError } from '../core/index.ts';
 
 export interface Argon2Params { memory: number; passes: number; parallelism: number }
 
@@ -55,7 +56,19 @@ function hasher(): Worker {
   return w;
 }
 
+/**
+ * Hashes waiting for the thread at most (limits.pendingPasswordChecks). Every sign-in attempt
+ * queues one (a dummy one for an unknown user), and the throttle counts a failure only once its
+ * hash is done, so without a bound a burst of sign-ins would queue without limit.
+ */
+let maxPending = 64;
+export function setPendingPasswordChecks(n: number): void { maxPending = Math.max(1, n); }
+export function pendingPasswordChecks(): number { return pending.size; }
+
 function derive(password: string, salt: Buffer, p: Argon2Params): Promise<Buffer> {
+  if (pending.size >= maxPending) {
+    return Promise.reject(new GatehouseError('too_many_requests', `${pending.size} password checks are already waiting (limits.pendingPasswordChecks)`));
+  }
   return new Promise((resolve, reject) => {
     const id = nextId++;
     pending.set(id, { resolve, reject });

@@ -4,17 +4,17 @@
 //   2. the store opens and migrates; /readyz stays 503 until it is done
 //   3. features start; the bootstrap admin is made on an empty store
 //   4. config reloads swap the settings whole; an invalid file changes nothing
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { GatehouseError, randomId, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, SignInThrottle } from '../accounts/index.ts';
+import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
-import { healthHandlers, Metrics, readOriginal, type RouteLabel } from '../http/index.ts';
+import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
 import {
   createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
 } from '../gateway/index.ts';
@@ -89,8 +89,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   };
   const routes = new Map<string, Route>();
   let isProxiedApp: (req: IncomingMessage) => boolean = () => false;
-  let fallback: (req: IncomingMessage, res: ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> } =
-    (_req, res) => ({ label: 'other', run: () => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
+  let fallback: (req: IncomingMessage, path: string) => { label: RouteLabel; run: (res: ServerResponse) => void | Promise<void> } =
+    () => ({ label: 'other', run: (res) => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
   const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true, internal: true });
   routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
   routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
@@ -111,16 +111,28 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     await renderMetrics(req, res);
   }));
 
-  const handle = createRouter({
+  const router = createRouter({
     routes, metrics, logger,
-    fallback: (req, res, path) => fallback(req, res, path),
+    fallback: (req, path) => fallback(req, path),
     hsts: () => settings?.publicUrl.protocol === 'https:',
     isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
     isProxiedApp: (req) => isProxiedApp(req),
   });
-  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, handle);
   let onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
-  server.on('upgrade', (req, socket, head) => { if (onUpgrade) onUpgrade(req, socket, head); else socket.destroy(); });
+  const server = createServer({
+    keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000,
+    // Only an app's WebSocket (reverse-proxy mode) is taken over as an upgrade; every other
+    // request with an Upgrade header is routed like any request and gets an ordinary answer.
+    shouldUpgradeCallback: (req) => onUpgrade !== undefined && router.wantsUpgrade(req),
+  }, router.handle);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands the socket over without its error listener: a reset now would be an uncaught
+    // 'error' event, which ends the process.
+    socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'upgrade connection error'); });
+    if (onUpgrade) onUpgrade(req, socket, head);
+    else answerSocket(socket, 503, 'Service Unavailable');
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, logger));
   await new Promise<void>((res, rej) => {
     server.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
       err.code === 'EADDRINUSE' ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)` : `cannot listen: ${err.message}`)));
@@ -164,12 +176,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
       : c);
     settings = buildSettings(withDemo(config), secrets);
-    const throttle = new SignInThrottle(throttleLimits(config), clock);
+    const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
+    setPendingPasswordChecks(config.limits.pendingPasswordChecks);
     const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
     const sessions = new Sessions({
       keyring: settings.keyring, store, clock, logger,
       lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
-      identityOf: (u) => accounts.identityOf(u),
+      identityOf: (u) => accounts.identityOf(u), cacheSize: config.limits.sessionCache,
     });
     await sessions.start();
     closers.push(() => sessions.stop());
@@ -195,6 +208,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
       // subject is asked of the store at most once a second.
       subjectCheckMs: 1_000,
+      maxCached: config.limits.tokenCache,
     });
     const bearer: BearerGate = {
       resources,
@@ -281,21 +295,22 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     let portalProxied = false;
     const computePortalProxied = (c: Config, s: GateSettings) => c.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, s.portalHost)));
     portalProxied = computePortalProxied(config, settings);
-    fallback = (req, res, path) => {
+    // readOriginal throws invalid_request for a host that does not parse: the router answers 400.
+    fallback = (req, path) => {
       const s = current();
       const onPortal = isPortalHost(s, readOriginal(req, s.trusted).host);
       // The portal home is publicUrl, with or without its final slash; under a path it is the
       // portal's even on a host shared with an app in reverse-proxy mode.
       if (onPortal && (path === `${mountedBase}/` || (mountedBase !== '' && path === mountedBase)) && (!portalProxied || mountedBase !== '')) {
-        return { label: 'portal', run: () => portal.home(req, res) };
+        return { label: 'portal', run: (res) => portal.home(req, res) };
       }
       if (!portalProxied && onPortal) {
         if (path === '/') {
-          return { label: 'portal', run: () => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
+          return { label: 'portal', run: (res) => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
         }
-        return { label: 'not_found', run: () => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
+        return { label: 'not_found', run: (res) => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
       }
-      return { label: 'proxy', run: () => proxyMode.web(req, res) };
+      return { label: 'proxy', run: (res) => proxyMode.web(req, res) };
     };
     // A host served in reverse-proxy mode (other than the portal's) owns all its paths but /oauth2/*.
     isProxiedApp = (req) => {
@@ -305,14 +320,28 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       return !isPortalHost(s, host) && (config.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, host)))
         || config.resources.some((r) => r.upstream && hostMatches(new URL(r.resource).hostname, host)));
     };
-    onUpgrade = (req, socket, head) => { proxyMode.upgrade(req, socket, head).catch(() => socket.destroy()); };
+    onUpgrade = (req, socket, head) => {
+      proxyMode.upgrade(req, socket, head).catch((err: unknown) => {
+        const wire = toWire(err);
+        (wire.status >= 500 ? logger.error : logger.info).call(logger, { err: isGatehouseError(err) ? err.detail : err, status: wire.status, path: req.url?.split('?')[0] }, 'upgrade refused');
+        answerSocket(socket, wire.status, STATUS_CODES[wire.status] ?? 'Error');
+      });
+    };
 
     // The bootstrap admin: only on an empty store, its one-time password printed once.
+    // Replicas starting together on a fresh database all see the store empty; the username is
+    // unique in the store, so exactly one insert wins and the others are told "conflict": for
+    // them the admin exists, which is all this step is for (issue 17).
     if ((await store.users.count()) === 0) {
       const password = randomId(15);
-      await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
-      announce(`created the bootstrap admin: username "admin", one-time password ${password}`);
-      announce('  (change it with `gatehouse user passwd admin`; it is not shown again)');
+      try {
+        await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
+        announce(`created the bootstrap admin: username "admin", one-time password ${password}`);
+        announce('  (change it with `gatehouse user passwd admin`; it is not shown again)');
+      } catch (err) {
+        if (!(isGatehouseError(err) && err.kind === 'conflict')) throw err;
+        logger.info({}, 'another replica created the bootstrap admin');
+      }
     }
 
     ready = true;
@@ -376,6 +405,22 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
 function throttleLimits(c: Config) {
   return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
+}
+
+/**
+ * A request the HTTP parser refused before it reached the router (a malformed request line or
+ * header, headers too large, too slow). Node's own default answers too, but says nothing in the
+ * log; this answers with the status that fits and logs one line with a request id.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
+  // The client went away, or a response is already under way on this connection (a second
+  // status line would corrupt it): nothing to answer.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) { socket.destroy(); return; }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
+  const requestId = newRequestId();
+  logger.info({ requestId, status, code: err.code }, 'request refused by the HTTP parser');
+  answerSocket(socket, status, STATUS_CODES[status] ?? 'Bad Request', requestId);
 }
 
 type OpsHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;

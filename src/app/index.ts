@@ -3,3 +3,4 @@ export { buildSettings, defaultCookieName, EMBEDDED_PUBLIC_URL } from './setting
 export { resolveSecrets, rotateGeneratedSecret, readGeneratedSecrets } from './secrets.ts';
 export { createLogger } from './logger.ts';
 export { VERSION } from './version.ts';
+export { installProcessGuards, FATAL_EXIT_CODE } from './process-guards.ts';

@@ -20,7 +20,7 @@ export interface Route {
 export interface RouterDeps {
   routes: Map<string, Route>;
   /** For paths not in the table (reverse-proxy mode, the portal home). */
-  fallback: (req: IncomingMessage, res: ServerResponse, path: string) => { label: RouteLabel; run: () => void | Promise<void> };
+  fallback: (req: IncomingMessage, path: string) => { label: RouteLabel; run: (res: ServerResponse) => void | Promise<void> };
   metrics: Metrics;
   logger: Logger;
   hsts: () => boolean;
@@ -31,7 +31,21 @@ export interface RouterDeps {
 
 const EMPTY = new URLSearchParams();
 
-export function createRouter(deps: RouterDeps) {
+export interface Router {
+  /** The request listener: never throws, every request gets an answer. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Whether a request carrying `Upgrade` goes to reverse-proxy mode (an app's WebSocket). Any
+   * other upgrade request — to the portal, to /oauth2/*, with a host that does not parse — is
+   * answered as a plain HTTP request (RFC 9110 §7.8: a server may ignore Upgrade), so it gets a
+   * normal status instead of a dropped socket.
+   */
+  wantsUpgrade(req: IncomingMessage): boolean;
+}
+
+interface Selected { label: RouteLabel; run: () => void | Promise<void>; lean: boolean }
+
+export function createRouter(deps: RouterDeps): Router {
   const { metrics, logger } = deps;
   // Keys ending in "/*" are prefixes (the issuer's /oidc/*), tried after the exact lookup missed;
   // the list is rebuilt only when the table changes size.
@@ -45,35 +59,45 @@ export function createRouter(deps: RouterDeps) {
     for (const [p, r] of prefixes) if (path.startsWith(p)) return r;
     return undefined;
   };
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
-    const start = process.hrtime.bigint();
+
+  /** Route lookup; may throw (the fallback reads the host, and a malformed one is a 400). */
+  function select(req: IncomingMessage, res: ServerResponse | null): Selected {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     let route = deps.routes.get(path) ?? prefixRoute(path);
     if (route?.internal && deps.isProxiedApp(req)) route = undefined;
-    let label: RouteLabel;
-    let run: () => void | Promise<void>;
-    if (route) {
-      label = route.label;
-      if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
-        res.setHeader('allow', route.methods.join(', '));
-        run = () => sendStatus(req, res, 405, 'invalid_request', 'method not allowed');
-      } else {
-        const query = q === -1 ? EMPTY : new URLSearchParams(url.slice(q + 1));
-        run = () => route.handler(req, res, query);
-      }
-    } else {
-      ({ label, run } = deps.fallback(req, res, path));
+    if (!route) {
+      const f = deps.fallback(req, path);
+      return { label: f.label, run: res === null ? noop : () => f.run(res), lean: false };
     }
-    const lean = route?.lean === true;
+    const lean = route.lean === true;
+    if (res === null) return { label: route.label, run: noop, lean };
+    if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
+      const methods = route.methods;
+      return { label: route.label, lean, run: () => { res.setHeader('allow', methods.join(', ')); sendStatus(req, res, 405, 'invalid_request', 'method not allowed'); } };
+    }
+    const query = q === -1 ? EMPTY : new URLSearchParams(url.slice(q + 1));
+    const handler = route.handler;
+    return { label: route.label, lean, run: () => handler(req, res, query) };
+  }
+
+  function dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const start = process.hrtime.bigint();
+    let sel: Selected;
+    // A route lookup that throws (a Host that does not parse, say) is answered like any error
+    // thrown by a handler: through `fail`, with the request id, never out of this function.
+    try { sel = select(req, res); } catch (err) { sel = { label: 'other', lean: false, run: () => { throw err; } }; }
+    const { label, run, lean } = sel;
     const id = lean ? '' : requestId(req, deps.isTrustedPeer(req.socket.remoteAddress ?? ''));
     if (!lean) {
       res.setHeader('x-request-id', id);
       // Our CSP and framing rules are for our pages; an app behind reverse-proxy mode sends its own.
       if (label !== 'proxy') applySecurityHeaders(res, { hsts: deps.hsts() });
     }
-    const fail = (err: unknown) => sendError(res, req, err, logger, id);
+    const fail = (err: unknown): void => {
+      try { sendError(res, req, err, logger, lean ? undefined : id); } catch (e) { lastResort(res, logger, e); }
+    };
     const observe = () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start);
     // Lean handlers (forward auth, health) have answered when they return or settle, so they are
     // measured then, without a 'finish' listener per request; the others when the response ends.
@@ -83,5 +107,28 @@ export function createRouter(deps: RouterDeps) {
       if (r instanceof Promise) r.then(lean ? observe : undefined, (err: unknown) => { fail(err); if (lean) observe(); });
       else if (lean) observe();
     } catch (err) { fail(err); if (lean) observe(); }
+  }
+
+  return {
+    handle(req, res) {
+      // The outer net: nothing a request does may escape as an uncaught exception (which would
+      // end the process that guards every app). A bug here is a 500 for this request and a log line.
+      try { dispatch(req, res); } catch (err) { lastResort(res, logger, err); }
+    },
+    wantsUpgrade(req) {
+      try { return select(req, null).label === 'proxy'; } catch { return false; }
+    },
   };
+}
+
+function noop(): void {}
+
+/** When even the error answer failed: log, then a bare 500 or, once headers are out, a cut connection. */
+function lastResort(res: ServerResponse, logger: Logger, err: unknown): void {
+  try {
+    logger.error({ err, requestId: res.getHeader('x-request-id') }, 'request failed while answering an error');
+    if (res.headersSent) { res.destroy(); return; }
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+    res.end('internal error\n');
+  } catch { res.destroy(); }
 }

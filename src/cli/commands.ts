@@ -5,7 +5,7 @@ import { parseDuration, randomId, silentLogger, type Logger } from '../core/inde
 import { lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
-import { createLogger, databaseUrl, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
+import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
 import { openStore, type Store } from '../store/index.ts';
@@ -117,6 +117,10 @@ export const COMMANDS: Record<string, Command> = {
       for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
       const logger = createLogger({ level: loaded.config.log.level });
       const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
+      installProcessGuards({
+        proc: process, logger, exit: (code) => process.exit(code), stderr: (line) => io.err(line),
+        stopListening: () => { running.server.close(); },
+      });
       process.on('SIGHUP', () => { void running.reload('sighup'); });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -338,6 +338,16 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('the lowest level written'),
   }).prefault({}).describe('logging (JSON lines on stdout)'),
+  limits: z.strictObject({
+    sessionCache: z.number().int().min(100).default(50_000)
+      .describe('sessions (with their unsealed cookies) kept in memory; past it the oldest tenth is dropped and read again from the store when next seen; only cookies Gatehouse sealed can enter (read at start)'),
+    tokenCache: z.number().int().min(100).default(10_000)
+      .describe('verified access tokens remembered until they expire; past it the oldest is dropped; only tokens that verify can enter (read at start)'),
+    throttleEntries: z.number().int().min(100).default(50_000)
+      .describe('accounts, and separately source addresses, the sign-in throttle tracks; when full, expired entries go first, then those not slowing anyone down, so junk names cannot lift a throttle (read at start)'),
+    pendingPasswordChecks: z.number().int().min(1).default(64)
+      .describe('sign-ins waiting for the password hashing thread; one more is answered 429 (read at start)'),
+  }).prefault({}).describe('memory bounds for what clients can add to: every cache and map keyed by client input has a size bound (docs/architecture.md, "Bounded memory")'),
   session: z.strictObject({
     cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" and "-"').optional()
       .describe('session cookie name (default: unique per instance, derived from publicUrl)'),

@@ -162,6 +162,22 @@ test('the cache is bounded', async () => {
   assert.equal(verifier.cacheSize(), 2);
 });
 
+test('unique junk and forged tokens never enter the cache; valid ones past limits.tokenCache stay within it (issue 9)', async () => {
+  const { es, verifier } = await setup({ maxCached: 100 });
+  const good = await sign(es, { jti: 'good' });
+  for (let i = 0; i < 500; i++) {
+    await rejected(verifier.verify(`junk.${i}.${'x'.repeat(i % 100)}`, MCP));
+    // A real token with its signature changed: well-formed, never cached.
+    await rejected(verifier.verify(`${good.slice(0, -6)}${i.toString(36).padStart(6, 'A')}`, MCP));
+  }
+  assert.equal(verifier.cacheSize(), 0);
+  for (let i = 0; i < 300; i++) {
+    await verifier.verify(await sign(es, { jti: `t${i}` }), MCP);
+    assert.ok(verifier.cacheSize() <= 100);
+  }
+  assert.equal(verifier.cacheSize(), 100);
+});
+
 test('bearerToken: RFC 6750 §2.1 syntax', () => {
   assert.equal(bearerToken(undefined), undefined);
   assert.equal(bearerToken('Basic dXNlcjpwYXNz'), undefined);

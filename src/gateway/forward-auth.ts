@@ -55,8 +55,12 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     try { orig = readOriginal(req, s.trusted); } catch (err) {
       metrics.decision('invalid');
       logger.info({ reason: isGatehouseError(err) ? err.detail : 'unreadable forwarded headers' }, 'forward auth: bad original request');
-      res.writeHead(400, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
-      res.end('bad request\n');
+      // nginx's auth_request relays only 2xx, 401 and 403; any other answer becomes a 500 for
+      // the client. A malformed original request (say a Host with a bad port that nginx let
+      // through) is therefore refused with 403 in nginx's vocabulary; other proxies pass 400 on.
+      const status = req.headers['x-original-url'] !== undefined ? 403 : 400;
+      res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+      res.end(status === 403 ? 'forbidden\n' : 'bad request\n');
       return;
     }
     const qPos = orig.uri.indexOf('?');

@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { GatehouseError } from '../core/index.ts';
 import { unmapIPv4, type TrustedProxies } from './trusted.ts';
+import { parseHost } from './host.ts';
 
 export interface OriginalRequest {
   /** Upper-case method token. */
@@ -24,13 +25,6 @@ export interface OriginalRequest {
   /** Whether the socket peer is a trusted proxy. */
   trustedPeer: boolean;
 }
-
-// Characters allowed in a host (RFC 3986 §3.2.2 reg-name letters/digits/-._~, plus ":" for the
-// port and "[" "]" for an IPv6 literal). Everything else — whitespace, "@", "/", "\", "?",
-// "#", control characters, non-ASCII — is refused, so a host can never smuggle a path or
-// userinfo into a URL built from it.
-const HOST_CHAR = new Uint8Array(128);
-for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]') HOST_CHAR[c.charCodeAt(0)] = 1;
 
 // RFC 9110 §5.6.2 tchar, for the method token.
 const TCHAR = new Uint8Array(128);
@@ -54,46 +48,11 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /**
- * Validate and normalize a host: lower-case, default port removed (RFC 9110 §4.2.1/§4.2.2:
- * :80 for http, :443 for https is the same origin as no port).
+ * Validate and normalize a host: lower-case, default port removed. One grammar for every host
+ * Gatehouse reads (host.ts: RFC 9110 §7.2, ASCII only).
  */
 export function normalizeHost(raw: string, proto: 'http' | 'https', what: string): string {
-  const len = raw.length;
-  if (len === 0 || len > 261) throw invalid(`${what}: the host is empty or too long`);
-  let upper = false;
-  let colon = -1;
-  for (let i = 0; i < len; i++) {
-    const c = raw.charCodeAt(i);
-    if (c >= 128 || HOST_CHAR[c] !== 1) throw invalid(`${what}: the host contains a character that is not allowed`);
-    if (c <= 90 && c >= 65) upper = true;
-    else if (c === 58 && colon < 0) colon = i;
-  }
-  let host = upper ? raw.toLowerCase() : raw;
-  let port: string | undefined;
-  if (host.charCodeAt(0) === 91 /* [ */) {
-    const close = host.indexOf(']');
-    if (close < 0) throw invalid(`${what}: the host has an unclosed IPv6 literal`);
-    if (isIP(host.slice(1, close)) !== 6) throw invalid(`${what}: the host has an invalid IPv6 literal`);
-    if (close + 1 < len) {
-      if (host.charCodeAt(close + 1) !== 58) throw invalid(`${what}: the host has junk after the IPv6 literal`);
-      port = host.slice(close + 2);
-    }
-  } else {
-    // A name: no brackets, at most one ":" (the port).
-    if (colon === 0 || host.indexOf('[') >= 0 || host.indexOf(']') >= 0) throw invalid(`${what}: the host name is invalid`);
-    if (colon > 0) port = host.slice(colon + 1);
-  }
-  if (port !== undefined) {
-    if (port.length === 0 || port.length > 5) throw invalid(`${what}: the host has an invalid port`);
-    for (let i = 0; i < port.length; i++) {
-      const c = port.charCodeAt(i);
-      if (c < 48 || c > 57) throw invalid(`${what}: the host has an invalid port`);
-    }
-    if ((proto === 'http' && port === '80') || (proto === 'https' && port === '443')) {
-      host = host.slice(0, host.length - port.length - 1);
-    }
-  }
-  return host;
+  return parseHost(raw, proto, what);
 }
 
 function normalizeMethod(raw: string, what: string): string {

@@ -7,7 +7,7 @@ export { parseCookie, cookieValues, parseCookies, serializeCookie, type CookieOp
 export {
   sendJson, sendHtml, sendText, sendStatus, sendError, redirect, noStore, NO_STORE, NO_STORE_HEADERS,
   applySecurityHeaders, securityHeaders, contentSecurityPolicy, prefersHtml, escapeHtml, statusPage,
-  readBody, readForm, readJson, type ResponseHeaders,
+  readBody, readForm, readJson, answerSocket, type ResponseHeaders,
 } from './respond.ts';
 export { requestId, newRequestId } from './request-id.ts';
 export {

@@ -10,6 +10,7 @@
 // and the answer is the parser's serialization (`href`), so the browser follows exactly the URL
 // that was checked.
 import { isIPv4 } from 'node:net';
+import { isValidHostname } from './host.ts';
 
 export interface RedirectDomain {
   readonly domain: string;
@@ -92,6 +93,10 @@ export function validateRedirect(raw: string | undefined | null, ctx: RedirectCo
   }
   if (url.username !== '' || url.password !== '') return refuse('userinfo');
   const host = url.hostname;
+  // The WHATWG parser accepts hosts that are no DNS name ("a,b.example.org", "app{}.example.org");
+  // the same grammar as every other host we read decides (host.ts). Non-ASCII names arrive here
+  // already as A-labels (the parser applies IDNA), which that grammar accepts.
+  if (!isValidHostname(host)) return refuse('the host is not a valid host name');
   const ipLiteral = host.startsWith('[') || isIPv4(host);
   const matching = ctx.domains.filter((d) => (ipLiteral ? host === d.domain : isSubdomainOrSelf(host, d.domain)));
   if (matching.length === 0) return refuse(ipLiteral ? 'IP address host not configured' : `host ${host} is not under a configured domain`);

@@ -1,6 +1,7 @@
 // Writing responses: bodies with exact headers, redirects, errors (RFC vocabulary on the wire,
 // the real reason in the log), security headers, and bounded body reading.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { GatehouseError, isGatehouseError, toWire, type Logger } from '../core/index.ts';
 import { REFERRER_POLICY } from './form-guard.ts';
 
@@ -180,6 +181,18 @@ function pathOnly(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * An answer written straight to a socket the HTTP server no longer owns (an upgrade request, a
+ * request its parser refused): status line, no body, connection closed. Nothing from the request
+ * is echoed.
+ */
+export function answerSocket(socket: Duplex, status: number, reason: string, requestId?: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) { socket.destroy(); return; }
+  const id = requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\ncache-control: no-store\r\n${id}connection: close\r\n\r\n`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -49,6 +49,14 @@ test('the verdict cache stays bounded whatever addresses arrive', () => {
   assert.equal(t.isTrusted('203.0.19.135'), false);
 });
 
+test('long client-chosen hops are never cached: the cache holds short keys only (its memory is bounded too)', () => {
+  const t = new TrustedProxies(['10.0.0.0/8', '::1/128']);
+  for (let i = 0; i < 2000; i++) assert.equal(t.isTrusted(`${i}${'x'.repeat(4000)}`), false);
+  assert.equal(t.cacheSize, 0);
+  assert.equal(t.isTrusted('0000:0000:0000:0000:0000:0000:0000:0001'), true, 'a 39-character IPv6 address is still read');
+  assert.equal(t.isTrusted('::ffff:10.1.2.3'), true);
+});
+
 test('a malformed range is a config error naming its index', () => {
   assert.throws(() => new TrustedProxies(['10.0.0.0/8', 'nope']), (e: unknown) =>
     e instanceof GatehouseError && e.kind === 'config_invalid' && e.detail === 'trustedProxies[1]: "nope" is not an IP address or CIDR range');

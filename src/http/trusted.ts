@@ -4,6 +4,8 @@ import { BlockList, isIP } from 'node:net';
 import { GatehouseError } from '../core/index.ts';
 
 const CACHE_LIMIT = 1024;
+/** The longest textual IP address ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" is 45). */
+const MAX_IP_TEXT = 45;
 const MAPPED_PREFIX = '::ffff:';
 
 /**
@@ -52,6 +54,9 @@ export class TrustedProxies {
   /** Whether `ip` (a socket address or an X-Forwarded-For hop) is one of our proxies. */
   isTrusted(ip: string): boolean {
     if (this.#empty) return false;
+    // Longer text is no address: refused without a cache entry, so a long X-Forwarded-For hop
+    // cannot make the cache hold 1024 copies of itself.
+    if (ip.length > MAX_IP_TEXT) return false;
     const hit = this.#cache.get(ip);
     if (hit !== undefined) return hit;
     const addr = unmapIPv4(ip);

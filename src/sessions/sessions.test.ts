@@ -334,3 +334,35 @@ describe('identity changes', () => {
     assert.equal(await settle(s.authenticate(cookie)), null);
   });
 });
+
+describe('memory bounds (issue 9)', () => {
+  test('a stream of unique junk cookies adds nothing to memory', async () => {
+    const s = await make();
+    const { cookie } = await s.begin(alice, META);
+    assert.ok(await settle(s.authenticate(cookie)));
+    for (let i = 0; i < 5_000; i++) {
+      assert.equal(await settle(s.authenticate(`${cookie.slice(0, 20)}${i.toString(36)}${'A'.repeat(i % 200)}`)), null);
+    }
+    assert.equal(s.cachedCookies, 1);
+    assert.equal(s.cachedSessions, 1);
+  });
+
+  test('valid sessions past limits.sessionCache: both caches stay within it, and an evicted session still works (from the store)', async () => {
+    const s = new Sessions({
+      keyring, store, clock, logger, lifetimeMs: 7 * 24 * HOUR, idleTimeoutMs: 24 * HOUR, cacheSize: 50,
+      identityOf: (u) => ({ username: u.username, email: u.email, emailVerified: u.emailVerified, groups: u.groups }),
+    });
+    await s.start();
+    started.push(s);
+    const cookies: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const { cookie } = await s.begin(alice, META);
+      cookies.push(cookie);
+      assert.ok(await settle(s.authenticate(cookie)));
+      assert.ok(s.cachedCookies <= 50 && s.cachedSessions <= 50, `after ${i + 1}: ${s.cachedCookies} cookies, ${s.cachedSessions} sessions`);
+    }
+    const first = await settle(s.authenticate(cookies[0]));
+    assert.equal(first?.identity.username, 'alice');
+    assert.ok(s.cachedCookies <= 50 && s.cachedSessions <= 50);
+  });
+});

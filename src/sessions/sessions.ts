@@ -14,8 +14,12 @@ import type { Identity } from '../policy/index.ts';
 const PURPOSE = 'session-cookie';
 /** How long a loaded identity is trusted before it is refreshed from the store (in the background). */
 const IDENTITY_TTL_MS = 60_000;
-const MAX_COOKIE_CACHE = 50_000;
-const MAX_SESSION_CACHE = 50_000;
+/**
+ * Sessions (and their unsealed cookies) kept in memory at most (limits.sessionCache). Only a
+ * cookie that unseals (one we sealed) or a session in the store can enter, so junk cookies add
+ * nothing; past the bound the oldest tenth goes and is read again from the store when next seen.
+ */
+export const DEFAULT_SESSION_CACHE = 50_000;
 const TOUCH_FLUSH_MS = 30_000;
 /**
  * The feed is the fast path for revocations; this poll is the safety net: a revocation made
@@ -65,6 +69,8 @@ export interface SessionOptions {
   lifetimeMs: number;
   idleTimeoutMs: number;
   identityOf: (user: UserRecord) => Identity;
+  /** See DEFAULT_SESSION_CACHE. */
+  cacheSize?: number;
 }
 
 export class Sessions {
@@ -75,6 +81,7 @@ export class Sessions {
   #lifetimeMs: number;
   #idleTimeoutMs: number;
   readonly #identityOf: (user: UserRecord) => Identity;
+  readonly #cacheSize: number;
 
   /** sealed cookie value -> its payload, to skip AES-GCM for cookies seen before. */
   readonly #cookies = new Map<string, CookiePayload>();
@@ -98,6 +105,7 @@ export class Sessions {
     this.#lifetimeMs = opts.lifetimeMs;
     this.#idleTimeoutMs = opts.idleTimeoutMs;
     this.#identityOf = opts.identityOf;
+    this.#cacheSize = Math.max(1, opts.cacheSize ?? DEFAULT_SESSION_CACHE);
   }
 
   /** Swap settings on config reload. A new key ring drops the cookie cache so removed keys stop working at once. */
@@ -166,6 +174,7 @@ export class Sessions {
     });
     const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}) };
     const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
+    if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
     this.#loaded.set(sid, {
       sid, userId: user.id, identity: this.#compose(user, upstream?.groups ?? []), name: user.name, expiresAt, createdAt: now,
       lastSeen: now, loadedAt: now, refreshing: false, via: upstream?.via ?? null, upstreamGroups: upstream?.groups ?? [],
@@ -214,6 +223,9 @@ export class Sessions {
   /** Number of sessions this process holds in memory (a metric). */
   get cachedSessions(): number { return this.#loaded.size; }
 
+  /** Unsealed cookies held in memory (for tests of the bound). */
+  get cachedCookies(): number { return this.#cookies.size; }
+
   #decode(cookie: string): CookiePayload | undefined {
     const hit = this.#cookies.get(cookie);
     if (hit) return hit;
@@ -224,7 +236,7 @@ export class Sessions {
     try { p = JSON.parse(raw.toString('utf8')) as CookiePayload; } catch { return undefined; }
     if (p.v !== 1 || typeof p.sid !== 'string' || typeof p.uid !== 'string' || typeof p.exp !== 'number') return undefined;
     if (p.via !== undefined && typeof p.via !== 'string') return undefined;
-    if (this.#cookies.size >= MAX_COOKIE_CACHE) this.#evictOldest(this.#cookies, MAX_COOKIE_CACHE / 10);
+    if (this.#cookies.size >= this.#cacheSize) this.#evictOldest(this.#cookies, Math.ceil(this.#cacheSize / 10));
     this.#cookies.set(cookie, p);
     return p;
   }
@@ -260,7 +272,7 @@ export class Sessions {
         sid: rec.id, userId: user.id, identity: this.#compose(user, upstreamGroups), name: user.name, expiresAt: rec.expiresAt,
         createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false, via, upstreamGroups,
       };
-      if (this.#loaded.size >= MAX_SESSION_CACHE) this.#evictOldest(this.#loaded, MAX_SESSION_CACHE / 10);
+      if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
       this.#loaded.set(rec.id, l);
       return l;
     })().finally(() => this.#pending.delete(p.sid));

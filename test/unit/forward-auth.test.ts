@@ -162,6 +162,14 @@ describe('forward auth from a trusted proxy', () => {
     assert.equal(a.status, 400);
     assert.equal(a.headers['cache-control'], 'no-store');
   });
+
+  test('a malformed X-Original-URL (nginx) is 403: auth_request relays nothing else but 2xx and 401', async () => {
+    for (const url of ['https://app.example.test:8x/', 'https://app.example.test:1234567/', 'https://a,b.example.test/', 'app.example.test/x']) {
+      const a = await send(inst.port, { path: '/oauth2/auth', headers: { host: 'gatehouse.internal', 'x-original-url': url, 'x-original-method': 'GET' } });
+      assert.equal(a.status, 403, url);
+      assert.equal(a.headers['cache-control'], 'no-store');
+    }
+  });
 });
 
 describe('forward auth from an untrusted peer', () => {

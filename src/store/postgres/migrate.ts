@@ -4,7 +4,6 @@
 // lock row or lock table is ever left behind (story 004).
 
 import type pg from 'pg';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
 import type { Migration } from '../migrations.ts';
 import type { SchemaStatus } from '../ports.ts';
@@ -14,7 +13,8 @@ import { isUnavailable, unavailable } from './errors.ts';
 
 /** The advisory lock key ("Gate"): below 2^32, so pg_locks shows it as classid 0, objid key, objsubid 1. */
 export const MIGRATION_LOCK_KEY = 0x47617465;
-const LOCK_POLL_MS = 250;
+/** SQLSTATE lock_not_available: lock_timeout passed. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * How often the server checks, while running a migration statement, that our client is still
@@ -85,13 +85,14 @@ export async function migratePostgres(o: MigrateOptions): Promise<{ applied: num
   // Waiting is measured in real time: an injected (frozen) clock would never time out.
   const deadline = performance.now() + o.lockTimeoutMs;
   const applied: number[] = [];
+  const warned = { done: false };
   for (;;) {
     const client = await o.db.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       await enableClientCheck(client);
-      await takeLock(client, deadline, o);
+      await takeLock(client, deadline, o, warned);
       await client.query(SCHEMA_MIGRATIONS_DDL);
       const status = await readStatus(client, o.migrations);
       if (status.current > latest) throw schemaTooNew(status.current, latest);
@@ -128,25 +129,39 @@ async function enableClientCheck(client: pg.PoolClient): Promise<void> {
   if ((rows[0] as Row).supported) await client.query(`SET LOCAL client_connection_check_interval = '${CLIENT_CHECK_INTERVAL}'`);
 }
 
-/** Try the lock; when taken, say who holds it, then poll until it is free or the deadline passes. */
-async function takeLock(client: pg.PoolClient, deadline: number, o: MigrateOptions): Promise<void> {
-  const tryLock = async (): Promise<boolean> =>
-    Boolean(((await client.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS ok', [MIGRATION_LOCK_KEY])).rows[0] as Row).ok);
-  if (await tryLock()) return;
+/**
+ * Try the lock; when taken, say who holds it (once per migrate call), then wait for it in the
+ * server (pg_advisory_xact_lock under lock_timeout) until it is free or the deadline passes. The
+ * server wakes a waiter the moment the holder's transaction ends, so a replica queued behind
+ * another's migrations goes on at once instead of at its next poll (issue 9: a second replica
+ * was still not ready 790 ms after the first).
+ */
+async function takeLock(client: pg.PoolClient, deadline: number, o: MigrateOptions, warned: { done: boolean }): Promise<void> {
+  const ok = Boolean(((await client.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS ok', [MIGRATION_LOCK_KEY])).rows[0] as Row).ok);
+  if (ok) return;
   const holder = await findLockHolder(client);
-  o.logger.warn({ holderPid: holder?.pid, applicationName: holder?.applicationName, clientAddr: holder?.clientAddr, state: holder?.state, heldForMs: holder?.heldForMs },
-    `waiting for the migration lock held by ${describeHolder(holder)}`);
-  for (;;) {
-    if (performance.now() >= deadline) {
-      const now = await findLockHolder(client);
-      throw new GatehouseError('migration_failed',
-        `timed out after ${o.lockTimeoutMs}ms waiting for the migration lock held by ${describeHolder(now ?? holder)}: ` +
-        'if that process is gone its lock goes when its connection closes; otherwise raise database.migrationLockTimeout');
-    }
-    await sleep(Math.min(LOCK_POLL_MS, Math.max(0, deadline - performance.now())));
-    if (await tryLock()) {
+  if (!warned.done) {
+    warned.done = true;
+    o.logger.warn({ holderPid: holder?.pid, applicationName: holder?.applicationName, clientAddr: holder?.clientAddr, state: holder?.state, heldForMs: holder?.heldForMs },
+      `waiting for the migration lock held by ${describeHolder(holder)}`);
+  }
+  const remaining = Math.floor(deadline - performance.now());
+  if (remaining > 0) {
+    // A savepoint, so a lock timeout leaves the transaction usable for naming the holder.
+    await client.query('SAVEPOINT gatehouse_lock_wait');
+    try {
+      await client.query(`SET LOCAL lock_timeout = '${remaining}ms'`);
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+      await client.query('SET LOCAL lock_timeout = 0');
       o.logger.info({}, 'took the migration lock');
       return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT gatehouse_lock_wait');
     }
   }
+  const now = await findLockHolder(client);
+  throw new GatehouseError('migration_failed',
+    `timed out after ${o.lockTimeoutMs}ms waiting for the migration lock held by ${describeHolder(now ?? holder)}: ` +
+    'if that process is gone its lock goes when its connection closes; otherwise raise database.migrationLockTimeout');
 }
