@@ -227,7 +227,7 @@ function lintDomains(config: Config, emit: Emit): void {
 // ---- network, storage, sessions, secrets
 
 function lintTrustedProxies(config: Config, emit: Emit): void {
-  config.trustedProxies.forEach((cidr, i) => {
+  config.trustedProxies.forEach(({ cidr }, i) => {
     if (/\/0+$/.test(cidr)) {
       emit('trusted-proxies-everyone', ['trustedProxies', i], `${cidr} trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers`);
     }
