@@ -194,3 +194,14 @@ test('property: never a mix — the URL is wholly one family\'s, or the request 
     },
   ), { numRuns: 2000 });
 });
+
+test('config: plain addresses keep working as kind auto; { cidr, kind } is checked with its path', async () => {
+  const { configSchema } = await import('../config/schema.ts');
+  const parsed = configSchema.parse({ trustedProxies: ['10.0.0.0/8', { cidr: '172.16.0.0/12', kind: 'nginx' }, { cidr: '::1/128', kind: 'forwarded' }] });
+  assert.deepEqual(parsed.trustedProxies, [{ cidr: '10.0.0.0/8', kind: 'auto' }, { cidr: '172.16.0.0/12', kind: 'nginx' }, { cidr: '::1/128', kind: 'forwarded' }]);
+  assert.deepEqual(configSchema.parse({}).trustedProxies, [{ cidr: '127.0.0.0/8', kind: 'auto' }, { cidr: '::1/128', kind: 'auto' }]);
+  const bad = configSchema.safeParse({ trustedProxies: [{ cidr: '10.0.0.0/8', kind: 'haproxy' }] });
+  assert.equal(bad.success, false);
+  const missing = configSchema.safeParse({ trustedProxies: [{ cidr: '10.0.0.0/8' }] });
+  assert.equal(missing.success, false);
+});

@@ -3,7 +3,7 @@
 // upstream app, Chromium, and a small HTTP client with a cookie jar. Everything binds to
 // loopback on free ports and keeps its state in a temporary directory removed on stop().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -353,11 +353,17 @@ export async function startNginxFromDocs(v: {
   return startNginx([gatehouseConf, ...apps].join('\n'), {
     port: v.port,
     wrap: v.wrap,
-    files: {
-      'snippets/gatehouse-endpoints.conf': await readDoc('nginx/snippets/gatehouse-endpoints.conf'),
-      'snippets/gatehouse-auth.conf': await readDoc('nginx/snippets/gatehouse-auth.conf'),
-    },
+    files: await nginxSnippets(),
   });
+}
+
+/** Every file in docs/proxies/nginx/snippets/, as `snippets/<name>` → text (what an operator copies to /etc/nginx/snippets/). */
+export async function nginxSnippets(): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(path.join(docsProxies, 'nginx', 'snippets'))).sort()) {
+    files[`snippets/${name}`] = await readDoc(`nginx/snippets/${name}`);
+  }
+  return files;
 }
 
 /** Global options prepended to a Caddyfile: plain HTTP on the port, no admin endpoint. */
