@@ -381,15 +381,20 @@ export async function startCaddy(caddyfile: string, opts: { port: number }): Pro
 }
 
 /** Caddy from docs/proxies/caddy/Caddyfile. */
-export async function startCaddyFromDocs(v: { port: number; gatehouse: string; portalName: string; appNames: string[]; upstream: string }): Promise<ProxyProcess> {
+export async function startCaddyFromDocs(v: { port: number; gatehouse: string; portalName: string; appNames: string[]; upstream: string; moreSites?: string[] }): Promise<ProxyProcess> {
   const site = (name: string) => `http://${name}:${v.port}`;
-  const text = render(await readDoc('caddy/Caddyfile'), {
+  const template = await readDoc('caddy/Caddyfile');
+  const text = render(template, {
     GATEHOUSE: v.gatehouse,
     APP_SITE: v.appNames.map(site).join(', '),
     APP_UPSTREAM: v.upstream,
     PORTAL_SITE: site(v.portalName),
   });
-  return startCaddy(text, { port: v.port });
+  // Another protected site is the shipped app site block again, with its own address.
+  const block = /^\{\{APP_SITE\}\} \{\n[\s\S]*?\n\}\n/m.exec(template);
+  if ((v.moreSites ?? []).length > 0 && block === null) throw new Error('docs/proxies/caddy/Caddyfile: no {{APP_SITE}} block');
+  const more = (v.moreSites ?? []).map((name) => render(block![0], { APP_SITE: site(name), APP_UPSTREAM: v.upstream, GATEHOUSE: v.gatehouse }));
+  return startCaddy([text, ...more].join('\n'), { port: v.port });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -717,6 +722,8 @@ export interface GateConfigOptions {
   listenPort?: number;
   /** More served domains (plain http allowed), e.g. ['localhost']. */
   domains?: string[];
+  /** The trustedProxies YAML value; default: loopback as plain addresses (kind auto). */
+  trustedProxies?: string;
 }
 
 /** The suites' standard config: two domains over http, loopback proxies trusted, a few apps. */
@@ -729,7 +736,7 @@ export function gateConfig(o: GateConfigOptions): string {
     '  - { domain: example.test, allowHttp: true }',
     '  - { domain: other.test, allowHttp: true }',
     ...(o.domains ?? []).map((d) => `  - { domain: ${d}, allowHttp: true }`),
-    "trustedProxies: ['127.0.0.0/8', '::1/128']",
+    `trustedProxies: ${o.trustedProxies ?? "['127.0.0.0/8', '::1/128']"}`,
     'apps:',
     o.apps ?? [
       '  - { name: public-api, hosts: [api.example.test, app.example.test], paths: [/adsb/*], public: true }',
@@ -770,17 +777,25 @@ export const PORTAL_HOST = 'auth.example.test';
 /** Hosts the stacks serve as protected apps (they share one whoami upstream). */
 export const APP_HOSTS = ['app.example.test', 'app2.other.test', 'api.example.test'];
 
-export async function startStack(kind: 'nginx' | 'caddy', o: { apps?: string; extra?: string } = {}): Promise<Stack> {
+export async function startStack(kind: 'nginx' | 'caddy', o: {
+  apps?: string; extra?: string; trustedProxies?: string;
+  /** More protected sites, each its own nginx server block / Caddy site, on the same whoami app. */
+  moreSites?: string[];
+} = {}): Promise<Stack> {
   const port = await freePort();
   const portal = `http://${PORTAL_HOST}:${port}`;
   const app = await startWhoami();
   let gh: GatehouseProcess | undefined;
   try {
-    gh = await startGatehouse(gateConfig({ publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}) }));
+    gh = await startGatehouse(gateConfig({
+      publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}),
+      ...(o.trustedProxies !== undefined ? { trustedProxies: o.trustedProxies } : {}),
+    }));
     const gatehouse = `127.0.0.1:${gh.port}`;
+    const more = o.moreSites ?? [];
     const proxy = kind === 'nginx'
-      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [{ serverName: APP_HOSTS.join(' '), upstream: app.address }] })
-      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address });
+      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [APP_HOSTS.join(' '), ...more].map((serverName) => ({ serverName, upstream: app.address })) })
+      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address, moreSites: more });
     const g = gh;
     return {
       kind, port, gh: g, app, proxy, portal,
