@@ -281,6 +281,34 @@ export async function startNginx(httpConf: string, opts: NginxOptions): Promise<
   return startProxyProcess('nginx', dir, cmd, args, opts.port, errorLog);
 }
 
+/** `nginx -t` on `httpConf` (inside http{}) with `files` beside it; nothing is started. */
+export async function nginxConfigTest(httpConf: string, files: Record<string, string>): Promise<{ ok: boolean; output: string }> {
+  const dir = await tempDir('nginx-t');
+  try {
+    for (const [rel, text] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+      await writeFile(path.join(dir, rel), text);
+    }
+    await writeFile(path.join(dir, 'http.conf'), httpConf);
+    const errorLog = path.join(dir, 'error.log');
+    await writeFile(path.join(dir, 'nginx.conf'), [
+      `pid ${dir}/nginx.pid;`, `error_log ${errorLog} notice;`, 'events {}',
+      'http {', '  access_log off;', `  client_body_temp_path ${dir}/client_body;`, `  proxy_temp_path ${dir}/proxy;`,
+      `  fastcgi_temp_path ${dir}/fastcgi;`, `  uwsgi_temp_path ${dir}/uwsgi;`, `  scgi_temp_path ${dir}/scgi;`, '  include http.conf;', '}', '',
+    ].join('\n'));
+    const r = await new Promise<RunResult>((resolve) => {
+      const c = spawn('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', errorLog, '-t', '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let so = ''; let se = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => { so += d; });
+      c.stderr.setEncoding('utf8').on('data', (d: string) => { se += d; });
+      c.on('close', (code) => resolve({ code, stdout: so, stderr: se }));
+    });
+    return { ok: r.code === 0, output: `${r.stdout}${r.stderr}${await readFile(errorLog, 'utf8').catch(() => '')}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export interface ApacheOptions {
   /** The port the config listens on (it must contain `Listen 127.0.0.1:<port>`). */
   port: number;
@@ -461,6 +489,47 @@ export const SPOOFED_HEADERS: Array<[string, string]> = [
   ['X-Forwarded_Email', 'mallory@evil.test'],
   ['X-Forwarded-Groups', 'mallory-group'],
 ];
+
+// Client copies of the headers the gate reads and of identity headers, for the spoofing tables.
+
+/** Every spoofed value below carries this (or 6.6.6.6), so a copy that gets through is spotted. */
+export const SPOOF_MARK = 'mallory';
+const MARK = SPOOF_MARK;
+
+/** Every header Gatehouse reads to learn the original request or the client's address. */
+export const GATE_HEADERS = [
+  'X-Original-URL', 'X-Original-Method', 'X-Original-URI', 'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host',
+  'X-Forwarded-Uri', 'X-Forwarded-Method', 'X-Forwarded-Port', 'X-Forwarded-Prefix', 'Forwarded', 'X-Real-IP',
+];
+/** Identity header names apps read (Gatehouse's and oauth2-proxy's, Authelia's, Grafana's, Authentik's, generic). */
+export const IDENTITY_HEADERS = [
+  'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username', 'X-Auth-Request-Access-Token',
+  'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username', 'X-Forwarded-Access-Token',
+  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name', 'X-Remote-User', 'X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL', 'X-WEBAUTH-GROUPS',
+  'X-Authentik-Username', 'X-Authentik-Groups', 'X-User', 'X-Email',
+];
+
+/** Each name in every case and with "_" for "-" (all of them, and only the last). */
+export function spellings(name: string): string[] {
+  const lastUnderscore = (n: string) => { const i = n.lastIndexOf('-'); return i < 0 ? n : `${n.slice(0, i)}_${n.slice(i + 1)}`; };
+  const forms = [name, name.toLowerCase(), name.toUpperCase(), name.replaceAll('-', '_'), name.toLowerCase().replaceAll('-', '_'), lastUnderscore(name)];
+  return [...new Set(forms)];
+}
+
+/** A value for the header that would flip the decision if believed, and that the app check can spot. */
+export function spoofValue(name: string, port: number): string {
+  switch (name.toLowerCase()) {
+    case 'x-original-url': return `http://api.example.test:${port}/adsb/${MARK}`;
+    case 'x-original-uri': case 'x-forwarded-uri': case 'x-forwarded-prefix': return `/adsb/${MARK}`;
+    case 'x-original-method': case 'x-forwarded-method': return 'OPTIONS';
+    case 'x-forwarded-host': return `auth.example.test:${port}`;
+    case 'x-forwarded-proto': return 'https';
+    case 'x-forwarded-port': return '8443';
+    case 'x-forwarded-for': case 'x-real-ip': return '6.6.6.6';
+    case 'forwarded': return `for=6.6.6.6;host=auth.example.test:${port};proto=https`;
+    default: return `${MARK}-${name.toLowerCase().includes('email') ? `${MARK}@evil.test` : 'admins'}`;
+  }
+}
 
 /** Throws unless the app saw the request and none of its header values came from SPOOFED_HEADERS. */
 export function assertNoSpoof(req: SeenRequest | undefined): void {

@@ -5,46 +5,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { addUser, request, signIn, startStack, type HttpResponse, type SeenRequest, type Stack } from './harness.ts';
+import {
+  addUser, GATE_HEADERS, IDENTITY_HEADERS, request, signIn, SPOOF_MARK as MARK, spellings, spoofValue, startStack,
+  type HttpResponse, type SeenRequest, type Stack,
+} from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
-const MARK = 'mallory';
-
-/** Every header Gatehouse reads to learn the original request or the client's address. */
-const GATE_HEADERS = [
-  'X-Original-URL', 'X-Original-Method', 'X-Original-URI', 'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host',
-  'X-Forwarded-Uri', 'X-Forwarded-Method', 'X-Forwarded-Port', 'X-Forwarded-Prefix', 'Forwarded', 'X-Real-IP',
-];
-/** Identity header names apps read (Gatehouse's and oauth2-proxy's, Authelia's, Grafana's, Authentik's, generic). */
-const IDENTITY_HEADERS = [
-  'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username', 'X-Auth-Request-Access-Token',
-  'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username', 'X-Forwarded-Access-Token',
-  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name', 'X-Remote-User', 'X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL', 'X-WEBAUTH-GROUPS',
-  'X-Authentik-Username', 'X-Authentik-Groups', 'X-User', 'X-Email',
-];
-
-/** Each name in every case and with "_" for "-" (all of them, and only the last). */
-function spellings(name: string): string[] {
-  const lastUnderscore = (n: string) => { const i = n.lastIndexOf('-'); return i < 0 ? n : `${n.slice(0, i)}_${n.slice(i + 1)}`; };
-  const forms = [name, name.toLowerCase(), name.toUpperCase(), name.replaceAll('-', '_'), name.toLowerCase().replaceAll('-', '_'), lastUnderscore(name)];
-  return [...new Set(forms)];
-}
-
-/** A value for the header that would flip the decision if believed, and that the app check can spot. */
-function spoofValue(name: string, port: number): string {
-  switch (name.toLowerCase()) {
-    case 'x-original-url': return `http://api.example.test:${port}/adsb/${MARK}`;
-    case 'x-original-uri': case 'x-forwarded-uri': case 'x-forwarded-prefix': return `/adsb/${MARK}`;
-    case 'x-original-method': case 'x-forwarded-method': return 'OPTIONS';
-    case 'x-forwarded-host': return `auth.example.test:${port}`;
-    case 'x-forwarded-proto': return 'https';
-    case 'x-forwarded-port': return '8443';
-    case 'x-forwarded-for': case 'x-real-ip': return '6.6.6.6';
-    case 'forwarded': return `for=6.6.6.6;host=auth.example.test:${port};proto=https`;
-    default: return `${MARK}-${name.toLowerCase().includes('email') ? `${MARK}@evil.test` : 'admins'}`;
-  }
-}
-
 /** What the client sees, reduced to what decides: status, where it is sent, and who the app thinks it is. */
 function verdict(res: HttpResponse, seen: SeenRequest | undefined): string {
   const user = seen?.headers.filter(([k]) => k.toLowerCase() === 'x-auth-request-user').map(([, v]) => v).join(',');
