@@ -244,7 +244,7 @@ describe('docs/proxies/nginx against a scripted gate', () => {
     const n = await assertNoCopiesReachTheGate(stub, app, [
       url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
     ]);
-    console.log(`nginx (scripted gate): ${n} spoofed requests`); // eslint-disable-line no-console
+    console.log(`nginx (scripted gate): ${n} spoofed requests`);
   });
 });
 
@@ -317,7 +317,7 @@ describe('docs/proxies/caddy against a scripted gate', () => {
     const n = await assertNoCopiesReachTheGate(stub, app, [
       url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
     ]);
-    console.log(`caddy (scripted gate): ${n} spoofed requests`); // eslint-disable-line no-console
+    console.log(`caddy (scripted gate): ${n} spoofed requests`);
   });
 });
 

@@ -50,7 +50,6 @@ for (const kind of ['nginx', 'caddy'] as const) {
       bobCookie = jar.header(s.url('app.example.test', '/'))!;
     });
     after(async () => {
-      // eslint-disable-next-line no-console
       console.log(`${kind}: ${tried} spoofed requests tried`);
       await s?.stop();
     });
@@ -102,7 +101,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
 
     describe('request lines and Host headers that name another host than the routed one', () => {
       let cases = 0;
-      after(() => { console.log(`${kind}: ${cases} request-line/Host cases tried`); }); // eslint-disable-line no-console
+      after(() => { console.log(`${kind}: ${cases} request-line/Host cases tried`); });
 
       test('an absolute-form request line is judged on the host it names, whatever Host says', async () => {
         const hosts = ['pub.example.test', 'auth.example.test', 'api.example.test', 'unknown.example.test', '127.0.0.1'];
