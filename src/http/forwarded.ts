@@ -227,13 +227,18 @@ function hostHeader(req: IncomingMessage, proto: 'http' | 'https'): string {
 /** One side's description of the original request; a field is undefined when that side's headers do not say it. */
 interface Described { method?: string; proto?: 'http' | 'https'; host?: string; uri?: string }
 
-/** nginx's description: X-Original-URL (absolute) and X-Original-Method; undefined without X-Original-URL. */
+/**
+ * nginx's description: X-Original-URL (absolute) and X-Original-Method; undefined without
+ * X-Original-URL. Without X-Original-Method the subrequest's own method stands in (nginx sends
+ * GET), and that is the method compared and judged.
+ */
 function nginxSays(req: IncomingMessage): Described | undefined {
   const originalUrl = header(req, 'x-original-url');
   if (originalUrl === undefined) return undefined;
   const abs = splitAbsolute(originalUrl.trim(), 'X-Original-URL');
   const m = header(req, 'x-original-method');
-  return { ...abs, ...(m !== undefined ? { method: normalizeMethod(m.trim(), 'X-Original-Method') } : {}) };
+  const method = m !== undefined ? normalizeMethod(m.trim(), 'X-Original-Method') : normalizeMethod(req.method ?? 'GET', 'request method');
+  return { ...abs, method };
 }
 
 /** The X-Forwarded-* description (Traefik, Caddy): only the pieces whose header is present. */
@@ -268,15 +273,18 @@ function sameHost(a: string, b: string): boolean {
 }
 
 /**
- * Refuse a request whose two descriptions of the original URL disagree in any piece both give.
- * Whichever one the peer's kind believes, the other is then either the proxy's own (ingress-nginx
- * with an X-Forwarded-Host auth snippet) and must match, or a client's copy that slipped through
- * a proxy config, and guessing between them is how a gate is talked into judging another URL.
+ * Refuse a request whose two descriptions of the original request disagree in a piece both give
+ * and the rules decide on: method, host, path. Whichever one the peer's kind believes, the other
+ * is then either the proxy's own (ingress-nginx with X-Forwarded-Host: $host for the auth
+ * request) and must match, or a client's copy that slipped through a proxy config, and guessing
+ * between them is how a gate is talked into judging another URL.
+ * The scheme is not compared: no rule matches on it, and behind a TLS-terminating load balancer
+ * ingress-nginx passes the balancer's X-Forwarded-Proto: https beside an X-Original-URL built
+ * from its own $scheme (http). The believed family's scheme is used, never a mix.
  */
 function assertAgree(a: Described, b: Described): void {
   const differ: string[] = [];
   if (a.method !== undefined && b.method !== undefined && a.method !== b.method) differ.push('method');
-  if (a.proto !== undefined && b.proto !== undefined && a.proto !== b.proto) differ.push('scheme');
   if (a.host !== undefined && b.host !== undefined && !sameHost(a.host, b.host)) differ.push('host');
   if (a.uri !== undefined && b.uri !== undefined && a.uri !== b.uri) differ.push('path');
   if (differ.length > 0) {
@@ -296,9 +304,9 @@ function assertAgree(a: Described, b: Described): void {
  *     request itself (a plain reverse proxy in front of the portal sends only -Proto/-Host).
  *     X-Original-* are never read from such a peer.
  *   - auto (a plain address): X-Original-URL when present, else as `forwarded`.
- * In every kind, when X-Original-URL and any X-Forwarded-Method/-Proto/-Host/-Uri are both
- * present they must agree (assertAgree), so a client's copy of the other family that a proxy let
- * through can only get its own request refused, never change the URL judged.
+ * In every kind, when X-Original-URL and any X-Forwarded-Method/-Host/-Uri are both present
+ * they must agree (assertAgree), so a client's copy of the other family that a proxy let through
+ * can only get its own request refused, never change the URL judged.
  *
  * X-Forwarded-Host and X-Forwarded-Proto may carry a comma-separated list when several proxies
  * appended to them; the FIRST element is the client-facing one (the outermost proxy wrote it),
@@ -317,9 +325,7 @@ export function readOriginal(req: IncomingMessage, trusted: TrustedProxies): Ori
   if (nginx !== undefined) assertAgree(nginx, fwd);
 
   if (nginx !== undefined && kind !== 'forwarded') {
-    // Without X-Original-Method, the subrequest's own method stands in (nginx sends GET).
-    const method = nginx.method ?? normalizeMethod(req.method ?? 'GET', 'request method');
-    return { method, proto: nginx.proto!, host: nginx.host!, uri: nginx.uri!, clientIp, via: 'nginx', trustedPeer: true };
+    return { method: nginx.method!, proto: nginx.proto!, host: nginx.host!, uri: nginx.uri!, clientIp, via: 'nginx', trustedPeer: true };
   }
   // An nginx peer never sets X-Forwarded-Uri/-Method: a copy of them is a client's.
   const believed: Described = kind === 'nginx' ? { proto: fwd.proto, host: fwd.host } : fwd;

@@ -10,7 +10,7 @@ const CADDY = {
   host: 'app.example.test', 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.test',
   'x-forwarded-uri': '/admin/x', 'x-forwarded-for': '203.0.113.9', accept: 'text/html',
 };
-const SPOOFS = ['https://auth.example.test/oauth2/start', 'https://app.example.test/public/x', 'https://app.example.test/oauth2/sign_in', 'http://app.example.test/admin/x'];
+const SPOOFS = ['https://auth.example.test/oauth2/start', 'https://app.example.test/public/x', 'https://app.example.test/oauth2/sign_in', 'https://app.example.test/admin/x?y'];
 
 for (const kind of ['auto', 'forwarded', 'nginx'] as const) {
   describe(`trustedProxies kind ${kind}: a client's X-Original-URL beside the proxy's X-Forwarded-*`, () => {
@@ -33,7 +33,7 @@ for (const kind of ['auto', 'forwarded', 'nginx'] as const) {
           assert.equal(a.status, 400, `${spoof} ${cookie ? 'bob' : 'anonymous'}`);
           assert.equal(a.body, 'bad request\n');
           const logged = inst.logger.lines.slice(before).find((l) => l.msg === 'forward auth: bad original request');
-          assert.match(String(logged?.fields.reason), /^X-Original-URL\/-Method and X-Forwarded-\* describe different requests \((scheme|host|path)(, (host|path))*\); refused rather than guessed$/);
+          assert.match(String(logged?.fields.reason), /^X-Original-URL\/-Method and X-Forwarded-\* describe different requests \((host|path)(, path)?\); refused rather than guessed$/);
         }
       }
     });
