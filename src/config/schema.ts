@@ -318,7 +318,7 @@ export const configSchema = z.strictObject({
     .describe('peers whose X-Forwarded-* or X-Original-* headers are believed: an address or CIDR range (kind auto), or { cidr, kind }. '
       + 'kind nginx (nginx, ingress-nginx): the original URL comes from X-Original-URL/-Method only; kind forwarded (Traefik, Caddy): '
       + 'from X-Forwarded-Method/-Proto/-Host/-Uri only; auto: X-Original-URL when present, else X-Forwarded-*. In every kind a request '
-      + 'carrying both families is refused with 400 unless they agree. The narrowest matching range decides a peer\'s kind'),
+      + 'carrying both families is refused with 400 unless they agree on method, host and path. The narrowest matching range decides a peer\'s kind'),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('the lowest level written'),
   }).prefault({}).describe('logging (JSON lines on stdout)'),
