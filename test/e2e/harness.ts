@@ -505,9 +505,16 @@ export const GATE_HEADERS = [
 export const IDENTITY_HEADERS = [
   'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username', 'X-Auth-Request-Access-Token',
   'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username', 'X-Forwarded-Access-Token',
-  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name', 'X-Remote-User', 'X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL', 'X-WEBAUTH-GROUPS',
-  'X-Authentik-Username', 'X-Authentik-Groups', 'X-User', 'X-Email',
+  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name', 'X-Remote-User', 'X-Remote-Email', 'X-Remote-Groups', 'X-Remote-Name',
+  'X-User', 'X-Email', 'X-Groups', 'X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL', 'X-WEBAUTH-NAME', 'X-WEBAUTH-GROUPS', 'X-WEBAUTH-ROLE',
+  'X-Authentik-Username', 'X-Authentik-Email', 'X-Authentik-Groups', 'X-Authentik-Name', 'X-Authentik-Uid',
 ];
+/**
+ * Headers the gate does not read but other proxies set and some frameworks believe (Tornado's
+ * X-Scheme, Rails' X-Forwarded-Ssl, oauth2-proxy's X-Auth-Request-Redirect): the shipped nginx and
+ * Caddy files drop them too.
+ */
+export const PROXY_HEADERS = ['X-Forwarded-Server', 'X-Forwarded-Ssl', 'X-Forwarded-Scheme', 'X-Scheme', 'X-Sent-From', 'X-Auth-Request-Redirect'];
 
 /** Each name in every case and with "_" for "-" (all of them, and only the last). */
 export function spellings(name: string): string[] {

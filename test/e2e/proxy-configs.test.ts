@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  assertNoSpoof, freePort, GATE_HEADERS, headerValues, IDENTITY_HEADERS, nginxConfigTest, spellings, spoofValue, SPOOF_MARK, nginxSnippets, readDoc, recordRequest, render, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
+  assertNoSpoof, freePort, GATE_HEADERS, headerValues, IDENTITY_HEADERS, PROXY_HEADERS, nginxConfigTest, spellings, spoofValue, SPOOF_MARK, nginxSnippets, readDoc, recordRequest, render, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
   type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -98,7 +98,7 @@ async function startStub(portalPort: () => number): Promise<Stub> {
  * whatever the gate would make of it, a header the proxy did not set itself never arrives.
  */
 async function assertNoCopiesReachTheGate(stub: Stub, app: Whoami, urls: string[]): Promise<number> {
-  const names = [...GATE_HEADERS, ...IDENTITY_HEADERS].flatMap(spellings);
+  const names = [...GATE_HEADERS, ...IDENTITY_HEADERS, ...PROXY_HEADERS].flatMap(spellings);
   let tried = 0;
   for (const u of urls) {
     const port = Number(new URL(u).port);
@@ -341,6 +341,12 @@ describe('docs/proxies/nginx: every suggested combination of files passes nginx 
       assert.equal(r.ok, true, `${c.confs.join(' + ')} with ${c.snippets.join(', ')}:\n${r.output}`);
     });
   }
+  test('the clean-headers snippet drops exactly the headers the spoofing tables send (and X-Forwarded-For, which every location also sets)', async () => {
+    const text = await readDoc('nginx/snippets/gatehouse-clean-headers.conf');
+    const names = [...text.matchAll(/^proxy_set_header (\S+) "";$/gm)].map((m) => m[1]!.toLowerCase()).sort();
+    assert.deepEqual(names, [...new Set([...GATE_HEADERS, ...IDENTITY_HEADERS, ...PROXY_HEADERS].map((n) => n.toLowerCase()))].sort());
+  });
+
   test('every snippet file is in some combination', async () => {
     const all = Object.keys(await nginxSnippets()).map((k) => k.slice('snippets/'.length)).sort();
     assert.deepEqual([...new Set(COMBOS.flatMap((c) => c.snippets))].sort(), all);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  addUser, GATE_HEADERS, IDENTITY_HEADERS, request, signIn, SPOOF_MARK as MARK, spellings, spoofValue, startStack,
+  addUser, GATE_HEADERS, IDENTITY_HEADERS, PROXY_HEADERS, request, signIn, SPOOF_MARK as MARK, spellings, spoofValue, startStack,
   type HttpResponse, type SeenRequest, type Stack,
 } from './harness.ts';
 
@@ -62,7 +62,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
     ];
 
     test('each spoofed header, in every spelling, alone and all together: same decision, nothing reaches the app', async () => {
-      const names = [...GATE_HEADERS, ...IDENTITY_HEADERS].flatMap(spellings);
+      const names = [...GATE_HEADERS, ...IDENTITY_HEADERS, ...PROXY_HEADERS].flatMap(spellings);
       assert.ok(names.length > 150, String(names.length));
       for (const target of targets()) {
         for (const who of ['anonymous', 'bob'] as const) {
