@@ -2,7 +2,7 @@
 // returns an exit code. `--help` on each prints its usage.
 import type { ParseArgsConfig } from 'node:util';
 import { parseDuration, randomId, silentLogger, type Logger } from '../core/index.ts';
-import { lintConfig, type LoadedConfig } from '../config/index.ts';
+import { embeddedConfig, lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
 import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
@@ -11,7 +11,7 @@ import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { CliIO } from './io.ts';
-import { configPath, loadFor, reportError, withStore } from './context.ts';
+import { configPath, ensureDataDir, loadFor, reportError, withStore } from './context.ts';
 import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
 import { BACKUP_COMMANDS } from './backup.ts';
@@ -109,12 +109,28 @@ async function userUnlink(store: Store, username: string, connectorId: string, i
 export const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run Gatehouse (with no config: SQLite under ./data, a generated secret, a demo app, on 127.0.0.1:4180)',
-    usage: `gatehouse serve [--config PATH]\n\n${CONFIG_HELP}\n\nSIGHUP or a change to the config file reloads it; an invalid config is refused and the old one keeps serving.`,
-    options: { ...CONFIG },
+    usage: `gatehouse serve [--config PATH] [--port PORT]\n\n${CONFIG_HELP}\n  -p, --port PORT     the TCP port to listen on (default: $GATEHOUSE_PORT, else listen.port, else 4180 —\n                      also oauth2-proxy's default, so often taken); without a config file the demo's\n                      publicUrl follows it\n\nSIGHUP or a change to the config file reloads it; an invalid config is refused and the old one keeps serving.`,
+    options: { ...CONFIG, port: { type: 'string', short: 'p' } },
     async run({ values }, io) {
       const path = configPath(values.config as string | undefined, io);
-      const loaded = await loadFor(path, io);
+      const fromFlag = values.port as string | undefined;
+      const portText = fromFlag ?? (io.env.GATEHOUSE_PORT || undefined);
+      let port: number | undefined;
+      if (portText !== undefined) {
+        // Port 0 (any free port) only with a config file: the demo's publicUrl must name the port.
+        const min = path ? 0 : 1;
+        port = /^\d{1,5}$/.test(portText) ? Number(portText) : -1;
+        if (port < min || port > 65535) {
+          io.err(`gatehouse serve: ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'}: expected a port number from ${min} to 65535, got "${portText}"`);
+          return 2;
+        }
+      }
+      let loaded = await loadFor(path, io);
+      if (port !== undefined) {
+        loaded = path ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } } : embeddedConfig(undefined, port);
+      }
       for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
+      await ensureDataDir(loaded.config);
       const logger = createLogger({ level: loaded.config.log.level });
       const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
       installProcessGuards({

@@ -1,6 +1,8 @@
 // Shared steps of the commands: find and load the config, open the store.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { GatehouseError, type Logger } from '../core/index.ts';
-import { loadConfig, renderProblems, type LoadedConfig } from '../config/index.ts';
+import { loadConfig, renderProblems, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { databaseUrl } from '../app/index.ts';
 import type { CliIO } from './io.ts';
@@ -15,7 +17,25 @@ export async function loadFor(flag: string | undefined, io: CliIO): Promise<Load
   return loadConfig({ ...(path ? { path } : {}), env: io.env });
 }
 
+/**
+ * Create the directory the embedded SQLite file lives in (dataDir, or the directory of a
+ * `sqlite:` URL) before a command opens it: a first `gatehouse user add` on a fresh machine must
+ * not fail on a missing ./data. Owner-only (0700): it holds the database and generated secret.
+ */
+export async function ensureDataDir(config: Config): Promise<void> {
+  const url = databaseUrl(config);
+  if (!/^sqlite:/i.test(url)) return;
+  const file = url.slice('sqlite:'.length);
+  if (file === '' || file === ':memory:') return;
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new GatehouseError('config_invalid', `dataDir: cannot create ${dirname(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 export async function withStore<T>(loaded: LoadedConfig, logger: Logger, fn: (store: Store) => Promise<T>): Promise<T> {
+  await ensureDataDir(loaded.config);
   const store = await openStore({ url: databaseUrl(loaded.config), logger, lockTimeoutMs: loaded.config.database.migrationLockTimeout });
   try {
     await store.migrate();

@@ -11,10 +11,11 @@ import { configSchema, type ConfigInput } from './schema.ts';
  */
 export const DEMO_UPSTREAM_PLACEHOLDER = 'http://127.0.0.1:0/';
 
-export function embeddedConfig(dataDir = './data'): LoadedConfig {
+/** `port`: where the demo listens and what its publicUrl says (`gatehouse serve --port`). */
+export function embeddedConfig(dataDir = './data', port = 4180): LoadedConfig {
   const input: ConfigInput = {
-    publicUrl: 'http://localhost:4180',
-    listen: { host: '127.0.0.1', port: 4180 },
+    publicUrl: `http://localhost:${port}`,
+    listen: { host: '127.0.0.1', port },
     dataDir,
     demo: true,
     domains: [{ domain: 'localhost', allowHttp: true }],

@@ -225,11 +225,21 @@ test('cookie-domain-public-suffix and cookie-domain-mismatch', () => {
 });
 
 test('trusted-proxies-everyone', () => {
-  assert.deepEqual(lint({ ...base(), trustedProxies: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] }), [
+  assert.deepEqual(only('trusted-proxies-everyone', { ...base(), trustedProxies: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] }), [
     { severity: 'warning', path: 'trustedProxies[1]', code: 'trusted-proxies-everyone', message: '0.0.0.0/0 trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers' },
     { severity: 'warning', path: 'trustedProxies[2]', code: 'trusted-proxies-everyone', message: '::/0 trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers' },
   ]);
-  assert.deepEqual(lint({ ...base(), trustedProxies: ['10.0.0.0/8', '::1/128', '192.168.0.10'] }), []);
+  assert.deepEqual(only('trusted-proxies-everyone', { ...base(), trustedProxies: ['10.0.0.0/8', '::1/128', '192.168.0.10'] }), []);
+});
+
+test('trusted-proxies-kind: a range beyond loopback without a kind', () => {
+  assert.deepEqual(lint({ ...base(), trustedProxies: ['10.0.0.0/8', '127.0.0.0/8', '127.0.0.1', '::1/128', '::1', { cidr: '10.1.0.0/16', kind: 'nginx' }, { cidr: '10.2.0.0/16', kind: 'forwarded' }, '128.0.0.0/8', '127.0.0.0/7'] }), [
+    { severity: 'warning', path: 'trustedProxies[0]', code: 'trusted-proxies-kind', message: '10.0.0.0/8 has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: 10.0.0.0/8, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy' },
+    { severity: 'warning', path: 'trustedProxies[7]', code: 'trusted-proxies-kind', message: '128.0.0.0/8 has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: 128.0.0.0/8, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy' },
+    { severity: 'warning', path: 'trustedProxies[8]', code: 'trusted-proxies-kind', message: '127.0.0.0/7 has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: 127.0.0.0/7, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy' },
+  ]);
+  // The default list (loopback) is quiet.
+  assert.deepEqual(only('trusted-proxies-kind', base()), []);
 });
 
 test('database-url-scheme: never echoes the URL', () => {

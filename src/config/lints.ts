@@ -34,6 +34,7 @@ export const LINTS = [
   { code: 'cookie-domain-public-suffix', severity: 'error', summary: 'a cookie domain that is a public suffix such as co.uk or github.io' },
   { code: 'cookie-domain-mismatch', severity: 'error', summary: 'a cookieDomain that is not the domain or a parent of it' },
   { code: 'trusted-proxies-everyone', severity: 'warning', summary: 'trustedProxies contains a /0 network, so any client can spoof X-Forwarded-*' },
+  { code: 'trusted-proxies-kind', severity: 'warning', summary: 'a trustedProxies entry beyond loopback without a kind (nginx or forwarded): both header families are read' },
   { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
   { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
   { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
@@ -284,10 +285,18 @@ function lintDomains(config: Config, emit: Emit): void {
 
 // ---- network, storage, sessions, secrets
 
+/** 127.0.0.0/8 and ::1 (and addresses inside them): a proxy on the same machine, where auto is the default. */
+const LOOPBACK = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:[89]|[12]\d|3[0-2]))?|::1(?:\/128)?|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:10[4-9]|11\d|12[0-8]))?)$/i;
+
 function lintTrustedProxies(config: Config, emit: Emit): void {
-  config.trustedProxies.forEach((cidr, i) => {
+  config.trustedProxies.forEach(({ cidr, kind }, i) => {
     if (/\/0+$/.test(cidr)) {
       emit('trusted-proxies-everyone', ['trustedProxies', i], `${cidr} trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers`);
+    } else if (kind === 'auto' && !LOOPBACK.test(cidr)) {
+      // auto is safe with the shipped proxy configs only because disagreeing families are
+      // refused; a kind makes the other family unread (see http/forwarded.ts).
+      emit('trusted-proxies-kind', ['trustedProxies', i],
+        `${cidr} has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: ${cidr}, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy`);
     }
   });
 }

@@ -17,6 +17,14 @@ const cidr = z.string().regex(
   'expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128',
 );
 
+const trustedProxy = z.union([
+  cidr,
+  z.strictObject({
+    cidr: cidr.describe('the proxy\'s address or CIDR range'),
+    kind: z.enum(['nginx', 'forwarded', 'auto']).describe('which headers this proxy sets itself: nginx (X-Original-URL/-Method), forwarded (X-Forwarded-Method/-Proto/-Host/-Uri), or auto'),
+  }),
+]);
+
 const hostPattern = z.string()
   .regex(/^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?::\d{1,5})?$/,
     'expected a lowercase host name, optionally starting with "*." (for example grafana.example.org or *.example.org)')
@@ -333,8 +341,12 @@ export const configSchema = z.strictObject({
   secrets: z.strictObject({
     session: secretList.optional().describe('root secret(s), any encoding, at least 32 bytes of entropy; generated into dataDir when unset'),
   }).prefault({}).describe('root secrets; every key is derived from them (HKDF)'),
-  trustedProxies: z.array(cidr).default(['127.0.0.0/8', '::1/128'])
-    .describe('peers whose X-Forwarded-* and X-Original-* headers are believed'),
+  trustedProxies: z.array(trustedProxy).default(['127.0.0.0/8', '::1/128'])
+    .transform((list) => list.map((e) => (typeof e === 'string' ? { cidr: e, kind: 'auto' as const } : e)))
+    .describe('peers whose X-Forwarded-* or X-Original-* headers are believed: an address or CIDR range (kind auto), or { cidr, kind }. '
+      + 'kind nginx (nginx, ingress-nginx): the original URL comes from X-Original-URL/-Method only; kind forwarded (Traefik, Caddy): '
+      + 'from X-Forwarded-Method/-Proto/-Host/-Uri only; auto: X-Original-URL when present, else X-Forwarded-*. In every kind a request '
+      + 'carrying both families is refused with 400 unless they agree on method, host and path. The narrowest matching range decides a peer\'s kind'),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('the lowest level written'),
   }).prefault({}).describe('logging (JSON lines on stdout)'),

@@ -3,7 +3,8 @@
 // scheme, host and URI come in headers:
 //   - nginx / ingress-nginx: X-Original-URL (absolute URL) and X-Original-Method
 //   - Traefik, Caddy: X-Forwarded-Method, -Proto, -Host, -Uri
-// Those headers are believed only from a trusted socket peer: from anyone else every
+// Those headers are believed only from a trusted socket peer, and only the family that peer's
+// kind of proxy sets itself (trustedProxies[].kind; see readOriginal): from anyone else every
 // X-Forwarded-* / X-Original-* header is ignored and the request line and Host header are used.
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
@@ -182,9 +183,89 @@ function hostHeader(req: IncomingMessage, proto: 'http' | 'https'): string {
   return normalizeHost(host, proto, 'Host');
 }
 
+/** One side's description of the original request; a field is undefined when that side's headers do not say it. */
+interface Described { method?: string; proto?: 'http' | 'https'; host?: string; uri?: string }
+
+/**
+ * nginx's description: X-Original-URL (absolute) and X-Original-Method; undefined without
+ * X-Original-URL. Without X-Original-Method the subrequest's own method stands in (nginx sends
+ * GET), and that is the method compared and judged.
+ */
+function nginxSays(req: IncomingMessage): Described | undefined {
+  const originalUrl = header(req, 'x-original-url');
+  if (originalUrl === undefined) return undefined;
+  const abs = splitAbsolute(originalUrl.trim(), 'X-Original-URL');
+  const m = header(req, 'x-original-method');
+  const method = m !== undefined ? normalizeMethod(m.trim(), 'X-Original-Method') : normalizeMethod(req.method ?? 'GET', 'request method');
+  return { ...abs, method };
+}
+
+/** The X-Forwarded-* description (Traefik, Caddy): only the pieces whose header is present. */
+function forwardedSays(req: IncomingMessage, protoForHost: 'http' | 'https'): Described {
+  const h = req.headers;
+  const fMethod = h['x-forwarded-method'];
+  const fProto = h['x-forwarded-proto'];
+  const fHost = h['x-forwarded-host'];
+  const fUri = h['x-forwarded-uri'];
+  const out: Described = {};
+  if (typeof fProto === 'string') out.proto = normalizeProto(firstOf(fProto), 'X-Forwarded-Proto');
+  if (typeof fMethod === 'string') out.method = normalizeMethod(fMethod.trim(), 'X-Forwarded-Method');
+  if (typeof fHost === 'string') out.host = normalizeHost(firstOf(fHost), out.proto ?? protoForHost, 'X-Forwarded-Host');
+  if (typeof fUri === 'string') out.uri = normalizeUri(fUri, 'X-Forwarded-Uri');
+  return out;
+}
+
+function splitPort(host: string): { name: string; port: string } {
+  const at = host.charCodeAt(0) === 91 /* [ */ ? host.indexOf(':', host.indexOf(']')) : host.indexOf(':');
+  return at < 0 ? { name: host, port: '' } : { name: host.slice(0, at), port: host.slice(at + 1) };
+}
+
+/**
+ * Two hosts name the same place: equal, or the same name where one side gives no port (nginx's
+ * `$host`, which many ingress-nginx auth snippets put in X-Forwarded-Host, never carries one).
+ */
+function sameHost(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = splitPort(a);
+  const y = splitPort(b);
+  return x.name === y.name && (x.port === '' || y.port === '');
+}
+
+/**
+ * Refuse a request whose two descriptions of the original request disagree in a piece both give
+ * and the rules decide on: method, host, path. Whichever one the peer's kind believes, the other
+ * is then either the proxy's own (ingress-nginx with X-Forwarded-Host: $host for the auth
+ * request) and must match, or a client's copy that slipped through a proxy config, and guessing
+ * between them is how a gate is talked into judging another URL.
+ * The scheme is not compared: no rule matches on it, and behind a TLS-terminating load balancer
+ * ingress-nginx passes the balancer's X-Forwarded-Proto: https beside an X-Original-URL built
+ * from its own $scheme (http). The believed family's scheme is used, never a mix.
+ */
+function assertAgree(a: Described, b: Described): void {
+  const differ: string[] = [];
+  if (a.method !== undefined && b.method !== undefined && a.method !== b.method) differ.push('method');
+  if (a.host !== undefined && b.host !== undefined && !sameHost(a.host, b.host)) differ.push('host');
+  if (a.uri !== undefined && b.uri !== undefined && a.uri !== b.uri) differ.push('path');
+  if (differ.length > 0) {
+    throw invalid(`X-Original-URL/-Method and X-Forwarded-* describe different requests (${differ.join(', ')}); refused rather than guessed`);
+  }
+}
+
 /**
  * Read the original request (see the top of this file). Throws GatehouseError('invalid_request')
- * when a believed header is malformed.
+ * when a believed header is malformed, or when the two header families disagree.
+ *
+ * Which headers describe the URL depends on the kind of the trusted peer (trustedProxies[].kind):
+ *   - nginx: X-Original-URL/-Method. Without X-Original-URL the request is a plain proxied one
+ *     (the portal, /oauth2/ on an app host): the request line, with X-Forwarded-Host/-Proto.
+ *     X-Forwarded-Uri/-Method are never read from an nginx peer: nginx does not set them.
+ *   - forwarded: X-Forwarded-Method/-Proto/-Host/-Uri; each missing piece falls back to the
+ *     request itself (a plain reverse proxy in front of the portal sends only -Proto/-Host).
+ *     X-Original-* are never read from such a peer.
+ *   - auto (a plain address): X-Original-URL when present, else as `forwarded`.
+ * In every kind, when X-Original-URL and any X-Forwarded-Method/-Host/-Uri are both present
+ * they must agree (assertAgree), so a client's copy of the other family that a proxy let through
+ * can only get its own request refused, never change the URL judged.
  *
  * X-Forwarded-Host and X-Forwarded-Proto may carry a comma-separated list when several proxies
  * appended to them; the FIRST element is the client-facing one (the outermost proxy wrote it),
@@ -193,35 +274,26 @@ function hostHeader(req: IncomingMessage, proto: 'http' | 'https'): string {
 export function readOriginal(req: IncomingMessage, trusted: TrustedProxies): OriginalRequest {
   const rawPeer = req.socket.remoteAddress ?? '';
   const peer = unmapIPv4(rawPeer);
-  const trustedPeer = rawPeer !== '' && trusted.isTrusted(rawPeer);
-  if (!trustedPeer) return direct(req, false, peer);
+  const kind = rawPeer === '' ? null : trusted.kindOf(rawPeer);
+  if (kind === null) return direct(req, false, peer);
 
   const clientIp = clientIpFrom(req, peer, trusted);
-  const h = req.headers;
+  const socket = socketProto(req);
+  const nginx = nginxSays(req);
+  const fwd = forwardedSays(req, nginx?.proto ?? socket);
+  if (nginx !== undefined) assertAgree(nginx, fwd);
 
-  const originalUrl = header(req, 'x-original-url');
-  if (originalUrl !== undefined) {
-    const abs = splitAbsolute(originalUrl.trim(), 'X-Original-URL');
-    const m = header(req, 'x-original-method');
-    // Without X-Original-Method, the subrequest's own method stands in (nginx sends GET).
-    const method = normalizeMethod(m !== undefined ? m.trim() : (req.method ?? 'GET'), 'X-Original-Method');
-    return { method, proto: abs.proto, host: abs.host, uri: abs.uri, clientIp, via: 'nginx', trustedPeer };
+  if (nginx !== undefined && kind !== 'forwarded') {
+    return { method: nginx.method!, proto: nginx.proto!, host: nginx.host!, uri: nginx.uri!, clientIp, via: 'nginx', trustedPeer: true };
   }
-
-  const fMethod = h['x-forwarded-method'];
-  const fProto = h['x-forwarded-proto'];
-  const fHost = h['x-forwarded-host'];
-  const fUri = h['x-forwarded-uri'];
-  if (fMethod === undefined && fProto === undefined && fHost === undefined && fUri === undefined) {
+  // An nginx peer never sets X-Forwarded-Uri/-Method: a copy of them is a client's.
+  const believed: Described = kind === 'nginx' ? { proto: fwd.proto, host: fwd.host } : fwd;
+  if (believed.method === undefined && believed.proto === undefined && believed.host === undefined && believed.uri === undefined) {
     return direct(req, true, clientIp);
   }
-  // Each missing piece falls back to the request itself, so a plain reverse proxy that sends
-  // only X-Forwarded-Proto/Host in front of the portal works too.
-  const proto = typeof fProto === 'string' ? normalizeProto(firstOf(fProto), 'X-Forwarded-Proto') : socketProto(req);
-  const method = typeof fMethod === 'string' ? normalizeMethod(fMethod.trim(), 'X-Forwarded-Method') : normalizeMethod(req.method ?? 'GET', 'request method');
-  let host: string;
-  if (typeof fHost === 'string') host = normalizeHost(firstOf(fHost), proto, 'X-Forwarded-Host');
-  else host = hostHeader(req, proto);
-  const uri = typeof fUri === 'string' ? normalizeUri(fUri, 'X-Forwarded-Uri') : normalizeUri(req.url ?? '/', 'request target');
-  return { method, proto, host, uri, clientIp, via: 'forwarded', trustedPeer };
+  const proto = believed.proto ?? socket;
+  const method = believed.method ?? normalizeMethod(req.method ?? 'GET', 'request method');
+  const host = believed.host ?? hostHeader(req, proto);
+  const uri = believed.uri ?? normalizeUri(req.url ?? '/', 'request target');
+  return { method, proto, host, uri, clientIp, via: 'forwarded', trustedPeer: true };
 }

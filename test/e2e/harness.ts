@@ -3,7 +3,7 @@
 // upstream app, Chromium, and a small HTTP client with a cookie jar. Everything binds to
 // loopback on free ports and keeps its state in a temporary directory removed on stop().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -281,6 +281,34 @@ export async function startNginx(httpConf: string, opts: NginxOptions): Promise<
   return startProxyProcess('nginx', dir, cmd, args, opts.port, errorLog);
 }
 
+/** `nginx -t` on `httpConf` (inside http{}) with `files` beside it; nothing is started. */
+export async function nginxConfigTest(httpConf: string, files: Record<string, string>): Promise<{ ok: boolean; output: string }> {
+  const dir = await tempDir('nginx-t');
+  try {
+    for (const [rel, text] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+      await writeFile(path.join(dir, rel), text);
+    }
+    await writeFile(path.join(dir, 'http.conf'), httpConf);
+    const errorLog = path.join(dir, 'error.log');
+    await writeFile(path.join(dir, 'nginx.conf'), [
+      `pid ${dir}/nginx.pid;`, `error_log ${errorLog} notice;`, 'events {}',
+      'http {', '  access_log off;', `  client_body_temp_path ${dir}/client_body;`, `  proxy_temp_path ${dir}/proxy;`,
+      `  fastcgi_temp_path ${dir}/fastcgi;`, `  uwsgi_temp_path ${dir}/uwsgi;`, `  scgi_temp_path ${dir}/scgi;`, '  include http.conf;', '}', '',
+    ].join('\n'));
+    const r = await new Promise<RunResult>((resolve) => {
+      const c = spawn('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', errorLog, '-t', '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let so = ''; let se = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => { so += d; });
+      c.stderr.setEncoding('utf8').on('data', (d: string) => { se += d; });
+      c.on('close', (code) => resolve({ code, stdout: so, stderr: se }));
+    });
+    return { ok: r.code === 0, output: `${r.stdout}${r.stderr}${await readFile(errorLog, 'utf8').catch(() => '')}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export interface ApacheOptions {
   /** The port the config listens on (it must contain `Listen 127.0.0.1:<port>`). */
   port: number;
@@ -353,11 +381,17 @@ export async function startNginxFromDocs(v: {
   return startNginx([gatehouseConf, ...apps].join('\n'), {
     port: v.port,
     wrap: v.wrap,
-    files: {
-      'snippets/gatehouse-endpoints.conf': await readDoc('nginx/snippets/gatehouse-endpoints.conf'),
-      'snippets/gatehouse-auth.conf': await readDoc('nginx/snippets/gatehouse-auth.conf'),
-    },
+    files: await nginxSnippets(),
   });
+}
+
+/** Every file in docs/proxies/nginx/snippets/, as `snippets/<name>` → text (what an operator copies to /etc/nginx/snippets/). */
+export async function nginxSnippets(): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(path.join(docsProxies, 'nginx', 'snippets'))).sort()) {
+    files[`snippets/${name}`] = await readDoc(`nginx/snippets/${name}`);
+  }
+  return files;
 }
 
 /** Global options prepended to a Caddyfile: plain HTTP on the port, no admin endpoint. */
@@ -375,15 +409,20 @@ export async function startCaddy(caddyfile: string, opts: { port: number }): Pro
 }
 
 /** Caddy from docs/proxies/caddy/Caddyfile. */
-export async function startCaddyFromDocs(v: { port: number; gatehouse: string; portalName: string; appNames: string[]; upstream: string }): Promise<ProxyProcess> {
+export async function startCaddyFromDocs(v: { port: number; gatehouse: string; portalName: string; appNames: string[]; upstream: string; moreSites?: string[] }): Promise<ProxyProcess> {
   const site = (name: string) => `http://${name}:${v.port}`;
-  const text = render(await readDoc('caddy/Caddyfile'), {
+  const template = await readDoc('caddy/Caddyfile');
+  const text = render(template, {
     GATEHOUSE: v.gatehouse,
     APP_SITE: v.appNames.map(site).join(', '),
     APP_UPSTREAM: v.upstream,
     PORTAL_SITE: site(v.portalName),
   });
-  return startCaddy(text, { port: v.port });
+  // Another protected site is the shipped app site block again, with its own address.
+  const block = /^\{\{APP_SITE\}\} \{\n[\s\S]*?\n\}\n/m.exec(template);
+  if ((v.moreSites ?? []).length > 0 && block === null) throw new Error('docs/proxies/caddy/Caddyfile: no {{APP_SITE}} block');
+  const more = (v.moreSites ?? []).map((name) => render(block![0], { APP_SITE: site(name), APP_UPSTREAM: v.upstream, GATEHOUSE: v.gatehouse }));
+  return startCaddy([text, ...more].join('\n'), { port: v.port });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,6 +489,54 @@ export const SPOOFED_HEADERS: Array<[string, string]> = [
   ['X-Forwarded_Email', 'mallory@evil.test'],
   ['X-Forwarded-Groups', 'mallory-group'],
 ];
+
+// Client copies of the headers the gate reads and of identity headers, for the spoofing tables.
+
+/** Every spoofed value below carries this (or 6.6.6.6), so a copy that gets through is spotted. */
+export const SPOOF_MARK = 'mallory';
+const MARK = SPOOF_MARK;
+
+/** Every header Gatehouse reads to learn the original request or the client's address. */
+export const GATE_HEADERS = [
+  'X-Original-URL', 'X-Original-Method', 'X-Original-URI', 'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host',
+  'X-Forwarded-Uri', 'X-Forwarded-Method', 'X-Forwarded-Port', 'X-Forwarded-Prefix', 'Forwarded', 'X-Real-IP',
+];
+/** Identity header names apps read (Gatehouse's and oauth2-proxy's, Authelia's, Grafana's, Authentik's, generic). */
+export const IDENTITY_HEADERS = [
+  'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username', 'X-Auth-Request-Access-Token',
+  'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username', 'X-Forwarded-Access-Token',
+  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name', 'X-Remote-User', 'X-Remote-Email', 'X-Remote-Groups', 'X-Remote-Name',
+  'X-User', 'X-Email', 'X-Groups', 'X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL', 'X-WEBAUTH-NAME', 'X-WEBAUTH-GROUPS', 'X-WEBAUTH-ROLE',
+  'X-Authentik-Username', 'X-Authentik-Email', 'X-Authentik-Groups', 'X-Authentik-Name', 'X-Authentik-Uid',
+];
+/**
+ * Headers the gate does not read but other proxies set and some frameworks believe (Tornado's
+ * X-Scheme, Rails' X-Forwarded-Ssl, oauth2-proxy's X-Auth-Request-Redirect): the shipped nginx and
+ * Caddy files drop them too.
+ */
+export const PROXY_HEADERS = ['X-Forwarded-Server', 'X-Forwarded-Ssl', 'X-Forwarded-Scheme', 'X-Scheme', 'X-Sent-From', 'X-Auth-Request-Redirect'];
+
+/** Each name in every case and with "_" for "-" (all of them, and only the last). */
+export function spellings(name: string): string[] {
+  const lastUnderscore = (n: string) => { const i = n.lastIndexOf('-'); return i < 0 ? n : `${n.slice(0, i)}_${n.slice(i + 1)}`; };
+  const forms = [name, name.toLowerCase(), name.toUpperCase(), name.replaceAll('-', '_'), name.toLowerCase().replaceAll('-', '_'), lastUnderscore(name)];
+  return [...new Set(forms)];
+}
+
+/** A value for the header that would flip the decision if believed, and that the app check can spot. */
+export function spoofValue(name: string, port: number): string {
+  switch (name.toLowerCase()) {
+    case 'x-original-url': return `http://api.example.test:${port}/adsb/${MARK}`;
+    case 'x-original-uri': case 'x-forwarded-uri': case 'x-forwarded-prefix': return `/adsb/${MARK}`;
+    case 'x-original-method': case 'x-forwarded-method': return 'OPTIONS';
+    case 'x-forwarded-host': return `auth.example.test:${port}`;
+    case 'x-forwarded-proto': return 'https';
+    case 'x-forwarded-port': return '8443';
+    case 'x-forwarded-for': case 'x-real-ip': return '6.6.6.6';
+    case 'forwarded': return `for=6.6.6.6;host=auth.example.test:${port};proto=https`;
+    default: return `${MARK}-${name.toLowerCase().includes('email') ? `${MARK}@evil.test` : 'admins'}`;
+  }
+}
 
 /** Throws unless the app saw the request and none of its header values came from SPOOFED_HEADERS. */
 export function assertNoSpoof(req: SeenRequest | undefined): void {
@@ -711,6 +798,8 @@ export interface GateConfigOptions {
   listenPort?: number;
   /** More served domains (plain http allowed), e.g. ['localhost']. */
   domains?: string[];
+  /** The trustedProxies YAML value; default: loopback as plain addresses (kind auto). */
+  trustedProxies?: string;
 }
 
 /** The suites' standard config: two domains over http, loopback proxies trusted, a few apps. */
@@ -723,7 +812,7 @@ export function gateConfig(o: GateConfigOptions): string {
     '  - { domain: example.test, allowHttp: true }',
     '  - { domain: other.test, allowHttp: true }',
     ...(o.domains ?? []).map((d) => `  - { domain: ${d}, allowHttp: true }`),
-    "trustedProxies: ['127.0.0.0/8', '::1/128']",
+    `trustedProxies: ${o.trustedProxies ?? "['127.0.0.0/8', '::1/128']"}`,
     'apps:',
     o.apps ?? [
       '  - { name: public-api, hosts: [api.example.test, app.example.test], paths: [/adsb/*], public: true }',
@@ -764,17 +853,25 @@ export const PORTAL_HOST = 'auth.example.test';
 /** Hosts the stacks serve as protected apps (they share one whoami upstream). */
 export const APP_HOSTS = ['app.example.test', 'app2.other.test', 'api.example.test'];
 
-export async function startStack(kind: 'nginx' | 'caddy', o: { apps?: string; extra?: string } = {}): Promise<Stack> {
+export async function startStack(kind: 'nginx' | 'caddy', o: {
+  apps?: string; extra?: string; trustedProxies?: string;
+  /** More protected sites, each its own nginx server block / Caddy site, on the same whoami app. */
+  moreSites?: string[];
+} = {}): Promise<Stack> {
   const port = await freePort();
   const portal = `http://${PORTAL_HOST}:${port}`;
   const app = await startWhoami();
   let gh: GatehouseProcess | undefined;
   try {
-    gh = await startGatehouse(gateConfig({ publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}) }));
+    gh = await startGatehouse(gateConfig({
+      publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}),
+      ...(o.trustedProxies !== undefined ? { trustedProxies: o.trustedProxies } : {}),
+    }));
     const gatehouse = `127.0.0.1:${gh.port}`;
+    const more = o.moreSites ?? [];
     const proxy = kind === 'nginx'
-      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [{ serverName: APP_HOSTS.join(' '), upstream: app.address }] })
-      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address });
+      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [APP_HOSTS.join(' '), ...more].map((serverName) => ({ serverName, upstream: app.address })) })
+      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address, moreSites: more });
     const g = gh;
     return {
       kind, port, gh: g, app, proxy, portal,

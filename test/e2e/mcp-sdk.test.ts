@@ -27,7 +27,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { MemoryProvider, serveWhoamiMcp } from '../fixtures/mcp-sdk.ts';
 import {
-  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, launchChromium, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
+  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, launchChromium, nginxSnippets, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
   startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -50,7 +50,7 @@ async function startNginxMcpFromDocs(v: {
   const app = render(await readDoc('nginx/app.conf'), { LISTEN: v.port, SERVER_NAME: v.apps.serverName, APP_UPSTREAM: v.apps.upstream });
   const mcp = render(await readDoc('nginx/mcp.conf'), { LISTEN: v.port, MCP_SERVER_NAME: v.mcp.serverName, MCP_UPSTREAM: v.mcp.upstream });
   const files: Record<string, string> = {};
-  for (const f of ['gatehouse-endpoints.conf', 'gatehouse-auth.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf']) files[`snippets/${f}`] = await readDoc(`nginx/snippets/${f}`);
+  Object.assign(files, await nginxSnippets());
   return startNginx([gatehouseConf, app, mcp].join('\n'), { port: v.port, files });
 }
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  assertNoSpoof, freePort, headerValues, recordRequest, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
+  assertNoSpoof, freePort, GATE_HEADERS, headerValues, IDENTITY_HEADERS, PROXY_HEADERS, nginxConfigTest, spellings, spoofValue, SPOOF_MARK, nginxSnippets, readDoc, recordRequest, render, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
   type ProxyProcess, type SeenRequest, type Whoami,
 } from './harness.ts';
 
@@ -90,6 +90,31 @@ async function startStub(portalPort: () => number): Promise<Stub> {
     address: `127.0.0.1:${addr.port}`, seen, sockets, connections: () => connections,
     stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+}
+
+/**
+ * Every spelling of every gate and identity header, sent on an allowed, a public, a portal and a
+ * /oauth2/ request: no copy may reach the gate (nor the app, where the request gets there) —
+ * whatever the gate would make of it, a header the proxy did not set itself never arrives.
+ */
+async function assertNoCopiesReachTheGate(stub: Stub, app: Whoami, urls: string[]): Promise<number> {
+  const names = [...GATE_HEADERS, ...IDENTITY_HEADERS, ...PROXY_HEADERS].flatMap(spellings);
+  let tried = 0;
+  for (const u of urls) {
+    const port = Number(new URL(u).port);
+    for (const batch of [...names.map((n) => [n]), names]) {
+      const fromStub = stub.seen.length;
+      const fromApp = app.seen.length;
+      await request(u, { headers: batch.map((n): [string, string] => [n, spoofValue(n, port)]) });
+      tried++;
+      for (const r of [...stub.seen.slice(fromStub), ...app.seen.slice(fromApp)]) {
+        const leaked = r.headers.filter(([k, v]) => v.includes(SPOOF_MARK) || v.includes('6.6.6.6') || v.includes('8443')
+          || (/^x[-_]forwarded[-_]proto$/i.test(k) && v !== 'http') || (/^(x[-_]original|x[-_]forwarded)[-_]method$/i.test(k) && v !== 'GET'));
+        assert.deepEqual(leaked, [], `${u} with ${batch.length === 1 ? batch[0] : 'every header'}: ${r.url}`);
+      }
+    }
+  }
+  return tried;
 }
 
 function lastAuth(stub: Stub): SeenRequest {
@@ -214,6 +239,13 @@ describe('docs/proxies/nginx against a scripted gate', () => {
     assert.deepEqual(headerValues(seen, 'X-Forwarded-Host'), [`${PORTAL}:${port}`]);
     assert.deepEqual(headerValues(seen, 'X-Forwarded-For'), ['127.0.0.1']);
   });
+
+  test('no client copy of a header the gate reads or of an identity header reaches the gate or the app', async () => {
+    const n = await assertNoCopiesReachTheGate(stub, app, [
+      url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
+    ]);
+    console.log(`nginx (scripted gate): ${n} spoofed requests`);
+  });
 });
 
 describe('docs/proxies/caddy against a scripted gate', () => {
@@ -279,5 +311,44 @@ describe('docs/proxies/caddy against a scripted gate', () => {
     assert.equal(res.status, 302);
     assert.deepEqual(res.headers['set-cookie'], ['session=from-ticket; Path=/; HttpOnly']);
     assert.deepEqual(headerValues(lastAuth(stub), 'X-Forwarded-Uri'), ['/oauth2/ticket?t=abc&rd=x']);
+  });
+
+  test('no client copy of a header the gate reads or of an identity header reaches the gate or the app', async () => {
+    const n = await assertNoCopiesReachTheGate(stub, app, [
+      url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
+    ]);
+    console.log(`caddy (scripted gate): ${n} spoofed requests`);
+  });
+});
+
+// Every combination of the nginx files the docs suggest (docs/proxies/README.md, docs/mcp.md),
+// each with only the snippets it says to copy, passes `nginx -t` (nginx 1.22).
+describe('docs/proxies/nginx: every suggested combination of files passes nginx -t', () => {
+  const vars = { GATEHOUSE: '127.0.0.1:4180', LISTEN: 8080, PORTAL_NAME: 'auth.example.test', SERVER_NAME: 'app.example.test',
+    APP_UPSTREAM: '127.0.0.1:3000', MCP_SERVER_NAME: 'mcp.example.test', MCP_UPSTREAM: '127.0.0.1:3001' };
+  const COMBOS: Array<{ name: string; confs: string[]; snippets: string[] }> = [
+    { name: 'the portal only', confs: ['gatehouse.conf'], snippets: ['gatehouse-clean-headers.conf'] },
+    { name: 'the portal and protected apps', confs: ['gatehouse.conf', 'app.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-auth.conf'] },
+    { name: 'the portal and an MCP server only', confs: ['gatehouse.conf', 'mcp.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf'] },
+    { name: 'the portal, apps and an MCP server', confs: ['gatehouse.conf', 'app.conf', 'mcp.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-auth.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf'] },
+  ];
+  for (const c of COMBOS) {
+    test(c.name, async () => {
+      const conf = (await Promise.all(c.confs.map(async (f) => render(await readDoc(`nginx/${f}`), vars)))).join('\n');
+      const files: Record<string, string> = {};
+      for (const f of c.snippets) files[`snippets/${f}`] = await readDoc(`nginx/snippets/${f}`);
+      const r = await nginxConfigTest(conf, files);
+      assert.equal(r.ok, true, `${c.confs.join(' + ')} with ${c.snippets.join(', ')}:\n${r.output}`);
+    });
+  }
+  test('the clean-headers snippet drops exactly the headers the spoofing tables send (and X-Forwarded-For, which every location also sets)', async () => {
+    const text = await readDoc('nginx/snippets/gatehouse-clean-headers.conf');
+    const names = [...text.matchAll(/^proxy_set_header (\S+) "";$/gm)].map((m) => m[1]!.toLowerCase()).sort();
+    assert.deepEqual(names, [...new Set([...GATE_HEADERS, ...IDENTITY_HEADERS, ...PROXY_HEADERS].map((n) => n.toLowerCase()))].sort());
+  });
+
+  test('every snippet file is in some combination', async () => {
+    const all = Object.keys(await nginxSnippets()).map((k) => k.slice('snippets/'.length)).sort();
+    assert.deepEqual([...new Set(COMBOS.flatMap((c) => c.snippets))].sort(), all);
   });
 });
