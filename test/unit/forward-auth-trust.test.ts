@@ -25,13 +25,13 @@ for (const kind of ['auto', 'forwarded', 'nginx'] as const) {
     });
     after(async () => { await inst.close(); });
 
-    test('is refused with 400 and a log line naming the disagreement, anonymous or signed in', async () => {
+    test('is refused (403: nginx relays only 401 and 403 from auth_request) with a log line naming the disagreement, anonymous or signed in', async () => {
       for (const spoof of SPOOFS) {
         for (const cookie of [undefined, bob]) {
           const before = inst.logger.lines.length;
           const a = await send(inst.port, { path: '/oauth2/auth', headers: { ...CADDY, 'x-original-url': spoof, ...(cookie ? { cookie } : {}) } });
-          assert.equal(a.status, 400, `${spoof} ${cookie ? 'bob' : 'anonymous'}`);
-          assert.equal(a.body, 'bad request\n');
+          assert.equal(a.status, 403, `${spoof} ${cookie ? 'bob' : 'anonymous'}`);
+          assert.equal(a.body, 'forbidden\n');
           const logged = inst.logger.lines.slice(before).find((l) => l.msg === 'forward auth: bad original request');
           assert.match(String(logged?.fields.reason), /^X-Original-URL\/-Method and X-Forwarded-\* describe different requests \((host|path)(, path)?\); refused rather than guessed$/);
         }

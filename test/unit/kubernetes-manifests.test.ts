@@ -47,8 +47,8 @@ describe('every object against the Kubernetes OpenAPI schemas', () => {
     const seen = new Set<string>();
     const unique = all.filter((o) => { const key = `${o.apiVersion}/${o.kind}/${o.metadata.namespace}/${o.metadata.name}`; return !seen.has(key) && seen.add(key); });
     assert.deepEqual(unique.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-      'ClusterRoleBinding/gatehouse-admins', 'Deployment/gatehouse', 'Ingress/gatehouse', 'Ingress/grafana', 'Ingress/grafana-oauth2',
-      'IngressRoute/gatehouse', 'IngressRoute/grafana', 'Middleware/gatehouse', 'Middleware/strip-identity-spoofs',
+      'ClusterRoleBinding/gatehouse-admins', 'ConfigMap/gatehouse-auth-headers', 'ConfigMap/gatehouse-clean-headers', 'Deployment/gatehouse', 'Ingress/gatehouse', 'Ingress/grafana', 'Ingress/grafana-oauth2',
+      'IngressRoute/gatehouse', 'IngressRoute/grafana', 'Middleware/gatehouse', 'Middleware/gatehouse-portal',
       'Namespace/gatehouse', 'NetworkPolicy/gatehouse', 'PersistentVolumeClaim/gatehouse-data', 'PodDisruptionBudget/gatehouse',
       'PrometheusRule/gatehouse', 'Service/gatehouse', 'ServiceAccount/gatehouse', 'ServiceMonitor/gatehouse',
     ]);
@@ -184,6 +184,10 @@ describe('what the other files promise', () => {
     const docs = await readYaml(join(ROOT, 'docs/proxies/ingress-nginx/ingress.yaml'));
     const ours = await readYaml(join(KUBE, 'ingress-nginx/example-app.yaml'));
     assert.deepEqual(byKind(ours, 'Ingress', 'grafana').metadata.annotations, byKind(docs, 'Ingress', 'grafana').metadata.annotations);
+    const headers = await readYaml(join(KUBE, 'ingress-nginx/headers.yaml'));
+    for (const name of ['gatehouse-auth-headers', 'gatehouse-clean-headers']) {
+      assert.deepEqual(byKind(headers, 'ConfigMap', name), byKind(docs, 'ConfigMap', name), name);
+    }
     const { config } = await loadOverlayConfig('overlays/sqlite');
     // The sign-in redirect goes to the portal the config names, the check to the Service.
     const ann = byKind(ours, 'Ingress', 'grafana').metadata.annotations;
@@ -201,7 +205,7 @@ describe('what the other files promise', () => {
     const fa = structuredClone(byKind(docs, 'Middleware', 'gatehouse').spec);
     fa.forwardAuth.addAuthCookiesToResponse = [config.session.cookieName];
     assert.deepEqual(byKind(ours, 'Middleware', 'gatehouse').spec, fa);
-    assert.deepEqual(byKind(ours, 'Middleware', 'strip-identity-spoofs').spec, byKind(docs, 'Middleware', 'strip-identity-spoofs').spec);
+    assert.deepEqual(byKind(ours, 'Middleware', 'gatehouse-portal').spec, byKind(docs, 'Middleware', 'gatehouse-portal').spec);
   });
 
   test('kube-apiserver: the AuthenticationConfiguration is exactly what `gatehouse doctor kube` prints for the base config', async () => {
