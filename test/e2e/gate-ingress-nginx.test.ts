@@ -166,7 +166,7 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
     const attack = (p: number) => [`GET http://app.example.test:${p}/private/x HTTP/1.1`, `Host: pub.example.test:${p}`, 'Connection: close'];
     const n = app.seen.length;
     const r = await raw(port, attack(port));
-    assert.equal(r.status, 500, 'nginx answers 500 when the auth request gets 400');
+    assert.equal(r.status, 403, 'the gate refuses the disagreement with 403, which nginx relays');
     assert.equal(app.seen.length, n, 'the app never saw it');
     assert.match(gh.logs(), /describe different requests \(host\)/);
     // The control: the same Ingress without X-Forwarded-Host in the auth ConfigMap.
