@@ -22,6 +22,7 @@ WORKDIR /app
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
+COPY edge/src ./edge/src
 RUN find src -name '*.test.ts' -delete \
  && mkdir -p /data .compile-cache && chown 10001:10001 /data .compile-cache && chmod 0700 /data
 

@@ -69,8 +69,9 @@ say "staging the root filesystem in $stage/rootfs"
 rfs="$stage/rootfs"
 mkdir -p "$rfs"/{app,data,tmp,run,proc,sys,dev,etc/gatehouse,etc/ssl/certs,usr/local/bin,usr/share}
 
-# The app: what git tracks under bin/ and src/, without unit tests.
-git ls-files -z -- bin src package.json package-lock.json | while IFS= read -r -d '' f; do
+# The app: what git tracks under bin/ and src/, without unit tests, and the edge package's
+# source (`gatehouse doctor edge` checks a Worker's config with it).
+git ls-files -z -- bin src edge/src package.json package-lock.json | while IFS= read -r -d '' f; do
   case "$f" in *.test.ts) continue ;; esac
   mkdir -p "$rfs/app/$(dirname "$f")"
   cp -p "$f" "$rfs/app/$f"

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
-  addUser, freePort, gateConfig, headerValues, launchChromium, readDoc, render, request, startGatehouse, startNginx, startWhoami,
+  addUser, freePort, gateConfig, headerValues, launchChromium, nginxSnippets, readDoc, render, request, startGatehouse, startNginx, startWhoami,
   type GatehouseProcess, type ProxyProcess, type Whoami,
 } from './harness.ts';
 
@@ -62,10 +62,7 @@ before(async () => {
   await addUser(gh, 'alice', PASSWORD, ['admins']);
   nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
     port,
-    files: {
-      'snippets/gatehouse-endpoints.conf': await readDoc('nginx/snippets/gatehouse-endpoints.conf'),
-      'snippets/gatehouse-auth.conf': await readDoc('nginx/snippets/gatehouse-auth.conf'),
-    },
+    files: await nginxSnippets(),
   });
 });
 after(async () => { await browser?.close(); await nginx?.stop(); await gh?.stop(); await app?.stop(); await rp?.stop(); });
