@@ -3,6 +3,7 @@
 //   - every replica becomes ready, and none exits (the bootstrap admin used to be created twice:
 //     `a user named "admin" already exists`, a crash-looping pod on every fresh install);
 //   - exactly one bootstrap admin exists and exactly one replica announced its password;
+//   - exactly one signing key per alg exists (each replica used to make its own: 4-6 a round);
 //   - no probe-visible failure: /healthz answers 200 from "listening" on, and /readyz, once 200,
 //     stays 200 (a replica waiting on another's migration lock is "not ready yet", never failed);
 //   - how long the last replica takes to be ready after the first is measured and reported.
@@ -82,6 +83,11 @@ for (let round = 1; round <= ROUNDS; round++) {
       assert.equal(logs.filter((l) => l.includes('created the bootstrap admin: username')).length, 1, `exactly one replica created the admin:\n${logs.join('\n-----\n').slice(-6000)}`);
       const { rows } = await adminQuery("SELECT count(*)::int AS n FROM users WHERE username = 'admin'", [], db.url);
       assert.equal((rows[0] as { n: number }).n, 1);
+      // The first signing keys: exactly one per alg, made by one replica (signing-key-race.test.ts
+      // asserts the keys every replica then serves are the same).
+      const { rows: keys } = await adminQuery('SELECT alg, count(*)::int AS n FROM signing_keys GROUP BY alg ORDER BY alg', [], db.url);
+      assert.deepEqual(keys, [{ alg: 'ES256', n: 1 }, { alg: 'RS256', n: 1 }]);
+      assert.equal(logs.reduce((n, l) => n + l.split('"generated a signing key"').length - 1, 0), 2);
       const ready = watches.map(({ w }) => w.readyAt as number).sort((a, b) => a - b);
       const spread = (ready.at(-1) as number) - (ready[0] as number);
       spreads.push(spread);
