@@ -522,7 +522,7 @@ async function doctor(values: Record<string, string | boolean | undefined>, io: 
   let loaded: LoadedConfig;
   try { loaded = await loadFor(path, io); } catch (err) { reportError(err, io); return 1; }
   ok(`config is valid (${path ?? 'embedded defaults'})`);
-  for (const l of lintConfig(loaded.config, { fromFile: loaded.fromFile })) {
+  for (const l of lintConfig(loaded.config, { fromFile: loaded.fromFile, referencePaths: loaded.referencePaths })) {
     if (l.severity === 'error') bad(`${l.path}: ${l.message}`); else io.out(`! ${l.path}: ${l.message}`);
   }
   const c = loaded.config;

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { embeddedConfig } from './defaults.ts';
+import { loadConfig } from './loader.ts';
 import { LINTS, lintConfig, type Lint } from './lints.ts';
 import { configSchema, type ConfigInput } from './schema.ts';
 
@@ -276,4 +281,54 @@ test('connector-open-to-everyone: createAccounts auto with an empty allow', () =
   assert.deepEqual(lint(gh({ createAccounts: 'auto', allow: { orgs: ['acme'] } })), []);
   assert.deepEqual(lint(gh({ createAccounts: 'auto', allow: { orgs: [] } })).map((l) => l.code), ['connector-open-to-everyone']);
   assert.deepEqual(lint(gh({ createAccounts: 'invite' })), []);
+});
+
+test('inline-secret: a client or connector secret not from ${file:}/${env:} warns with its path; unknown provenance (no referencePaths) never warns', () => {
+  const input = {
+    ...base(),
+    clients: [
+      { id: 'spa', public: true, redirectUris: ['https://spa.example.org/cb'] },
+      { id: 'grafana', secret: 'grafana-secret-0123456789', redirectUris: ['https://grafana.example.org/cb'] },
+    ],
+    connectors: [{ id: 'github', type: 'github', clientId: 'id', clientSecret: 'upstream-secret' }],
+  } as ConfigInput;
+  const config = configSchema.parse(input);
+  const inline = (referencePaths?: string[]) => lintConfig(config, { fromFile: true, referencePaths }).filter((l) => l.code === 'inline-secret');
+  assert.deepEqual(inline([]), [
+    { severity: 'warning', path: 'clients[1].secret', code: 'inline-secret', message: 'written inline: use ${file:/path} or ${env:NAME}, so the secret is not in the config file' },
+    { severity: 'warning', path: 'connectors[0].clientSecret', code: 'inline-secret', message: 'written inline: use ${file:/path} or ${env:NAME}, so the secret is not in the config file' },
+  ]);
+  assert.deepEqual(inline(['clients[1].secret']).map((l) => l.path), ['connectors[0].clientSecret']);
+  assert.deepEqual(inline(['clients[1].secret', 'connectors[0].clientSecret']), []);
+  assert.deepEqual(inline(undefined), []);
+  // The message never carries the value.
+  for (const l of inline([])) assert.doesNotMatch(l.message, /grafana-secret|upstream-secret/);
+});
+
+test('inline-secret through loadConfig: every mix of inline, ${env:} and ${file:} for two clients and a connector warns exactly at the inline ones', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-inline-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const secretFile = join(dir, 'secret');
+  await writeFile(secretFile, 'file-secret-0123456789\n');
+  const env = { CLIENT_SECRET: 'env-secret-0123456789' };
+  const forms = { inline: 'inline-secret-0123456789', env: '${env:CLIENT_SECRET}', file: `\${file:${secretFile}}` } as const;
+  const kinds = Object.keys(forms) as (keyof typeof forms)[];
+  let n = 0;
+  for (const a of kinds) for (const b of kinds) for (const c of kinds) {
+    const path = join(dir, `config-${n++}.yaml`);
+    await writeFile(path, stringify({
+      publicUrl: 'https://auth.example.org', secrets: { session: SECRET }, domains: [{ domain: 'example.org' }],
+      apps: [{ name: 'grafana', hosts: ['grafana.example.org'], allow: { groups: ['admins'] } }],
+      clients: [
+        { id: 'one', secret: forms[a], redirectUris: ['https://one.example.org/cb'] },
+        { id: 'two', secret: forms[b], redirectUris: ['https://two.example.org/cb'] },
+      ],
+      connectors: [{ id: 'github', type: 'github', clientId: 'id', clientSecret: forms[c] }],
+    }));
+    const loaded = await loadConfig({ path, env });
+    const expected = [a === 'inline' && 'clients[0].secret', b === 'inline' && 'clients[1].secret', c === 'inline' && 'connectors[0].clientSecret'].filter((p) => p !== false);
+    assert.deepEqual(loaded.lints.filter((l) => l.code === 'inline-secret').map((l) => l.path), expected, `${a} ${b} ${c}`);
+    assert.deepEqual(loaded.lints.filter((l) => l.code !== 'inline-secret'), [], `${a} ${b} ${c}`);
+  }
+  assert.equal(n, 27);
 });

@@ -38,6 +38,7 @@ export const LINTS = [
   { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
   { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
   { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
+  { code: 'inline-secret', severity: 'warning', summary: 'a clients[].secret or connectors[].clientSecret written into the config file rather than as ${file:…} or ${env:…}' },
   { code: 'connector-open-to-everyone', severity: 'warning', summary: 'a connector with createAccounts: auto and an empty allow: any account upstream can sign in' },
 ] as const satisfies readonly { code: string; severity: Lint['severity']; summary: string }[];
 
@@ -47,8 +48,19 @@ const SEVERITY = new Map<string, Lint['severity']>(LINTS.map((l) => [l.code, l.s
 
 type Emit = (code: LintCode, path: readonly PropertyKey[], message: string) => void;
 
-/** Check a schema-valid config for the known traps. `fromFile`: the config came from a file (not the embedded defaults). */
-export function lintConfig(config: Config, ctx: { fromFile: boolean }): Lint[] {
+export interface LintContext {
+  /** The config came from a file (not the embedded defaults). */
+  fromFile: boolean;
+  /**
+   * The paths (formatted, `clients[2].secret`) whose value came from a ${env:} or ${file:}
+   * reference, as the loader resolved them. Without it nothing is known about how a value was
+   * written, and the inline-secret lint does not run.
+   */
+  referencePaths?: readonly string[];
+}
+
+/** Check a schema-valid config for the known traps. */
+export function lintConfig(config: Config, ctx: LintContext): Lint[] {
   const lints: Lint[] = [];
   const emit: Emit = (code, path, message) => {
     lints.push({ severity: SEVERITY.get(code) ?? 'error', path: formatIssuePath(path), message, code });
@@ -62,6 +74,7 @@ export function lintConfig(config: Config, ctx: { fromFile: boolean }): Lint[] {
   lintSession(config, emit);
   lintSecrets(config, emit);
   lintConnectors(config, emit);
+  if (ctx.referencePaths !== undefined) lintInlineSecrets(config, new Set(ctx.referencePaths), emit);
   return lints;
 }
 
@@ -71,7 +84,7 @@ export function isLocalHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]';
 }
 
-function lintPublicUrl(config: Config, ctx: { fromFile: boolean }, emit: Emit): void {
+function lintPublicUrl(config: Config, ctx: LintContext, emit: Emit): void {
   const raw = config.publicUrl;
   if (raw === undefined) {
     if (ctx.fromFile) emit('public-url-required', ['publicUrl'], 'publicUrl is required: redirects are never built from the bind address');
@@ -340,4 +353,21 @@ function lintConnectors(config: Config, emit: Emit): void {
         `connector ${c.id} creates an account for ANY ${c.type === 'github' ? 'GitHub' : c.type === 'entra' ? 'Microsoft' : 'upstream'} user who signs in; restrict it with allow (${c.type === 'github' ? 'orgs, teams' : 'groups'}, emailDomains, emails) or use createAccounts: invite`);
     }
   });
+}
+
+// ---- secrets written inline
+
+/**
+ * The docs say a client secret is never written into the config file: a config file is copied,
+ * committed, pasted into issues and mounted from ConfigMaps, and a secret in it travels with it.
+ * A value that came (even in part) from ${file:} or ${env:} is fine. The message names the path
+ * only, never the value.
+ */
+function lintInlineSecrets(config: Config, references: ReadonlySet<string>, emit: Emit): void {
+  const check = (path: readonly PropertyKey[]) => {
+    if (references.has(formatIssuePath(path))) return;
+    emit('inline-secret', path, 'written inline: use ${file:/path} or ${env:NAME}, so the secret is not in the config file');
+  };
+  config.clients.forEach((c, i) => { if (c?.secret !== undefined) check(['clients', i, 'secret']); });
+  config.connectors.forEach((c, i) => { if (c !== undefined) check(['connectors', i, 'clientSecret']); });
 }

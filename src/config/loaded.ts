@@ -12,4 +12,6 @@ export interface LoadedConfig {
   fromFile: boolean;
   /** Files named by ${file:} references, so a watcher can reload when a mounted secret rotates. */
   referencedFiles?: string[];
+  /** Paths (formatted, `clients[2].secret`) whose value came from a ${env:}/${file:} reference: what the inline-secret lint needs. */
+  referencePaths?: string[];
 }

@@ -42,7 +42,8 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     ? { config: parsed.data, dropped: new Set(), partialLists: new Set() }
     : salvage(merged.tree, parsed.error.issues);
   const failedText = refs.failedPaths.map((p) => formatIssuePath(p));
-  const lints: Lint[] = salvaged.config === undefined ? [] : lintConfig(salvaged.config, { fromFile: true }).filter((l) => {
+  const referencePaths = refs.referencePaths.map((p) => formatIssuePath(p));
+  const lints: Lint[] = salvaged.config === undefined ? [] : lintConfig(salvaged.config, { fromFile: true, referencePaths }).filter((l) => {
     if (read.incomplete && l.code === 'public-url-required') return false;
     // With some domains invalid, which hosts they would cover is unknown.
     if (salvaged.partialLists.has('domains') && l.code === 'host-outside-domains') return false;
@@ -65,6 +66,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     sources: read.files,
     fromFile: true,
     referencedFiles: refs.files,
+    referencePaths,
   };
 }
 

@@ -58,9 +58,12 @@ export async function loadSigningKeys(store: SigningKeyStore, keyring: KeyRing, 
   let records = await store.list();
   for (const alg of SIGNING_ALGS) {
     if (!records.some((r) => r.alg === alg && r.retiredAt === null)) {
+      // Replicas starting together on an empty database all get here: addFirst lets exactly one
+      // key per alg in, and every replica then signs with the keys the store holds (re-read
+      // below), never with the one it made and lost.
       const r = await newRecord(alg, keyring, now);
-      await store.add(r);
-      logger.info({ kid: r.kid, alg }, 'generated a signing key');
+      if (await store.addFirst(r)) logger.info({ kid: r.kid, alg }, 'generated a signing key');
+      else logger.info({ alg }, 'another replica generated the signing key; using it');
     }
   }
   records = await store.list();

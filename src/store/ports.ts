@@ -231,6 +231,12 @@ export interface SigningKeyStore {
   list(): Promise<SigningKeyRecord[]>;
   /** GatehouseError('conflict') on a duplicate kid. */
   add(k: SigningKeyRecord): Promise<void>;
+  /**
+   * Adds k (a current key) only when no current key of k.alg exists, atomically across every
+   * process on the store: replicas that start together on an empty database race to make the
+   * first pair, and exactly one of each alg must win. True when k was added.
+   */
+  addFirst(k: SigningKeyRecord): Promise<boolean>;
   /** Retires these keys if still current (retiredAt null); returns the kids retired, sorted. */
   retire(kids: readonly string[], at: number, retireAfter: number): Promise<string[]>;
   /** Re-sealed private parts (root secret rotation); unknown kids are ignored. */

@@ -3,13 +3,15 @@
 //   - every replica becomes ready, and none exits (the bootstrap admin used to be created twice:
 //     `a user named "admin" already exists`, a crash-looping pod on every fresh install);
 //   - exactly one bootstrap admin exists and exactly one replica announced its password;
+//   - exactly one signing key per alg exists (each replica used to make its own: 4-6 a round),
+//     and every replica publishes the same JWKS;
 //   - no probe-visible failure: /healthz answers 200 from "listening" on, and /readyz, once 200,
 //     stays 200 (a replica waiting on another's migration lock is "not ready yet", never failed);
 //   - how long the last replica takes to be ready after the first is measured and reported.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
-import { gateConfig, startGatehouse, type GatehouseProcess } from '../e2e/harness.ts';
+import { gateConfig, request, startGatehouse, type GatehouseProcess } from '../e2e/harness.ts';
 import { adminQuery, createTestDatabase, requirePostgres } from './helpers.ts';
 
 await requirePostgres();
@@ -82,6 +84,18 @@ for (let round = 1; round <= ROUNDS; round++) {
       assert.equal(logs.filter((l) => l.includes('created the bootstrap admin: username')).length, 1, `exactly one replica created the admin:\n${logs.join('\n-----\n').slice(-6000)}`);
       const { rows } = await adminQuery("SELECT count(*)::int AS n FROM users WHERE username = 'admin'", [], db.url);
       assert.equal((rows[0] as { n: number }).n, 1);
+      // The first signing keys: exactly one per alg, made by one replica (signing-key-race.test.ts
+      // asserts the keys every replica then serves are the same).
+      const { rows: keys } = await adminQuery('SELECT alg, count(*)::int AS n FROM signing_keys GROUP BY alg ORDER BY alg', [], db.url);
+      assert.deepEqual(keys, [{ alg: 'ES256', n: 1 }, { alg: 'RS256', n: 1 }]);
+      assert.equal(logs.reduce((n, l) => n + l.split('"generated a signing key"').length - 1, 0), 2);
+      const jwks = await Promise.all(replicas.map(async (gh, i) => {
+        const res = await request('http://auth.example.test/oidc/jwks', { connectTo: { host: '127.0.0.1', port: gh.port } });
+        assert.equal(res.status, 200, `replica ${i}: /oidc/jwks ${res.status}`);
+        return JSON.parse(res.body) as { keys: { kid: string; alg: string }[] };
+      }));
+      assert.deepEqual(jwks[0]?.keys.map((k) => k.alg).sort(), ['ES256', 'RS256']);
+      for (const other of jwks.slice(1)) assert.deepEqual(other, jwks[0]);
       const ready = watches.map(({ w }) => w.readyAt as number).sort((a, b) => a - b);
       const spread = (ready.at(-1) as number) - (ready[0] as number);
       spreads.push(spread);

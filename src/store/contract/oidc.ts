@@ -174,6 +174,21 @@ export function oidcContract(withStore: WithStore): void {
         err.kind === 'conflict' && err.detail === 'a signing key with kid "k-a" already exists');
     }));
 
+    test('addFirst adds only while no current key of the alg exists; retired keys and other algs do not count; concurrent calls let exactly one in', withStore(async ({ store }) => {
+      await store.signingKeys.add(key('k-old', { retiredAt: T0, retireAfter: T0 + MIN }));
+      assert.equal(await store.signingKeys.addFirst(key('k-es')), true);
+      assert.equal(await store.signingKeys.addFirst(key('k-es2')), false);
+      assert.equal(await store.signingKeys.addFirst(key('k-rs', { alg: 'RS256' })), true);
+      assert.deepEqual((await store.signingKeys.list()).map((k) => k.kid), ['k-es', 'k-old', 'k-rs']);
+      await store.signingKeys.retire(['k-es'], T0 + 1, T0 + MIN);
+      const won = await Promise.all(['k-a', 'k-b', 'k-c', 'k-d'].map((kid) => store.signingKeys.addFirst(key(kid))));
+      assert.equal(won.filter(Boolean).length, 1);
+      assert.deepEqual((await store.signingKeys.list()).filter((k) => k.alg === 'ES256' && k.retiredAt === null).map((k) => k.kid), [['k-a', 'k-b', 'k-c', 'k-d'][won.indexOf(true)]]);
+      await store.signingKeys.retire(['k-rs'], T0 + 1, T0 + MIN);
+      await assert.rejects(store.signingKeys.addFirst(key('k-old', { alg: 'RS256' })), (err: Error & { kind?: string; detail?: string }) =>
+        err.kind === 'conflict' && err.detail === 'a signing key with kid "k-old" already exists');
+    }));
+
     test('retire stamps only current keys among those named; reseal replaces the sealed part', withStore(async ({ store }) => {
       await store.signingKeys.add(key('k-1'));
       await store.signingKeys.add(key('k-2'));

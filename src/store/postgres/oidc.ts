@@ -4,7 +4,10 @@ import { GatehouseError } from '../../core/index.ts';
 import type { ConsentRecord, ConsentStore, OidcFound, OidcRecord, OidcStore, SigningKeyRecord, SigningKeyStore } from '../ports.ts';
 import { toConsent, toOidcFound, toSigningKey } from '../oidc-rows.ts';
 import type { Db } from './db.ts';
-import { isUniqueViolation } from './errors.ts';
+import { isUniqueViolation, mapError } from './errors.ts';
+
+/** The advisory lock key ("GKey") that serialises making the first signing key of an alg; the migration lock is "Gate". */
+const SIGNING_KEY_LOCK = 0x474b6579;
 
 export class PgOidc implements OidcStore {
   readonly #db: Db;
@@ -108,6 +111,32 @@ export class PgSigningKeys implements SigningKeyStore {
     } catch (err) {
       if (isUniqueViolation(err, 'signing_keys_pkey')) throw new GatehouseError('conflict', `a signing key with kid "${k.kid}" already exists`, { cause: err });
       throw err;
+    }
+  }
+
+  async addFirst(k: SigningKeyRecord): Promise<boolean> {
+    // Under READ COMMITTED two transactions could both see "no current key" and both insert, so
+    // the check and the insert run under a transaction-scoped advisory lock: the INSERT's
+    // snapshot is taken after the lock is granted, so it sees the winner's committed row. The
+    // lock goes with the transaction (or with the connection, if the process dies).
+    const client = await this.#db.connect();
+    let failed: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SIGNING_KEY_LOCK]);
+      const r = await client.query(`INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at, retire_after)
+        SELECT $1, $2, $3, $4, $5, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = $2 AND retired_at IS NULL)`,
+      [k.kid, k.alg, k.publicJwk, k.sealedPrivateJwk, k.createdAt]);
+      await client.query('COMMIT');
+      return (r.rowCount ?? 0) === 1;
+    } catch (err) {
+      failed = err as Error;
+      await client.query('ROLLBACK').catch(() => {});
+      if (isUniqueViolation(err, 'signing_keys_pkey')) throw new GatehouseError('conflict', `a signing key with kid "${k.kid}" already exists`, { cause: err });
+      throw mapError(this.#db.endpoint, err);
+    } finally {
+      // A client that failed mid-transaction is discarded rather than returned to the pool.
+      client.release(failed);
     }
   }
 

@@ -121,6 +121,19 @@ export class SqliteSigningKeys implements SigningKeyStore {
     }
   }
 
+  async addFirst(k: SigningKeyRecord): Promise<boolean> {
+    // One statement: SQLite takes the write lock before it reads, so the check and the insert
+    // are atomic even against another process on the same file.
+    try {
+      return Number(this.#db.prepare(`INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at, retire_after)
+        SELECT ?, ?, ?, ?, ?, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = ? AND retired_at IS NULL)`)
+        .run(k.kid, k.alg, k.publicJwk, k.sealedPrivateJwk, k.createdAt, k.alg).changes) === 1;
+    } catch (err) {
+      if (isUniqueViolation(err, 'signing_keys.kid')) throw new GatehouseError('conflict', `a signing key with kid "${k.kid}" already exists`, { cause: err });
+      throw err;
+    }
+  }
+
   async retire(kids: readonly string[], at: number, retireAfter: number): Promise<string[]> {
     if (kids.length === 0) return [];
     return this.#db.prepare(`UPDATE signing_keys SET retired_at = ?, retire_after = ? WHERE retired_at IS NULL AND kid IN (${kids.map(() => '?').join(', ')}) RETURNING kid`)
