@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
-  addUser, freePort, gateConfig, headerValues, launchChromium, readDoc, render, request, startGatehouse, startNginx, startWhoami,
+  addUser, freePort, gateConfig, headerValues, launchChromium, nginxSnippets, readDoc, render, request, startGatehouse, startNginx, startWhoami,
   type GatehouseProcess, type ProxyProcess, type Whoami,
 } from './harness.ts';
 
@@ -62,10 +62,7 @@ before(async () => {
   await addUser(gh, 'alice', PASSWORD, ['admins']);
   nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
     port,
-    files: {
-      'snippets/gatehouse-endpoints.conf': await readDoc('nginx/snippets/gatehouse-endpoints.conf'),
-      'snippets/gatehouse-auth.conf': await readDoc('nginx/snippets/gatehouse-auth.conf'),
-    },
+    files: await nginxSnippets(),
   });
 });
 after(async () => { await browser?.close(); await nginx?.stop(); await gh?.stop(); await app?.stop(); await rp?.stop(); });
@@ -169,6 +166,48 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.ok(documents.some((d) => /^302 \/auth\/oidc\/interaction\/[\w-]+$/.test(d)), documents.join('\n'));
       assert.ok(!documents.some((d) => d.startsWith('404')), documents.join('\n'));
       const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+      assert.equal(tokens.claims()?.iss, publicUrl);
+      assert.equal(tokens.claims()?.preferred_username, 'alice');
+    });
+  });
+  test('a dynamically registered public client (RFC 7591 at /auth/oidc/reg): consent shown under /auth, Allow clicked, the code redeems', async () => {
+    const connect = { host: '127.0.0.1', port };
+    const customFetch: oidc.CustomFetch = async (url, options) => {
+      const headers: Record<string, string> = {};
+      new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
+      const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+      const h = new Headers();
+      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+      return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
+    };
+    const redirectUri = `http://127.0.0.1:${rp.port}/dcr-cb`;
+    const config = await oidc.dynamicClientRegistration(new URL(publicUrl), {
+      redirect_uris: [redirectUri], client_name: 'Path Tool', token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    }, oidc.None(), { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri, scope: 'openid profile', state: 'dcr-1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const statuses: string[] = [];
+      page.on('response', (r) => { statuses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`); });
+      await page.goto(authUrl.href);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      await fillSignIn(page);
+      await page.waitForURL((u) => u.pathname.startsWith('/auth/oidc/interaction/'));
+      assert.match(await page.locator('h1').innerText(), /Path Tool/);
+      // The form guard's cookie is scoped to the portal's path, and the browser sends it back.
+      const csrf = (await ctx.cookies(page.url())).find((c) => c.name.endsWith('_csrf'));
+      assert.equal(csrf?.path, '/auth/');
+      await page.locator('button[value="allow"]').click();
+      await page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 15_000 }).catch(() => {
+        throw new Error(`consent did not reach the client:\n${statuses.join('\n')}`);
+      });
+      assert.ok(!statuses.some((x) => /^(4|5)\d\d /.test(x)), statuses.join('\n'));
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'dcr-1' });
       assert.equal(tokens.claims()?.iss, publicUrl);
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });

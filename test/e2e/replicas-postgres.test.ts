@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  CookieJar, formAction, freePort, hiddenInputs, jarRequest, readDoc, render, repoRoot, request, startNginx, tempDir, type ProxyProcess,
+  CookieJar, formAction, freePort, hiddenInputs, jarRequest, nginxSnippets, readDoc, render, repoRoot, request, startNginx, tempDir, type ProxyProcess,
 } from './harness.ts';
 import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../postgres/helpers.ts';
 
@@ -139,10 +139,7 @@ apps:
     const appConf = render(await readDoc('nginx/app.conf'), { LISTEN: nginxPort, SERVER_NAME: 'app.example.test', APP_UPSTREAM: `127.0.0.1:${appPort}` });
     nginx = await startNginx(`${three}\n${appConf}`, {
       port: nginxPort,
-      files: {
-        'snippets/gatehouse-endpoints.conf': await readDoc('nginx/snippets/gatehouse-endpoints.conf'),
-        'snippets/gatehouse-auth.conf': await readDoc('nginx/snippets/gatehouse-auth.conf'),
-      },
+      files: await nginxSnippets(),
     });
   });
 
