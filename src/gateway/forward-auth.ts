@@ -65,6 +65,19 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     }
     const qPos = orig.uri.indexOf('?');
     const path = qPos === -1 ? orig.uri : orig.uri.slice(0, qPos);
+    // The "original" request is this endpoint itself: nothing the gate believes from this peer
+    // named the request to judge (an untrusted peer; a Traefik or Caddy peer listed as kind nginx,
+    // whose X-Forwarded-Uri is not read; an nginx snippet without X-Original-URL). Judging
+    // /oauth2/auth would give every path of the host one verdict, so a path rule (/admin for
+    // admins before everything for anyone) would pass any user anywhere: refused, fail closed.
+    // 403, not 400: nginx's auth_request turns anything but 2xx/401/403 into a 500.
+    if (path === '/oauth2/auth') {
+      metrics.decision('invalid');
+      logger.warn({ host: orig.host, via: orig.via, trustedPeer: orig.trustedPeer }, 'forward auth: the proxy did not send the original request (check trustedProxies[].kind against the proxy)');
+      res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('forbidden\n');
+      return;
+    }
     if (path.startsWith('/oauth2/')) {
       if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
         return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
