@@ -11,7 +11,7 @@ import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, portalBase, underPortalBase, type GateSettings } from './settings.ts';
-import { normalizePath } from '../policy/index.ts';
+import { readPath } from '../policy/index.ts';
 import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
@@ -94,9 +94,11 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     // app's /x/… to a framework that matches raw paths.
     if ((path.startsWith('/oauth2/') || portalBase(s) !== '') && isPortalHost(s, orig.host)) {
       const base = portalBase(s);
-      const n = normalizePath(path);
+      // Nor a path servers read differently (policy/path.ts): "/auth/..;/admin" is the portal's
+      // to nginx and Express but "/admin" to a servlet container; ambiguous is never public.
+      const r = readPath(path);
       const portalPath = (p: string) => p.startsWith('/oauth2/') || (base !== '' && underPortalBase(s, p));
-      if (n.ok && portalPath(path) && portalPath(n.path)) {
+      if (r.ok && !r.ambiguous && portalPath(path) && portalPath(r.path)) {
         answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
         return;
       }
