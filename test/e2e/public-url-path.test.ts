@@ -113,6 +113,30 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
+  test('the sign-in form\'s csrf cookie expired (gone) before the post: 400 with a fresh form under /auth, and the second post signs in (no loop)', async () => {
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const target = `http://www.example.test:${port}/after-expiry`;
+      await page.goto(target);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      const csrfName = (await ctx.cookies(page.url())).find((c) => c.name.endsWith('_csrf'))?.name;
+      assert.ok(csrfName);
+      await ctx.clearCookies({ name: csrfName });
+      const first = page.waitForResponse((r) => r.request().method() === 'POST');
+      await fillSignIn(page);
+      const refused = await first;
+      assert.equal(refused.status(), 400);
+      assert.equal(new URL(refused.url()).pathname, '/auth/oauth2/sign_in');
+      await page.waitForLoadState();
+      assert.match(await page.locator('[role="alert"]').innerText(), /expired/);
+      // A fresh cookie came with the page, for the portal's path.
+      assert.equal((await ctx.cookies(page.url())).find((c) => c.name === csrfName)?.path, '/auth/');
+      await fillSignIn(page);
+      await page.waitForURL(target);
+      assert.deepEqual(headerValues(app.seen.filter((r) => r.url === '/after-expiry').at(-1)!, 'X-Auth-Request-User'), ['alice']);
+    });
+  });
+
   test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
     // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
     // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
