@@ -5,6 +5,7 @@ import { parseDuration, randomId, silentLogger, type Logger } from '../core/inde
 import { embeddedConfig, lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
+import { ownPath } from '../gateway/index.ts';
 import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
@@ -16,6 +17,12 @@ import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
 import { BACKUP_COMMANDS } from './backup.ts';
 import { doctorEdge, EDGE_OPTIONS, EDGE_USAGE } from './doctor-edge.ts';
+
+const OWN_PATH_DECISION = {
+  'no-original': 'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403',
+  gate: "decision: public: one of the gate's own paths (/oauth2/start, /oauth2/sign_in, /oauth2/sign_out, /oauth2/ticket, /oauth2/callback), passed without an identity",
+  portal: "decision: public: the portal's own path on its host (under publicUrl), passed without an identity",
+} as const;
 
 export interface Command {
   summary: string;
@@ -444,6 +451,16 @@ ${CONFIG_HELP}`,
         });
         if (!found) { io.err(`gatehouse: no user named "${String(values.user)}"`); return 1; }
         identity = found;
+      }
+      // What forward auth answers before any rule (gateway/forward-auth.ts ownPath).
+      const publicUrl = loaded.config.publicUrl === undefined ? undefined : new URL(loaded.config.publicUrl);
+      const own = publicUrl === undefined ? null : ownPath({ publicUrl, portalHost: publicUrl.host.toLowerCase() }, host, path.split(/[?#]/, 1)[0] ?? '/');
+      if (own !== null) {
+        io.out(OWN_PATH_DECISION[own]);
+        io.out('rule: none (forward auth answers this path before the rules)');
+        const requestLine = explain(policy, req, identity).find((l) => l.startsWith('request: '));
+        if (requestLine !== undefined) io.out(requestLine);
+        return 0;
       }
       for (const line of explain(policy, req, identity)) io.out(line);
       return 0;
