@@ -69,6 +69,19 @@ test('public-url-trailing-slash and public-url-query', () => {
   assert.deepEqual(lint({ ...base(), publicUrl: 'https://auth.example.org/sso' }), []);
 });
 
+test('public-url-path: only plain segments, never under /oauth2 (the portal\'s own pages must not be ambiguous paths)', () => {
+  for (const url of ['https://example.org/auth', 'https://example.org/sso/v1', 'https://example.org/a.b_c~d-e', 'https://example.org']) {
+    assert.deepEqual(only('public-url-path', { ...base(), publicUrl: url }), [], url);
+  }
+  for (const url of ['https://example.org/a;b', 'https://example.org/a%2Fb', 'https://example.org/a%20b', 'https://example.org//auth', 'https://example.org/%2e%2e/x',
+    'https://example.org/x/../auth', 'https://example.org/x/./auth', 'https://example.org/oauth2', 'https://example.org/OAuth2/x', 'https://example.org/a\\b', 'https://example.org/é']) {
+    const found = only('public-url-path', { ...base(), publicUrl: url });
+    assert.equal(found.length, 1, url);
+    assert.equal(found[0]?.severity, 'error', url);
+    assert.match(found[0]?.message ?? '', /^the path ".*" must be plain segments/, url);
+  }
+});
+
 test('app-decision: exactly one of public, allow, deny', () => {
   assert.deepEqual(only('app-decision', withApps({ name: 'a', hosts: ['a.example.org'] })), [{
     severity: 'error', path: 'apps[0]', code: 'app-decision', message: 'expected one of public, allow or deny: the rule matches requests but decides nothing',

@@ -22,6 +22,7 @@ export const LINTS = [
   { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
   { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
   { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
+  { code: 'public-url-path', severity: 'error', summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)' },
   { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
   { code: 'allow-empty', severity: 'error', summary: 'an allow that lists nobody, so it matches nobody' },
   { code: 'deny-empty', severity: 'warning', summary: 'a deny mapping that lists nobody, so the rule never decides' },
@@ -85,6 +86,15 @@ function lintPublicUrl(config: Config, ctx: { fromFile: boolean }, emit: Emit): 
   if (raw.includes('?') || raw.includes('#')) emit('public-url-query', ['publicUrl'], 'must not contain a query or fragment');
   else if (raw.endsWith('/')) {
     emit('public-url-trailing-slash', ['publicUrl'], `must not end with "/": write ${raw.replace(/\/+$/, '')}`);
+  }
+  // The portal's path is matched on raw request paths, and forward auth passes it only when no
+  // backend could read it another way (policy/path.ts): a ";", an escape, an empty or a dot
+  // segment in it would make the portal's own pages ambiguous (judged by the app rules, a
+  // sign-in loop), and the URL parser silently resolves "%2e%2e". /oauth2 is the gate's own.
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/i.exec(raw)?.[1] ?? '';
+  const plain = path.replace(/\/+$/, '');
+  if (plain !== '' && (!/^(\/[A-Za-z0-9._~-]+)+$/.test(plain) || plain.split('/').some((seg) => seg === '.' || seg === '..') || /^\/oauth2(\/|$)/i.test(plain))) {
+    emit('public-url-path', ['publicUrl'], `the path "${path}" must be plain segments of letters, digits, "-", ".", "_" and "~" (such as /auth), and not under /oauth2`);
   }
 }
 
