@@ -290,3 +290,12 @@ test('connector-open-to-everyone: createAccounts auto with an empty allow', () =
   assert.deepEqual(lint(gh({ createAccounts: 'auto', allow: { orgs: [] } })).map((l) => l.code), ['connector-open-to-everyone']);
   assert.deepEqual(lint(gh({ createAccounts: 'invite' })), []);
 });
+
+test('resource-gate-path: a resource under the portal\'s path on its host, or under /oauth2/ anywhere, is refused; elsewhere it is fine', () => {
+  const withResources = (publicUrl: string, resources: string[]): ConfigInput => ({ ...base(), publicUrl, resources: resources.map((resource) => ({ resource, scopes: ['mcp:tools'] })) });
+  const bad = only('resource-gate-path', withResources('https://www.example.org/auth', ['https://www.example.org/auth/mcp', 'https://www.example.org/auth', 'https://mcp.example.org/oauth2/x', 'https://www.example.org/oauth2']));
+  assert.deepEqual(bad.map((l) => [l.path, l.severity]), [['resources[0].resource', 'error'], ['resources[1].resource', 'error'], ['resources[2].resource', 'error'], ['resources[3].resource', 'error']]);
+  assert.match(bad[0]?.message ?? '', /^https:\/\/www\.example\.org\/auth\/mcp is under a path Gatehouse answers itself \(\/auth\/ on the portal host\)/);
+  assert.deepEqual(only('resource-gate-path', withResources('https://www.example.org/auth', ['https://www.example.org/mcp', 'https://www.example.org/authx/mcp', 'https://other.example.org/auth/mcp'])), []);
+  assert.deepEqual(only('resource-gate-path', withResources('https://auth.example.org', ['https://mcp.example.org/mcp', 'https://auth.example.org/mcp'])), []);
+});

@@ -22,6 +22,7 @@ export const LINTS = [
   { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
   { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
   { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
+  { code: 'resource-gate-path', severity: 'error', summary: 'a resources[] URL at a path Gatehouse answers itself (/oauth2/* on any host, or the portal\'s paths on its host), which forward auth passes without a token' },
   { code: 'public-url-path', severity: 'error', summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)' },
   { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
   { code: 'allow-empty', severity: 'error', summary: 'an allow that lists nobody, so it matches nobody' },
@@ -63,7 +64,27 @@ export function lintConfig(config: Config, ctx: { fromFile: boolean }): Lint[] {
   lintSession(config, emit);
   lintSecrets(config, emit);
   lintConnectors(config, emit);
+  lintResources(config, portal, emit);
   return lints;
+}
+
+// ---- resources
+
+/**
+ * Forward auth answers the gate's and the portal's own paths before any resource or rule
+ * (gateway/forward-auth.ts ownPath): a resource there would be passed without a token.
+ */
+function lintResources(config: Config, portal: URL | undefined, emit: Emit): void {
+  const base = portal === undefined ? '' : portal.pathname.replace(/\/+$/, '');
+  config.resources.forEach((r, i) => {
+    let u: URL;
+    try { u = new URL(r.resource); } catch { return; }
+    const path = u.pathname;
+    const onPortal = portal !== undefined && u.hostname.toLowerCase() === portal.hostname.toLowerCase();
+    if (path === '/oauth2' || path.startsWith('/oauth2/') || (onPortal && base !== '' && (path === base || path.startsWith(`${base}/`)))) {
+      emit('resource-gate-path', ['resources', i, 'resource'], `${r.resource} is under a path Gatehouse answers itself (${path.startsWith('/oauth2') ? '/oauth2/' : `${base}/ on the portal host`}): forward auth would pass it without a token; move the resource elsewhere`);
+    }
+  });
 }
 
 // ---- publicUrl
