@@ -299,3 +299,12 @@ test('resource-gate-path: a resource under the portal\'s path on its host, or un
   assert.deepEqual(only('resource-gate-path', withResources('https://www.example.org/auth', ['https://www.example.org/mcp', 'https://www.example.org/authx/mcp', 'https://other.example.org/auth/mcp'])), []);
   assert.deepEqual(only('resource-gate-path', withResources('https://auth.example.org', ['https://mcp.example.org/mcp', 'https://auth.example.org/mcp'])), []);
 });
+
+test('rule-portal-path: an app path under the portal\'s own paths on the portal host is a warning; elsewhere none', () => {
+  const input = (publicUrl: string, paths: string[], hosts = ['www.example.org']): ConfigInput => ({ ...base(), publicUrl, apps: [{ name: 'adm', hosts, paths, allow: { groups: ['admins'] } }] });
+  const found = only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**', '/auth', '/oauth2/x', '/authors/**', '/admin/**']));
+  assert.deepEqual(found.map((l) => [l.path, l.severity]), [['apps[0].paths[0]', 'warning'], ['apps[0].paths[1]', 'warning'], ['apps[0].paths[2]', 'warning']]);
+  assert.equal(found[0]?.message, '/auth/admin/** on the portal host www.example.org is the portal\'s own: forward auth answers it before any rule, so this rule never applies there');
+  assert.deepEqual(only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**'], ['app.example.org'])), []);
+  assert.deepEqual(only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**'], ['*.example.org'])).length, 1);
+});

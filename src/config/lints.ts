@@ -22,6 +22,7 @@ export const LINTS = [
   { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
   { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
   { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
+  { code: 'rule-portal-path', severity: 'warning', summary: 'an app path on the portal host under the portal\'s own paths (publicUrl\'s path, /oauth2/): forward auth answers those itself, so the rule never applies there' },
   { code: 'resource-gate-path', severity: 'error', summary: 'a resources[] URL at a path Gatehouse answers itself (/oauth2/* on any host, or the portal\'s paths on its host), which forward auth passes without a token' },
   { code: 'public-url-path', severity: 'error', summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)' },
   { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
@@ -187,6 +188,18 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
       app.hosts.forEach((h, j) => {
         if (hostPatternMatches(h, portal.hostname, portalPort)) {
           emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);
+        }
+      });
+    }
+
+    // Forward auth passes the portal's own paths before any rule (gateway/forward-auth.ts
+    // ownPath): a rule written for them never decides anything there.
+    if (portal && app.paths !== undefined && app.hosts.some((h) => hostPatternMatches(h, portal.hostname, portalPort))) {
+      const base = portal.pathname.replace(/\/+$/, '');
+      app.paths.forEach((p, k) => {
+        const literal = p.split('*', 1)[0] ?? '';
+        if ((base !== '' && (literal === base || literal.startsWith(`${base}/`))) || literal.startsWith('/oauth2/')) {
+          emit('rule-portal-path', ['apps', i, 'paths', k], `${p} on the portal host ${portal.hostname} is the portal's own: forward auth answers it before any rule, so this rule never applies there`);
         }
       });
     }
