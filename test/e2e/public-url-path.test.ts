@@ -137,6 +137,28 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
+  test('RP-initiated logout under /auth/oidc with no OpenID session in the browser: oidc-provider\'s auto-submitting step runs under our CSP, the gate session ends', async () => {
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const target = `http://www.example.test:${port}/before-logout`;
+      await page.goto(target);
+      await fillSignIn(page);
+      await page.waitForURL(target);
+      const blocked: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+      const confirmed = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/auth/oidc/session/end/confirm');
+      // The page posts itself (an inline script): no click.
+      await page.goto(`${publicUrl}/oidc/session/end`);
+      const posted = await confirmed;
+      assert.ok(posted.status() < 400, `the confirmation post answered ${posted.status()}`);
+      await page.waitForLoadState();
+      assert.deepEqual(blocked, []);
+      await page.goto(`http://www.example.test:${port}/after-logout`);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      assert.equal(app.seen.filter((r) => r.url === '/after-logout').length, 0);
+    });
+  });
+
   test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
     // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
     // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
