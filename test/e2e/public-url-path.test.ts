@@ -216,6 +216,44 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });
   });
+  test('response_mode=form_post (advertised): Chromium runs oidc-provider\'s auto-submitting page under our CSP and posts the code to the client; openid-client redeems it', async () => {
+    const connect = { host: '127.0.0.1', port };
+    const config = await oidc.discovery(new URL(publicUrl), 'rp', RP_SECRET, undefined, {
+      execute: [oidc.allowInsecureRequests],
+      [oidc.customFetch]: async (url, options) => {
+        const headers: Record<string, string> = {};
+        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
+        const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+        const h = new Headers();
+        for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+        return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
+      },
+    });
+    assert.ok((config.serverMetadata().response_modes_supported ?? []).includes('form_post'));
+    const callback = `http://127.0.0.1:${rp.port}/cb`;
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: callback, scope: 'openid profile', state: 'fp-1', response_mode: 'form_post',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const blocked: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+      const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url() === callback);
+      await page.goto(authUrl.href);
+      await fillSignIn(page);
+      const cb = await posted;
+      assert.deepEqual(blocked, []);
+      const body = new URLSearchParams(cb.postData() ?? '');
+      assert.equal(body.get('state'), 'fp-1');
+      const tokens = await oidc.authorizationCodeGrant(config, new Request(callback, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(),
+      }), { pkceCodeVerifier: verifier, expectedState: 'fp-1' });
+      assert.equal(tokens.claims()?.preferred_username, 'alice');
+    });
+  });
+
   test('a dynamically registered public client (RFC 7591 at /auth/oidc/reg): consent shown under /auth, Allow clicked, the code redeems', async () => {
     const connect = { host: '127.0.0.1', port };
     const customFetch: oidc.CustomFetch = async (url, options) => {
