@@ -2,7 +2,7 @@
 // returns an exit code. `--help` on each prints its usage.
 import type { ParseArgsConfig } from 'node:util';
 import { parseDuration, randomId, silentLogger, type Logger } from '../core/index.ts';
-import { embeddedConfig, lintConfig, type LoadedConfig } from '../config/index.ts';
+import { embeddedConfig, isLocalHost, lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
 import { ownPath } from '../gateway/index.ts';
@@ -137,6 +137,15 @@ export const COMMANDS: Record<string, Command> = {
         loaded = path ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } } : embeddedConfig(undefined, port);
       }
       for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
+      // A config file's publicUrl on this machine names the port the printed sign-in URLs use;
+      // one the override moved away from them makes those URLs lead nowhere.
+      if (path && port !== undefined && port !== 0 && loaded.config.publicUrl !== undefined) {
+        const u = new URL(loaded.config.publicUrl);
+        const named = u.port || (u.protocol === 'https:' ? '443' : '80');
+        if (isLocalHost(u.hostname) && named !== String(port)) {
+          io.err(`gatehouse: warning: publicUrl ${u.origin} names port ${named}, but ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'} makes Gatehouse listen on ${port}: the URLs it prints work only through a proxy or a port mapping to ${named} (change publicUrl to match)`);
+        }
+      }
       await ensureDataDir(loaded.config);
       const logger = createLogger({ level: loaded.config.log.level });
       const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
