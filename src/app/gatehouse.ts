@@ -133,6 +133,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     else answerSocket(socket, 503, 'Service Unavailable');
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, logger));
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
   await new Promise<void>((res, rej) => {
     server.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
       err.code === 'EADDRINUSE' ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)` : `cannot listen: ${err.message}`)));
@@ -423,6 +424,19 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logge
   answerSocket(socket, status, STATUS_CODES[status] ?? 'Bad Request', requestId);
 }
 
+/**
+ * CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which only a forward proxy makes. Without a
+ * 'connect' listener Node closes the socket without a word; every request gets an answer, so
+ * this one gets 405 with the methods an origin server answers.
+ */
+function refuseConnect(req: IncomingMessage, socket: Duplex, logger: Logger): void {
+  socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'connect: connection error'); });
+  const requestId = newRequestId();
+  logger.info({ requestId, status: 405, method: req.method }, 'CONNECT refused: not a forward proxy');
+  if (!socket.writable) { socket.destroy(); return; }
+  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\ncontent-length: 0\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`);
+}
+
 type OpsHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** The metrics listener: /metrics, /healthz and /readyz, nothing else; GET and HEAD only. */
@@ -443,6 +457,7 @@ async function listenOps(at: { host: string; port: number }, handlers: { metrics
     }
     try { Promise.resolve(handler(req, res)).catch(fail); } catch (err) { fail(err); }
   });
+  ops.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
   ops.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); });
   await new Promise<void>((res, rej) => {
     ops.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',

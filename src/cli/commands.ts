@@ -2,9 +2,10 @@
 // returns an exit code. `--help` on each prints its usage.
 import type { ParseArgsConfig } from 'node:util';
 import { parseDuration, randomId, silentLogger, type Logger } from '../core/index.ts';
-import { embeddedConfig, lintConfig, type LoadedConfig } from '../config/index.ts';
+import { embeddedConfig, isLocalHost, lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { compilePolicy, explain } from '../policy/index.ts';
+import { ownPath } from '../gateway/index.ts';
 import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { agentsFor, agentSubject, rotateSigningKeys } from '../issuer/index.ts';
@@ -16,6 +17,12 @@ import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
 import { BACKUP_COMMANDS } from './backup.ts';
 import { doctorEdge, EDGE_OPTIONS, EDGE_USAGE } from './doctor-edge.ts';
+
+const OWN_PATH_DECISION = {
+  'no-original': 'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403',
+  gate: "decision: public: one of the gate's own paths (/oauth2/start, /oauth2/sign_in, /oauth2/sign_out, /oauth2/ticket, /oauth2/callback), passed without an identity",
+  portal: "decision: public: the portal's own path on its host (under publicUrl), passed without an identity",
+} as const;
 
 export interface Command {
   summary: string;
@@ -130,6 +137,15 @@ export const COMMANDS: Record<string, Command> = {
         loaded = path ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } } : embeddedConfig(undefined, port);
       }
       for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
+      // A config file's publicUrl on this machine names the port the printed sign-in URLs use;
+      // one the override moved away from them makes those URLs lead nowhere.
+      if (path && port !== undefined && port !== 0 && loaded.config.publicUrl !== undefined) {
+        const u = new URL(loaded.config.publicUrl);
+        const named = u.port || (u.protocol === 'https:' ? '443' : '80');
+        if (isLocalHost(u.hostname) && named !== String(port)) {
+          io.err(`gatehouse: warning: publicUrl ${u.origin} names port ${named}, but ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'} makes Gatehouse listen on ${port}: the URLs it prints work only through a proxy or a port mapping to ${named} (change publicUrl to match)`);
+        }
+      }
       await ensureDataDir(loaded.config);
       const logger = createLogger({ level: loaded.config.log.level });
       const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
@@ -444,6 +460,16 @@ ${CONFIG_HELP}`,
         });
         if (!found) { io.err(`gatehouse: no user named "${String(values.user)}"`); return 1; }
         identity = found;
+      }
+      // What forward auth answers before any rule (gateway/forward-auth.ts ownPath).
+      const publicUrl = loaded.config.publicUrl === undefined ? undefined : new URL(loaded.config.publicUrl);
+      const own = publicUrl === undefined ? null : ownPath({ publicUrl, portalHost: publicUrl.host.toLowerCase() }, host, path.split(/[?#]/, 1)[0] ?? '/');
+      if (own !== null) {
+        io.out(OWN_PATH_DECISION[own]);
+        io.out('rule: none (forward auth answers this path before the rules)');
+        const requestLine = explain(policy, req, identity).find((l) => l.startsWith('request: '));
+        if (requestLine !== undefined) io.out(requestLine);
+        return 0;
       }
       for (const line of explain(policy, req, identity)) io.out(line);
       return 0;

@@ -7,7 +7,7 @@ export {
 export { clientSchema, issuerSchema, CLIENT_CLAIMS, DPOP_ALGS, type ClientConfig } from './schema.ts';
 export type { LoadedConfig } from './loaded.ts';
 export { loadConfig, type LoadOptions } from './loader.ts';
-export { lintConfig, LINTS, type Lint, type LintCode } from './lints.ts';
+export { isLocalHost, lintConfig, LINTS, type Lint, type LintCode } from './lints.ts';
 export { secretStrength, MIN_SECRET_BYTES, type SecretEncoding } from './secrets.ts';
 export { ConfigWatcher, type ConfigWatcherOptions, type ReloadTrigger } from './reload.ts';
 export { embeddedConfig, DEMO_UPSTREAM_PLACEHOLDER } from './defaults.ts';

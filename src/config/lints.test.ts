@@ -74,6 +74,19 @@ test('public-url-trailing-slash and public-url-query', () => {
   assert.deepEqual(lint({ ...base(), publicUrl: 'https://auth.example.org/sso' }), []);
 });
 
+test('public-url-path: only plain segments, never under /oauth2 (the portal\'s own pages must not be ambiguous paths)', () => {
+  for (const url of ['https://example.org/auth', 'https://example.org/sso/v1', 'https://example.org/a.b_c~d-e', 'https://example.org']) {
+    assert.deepEqual(only('public-url-path', { ...base(), publicUrl: url }), [], url);
+  }
+  for (const url of ['https://example.org/a;b', 'https://example.org/a%2Fb', 'https://example.org/a%20b', 'https://example.org//auth', 'https://example.org/%2e%2e/x',
+    'https://example.org/x/../auth', 'https://example.org/x/./auth', 'https://example.org/oauth2', 'https://example.org/OAuth2/x', 'https://example.org/a\\b', 'https://example.org/é']) {
+    const found = only('public-url-path', { ...base(), publicUrl: url });
+    assert.equal(found.length, 1, url);
+    assert.equal(found[0]?.severity, 'error', url);
+    assert.match(found[0]?.message ?? '', /^the path ".*" must be plain segments/, url);
+  }
+});
+
 test('app-decision: exactly one of public, allow, deny', () => {
   assert.deepEqual(only('app-decision', withApps({ name: 'a', hosts: ['a.example.org'] })), [{
     severity: 'error', path: 'apps[0]', code: 'app-decision', message: 'expected one of public, allow or deny: the rule matches requests but decides nothing',
@@ -331,4 +344,22 @@ test('inline-secret through loadConfig: every mix of inline, ${env:} and ${file:
     assert.deepEqual(loaded.lints.filter((l) => l.code !== 'inline-secret'), [], `${a} ${b} ${c}`);
   }
   assert.equal(n, 27);
+});
+
+test('resource-gate-path: a resource under the portal\'s path on its host, or under /oauth2/ anywhere, is refused; elsewhere it is fine', () => {
+  const withResources = (publicUrl: string, resources: string[]): ConfigInput => ({ ...base(), publicUrl, resources: resources.map((resource) => ({ resource, scopes: ['mcp:tools'] })) });
+  const bad = only('resource-gate-path', withResources('https://www.example.org/auth', ['https://www.example.org/auth/mcp', 'https://www.example.org/auth', 'https://mcp.example.org/oauth2/x', 'https://www.example.org/oauth2']));
+  assert.deepEqual(bad.map((l) => [l.path, l.severity]), [['resources[0].resource', 'error'], ['resources[1].resource', 'error'], ['resources[2].resource', 'error'], ['resources[3].resource', 'error']]);
+  assert.match(bad[0]?.message ?? '', /^https:\/\/www\.example\.org\/auth\/mcp is under a path Gatehouse answers itself \(\/auth\/ on the portal host\)/);
+  assert.deepEqual(only('resource-gate-path', withResources('https://www.example.org/auth', ['https://www.example.org/mcp', 'https://www.example.org/authx/mcp', 'https://other.example.org/auth/mcp'])), []);
+  assert.deepEqual(only('resource-gate-path', withResources('https://auth.example.org', ['https://mcp.example.org/mcp', 'https://auth.example.org/mcp'])), []);
+});
+
+test('rule-portal-path: an app path under the portal\'s own paths on the portal host is a warning; elsewhere none', () => {
+  const input = (publicUrl: string, paths: string[], hosts = ['www.example.org']): ConfigInput => ({ ...base(), publicUrl, apps: [{ name: 'adm', hosts, paths, allow: { groups: ['admins'] } }] });
+  const found = only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**', '/auth', '/oauth2/x', '/authors/**', '/admin/**']));
+  assert.deepEqual(found.map((l) => [l.path, l.severity]), [['apps[0].paths[0]', 'warning'], ['apps[0].paths[1]', 'warning'], ['apps[0].paths[2]', 'warning']]);
+  assert.equal(found[0]?.message, '/auth/admin/** on the portal host www.example.org is the portal\'s own: forward auth answers it before any rule, so this rule never applies there');
+  assert.deepEqual(only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**'], ['app.example.org'])), []);
+  assert.deepEqual(only('rule-portal-path', input('https://www.example.org/auth', ['/auth/admin/**'], ['*.example.org'])).length, 1);
 });

@@ -22,6 +22,9 @@ export const LINTS = [
   { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
   { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
   { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
+  { code: 'rule-portal-path', severity: 'warning', summary: 'an app path on the portal host under the portal\'s own paths (publicUrl\'s path, /oauth2/): forward auth answers those itself, so the rule never applies there' },
+  { code: 'resource-gate-path', severity: 'error', summary: 'a resources[] URL at a path Gatehouse answers itself (/oauth2/* on any host, or the portal\'s paths on its host), which forward auth passes without a token' },
+  { code: 'public-url-path', severity: 'error', summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)' },
   { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
   { code: 'allow-empty', severity: 'error', summary: 'an allow that lists nobody, so it matches nobody' },
   { code: 'deny-empty', severity: 'warning', summary: 'a deny mapping that lists nobody, so the rule never decides' },
@@ -75,7 +78,27 @@ export function lintConfig(config: Config, ctx: LintContext): Lint[] {
   lintSecrets(config, emit);
   lintConnectors(config, emit);
   if (ctx.referencePaths !== undefined) lintInlineSecrets(config, new Set(ctx.referencePaths), emit);
+  lintResources(config, portal, emit);
   return lints;
+}
+
+// ---- resources
+
+/**
+ * Forward auth answers the gate's and the portal's own paths before any resource or rule
+ * (gateway/forward-auth.ts ownPath): a resource there would be passed without a token.
+ */
+function lintResources(config: Config, portal: URL | undefined, emit: Emit): void {
+  const base = portal === undefined ? '' : portal.pathname.replace(/\/+$/, '');
+  config.resources.forEach((r, i) => {
+    let u: URL;
+    try { u = new URL(r.resource); } catch { return; }
+    const path = u.pathname;
+    const onPortal = portal !== undefined && u.hostname.toLowerCase() === portal.hostname.toLowerCase();
+    if (path === '/oauth2' || path.startsWith('/oauth2/') || (onPortal && base !== '' && (path === base || path.startsWith(`${base}/`)))) {
+      emit('resource-gate-path', ['resources', i, 'resource'], `${r.resource} is under a path Gatehouse answers itself (${path.startsWith('/oauth2') ? '/oauth2/' : `${base}/ on the portal host`}): forward auth would pass it without a token; move the resource elsewhere`);
+    }
+  });
 }
 
 // ---- publicUrl
@@ -98,6 +121,15 @@ function lintPublicUrl(config: Config, ctx: LintContext, emit: Emit): void {
   if (raw.includes('?') || raw.includes('#')) emit('public-url-query', ['publicUrl'], 'must not contain a query or fragment');
   else if (raw.endsWith('/')) {
     emit('public-url-trailing-slash', ['publicUrl'], `must not end with "/": write ${raw.replace(/\/+$/, '')}`);
+  }
+  // The portal's path is matched on raw request paths, and forward auth passes it only when no
+  // backend could read it another way (policy/path.ts): a ";", an escape, an empty or a dot
+  // segment in it would make the portal's own pages ambiguous (judged by the app rules, a
+  // sign-in loop), and the URL parser silently resolves "%2e%2e". /oauth2 is the gate's own.
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/i.exec(raw)?.[1] ?? '';
+  const plain = path.replace(/\/+$/, '');
+  if (plain !== '' && (!/^(\/[A-Za-z0-9._~-]+)+$/.test(plain) || plain.split('/').some((seg) => seg === '.' || seg === '..') || /^\/oauth2(\/|$)/i.test(plain))) {
+    emit('public-url-path', ['publicUrl'], `the path "${path}" must be plain segments of letters, digits, "-", ".", "_" and "~" (such as /auth), and not under /oauth2`);
   }
 }
 
@@ -169,6 +201,18 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
       app.hosts.forEach((h, j) => {
         if (hostPatternMatches(h, portal.hostname, portalPort)) {
           emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);
+        }
+      });
+    }
+
+    // Forward auth passes the portal's own paths before any rule (gateway/forward-auth.ts
+    // ownPath): a rule written for them never decides anything there.
+    if (portal && app.paths !== undefined && app.hosts.some((h) => hostPatternMatches(h, portal.hostname, portalPort))) {
+      const base = portal.pathname.replace(/\/+$/, '');
+      app.paths.forEach((p, k) => {
+        const literal = p.split('*', 1)[0] ?? '';
+        if ((base !== '' && (literal === base || literal.startsWith(`${base}/`))) || literal.startsWith('/oauth2/')) {
+          emit('rule-portal-path', ['apps', i, 'paths', k], `${p} on the portal host ${portal.hostname} is the portal's own: forward auth answers it before any rule, so this rule never applies there`);
         }
       });
     }

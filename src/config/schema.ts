@@ -361,8 +361,14 @@ export const configSchema = z.strictObject({
       .describe('sign-ins waiting for the password hashing thread; one more is answered 429 (read at start)'),
   }).prefault({}).describe('memory bounds for what clients can add to: every cache and map keyed by client input has a size bound (docs/architecture.md, "Bounded memory")'),
   session: z.strictObject({
-    cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" and "-"').optional()
-      .describe('session cookie name (default: unique per instance, derived from publicUrl)'),
+    cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, "_" and "-"')
+      // RFC 6265bis §4.1.3.2: a __Host- cookie has Path=/ and no Domain. The session cookie
+      // carries the Domain that shares it with the apps' hosts, and the sign-in cookies
+      // (<name>_login, <name>_csrf) a path: every sign-in would fail. Browsers match the prefix
+      // in any case.
+      .refine((n) => !/^__host-/i.test(n), 'a __Host- name cannot be used: the session cookie carries a Domain (shared with the apps\' hosts) and the sign-in cookies a path, which that prefix forbids; use __Secure- or no prefix')
+      .optional()
+      .describe('session cookie name (default: unique per instance, derived from publicUrl); no __Host- prefix (the cookie is shared with the apps\' hosts), __Secure- only with an https publicUrl'),
     lifetime: duration('7d', 'absolute session lifetime'),
     idleTimeout: duration('1d', 'a session unused this long ends'),
     loginStateLifetime: duration('15m', 'how long a started sign-in may take'),
@@ -407,6 +413,11 @@ export const configSchema = z.strictObject({
   tokens: tokensSchema.prefault({}).describe('bearer tokens the gate accepts besides its own issuer\'s'),
   demo: z.boolean().default(false).describe('serve the built-in demo app behind the gate (on by default only without a config file)'),
 }).superRefine((c, ctx) => {
+  // RFC 6265bis §4.1.3.1: a __Secure- cookie needs Secure, which an http publicUrl (other than
+  // localhost, app/settings.ts secureCookies) does not give.
+  if (c.session.cookieName !== undefined && /^__secure-/i.test(c.session.cookieName) && c.publicUrl !== undefined && !/^https:/i.test(c.publicUrl) && !/^http:\/\/localhost(:|\/|$)/i.test(c.publicUrl)) {
+    ctx.addIssue({ code: 'custom', path: ['session', 'cookieName'], message: 'a __Secure- name needs an https publicUrl: browsers refuse the cookie without Secure' });
+  }
   const d = c.issuer.defaultResource;
   if (d !== undefined && !c.resources.some((r) => r.resource === d)) {
     ctx.addIssue({ code: 'custom', path: ['issuer', 'defaultResource'], message: `"${d}" is not one of resources[].resource` });

@@ -11,7 +11,7 @@ import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { isPortalHost, portalBase, underPortalBase, type GateSettings } from './settings.ts';
-import { normalizePath } from '../policy/index.ts';
+import { readPath } from '../policy/index.ts';
 import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
@@ -29,6 +29,35 @@ export interface ForwardAuthDeps {
 
 /** Paths on an app host that belong to the gate itself and pass without a rule. */
 const GATE_PATHS = new Set(['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/ticket', '/oauth2/callback']);
+
+/**
+ * What forward auth answers for a path before any rule (`gatehouse explain` says the same):
+ *   no-original  /oauth2/auth itself: nothing the gate believes from the peer named the request
+ *                to judge (an untrusted peer; a Traefik or Caddy peer listed as kind nginx, whose
+ *                X-Forwarded-Uri is not read; an nginx snippet without X-Original-URL). Judging
+ *                /oauth2/auth would give every path of the host one verdict, so a path rule
+ *                (/admin for admins before everything for anyone) would pass anyone: refused.
+ *   gate         the gate's own paths on any host (/oauth2/start, sign_in, sign_out, ticket,
+ *                callback): passed without identity.
+ *   portal       the portal's paths on its host: /oauth2/*, and everything under publicUrl's
+ *                path when it has one (a host shared with an app). Only when the raw path (as an
+ *                app that never normalizes reads it) and the normalized one (as nginx routes it)
+ *                both say so, and the path is not ambiguous (policy/path.ts): "/auth/../admin" is
+ *                nginx's /admin, "/x/../auth/y" the app's /x/… to a framework that matches raw
+ *                paths, and "/auth/..;/admin" a servlet container's /admin.
+ *   null         the rules decide.
+ */
+export function ownPath(s: Pick<GateSettings, 'publicUrl' | 'portalHost'>, host: string, path: string): 'no-original' | 'gate' | 'portal' | null {
+  if (path === '/oauth2/auth') return 'no-original';
+  if (GATE_PATHS.has(path)) return 'gate';
+  const base = portalBase(s);
+  if ((path.startsWith('/oauth2/') || base !== '') && isPortalHost(s, host)) {
+    const r = readPath(path);
+    const portalPath = (p: string) => p.startsWith('/oauth2/') || (base !== '' && underPortalBase(s, p));
+    if (r.ok && !r.ambiguous && portalPath(path) && portalPath(r.path)) return 'portal';
+  }
+  return null;
+}
 
 export function createForwardAuth(deps: ForwardAuthDeps) {
   const { sessions, metrics, logger } = deps;
@@ -65,28 +94,21 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     }
     const qPos = orig.uri.indexOf('?');
     const path = qPos === -1 ? orig.uri : orig.uri.slice(0, qPos);
-    if (path.startsWith('/oauth2/')) {
-      if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
-        return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
-      }
-      if (GATE_PATHS.has(path)) {
-        answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
-        return;
-      }
+    const own = ownPath(s, orig.host, path);
+    if (own === 'no-original') {
+      metrics.decision('invalid');
+      logger.warn({ host: orig.host, via: orig.via, trustedPeer: orig.trustedPeer }, 'forward auth: the proxy did not send the original request (check trustedProxies[].kind against the proxy)');
+      // 403, not 400: nginx's auth_request turns anything but 2xx/401/403 into a 500.
+      res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('forbidden\n');
+      return;
     }
-    // The portal's own paths on its host: /oauth2/*, and everything under publicUrl's path when
-    // it has one (a host shared with an app). Only when the raw path (as an app that never
-    // normalizes reads it) and the normalized one (as nginx routes it) both say so: an ambiguous
-    // path is never the portal's. "/auth/../admin" is nginx's /admin; "/x/../auth/y" is the
-    // app's /x/… to a framework that matches raw paths.
-    if ((path.startsWith('/oauth2/') || portalBase(s) !== '') && isPortalHost(s, orig.host)) {
-      const base = portalBase(s);
-      const n = normalizePath(path);
-      const portalPath = (p: string) => p.startsWith('/oauth2/') || (base !== '' && underPortalBase(s, p));
-      if (n.ok && portalPath(path) && portalPath(n.path)) {
-        answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
-        return;
-      }
+    if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
+      return deps.redeem(res, orig.host, new URLSearchParams(qPos === -1 ? '' : orig.uri.slice(qPos + 1)), s);
+    }
+    if (own !== null) {
+      answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
+      return;
     }
     // RFC 9728 §3: a resource's metadata is public; the proxy normally routes it to us directly,
     // and this covers a forward-auth check on it anyway.

@@ -1,4 +1,4 @@
-export { createForwardAuth, type ForwardAuthDeps } from './forward-auth.ts';
+export { createForwardAuth, ownPath, type ForwardAuthDeps } from './forward-auth.ts';
 export { decide, passesQueryRestrictions, type Verdict, type BearerGate } from './verdict.ts';
 export {
   createTokenVerifier, createAppTokenVerifier, unverifiedIssuer, EXTERNAL_TOKEN_ALGS, type TrustedIssuer, type AppTokenVerifierOptions,

@@ -103,6 +103,6 @@ export function underPortalBase(s: Pick<GateSettings, 'publicUrl'>, path: string
  * Whether a request host is the portal's. Ports are ignored: a proxy may pass `$host` without
  * the port the browser used, and the portal is one name whatever the port.
  */
-export function isPortalHost(s: GateSettings, host: string): boolean {
+export function isPortalHost(s: Pick<GateSettings, 'portalHost'>, host: string): boolean {
   return stripPort(host).toLowerCase() === stripPort(s.portalHost);
 }

@@ -11,6 +11,7 @@
 // registered client's use), `Client.prototype.compareClientSecret` (the registered method only), the AuthorizationCode entity of a refused /token request (restored), and for the
 // gate's sign-out `provider.Session.findByUid`, `session.sidFor`/`destroy` and
 // `client.backchannelLogout` (gateSignOut, at the end of this file).
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
@@ -425,6 +426,25 @@ export function buildProvider(d: ProviderDeps): Provider {
     for (const [k, v] of Object.entries(body)) {
       if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) delete body[k];
     }
+  });
+
+  // oidc-provider's auto-submitting pages (response_mode=form_post, and the logout step when the
+  // browser has no OpenID session) carry an inline script and post to the client. It adds the
+  // script's hash only to a script-src directive, which our CSP (default-src 'none') has not: the
+  // browser blocked the script and the user was left on a blank "Submitting Callback" page; and
+  // form-action 'self' blocked a form_post to the client. Allow exactly that script (CSP3
+  // hash-source) and the form's own origin.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (typeof ctx.body !== 'string' || !ctx.body.includes('<title>Submitting Callback</title>')) return;
+    const script = /<script>([\s\S]*?)<\/script>/.exec(ctx.body)?.[1];
+    const action = /<form method="post" action="(https?:\/\/[^/"?#]+)/i.exec(ctx.body)?.[1];
+    if (script === undefined || action === undefined) return;
+    let origin: string;
+    try { origin = new URL(action).origin; } catch { return; }
+    const own = new URL(d.issuer).origin;
+    const digest = createHash('sha256').update(script, 'utf8').digest('base64');
+    ctx.set('content-security-policy', `${contentSecurityPolicy({ formAction: origin === own ? [] : [origin] })}; script-src 'sha256-${digest}'`);
   });
 
   // Every token an agent gets is in the audit log under its name (never the token itself).

@@ -113,6 +113,52 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
+  test('the sign-in form\'s csrf cookie expired (gone) before the post: 400 with a fresh form under /auth, and the second post signs in (no loop)', async () => {
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const target = `http://www.example.test:${port}/after-expiry`;
+      await page.goto(target);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      const csrfName = (await ctx.cookies(page.url())).find((c) => c.name.endsWith('_csrf'))?.name;
+      assert.ok(csrfName);
+      await ctx.clearCookies({ name: csrfName });
+      const first = page.waitForResponse((r) => r.request().method() === 'POST');
+      await fillSignIn(page);
+      const refused = await first;
+      assert.equal(refused.status(), 400);
+      assert.equal(new URL(refused.url()).pathname, '/auth/oauth2/sign_in');
+      await page.waitForLoadState();
+      assert.match(await page.locator('[role="alert"]').innerText(), /expired/);
+      // A fresh cookie came with the page, for the portal's path.
+      assert.equal((await ctx.cookies(page.url())).find((c) => c.name === csrfName)?.path, '/auth/');
+      await fillSignIn(page);
+      await page.waitForURL(target);
+      assert.deepEqual(headerValues(app.seen.filter((r) => r.url === '/after-expiry').at(-1)!, 'X-Auth-Request-User'), ['alice']);
+    });
+  });
+
+  test('RP-initiated logout under /auth/oidc with no OpenID session in the browser: oidc-provider\'s auto-submitting step runs under our CSP, the gate session ends', async () => {
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const target = `http://www.example.test:${port}/before-logout`;
+      await page.goto(target);
+      await fillSignIn(page);
+      await page.waitForURL(target);
+      const blocked: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+      const confirmed = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/auth/oidc/session/end/confirm');
+      // The page posts itself (an inline script): no click.
+      await page.goto(`${publicUrl}/oidc/session/end`);
+      const posted = await confirmed;
+      assert.ok(posted.status() < 400, `the confirmation post answered ${posted.status()}`);
+      await page.waitForLoadState();
+      assert.deepEqual(blocked, []);
+      await page.goto(`http://www.example.test:${port}/after-logout`);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      assert.equal(app.seen.filter((r) => r.url === '/after-logout').length, 0);
+    });
+  });
+
   test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
     // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
     // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
@@ -166,6 +212,86 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.ok(documents.some((d) => /^302 \/auth\/oidc\/interaction\/[\w-]+$/.test(d)), documents.join('\n'));
       assert.ok(!documents.some((d) => d.startsWith('404')), documents.join('\n'));
       const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+      assert.equal(tokens.claims()?.iss, publicUrl);
+      assert.equal(tokens.claims()?.preferred_username, 'alice');
+    });
+  });
+  test('response_mode=form_post (advertised): Chromium runs oidc-provider\'s auto-submitting page under our CSP and posts the code to the client; openid-client redeems it', async () => {
+    const connect = { host: '127.0.0.1', port };
+    const config = await oidc.discovery(new URL(publicUrl), 'rp', RP_SECRET, undefined, {
+      execute: [oidc.allowInsecureRequests],
+      [oidc.customFetch]: async (url, options) => {
+        const headers: Record<string, string> = {};
+        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
+        const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+        const h = new Headers();
+        for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+        return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
+      },
+    });
+    assert.ok((config.serverMetadata().response_modes_supported ?? []).includes('form_post'));
+    const callback = `http://127.0.0.1:${rp.port}/cb`;
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: callback, scope: 'openid profile', state: 'fp-1', response_mode: 'form_post',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const blocked: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+      const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url() === callback);
+      await page.goto(authUrl.href);
+      await fillSignIn(page);
+      const cb = await posted;
+      assert.deepEqual(blocked, []);
+      const body = new URLSearchParams(cb.postData() ?? '');
+      assert.equal(body.get('state'), 'fp-1');
+      const tokens = await oidc.authorizationCodeGrant(config, new Request(callback, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(),
+      }), { pkceCodeVerifier: verifier, expectedState: 'fp-1' });
+      assert.equal(tokens.claims()?.preferred_username, 'alice');
+    });
+  });
+
+  test('a dynamically registered public client (RFC 7591 at /auth/oidc/reg): consent shown under /auth, Allow clicked, the code redeems', async () => {
+    const connect = { host: '127.0.0.1', port };
+    const customFetch: oidc.CustomFetch = async (url, options) => {
+      const headers: Record<string, string> = {};
+      new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
+      const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+      const h = new Headers();
+      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+      return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
+    };
+    const redirectUri = `http://127.0.0.1:${rp.port}/dcr-cb`;
+    const config = await oidc.dynamicClientRegistration(new URL(publicUrl), {
+      redirect_uris: [redirectUri], client_name: 'Path Tool', token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    }, oidc.None(), { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri, scope: 'openid profile', state: 'dcr-1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    await withContext(async (ctx) => {
+      const page = await ctx.newPage();
+      const statuses: string[] = [];
+      page.on('response', (r) => { statuses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`); });
+      await page.goto(authUrl.href);
+      assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
+      await fillSignIn(page);
+      await page.waitForURL((u) => u.pathname.startsWith('/auth/oidc/interaction/'));
+      assert.match(await page.locator('h1').innerText(), /Path Tool/);
+      // The form guard's cookie is scoped to the portal's path, and the browser sends it back.
+      const csrf = (await ctx.cookies(page.url())).find((c) => c.name.endsWith('_csrf'));
+      assert.equal(csrf?.path, '/auth/');
+      await page.locator('button[value="allow"]').click();
+      await page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 15_000 }).catch(() => {
+        throw new Error(`consent did not reach the client:\n${statuses.join('\n')}`);
+      });
+      assert.ok(!statuses.some((x) => /^(4|5)\d\d /.test(x)), statuses.join('\n'));
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'dcr-1' });
       assert.equal(tokens.claims()?.iss, publicUrl);
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });

@@ -125,6 +125,22 @@ describe('the CLI from a shell', () => {
     assert.equal(r.url, `http://127.0.0.1:${p}`);
   });
 
+  test('serve --port with a config file whose publicUrl is on this machine at another port warns that the printed URLs lead elsewhere', async () => {
+    const config = join(dir, 'port-local.yaml');
+    await writeConfig(config, { ...baseConfig(join(dir, 'port-local-data')), publicUrl: 'http://localhost:4180', domains: [{ domain: 'localhost', allowHttp: true }], apps: [] });
+    const p = await freePort();
+    const warning = `gatehouse: warning: publicUrl http://localhost:4180 names port 4180, but --port makes Gatehouse listen on ${p}: the URLs it prints work only through a proxy or a port mapping to 4180 (change publicUrl to match)`;
+    const r = await serveUntilListening(['--config', config, '--port', String(p)], { cwd: dir });
+    assert.ok(r.out.split('\n').includes(warning), r.out);
+    // The same port, or a public publicUrl (the proxy's address): no warning.
+    const same = join(dir, 'port-same.yaml');
+    await writeConfig(same, { ...baseConfig(join(dir, 'port-same-data')), publicUrl: `http://localhost:${p}`, domains: [{ domain: 'localhost', allowHttp: true }], apps: [] });
+    assert.doesNotMatch((await serveUntilListening(['--config', same, '--port', String(p)], { cwd: dir })).out, /names port/);
+    const pub = join(dir, 'port-public.yaml');
+    await writeConfig(pub, baseConfig(join(dir, 'port-public-data')));
+    assert.doesNotMatch((await serveUntilListening(['--config', pub, '--port', String(p)], { cwd: dir })).out, /names port/);
+  });
+
   test('a bad port is a usage error naming where it came from', async () => {
     for (const [args, env, source, value] of [
       [['--port', 'http']], [['--port', '70000']], [['--port', '0']], [[], { GATEHOUSE_PORT: '-1' }],

@@ -106,6 +106,26 @@ describe('gatehouse CLI', () => {
     assert.deepEqual(bad.stderr, ['gatehouse: "app.example.test/x" is not an absolute http(s) URL']);
   });
 
+  test('explain says what forward auth answers before the rules: the gate\'s own paths, the portal\'s, and /oauth2/auth itself (refused)', async () => {
+    const cases: Array<[string, string]> = [
+      ['https://app.example.test/oauth2/start?rd=x', "decision: public: one of the gate's own paths (/oauth2/start, /oauth2/sign_in, /oauth2/sign_out, /oauth2/ticket, /oauth2/callback), passed without an identity"],
+      ['https://auth.example.test/oauth2/static/x.css', "decision: public: the portal's own path on its host (under publicUrl), passed without an identity"],
+      ['https://app.example.test/oauth2/auth', 'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403'],
+    ];
+    for (const [url, decision] of cases) {
+      const io = fakeIO();
+      assert.equal(await runCli(['explain', url, '--config', config], io), 0, url);
+      assert.deepEqual(io.stdout.slice(0, 2), [decision, 'rule: none (forward auth answers this path before the rules)'], url);
+      assert.match(io.stdout[2] ?? '', /^request: GET /, url);
+    }
+    // Not the portal's on another host, and never an ambiguous spelling of it: the rules decide.
+    for (const url of ['https://app.example.test/oauth2/static/x.css', 'https://auth.example.test/oauth2/..;/x', 'https://app.example.test/oauth2/start/']) {
+      const io = fakeIO();
+      assert.equal(await runCli(['explain', url, '--config', config], io), 0, url);
+      assert.notEqual(io.stdout[1], 'rule: none (forward auth answers this path before the rules)', url);
+    }
+  });
+
   test('explain for an unknown user exits 1; without a URL exits 2', async () => {
     const io = fakeIO();
     assert.equal(await runCli(['explain', 'https://app.example.test/x', '--user', 'nobody', '--config', config], io), 1);

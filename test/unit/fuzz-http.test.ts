@@ -114,6 +114,21 @@ test('regression (issue 9): an upgrade to a gate path is answered as a plain req
   await assertAlive();
 });
 
+test('CONNECT (a tunnel request, for forward proxies only) gets 405 with Allow and a request id, never silence', async () => {
+  for (const target of [`${PORTAL_HOST}:443`, 'app.example.test:443', '127.0.0.1:22']) {
+    for (const version of ['1.1', '1.0']) {
+      const before = inst.logger.lines.length;
+      const a = await exchange(inst.port, Buffer.from(`CONNECT ${target} HTTP/${version}\r\nHost: ${target}\r\n\r\n`, 'latin1'));
+      assert.equal(a.status, 405, `${target} HTTP/${version}: ${a.head}`);
+      assert.match(a.head, /\r\nallow: GET, HEAD, POST/i);
+      const id = /\r\nx-request-id: ([^\r]+)/i.exec(a.head)?.[1];
+      assert.ok(id);
+      assert.equal(inst.logger.lines.slice(before).filter((l) => l.fields.requestId === id && l.level === 'info').length, 1);
+    }
+  }
+  await assertAlive();
+});
+
 test('a request the HTTP parser refuses gets 400 (431 for headers too large) and a log line, never silence', async () => {
   const bad = await exchange(inst.port, Buffer.from('GET / HTTP/1.1\r\nHost: auth.example.test\r\nBad Header: x\r\n\r\n', 'latin1'));
   assert.equal(bad.status, 400);

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseConfig, send, startInstance, type Instance } from './helpers.ts';
+import { exchange } from './fuzz-requests.ts';
 
 const FORWARDING = [
   ['x-forwarded-for', '203.0.113.7'], ['x-forwarded-host', 'gatehouse.internal'], ['x-forwarded-proto', 'https'],
@@ -78,6 +79,10 @@ describe('metrics.listen: a listener of its own', () => {
       assert.equal((await send(port, { path })).status, 404, path);
     }
     assert.equal((await send(port, { path: '/metrics', method: 'POST', body: '' })).status, 405);
+    // CONNECT: an answer (405), not a silently closed socket.
+    const connectAnswer = await exchange(port, Buffer.from('CONNECT 127.0.0.1:9464 HTTP/1.1\r\nHost: 127.0.0.1:9464\r\n\r\n', 'latin1'));
+    assert.equal(connectAnswer.status, 405, connectAnswer.head);
+    assert.equal((await send(port, { path: '/healthz' })).body, 'ok');
   });
 
   test('the main listener no longer serves /metrics, even to a scraper', async () => {

@@ -187,6 +187,8 @@ describe('publicUrl https://www.example.test/auth', () => {
       ['/auth/oauth2/sign_in', 202], ['/auth/', 202], ['/auth', 202], ['/auth/oidc/auth?client_id=grafana', 202], ['/auth/.well-known/openid-configuration', 202],
       ['/oauth2/start', 202],
       ['/private', 302], ['/authors', 302], ['/auth/../private', 302], ['/auth/%2e%2e/private', 302], ['/oauth2/../private', 302], ['/auth%2F..%2Fprivate', 302],
+      // A servlet container reads "..;" as "..": these are its /private (ambiguous, never public).
+      ['/auth/..;/private', 302], ['/auth/x/..;/../private', 302], ['/oauth2/..;/private', 302], ['/oauth2/start/..;/..;/private', 302],
       ['/', 302],
     ];
     for (const [path, status] of cases) {
