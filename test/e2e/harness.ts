@@ -523,6 +523,15 @@ export function spellings(name: string): string[] {
   return [...new Set(forms)];
 }
 
+/**
+ * Whether a header value the app or the gate received is one of the spoofed values below: the
+ * mark, the spoofed address, or the spoofed port as a number of its own (a random request id
+ * such as nginx's $request_id may contain the digits 8443).
+ */
+export function carriesSpoof(value: string): boolean {
+  return value.includes(MARK) || value.includes('6.6.6.6') || /(^|[^0-9a-z])8443($|[^0-9a-z])/i.test(value);
+}
+
 /** A value for the header that would flip the decision if believed, and that the app check can spot. */
 export function spoofValue(name: string, port: number): string {
   switch (name.toLowerCase()) {

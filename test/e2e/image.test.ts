@@ -86,11 +86,12 @@ describe('the OCI image, built here from scratch and run read-only', () => {
       ctr, '--', ...config.Entrypoint, ...config.Cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    // Ready: /readyz on the metrics listener (the probe the manifests use), within a minute.
+    // Ready: /readyz on the metrics listener (the probe the manifests use), within a minute, and
+    // the container's own log says it listens (so the 200 is this server's, not another process's).
     const until = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the container exited (${child.exitCode}):\n${out}`);
-      const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
+      const ok = /"msg":"listening"/.test(out) && await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
       if (ok) break;
       if (Date.now() > until) throw new Error(`/readyz not 200 within 60 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 250));
@@ -160,7 +161,9 @@ describe('the OCI image, built here from scratch and run read-only', () => {
     assert.ok(env.includes('GATEHOUSE_CONFIG=/etc/gatehouse'));
     // /data holds the database (and its WAL), owned by the user, private.
     const files = (await readdir(dataDir)).sort();
-    assert.ok(files.includes('gatehouse.db'), `data dir: ${files.join(', ')}`);
+    const inside = await readdir(`/proc/${server[0]}/root/data`).catch((err: Error) => [err.message]);
+    const dataMount = mounts.filter((f) => f[4] === '/data').map((f) => f.join(' '));
+    assert.ok(files.includes('gatehouse.db'), `data dir on the host: [${files.join(', ')}]; /data in the container: [${inside.join(', ')}]; mount: ${dataMount.join(' | ')}\n${out}`);
     for (const f of files) {
       const st = await stat(join(dataDir, f));
       assert.equal(st.uid, 10001, `${f} is owned by ${st.uid}`);
