@@ -87,6 +87,16 @@ export const appSchema = z.strictObject({
   deny: z.union([z.literal(true), subjectSchema]).optional().describe('deny everyone (true) or these subjects (a deny list: everyone it does not name goes on to the next rule)'),
   headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
   upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
+  factors: z.union([
+    z.enum(['any', 'passkey']),
+    z.strictObject({
+      require: z.enum(['any', 'passkey']).describe('any: a second factor of any kind (TOTP, passkey, recovery code, or an upstream MFA that counts); passkey: a passkey or security key'),
+      maxAge: z.string().refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 90s, 15m, 8h or 7d' })
+        .transform((v) => parseDuration(v) ?? 0).optional()
+        .describe('how long ago that factor may have been used (a duration); older sends the person to a step-up screen'),
+    }),
+  ]).transform((f): { require: 'any' | 'passkey'; maxAge?: number } => (typeof f === 'string' ? { require: f } : f)).optional()
+    .describe('how someone must have signed in: a session without it is sent to a step-up screen (only the missing step) and back'),
   audience: resourceUrl.optional()
     .describe('accept bearer tokens at the gate for this app: JWT access tokens from this issuer whose aud is exactly this (such as https://grafana.example.org; clients and agents ask for it with resource=<audience>, RFC 8707); the same allow/deny decides'),
 }).describe('an app: an ordered rule; the first whose host, path, method and network match decides (its subject allows or refuses with 403, never a later rule; only a deny list without allow hands the users it does not name to the next rule)');
@@ -150,6 +160,8 @@ export const oidcConnectorSchema = z.strictObject({
     groups: z.string().min(1).default('groups').describe('claim for the groups, such as groups or realm_access.roles'),
   }).prefault({}).describe('where to find each attribute in the ID token (and userinfo)'),
   userinfo: z.boolean().default(false).describe('also read the userinfo endpoint (for providers that leave claims out of the ID token)'),
+  mfa: z.enum(['ignore', 'trust']).default('ignore')
+    .describe('whether the provider\'s multi-factor sign-in counts here: trust, when its ID token\'s amr says mfa (or otp, hwk, swk, sms) it counts as a second factor; ignore: it never does (its amr is still recorded)'),
   allow: z.strictObject({
     hostedDomains: z.array(z.string().min(1)).optional().describe('Google Workspace: only these hosted domains (the hd claim is checked, not just asked for)'),
     emailDomains: emailDomainList,
@@ -383,6 +395,15 @@ export const configSchema = z.strictObject({
     autoRedirect: z.boolean().default(true)
       .describe('with localAccounts: false and exactly one connector, go straight to it instead of showing a page with one button'),
   }).prefault({}).describe('the sign-in pages'),
+  factors: z.strictObject({
+    totp: z.boolean().default(false).describe('authenticator apps (TOTP, RFC 6238) as a second factor'),
+    passkeys: z.boolean().default(false).describe('passkeys and security keys (WebAuthn): as a second factor, and to sign in without a password'),
+    require: z.strictObject({
+      everyone: z.boolean().default(false).describe('every person must use a second factor'),
+      groups: z.array(z.string().min(1)).default(['admins']).describe('members of these groups must use a second factor (default: admins)'),
+    }).prefault({}).describe('who must use a second factor when totp or passkeys is on; someone without one is taken through enrolment right after the password'),
+    name: z.string().min(1).max(64).default('Gatehouse').describe('the name authenticator apps and passkey prompts show for this site'),
+  }).prefault({}).describe('second factors: TOTP, passkeys and security keys, recovery codes'),
   domains: z.array(domainSchema).default([]).describe('domains this instance serves; redirects go only to these'),
   headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
   connectors: z.array(connectorSchema).default([]).superRefine((list, ctx) => {
@@ -433,6 +454,16 @@ export const configSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['tokens', 'trustedIssuers', i, 'audiences', j], message: `"${a}" is not one of apps[].audience` });
       }
     }
+  });
+  // A rule asking for a factor nobody can have would lock everyone out of it.
+  c.apps.forEach((a, i) => {
+    if (a.factors === undefined) return;
+    if (!c.factors.totp && !c.factors.passkeys) {
+      ctx.addIssue({ code: 'custom', path: ['apps', i, 'factors'], message: 'apps[].factors needs factors.totp or factors.passkeys: no one could have a second factor' });
+    } else if (a.factors.require === 'passkey' && !c.factors.passkeys) {
+      ctx.addIssue({ code: 'custom', path: ['apps', i, 'factors', 'require'], message: 'apps[].factors.require: passkey needs factors.passkeys: true' });
+    }
+    if (a.public === true) ctx.addIssue({ code: 'custom', path: ['apps', i, 'factors'], message: 'a public app cannot require factors: it answers everyone without a session' });
   });
   // One audience, one kind of resource server: a protected resource's URL is bearer-only at the
   // gate, so an app naming it as its audience would never see its own tokens.

@@ -71,6 +71,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       logger.debug({ host: orig.host, reason: v.reason }, 'forward auth: bearer token refused');
       sendChallenge(req, res, orig, v.status, v.error, v.wwwAuthenticate);
     } else if (v.kind === 'authenticate') {
+      if (v.stepUp) logger.info({ host: orig.host, reason: v.stepUp }, 'forward auth: step-up needed');
       sendUnauthenticated(req, res, orig, portalStartUrl(s, orig), isBrowserRequest(req));
     } else {
       const requestId = sendDenied(req, res, orig, v.why, originalUrl(orig));

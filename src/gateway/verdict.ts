@@ -27,11 +27,12 @@ import { accessTokenCredentials, TokenRejected, type TokenVerifier, type Verifie
 import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
 import type { DenyWhy } from './pages.ts';
-import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON } from '../policy/index.ts';
+import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON, describeRequirement, factorShortfall } from '../policy/index.ts';
 
 export type Verdict =
   | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
-  | { kind: 'authenticate' }
+  /** Sign in; with `stepUp`, the session falls short of the rule's apps[].factors (the portal asks for only that step). */
+  | { kind: 'authenticate'; stepUp?: string }
   | { kind: 'deny'; reason: string; why: DenyWhy }
   /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
   | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
@@ -73,8 +74,8 @@ export function decide(
     }
   }
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
-  if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions));
-  return withSession(s, facts, anon, found ? found.view : null, restrictions);
+  if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions, sessions));
+  return withSession(s, facts, anon, found ? found.view : null, restrictions, sessions);
 }
 
 /** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */
@@ -88,7 +89,7 @@ function pass(s: GateSettings, d: Decision, identity: Identity | null): Verdict 
   return { kind: 'pass', names: d.headers ?? s.defaultHeaders, identity, upstream: d.upstream, app: d.app };
 }
 
-function withSession(s: GateSettings, facts: Facts, anon: Decision, view: SessionView | null, restrictions: URLSearchParams | null): Verdict {
+function withSession(s: GateSettings, facts: Facts, anon: Decision, view: SessionView | null, restrictions: URLSearchParams | null, sessions: Sessions): Verdict {
   // A public rule passes whoever it is; the identity is passed along when there is one.
   if (anon.action === 'public') return pass(s, anon, view ? view.identity : null);
   if (!view) return { kind: 'authenticate' };
@@ -96,6 +97,11 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
   if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   if (restrictions && !passesQueryRestrictions(restrictions, view.identity)) {
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
+  }
+  // apps[].factors: the session's factor state travels in its cookie, so this is arithmetic.
+  if (d.factors !== null) {
+    const short = factorShortfall(view.factors, d.factors, sessions.now());
+    if (short !== null) return { kind: 'authenticate', stepUp: `app ${d.app ?? '-'} requires ${describeRequirement(d.factors)} (${short.why})` };
   }
   return pass(s, d, view.identity);
 }

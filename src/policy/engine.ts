@@ -44,6 +44,7 @@ import { cidrProblem, compileNetworks } from './network.ts';
 import type { NetworkMatcher } from './network.ts';
 import { compileSubject, subjectMatches, viewOf } from './subject.ts';
 import type { CompiledSubject, Identity, IdentityView } from './subject.ts';
+import type { FactorRequirement } from './factors.ts';
 
 export interface ResolvedHeaderNames {
   readonly user: string;
@@ -62,6 +63,8 @@ export interface Decision {
   /** The deciding app's identity header names, or null when no app decided. */
   readonly headers: ResolvedHeaderNames | null;
   readonly upstream: string | null;
+  /** How the deciding app requires someone to have signed in (apps[].factors), or null. */
+  readonly factors: FactorRequirement | null;
 }
 
 export interface PolicyRequest {
@@ -106,8 +109,8 @@ function freeze(d: Decision): Decision {
   return Object.freeze(d);
 }
 
-const DEFAULT_DENY = freeze({ action: 'deny', app: null, ruleIndex: null, reason: DEFAULT_DENY_REASON, headers: null, upstream: null });
-const MALFORMED = freeze({ action: 'deny', app: null, ruleIndex: null, reason: MALFORMED_PATH_REASON, headers: null, upstream: null });
+const DEFAULT_DENY = freeze({ action: 'deny', app: null, ruleIndex: null, reason: DEFAULT_DENY_REASON, headers: null, upstream: null, factors: null });
+const MALFORMED = freeze({ action: 'deny', app: null, ruleIndex: null, reason: MALFORMED_PATH_REASON, headers: null, upstream: null, factors: null });
 const NONE: readonly number[] = Object.freeze([]);
 
 export function pathMatches(rule: CompiledRule, path: string, fold = false): boolean {
@@ -269,7 +272,7 @@ function strictest(ds: readonly Decision[]): { decision: Decision; index: number
     if (RANK[d.action] < RANK[min.action]) { min = d; index = i; conflict = false; } else if (RANK[d.action] === RANK[min.action] && d.ruleIndex !== min.ruleIndex) conflict = true;
   }
   if (conflict && RANK[min.action] >= RANK.allow) {
-    return { decision: freeze({ action: 'deny', app: min.app, ruleIndex: min.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null }), index };
+    return { decision: freeze({ action: 'deny', app: min.app, ruleIndex: min.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null, factors: null }), index };
   }
   return { decision: min, index };
 }
@@ -277,7 +280,7 @@ function strictest(ds: readonly Decision[]): { decision: Decision; index: number
 /** An ambiguous path (path.ts) is never public: public on every reading is refused as ambiguous. */
 function neverPublic(read: ReadPath, d: Decision): Decision {
   if (!read.ambiguous || d.action !== 'public') return d;
-  return freeze({ action: 'deny', app: d.app, ruleIndex: d.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null });
+  return freeze({ action: 'deny', app: d.app, ruleIndex: d.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null, factors: null });
 }
 
 export interface HeaderDefaults {
@@ -307,8 +310,10 @@ export function compilePolicy(apps: readonly AppConfig[], defaults: HeaderDefaul
 function compileRule(app: AppConfig, index: number, defaultHeaders: ResolvedHeaderNames): CompiledRule {
   const headers = app.headers === undefined ? defaultHeaders : Object.freeze({ ...app.headers });
   const upstream = app.upstream ?? null;
+  const factors: FactorRequirement | null = app.factors === undefined ? null
+    : Object.freeze({ factors: app.factors.require, maxAgeMs: app.factors.maxAge ?? null });
   const decision = (action: Action, reason: string): Decision =>
-    freeze({ action, app: app.name, ruleIndex: index, reason, headers, upstream });
+    freeze({ action, app: app.name, ruleIndex: index, reason, headers, upstream, factors });
   const denySubject = app.deny !== undefined && app.deny !== true ? compileSubject(app.deny) : null;
   return {
     index,

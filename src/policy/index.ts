@@ -9,3 +9,7 @@ export {
   type Decision, type Action, type PolicyRequest, type ResolvedHeaderNames, type HeaderDefaults,
 } from './engine.ts';
 export { explain } from './explain.ts';
+export {
+  factorShortfall, acrOf, acrSatisfies, withMethod, firstFactor, passkeySignIn, describeRequirement, NO_FACTORS, ACR_VALUES,
+  type FactorState, type FactorRequirement, type FactorKind, type Shortfall, type AcrValue,
+} from './factors.ts';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, Logger } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
+import { NO_FACTORS, type FactorState, type Identity } from '../policy/index.ts';
 
 const PURPOSE = 'session-cookie';
 /** How long a loaded identity is trusted before it is refreshed from the store (in the background). */
@@ -28,8 +28,18 @@ const TOUCH_FLUSH_MS = 30_000;
  */
 const REVOCATION_POLL_MS = 500;
 
-/** `via`: the connector the session was signed in with (absent for a password sign-in). */
-interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string }
+/**
+ * `via`: the connector the session was signed in with (absent for a password sign-in).
+ * `amr`, `mfa`, `pk`: how the session signed in (policy/factors.ts FactorState: its methods, when
+ * a second factor and when a passkey were last used), so the gate judges a rule's `factors`
+ * without the store. Absent: a password only.
+ */
+interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string; amr?: string[]; mfa?: number; pk?: number }
+
+function factorsOf(p: CookiePayload): FactorState {
+  if (p.amr === undefined) return NO_FACTORS;
+  return { amr: p.amr, mfaAt: p.mfa ?? null, passkeyAt: p.pk ?? null };
+}
 
 /**
  * Upstream providers (connectors) behind a session: their mapped groups join the user's own, and
@@ -51,6 +61,8 @@ export interface SessionView {
   createdAt: number;
   /** The connector this session was signed in with, or null (password). */
   via: string | null;
+  /** How the session signed in, and when its second factor was last proved. */
+  factors: FactorState;
 }
 
 /** What this process keeps of a session it has seen. */
@@ -118,6 +130,9 @@ export class Sessions {
 
   get lifetimeMs(): number { return this.#lifetimeMs; }
 
+  /** The sessions' clock (factor ages are measured on it). */
+  now(): number { return this.#clock.now(); }
+
   /** Connect the upstream providers (set once at start-up, before sessions made with them are seen). */
   setUpstream(hook: UpstreamHook): void { this.#upstream = hook; }
 
@@ -163,7 +178,9 @@ export class Sessions {
   }
 
   /** Begin a session for a user who has just proved who they are. Returns the cookie value. */
-  async begin(user: UserRecord, meta: { ip: string | null; userAgent: string | null }, upstream?: { via: string; groups: readonly string[] }): Promise<{ cookie: string; sid: string; expiresAt: number }> {
+  async begin(
+    user: UserRecord, meta: { ip: string | null; userAgent: string | null }, upstream?: { via: string; groups: readonly string[] }, factors: FactorState = NO_FACTORS,
+  ): Promise<{ cookie: string; sid: string; expiresAt: number }> {
     const now = this.#clock.now();
     // Hex, not base64url: an id starting with "-" would read as an option to `session revoke`.
     const sid = randomBytes(18).toString('hex');
@@ -172,14 +189,29 @@ export class Sessions {
       id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,
       ip: meta.ip, userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
     });
-    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}) };
+    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}), ...factorFields(factors) };
     const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
     if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
     this.#loaded.set(sid, {
       sid, userId: user.id, identity: this.#compose(user, upstream?.groups ?? []), name: user.name, expiresAt, createdAt: now,
-      lastSeen: now, loadedAt: now, refreshing: false, via: upstream?.via ?? null, upstreamGroups: upstream?.groups ?? [],
+      lastSeen: now, loadedAt: now, refreshing: false, via: upstream?.via ?? null, upstreamGroups: upstream?.groups ?? [], factors,
     });
     return { cookie, sid, expiresAt };
+  }
+
+  /**
+   * A new cookie for the same session after it proved more (a step-up): same id, user and
+   * expiry, the new factor state. This process sees the new state at once; another replica when
+   * the new cookie reaches it (its state is newer, so it wins over the one loaded before).
+   */
+  elevate(cookie: string, factors: FactorState): string | null {
+    const p = this.#decode(cookie);
+    if (!p || p.exp <= this.#clock.now() || this.#revoked.has(p.sid)) return null;
+    const { amr: _a, mfa: _m, pk: _p, ...rest } = p;
+    const next: CookiePayload = { ...rest, ...factorFields(factors) };
+    const l = this.#loaded.get(p.sid);
+    if (l) l.factors = factors;
+    return this.#keyring.seal(PURPOSE, JSON.stringify(next));
   }
 
   /**
@@ -193,7 +225,11 @@ export class Sessions {
     const now = this.#clock.now();
     if (payload.exp <= now || this.#revoked.has(payload.sid)) return null;
     const loaded = this.#loaded.get(payload.sid);
-    if (loaded) return this.#check(loaded, now);
+    if (loaded) {
+      // A cookie from a step-up (made here or on another replica) carries newer factors.
+      if ((payload.mfa ?? 0) > (loaded.factors.mfaAt ?? 0) || (payload.pk ?? 0) > (loaded.factors.passkeyAt ?? 0)) loaded.factors = factorsOf(payload);
+      return this.#check(loaded, now);
+    }
     return this.#load(payload).then((l) => (l ? this.#check(l, this.#clock.now()) : null));
   }
 
@@ -236,6 +272,8 @@ export class Sessions {
     try { p = JSON.parse(raw.toString('utf8')) as CookiePayload; } catch { return undefined; }
     if (p.v !== 1 || typeof p.sid !== 'string' || typeof p.uid !== 'string' || typeof p.exp !== 'number') return undefined;
     if (p.via !== undefined && typeof p.via !== 'string') return undefined;
+    if (p.amr !== undefined && (!Array.isArray(p.amr) || !p.amr.every((m) => typeof m === 'string'))) return undefined;
+    if ((p.mfa !== undefined && typeof p.mfa !== 'number') || (p.pk !== undefined && typeof p.pk !== 'number')) return undefined;
     if (this.#cookies.size >= this.#cacheSize) this.#evictOldest(this.#cookies, Math.ceil(this.#cacheSize / 10));
     this.#cookies.set(cookie, p);
     return p;
@@ -270,7 +308,7 @@ export class Sessions {
       const now = this.#clock.now();
       const l: Loaded = {
         sid: rec.id, userId: user.id, identity: this.#compose(user, upstreamGroups), name: user.name, expiresAt: rec.expiresAt,
-        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false, via, upstreamGroups,
+        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false, via, upstreamGroups, factors: factorsOf(p),
       };
       if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
       this.#loaded.set(rec.id, l);
@@ -323,4 +361,9 @@ export class Sessions {
     let i = 0;
     for (const k of map.keys()) { if (i++ >= n) break; map.delete(k); }
   }
+}
+
+function factorFields(f: FactorState): Pick<CookiePayload, 'amr' | 'mfa' | 'pk'> {
+  if (f === NO_FACTORS) return {};
+  return { amr: [...f.amr], ...(f.mfaAt !== null ? { mfa: f.mfaAt } : {}), ...(f.passkeyAt !== null ? { pk: f.passkeyAt } : {}) };
 }

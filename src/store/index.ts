@@ -6,6 +6,6 @@ export { redactUrl } from './url.ts';
 export type {
   UserRecord, UserStore, IdentityRecord, IdentityStore, SessionRecord, SessionStore, TicketStore, AuditEvent, AuditQuery, AuditStore,
   RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
-  ReplayStore,
+  ReplayStore, FactorStore, TotpRecord, PasskeyRecord,
   ConsentRecord, ConsentStore,
 } from './ports.ts';

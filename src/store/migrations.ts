@@ -251,12 +251,76 @@ ALTER TABLE oidc_records ADD COLUMN client_id text;
 CREATE INDEX oidc_records_account ON oidc_records (account_id, client_id);
 `;
 
+// Second factors. A TOTP secret is sealed by the key ring before it is stored; `last_step` makes
+// each code single-use on every replica (a conditional UPDATE). Passkeys keep their public key
+// only. Recovery codes are stored as SHA-256 hashes of high-entropy codes, each used once.
+const V6_SQLITE = `
+CREATE TABLE totp_factors (
+  user_id TEXT PRIMARY KEY,
+  sealed_secret TEXT NOT NULL,
+  confirmed_at INTEGER,
+  last_step INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE passkeys (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  counter INTEGER NOT NULL DEFAULT 0,
+  transports TEXT NOT NULL DEFAULT '[]',
+  discoverable INTEGER NOT NULL DEFAULT 0 CHECK (discoverable IN (0, 1)),
+  backed_up INTEGER NOT NULL DEFAULT 0 CHECK (backed_up IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER
+);
+CREATE INDEX passkeys_user_id ON passkeys (user_id);
+CREATE TABLE recovery_codes (
+  user_id TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  used_at INTEGER,
+  PRIMARY KEY (user_id, hash)
+);
+`;
+
+const V6_POSTGRES = `
+CREATE TABLE totp_factors (
+  user_id text PRIMARY KEY,
+  sealed_secret text NOT NULL,
+  confirmed_at bigint,
+  last_step bigint,
+  created_at bigint NOT NULL
+);
+CREATE TABLE passkeys (
+  id text PRIMARY KEY,
+  user_id text NOT NULL,
+  name text NOT NULL,
+  public_key text NOT NULL,
+  counter bigint NOT NULL DEFAULT 0,
+  transports jsonb NOT NULL DEFAULT '[]'::jsonb,
+  discoverable boolean NOT NULL DEFAULT false,
+  backed_up boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL,
+  last_used_at bigint
+);
+CREATE INDEX passkeys_user_id ON passkeys (user_id);
+CREATE TABLE recovery_codes (
+  user_id text NOT NULL,
+  hash text NOT NULL,
+  created_at bigint NOT NULL,
+  used_at bigint,
+  PRIMARY KEY (user_id, hash)
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'users_sessions_tickets_audit', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
   { version: 2, name: 'upstream_identities', sqlite: V2_SQLITE, postgres: V2_POSTGRES },
   { version: 3, name: 'oidc_records_signing_keys', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
   { version: 4, name: 'dpop_proofs', sqlite: V4_SQLITE, postgres: V4_POSTGRES },
   { version: 5, name: 'consents_oidc_owners', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
+  { version: 6, name: 'second_factors', sqlite: V6_SQLITE, postgres: V6_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

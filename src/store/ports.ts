@@ -245,6 +245,67 @@ export interface SigningKeyStore {
   deleteExpired(now: number): Promise<string[]>;
 }
 
+/**
+ * A person's TOTP authenticator (RFC 6238). The secret is sealed by the key ring before it reaches
+ * the store; `lastStep` is the newest time step accepted, so each code is used once.
+ */
+export interface TotpRecord {
+  userId: string;
+  sealedSecret: string;
+  /** null until the first code confirmed the enrolment. */
+  confirmedAt: number | null;
+  lastStep: number | null;
+  createdAt: number;
+}
+
+/** A WebAuthn credential (passkey or security key) registered by a person. */
+export interface PasskeyRecord {
+  /** The credential id, base64url. */
+  id: string;
+  userId: string;
+  name: string;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  counter: number;
+  transports: string[];
+  /** Whether it is a discoverable (resident) credential usable without a username. */
+  discoverable: boolean;
+  /** Backup eligible/state as the authenticator said (a synced passkey). */
+  backedUp: boolean;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** Second factors: TOTP authenticators, passkeys and recovery codes (stored as hashes). */
+export interface FactorStore {
+  totp(userId: string): Promise<TotpRecord | undefined>;
+  /** Inserts or replaces the person's authenticator (a new enrolment starts unconfirmed). */
+  putTotp(r: TotpRecord): Promise<void>;
+  /**
+   * Atomic, across replicas: records `step` as used when it is newer than the last one used
+   * (and confirms the enrolment at `at` if `confirm`); true when it was.
+   */
+  useTotpStep(userId: string, step: number, at: number, confirm: boolean): Promise<boolean>;
+  deleteTotp(userId: string): Promise<boolean>;
+  /** Oldest first. */
+  passkeys(userId: string): Promise<PasskeyRecord[]>;
+  passkey(id: string): Promise<PasskeyRecord | undefined>;
+  /** GatehouseError('conflict') when the credential id is registered already (to anyone). */
+  addPasskey(r: PasskeyRecord): Promise<void>;
+  /** Records a use: the new signature counter and when; false when no such credential. */
+  usePasskey(id: string, counter: number, at: number): Promise<boolean>;
+  renamePasskey(userId: string, id: string, name: string): Promise<boolean>;
+  deletePasskey(userId: string, id: string): Promise<boolean>;
+  /** Replaces every recovery code of the person with these hashes. */
+  setRecoveryCodes(userId: string, hashes: readonly string[], at: number): Promise<void>;
+  /** Atomic: true once for an unused code of this person, then never again. */
+  useRecoveryCode(userId: string, hash: string, at: number): Promise<boolean>;
+  /** Unused codes left. */
+  recoveryCodesLeft(userId: string): Promise<number>;
+  /** Removes every factor of the person; says what there was. */
+  deleteAll(userId: string): Promise<{ totp: boolean; passkeys: number; recoveryCodes: number }>;
+}
+
 export interface SchemaStatus {
   current: number;
   latest: number;
@@ -263,6 +324,7 @@ export interface Store {
   readonly consents: ConsentStore;
   readonly signingKeys: SigningKeyStore;
   readonly replays: ReplayStore;
+  readonly factors: FactorStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;
   schemaStatus(): Promise<SchemaStatus>;

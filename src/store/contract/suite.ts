@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { GatehouseError, ManualClock, MemoryLogger, type Clock, type ErrorKind, type Logger } from '../../core/index.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations.ts';
 import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
+import { factorsContract } from './factors.ts';
 import { oidcContract } from './oidc.ts';
 
 export interface ContractOpenOptions {
@@ -571,5 +572,6 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
     });
 
     oidcContract(withStore);
+    factorsContract(withStore);
   });
 }

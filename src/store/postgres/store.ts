@@ -9,6 +9,7 @@ import { Db } from './db.ts';
 import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
 import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
+import { PgFactors } from './factors.ts';
 import { PgConsents, PgOidc, PgSigningKeys } from './oidc.ts';
 
 export interface PostgresStoreOptions {
@@ -46,6 +47,7 @@ export class PostgresStore implements Store {
   readonly consents: PgConsents;
   readonly signingKeys: PgSigningKeys;
   readonly replays: PgReplays;
+  readonly factors: PgFactors;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -63,6 +65,7 @@ export class PostgresStore implements Store {
     this.consents = new PgConsents(db);
     this.signingKeys = new PgSigningKeys(db);
     this.replays = new PgReplays(db);
+    this.factors = new PgFactors(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

@@ -11,6 +11,7 @@ import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } 
 import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
+import { SqliteFactors } from './factors.ts';
 import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 
 export interface SqliteStoreOptions {
@@ -73,6 +74,7 @@ export class SqliteStore implements Store {
   readonly consents: SqliteConsents;
   readonly signingKeys: SqliteSigningKeys;
   readonly replays: SqliteReplays;
+  readonly factors: SqliteFactors;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -89,6 +91,7 @@ export class SqliteStore implements Store {
     this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
     this.replays = new SqliteReplays(db);
+    this.factors = new SqliteFactors(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {

@@ -1,0 +1,95 @@
+// How someone signed in, and what a rule asks of it. Pure: the session carries a FactorState
+// (in its sealed cookie, so the gate reads it without the store), a rule may carry a
+// FactorRequirement, and `factorShortfall` says what is missing, if anything.
+//
+// Methods are RFC 8176 Authentication Method Reference values:
+//   pwd  a password            otp  a one-time code (TOTP, RFC 6238)
+//   hwk  a passkey or security key (proof of possession of a hardware-bound key)
+//   user the authenticator verified the person (WebAuthn UV: PIN or biometric)
+//   kba  a recovery code       fed  an upstream provider (federated sign-in)
+//   mfa  more than one factor was used
+export interface FactorState {
+  /** RFC 8176 values, in the order they were used; `mfa` when there was more than one factor. */
+  readonly amr: readonly string[];
+  /** When the session last proved a second factor (or a user-verified passkey), epoch ms; null: never. */
+  readonly mfaAt: number | null;
+  /** When a passkey or security key was last used, epoch ms; null: never. */
+  readonly passkeyAt: number | null;
+}
+
+export const NO_FACTORS: FactorState = Object.freeze({ amr: Object.freeze(['pwd']), mfaAt: null, passkeyAt: null });
+
+export type FactorKind = 'any' | 'passkey';
+
+export interface FactorRequirement {
+  /** any: a second factor of any kind (or a user-verified passkey); passkey: a passkey or security key. */
+  readonly factors: FactorKind;
+  /** How long ago that factor may have been used, ms; null: any time in this session. */
+  readonly maxAgeMs: number | null;
+}
+
+export type Shortfall = null | { readonly need: FactorKind; readonly why: 'missing' | 'too-old' };
+
+/** null when the state meets the requirement; otherwise the one step that is missing. */
+export function factorShortfall(state: FactorState, req: FactorRequirement, now: number): Shortfall {
+  const at = req.factors === 'passkey' ? state.passkeyAt : state.mfaAt;
+  if (at === null) return { need: req.factors, why: 'missing' };
+  if (req.maxAgeMs !== null && now - at > req.maxAgeMs) return { need: req.factors, why: 'too-old' };
+  return null;
+}
+
+/**
+ * The Authentication Context Class Reference the issuer puts in ID tokens (OpenID Connect Core
+ * §2), from weakest to strongest: a single factor, several factors, a phishing-resistant
+ * factor (a passkey or security key, bound to this origin).
+ */
+export const ACR_VALUES = ['urn:gatehouse:acr:1fa', 'urn:gatehouse:acr:mfa', 'urn:gatehouse:acr:phr'] as const;
+export type AcrValue = (typeof ACR_VALUES)[number];
+
+/** The acr a session reached: phr with a passkey, mfa with a second factor, else 1fa. */
+export function acrOf(state: FactorState): AcrValue {
+  if (state.passkeyAt !== null && state.mfaAt !== null) return 'urn:gatehouse:acr:phr';
+  if (state.mfaAt !== null) return 'urn:gatehouse:acr:mfa';
+  return 'urn:gatehouse:acr:1fa';
+}
+
+/** Whether `reached` is at least `wanted` on the ladder above (an unknown value is never met). */
+export function acrSatisfies(reached: AcrValue, wanted: string): boolean {
+  const w = (ACR_VALUES as readonly string[]).indexOf(wanted);
+  return w !== -1 && ACR_VALUES.indexOf(reached) >= w;
+}
+
+/** The state after one more method was proved at `now` (its amr joined, its times moved on). */
+export function withMethod(state: FactorState, method: 'otp' | 'hwk' | 'kba', now: number, userVerified = false): FactorState {
+  const amr = [...state.amr.filter((m) => m !== 'mfa')];
+  const add = method === 'hwk' && userVerified ? ['hwk', 'user'] : [method];
+  for (const m of add) if (!amr.includes(m)) amr.push(m);
+  // Two factors: the first (password, upstream) and this one; or a passkey verifying its user.
+  amr.push('mfa');
+  return { amr, mfaAt: now, passkeyAt: method === 'hwk' ? now : state.passkeyAt };
+}
+
+/** The state of a fresh sign-in with a single method. */
+export function firstFactor(method: 'pwd' | 'fed', now: number, upstreamMfa = false, upstreamAmr: readonly string[] = []): FactorState {
+  if (method === 'pwd') return { amr: ['pwd'], mfaAt: null, passkeyAt: null };
+  const amr = ['fed', ...upstreamAmr.filter((m) => /^[a-z]{2,8}$/.test(m) && m !== 'fed' && m !== 'mfa')];
+  return upstreamMfa ? { amr: [...amr, 'mfa'], mfaAt: now, passkeyAt: null } : { amr, mfaAt: null, passkeyAt: null };
+}
+
+/** A passwordless sign-in with a user-verified passkey: possession and the person's PIN or biometric. */
+export function passkeySignIn(now: number): FactorState {
+  return { amr: ['hwk', 'user', 'mfa'], mfaAt: now, passkeyAt: now };
+}
+
+/** "a passkey used within 15m" for explain and pages. */
+export function describeRequirement(req: FactorRequirement): string {
+  const what = req.factors === 'passkey' ? 'a passkey or security key' : 'a second factor';
+  return req.maxAgeMs === null ? what : `${what} used within ${formatMs(req.maxAgeMs)}`;
+}
+
+function formatMs(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 1000)}s`;
+}
