@@ -27,7 +27,7 @@ const get = (host: string, path = '/', ip = OUTSIDE, method = 'GET') => ({ host,
 const pick = (d: Decision) => [d.action, d.app, d.ruleIndex, d.reason];
 
 test('default deny: exact decision, for anonymous and signed-in alike', () => {
-  const expected = { action: 'deny', app: null, ruleIndex: null, reason: 'no rule matched (default deny)', headers: null, upstream: null };
+  const expected = { action: 'deny', app: null, ruleIndex: null, reason: 'no rule matched (default deny)', headers: null, upstream: null, factors: null };
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), null) }, expected);
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), id('alice', { groups: ['admins'] })) }, expected);
 });
@@ -60,7 +60,7 @@ test('a deny list is the one explicit fall-through: it refuses its subjects and 
 test('malformed path is denied before any rule', () => {
   for (const path of ['/a%00', '/%zz', '/a%252e%252e/', 'noslash']) {
     assert.deepEqual({ ...policy.decide(get('off.example.net', path), null) },
-      { action: 'deny', app: null, ruleIndex: null, reason: 'malformed path', headers: null, upstream: null }, path);
+      { action: 'deny', app: null, ruleIndex: null, reason: 'malformed path', headers: null, upstream: null, factors: null }, path);
   }
 });
 

@@ -366,3 +366,32 @@ describe('memory bounds (issue 9)', () => {
     assert.ok(s.cachedCookies <= 50 && s.cachedSessions <= 50);
   });
 });
+
+describe('factor state', () => {
+  test('travels in the cookie: a new process reads it without asking the store for more than the session', async () => {
+    const a = await make();
+    const f = { amr: ['pwd', 'otp', 'mfa'], mfaAt: clock.now(), passkeyAt: null };
+    const { cookie } = await a.begin(alice, META, undefined, f);
+    const b = await make();
+    assert.deepEqual((await settle(b.authenticate(cookie)))?.factors, f);
+    const plain = (await a.begin(alice, META)).cookie;
+    assert.deepEqual((await settle(b.authenticate(plain)))?.factors, { amr: ['pwd'], mfaAt: null, passkeyAt: null });
+  });
+
+  test('elevate: the same session with newer factors; another process that loaded the old cookie takes the newer state', async () => {
+    const a = await make();
+    const b = await make();
+    const { cookie, sid } = await a.begin(alice, META);
+    assert.equal((await settle(b.authenticate(cookie)))?.factors.mfaAt, null);
+    clock.advance(1000);
+    const up = { amr: ['pwd', 'hwk', 'user', 'mfa'], mfaAt: clock.now(), passkeyAt: clock.now() };
+    const next = a.elevate(cookie, up);
+    assert.ok(next && next !== cookie);
+    assert.equal((await settle(a.authenticate(cookie)))?.factors.mfaAt, up.mfaAt, 'this process: at once, for the session');
+    const seen = await settle(b.authenticate(next));
+    assert.deepEqual([seen?.sid, seen?.factors], [sid, up]);
+    assert.deepEqual((await settle(b.authenticate(cookie)))?.factors, up, 'an older cookie never lowers it');
+    await a.revoke(sid);
+    assert.equal(a.elevate(next, up), null, 'a revoked session is not elevated');
+  });
+});
