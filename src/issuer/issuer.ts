@@ -12,11 +12,11 @@ import type { Clock, Logger } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { Identity } from '../policy/index.ts';
+import { acrOf, acrSatisfies, type Identity } from '../policy/index.ts';
 import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
 import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, ROUTES } from './provider.ts';
+import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs, ROUTES } from './provider.ts';
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
@@ -287,8 +287,29 @@ export function createIssuer(deps: IssuerDeps) {
         audit({ actor: found.view.identity.username, action: 'oidc_sign_in', outcome: 'denied', target: clientId, detail: { reason: 'not in clients[].allowedGroups' } });
         return finish({ error: 'access_denied', error_description: 'the user may not sign in to this client' });
       }
-      audit({ actor: found.view.identity.username, action: 'oidc_sign_in', outcome: 'ok', target: clientId, detail: {} });
-      return finish({ login: { accountId: found.view.userId, amr: ['pwd'] } });
+      // How the person signed in must reach what the client asked (OpenID Connect Core §3.1.2.1):
+      // max_age past: a fresh sign-in; acr_values not reached: the step-up screen, only the missing step.
+      const view = found.view;
+      const authAt = Math.max(view.createdAt, view.factors.mfaAt ?? 0);
+      const maxAge = Number(details.params.max_age);
+      if (details.params.max_age !== undefined && Number.isFinite(maxAge) && clock.now() - authAt > maxAge * 1000) {
+        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here, prompt: 'login' }), 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
+      const wanted = requestedAcrs(details.params.acr_values);
+      const reached = acrOf(view.factors);
+      if (wanted.length > 0 && !wanted.some((w) => acrSatisfies(reached, w))) {
+        // The weakest value asked for is enough (any of them satisfies the request).
+        const need = wanted.every((w) => w === 'urn:gatehouse:acr:phr') ? 'passkey' : 'any';
+        res.writeHead(302, { location: portalUrl(s, '/oauth2/step_up', { rd: here, need }), 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
+      // The strongest value asked for that the sign-in reached, else what it reached.
+      const acr = [...wanted].reverse().find((w) => acrSatisfies(reached, w)) ?? reached;
+      audit({ actor: view.identity.username, action: 'oidc_sign_in', outcome: 'ok', target: clientId, detail: { acr } });
+      return finish({ login: { accountId: view.userId, amr: [...view.factors.amr], acr, ts: Math.floor(authAt / 1000) } });
     }
 
     if (details.prompt.name === 'consent') {

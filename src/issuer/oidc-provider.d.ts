@@ -85,7 +85,7 @@ declare module 'oidc-provider' {
   }
 
   export interface InteractionResults {
-    login?: { accountId: string; amr?: string[]; acr?: string; remember?: boolean };
+    login?: { accountId: string; amr?: string[]; acr?: string; remember?: boolean; ts?: number };
     consent?: { grantId?: string };
     error?: string;
     error_description?: string;

@@ -18,7 +18,7 @@ import type { Clock, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
+import { ACR_VALUES, acrSatisfies, type AcrValue, type Identity } from '../policy/index.ts';
 import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
@@ -77,6 +77,27 @@ export const ROUTES = {
 } as const;
 
 export const INTERACTION_PATH = '/oidc/interaction/';
+
+/** The acr_values of a request that this issuer knows (in the order asked). */
+export function requestedAcrs(param: unknown): string[] {
+  return (typeof param === 'string' ? param.split(' ') : []).filter((v) => (ACR_VALUES as readonly string[]).includes(v));
+}
+
+/**
+ * What the sign-in behind a token had (RFC 9068 §2.2.1: acr, amr, auth_time), from the code or
+ * refresh token it was issued with, so a bearer token carries it to the gate like a session.
+ */
+function signInClaims(ctx: KoaContextWithOIDC): Record<string, unknown> {
+  const e = ctx.oidc.entities as { AuthorizationCode?: SignInFacts; RefreshToken?: SignInFacts; DeviceCode?: SignInFacts };
+  const src = e.AuthorizationCode ?? e.RefreshToken ?? e.DeviceCode;
+  if (!src) return {};
+  const out: Record<string, unknown> = {};
+  if (typeof src.acr === 'string') out.acr = src.acr;
+  if (Array.isArray(src.amr)) out.amr = src.amr;
+  if (typeof src.authTime === 'number') out.auth_time = src.authTime;
+  return out;
+}
+interface SignInFacts { acr?: unknown; amr?: unknown; authTime?: unknown }
 
 export function clientMetadata(c: ClientConfig): ClientMetadata {
   const loopbackOrCustom = c.redirectUris.some((u) => {
@@ -145,6 +166,18 @@ export function buildProvider(d: ProviderDeps): Provider {
       if (!accountId) return interactionPolicy.Check.REQUEST_PROMPT;
       return (await d.gateUserId(ctx.req)) === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }));
+  // acr_values (OpenID Connect Core §3.1.2.1): oidc-provider prompts only for an essential acr
+  // claim; a voluntary acr_values of ours that the session does not reach asks again too, and the
+  // interaction sends the person to the step-up screen (issuer.ts). Values we do not know are
+  // voluntary and ignored.
+  policy.get('login')?.checks.push(new interactionPolicy.Check('acr_values', 'the sign-in does not reach the requested acr_values', 'login_required',
+    (ctx: KoaContextWithOIDC) => {
+      const wanted = requestedAcrs(ctx.oidc.params?.acr_values);
+      if (wanted.length === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const reached = ctx.oidc.session?.acr;
+      return typeof reached === 'string' && (ACR_VALUES as readonly string[]).includes(reached) && wanted.some((w) => acrSatisfies(reached as AcrValue, w))
+        ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }));
 
   const cimd = t.clientMetadata;
   const guardedFetch = createGuardedFetch({ logger });
@@ -172,6 +205,8 @@ export function buildProvider(d: ProviderDeps): Provider {
     scopes: [...new Set(['openid', 'offline_access', 'profile', 'email', 'groups', ...config.resources.flatMap((r) => r.scopes)])],
     // OAuth 2.1 / MCP: the authorization code flow only (RFC 8414 response_types_supported).
     responseTypes: ['code'],
+    // How the person signed in (policy/factors.ts): 1fa < mfa < phr, in ID tokens as acr.
+    acrValues: [...ACR_VALUES],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     // Access tokens for a resource (or an app's audience) carry who the user is, so the gate can
     // set identity headers.
@@ -182,7 +217,7 @@ export function buildProvider(d: ProviderDeps): Provider {
         if (!user) return undefined;
         const identity = d.identityOf(user);
         const allowed = clients.get(token.clientId ?? ctx.oidc.client?.clientId ?? '')?.claims;
-        const out: Record<string, unknown> = {};
+        const out: Record<string, unknown> = { ...signInClaims(ctx) };
         if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
         if (!allowed || allowed.includes('groups')) out.groups = [...identity.groups].map(String);
         // Only a verified address: the gate's identity headers (an app behind apps[].audience)
