@@ -1,5 +1,6 @@
 // The commands. Each parses its own flags (unknown flags are errors), does one job, and
 // returns an exit code. `--help` on each prints its usage.
+import { resetFactors } from './factors.ts';
 import type { ParseArgsConfig } from 'node:util';
 import { parseDuration, randomId, silentLogger, type Logger } from '../core/index.ts';
 import { embeddedConfig, isLocalHost, lintConfig, type LoadedConfig } from '../config/index.ts';
@@ -64,6 +65,7 @@ gatehouse user revoke-grant NAME CLIENT_ID
 gatehouse user list
 gatehouse user identities NAME
 gatehouse user unlink NAME --connector ID
+gatehouse user reset-factors NAME
 
 Without --password-stdin a random password is generated and printed once.
 disable and delete end every session of the account on every replica, revoke its OpenID grants
@@ -77,6 +79,9 @@ identities lists the upstream identities (connectors) linked to the account: con
 unlink removes the account's link at that connector and ends every session of the account
   (a session records only its user, not the connector it was signed in with); the next sign-in
   with that provider links again as on a first sign-in (createAccounts, linkByEmail).
+reset-factors removes every second factor of the account (authenticator app, passkeys and
+  security keys, recovery codes) and ends every session of it; where factors are required, the
+  next sign-in enrols again.
 ${CONFIG_HELP}`;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -293,7 +298,8 @@ export const COMMANDS: Record<string, Command> = {
         }
         if (sub === 'identities') return userIdentities(store, username, io);
         if (sub === 'unlink') return userUnlink(store, username, values.connector as string, io);
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities or unlink');
+        if (sub === 'reset-factors') return resetFactors(store, username, io);
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities, unlink or reset-factors');
         return 2;
       });
     },
