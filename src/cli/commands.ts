@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { parseDuration, randomId, silentLogger, type Logger } from '../core/index.ts';
 import { embeddedConfig, isLocalHost, lintConfig, type LoadedConfig } from '../config/index.ts';
 import { Accounts, SignInThrottle } from '../accounts/index.ts';
-import { compilePolicy, explain } from '../policy/index.ts';
+import { compilePolicy, explain, explainFactors, NO_FACTORS, type FactorState } from '../policy/index.ts';
 import { ownPath } from '../gateway/index.ts';
 import { createLogger, databaseUrl, installProcessGuards, resolveSecrets, rotateGeneratedSecret, startGatehouse } from '../app/index.ts';
 import { KeyRing } from '../crypto/index.ts';
@@ -50,6 +50,15 @@ async function readPassword(values: Record<string, string | boolean | undefined>
     return { password: text, generated: false };
   }
   return { password: randomId(15), generated: true };
+}
+
+/** A session record's factors (JSON of FactorState; null: a password only). */
+function parseFactors(json: string | null): FactorState {
+  if (json === null) return NO_FACTORS;
+  try {
+    const f = JSON.parse(json) as Partial<FactorState>;
+    return { amr: Array.isArray(f.amr) ? f.amr.map(String) : [], mfaAt: typeof f.mfaAt === 'number' ? f.mfaAt : null, passkeyAt: typeof f.passkeyAt === 'number' ? f.passkeyAt : null };
+  } catch { return NO_FACTORS; }
 }
 
 const list = (v: string | boolean | undefined): string[] =>
@@ -441,11 +450,13 @@ ${CONFIG_HELP}`,
 
   explain: {
     summary: 'show which rule decides a request, and why',
-    usage: `gatehouse explain URL [--user NAME] [--method M] [--ip ADDR]
+    usage: `gatehouse explain URL [--user NAME | --session ID] [--method M] [--ip ADDR]
 
-Without --user the request is anonymous. The user's groups come from the store and config.
+Without --user or --session the request is anonymous. The user's groups come from the store and
+config. With --session (an id from \`gatehouse session list\`) the request is that session's: its
+user, and how it signed in, judged against the rule's factors (apps[].factors).
 ${CONFIG_HELP}`,
-    options: { ...CONFIG, user: { type: 'string' }, method: { type: 'string' }, ip: { type: 'string' } },
+    options: { ...CONFIG, user: { type: 'string' }, session: { type: 'string' }, method: { type: 'string' }, ip: { type: 'string' } },
     async run({ values, positionals }, io) {
       const raw = positionals[0];
       if (!raw) { io.err('gatehouse: explain needs a URL'); return 2; }
@@ -459,7 +470,18 @@ ${CONFIG_HELP}`,
       const policy = compilePolicy(loaded.config.apps, loaded.config.headers);
       const req = { host, path, method: ((values.method as string | undefined) ?? 'GET').toUpperCase(), ip: (values.ip as string | undefined) ?? '127.0.0.1' };
       let identity = null;
-      if (values.user) {
+      let factorState: FactorState | null = null;
+      if (values.user !== undefined && values.session !== undefined) { io.err('gatehouse: explain takes --user or --session, not both'); return 2; }
+      if (typeof values.session === 'string') {
+        const found = await withStore(loaded, silentLogger, async (store) => {
+          const rec = await store.sessions.get(values.session as string);
+          const u = rec ? await store.users.get(rec.userId) : undefined;
+          return rec && u ? { identity: accountsFor(loaded, store, silentLogger).identityOf(u), rec } : undefined;
+        });
+        if (!found) { io.err('gatehouse: no session with that id (see gatehouse session list)'); return 1; }
+        identity = found.identity;
+        factorState = parseFactors(found.rec.factors);
+      } else if (values.user) {
         const found = await withStore(loaded, silentLogger, async (store) => {
           const u = await store.users.findByUsername(values.user as string);
           return u ? accountsFor(loaded, store, silentLogger).identityOf(u) : undefined;
@@ -478,6 +500,11 @@ ${CONFIG_HELP}`,
         return 0;
       }
       for (const line of explain(policy, req, identity)) io.out(line);
+      const d = policy.decide(req, identity);
+      if (d.factors !== null && (d.action === 'allow' || d.action === 'authenticate')) {
+        const sid = typeof values.session === 'string' ? `session ${values.session.slice(0, 6)}` : undefined;
+        for (const line of explainFactors(d.app ?? '-', d.factors, factorState, Date.now(), sid)) io.out(line);
+      }
       return 0;
     },
   },

@@ -13,6 +13,7 @@
 // cost one map lookup; the map is emptied when the keys or the issuer change.
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../core/index.ts';
+import type { FactorState } from '../policy/index.ts';
 
 export type { JSONWebKeySet };
 
@@ -31,6 +32,19 @@ export interface VerifiedToken {
   audiences: string[];
   /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (cnf.jkt); absent for a plain bearer token. */
   jkt?: string;
+  /**
+   * How the sign-in behind the token went (our issuer's amr and auth_time, RFC 9068 §2.2.1), for
+   * apps[].factors; absent for a token without them (client credentials, another issuer).
+   */
+  factors?: FactorState;
+}
+
+/** amr and auth_time as a factor state: the second factor (and a passkey) proved at auth_time. */
+function tokenFactors(p: JWTPayload): { factors?: FactorState } {
+  if (!Array.isArray(p.amr) || typeof p.auth_time !== 'number') return {};
+  const amr = p.amr.filter((m): m is string => typeof m === 'string');
+  const at = p.auth_time * 1000;
+  return { factors: { amr, mfaAt: amr.includes('mfa') ? at : null, passkeyAt: amr.includes('hwk') ? at : null } };
 }
 
 export interface TokenVerifier {
@@ -211,6 +225,7 @@ function toVerified(p: JWTPayload): VerifiedToken {
     exp: p.exp * 1000,
     audiences: strings(p.aud),
     ...boundKey(p),
+    ...tokenFactors(p),
   };
 }
 

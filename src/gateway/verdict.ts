@@ -27,7 +27,7 @@ import { accessTokenCredentials, TokenRejected, type TokenVerifier, type Verifie
 import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
 import type { DenyWhy } from './pages.ts';
-import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON, describeRequirement, factorShortfall } from '../policy/index.ts';
+import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON, NO_FACTORS, describeRequirement, factorShortfall } from '../policy/index.ts';
 
 export type Verdict =
   | { kind: 'pass'; names: HeaderNames; identity: Identity | null; upstream: string | null; app: string | null; resource?: string }
@@ -35,7 +35,7 @@ export type Verdict =
   | { kind: 'authenticate'; stepUp?: string }
   | { kind: 'deny'; reason: string; why: DenyWhy }
   /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
-  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | null; wwwAuthenticate: string; reason: string };
+  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | 'insufficient_user_authentication' | null; wwwAuthenticate: string; reason: string };
 
 /** What the gate needs for protected resources: the compiled list and the token verifier. */
 export interface BearerGate {
@@ -70,7 +70,7 @@ export function decide(
     if (audience !== undefined) {
       const cred = accessTokenCredentials(authorization);
       // Another scheme (Basic for the app itself) leaves the cookie path as it is.
-      if (cred !== undefined) return appBearerVerdict(s, bearer, audience, facts, cred, restrictions, proofFacts());
+      if (cred !== undefined) return appBearerVerdict(s, bearer, audience, facts, cred, restrictions, proofFacts(), sessions);
     }
   }
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
@@ -193,7 +193,7 @@ function appChallenge(bearer: BearerGate, scheme: 'bearer' | 'dpop', error: 'inv
  */
 async function appBearerVerdict(
   s: GateSettings, bearer: BearerGate, audience: string, facts: Facts, cred: { scheme: 'bearer' | 'dpop'; token: string } | null,
-  restrictions: URLSearchParams | null, pf: ProofFacts,
+  restrictions: URLSearchParams | null, pf: ProofFacts, sessions: Sessions,
 ): Promise<Verdict> {
   const invalid = (reason: string, scheme: 'bearer' | 'dpop' = 'bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token'): Verdict =>
     ({ kind: 'challenge', status: 401, error, wwwAuthenticate: appChallenge(bearer, scheme, error), reason });
@@ -220,6 +220,21 @@ async function appBearerVerdict(
   if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}`, why: 'not-allowed' };
   if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
+  }
+  // apps[].factors for a token: what its sign-in had (amr, auth_time). Short of it: RFC 9470's
+  // challenge, naming the acr and max_age a client asks the issuer for to get a better token.
+  if (d.factors !== null) {
+    const short = factorShortfall(t.factors ?? NO_FACTORS, d.factors, sessions.now());
+    if (short !== null) {
+      const acr = d.factors.factors === 'passkey' ? 'urn:gatehouse:acr:phr' : 'urn:gatehouse:acr:mfa';
+      const maxAge = d.factors.maxAgeMs === null ? '' : `, max_age=${Math.floor(d.factors.maxAgeMs / 1000)}`;
+      const scheme = cred.scheme === 'dpop' ? 'DPoP' : 'Bearer';
+      return {
+        kind: 'challenge', status: 401, error: 'insufficient_user_authentication',
+        wwwAuthenticate: `${scheme} error="insufficient_user_authentication", error_description="${describeRequirement(d.factors)} is required", acr_values="${acr}"${maxAge}`,
+        reason: `the token's sign-in falls short of app ${d.app ?? '-'}'s factors (${short.why})`,
+      };
+    }
   }
   return pass(s, d, identity);
 }

@@ -10,6 +10,6 @@ export {
 } from './engine.ts';
 export { explain } from './explain.ts';
 export {
-  factorShortfall, acrOf, acrSatisfies, withMethod, firstFactor, passkeySignIn, describeRequirement, NO_FACTORS, ACR_VALUES,
+  factorShortfall, acrOf, acrSatisfies, withMethod, firstFactor, passkeySignIn, describeRequirement, explainFactors, NO_FACTORS, ACR_VALUES,
   type FactorState, type FactorRequirement, type FactorKind, type Shortfall, type AcrValue,
 } from './factors.ts';

@@ -66,7 +66,7 @@ describe('begin and authenticate', () => {
     assert.equal(expiresAt, clock.now() + 7 * 24 * HOUR);
     const rec = await store.sessions.get(sid);
     assert.deepEqual(rec, {
-      id: sid, userId: 'u-alice', createdAt: clock.now(), expiresAt, lastSeenAt: clock.now(), revokedAt: null, ip: '192.0.2.1', userAgent: 'test',
+      id: sid, userId: 'u-alice', createdAt: clock.now(), expiresAt, lastSeenAt: clock.now(), revokedAt: null, ip: '192.0.2.1', userAgent: 'test', factors: null,
     });
     const view = await settle(s.authenticate(cookie));
     assert.ok(view);
@@ -385,13 +385,14 @@ describe('factor state', () => {
     assert.equal((await settle(b.authenticate(cookie)))?.factors.mfaAt, null);
     clock.advance(1000);
     const up = { amr: ['pwd', 'hwk', 'user', 'mfa'], mfaAt: clock.now(), passkeyAt: clock.now() };
-    const next = a.elevate(cookie, up);
+    const next = await a.elevate(cookie, up);
     assert.ok(next && next !== cookie);
     assert.equal((await settle(a.authenticate(cookie)))?.factors.mfaAt, up.mfaAt, 'this process: at once, for the session');
     const seen = await settle(b.authenticate(next));
     assert.deepEqual([seen?.sid, seen?.factors], [sid, up]);
     assert.deepEqual((await settle(b.authenticate(cookie)))?.factors, up, 'an older cookie never lowers it');
     await a.revoke(sid);
-    assert.equal(a.elevate(next, up), null, 'a revoked session is not elevated');
+    assert.equal(await a.elevate(next, up), null, 'a revoked session is not elevated');
+    assert.equal((await store.sessions.get(sid))?.factors, JSON.stringify(up), 'recorded for explain');
   });
 });

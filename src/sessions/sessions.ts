@@ -188,6 +188,7 @@ export class Sessions {
     await this.#store.sessions.create({
       id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,
       ip: meta.ip, userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
+      factors: factors === NO_FACTORS ? null : JSON.stringify(factors),
     });
     const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}), ...factorFields(factors) };
     const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
@@ -204,11 +205,13 @@ export class Sessions {
    * expiry, the new factor state. This process sees the new state at once; another replica when
    * the new cookie reaches it (its state is newer, so it wins over the one loaded before).
    */
-  elevate(cookie: string, factors: FactorState): string | null {
+  async elevate(cookie: string, factors: FactorState): Promise<string | null> {
     const p = this.#decode(cookie);
     if (!p || p.exp <= this.#clock.now() || this.#revoked.has(p.sid)) return null;
     const { amr: _a, mfa: _m, pk: _p, ...rest } = p;
     const next: CookiePayload = { ...rest, ...factorFields(factors) };
+    // The record is for explain and the admin view; the gate reads the cookie.
+    await this.#store.sessions.setFactors(p.sid, JSON.stringify(factors));
     const l = this.#loaded.get(p.sid);
     if (l) l.factors = factors;
     return this.#keyring.seal(PURPOSE, JSON.stringify(next));

@@ -251,10 +251,13 @@ ALTER TABLE oidc_records ADD COLUMN client_id text;
 CREATE INDEX oidc_records_account ON oidc_records (account_id, client_id);
 `;
 
-// Second factors. A TOTP secret is sealed by the key ring before it is stored; `last_step` makes
+// Second factors. A session records how it signed in (`factors`, JSON: amr and when a second
+// factor and a passkey were last used; null for a password only), for explain and the admin
+// view; the gate reads the same state from the cookie. A TOTP secret is sealed by the key ring before it is stored; `last_step` makes
 // each code single-use on every replica (a conditional UPDATE). Passkeys keep their public key
 // only. Recovery codes are stored as SHA-256 hashes of high-entropy codes, each used once.
 const V6_SQLITE = `
+ALTER TABLE sessions ADD COLUMN factors TEXT;
 CREATE TABLE totp_factors (
   user_id TEXT PRIMARY KEY,
   sealed_secret TEXT NOT NULL,
@@ -285,6 +288,7 @@ CREATE TABLE recovery_codes (
 `;
 
 const V6_POSTGRES = `
+ALTER TABLE sessions ADD COLUMN factors text;
 CREATE TABLE totp_factors (
   user_id text PRIMARY KEY,
   sealed_secret text NOT NULL,

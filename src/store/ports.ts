@@ -71,11 +71,15 @@ export interface SessionRecord {
   revokedAt: number | null;
   ip: string | null;
   userAgent: string | null;
+  /** How it signed in, as JSON (policy/factors.ts FactorState); null: a password only. */
+  factors: string | null;
 }
 
 export interface SessionStore {
   /** GatehouseError('conflict') on a duplicate id. */
-  create(s: Omit<SessionRecord, 'revokedAt'>): Promise<void>;
+  create(s: Omit<SessionRecord, 'revokedAt' | 'factors'> & { factors?: string | null }): Promise<void>;
+  /** Records a session's new factor state (a step-up); false when no such session. */
+  setFactors(id: string, factors: string): Promise<boolean>;
   get(id: string): Promise<SessionRecord | undefined>;
   /** Batch write-behind; never moves lastSeenAt backwards; unknown ids are ignored. */
   touch(updates: { id: string; lastSeenAt: number }[]): Promise<void>;

@@ -41,6 +41,7 @@ export function toSession(r: Row): SessionRecord {
     revokedAt: numOrNull(r.revoked_at),
     ip: strOrNull(r.ip),
     userAgent: strOrNull(r.user_agent),
+    factors: strOrNull(r.factors),
   };
 }
 

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../../src/cli/index.ts';
-import { ALICE, BOB, eventually, fakeIO, forwardAuth, cookieHeader, signIn, startInstance, type Instance } from './helpers.ts';
+import { ALICE, BOB, baseConfig, eventually, fakeIO, forwardAuth, cookieHeader, signIn, startInstance, type Instance } from './helpers.ts';
 
 const APP = 'https://app.example.test/x';
 
@@ -54,5 +54,66 @@ describe('gatehouse user reset-factors', () => {
     assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, b.cookie) })).status, 403);
     const [ev] = await store.audit.list({ action: 'factor_reset' });
     assert.deepEqual([ev?.actor, ev?.target, ev?.outcome, ev?.detail], ['cli', 'alice', 'ok', { totp: true, passkeys: 2, recoveryCodes: 2, sessionsEnded: 1 }]);
+  });
+});
+
+describe('gatehouse explain and apps[].factors', () => {
+  let inst: Instance;
+  const explainOut = async (...args: string[]) => {
+    const io = fakeIO();
+    const code = await runCli(['explain', ...args, '--config', inst.configPath], io);
+    return { code, out: io.stdout, err: io.stderr };
+  };
+  before(async () => {
+    inst = await startInstance({
+      users: [ALICE, BOB],
+      config: (dir) => baseConfig(dir, {
+        factors: { totp: true, passkeys: true, require: { groups: [] } },
+        apps: [{ name: 'vault', hosts: ['vault.example.test'], allow: { groups: ['admins'] }, factors: { require: 'passkey', maxAge: '15m' } }],
+      }),
+    });
+  });
+  after(async () => { await inst.close(); });
+
+  test('shows the requirement, and whether a named session meets it', async () => {
+    const store = inst.running.store;
+    const alice = await store.users.findByUsername('alice');
+    assert.ok(alice);
+    const now = Date.now();
+    const base = { userId: alice.id, createdAt: now, expiresAt: now + 3_600_000, lastSeenAt: now, ip: null, userAgent: null };
+    await store.sessions.create({ ...base, id: 'aaaaaa01' });
+    await store.sessions.create({ ...base, id: 'bbbbbb02', factors: JSON.stringify({ amr: ['hwk', 'user', 'mfa'], mfaAt: now - 60_000, passkeyAt: now - 60_000 }) });
+    await store.sessions.create({ ...base, id: 'cccccc03', factors: JSON.stringify({ amr: ['pwd', 'hwk', 'mfa'], mfaAt: now - 3_600_000, passkeyAt: now - 3_600_000 }) });
+
+    const anon = await explainOut('https://vault.example.test/ui');
+    assert.equal(anon.code, 0);
+    assert.deepEqual(anon.out.filter((l) => l.startsWith('factors: ')), [
+      'factors: app vault requires a passkey or security key used within 15m',
+      'factors: name a session with --session ID to see whether it meets this',
+    ]);
+    const none = await explainOut('https://vault.example.test/ui', '--session', 'aaaaaa01');
+    assert.deepEqual(none.out.filter((l) => l.startsWith('factors: ')).slice(1), [
+      'factors: session aaaaaa signed in with pwd; a passkey last used: never',
+      'factors: session aaaaaa does not meet it (never used): the gate sends it to the step-up screen',
+    ]);
+    const fresh = await explainOut('https://vault.example.test/ui', '--session', 'bbbbbb02');
+    assert.match(fresh.out.find((l) => l.includes('last used')) ?? '', /^factors: session bbbbbb signed in with hwk, user, mfa; a passkey last used: \S+Z \(1m ago\)$/);
+    assert.equal(fresh.out.at(-1), 'factors: session bbbbbb meets it');
+    const stale = await explainOut('https://vault.example.test/ui', '--session', 'cccccc03');
+    assert.equal(stale.out.at(-1), 'factors: session cccccc does not meet it (used too long ago): the gate sends it to the step-up screen');
+    assert.deepEqual(await explainOut('https://vault.example.test/ui', '--session', 'nope'), { code: 1, out: [], err: ['gatehouse: no session with that id (see gatehouse session list)'] });
+    assert.equal((await explainOut('https://vault.example.test/ui', '--session', 'x', '--user', 'alice')).code, 2);
+  });
+
+  test('config: apps[].factors needs a factor to be on, and a passkey rule needs passkeys', async () => {
+    const { configSchema } = await import('../../src/config/index.ts');
+    const bad = configSchema.safeParse({ apps: [{ name: 'a', hosts: ['a.example.test'], allow: { anyUser: true }, factors: 'any' }] });
+    assert.equal(bad.success, false);
+    assert.deepEqual(bad.error?.issues.map((i) => [i.path.join('.'), i.message]), [['apps.0.factors', 'apps[].factors needs factors.totp or factors.passkeys: no one could have a second factor']]);
+    const pk = configSchema.safeParse({ factors: { totp: true }, apps: [{ name: 'a', hosts: ['a.example.test'], allow: { anyUser: true }, factors: { require: 'passkey' } }] });
+    assert.deepEqual(pk.error?.issues.map((i) => [i.path.join('.'), i.message]), [['apps.0.factors.require', 'apps[].factors.require: passkey needs factors.passkeys: true']]);
+    const ok = configSchema.safeParse({ factors: { totp: true }, apps: [{ name: 'a', hosts: ['a.example.test'], allow: { anyUser: true }, factors: { require: 'any', maxAge: '10m' } }] });
+    assert.deepEqual(ok.data?.apps[0]?.factors, { require: 'any', maxAge: 600_000 });
+    assert.deepEqual(ok.data?.factors.require, { everyone: false, groups: ['admins'] });
   });
 });

@@ -40,7 +40,7 @@ function newUser(over: Partial<Omit<UserRecord, 'createdAt' | 'updatedAt'>> = {}
 }
 
 function newSession(over: Partial<Omit<SessionRecord, 'revokedAt'>> = {}): Omit<SessionRecord, 'revokedAt'> {
-  return { id: 's-1', userId: 'u-alice', createdAt: T0, expiresAt: T0 + 8 * HOUR, lastSeenAt: T0, ip: '192.0.2.7', userAgent: 'Mozilla/5.0', ...over };
+  return { id: 's-1', userId: 'u-alice', createdAt: T0, expiresAt: T0 + 8 * HOUR, lastSeenAt: T0, ip: '192.0.2.7', userAgent: 'Mozilla/5.0', factors: null, ...over };
 }
 
 /** Resolves with the ids received once `n` arrived; rejects after `ms` (the feed's promise is 1s). */
@@ -225,6 +225,17 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
         assert.deepEqual(await store.sessions.get('s-2'), { ...newSession({ id: 's-2', ip: null, userAgent: null }), revokedAt: null });
         await rejectsWith(store.sessions.create(newSession()), 'conflict', 'a session with this id already exists');
         assert.equal(await store.sessions.get('s-unknown'), undefined);
+      }));
+
+      test('factors: recorded at creation or later (a step-up), null for a password only', withStore(async ({ store }) => {
+        await store.sessions.create(newSession({ factors: '{"amr":["pwd","otp","mfa"],"mfaAt":1}' }));
+        const { factors: _f, ...plain } = newSession({ id: 's-2' });
+        await store.sessions.create(plain);
+        assert.equal((await store.sessions.get('s-1'))?.factors, '{"amr":["pwd","otp","mfa"],"mfaAt":1}');
+        assert.equal((await store.sessions.get('s-2'))?.factors, null);
+        assert.equal(await store.sessions.setFactors('s-2', '{"amr":["pwd","hwk","user","mfa"]}'), true);
+        assert.equal((await store.sessions.get('s-2'))?.factors, '{"amr":["pwd","hwk","user","mfa"]}');
+        assert.equal(await store.sessions.setFactors('s-9', '{}'), false);
       }));
 
       test('touch writes a batch, keeps the latest of duplicates, never moves lastSeenAt backwards, ignores unknown ids', withStore(async ({ store }) => {

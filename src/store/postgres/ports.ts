@@ -123,10 +123,14 @@ export class PgSessions implements SessionStore {
   readonly #db: Db;
   constructor(db: Db) { this.#db = db; }
 
-  async create(s: Omit<SessionRecord, 'revokedAt'>): Promise<void> {
+  async setFactors(id: string, factors: string): Promise<boolean> {
+    return (await this.#db.query('UPDATE sessions SET factors = $1 WHERE id = $2 RETURNING id', [factors, id])).length > 0;
+  }
+
+  async create(s: Omit<SessionRecord, 'revokedAt' | 'factors'> & { factors?: string | null }): Promise<void> {
     try {
-      await this.#db.query(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent)
-        VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`, [s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent]);
+      await this.#db.query(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent, factors)
+        VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)`, [s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent, s.factors ?? null]);
     } catch (err) {
       // The id may be a bearer value: never put it in a message.
       if (isUniqueViolation(err, 'sessions_pkey')) throw new GatehouseError('conflict', 'a session with this id already exists', { cause: err });

@@ -148,10 +148,14 @@ export class SqliteSessions implements SessionStore {
   readonly #db: DatabaseSync;
   constructor(db: DatabaseSync) { this.#db = db; }
 
-  async create(s: Omit<SessionRecord, 'revokedAt'>): Promise<void> {
+  async setFactors(id: string, factors: string): Promise<boolean> {
+    return this.#db.prepare('UPDATE sessions SET factors = ? WHERE id = ?').run(factors, id).changes > 0;
+  }
+
+  async create(s: Omit<SessionRecord, 'revokedAt' | 'factors'> & { factors?: string | null }): Promise<void> {
     try {
-      this.#db.prepare(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent)
-        VALUES (?, ?, ?, ?, ?, NULL, ?, ?)`).run(s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent);
+      this.#db.prepare(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent, factors)
+        VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)`).run(s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent, s.factors ?? null);
     } catch (err) {
       // The id may be a bearer value: never put it in a message.
       if (isUniqueViolation(err, 'sessions.id')) throw new GatehouseError('conflict', 'a session with this id already exists', { cause: err });
