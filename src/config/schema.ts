@@ -175,6 +175,8 @@ export const entraConnectorSchema = z.strictObject({
   type: z.literal('entra').describe('Microsoft Entra ID (Azure AD), v2.0 endpoints'),
   tenant: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a tenant id (GUID), a verified domain, or organizations').describe('the tenant to sign in with; a GUID or domain restricts sign-in to that tenant'),
   authority: httpUrl.default('https://login.microsoftonline.com').describe('the sign-in host (national clouds: https://login.microsoftonline.us, …)'),
+  mfa: z.enum(['ignore', 'trust']).default('ignore')
+    .describe('whether Entra\'s multi-factor sign-in counts here: trust, when its ID token\'s amr says mfa it counts as a second factor; ignore: it never does (its amr is still recorded)'),
   graphUrl: httpUrl.default('https://graph.microsoft.com').describe('Microsoft Graph, read when the token says the user has too many groups to list'),
   allow: z.strictObject({
     tenants: z.array(z.string().min(1)).optional().describe('only these tenant ids (the tid claim), for tenant: organizations'),

@@ -110,7 +110,10 @@ export class OidcConnector implements Connector {
     const claims = tokens.claims() as Record<string, unknown> | undefined;
     if (!claims) throw new ConnectorError('upstream_error', 'the token response has no ID token');
     const merged = await this.#withUserinfo(config, tokens.access_token, claims);
-    return { identity: await this.identityFrom(merged, tokens.access_token), tokens: toTokens(tokens) };
+    const identity = await this.identityFrom(merged, tokens.access_token);
+    // RFC 8176 values from the ID token itself (never from userinfo); at most 16 short ones.
+    const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(m)).slice(0, 16) : [];
+    return { identity: amr.length > 0 ? { ...identity, amr } : identity, tokens: toTokens(tokens) };
   }
 
   async refresh(tokens: UpstreamTokens, previous: ExternalIdentity): Promise<Refreshed> {

@@ -13,6 +13,11 @@ export interface ExternalIdentity {
   emailVerified: boolean;
   name: string | null;
   groups: string[];
+  /**
+   * How the provider says this sign-in went (the ID token's amr, RFC 8176), for this sign-in
+   * only: never stored with the identity. connectors[].mfa says whether it counts as a factor.
+   */
+  amr?: string[];
 }
 
 /** Upstream tokens, kept only sealed (in the identities table), never in a cookie or a log. */
