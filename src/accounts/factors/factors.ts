@@ -99,6 +99,11 @@ export class Factors {
     return { secret, uri, svg: await totpQrSvg(uri), pending };
   }
 
+  /** The QR code of a secret being set up (the page shown again after a wrong first code). */
+  async totpQr(user: UserRecord, secret: string): Promise<string> {
+    return totpQrSvg(totpUri(secret, this.#settings().totpIssuer, user.username));
+  }
+
   /** The secret of a pending enrolment for this user, or null (expired, another user's, tampered). */
   pendingTotp(userId: string, pending: string): { secret: string } | null {
     const raw = this.#keyring().unseal(TOTP_PURPOSE, pending);

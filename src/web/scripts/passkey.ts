@@ -1,0 +1,49 @@
+// The passkey ceremonies of the portal's forms, as a static script (no inline script: the CSP
+// allows only 'self'). A form with data-webauthn="authenticate" or "register" carries its
+// options (JSON, from the server) in data-options; the script runs the ceremony with
+// @simplewebauthn/browser (served beside it, webauthn-browser.ts), writes the answer into the
+// form's `credential` field and submits the form, so the server's answer is an ordinary page
+// or redirect. A form marked data-autofill="true" also starts conditional mediation: the
+// browser offers passkeys in the autofill of the username field (autocomplete="username webauthn").
+export const PASSKEY_SOURCE = `(function () {
+  'use strict';
+  var W = window.SimpleWebAuthnBrowser;
+  var forms = document.querySelectorAll('form[data-webauthn]');
+  function say(form, text) {
+    var s = form.querySelector('[data-webauthn-status]');
+    if (s) s.textContent = text;
+  }
+  function why(err) {
+    var name = err && err.name;
+    if (name === 'NotAllowedError' || name === 'AbortError') return 'The passkey prompt was closed or timed out. Try again.';
+    if (name === 'InvalidStateError') return 'This passkey is registered already.';
+    return 'Your browser could not use a passkey here.';
+  }
+  Array.prototype.forEach.call(forms, function (form) {
+    var kind = form.getAttribute('data-webauthn');
+    var field = form.querySelector('input[name="credential"]');
+    var options;
+    try { options = JSON.parse(form.getAttribute('data-options') || ''); } catch (e) { return; }
+    if (!W || !field) return;
+    if (!W.browserSupportsWebAuthn()) { say(form, 'This browser does not support passkeys.'); return; }
+    function run(autofill) {
+      var ceremony = kind === 'register'
+        ? W.startRegistration({ optionsJSON: options })
+        : W.startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill });
+      return ceremony.then(function (answer) {
+        field.value = JSON.stringify(answer);
+        form.submit();
+      }, function (err) { if (!autofill) say(form, why(err)); });
+    }
+    form.addEventListener('submit', function (ev) {
+      if (field.value) return;
+      ev.preventDefault();
+      say(form, '');
+      run(false);
+    });
+    if (kind === 'authenticate' && form.getAttribute('data-autofill') === 'true') {
+      W.browserSupportsWebAuthnAutofill().then(function (ok) { if (ok) run(true); });
+    }
+  });
+})();
+`;
