@@ -8,16 +8,17 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, type Clock, type Logger } from '../core/index.ts';
+import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, Topic, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
-import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
+import { healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
 import {
-  createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
-} from '../gateway/index.ts';
+  answer, answerSocket, ASSETS, isPortalHost, NO_STORE, notFound, portalBase, portalPath, portalUrl, redirectTo, serveAsset, type GateSettings,
+} from '../web/index.ts';
+import { createForwardAuth, createProxyMode, createTicketRedeemer } from '../gateway/index.ts';
 import {
   createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
 } from '../gateway/index.ts';
@@ -60,6 +61,9 @@ export interface Running {
   close(): Promise<void>;
 }
 
+const STARTING = Object.freeze({ 'content-type': 'text/plain', 'retry-after': '1' });
+const PING = Object.freeze({ 'content-type': 'text/plain' });
+
 export function databaseUrl(config: Config): string {
   return config.database.url ?? `sqlite:${resolve(join(config.dataDir, 'gatehouse.db'))}`;
 }
@@ -90,22 +94,20 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   const routes = new Map<string, Route>();
   let isProxiedApp: (req: IncomingMessage) => boolean = () => false;
   let fallback: (req: IncomingMessage, path: string) => { label: RouteLabel; run: (res: ServerResponse) => void | Promise<void> } =
-    () => ({ label: 'other', run: (res) => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
+    () => ({ label: 'other', run: (res) => answer(res, 503, STARTING, 'starting\n') });
   const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true, internal: true });
   routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
   routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
-  routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
+  routes.set('/ping', internal('healthz', (_req, res) => answer(res, 200, PING, 'OK')));
   routes.set('/ready', internal('readyz', (req, res) => health.readyz(req, res)));
   const renderMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const m = await metrics.render();
-    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
-    res.end(m.body);
+    answer(res, 200, { 'content-type': m.contentType, 'cache-control': NO_STORE }, m.body);
   };
   routes.set('/metrics', internal('metrics', async (req, res) => {
     // Off the public door (see ops-door.ts); with metrics.listen, only on that listener.
     if (config.metrics.listen || cameThroughPublicDoor(req, config)) {
-      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-      res.end('not found\n');
+      notFound(res);
       return;
     }
     await renderMetrics(req, res);
@@ -226,16 +228,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }),
     };
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
-    // The issuer is made after the portal; these reach it once it exists.
-    let signOutHook: (sid: string) => Promise<void> = async () => {};
+    // Gate sign-outs, announced by the portal; the issuer ends the OpenID sessions of each.
+    const signOuts = new Topic<string>();
+    // The issuer is made after the portal; this reaches it once it exists.
     let formTargetsHook: (rd: string) => Promise<string[]> = async () => [];
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
-      // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
-      onSignOut: (sid) => signOutHook(sid),
+      signOuts,
       formTargets: (rd) => formTargetsHook(rd),
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
@@ -257,7 +259,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     routes.set('/oauth2/userinfo', { label: 'userinfo', methods: ['GET', 'HEAD'], handler: portal.userinfo });
     routes.set('/oauth2/ticket', { label: 'sign_in', methods: ['GET', 'HEAD'], handler: portal.ticket });
     routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
-    routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
+    for (const a of ASSETS) routes.set(a.path, { label: 'static', methods: ['GET', 'HEAD'], handler: serveAsset(a), lean: true });
     // A publicUrl with a path (https://example.org/auth): the portal's pages answer under it, like
     // the issuer's routes below, and the portal builds every address with it (portalUrl). The
     // root spellings stay: /oauth2/auth is the proxy's, and /oauth2/* on an app host is that
@@ -265,7 +267,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // The path is fixed for the life of the process (a reload that changes it is refused below).
     const mountedBase = portalBase(settings);
     if (mountedBase !== '') {
-      for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', STYLESHEET_PATH]) {
+      for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', ...ASSETS.map((a) => a.path)]) {
         // internal: on another host served in reverse-proxy mode the path is that app's.
         const r = routes.get(p);
         if (r) routes.set(`${mountedBase}${p}`, { ...r, internal: true });
@@ -276,11 +278,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     sessions.setUpstream(federation);
 
     // The issuer (OpenID Connect provider): its /oidc/* paths and the two discovery documents.
-    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, identityOf: (u) => accounts.identityOf(u), clock, logger });
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, signOuts, identityOf: (u) => accounts.identityOf(u), clock, logger });
     await issuer.start();
     closers.push(() => issuer.close());
     // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
-    signOutHook = (sid) => issuer.gateSignedOut(sid);
     formTargetsHook = (rd) => issuer.formTargetsFor(rd);
     accessTokenKeys.fromIssuer = () => issuer.publicJwks();
     // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
@@ -307,9 +308,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }
       if (!portalProxied && onPortal) {
         if (path === '/') {
-          return { label: 'portal', run: (res) => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
+          return { label: 'portal', run: (res) => redirectTo(res, 302, portalPath(s, '/')) };
         }
-        return { label: 'not_found', run: (res) => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
+        return { label: 'not_found', run: notFound };
       }
       return { label: 'proxy', run: (res) => proxyMode.web(req, res) };
     };

@@ -4,7 +4,8 @@
 // proxy) and no URL parsing beyond splitting off the query.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../core/index.ts';
-import { applySecurityHeaders, outcomeOf, requestId, sendError, sendStatus, type Metrics, type RouteLabel } from '../http/index.ts';
+import { outcomeOf, requestId, type Metrics, type RouteLabel } from '../http/index.ts';
+import { answer, applySecurityHeaders, NO_STORE, sendError, sendStatus } from '../web/index.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void | Promise<void>;
 
@@ -128,7 +129,6 @@ function lastResort(res: ServerResponse, logger: Logger, err: unknown): void {
   try {
     logger.error({ err, requestId: res.getHeader('x-request-id') }, 'request failed while answering an error');
     if (res.headersSent) { res.destroy(); return; }
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
-    res.end('internal error\n');
+    answer(res, 500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE, connection: 'close' }, 'internal error\n');
   } catch { res.destroy(); }
 }
