@@ -417,17 +417,11 @@ export function createIssuer(deps: IssuerDeps) {
         return target.protocol === 'https:' || target.protocol === 'http:' ? [target.origin] : [];
       } catch { return []; }
     },
-    /** Path → handler; paths ending in "/*" are prefixes. */
-    routes(): [string, IssuerHandler][] {
-      const base = portalBase(deps.settings());
-      const out: [string, IssuerHandler][] = [
-        [`${base}/oidc/*`, handle],
-        [`${base}/.well-known/openid-configuration`, handle],
-        [`/.well-known/oauth-authorization-server${base}`, handle],
-      ];
-      if (base !== '') out.push([`/.well-known/openid-configuration${base}`, handle]);
-      return out;
-    },
+    /**
+     * Every request for the provider's paths (the route table mounts them: /oidc/* and the
+     * discovery documents, under publicUrl's path).
+     */
+    handle,
     /** Deletes expired issuer records now (the hourly sweep); returns how many. */
     sweepExpired,
     close(): void { if (timer) clearInterval(timer); if (sweeper) clearInterval(sweeper); },
