@@ -8,7 +8,7 @@
 // rule for the same host says (a cookie never opens it, and no rule can make it public).
 import type { Config } from '../config/index.ts';
 import { compilePolicy, type Identity, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
-import { stripPort } from './settings.ts';
+import { stripPort } from '../web/index.ts';
 
 type ResourceConfig = Config['resources'][number];
 

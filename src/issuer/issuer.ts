@@ -8,13 +8,17 @@
 // on the next request) when the config or the signing keys change.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider } from 'oidc-provider';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Logger, Topic } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { acrOf, acrSatisfies, type Identity } from '../policy/index.ts';
-import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
-import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
+import { readOriginal } from '../http/index.ts';
+import { sessionFromCookies } from '../gateway/index.ts';
+import {
+  checkFormHeaders, clearSessionCookie, formGuard, formToken, isPortalHost, notFound, portalBase, portalPath, portalUrl, readPostedForm, redirectTo, sendPage,
+  type GateSettings, type SetCookie,
+} from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
 import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs, ROUTES } from './provider.ts';
 import { adapterFor } from './adapter.ts';
@@ -34,6 +38,8 @@ export interface IssuerDeps {
   logger: Logger;
   /** How often the signing keys are re-read (a rotation by the CLI or another replica). */
   keyPollMs?: number;
+  /** Gate sessions ended by sign-out: the OpenID sessions signed in with one end too. */
+  signOuts?: Topic<string>;
 }
 
 /** The store model of gate session -> OpenID session links. */
@@ -119,9 +125,7 @@ export function createIssuer(deps: IssuerDeps) {
     await sessions.revoke(found.view.sid);
     logger.info({ event: 'sign_out', user: found.view.identity.username, session: found.view.sid.slice(0, 6), via: 'oidc' }, 'signed out');
     audit({ actor: found.view.identity.username, action: 'sign_out', outcome: 'ok', detail: { via: 'oidc_end_session' } });
-    return serializeCookie(s.cookieName, '', {
-      domain: cookieDomainFor(s, s.portalHost), path: '/', maxAgeSeconds: 0, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
-    });
+    return clearSessionCookie(s, s.portalHost);
   }
 
   // Gate session (sid) -> the OpenID sessions (uids) signed in with it: a sign-out at the gate
@@ -142,6 +146,23 @@ export function createIssuer(deps: IssuerDeps) {
     await a.upsert(found.view.sid, { uids: [...prior, uid] }, ttl);
   }
 
+  /**
+   * The gate session `sid` ended (sign-out at /oauth2/sign_out): every OpenID session signed in
+   * with it ends too, and the clients with a backchannel_logout_uri get a logout token.
+   */
+  async function gateSignedOut(sid: string): Promise<void> {
+    const a = linkStore();
+    const uids = ((await a.find(sid))?.uids as string[] | undefined) ?? [];
+    if (uids.length === 0) return;
+    await a.destroy(sid);
+    const notified = await gateSignOut((await current()).provider, uids, logger);
+    if (notified.length) logger.info({ event: 'backchannel_logout', clients: notified }, 'back-channel logout sent');
+  }
+  // Never holds up the user's sign-out; a failure is logged.
+  deps.signOuts?.subscribe((sid) => {
+    gateSignedOut(sid).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'sign-out: could not end the OpenID sessions'));
+  });
+
   async function refreshKeys(): Promise<void> {
     keys = await loadSigningKeys(store.signingKeys, deps.settings().keyring, clock, logger);
   }
@@ -158,9 +179,9 @@ export function createIssuer(deps: IssuerDeps) {
     const provider = buildProvider({
       issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
       identityOf: deps.identityOf, gateUserId, endGateSession,
-      renderError: errorPage,
-      logoutPage: (form, clientName) => logoutPage(form, clientName, base),
-      signedOutPage,
+      renderError: (title, message) => errorPage(settings, title, message),
+      logoutPage: (form, clientName) => logoutPage(settings, form, clientName),
+      signedOutPage: () => signedOutPage(settings),
       agents: agentsNow(),
       linkSession,
       registered,
@@ -184,18 +205,8 @@ export function createIssuer(deps: IssuerDeps) {
     delete req.headers.forwarded;
   }
 
-  function notFound(res: ServerResponse): void {
-    res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-    res.end('not found\n');
-  }
-
-  function page(res: ServerResponse, status: number, html: string, formTargets: string[] = [], setCookie?: string): void {
-    res.writeHead(status, {
-      'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
-      'content-security-policy': contentSecurityPolicy({ formAction: [...new Set(formTargets)] }),
-      ...(setCookie ? { 'set-cookie': setCookie } : {}),
-    });
-    res.end(html);
+  function page(res: ServerResponse, s: GateSettings, status: number, html: string, formTargets: string[] = [], setCookie?: SetCookie): void {
+    sendPage(res, s, status, html, { formTargets, setCookie });
   }
 
   /**
@@ -248,7 +259,7 @@ export function createIssuer(deps: IssuerDeps) {
       const check = checkFormHeaders(formGuard(s, clock.now()), req);
       if (!check.ok) {
         logger.info({ reason: check.reason, form: 'logout' }, 'form refused');
-        return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+        return page(res, s, 403, errorPage(s, 'Refused', 'This form was posted from another site.'));
       }
     }
     keepOfflineAccess(req, base, path);
@@ -260,7 +271,7 @@ export function createIssuer(deps: IssuerDeps) {
   async function interaction(req: IncomingMessage, res: ServerResponse, s: GateSettings, base: string, uid: string): Promise<void> {
     const b = await current();
     rewrite(req, s, base);
-    const stale = () => page(res, 400, errorPage('Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the app and sign in again.'));
+    const stale = () => page(res, s, 400, errorPage(s, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the app and sign in again.'));
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') { res.setHeader('allow', 'GET, HEAD, POST'); return notFound(res); }
     let details;
     try { details = await b.provider.interactionDetails(req, res); } catch { return stale(); }
@@ -271,16 +282,14 @@ export function createIssuer(deps: IssuerDeps) {
 
     const finish = async (result: Parameters<Provider['interactionResult']>[2]) => {
       const to = await b.provider.interactionResult(req, res, result, { mergeWithLastSubmission: !('error' in result) });
-      res.writeHead(303, { location: to, 'cache-control': 'no-store' });
-      res.end();
+      redirectTo(res, 303, to);
     };
 
     if (details.prompt.name === 'login') {
       const found = await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
       if (!found) {
         // Sign in at the portal, then come back here (the portal refuses rd only under /oauth2/).
-        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here }), 'cache-control': 'no-store' });
-        res.end();
+        redirectTo(res, 302, portalUrl(s, '/oauth2/start', { rd: here }));
         return;
       }
       if (!mayUse(client, found.view.identity)) {
@@ -342,12 +351,10 @@ export function createIssuer(deps: IssuerDeps) {
           return finish({ consent: { grantId: await grant() } });
         }
       }
-      const guard = formGuard(s, clock.now());
       let status = 200;
       if (req.method === 'POST') {
-        // The one form guard (http/form-guard.ts): Sec-Fetch-Site, Origin and the csrf token.
-        const form = await readForm(req);
-        const check = checkForm(guard, req, form);
+        // The one form guard (web/form-guard.ts): Sec-Fetch-Site, Origin and the csrf token.
+        const { form, check } = await readPostedForm(req, s, clock.now());
         if (check.ok) {
           const actor = await usernameOf(accountId);
           if (form.get('decision') === 'allow') {
@@ -360,7 +367,7 @@ export function createIssuer(deps: IssuerDeps) {
         }
         logger.info({ reason: check.reason, form: 'consent', client: clientId }, 'form refused');
         // Posted from elsewhere: refused, and no new token. An expired token: the page again.
-        if (check.rule === 'origin') return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
+        if (check.rule === 'origin') return page(res, s, 403, errorPage(s, 'Refused', 'This form was posted from another site.'));
         status = 400;
       }
       const user = await store.users.get(accountId);
@@ -369,14 +376,14 @@ export function createIssuer(deps: IssuerDeps) {
       const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);
       const redirectOrigins = redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o));
       const redirectTo = String(details.params.redirect_uri ?? redirectUris[0] ?? '');
-      const token = issueFormToken(guard, req);
+      const token = formToken(req, s, clock.now());
       // Registered and metadata-document clients with the refresh_token grant get refresh tokens
       // without offline_access (provider.ts `refreshable`): say so like offline_access does.
       const grantTypes = (known?.grantTypes as string[] | undefined) ?? [];
       const staysConnected = !client && grantTypes.includes('refresh_token') && !scopes.includes('offline_access');
-      return page(res, status, consentPage({
+      return page(res, s, status, consentPage({
         staysConnected,
-        clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, base, username: user?.username ?? accountId,
+        clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, at: s, username: user?.username ?? accountId,
         redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri), csrf: token.token,
       }), redirectOrigins, token.setCookie);
     }
@@ -407,18 +414,6 @@ export function createIssuer(deps: IssuerDeps) {
       }
       return published.set;
     },
-    /**
-     * The gate session `sid` ended (sign-out at /oauth2/sign_out): every OpenID session signed in
-     * with it ends too, and the clients with a backchannel_logout_uri get a logout token.
-     */
-    async gateSignedOut(sid: string): Promise<void> {
-      const a = linkStore();
-      const uids = ((await a.find(sid))?.uids as string[] | undefined) ?? [];
-      if (uids.length === 0) return;
-      await a.destroy(sid);
-      const notified = await gateSignOut((await current()).provider, uids, logger);
-      if (notified.length) logger.info({ event: 'backchannel_logout', clients: notified }, 'back-channel logout sent');
-    },
     /** Agents (machine identities): created by the CLI, refused at /token once deleted or expired. */
     agents: agentsNow,
     /** Whether tokens of `agent:<name>` should still be honoured (the gate's revocation hook). */
@@ -432,7 +427,7 @@ export function createIssuer(deps: IssuerDeps) {
       const s = deps.settings();
       let u: URL;
       try { u = new URL(rd); } catch { return []; }
-      const prefix = `${portalBase(s)}${INTERACTION_PATH}`;
+      const prefix = portalPath(s, INTERACTION_PATH);
       if (!isPortalHost(s, u.host) || !u.pathname.startsWith(prefix)) return [];
       const b = await current();
       const details = await b.provider.Interaction.find(u.pathname.slice(prefix.length)).catch(() => undefined);
@@ -443,17 +438,11 @@ export function createIssuer(deps: IssuerDeps) {
         return target.protocol === 'https:' || target.protocol === 'http:' ? [target.origin] : [];
       } catch { return []; }
     },
-    /** Path → handler; paths ending in "/*" are prefixes. */
-    routes(): [string, IssuerHandler][] {
-      const base = portalBase(deps.settings());
-      const out: [string, IssuerHandler][] = [
-        [`${base}/oidc/*`, handle],
-        [`${base}/.well-known/openid-configuration`, handle],
-        [`/.well-known/oauth-authorization-server${base}`, handle],
-      ];
-      if (base !== '') out.push([`/.well-known/openid-configuration${base}`, handle]);
-      return out;
-    },
+    /**
+     * Every request for the provider's paths (the route table mounts them: /oidc/* and the
+     * discovery documents, under publicUrl's path).
+     */
+    handle,
     /** Deletes expired issuer records now (the hourly sweep); returns how many. */
     sweepExpired,
     close(): void { if (timer) clearInterval(timer); if (sweeper) clearInterval(sweeper); },

@@ -19,7 +19,7 @@ import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import { ACR_VALUES, acrSatisfies, type AcrValue, type Identity } from '../policy/index.ts';
-import { contentSecurityPolicy } from '../http/index.ts';
+import { contentSecurityPolicy } from '../web/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
 import { findResource, resourceServerInfo } from './resources.ts';

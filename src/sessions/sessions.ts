@@ -83,6 +83,8 @@ export interface SessionOptions {
   identityOf: (user: UserRecord) => Identity;
   /** See DEFAULT_SESSION_CACHE. */
   cacheSize?: number;
+  /** The upstream providers: their groups join a session's identity, and renewal asks them again. */
+  upstream?: UpstreamHook;
 }
 
 export class Sessions {
@@ -107,7 +109,7 @@ export class Sessions {
   #pollTimer: NodeJS.Timeout | undefined;
   #polledAt = 0;
   #polling = false;
-  #upstream: UpstreamHook | undefined;
+  readonly #upstream: UpstreamHook | undefined;
 
   constructor(opts: SessionOptions) {
     this.#keyring = opts.keyring;
@@ -118,6 +120,7 @@ export class Sessions {
     this.#idleTimeoutMs = opts.idleTimeoutMs;
     this.#identityOf = opts.identityOf;
     this.#cacheSize = Math.max(1, opts.cacheSize ?? DEFAULT_SESSION_CACHE);
+    this.#upstream = opts.upstream;
   }
 
   /** Swap settings on config reload. A new key ring drops the cookie cache so removed keys stop working at once. */
@@ -132,9 +135,6 @@ export class Sessions {
 
   /** The sessions' clock (factor ages are measured on it). */
   now(): number { return this.#clock.now(); }
-
-  /** Connect the upstream providers (set once at start-up, before sessions made with them are seen). */
-  setUpstream(hook: UpstreamHook): void { this.#upstream = hook; }
 
   /** The user's identity with the groups of the upstream identity the session came from. */
   #compose(user: UserRecord, upstreamGroups: readonly string[]): Identity {
