@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { GatehouseError, isGatehouseError, randomId, systemClock, Topic, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
+import { Accounts, Factors, SignInThrottle, setPendingPasswordChecks, type FactorSettings } from '../accounts/index.ts';
 import { Sessions } from '../sessions/index.ts';
 import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, newRequestId } from '../http/index.ts';
@@ -158,6 +158,17 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
     setPendingPasswordChecks(config.limits.pendingPasswordChecks);
     const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
+    // Second factors: throttled like passwords, on counters of their own.
+    const factorThrottle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
+    let factorSettingsFor: { config: Config; settings: GateSettings; value: FactorSettings } | undefined;
+    const factors = new Factors({
+      store, clock, logger, throttle: factorThrottle, keyring: () => current().keyring,
+      settings: () => {
+        const s = current();
+        if (factorSettingsFor?.config !== config || factorSettingsFor.settings !== s) factorSettingsFor = { config, settings: s, value: factorSettingsOf(config, s) };
+        return factorSettingsFor.value;
+      },
+    });
     // Upstream providers: their groups join a session's identity, and renewal asks them again.
     const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const sessions = new Sessions({
@@ -223,6 +234,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       signInOptions: () => config.signIn,
       signOuts,
       formTargets: (rd) => issuer.formTargetsFor(rd),
+      // Always there: every factor route checks factors.* at the time of the request (reloads).
+      factors,
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
@@ -275,6 +288,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       config = c;
       hosts = hostOwnership(c, nextSettings);
       throttle.setLimits(throttleLimits(c));
+      factorThrottle.setLimits(throttleLimits(c));
       accounts.setConfigGroups(c.groups);
       sessions.configure({ keyring: nextSettings.keyring, lifetimeMs: c.session.lifetime, idleTimeoutMs: c.session.idleTimeout });
       sessions.reidentify();
@@ -312,6 +326,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
+}
+
+/** factors.* as the factor domain reads it: the relying party is publicUrl's host and origin. */
+function factorSettingsOf(c: Config, s: GateSettings): FactorSettings {
+  return {
+    totp: c.factors.totp, passkeys: c.factors.passkeys, requireEveryone: c.factors.require.everyone, requireGroups: c.factors.require.groups,
+    totpIssuer: c.factors.name, rp: { id: s.publicUrl.hostname, name: c.factors.name, origin: s.publicUrl.origin },
+  };
 }
 
 function throttleLimits(c: Config) {

@@ -45,7 +45,14 @@ const PING = Object.freeze({ 'content-type': 'text/plain' });
 export interface Features {
   forwardAuth: Handler;
   resourceMetadata: Handler;
-  portal: { start: Handler; signIn: Handler; signOut: Handler; userinfo: Handler; ticket: Handler; callback: Handler };
+  portal: {
+    start: Handler; signIn: Handler; signOut: Handler; userinfo: Handler; ticket: Handler; callback: Handler;
+    /** Second factors (null when the portal has none). */
+    factors: null | { factorScreen: Handler; factorTotp: Handler; factorRecovery: Handler; factorPasskey: Handler; passwordless: Handler; stepUp: Handler };
+    security: null | {
+      page: Handler; totpSetup: Handler; totpConfirm: Handler; totpRemove: Handler; passkeyAdd: Handler; passkeyRename: Handler; passkeyRemove: Handler; recovery: Handler;
+    };
+  };
   issuer: Handler;
   /** RFC 9728 metadata's path (/.well-known/oauth-protected-resource). */
   metadataPath: string;
@@ -70,6 +77,9 @@ export function featureRoutes(f: Features): RouteSpec[] {
     { path: '/oauth2/userinfo', mount: 'root+portal', label: 'userinfo', methods: GET, handler: portal.userinfo },
     { path: '/oauth2/callback', mount: 'root+portal', label: 'callback', methods: GET, handler: portal.callback },
     ...ASSETS.map((a): RouteSpec => ({ path: a.path, mount: 'root+portal', label: 'static', methods: GET, handler: serveAsset(a), lean: true })),
+    // Second factors: the factor step of a sign-in, passwordless passkeys, step-up, and the
+    // security page (portal/factors/). Answered only under the portal's path.
+    ...factorRoutes(f.portal.factors, f.portal.security),
     // The issuer (OpenID Connect provider and OAuth 2.1 authorization server).
     { path: '/oidc/*', mount: 'portal', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
     { path: '/.well-known/openid-configuration', mount: 'portal', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
@@ -77,6 +87,37 @@ export function featureRoutes(f: Features): RouteSpec[] {
     // What MCP clients also try for an issuer with a path (the same document).
     { path: '/.well-known/openid-configuration', mount: 'well-known', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
   ];
+}
+
+const POST: readonly string[] = ['POST'];
+
+function factorRoutes(f: Features['portal']['factors'], sec: Features['portal']['security']): RouteSpec[] {
+  const routes: RouteSpec[] = [];
+  if (f) {
+    routes.push(
+      { path: '/oauth2/factor', mount: 'portal', label: 'sign_in', methods: GET, handler: f.factorScreen },
+      { path: '/oauth2/factor/totp', mount: 'portal', label: 'sign_in', methods: POST, handler: f.factorTotp },
+      { path: '/oauth2/factor/recovery', mount: 'portal', label: 'sign_in', methods: POST, handler: f.factorRecovery },
+      { path: '/oauth2/factor/passkey', mount: 'portal', label: 'sign_in', methods: POST, handler: f.factorPasskey },
+      { path: '/oauth2/passkey', mount: 'portal', label: 'sign_in', methods: POST, handler: f.passwordless },
+      { path: '/oauth2/step_up', mount: 'portal', label: 'sign_in', methods: GET, handler: f.stepUp },
+    );
+  }
+  if (sec) {
+    routes.push(
+      { path: '/oauth2/account/security', mount: 'portal', label: 'portal', methods: GET, handler: sec.page },
+      {
+        path: '/oauth2/account/security/totp', mount: 'portal', label: 'portal', methods: ['GET', 'HEAD', 'POST'],
+        handler: (req, res, q) => (req.method === 'POST' ? sec.totpConfirm(req, res, q) : sec.totpSetup(req, res, q)),
+      },
+      { path: '/oauth2/account/security/totp/remove', mount: 'portal', label: 'portal', methods: POST, handler: sec.totpRemove },
+      { path: '/oauth2/account/security/passkey', mount: 'portal', label: 'portal', methods: POST, handler: sec.passkeyAdd },
+      { path: '/oauth2/account/security/passkey/rename', mount: 'portal', label: 'portal', methods: POST, handler: sec.passkeyRename },
+      { path: '/oauth2/account/security/passkey/remove', mount: 'portal', label: 'portal', methods: POST, handler: sec.passkeyRemove },
+      { path: '/oauth2/account/security/recovery', mount: 'portal', label: 'portal', methods: POST, handler: sec.recovery },
+    );
+  }
+  return routes;
 }
 
 /**

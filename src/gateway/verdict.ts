@@ -26,7 +26,7 @@ import type { GateSettings, HeaderNames } from '../web/index.ts';
 import { accessTokenCredentials, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
 import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
-import type { DenyWhy } from '../web/index.ts';
+import { mustUseFactor, type DenyWhy } from '../web/index.ts';
 import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON, NO_FACTORS, describeRequirement, factorShortfall } from '../policy/index.ts';
 
 export type Verdict =
@@ -97,6 +97,11 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
   if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   if (restrictions && !passesQueryRestrictions(restrictions, view.identity)) {
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
+  }
+  // factors.require: someone who must use a second factor and whose session has none goes to
+  // the portal first (enrolment or step-up), whatever the app.
+  if (view.factors.mfaAt === null && s.factorsRequired !== null && mustUseFactor(s, view.identity.groups)) {
+    return { kind: 'authenticate', stepUp: 'factors.require: this person must use a second factor' };
   }
   // apps[].factors: the session's factor state travels in its cookie, so this is arithmetic.
   if (d.factors !== null) {

@@ -16,7 +16,7 @@ import { acrOf, acrSatisfies, type Identity } from '../policy/index.ts';
 import { readOriginal } from '../http/index.ts';
 import { sessionFromCookies } from '../gateway/index.ts';
 import {
-  checkFormHeaders, clearSessionCookie, formGuard, formToken, isPortalHost, notFound, portalBase, portalPath, portalUrl, readPostedForm, redirectTo, sendPage,
+  checkFormHeaders, clearSessionCookie, formGuard, formToken, isPortalHost, mustUseFactor, notFound, portalBase, portalPath, portalUrl, readPostedForm, redirectTo, sendPage,
   type GateSettings, type SetCookie,
 } from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
@@ -302,18 +302,15 @@ export function createIssuer(deps: IssuerDeps) {
       const authAt = Math.max(view.createdAt, view.factors.mfaAt ?? 0);
       const maxAge = Number(details.params.max_age);
       if (details.params.max_age !== undefined && Number.isFinite(maxAge) && clock.now() - authAt > maxAge * 1000) {
-        res.writeHead(302, { location: portalUrl(s, '/oauth2/start', { rd: here, prompt: 'login' }), 'cache-control': 'no-store' });
-        res.end();
-        return;
+        return redirectTo(res, 302, portalUrl(s, '/oauth2/start', { rd: here, prompt: 'login' }));
       }
       const wanted = requestedAcrs(details.params.acr_values);
       const reached = acrOf(view.factors);
-      if (wanted.length > 0 && !wanted.some((w) => acrSatisfies(reached, w))) {
+      const mustUse = view.factors.mfaAt === null && mustUseFactor(s, view.identity.groups);
+      if (mustUse || (wanted.length > 0 && !wanted.some((w) => acrSatisfies(reached, w)))) {
         // The weakest value asked for is enough (any of them satisfies the request).
-        const need = wanted.every((w) => w === 'urn:gatehouse:acr:phr') ? 'passkey' : 'any';
-        res.writeHead(302, { location: portalUrl(s, '/oauth2/step_up', { rd: here, need }), 'cache-control': 'no-store' });
-        res.end();
-        return;
+        const need = !mustUse && wanted.every((w) => w === 'urn:gatehouse:acr:phr') ? 'passkey' : 'any';
+        return redirectTo(res, 302, portalUrl(s, '/oauth2/step_up', { rd: here, need }));
       }
       // The strongest value asked for that the sign-in reached, else what it reached.
       const acr = [...wanted].reverse().find((w) => acrSatisfies(reached, w)) ?? reached;

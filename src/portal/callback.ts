@@ -8,11 +8,13 @@ import { ConnectorError } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
 import { clearLoginCookie, loginCookieName, newSessionCookie, portalPath, redirectTo, sendPage } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
+import type { AfterFirstFactor } from './factors/sign-in.ts';
+import { upstreamFactors } from '../accounts/index.ts';
 import { failurePage } from './pages.ts';
 import { openUpstreamState } from './login-state.ts';
 import { callbackUrl } from './start.ts';
 
-export function callbackFlow(ctx: PortalContext) {
+export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
   const { deps, audit } = ctx;
   const { sessions, clock, logger, metrics } = deps;
 
@@ -51,6 +53,11 @@ export function callbackFlow(ctx: PortalContext) {
     });
     if (!result.ok) return fail(result.error, result.identity?.username);
     const ip = readOriginal(req, s.trusted).clientIp;
+    // The provider's amr is recorded; it counts as a second factor only with connectors[].mfa: trust.
+    if (after) {
+      const mfa = (connector.config as { mfa?: 'trust' | 'ignore' }).mfa;
+      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), { via: up.provider, groups: result.groups });
+    }
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
     metrics.signIn('success');
     logger.info({ event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip }, 'signed in');

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger, Topic } from '../core/index.ts';
 import { validateRedirect, type Metrics } from '../http/index.ts';
-import type { Accounts } from '../accounts/index.ts';
+import type { Accounts, Factors } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { ConnectorError, Federation } from '../connectors/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
@@ -37,6 +37,8 @@ export interface PortalDeps {
   signOuts?: Topic<string>;
   /** More origins the sign-in form may end at after redirects (the issuer's client, for an interaction). */
   formTargets?: (rd: string) => Promise<string[]>;
+  /** Second factors and passkeys (factors.*); without it, sign-in is one step. */
+  factors?: Factors;
 }
 
 /** What the user reads for each upstream failure; the log gets the detail. */
@@ -97,9 +99,12 @@ export function portalContext(deps: PortalDeps) {
       logger.info({ reason: v.reason }, 'redirect target refused; using the portal');
       return fallback;
     }
-    // Back to the portal's own sign-in pages would be a loop: go to the portal home instead.
+    // Back to the portal's own sign-in pages would be a loop: go to the portal home instead. The
+    // account pages (/oauth2/account and below) are destinations, not sign-in pages.
     const target = new URL(v.url);
-    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/'))) {
+    const account = portalPath(s, '/oauth2/account');
+    const isAccount = target.pathname === account || target.pathname.startsWith(`${account}/`);
+    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/')) && !isAccount) {
       logger.info({ reason: 'redirect target is a sign-in page' }, 'redirect loop refused; using the portal');
       return fallback;
     }
@@ -117,12 +122,15 @@ export function portalContext(deps: PortalDeps) {
     const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
     const token = formToken(req, s, clock.now());
     const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
+    // Passkeys: a button, and the browser's autofill on the username field (conditional mediation).
+    const passkey = deps.factors?.settings.passkeys
+      ? { ...await deps.factors.passkeyAuthenticationOptions(null), action: portalPath(s, '/oauth2/passkey') } : undefined;
     const html = signInPage({
       action: portalPath(s, '/oauth2/sign_in'), rd, csrf: token.token, providers, localAccounts: options().localAccounts, at: s,
-      ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
+      ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}), ...(passkey ? { passkey } : {}),
     });
     sendPage(res, s, status, html, {
-      formTargets, setCookie: token.setCookie,
+      formTargets, setCookie: token.setCookie, scripts: passkey !== undefined,
       ...(extra.retryAfter ? { headers: { 'retry-after': String(extra.retryAfter) } } : {}),
     });
   }

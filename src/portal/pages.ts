@@ -1,13 +1,15 @@
 // The portal's pages. One screen for username and password, with a button per upstream
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
-import { escapeHtml, layout, type PortalAt } from '../web/index.ts';
+import { escapeHtml, layout, PASSKEY_SCRIPTS, type PortalAt } from '../web/index.ts';
 import type { Identity } from '../policy/index.ts';
 
 export interface ProviderButton { id: string; label: string; href: string }
 
 export function signInPage(opts: {
   action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
+  /** Passwordless sign-in with a passkey: the ceremony's options and sealed state, and where the answer goes. */
+  passkey?: { options: unknown; state: string; action: string };
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -16,17 +18,28 @@ export function signInPage(opts: {
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
 <input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${escapeHtml(opts.username ?? '')}"${opts.error ? ' aria-describedby="err"' : ''}>
+<input type="text" id="username" name="username" autocomplete="${opts.passkey ? 'username webauthn' : 'username'}" autocapitalize="none" spellcheck="false" required autofocus value="${escapeHtml(opts.username ?? '')}"${opts.error ? ' aria-describedby="err"' : ''}>
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>` : '';
-  const or = form && providers ? '<p class="or">or</p>' : '';
+  // The passkey form: the script runs the ceremony (the button, or the username field's
+  // autofill) and submits the answer; without script the button says passkeys need it.
+  const passkey = opts.passkey ? `<form method="post" action="${escapeHtml(opts.passkey.action)}" data-webauthn="authenticate" data-autofill="true" data-options="${escapeHtml(JSON.stringify(opts.passkey.options))}">
+<input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
+<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
+<input type="hidden" name="state" value="${escapeHtml(opts.passkey.state)}">
+<input type="hidden" name="credential" value="">
+<button type="submit" class="provider">Sign in with a passkey</button>
+<p class="muted" data-webauthn-status role="status" aria-live="polite"></p>
+</form>` : '';
+  const others = [passkey, providers].filter(Boolean).join('\n');
+  const or = form && others ? '<p class="or">or</p>' : '';
   return layout(opts.at, 'Sign in', `<h1>Sign in</h1>
 ${err}
 ${form}
 ${or}
-${providers}`);
+${others}`, { scripts: opts.passkey ? PASSKEY_SCRIPTS : [] });
 }
 
 export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt }): string {

@@ -9,16 +9,24 @@ import { signOutFlow } from './sign-out.ts';
 import { userinfoFlow } from './userinfo.ts';
 import { callbackFlow } from './callback.ts';
 import { homeFlow } from './home.ts';
+import { factorFlows } from './factors/sign-in.ts';
+import { securityFlows } from './factors/security.ts';
 
 export type { PortalDeps } from './context.ts';
 
 export function createPortal(deps: PortalDeps) {
   const ctx = portalContext(deps);
+  const factors = deps.factors ? factorFlows(ctx, deps.factors) : null;
+  const security = deps.factors ? securityFlows(ctx, deps.factors) : null;
   return {
     /** GET /oauth2/start, GET /oauth2/sign_in */
-    start: startFlow(ctx),
+    start: startFlow(ctx, factors?.stepUpFor),
     /** POST /oauth2/sign_in */
-    signIn: signInFlow(ctx),
+    signIn: signInFlow(ctx, factors?.afterFirstFactor),
+    /** Second factors, passkeys and step-up (null when the portal has no factors). */
+    factors,
+    /** The security page (/oauth2/account/security). */
+    security,
     /** GET or POST /oauth2/sign_out */
     signOut: signOutFlow(ctx),
     /** GET /oauth2/userinfo */
@@ -29,7 +37,7 @@ export function createPortal(deps: PortalDeps) {
       await deps.redeem(res, readOriginal(req, s.trusted).host, query, s);
     },
     /** GET /oauth2/callback */
-    callback: callbackFlow(ctx),
+    callback: callbackFlow(ctx, factors?.afterFirstFactor),
     /** GET / on the portal host */
     home: homeFlow(ctx),
   };

@@ -5,11 +5,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
 import { clearLoginCookie, newSessionCookie, portalPath, readPostedForm, redirectTo, sendPage } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
+import type { AfterFirstFactor } from './factors/sign-in.ts';
+import { NO_FACTORS } from '../policy/index.ts';
 import { failurePage } from './pages.ts';
 
 const GENERIC_FAILURE = 'Incorrect username or password.';
 
-export function signInFlow(ctx: PortalContext) {
+export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
   const { deps, safeRd, audit } = ctx;
   const { accounts, sessions, clock, logger, metrics } = deps;
 
@@ -49,6 +51,8 @@ export function signInFlow(ctx: PortalContext) {
       metrics.signIn('failure');
       return ctx.renderSignIn(req, res, s, rd, 401, { error: GENERIC_FAILURE, username });
     }
+    // Second factors: the factor screen next for someone with one (factors/sign-in.ts).
+    if (after) return after(req, res, s, result.user, rd, NO_FACTORS);
     metrics.signIn('success');
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });
     logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');

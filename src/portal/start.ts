@@ -5,6 +5,7 @@ import { readOriginal } from '../http/index.ts';
 import type { ConnectorError } from '../connectors/index.ts';
 import { isPortalHost, loginCookie, portalPath, portalUrl, redirectTo, sendPage, underPortalBase, type GateSettings } from '../web/index.ts';
 import { headerValue, requestPath, type PortalContext } from './context.ts';
+import type { SessionView } from '../sessions/index.ts';
 import { failurePage } from './pages.ts';
 import { newUpstreamState } from './login-state.ts';
 
@@ -13,7 +14,7 @@ export function callbackUrl(s: GateSettings): string {
   return portalUrl(s, '/oauth2/callback');
 }
 
-export function startFlow(ctx: PortalContext) {
+export function startFlow(ctx: PortalContext, stepUpFor?: (s: GateSettings, view: SessionView, rd: string) => string | null) {
   const { deps, safeRd } = ctx;
   const { clock, logger } = deps;
 
@@ -57,9 +58,12 @@ export function startFlow(ctx: PortalContext) {
     const provider = query.get('provider');
     const prompt = query.get('prompt');
     const found = await ctx.currentSession(req, s);
-    // Signed in already: go on, unless the user asked to sign in again with another account.
-    if (found && !(provider && prompt)) {
-      redirectTo(res, 302, await ctx.destination(s, rd, found.cookie));
+    // Signed in already: go on, unless the user asked to sign in again with another account, or
+    // (prompt=login without a provider: an OpenID client's max_age) to sign in afresh; a session
+    // short of the destination's factors (apps[].factors, factors.require) steps up first.
+    if (found && !(provider && prompt) && !(prompt === 'login' && provider === null)) {
+      const stepUp = stepUpFor?.(s, found.view, rd);
+      redirectTo(res, 302, stepUp ?? await ctx.destination(s, rd, found.cookie));
       return;
     }
     if (provider !== null) return startUpstream(res, s, provider, rd, prompt === 'select_account' || prompt === 'login' ? prompt : undefined);

@@ -31,7 +31,7 @@ export {
 } from './respond.ts';
 export { REFERRER_POLICY, CSRF_FIELD, issueFormToken, checkForm, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';
 export { formGuard, formToken, readPostedForm } from './forms.ts';
-export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
+export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, mustUseFactor, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { portalBase, portalPath, portalUrl, underPortalBase, isPortalHost, type PortalAt } from './urls.ts';
 export { sessionCookie, newSessionCookie, clearSessionCookie, loginCookie, clearLoginCookie, loginCookieName } from './cookies.ts';
 export { layout, messagePage, deniedPage, type DenyWhy } from './pages.ts';

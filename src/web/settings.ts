@@ -24,6 +24,20 @@ export interface GateSettings {
   sessionLifetimeMs: number;
   /** Lower-cased header names the gate always sets, for the reverse proxy to strip. */
   identityHeaderNames: string[];
+  /**
+   * Who must use a second factor (factors.require), or null when no factor is on: the gate sends
+   * a session of theirs without one to the portal (enrolment or step-up) before any app.
+   */
+  factorsRequired: { everyone: boolean; groups: ReadonlySet<string> } | null;
+}
+
+/** Whether config requires this identity to use a second factor. */
+export function mustUseFactor(s: Pick<GateSettings, 'factorsRequired'>, groups: readonly string[]): boolean {
+  const r = s.factorsRequired;
+  if (r === null) return false;
+  if (r.everyone) return true;
+  for (const g of groups) if (r.groups.has(g)) return true;
+  return false;
 }
 
 function stripPort(host: string): string {

@@ -30,6 +30,10 @@ export function securityPath(s: GateSettings, query?: Record<string, string>): s
   return portalPath(s, '/oauth2/account/security', query);
 }
 
+export type AfterFirstFactor = (
+  req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: { via: string; groups: string[] },
+) => Promise<void>;
+
 export function factorFlows(ctx: PortalContext, factors: Factors) {
   const { deps, audit } = ctx;
   const { accounts, sessions, clock, logger, metrics } = deps;
