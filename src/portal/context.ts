@@ -124,7 +124,8 @@ export function portalContext(deps: PortalDeps) {
     const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     // Passkeys: a button, and the browser's autofill on the username field (conditional mediation).
     const passkey = deps.factors?.settings.passkeys
-      ? { ...await deps.factors.passkeyAuthenticationOptions(null), action: portalPath(s, '/oauth2/passkey') } : undefined;
+      // No autofill on a screen that shows an error: a refused passkey is not offered again by itself.
+      ? { ...await deps.factors.passkeyAuthenticationOptions(null), action: portalPath(s, '/oauth2/passkey'), autofill: !extra.error } : undefined;
     const html = signInPage({
       action: portalPath(s, '/oauth2/sign_in'), rd, csrf: token.token, providers, localAccounts: options().localAccounts, at: s,
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}), ...(passkey ? { passkey } : {}),

@@ -9,7 +9,7 @@ export interface ProviderButton { id: string; label: string; href: string }
 export function signInPage(opts: {
   action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
   /** Passwordless sign-in with a passkey: the ceremony's options and sealed state, and where the answer goes. */
-  passkey?: { options: unknown; state: string; action: string };
+  passkey?: { options: unknown; state: string; action: string; autofill: boolean };
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -25,7 +25,7 @@ export function signInPage(opts: {
 </form>` : '';
   // The passkey form: the script runs the ceremony (the button, or the username field's
   // autofill) and submits the answer; without script the button says passkeys need it.
-  const passkey = opts.passkey ? `<form method="post" action="${escapeHtml(opts.passkey.action)}" data-webauthn="authenticate" data-autofill="true" data-options="${escapeHtml(JSON.stringify(opts.passkey.options))}">
+  const passkey = opts.passkey ? `<form method="post" action="${escapeHtml(opts.passkey.action)}" data-webauthn="authenticate" data-autofill="${opts.passkey.autofill ? 'true' : 'false'}" data-options="${escapeHtml(JSON.stringify(opts.passkey.options))}">
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
 <input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
 <input type="hidden" name="state" value="${escapeHtml(opts.passkey.state)}">

@@ -38,11 +38,17 @@ async function launch(portalOrigin: string): Promise<Browser> {
 }
 
 /** A virtual authenticator in this page's browser context (CDP WebAuthn domain). */
+/**
+ * A virtual authenticator in this page's browser context (CDP WebAuthn domain): `internal` is a
+ * platform passkey (resident keys, user verification); `usb` a security key with resident keys
+ * and no PIN (user presence only).
+ */
 async function authenticator(page: Page, transport: 'internal' | 'usb'): Promise<{ cdp: CDPSession; id: string }> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
+  const uv = transport === 'internal';
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport, hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: { protocol: 'ctap2', transport, hasResidentKey: true, hasUserVerification: uv, isUserVerified: uv, automaticPresenceSimulation: true },
   });
   return { cdp, id: authenticatorId };
 }
@@ -54,6 +60,25 @@ async function axe(page: Page, what: string): Promise<void> {
 }
 
 const codeAt = (secret: string, ms: number): Promise<string> => generate({ secret: secret.replace(/\s/g, ''), epoch: Math.floor(ms / 1000) });
+
+/**
+ * A code the server will take: for a time step newer than the last one this test used with the
+ * secret (each step is accepted once), inside the ±1 step window, waiting for the clock when the
+ * next unused step is not yet in the window.
+ */
+const usedSteps = new Map<string, number>();
+async function freshCode(secret: string): Promise<string> {
+  const key = secret.replace(/\s/g, '');
+  for (;;) {
+    const cur = Math.floor(Date.now() / 30_000);
+    const step = Math.max((usedSteps.get(key) ?? cur - 1) + 1, cur);
+    if (step <= cur + 1) {
+      usedSteps.set(key, step);
+      return codeAt(key, step * 30_000 + 1_000);
+    }
+    await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 50));
+  }
+}
 
 /** Screens (documents loaded) and seconds from `start` until the browser is at the app. */
 interface Measure { screens: number; ms: number }
@@ -129,7 +154,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       aliceSecret = (await page.textContent('#secret')) ?? '';
       assert.match(aliceSecret.replace(/\s/g, ''), /^[A-Z2-7]{32}$/);
       assert.equal(await page.locator('figure svg[role=img]').count(), 1, 'the QR code is an SVG drawn by the server');
-      await page.fill('#code', await codeAt(aliceSecret, Date.now()));
+      await page.fill('#code', await freshCode(aliceSecret));
       await page.click('button:has-text("Confirm")');
       assert.equal(await page.locator('ul.codes li').count(), 10);
       await axe(page, 'the recovery codes screen');
@@ -151,8 +176,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await page.fill('#code', await codeAt(aliceSecret, Date.now() - 90_000));
       await page.click('form[action$="/oauth2/factor/totp"] button');
       assert.equal(await page.textContent('p.error'), 'That code is not right, or was used already. Enter the current code.');
-      // The next step's code (the current one may be the enrolment's, used already).
-      const code = await codeAt(aliceSecret, Date.now() + 30_000);
+      const code = await freshCode(aliceSecret);
       await page.fill('#code', code);
       await page.click('form[action$="/oauth2/factor/totp"] button');
       await page.waitForLoadState();
@@ -170,5 +194,160 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await ctx.close();
       await ctx2.close();
     });
+
+    test('throttling after repeated wrong codes holds that account only, never another', async () => {
+      // carol enrols an authenticator first.
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(s.url('app.example.test', '/carol'));
+      await signInWithPassword(page, 'carol');
+      await page.click('text=Set up an authenticator app');
+      const carolSecret = (await page.textContent('#secret')) ?? '';
+      await page.fill('#code', await freshCode(carolSecret));
+      await page.click('button:has-text("Confirm")');
+      await page.click('text=Continue');
+      await ctx.close();
+      const c2 = await browser.newContext();
+      const p2 = await c2.newPage();
+      await p2.goto(s.url('app.example.test', '/carol2'));
+      await signInWithPassword(p2, 'carol');
+      for (let i = 0; i < 5; i++) {
+        await p2.fill('#code', '000000');
+        await p2.click('form[action$="/oauth2/factor/totp"] button');
+      }
+      await p2.fill('#code', await freshCode(carolSecret));
+      const held = p2.waitForResponse((r) => r.url().endsWith('/oauth2/factor/totp'));
+      await p2.click('form[action$="/oauth2/factor/totp"] button');
+      assert.equal((await held).status(), 429);
+      assert.match(await p2.textContent('p.error') ?? '', /^Too many failed attempts\. Try again in \d+ seconds\.$/);
+      // alice, from the same browser and address, still signs in with her factor.
+      const c3 = await browser.newContext();
+      const p3 = await c3.newPage();
+      await p3.goto(s.url('app.example.test', '/alice-ok'));
+      await signInWithPassword(p3, 'alice');
+      await p3.fill('#code', await freshCode(aliceSecret));
+      await p3.click('form[action$="/oauth2/factor/totp"] button');
+      await p3.waitForLoadState();
+      assert.deepEqual(whoami(await p3.textContent('body') ?? ''), { path: '/alice-ok', user: 'alice' });
+      await c2.close();
+      await c3.close();
+    });
+
+    let passkeyCtx: BrowserContext;
+    let passkeyPage: Page;
+
+    test('a passkey is added on the security page (internal authenticator, resident key, UV), then used as a second factor', async () => {
+      passkeyCtx = await browser.newContext();
+      passkeyPage = await passkeyCtx.newPage();
+      const page = passkeyPage;
+      const auth = await authenticator(page, 'internal');
+      // bob (no factor yet) adds one: no step-up needed without a factor.
+      await page.goto(s.url('app.example.test', '/bob'));
+      await signInWithPassword(page, 'bob');
+      await page.goto(`${s.portal}/oauth2/account/security`);
+      await page.fill('#passkey-name', 'Laptop');
+      await page.click('button:has-text("Add a passkey or security key")');
+      // The first factor brings recovery codes.
+      await page.waitForSelector('ul.codes');
+      assert.equal(await page.locator('ul.codes li').count(), 10);
+      await page.click('text=Back to security');
+      await axe(page, 'the security page');
+      assert.equal(await page.inputValue('#name-0'), 'Laptop');
+      const { credentials } = await auth.cdp.send('WebAuthn.getCredentials', { authenticatorId: auth.id });
+      assert.equal(credentials.length, 1);
+      assert.equal(credentials[0]?.isResidentCredential, true);
+      // Rename it.
+      await page.fill('#name-0', 'Work laptop');
+      await page.click('form[action$="/passkey/rename"] button');
+      assert.equal(await page.inputValue('#name-0'), 'Work laptop');
+      // As a second factor after the password, in a fresh session of the same browser profile.
+      // (No touch while the password is typed: the sign-in screen's autofill would sign in with
+      // the passkey alone, the next test.)
+      await passkeyCtx.clearCookies();
+      await auth.cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: auth.id, enabled: false });
+      await page.goto(s.url('app.example.test', '/second?f=1'));
+      await signInWithPassword(page, 'bob');
+      assert.match(page.url(), /\/oauth2\/factor$/);
+      await auth.cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: auth.id, enabled: true });
+      await page.click('button:has-text("Use a passkey or security key")');
+      await page.waitForURL((u) => u.hostname === 'app.example.test');
+      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/second?f=1', user: 'bob' });
+    });
+
+    test('passwordless: the sign-in screen\'s autofill (conditional mediation) signs in with the passkey, one screen, one touch', async () => {
+      const page = passkeyPage;
+      await passkeyCtx.clearCookies();
+      const m = measure(page);
+      // The authenticator touches itself (automatic presence): the conditional request the
+      // sign-in screen starts on load is answered, and the form posts itself.
+      await page.goto(s.url('app.example.test', '/pl?q=%2Fx'));
+      await page.waitForURL(/app\.example\.test:\d+\/pl/);
+      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/pl?q=%2Fx', user: 'bob' });
+      measures['passkey passwordless'] = m.done();
+    });
+
+    test('a second browser context without the credential cannot use it; a removed passkey no longer signs in', async () => {
+      // Another profile, with an authenticator that never saw bob's credential.
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      const other = await authenticator(page, 'internal');
+      await page.goto(s.url('app.example.test', '/other'));
+      const answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/passkey'), { timeout: 3_000 }).then(() => true, () => false);
+      await page.click('button:has-text("Sign in with a passkey")');
+      await page.waitForSelector('[data-webauthn-status]:has-text("closed or timed out")', { timeout: 20_000 });
+      assert.equal(await answered, false, 'nothing was posted');
+      assert.deepEqual((await other.cdp.send('WebAuthn.getCredentials', { authenticatorId: other.id })).credentials, []);
+      await ctx.close();
+      // bob removes his passkey; his authenticator still holds it, the server refuses it.
+      const page2 = passkeyPage;
+      await passkeyCtx.clearCookies();
+      await page2.goto(s.url('app.example.test', '/rm'));
+      await page2.waitForURL(/app\.example\.test:\d+\/rm/);
+      await page2.goto(`${s.portal}/oauth2/account/security`);
+      await page2.click('form[action$="/passkey/remove"] button');
+      assert.equal(await page2.locator('#name-0').count(), 0);
+      await passkeyCtx.clearCookies();
+      // The autofill answers with the removed credential at once; the server refuses it.
+      const refused = page2.waitForResponse((r) => r.url().endsWith('/oauth2/passkey'));
+      await page2.goto(s.url('app.example.test', '/rm2'));
+      assert.equal((await refused).status(), 401);
+      assert.equal(await page2.textContent('p.error'), 'That passkey could not be used to sign in.');
+      await passkeyCtx.close();
+    });
+    test('step-up: an app asking for a passkey used within 4s sends a TOTP session to the step-up screen and back to the exact URL', async () => {
+      // alice: TOTP only so far; she adds a usb security key (a recent factor lets her).
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(s.url('app.example.test', '/a'));
+      await signInWithPassword(page, 'alice');
+      await page.fill('#code', await freshCode(aliceSecret));
+      await page.click('form[action$="/oauth2/factor/totp"] button');
+      await page.waitForURL(/app\.example\.test:\d+\/a$/);
+      // The api app wants a passkey: the step-up screen asks only for that.
+      const m = measure(page);
+      await page.goto(s.url('api.example.test', '/v1/items?page=2'));
+      assert.match(page.url(), /\/oauth2\/security|\/oauth2\/account\/security\?enrol=passkey/);
+      // The security key is plugged in now (a virtual authenticator is bound to the page's
+      // current document process, so it is added on the page that uses it).
+      await authenticator(page, process.env.T_TRANSPORT === 'internal' ? 'internal' : 'usb');
+      await page.fill('#passkey-name', 'YubiKey');
+      await page.click('button:has-text("Add a passkey or security key")');
+      await page.waitForURL((u) => u.hostname === 'api.example.test', { timeout: 8000 }).catch(async (e) => { throw new Error(`${page.url()} ${await page.textContent('main')} ${s.gh.logs().split('\n').filter((l) => /passkey|factor/.test(l)).slice(-5).join('\n')}`, { cause: e }); });
+      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/v1/items?page=2', user: 'alice' });
+      // 4 s later the passkey is too old for the api: the step-up screen, only the passkey.
+      await new Promise((r) => setTimeout(r, 4_500));
+      await page.goto(s.url('api.example.test', '/v1/items?page=3'));
+      assert.match(page.url(), /\/oauth2\/step_up\?/);
+      assert.equal(await page.locator('#code').count(), 0, 'no authenticator code: only the missing step');
+      await axe(page, 'the step-up screen');
+      const m2 = measure(page);
+      await page.click('button:has-text("Use a passkey or security key")');
+      await page.waitForURL((u) => u.hostname === 'api.example.test');
+      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/v1/items?page=3', user: 'alice' });
+      measures['step-up (passkey)'] = m2.done();
+      void m;
+      await ctx.close();
+    });
+
   });
 }

@@ -247,7 +247,9 @@ export class Factors {
    */
   async checkPasskey(state: string, responseJson: string, address: string): Promise<(CheckResult & { ok: false }) | { ok: true; asserted: Asserted }> {
     if (!this.#settings().passkeys) return { ok: false, reason: 'invalid' };
-    const retry = this.#throttle.retryAfter('-passkey-', address);
+    // No account is named before the answer is checked: failures count against the address.
+    const key = `-passkey:${address}`;
+    const retry = this.#throttle.retryAfter(key, address);
     if (retry > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: retry };
     const now = this.#clock.now();
     let asserted: Asserted;
@@ -256,7 +258,7 @@ export class Factors {
         (id) => this.#store.factors.passkey(id), (key, exp) => this.#store.replays.once(key, exp, now));
     } catch (err) {
       const failure = err instanceof CeremonyError ? err.failure : 'not_verified';
-      this.#throttle.recordFailure('-passkey-', address);
+      this.#throttle.recordFailure(key, address);
       this.#logger.info({ event: 'factor_failed', factor: 'passkey', failure, detail: (err as Error).message, address }, 'passkey refused');
       this.#audit('-', 'factor_use', 'denied', { factor: 'passkey', reason: failure, ip: address });
       return { ok: false, reason: 'invalid' };
