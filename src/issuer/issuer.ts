@@ -20,7 +20,8 @@ import {
   type GateSettings, type SetCookie,
 } from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, gateSignOut, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, ROUTES } from './provider.ts';
+import { buildProvider, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, ROUTES } from './provider.ts';
+import { gateSignOut } from './patches/gate-sign-out.ts';
 import { adapterFor } from './adapter.ts';
 import { consentPage, errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
