@@ -6,6 +6,7 @@ import type { LoadedConfig } from '../config/index.ts';
 import { Accounts, Invitations, invitationState, PasswordReset, SignInThrottle } from '../accounts/index.ts';
 import { createMailer, type Mailer } from '../mail/index.ts';
 import { portalUrl } from '../gateway/index.ts';
+import { validateRedirect } from '../http/index.ts';
 import { EMBEDDED_PUBLIC_URL } from '../app/index.ts';
 import type { Store } from '../store/index.ts';
 import type { CliIO } from './io.ts';
@@ -14,7 +15,7 @@ import { loadFor, withStore } from './context.ts';
 
 const CONFIG_HELP = '  -c, --config PATH   config file or directory (default: $GATEHOUSE_CONFIG, else the embedded defaults)';
 
-export const INVITE_USAGE = `gatehouse invite create --groups a,b [--expires 7d] [--email E] [--uses 1]
+export const INVITE_USAGE = `gatehouse invite create --groups a,b [--expires 7d] [--email E] [--uses 1] [--rd URL]
 gatehouse invite list
 gatehouse invite revoke ID
 
@@ -22,7 +23,8 @@ create prints a link (once: only its hash is stored). Whoever opens it chooses a
   password, or signs in through an upstream provider (connectors), and the new account gets the
   groups. --expires: how long it works (default 7d, at most 366d); --uses: how many accounts it
   may make (default 1). With --email the account gets that address (verified), and when
-  email.smtp is set the link is also mailed there.
+  email.smtp is set the link is also mailed there. --rd: the app the new account goes on to
+  (one of domains[]; default: the portal).
 list shows every invitation: id, groups, address, uses, state (usable, used, expired, revoked).
 revoke makes a link stop working at once.
 ${CONFIG_HELP}`;
@@ -35,6 +37,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /** publicUrl as the portal builds addresses from it. */
 function site(loaded: LoadedConfig): { publicUrl: URL } {
   return { publicUrl: new URL(loaded.config.publicUrl ?? EMBEDDED_PUBLIC_URL) };
+}
+
+function domainSettings(c: LoadedConfig['config']): { domain: string; allowHttp: boolean }[] {
+  return c.domains.map((d) => ({ domain: d.domain, allowHttp: d.allowHttp }));
 }
 
 export function invitationsFor(store: Store, accounts: Accounts): Invitations {
@@ -66,13 +72,13 @@ export const inviteCommand: Command = {
   summary: 'invitations: a link to enrol with (username and password, or an upstream provider) that gives the new account its groups',
   usage: INVITE_USAGE,
   options: {
-    config: { type: 'string', short: 'c' }, groups: { type: 'string' }, expires: { type: 'string' }, email: { type: 'string' }, uses: { type: 'string' },
+    config: { type: 'string', short: 'c' }, groups: { type: 'string' }, expires: { type: 'string' }, email: { type: 'string' }, uses: { type: 'string' }, rd: { type: 'string' },
   },
   async run({ values, positionals }, io) {
     const [sub, id] = positionals;
     if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') { io.err(`gatehouse: invite needs a subcommand: create, list or revoke\n\nusage: ${INVITE_USAGE}`); return 2; }
     if (sub !== 'create') {
-      for (const flag of ['groups', 'expires', 'email', 'uses']) {
+      for (const flag of ['groups', 'expires', 'email', 'uses', 'rd']) {
         if (values[flag] !== undefined) { io.err(`gatehouse: --${flag} is for \`gatehouse invite create\``); return 2; }
       }
     }
@@ -83,6 +89,11 @@ export const inviteCommand: Command = {
     const usesText = typeof values.uses === 'string' ? values.uses : '1';
     if (!/^\d{1,4}$/.test(usesText)) { io.err('gatehouse: --uses expects a whole number from 1 to 1000'); return 2; }
     const loaded = await loadFor(values.config as string | undefined, io);
+    const rd = typeof values.rd === 'string' ? values.rd : undefined;
+    if (rd !== undefined) {
+      const v = validateRedirect(rd, { domains: domainSettings(loaded.config), publicUrl: site(loaded).publicUrl });
+      if (!v.ok) { io.err(`gatehouse: --rd ${rd} is not an address this instance may send people to (${v.reason})`); return 2; }
+    }
     return withStore(loaded, silentLogger, async (store) => {
       const invitations = invitationsFor(store, accountsOf(loaded, store));
       if (sub === 'list') {
@@ -105,7 +116,7 @@ export const inviteCommand: Command = {
       const { invitation, token } = await invitations.create({
         groups: list(values.groups), expiresInMs: expiresIn, email, maxUses: Number(usesText), createdBy: 'cli',
       });
-      const link = portalUrl(site(loaded), '/oauth2/invite', { t: token });
+      const link = portalUrl(site(loaded), '/oauth2/invite', { t: token, ...(rd !== undefined ? { rd } : {}) });
       io.out(`created invitation ${invitation.id}: groups ${invitation.groups.join(',') || '(none)'}, ${invitation.maxUses} use(s), until ${iso(invitation.expiresAt)}`);
       io.out(`  link: ${link}`);
       io.out('  (the link is not shown again)');

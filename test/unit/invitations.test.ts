@@ -219,6 +219,15 @@ describe('gatehouse invite and user reset-link', () => {
     assert.equal(io.stdout[3], '  not mailed: email.smtp is not set; hand the link to new@example.org yourself');
   });
 
+  test('--rd puts the app in the link; an address outside domains[] is refused', async () => {
+    const io = fakeIO();
+    assert.equal(await runCli(['invite', 'create', '--groups', 'admins', '--rd', 'https://app.example.test/welcome', '--config', config], io), 0);
+    assert.match(io.stdout[1] ?? '', /^ {2}link: https:\/\/auth\.example\.test\/oauth2\/invite\?t=[A-Za-z0-9_-]{43}&rd=https%3A%2F%2Fapp\.example\.test%2Fwelcome$/);
+    const bad = fakeIO();
+    assert.equal(await runCli(['invite', 'create', '--rd', 'https://evil.example/', '--config', config], bad), 2);
+    assert.match(bad.stderr[0] ?? '', /^gatehouse: --rd https:\/\/evil\.example\/ is not an address this instance may send people to/);
+  });
+
   test('user reset-link prints a single-use link; unknown users exit 1', async () => {
     const io = fakeIO();
     assert.equal(await runCli(['user', 'reset-link', 'alice', '--config', config], io), 0);
