@@ -17,6 +17,7 @@ import { kubeAuthentication, KubeConfigProblem } from './doctor-kube.ts';
 import { auditCommand } from './audit.ts';
 import { BACKUP_COMMANDS } from './backup.ts';
 import { doctorEdge, EDGE_OPTIONS, EDGE_USAGE } from './doctor-edge.ts';
+import { inviteCommand, userResetLink } from './invite.ts';
 
 const OWN_PATH_DECISION = {
   'no-original': 'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403',
@@ -64,6 +65,7 @@ gatehouse user revoke-grant NAME CLIENT_ID
 gatehouse user list
 gatehouse user identities NAME
 gatehouse user unlink NAME --connector ID
+gatehouse user reset-link NAME
 
 Without --password-stdin a random password is generated and printed once.
 disable and delete end every session of the account on every replica, revoke its OpenID grants
@@ -77,6 +79,8 @@ identities lists the upstream identities (connectors) linked to the account: con
 unlink removes the account's link at that connector and ends every session of the account
   (a session records only its user, not the connector it was signed in with); the next sign-in
   with that provider links again as on a first sign-in (createAccounts, linkByEmail).
+reset-link prints a single-use link (passwordReset.linkLifetime, 30 minutes by default) with
+  which the person chooses a new password; using it ends every session and refresh grant.
 ${CONFIG_HELP}`;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -293,7 +297,8 @@ export const COMMANDS: Record<string, Command> = {
         }
         if (sub === 'identities') return userIdentities(store, username, io);
         if (sub === 'unlink') return userUnlink(store, username, values.connector as string, io);
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities or unlink');
+        if (sub === 'reset-link') return userResetLink(loaded, store, username, io);
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities, unlink or reset-link');
         return 2;
       });
     },
@@ -391,6 +396,8 @@ ${CONFIG_HELP}`,
   },
 
   audit: auditCommand,
+
+  invite: inviteCommand,
 
   keys: {
     summary: 'rotate the issuer\'s signing keys and the root secret (old ones keep verifying and opening what they made)',
