@@ -14,23 +14,22 @@
 // checks before), and the `.issued` events of agents' tokens (audit). When oidc-provider changes,
 // look in patches/ first.
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
 import type { Identity } from '../policy/index.ts';
-import { contentSecurityPolicy } from '../web/index.ts';
 import { adapterFor } from './adapter.ts';
+import { tokenOptions } from './provider-tokens.ts';
+import { featureOptions } from './provider-features.ts';
 import { patchRegisteredAuthMethod } from './patches/registered-auth-method.ts';
 import { patchKeepCodeOnInvalidTarget } from './patches/keep-code-on-invalid-target.ts';
 import { patchDpopProofWindow } from './patches/dpop-proof-window.ts';
 import { patchRegisteredClients } from './patches/registered-clients.ts';
 import { patchAutoSubmitCsp } from './patches/auto-submit-csp.ts';
 import { patchGateSessionLinks } from './patches/gate-session-links.ts';
-import { SCOPE_CLAIMS, userClaims } from './claims.ts';
-import { findResource, resourceServerInfo } from './resources.ts';
-import { agentName, agentSubject, type Agents } from './agents.ts';
+import { agentName, type Agents } from './agents.ts';
 import { createGuardedFetch } from './outbound.ts';
 import type { PrivateJwk } from './keys.ts';
 
@@ -133,16 +132,6 @@ export function buildProvider(d: ProviderDeps): Provider {
   const { config, store, clock, logger } = d;
   const clients = new Map(config.clients.map((c) => [c.id, c]));
   const t = config.issuer;
-  const sec = (ms: number) => Math.max(1, Math.floor(ms / 1000));
-  /**
-   * Who gets a refresh token with an authorization code: a client allowed the refresh_token grant
-   * that asked for offline_access (OpenID Connect Core §11), or a registered or metadata-document
-   * client (OAuth 2.1 and MCP clients: they register the refresh_token grant to ask for one, and
-   * most never send the OpenID-only offline_access). Such a token outlives the browser session.
-   */
-  const refreshable = (client: Client, scopes: Set<string>): boolean =>
-    client.grantTypeAllowed('refresh_token') && (scopes.has('offline_access') || !clients.has(client.clientId));
-
   // The gate session is the sign-in: an OIDC session whose user is no longer signed in at the
   // gate (signed out, revoked, expired, or someone else signed in) must sign in again.
   const policy = interactionPolicy.base();
@@ -156,7 +145,6 @@ export function buildProvider(d: ProviderDeps): Provider {
   const cimd = t.clientMetadata;
   const guardedFetch = createGuardedFetch({ logger });
   const logoutUris = new Set(config.clients.flatMap((c) => (c.backchannelLogoutUri ? [new URL(c.backchannelLogoutUri).href] : [])));
-  const resourceTTL = t.accessTokenLifetime;
   const self: { provider?: Provider } = {};
   const isPublic = async (clientId: string): Promise<boolean> => {
     const c = await self.provider?.Client.find(clientId).catch(() => undefined);
@@ -180,41 +168,7 @@ export function buildProvider(d: ProviderDeps): Provider {
     // OAuth 2.1 / MCP: the authorization code flow only (RFC 8414 response_types_supported).
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    // Access tokens for a resource (or an app's audience) carry who the user is, so the gate can
-    // set identity headers.
-    extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; kind?: string }) => {
-      if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
-      if (token.accountId) {
-        const user = await store.users.get(token.accountId);
-        if (!user) return undefined;
-        const identity = d.identityOf(user);
-        const allowed = clients.get(token.clientId ?? ctx.oidc.client?.clientId ?? '')?.claims;
-        const out: Record<string, unknown> = {};
-        if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
-        if (!allowed || allowed.includes('groups')) out.groups = [...identity.groups].map(String);
-        // Only a verified address: the gate's identity headers (an app behind apps[].audience)
-        // take an email from a token only when it is verified.
-        if (identity.email && identity.emailVerified && (!allowed || allowed.includes('email'))) {
-          out.email = identity.email;
-          out.email_verified = true;
-        }
-        return out;
-      }
-      const agent = agentName(token.clientId ?? '');
-      if (agent === undefined) return undefined;
-      const rec = await d.agents.get(agent);
-      return rec ? { groups: rec.groups } : undefined;
-    },
-    // An agent's tokens say sub: agent:<name> whichever spelling of its client id asked
-    // (agent-ids.ts); oidc-provider would put the client id there.
-    formats: {
-      customizers: {
-        jwt: (_ctx: KoaContextWithOIDC, token: { kind?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }) => {
-          const agent = token.kind === 'ClientCredentials' ? agentName(token.clientId ?? '') : undefined;
-          if (agent !== undefined) jwt.payload.sub = agentSubject(agent);
-        },
-      },
-    },
+    ...tokenOptions(d, clients),
     // Every URL oidc-provider fetches came from a client (a metadata document's client_id, a
     // registered back-channel logout URI, jwks_uri, sector_identifier_uri): outbound.ts resolves
     // the name and refuses special-use addresses BEFORE connecting, then connects to the checked
@@ -226,37 +180,6 @@ export function buildProvider(d: ProviderDeps): Provider {
       if (cimd.allowPrivate || logoutUris.has(String(url))) return globalThis.fetch(url, options);
       return guardedFetch(url, options);
     },
-    claims: { openid: ['sub'], ...SCOPE_CLAIMS },
-    // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
-    // server and many apps read email and groups from the ID token alone.
-    conformIdTokenClaims: false,
-    pkce: {
-      // RFC 9700 §2.1.1: PKCE for public clients; S256 is the only method oidc-provider 9 knows.
-      required: (_ctx: KoaContextWithOIDC, client: Client) => client.clientAuthMethod === 'none',
-    },
-    ttl: {
-      AccessToken: sec(t.accessTokenLifetime),
-      AuthorizationCode: 60,
-      IdToken: sec(t.idTokenLifetime),
-      // A refresh token lives issuer.refreshTokenLifetime from the first one of its chain (iiat),
-      // and a rotating one stops after issuer.refreshTokenIdle unused: each rotation starts a new
-      // idle period, never past the chain's lifetime. A client that does not rotate keeps one
-      // token for the whole lifetime (its idle time cannot be seen without writing on every use).
-      RefreshToken: (_ctx: KoaContextWithOIDC, token: { totalLifetime?: () => number }, client: Client) => {
-        const left = sec(t.refreshTokenLifetime) - (token.totalLifetime?.() ?? 0);
-        const rotates = clients.get(client.clientId)?.rotateRefreshTokens ?? true;
-        return Math.max(1, rotates ? Math.min(sec(t.refreshTokenIdle), left) : left);
-      },
-      Interaction: sec(config.session.loginStateLifetime),
-      Session: sec(config.session.lifetime),
-      // The grant outlives every refresh token issued under it (they count from after the consent).
-      Grant: sec(t.refreshTokenLifetime + config.session.loginStateLifetime),
-    },
-    issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: Client, code: { scopes: Set<string> }) => refreshable(client, code.scopes),
-    expiresWithSession: async (ctx: KoaContextWithOIDC, code: { scopes: Set<string> }) => {
-      const client = ctx.oidc.client;
-      return !(client && refreshable(client, code.scopes));
-    },
     extraClientMetadata: {
       // No property of our own: the validator runs for every client built (registration, a stored
       // registered client, a metadata document) and is where its scope list is widened.
@@ -266,87 +189,11 @@ export function buildProvider(d: ProviderDeps): Provider {
       },
     },
     extraParams: [IMPLIED_CONSENT_PARAM],
-    // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
-    rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
-    findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
-      const user = await store.users.get(sub);
-      if (!user || user.disabled) return undefined;
-      const identity = d.identityOf(user);
-      const client = clients.get(ctx.oidc.client?.clientId ?? '');
-      // A user removed from allowedGroups gets no more tokens, refresh included.
-      if (!mayUse(client, identity)) return undefined;
-      return { accountId: sub, claims: () => userClaims(sub, identity, user.name, client?.claims) };
-    },
     interactions: {
       policy,
       url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `${d.base}${INTERACTION_PATH}${interaction.uid}`,
     },
-    features: {
-      devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
-      rpInitiatedLogout: {
-        enabled: true,
-        logoutSource: (ctx: KoaContextWithOIDC, form: string) => {
-          // The confirm form's POST ends in a redirect to post_logout_redirect_uri (already checked
-          // against the client's list by oidc-provider); CSP form-action must allow that origin.
-          const back = ctx.oidc.params?.post_logout_redirect_uri;
-          let origin: string | undefined;
-          try { origin = typeof back === 'string' ? new URL(back).origin : undefined; } catch { origin = undefined; }
-          ctx.set('content-security-policy', contentSecurityPolicy({ formAction: origin && /^https?:/.test(origin) ? [origin] : [] }));
-          ctx.type = 'html';
-          ctx.body = d.logoutPage(form, (ctx.oidc.client?.clientName as string | undefined) ?? null);
-        },
-        postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => {
-          ctx.type = 'html';
-          ctx.body = d.signedOutPage();
-        },
-      },
-      backchannelLogout: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        // RFC 8707 §2: an unknown resource is invalid_target. oidc-provider asks before the grant
-        // handler runs, so a refused /token request leaves the code unconsumed. Known: resources[]
-        // and apps[].audience (resources.ts).
-        getResourceServerInfo: (_ctx: KoaContextWithOIDC, indicator: string) => {
-          const r = findResource(config, indicator);
-          if (!r) throw new errors.InvalidTarget();
-          return resourceServerInfo(r, resourceTTL);
-        },
-        // No resource named: the configured default (else an opaque token for userinfo only).
-        defaultResource: (_ctx: KoaContextWithOIDC, _client: Client, oneOf?: string[]) => oneOf ?? t.defaultResource,
-        // A refresh without `resource` keeps the audience the grant was for.
-        useGrantedResource: () => true,
-      },
-      clientCredentials: { enabled: true },
-      // RFC 9449: a proof at /token binds the tokens to its key (cnf.jkt). oidc-provider checks
-      // typ, alg (enabledJWA below), the embedded public jwk, the signature, htm, htu, ath and
-      // the jti (ReplayDetection, through the adapter: shared by every replica). No nonceSecret:
-      // nonces are not offered (§8 is optional), so iat decides freshness; the window is
-      // narrowed to issuer.dpop.proofLifetime below (oidc-provider's own is five minutes).
-      dPoP: { enabled: t.dpop.enabled },
-      registration: {
-        enabled: t.registration !== 'off',
-        initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
-        issueRegistrationAccessToken: true,
-      },
-      // RFC 7592: registration_client_uri answers GET/PUT/DELETE with the registration access token.
-      registrationManagement: { enabled: t.registration !== 'off', rotateRegistrationAccessToken: false },
-      clientIdMetadataDocument: {
-        enabled: cimd.enabled,
-        ack: 'draft-02',
-        // The client_id is an https URL with a path (not just an origin).
-        allowFetch: (_ctx: KoaContextWithOIDC, id: string) => new URL(id).pathname !== '/',
-        cacheDuration: { min: 0, max: 86_400 },
-      },
-    },
-    enabledJWA: {
-      idTokenSigningAlgValues: ['RS256', 'ES256'],
-      userinfoSigningAlgValues: ['RS256', 'ES256'],
-      introspectionSigningAlgValues: ['RS256', 'ES256'],
-      authorizationSigningAlgValues: ['RS256', 'ES256'],
-      dPoPSigningAlgValues: [...t.dpop.algorithms],
-    },
+    ...featureOptions(d),
     renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
       // RFC 6749 §4.1.2.1: an unknown client or an unregistered redirect_uri is shown to the
       // user, never redirected to. The wire words are oidc-provider's; no more detail.
