@@ -1,8 +1,7 @@
 // Local accounts: who someone is (username, email, groups) and how they prove it (a password).
 // No HTTP here; the portal calls authenticate() and the CLI calls the admin operations.
-import { GatehouseError, randomId, type Clock, type Logger } from '../core/index.ts';
+import { GatehouseError, randomId, type Clock, type Identity, type Logger } from '../core/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import type { SignInThrottle } from './throttle.ts';
 

@@ -8,11 +8,10 @@
 // on the next request) when the config or the signing keys change.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider } from 'oidc-provider';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { Identity } from '../policy/index.ts';
 import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
 import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';

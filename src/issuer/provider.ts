@@ -14,11 +14,10 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
 import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';

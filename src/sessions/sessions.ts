@@ -6,10 +6,9 @@
 // The forward-auth hot path is `authenticate()`: for a session seen before it is a map lookup
 // for the unsealed cookie, a revocation check, and an idle check; no store access.
 import { randomBytes } from 'node:crypto';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
 
 const PURPOSE = 'session-cookie';
 /** How long a loaded identity is trusted before it is refreshed from the store (in the background). */
