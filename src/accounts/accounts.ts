@@ -9,6 +9,8 @@ import type { AuditEvent, ConsentRecord, IdentityRecord, SessionRecord, Store, U
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import type { SignInThrottle } from './throttle.ts';
 import { UpstreamLinks, type SignInResult } from './upstream.ts';
+import { endSessionsOf, revokeThenPublish } from './ending.ts';
+import { USERNAME } from './rules.ts';
 
 export type AuthResult =
   | { ok: true; user: UserRecord }
@@ -43,8 +45,6 @@ export interface AccountsOptions {
   /** The upstream providers (none: no upstream sign-in) and the key ring upstream tokens are sealed with. */
   upstream?: { connectors: Connectors; keyring: () => KeyRing };
 }
-
-const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export class Accounts {
   readonly #store: Store;
@@ -157,7 +157,7 @@ export class Accounts {
   async enable(username: string, by: Actor): Promise<UserRecord> {
     const user = await this.#require(username);
     const updated = await this.#store.users.update(user.id, { disabled: false });
-    await this.#audit(by, 'user_enable', user.username, {});
+    await this.#audit({ actor: by, action: 'user_enable', target: user.username, detail: {} });
     return updated ?? user;
   }
 
@@ -171,7 +171,7 @@ export class Accounts {
     const user = await this.#require(username);
     await this.#store.users.update(user.id, { disabled: true });
     const ended = await this.cutOff(user.id, 'account disabled');
-    await this.#audit(by, 'user_disable', user.username, { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants });
+    await this.#audit({ actor: by, action: 'user_disable', target: user.username, detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants } });
     return ended;
   }
 
@@ -183,7 +183,7 @@ export class Accounts {
     const ended = await this.cutOff(user.id, 'account deleted');
     await this.#store.consents.revoke(user.id);
     await this.#store.users.delete(user.id);
-    await this.#audit(by, 'user_delete', user.username, { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants });
+    await this.#audit({ actor: by, action: 'user_delete', target: user.username, detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants } });
     return ended;
   }
 
@@ -195,31 +195,27 @@ export class Accounts {
   }
 
   /**
-   * End every session of a person, on every replica: each is revoked in the store, then
-   * published on the revocation feed (replicas that miss the feed find it by polling the store
-   * within a second). The one place that ends a person's sessions.
+   * End every session of a person (but `except`, the session they act from when it stays), on
+   * every replica: each is revoked in the store, then published on the revocation feed
+   * (ending.ts, the one place that does this; replicas that miss the feed find it by polling).
    */
-  endSessions(userId: string, reason: string): Promise<string[]> {
-    return this.#end(() => this.#store.sessions.revokeForUser(userId, this.#clock.now()), reason, { user: userId });
+  async endSessions(userId: string, reason: string, opts: { except?: string } = {}): Promise<string[]> {
+    const ids = await endSessionsOf(this.#store, userId, this.#clock.now(), opts.except);
+    this.#logger.debug({ event: 'sessions_ended', reason, count: ids.length, user: userId }, 'sessions ended');
+    return ids;
   }
 
   /** End one session everywhere; whether it was active. Published even when it was not: a replica may still hold it. */
   async endSession(sid: string, reason: string): Promise<boolean> {
     let was = false;
-    await this.#end(async () => { was = await this.#store.sessions.revoke(sid, this.#clock.now()); return [sid]; }, reason, { session: sid.slice(0, 6) });
+    await revokeThenPublish(this.#store, async () => { was = await this.#store.sessions.revoke(sid, this.#clock.now()); return [sid]; });
+    this.#logger.debug({ event: 'sessions_ended', reason, count: was ? 1 : 0, session: sid.slice(0, 6) }, 'sessions ended');
     return was;
   }
 
-  async #end(revoke: () => Promise<string[]>, reason: string, about: Record<string, string>): Promise<string[]> {
-    const ids = await revoke();
-    for (const id of ids) await this.#store.revocations.publish(id);
-    this.#logger.debug({ event: 'sessions_ended', reason, count: ids.length, ...about }, 'sessions ended');
-    return ids;
-  }
-
-  /** End everything a person signed in to: browser sessions, and OpenID grants, refresh tokens and OpenID sessions. */
-  async cutOff(userId: string, reason: string): Promise<CutOff> {
-    const sessions = await this.endSessions(userId, reason);
+  /** End everything a person signed in to: browser sessions (but `except`), and OpenID grants, refresh tokens and OpenID sessions. */
+  async cutOff(userId: string, reason: string, opts: { except?: string } = {}): Promise<CutOff> {
+    const sessions = await this.endSessions(userId, reason, opts);
     const grants = await this.#store.oidc.revokeForAccount(userId);
     return { sessions, grants };
   }
@@ -234,7 +230,7 @@ export class Accounts {
     const user = await this.#require(username);
     const consents = await this.#store.consents.revoke(user.id, clientId);
     const grants = await this.#store.oidc.revokeForAccount(user.id, clientId);
-    if (consents > 0 || grants > 0) await this.#audit(by, 'grant_revoke', user.username, { client: clientId, grantsRevoked: grants });
+    if (consents > 0 || grants > 0) await this.#audit({ actor: by, action: 'grant_revoke', target: user.username, detail: { client: clientId, grantsRevoked: grants } });
     return { consents, grants };
   }
 
@@ -264,7 +260,7 @@ export class Accounts {
     const subjects: string[] = [];
     for (const r of rows) if (await this.#store.identities.unlink(r.connectorId, r.subject)) subjects.push(r.subject);
     const sessions = await this.endSessions(user.id, 'identity unlinked');
-    await this.#audit(by, 'identity_unlink', user.username, { connector: connectorId, subjects, sessionsEnded: sessions.length });
+    await this.#audit({ actor: by, action: 'identity_unlink', target: user.username, detail: { connector: connectorId, subjects, sessionsEnded: sessions.length } });
     return { user, subjects, sessions };
   }
 
@@ -301,7 +297,7 @@ export class Accounts {
     return user;
   }
 
-  async #audit(actor: Actor, action: string, target: string, detail: AuditEvent['detail']): Promise<void> {
-    await this.#store.audit.append({ at: this.#clock.now(), actor, action, outcome: 'ok', target, detail });
+  async #audit(e: Pick<AuditEvent, 'actor' | 'action' | 'target' | 'detail'>): Promise<void> {
+    await this.#store.audit.append({ at: this.#clock.now(), outcome: 'ok', ...e });
   }
 }

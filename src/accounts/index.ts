@@ -13,12 +13,13 @@
 //                     · removeFactor(userId, factorId, by) · verifyFactor(userId, proof). A
 //                     factor removed or a password reset calls endSessions(userId, reason).
 //   making, ending    create({ username, email, name, groups, password }) · enable · disable ·
-//                     delete (each with `by`); next (invitations): invite({ email, groups }, by)
-//                     making a one-time token, and accept(token, …) ending in create({…, groups});
-//                     password reset: a one-time token, then setPassword + endSessions.
-//   sessions          sessionsOf(userId) · endSessions(userId, reason) · endSession(sid, reason)
-//                     · cutOff(userId, reason) (sessions + OpenID grants). "Revoke, then publish
-//                     on the revocation feed" is written once, in endSessions/endSession.
+//                     delete (each with `by`). Invitations (`Invitations`, invitations.ts) enrol
+//                     through create({…, groups}); password reset (`PasswordReset`, reset.ts)
+//                     sets the password, then ends every session (endAllAccess).
+//   sessions          sessionsOf(userId) · endSessions(userId, reason, { except }) ·
+//                     endSession(sid, reason) · cutOff(userId, reason, { except }) (sessions +
+//                     OpenID grants). "Revoke, then publish on the revocation feed" is written
+//                     once, in ending.ts; everything that ends sessions goes through it.
 //   grants            grantsOf(userId) · revokeGrant(username, clientId, by)
 //   upstream          federation (the portal's providers and callback) · identitiesOf(userId)
 //                     · unlink(username, connectorId, by) · upstreamGroups / refreshUpstream
@@ -36,3 +37,6 @@ export { Accounts, type Actor, type AccountsOptions, type AuthResult, type Confi
 export type { SignInResult } from './upstream.ts';
 export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
 export { SignInThrottle, type ThrottleLimits } from './throttle.ts';
+export { Invitations, invitationState, invitationTarget, MAX_INVITATION_MS, MAX_USES, type AccountCreator, type EnrolResult, type InvitationState } from './invitations.ts';
+export { PasswordReset, endAllAccess, type CompleteResult, type ResetOptions } from './reset.ts';
+export { passwordProblem, usernameProblem, MIN_PASSWORD, MAX_PASSWORD, type CredentialProblem } from './rules.ts';

@@ -94,6 +94,17 @@ describe('ending sessions', () => {
     assert.deepEqual(await accounts.endSessions(alice.id, 'again'), [], 'nothing left to end');
   });
 
+  test('endSessions with except keeps the session a person acts from, and ends (and publishes) every other', async () => {
+    const accounts = accountsWith();
+    const alice = await accounts.create({ username: 'alice' });
+    const here = await session(alice, 'here');
+    const other = await session(alice, 'other');
+    const published = feed();
+    assert.deepEqual(await accounts.endSessions(alice.id, 'password changed', { except: here }), [other]);
+    assert.deepEqual(published, [{ id: other, revokedFirst: true }]);
+    assert.deepEqual((await accounts.sessionsOf(alice.id)).map((s) => s.id), [here]);
+  });
+
   test('endSession ends one session and says whether it was active; it is published either way', async () => {
     const accounts = accountsWith();
     const alice = await accounts.create({ username: 'alice' });

@@ -7,6 +7,7 @@ import { userCommand } from './user.ts';
 import { sessionCommand } from './session.ts';
 import { agentCommand } from './agent.ts';
 import { auditCommand } from './audit.ts';
+import { inviteCommand } from './invite.ts';
 import { keysCommand } from './keys.ts';
 import { explainCommand } from './explain.ts';
 import { doctorCommand } from './doctor.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: Record<string, Command> = {
   session: sessionCommand,
   agent: agentCommand,
   audit: auditCommand,
+  invite: inviteCommand,
   keys: keysCommand,
   explain: explainCommand,
   doctor: doctorCommand,

@@ -2,9 +2,12 @@
 // their sessions everywhere and writes the audit events). One small function per subcommand.
 import { randomId, silentLogger } from '../core/index.ts';
 import type { Services } from '../app/index.ts';
+import type { LoadedConfig } from '../config/index.ts';
+import type { Store } from '../store/index.ts';
 import type { CliIO } from './io.ts';
 import { CONFIG, CONFIG_HELP, iso, list, type Command } from './command.ts';
 import { loadFor, withServices } from './context.ts';
+import { userResetLink } from './invite.ts';
 
 const USER_USAGE = `gatehouse user add NAME [--email E] [--name N] [--groups a,b] [--password-stdin]
 gatehouse user passwd NAME [--password-stdin]
@@ -16,6 +19,7 @@ gatehouse user revoke-grant NAME CLIENT_ID
 gatehouse user list
 gatehouse user identities NAME
 gatehouse user unlink NAME --connector ID
+gatehouse user reset-link NAME
 
 Without --password-stdin a random password is generated and printed once.
 disable and delete end every session of the account on every replica, revoke its OpenID grants
@@ -29,11 +33,13 @@ identities lists the upstream identities (connectors) linked to the account: con
 unlink removes the account's link at that connector and ends every session of the account
   (a session records only its user, not the connector it was signed in with); the next sign-in
   with that provider links again as on a first sign-in (createAccounts, linkByEmail).
+reset-link prints a single-use link (passwordReset.linkLifetime, 30 minutes by default) with
+  which the person chooses a new password; using it ends every session and refresh grant.
 ${CONFIG_HELP}`;
 
 type Values = Record<string, string | boolean | undefined>;
 /** A subcommand that acts on one user: NAME, the other positionals after it, the flags. */
-type UserAction = (s: Services, username: string, args: { values: Values; rest: string[] }, io: CliIO) => Promise<number>;
+type UserAction = (s: Services, username: string, args: { values: Values; rest: string[]; loaded: LoadedConfig; store: Store }, io: CliIO) => Promise<number>;
 
 async function readPassword(values: Values, io: CliIO): Promise<{ password: string; generated: boolean }> {
   if (values['password-stdin']) {
@@ -125,6 +131,10 @@ const ACTIONS: Record<string, UserAction> = {
     io.out(`unlinked ${r.user.username} from ${connectorId} (subject ${r.subjects.join(', ')}); ended ${r.sessions.length} session(s)`);
     return 0;
   },
+
+  'reset-link'(services, username, { loaded, store }, io) {
+    return userResetLink(loaded, services, store, username, io);
+  },
 };
 
 async function listUsers({ accounts }: Services, io: CliIO): Promise<number> {
@@ -154,15 +164,15 @@ export const userCommand: Command = {
       return 2;
     }
     const loaded = await loadFor(values.config as string | undefined, io);
-    return withServices(loaded, silentLogger, async (services) => {
+    return withServices(loaded, silentLogger, async (services, store) => {
       if (sub === 'list') return listUsers(services, io);
       if (!username) { io.err(`gatehouse: user ${sub ?? ''} needs a username`); return 2; }
       const action = sub === undefined || !Object.hasOwn(ACTIONS, sub) ? undefined : ACTIONS[sub];
       if (!action) {
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities or unlink');
+        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities, unlink or reset-link');
         return 2;
       }
-      return action(services, username, { values, rest }, io);
+      return action(services, username, { values, rest, loaded, store }, io);
     });
   },
 };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runCli } from '../../src/cli/index.ts';
 import { ALICE, addUser, baseConfig, fakeIO, tempDir, writeConfig } from './helpers.ts';
 
-const COMMANDS = ['serve', 'check', 'migrate', 'user', 'session', 'keys', 'explain', 'doctor'];
+const COMMANDS = ['serve', 'check', 'migrate', 'user', 'session', 'keys', 'explain', 'doctor', 'invite'];
 
 describe('gatehouse CLI', () => {
   let dir: string;
