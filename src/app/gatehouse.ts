@@ -11,9 +11,6 @@ import { join, resolve } from 'node:path';
 import { GatehouseError, isGatehouseError, randomId, systemClock, Topic, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
-import { Sessions } from '../sessions/index.ts';
-import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, newRequestId } from '../http/index.ts';
 import { answer, answerSocket, NO_STORE, portalBase, portalPath, portalUrl, type GateSettings } from '../web/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer } from '../gateway/index.ts';
@@ -30,6 +27,7 @@ import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
+import { buildServices } from './services.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -155,16 +153,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
       : c);
     settings = buildSettings(withDemo(config), secrets);
-    const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
-    setPendingPasswordChecks(config.limits.pendingPasswordChecks);
-    const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
-    // Upstream providers: their groups join a session's identity, and renewal asks them again.
-    const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
-    const sessions = new Sessions({
-      keyring: settings.keyring, store, clock, logger, upstream: federation,
-      lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
-      identityOf: (u) => accounts.identityOf(u), cacheSize: config.limits.sessionCache,
-    });
+    // Accounts (with upstream linking), the throttle, sessions: the same wiring as the CLI's.
+    const services = buildServices({ store, clock, logger, config: () => config, keyring: () => current().keyring });
+    const { accounts, federation, sessions } = services;
     await sessions.start();
     closers.push(() => sessions.stop());
     hosts = hostOwnership(config, settings);
@@ -173,7 +164,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // access tokens, the portal asks it where an interaction's form ends, and it hears of every
     // gate sign-out (the Topic the portal announces them on).
     const signOuts = new Topic<string>();
-    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, signOuts, identityOf: (u) => accounts.identityOf(u), clock, logger });
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, accounts, signOuts, clock, logger });
     await issuer.start();
     closers.push(() => issuer.close());
 
@@ -243,7 +234,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // Replicas starting together on a fresh database all see the store empty; the username is
     // unique in the store, so exactly one insert wins and the others are told "conflict": for
     // them the admin exists, which is all this step is for (issue 17).
-    if ((await store.users.count()) === 0) {
+    if ((await accounts.count()) === 0) {
       const password = randomId(15);
       try {
         await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
@@ -274,10 +265,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       settings = nextSettings;
       config = c;
       hosts = hostOwnership(c, nextSettings);
-      throttle.setLimits(throttleLimits(c));
-      accounts.setConfigGroups(c.groups);
-      sessions.configure({ keyring: nextSettings.keyring, lifetimeMs: c.session.lifetime, idleTimeoutMs: c.session.idleTimeout });
-      sessions.reidentify();
+      services.configure(c);
       for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     };
     let watcher: ConfigWatcher | undefined;
@@ -312,10 +300,6 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
-}
-
-function throttleLimits(c: Config) {
-  return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
 }
 
 /**

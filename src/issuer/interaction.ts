@@ -6,6 +6,7 @@ import type { Provider } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Store } from '../store/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { sessionFromCookies } from '../gateway/index.ts';
 import { formToken, notFound, portalUrl, readPostedForm, redirectTo, type GateSettings, type SetCookie } from '../web/index.ts';
@@ -15,7 +16,8 @@ import { SCOPE_CLAIMS } from './claims.ts';
 import type { IssuerAudit } from './registered.ts';
 
 export interface InteractionDeps {
-  store: Store; sessions: Sessions; clock: Clock; logger: Logger; audit: IssuerAudit;
+  store: Store;
+  accounts: Pick<Accounts, 'get'>; sessions: Sessions; clock: Clock; logger: Logger; audit: IssuerAudit;
   /** The provider built for the current config and keys. */
   current: () => Promise<{ provider: Provider; config: Config }>;
   /** The request as the provider must see it (issuer.ts). */
@@ -25,7 +27,7 @@ export interface InteractionDeps {
 }
 
 export function interactionFlow(d: InteractionDeps) {
-  const { store, sessions, clock, logger, audit, current, rewrite, page, usernameOf } = d;
+  const { store, accounts, sessions, clock, logger, audit, current, rewrite, page, usernameOf } = d;
 
   async function interaction(req: IncomingMessage, res: ServerResponse, s: GateSettings, base: string, uid: string): Promise<void> {
     const b = await current();
@@ -108,7 +110,7 @@ export function interactionFlow(d: InteractionDeps) {
         if (check.rule === 'origin') return page(res, s, 403, errorPage(s, 'Refused', 'This form was posted from another site.'));
         status = 400;
       }
-      const user = await store.users.get(accountId);
+      const user = await accounts.get(accountId);
       // Registered and metadata-document clients are known to oidc-provider only.
       const known = await b.provider.Client.find(clientId).catch(() => undefined);
       const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);

@@ -9,10 +9,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import type { Clock, Logger, Topic } from '../core/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 import type { Config } from '../config/index.ts';
-import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
+import type { Store, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { Identity } from '../policy/index.ts';
 import { readOriginal } from '../http/index.ts';
 import { checkFormHeaders, formGuard, isPortalHost, notFound, portalBase, portalPath, sendPage, type GateSettings, type SetCookie } from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
@@ -29,7 +29,8 @@ export interface IssuerDeps {
   config: () => Config;
   store: Store;
   sessions: Sessions;
-  identityOf: (u: UserRecord) => Identity;
+  /** People: who a user id is, and the identity their tokens and claims carry. */
+  accounts: Pick<Accounts, 'get' | 'identityOf' | 'nameOf'>;
   clock: Clock;
   logger: Logger;
   /** How often the signing keys are re-read (a rotation by the CLI or another replica). */
@@ -72,7 +73,7 @@ export function createIssuer(deps: IssuerDeps) {
   });
   /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
   async function usernameOf(userId: string): Promise<string> {
-    return (await store.users.get(userId).catch(() => undefined))?.username ?? userId;
+    return deps.accounts.nameOf(userId);
   }
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
@@ -96,7 +97,7 @@ export function createIssuer(deps: IssuerDeps) {
     const base = portalBase(settings);
     const provider = buildProvider({
       issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
-      identityOf: deps.identityOf, gateUserId, endGateSession,
+      accounts: deps.accounts, gateUserId, endGateSession,
       renderError: (title, message) => errorPage(settings, title, message),
       logoutPage: (form, clientName) => logoutPage(settings, form, clientName),
       signedOutPage: () => signedOutPage(settings),
@@ -149,7 +150,7 @@ export function createIssuer(deps: IssuerDeps) {
     req.url = `${url.slice(0, q)}?${params.toString()}`;
   }
 
-  const interaction = interactionFlow({ store, sessions, clock, logger, audit, current, rewrite, page, usernameOf });
+  const interaction = interactionFlow({ store, accounts: deps.accounts, sessions, clock, logger, audit, current, rewrite, page, usernameOf });
 
   /** Every request for the provider's paths. */
   const handle: IssuerHandler = async (req, res) => {

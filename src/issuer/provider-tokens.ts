@@ -8,7 +8,7 @@ import { agentName, agentSubject } from './agents.ts';
 import { mayUse, type ProviderDeps } from './provider.ts';
 
 export function tokenOptions(d: ProviderDeps, clients: ReadonlyMap<string, ClientConfig>) {
-  const { config, store } = d;
+  const { config } = d;
   const t = config.issuer;
   const sec = (ms: number) => Math.max(1, Math.floor(ms / 1000));
   /**
@@ -25,9 +25,9 @@ export function tokenOptions(d: ProviderDeps, clients: ReadonlyMap<string, Clien
     extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; kind?: string }) => {
       if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
       if (token.accountId) {
-        const user = await store.users.get(token.accountId);
+        const user = await d.accounts.get(token.accountId);
         if (!user) return undefined;
-        const identity = d.identityOf(user);
+        const identity = d.accounts.identityOf(user);
         const allowed = clients.get(token.clientId ?? ctx.oidc.client?.clientId ?? '')?.claims;
         const out: Record<string, unknown> = {};
         if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
@@ -89,9 +89,9 @@ export function tokenOptions(d: ProviderDeps, clients: ReadonlyMap<string, Clien
     // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
     rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
     findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
-      const user = await store.users.get(sub);
+      const user = await d.accounts.get(sub);
       if (!user || user.disabled) return undefined;
-      const identity = d.identityOf(user);
+      const identity = d.accounts.identityOf(user);
       const client = clients.get(ctx.oidc.client?.clientId ?? '');
       // A user removed from allowedGroups gets no more tokens, refresh included.
       if (!mayUse(client, identity)) return undefined;

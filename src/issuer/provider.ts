@@ -15,11 +15,11 @@
 // look in patches/ first.
 import type { IncomingMessage } from 'node:http';
 import Provider, { interactionPolicy, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
-import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Store } from '../store/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 import { adapterFor } from './adapter.ts';
 import { tokenOptions } from './provider-tokens.ts';
 import { featureOptions } from './provider-features.ts';
@@ -43,7 +43,7 @@ export interface ProviderDeps {
   store: Store;
   clock: Clock;
   logger: Logger;
-  identityOf: (u: UserRecord) => Identity;
+  accounts: Pick<Accounts, 'get' | 'identityOf'>;
   /** The user id of the gate session this request carries, or null. */
   gateUserId: (req: IncomingMessage) => Promise<string | null>;
   /** Ends the gate session of this request; returns the Set-Cookie that clears its cookie. */
