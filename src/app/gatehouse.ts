@@ -14,9 +14,7 @@ import { openStore, type Store } from '../store/index.ts';
 import { healthHandlers, Metrics, newRequestId } from '../http/index.ts';
 import { answer, answerSocket, NO_STORE, portalBase, portalPath, portalUrl, type GateSettings } from '../web/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer } from '../gateway/index.ts';
-import {
-  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
-} from '../gateway/index.ts';
+import { createResourceMetadata, METADATA_PATH, type JSONWebKeySet } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
 import { createRouter } from './router.ts';
@@ -28,6 +26,7 @@ import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
 import { buildServices } from './services.ts';
+import { buildBearerGate } from './bearer-gate.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -168,44 +167,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     await issuer.start();
     closers.push(() => issuer.close());
 
-    // Protected resources (resources[]): bearer-only, decided before the apps. Access tokens are
-    // the issuer's JWTs: the verifier reads its public keys on every miss of its cache (the same
-    // object until the keys change: a new object empties the cache, so a rotation takes effect at
-    // once). Keys given in StartOptions (tests) win.
-    const accessTokenKeys = opts.accessTokenKeys ?? (() => issuer.publicJwks());
-    // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
-    // at most once a second per subject); an agent's with the agent (sub "agent:<name>"); a
-    // client's own token (client credentials: sub is the client) has no user behind it.
-    const subjectActive = async (sub: string, clientId: string): Promise<boolean> => {
-      if (sub.startsWith('agent:')) return issuer.isAgentActive(sub.slice('agent:'.length));
-      if (sub === clientId) return true;
-      return accounts.isActive(sub);
-    };
-    const resources = resourceRegistry(() => ({
-      resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
-      ...(config.issuer.dpop.enabled ? { dpopAlgorithms: config.issuer.dpop.algorithms } : {}),
-    }));
-    const ownVerifier = createTokenVerifier({
-      issuer: () => issuerIdentifier(current().publicUrl), keys: accessTokenKeys, clock, subjectActive,
-      // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
-      // subject is asked of the store at most once a second.
-      subjectCheckMs: 1_000,
-      maxCached: config.limits.tokenCache,
+    // Bearer tokens at the gate (resources[], apps with an audience): the issuer's keys and agents.
+    const bearer = buildBearerGate({
+      config: () => config, settings: current, store: openedStore, clock, accounts, issuer, ...(opts.accessTokenKeys ? { keys: opts.accessTokenKeys } : {}),
     });
-    const bearer: BearerGate = {
-      resources,
-      verifier: ownVerifier,
-      // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
-      appVerifier: createAppTokenVerifier(ownVerifier, {
-        ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
-      }),
-      // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
-      // remembered in the store, so a replay to another replica fails too.
-      dpop: createDpopChecker({
-        settings: () => ({ enabled: config.issuer.dpop.enabled, algorithms: config.issuer.dpop.algorithms, proofLifetimeMs: config.issuer.dpop.proofLifetime }),
-        clock, once: (key, expiresAt, now) => openedStore.replays.once(key, expiresAt, now), sweep: (before) => openedStore.replays.deleteExpired(before),
-      }),
-    };
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
     const portal = createPortal({
@@ -219,7 +184,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => proxyMode.close());
     const proxiedHost = (req: IncomingMessage): boolean => isProxiedHost(current(), hosts as HostOwnership, req);
     // RFC 9728 metadata on resource hosts; on any other host the path is the app's (or 404).
-    const resourceMetadata = createResourceMetadata({ settings: current, resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
+    const resourceMetadata = createResourceMetadata({ settings: current, resources: bearer.resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
 
     // The route table (routes.ts), mounted under publicUrl's path, fixed for the life of the
     // process (a reload that changes the path is refused below).
