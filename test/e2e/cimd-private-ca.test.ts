@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, gateConfig, request, startGatehouse, tempDir, type GatehouseProcess } from './harness.ts';
+import { freePort, request } from '../kit/http.ts';
+import { gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { tempDir } from '../kit/temp.ts';
 
 let dir: string;
 let caFile: string;

@@ -13,8 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { checkWranglerConfig } from '../../edge/src/wrangler.ts';
-import { addUser, freePort, gateConfig, launchChromium, startGatehouse, type GatehouseProcess } from './harness.ts';
-import { buildEdge, rawRequest, readTemplateWrangler, startWorker, type BuiltEdge, type RunningWorker } from './edge-harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { buildEdge, rawRequest, readTemplateWrangler, startWorker, type BuiltEdge, type RunningWorker } from '../kit/edge.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const STEP_MS = 15_000;

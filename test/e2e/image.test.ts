@@ -15,7 +15,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { freePort, launchChromium, repoRoot, tempDir } from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const exec = promisify(execFile);
 const IMAGE = `localhost/gatehouse:e2e-${process.pid}`;

@@ -8,10 +8,13 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  addUser, freePort, gateConfig, headerValues, launchChromium, nginxSnippets, readDoc, render, request, startGatehouse, startNginx, startWhoami,
-  type GatehouseProcess, type ProxyProcess, type Whoami,
-} from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess, startNginx } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render } from '../kit/proxy-docs.ts';
+import { headerValues } from '../kit/spoofing.ts';
+import { startWhoami, type Whoami } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const RP_SECRET = 'rp-secret-0123456789abcdef0123456789';

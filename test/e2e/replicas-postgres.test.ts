@@ -16,10 +16,13 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import {
-  CookieJar, formAction, freePort, hiddenInputs, jarRequest, nginxSnippets, readDoc, render, repoRoot, request, startNginx, tempDir, type ProxyProcess,
-} from './harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../postgres/helpers.ts';
+import { formAction, hiddenInputs } from '../kit/html.ts';
+import { CookieJar, freePort, jarRequest, request } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { type ProxyProcess, startNginx } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render } from '../kit/proxy-docs.ts';
+import { tempDir } from '../kit/temp.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 const exec = promisify(execFile);
 const SECRET = '5gz8AqwGm/T2mcN0AH4r+8+L/C84Y9Dg+Kl7QDHYjDw=';

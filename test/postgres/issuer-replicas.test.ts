@@ -11,10 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oidc from 'openid-client';
 import { stringify } from 'yaml';
-import { ALICE, PASSWORD, send, tempDir, type Instance } from '../unit/helpers.ts';
-import { authorize, Browser, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig } from '../unit/issuer-helpers.ts';
-import { repoRoot } from '../e2e/harness.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { send } from '../kit/http.ts';
+import { ALICE, type Instance, PASSWORD } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
+import { authorize, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig, PortalClient } from '../kit/issuer.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 const COOKIE = '_gatehouse_replicas';
 const BIN = join(repoRoot, 'bin', 'gatehouse.js');
@@ -77,7 +79,7 @@ describe('the issuer on three replicas: code on one, redeemed on another, refres
     const config1 = await discover(on(0), 'grafana', GRAFANA_SECRET);
     const config2 = await discover(on(1), 'grafana', GRAFANA_SECRET);
     const config3 = await discover(on(2), 'grafana', GRAFANA_SECRET);
-    const browser = new Browser(roundRobin);
+    const browser = new PortalClient(roundRobin);
     const { callback, verifier, state } = await authorize(browser, config1, { redirect_uri: GRAFANA_CB, scope: 'openid profile email groups offline_access', prompt: 'consent' });
     // The dance really did cross replicas: every one of them answered part of it.
     assert.deepEqual(new Set(visits).size, 3, `requests went to ${visits.join(', ')}`);

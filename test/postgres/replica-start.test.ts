@@ -11,8 +11,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
-import { gateConfig, request, startGatehouse, type GatehouseProcess } from '../e2e/harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres } from './helpers.ts';
+import { request } from '../kit/http.ts';
+import { gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { adminQuery, createTestDatabase, requirePostgres } from '../kit/postgres.ts';
 
 await requirePostgres();
 

@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/index.ts';
-import { CookieJar, formAction, hiddenInputs, jarRequest, request, repoRoot } from '../e2e/harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { formAction, hiddenInputs } from '../kit/html.ts';
+import { CookieJar, jarRequest, request } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 const exec = promisify(execFile);
 const SECRET = '+IgCoVQqg0/lBY/ijpasDEt4ezf5x0YQM8oB0e4TIME=';
