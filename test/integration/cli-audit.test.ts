@@ -10,6 +10,7 @@ import { runCli } from '../../src/cli/index.ts';
 import { fakeIO, type Instance, openForm, postSignIn } from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 import { basic, codeFor, json, MCP, PortalClient, register, startMcpIssuer, token } from '../kit/mcp.ts';
+import { until } from '../kit/poll.ts';
 
 let inst: Instance;
 let clientId: string;
@@ -45,11 +46,7 @@ const lines = (out: string[]) => out.map((l) => JSON.parse(l) as Line);
 
 /** Audit writes are not awaited by the request that makes them: wait for the last one. */
 async function settled(): Promise<void> {
-  const until = Date.now() + 5000;
-  while ((await inst.running.store.audit.list({ action: 'agent_token' })).length === 0) {
-    if (Date.now() > until) throw new Error('the agent_token event never arrived');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until(async () => (await inst.running.store.audit.list({ action: 'agent_token' })).length > 0, { timeoutMs: 5000, what: 'the agent_token event' });
 }
 
 describe('gatehouse audit', () => {

@@ -186,12 +186,25 @@ describe('GitHub connector', () => {
     const cookie = cookieHeader(inst, cookieValue(cb.setCookies, inst.running.settings().cookieName)!);
     assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
     gh.users.set('leaver', octocat({ id: 4242, login: 'leaver', emails: [], orgs: [], teams: [] }));
-    // Within refreshInterval (5m): GitHub is not asked, access stays.
-    clock.advance(4 * 60_000);
-    const before = gh.requests.length;
-    assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(gh.requests.slice(before).includes('GET /user'), false, 'no upstream call within the interval');
+    // Within refreshInterval (5m): GitHub is not asked, access stays. A session's identity is
+    // refreshed in the background once a minute, one refresh at a time, each starting with a read
+    // of the user: a second read proves the first refresh (and any upstream call it made) is over.
+    const users = inst.running.store.users;
+    const read = users.get;
+    let reads = 0;
+    users.get = (...args) => { reads++; return read.apply(users, args); };
+    try {
+      clock.advance(3 * 60_000);
+      const before = gh.requests.length;
+      const readsBefore = reads;
+      assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
+      clock.advance(61_000);
+      await until(async () => { assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202); return reads >= readsBefore + 2; },
+        { timeoutMs: 5000, what: 'a second identity refresh within the interval (so the first one is over)' });
+      assert.equal(gh.requests.slice(before).includes('GET /user'), false, 'no upstream call within the interval');
+    } finally {
+      users.get = read;
+    }
     // Past it: the renewal asks GitHub, which no longer lists the org; the session ends.
     clock.advance(2 * 60_000);
     await forwardAuth(inst.port, RD, { cookie });

@@ -13,6 +13,7 @@ import { runCli } from '../../src/cli/index.ts';
 import { send } from '../kit/http.ts';
 import { ALICE, baseConfig, BOB, cookieHeader, fakeIO, forwardAuth, type Instance, openForm, PASSWORD, postSignIn, SECRET_A, startInstance, writeConfig } from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
+import { until } from '../kit/poll.ts';
 
 const APP = 'https://app.example.test/x';
 
@@ -89,12 +90,7 @@ describe('health, readiness, metrics, reload, logs', () => {
     }));
     assert.equal(await inst.running.reload('manual'), true);
     // The identity refresh runs in the background after the reload; the next requests see it.
-    let status = 0;
-    for (let i = 0; i < 20 && status !== 202; i++) {
-      status = (await forwardAuth(inst.port, APP, { cookie: alice })).status;
-      if (status !== 202) await new Promise((r) => setTimeout(r, 25));
-    }
-    assert.equal(status, 202);
+    await until(async () => (await forwardAuth(inst.port, APP, { cookie: alice })).status === 202, { timeoutMs: 5000, what: 'the refreshed identity lets alice in' });
     const a = await forwardAuth(inst.port, APP, { cookie: alice });
     assert.equal(a.headers['x-auth-request-groups'], 'admins,staff');
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { CookieJar, jarRequest, send } from './http.ts';
 import { baseConfig, PASSWORD, PORTAL, type Answer, type Instance } from './server.ts';
-import { submitSignIn } from './sign-in.ts';
+import { submitSignIn, type Portal } from './sign-in.ts';
 
 export const ISSUER = PORTAL;
 export const GRAFANA_SECRET = 'grafana-secret-0123456789abcdef';
@@ -57,7 +57,15 @@ export async function discover(inst: Instance, clientId: string, secret?: string
 export class PortalClient {
   readonly jar = new CookieJar();
   readonly inst: Instance;
-  constructor(inst: Instance) { this.inst = inst; }
+  /** The portal on the instance's port, read at every request (a test may rotate it between replicas). */
+  readonly portal: Portal;
+  constructor(inst: Instance) {
+    this.inst = inst;
+    this.portal = {
+      base: ISSUER, connectTo: { host: '127.0.0.1', get port() { return inst.port; } }, headers: { connection: 'close', 'x-forwarded-proto': 'https' },
+      formPath: '/oauth2/start', cookieName: () => inst.running.settings().cookieName,
+    };
+  }
 
   /** The csrf field of the last page with a form (the form guard's token). */
   lastCsrf: string | undefined;
@@ -77,8 +85,8 @@ export class PortalClient {
     if (u.origin !== ISSUER) throw new Error(`the client only visits ${ISSUER}, not ${u.origin}`);
     const a = await jarRequest(this.jar, u.href, {
       method: opts.method ?? 'GET',
-      headers: { connection: 'close', 'x-forwarded-proto': 'https', accept: 'text/html', ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...opts.headers },
-      connectTo: { host: '127.0.0.1', port: this.inst.port },
+      headers: { ...this.portal.headers, accept: 'text/html', ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...opts.headers },
+      ...(this.portal.connectTo ? { connectTo: this.portal.connectTo } : {}),
       ...(opts.body === undefined ? {} : { body: opts.body }),
     });
     this.seen(a);
@@ -101,7 +109,7 @@ export class PortalClient {
 
   /** Sign in at the portal form the client was sent to (rd = where it came from). */
   async signIn(rd: string, username: string, password = PASSWORD): Promise<Answer> {
-    const { res, form } = await submitSignIn(this.inst, username, password, rd, { jar: this.jar });
+    const { res, form } = await submitSignIn(this.portal, username, password, rd, { jar: this.jar });
     this.seen(form);
     this.seen(res);
     return res;
