@@ -25,6 +25,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
+    // Only the version module, not app/index.ts: `--version` must not load the whole server.
+    // eslint-disable-next-line gatehouse/layers
     const { VERSION } = await import('../app/version.ts');
     io.out(VERSION);
     return 0;
