@@ -4,11 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { runCli } from '../../src/cli/index.ts';
 import { baseConfig, fakeIO, writeConfig } from '../kit/server.ts';
 import { tempDir } from '../kit/temp.ts';
+import { freePort } from '../kit/http.ts';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'gatehouse.js');
 
@@ -20,14 +20,6 @@ function sh(script: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}
     c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     c.on('error', rej);
     c.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
   });
 }
 

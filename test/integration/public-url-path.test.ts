@@ -16,7 +16,7 @@ import { parse, stringify } from 'yaml';
 import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { send } from '../kit/http.ts';
+import { CookieJar, jarRequest, send } from '../kit/http.ts';
 import { ALICE, type Answer, baseConfig, forwardAuth, type Instance, PASSWORD, startInstance } from '../kit/server.ts';
 import { fetchVia as mcpFetchVia, MemoryProvider, startMcpServer } from '../fixtures/mcp-sdk.ts';
 import { normalizePath } from '../../src/policy/index.ts';
@@ -49,35 +49,22 @@ before(async () => {
 });
 after(async () => { await inst.close(); await new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }); });
 
-/** A cookie jar that honours Path, on www.example.test, following redirects like a browser. */
+/** The kit's cookie jar (it honours Path) on www.example.test, following redirects like a browser. */
 class Jar {
-  readonly cookies = new Map<string, { value: string; path: string }>();
+  readonly jar = new CookieJar();
   readonly setCookies: string[] = [];
   readonly #port: () => number;
   constructor(port: () => number = () => inst.port) { this.#port = port; }
 
-  header(path: string): string {
-    return [...this.cookies].filter(([, c]) => path === c.path.replace(/\/$/, '') || path.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
-      .map(([k, c]) => `${k}=${c.value}`).join('; ');
-  }
-
   async request(url: string, opts: { method?: string; body?: string } = {}): Promise<Answer> {
     const u = new URL(url);
     assert.equal(u.origin, ORIGIN, `the browser stays on the portal origin (asked for ${url})`);
-    const a = await send(this.#port(), {
-      method: opts.method ?? 'GET', path: u.pathname + u.search,
-      headers: { ...HOST, accept: 'text/html', cookie: this.header(u.pathname), ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN } : {}) },
+    const a = await jarRequest(this.jar, url, {
+      method: opts.method ?? 'GET', connectTo: { host: '127.0.0.1', port: this.#port() },
+      headers: { connection: 'close', ...HOST, accept: 'text/html', ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN } : {}) },
       ...(opts.body === undefined ? {} : { body: opts.body }),
     });
-    for (const c of a.setCookies) {
-      this.setCookies.push(c);
-      const [pair = '', ...attrs] = c.split(';');
-      const name = pair.slice(0, pair.indexOf('=')).trim();
-      const value = pair.slice(pair.indexOf('=') + 1);
-      const path = attrs.map((x) => x.trim()).find((x) => /^path=/i.test(x))?.slice(5) ?? u.pathname.replace(/\/[^/]*$/, '/');
-      if (value === '' || attrs.some((x) => /^\s*max-age=0\s*$/i.test(x))) this.cookies.delete(name);
-      else this.cookies.set(name, { value, path });
-    }
+    this.setCookies.push(...a.setCookies);
     return a;
   }
 

@@ -21,6 +21,8 @@ export interface RequestOptions {
   connectTo?: { host: string; port: number };
   /** Give up after this long (15 s unless told). */
   timeoutMs?: number;
+  /** The request target exactly as sent (dot segments, odd bytes and all) instead of the URL's path and query. */
+  rawPath?: string;
 }
 
 /**
@@ -44,7 +46,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
       host: opts.connectTo?.host ?? '127.0.0.1',
       port: opts.connectTo?.port ?? (u.port === '' ? 80 : Number(u.port)),
       method: opts.method ?? 'GET',
-      path: `${u.pathname}${u.search}`,
+      path: opts.rawPath ?? `${u.pathname}${u.search}`,
       headers: flat,
       setHost: false,
       agent: false,
@@ -64,12 +66,13 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
 }
 
 /**
- * request() to an in-process server on 127.0.0.1:port by path, with `Connection: close` (so
- * close() never waits on the suite). The Host header is whatever `headers` says.
+ * request() to an in-process server on 127.0.0.1:port with this exact request target, with
+ * `Connection: close` (so close() never waits on the suite). The Host header is whatever
+ * `headers` says (127.0.0.1:port unless told).
  */
 export function send(port: number, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<HttpResponse> {
-  return request(`http://127.0.0.1:${port}${opts.path}`, {
-    method: opts.method ?? 'GET', headers: { connection: 'close', ...opts.headers }, ...(opts.body === undefined ? {} : { body: opts.body }),
+  return request(`http://127.0.0.1:${port}/`, {
+    method: opts.method ?? 'GET', rawPath: opts.path, headers: { connection: 'close', ...opts.headers }, ...(opts.body === undefined ? {} : { body: opts.body }),
   });
 }
 
@@ -120,7 +123,10 @@ export class CookieJar {
 
   /** Stores the Set-Cookie headers of a response to `url`. */
   store(url: string, res: { headers: http.IncomingHttpHeaders }): void {
-    const host = new URL(url).hostname;
+    const u = new URL(url);
+    const host = u.hostname;
+    // RFC 6265 §5.1.4: without a Path attribute, the directory of the request's path.
+    const defaultPath = u.pathname.lastIndexOf('/') > 0 ? u.pathname.slice(0, u.pathname.lastIndexOf('/')) : '/';
     const list = res.headers['set-cookie'] ?? [];
     for (const line of list) {
       const [pair = '', ...attrs] = line.split(';');
@@ -130,7 +136,7 @@ export class CookieJar {
       const value = pair.slice(eq + 1).trim();
       let domain = host;
       let hostOnly = true;
-      let cookiePath = '/';
+      let cookiePath = defaultPath;
       let expired = value === '';
       for (const a of attrs) {
         const [k = '', ...rest] = a.split('=');

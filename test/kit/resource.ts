@@ -1,14 +1,10 @@
 // The MCP protected-resource suites: an instance whose access-token keys are
 // the test's own (jose, generated per suite), tokens signed with them, and an echo upstream.
-import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
-import { ManualClock, MemoryLogger } from '../../src/core/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { startGatehouse } from '../../src/app/index.ts';
-import { addUser, instancePortal, writeConfig, type Instance, type UserSpec } from './server.ts';
-import { removeDir, tempDir } from './temp.ts';
+import { ManualClock } from '../../src/core/index.ts';
+import { startInstance, type Instance, type UserSpec } from './server.ts';
 
 export const ISSUER = 'https://auth.example.test';
 export const T0 = Date.UTC(2026, 0, 1);
@@ -32,27 +28,15 @@ export interface McpInstance extends Instance { clock: ManualClock; keys: { set:
 
 /** Start Gatehouse with `config`, the given users, a frozen clock, and `keys` as the access-token keys. */
 export async function startMcpInstance(config: (dir: string) => Record<string, unknown>, users: UserSpec[], jwks: JSONWebKeySet): Promise<McpInstance> {
-  const dir = await tempDir('integration');
-  const configPath = join(dir, 'gatehouse.yaml');
-  await writeConfig(configPath, config(dir));
-  for (const u of users) await addUser(configPath, u);
-  const loaded = await loadConfig({ path: configPath, env: {} });
-  const logger = new MemoryLogger();
-  const announced: string[] = [];
   const clock = new ManualClock(T0);
   const keys = { set: jwks };
-  const running = await startGatehouse({
-    loaded, logger, env: {}, clock, announce: (l) => announced.push(l), accessTokenKeys: () => keys.set,
-  });
+  const inst = await startInstance({ config, users, clock, start: { accessTokenKeys: () => keys.set } });
   // The subject of the tokens accessToken() signs: the gate refuses tokens of users who do not
   // exist (or are disabled), as it must for a deleted user.
-  await running.store.users.create({
+  await inst.running.store.users.create({
     id: 'user-alice', username: 'token-alice', email: null, emailVerified: false, name: null, groups: [], passwordHash: null, disabled: false,
   });
-  return {
-    dir, configPath, realConfigPath: configPath, running, logger, announced, port: running.port, portal: instancePortal(running, running.port), clock, keys,
-    close: async () => { await running.close(); await removeDir(dir); },
-  };
+  return { ...inst, clock, keys };
 }
 
 export interface Echoed { method: string; url: string; headers: Record<string, string | string[] | undefined> }
