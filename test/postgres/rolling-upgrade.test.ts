@@ -99,7 +99,10 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     commitN = (await exec('git', ['rev-parse', `${last}^`], { cwd: repoRoot })).stdout.trim();
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-rolling-'));
     await mkdir(join(dir, 'n'));
-    const archive = spawn('git', ['archive', commitN, 'bin', 'src', 'package.json'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    // What N runs from: its entry, its sources and every other tree they import (edge/ since the
+    // wrangler check), as far as that commit has them.
+    const trees = (await exec('git', ['ls-tree', '--name-only', commitN], { cwd: repoRoot })).stdout.split('\n').filter((p) => ['bin', 'src', 'edge', 'package.json'].includes(p));
+    const archive = spawn('git', ['archive', commitN, ...trees], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     const untar = spawn('tar', ['-x', '-C', join(dir, 'n')], { stdio: ['pipe', 'inherit', 'inherit'] });
     archive.stdout!.pipe(untar.stdin!);
     await new Promise((r, j) => untar.once('exit', (c) => (c === 0 ? r(c) : j(new Error(`tar exited ${c}`)))));

@@ -7,7 +7,7 @@ import { runCli } from '../../src/cli/index.ts';
 import { addUser, ALICE, baseConfig, fakeIO, writeConfig } from '../kit/server.ts';
 import { tempDir } from '../kit/temp.ts';
 
-const COMMANDS = ['serve', 'check', 'migrate', 'user', 'session', 'keys', 'explain', 'doctor'];
+const COMMANDS = ['serve', 'check', 'migrate', 'user', 'session', 'keys', 'explain', 'doctor', 'invite'];
 
 describe('gatehouse CLI', () => {
   let dir: string;

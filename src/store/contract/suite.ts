@@ -8,6 +8,7 @@ import { GatehouseError, ManualClock, MemoryLogger, type Clock, type ErrorKind, 
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations.ts';
 import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
 import { oidcContract } from './oidc.ts';
+import { peopleContract } from './people.ts';
 
 export interface ContractOpenOptions {
   clock: Clock;
@@ -571,5 +572,6 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
     });
 
     oidcContract(withStore);
+    peopleContract(withStore);
   });
 }

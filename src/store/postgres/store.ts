@@ -10,6 +10,7 @@ import { PgRevocationFeed } from './feed.ts';
 import { migratePostgres, readStatus } from './migrate.ts';
 import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
 import { PgConsents, PgOidc, PgSigningKeys } from './oidc.ts';
+import { PgAccountTokens, PgInvitations } from './people.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -46,6 +47,8 @@ export class PostgresStore implements Store {
   readonly consents: PgConsents;
   readonly signingKeys: PgSigningKeys;
   readonly replays: PgReplays;
+  readonly invitations: PgInvitations;
+  readonly accountTokens: PgAccountTokens;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -63,6 +66,8 @@ export class PostgresStore implements Store {
     this.consents = new PgConsents(db);
     this.signingKeys = new PgSigningKeys(db);
     this.replays = new PgReplays(db);
+    this.invitations = new PgInvitations(db);
+    this.accountTokens = new PgAccountTokens(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

@@ -12,6 +12,7 @@ import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
+import { SqliteAccountTokens, SqliteInvitations } from './people.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -73,6 +74,8 @@ export class SqliteStore implements Store {
   readonly consents: SqliteConsents;
   readonly signingKeys: SqliteSigningKeys;
   readonly replays: SqliteReplays;
+  readonly invitations: SqliteInvitations;
+  readonly accountTokens: SqliteAccountTokens;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -89,6 +92,8 @@ export class SqliteStore implements Store {
     this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
     this.replays = new SqliteReplays(db);
+    this.invitations = new SqliteInvitations(db);
+    this.accountTokens = new SqliteAccountTokens(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {
