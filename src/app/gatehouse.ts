@@ -11,15 +11,10 @@ import { join, resolve } from 'node:path';
 import { GatehouseError, isGatehouseError, randomId, systemClock, Topic, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, Factors, SignInThrottle, setPendingPasswordChecks, type FactorSettings } from '../accounts/index.ts';
-import { Sessions } from '../sessions/index.ts';
-import { Federation } from '../connectors/index.ts';
 import { healthHandlers, Metrics, newRequestId } from '../http/index.ts';
 import { answer, answerSocket, NO_STORE, portalBase, portalPath, portalUrl, type GateSettings } from '../web/index.ts';
 import { createForwardAuth, createProxyMode, createTicketRedeemer } from '../gateway/index.ts';
-import {
-  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
-} from '../gateway/index.ts';
+import { createResourceMetadata, METADATA_PATH, type JSONWebKeySet } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
 import { createRouter } from './router.ts';
@@ -30,6 +25,9 @@ import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
+import { buildServices, throttleLimits } from './services.ts';
+import { Factors, SignInThrottle, type FactorSettings } from '../accounts/index.ts';
+import { buildBearerGate } from './bearer-gate.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -155,10 +153,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
       : c);
     settings = buildSettings(withDemo(config), secrets);
-    const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
-    setPendingPasswordChecks(config.limits.pendingPasswordChecks);
-    const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
-    // Second factors: throttled like passwords, on counters of their own.
+    // Accounts (with upstream linking), the throttle, sessions: the same wiring as the CLI's.
+    const services = buildServices({ store, clock, logger, config: () => config, keyring: () => current().keyring });
+    // Second factors: throttled like passwords, on counters of their own; factors.* read per request.
     const factorThrottle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
     let factorSettingsFor: { config: Config; settings: GateSettings; value: FactorSettings } | undefined;
     const factors = new Factors({
@@ -169,13 +166,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
         return factorSettingsFor.value;
       },
     });
-    // Upstream providers: their groups join a session's identity, and renewal asks them again.
-    const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
-    const sessions = new Sessions({
-      keyring: settings.keyring, store, clock, logger, upstream: federation,
-      lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
-      identityOf: (u) => accounts.identityOf(u), cacheSize: config.limits.sessionCache,
-    });
+    const { accounts, federation, sessions } = services;
     await sessions.start();
     closers.push(() => sessions.stop());
     hosts = hostOwnership(config, settings);
@@ -184,48 +175,14 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // access tokens, the portal asks it where an interaction's form ends, and it hears of every
     // gate sign-out (the Topic the portal announces them on).
     const signOuts = new Topic<string>();
-    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, signOuts, identityOf: (u) => accounts.identityOf(u), clock, logger });
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, accounts, signOuts, clock, logger });
     await issuer.start();
     closers.push(() => issuer.close());
 
-    // Protected resources (resources[]): bearer-only, decided before the apps. Access tokens are
-    // the issuer's JWTs: the verifier reads its public keys on every miss of its cache (the same
-    // object until the keys change: a new object empties the cache, so a rotation takes effect at
-    // once). Keys given in StartOptions (tests) win.
-    const accessTokenKeys = opts.accessTokenKeys ?? (() => issuer.publicJwks());
-    // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
-    // at most once a second per subject); an agent's with the agent (sub "agent:<name>"); a
-    // client's own token (client credentials: sub is the client) has no user behind it.
-    const subjectActive = async (sub: string, clientId: string): Promise<boolean> => {
-      if (sub.startsWith('agent:')) return issuer.isAgentActive(sub.slice('agent:'.length));
-      if (sub === clientId) return true;
-      return accounts.isActive(sub);
-    };
-    const resources = resourceRegistry(() => ({
-      resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
-      ...(config.issuer.dpop.enabled ? { dpopAlgorithms: config.issuer.dpop.algorithms } : {}),
-    }));
-    const ownVerifier = createTokenVerifier({
-      issuer: () => issuerIdentifier(current().publicUrl), keys: accessTokenKeys, clock, subjectActive,
-      // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
-      // subject is asked of the store at most once a second.
-      subjectCheckMs: 1_000,
-      maxCached: config.limits.tokenCache,
+    // Bearer tokens at the gate (resources[], apps with an audience): the issuer's keys and agents.
+    const bearer = buildBearerGate({
+      config: () => config, settings: current, store: openedStore, clock, accounts, issuer, ...(opts.accessTokenKeys ? { keys: opts.accessTokenKeys } : {}),
     });
-    const bearer: BearerGate = {
-      resources,
-      verifier: ownVerifier,
-      // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
-      appVerifier: createAppTokenVerifier(ownVerifier, {
-        ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
-      }),
-      // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
-      // remembered in the store, so a replay to another replica fails too.
-      dpop: createDpopChecker({
-        settings: () => ({ enabled: config.issuer.dpop.enabled, algorithms: config.issuer.dpop.algorithms, proofLifetimeMs: config.issuer.dpop.proofLifetime }),
-        clock, once: (key, expiresAt, now) => openedStore.replays.once(key, expiresAt, now), sweep: (before) => openedStore.replays.deleteExpired(before),
-      }),
-    };
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
     const portal = createPortal({
@@ -241,7 +198,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => proxyMode.close());
     const proxiedHost = (req: IncomingMessage): boolean => isProxiedHost(current(), hosts as HostOwnership, req);
     // RFC 9728 metadata on resource hosts; on any other host the path is the app's (or 404).
-    const resourceMetadata = createResourceMetadata({ settings: current, resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
+    const resourceMetadata = createResourceMetadata({ settings: current, resources: bearer.resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
 
     // The route table (routes.ts), mounted under publicUrl's path, fixed for the life of the
     // process (a reload that changes the path is refused below).
@@ -256,7 +213,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // Replicas starting together on a fresh database all see the store empty; the username is
     // unique in the store, so exactly one insert wins and the others are told "conflict": for
     // them the admin exists, which is all this step is for (issue 17).
-    if ((await store.users.count()) === 0) {
+    if ((await accounts.count()) === 0) {
       const password = randomId(15);
       try {
         await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
@@ -287,11 +244,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       settings = nextSettings;
       config = c;
       hosts = hostOwnership(c, nextSettings);
-      throttle.setLimits(throttleLimits(c));
+      services.configure(c);
       factorThrottle.setLimits(throttleLimits(c));
-      accounts.setConfigGroups(c.groups);
-      sessions.configure({ keyring: nextSettings.keyring, lifetimeMs: c.session.lifetime, idleTimeoutMs: c.session.idleTimeout });
-      sessions.reidentify();
       for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     };
     let watcher: ConfigWatcher | undefined;
@@ -326,18 +280,6 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
-}
-
-/** factors.* as the factor domain reads it: the relying party is publicUrl's host and origin. */
-function factorSettingsOf(c: Config, s: GateSettings): FactorSettings {
-  return {
-    totp: c.factors.totp, passkeys: c.factors.passkeys, requireEveryone: c.factors.require.everyone, requireGroups: c.factors.require.groups,
-    totpIssuer: c.factors.name, rp: { id: s.publicUrl.hostname, name: c.factors.name, origin: s.publicUrl.origin },
-  };
-}
-
-function throttleLimits(c: Config) {
-  return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
 }
 
 /**
@@ -399,4 +341,12 @@ async function listenOps(at: { host: string; port: number }, handlers: { metrics
   const port = (ops.address() as AddressInfo).port;
   logger.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}` }, 'metrics listening');
   return ops;
+}
+
+/** factors.* as the factor domain reads it: the relying party is publicUrl's host and origin. */
+function factorSettingsOf(c: Config, s: GateSettings): FactorSettings {
+  return {
+    totp: c.factors.totp, passkeys: c.factors.passkeys, requireEveryone: c.factors.require.everyone, requireGroups: c.factors.require.groups,
+    totpIssuer: c.factors.name, rp: { id: s.publicUrl.hostname, name: c.factors.name, origin: s.publicUrl.origin },
+  };
 }

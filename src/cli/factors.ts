@@ -3,6 +3,7 @@
 // session of theirs on every replica; audited. With factors required for them, their next
 // sign-in takes them through enrolment again.
 import type { Store } from '../store/index.ts';
+import { endAllAccess } from '../accounts/index.ts';
 import type { CliIO } from './io.ts';
 
 export async function resetFactors(store: Store, username: string, io: CliIO): Promise<number> {
@@ -10,8 +11,7 @@ export async function resetFactors(store: Store, username: string, io: CliIO): P
   if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
   const gone = await store.factors.deleteAll(user.id);
   const now = Date.now();
-  const sessions = await store.sessions.revokeForUser(user.id, now);
-  for (const id of sessions) await store.revocations.publish(id);
+  const { sessions } = await endAllAccess(store, user.id, now);
   await store.audit.append({
     at: now, actor: 'cli', action: 'factor_reset', outcome: 'ok', target: user.username,
     detail: { totp: gone.totp, passkeys: gone.passkeys, recoveryCodes: gone.recoveryCodes, sessionsEnded: sessions.length },

@@ -406,6 +406,35 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('who must use a second factor when totp or passkeys is on; someone without one is taken through enrolment right after the password'),
     name: z.string().min(1).max(64).default('Gatehouse').describe('the name authenticator apps and passkey prompts show for this site'),
   }).prefault({}).describe('second factors: TOTP, passkeys and security keys, recovery codes'),
+  email: z.strictObject({
+    smtp: z.strictObject({
+      host: z.string().min(1).describe('the SMTP server\'s host name or address'),
+      port: z.number().int().min(1).max(65535).default(587).describe('the SMTP port (587 submission with STARTTLS, 465 with implicit TLS)'),
+      tls: z.enum(['starttls', 'implicit', 'none']).default('starttls')
+        .describe('starttls: upgrade the connection and refuse a server that cannot; implicit: TLS from the first byte (port 465); none: plain text (a relay on the same host or pod only)'),
+      username: z.string().min(1).optional().describe('user name for SMTP AUTH; unset: no authentication'),
+      password: z.string().min(1).optional().describe('password for SMTP AUTH (use ${env:…} or ${file:…})'),
+    }).optional().describe('the server mail is sent through; unset: no mail is sent, and the operator hands links over (`gatehouse invite create`, `gatehouse user reset-link`)'),
+    from: z.string().min(3).default('Gatehouse <gatehouse@localhost>').describe('the From of every message, such as "Gatehouse <auth@example.org>"'),
+    notices: z.strictObject({
+      passwordChanged: z.boolean().default(true).describe('tell a person by mail when their password was changed or reset'),
+      newAddress: z.boolean().default(false).describe('tell a person by mail when they signed in from an address none of their sessions of the last 30 days came from'),
+    }).prefault({}).describe('security notices sent to the account\'s address'),
+  }).prefault({}).describe('mail: invitations, password reset, sign-up verification and security notices'),
+  signUp: z.strictObject({
+    enabled: z.boolean().default(false).describe('let people enrol themselves: they give an address in emailDomains, get a link there, and choose credentials; off: enrolment is by invitation only'),
+    emailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'expected a lowercase domain such as example.org, without "@"')).default([])
+      .describe('the addresses that may sign up (exact domain after the one "@"); required when enabled'),
+    groups: z.array(z.string().min(1)).default([]).describe('groups a self-enrolled account gets'),
+    linkLifetime: duration('24h', 'how long a sign-up link works'),
+  }).prefault({}).describe('self sign-up (the address is always verified first: the link to choose credentials goes to it)'),
+  passwordReset: z.strictObject({
+    enabled: z.boolean().default(true).describe('offer "forgot your password?" on the sign-in page (the link goes by mail, so it needs email.smtp); operator links (`gatehouse user reset-link`) work either way'),
+    linkLifetime: duration('30m', 'how long a reset link works (it works once)'),
+    perAccount: z.number().int().min(1).default(3).describe('reset requests per account (as typed) per window'),
+    perAddress: z.number().int().min(1).default(10).describe('reset requests per source address per window'),
+    window: duration('1h', 'the window the request limits count in'),
+  }).prefault({}).describe('password reset by a single-use link'),
   domains: z.array(domainSchema).default([]).describe('domains this instance serves; redirects go only to these'),
   headers: identityHeadersSchema.prefault({}).describe('default identity header names'),
   connectors: z.array(connectorSchema).default([]).superRefine((list, ctx) => {
@@ -440,6 +469,15 @@ export const configSchema = z.strictObject({
   // localhost, app/settings.ts secureCookies) does not give.
   if (c.session.cookieName !== undefined && /^__secure-/i.test(c.session.cookieName) && c.publicUrl !== undefined && !/^https:/i.test(c.publicUrl) && !/^http:\/\/localhost(:|\/|$)/i.test(c.publicUrl)) {
     ctx.addIssue({ code: 'custom', path: ['session', 'cookieName'], message: 'a __Secure- name needs an https publicUrl: browsers refuse the cookie without Secure' });
+  }
+  if (c.signUp.enabled && c.signUp.emailDomains.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['signUp', 'emailDomains'], message: 'signUp.enabled needs at least one domain: without it anyone with any address could enrol' });
+  }
+  if (c.signUp.enabled && c.email.smtp === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['signUp', 'enabled'], message: 'sign-up verifies the address by mail: set email.smtp' });
+  }
+  if ((c.email.smtp?.username === undefined) !== (c.email.smtp?.password === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['email', 'smtp', c.email.smtp?.username === undefined ? 'username' : 'password'], message: 'email.smtp.username and email.smtp.password go together' });
   }
   const d = c.issuer.defaultResource;
   if (d !== undefined && !c.resources.some((r) => r.resource === d)) {

@@ -4,3 +4,4 @@ export { randomId } from './ids.ts';
 export { MemoryLogger, silentLogger, type Logger } from './logger.ts';
 export { parseDuration } from './duration.ts';
 export { Topic } from './topic.ts';
+export type { Identity } from './identity.ts';

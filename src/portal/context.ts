@@ -4,9 +4,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger, Topic } from '../core/index.ts';
 import { validateRedirect, type Metrics } from '../http/index.ts';
-import type { Accounts, Factors } from '../accounts/index.ts';
+import type { Accounts, Factors, Federation } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { ConnectorError, Federation } from '../connectors/index.ts';
+import type { ConnectorError } from '../connectors/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import { issueTicket, sessionFromCookies, type FoundSession, type TicketRedeemer } from '../gateway/index.ts';
 import {

@@ -2,7 +2,7 @@
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
 import { escapeHtml, layout, PASSKEY_SCRIPTS, type PortalAt } from '../web/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
 
 export interface ProviderButton { id: string; label: string; href: string }
 

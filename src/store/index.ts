@@ -8,4 +8,5 @@ export type {
   RevocationFeed, SchemaStatus, Store, OidcRecord, OidcFound, OidcStore, SigningKeyRecord, SigningKeyStore,
   ReplayStore, FactorStore, TotpRecord, PasskeyRecord,
   ConsentRecord, ConsentStore,
+  InvitationRecord, InvitationStore, AccountTokenRecord, AccountTokenStore,
 } from './ports.ts';

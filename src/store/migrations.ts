@@ -251,12 +251,67 @@ ALTER TABLE oidc_records ADD COLUMN client_id text;
 CREATE INDEX oidc_records_account ON oidc_records (account_id, client_id);
 `;
 
+// Invitations (a link to enrol with, its groups, uses and expiry) and single-use account links
+// (password reset). Both keep only the SHA-256 of the token a link carries, so a leaked table
+// opens nothing; an invitation's `id` is a short public name for listing and revoking it.
+const V7_SQLITE = `
+CREATE TABLE invitations (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL,
+  groups TEXT NOT NULL DEFAULT '[]',
+  email TEXT,
+  max_uses INTEGER NOT NULL CHECK (max_uses >= 1),
+  uses INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  CONSTRAINT invitations_token_hash_unique UNIQUE (token_hash)
+);
+CREATE INDEX invitations_expires_at ON invitations (expires_at);
+CREATE TABLE account_tokens (
+  token_hash TEXT PRIMARY KEY,
+  purpose TEXT NOT NULL CHECK (purpose IN ('reset')),
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+CREATE INDEX account_tokens_expires_at ON account_tokens (expires_at);
+`;
+
+const V7_POSTGRES = `
+CREATE TABLE invitations (
+  id text PRIMARY KEY,
+  token_hash text NOT NULL,
+  groups jsonb NOT NULL DEFAULT '[]'::jsonb,
+  email text,
+  max_uses integer NOT NULL CHECK (max_uses >= 1),
+  uses integer NOT NULL DEFAULT 0,
+  created_by text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  revoked_at bigint,
+  CONSTRAINT invitations_token_hash_unique UNIQUE (token_hash)
+);
+CREATE INDEX invitations_expires_at ON invitations (expires_at);
+CREATE TABLE account_tokens (
+  token_hash text PRIMARY KEY,
+  purpose text NOT NULL CHECK (purpose IN ('reset')),
+  user_id text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+CREATE INDEX account_tokens_expires_at ON account_tokens (expires_at);
+`;
+
 // Second factors. A session records how it signed in (`factors`, JSON: amr and when a second
 // factor and a passkey were last used; null for a password only), for explain and the admin
 // view; the gate reads the same state from the cookie. A TOTP secret is sealed by the key ring before it is stored; `last_step` makes
 // each code single-use on every replica (a conditional UPDATE). Passkeys keep their public key
 // only. Recovery codes are stored as SHA-256 hashes of high-entropy codes, each used once.
-const V6_SQLITE = `
+const FACTORS_SQLITE = `
 ALTER TABLE sessions ADD COLUMN factors TEXT;
 CREATE TABLE totp_factors (
   user_id TEXT PRIMARY KEY,
@@ -287,7 +342,7 @@ CREATE TABLE recovery_codes (
 );
 `;
 
-const V6_POSTGRES = `
+const FACTORS_POSTGRES = `
 ALTER TABLE sessions ADD COLUMN factors text;
 CREATE TABLE totp_factors (
   user_id text PRIMARY KEY,
@@ -324,7 +379,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 3, name: 'oidc_records_signing_keys', sqlite: V3_SQLITE, postgres: V3_POSTGRES },
   { version: 4, name: 'dpop_proofs', sqlite: V4_SQLITE, postgres: V4_POSTGRES },
   { version: 5, name: 'consents_oidc_owners', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
-  { version: 6, name: 'second_factors', sqlite: V6_SQLITE, postgres: V6_POSTGRES },
+  { version: 6, name: 'invitations_account_tokens', sqlite: V7_SQLITE, postgres: V7_POSTGRES },
+  { version: 7, name: 'second_factors', sqlite: FACTORS_SQLITE, postgres: FACTORS_POSTGRES },
 ]);
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

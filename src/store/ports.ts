@@ -310,6 +310,70 @@ export interface FactorStore {
   deleteAll(userId: string): Promise<{ totp: boolean; passkeys: number; recoveryCodes: number }>;
 }
 
+/**
+ * An invitation: a link that lets whoever holds it enrol (choose credentials) once or a few
+ * times before it expires, and gives the new account its groups. Only the token's hash is
+ * stored; `id` is a short public name for listing and revoking.
+ */
+export interface InvitationRecord {
+  id: string;
+  tokenHash: string;
+  groups: string[];
+  /** The address it was made for (the account gets it, verified), else null. */
+  email: string | null;
+  maxUses: number;
+  uses: number;
+  /** Who made it: `cli`, a username, or `sign-up` (self sign-up's verification link). */
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+export interface InvitationStore {
+  /** GatehouseError('conflict') on a duplicate id or token hash. */
+  create(r: Omit<InvitationRecord, 'uses' | 'revokedAt'>): Promise<InvitationRecord>;
+  /** By id (public name) or undefined. */
+  get(id: string): Promise<InvitationRecord | undefined>;
+  /** By token hash; whatever its state (the caller tells expired, used up and revoked apart). */
+  findByToken(tokenHash: string): Promise<InvitationRecord | undefined>;
+  /** Newest first. */
+  list(): Promise<InvitationRecord[]>;
+  /**
+   * Atomic, across every process: takes one use of a live invitation (not revoked, expiresAt >
+   * now, uses < maxUses) and returns it with the use counted; undefined otherwise.
+   */
+  take(tokenHash: string, now: number): Promise<InvitationRecord | undefined>;
+  /** Gives back a use taken by take() when the enrolment it was for failed. */
+  giveBack(id: string): Promise<void>;
+  /** Revokes an invitation not revoked yet; true if it was. */
+  revoke(id: string, at: number): Promise<boolean>;
+  /** Deletes invitations expired (or revoked) before `before`; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
+/** A single-use link for one account (password reset), stored only as its hash. */
+export interface AccountTokenRecord {
+  tokenHash: string;
+  purpose: 'reset';
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface AccountTokenStore {
+  /** GatehouseError('conflict') on a duplicate hash. */
+  put(r: AccountTokenRecord): Promise<void>;
+  /** A live token (expiresAt > now) without using it (the page that shows the form). */
+  peek(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined>;
+  /** Atomic: the live token once, then never again (it is deleted); undefined if expired or unknown. */
+  consume(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined>;
+  /** Deletes every token of the user for the purpose (a reset done, a password changed); returns how many. */
+  deleteForUser(userId: string, purpose: AccountTokenRecord['purpose']): Promise<number>;
+  /** Deletes tokens expired at `before`; returns how many. */
+  deleteExpired(before: number): Promise<number>;
+}
+
 export interface SchemaStatus {
   current: number;
   latest: number;
@@ -329,6 +393,8 @@ export interface Store {
   readonly signingKeys: SigningKeyStore;
   readonly replays: ReplayStore;
   readonly factors: FactorStore;
+  readonly invitations: InvitationStore;
+  readonly accountTokens: AccountTokenStore;
   /** Takes the migration lock, applies pending migrations each in a transaction, records versions. */
   migrate(): Promise<{ applied: number[] }>;
   schemaStatus(): Promise<SchemaStatus>;

@@ -2,7 +2,7 @@
 // for booleans, JSON text; pg: strings for bigint, parsed jsonb), so every field is normalised.
 
 import { GatehouseError } from '../core/index.ts';
-import type { AuditEvent, AuditQuery, IdentityRecord, SessionRecord, UserRecord } from './ports.ts';
+import type { AccountTokenRecord, AuditEvent, AuditQuery, IdentityRecord, InvitationRecord, SessionRecord, UserRecord } from './ports.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -149,4 +149,29 @@ export function identityPatchColumns(patch: Partial<Pick<IdentityRecord, 'userna
  */
 export function sameEmail(a: string | null, b: string): boolean {
   return a !== null && a.toLowerCase() === b.toLowerCase();
+}
+
+export function toInvitation(r: Row): InvitationRecord {
+  return {
+    id: String(r.id),
+    tokenHash: String(r.token_hash),
+    groups: json(r.groups) as string[],
+    email: strOrNull(r.email),
+    maxUses: num(r.max_uses),
+    uses: num(r.uses),
+    createdBy: String(r.created_by),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+export function toAccountToken(r: Row): AccountTokenRecord {
+  return {
+    tokenHash: String(r.token_hash),
+    purpose: String(r.purpose) as AccountTokenRecord['purpose'],
+    userId: String(r.user_id),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+  };
 }

@@ -11,7 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { generate } from 'otplib';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
-import { addUser, HOST_RULES, startStack, type Stack } from './harness.ts';
+import { HOST_RULES } from '../kit/chromium.ts';
+import { addUser } from '../kit/process.ts';
+import { startStack, type Stack } from '../kit/stack.ts';
 
 const PASSWORD = 'correct horse battery staple';
 

@@ -4,7 +4,7 @@
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
 import type { KeyRing } from '../../crypto/index.ts';
-import type { Identity } from '../../policy/index.ts';
+import type { Identity } from '../../core/index.ts';
 import type { PasskeyRecord, Store, UserRecord } from '../../store/index.ts';
 import type { SignInThrottle } from '../throttle.ts';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery.ts';

@@ -11,7 +11,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCookie, readOriginal } from '../../http/index.ts';
 import type { Factors, CheckResult } from '../../accounts/index.ts';
-import { factorShortfall, passkeySignIn, withMethod, type FactorState, type Identity } from '../../policy/index.ts';
+import { factorShortfall, passkeySignIn, withMethod, type FactorState } from '../../policy/index.ts';
+import type { Identity } from '../../core/index.ts';
 import type { UserRecord } from '../../store/index.ts';
 import type { SessionView } from '../../sessions/index.ts';
 import {

@@ -9,6 +9,7 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../migrations
 import type { IdentityRecord, SessionRecord, Store, UserRecord } from '../ports.ts';
 import { factorsContract } from './factors.ts';
 import { oidcContract } from './oidc.ts';
+import { peopleContract } from './people.ts';
 
 export interface ContractOpenOptions {
   clock: Clock;
@@ -584,5 +585,6 @@ export function storeContract(name: string, open: (opts: ContractOpenOptions) =>
 
     oidcContract(withStore);
     factorsContract(withStore);
+    peopleContract(withStore);
   });
 }

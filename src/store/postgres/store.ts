@@ -11,6 +11,7 @@ import { migratePostgres, readStatus } from './migrate.ts';
 import { PgAudit, PgIdentities, PgSessions, PgReplays, PgTickets, PgUsers } from './ports.ts';
 import { PgFactors } from './factors.ts';
 import { PgConsents, PgOidc, PgSigningKeys } from './oidc.ts';
+import { PgAccountTokens, PgInvitations } from './people.ts';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -48,6 +49,8 @@ export class PostgresStore implements Store {
   readonly signingKeys: PgSigningKeys;
   readonly replays: PgReplays;
   readonly factors: PgFactors;
+  readonly invitations: PgInvitations;
+  readonly accountTokens: PgAccountTokens;
   readonly #db: Db;
   readonly #opts: PostgresStoreOptions;
   #closed = false;
@@ -66,6 +69,8 @@ export class PostgresStore implements Store {
     this.signingKeys = new PgSigningKeys(db);
     this.replays = new PgReplays(db);
     this.factors = new PgFactors(db);
+    this.invitations = new PgInvitations(db);
+    this.accountTokens = new PgAccountTokens(db);
   }
 
   migrate(): Promise<{ applied: number[] }> {

@@ -13,6 +13,7 @@ import { secureSqliteFiles } from './files.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteFactors } from './factors.ts';
 import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
+import { SqliteAccountTokens, SqliteInvitations } from './people.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -75,6 +76,8 @@ export class SqliteStore implements Store {
   readonly signingKeys: SqliteSigningKeys;
   readonly replays: SqliteReplays;
   readonly factors: SqliteFactors;
+  readonly invitations: SqliteInvitations;
+  readonly accountTokens: SqliteAccountTokens;
   readonly #db: DatabaseSync;
   readonly #opts: SqliteStoreOptions;
 
@@ -92,6 +95,8 @@ export class SqliteStore implements Store {
     this.signingKeys = new SqliteSigningKeys(db);
     this.replays = new SqliteReplays(db);
     this.factors = new SqliteFactors(db);
+    this.invitations = new SqliteInvitations(db);
+    this.accountTokens = new SqliteAccountTokens(db);
   }
 
   async migrate(): Promise<{ applied: number[] }> {
