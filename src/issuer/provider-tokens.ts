@@ -55,7 +55,8 @@ export function tokenOptions(d: ProviderDeps, clients: ReadonlyMap<string, Clien
         },
       },
     },
-    claims: { openid: ['sub'], ...SCOPE_CLAIMS },
+    // acr, amr and auth_time say how the person signed in (policy/factors.ts): in every ID token.
+    claims: { openid: ['sub', 'acr', 'amr', 'auth_time'], ...SCOPE_CLAIMS },
     // Claims asked for by scope go in the ID token too (not only userinfo): the Kubernetes API
     // server and many apps read email and groups from the ID token alone.
     conformIdTokenClaims: false,

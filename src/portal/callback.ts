@@ -56,7 +56,7 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     // The provider's amr is recorded; it counts as a second factor only with connectors[].mfa: trust.
     if (after) {
       const mfa = (connector.config as { mfa?: 'trust' | 'ignore' }).mfa;
-      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), { via: up.provider, groups: result.groups });
+      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), { via: up.provider, groups: result.groups, linked: result.how });
     }
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
     metrics.signIn('success');

@@ -140,13 +140,13 @@ describe('consent, groups and claims', () => {
     assert.ok(ok.searchParams.get('code'));
   });
 
-  test('claims: a client limited to groups gets sub and groups only', async () => {
+  test('claims: a client limited to groups gets sub and groups only (and acr and amr: how the sign-in went, not who)', async () => {
     const config = await discover(inst, 'slim', 'slim-secret-0123456789abcd');
     const b = new PortalClient(inst);
     const { callback, verifier, state } = await authorize(b, config, { redirect_uri: 'https://slim.example.test/cb' });
     const t = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
     const c = t.claims() ?? {};
-    assert.deepEqual(Object.keys(c).filter((k) => !['iss', 'aud', 'exp', 'iat', 'auth_time', 'at_hash', 'sid', 'jti', 'azp'].includes(k)).sort(), ['groups', 'sub']);
+    assert.deepEqual(Object.keys(c).filter((k) => !['iss', 'aud', 'exp', 'iat', 'auth_time', 'at_hash', 'sid', 'jti', 'azp'].includes(k)).sort(), ['acr', 'amr', 'groups', 'sub']);
   });
 });
 

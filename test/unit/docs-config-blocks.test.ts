@@ -16,7 +16,7 @@ import { tempDir } from '../kit/temp.ts';
 import { yamlBlocks } from '../kit/docs.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const DOCS = ['docs/mcp.md', 'docs/issuer.md'];
+const DOCS = ['docs/mcp.md', 'docs/issuer.md', 'docs/factors.md'];
 
 const OUR_KEYS = new Set(Object.keys(configSchema.shape));
 

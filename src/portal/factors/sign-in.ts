@@ -31,8 +31,11 @@ export function securityPath(s: GateSettings, query?: Record<string, string>): s
   return portalPath(s, '/oauth2/account/security', query);
 }
 
+/** The upstream provider a sign-in came through: its id, its mapped groups, how the account was found. */
+export interface Upstream { via: string; groups: string[]; linked?: string }
+
 export type AfterFirstFactor = (
-  req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: { via: string; groups: string[] },
+  req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: Upstream,
 ) => Promise<void>;
 
 export function factorFlows(ctx: PortalContext, factors: Factors) {
@@ -58,8 +61,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
    * anyone else gets a session now, and enrolment first when config requires a factor of them.
    */
   async function afterFirstFactor(
-    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState,
-    upstream?: { via: string; groups: string[] },
+    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: Upstream,
   ): Promise<void> {
     if (factors.enabled && first.mfaAt === null && factors.hasAny(await factors.status(user.id))) {
       const p: Pending = { k: '2fa', uid: user.id, rd, first, exp: clock.now() + s.loginStateMs, ...(upstream ? { via: upstream.via, groups: upstream.groups } : {}) };
@@ -71,12 +73,18 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   }
 
   async function startSession(
-    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, state: FactorState, upstream?: { via: string; groups: string[] },
+    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, state: FactorState, upstream?: Upstream,
   ): Promise<void> {
-    const started = await sessions.begin(user, meta(req, s), upstream, state);
+    const started = await sessions.begin(user, meta(req, s), upstream && { via: upstream.via, groups: upstream.groups }, state);
+    const ip = ipOf(req, s);
+    // method: the connector, `password`, or how the sign-in went with second factors (pwd+otp+mfa).
+    const method = upstream?.via ?? (state.amr.length === 1 && state.amr[0] === 'pwd' ? 'password' : state.amr.join('+'));
     metrics.signIn('success');
-    logger.info({ event: 'sign_in', user: user.username, via: upstream?.via ?? null, amr: state.amr, session: started.sid.slice(0, 6), ip: ipOf(req, s) }, 'signed in');
-    audit({ actor: user.username, action: 'sign_in', outcome: 'ok', detail: { ip: ipOf(req, s), method: upstream?.via ?? state.amr.join('+') } });
+    logger.info({
+      event: 'sign_in', user: user.username, ...(upstream ? { connector: upstream.via, linked: upstream.linked } : {}),
+      ...(method !== 'password' && !upstream ? { amr: state.amr } : {}), session: started.sid.slice(0, 6), ip,
+    }, 'signed in');
+    audit({ actor: user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method, ...(upstream?.linked ? { linked: upstream.linked } : {}) } });
     const to = await onward(s, rd, started.cookie, identityOf(user, upstream?.groups), state);
     redirectTo(res, 303, to, [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
   }
