@@ -6,7 +6,8 @@
 //   accounts   100 / 10,000 / 100,000 accounts in the store (10,000 sessions over the first ones, 10 apps)
 // At each point every session is checked once (the first sight reads the store), then wrk
 // rotates over all of them for BENCH_DURATION: req/s, p50, p99 and the RSS afterwards. A bare
-// node:http server is measured first and last; every point's ratio is to their mean.
+// node:http server is measured right before each point; the point's ratio is to that run (the
+// machine is shared: only ratios measured back to back compare).
 // Writes bench/results/growth.json and the table and chart between the markers in
 // docs/benchmarks.md, with the machine and its load average.
 //
@@ -33,7 +34,7 @@ const MARK_BEGIN = '<!-- growth:begin (written by npm run bench:growth) -->';
 const MARK_END = '<!-- growth:end -->';
 
 interface Point { dimension: 'sessions' | 'rules' | 'accounts'; sessions: number; rules: number; accounts: number }
-interface Measured extends Point { rps: number; p50Ms: number; p99Ms: number; rssMiB: number; anonMiB: number; heapUsedMiB: number; rssIdleMiB: number }
+interface Measured extends Point { baselineRps: number; rps: number; p50Ms: number; p99Ms: number; rssMiB: number; anonMiB: number; heapUsedMiB: number; rssIdleMiB: number }
 
 /** App i of `count`: five shapes in turn (public paths, protected, host pairs, wildcard with a network, admin paths); the last is the checked app. */
 function appsYaml(count: number): string {
@@ -74,7 +75,8 @@ async function memoryOf(pid: number): Promise<{ rssMiB: number; anonMiB: number 
   return { rssMiB: +(kb('Rss') / 1024).toFixed(1), anonMiB: +(kb('Anonymous') / 1024).toFixed(1) };
 }
 
-async function measurePoint(p: Point, dir: string): Promise<Measured> {
+async function measurePoint(p: Point, dir: string, baselineUrl: string): Promise<Measured> {
+  const baselineRps = (await measure('baseline', 'node:http, 202 + three headers', { url: `${baselineUrl}/oauth2/auth`, headers: {}, expectStatus: 202 })).result.rps;
   log(`${p.dimension}: ${p.sessions} sessions, ${p.rules} apps, ${p.accounts} accounts`);
   const gh = await startGatehouse(gateConfig({
     publicUrl: 'http://auth.example.test',
@@ -106,24 +108,15 @@ async function measurePoint(p: Point, dir: string): Promise<Measured> {
     const mem = await memoryOf(gh.pid);
     const metrics = (await request(`${gh.url}/metrics`, { headers: {} })).body;
     const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
-    return { ...p, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, rssMiB: mem.rssMiB, anonMiB: mem.anonMiB, heapUsedMiB: +(heapUsed / 1048576).toFixed(1), rssIdleMiB: idle.rssMiB };
+    return { ...p, baselineRps, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, rssMiB: mem.rssMiB, anonMiB: mem.anonMiB, heapUsedMiB: +(heapUsed / 1048576).toFixed(1), rssIdleMiB: idle.rssMiB };
   } finally {
     await gh.stop();
   }
 }
 
-async function baselineRps(): Promise<number> {
-  const b = await startPinned([path.join(here, 'baseline-server.ts'), 'baseline']);
-  try {
-    return (await measure('baseline', 'node:http, 202 + three headers', { url: `${b.url}/oauth2/auth`, headers: {}, expectStatus: 202 })).result.rps;
-  } finally {
-    await b.stop();
-  }
-}
-
 const bar = (v: number, max: number, width = 30) => '█'.repeat(Math.max(1, Math.round(v / max * width)));
 
-function markdown(points: Measured[], base: number, machine: Record<string, unknown>): string {
+function markdown(points: Measured[], machine: Record<string, unknown>): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const lines = [
     MARK_BEGIN,
@@ -131,21 +124,23 @@ function markdown(points: Measured[], base: number, machine: Record<string, unkn
     `Measured ${String(machine.date)} on ${String(machine.cpu)}, ${String(machine.cpus)} CPUs, Linux ${String(machine.kernel)}, Node.js ${String(machine.node)}; `
       + `load average ${String(machine.loadStart)} at the start and ${String(machine.loadEnd)} at the end (other work on the machine lowers every figure). `
       + `Gatehouse on one core, wrk (\`-t1 -c${CONNECTIONS} -d${DURATION}\`) on the other, rotating over every session. `
-      + `Baseline: a bare \`node:http\` server answering 202, ${n(Math.round(base))} req/s (mean of the first and last run).`,
+      + 'Each point\'s ratio is to a bare `node:http` server answering 202, measured right before it (its req/s in the baseline column). '
+      + `Past \`limits.sessionCache\` (50,000 by default) sessions are evicted and read again from the store when next seen: size it to the sessions active at once.`,
     '',
-    '| grows | sessions | apps | accounts | req/s | vs baseline | p50 ms | p99 ms | RSS idle MiB | RSS after MiB | anonymous MiB | V8 heap used MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...points.map((p) => `| ${p.dimension} | ${n(p.sessions)} | ${n(p.rules)} | ${n(p.accounts)} | ${n(Math.round(p.rps))} | ${(p.rps / base * 100).toFixed(0)}% | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.rssIdleMiB.toFixed(0)} | ${p.rssMiB.toFixed(0)} | ${p.anonMiB.toFixed(0)} | ${p.heapUsedMiB.toFixed(0)} |`),
+    '| grows | sessions | apps | accounts | baseline req/s | req/s | vs baseline | p50 ms | p99 ms | RSS idle MiB | RSS after MiB | anonymous MiB | V8 heap used MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...points.map((p) => `| ${p.dimension} | ${n(p.sessions)} | ${n(p.rules)} | ${n(p.accounts)} | ${n(Math.round(p.baselineRps))} | ${n(Math.round(p.rps))} | ${(p.rps / p.baselineRps * 100).toFixed(0)}% | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.rssIdleMiB.toFixed(0)} | ${p.rssMiB.toFixed(0)} | ${p.anonMiB.toFixed(0)} | ${p.heapUsedMiB.toFixed(0)} |`),
     '',
     '```text',
     ...(['sessions', 'rules', 'accounts'] as const).flatMap((d) => {
       const ps = points.filter((p) => p.dimension === d);
-      const maxRps = Math.max(...points.map((p) => p.rps));
+      const ratio = (p: Measured) => p.rps / p.baselineRps;
+      const maxRatio = Math.max(...points.map(ratio));
       const maxRss = Math.max(...points.map((p) => p.rssMiB));
       const label = (p: Measured) => `${d === 'rules' ? 'apps' : d} ${n(p[d])}`.padEnd(17);
       return ps.length === 0 ? [] : [
-        `${d}: req/s`,
-        ...ps.map((p) => `  ${label(p)} ${bar(p.rps, maxRps).padEnd(31)} ${n(Math.round(p.rps))}`),
+        `${d}: req/s as a share of the baseline`,
+        ...ps.map((p) => `  ${label(p)} ${bar(ratio(p), maxRatio).padEnd(31)} ${(ratio(p) * 100).toFixed(0)}%`),
         `${d}: RSS after (MiB)`,
         ...ps.map((p) => `  ${label(p)} ${bar(p.rssMiB, maxRss).padEnd(31)} ${p.rssMiB.toFixed(0)}`),
       ];
@@ -169,16 +164,13 @@ async function main(): Promise<void> {
   ];
   const dir = await tempDir('growth');
   const measured: Measured[] = [];
-  let before: number;
-  let after: number;
+  const baseline = await startPinned([path.join(here, 'baseline-server.ts'), 'baseline']);
   try {
-    before = await baselineRps();
-    for (const p of points) measured.push(await measurePoint(p, dir));
-    after = await baselineRps();
+    for (const p of points) measured.push(await measurePoint(p, dir, baseline.url));
   } finally {
+    await baseline.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  const base = (before + after) / 2;
   const loadEnd = os.loadavg();
   const f = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
   const machine = {
@@ -187,8 +179,8 @@ async function main(): Promise<void> {
   };
   const out = path.join(here, 'results');
   await mkdir(out, { recursive: true });
-  await writeFile(path.join(out, 'growth.json'), `${JSON.stringify({ machine, baseline: { before, after }, points: measured }, null, 2)}\n`);
-  const md = markdown(measured, base, machine);
+  await writeFile(path.join(out, 'growth.json'), `${JSON.stringify({ machine, points: measured }, null, 2)}\n`);
+  const md = markdown(measured, machine);
   const docs = path.join(here, '..', 'docs', 'benchmarks.md');
   const text = await readFile(docs, 'utf8');
   const a = text.indexOf(MARK_BEGIN);

@@ -21,8 +21,8 @@ import {
   addUser, freePort, gateConfig, request, signIn, startGatehouse, startNginxFromDocs, tempDir,
 } from '../test/e2e/harness.ts';
 import { runWrk } from './wrk.ts';
-import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
-import { RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
+import { CONNECTIONS, DURATION, LOAD_CPU, ROUNDS, SERVER_CPU, here, log, measure, need, printSpread, roundOf, rowJson, spread, startPinned, table, type Ratio, type Rounds, type Row } from './stages.ts';
+import { ISSUER_RATIOS, RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
@@ -31,20 +31,13 @@ const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';
 const APP = 'app.example.test';
 
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'));
 
 const notes: string[] = [];
 /** Each round's compared stages: name -> req/s and p99. */
-const rounds: Array<Record<string, { rps: number; p99Ms: number }>> = [];
+const rounds: Rounds = [];
+const issuerRounds: Rounds = [];
 
-/** min / median / max of a ratio over the rounds. */
-function spread(num: string, den: string, key: 'rps' | 'p99Ms' = 'rps'): { min: number; median: number; max: number } | undefined {
-  const v = rounds.map((r) => (r[num] && r[den] ? r[num][key] / r[den][key] : NaN)).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  const round = (x: number) => +x.toFixed(3);
-  return { min: round(v[0]!), median: round(v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2), max: round(v[v.length - 1]!) };
-}
-const RATIOS: Array<{ label: string; num: string; den: string; key?: 'p99Ms'; goal: string }> = [
+const RATIOS: Ratio[] = [
   { label: 'gatehouse / baseline (req/s)', num: 'gatehouse', den: 'baseline', goal: '>= 0.8 idle, >= 0.7 busy' },
   { label: 'gatehouse / baseline (p99)', num: 'gatehouse', den: 'baseline', key: 'p99Ms', goal: '<= 1.5' },
   { label: 'bearer / gatehouse (req/s)', num: 'bearer', den: 'gatehouse', goal: '>= 0.9' },
@@ -140,7 +133,7 @@ async function main(): Promise<void> {
       r.push(await bench('nginx-no-auth', 'nginx -> app, the same config without auth_request', `http://127.0.0.1:${noAuthPort}/dashboard`, { Host: `${APP}:${noAuthPort}` }, 200));
       r.push(await bench('nginx', 'nginx auth_request -> Gatehouse (keepalive 32) -> app', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200, 'nginx-no-auth'));
       if (round === 0) rows.push(...r);
-      rounds.push(Object.fromEntries(r.map((x) => [x.name, { rps: x.result.rps, p99Ms: x.result.p99Ms }])));
+      rounds.push(roundOf(r));
     }
     await baseline.stop();
     await nginxNoAuth.stop();
@@ -200,7 +193,7 @@ async function main(): Promise<void> {
     };
 
     // 5. The issuer against oidc-provider alone (issue 5), last: its load does not touch the memory figures.
-    await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows);
+    await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows, issuerRounds);
   } catch (e) {
     // Keep what was measured; the report says where it stopped.
     failure = (e as Error).message;
@@ -218,7 +211,9 @@ async function main(): Promise<void> {
     versions,
     results: rows.map((r) => rowJson(r, rows, 'baseline')),
     rounds,
-    ratios: RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(x.num, x.den, x.key) })),
+    ratios: RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(rounds, x.num, x.den, x.key) })),
+    issuerRounds,
+    issuerRatios: ISSUER_RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(issuerRounds, x.num, x.den, x.key) })),
     memory,
     ...(issuerRows.length > 0 ? { issuer: issuerRows.map((r) => rowJson(r, issuerRows, null)) } : {}),
     notes,
@@ -228,17 +223,16 @@ async function main(): Promise<void> {
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log(table(rows, 'baseline'));
-  console.log(`\nratios over ${rounds.length} round(s), each pair measured back to back (min / median / max; goal)`);
-  for (const x of RATIOS) {
-    const sp = spread(x.num, x.den, x.key);
-    if (sp !== undefined) console.log(`  ${x.label.padEnd(32)} ${sp.min.toFixed(3)} / ${sp.median.toFixed(3)} / ${sp.max.toFixed(3)}   (${x.goal})`);
-  }
+  printSpread(rounds, RATIOS);
   if (memory !== undefined) {
     console.log(`\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions `
       + `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; `
       + `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB; anonymous ${String(memory.anonAtStartMiB)} -> ${String(memory.anonAfterRequestsMiB)} MiB, the rest is mapped files)`);
   }
-  if (issuerRows.length > 0) console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);
+  if (issuerRows.length > 0) {
+    console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);
+    printSpread(issuerRounds, ISSUER_RATIOS);
+  }
   for (const n of notes) console.log(`note: ${n}`);
   if (failure !== undefined) console.log(`\nINCOMPLETE: ${failure}`);
   console.log(`\nwritten to ${path.relative(process.cwd(), path.join(out, 'latest.json'))}`);
