@@ -27,7 +27,6 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
   /** A return address after enrolment: an app URL (validated) or the account pages. */
   function returnTo(s: GateSettings, raw: string | null): string | null {
     if (raw === null || raw === '') return null;
-    if (raw.startsWith(portalUrl(s, '/oauth2/account')) && !/[\s<>"]/.test(raw)) return raw;
     const safe = ctx.safeRd(s, raw);
     return safe === portalUrl(s, '/') ? null : safe;
   }

@@ -277,7 +277,8 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   async function stepUp(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();
     const rdRaw = query.get('rd');
-    const rd = rdRaw !== null && rdRaw.startsWith(portalUrl(s, '/oauth2/account')) ? rdRaw : ctx.safeRd(s, rdRaw);
+    // Validated like every return address (the account pages are allowed: context.ts safeRd).
+    const rd = ctx.safeRd(s, rdRaw);
     const need: Need = query.get('need') === 'passkey' ? 'passkey' : 'any';
     const found = await ctx.currentSession(req, s);
     if (!found) { redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd })); return; }
