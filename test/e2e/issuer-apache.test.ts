@@ -184,8 +184,11 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     // carries the profile, email and groups claims.
     const claims = parseLines(await page.locator('body').innerText());
     const idToken = JSON.parse(claims.OIDC_id_token_payload ?? '') as Record<string, unknown>;
+    // How the sign-in went: a password only (amr, RFC 8176; acr, the lowest of docs/factors.md).
+    assert.equal(typeof idToken.auth_time, 'number');
     assert.deepEqual(idToken, {
-      iss: issuer, aud: 'apache', sub: idToken.sub, iat: idToken.iat, exp: idToken.exp, nonce: idToken.nonce,
+      iss: issuer, aud: 'apache', sub: idToken.sub, iat: idToken.iat, exp: idToken.exp, nonce: idToken.nonce, auth_time: idToken.auth_time,
+      acr: 'urn:gatehouse:acr:1fa', amr: ['pwd'],
       preferred_username: 'alice', name: 'alice', email: 'alice@example.org', email_verified: true, groups: ['admins', 'ops'],
     });
     assert.match(String(idToken.sub), /^[A-Za-z0-9_-]{8,}$/);
