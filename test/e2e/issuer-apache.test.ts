@@ -195,7 +195,7 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     assert.equal(Number(idToken.exp) - Number(idToken.iat), 3600, 'issuer.idTokenLifetime defaults to 1h');
     assert.equal(idToken.nonce, authRequests[0]!.searchParams.get('nonce'));
     assert.deepEqual(Object.keys(claims).sort(), [
-      'OIDC_CLAIM_aud', 'OIDC_CLAIM_email', 'OIDC_CLAIM_email_verified', 'OIDC_CLAIM_exp', 'OIDC_CLAIM_groups',
+      'OIDC_CLAIM_acr', 'OIDC_CLAIM_amr', 'OIDC_CLAIM_aud', 'OIDC_CLAIM_auth_time', 'OIDC_CLAIM_email', 'OIDC_CLAIM_email_verified', 'OIDC_CLAIM_exp', 'OIDC_CLAIM_groups',
       'OIDC_CLAIM_iat', 'OIDC_CLAIM_iss', 'OIDC_CLAIM_name', 'OIDC_CLAIM_nonce', 'OIDC_CLAIM_preferred_username',
       'OIDC_CLAIM_sub', 'OIDC_id_token_payload', 'REMOTE_USER',
     ]);
