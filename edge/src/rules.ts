@@ -11,10 +11,15 @@
 //    `/secret/index.html` with one of the same two files (html_handling), so a rule for
 //    `/secret` must cover them all, and a public `/**` after it must not open `/secret.html`.
 //
-// Paths are normalized first, the way Gatehouse does (RFC 3986): cut at "?"/"#", decode exactly
-// once ("%2F" and "%5C" too), refuse control characters and anything still percent-encoded after
-// that (a double-decoding origin would act on another path), "\" -> "/", collapse empty segments,
-// resolve "." and "..". A path that fails is denied before any rule.
+// Paths are read the way Gatehouse reads them, with the same code (paths.ts): normalized (cut at
+// "?"/"#", decoded exactly once, control characters and anything still percent-encoded refused,
+// "\\" -> "/", dot segments resolved), and also split first, with ";parameters" dropped, raw, and
+// per RFC 3986, because the app behind the Worker may read the bytes any of those ways. Every
+// reading is decided (with every asset name of it) and the strictest decision wins; a path whose
+// structure depends on decoding (an encoded "/" or "\\", a ";", an encoded dot segment) is never
+// public. A malformed path is denied before any rule.
+
+import { readPath } from './paths.ts';
 
 export interface Subject {
   users?: string[];
@@ -54,33 +59,13 @@ export interface Decision {
 
 export interface NormalizedPath { path: string; ok: boolean }
 
-const DOUBLE_ESCAPE = /%[0-9a-fA-F]{2}/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const AMBIGUOUS = 'ambiguous path (its structure depends on decoding): never public';
+
 
 /** The path a rule sees: see the top of this file. Lowercase; ok: false for a path to deny. */
 export function normalizePath(raw: string): NormalizedPath {
-  let cut = raw;
-  const q = cut.search(/[?#]/);
-  if (q !== -1) cut = cut.slice(0, q);
-  if (cut === '' || CONTROL.test(cut)) return { path: cut, ok: false };
-  let decoded = cut;
-  if (cut.includes('%')) {
-    try { decoded = decodeURIComponent(cut); } catch { return { path: cut, ok: false }; }
-    if (DOUBLE_ESCAPE.test(decoded) || CONTROL.test(decoded)) return { path: cut, ok: false };
-  }
-  const slashed = decoded.replaceAll('\\', '/');
-  if (!slashed.startsWith('/')) return { path: cut, ok: false };
-  const out: string[] = [];
-  let trailing = false;
-  const segments = slashed.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const seg = segments[i] as string;
-    const last = i === segments.length - 1;
-    if (seg === '..') { out.pop(); trailing = last; } else if (seg === '.' || seg === '') { trailing = last; } else { out.push(seg); trailing = false; }
-  }
-  const path = out.length === 0 ? '/' : `/${out.join('/')}${trailing ? '/' : ''}`;
-  return { path: path.toLowerCase(), ok: true };
+  const n = readPath(raw);
+  return n.ok ? { path: n.path.toLowerCase(), ok: true } : { path: n.path, ok: false };
 }
 
 /**
@@ -237,23 +222,40 @@ export function compilePolicy(rules: readonly Rule[]): Policy {
     return { action: 'deny', rule: null, reason: 'no rule matched (default deny)' };
   }
 
+  // One reading: the request's own name decides as at the gate; another name of the same file
+  // only makes it stricter, and only through a rule that matches it (a name no rule mentions
+  // carries no intent: its default deny is not this request's).
+  function decideNames(method: string, path: string, identity: Identity | null): Decision {
+    let worst = decideOne(method, path, identity);
+    if (worst.action === 'deny') return worst;
+    for (const name of assetAliases(path).slice(1)) {
+      const d = decideOne(method, name, identity);
+      if (d.rule === null) continue;
+      if (RANK[d.action] > RANK[worst.action]) worst = d;
+      if (d.action === 'deny') break;
+    }
+    return worst;
+  }
+
   return {
     rules,
     decide(method, rawPath, identity) {
-      const n = normalizePath(rawPath);
-      if (!n.ok) return { action: 'deny', rule: null, reason: 'malformed path' };
-      // The request's own name decides as at the gate; another name of the same file only
-      // makes it stricter, and only through a rule that matches it (a name no rule mentions
-      // carries no intent: its default deny is not this request's).
-      let worst = decideOne(method, n.path, identity);
-      if (worst.action === 'deny') return worst;
-      for (const name of assetAliases(n.path).slice(1)) {
-        const d = decideOne(method, name, identity);
-        if (d.rule === null) continue;
-        if (RANK[d.action] > RANK[worst.action]) worst = d;
-        if (d.action === 'deny') break;
+      // Every reading of the path (paths.ts: decoded first, split first, with ";parameters"
+      // dropped, raw, RFC 3986), compared lower-case; the strictest wins, as at the gate, and a
+      // path whose structure depends on decoding is never public: which name the Worker or the
+      // asset store acts on is not ours to guess. (Unlike the gate, two readings let through by
+      // different rules are not refused: at the edge a rule carries no headers or upstream of
+      // its own, so which one decided changes nothing.)
+      const read = readPath(rawPath);
+      if (!read.ok) return { action: 'deny', rule: null, reason: 'malformed path' };
+      let worst: Decision | null = null;
+      for (const name of new Set(read.readings.map((r) => r.path.toLowerCase()))) {
+        const d = decideNames(method, name, identity);
+        if (worst === null || RANK[d.action] > RANK[worst.action]) worst = d;
+        if (worst.action === 'deny') return worst;
       }
-      return worst as Decision;
+      const w = worst as Decision;
+      return read.ambiguous && w.action === 'public' ? { action: 'deny', rule: w.rule, reason: AMBIGUOUS } : w;
     },
   };
 }

@@ -15,37 +15,12 @@ import {
   addUser, freePort, gateConfig, signIn, startCaddyFromDocs, startGatehouse, startNginxFromDocs,
   type GatehouseProcess, type ProxyProcess,
 } from './harness.ts';
+import { ambiguous, table } from '../fixtures/path-table.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const APP = 'app.example.test';
 const PROXIED = 'proxied.example.test';
 const PORTAL = 'auth.example.test';
-
-// ---- the generated table
-
-const ADMIN = ['admin', 'ADMIN', 'Admin', '%61dmin', 'adm%69n', '%41DMIN'];
-const DOTS = ['..', '%2e%2e', '%2E%2E', '.%2e', '%2E.', '..;', '%2e%2e;', '..;x=1', '%252e%252e', '%c0%ae%c0%ae', '..%00'];
-const SEPARATORS = ['/', '%2F', '%2f', '%5C', '%5c', '\\', '%252F', '%c0%af', '//', ';/', '%00/'];
-const SUFFIXES = ['', '/', '/x', ';x=1', ';x=1/x', '%00', '%20', '.', '/.', '//x', '%2Fx', '%3Bx', '/x?q=1', '#x', '%2e', '/%2e%2e/admin'];
-
-function table(): string[] {
-  const paths = new Set<string>();
-  // The admin area itself, spelt every way.
-  for (const a of ADMIN) for (const s of SUFFIXES) paths.add(`/${a}${s}`);
-  // Climbing out of the public area into admin: /public<sep><dots><sep>admin/x.
-  for (const sep of SEPARATORS) for (const d of DOTS) for (const a of ['admin', 'ADMIN', '%61dmin']) paths.add(`/public${sep}${d}${sep}${a}/x`);
-  // Starting in admin and "climbing" to public on one reading only: /admin<sep><dots><sep>public/x.
-  for (const sep of SEPARATORS) for (const d of DOTS) paths.add(`/admin${sep}${d}${sep}public/x`);
-  // A real "/" first, the trick second (the issue's /admin/..%2Fpublic/x and /public/..;/admin).
-  for (const sep of SEPARATORS) {
-    for (const d of DOTS) { paths.add(`/admin/${d}${sep}public/x`); paths.add(`/public/${d}${sep}admin/x`); }
-  }
-  // Leading tricks.
-  for (const lead of ['//', '/./', '/%2e/', '/%2E/', '/;x/', '/.;/', '/%2F', '/%5C', '\\', '/public/../', '/x/..;/', '/oauth2/start/..%2F..%2F', '/oauth2/start;/../']) {
-    for (const a of ['admin', 'Admin']) paths.add(`${lead}${a}/x`);
-  }
-  return [...paths];
-}
 
 // ---- raw HTTP
 
@@ -68,16 +43,6 @@ function rawGet(port: number, host: string, target: string, cookie?: string): Pr
     });
     sock.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nAccept: text/html\r\n${cookie ? `Cookie: ${cookie}\r\n` : ''}Connection: close\r\n\r\n`, 'latin1');
   });
-}
-
-/**
- * Ambiguous by the issue's definition, independently of policy/path.ts: an encoded slash or
- * backslash, a raw backslash, a ";" parameter, or a segment that is a dot segment only once
- * decoded. Such a path must never be public.
- */
-function ambiguous(target: string): boolean {
-  const path = target.split(/[?#]/)[0] as string;
-  return /%2f|%5c|\\|;/i.test(path) || path.split('/').some((seg) => /%2e/i.test(seg) && /^(?:\.|%2e){1,2}$/i.test(seg));
 }
 
 interface Summary { cases: number; appAdmin: number; appPublic: number; appOther: number; refused: Record<string, number> }
