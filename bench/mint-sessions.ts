@@ -8,6 +8,7 @@ import { silentLogger, systemClock } from '../src/core/index.ts';
 import { KeyRing } from '../src/crypto/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { Sessions } from '../src/sessions/index.ts';
+import { Accounts, SignInThrottle } from '../src/accounts/index.ts';
 import { readGeneratedSecrets } from '../src/app/index.ts';
 
 export async function mintSessions(dataDir: string, cookieName: string, count: number): Promise<string[]> {
@@ -20,7 +21,10 @@ export async function mintSessions(dataDir: string, cookieName: string, count: n
     const sessions = new Sessions({
       keyring: KeyRing.fromSecrets(secrets), store, clock: systemClock, logger: silentLogger,
       lifetimeMs: 7 * 86_400_000, idleTimeoutMs: 86_400_000,
-      identityOf: (u) => ({ username: u.username, email: u.email, emailVerified: u.emailVerified, groups: u.groups }),
+      accounts: new Accounts({
+        store, clock: systemClock, logger: silentLogger, groups: [],
+        throttle: new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 60_000 }, systemClock),
+      }),
     });
     const cookies: string[] = [];
     for (let i = 0; i < count; i++) {

@@ -11,6 +11,7 @@ import { randomId, type Clock, type Logger } from '../core/index.ts';
 import { hashToken } from '../crypto/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { AuditStore, Store, UserRecord } from '../store/index.ts';
+import { endSessionsOf } from './ending.ts';
 import { hashPassword } from './password.ts';
 import { passwordProblem, type CredentialProblem } from './rules.ts';
 import type { SignInThrottle } from './throttle.ts';
@@ -38,18 +39,9 @@ export type CompleteResult =
   | { ok: true; user: UserRecord; sessionsEnded: number }
   | { ok: false; reason: 'invalid_link' | CredentialProblem };
 
-/** Ends every session (published to every replica) and every OpenID grant of a user. */
+/** Ends every session (published to every replica; but `keepSession`) and every OpenID grant of a user. */
 export async function endAllAccess(store: Store, userId: string, now: number, keepSession?: string): Promise<{ sessions: string[]; grants: number }> {
-  let sessions: string[];
-  if (keepSession === undefined) {
-    sessions = await store.sessions.revokeForUser(userId, now);
-  } else {
-    sessions = [];
-    for (const s of await store.sessions.list({ userId, activeAt: now })) {
-      if (s.id !== keepSession && await store.sessions.revoke(s.id, now)) sessions.push(s.id);
-    }
-  }
-  for (const id of sessions) await store.revocations.publish(id);
+  const sessions = await endSessionsOf(store, userId, now, keepSession);
   const grants = await store.oidc.revokeForAccount(userId);
   return { sessions, grants };
 }

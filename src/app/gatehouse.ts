@@ -11,9 +11,6 @@ import { join, resolve } from 'node:path';
 import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { Accounts, SignInThrottle, setPendingPasswordChecks } from '../accounts/index.ts';
-import { Sessions } from '../sessions/index.ts';
-import { Federation } from '../connectors/index.ts';
 import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
 import {
   createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
@@ -30,6 +27,7 @@ import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
+import { buildServices } from './services.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -177,14 +175,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
       : c);
     settings = buildSettings(withDemo(config), secrets);
-    const throttle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
-    setPendingPasswordChecks(config.limits.pendingPasswordChecks);
-    const accounts = new Accounts({ store, clock, logger, throttle, groups: config.groups });
-    const sessions = new Sessions({
-      keyring: settings.keyring, store, clock, logger,
-      lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout,
-      identityOf: (u) => accounts.identityOf(u), cacheSize: config.limits.sessionCache,
-    });
+    // Accounts (with upstream linking), the throttle, sessions: the same wiring as the CLI's.
+    const services = buildServices({ store, clock, logger, config: () => config, keyring: () => current().keyring });
+    const { accounts, federation, sessions } = services;
     await sessions.start();
     closers.push(() => sessions.stop());
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
@@ -229,7 +222,6 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // The issuer is made after the portal; these reach it once it exists.
     let signOutHook: (sid: string) => Promise<void> = async () => {};
     let formTargetsHook: (rd: string) => Promise<string[]> = async () => [];
-    const federation = new Federation({ store, clock, logger, keyring: () => current().keyring, connectors: () => config.connectors });
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
@@ -272,11 +264,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }
     }
 
-    // Upstream providers: their groups join a session's identity, and renewal asks them again.
-    sessions.setUpstream(federation);
-
     // The issuer (OpenID Connect provider): its /oidc/* paths and the two discovery documents.
-    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, identityOf: (u) => accounts.identityOf(u), clock, logger });
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, accounts, clock, logger });
     await issuer.start();
     closers.push(() => issuer.close());
     // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
@@ -333,7 +322,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // Replicas starting together on a fresh database all see the store empty; the username is
     // unique in the store, so exactly one insert wins and the others are told "conflict": for
     // them the admin exists, which is all this step is for (issue 17).
-    if ((await store.users.count()) === 0) {
+    if ((await accounts.count()) === 0) {
       const password = randomId(15);
       try {
         await accounts.create({ username: 'admin', email: null, name: 'Administrator', groups: ['admins'], password });
@@ -364,10 +353,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       settings = nextSettings;
       config = c;
       portalProxied = computePortalProxied(c, nextSettings);
-      throttle.setLimits(throttleLimits(c));
-      accounts.setConfigGroups(c.groups);
-      sessions.configure({ keyring: nextSettings.keyring, lifetimeMs: c.session.lifetime, idleTimeoutMs: c.session.idleTimeout });
-      sessions.reidentify();
+      services.configure(c);
       for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     };
     let watcher: ConfigWatcher | undefined;
@@ -402,10 +388,6 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
     throw err;
   }
-}
-
-function throttleLimits(c: Config) {
-  return { perAccount: c.signIn.throttle.perAccount, perAddress: c.signIn.throttle.perAddress, windowMs: c.signIn.throttle.window };
 }
 
 /**

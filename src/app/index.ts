@@ -4,3 +4,4 @@ export { resolveSecrets, rotateGeneratedSecret, readGeneratedSecrets } from './s
 export { createLogger } from './logger.ts';
 export { VERSION } from './version.ts';
 export { installProcessGuards, FATAL_EXIT_CODE } from './process-guards.ts';
+export { buildServices, throttleLimits, type Services, type ServicesOptions } from './services.ts';

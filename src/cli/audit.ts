@@ -5,7 +5,7 @@
 import { parseDuration, silentLogger } from '../core/index.ts';
 import type { AuditEvent, AuditQuery } from '../store/index.ts';
 import type { CliIO } from './io.ts';
-import type { Command } from './commands.ts';
+import type { Command } from './command.ts';
 import { loadFor, withStore } from './context.ts';
 
 const CONFIG_HELP = '  -c, --config PATH   config file or directory (default: $GATEHOUSE_CONFIG, else the embedded defaults)';

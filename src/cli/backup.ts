@@ -22,7 +22,7 @@ import { backup as sqliteBackup, DatabaseSync } from 'node:sqlite';
 import { LATEST_SCHEMA_VERSION } from '../store/index.ts';
 import { databaseUrl } from '../app/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
-import type { Command } from './commands.ts';
+import type { Command } from './command.ts';
 import type { CliIO } from './io.ts';
 import { loadFor } from './context.ts';
 

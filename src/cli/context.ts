@@ -1,10 +1,10 @@
-// Shared steps of the commands: find and load the config, open the store.
+// Shared steps of the commands: find and load the config, open the store, build the services.
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { GatehouseError, type Logger } from '../core/index.ts';
+import { GatehouseError, systemClock, type Logger } from '../core/index.ts';
 import { loadConfig, renderProblems, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { databaseUrl } from '../app/index.ts';
+import { buildServices, databaseUrl, type Services } from '../app/index.ts';
 import type { CliIO } from './io.ts';
 
 export function configPath(flag: string | undefined, io: CliIO): string | undefined {
@@ -43,6 +43,15 @@ export async function withStore<T>(loaded: LoadedConfig, logger: Logger, fn: (st
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The store-backed services built exactly as `serve` builds them (app/services.ts): the same
+ * `Accounts`, throttle settings and audit log. Without the key ring: no browser sessions or
+ * upstream sign-in here, only what a command does to people.
+ */
+export function withServices<T>(loaded: LoadedConfig, logger: Logger, fn: (services: Services, store: Store) => Promise<T>): Promise<T> {
+  return withStore(loaded, logger, (store) => fn(buildServices({ store, clock: systemClock, logger, config: () => loaded.config }), store));
 }
 
 /** Print an error the way operators read it: one line, then every problem with its path. */

@@ -3,17 +3,15 @@
 // once: the store keeps only its hash.
 import { parseDuration, silentLogger, systemClock } from '../core/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
-import { Accounts, Invitations, invitationState, PasswordReset, SignInThrottle } from '../accounts/index.ts';
+import { Invitations, invitationState, PasswordReset, SignInThrottle, type Accounts } from '../accounts/index.ts';
 import { createMailer, type Mailer } from '../mail/index.ts';
 import { portalUrl } from '../gateway/index.ts';
 import { validateRedirect } from '../http/index.ts';
-import { EMBEDDED_PUBLIC_URL } from '../app/index.ts';
+import { EMBEDDED_PUBLIC_URL, type Services } from '../app/index.ts';
 import type { Store } from '../store/index.ts';
 import type { CliIO } from './io.ts';
-import type { Command } from './commands.ts';
-import { loadFor, withStore } from './context.ts';
-
-const CONFIG_HELP = '  -c, --config PATH   config file or directory (default: $GATEHOUSE_CONFIG, else the embedded defaults)';
+import { CONFIG_HELP, iso, list, type Command } from './command.ts';
+import { loadFor, withServices } from './context.ts';
 
 export const INVITE_USAGE = `gatehouse invite create --groups a,b [--expires 7d] [--email E] [--uses 1] [--rd URL]
 gatehouse invite list
@@ -28,11 +26,6 @@ create prints a link (once: only its hash is stored). Whoever opens it chooses a
 list shows every invitation: id, groups, address, uses, state (usable, used, expired, revoked).
 revoke makes a link stop working at once.
 ${CONFIG_HELP}`;
-
-const list = (v: string | boolean | undefined): string[] =>
-  typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** publicUrl as the portal builds addresses from it. */
 function site(loaded: LoadedConfig): { publicUrl: URL } {
@@ -57,14 +50,6 @@ export function resetFor(loaded: LoadedConfig, store: Store, mailer: Mailer): Pa
     linkFor: (token) => portalUrl(s, '/oauth2/reset', { t: token }),
     site: () => s.publicUrl.host,
     noticeOnChange: () => c.email.notices.passwordChanged,
-  });
-}
-
-function accountsOf(loaded: LoadedConfig, store: Store): Accounts {
-  const t = loaded.config.signIn.throttle;
-  return new Accounts({
-    store, clock: systemClock, logger: silentLogger, groups: loaded.config.groups,
-    throttle: new SignInThrottle({ perAccount: t.perAccount, perAddress: t.perAddress, windowMs: t.window }, systemClock),
   });
 }
 
@@ -94,8 +79,8 @@ export const inviteCommand: Command = {
       const v = validateRedirect(rd, { domains: domainSettings(loaded.config), publicUrl: site(loaded).publicUrl });
       if (!v.ok) { io.err(`gatehouse: --rd ${rd} is not an address this instance may send people to (${v.reason})`); return 2; }
     }
-    return withStore(loaded, silentLogger, async (store) => {
-      const invitations = invitationsFor(store, accountsOf(loaded, store));
+    return withServices(loaded, silentLogger, async ({ accounts }, store) => {
+      const invitations = invitationsFor(store, accounts);
       if (sub === 'list') {
         const now = systemClock.now();
         for (const inv of await invitations.list()) {
@@ -134,8 +119,8 @@ export const inviteCommand: Command = {
 };
 
 /** `gatehouse user reset-link NAME`: a single-use password reset link for the operator to hand over. */
-export async function userResetLink(loaded: LoadedConfig, store: Store, username: string, io: CliIO): Promise<number> {
-  const user = await store.users.findByUsername(username);
+export async function userResetLink(loaded: LoadedConfig, { accounts }: Services, store: Store, username: string, io: CliIO): Promise<number> {
+  const user = await accounts.find(username);
   if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
   if (user.disabled) { io.err(`gatehouse: ${user.username} is disabled: enable the account first (gatehouse user enable)`); return 1; }
   const mailer = createMailer(loaded.config.email, silentLogger);

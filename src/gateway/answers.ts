@@ -5,7 +5,7 @@
 // portal is fetched with GET — RFC 9110 §15.4.4) and an API client a 401.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newRequestId, type OriginalRequest } from '../http/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
 import { portalUrl, type GateSettings, type HeaderNames } from './settings.ts';
 import { deniedPage, type DenyWhy } from './pages.ts';
 

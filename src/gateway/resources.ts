@@ -7,7 +7,8 @@
 // A resource is decided before the apps: a URL under a resource is bearer-only, whatever an app
 // rule for the same host says (a cookie never opens it, and no rule can make it public).
 import type { Config } from '../config/index.ts';
-import { compilePolicy, type Identity, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
+import { compilePolicy, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
 import { stripPort } from './settings.ts';
 
 type ResourceConfig = Config['resources'][number];

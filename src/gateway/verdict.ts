@@ -18,7 +18,7 @@
 //   2. the session (a map lookup for sessions this process has seen)
 //   3. the rule again with the identity
 //   4. oauth2-proxy's allowed_groups / allowed_emails / allowed_email_domains, ANDed on top
-import type { Identity } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
 import type { OriginalRequest } from '../http/index.ts';
 import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';

@@ -2,7 +2,7 @@
 // `email_verified` is true only for an address the store has verified (the Kubernetes API server
 // refuses an email claim whose email_verified is false); `groups` is always an array of strings.
 import type { CLIENT_CLAIMS } from '../config/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
 
 export type ReleasableClaim = typeof CLIENT_CLAIMS[number];
 

@@ -9,10 +9,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import type { Clock, Logger } from '../core/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 import type { Config } from '../config/index.ts';
-import type { Store, UserRecord, AuditEvent } from '../store/index.ts';
+import type { Store, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { Identity } from '../policy/index.ts';
 import { checkForm, checkFormHeaders, contentSecurityPolicy, issueFormToken, readForm, readOriginal, serializeCookie } from '../http/index.ts';
 import { cookieDomainFor, formGuard, isPortalHost, portalBase, portalUrl, sessionFromCookies, type GateSettings } from '../gateway/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
@@ -29,7 +29,8 @@ export interface IssuerDeps {
   config: () => Config;
   store: Store;
   sessions: Sessions;
-  identityOf: (u: UserRecord) => Identity;
+  /** People: who a user id is, and the identity their tokens and claims carry. */
+  accounts: Pick<Accounts, 'get' | 'identityOf' | 'nameOf'>;
   clock: Clock;
   logger: Logger;
   /** How often the signing keys are re-read (a rotation by the CLI or another replica). */
@@ -98,7 +99,7 @@ export function createIssuer(deps: IssuerDeps) {
 
   /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
   async function usernameOf(userId: string): Promise<string> {
-    return (await store.users.get(userId).catch(() => undefined))?.username ?? userId;
+    return deps.accounts.nameOf(userId);
   }
 
   function audit(e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }): void {
@@ -157,7 +158,7 @@ export function createIssuer(deps: IssuerDeps) {
     const base = portalBase(settings);
     const provider = buildProvider({
       issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
-      identityOf: deps.identityOf, gateUserId, endGateSession,
+      accounts: deps.accounts, gateUserId, endGateSession,
       renderError: errorPage,
       logoutPage: (form, clientName) => logoutPage(form, clientName, base),
       signedOutPage,
@@ -342,7 +343,7 @@ export function createIssuer(deps: IssuerDeps) {
         if (check.rule === 'origin') return page(res, 403, errorPage('Refused', 'This form was posted from another site.'));
         status = 400;
       }
-      const user = await store.users.get(accountId);
+      const user = await deps.accounts.get(accountId);
       // Registered and metadata-document clients are known to oidc-provider only.
       const known = await b.provider.Client.find(clientId).catch(() => undefined);
       const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);

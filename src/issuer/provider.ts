@@ -14,11 +14,11 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Account, type Client, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
-import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Store } from '../store/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 import { contentSecurityPolicy } from '../http/index.ts';
 import { adapterFor, h } from './adapter.ts';
 import { SCOPE_CLAIMS, userClaims } from './claims.ts';
@@ -37,7 +37,7 @@ export interface ProviderDeps {
   store: Store;
   clock: Clock;
   logger: Logger;
-  identityOf: (u: UserRecord) => Identity;
+  accounts: Pick<Accounts, 'get' | 'identityOf'>;
   /** The user id of the gate session this request carries, or null. */
   gateUserId: (req: IncomingMessage) => Promise<string | null>;
   /** Ends the gate session of this request; returns the Set-Cookie that clears its cookie. */
@@ -178,9 +178,9 @@ export function buildProvider(d: ProviderDeps): Provider {
     extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { accountId?: string; clientId?: string; kind?: string }) => {
       if (token.kind !== 'AccessToken' && token.kind !== 'ClientCredentials') return undefined;
       if (token.accountId) {
-        const user = await store.users.get(token.accountId);
+        const user = await d.accounts.get(token.accountId);
         if (!user) return undefined;
-        const identity = d.identityOf(user);
+        const identity = d.accounts.identityOf(user);
         const allowed = clients.get(token.clientId ?? ctx.oidc.client?.clientId ?? '')?.claims;
         const out: Record<string, unknown> = {};
         if (!allowed || allowed.includes('preferred_username')) out.preferred_username = identity.username;
@@ -262,9 +262,9 @@ export function buildProvider(d: ProviderDeps): Provider {
     // Registered and metadata-document clients always rotate (RFC 9700 §4.14.2 for public clients).
     rotateRefreshToken: (ctx: KoaContextWithOIDC) => clients.get(ctx.oidc.client?.clientId ?? '')?.rotateRefreshTokens ?? true,
     findAccount: async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
-      const user = await store.users.get(sub);
+      const user = await d.accounts.get(sub);
       if (!user || user.disabled) return undefined;
-      const identity = d.identityOf(user);
+      const identity = d.accounts.identityOf(user);
       const client = clients.get(ctx.oidc.client?.clientId ?? '');
       // A user removed from allowedGroups gets no more tokens, refresh included.
       if (!mayUse(client, identity)) return undefined;

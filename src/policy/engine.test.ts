@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AppConfig } from '../config/index.ts';
-import { GatehouseError } from '../core/index.ts';
+import { GatehouseError, type Identity } from '../core/index.ts';
 import { compilePolicy, explain, hostMatches, compilePathPattern } from './index.ts';
-import type { Identity, Decision } from './index.ts';
+import type { Decision } from './index.ts';
 
 const DEFAULTS = { user: 'X-Auth-Request-User', email: 'X-Auth-Request-Email', groups: 'X-Auth-Request-Groups', preferredUsername: 'X-Auth-Request-Preferred-Username' };
 const GRAFANA_HEADERS = { user: 'X-WEBAUTH-USER', email: 'X-WEBAUTH-EMAIL', groups: 'X-WEBAUTH-GROUPS', preferredUsername: 'X-WEBAUTH-NAME' };

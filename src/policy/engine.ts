@@ -34,7 +34,7 @@
 // union of the rules listed under its host and under each parent domain for wildcards, in rule
 // order, so the index never changes which rule wins.
 import type { AppConfig } from '../config/index.ts';
-import { GatehouseError } from '../core/index.ts';
+import { GatehouseError, type Identity } from '../core/index.ts';
 import { compileHostPattern, hostKey, matchHostPattern, splitHost } from './host.ts';
 import type { HostParts, HostPattern } from './host.ts';
 import { readPath, type PathReading, type ReadPath } from './path.ts';
@@ -43,7 +43,7 @@ import type { PathMatcher } from './pattern.ts';
 import { cidrProblem, compileNetworks } from './network.ts';
 import type { NetworkMatcher } from './network.ts';
 import { compileSubject, subjectMatches, viewOf } from './subject.ts';
-import type { CompiledSubject, Identity, IdentityView } from './subject.ts';
+import type { CompiledSubject, IdentityView } from './subject.ts';
 
 export interface ResolvedHeaderNames {
   readonly user: string;

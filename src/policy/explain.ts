@@ -10,7 +10,8 @@ import { splitHost } from './host.ts';
 import type { HostParts } from './host.ts';
 import type { PathReading } from './path.ts';
 import { describeSubject, viewOf } from './subject.ts';
-import type { Identity, IdentityView } from './subject.ts';
+import type { Identity } from '../core/index.ts';
+import type { IdentityView } from './subject.ts';
 
 function list(items: readonly string[] | undefined): string {
   return items === undefined || items.length === 0 ? '(none)' : items.join(', ');

@@ -3,7 +3,6 @@ export { normalizePath, readPath, type NormalizedPath, type ReadPath, type PathR
 export { hostMatches } from './host.ts';
 export { compilePathPattern, type PathMatcher } from './pattern.ts';
 export { compileNetworks, cidrProblem, type NetworkMatcher } from './network.ts';
-export type { Identity } from './subject.ts';
 export {
   compilePolicy, Policy, DEFAULT_DENY_REASON, MALFORMED_PATH_REASON, AMBIGUOUS_PATH_REASON,
   type Decision, type Action, type PolicyRequest, type ResolvedHeaderNames, type HeaderDefaults,

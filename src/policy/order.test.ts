@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { AppConfig, Subject } from '../config/index.ts';
 import { compilePolicy, compilePathPattern, hostMatches } from './index.ts';
-import type { Identity } from './index.ts';
+import type { Identity } from '../core/index.ts';
 
 const DEFAULTS = { user: 'X-Auth-Request-User', email: 'X-Auth-Request-Email', groups: 'X-Auth-Request-Groups', preferredUsername: 'X-Auth-Request-Preferred-Username' };
 const HOSTS = ['a.example.org', 'b.example.org', '*.example.org'];

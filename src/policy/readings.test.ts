@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import fc from 'fast-check';
 import { compilePolicy, readPath, AMBIGUOUS_PATH_REASON } from './index.ts';
-import type { Identity } from './index.ts';
+import type { Identity } from '../core/index.ts';
 
 const DEFAULTS = { user: 'X-Auth-Request-User', email: 'X-Auth-Request-Email', groups: 'X-Auth-Request-Groups', preferredUsername: 'X-Auth-Request-Preferred-Username' };
 const HOST = 'app.example.org';

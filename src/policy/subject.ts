@@ -7,14 +7,8 @@
 //   anyUser       any signed-in identity
 // Emails and email domains count only when the identity's email is verified: an unverified
 // address is a claim anyone can make at an upstream provider.
+import type { Identity } from '../core/index.ts';
 import type { Subject } from '../config/index.ts';
-
-export interface Identity {
-  readonly username: string;
-  readonly email: string | null;
-  readonly emailVerified: boolean;
-  readonly groups: readonly string[];
-}
 
 export interface CompiledSubject {
   readonly source: Subject;

@@ -3,7 +3,7 @@
 // readers, no JavaScript.
 import { layout } from '../gateway/index.ts';
 import { escapeHtml } from '../http/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Identity } from '../core/index.ts';
 
 export interface ProviderButton { id: string; label: string; href: string }
 

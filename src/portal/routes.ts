@@ -5,9 +5,9 @@ import type { Clock, Logger } from '../core/index.ts';
 import {
   checkForm, contentSecurityPolicy, issueFormToken, readForm, readOriginal, parseCookie, securityHeaders, serializeCookie, validateRedirect, type Metrics,
 } from '../http/index.ts';
-import type { Accounts } from '../accounts/index.ts';
+import type { Accounts, Federation } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import { ConnectorError, type Federation } from '../connectors/index.ts';
+import { ConnectorError } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
 import type { AuditStore, TicketStore } from '../store/index.ts';
 import {

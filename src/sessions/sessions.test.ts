@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock, MemoryLogger } from '../core/index.ts';
 import { KeyRing } from '../crypto/index.ts';
+import { Accounts, SignInThrottle } from '../accounts/index.ts';
 import { openStore, type Store, type UserRecord } from '../store/index.ts';
 import { Sessions, type SessionView } from './index.ts';
 
@@ -20,11 +21,16 @@ let alice: UserRecord;
 let keyring: KeyRing;
 const started: Sessions[] = [];
 
+function accountsOf(): Accounts {
+  const throttle = new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 60_000 }, clock);
+  return new Accounts({ store, clock, logger, throttle, groups: [] });
+}
+
 async function make(opts: { lifetimeMs?: number; idleTimeoutMs?: number; keyring?: KeyRing } = {}): Promise<Sessions> {
   const s = new Sessions({
     keyring: opts.keyring ?? keyring, store, clock, logger,
     lifetimeMs: opts.lifetimeMs ?? 7 * 24 * HOUR, idleTimeoutMs: opts.idleTimeoutMs ?? 24 * HOUR,
-    identityOf: (u) => ({ username: u.username, email: u.email, emailVerified: u.emailVerified, groups: u.groups }),
+    accounts: accountsOf(),
   });
   await s.start();
   started.push(s);
@@ -350,7 +356,7 @@ describe('memory bounds (issue 9)', () => {
   test('valid sessions past limits.sessionCache: both caches stay within it, and an evicted session still works (from the store)', async () => {
     const s = new Sessions({
       keyring, store, clock, logger, lifetimeMs: 7 * 24 * HOUR, idleTimeoutMs: 24 * HOUR, cacheSize: 50,
-      identityOf: (u) => ({ username: u.username, email: u.email, emailVerified: u.emailVerified, groups: u.groups }),
+      accounts: accountsOf(),
     });
     await s.start();
     started.push(s);

@@ -6,10 +6,10 @@
 // The forward-auth hot path is `authenticate()`: for a session seen before it is a map lookup
 // for the unsealed cookie, a revocation check, and an idle check; no store access.
 import { randomBytes } from 'node:crypto';
-import type { Clock, Logger } from '../core/index.ts';
+import type { Clock, Identity, Logger } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store, UserRecord } from '../store/index.ts';
-import type { Identity } from '../policy/index.ts';
+import type { Accounts } from '../accounts/index.ts';
 
 const PURPOSE = 'session-cookie';
 /** How long a loaded identity is trusted before it is refreshed from the store (in the background). */
@@ -32,15 +32,12 @@ const REVOCATION_POLL_MS = 500;
 interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string }
 
 /**
- * Upstream providers (connectors) behind a session: their mapped groups join the user's own, and
- * at renewal the provider is asked again. Never called on the hot path: `groupsFor` when a process
- * first sees a session, `refresh` in the background like the store refresh below.
+ * What sessions need of the people behind them (accounts own people). Never called on the hot
+ * path: when a process first sees a session, and in the background at renewal. A session made
+ * with an upstream provider (connector) adds that identity's mapped groups to the user's own,
+ * and at renewal the provider is asked again (`refreshUpstream`: 'revoked' ends the session).
  */
-export interface UpstreamHook {
-  groupsFor(userId: string, connectorId: string): Promise<string[] | null>;
-  /** 'revoked' ends the session; null or groups keep it. */
-  refresh(userId: string, connectorId: string): Promise<string[] | 'revoked' | null>;
-}
+export type SessionAccounts = Pick<Accounts, 'get' | 'identityOf' | 'endSession' | 'upstreamGroups' | 'refreshUpstream'>;
 
 export interface SessionView {
   sid: string;
@@ -68,7 +65,7 @@ export interface SessionOptions {
   logger: Logger;
   lifetimeMs: number;
   idleTimeoutMs: number;
-  identityOf: (user: UserRecord) => Identity;
+  accounts: SessionAccounts;
   /** See DEFAULT_SESSION_CACHE. */
   cacheSize?: number;
 }
@@ -80,7 +77,7 @@ export class Sessions {
   readonly #logger: Logger;
   #lifetimeMs: number;
   #idleTimeoutMs: number;
-  readonly #identityOf: (user: UserRecord) => Identity;
+  readonly #accounts: SessionAccounts;
   readonly #cacheSize: number;
 
   /** sealed cookie value -> its payload, to skip AES-GCM for cookies seen before. */
@@ -95,7 +92,6 @@ export class Sessions {
   #pollTimer: NodeJS.Timeout | undefined;
   #polledAt = 0;
   #polling = false;
-  #upstream: UpstreamHook | undefined;
 
   constructor(opts: SessionOptions) {
     this.#keyring = opts.keyring;
@@ -104,7 +100,7 @@ export class Sessions {
     this.#logger = opts.logger;
     this.#lifetimeMs = opts.lifetimeMs;
     this.#idleTimeoutMs = opts.idleTimeoutMs;
-    this.#identityOf = opts.identityOf;
+    this.#accounts = opts.accounts;
     this.#cacheSize = Math.max(1, opts.cacheSize ?? DEFAULT_SESSION_CACHE);
   }
 
@@ -118,12 +114,9 @@ export class Sessions {
 
   get lifetimeMs(): number { return this.#lifetimeMs; }
 
-  /** Connect the upstream providers (set once at start-up, before sessions made with them are seen). */
-  setUpstream(hook: UpstreamHook): void { this.#upstream = hook; }
-
   /** The user's identity with the groups of the upstream identity the session came from. */
   #compose(user: UserRecord, upstreamGroups: readonly string[]): Identity {
-    const own = this.#identityOf(user);
+    const own = this.#accounts.identityOf(user);
     if (upstreamGroups.length === 0) return own;
     return { ...own, groups: [...new Set([...own.groups, ...upstreamGroups])] };
   }
@@ -197,12 +190,10 @@ export class Sessions {
     return this.#load(payload).then((l) => (l ? this.#check(l, this.#clock.now()) : null));
   }
 
-  /** End a session everywhere: the store records it and every replica hears of it. */
-  async revoke(sid: string): Promise<boolean> {
-    const now = this.#clock.now();
-    const was = await this.#store.sessions.revoke(sid, now);
+  /** End a session everywhere: the store records it and every replica hears of it (Accounts.endSession). */
+  async revoke(sid: string, reason = 'signed out'): Promise<boolean> {
+    const was = await this.#accounts.endSession(sid, reason);
     this.#markRevoked(sid);
-    await this.#store.revocations.publish(sid);
     return was;
   }
 
@@ -257,12 +248,12 @@ export class Sessions {
       const rec = await this.#store.sessions.get(p.sid);
       if (!rec || rec.userId !== p.uid) return null;
       if (rec.revokedAt !== null) { this.#revoked.set(rec.id, rec.expiresAt); return null; }
-      const user = await this.#store.users.get(rec.userId);
+      const user = await this.#accounts.get(rec.userId);
       if (!user || user.disabled) return null;
       const via = p.via ?? null;
       let upstreamGroups: readonly string[] = [];
-      if (via !== null && this.#upstream) {
-        const groups = await this.#upstream.groupsFor(user.id, via);
+      if (via !== null) {
+        const groups = await this.#accounts.upstreamGroups(user.id, via);
         // The upstream identity was unlinked: the session it made is over.
         if (groups === null) return null;
         upstreamGroups = groups;
@@ -283,13 +274,13 @@ export class Sessions {
   /** Refresh a session's identity from the store without making the request wait for it. */
   #refresh(l: Loaded): void {
     l.refreshing = true;
-    this.#store.users.get(l.userId).then(async (user) => {
+    this.#accounts.get(l.userId).then(async (user) => {
       if (!user || user.disabled) { this.#markRevoked(l.sid); return; }
-      if (l.via !== null && this.#upstream) {
-        // The provider is asked only when its connector's refreshInterval has passed (the hook decides).
-        const upstream = await this.#upstream.refresh(l.userId, l.via);
+      if (l.via !== null) {
+        // The provider is asked only when its connector's refreshInterval has passed (accounts decide).
+        const upstream = await this.#accounts.refreshUpstream(l.userId, l.via);
         if (upstream === 'revoked') {
-          await this.revoke(l.sid);
+          await this.revoke(l.sid, 'upstream access ended');
           this.#logger.info({ event: 'session_ended', reason: 'upstream access ended', connector: l.via, session: l.sid.slice(0, 6) }, 'session ended by its upstream provider');
           return;
         }
