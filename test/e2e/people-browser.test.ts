@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { addUser, CookieJar, formAction, headerValues, hiddenInputs, jarRequest, launchChromium, request, startStack, within, type Stack } from './harness.ts';
+import { addUser, CookieJar, formAction, freePort, headerValues, hiddenInputs, jarRequest, launchChromium, PORTAL_HOST, request, startStack, within, type Stack } from './harness.ts';
+import { startUpstreamOidc, type UpstreamOidc } from '../unit/connectors-fakes.ts';
 import { linkIn, startMailCatcher, type MailCatcher } from './mail-catcher.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -234,5 +235,53 @@ describe('the account page', () => {
       assert.equal(await rows.count(), 1);
       await accessible(page, 'the account page after a change');
     } finally { await laptop.close(); await phone.close(); }
+  });
+});
+
+describe('an invitation taken up through an upstream OpenID provider (oidc-provider)', () => {
+  let up: UpstreamOidc;
+  let st: Stack;
+  before(async () => {
+    const port = await freePort();
+    up = await startUpstreamOidc({ redirectUri: `http://${PORTAL_HOST}:${port}/oauth2/callback` });
+    up.accounts.set('kc-7', { sub: 'kc-7', claims: { preferred_username: 'ines', email: 'ines@upstream.example', email_verified: true, name: 'Ines' } });
+    up.next = 'kc-7';
+    st = await startStack('nginx', {
+      port,
+      apps: '  - { name: app, hosts: [app.example.test, app2.other.test], allow: { groups: [ops] } }',
+      extra: [
+        'connectors:',
+        `  - { id: corp, name: Corp SSO, type: oidc, issuer: "${up.issuer}", clientId: ${up.clientId}, clientSecret: "${up.clientSecret}", createAccounts: invite }`,
+      ].join('\n'),
+    });
+  });
+  after(async () => { await st?.stop(); await up?.close(); });
+
+  test('"Continue with Corp SSO" on the invitation makes the account with the invitation\'s groups, then the app', async () => {
+    const appUrl = st.url('app.example.test', '/from-sso');
+    const made = await st.gh.run(['invite', 'create', '--groups', 'ops', '--rd', appUrl]);
+    assert.equal(made.code, 0, made.stdout + made.stderr);
+    const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
+    const ctx = await browser.newContext();
+    ctx.setDefaultTimeout(10_000);
+    try {
+      const page = await ctx.newPage();
+      // Without an invitation the provider's identity has no account here (createAccounts: invite).
+      await page.goto(`${st.portal}/oauth2/start?provider=corp`);
+      assert.equal(await page.locator('h1').innerText(), 'No account');
+      await page.goto(link);
+      await accessible(page, 'the enrolment screen with a provider');
+      await page.getByRole('button', { name: 'Continue with Corp SSO' }).click();
+      await page.waitForURL(appUrl);
+      const seen = st.app.seen.filter((r) => r.url === '/from-sso').at(-1);
+      assert.ok(seen);
+      assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['ines']);
+      assert.deepEqual(headerValues(seen, 'X-Auth-Request-Groups'), ['ops']);
+    } finally { await ctx.close(); }
+    const again = await browser.newContext();
+    try {
+      const p2 = await again.newPage();
+      assert.equal((await p2.goto(link))?.status(), 410, 'the invitation made its one account');
+    } finally { await again.close(); }
   });
 });
