@@ -121,6 +121,7 @@ export const EN = {
   'account.identity_unlinked': '{provider} was unlinked. Your sessions are signed out.',
   'account.identity_last': 'This is your only way to sign in: set a password first.',
   'account.identity_link': 'Link {provider}',
+  'account.identity_linked': '{provider} is linked: you can sign in with it too.',
   'account.activity': 'Recent sign-ins',
   'account.activity_none': 'No sign-ins recorded.',
   'account.activity_when': 'When',
