@@ -2,7 +2,7 @@
 // its embedded defaults: it shows a newcomer exactly what an app is told.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { escapeHtml } from '../http/index.ts';
+import { answer, escapeHtml, NO_STORE } from '../web/index.ts';
 
 const IDENTITY_PREFIX = 'x-auth-request-';
 
@@ -36,12 +36,10 @@ export async function startDemoApp(): Promise<{ url: string; close(): Promise<vo
     const pairs: [string, string][] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) pairs.push([(req.rawHeaders[i] ?? '').toLowerCase(), req.rawHeaders[i + 1] ?? '']);
     if ((req.headers.accept ?? '').includes('application/json')) {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ headers: Object.fromEntries(pairs.filter(([k]) => k !== 'cookie')) }));
+      answer(res, 200, { 'content-type': 'application/json', 'cache-control': NO_STORE }, JSON.stringify({ headers: Object.fromEntries(pairs.filter(([k]) => k !== 'cookie')) }));
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(demoPage(pairs, '/oauth2/sign_out'));
+    answer(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': NO_STORE }, demoPage(pairs, '/oauth2/sign_out'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

@@ -8,26 +8,25 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { GatehouseError, isGatehouseError, randomId, systemClock, toWire, type Clock, type Logger } from '../core/index.ts';
+import { GatehouseError, isGatehouseError, randomId, systemClock, Topic, type Clock, type Logger } from '../core/index.ts';
 import { ConfigWatcher, type Config, type LoadedConfig } from '../config/index.ts';
 import { openStore, type Store } from '../store/index.ts';
-import { answerSocket, healthHandlers, Metrics, newRequestId, readOriginal, type RouteLabel } from '../http/index.ts';
-import {
-  createForwardAuth, createProxyMode, createTicketRedeemer, isPortalHost, portalBase, portalPath, portalUrl, STYLESHEET_PATH, type GateSettings,
-} from '../gateway/index.ts';
-import {
-  createResourceMetadata, createTokenVerifier, createAppTokenVerifier, createDpopChecker, issuerIdentifier, resourceRegistry, METADATA_PATH, type BearerGate, type JSONWebKeySet,
-} from '../gateway/index.ts';
+import { healthHandlers, Metrics, newRequestId } from '../http/index.ts';
+import { answer, answerSocket, NO_STORE, portalBase, portalPath, portalUrl, type GateSettings } from '../web/index.ts';
+import { createForwardAuth, createProxyMode, createTicketRedeemer } from '../gateway/index.ts';
+import { createResourceMetadata, METADATA_PATH, type JSONWebKeySet } from '../gateway/index.ts';
 import { createPortal } from '../portal/index.ts';
 import { createIssuer } from '../issuer/index.ts';
-import { hostMatches } from '../policy/index.ts';
-import { createRouter, type Route } from './router.ts';
+import { createRouter } from './router.ts';
+import { featureRoutes, mountRoutes, opsRoutes } from './routes.ts';
+import { hostOwnership, isProxiedHost, runningSite, startingSite, type HostOwnership } from './site.ts';
 import { buildSettings } from './settings.ts';
 import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
 import { buildServices } from './services.ts';
+import { buildBearerGate } from './bearer-gate.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -85,51 +84,29 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     if (!settings) throw new GatehouseError('store_unavailable', 'gatehouse is still starting');
     return settings;
   };
-  const routes = new Map<string, Route>();
-  let isProxiedApp: (req: IncomingMessage) => boolean = () => false;
-  let fallback: (req: IncomingMessage, path: string) => { label: RouteLabel; run: (res: ServerResponse) => void | Promise<void> } =
-    () => ({ label: 'other', run: (res) => { res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }); res.end('starting\n'); } });
-  const internal = (label: RouteLabel, handler: Route['handler']): Route => ({ label, methods: ['GET', 'HEAD'], handler, lean: true, internal: true });
-  routes.set('/healthz', internal('healthz', (req, res) => health.healthz(req, res)));
-  routes.set('/readyz', internal('readyz', (req, res) => health.readyz(req, res)));
-  routes.set('/ping', internal('healthz', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); }));
-  routes.set('/ready', internal('readyz', (req, res) => health.readyz(req, res)));
+  let hosts: HostOwnership | undefined;
   const renderMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const m = await metrics.render();
-    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
-    res.end(m.body);
+    answer(res, 200, { 'content-type': m.contentType, 'cache-control': NO_STORE }, m.body);
   };
-  routes.set('/metrics', internal('metrics', async (req, res) => {
+  const ops = opsRoutes({
+    healthz: (req, res) => health.healthz(req, res), readyz: (req, res) => health.readyz(req, res), metrics: renderMetrics,
     // Off the public door (see ops-door.ts); with metrics.listen, only on that listener.
-    if (config.metrics.listen || cameThroughPublicDoor(req, config)) {
-      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-      res.end('not found\n');
-      return;
-    }
-    await renderMetrics(req, res);
-  }));
-
+    metricsHidden: (req) => Boolean(config.metrics.listen) || cameThroughPublicDoor(req, config),
+  });
+  // Until the features exist: the health routes, and 503 for every other path.
   const router = createRouter({
-    routes, metrics, logger,
-    fallback: (req, path) => fallback(req, path),
+    site: startingSite(mountRoutes(ops, '')), metrics, logger,
     hsts: () => settings?.publicUrl.protocol === 'https:',
     isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
-    isProxiedApp: (req) => isProxiedApp(req),
   });
-  let onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
   const server = createServer({
     keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000,
     // Only an app's WebSocket (reverse-proxy mode) is taken over as an upgrade; every other
     // request with an Upgrade header is routed like any request and gets an ordinary answer.
-    shouldUpgradeCallback: (req) => onUpgrade !== undefined && router.wantsUpgrade(req),
+    shouldUpgradeCallback: (req) => router.wantsUpgrade(req),
   }, router.handle);
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Node hands the socket over without its error listener: a reset now would be an uncaught
-    // 'error' event, which ends the process.
-    socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'upgrade connection error'); });
-    if (onUpgrade) onUpgrade(req, socket, head);
-    else answerSocket(socket, 503, 'Service Unavailable');
-  });
+  server.on('upgrade', router.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, logger));
   server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
   await new Promise<void>((res, rej) => {
@@ -180,143 +157,43 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const { accounts, federation, sessions } = services;
     await sessions.start();
     closers.push(() => sessions.stop());
-    const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
-    // Protected resources (resources[]): bearer-only, decided before the apps. The verifier reads
-    // `accessTokenKeys` on every miss of its cache, so a key rotation takes effect at once.
-    // ISSUER HOOK: once the issuer exists, set `accessTokenKeys.fromIssuer = () => <its public
-    // JWKS>` (the same object until the keys change: a new object empties the verifier's cache).
-    // Keys given in StartOptions (tests) win.
-    const EMPTY_JWKS: JSONWebKeySet = { keys: [] };
-    const accessTokenKeys = {
-      fromIssuer: (): JSONWebKeySet => EMPTY_JWKS,
-      /** Agents (sub "agent:<name>") are checked against the issuer: a deleted agent's tokens stop at the gate. */
-      subjectActive: async (_sub: string, _clientId: string): Promise<boolean> => true,
-    };
-    const resources = resourceRegistry(() => ({
-      resources: config.resources, publicUrl: current().publicUrl, headers: current().defaultHeaders,
-      ...(config.issuer.dpop.enabled ? { dpopAlgorithms: config.issuer.dpop.algorithms } : {}),
-    }));
-    const ownVerifier = createTokenVerifier({
-      issuer: () => issuerIdentifier(current().publicUrl), keys: opts.accessTokenKeys ?? (() => accessTokenKeys.fromIssuer()), clock,
-      subjectActive: (sub, clientId) => accessTokenKeys.subjectActive(sub, clientId),
-      // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
-      // subject is asked of the store at most once a second.
-      subjectCheckMs: 1_000,
-      maxCached: config.limits.tokenCache,
+    hosts = hostOwnership(config, settings);
+
+    // The issuer (OpenID Connect provider) before the gate and the portal: the gate verifies its
+    // access tokens, the portal asks it where an interaction's form ends, and it hears of every
+    // gate sign-out (the Topic the portal announces them on).
+    const signOuts = new Topic<string>();
+    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, accounts, signOuts, clock, logger });
+    await issuer.start();
+    closers.push(() => issuer.close());
+
+    // Bearer tokens at the gate (resources[], apps with an audience): the issuer's keys and agents.
+    const bearer = buildBearerGate({
+      config: () => config, settings: current, store: openedStore, clock, accounts, issuer, ...(opts.accessTokenKeys ? { keys: opts.accessTokenKeys } : {}),
     });
-    const bearer: BearerGate = {
-      resources,
-      verifier: ownVerifier,
-      // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
-      appVerifier: createAppTokenVerifier(ownVerifier, {
-        ownIssuer: () => issuerIdentifier(current().publicUrl), trusted: () => config.tokens.trustedIssuers, clock,
-      }),
-      // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
-      // remembered in the store, so a replay to another replica fails too.
-      dpop: createDpopChecker({
-        settings: () => ({ enabled: config.issuer.dpop.enabled, algorithms: config.issuer.dpop.algorithms, proofLifetimeMs: config.issuer.dpop.proofLifetime }),
-        clock, once: (key, expiresAt, now) => openedStore.replays.once(key, expiresAt, now), sweep: (before) => openedStore.replays.deleteExpired(before),
-      }),
-    };
+    const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
-    // The issuer is made after the portal; these reach it once it exists.
-    let signOutHook: (sid: string) => Promise<void> = async () => {};
-    let formTargetsHook: (rd: string) => Promise<string[]> = async () => [];
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
-      // Set once the issuer exists (below): a gate sign-out ends its OpenID sessions too.
-      onSignOut: (sid) => signOutHook(sid),
-      formTargets: (rd) => formTargetsHook(rd),
+      signOuts,
+      formTargets: (rd) => issuer.formTargetsFor(rd),
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
+    const proxiedHost = (req: IncomingMessage): boolean => isProxiedHost(current(), hosts as HostOwnership, req);
     // RFC 9728 metadata on resource hosts; on any other host the path is the app's (or 404).
-    const resourceMetadata = createResourceMetadata({
-      settings: current, resources,
-      app: { owns: (req) => isProxiedApp(req), handle: (req, res) => proxyMode.web(req, res) },
-    });
-    for (const path of [METADATA_PATH, `${METADATA_PATH}/*`]) routes.set(path, { label: 'static', methods: null, handler: resourceMetadata });
+    const resourceMetadata = createResourceMetadata({ settings: current, resources: bearer.resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
 
-    routes.set('/oauth2/auth', { label: 'forward_auth', methods: null, handler: forwardAuth, lean: true });
-    routes.set('/oauth2/start', { label: 'start', methods: ['GET', 'HEAD'], handler: portal.start });
-    routes.set('/oauth2/sign_in', {
-      label: 'sign_in', methods: ['GET', 'HEAD', 'POST'],
-      handler: (req, res, q) => (req.method === 'POST' ? portal.signIn(req, res) : portal.start(req, res, q)),
-    });
-    routes.set('/oauth2/sign_out', { label: 'sign_out', methods: ['GET', 'HEAD', 'POST'], handler: portal.signOut });
-    routes.set('/oauth2/userinfo', { label: 'userinfo', methods: ['GET', 'HEAD'], handler: portal.userinfo });
-    routes.set('/oauth2/ticket', { label: 'sign_in', methods: ['GET', 'HEAD'], handler: portal.ticket });
-    routes.set('/oauth2/callback', { label: 'callback', methods: ['GET', 'HEAD'], handler: portal.callback });
-    routes.set(STYLESHEET_PATH, { label: 'static', methods: ['GET', 'HEAD'], handler: portal.stylesheet, lean: true });
-    // A publicUrl with a path (https://example.org/auth): the portal's pages answer under it, like
-    // the issuer's routes below, and the portal builds every address with it (portalUrl). The
-    // root spellings stay: /oauth2/auth is the proxy's, and /oauth2/* on an app host is that
-    // host's (nginx's `location /oauth2/`); /oauth2/start there sends the browser on to the portal.
-    // The path is fixed for the life of the process (a reload that changes it is refused below).
+    // The route table (routes.ts), mounted under publicUrl's path, fixed for the life of the
+    // process (a reload that changes the path is refused below).
     const mountedBase = portalBase(settings);
-    if (mountedBase !== '') {
-      for (const p of ['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo', '/oauth2/callback', STYLESHEET_PATH]) {
-        // internal: on another host served in reverse-proxy mode the path is that app's.
-        const r = routes.get(p);
-        if (r) routes.set(`${mountedBase}${p}`, { ...r, internal: true });
-      }
-    }
-
-    // The issuer (OpenID Connect provider): its /oidc/* paths and the two discovery documents.
-    const issuer = createIssuer({ settings: current, config: () => config, store, sessions, accounts, clock, logger });
-    await issuer.start();
-    closers.push(() => issuer.close());
-    // Access tokens for resources[] are the issuer's JWTs: verify them with its public keys.
-    signOutHook = (sid) => issuer.gateSignedOut(sid);
-    formTargetsHook = (rd) => issuer.formTargetsFor(rd);
-    accessTokenKeys.fromIssuer = () => issuer.publicJwks();
-    // A user's tokens stop with the user (disabled or deleted, on any replica: the store is asked
-    // at most once a second per subject); a client's own token (client credentials: sub is the
-    // client) has no user behind it.
-    accessTokenKeys.subjectActive = async (sub, clientId) => {
-      if (sub.startsWith('agent:')) return issuer.isAgentActive(sub.slice('agent:'.length));
-      if (sub === clientId) return true;
-      return accounts.isActive(sub);
-    };
-    for (const [path, handler] of issuer.routes()) routes.set(path, { label: 'issuer', methods: null, handler, internal: true });
-
-    let portalProxied = false;
-    const computePortalProxied = (c: Config, s: GateSettings) => c.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, s.portalHost)));
-    portalProxied = computePortalProxied(config, settings);
-    // readOriginal throws invalid_request for a host that does not parse: the router answers 400.
-    fallback = (req, path) => {
-      const s = current();
-      const onPortal = isPortalHost(s, readOriginal(req, s.trusted).host);
-      // The portal home is publicUrl, with or without its final slash; under a path it is the
-      // portal's even on a host shared with an app in reverse-proxy mode.
-      if (onPortal && (path === `${mountedBase}/` || (mountedBase !== '' && path === mountedBase)) && (!portalProxied || mountedBase !== '')) {
-        return { label: 'portal', run: (res) => portal.home(req, res) };
-      }
-      if (!portalProxied && onPortal) {
-        if (path === '/') {
-          return { label: 'portal', run: (res) => { res.writeHead(302, { location: portalPath(s, '/'), 'cache-control': 'no-store' }); res.end(); } };
-        }
-        return { label: 'not_found', run: (res) => { res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }); res.end('not found\n'); } };
-      }
-      return { label: 'proxy', run: (res) => proxyMode.web(req, res) };
-    };
-    // A host served in reverse-proxy mode (other than the portal's) owns all its paths but /oauth2/*.
-    isProxiedApp = (req) => {
-      const s = current();
-      let host: string;
-      try { host = readOriginal(req, s.trusted).host; } catch { return false; }
-      return !isPortalHost(s, host) && (config.apps.some((a) => a.upstream && a.hosts.some((h) => hostMatches(h, host)))
-        || config.resources.some((r) => r.upstream && hostMatches(new URL(r.resource).hostname, host)));
-    };
-    onUpgrade = (req, socket, head) => {
-      proxyMode.upgrade(req, socket, head).catch((err: unknown) => {
-        const wire = toWire(err);
-        (wire.status >= 500 ? logger.error : logger.info).call(logger, { err: isGatehouseError(err) ? err.detail : err, status: wire.status, path: req.url?.split('?')[0] }, 'upgrade refused');
-        answerSocket(socket, wire.status, STATUS_CODES[wire.status] ?? 'Error');
-      });
-    };
+    router.serve(runningSite({
+      routes: mountRoutes([...ops, ...featureRoutes({ forwardAuth, resourceMetadata, portal, issuer: issuer.handle, metadataPath: METADATA_PATH })], mountedBase),
+      settings: current, hosts: () => hosts as HostOwnership,
+      home: portal.home, proxy: proxyMode, logger,
+    }));
 
     // The bootstrap admin: only on an empty store, its one-time password printed once.
     // Replicas starting together on a fresh database all see the store empty; the username is
@@ -352,7 +229,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       // Swap: every request from here on sees the new settings whole.
       settings = nextSettings;
       config = c;
-      portalProxied = computePortalProxied(c, nextSettings);
+      hosts = hostOwnership(c, nextSettings);
       services.configure(c);
       for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     };

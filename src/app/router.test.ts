@@ -30,12 +30,16 @@ before(async () => {
   routes.set('/lean-throw', route(() => { throw new Error('lean bug'); }, true));
   routes.set('/after-headers', route((_req, res) => { res.writeHead(200); res.write('partial'); throw new Error('late bug'); }));
   const router = createRouter({
-    routes, logger, metrics: new Metrics({ version: 'test', defaultMetrics: false }),
-    fallback: () => {
-      if (fallbackThrows !== null) throw fallbackThrows;
-      return { label: 'not_found', run: (res) => { res.writeHead(404); res.end(); } };
+    logger, metrics: new Metrics({ version: 'test', defaultMetrics: false }),
+    site: {
+      routes,
+      fallback: () => {
+        if (fallbackThrows !== null) throw fallbackThrows;
+        return { label: 'not_found', run: (res) => { res.writeHead(404); res.end(); } };
+      },
+      isProxiedApp: () => false,
     },
-    hsts: () => false, isTrustedPeer: () => false, isProxiedApp: () => false,
+    hsts: () => false, isTrustedPeer: () => false,
   });
   server = createServer(router.handle);
   server.listen(0, '127.0.0.1');

@@ -1,10 +1,15 @@
 // One table from (path, method) to handler, and the per-request plumbing around it: request
 // id, security headers on our own pages, metrics by route and outcome, errors to responses.
+// The router serves one Site at a time: while the process starts, the health routes only (every
+// other path answers 503); once the features exist, the whole route table (routes.ts). `serve`
+// swaps the one reference, like a config reload swaps the settings.
 // The forward-auth route is kept lean: no security headers (its answer is consumed by a
 // proxy) and no URL parsing beyond splitting off the query.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/index.ts';
-import { applySecurityHeaders, outcomeOf, requestId, sendError, sendStatus, type Metrics, type RouteLabel } from '../http/index.ts';
+import { outcomeOf, requestId, type Metrics, type RouteLabel } from '../http/index.ts';
+import { answer, answerSocket, applySecurityHeaders, NO_STORE, sendError, sendStatus } from '../web/index.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void | Promise<void>;
 
@@ -17,16 +22,24 @@ export interface Route {
   internal?: boolean;
 }
 
-export interface RouterDeps {
-  routes: Map<string, Route>;
+/** What the router serves: the route table, and who owns the paths that are not in it. */
+export interface Site {
+  routes: ReadonlyMap<string, Route>;
   /** For paths not in the table (reverse-proxy mode, the portal home). */
   fallback: (req: IncomingMessage, path: string) => { label: RouteLabel; run: (res: ServerResponse) => void | Promise<void> };
+  /** Whether a request is for an app Gatehouse proxies (its paths belong to the app, `internal` routes included). */
+  isProxiedApp: (req: IncomingMessage) => boolean;
+  /** An app's WebSocket (reverse-proxy mode); without it, upgrades are refused with 503. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+export interface RouterDeps {
+  /** The site served first (until `serve`). */
+  site: Site;
   metrics: Metrics;
   logger: Logger;
   hsts: () => boolean;
   isTrustedPeer: (ip: string) => boolean;
-  /** Whether a request is for an app Gatehouse proxies (its paths belong to the app). */
-  isProxiedApp: (req: IncomingMessage) => boolean;
 }
 
 const EMPTY = new URLSearchParams();
@@ -41,21 +54,25 @@ export interface Router {
    * normal status instead of a dropped socket.
    */
   wantsUpgrade(req: IncomingMessage): boolean;
+  /** The 'upgrade' event: handed to the site's app, or 503 when it has none. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Serve this site from the next request on. */
+  serve(site: Site): void;
 }
 
 interface Selected { label: RouteLabel; run: () => void | Promise<void>; lean: boolean }
 
 export function createRouter(deps: RouterDeps): Router {
   const { metrics, logger } = deps;
-  // Keys ending in "/*" are prefixes (the issuer's /oidc/*), tried after the exact lookup missed;
-  // the list is rebuilt only when the table changes size.
+  // Keys ending in "/*" are prefixes (the issuer's /oidc/*), tried after the exact lookup missed.
+  let site = deps.site;
   let prefixes: [string, Route][] = [];
-  let seenSize = -1;
+  const serve = (next: Site): void => {
+    prefixes = [...next.routes].filter(([k]) => k.endsWith('/*')).map(([k, r]) => [k.slice(0, -1), r]);
+    site = next;
+  };
+  serve(site);
   const prefixRoute = (path: string): Route | undefined => {
-    if (deps.routes.size !== seenSize) {
-      seenSize = deps.routes.size;
-      prefixes = [...deps.routes].filter(([k]) => k.endsWith('/*')).map(([k, r]) => [k.slice(0, -1), r]);
-    }
     for (const [p, r] of prefixes) if (path.startsWith(p)) return r;
     return undefined;
   };
@@ -65,10 +82,10 @@ export function createRouter(deps: RouterDeps): Router {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    let route = deps.routes.get(path) ?? prefixRoute(path);
-    if (route?.internal && deps.isProxiedApp(req)) route = undefined;
+    let route = site.routes.get(path) ?? prefixRoute(path);
+    if (route?.internal && site.isProxiedApp(req)) route = undefined;
     if (!route) {
-      const f = deps.fallback(req, path);
+      const f = site.fallback(req, path);
       return { label: f.label, run: res === null ? noop : () => f.run(res), lean: false };
     }
     const lean = route.lean === true;
@@ -116,8 +133,17 @@ export function createRouter(deps: RouterDeps): Router {
       try { dispatch(req, res); } catch (err) { lastResort(res, logger, err); }
     },
     wantsUpgrade(req) {
+      if (site.upgrade === undefined) return false;
       try { return select(req, null).label === 'proxy'; } catch { return false; }
     },
+    upgrade(req, socket, head) {
+      // Node hands the socket over without its error listener: a reset now would be an uncaught
+      // 'error' event, which ends the process.
+      socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'upgrade connection error'); });
+      if (site.upgrade) site.upgrade(req, socket, head);
+      else answerSocket(socket, 503, 'Service Unavailable');
+    },
+    serve,
   };
 }
 
@@ -128,7 +154,6 @@ function lastResort(res: ServerResponse, logger: Logger, err: unknown): void {
   try {
     logger.error({ err, requestId: res.getHeader('x-request-id') }, 'request failed while answering an error');
     if (res.headersSent) { res.destroy(); return; }
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
-    res.end('internal error\n');
+    answer(res, 500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE, connection: 'close' }, 'internal error\n');
   } catch { res.destroy(); }
 }

@@ -5,7 +5,7 @@ import type { Config } from '../config/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { compilePolicy } from '../policy/index.ts';
 import { TrustedProxies } from '../http/index.ts';
-import type { GateSettings } from '../gateway/index.ts';
+import type { GateSettings } from '../web/index.ts';
 
 export const EMBEDDED_PUBLIC_URL = 'http://localhost:4180';
 

@@ -5,7 +5,7 @@ import { parseDuration, silentLogger, systemClock } from '../core/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import { Invitations, invitationState, PasswordReset, SignInThrottle, type Accounts } from '../accounts/index.ts';
 import { createMailer, type Mailer } from '../mail/index.ts';
-import { portalUrl } from '../gateway/index.ts';
+import { portalUrl } from '../web/index.ts';
 import { validateRedirect } from '../http/index.ts';
 import { EMBEDDED_PUBLIC_URL, type Services } from '../app/index.ts';
 import type { Store } from '../store/index.ts';

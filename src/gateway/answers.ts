@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newRequestId, type OriginalRequest } from '../http/index.ts';
 import type { Identity } from '../core/index.ts';
-import { portalUrl, type GateSettings, type HeaderNames } from './settings.ts';
-import { deniedPage, type DenyWhy } from './pages.ts';
+import { portalUrl, type GateSettings, type HeaderNames, answer, NO_STORE } from '../web/index.ts';
+import { deniedPage, type DenyWhy } from '../web/index.ts';
 
 /** A browser navigation, as opposed to XHR/fetch or an API client. */
 export function isBrowserRequest(req: IncomingMessage): boolean {
@@ -32,18 +32,16 @@ const WWW_AUTHENTICATE = 'Bearer realm="gatehouse"';
 export function sendUnauthenticated(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest, location: string, browser: boolean): void {
   if (browser && orig.via !== 'nginx') {
     const status = orig.method === 'GET' || orig.method === 'HEAD' ? 302 : 303;
-    res.writeHead(status, { location, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
-    res.end(req.method === 'HEAD' ? undefined : 'sign-in required\n');
+    answer(res, status, { location, 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, req.method === 'HEAD' ? undefined : 'sign-in required\n');
     return;
   }
   // RFC 6750 §3: no error code when the request carried no credentials. The portal address
   // goes only to browsers: nginx's sign-in snippet redirects whenever there is one.
-  const headers: Record<string, string> = { 'www-authenticate': WWW_AUTHENTICATE, 'cache-control': 'no-store' };
+  const headers: Record<string, string> = { 'www-authenticate': WWW_AUTHENTICATE, 'cache-control': NO_STORE };
   if (browser) headers.location = location;
   if (orig.via === 'nginx') return sendEmpty(res, 401, headers);
   headers['content-type'] = 'application/json';
-  res.writeHead(401, headers);
-  res.end('{"error":"unauthorized","error_description":"sign-in required"}');
+  answer(res, 401, headers, '{"error":"unauthorized","error_description":"sign-in required"}');
 }
 
 const CHALLENGE_BODY: Record<string, string> = {
@@ -60,11 +58,10 @@ const CHALLENGE_BODY: Record<string, string> = {
  * answer; auth_request hands the 401's WWW-Authenticate on itself (docs/mcp.md covers the 403).
  */
 export function sendChallenge(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, status: 401 | 403, error: string | null, wwwAuthenticate: string): void {
-  const headers: Record<string, string> = { 'www-authenticate': wwwAuthenticate, 'cache-control': 'no-store' };
+  const headers: Record<string, string> = { 'www-authenticate': wwwAuthenticate, 'cache-control': NO_STORE };
   if (orig?.via === 'nginx') return sendEmpty(res, status, headers);
   headers['content-type'] = 'application/json';
-  res.writeHead(status, headers);
-  res.end(req.method === 'HEAD' ? undefined : CHALLENGE_BODY[error ?? 'none']);
+  answer(res, status, headers, req.method === 'HEAD' ? undefined : CHALLENGE_BODY[error ?? 'none']);
 }
 
 /**
@@ -73,8 +70,7 @@ export function sendChallenge(req: IncomingMessage, res: ServerResponse, orig: O
  */
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string>): void {
   headers['content-length'] = '0';
-  res.writeHead(status, headers);
-  res.end();
+  answer(res, status, headers);
 }
 
 const DENIED_JSON: Record<DenyWhy, string> = {
@@ -93,15 +89,13 @@ const DENIED_JSON: Record<DenyWhy, string> = {
 export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, why: DenyWhy, url: string): string {
   const existing = res.getHeader('x-request-id');
   const id = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
-  if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': 'no-store', 'x-request-id': id }); return id; }
+  if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': NO_STORE, 'x-request-id': id }); return id; }
   const status = why === 'malformed' || why === 'ambiguous' ? 400 : 403;
   if (isBrowserRequest(req)) {
-    res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8', 'x-request-id': id });
-    res.end(req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));
+    answer(res, status, { 'cache-control': NO_STORE, 'content-type': 'text/html; charset=utf-8', 'x-request-id': id }, req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));
     return id;
   }
-  res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'application/json', 'x-request-id': id });
-  res.end(req.method === 'HEAD' ? undefined : DENIED_JSON[why]);
+  answer(res, status, { 'cache-control': NO_STORE, 'content-type': 'application/json', 'x-request-id': id }, req.method === 'HEAD' ? undefined : DENIED_JSON[why]);
   return id;
 }
 
@@ -114,8 +108,7 @@ export function sendPass(res: ServerResponse, names: HeaderNames, id: Identity |
   const headers = identityHeaderValues(names, id);
   headers['cache-control'] = 'no-store';
   headers['content-length'] = '0';
-  res.writeHead(202, headers);
-  res.end();
+  answer(res, 202, headers);
 }
 
 export function identityHeaderValues(names: HeaderNames, id: Identity | null): Record<string, string> {

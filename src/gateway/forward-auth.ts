@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGatehouseError, type Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import { isPortalHost, portalBase, underPortalBase, type GateSettings } from './settings.ts';
+import { isPortalHost, portalBase, underPortalBase, type GateSettings, answer as write, NO_STORE } from '../web/index.ts';
 import { readPath } from '../policy/index.ts';
 import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
@@ -88,8 +88,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       // the client. A malformed original request (say a Host with a bad port that nginx let
       // through) is therefore refused with 403 in nginx's vocabulary; other proxies pass 400 on.
       const status = req.headers['x-original-url'] !== undefined ? 403 : 400;
-      res.writeHead(status, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
-      res.end(status === 403 ? 'forbidden\n' : 'bad request\n');
+      write(res, status, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, status === 403 ? 'forbidden\n' : 'bad request\n');
       return;
     }
     const qPos = orig.uri.indexOf('?');
@@ -99,8 +98,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       metrics.decision('invalid');
       logger.warn({ host: orig.host, via: orig.via, trustedPeer: orig.trustedPeer }, 'forward auth: the proxy did not send the original request (check trustedProxies[].kind against the proxy)');
       // 403, not 400: nginx's auth_request turns anything but 2xx/401/403 into a 500.
-      res.writeHead(403, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
-      res.end('forbidden\n');
+      write(res, 403, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, 'forbidden\n');
       return;
     }
     if (path === '/oauth2/ticket' && orig.via === 'forwarded') {
@@ -120,8 +118,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     if (v instanceof Promise) {
       return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');
-        res.writeHead(503, { 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' });
-        res.end('temporarily unavailable\n');
+        write(res, 503, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, 'temporarily unavailable\n');
       });
     }
     answer(req, res, s, orig, v);

@@ -12,12 +12,8 @@ export {
   isBrowserRequest, portalStartUrl, originalUrl, sendUnauthenticated, sendDenied, sendEmpty, sendChallenge,
   sendPass, identityHeaderValues,
 } from './answers.ts';
-export { formGuard } from './forms.ts';
-export { layout, messagePage, deniedPage, STYLESHEET, STYLESHEET_PATH, STYLESHEET_HASH } from './pages.ts';
 export { issueTicket, redeemTicket, TICKET_LIFETIME_MS } from './tickets.ts';
 export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.ts';
-export {
-  domainFor, cookieDomainFor, sharesPortalCookie, stripPort, isPortalHost, portalBase, portalPath, portalUrl, underPortalBase, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { createReverseProxy } from './reverse-proxy.ts';
 export { createProxyMode } from './proxy-mode.ts';
 export { sessionFromCookies, type FoundSession } from './session-cookie.ts';

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import type { GateSettings } from './settings.ts';
+import {type GateSettings, answer, NO_STORE } from '../web/index.ts';
 import { identityHeaderValues, isBrowserRequest, originalUrl, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
@@ -56,8 +56,7 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
       return;
     }
     if (!v.upstream) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('no upstream is configured for this host\n');
+      answer(res, 404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE }, 'no upstream is configured for this host\n');
       return;
     }
     proxyFor(v.upstream).web(req, res, identityHeaderValues(v.names, v.identity), callOptions(s, orig, v));

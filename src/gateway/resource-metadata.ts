@@ -11,7 +11,7 @@
 // Gatehouse (docs/mcp.md); in reverse-proxy mode the router sends it here first.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
-import type { GateSettings } from './settings.ts';
+import {type GateSettings, answer, NO_STORE } from '../web/index.ts';
 import { METADATA_PATH, type ProtectedResources } from './resources.ts';
 
 const CORS = {
@@ -39,8 +39,7 @@ export function createResourceMetadata(deps: ResourceMetadataDeps) {
     const s = deps.settings();
     let host: string;
     try { host = readOriginal(req, s.trusted).host; } catch {
-      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('bad request\n');
+      answer(res, 400, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE }, 'bad request\n');
       return;
     }
     const url = req.url ?? '/';
@@ -49,23 +48,19 @@ export function createResourceMetadata(deps: ResourceMetadataDeps) {
     const r = path === METADATA_PATH || path.startsWith(`${METADATA_PATH}/`) ? deps.resources().forMetadata(host, path) : null;
     if (!r) {
       if (deps.app && deps.app.owns(req)) return deps.app.handle(req, res);
-      res.writeHead(404, { ...CORS, 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end('{"error":"not_found","error_description":"no protected resource is described here"}');
+      answer(res, 404, { ...CORS, 'content-type': 'application/json', 'cache-control': NO_STORE }, '{"error":"not_found","error_description":"no protected resource is described here"}');
       return;
     }
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') {
-      res.writeHead(204, PREFLIGHT);
-      res.end();
+      answer(res, 204, PREFLIGHT);
       return;
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      res.writeHead(405, { ...CORS, allow: 'GET, HEAD, OPTIONS', 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end('{"error":"invalid_request","error_description":"method not allowed"}');
+      answer(res, 405, { ...CORS, allow: 'GET, HEAD, OPTIONS', 'content-type': 'application/json', 'cache-control': NO_STORE }, '{"error":"invalid_request","error_description":"method not allowed"}');
       return;
     }
     // Short caching: a config reload may change scopes; clients fetch it once per session anyway.
-    res.writeHead(200, { ...CORS, 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
-    res.end(method === 'HEAD' ? undefined : r.metadataJson);
+    answer(res, 200, { ...CORS, 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }, method === 'HEAD' ? undefined : r.metadataJson);
   };
 }

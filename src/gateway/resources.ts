@@ -9,7 +9,7 @@
 import type { Config } from '../config/index.ts';
 import type { Identity } from '../core/index.ts';
 import { compilePolicy, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
-import { stripPort } from './settings.ts';
+import { stripPort } from '../web/index.ts';
 
 type ResourceConfig = Config['resources'][number];
 

@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../core/index.ts';
-import { sendStatus } from '../http/index.ts';
+import { sendStatus } from '../web/index.ts';
 
 /** Identity header names stripped from every proxied request (ours, oauth2-proxy's, Authelia's). */
 export const DEFAULT_STRIP_HEADERS: readonly string[] = [

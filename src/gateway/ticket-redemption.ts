@@ -3,11 +3,10 @@
 // forward auth (Traefik, Caddy), where the answer is handed to the browser as it is.
 import type { ServerResponse } from 'node:http';
 import type { Clock, Logger } from '../core/index.ts';
-import { serializeCookie, validateRedirect } from '../http/index.ts';
+import { validateRedirect } from '../http/index.ts';
 import type { TicketStore } from '../store/index.ts';
 import { redeemTicket } from './tickets.ts';
-import { cookieDomainFor, portalUrl, type GateSettings } from './settings.ts';
-import { messagePage } from './pages.ts';
+import { answer, contentSecurityPolicy, messagePage, newSessionCookie, NO_STORE, portalUrl, redirectTo, type GateSettings } from '../web/index.ts';
 
 export type TicketRedeemer = (res: ServerResponse, host: string, query: URLSearchParams, s: GateSettings) => Promise<void>;
 
@@ -20,16 +19,15 @@ export function createTicketRedeemer(deps: { tickets: TicketStore; clock: Clock;
     // way to bounce a browser somewhere else.
     if (!cookie || !rd.ok || new URL(rd.url).host !== host) {
       deps.logger.info({ host, ticket: cookie ? 'valid' : 'invalid', rd: rd.ok ? 'ok' : rd.reason }, 'sign-in ticket refused');
-      res.writeHead(400, { 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
-      res.end(messagePage('Sign-in link expired', 'This sign-in link has expired or was already used.',
-        { href: portalUrl(s, '/oauth2/start', rd.ok ? { rd: rd.url } : undefined), text: 'Sign in again' }));
+      // Served on an app's host, where the paths under publicUrl's are the app's: the stylesheet
+      // is the portal's, on the portal's host (under its path), and the CSP allows that origin.
+      answer(res, 400, {
+        'cache-control': NO_STORE, 'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': contentSecurityPolicy({ styleFrom: s.publicUrl.origin }),
+      }, messagePage(s, 'Sign-in link expired', 'This sign-in link has expired or was already used.',
+        { href: portalUrl(s, '/oauth2/start', rd.ok ? { rd: rd.url } : undefined), text: 'Sign in again' }, { absolute: true }));
       return;
     }
-    const setCookie = serializeCookie(s.cookieName, cookie, {
-      domain: cookieDomainFor(s, host), path: '/', maxAgeSeconds: Math.floor(s.sessionLifetimeMs / 1000),
-      secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
-    });
-    res.writeHead(302, { location: rd.url, 'set-cookie': setCookie, 'cache-control': 'no-store' });
-    res.end();
+    redirectTo(res, 302, rd.url, newSessionCookie(s, host, cookie));
   };
 }

@@ -22,11 +22,11 @@ import type { Identity } from '../core/index.ts';
 import type { OriginalRequest } from '../http/index.ts';
 import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
-import type { GateSettings, HeaderNames } from './settings.ts';
+import type { GateSettings, HeaderNames } from '../web/index.ts';
 import { accessTokenCredentials, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
 import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
-import type { DenyWhy } from './pages.ts';
+import type { DenyWhy } from '../web/index.ts';
 import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON } from '../policy/index.ts';
 
 export type Verdict =

@@ -3,7 +3,19 @@
 // runs the app's checks, bounded in time.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../core/index.ts';
-import { NO_STORE, sendJson } from './respond.ts';
+
+// The probes answer on their own (they sit below the web shell, and the ops listener serves
+// them too): plain text or JSON, never stored.
+const NO_STORE = 'no-store';
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.setHeader('cache-control', NO_STORE);
+  res.statusCode = status;
+  res.end(text);
+}
 
 export type ReadyCheck = () => Promise<{ ok: boolean; checks: Record<string, 'ok' | string> }>;
 
@@ -46,9 +58,8 @@ export function healthHandlers(opts: { ready: ReadyCheck; timeoutMs?: number; lo
         opts.logger?.warn({ timeoutMs }, 'readiness check timed out');
         result = { ok: false, checks: { ready: `timed out after ${timeoutMs}ms` } };
       }
-      const headers = { 'cache-control': NO_STORE };
-      if (result.ok) sendJson(res, 200, { status: 'ready', checks: result.checks }, headers);
-      else sendJson(res, 503, { status: 'not ready', checks: result.checks }, headers);
+      if (result.ok) sendJson(res, 200, { status: 'ready', checks: result.checks });
+      else sendJson(res, 503, { status: 'not ready', checks: result.checks });
     },
   };
 }

@@ -11,6 +11,7 @@
 // Every registration is audited and logged (never the secret): `registered` below.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, Logger } from '../core/index.ts';
+import { answer as write, NO_STORE } from '../web/index.ts';
 
 export interface RegistrationLimits {
   maxBodyBytes: number;
@@ -28,8 +29,7 @@ const LIST_MAX = 20;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 function answer(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): true {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  res.end(JSON.stringify({ error, error_description: description }));
+  write(res, status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE, ...headers }, JSON.stringify({ error, error_description: description }));
   return true;
 }
 

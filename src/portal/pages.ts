@@ -1,14 +1,13 @@
 // The portal's pages. One screen for username and password, with a button per upstream
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
-import { layout } from '../gateway/index.ts';
-import { escapeHtml } from '../http/index.ts';
+import { escapeHtml, layout, type PortalAt } from '../web/index.ts';
 import type { Identity } from '../core/index.ts';
 
 export interface ProviderButton { id: string; label: string; href: string }
 
 export function signInPage(opts: {
-  action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; base: string;
+  action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -23,27 +22,27 @@ export function signInPage(opts: {
 <button type="submit">Sign in</button>
 </form>` : '';
   const or = form && providers ? '<p class="or">or</p>' : '';
-  return layout('Sign in', `<h1>Sign in</h1>
+  return layout(opts.at, 'Sign in', `<h1>Sign in</h1>
 ${err}
 ${form}
 ${or}
-${providers}`, { base: opts.base });
+${providers}`);
 }
 
-export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; base: string }): string {
+export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt }): string {
   const id = opts.identity;
-  return layout('Signed in', `<h1>Signed in</h1>
+  return layout(opts.at, 'Signed in', `<h1>Signed in</h1>
 <p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
 ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
 <button type="submit">Sign out</button>
-</form>`, { base: opts.base });
+</form>`);
 }
 
 /** A sign-in that could not finish: what happened, and links to go on (never an automatic redirect: no loop). */
-export function failurePage(opts: { title: string; message: string; links: { href: string; text: string }[]; base: string }): string {
+export function failurePage(opts: { title: string; message: string; links: { href: string; text: string }[]; at: PortalAt }): string {
   const links = opts.links.map((l) => `<a class="button" href="${escapeHtml(l.href)}">${escapeHtml(l.text)}</a>`).join('\n');
-  return layout(opts.title, `<h1>${escapeHtml(opts.title)}</h1>
+  return layout(opts.at, opts.title, `<h1>${escapeHtml(opts.title)}</h1>
 <p class="error" role="alert">${escapeHtml(opts.message)}</p>
-${links ? `<p>${links}</p>` : ''}`, { base: opts.base });
+${links ? `<p>${links}</p>` : ''}`);
 }

@@ -1,6 +1,7 @@
 // The issuer's refusals and the Kubernetes API server's rules: error pages without redirects,
 // code replay, PKCE, consent, allowed groups, claim filtering, logout both ways, key rotation.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
@@ -219,5 +220,28 @@ describe('logout', () => {
     const after = await silent();
     assert.equal(after.searchParams.get('error'), 'login_required');
     assert.equal(after.searchParams.get('code'), null);
+  });
+});
+
+describe('oidc-provider\'s auto-submitting page (patches/auto-submit-csp.ts)', () => {
+  test('response_mode=form_post: the page\'s CSP allows exactly its inline script (by hash) and a form post to the client\'s origin', async () => {
+    const config = await discover(inst, 'grafana', GRAFANA_SECRET);
+    const b = new Browser(inst);
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: GRAFANA_CB, scope: 'openid', response_mode: 'form_post', state: 's-1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    let r = await b.go(url.href);
+    const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';
+    const signed = await b.signIn(rd, 'alice');
+    assert.equal(signed.status, 303);
+    r = await b.go(signed.headers.location ?? '');
+    assert.equal(r.answer.status, 200);
+    assert.ok(r.answer.body.includes('<title>Submitting Callback</title>'), r.answer.body.slice(0, 200));
+    const script = /<script>([\s\S]*?)<\/script>/.exec(r.answer.body)?.[1] ?? '';
+    const digest = createHash('sha256').update(script, 'utf8').digest('base64');
+    const csp = String(r.answer.headers['content-security-policy']);
+    assert.ok(csp.endsWith(`; script-src 'sha256-${digest}'`), csp);
+    assert.ok(csp.includes(`form-action 'self' ${new URL(GRAFANA_CB).origin}`), csp);
   });
 });

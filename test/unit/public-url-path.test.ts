@@ -265,6 +265,14 @@ describe('publicUrl https://www.example.test/auth', () => {
     const a = await send(inst.port, { path: `/oauth2/ticket?t=nope&rd=${encodeURIComponent('https://app.example.test/p')}`, headers: { host: 'app.example.test', 'x-forwarded-proto': 'https' } });
     assert.equal(a.status, 400);
     assert.ok(a.body.includes(`href="${ISSUER}/oauth2/start?rd=${encodeURIComponent('https://app.example.test/p')}"`), a.body);
+    // The page is on the app's host, whose paths under /auth are the app's: its stylesheet is the
+    // portal's, by its full URL under the path, and the page's CSP lets exactly that origin in.
+    const href = /<link rel="stylesheet" href="([^"]+)">/.exec(a.body)?.[1] ?? '';
+    assert.match(href, new RegExp(`^${ISSUER.replaceAll('.', '\\.')}/oauth2/static/[0-9a-f]{12}/gatehouse\\.css$`));
+    assert.match(String(a.headers['content-security-policy']), new RegExp(`(^|; )style-src 'self' ${ORIGIN.replaceAll('.', '\\.')}(;|$)`));
+    const css = await send(inst.port, { path: new URL(href).pathname, headers: HOST });
+    assert.equal(css.status, 200);
+    assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
   });
 
   test('the first-run banner prints the sign-in URL under the path, and that URL answers the form', async () => {

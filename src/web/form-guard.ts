@@ -24,7 +24,7 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { timingSafeEqualString, type KeyRing } from '../crypto/index.ts';
-import { parseCookie, serializeCookie } from './cookies.ts';
+import { parseCookie, serializeCookie } from '../http/index.ts';
 
 /** The Referrer-Policy of every page Gatehouse makes (see above). */
 export const REFERRER_POLICY = 'same-origin';

@@ -66,16 +66,20 @@ const CSP_BASE = "default-src 'none'; style-src 'self'; img-src 'self' data:; fr
  * origin (sign-in, consent) must list that origin in `formAction`, or the browser silently
  * stops. `script` adds script-src 'self' (passkeys need a script).
  */
-export function contentSecurityPolicy(opts: { formAction?: readonly string[]; script?: boolean } = {}): string {
+export function contentSecurityPolicy(opts: { formAction?: readonly string[]; script?: boolean; styleFrom?: string } = {}): string {
   let csp = CSP_BASE;
+  // A page on an app's host with the portal's stylesheet (the ticket landing): that origin too.
+  if (opts.styleFrom !== undefined) csp = csp.replace("style-src 'self'", `style-src 'self' ${checkedOrigin(opts.styleFrom)}`);
   if (opts.script === true) csp += "; script-src 'self'";
   csp += "; form-action 'self'";
-  for (const origin of opts.formAction ?? []) {
-    // An origin only: scheme://host[:port], nothing that could end the directive.
-    if (!/^https?:\/\/[a-z0-9.\-[\]:]+$/i.test(origin)) throw new GatehouseError('internal', `form-action origin "${origin}" is not an http(s) origin`);
-    csp += ` ${origin}`;
-  }
+  for (const origin of opts.formAction ?? []) csp += ` ${checkedOrigin(origin)}`;
   return csp;
+}
+
+/** An origin only: scheme://host[:port], nothing that could end the directive. */
+function checkedOrigin(origin: string): string {
+  if (!/^https?:\/\/[a-z0-9.\-[\]:]+$/i.test(origin)) throw new GatehouseError('internal', `form-action origin "${origin}" is not an http(s) origin`);
+  return origin;
 }
 
 const COMMON: readonly (readonly [string, string])[] = [
@@ -266,4 +270,68 @@ export async function readJson(req: IncomingMessage, limitBytes = 64 * 1024): Pr
   } catch (e) {
     throw new GatehouseError('invalid_request', 'the request body is not valid JSON', { cause: e });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers with exact headers: the one place a status line and its headers are written.
+
+/**
+ * A complete answer: status, exactly these headers, the body (none when omitted). For answers
+ * whose headers are fixed by a contract (forward auth, RFC 9728, the gate's refusals); a page, a
+ * redirect or an error goes through sendPage, redirectTo or sendError instead. Adds nothing and
+ * allocates nothing of its own: the forward-auth hot path answers through it.
+ */
+export function answer(res: ServerResponse, status: number, headers: Readonly<Record<string, string | number | readonly string[]>>, body?: string): void {
+  res.writeHead(status, headers as Record<string, string | number | string[]>);
+  if (body === undefined) res.end(); else res.end(body);
+}
+
+/** 404 "not found" in plain text, never stored. */
+export function notFound(res: ServerResponse): void {
+  answer(res, 404, NOT_FOUND_HEADERS, 'not found\n');
+}
+const NOT_FOUND_HEADERS = Object.freeze({ 'content-type': 'text/plain', 'cache-control': NO_STORE });
+
+export type SetCookie = string | readonly string[] | undefined;
+
+/**
+ * A redirect that must not be stored (every redirect the product makes carries state: a sign-in,
+ * a ticket, a return address). `location` must already be validated (validateRedirect) or built
+ * by portalUrl/portalPath. 302 after a GET, 303 after a POST (RFC 9110 §15.4.4).
+ */
+export function redirectTo(res: ServerResponse, status: 302 | 303, location: string, setCookie?: SetCookie): void {
+  const headers: Record<string, string | readonly string[]> = { location, 'cache-control': NO_STORE };
+  if (setCookie !== undefined && setCookie.length > 0) headers['set-cookie'] = setCookie;
+  answer(res, status, headers);
+}
+
+export interface PageOptions {
+  /**
+   * Origins a form on this page may end at after redirects (CSP form-action: Chrome and Safari
+   * check every redirect after a submission). The page's own origin is always allowed.
+   */
+  formTargets?: readonly string[];
+  /** The page loads script assets (layout's `scripts`): CSP script-src 'self'. Never inline script. */
+  scripts?: boolean;
+  setCookie?: SetCookie;
+  /** More headers (Retry-After, …). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * An HTML page of ours: text/html, no-store, the security headers (HSTS when publicUrl is https)
+ * and a CSP that names the form targets (and script-src 'self' when the page loads scripts).
+ */
+export function sendPage(res: ServerResponse, at: { publicUrl: URL }, status: number, html: string, opts: PageOptions = {}): void {
+  const own = at.publicUrl.origin;
+  const targets = opts.formTargets === undefined ? [] : [...new Set(opts.formTargets)].filter((o) => o !== own);
+  const headers: Record<string, string | readonly string[]> = {
+    'content-type': HTML_TYPE,
+    'cache-control': NO_STORE,
+    'content-security-policy': contentSecurityPolicy({ formAction: targets, script: opts.scripts === true }),
+  };
+  for (const [k, v] of securityHeaders(at.publicUrl.protocol === 'https:')) if (k !== 'content-security-policy') headers[k] = v;
+  if (opts.setCookie !== undefined && opts.setCookie.length > 0) headers['set-cookie'] = opts.setCookie;
+  if (opts.headers) for (const k in opts.headers) headers[k] = opts.headers[k] as string;
+  answer(res, status, headers, html);
 }

@@ -1,31 +1,20 @@
-// Server-rendered HTML: one small stylesheet served under a content hash with immutable
-// caching, no JavaScript, pages that work in any browser and with a screen reader.
-import { createHash } from 'node:crypto';
-import { escapeHtml } from '../http/index.ts';
+// Server-rendered HTML: the page layout, one small stylesheet served under a content hash with
+// immutable caching (assets.ts), pages that work in any browser and with a screen reader. A page
+// may load script assets (progressive enhancement only: every page works without them).
+import { escapeHtml } from './respond.ts';
+import { STYLESHEET, type Asset } from './assets.ts';
+import { portalPath, portalUrl, type PortalAt } from './urls.ts';
 
-export const STYLESHEET = `:root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--muted:#5b6470;--accent:#1f5fd6;--err:#b42318;--line:#d5d9e0}
-@media (prefers-color-scheme:dark){:root{--fg:#e6e8eb;--bg:#111418;--card:#1a1f26;--muted:#9aa4b1;--accent:#6ea0ff;--err:#ff8a80;--line:#2c333d}}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
-main{max-width:24rem;margin:10vh auto;padding:2rem;background:var(--card);border:1px solid var(--line);border-radius:12px}
-main.wide{max-width:46rem}
-h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
-label{display:block;font-weight:600;margin:.9rem 0 .3rem}
-input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:8px}
-input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
-button,.button{display:block;width:100%;margin-top:1.2rem;padding:.65rem;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:8px;cursor:pointer;text-align:center;text-decoration:none}
-.provider{background:transparent;color:var(--fg);border:1px solid var(--line)}
-.error{color:var(--err);border:1px solid var(--err);border-radius:8px;padding:.5rem .7rem;margin:.5rem 0}
-.or{display:flex;align-items:center;gap:.6rem;color:var(--muted);margin:1.2rem 0 0}.or::before,.or::after{content:"";flex:1;border-top:1px solid var(--line)}
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;word-break:break-all}
-code,pre{font-family:ui-monospace,monospace;font-size:.85rem}pre{white-space:pre-wrap;background:var(--bg);padding:.6rem;border-radius:8px}
-`;
-
-export const STYLESHEET_HASH = createHash('sha256').update(STYLESHEET).digest('hex').slice(0, 12);
-/** The stylesheet's path; its content hash makes it safe to cache forever. */
-export const STYLESHEET_PATH = `/oauth2/static/${STYLESHEET_HASH}/gatehouse.css`;
-
-
-export function layout(title: string, body: string, opts: { wide?: boolean; base?: string } = {}): string {
+/**
+ * A whole page in the portal's layout. `at` places the stylesheet (and scripts) under publicUrl's
+ * path. `scripts` are loaded deferred from their asset paths; the response must then allow them
+ * (sendPage's `scripts`, which adds script-src 'self' to the CSP).
+ */
+export function layout(at: PortalAt, title: string, body: string, opts: { wide?: boolean; scripts?: readonly Asset[]; absolute?: boolean } = {}): string {
+  // A page served on another host (an app's) links the stylesheet on the portal's host.
+  const css = opts.absolute === true ? portalUrl(at, STYLESHEET.path) : portalPath(at, STYLESHEET.path);
+  let scripts = '';
+  for (const a of opts.scripts ?? []) scripts += `<script src="${escapeHtml(portalPath(at, a.path))}" defer></script>\n`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -33,8 +22,8 @@ export function layout(title: string, body: string, opts: { wide?: boolean; base
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>${escapeHtml(title)} · Gatehouse</title>
-<link rel="stylesheet" href="${opts.base ?? ''}${STYLESHEET_PATH}">
-</head>
+<link rel="stylesheet" href="${escapeHtml(css)}">
+${scripts}</head>
 <body>
 <main${opts.wide ? ' class="wide"' : ''}>
 ${body}
@@ -44,10 +33,10 @@ ${body}
 `;
 }
 
-export function messagePage(title: string, message: string, link?: { href: string; text: string }): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1>
+export function messagePage(at: PortalAt, title: string, message: string, link?: { href: string; text: string }, opts: { absolute?: boolean } = {}): string {
+  return layout(at, title, `<h1>${escapeHtml(title)}</h1>
 <p>${escapeHtml(message)}</p>
-${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''}`);
+${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''}`, opts);
 }
 
 /**

@@ -1,0 +1,60 @@
+// GET /oauth2/callback: where every upstream provider returns, on the portal host. Steps: the
+// live login state of this browser; its state equals the answer's (RFC 6749 §10.12); the
+// provider's answer checked and turned into an admitted, linked account (nonce, iss, aud and PKCE
+// inside the connector); a session; the same destination as a password sign-in.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseCookie, readOriginal } from '../http/index.ts';
+import { ConnectorError } from '../connectors/index.ts';
+import { timingSafeEqualString } from '../crypto/index.ts';
+import { clearLoginCookie, loginCookieName, newSessionCookie, portalPath, redirectTo, sendPage } from '../web/index.ts';
+import type { PortalContext } from './context.ts';
+import { failurePage } from './pages.ts';
+import { openUpstreamState } from './login-state.ts';
+import { callbackUrl } from './start.ts';
+
+export function callbackFlow(ctx: PortalContext) {
+  const { deps, audit } = ctx;
+  const { sessions, clock, logger, metrics } = deps;
+
+  return async function callback(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+    const s = deps.settings();
+    const up = openUpstreamState(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
+    if (!up) {
+      logger.info({ event: 'sign_in_failed', failure: 'no_login_state' }, 'upstream callback without a live login state');
+      metrics.signIn('failure');
+      sendPage(res, s, 400, failurePage({ title: 'Sign-in expired', message: 'This sign-in took too long, or was started in another browser. Please start again.', at: s,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }] }), { setCookie: clearLoginCookie(s) });
+      return;
+    }
+    const rd = ctx.safeRd(s, up.rd);
+    const connector = deps.federation?.get(up.provider);
+    const label = connector?.label ?? up.provider;
+    const fail = (err: ConnectorError, user?: string): void => {
+      // Never the code, tokens or the state itself: what failed and why.
+      logger.warn({ event: 'sign_in_failed', connector: up.provider, failure: err.failure, upstreamCode: err.upstreamCode ?? null, detail: err.detail, user: user ?? null },
+        'upstream sign-in failed');
+      audit({ actor: user?.slice(0, 64) ?? '-', action: 'sign_in', outcome: 'denied', detail: { connector: up.provider, failure: err.failure } });
+      metrics.signIn('failure');
+      ctx.failure(res, s, err.failure, label, up.provider, rd);
+    };
+    const given = query.get('state');
+    if (given === null || !timingSafeEqualString(given, up.state)) {
+      return fail(new ConnectorError('bad_state', given === null ? 'the callback has no state parameter' : 'the callback state is not this browser\'s'));
+    }
+    if (!deps.federation || !connector) {
+      return fail(new ConnectorError('upstream_error', `no connector "${up.provider}" is configured any more`));
+    }
+    const currentUrl = new URL(callbackUrl(s));
+    currentUrl.search = query.toString();
+    const result = await deps.federation.signIn(up.provider, {
+      redirectUri: callbackUrl(s), currentUrl, state: up.state, nonce: up.nonce, codeVerifier: up.verifier,
+    });
+    if (!result.ok) return fail(result.error, result.identity?.username);
+    const ip = readOriginal(req, s.trusted).clientIp;
+    const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
+    metrics.signIn('success');
+    logger.info({ event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip }, 'signed in');
+    audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: up.provider, linked: result.how } });
+    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
+  };
+}

@@ -1,0 +1,148 @@
+// What every portal flow shares: its dependencies, where a validated `rd` sends the browser,
+// the current session, the audit log, and the pages every flow may answer with (the sign-in form,
+// a failed sign-in). One file per flow next to this one.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock, Logger, Topic } from '../core/index.ts';
+import { validateRedirect, type Metrics } from '../http/index.ts';
+import type { Accounts, Federation } from '../accounts/index.ts';
+import type { Sessions } from '../sessions/index.ts';
+import type { ConnectorError } from '../connectors/index.ts';
+import type { AuditStore, TicketStore } from '../store/index.ts';
+import { issueTicket, sessionFromCookies, type FoundSession, type TicketRedeemer } from '../gateway/index.ts';
+import {
+  clearLoginCookie, formToken, isPortalHost, portalPath, portalUrl, sendPage, sharesPortalCookie, type GateSettings,
+} from '../web/index.ts';
+import { failurePage, signInPage, type ProviderButton } from './pages.ts';
+
+export interface PortalDeps {
+  settings: () => GateSettings;
+  accounts: Accounts;
+  sessions: Sessions;
+  tickets: TicketStore;
+  audit: AuditStore;
+  redeem: TicketRedeemer;
+  metrics: Metrics;
+  clock: Clock;
+  logger: Logger;
+  /** Buttons for upstream providers (filled by the connectors); the portal adds `rd` to each href. */
+  providers: () => ProviderButton[];
+  /** The upstream providers; without it there are none. */
+  federation?: Federation;
+  /** signIn.localAccounts and signIn.autoRedirect (default: the form, no auto-redirect). */
+  signInOptions?: () => { localAccounts: boolean; autoRedirect: boolean };
+  /**
+   * Gate sessions ended by sign-out (the issuer listens: it ends the OpenID sessions signed in
+   * with one and sends back-channel logout, never holding up the user's sign-out).
+   */
+  signOuts?: Topic<string>;
+  /** More origins the sign-in form may end at after redirects (the issuer's client, for an interaction). */
+  formTargets?: (rd: string) => Promise<string[]>;
+}
+
+/** What the user reads for each upstream failure; the log gets the detail. */
+const FAILURES: Record<ConnectorError['failure'], { status: number; title: string; message: (label: string) => string }> = {
+  access_denied: { status: 403, title: 'Sign-in cancelled', message: (p) => `${p} did not sign you in (access_denied). You can try again, or use another account or another way to sign in.` },
+  bad_state: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The answer from ${p} does not belong to the sign-in this browser started (state mismatch). Please start again.` },
+  bad_issuer: { status: 502, title: 'Sign-in could not be verified', message: (p) => `The answer did not come from the issuer configured for ${p} (wrong iss). Please tell your administrator.` },
+  bad_audience: { status: 502, title: 'Sign-in could not be verified', message: (p) => `${p} issued the ID token to another application (wrong aud). Please tell your administrator.` },
+  bad_nonce: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The ID token from ${p} belongs to another sign-in (nonce mismatch); it may have been replayed. Please start again.` },
+  refused: { status: 403, title: 'Not allowed', message: (p) => `Your ${p} account is not allowed to sign in here. Ask an administrator for access, or try another account.` },
+  no_account: { status: 403, title: 'No account', message: (p) => `There is no account here for your ${p} identity. Ask an administrator for an invitation, or try another account.` },
+  upstream_error: { status: 502, title: 'Sign-in failed', message: (p) => `${p} could not complete the sign-in. Please try again in a moment.` },
+};
+
+/** The request's path (no query), as the router matched it. */
+export function requestPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export function headerValue(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : null;
+}
+
+export type PortalContext = ReturnType<typeof portalContext>;
+
+export function portalContext(deps: PortalDeps) {
+  const { sessions, clock, logger } = deps;
+  const options = (): { localAccounts: boolean; autoRedirect: boolean } => deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
+
+  /** The audit log never holds up or fails a sign-in; a write that fails is logged. */
+  function audit(e: { actor: string; action: string; outcome: 'ok' | 'denied' | 'error'; detail: Record<string, unknown> }): void {
+    deps.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
+    });
+  }
+
+  /** Where a validated `rd` sends the browser now: straight there, or through a ticket hop on its own host. */
+  async function destination(s: GateSettings, rd: string, cookie: string): Promise<string> {
+    const target = new URL(rd);
+    if (sharesPortalCookie(s, target.host)) return rd;
+    const ticket = await issueTicket(deps.tickets, s.keyring, cookie, target.host, clock.now());
+    // The hop is on the app's host, at the root: its /oauth2/ticket is the gate's there.
+    return `${target.origin}/oauth2/ticket?t=${encodeURIComponent(ticket)}&rd=${encodeURIComponent(rd)}`;
+  }
+
+  /** A validated return address, or the portal home (a refused or looping one is logged). */
+  function safeRd(s: GateSettings, raw: string | null, baseHost?: string): string {
+    const fallback = portalUrl(s, '/');
+    if (raw === null || raw === '') return fallback;
+    // A path-only rd on an app host (ingress-nginx's `$escaped_request_uri`) means that host.
+    const resolved = baseHost && raw.startsWith('/') && !raw.startsWith('//') && !raw.startsWith('/\\')
+      ? `${s.publicUrl.protocol}//${baseHost}${raw}` : raw;
+    const v = validateRedirect(resolved, { domains: s.domains, publicUrl: s.publicUrl });
+    if (!v.ok) {
+      logger.info({ reason: v.reason }, 'redirect target refused; using the portal');
+      return fallback;
+    }
+    // Back to the portal's own sign-in pages would be a loop: go to the portal home instead.
+    const target = new URL(v.url);
+    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/'))) {
+      logger.info({ reason: 'redirect target is a sign-in page' }, 'redirect loop refused; using the portal');
+      return fallback;
+    }
+    return v.url;
+  }
+
+  async function currentSession(req: IncomingMessage, s: GateSettings): Promise<FoundSession | null> {
+    return await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
+  }
+
+  /** The sign-in form (password and provider buttons), with its CSRF token. */
+  async function renderSignIn(req: IncomingMessage, res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
+    // The form's POST ends in a redirect to the app (or its ticket hop); CSP form-action applies
+    // to that redirect too, so the destination's origin is allowed.
+    const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
+    const token = formToken(req, s, clock.now());
+    const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
+    const html = signInPage({
+      action: portalPath(s, '/oauth2/sign_in'), rd, csrf: token.token, providers, localAccounts: options().localAccounts, at: s,
+      ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
+    });
+    sendPage(res, s, status, html, {
+      formTargets, setCookie: token.setCookie,
+      ...(extra.retryAfter ? { headers: { 'retry-after': String(extra.retryAfter) } } : {}),
+    });
+  }
+
+  /** A failed upstream sign-in: what happened, and the ways to go on. Ends the login cookie. */
+  function failure(res: ServerResponse, s: GateSettings, kind: ConnectorError['failure'], label: string, providerId: string | null, rd: string): void {
+    const f = FAILURES[kind];
+    const links: { href: string; text: string }[] = [];
+    if (providerId && kind !== 'upstream_error') {
+      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, prompt: 'select_account', rd }), text: 'Try another account' });
+    } else if (providerId) {
+      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, rd }), text: 'Try again' });
+    }
+    // The chooser, when there is one to show (with a single provider and no form it would send the browser straight back).
+    const o = options();
+    if (o.localAccounts || (deps.federation?.list().length ?? 0) > 1 || !o.autoRedirect) {
+      links.push({ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Other ways to sign in' });
+    }
+    sendPage(res, s, f.status, failurePage({ title: f.title, message: f.message(label), links, at: s }), { setCookie: clearLoginCookie(s) });
+  }
+
+  return { deps, options, audit, destination, safeRd, currentSession, renderSignIn, failure };
+}
