@@ -8,6 +8,8 @@ export interface ProviderButton { id: string; label: string; href: string }
 
 export function signInPage(opts: {
   action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
+  /** "Forgot your password?" and "Sign up", when they can work. */
+  links?: { forgot?: string; signUp?: string };
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -20,20 +22,23 @@ export function signInPage(opts: {
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>` : '';
+</form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">Forgot your password?</a></p>` : ''}` : '';
+  const signUp = opts.links?.signUp ? `<p class="muted">New here? <a href="${escapeHtml(opts.links.signUp)}">Sign up</a></p>` : '';
   const or = form && providers ? '<p class="or">or</p>' : '';
   return layout(opts.at, 'Sign in', `<h1>Sign in</h1>
 ${err}
 ${form}
 ${or}
-${providers}`);
+${providers}
+${signUp}`);
 }
 
-export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt }): string {
+export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt; account?: string }): string {
   const id = opts.identity;
   return layout(opts.at, 'Signed in', `<h1>Signed in</h1>
 <p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
 ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
+${opts.account ? `<p><a href="${escapeHtml(opts.account)}">Your account</a>: password, sessions, apps</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
 <button type="submit">Sign out</button>
 </form>`);
