@@ -271,7 +271,7 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
       assert.equal(await page.locator('h1').innerText(), 'No account');
       await page.goto(link);
       await accessible(page, 'the enrolment screen with a provider');
-      await page.getByRole('button', { name: 'Continue with Corp SSO' }).click();
+      await page.getByRole('link', { name: 'Continue with Corp SSO' }).click();
       await page.waitForURL(appUrl);
       const seen = st.app.seen.filter((r) => r.url === '/from-sso').at(-1);
       assert.ok(seen);
