@@ -83,7 +83,7 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
         logger.info({ reason: check.ok ? 'unknown provider' : check.reason, form: 'account_link' }, 'link refused');
         return render(req, res, s, current, check.ok ? 404 : 403, { error: t('account.nothing') });
       }
-      return startUpstream(res, s, link, portalUrl(s, '/oauth2/account'), 'select_account', { link: current.userId });
+      return startUpstream(res, s, link, portalUrl(s, '/oauth2/account'), undefined, { link: current.userId });
     }
     const key = DONE[query.get('done') ?? ''];
     const n = Number(query.get('n') ?? '0');

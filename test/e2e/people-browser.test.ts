@@ -284,4 +284,35 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
       assert.equal((await p2.goto(link))?.status(), 410, 'the invitation made its one account');
     } finally { await again.close(); }
   });
+
+  test('the account page links another provider (then it signs in too) and unlinks it', async () => {
+    await addUser(st.gh, 'jon', PASSWORD, ['ops']);
+    up.accounts.set('kc-8', { sub: 'kc-8', claims: { preferred_username: 'jon-sso', email: 'jon@upstream.example', email_verified: true } });
+    up.next = 'kc-8';
+    const appUrl = st.url('app.example.test', '/jon');
+    const ctx = await browser.newContext();
+    ctx.setDefaultTimeout(10_000);
+    try {
+      const page = await signInWith(ctx, appUrl, 'jon', PASSWORD);
+      await page.goto(`${st.portal}/oauth2/account`);
+      assert.equal(await page.locator('section[aria-labelledby="h-identities"] p').first().innerText(), 'No provider is linked.');
+      await page.getByRole('link', { name: 'Link Corp SSO' }).click();
+      await page.waitForURL(/\/oauth2\/account\?done=linked/);
+      assert.equal(await page.locator('[role="status"]').innerText(), 'Corp SSO is linked: you can sign in with it too.');
+      assert.equal(await page.locator('section[aria-labelledby="h-identities"] tbody tr').count(), 1);
+      await accessible(page, 'the account page with a linked provider');
+      // The provider now signs jon in, in a browser that never saw the password.
+      const other = await browser.newContext();
+      try {
+        const p2 = await other.newPage();
+        await p2.goto(`${st.portal}/oauth2/start?provider=corp&rd=${encodeURIComponent(appUrl)}`);
+        await p2.waitForURL(appUrl);
+        const seen = st.app.seen.filter((r) => r.url === '/jon').at(-1);
+        assert.deepEqual(headerValues(seen!, 'X-Auth-Request-User'), ['jon']);
+      } finally { await other.close(); }
+      await page.getByRole('button', { name: 'Unlink Corp SSO' }).click();
+      await page.waitForURL(/\/oauth2\/sign_in/);
+      assert.equal(await gateStatus(ctx, appUrl), 302, 'unlinking ends every session of the person');
+    } finally { await ctx.close(); }
+  });
 });
