@@ -11,7 +11,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { gateConfig, request, startGatehouse, type GatehouseProcess } from '../test/e2e/harness.ts';
+import { request } from '../test/kit/http.ts';
+import { gateConfig, type GatehouseProcess, startGatehouse } from '../test/kit/process.ts';
 import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
 
 /** The protected resource the bench's tokens are for (a `resources:` entry; its host is under the example.test domain). */

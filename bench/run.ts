@@ -15,9 +15,11 @@ import { mintSessions } from './mint-sessions.ts';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  addUser, freePort, gateConfig, request, signIn, startGatehouse, startNginxFromDocs, tempDir,
-} from '../test/e2e/harness.ts';
+import { freePort, request } from '../test/kit/http.ts';
+import { addUser, gateConfig, startGatehouse } from '../test/kit/process.ts';
+import { startNginxFromDocs } from '../test/kit/proxy-docs.ts';
+import { signIn } from '../test/kit/sign-in.ts';
+import { tempDir } from '../test/kit/temp.ts';
 import { runWrk } from './wrk.ts';
 import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
 import { RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';

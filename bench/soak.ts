@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { addUser, gateConfig, startGatehouse } from '../test/e2e/harness.ts';
+import { addUser, gateConfig, startGatehouse } from '../test/kit/process.ts';
 import { mintSessions } from './mint-sessions.ts';
 import { resourcesYaml, RESOURCE } from './issuer.ts';
 import { here } from './stages.ts';

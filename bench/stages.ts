@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from '../test/e2e/harness.ts';
+import { request } from '../test/kit/http.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));

@@ -11,8 +11,8 @@
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { createSealer } from '../src/seal.ts';
-import { buildEdge, startWorker } from '../../test/e2e/edge-harness.ts';
-import { freePort } from '../../test/e2e/harness.ts';
+import { buildEdge, startWorker } from '../../test/kit/edge.ts';
+import { freePort } from '../../test/kit/http.ts';
 
 const N = Number(process.argv[2] ?? 2000);
 const SECRET = 'bench-session-secret-0123456789abcdef';

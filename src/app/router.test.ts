@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { GatehouseError, MemoryLogger } from '../core/index.ts';
 import { Metrics } from '../http/index.ts';
-import { exchange } from '../../test/unit/fuzz-requests.ts';
+import { exchange } from '../../test/kit/fuzz-requests.ts';
 import { createRouter, type Route } from './router.ts';
 
 const logger = new MemoryLogger();

@@ -11,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, gateConfig, request, startGatehouse, tempDir, type GatehouseProcess } from './harness.ts';
+import { freePort, request } from '../kit/http.ts';
+import { gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { tempDir } from '../kit/temp.ts';
+import { until } from '../kit/poll.ts';
 
 let dir: string;
 let caFile: string;
@@ -52,11 +55,8 @@ async function authorizeWith(env: Record<string, string>): Promise<{ status: num
     extra: 'issuer: { clientMetadata: { allowPrivate: true } }',
   }), { env });
   // Listening comes before ready (migrations, keys): wait for /readyz.
-  const deadline = Date.now() + 20_000;
-  while ((await request(`http://127.0.0.1:${port}/readyz`)).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`gatehouse not ready: ${gh.logs()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(async () => (await request(`http://127.0.0.1:${port}/readyz`)).status === 200, { timeoutMs: 20_000, what: '/readyz 200' })
+    .catch((e: unknown) => { throw new Error(`${(e as Error).message}: ${gh.logs()}`, { cause: e }); });
   const verifier = randomBytes(32).toString('base64url');
   const q = new URLSearchParams({
     client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's1',

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { headerValues, launchChromium, startStack, type Stack } from './harness.ts';
-import { startFakeGithub, type FakeGithub } from '../unit/connectors-fakes.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { headerValues } from '../kit/spoofing.ts';
+import { type Stack, startStack } from '../kit/stack.ts';
+import { type FakeGithub, startFakeGithub } from '../kit/fake-providers.ts';
 
 /** Every main-frame navigation response, as [status, url]. */
 function recordNavigations(page: Page): Array<[number, string]> {

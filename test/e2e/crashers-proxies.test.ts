@@ -5,8 +5,11 @@
 // to everyone once Gatehouse is gone), and a signed-in user still gets through at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { addUser, request, signIn, startStack, PORTAL_HOST, type Stack } from './harness.ts';
-import { crashers, exchange } from '../unit/fuzz-requests.ts';
+import { request } from '../kit/http.ts';
+import { addUser } from '../kit/process.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { PORTAL_HOST, type Stack, startStack } from '../kit/stack.ts';
+import { crashers, exchange } from '../kit/fuzz-requests.ts';
 
 const PASSWORD = 'correct horse battery staple';
 

@@ -13,8 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { checkWranglerConfig } from '../../edge/src/wrangler.ts';
-import { addUser, freePort, gateConfig, launchChromium, startGatehouse, type GatehouseProcess } from './harness.ts';
-import { buildEdge, rawRequest, readTemplateWrangler, startWorker, type BuiltEdge, type RunningWorker } from './edge-harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { buildEdge, rawRequest, readTemplateWrangler, startWorker, type BuiltEdge, type RunningWorker } from '../kit/edge.ts';
+import { until } from '../kit/poll.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const STEP_MS = 15_000;
@@ -417,14 +420,12 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
 
       // An API request with the renewed cookie: 200 until the cookie's lifetime ends, then 401.
       const host = `edge.example.test:${shortPort}`;
-      let apiAt = 0;
-      for (;;) {
+      const apiAt = await until(async () => {
         const r = await rawRequest(shortPort, host, '/whoami', { headers: { Accept: 'application/json', Cookie: `gatehouse_edge=${renewed}` } });
-        if (r.status === 401) { apiAt = Date.now() - t0; break; }
+        if (r.status === 401) return { ms: Date.now() - t0 };
         assert.equal(r.status, 200);
-        if (Date.now() - t0 > bound + slack) assert.fail(`still served ${Date.now() - t0} ms after the revocation`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
+        return false;
+      }, { timeoutMs: bound + slack, what: 'the API refuses the renewed cookie after the revocation', intervalMs: 100 }).then((x) => x.ms);
       assert.ok(apiAt <= bound + slack, `API access ended ${apiAt} ms after the revocation`);
 
       // A navigation: Gatehouse says login_required to prompt=none, so the visitor is at the

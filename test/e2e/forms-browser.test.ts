@@ -14,7 +14,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { addUser, freePort, gateConfig, launchChromium, request, startGatehouse, startStack, type GatehouseProcess, type Stack } from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type Stack, startStack } from '../kit/stack.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const SECRET = 'third-party-secret-0123456789';

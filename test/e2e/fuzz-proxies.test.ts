@@ -9,8 +9,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { addUser, request, signIn, startStack, APP_HOSTS, PORTAL_HOST, type Stack } from './harness.ts';
-import { exchange, requestArb, serialize, show } from '../unit/fuzz-requests.ts';
+import { request } from '../kit/http.ts';
+import { addUser } from '../kit/process.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { APP_HOSTS, PORTAL_HOST, type Stack, startStack } from '../kit/stack.ts';
+import { exchange, requestArb, serialize, show } from '../kit/fuzz-requests.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? '300');
 const SEED = Number(process.env.FUZZ_SEED ?? '20269');

@@ -2,10 +2,13 @@
 // gate with X-Forwarded-* and hands every non-2xx answer to the client as it is.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  addUser, assertNoSpoof, browse, headerValues, refusedAnonymous, request, signIn, SPOOFED_HEADERS, startStack, within,
-  type SeenRequest, type Stack,
-} from './harness.ts';
+import { browse, request } from '../kit/http.ts';
+import { until } from '../kit/poll.ts';
+import { addUser } from '../kit/process.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { assertNoSpoof, headerValues, SPOOFED_HEADERS } from '../kit/spoofing.ts';
+import { refusedAnonymous, type Stack, startStack } from '../kit/stack.ts';
+import { type SeenRequest } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -87,7 +90,7 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
     assert.equal((await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } })).status, 200);
     const out = await request(`${s.portal}/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`, { headers: { Cookie: jar.header(`${s.portal}/`)!, Accept: 'text/html' } });
     assert.equal(out.status, 302);
-    await within(1000, 'example.test refuses the old cookie', async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
-    await within(1000, 'other.test refuses its cookie', async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
+    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the old cookie' });
+    await until(async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses its cookie' });
   });
 });

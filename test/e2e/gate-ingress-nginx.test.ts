@@ -13,10 +13,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import {
-  addUser, freePort, GATE_HEADERS, gateConfig, IDENTITY_HEADERS, readDoc, request, signIn, carriesSpoof, spellings, spoofValue,
-  startGatehouse, startNginx, startWhoami, type GatehouseProcess, type ProxyProcess, type SeenRequest, type Whoami,
-} from './harness.ts';
+import { freePort, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess, startNginx } from '../kit/proxies.ts';
+import { until } from '../kit/poll.ts';
+import { readDoc } from '../kit/proxy-docs.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { carriesSpoof, GATE_HEADERS, IDENTITY_HEADERS, spellings, spoofValue } from '../kit/spoofing.ts';
+import { type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const PORTAL = 'auth.example.test';
@@ -168,7 +172,8 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
     const r = await raw(port, attack(port));
     assert.equal(r.status, 403, 'the gate refuses the disagreement with 403, which nginx relays');
     assert.equal(app.seen.length, n, 'the app never saw it');
-    assert.match(gh.logs(), /describe different requests \(host\)/);
+    // The process writes its log line around the answer: wait for it on its output.
+    await until(() => /describe different requests \(host\)/.test(gh.logs()), { timeoutMs: 5000, what: 'the gate logs the disagreement' });
     // The control: the same Ingress without X-Forwarded-Host in the auth ConfigMap.
     const bare = await freePort();
     const { 'X-Forwarded-Host': _dropped, ...rest } = shipped.authHeaders;

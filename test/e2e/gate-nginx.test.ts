@@ -2,10 +2,14 @@
 // the forward-auth contract as a client and the app see it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  addUser, alertText, assertNoSpoof, browse, CookieJar, headerValues, refusedAnonymous, request, signIn, SPOOFED_HEADERS as SPOOFED, startStack, submitSignIn, within,
-  type HttpResponse, type SeenRequest, type Stack,
-} from './harness.ts';
+import { alertText } from '../kit/html.ts';
+import { browse, CookieJar, type HttpResponse, request } from '../kit/http.ts';
+import { until } from '../kit/poll.ts';
+import { addUser } from '../kit/process.ts';
+import { signIn, submitSignIn } from '../kit/sign-in.ts';
+import { assertNoSpoof, headerValues, SPOOFED_HEADERS as SPOOFED } from '../kit/spoofing.ts';
+import { refusedAnonymous, type Stack, startStack } from '../kit/stack.ts';
+import { type SeenRequest } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const WINDOW_MS = 2000;
@@ -166,8 +170,8 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     }
     const out = await request(app(`/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`), { headers: { Cookie: c1, Accept: 'text/html' } });
     assert.equal(out.status, 302);
-    await within(1000, 'example.test refuses the old cookie', async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
-    await within(1000, 'other.test refuses its cookie', async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
+    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the old cookie' });
+    await until(async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses its cookie' });
   });
 
   test('(f) `gatehouse session revoke <id>` from another process is refused on every domain within 1 s', async () => {
@@ -183,8 +187,8 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     assert.equal(ids.length, 1, list.stdout);
     const rev = await s.gh.run(['session', 'revoke', ids[0]!]);
     assert.equal(rev.code, 0, rev.stderr);
-    await within(1000, 'example.test refuses the revoked session', async () => refusedAnonymous(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal));
-    await within(1000, 'other.test refuses the revoked session', async () => refusedAnonymous(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal));
+    await until(async () => refusedAnonymous(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the revoked session' });
+    await until(async () => refusedAnonymous(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses the revoked session' });
   });
 
   describe('(g) throttling per account', () => {

@@ -19,10 +19,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import {
-  addUser, freePort, GATE_HEADERS, gateConfig, IDENTITY_HEADERS, readDoc, request, signIn, carriesSpoof, spellings, spoofValue,
-  startGatehouse, startWhoami, type GatehouseProcess, type HttpResponse, type SeenRequest, type Whoami,
-} from './harness.ts';
+import { freePort, type HttpResponse, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { readDoc } from '../kit/proxy-docs.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { carriesSpoof, GATE_HEADERS, IDENTITY_HEADERS, spellings, spoofValue } from '../kit/spoofing.ts';
+import { type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const PORTAL_HOST = 'auth.example.test';

@@ -15,7 +15,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { freePort, launchChromium, repoRoot, tempDir } from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { tempDir } from '../kit/temp.ts';
+import { until } from '../kit/poll.ts';
 
 const exec = promisify(execFile);
 const IMAGE = `localhost/gatehouse:e2e-${process.pid}`;
@@ -88,14 +92,10 @@ describe('the OCI image, built here from scratch and run read-only', () => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
     // Ready: /readyz on the metrics listener (the probe the manifests use), within a minute, and
     // the container's own log says it listens (so the 200 is this server's, not another process's).
-    const until = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`the container exited (${child.exitCode}):\n${out}`);
-      const ok = /"msg":"listening"/.test(out) && await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
-      if (ok) break;
-      if (Date.now() > until) throw new Error(`/readyz not 200 within 60 s:\n${out}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await until(async () => {
+      if (child!.exitCode !== null) throw new Error(`the container exited (${child!.exitCode}):\n${out}`);
+      return /"msg":"listening"/.test(out) && await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
+    }, { timeoutMs: 60_000, what: '/readyz 200', intervalMs: 250 }).catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${out}`, { cause: e }); });
     browser = await launchChromium();
   });
 

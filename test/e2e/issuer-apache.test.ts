@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  addUser, freePort, gateConfig, launchChromium, startApache, startGatehouse,
-  type GatehouseProcess, type ProxyProcess,
-} from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess, startApache } from '../kit/proxies.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const MODULES = '/usr/lib/apache2/modules';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from '../../src/cli/index.ts';
-import { fakeIO, SECRET_A } from '../unit/helpers.ts';
-import { KUBE, KUSTOMIZATIONS, materialize, parseObjects, schemaErrors, unknownFieldErrors, type K8sObject } from '../unit/kubernetes-helpers.ts';
+import { fakeIO, SECRET_A } from '../kit/server.ts';
+import { type K8sObject, KUBE, KUSTOMIZATIONS, materialize, parseObjects, schemaErrors, unknownFieldErrors } from '../kit/kubernetes.ts';
 
 async function render(dir: string): Promise<K8sObject[]> {
   const { stdout } = await promisify(execFile)('kubectl', ['kustomize', join(KUBE, dir)], { maxBuffer: 16 << 20 });

@@ -26,10 +26,14 @@ import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextproto
 import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { MemoryProvider, serveWhoamiMcp } from '../fixtures/mcp-sdk.ts';
-import {
-  addUser, CookieJar, formAction, freePort, gateConfig, hiddenInputs, jarRequest, launchChromium, nginxSnippets, parseInputs, readDoc, recordRequest, render, request, SPOOFED_HEADERS, startCaddy,
-  startGatehouse, startNginx, startWhoami, type GatehouseProcess, type HttpResponse, type ProxyProcess, type SeenRequest, type Whoami,
-} from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { formAction, hiddenInputs, parseInputs } from '../kit/html.ts';
+import { CookieJar, freePort, type HttpResponse, jarRequest, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess, startCaddy, startNginx } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render } from '../kit/proxy-docs.ts';
+import { SPOOFED_HEADERS } from '../kit/spoofing.ts';
+import { recordRequest, type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const PORTAL_HOST = 'auth.example.test';

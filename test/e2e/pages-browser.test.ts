@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { addUser, launchChromium, startStack, type Stack } from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { addUser } from '../kit/process.ts';
+import { type Stack, startStack } from '../kit/stack.ts';
 
 const PASSWORD = 'correct horse battery staple';
 

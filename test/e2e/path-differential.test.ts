@@ -11,10 +11,11 @@ import net from 'node:net';
 import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
-import {
-  addUser, freePort, gateConfig, signIn, startCaddyFromDocs, startGatehouse, startNginxFromDocs,
-  type GatehouseProcess, type ProxyProcess,
-} from './harness.ts';
+import { freePort } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess } from '../kit/proxies.ts';
+import { startCaddyFromDocs, startNginxFromDocs } from '../kit/proxy-docs.ts';
+import { signIn } from '../kit/sign-in.ts';
 import { ambiguous, table } from '../fixtures/path-table.ts';
 
 const PASSWORD = 'correct horse battery staple';

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import {
-  assertNoSpoof, freePort, GATE_HEADERS, headerValues, IDENTITY_HEADERS, PROXY_HEADERS, nginxConfigTest, spellings, spoofValue, carriesSpoof, nginxSnippets, readDoc, recordRequest, render, request, SPOOFED_HEADERS as SPOOFED, startCaddyFromDocs, startNginxFromDocs, startWhoami,
-  type ProxyProcess, type SeenRequest, type Whoami,
-} from './harness.ts';
+import { freePort, request } from '../kit/http.ts';
+import { nginxConfigTest, type ProxyProcess } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render, startCaddyFromDocs, startNginxFromDocs } from '../kit/proxy-docs.ts';
+import { assertNoSpoof, carriesSpoof, GATE_HEADERS, headerValues, IDENTITY_HEADERS, PROXY_HEADERS, spellings, SPOOFED_HEADERS as SPOOFED, spoofValue } from '../kit/spoofing.ts';
+import { recordRequest, type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 
 interface Stub {
   address: string;

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import {
-  addUser, GATE_HEADERS, IDENTITY_HEADERS, PROXY_HEADERS, request, signIn, carriesSpoof, spellings, spoofValue, startStack,
-  type HttpResponse, type SeenRequest, type Stack,
-} from './harness.ts';
+import { type HttpResponse, request } from '../kit/http.ts';
+import { addUser } from '../kit/process.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { carriesSpoof, GATE_HEADERS, IDENTITY_HEADERS, PROXY_HEADERS, spellings, spoofValue } from '../kit/spoofing.ts';
+import { type Stack, startStack } from '../kit/stack.ts';
+import { type SeenRequest } from '../kit/whoami.ts';
 
 const PASSWORD = 'correct horse battery staple';
 /** What the client sees, reduced to what decides: status, where it is sent, and who the app thinks it is. */

@@ -8,10 +8,14 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  addUser, freePort, gateConfig, headerValues, launchChromium, nginxSnippets, readDoc, render, request, startGatehouse, startNginx, startWhoami,
-  type GatehouseProcess, type ProxyProcess, type Whoami,
-} from './harness.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { freePort, request } from '../kit/http.ts';
+import { addUser, gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { type ProxyProcess, startNginx } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render } from '../kit/proxy-docs.ts';
+import { headerValues } from '../kit/spoofing.ts';
+import { startWhoami, type Whoami } from '../kit/whoami.ts';
+import { until } from '../kit/poll.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const RP_SECRET = 'rp-secret-0123456789abcdef0123456789';
@@ -54,11 +58,8 @@ before(async () => {
     extra: `clients:\n  - { id: rp, secret: ${RP_SECRET}, redirectUris: ['http://127.0.0.1:${rp.port}/cb'], firstParty: true }`,
   }));
   // "listening" comes before ready (migrations, keys, the banner): wait for the banner.
-  const deadline = Date.now() + 30_000;
-  while (!gh.logs().includes('sign in at')) {
-    if (Date.now() > deadline) throw new Error(`gatehouse never printed its banner:\n${gh.logs()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(() => gh.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' })
+    .catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${gh.logs()}`, { cause: e }); });
   await addUser(gh, 'alice', PASSWORD, ['admins']);
   nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
     port,
@@ -307,11 +308,8 @@ describe('Chromium, reverse-proxy mode, publicUrl with a path (Gatehouse itself 
       apps: `  - { name: site, hosts: ['www.example.test:${rpPort}', www.example.test], allow: { groups: [admins] }, upstream: 'http://${app.address}' }`,
     }));
     try {
-      const deadline = Date.now() + 30_000;
-      while (!rp.logs().includes('sign in at')) {
-        if (Date.now() > deadline) throw new Error(`no banner:\n${rp.logs()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(() => rp.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' })
+        .catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${rp.logs()}`, { cause: e }); });
       await addUser(rp, 'alice', PASSWORD, ['admins']);
       await withContext(async (ctx) => {
         const page = await ctx.newPage();

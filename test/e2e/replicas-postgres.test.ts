@@ -16,10 +16,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import {
-  CookieJar, formAction, freePort, hiddenInputs, jarRequest, nginxSnippets, readDoc, render, repoRoot, request, startNginx, tempDir, type ProxyProcess,
-} from './harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../postgres/helpers.ts';
+import { formAction, hiddenInputs } from '../kit/html.ts';
+import { CookieJar, freePort, jarRequest, request } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { type ProxyProcess, startNginx } from '../kit/proxies.ts';
+import { nginxSnippets, readDoc, render } from '../kit/proxy-docs.ts';
+import { tempDir } from '../kit/temp.ts';
+import { timeUntil, until } from '../kit/poll.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 const exec = promisify(execFile);
 const SECRET = '5gz8AqwGm/T2mcN0AH4r+8+L/C84Y9Dg+Kl7QDHYjDw=';
@@ -53,13 +57,10 @@ apps:
     r.child = spawn(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'serve', '--config', r.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     r.child.stdout!.setEncoding('utf8').on('data', (d: string) => { r.out += d; });
     r.child.stderr!.setEncoding('utf8').on('data', (d: string) => { r.out += d; });
-    const until = Date.now() + 30_000;
-    for (;;) {
+    await until(async () => {
       if (r.child.exitCode !== null) throw new Error(`${r.name} exited (${r.child.exitCode}):\n${r.out}`);
-      if (await request(`http://127.0.0.1:${r.port}/readyz`).then((x) => x.status === 200, () => false)) return;
-      if (Date.now() > until) throw new Error(`${r.name} not ready within 30 s:\n${r.out}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
+      return request(`http://127.0.0.1:${r.port}/readyz`).then((x) => x.status === 200, () => false);
+    }, { timeoutMs: 30_000, what: `${r.name} ready`, intervalMs: 100 }).catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${r.out}`, { cause: e }); });
   }
 
   async function stop(r: Replica): Promise<void> {
@@ -97,15 +98,9 @@ apps:
   /** Signs one session out through nginx and returns, per replica, how long until it refuses the session. */
   async function revocationLatency(cookie: string): Promise<number[]> {
     const out = await request(`${portal}/oauth2/sign_out`, { connectTo: { host: '127.0.0.1', port: nginxPort }, headers: { Accept: 'text/html', Cookie: cookie } });
-    const t0 = Date.now();
     assert.ok([200, 302, 303].includes(out.status), `sign-out answered ${out.status}`);
-    return Promise.all(replicas.map(async (r) => {
-      while (Date.now() - t0 < 5000) {
-        if (await check(r, cookie) === 401) return Date.now() - t0;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      return Infinity;
-    }));
+    return Promise.all(replicas.map((r) => timeUntil(async () => (await check(r, cookie)) === 401,
+      { timeoutMs: 5000, what: `${r.name} refuses the signed-out session`, intervalMs: 10 }).catch(() => Infinity)));
   }
 
   before(async () => {
@@ -194,12 +189,15 @@ end
 
     // Then every Gatehouse connection to the database is terminated (a failover, a restart).
     await new Promise((r) => setTimeout(r, 3000));
+    const reconnects = (r: Replica) => r.out.split('revocation listener reconnected').length - 1;
+    const reconnectsBefore = replicas.map(reconnects);
     const terminated = Number((await adminQuery(
       'SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name])).rows[0].n);
     assert.ok(terminated >= 3, `terminated ${terminated} connections (each replica holds at least its LISTEN connection)`);
 
-    // A revocation after both events reaches every replica within a second.
-    await new Promise((r) => setTimeout(r, 2000));
+    // A revocation after both events reaches every replica within a second, once each replica's
+    // revocation listener says it is back.
+    await until(() => replicas.every((r, i) => reconnects(r) > reconnectsBefore[i]!), { timeoutMs: 15_000, what: 'every revocation listener reconnected' });
     const latency = await revocationLatency(forRevocation[0]!);
 
     const { stdout } = await load;

@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { runCli } from '../../src/cli/index.ts';
-import { ALICE, BOB, cookieHeader, fakeIO, forwardAuth, PASSWORD, send, signIn, startInstance, tempDir, type Instance } from '../unit/helpers.ts';
-import { HTTPS, ISSUER } from '../unit/issuer-helpers.ts';
-import { basic, json, MCP, mcpConfig, token } from '../unit/issuer-mcp-helpers.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { send } from '../kit/http.ts';
+import { ALICE, BOB, cookieHeader, fakeIO, forwardAuth, type Instance, PASSWORD, startInstance } from '../kit/server.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { tempDir } from '../kit/temp.ts';
+import { HTTPS, ISSUER } from '../kit/issuer.ts';
+import { basic, json, MCP, mcpConfig, token } from '../kit/mcp.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 async function cli(configPath: string, ...args: string[]) {
   const io = fakeIO(`${PASSWORD}\n`, {});
@@ -86,7 +89,7 @@ describe('PostgreSQL: pg_dump while serving, pg_restore into an empty database',
     assert.equal(restored.code, 0, restored.err);
 
     inst = await startInstance({ config: (d) => ({ ...mcpConfig(d), database: { url: into.url } }), users: [] });
-    const fa = await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, alice.cookie) });
+    const fa = await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, alice.value) });
     assert.equal(fa.status, 202);
     assert.equal(fa.headers['x-auth-request-user'], 'alice');
     const users = await cli(inst.configPath, 'user', 'list');

@@ -8,7 +8,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jos
 import { ManualClock, MemoryLogger } from '../../src/core/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { accessTokenHash, createDpopChecker, DpopRejected, type DpopChecker } from '../../src/gateway/index.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 await requirePostgres();
 

@@ -11,10 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oidc from 'openid-client';
 import { stringify } from 'yaml';
-import { ALICE, PASSWORD, send, tempDir, type Instance } from '../unit/helpers.ts';
-import { authorize, Browser, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig } from '../unit/issuer-helpers.ts';
-import { repoRoot } from '../e2e/harness.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { send } from '../kit/http.ts';
+import { ALICE, type Instance, PASSWORD } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
+import { authorize, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig, PortalClient } from '../kit/issuer.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
+import { until } from '../kit/poll.ts';
 
 const COOKIE = '_gatehouse_replicas';
 const BIN = join(repoRoot, 'bin', 'gatehouse.js');
@@ -26,14 +29,12 @@ async function serve(configPath: string): Promise<Replica> {
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  const until = Date.now() + 30_000;
-  for (;;) {
+  const port = await until(async () => {
     if (child.exitCode !== null) throw new Error(`a replica exited (${child.exitCode}):\n${out}`);
     const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)","version":"[^"]+","msg":"listening"/.exec(out);
-    if (m && (await send(Number(m[1]), { path: '/readyz' }).then((r) => r.status === 200, () => false))) return { port: Number(m[1]), child, out: () => out };
-    if (Date.now() > until) throw new Error(`a replica was not ready within 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return m && (await send(Number(m[1]), { path: '/readyz' }).then((r) => r.status === 200, () => false)) && Number(m[1]);
+  }, { timeoutMs: 30_000, what: 'a replica ready', intervalMs: 100 }).catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${out}`, { cause: e }); });
+  return { port, child, out: () => out };
 }
 
 /** What the issuer helpers need of an instance: a port (here: the next replica's, every time it is read) and the cookie name. */
@@ -77,7 +78,7 @@ describe('the issuer on three replicas: code on one, redeemed on another, refres
     const config1 = await discover(on(0), 'grafana', GRAFANA_SECRET);
     const config2 = await discover(on(1), 'grafana', GRAFANA_SECRET);
     const config3 = await discover(on(2), 'grafana', GRAFANA_SECRET);
-    const browser = new Browser(roundRobin);
+    const browser = new PortalClient(roundRobin);
     const { callback, verifier, state } = await authorize(browser, config1, { redirect_uri: GRAFANA_CB, scope: 'openid profile email groups offline_access', prompt: 'consent' });
     // The dance really did cross replicas: every one of them answered part of it.
     assert.deepEqual(new Set(visits).size, 3, `requests went to ${visits.join(', ')}`);

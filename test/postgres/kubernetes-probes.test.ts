@@ -12,9 +12,10 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { parse } from 'yaml';
 import { MIGRATION_LOCK_KEY } from '../../src/store/postgres/migrate.ts';
-import { configFiles, KUBE, materialize, ROOT } from '../unit/kubernetes-helpers.ts';
-import { freePort, request } from '../e2e/harness.ts';
-import { createTestDatabase, requirePostgres, waitFor, type TestDatabase } from './helpers.ts';
+import { configFiles, KUBE, materialize, ROOT } from '../kit/kubernetes.ts';
+import { freePort, request } from '../kit/http.ts';
+import { until } from '../kit/poll.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 let db: TestDatabase;
 before(async () => { await requirePostgres(); db = await createTestDatabase(); });
@@ -58,17 +59,26 @@ test('postgres overlay: while another replica holds the migration lock, liveness
       request(`http://127.0.0.1:${metrics}${p.httpGet.path}`).then((r) => r.status, () => 0);
 
     // Waiting its turn: alive, not started, not ready.
-    await waitFor('the replica to wait for the lock', () => (/waiting for the migration lock/.test(out) ? true : undefined), 15_000);
-    for (let i = 0; i < 10; i++) {
-      assert.equal(child.exitCode, null, `the process exited while waiting:\n${out}`);
+    await until(() => (/waiting for the migration lock/.test(out) ? true : undefined), { timeoutMs: 15_000, what: 'the replica to wait for the lock' });
+    // Probed as a kubelet would until the server shows the replica's backend blocked on the lock
+    // for 3 s: every probe meanwhile answers as a waiting replica must.
+    const blockedMs = async (): Promise<number> => {
+      const { rows } = await adminQuery(`SELECT (extract(epoch FROM now() - a.query_start) * 1000)::int AS ms FROM pg_stat_activity a
+        JOIN pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1`, [db.name]);
+      return (rows[0] as { ms: number } | undefined)?.ms ?? 0;
+    };
+    let rounds = 0;
+    await until(async () => {
+      assert.equal(child!.exitCode, null, `the process exited while waiting:\n${out}`);
       assert.equal(await probe(c.livenessProbe), 200, 'liveness failed while waiting for the lock: the kubelet would restart the pod');
       assert.equal(await probe(c.startupProbe), 503);
       assert.equal(await probe(c.readinessProbe), 503);
-      await new Promise((r) => setTimeout(r, 300));
-    }
+      rounds++;
+      return rounds >= 10 && await blockedMs() >= 3000;
+    }, { timeoutMs: 20_000, what: "the replica's backend blocked on the migration lock for 3 s", intervalMs: 100 });
     // The other replica finishes: this one migrates and becomes ready.
     await holder.query('COMMIT');
-    await waitFor('start-up probe 200', async () => ((await probe(c.startupProbe)) === 200 ? true : undefined), 15_000);
+    await until(async () => ((await probe(c.startupProbe)) === 200 ? true : undefined), { timeoutMs: 15_000, what: 'start-up probe 200' });
     assert.equal(await probe(c.readinessProbe), 200);
     assert.equal(await probe(c.livenessProbe), 200);
     assert.equal(child.exitCode, null);

@@ -14,7 +14,8 @@ import { MIGRATIONS, openStore } from '../../src/store/index.ts';
 /** Every migration this release has, as migrate() reports them on an empty database. */
 const ALL_VERSIONS = MIGRATIONS.map((m) => m.version);
 import { MIGRATION_LOCK_KEY } from '../../src/store/postgres/migrate.ts';
-import { adminQuery, createTestDatabase, requirePostgres, waitFor, type TestDatabase } from './helpers.ts';
+import { until } from '../kit/poll.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 await requirePostgres();
 
@@ -37,10 +38,10 @@ async function spawnHolder(db: TestDatabase): Promise<{ child: ChildProcess; hol
   const child = spawn(process.execPath, [FIXTURE, db.url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const holder = await waitFor('the child process to take the migration lock', async () => {
+  const holder = await until(async () => {
     if (child.exitCode !== null) throw new Error(`the lock-holding child exited early (${child.exitCode}): ${err}`);
     return lockHolder(db);
-  });
+  }, { timeoutMs: 10_000, what: 'the child process to take the migration lock' });
   return { child, holder, stderr: () => err };
 }
 
@@ -111,7 +112,7 @@ test('a waiter proceeds as soon as the holder commits', async () => {
     await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
     const holderPid = Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
     const migrating = store.migrate();
-    const warn = await waitFor('the waiter to log the holder', () => logger.lines.find((l) => l.level === 'warn'));
+    const warn = await until(() => logger.lines.find((l) => l.level === 'warn'), { timeoutMs: 10_000, what: 'the waiter to log the holder' });
     assert.match(warn.msg, new RegExp(`^waiting for the migration lock held by pid ${holderPid} \\(application_name lock-holder-under-test, client [^,]+, state idle in transaction, held for \\d+s\\)$`));
     await holder.query('COMMIT');
     assert.deepEqual(await migrating, { applied: ALL_VERSIONS });
@@ -135,11 +136,11 @@ test('a waiter waits inside the server (woken when the lock is released), not in
     const migrating = store.migrate();
     // The waiting backend is blocked on the advisory lock itself: PostgreSQL grants it the
     // moment the holder's transaction ends, with no poll interval in between.
-    const waiting = await waitFor('a backend waiting on the advisory lock', async () => {
+    const waiting = await until(async () => {
       const { rows } = await adminQuery(`SELECT a.pid, a.wait_event_type, a.wait_event FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
         WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1`, [db.name]);
       return rows[0] as { pid: number; wait_event_type: string; wait_event: string } | undefined;
-    });
+    }, { timeoutMs: 10_000, what: 'a backend waiting on the advisory lock' });
     assert.equal(waiting.wait_event_type, 'Lock');
     assert.equal(waiting.wait_event, 'advisory');
     await holder.query('COMMIT');

@@ -3,10 +3,11 @@
 // is refused within 2 s, and the refresh grant is revoked. Remembered consent is shared too.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { addUser, startInstance, ALICE, type Instance } from '../unit/helpers.ts';
-import { mcpConfig, authorizeVia, Browser, pkce, MCP } from '../unit/issuer-mcp-helpers.ts';
-import { bearerStatus, cli, holder, mcpClient, refreshWith, sessionStatus, within } from '../unit/people-helpers.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { addUser, ALICE, type Instance, startInstance } from '../kit/server.ts';
+import { authorizeVia, MCP, mcpConfig, pkce, PortalClient } from '../kit/mcp.ts';
+import { bearerStatus, cli, holder, mcpClient, refreshWith, sessionStatus } from '../kit/people.ts';
+import { timeUntil } from '../kit/poll.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 await requirePostgres();
 
@@ -38,10 +39,10 @@ describe('people across two replicas (PostgreSQL)', () => {
       const out = await cli(a, 'user', action, name);
       assert.equal(out.code, 0, out.err.join('\n'));
       const [tokenA, tokenB, sessionA, sessionB] = await Promise.all([
-        within(4000, 'A refuses the token', async () => (await bearerStatus(a, held.accessToken)) === 401),
-        within(4000, 'B refuses the token', async () => (await bearerStatus(b, held.accessToken)) === 401),
-        within(4000, 'A ends the session', async () => (await sessionStatus(a, held.sessionCookie)) === 401),
-        within(4000, 'B ends the session', async () => (await sessionStatus(b, held.sessionCookie)) === 401),
+        timeUntil(async () => (await bearerStatus(a, held.accessToken)) === 401, { timeoutMs: 4000, what: 'A refuses the token' }),
+        timeUntil(async () => (await bearerStatus(b, held.accessToken)) === 401, { timeoutMs: 4000, what: 'B refuses the token' }),
+        timeUntil(async () => (await sessionStatus(a, held.sessionCookie)) === 401, { timeoutMs: 4000, what: 'A ends the session' }),
+        timeUntil(async () => (await sessionStatus(b, held.sessionCookie)) === 401, { timeoutMs: 4000, what: 'B ends the session' }),
       ]);
       process.stdout.write(`# postgres user ${action}: token refused after ${tokenA.toFixed(0)}/${tokenB.toFixed(0)} ms, session ended after ${sessionA.toFixed(0)}/${sessionB.toFixed(0)} ms (A/B)\n`);
       for (const ms of [tokenA, tokenB, sessionA, sessionB]) assert.ok(ms < 2000, `${ms} ms`);
@@ -56,8 +57,8 @@ describe('people across two replicas (PostgreSQL)', () => {
   test('consent given through replica A is remembered by replica B', async () => {
     const c = await mcpClient(a);
     const params = { client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' };
-    assert.ok((await authorizeVia(new Browser(a), params)).consentPage);
-    const onB = await authorizeVia(new Browser(b), params);
+    assert.ok((await authorizeVia(new PortalClient(a), params)).consentPage);
+    const onB = await authorizeVia(new PortalClient(b), params);
     assert.equal(onB.consentPage, undefined);
     assert.ok(onB.location.searchParams.get('code'));
   });

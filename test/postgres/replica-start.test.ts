@@ -11,8 +11,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
-import { gateConfig, request, startGatehouse, type GatehouseProcess } from '../e2e/harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres } from './helpers.ts';
+import { request } from '../kit/http.ts';
+import { gateConfig, type GatehouseProcess, startGatehouse } from '../kit/process.ts';
+import { adminQuery, createTestDatabase, requirePostgres } from '../kit/postgres.ts';
+import { until } from '../kit/poll.ts';
 
 await requirePostgres();
 
@@ -32,16 +34,17 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-interface Watch { readyAt?: number; failures: string[] }
+interface Watch { readyAt?: number; failures: string[]; probesSinceReady: number }
 
 /** Probe one replica the way a kubelet does, until stopped; records when it turned ready and any failure. */
 function watch(gh: GatehouseProcess, t0: number, stop: () => boolean): { w: Watch; done: Promise<void> } {
-  const w: Watch = { failures: [] };
+  const w: Watch = { failures: [], probesSinceReady: 0 };
   const done = (async () => {
     while (!stop()) {
       if (!alive(gh.pid)) { w.failures.push('exited'); return; }
       const [live, ready] = await Promise.all([get(gh.port, '/healthz'), get(gh.port, '/readyz')]);
       if (live !== 200) w.failures.push(`/healthz ${live}`);
+      if (w.readyAt !== undefined) w.probesSinceReady++;
       if (ready === 200) w.readyAt ??= performance.now() - t0;
       else if (w.readyAt !== undefined) w.failures.push(`/readyz ${ready} after ready`);
       else if (ready !== 503) w.failures.push(`/readyz ${ready} while starting`);
@@ -67,12 +70,9 @@ for (let round = 1; round <= ROUNDS; round++) {
     try {
       assert.deepEqual(started.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason)), []);
       const watches = replicas.map((gh) => watch(gh, t0, () => stopped));
-      const deadline = performance.now() + 30_000;
-      while (watches.some(({ w }) => w.readyAt === undefined && !w.failures.includes('exited')) && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      // A few more probes once all are ready: ready must stay ready.
-      await new Promise((r) => setTimeout(r, 200));
+      // Every replica ready (or gone), then a few more probes of each: ready must stay ready.
+      await until(() => watches.every(({ w }) => w.failures.includes('exited') || (w.readyAt !== undefined && w.probesSinceReady >= 5)),
+        { timeoutMs: 30_000, what: 'every replica ready and probed 5 times since' }).catch(() => undefined);
       stopped = true;
       await Promise.all(watches.map(({ done }) => done));
       const logs = replicas.map((gh) => gh.logs());

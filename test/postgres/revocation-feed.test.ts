@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import { MemoryLogger } from '../../src/core/index.ts';
 import { rejectsWith } from '../../src/store/contract/suite.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { PG_URL, createTestDatabase, requirePostgres, waitFor, type TestDatabase } from './helpers.ts';
+import { until } from '../kit/poll.ts';
+import { createTestDatabase, PG_URL, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 await requirePostgres();
 
@@ -86,14 +87,14 @@ test('when the connection drops: the listener logs it, ping says store_unavailab
   try {
     await replica.ping();
     await proxy.cut();
-    const lost = await waitFor('the listener to log the lost connection', () => logger.lines.find((l) => l.msg.startsWith('revocation listener lost')));
+    const lost = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener lost')), { timeoutMs: 10_000, what: 'the listener to log the lost connection' });
     assert.equal(lost.level, 'warn');
     assert.match(lost.msg, new RegExp(`^revocation listener lost its connection: cannot reach PostgreSQL at 127\\.0\\.0\\.1:${proxy.port} \\(.+\\): check database\\.url and that the server is running; reconnecting in 250ms$`));
     await rejectsWith(replica.ping(), 'store_unavailable',
       `cannot reach PostgreSQL at 127.0.0.1:${proxy.port} (ECONNREFUSED): check database.url and that the server is running`);
 
     await proxy.start();
-    const back = await waitFor('the listener to reconnect', () => logger.lines.find((l) => l.msg.startsWith('revocation listener reconnected')));
+    const back = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener reconnected')), { timeoutMs: 10_000, what: 'the listener to reconnect' });
     assert.equal(back.msg, `revocation listener reconnected to PostgreSQL at 127.0.0.1:${proxy.port}`);
     const got = receive(replica, 1);
     await publisher.revocations.publish('s-after-reconnect');

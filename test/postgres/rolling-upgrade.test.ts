@@ -14,8 +14,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/index.ts';
-import { CookieJar, formAction, hiddenInputs, jarRequest, request, repoRoot } from '../e2e/harness.ts';
-import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { jarRequest, request, type CookieJar } from '../kit/http.ts';
+import { repoRoot } from '../kit/paths.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
+import { timeUntil, until } from '../kit/poll.ts';
+import { submitSignIn } from '../kit/sign-in.ts';
 
 const exec = promisify(execFile);
 const SECRET = '+IgCoVQqg0/lBY/ijpasDEt4ezf5x0YQM8oB0e4TIME=';
@@ -49,31 +52,19 @@ async function serve(name: string, bin: string, configPath: string): Promise<Pro
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   };
-  const until = Date.now() + 30_000;
   let port = 0;
-  for (;;) {
+  await until(async () => {
     if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before it was ready:\n${out}`);
     const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)","version":"[^"]+","msg":"listening"/.exec(out);
     if (m) port = Number(m[1]);
-    if (port && (await request(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false))) break;
-    if (Date.now() > until) { await stop(); throw new Error(`${name} not ready within 30 s:\n${out}`); }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return port !== 0 && await request(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+  }, { timeoutMs: 30_000, what: `${name} ready`, intervalMs: 100 }).catch(async (e: unknown) => { await stop(); throw new Error(`${(e as Error).message}:\n${out}`, { cause: e }); });
   return { name, child, port, out: () => out, stop };
 }
 
 /** The sign-in form on the portal host of one process, posted like a browser; returns the jar. */
-async function signIn(p: Proc, username: string): Promise<CookieJar> {
-  const jar = new CookieJar();
-  const to = { host: '127.0.0.1', port: p.port };
-  const formUrl = `${PORTAL}/oauth2/sign_in?rd=${encodeURIComponent(APP)}`;
-  const form = await jarRequest(jar, formUrl, { connectTo: to, headers: { Accept: 'text/html' } });
-  assert.equal(form.status, 200, `${p.name}: sign-in form ${form.status}`);
-  const res = await jarRequest(jar, formAction(form.body, formUrl), {
-    connectTo: to, method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Origin: PORTAL },
-    body: new URLSearchParams({ ...hiddenInputs(form.body), username, password: PASSWORD }).toString(),
-  });
+async function signInOn(p: Proc, username: string): Promise<CookieJar> {
+  const { res, jar } = await submitSignIn({ base: PORTAL, connectTo: { host: '127.0.0.1', port: p.port } }, username, PASSWORD, APP);
   assert.equal(res.status, 303, `${p.name}: sign-in answered ${res.status}: ${res.body.slice(0, 200)}`);
   assert.equal(res.headers.location, APP);
   return jar;
@@ -138,7 +129,7 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     n = await serve(`N (${commitN.slice(0, 7)})`, nBin, configN);
     const schemaN = Number((await adminQuery('SELECT max(version) AS v FROM schema_migrations', [], db.url)).rows[0].v);
     assert.equal(schemaN, LATEST_SCHEMA_VERSION - 1, 'N is the release one schema version behind');
-    const a = (await signIn(n, 'alice')).header(APP);
+    const a = (await signInOn(n, 'alice')).header(APP);
     assert.equal(await check(n, a), 202);
 
     // N+1 starts while N serves, and migrates.
@@ -149,11 +140,11 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     // N keeps serving on the migrated schema: ready, its own session, and new sign-ins.
     assert.equal((await request(`http://127.0.0.1:${n.port}/readyz`)).status, 200);
     assert.equal(await check(n, a), 202);
-    const b = (await signIn(n, 'alice')).header(APP);
+    const b = (await signInOn(n, 'alice')).header(APP);
     // Sessions cross both ways.
     assert.equal(await check(n1, a), 202);
     assert.equal(await check(n1, b), 202);
-    const cJar = await signIn(n1, 'alice');
+    const cJar = await signInOn(n1, 'alice');
     const c = cJar.header(APP);
     assert.equal(await check(n, c), 202);
     // Without a session, both refuse the same way.
@@ -163,13 +154,10 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     // A sign-out on N+1 is refused by N within a second (the revocation feed, across releases),
     // asked with the cookie's old value, as a copy of it would be.
     const out = await jarRequest(cJar, `${PORTAL}/oauth2/sign_out`, { connectTo: { host: '127.0.0.1', port: n1.port }, headers: { Accept: 'text/html' } });
-    const signedOut = Date.now();
     assert.ok([200, 302, 303].includes(out.status), `sign-out answered ${out.status}`);
-    let refusedAfter = -1;
-    while (Date.now() - signedOut < 3000) {
-      if (await check(n, c) === 401) { refusedAfter = Date.now() - signedOut; break; }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const old = n;
+    const refusedAfter = await timeUntil(async () => (await check(old, c)) === 401, { timeoutMs: 3000, what: 'N refuses the signed-out session', intervalMs: 20 })
+      .catch(() => -1);
     assert.ok(refusedAfter >= 0 && refusedAfter <= 1000, `N refused the signed-out session after ${refusedAfter} ms`);
     console.log(`# revocation on N+1 refused by N after ${refusedAfter} ms`);
     // The other sessions are untouched.

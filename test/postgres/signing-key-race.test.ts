@@ -10,7 +10,7 @@ import { MemoryLogger, systemClock } from '../../src/core/index.ts';
 import { KeyRing } from '../../src/crypto/index.ts';
 import { loadSigningKeys, SIGNING_ALGS } from '../../src/issuer/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { adminQuery, createTestDatabase, requirePostgres } from './helpers.ts';
+import { adminQuery, createTestDatabase, requirePostgres } from '../kit/postgres.ts';
 
 await requirePostgres();
 

@@ -3,7 +3,7 @@
 import { after, before } from 'node:test';
 import { storeContract } from '../../src/store/contract/suite.ts';
 import { openStore } from '../../src/store/index.ts';
-import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 await requirePostgres();
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { GatehouseError, MemoryLogger } from '../../src/core/index.ts';
 import { rejectsWith } from '../../src/store/contract/suite.ts';
 import { openStore } from '../../src/store/index.ts';
-import { PG_URL, requirePostgres } from './helpers.ts';
+import { PG_URL, requirePostgres } from '../kit/postgres.ts';
 
 await requirePostgres();
 

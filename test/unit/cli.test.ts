@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/index.ts';
-import { ALICE, addUser, baseConfig, fakeIO, tempDir, writeConfig } from './helpers.ts';
+import { addUser, ALICE, baseConfig, fakeIO, writeConfig } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const COMMANDS = ['serve', 'check', 'migrate', 'user', 'session', 'keys', 'explain', 'doctor', 'invite'];
 

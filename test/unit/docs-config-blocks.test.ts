@@ -11,8 +11,9 @@ import { describe, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { configSchema } from '../../src/config/index.ts';
 import { runCli } from '../../src/cli/index.ts';
-import { fakeIO, SECRET_A, tempDir } from './helpers.ts';
-import { yamlBlocks } from './docs-helpers.ts';
+import { fakeIO, SECRET_A } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
+import { yamlBlocks } from '../kit/docs.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DOCS = ['docs/mcp.md', 'docs/issuer.md'];

@@ -9,7 +9,8 @@ import { runCli } from '../../src/cli/index.ts';
 import { checkWranglerConfig, parseJsonc } from '../../edge/src/wrangler.ts';
 import { compilePolicy } from '../../edge/src/rules.ts';
 import { readSettings } from '../../edge/src/settings.ts';
-import { fakeIO, tempDir } from './helpers.ts';
+import { fakeIO } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const ENV = { INTEL_EDGE_SECRET: 'a-client-secret-long-enough', GATEHOUSE_SECRET: '+IgCoVQqg0/lBY/ijpasDEt4ezf5x0YQM8oB0e4TIME=' };
 

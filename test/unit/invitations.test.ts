@@ -10,7 +10,8 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import type { Mailer, Message } from '../../src/mail/index.ts';
 import { hashToken } from '../../src/crypto/index.ts';
 import { runCli } from '../../src/cli/index.ts';
-import { ALICE, PASSWORD, addUser, baseConfig, fakeIO, tempDir, writeConfig } from './helpers.ts';
+import { addUser, ALICE, baseConfig, fakeIO, PASSWORD, writeConfig } from '../kit/server.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const T0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;

@@ -11,11 +11,8 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { runCli } from '../../src/cli/index.ts';
-import { fakeIO, SECRET_A } from './helpers.ts';
-import {
-  configFiles, CUSTOM_KINDS, documentedSecretKeys, KUBE, KUSTOMIZATIONS, materialize, readYaml, resourceObjects, ROOT,
-  schemaErrors, secretReferences, SECRET_MOUNT, unknownFieldErrors, type K8sObject,
-} from './kubernetes-helpers.ts';
+import { fakeIO, SECRET_A } from '../kit/server.ts';
+import { configFiles, CUSTOM_KINDS, documentedSecretKeys, type K8sObject, KUBE, KUSTOMIZATIONS, materialize, readYaml, resourceObjects, ROOT, schemaErrors, SECRET_MOUNT, secretReferences, unknownFieldErrors } from '../kit/kubernetes.ts';
 
 const SECRETS = { session: SECRET_A, 'database-url': 'postgres://gatehouse:pw@postgres.db.svc:5432/gatehouse' };
 const OVERLAYS = ['overlays/sqlite', 'overlays/postgres'] as const;
