@@ -11,9 +11,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { addUser, CookieJar, formAction, freePort, headerValues, hiddenInputs, jarRequest, launchChromium, PORTAL_HOST, request, startStack, within, type Stack } from './harness.ts';
-import { startUpstreamOidc, type UpstreamOidc } from '../unit/connectors-fakes.ts';
-import { linkIn, startMailCatcher, type MailCatcher } from './mail-catcher.ts';
+import { addUser } from '../kit/process.ts';
+import { CookieJar, freePort, jarRequest, request } from '../kit/http.ts';
+import { formAction, hiddenInputs } from '../kit/html.ts';
+import { headerValues } from '../kit/spoofing.ts';
+import { launchChromium } from '../kit/chromium.ts';
+import { PORTAL_HOST, startStack, type Stack } from '../kit/stack.ts';
+import { startUpstreamOidc, type UpstreamOidc } from '../kit/fake-providers.ts';
+import { timeUntil } from '../kit/poll.ts';
+import { linkIn, startMailCatcher, type MailCatcher } from '../kit/mail.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -153,7 +159,7 @@ describe('password reset by mail', () => {
       const setAt = performance.now();
       await page.getByRole('button', { name: 'Set the new password' }).click();
       assert.equal(await page.locator('h1').innerText(), 'Password changed');
-      const lockedOut = await within(1000, 'the other session refused', async () => (await gateStatus(signedIn, appUrl)) !== 200);
+      const lockedOut = await timeUntil(async () => (await gateStatus(signedIn, appUrl)) !== 200, { timeoutMs: 1000, what: 'the other session refused' });
       console.log(`# reset: the other session refused ${Math.round(performance.now() - setAt)} ms after the new password was set (polled ${lockedOut} ms)`);
       assert.equal(await gateStatus(signedIn, appUrl), 302, 'sent to sign in again');
       const notice = await mail.next('erin@example.org');
@@ -228,7 +234,7 @@ describe('the account page', () => {
       const endAt = performance.now();
       await laptopRow.getByRole('button', { name: /^End/ }).click();
       await page.waitForURL(/\/oauth2\/account\?done=session$/);
-      const ms = await within(1000, 'the laptop refused', async () => (await gateStatus(laptop, appUrl)) !== 200);
+      const ms = await timeUntil(async () => (await gateStatus(laptop, appUrl)) !== 200, { timeoutMs: 1000, what: 'the laptop refused' });
       console.log(`# account page: the ended session refused ${Math.round(performance.now() - endAt)} ms after the click (polled ${ms} ms)`);
       assert.equal(await gateStatus(phone, appUrl), 200, 'the browser that ended it stays in');
       assert.equal(await page.locator('[role="status"]').innerText(), 'The session was ended.');

@@ -227,7 +227,7 @@ describe('logout', () => {
 describe('oidc-provider\'s auto-submitting page (patches/auto-submit-csp.ts)', () => {
   test('response_mode=form_post: the page\'s CSP allows exactly its inline script (by hash) and a form post to the client\'s origin', async () => {
     const config = await discover(inst, 'grafana', GRAFANA_SECRET);
-    const b = new Browser(inst);
+    const b = new PortalClient(inst);
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: GRAFANA_CB, scope: 'openid', response_mode: 'form_post', state: 's-1',
       code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',

@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../../src/cli/index.ts';
-import {
-  ALICE, BROWSER, PASSWORD, baseConfig, cookieHeader, cookieValue, fakeIO, forwardAuth, send, signIn, startInstance, tempDir, type Instance,
-} from '../unit/helpers.ts';
-import { createTestDatabase, requirePostgres, type TestDatabase } from './helpers.ts';
+import { ALICE, BROWSER, PASSWORD, baseConfig, cookieHeader, fakeIO, forwardAuth, startInstance, type Instance } from '../kit/server.ts';
+import { cookieValue, send } from '../kit/http.ts';
+import { signIn } from '../kit/sign-in.ts';
+import { tempDir } from '../kit/temp.ts';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '../kit/postgres.ts';
 
 const COOKIE = '_gatehouse_people_replicas';
 const APP = 'https://app.example.test/';
@@ -50,8 +51,8 @@ describe('password reset across two replicas', () => {
 
   test('the link from one replica, used on the other, ends every session on both within 1 s; once', async () => {
     const [a, b] = replicas as [Instance, Instance];
-    const onA = (await signIn(a, 'alice')).cookie;
-    const onB = (await signIn(b, 'alice')).cookie;
+    const onA = (await signIn(a, 'alice')).value;
+    const onB = (await signIn(b, 'alice')).value;
     for (const inst of [a, b]) for (const c of [onA, onB]) assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, c) })).status, 202);
 
     const io = fakeIO();
@@ -77,6 +78,6 @@ describe('password reset across two replicas', () => {
     // Once: on either replica the link is spent.
     for (const inst of [a, b]) assert.equal((await useLink(inst, link, 'yet another passphrase')).form, 410);
     await signIn(a, 'alice', 'a whole new passphrase');
-    await assert.rejects(signIn(b, 'alice', PASSWORD), /answered 401/);
+    await assert.rejects(signIn(b, 'alice', PASSWORD), /got 401/);
   });
 });

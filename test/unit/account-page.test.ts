@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { addUser, type Instance } from './helpers.ts';
-import { discover } from './issuer-helpers.ts';
-import { startMcpIssuer } from './issuer-mcp-helpers.ts';
-import { cli, holder, sessionStatus } from './people-helpers.ts';
+import { addUser, type Instance } from '../kit/server.ts';
+import { discover } from '../kit/issuer.ts';
+import { startMcpIssuer } from '../kit/mcp.ts';
+import { cli, holder, sessionStatus } from '../kit/people.ts';
 
 let inst: Instance;
 before(async () => {

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../../src/cli/index.ts';
-import { startMailCatcher, linkIn, type MailCatcher } from '../e2e/mail-catcher.ts';
-import { ALICE, BROWSER, baseConfig, cookieValue, eventually, fakeIO, send, startInstance, type Answer, type Instance } from './helpers.ts';
+import { startMailCatcher, linkIn, type MailCatcher } from '../kit/mail.ts';
+import { ALICE, BROWSER, baseConfig, fakeIO, startInstance, type Answer, type Instance } from '../kit/server.ts';
+import { cookieValue, send } from '../kit/http.ts';
+import { until } from '../kit/poll.ts';
 
 const PORTAL = 'https://auth.example.test';
 const HEADERS = { host: 'auth.example.test', 'x-forwarded-proto': 'https', ...BROWSER };
@@ -156,11 +158,11 @@ describe('sign-up page', () => {
     await runCli(['user', 'list', '--config', inst.configPath], io);
     assert.match(io.stdout.join('\n'), /^hana\thana@example\.test\tstaff\tactive$/m);
     // The decision not to send is in the audit log; wait for it, then look at what arrived.
-    await eventually(async () => {
+    await until(async () => {
       const a = fakeIO();
       await runCli(['audit', '--json', '--action', 'sign_up', '--config', inst.configPath], a);
       return a.stdout.some((l) => l.includes('"reason":"address_has_account"'));
-    }, 5000, 'the sign-up for an address with an account is audited');
+    }, { timeoutMs: 5000, what: 'the sign-up for an address with an account is audited' });
     assert.equal(mail.mails.filter((x) => x.to.includes('alice@example.test') && x.subject.startsWith('Finish signing up')).length, 0, 'nothing sent to an address with an account');
   });
 });
