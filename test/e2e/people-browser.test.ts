@@ -75,6 +75,7 @@ before(async () => {
       '  notices: { passwordChanged: true }',
       // Generous limits: this suite sends many requests from one address on purpose.
       'passwordReset: { perAccount: 50, perAddress: 500 }',
+      'signUp: { enabled: true, emailDomains: [example.org], groups: [ops] }',
     ].join('\n'),
   });
 });
@@ -129,6 +130,31 @@ describe('an invitation, from the mail to the app', () => {
   });
 });
 
+describe('self sign-up', () => {
+  test('the sign-in page offers it; the address gets a link; the link is the enrolment screen', async () => {
+    const ctx = await browser.newContext();
+    ctx.setDefaultTimeout(10_000);
+    try {
+      const page = await ctx.newPage();
+      await page.goto(s.url('app.example.test', '/signed-up'));
+      await page.getByRole('link', { name: 'Sign up' }).click();
+      await accessible(page, 'the sign-up page');
+      await page.getByLabel('Email address').fill('kim@example.org');
+      await page.getByRole('button', { name: 'Send me the link' }).click();
+      assert.equal(await page.locator('h1').innerText(), 'Check your mail');
+      await accessible(page, 'the sign-up answer');
+      const mailed = await mail.next('kim@example.org');
+      await page.goto(linkIn(mailed, `${s.portal}/oauth2/invite?t=`));
+      await page.getByLabel('Username').fill('kim');
+      await page.getByLabel('New password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Create account and continue' }).click();
+      await page.waitForURL(`${s.portal}/`);
+      assert.match(await page.locator('main').innerText(), /You are signed in as kim \(kim@example\.org\)/);
+      await accessible(page, 'the portal home');
+    } finally { await ctx.close(); }
+  });
+});
+
 describe('password reset by mail', () => {
   test('the mailed link sets a new password once; every other session of the account is refused within 1 s', async () => {
     await addUser(s.gh, 'erin', PASSWORD, ['ops']);
@@ -162,6 +188,7 @@ describe('password reset by mail', () => {
       const lockedOut = await timeUntil(async () => (await gateStatus(signedIn, appUrl)) !== 200, { timeoutMs: 1000, what: 'the other session refused' });
       console.log(`# reset: the other session refused ${Math.round(performance.now() - setAt)} ms after the new password was set (polled ${lockedOut} ms)`);
       assert.equal(await gateStatus(signedIn, appUrl), 302, 'sent to sign in again');
+      await accessible(page, 'the password-changed page');
       const notice = await mail.next('erin@example.org');
       assert.equal(notice.subject, `Your password at auth.example.test:${s.port} was changed`);
 
