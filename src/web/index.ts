@@ -24,15 +24,14 @@
 //      `sendPage(res, s, 200, html, { scripts: true })`, which adds script-src 'self' to the CSP.
 //      The page must work without the script (a plain form as the fallback).
 export {
-  sendJson, sendHtml, sendText, sendStatus, sendError, redirect, noStore, NO_STORE, NO_STORE_HEADERS,
-  applySecurityHeaders, securityHeaders, contentSecurityPolicy, prefersHtml, escapeHtml, statusPage,
+  sendStatus, sendError, NO_STORE, applySecurityHeaders, contentSecurityPolicy, escapeHtml,
   readBody, readForm, readJson, answerSocket, answer, notFound, redirectTo, sendPage,
   type ResponseHeaders, type PageOptions, type SetCookie,
 } from './respond.ts';
-export { REFERRER_POLICY, CSRF_FIELD, issueFormToken, checkForm, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';
+export { CSRF_FIELD, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';
 export { formGuard, formToken, readPostedForm } from './forms.ts';
-export { domainFor, cookieDomainFor, sharesPortalCookie, stripPort, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
+export { sharesPortalCookie, stripPort, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { portalBase, portalPath, portalUrl, underPortalBase, isPortalHost, type PortalAt } from './urls.ts';
 export { sessionCookie, newSessionCookie, clearSessionCookie, loginCookie, clearLoginCookie, loginCookieName } from './cookies.ts';
 export { layout, messagePage, deniedPage, type DenyWhy } from './pages.ts';
-export { defineAsset, serveAsset, ASSETS, STYLESHEET, type Asset } from './assets.ts';
+export { defineAsset, serveAsset, ASSETS, type Asset } from './assets.ts';

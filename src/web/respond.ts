@@ -9,11 +9,6 @@ export type ResponseHeaders = Readonly<Record<string, string | number | readonly
 
 /** Responses that carry identity, secrets or redirects must never be stored by a cache (RFC 9111 §5.2.2.5). */
 export const NO_STORE = 'no-store';
-export const NO_STORE_HEADERS: ResponseHeaders = Object.freeze({ 'cache-control': NO_STORE });
-
-export function noStore(res: ServerResponse): void {
-  res.setHeader('cache-control', NO_STORE);
-}
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const HTML_TYPE = 'text/html; charset=utf-8';

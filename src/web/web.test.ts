@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { KeyRing } from '../crypto/index.ts';
 import {
   answer, ASSETS, clearLoginCookie, clearSessionCookie, defineAsset, formGuard, layout, loginCookie, messagePage, newSessionCookie, portalBase,
-  portalPath, portalUrl, redirectTo, sendPage, serveAsset, sessionCookie, STYLESHEET, underPortalBase,
+  portalPath, portalUrl, redirectTo, sendPage, serveAsset, sessionCookie, underPortalBase,
 } from './index.ts';
+import { STYLESHEET } from './assets.ts';
 
 const ring = KeyRing.fromSecrets(['a'.repeat(64)]);
 const at = (publicUrl: string) => ({
