@@ -9,7 +9,7 @@ import { readOriginal } from '../http/index.ts';
 import { MIN_PASSWORD, MAX_PASSWORD, passwordProblem } from '../accounts/index.ts';
 import { textFor, type TextKey } from '../text/index.ts';
 import type { SessionView } from '../sessions/index.ts';
-import { checkForm, formGuard, formToken, portalPath, portalUrl, readPostedForm, redirectTo, sendPage, type GateSettings } from '../web/index.ts';
+import { checkLinkForm, formToken, portalPath, portalUrl, readPostedForm, redirectTo, sendPage, type GateSettings } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
 import type { PeopleDeps } from './people-deps.ts';
 import { accountPage, infoPage, type AccountView } from './people-pages.ts';
@@ -78,7 +78,7 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
     if (link !== null) {
       // "Link <provider>": a link carrying the form token (a form's redirect to the provider
       // would be stopped by CSP form-action), checked like a posted form.
-      const check = checkForm(formGuard(s, clock.now()), req, query);
+      const check = checkLinkForm(req, s, clock.now(), query);
       if (!check.ok || !deps.federation?.get(link)) {
         logger.info({ reason: check.ok ? 'unknown provider' : check.reason, form: 'account_link' }, 'link refused');
         return render(req, res, s, current, check.ok ? 404 : 403, { error: t('account.nothing') });

@@ -61,6 +61,11 @@ describe('the account page', () => {
     assert.equal(foreign.status, 403);
     assert.match((await h.browser.request('/oauth2/account')).body, /Revoke access of/);
 
+    // "Link <provider>" is a link carrying the form token: without the right one it starts nothing.
+    const forged = await h.browser.request('/oauth2/account?link=corp&csrf=forged');
+    assert.equal(forged.status, 403);
+    assert.equal(forged.headers.location, undefined);
+
     const pw = formWith(page.body, 'value="password"');
     const wrong = await h.browser.request('/oauth2/account', {
       method: 'POST', body: new URLSearchParams({ ...pw, current: 'not it at all', password: 'a brand new passphrase' }).toString(), headers: { origin: 'https://auth.example.test' },
