@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from '../test/kit/http.ts';
 import { gateConfig, type GatehouseProcess, startGatehouse } from '../test/kit/process.ts';
-import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
+import { CONNECTIONS, DURATION, LOAD_CPU, ROUNDS, SERVER_CPU, here, log, measure, need, printSpread, roundOf, rowJson, spread, startPinned, table, type Ratio, type Rounds, type Row } from './stages.ts';
 
 /** The protected resource the bench's tokens are for (a `resources:` entry; its host is under the example.test domain). */
 export const RESOURCE = 'http://mcp.example.test/mcp';
@@ -58,29 +58,41 @@ export async function agentToken(gh: GatehouseProcess, portalHost: string, agent
   return token;
 }
 
+export const ISSUER_RATIOS: Ratio[] = [
+  { label: 'issuer-token / oidc-provider-token', num: 'issuer-token', den: 'oidc-provider-token', goal: '>= 0.8' },
+  { label: 'issuer-discovery / oidc-provider-discovery', num: 'issuer-discovery', den: 'oidc-provider-discovery', goal: '>= 0.9' },
+];
+
 /**
- * The four issuer stages. `gh` must have `resourcesYaml` in its config and `portalHost` is its
- * publicUrl's host (the issuer answers only there). Starts and stops the bare oidc-provider.
- * Rows are pushed onto `rows` as they are measured, so a failing stage keeps the ones before it.
+ * The four issuer stages, each Gatehouse stage right after its oidc-provider one, ROUNDS times
+ * (both servers stay up; the one not measured is idle). `gh` must have `resourcesYaml` in its
+ * config and `portalHost` is its publicUrl's host (the issuer answers only there). Starts and
+ * stops the bare oidc-provider. The first round's rows are pushed onto `rows` as they are
+ * measured, so a failing stage keeps the ones before it; every round goes onto `rounds`.
  */
-export async function measureIssuer(gh: GatehouseProcess, portalHost: string, agent: Agent, rows: Row[] = []): Promise<Row[]> {
+export async function measureIssuer(gh: GatehouseProcess, portalHost: string, agent: Agent, rows: Row[] = [], rounds: Rounds = []): Promise<Row[]> {
   const bare = await startPinned([path.join(here, 'oidc-provider-server.ts')], SERVER_CPU, {
     BENCH_CLIENT_ID: agent.clientId, BENCH_CLIENT_SECRET: agent.clientSecret, BENCH_RESOURCE: RESOURCE,
     BENCH_SCOPE: RESOURCE_SCOPE, BENCH_GROUPS: AGENT_GROUPS.join(','),
   });
   try {
     const discovery = '/.well-known/openid-configuration';
-    rows.push(await measure('oidc-provider-discovery', `oidc-provider alone: GET ${discovery}`, { url: `${bare.url}${discovery}`, headers: {}, expectStatus: 200 }));
-    rows.push(await measure('oidc-provider-token', 'oidc-provider alone: POST /token client_credentials + resource, Basic: JWT ES256',
-      { url: `${bare.url}/token`, headers: { Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }));
+    for (let round = 0; round < ROUNDS; round++) {
+      if (ROUNDS > 1) log(`issuer round ${round + 1} of ${ROUNDS}`);
+      const r: Row[] = [];
+      const keep = async (row: Promise<Row>) => { const x = await row; r.push(x); if (round === 0) rows.push(x); };
+      await keep(measure('oidc-provider-discovery', `oidc-provider alone: GET ${discovery}`, { url: `${bare.url}${discovery}`, headers: {}, expectStatus: 200 }));
+      await keep(measure('issuer-discovery', `Gatehouse: GET ${discovery} on the portal host`,
+        { url: `${gh.url}${discovery}`, headers: { Host: portalHost }, expectStatus: 200 }, 'oidc-provider-discovery'));
+      await keep(measure('oidc-provider-token', 'oidc-provider alone: POST /token client_credentials + resource, Basic: JWT ES256',
+        { url: `${bare.url}/token`, headers: { Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }));
+      await keep(measure('issuer-token', 'Gatehouse: POST /oidc/token, the same grant for an agent (sqlite store, audit event per token)',
+        { url: `${gh.url}/oidc/token`, headers: { Host: portalHost, Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }, 'oidc-provider-token'));
+      rounds.push(roundOf(r));
+    }
   } finally {
     await bare.stop();
   }
-  // Gatehouse after the baseline has exited: one server on the core at a time.
-  rows.push(await measure('issuer-discovery', `Gatehouse: GET ${'/.well-known/openid-configuration'} on the portal host`,
-    { url: `${gh.url}/.well-known/openid-configuration`, headers: { Host: portalHost }, expectStatus: 200 }, 'oidc-provider-discovery'));
-  rows.push(await measure('issuer-token', 'Gatehouse: POST /oidc/token, the same grant for an agent (sqlite store, audit event per token)',
-    { url: `${gh.url}/oidc/token`, headers: { Host: portalHost, Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }, 'oidc-provider-token'));
   return rows;
 }
 
@@ -95,9 +107,10 @@ async function main(): Promise<void> {
     env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
   });
   const rows: Row[] = [];
+  const rounds: Rounds = [];
   try {
     const agent = await createAgent(gh, 'bench');
-    await measureIssuer(gh, new URL(portalBase).host, agent, rows);
+    await measureIssuer(gh, new URL(portalBase).host, agent, rows, rounds);
   } finally {
     await gh.stop();
   }
@@ -108,11 +121,14 @@ async function main(): Promise<void> {
     settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
     versions,
     issuer: rows.map((r) => rowJson(r, rows, null)),
+    rounds,
+    ratios: ISSUER_RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(rounds, x.num, x.den, x.key) })),
   };
   const out = path.join(here, 'results');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'issuer.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log(table(rows, null));
+  printSpread(rounds, ISSUER_RATIOS);
   console.log(`\nwritten to ${path.relative(process.cwd(), path.join(out, 'issuer.json'))}`);
 }
 

@@ -3,14 +3,16 @@
 //   1. baseline      a bare node:http server answering 202 with three headers
 //   2. gatehouse     GET /oauth2/auth with a valid session cookie and trusted X-Forwarded-*
 //   2b. bearer       GET /oauth2/auth for a URL under a `resources:` entry with an agent's JWT
-//   3. nginx         auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
-//   3b. nginx-no-ka  the same without `keepalive` (what the docs warn about)
+//   2c. nginx-no-auth  nginx (docs/proxies/nginx) serving the app without auth_request
+//   2d. nginx        auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
+//       (1-2d run back to back BENCH_ROUNDS times; the spread of each ratio is reported)
+//   3. nginx-no-ka   the same without `keepalive` (what the docs warn about)
 //   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions
 //   5. issuer        discovery and client_credentials at /oidc/token against oidc-provider alone (bench/issuer.ts)
 // Prints the tables and writes bench/results/latest.json.
 //
 // Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_SESSIONS (10000),
-// BENCH_REQUESTS (1000000).
+// BENCH_REQUESTS (1000000), BENCH_ROUNDS (3).
 import { mintSessions } from './mint-sessions.ts';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,8 +23,8 @@ import { startNginxFromDocs } from '../test/kit/proxy-docs.ts';
 import { signIn } from '../test/kit/sign-in.ts';
 import { tempDir } from '../test/kit/temp.ts';
 import { runWrk } from './wrk.ts';
-import { CONNECTIONS, DURATION, LOAD_CPU, SERVER_CPU, here, log, measure, need, rowJson, startPinned, table, type Row } from './stages.ts';
-import { RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
+import { CONNECTIONS, DURATION, LOAD_CPU, ROUNDS, SERVER_CPU, here, log, measure, need, printSpread, roundOf, rowJson, spread, startPinned, table, type Ratio, type Rounds, type Row } from './stages.ts';
+import { ISSUER_RATIOS, RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '1000000');
@@ -31,17 +33,30 @@ const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';
 const APP = 'app.example.test';
 
+
 const notes: string[] = [];
+/** Each round's compared stages: name -> req/s and p99. */
+const rounds: Rounds = [];
+const issuerRounds: Rounds = [];
+
+const RATIOS: Ratio[] = [
+  { label: 'gatehouse / baseline (req/s)', num: 'gatehouse', den: 'baseline', goal: '>= 0.8 idle, >= 0.7 busy' },
+  { label: 'gatehouse / baseline (p99)', num: 'gatehouse', den: 'baseline', key: 'p99Ms', goal: '<= 1.5' },
+  { label: 'bearer / gatehouse (req/s)', num: 'bearer', den: 'gatehouse', goal: '>= 0.9' },
+  { label: 'nginx / nginx-no-auth (req/s)', num: 'nginx', den: 'nginx-no-auth', goal: '>= 0.5' },
+];
 
 /** The GET stages: a URL, its headers and the one status every answer must have. */
 function bench(name: string, what: string, url: string, headers: Record<string, string>, expectStatus: number, reference?: string): Promise<Row> {
   return measure(name, what, { url, headers, expectStatus }, reference);
 }
 
-async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
+/** Resident memory, and how much of it is anonymous (heap, malloc, stacks) rather than mapped files (the node binary, libraries). */
+async function rss(pid: number): Promise<{ rssMiB: number; anonMiB: number; hwmMiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), hwmMiB: +(kb('VmHWM') / 1024).toFixed(1) };
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  const kb = (text: string, k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMiB: +(kb(status, 'VmRSS') / 1024).toFixed(1), anonMiB: +(kb(rollup, 'Anonymous') / 1024).toFixed(1), hwmMiB: +(kb(status, 'VmHWM') / 1024).toFixed(1) };
 }
 
 async function main(): Promise<void> {
@@ -59,11 +74,9 @@ async function main(): Promise<void> {
   let memory: Record<string, unknown> | undefined;
   let failure: string | undefined;
   try {
-    // 1. baseline
+    // 1. baseline: kept running (idle) while the other stages of each round run.
     const baseline = await startPinned([path.join(here, 'baseline-server.ts'), 'baseline']);
     cleanups.push(baseline.stop);
-    rows.push(await bench('baseline', 'node:http, 202 + three headers', `${baseline.url}/oauth2/auth`, {}, 202));
-    await baseline.stop();
 
     // Gatehouse behind the docs' nginx config, with an upstream app, all pinned to CPU 0.
     const app = await startPinned([path.join(here, 'baseline-server.ts'), 'app']);
@@ -88,26 +101,46 @@ async function main(): Promise<void> {
       sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)],
     });
     cleanups.push(nginx.stop);
+    // The same nginx config serving the same app without the auth_request include: the
+    // reference for the nginx row (what nginx and the app cost without any check).
+    const noAuthPort = await freePort();
+    const nginxNoAuth = await startNginxFromDocs({
+      port: noAuthPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)], noAuth: true,
+    });
+    cleanups.push(nginxNoAuth.stop);
     for (let u = 0; u < USERS; u++) await addUser(gh, `user${u}`, PASSWORD, ['admins']);
     const session = await signIn(portalBase, 'user0', PASSWORD, appUrl);
     const cookie = session.jar.header(appUrl);
     if (cookie === undefined) throw new Error('no session cookie for the app host after sign-in');
-
-    // 2. Gatehouse alone, as Traefik/Caddy call it.
     const forwarded = { Cookie: cookie, 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': `${APP}:${nginxPort}`, 'X-Forwarded-Uri': '/dashboard', 'X-Forwarded-Method': 'GET' };
-    rows.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
-
-    // 2b. The same check with a bearer token instead (issue 6): an agent's JWT for a URL under
-    // the configured resource, right after the cookie stage so both see the same process.
+    // The bearer stage's token (issue 6): an agent's JWT for a URL under the configured resource.
     const agent = await createAgent(gh, 'bench');
     const jwt = await agentToken(gh, new URL(portalBase).host, agent);
     const resourceUrl = new URL(RESOURCE);
     const bearer = { Authorization: `Bearer ${jwt}`, 'X-Forwarded-Proto': resourceUrl.protocol.slice(0, -1), 'X-Forwarded-Host': resourceUrl.host, 'X-Forwarded-Uri': resourceUrl.pathname, 'X-Forwarded-Method': 'GET' };
-    rows.push(await bench('bearer', 'GET /oauth2/auth, agent JWT (ES256) for a resources: URL, X-Forwarded-*', `${gh.url}/oauth2/auth`, bearer, 202, 'gatehouse'));
-
-    // 3. nginx auth_request in front, with and without upstream keepalive.
     const viaNginx = { Host: `${APP}:${nginxPort}`, Cookie: cookie };
-    rows.push(await bench('nginx', 'nginx auth_request -> Gatehouse (keepalive 32) -> app', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200));
+
+    // 2. The compared stages, back to back, ROUNDS times (the machine is shared: one round's
+    // ratios can be off, the spread over rounds says by how much). The table shows round 1.
+    for (let round = 0; round < ROUNDS; round++) {
+      if (ROUNDS > 1) log(`round ${round + 1} of ${ROUNDS}`);
+      const r: Row[] = [];
+      r.push(await bench('baseline', 'node:http, 202 + three headers', `${baseline.url}/oauth2/auth`, {}, 202));
+      // Gatehouse alone, as Traefik/Caddy call it.
+      r.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
+      // The same check with the bearer token, right after the cookie stage: the same process.
+      r.push(await bench('bearer', 'GET /oauth2/auth, agent JWT (ES256) for a resources: URL, X-Forwarded-*', `${gh.url}/oauth2/auth`, bearer, 202, 'gatehouse'));
+      // nginx in front of the app without a check, then with auth_request (keepalive).
+      r.push(await bench('nginx-no-auth', 'nginx -> app, the same config without auth_request', `http://127.0.0.1:${noAuthPort}/dashboard`, { Host: `${APP}:${noAuthPort}` }, 200));
+      r.push(await bench('nginx', 'nginx auth_request -> Gatehouse (keepalive 32) -> app', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200, 'nginx-no-auth'));
+      if (round === 0) rows.push(...r);
+      rounds.push(roundOf(r));
+    }
+    await baseline.stop();
+    await nginxNoAuth.stop();
+
+    // 3. nginx without upstream keepalive (what the docs warn about).
     await nginx.stop();
     const nginxNoKa = await startNginxFromDocs({
       port: nginxPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
@@ -158,10 +191,11 @@ async function main(): Promise<void> {
       heapUsedMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes'),
       sessions: cookies.length, requests: load.requests, rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms,
       rssAtStartMiB: before.rssMiB, rssAfterSessionsMiB: afterSessions.rssMiB, rssAfterRequestsMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.hwmMiB,
+      anonAtStartMiB: before.anonMiB, anonAfterRequestsMiB: afterLoad.anonMiB,
     };
 
     // 5. The issuer against oidc-provider alone (issue 5), last: its load does not touch the memory figures.
-    await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows);
+    await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows, issuerRounds);
   } catch (e) {
     // Keep what was measured; the report says where it stopped.
     failure = (e as Error).message;
@@ -178,6 +212,10 @@ async function main(): Promise<void> {
     settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
     versions,
     results: rows.map((r) => rowJson(r, rows, 'baseline')),
+    rounds,
+    ratios: RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(rounds, x.num, x.den, x.key) })),
+    issuerRounds,
+    issuerRatios: ISSUER_RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(issuerRounds, x.num, x.den, x.key) })),
     memory,
     ...(issuerRows.length > 0 ? { issuer: issuerRows.map((r) => rowJson(r, issuerRows, null)) } : {}),
     notes,
@@ -187,12 +225,16 @@ async function main(): Promise<void> {
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log(table(rows, 'baseline'));
+  printSpread(rounds, RATIOS);
   if (memory !== undefined) {
     console.log(`\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions `
       + `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; `
-      + `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB)`);
+      + `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB; anonymous ${String(memory.anonAtStartMiB)} -> ${String(memory.anonAfterRequestsMiB)} MiB, the rest is mapped files)`);
   }
-  if (issuerRows.length > 0) console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);
+  if (issuerRows.length > 0) {
+    console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);
+    printSpread(issuerRounds, ISSUER_RATIOS);
+  }
   for (const n of notes) console.log(`note: ${n}`);
   if (failure !== undefined) console.log(`\nINCOMPLETE: ${failure}`);
   console.log(`\nwritten to ${path.relative(process.cwd(), path.join(out, 'latest.json'))}`);

@@ -11,6 +11,34 @@ export const SERVER_CPU = 0;
 export const LOAD_CPU = 1;
 export const DURATION = process.env.BENCH_DURATION ?? '10s';
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
+/** How many times the compared stages run back to back (the machine is shared: one round can be off). */
+export const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'));
+
+/** Each round's compared stages: name -> req/s and p99. */
+export type Rounds = Array<Record<string, { rps: number; p99Ms: number }>>;
+/** A goal stated as a ratio of two stages measured back to back. */
+export interface Ratio { label: string; num: string; den: string; key?: 'p99Ms'; goal: string }
+
+/** min / median / max of a ratio over the rounds. */
+export function spread(rounds: Rounds, num: string, den: string, key: 'rps' | 'p99Ms' = 'rps'): { min: number; median: number; max: number } | undefined {
+  const v = rounds.map((r) => (r[num] && r[den] ? r[num][key] / r[den][key] : NaN)).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const round = (x: number) => +x.toFixed(3);
+  return { min: round(v[0]!), median: round(v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2), max: round(v[v.length - 1]!) };
+}
+
+export function printSpread(rounds: Rounds, ratios: Ratio[]): void {
+  console.log(`\nratios over ${rounds.length} round(s), each pair measured back to back (min / median / max; goal)`);
+  for (const x of ratios) {
+    const sp = spread(rounds, x.num, x.den, x.key);
+    if (sp !== undefined) console.log(`  ${x.label.padEnd(40)} ${sp.min.toFixed(3)} / ${sp.median.toFixed(3)} / ${sp.max.toFixed(3)}   (${x.goal})`);
+  }
+}
+
+/** A round's rows as `Rounds` records them. */
+export function roundOf(rows: Row[]): Rounds[number] {
+  return Object.fromEntries(rows.map((x) => [x.name, { rps: x.result.rps, p99Ms: x.result.p99Ms }]));
+}
 
 export interface Row {
   name: string;

@@ -35,7 +35,7 @@
 // (docs/audit.md). Reading never writes the audit log.
 export { Accounts, type Actor, type AccountsOptions, type AuthResult, type ConfigGroup, type CutOff, type Federation } from './accounts.ts';
 export type { InvitationGrant, SignInIntent, SignInResult } from './upstream.ts';
-export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
+export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, setPasswordThreadIdle, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
 export { SignInThrottle, type ThrottleLimits } from './throttle.ts';
 export { Invitations, invitationState, invitationTarget, MAX_INVITATION_MS, MAX_USES, type AccountCreator, type EnrolResult, type InvitationState } from './invitations.ts';
 export { PasswordReset, endAllAccess, type CompleteResult, type ResetOptions } from './reset.ts';

@@ -34,7 +34,20 @@ let worker: Worker | undefined;
 let nextId = 0;
 const pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
 
+/**
+ * The thread ends after this long without a hash: its isolate (about 15 MiB resident) and the
+ * argon2id block its allocator keeps (19 MiB, more after concurrent sign-ins) go back to the
+ * system, and the next sign-in starts a new thread (tens of milliseconds). Measured with the
+ * benchmark's memory stage (docs/benchmarks.md).
+ */
+let idleMs = 10_000;
+let idleTimer: NodeJS.Timeout | undefined;
+export function setPasswordThreadIdle(ms: number): void { idleMs = Math.max(0, ms); }
+/** Whether the hashing thread is running (for tests of its idle end). */
+export function passwordThreadRunning(): boolean { return worker !== undefined; }
+
 function hasher(): Worker {
+  if (idleTimer !== undefined) { clearTimeout(idleTimer); idleTimer = undefined; }
   if (worker) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true });
   w.on('message', (m: { id: number; tag?: Uint8Array; error?: string }) => {
@@ -42,9 +55,23 @@ function hasher(): Worker {
     if (!p) return;
     pending.delete(m.id);
     if (m.tag) p.resolve(Buffer.from(m.tag)); else p.reject(new Error(`argon2id failed: ${m.error ?? 'unknown error'}`));
-    if (pending.size === 0) w.unref();
+    if (pending.size === 0) {
+      w.unref();
+      idleTimer = setTimeout(() => {
+        idleTimer = undefined;
+        if (worker !== w || pending.size > 0) return;
+        // Ended on purpose: its exit must not fail the checks of the thread that replaces it.
+        worker = undefined;
+        w.removeAllListeners('exit');
+        w.removeAllListeners('error');
+        w.on('error', () => undefined);
+        void w.terminate();
+      }, idleMs);
+      idleTimer.unref();
+    }
   });
   const fail = (err: Error) => {
+    if (worker !== w) return;
     worker = undefined;
     for (const p of pending.values()) p.reject(err);
     pending.clear();

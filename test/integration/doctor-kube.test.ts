@@ -2,8 +2,7 @@
 // bindings, exactly; and an ID token from a real sign-in checked against what the printed
 // config accepts (the apiserver's JWT authenticator rules applied to the printed values).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -13,12 +12,13 @@ import { runCli } from '../../src/cli/index.ts';
 import { send } from '../kit/http.ts';
 import { ALICE, BOB, fakeIO, type Instance, SECRET_A, startInstance } from '../kit/server.ts';
 import { authorize, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, issuerConfig, PortalClient } from '../kit/issuer.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const KUBE_CB = 'http://localhost:8000/callback';
 const kubeClient = { id: 'kubernetes', public: true, redirectUris: [KUBE_CB], firstParty: true };
 
 let dir: string;
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'gatehouse-kube-')); });
+before(async () => { dir = await tempDir('kube'); });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
 
 async function doctorKube(config: Record<string, unknown>, ...flags: string[]) {

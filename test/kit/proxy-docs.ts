@@ -25,13 +25,20 @@ export async function startNginxFromDocs(v: {
   port: number; gatehouse: string; portalName: string; sites: Array<{ serverName: string; upstream: string }>; wrap?: string[];
   /** Replace the upstream block's `keepalive 32;` with nothing (the benchmark's "no keepalive" run). */
   noKeepalive?: boolean;
+  /** Drop the app's `include snippets/gatehouse-auth.conf;`: nginx serves the app with no check (the benchmark's reference for auth_request). */
+  noAuth?: boolean;
 }): Promise<ProxyProcess> {
   let gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), { GATEHOUSE: v.gatehouse, LISTEN: v.port, PORTAL_NAME: v.portalName });
   if (v.noKeepalive === true) {
     if (!/^\s*keepalive 32;$/m.test(gatehouseConf)) throw new Error('docs/proxies/nginx/gatehouse.conf no longer has "keepalive 32;"');
     gatehouseConf = gatehouseConf.replace(/^\s*keepalive 32;$/m, '');
   }
-  const appTemplate = await readDoc('nginx/app.conf');
+  let appTemplate = await readDoc('nginx/app.conf');
+  if (v.noAuth === true) {
+    const include = /^\s*include snippets\/gatehouse-auth\.conf;$/m;
+    if (!include.test(appTemplate)) throw new Error('docs/proxies/nginx/app.conf no longer includes snippets/gatehouse-auth.conf');
+    appTemplate = appTemplate.replace(include, '');
+  }
   const apps = v.sites.map((s) => render(appTemplate, { LISTEN: v.port, SERVER_NAME: s.serverName, APP_UPSTREAM: s.upstream }));
   return startNginx([gatehouseConf, ...apps].join('\n'), {
     port: v.port,

@@ -44,12 +44,13 @@ for (let round = 1; round <= ROUNDS; round++) {
       assert.deepEqual(jwks[1], jwks[0]);
       assert.deepEqual(jwks[2], jwks[0]);
       assert.deepEqual(loaded.map((l) => l.version), loaded.map(() => loaded[0]?.version));
-      // Exactly one instance announces each key it made; the others say they use it.
-      const said = loggers.flatMap((l) => l.lines.map((e) => e.msg)).filter((m) => /signing key/.test(m)).sort();
-      assert.deepEqual(said, [
-        ...Array.from({ length: SIGNING_ALGS.length * (REPLICAS - 1) }, () => 'another replica generated the signing key; using it'),
-        ...Array.from({ length: SIGNING_ALGS.length }, () => 'generated a signing key'),
-      ]);
+      // Exactly one instance announces each key it made. The others say they use it, unless
+      // they listed the keys after it was stored (then they had nothing to make, and say nothing).
+      const said = loggers.flatMap((l) => l.lines.map((e) => e.msg)).filter((m) => /signing key/.test(m));
+      assert.equal(said.filter((m) => m === 'generated a signing key').length, SIGNING_ALGS.length, said.join('; '));
+      const others = said.filter((m) => m !== 'generated a signing key');
+      assert.ok(others.every((m) => m === 'another replica generated the signing key; using it'), said.join('; '));
+      assert.ok(others.length <= SIGNING_ALGS.length * (REPLICAS - 1), said.join('; '));
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       await db.drop();

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { configSchema, loadConfig } from '../../src/config/index.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
@@ -32,7 +32,7 @@ async function yamlBlocks(): Promise<Block[]> {
 }
 
 test('every Gatehouse config block in README.md and docs/*.md passes gatehouse check', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-docs-configs-'));
+  const dir = await tempDir('docs-configs');
   try {
     const secretFile = path.join(dir, 'secret');
     await writeFile(secretFile, SECRET);

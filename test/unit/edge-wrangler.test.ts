@@ -2,14 +2,14 @@
 // key, the safe forms accepted, and a property that whatever it accepts is really public.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { checkWranglerConfig, parseJsonc } from '../../edge/src/wrangler.ts';
 import { compilePolicy, type Rule } from '../../edge/src/rules.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const RULES: Rule[] = [
   { paths: ['=/', '=/index.html', '/assets'], public: true },
@@ -115,7 +115,7 @@ describe('edge wrangler check', () => {
     const bin = path.resolve(import.meta.dirname, '../../edge/bin/gatehouse-edge-check.js');
     const ok = await run(process.execPath, [bin, path.resolve(import.meta.dirname, '../../edge/template/wrangler.jsonc')]);
     assert.match(ok.stderr, /: ok: no protected path can be served before the Worker\n$/);
-    const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-edge-'));
+    const dir = await tempDir('edge');
     try {
       const trap = path.join(dir, 'wrangler.jsonc');
       await writeFile(trap, JSON.stringify(cfg({})));

@@ -2,12 +2,12 @@
 // mode the data directory or the files had before Gatehouse started.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryLogger } from '../../src/core/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import { resolveSecrets } from '../../src/app/index.ts';
+import { tempDir } from '../kit/temp.ts';
 
 const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
 
@@ -22,7 +22,7 @@ async function openAndWrite(path: string, logger: MemoryLogger): Promise<void> {
 }
 
 test('a data directory made 0755 by an operator: the directory becomes 0700, the database and its WAL 0600, logged once', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'gatehouse-modes-'));
+  const root = await tempDir('modes');
   const dir = join(root, 'data');
   await mkdir(dir, { mode: 0o755 });
   await chmod(dir, 0o755);
@@ -38,7 +38,7 @@ test('a data directory made 0755 by an operator: the directory becomes 0700, the
 });
 
 test('an existing world-readable database file and WAL are made 0600, and nothing is logged once they are', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-modes-'));
+  const dir = await tempDir('modes');
   const path = join(dir, 'gatehouse.db');
   await openAndWrite(path, new MemoryLogger());
   await chmod(path, 0o644);
@@ -54,7 +54,7 @@ test('an existing world-readable database file and WAL are made 0600, and nothin
 });
 
 test('a data directory that does not exist yet is created 0700 with the database 0600', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'gatehouse-modes-'));
+  const root = await tempDir('modes');
   const path = join(root, 'nested', 'data', 'gatehouse.db');
   await openAndWrite(path, new MemoryLogger());
   assert.equal(await modeOf(join(root, 'nested', 'data')), 0o700);
@@ -62,7 +62,7 @@ test('a data directory that does not exist yet is created 0700 with the database
 });
 
 test('a generated secret file copied in as 0644 is made 0600 and the change reported', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-modes-'));
+  const dir = await tempDir('modes');
   const made = await resolveSecrets(undefined, dir);
   assert.equal(await modeOf(join(dir, 'secret')), 0o600);
   await chmod(join(dir, 'secret'), 0o644);

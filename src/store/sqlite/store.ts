@@ -2,7 +2,7 @@
 // in-process. Migrations take SQLite's write lock with BEGIN IMMEDIATE: a file lock the OS drops
 // when the process dies, so a killed migration never leaves a holder behind.
 
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
 import type { Migration } from '../migrations.ts';
@@ -10,6 +10,7 @@ import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
+import { CachingDatabase } from './statements.ts';
 import { SqliteAudit, SqliteIdentities, SqliteSessions, SqliteReplays, SqliteTickets, SqliteUsers } from './ports.ts';
 import { SqliteConsents, SqliteOidc, SqliteSigningKeys } from './oidc.ts';
 import { SqliteAccountTokens, SqliteInvitations } from './people.ts';
@@ -37,7 +38,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   let db: DatabaseSync;
   try {
     if (opts.path !== ':memory:') secureSqliteFiles(opts.path, opts.logger);
-    db = new DatabaseSync(opts.path);
+    db = new CachingDatabase(opts.path);
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (opts.path !== ':memory:') {
       db.exec('PRAGMA journal_mode = WAL');
@@ -186,6 +187,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.audit.flush();
     if (this.#db.isOpen) this.#db.close();
   }
 }
