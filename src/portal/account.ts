@@ -52,7 +52,7 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
         .map((p) => ({ connector: p.id, label: p.label, href: portalPath(s, '/oauth2/account', { link: p.id, csrf }) })),
       activity: activity.map((a) => ({
         when: iso(a.at), ok: a.outcome === 'ok', address: typeof a.detail.ip === 'string' ? a.detail.ip : '-',
-        how: typeof a.detail.method === 'string' ? (a.detail.method === 'password' ? 'password' : labels.get(a.detail.method) ?? a.detail.method) : '-',
+        how: typeof a.detail.method === 'string' ? (a.detail.method === 'password' ? t('account.activity_password') : labels.get(a.detail.method) ?? a.detail.method) : '-',
       })),
     };
   }

@@ -1,6 +1,7 @@
 // The portal's pages. One screen for username and password, with a button per upstream
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
+import { text } from '../text/index.ts';
 import { escapeHtml, layout, type PortalAt } from '../web/index.ts';
 import type { Identity } from '../core/index.ts';
 
@@ -22,8 +23,8 @@ export function signInPage(opts: {
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">Forgot your password?</a></p>` : ''}` : '';
-  const signUp = opts.links?.signUp ? `<p class="muted">New here? <a href="${escapeHtml(opts.links.signUp)}">Sign up</a></p>` : '';
+</form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">${escapeHtml(text('signin.forgot'))}</a></p>` : ''}` : '';
+  const signUp = opts.links?.signUp ? `<p class="muted">${escapeHtml(text('signin.new_here'))} <a href="${escapeHtml(opts.links.signUp)}">${escapeHtml(text('signin.sign_up'))}</a></p>` : '';
   const or = form && providers ? '<p class="or">or</p>' : '';
   return layout(opts.at, 'Sign in', `<h1>Sign in</h1>
 ${err}
@@ -38,7 +39,7 @@ export function homePage(opts: { identity: Identity; name: string | null; signOu
   return layout(opts.at, 'Signed in', `<h1>Signed in</h1>
 <p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
 ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
-${opts.account ? `<p><a href="${escapeHtml(opts.account)}">Your account</a>: password, sessions, apps</p>` : ''}
+${opts.account ? `<p><a href="${escapeHtml(opts.account)}">${escapeHtml(text('home.account'))}</a>: ${escapeHtml(text('home.account_what'))}</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
 <button type="submit">Sign out</button>
 </form>`);

@@ -168,7 +168,7 @@ ${v.sessions.length > 1 ? postButton(o.action, o.csrf, { op: 'end_others' }, t('
 <h2 id="h-apps">${e(t('account.apps'))}</h2>
 <p class="muted">${e(t('account.apps_lead', { site: v.site }))}</p>
 ${v.apps.length ? `<table>
-<thead><tr><th scope="col">App</th><th scope="col">${e(t('account.app_scopes'))}</th><th scope="col">${e(t('account.app_since'))}</th><th scope="col"><span class="visually-hidden">${e(t('account.app_revoke'))}</span></th></tr></thead>
+<thead><tr><th scope="col">${e(t('account.app'))}</th><th scope="col">${e(t('account.app_scopes'))}</th><th scope="col">${e(t('account.app_since'))}</th><th scope="col"><span class="visually-hidden">${e(t('account.app_revoke'))}</span></th></tr></thead>
 <tbody>
 ${apps}
 </tbody>
@@ -177,7 +177,7 @@ ${apps}
 <section aria-labelledby="h-identities">
 <h2 id="h-identities">${e(t('account.identities'))}</h2>
 ${v.identities.length ? `<table>
-<thead><tr><th scope="col">Provider</th><th scope="col">Account</th><th scope="col"><span class="visually-hidden">${e(t('account.identity_unlink'))}</span></th></tr></thead>
+<thead><tr><th scope="col">${e(t('account.provider'))}</th><th scope="col">${e(t('account.provider_account'))}</th><th scope="col"><span class="visually-hidden">${e(t('account.identity_unlink'))}</span></th></tr></thead>
 <tbody>
 ${identities}
 </tbody>
