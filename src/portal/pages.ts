@@ -1,6 +1,7 @@
 // The portal's pages. One screen for username and password, with a button per upstream
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
+import { text } from '../text/index.ts';
 import { escapeHtml, layout, PASSKEY_SCRIPTS, type PortalAt } from '../web/index.ts';
 import type { Identity } from '../core/index.ts';
 
@@ -10,6 +11,8 @@ export function signInPage(opts: {
   action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
   /** Passwordless sign-in with a passkey: the ceremony's options and sealed state, and where the answer goes. */
   passkey?: { options: unknown; state: string; action: string; autofill: boolean };
+  /** "Forgot your password?" and "Sign up", when they can work. */
+  links?: { forgot?: string; signUp?: string };
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -22,7 +25,8 @@ export function signInPage(opts: {
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>` : '';
+</form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">${escapeHtml(text('signin.forgot'))}</a></p>` : ''}` : '';
+  const signUp = opts.links?.signUp ? `<p class="muted">${escapeHtml(text('signin.new_here'))} <a href="${escapeHtml(opts.links.signUp)}">${escapeHtml(text('signin.sign_up'))}</a></p>` : '';
   // The passkey form: the script runs the ceremony (the button, or the username field's
   // autofill) and submits the answer; without script the button says passkeys need it.
   const passkey = opts.passkey ? `<form method="post" action="${escapeHtml(opts.passkey.action)}" data-webauthn="authenticate" data-autofill="${opts.passkey.autofill ? 'true' : 'false'}" data-options="${escapeHtml(JSON.stringify(opts.passkey.options))}">
@@ -39,14 +43,16 @@ export function signInPage(opts: {
 ${err}
 ${form}
 ${or}
-${others}`, { scripts: opts.passkey ? PASSKEY_SCRIPTS : [] });
+${others}
+${signUp}`, { scripts: opts.passkey ? PASSKEY_SCRIPTS : [] });
 }
 
-export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt }): string {
+export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt; account?: string }): string {
   const id = opts.identity;
   return layout(opts.at, 'Signed in', `<h1>Signed in</h1>
 <p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
 ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
+${opts.account ? `<p><a href="${escapeHtml(opts.account)}">${escapeHtml(text('home.account'))}</a>: ${escapeHtml(text('home.account_what'))}</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
 <button type="submit">Sign out</button>
 </form>`);

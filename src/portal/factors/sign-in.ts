@@ -77,6 +77,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   ): Promise<void> {
     const started = await sessions.begin(user, meta(req, s), upstream && { via: upstream.via, groups: upstream.groups }, state);
     const ip = ipOf(req, s);
+    ctx.signedIn(user, started.sid, ip, req.headers['user-agent']);
     // method: the connector, `password`, or how the sign-in went with second factors (pwd+otp+mfa).
     const method = upstream?.via ?? (state.amr.length === 1 && state.amr[0] === 'pwd' ? 'password' : state.amr.join('+'));
     metrics.signIn('success');
