@@ -10,7 +10,7 @@ import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { sessionFromCookies } from '../gateway/index.ts';
 import { formToken, notFound, portalUrl, readPostedForm, redirectTo, type GateSettings, type SetCookie } from '../web/index.ts';
-import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse } from './provider.ts';
+import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse } from './routes.ts';
 import { consentPage, errorPage } from './pages.ts';
 import { SCOPE_CLAIMS } from './claims.ts';
 import type { IssuerAudit } from './registered.ts';
