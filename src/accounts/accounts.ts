@@ -8,7 +8,7 @@ import type { CallbackInput, Connector, Connectors, ExternalIdentity } from '../
 import type { AuditEvent, ConsentRecord, IdentityRecord, SessionRecord, Store, UserRecord } from '../store/index.ts';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import type { SignInThrottle } from './throttle.ts';
-import { UpstreamLinks, type SignInResult } from './upstream.ts';
+import { UpstreamLinks, type InvitationGrant, type SignInIntent, type SignInResult } from './upstream.ts';
 import { endSessionsOf, revokeThenPublish } from './ending.ts';
 import { USERNAME } from './rules.ts';
 
@@ -33,7 +33,7 @@ export interface CutOff { sessions: string[]; grants: number }
 export interface Federation {
   list(): { id: string; label: string }[];
   get(id: string): Connector | undefined;
-  signIn(connectorId: string, input: CallbackInput): Promise<SignInResult>;
+  signIn(connectorId: string, input: CallbackInput, intent?: SignInIntent): Promise<SignInResult>;
 }
 
 export interface AccountsOptions {
@@ -62,7 +62,7 @@ export class Accounts {
     this.setConfigGroups(opts.groups);
     this.#upstream = opts.upstream && new UpstreamLinks({
       store: opts.store, clock: opts.clock, logger: opts.logger, ...opts.upstream,
-      accounts: { freeUsername: (i, c) => this.#freeUsername(i, c), createFromUpstream: (i, u) => this.#createFromUpstream(i, u) },
+      accounts: { freeUsername: (i, c) => this.#freeUsername(i, c), createFromUpstream: (i, u, g) => this.#createFromUpstream(i, u, g) },
     });
   }
 
@@ -240,7 +240,7 @@ export class Accounts {
   get federation(): Federation | undefined {
     const up = this.#upstream;
     if (!up) return undefined;
-    return { list: () => up.connectors.list(), get: (id) => up.connectors.get(id), signIn: (id, input) => up.signIn(id, input) };
+    return { list: () => up.connectors.list(), get: (id) => up.connectors.get(id), signIn: (id, input, intent) => up.signIn(id, input, intent) };
   }
 
   /** The upstream identities linked to a person. */
@@ -283,8 +283,10 @@ export class Accounts {
   }
 
   /** An account for an upstream identity (connectors[].createAccounts: auto): the provider vouches for the email, or not. */
-  #createFromUpstream(identity: ExternalIdentity, username: string): Promise<UserRecord> {
-    return this.#insert({ username, email: identity.email, emailVerified: identity.emailVerified, name: identity.name, groups: [], passwordHash: null });
+  #createFromUpstream(identity: ExternalIdentity, username: string, grant?: InvitationGrant): Promise<UserRecord> {
+    // An invitation made for an address gives that address (the invitation vouches for it).
+    if (grant?.email) return this.#insert({ username, email: grant.email, emailVerified: true, name: identity.name, groups: grant.groups, passwordHash: null });
+    return this.#insert({ username, email: identity.email, emailVerified: identity.emailVerified, name: identity.name, groups: grant?.groups ?? [], passwordHash: null });
   }
 
   #insert(u: Pick<UserRecord, 'username' | 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash'>): Promise<UserRecord> {

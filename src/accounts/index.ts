@@ -34,9 +34,10 @@
 // audit event: actor `cli`, `system` or the acting username; target the username acted on
 // (docs/audit.md). Reading never writes the audit log.
 export { Accounts, type Actor, type AccountsOptions, type AuthResult, type ConfigGroup, type CutOff, type Federation } from './accounts.ts';
-export type { SignInResult } from './upstream.ts';
+export type { InvitationGrant, SignInIntent, SignInResult } from './upstream.ts';
 export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, setPasswordThreadIdle, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
 export { SignInThrottle, type ThrottleLimits } from './throttle.ts';
 export { Invitations, invitationState, invitationTarget, MAX_INVITATION_MS, MAX_USES, type AccountCreator, type EnrolResult, type InvitationState } from './invitations.ts';
 export { PasswordReset, endAllAccess, type CompleteResult, type ResetOptions } from './reset.ts';
 export { passwordProblem, usernameProblem, MIN_PASSWORD, MAX_PASSWORD, type CredentialProblem } from './rules.ts';
+export { SignInNotices, type NoticeOptions } from './notices.ts';

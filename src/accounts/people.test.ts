@@ -10,7 +10,7 @@ import { connectorSchema, type ConnectorConfig } from '../config/index.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { Connectors, type CallbackInput, type CallbackResult, type Connector, type ExternalIdentity } from '../connectors/index.ts';
 import { openStore, type Store, type UserRecord } from '../store/index.ts';
-import { Accounts, SignInThrottle, type Federation } from './index.ts';
+import { Accounts, Invitations, SignInThrottle, type Federation, type SignInIntent } from './index.ts';
 
 const HOUR = 3600_000;
 const SECRET = '+IgCoVQqg0/lBY/ijpasDEt4ezf5x0YQM8oB0e4TIME=';
@@ -226,6 +226,54 @@ describe('upstream identities', () => {
     assert.equal(await accounts.upstreamGroups(first.user.id, 'github'), null, 'a session made with the link is over');
     const [event] = await store.audit.list({ action: 'identity_unlink' });
     assert.deepEqual([event?.actor, event?.target, event?.detail], ['cli', 'octo', { connector: 'github', subjects: ['42'], sessionsEnded: 1 }]);
+  });
+
+  test('an invitation intent makes an account with its groups and address whatever createAccounts says; once; a linked identity just signs in', async () => {
+    const connectors = new FakeConnectors(github({ createAccounts: 'invite' }));
+    const accounts = accountsWith(connectors);
+    const invitations = new Invitations({ store: store.invitations, audit: store.audit, accounts, clock, logger });
+    const { token, invitation } = await invitations.create({ groups: ['ops'], expiresInMs: HOUR, email: 'octo@corp.example', createdBy: 'cli' });
+    const intent: SignInIntent = {
+      kind: 'invitation',
+      enrol: async (username, create) => {
+        const r = await invitations.enrolUpstream(token, username, '192.0.2.1', 'github', (inv) => create({ groups: inv.groups, email: inv.email }));
+        return r.ok ? { ok: true, user: r.user } : { ok: false, reason: r.reason };
+      },
+    };
+    connectors.next = octo;
+    const r = await accounts.federation!.signIn('github', INPUT, intent);
+    assert.ok(r.ok);
+    assert.equal(r.how, 'invited');
+    assert.deepEqual([r.user.username, r.user.groups, r.user.email, r.user.emailVerified], ['octo', ['ops'], 'octo@corp.example', true]);
+    assert.equal((await accounts.identitiesOf(r.user.id))[0]?.subject, '42');
+    assert.equal((await store.invitations.get(invitation.id))?.uses, 1);
+    // Another identity with the spent invitation: refused, nothing made.
+    connectors.next = { ...octo, subject: '43', username: 'other' };
+    const spent = await accounts.federation!.signIn('github', INPUT, intent);
+    assert.ok(!spent.ok);
+    assert.equal(spent.error.failure, 'refused');
+    assert.equal(await accounts.find('other'), undefined);
+    // The linked identity signs in as usual, the invitation untouched.
+    connectors.next = octo;
+    const again = await accounts.federation!.signIn('github', INPUT, intent);
+    assert.ok(again.ok);
+    assert.equal(again.how, 'linked');
+  });
+
+  test('a link intent links the identity to that account; an identity linked to another account is never taken', async () => {
+    const connectors = new FakeConnectors(github({ createAccounts: 'auto' }));
+    const accounts = accountsWith(connectors);
+    const mine = await accounts.create({ username: 'me', password: 'long enough pass' });
+    connectors.next = octo;
+    const r = await accounts.federation!.signIn('github', INPUT, { kind: 'link', userId: mine.id });
+    assert.ok(r.ok);
+    assert.deepEqual([r.how, r.user.id], ['added', mine.id]);
+    assert.deepEqual((await accounts.identitiesOf(mine.id)).map((i) => i.subject), ['42']);
+    const someoneElse = await accounts.create({ username: 'else' });
+    const taken = await accounts.federation!.signIn('github', INPUT, { kind: 'link', userId: someoneElse.id });
+    assert.ok(!taken.ok);
+    assert.equal(taken.error.failure, 'refused');
+    assert.deepEqual(await accounts.identitiesOf(someoneElse.id), []);
   });
 
   test('without connectors there is no upstream sign-in', () => {

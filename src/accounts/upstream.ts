@@ -10,13 +10,26 @@ import type { IdentityRecord, Store, UserRecord } from '../store/index.ts';
 const TOKENS_PURPOSE = 'upstream-tokens';
 
 export type SignInResult =
-  | { ok: true; user: UserRecord; identity: ExternalIdentity; groups: string[]; how: 'linked' | 'email' | 'created' }
+  | { ok: true; user: UserRecord; identity: ExternalIdentity; groups: string[]; how: 'linked' | 'email' | 'created' | 'invited' | 'added' }
   | { ok: false; error: ConnectorError; identity?: ExternalIdentity };
+
+/** What an invitation gives the account it makes. */
+export interface InvitationGrant { groups: string[]; email: string | null }
+
+/**
+ * What a sign-in is for besides signing in, carried by the portal's sealed login state:
+ *   invitation  an unlinked identity may make a new account, whatever createAccounts says:
+ *               `enrol` takes one use of the invitation (atomically) and calls `create`
+ *   link        link the identity to this (signed-in) account: the account page's "link another"
+ */
+export type SignInIntent =
+  | { kind: 'invitation'; enrol: (username: string, create: (grant: InvitationGrant) => Promise<UserRecord>) => Promise<{ ok: true; user: UserRecord } | { ok: false; reason: string }> }
+  | { kind: 'link'; userId: string };
 
 /** What the linking needs of `Accounts`: a free username for a new account, and creating it. */
 export interface AccountMaker {
   freeUsername(identity: ExternalIdentity, connectorId: string): Promise<string | null>;
-  createFromUpstream(identity: ExternalIdentity, username: string): Promise<UserRecord>;
+  createFromUpstream(identity: ExternalIdentity, username: string, grant?: InvitationGrant): Promise<UserRecord>;
 }
 
 export class UpstreamLinks {
@@ -41,20 +54,35 @@ export class UpstreamLinks {
   get connectors(): Connectors { return this.#connectors; }
 
   /** The callback: the provider's answer -> an admitted identity -> a linked (or created) account. */
-  async signIn(connectorId: string, input: CallbackInput): Promise<SignInResult> {
+  async signIn(connectorId: string, input: CallbackInput, intent?: SignInIntent): Promise<SignInResult> {
     const answer = await this.#connectors.callback(connectorId, input);
     if (!answer.ok) return answer;
-    return this.link(answer);
+    return this.link(answer, intent);
   }
 
-  /** The account an admitted identity signs in as: linked before, matched by verified email, or created. */
-  async link(a: Admitted): Promise<SignInResult> {
+  /**
+   * The account an admitted identity signs in as: linked before, matched by verified email, or
+   * created (createAccounts: auto, or an invitation). With a `link` intent: linked to that account
+   * instead, never taken from another.
+   */
+  async link(a: Admitted, intent?: SignInIntent): Promise<SignInResult> {
     const { connector: c, identity, groups } = a;
     const now = this.#clock.now();
     const store = this.#store;
     const fields = { username: identity.username, email: identity.email, groups, tokens: this.#seal(a.tokens), signedInAt: now, refreshedAt: now };
 
     const known = await store.identities.get(c.id, identity.subject);
+    if (intent?.kind === 'link') {
+      const user = await store.users.get(intent.userId);
+      if (!user || user.disabled) return { ok: false, error: new ConnectorError('refused', 'the account to link to is disabled or gone'), identity };
+      if (known && known.userId !== user.id) {
+        return { ok: false, error: new ConnectorError('refused', `this ${c.label} identity is linked to another account already`), identity };
+      }
+      if (known) await store.identities.update(c.id, identity.subject, fields);
+      else await store.identities.link({ connectorId: c.id, subject: identity.subject, userId: user.id, ...fields }, now);
+      this.#logger.info({ event: 'identity_linked', connector: c.id, user: user.username }, 'upstream identity linked to a signed-in account');
+      return { ok: true, user, identity, groups, how: 'added' };
+    }
     if (known) {
       const user = await store.users.get(known.userId);
       if (!user || user.disabled) return { ok: false, error: new ConnectorError('refused', 'the linked account is disabled or gone'), identity };
@@ -69,6 +97,20 @@ export class UpstreamLinks {
         return { ok: true, user: matches[0], identity, groups, how: 'email' };
       }
       if (matches.length > 1) this.#logger.warn({ connector: c.id, count: matches.length }, 'several accounts have this verified email; not linking by email');
+    }
+    if (intent?.kind === 'invitation') {
+      const username = await this.#accounts.freeUsername(identity, c.id);
+      if (!username) {
+        return { ok: false, error: new ConnectorError('refused', `username "${identity.username}" is taken by another account (it is never linked by name)`), identity };
+      }
+      const r = await intent.enrol(username, async (grant) => {
+        const user = await this.#accounts.createFromUpstream(identity, username, grant);
+        await store.identities.link({ connectorId: c.id, subject: identity.subject, userId: user.id, ...fields }, now);
+        return user;
+      });
+      if (!r.ok) return { ok: false, error: new ConnectorError('refused', `the invitation cannot be used (${r.reason})`), identity };
+      this.#logger.info({ event: 'account_created', connector: c.id, user: username, invited: true }, 'account created from an upstream identity by invitation');
+      return { ok: true, user: r.user, identity, groups, how: 'invited' };
     }
     if (c.config.createAccounts !== 'auto') {
       return { ok: false, error: new ConnectorError('no_account', `no account is linked to this ${c.label} identity and connectors[${c.id}].createAccounts is invite`), identity };

@@ -23,6 +23,7 @@ import { hostOwnership, isProxiedHost, runningSite, startingSite, type HostOwner
 import { buildSettings } from './settings.ts';
 import { resolveSecrets } from './secrets.ts';
 import { startDemoApp } from './demo.ts';
+import { buildPeople } from './people.ts';
 import { VERSION } from './version.ts';
 import { cameThroughPublicDoor } from './ops-door.ts';
 import { buildServices } from './services.ts';
@@ -173,12 +174,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     });
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
+    // Invitations, sign-up, password reset, mail and the account page.
+    const people = buildPeople({ config: () => config, settings: current, store, accounts, clock, logger });
+    closers.push(() => people.close());
     const portal = createPortal({
       settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
       providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
       signOuts,
       formTargets: (rd) => issuer.formTargetsFor(rd),
+      people: people.deps,
     });
     const proxyMode = createProxyMode({ settings: current, sessions, metrics, logger, bearer });
     closers.push(() => proxyMode.close());
@@ -231,6 +236,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       config = c;
       hosts = hostOwnership(c, nextSettings);
       services.configure(c);
+      people.configure(c);
       for (const l of next.lints) logger.warn({ path: l.path, code: l.code }, l.message);
     };
     let watcher: ConfigWatcher | undefined;

@@ -22,6 +22,7 @@ export interface RouteSpec extends Route {
 
 const GET: readonly string[] = ['GET', 'HEAD'];
 const ANY = null;
+const FORM: readonly string[] = ['GET', 'HEAD', 'POST'];
 
 /** Health, readiness and metrics: answered from the first moment the process listens. */
 export function opsRoutes(ops: {
@@ -45,7 +46,7 @@ const PING = Object.freeze({ 'content-type': 'text/plain' });
 export interface Features {
   forwardAuth: Handler;
   resourceMetadata: Handler;
-  portal: { start: Handler; signIn: Handler; signOut: Handler; userinfo: Handler; ticket: Handler; callback: Handler };
+  portal: { start: Handler; signIn: Handler; signOut: Handler; userinfo: Handler; ticket: Handler; callback: Handler; invite: Handler; reset: Handler; signUp: Handler; account: Handler };
   issuer: Handler;
   /** RFC 9728 metadata's path (/.well-known/oauth-protected-resource). */
   metadataPath: string;
@@ -69,6 +70,11 @@ export function featureRoutes(f: Features): RouteSpec[] {
     { path: '/oauth2/sign_out', mount: 'root+portal', label: 'sign_out', methods: ['GET', 'HEAD', 'POST'], handler: portal.signOut },
     { path: '/oauth2/userinfo', mount: 'root+portal', label: 'userinfo', methods: GET, handler: portal.userinfo },
     { path: '/oauth2/callback', mount: 'root+portal', label: 'callback', methods: GET, handler: portal.callback },
+    // People's own pages, on the portal host only.
+    { path: '/oauth2/invite', mount: 'portal', label: 'portal', methods: FORM, handler: portal.invite },
+    { path: '/oauth2/reset', mount: 'portal', label: 'portal', methods: FORM, handler: portal.reset },
+    { path: '/oauth2/sign_up', mount: 'portal', label: 'portal', methods: FORM, handler: portal.signUp },
+    { path: '/oauth2/account', mount: 'portal', label: 'portal', methods: FORM, handler: portal.account },
     ...ASSETS.map((a): RouteSpec => ({ path: a.path, mount: 'root+portal', label: 'static', methods: GET, handler: serveAsset(a), lean: true })),
     // The issuer (OpenID Connect provider and OAuth 2.1 authorization server).
     { path: '/oidc/*', mount: 'portal', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },

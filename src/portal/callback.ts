@@ -8,6 +8,7 @@ import { ConnectorError } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
 import { clearLoginCookie, loginCookieName, newSessionCookie, portalPath, redirectTo, sendPage } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
+import type { SignInIntent } from '../accounts/index.ts';
 import { failurePage } from './pages.ts';
 import { openUpstreamState } from './login-state.ts';
 import { callbackUrl } from './start.ts';
@@ -46,12 +47,37 @@ export function callbackFlow(ctx: PortalContext) {
     }
     const currentUrl = new URL(callbackUrl(s));
     currentUrl.search = query.toString();
+    const ip = readOriginal(req, s.trusted).clientIp;
+    // What the sign-in was for: an invitation to take up, or another identity for the account
+    // signed in in this browser (the account page). Linking needs that session still here.
+    let intent: SignInIntent | undefined;
+    if (up.link !== undefined) {
+      const current = (await ctx.currentSession(req, s))?.view;
+      if (!current || current.userId !== up.link) return fail(new ConnectorError('bad_state', 'the account to link to is no longer signed in in this browser'));
+      intent = { kind: 'link', userId: current.userId };
+    } else if (up.invite !== undefined && deps.people) {
+      const token = up.invite;
+      const invitations = deps.people.invitations;
+      intent = {
+        kind: 'invitation',
+        enrol: async (username, create) => {
+          const r = await invitations.enrolUpstream(token, username, ip, up.provider, (inv) => create({ groups: inv.groups, email: inv.email }));
+          return r.ok ? { ok: true, user: r.user } : { ok: false, reason: r.reason };
+        },
+      };
+    }
     const result = await deps.federation.signIn(up.provider, {
       redirectUri: callbackUrl(s), currentUrl, state: up.state, nonce: up.nonce, codeVerifier: up.verifier,
-    });
+    }, intent);
     if (!result.ok) return fail(result.error, result.identity?.username);
-    const ip = readOriginal(req, s.trusted).clientIp;
+    if (result.how === 'added') {
+      // Linked to the signed-in account: back to its page, the session as it was.
+      audit({ actor: result.user.username, action: 'identity_link', target: result.user.username, outcome: 'ok', detail: { connector: up.provider, ip } });
+      redirectTo(res, 303, portalPath(s, '/oauth2/account', { done: 'linked', provider: label }), clearLoginCookie(s));
+      return;
+    }
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
+    ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
     metrics.signIn('success');
     logger.info({ event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip }, 'signed in');
     audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: up.provider, linked: result.how } });

@@ -7,12 +7,14 @@ import { validateRedirect, type Metrics } from '../http/index.ts';
 import type { Accounts, Federation } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { ConnectorError } from '../connectors/index.ts';
-import type { AuditStore, TicketStore } from '../store/index.ts';
+import type { AuditStore, TicketStore, UserRecord } from '../store/index.ts';
+import { deviceOf } from './device.ts';
 import { issueTicket, sessionFromCookies, type FoundSession, type TicketRedeemer } from '../gateway/index.ts';
 import {
   clearLoginCookie, formToken, isPortalHost, portalPath, portalUrl, sendPage, sharesPortalCookie, type GateSettings,
 } from '../web/index.ts';
 import { failurePage, signInPage, type ProviderButton } from './pages.ts';
+import type { PeopleDeps } from './people-deps.ts';
 
 export interface PortalDeps {
   settings: () => GateSettings;
@@ -37,6 +39,8 @@ export interface PortalDeps {
   signOuts?: Topic<string>;
   /** More origins the sign-in form may end at after redirects (the issuer's client, for an interaction). */
   formTargets?: (rd: string) => Promise<string[]>;
+  /** Invitations, sign-up, password reset and the account page; without it those pages are 404. */
+  people?: PeopleDeps;
 }
 
 /** What the user reads for each upstream failure; the log gets the detail. */
@@ -70,7 +74,7 @@ export function portalContext(deps: PortalDeps) {
   const options = (): { localAccounts: boolean; autoRedirect: boolean } => deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
 
   /** The audit log never holds up or fails a sign-in; a write that fails is logged. */
-  function audit(e: { actor: string; action: string; outcome: 'ok' | 'denied' | 'error'; detail: Record<string, unknown> }): void {
+  function audit(e: { actor: string; action: string; target?: string | null; outcome: 'ok' | 'denied' | 'error'; detail: Record<string, unknown> }): void {
     deps.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
       logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
     });
@@ -99,7 +103,8 @@ export function portalContext(deps: PortalDeps) {
     }
     // Back to the portal's own sign-in pages would be a loop: go to the portal home instead.
     const target = new URL(v.url);
-    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/'))) {
+    // The account page is a destination like the home (its sign-in comes back to it).
+    if (isPortalHost(s, target.host) && target.pathname.startsWith(portalPath(s, '/oauth2/')) && target.pathname !== portalPath(s, '/oauth2/account')) {
       logger.info({ reason: 'redirect target is a sign-in page' }, 'redirect loop refused; using the portal');
       return fallback;
     }
@@ -119,6 +124,7 @@ export function portalContext(deps: PortalDeps) {
     const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     const html = signInPage({
       action: portalPath(s, '/oauth2/sign_in'), rd, csrf: token.token, providers, localAccounts: options().localAccounts, at: s,
+      ...(deps.people ? { links: deps.people.signInLinks() } : {}),
       ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}),
     });
     sendPage(res, s, status, html, {
@@ -144,5 +150,10 @@ export function portalContext(deps: PortalDeps) {
     sendPage(res, s, f.status, failurePage({ title: f.title, message: f.message(label), links, at: s }), { setCookie: clearLoginCookie(s) });
   }
 
-  return { deps, options, audit, destination, safeRd, currentSession, renderSignIn, failure };
+  /** A sign-in happened: the new-address notice (when on), never awaited. */
+  function signedIn(user: UserRecord, sid: string, ip: string, userAgent: string | undefined): void {
+    deps.people?.afterSignIn(user, sid, ip, deviceOf(userAgent ?? null));
+  }
+
+  return { deps, options, audit, destination, safeRd, currentSession, renderSignIn, failure, signedIn };
 }

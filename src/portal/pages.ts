@@ -1,6 +1,7 @@
 // The portal's pages. One screen for username and password, with a button per upstream
 // provider beside it (the connectors add them), labelled fields, errors announced to screen
 // readers, no JavaScript.
+import { text } from '../text/index.ts';
 import { escapeHtml, layout, type PortalAt } from '../web/index.ts';
 import type { Identity } from '../core/index.ts';
 
@@ -8,6 +9,8 @@ export interface ProviderButton { id: string; label: string; href: string }
 
 export function signInPage(opts: {
   action: string; rd: string; csrf: string; error?: string; username?: string; providers: ProviderButton[]; localAccounts: boolean; at: PortalAt;
+  /** "Forgot your password?" and "Sign up", when they can work. */
+  links?: { forgot?: string; signUp?: string };
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers.map((p) =>
@@ -20,20 +23,23 @@ export function signInPage(opts: {
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>` : '';
+</form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">${escapeHtml(text('signin.forgot'))}</a></p>` : ''}` : '';
+  const signUp = opts.links?.signUp ? `<p class="muted">${escapeHtml(text('signin.new_here'))} <a href="${escapeHtml(opts.links.signUp)}">${escapeHtml(text('signin.sign_up'))}</a></p>` : '';
   const or = form && providers ? '<p class="or">or</p>' : '';
   return layout(opts.at, 'Sign in', `<h1>Sign in</h1>
 ${err}
 ${form}
 ${or}
-${providers}`);
+${providers}
+${signUp}`);
 }
 
-export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt }): string {
+export function homePage(opts: { identity: Identity; name: string | null; signOutAction: string; at: PortalAt; account?: string }): string {
   const id = opts.identity;
   return layout(opts.at, 'Signed in', `<h1>Signed in</h1>
 <p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
 ${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
+${opts.account ? `<p><a href="${escapeHtml(opts.account)}">${escapeHtml(text('home.account'))}</a>: ${escapeHtml(text('home.account_what'))}</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
 <button type="submit">Sign out</button>
 </form>`);

@@ -9,12 +9,33 @@ import { signOutFlow } from './sign-out.ts';
 import { userinfoFlow } from './userinfo.ts';
 import { callbackFlow } from './callback.ts';
 import { homeFlow } from './home.ts';
+import { inviteFlow } from './invite.ts';
+import { resetFlow } from './reset.ts';
+import { signUpFlow } from './sign-up.ts';
+import { accountFlow } from './account.ts';
+import { notFound } from '../web/index.ts';
 
 export type { PortalDeps } from './context.ts';
 
 export function createPortal(deps: PortalDeps) {
   const ctx = portalContext(deps);
+  const people = deps.people;
+  const none = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => { notFound(res); };
+  const invite = people ? inviteFlow(ctx, people) : { show: none, submit: none };
+  const reset = people ? resetFlow(ctx, people) : { show: none, submit: none };
+  const signUp = people ? signUpFlow(ctx, people) : { show: none, submit: none };
+  const account = people ? accountFlow(ctx, people) : { show: none, submit: none };
+  const byMethod = (f: { show: (req: IncomingMessage, res: ServerResponse, q: URLSearchParams) => Promise<void>; submit: (req: IncomingMessage, res: ServerResponse) => Promise<void> }) =>
+    (req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> => (req.method === 'POST' ? f.submit(req, res) : f.show(req, res, q));
   return {
+    /** GET and POST /oauth2/invite: enrolment by invitation */
+    invite: byMethod(invite),
+    /** GET and POST /oauth2/reset: forgot password, and the page a reset link opens */
+    reset: byMethod(reset),
+    /** GET and POST /oauth2/sign_up (signUp.enabled) */
+    signUp: byMethod(signUp),
+    /** GET and POST /oauth2/account: the person's own account */
+    account: byMethod(account),
     /** GET /oauth2/start, GET /oauth2/sign_in */
     start: startFlow(ctx),
     /** POST /oauth2/sign_in */

@@ -51,6 +51,7 @@ export function signInFlow(ctx: PortalContext) {
     }
     metrics.signIn('success');
     const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });
+    ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
     logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');
     audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password' } });
     redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);

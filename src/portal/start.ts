@@ -13,19 +13,21 @@ export function callbackUrl(s: GateSettings): string {
   return portalUrl(s, '/oauth2/callback');
 }
 
-export function startFlow(ctx: PortalContext) {
-  const { deps, safeRd } = ctx;
+/**
+ * A fresh state, nonce and PKCE verifier sealed in the login cookie (with what the sign-in is for:
+ * an invitation to take up, or the account to link to), then off to the provider.
+ */
+export function upstreamStarter(ctx: PortalContext) {
+  const { deps } = ctx;
   const { clock, logger } = deps;
-
-  /** A fresh state, nonce and PKCE verifier sealed in the login cookie, then off to the provider. */
-  async function startUpstream(res: ServerResponse, s: GateSettings, providerId: string, rd: string, prompt: string | undefined): Promise<void> {
+  return async function startUpstream(res: ServerResponse, s: GateSettings, providerId: string, rd: string, prompt: string | undefined, intent: { invite?: string; link?: string } = {}): Promise<void> {
     const connector = deps.federation?.get(providerId);
     if (!connector) {
       sendPage(res, s, 404, failurePage({ title: 'Unknown provider', message: 'There is no sign-in provider of that name here.', at: s,
         links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Back to sign-in' }] }));
       return;
     }
-    const { up, sealed } = newUpstreamState(s.keyring, clock.now(), s.loginStateMs, providerId, rd);
+    const { up, sealed } = newUpstreamState(s.keyring, clock.now(), s.loginStateMs, providerId, rd, intent);
     let location: string;
     try {
       location = await connector.authorizationUrl({
@@ -37,7 +39,12 @@ export function startFlow(ctx: PortalContext) {
       return ctx.failure(res, s, 'upstream_error', connector.label, providerId, rd);
     }
     redirectTo(res, 302, location, loginCookie(s, sealed));
-  }
+  };
+}
+
+export function startFlow(ctx: PortalContext) {
+  const { deps, safeRd } = ctx;
+  const startUpstream = upstreamStarter(ctx);
 
   return async function start(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();

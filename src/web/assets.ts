@@ -31,13 +31,17 @@ main{max-width:24rem;margin:10vh auto;padding:2rem;background:var(--card);border
 main.wide{max-width:46rem}
 h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
 label{display:block;font-weight:600;margin:.9rem 0 .3rem}
-input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:8px}
+input[type=text],input[type=password],input[type=email]{width:100%;padding:.6rem .7rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:8px}
 input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 button,.button{display:block;width:100%;margin-top:1.2rem;padding:.65rem;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:8px;cursor:pointer;text-align:center;text-decoration:none}
 .provider{background:transparent;color:var(--fg);border:1px solid var(--line)}
 .error{color:var(--err);border:1px solid var(--err);border-radius:8px;padding:.5rem .7rem;margin:.5rem 0}
 .or{display:flex;align-items:center;gap:.6rem;color:var(--muted);margin:1.2rem 0 0}.or::before,.or::after{content:"";flex:1;border-top:1px solid var(--line)}
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;word-break:break-all}
+h2{font-size:1.1rem;margin:1.6rem 0 .5rem}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{font-weight:600}dd{margin:0}
+.notice{border:1px solid var(--accent);border-radius:8px;padding:.5rem .7rem;margin:.5rem 0}
+form.inline{display:inline;margin:0}form.inline button{display:inline-block;width:auto;margin:0;padding:.3rem .7rem;font-size:.9rem}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
 code,pre{font-family:ui-monospace,monospace;font-size:.85rem}pre{white-space:pre-wrap;background:var(--bg);padding:.6rem;border-radius:8px}
 `;
 

@@ -31,3 +31,12 @@ export async function readPostedForm(req: IncomingMessage, s: FormSettings, now:
   const form = await readForm(req);
   return { form, check: checkForm(formGuard(s, now), req, form) };
 }
+
+/**
+ * A link that acts like a form (a GET that starts something on the person's behalf, where a
+ * form's redirect would be stopped by CSP form-action: "link another provider"): the same rules,
+ * with the token in the query's `csrf`.
+ */
+export function checkLinkForm(req: IncomingMessage, s: FormSettings, now: number, query: URLSearchParams): FormCheck {
+  return checkForm(formGuard(s, now), req, query);
+}

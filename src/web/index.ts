@@ -29,7 +29,7 @@ export {
   type ResponseHeaders, type PageOptions, type SetCookie,
 } from './respond.ts';
 export { CSRF_FIELD, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';
-export { formGuard, formToken, readPostedForm } from './forms.ts';
+export { checkLinkForm, formGuard, formToken, readPostedForm } from './forms.ts';
 export { sharesPortalCookie, stripPort, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
 export { portalBase, portalPath, portalUrl, underPortalBase, isPortalHost, type PortalAt } from './urls.ts';
 export { sessionCookie, newSessionCookie, clearSessionCookie, loginCookie, clearLoginCookie, loginCookieName } from './cookies.ts';

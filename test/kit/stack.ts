@@ -28,8 +28,10 @@ export async function startStack(kind: 'nginx' | 'caddy', o: {
   apps?: string; extra?: string; trustedProxies?: string;
   /** More protected sites, each its own nginx server block / Caddy site, on the same whoami app. */
   moreSites?: string[];
+  /** The proxy's port, when something must know the portal's URL before the stack starts (an upstream IdP's redirect URI). */
+  port?: number;
 } = {}): Promise<Stack> {
-  const port = await freePort();
+  const port = o.port ?? await freePort();
   const portal = `http://${PORTAL_HOST}:${port}`;
   const app = await startWhoami();
   let gh: GatehouseProcess | undefined;

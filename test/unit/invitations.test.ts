@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManualClock, MemoryLogger } from '../../src/core/index.ts';
-import { Accounts, Invitations, PasswordReset, SignInThrottle } from '../../src/accounts/index.ts';
+import { Accounts, Invitations, PasswordReset, SignInNotices, SignInThrottle } from '../../src/accounts/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import type { Mailer, Message } from '../../src/mail/index.ts';
 import { hashToken } from '../../src/crypto/index.ts';
@@ -170,6 +170,36 @@ describe('invitations and password reset (domain)', () => {
     w.clock.advance(30 * 60_000);
     assert.equal(await w.reset.inspect(three), undefined, 'expired at 30 minutes');
     assert.deepEqual(await w.reset.complete(three, 'another new passphrase', '192.0.2.1'), { ok: false, reason: 'invalid_link' });
+  });
+});
+
+describe('new-address notices', () => {
+  let dir: string;
+  before(async () => { dir = await tempDir(); });
+  after(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  test('mailed for a new address only: never on the first sign-in, nor from an address seen in 30 days, nor when off', async () => {
+    const w = await world(dir, 'notices');
+    let enabled = true;
+    const notices = new SignInNotices({
+      sessions: w.store.sessions, mailer: () => w.mailer, clock: w.clock, logger: w.logger, enabled: () => enabled,
+      site: () => 'auth.example.test', accountUrl: () => 'https://auth.example.test/oauth2/account',
+    });
+    const alice = await w.accounts.create({ username: 'alice', email: 'alice@example.org', password: PASSWORD });
+    const session = async (id: string, ip: string) => {
+      await w.store.sessions.create({ id, userId: alice.id, createdAt: w.clock.now(), expiresAt: w.clock.now() + DAY, lastSeenAt: w.clock.now(), ip, userAgent: null });
+      return notices.afterSignIn(alice, id, ip, 'Firefox on Linux');
+    };
+    assert.equal(await session('s1', '192.0.2.1'), false, 'the first sign-in');
+    assert.equal(await session('s2', '192.0.2.1'), false, 'a known address');
+    assert.equal(await session('s3', '198.51.100.7'), true, 'a new address');
+    assert.deepEqual(w.mailer.sent.map((m) => [m.kind, m.to, m.vars.address, m.vars.device]), [['new_address', 'alice@example.org', '198.51.100.7', 'Firefox on Linux']]);
+    w.clock.advance(31 * DAY);
+    assert.equal(await session('s4', '192.0.2.1'), false, 'nothing in the last 30 days to compare with counts as a first sign-in');
+    assert.equal(await session('s5', '203.0.113.9'), true);
+    enabled = false;
+    assert.equal(await session('s6', '203.0.113.10'), false, 'off');
+    await w.store.close();
   });
 });
 
