@@ -11,7 +11,7 @@ import type { Sessions } from '../sessions/index.ts';
 import { sessionFromCookies } from '../gateway/index.ts';
 import { formToken, mustUseFactor, notFound, portalUrl, readPostedForm, redirectTo, type GateSettings, type SetCookie } from '../web/index.ts';
 import { acrOf, acrSatisfies } from '../policy/index.ts';
-import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs } from './provider.ts';
+import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs } from './routes.ts';
 import { consentPage, errorPage } from './pages.ts';
 import { SCOPE_CLAIMS } from './claims.ts';
 import type { IssuerAudit } from './registered.ts';

@@ -16,7 +16,8 @@ import type { Sessions } from '../sessions/index.ts';
 import { readOriginal } from '../http/index.ts';
 import { checkFormHeaders, formGuard, isPortalHost, notFound, portalBase, portalPath, sendPage, type GateSettings, type SetCookie } from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
-import { buildProvider, IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES } from './provider.ts';
+import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES } from './routes.ts';
+import type * as ProviderModule from './provider.ts';
 import { errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
 import { registeredClients } from './registered.ts';
@@ -60,6 +61,7 @@ export function createIssuer(deps: IssuerDeps) {
     if (n > 0) logger.info({ event: 'issuer_sweep', deleted: n }, 'expired issuer records deleted');
     return n;
   }
+  let providerModule: Promise<typeof ProviderModule> | undefined;
   let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
   const agentsNow = (): Agents => {
     const keyring = deps.settings().keyring;
@@ -86,7 +88,14 @@ export function createIssuer(deps: IssuerDeps) {
     keys = await loadSigningKeys(store.signingKeys, deps.settings().keyring, clock, logger);
   }
 
+  /**
+   * oidc-provider (with koa) is loaded on first need: at start when the config has clients or
+   * resources, else with the first request for the issuer's paths (an agent's token, discovery)
+   * or the first gate sign-out that ends OpenID sessions. A gate without them never loads it
+   * (about 30 MiB of resident memory, docs/benchmarks.md).
+   */
   async function current(): Promise<Built> {
+    const { buildProvider } = await (providerModule ??= import('./provider.ts'));
     const config = deps.config();
     const settings = deps.settings();
     // A config reload (SIGHUP) also re-reads the keys, so a rotation takes effect at once.
@@ -107,6 +116,7 @@ export function createIssuer(deps: IssuerDeps) {
       clientUsed: (id) => clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')),
       audit: (e) => audit(e),
     });
+    if (!built) logger.info({ event: 'issuer_loaded' }, 'OpenID provider loaded');
     built = { provider, callback: provider.callback(), config, settings, keys: k.version };
     return built;
   }
@@ -191,7 +201,8 @@ export function createIssuer(deps: IssuerDeps) {
   return {
     async start(): Promise<void> {
       await refreshKeys();
-      await current();
+      const config = deps.config();
+      if (config.clients.length > 0 || config.resources.length > 0) await current();
       timer = setInterval(() => { refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys')); }, deps.keyPollMs ?? 60_000);
       timer.unref();
       // Expired issuer records (registered clients unused for issuer.registrationLimits.

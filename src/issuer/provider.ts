@@ -14,8 +14,9 @@
 // checks before), and the `.issued` events of agents' tokens (audit). When oidc-provider changes,
 // look in patches/ first.
 import type { IncomingMessage } from 'node:http';
+import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES, mayUse, requestedAcrs } from './routes.ts';
 import Provider, { interactionPolicy, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Clock, Identity, Logger } from '../core/index.ts';
+import type { Clock, Logger } from '../core/index.ts';
 import type { ClientConfig, Config } from '../config/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
 import type { Store } from '../store/index.ts';
@@ -66,29 +67,9 @@ export interface ProviderDeps {
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
 
-export const ROUTES = {
-  authorization: '/oidc/auth',
-  token: '/oidc/token',
-  jwks: '/oidc/jwks',
-  userinfo: '/oidc/me',
-  end_session: '/oidc/session/end',
-  registration: '/oidc/reg',
-  introspection: '/oidc/token/introspection',
-  revocation: '/oidc/token/revocation',
-  pushed_authorization_request: '/oidc/request',
-  device_authorization: '/oidc/device/auth',
-  code_verification: '/oidc/device',
-  backchannel_authentication: '/oidc/backchannel',
-  challenge: '/oidc/challenge',
-  credential: '/oidc/credential',
-} as const;
 
-export const INTERACTION_PATH = '/oidc/interaction/';
+export { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES, mayUse };
 
-/** The acr_values of a request that this issuer knows (in the order asked). */
-export function requestedAcrs(param: unknown): string[] {
-  return (typeof param === 'string' ? param.split(' ') : []).filter((v) => (ACR_VALUES as readonly string[]).includes(v));
-}
 
 export function clientMetadata(c: ClientConfig): ClientMetadata {
   const loopbackOrCustom = c.redirectUris.some((u) => {
@@ -112,14 +93,6 @@ export function clientMetadata(c: ClientConfig): ClientMetadata {
   };
 }
 
-/** Whether a user may use a client at all (clients[].allowedGroups). */
-export function mayUse(c: ClientConfig | undefined, identity: Identity): boolean {
-  if (!c?.allowedGroups) return true;
-  return identity.groups.some((g) => c.allowedGroups?.includes(g));
-}
-
-/** The marker the issuer adds when it asks for consent on a client's behalf (offline_access, see issuer.ts). */
-export const IMPLIED_CONSENT_PARAM = 'gatehouse_implied_consent';
 
 /**
  * A registered client's `scope` (RFC 7591 §2) is the list it may ask for. MCP clients register
