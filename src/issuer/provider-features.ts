@@ -1,6 +1,7 @@
 // The provider's features (oidc-provider's `features` option) and the algorithms it accepts:
 // RP-initiated and back-channel logout, resource indicators (RFC 8707), client credentials, DPoP
 // (RFC 9449), registration and its management (RFC 7591/7592), client ID metadata documents.
+import { randomBytes } from 'node:crypto';
 import { errors, type Client, type KoaContextWithOIDC } from 'oidc-provider';
 import { contentSecurityPolicy } from '../web/index.ts';
 import { findResource, resourceServerInfo } from './resources.ts';
@@ -60,6 +61,9 @@ export function featureOptions(d: ProviderDeps) {
         enabled: t.registration !== 'off',
         initialAccessToken: t.registration === 'token' ? t.registrationToken : false,
         issueRegistrationAccessToken: true,
+        // 128 random bits in hex: never starts with "-" (oidc-provider's default alphabet does,
+        // one id in 32), which every command line would read as an option.
+        idFactory: () => randomBytes(16).toString('hex'),
       },
       // RFC 7592: registration_client_uri answers GET/PUT/DELETE with the registration access token.
       registrationManagement: { enabled: t.registration !== 'off', rotateRegistrationAccessToken: false },

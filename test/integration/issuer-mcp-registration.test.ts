@@ -26,6 +26,15 @@ describe('issuer.registration', () => {
     } finally { await inst.close(); }
   });
 
+  test('a registered client id is 32 hex digits: never a leading "-" that a command line reads as an option', async () => {
+    const inst = await startMcpIssuer({ registration: 'open' });
+    try {
+      const ids = await Promise.all(Array.from({ length: 64 }, async () => String(json(await register(inst, NATIVE)).client_id)));
+      for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+      assert.equal(new Set(ids).size, ids.length);
+    } finally { await inst.close(); }
+  });
+
   test('off: no registration endpoint, none advertised', async () => {
     const inst = await startMcpIssuer({ registration: 'off' });
     try {
