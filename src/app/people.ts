@@ -48,7 +48,8 @@ export function buildPeople(o: { config: () => Config; settings: () => GateSetti
       afterSignIn: (user, sid, ip, device) => {
         notices.afterSignIn(user, sid, ip, device).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not send the new-address notice'));
       },
-      securityPath: () => null,
+      // The security page (second factors and passkeys) is linked when any factor is enabled.
+      securityPath: () => (o.config().factors.totp || o.config().factors.passkeys ? portalPath(o.settings(), '/oauth2/account/security') : null),
       signInLinks: () => {
         const c = o.config();
         const s = o.settings();
