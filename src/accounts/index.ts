@@ -33,12 +33,12 @@
 // Audit: every operation an administrator or a person performs takes `by: Actor` and writes one
 // audit event: actor `cli`, `system` or the acting username; target the username acted on
 // (docs/audit.md). Reading never writes the audit log.
-export { Accounts, type Actor, type AccountsOptions, type AuthResult, type ConfigGroup, type CutOff, type Federation } from './accounts.ts';
-export type { InvitationGrant, SignInIntent, SignInResult } from './upstream.ts';
-export { hashPassword, verifyPassword, setPendingPasswordChecks, pendingPasswordChecks, setPasswordThreadIdle, DEFAULT_PARAMS, type Argon2Params } from './password.ts';
+export { Accounts, type Federation } from './accounts.ts';
+export type { SignInIntent } from './upstream.ts';
+export { hashPassword, verifyPassword, setPendingPasswordChecks } from './password.ts';
 export { SignInThrottle, type ThrottleLimits } from './throttle.ts';
-export { Invitations, invitationState, invitationTarget, MAX_INVITATION_MS, MAX_USES, type AccountCreator, type EnrolResult, type InvitationState } from './invitations.ts';
-export { PasswordReset, endAllAccess, type CompleteResult, type ResetOptions } from './reset.ts';
-export { passwordProblem, usernameProblem, MIN_PASSWORD, MAX_PASSWORD, type CredentialProblem } from './rules.ts';
-export { SignInNotices, type NoticeOptions } from './notices.ts';
-export { Factors, upstreamFactors, type FactorSettings, type FactorStatus, type CheckResult, type RelyingParty } from './factors/index.ts';
+export { Invitations, invitationState, type InvitationState } from './invitations.ts';
+export { PasswordReset, endAllAccess } from './reset.ts';
+export { passwordProblem, MIN_PASSWORD, MAX_PASSWORD } from './rules.ts';
+export { SignInNotices } from './notices.ts';
+export { Factors, upstreamFactors, type FactorSettings, type CheckResult } from './factors/index.ts';

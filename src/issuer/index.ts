@@ -1,5 +1,4 @@
 // The issuer room: the OpenID Connect provider (oidc-provider), its storage, keys and sign-in.
-export { createIssuer, issuerFor, type Issuer, type IssuerDeps, type IssuerHandler } from './issuer.ts';
-export { loadSigningKeys, rotateSigningKeys, SIGNING_ALGS, type LoadedKeys, type SigningAlg } from './keys.ts';
-export { userClaims, SCOPE_CLAIMS } from './claims.ts';
-export { agentsFor, agentName, agentClientId, agentSubject, AGENT_PREFIX, AGENT_SUBJECT_PREFIX, type Agents, type AgentRecord } from './agents.ts';
+export { createIssuer, issuerFor, type Issuer } from './issuer.ts';
+export { loadSigningKeys, rotateSigningKeys, SIGNING_ALGS } from './keys.ts';
+export { agentsFor, agentSubject } from './agents.ts';

@@ -8,7 +8,7 @@ import type { Logger } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import { text, type TextKey, type Vars } from '../text/index.ts';
 
-export type MailKind = 'invite' | 'signup' | 'reset' | 'password_changed' | 'new_address';
+type MailKind = 'invite' | 'signup' | 'reset' | 'password_changed' | 'new_address';
 
 export interface Message {
   kind: MailKind;
@@ -34,7 +34,7 @@ const BODY: Record<MailKind, TextKey> = {
 };
 
 /** Subject and plain-text body of a message (plain text: nothing to escape, nothing a client renders as markup). */
-export function render(m: Message, lang = 'en'): { subject: string; text: string } {
+function render(m: Message, lang = 'en'): { subject: string; text: string } {
   return { subject: text(SUBJECT[m.kind], m.vars, lang), text: text(BODY[m.kind], m.vars, lang) };
 }
 

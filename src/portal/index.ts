@@ -1,3 +1,2 @@
-export { createPortal, type Portal, type PortalDeps } from './routes.ts';
-export type { ProviderButton } from './pages.ts';
-export type { PeopleDeps, PeopleOptions } from './people-deps.ts';
+export { createPortal } from './routes.ts';
+export type { PeopleDeps } from './people-deps.ts';

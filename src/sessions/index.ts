@@ -1,1 +1,1 @@
-export { Sessions, type SessionView, type SessionOptions, type SessionAccounts } from './sessions.ts';
+export { Sessions, type SessionView } from './sessions.ts';

@@ -4,7 +4,7 @@
 import { EN } from './en.ts';
 
 export type TextKey = keyof typeof EN;
-export type Catalogue = Record<TextKey, string>;
+type Catalogue = Record<TextKey, string>;
 
 const CATALOGUES: Record<string, Catalogue> = { en: EN };
 

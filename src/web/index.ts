@@ -23,15 +23,11 @@
 //   3. The page: `layout(s, title, body, { scripts: [PASSKEY] })` and
 //      `sendPage(res, s, 200, html, { scripts: true })`, which adds script-src 'self' to the CSP.
 //      The page must work without the script (a plain form as the fallback).
-export {
-  sendStatus, sendError, NO_STORE, applySecurityHeaders, contentSecurityPolicy, escapeHtml,
-  readBody, readForm, readJson, answerSocket, answer, notFound, redirectTo, sendPage,
-  type ResponseHeaders, type PageOptions, type SetCookie,
-} from './respond.ts';
-export { CSRF_FIELD, checkFormHeaders, type FormCheck, type FormGuardOptions } from './form-guard.ts';
+export { sendStatus, sendError, NO_STORE, applySecurityHeaders, contentSecurityPolicy, escapeHtml, answerSocket, answer, notFound, redirectTo, sendPage, type SetCookie } from './respond.ts';
+export { checkFormHeaders } from './form-guard.ts';
 export { checkLinkForm, formGuard, formToken, readPostedForm } from './forms.ts';
-export { sharesPortalCookie, stripPort, mustUseFactor, type GateSettings, type HeaderNames, type DomainSetting } from './settings.ts';
+export { sharesPortalCookie, stripPort, mustUseFactor, type GateSettings, type HeaderNames } from './settings.ts';
 export { portalBase, portalPath, portalUrl, underPortalBase, isPortalHost, type PortalAt } from './urls.ts';
 export { sessionCookie, newSessionCookie, clearSessionCookie, loginCookie, clearLoginCookie, loginCookieName } from './cookies.ts';
 export { layout, messagePage, deniedPage, type DenyWhy } from './pages.ts';
-export { defineAsset, serveAsset, ASSETS, PASSKEY_SCRIPTS, type Asset } from './assets.ts';
+export { defineAsset, serveAsset, ASSETS, PASSKEY_SCRIPTS } from './assets.ts';
