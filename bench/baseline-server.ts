@@ -11,22 +11,29 @@ if (mode !== 'baseline' && mode !== 'app') {
   process.exit(2);
 }
 
-const server = http.createServer(mode === 'baseline'
-  ? (_req, res) => {
-    res.writeHead(202, {
-      'X-Auth-Request-User': 'alice', 'X-Auth-Request-Email': 'alice@example.org', 'X-Auth-Request-Groups': 'admins',
-      'Content-Length': '0',
-    });
-    res.end();
-  }
-  : (_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '3' });
-    res.end('ok\n');
-  });
+const server = http.createServer(
+  mode === 'baseline'
+    ? (_req, res) => {
+        res.writeHead(202, {
+          'X-Auth-Request-User': 'alice',
+          'X-Auth-Request-Email': 'alice@example.org',
+          'X-Auth-Request-Groups': 'admins',
+          'Content-Length': '0',
+        });
+        res.end();
+      }
+    : (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '3' });
+        res.end('ok\n');
+      },
+);
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => {
   const a = server.address();
   if (a === null || typeof a === 'string') process.exit(1);
   console.log(JSON.stringify({ level: 30, msg: 'listening', url: `http://127.0.0.1:${a.port}` }));
 });
-process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});

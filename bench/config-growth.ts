@@ -32,11 +32,26 @@ const RUNS = 3;
 function app(i: number): Record<string, unknown> {
   const j = Math.floor(i / 5);
   switch (i % 5) {
-    case 0: return { name: `api-${j}`, hosts: [`app-${j}.example.org`], paths: ['/api/public/*', '/healthz'], methods: ['GET', 'HEAD'], public: true };
-    case 1: return { name: `app-${j}`, hosts: [`app-${j}.example.org`], allow: { groups: [`team-${j % 50}`, 'admins'] } };
-    case 2: return { name: `pair-${j}`, hosts: [`pair-${j}.example.org`, `pair-${j}.internal.example.org`], allow: { users: [`user-${j % 200}`] } };
-    case 3: return { name: `zone-${j}`, hosts: [`*.zone-${j}.example.org`], networks: ['10.0.0.0/8'], allow: { anyUser: true } };
-    default: return { name: `admin-${j}`, hosts: [`admin-${j}.example.org`], paths: ['/admin/*', '/metrics'], allow: { groups: ['admins'] } };
+    case 0:
+      return {
+        name: `api-${j}`,
+        hosts: [`app-${j}.example.org`],
+        paths: ['/api/public/*', '/healthz'],
+        methods: ['GET', 'HEAD'],
+        public: true,
+      };
+    case 1:
+      return { name: `app-${j}`, hosts: [`app-${j}.example.org`], allow: { groups: [`team-${j % 50}`, 'admins'] } };
+    case 2:
+      return {
+        name: `pair-${j}`,
+        hosts: [`pair-${j}.example.org`, `pair-${j}.internal.example.org`],
+        allow: { users: [`user-${j % 200}`] },
+      };
+    case 3:
+      return { name: `zone-${j}`, hosts: [`*.zone-${j}.example.org`], networks: ['10.0.0.0/8'], allow: { anyUser: true } };
+    default:
+      return { name: `admin-${j}`, hosts: [`admin-${j}.example.org`], paths: ['/admin/*', '/metrics'], allow: { groups: ['admins'] } };
   }
 }
 
@@ -62,7 +77,17 @@ async function fastest<T>(fn: () => Promise<T> | T, afterFirst?: () => void): Pr
   return { ms: best, value: value as T };
 }
 
-interface Result { apps: number; bytes: number; loadMs: number; settingsMs: number; reloadMs: number; stallMs: number; checkMs: number; loadRssMiB: number; rssMiB: number }
+interface Result {
+  apps: number;
+  bytes: number;
+  loadMs: number;
+  settingsMs: number;
+  reloadMs: number;
+  stallMs: number;
+  checkMs: number;
+  loadRssMiB: number;
+  rssMiB: number;
+}
 
 /** One size, in this process (the child). */
 async function measureOne(apps: number): Promise<Result> {
@@ -72,8 +97,19 @@ async function measureOne(apps: number): Promise<Result> {
     const text = configFor(apps);
     await writeFile(file, text);
     let loadRssMiB = 0;
-    const load = await fastest(() => loadConfig({ path: file, env: {} }), () => { loadRssMiB = process.resourceUsage().maxRSS / 1024; });
-    if (load.value.lints.length > 0) throw new Error(`the generated config has lint warnings: ${load.value.lints.slice(0, 3).map((l) => `${l.path}: ${l.message}`).join('; ')}`);
+    const load = await fastest(
+      () => loadConfig({ path: file, env: {} }),
+      () => {
+        loadRssMiB = process.resourceUsage().maxRSS / 1024;
+      },
+    );
+    if (load.value.lints.length > 0)
+      throw new Error(
+        `the generated config has lint warnings: ${load.value.lints
+          .slice(0, 3)
+          .map((l) => `${l.path}: ${l.message}`)
+          .join('; ')}`,
+      );
     if (load.value.config.apps.length !== apps) throw new Error(`expected ${apps} apps, loaded ${load.value.config.apps.length}`);
     const settings = await fastest(() => buildSettings(load.value.config, [SECRET]));
     if (settings.value.policy === undefined) throw new Error('no policy compiled');
@@ -91,12 +127,21 @@ async function measureOne(apps: number): Promise<Result> {
       return next;
     });
     const check = await fastest(() => {
-      const r = spawnSync(process.execPath, [path.join(here, '..', 'bin', 'gatehouse.js'), 'check', '--config', file], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [path.join(here, '..', 'bin', 'gatehouse.js'), 'check', '--config', file], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`gatehouse check exited ${r.status}: ${r.stdout}${r.stderr}`);
     });
     return {
-      apps, bytes: Buffer.byteLength(text), loadMs: load.ms, settingsMs: settings.ms, reloadMs: reload.ms, stallMs, checkMs: check.ms,
-      loadRssMiB, rssMiB: process.resourceUsage().maxRSS / 1024,
+      apps,
+      bytes: Buffer.byteLength(text),
+      loadMs: load.ms,
+      settingsMs: settings.ms,
+      reloadMs: reload.ms,
+      stallMs,
+      checkMs: check.ms,
+      loadRssMiB,
+      rssMiB: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -110,16 +155,25 @@ if (process.argv[2] === '--one') {
   const rows: Result[] = [];
   for (const n of sizes) {
     process.stderr.write(`[bench:config] ${n} apps…\n`);
-    const r = spawnSync(process.execPath, [process.argv[1] as string, '--one', String(n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = spawnSync(process.execPath, [process.argv[1] as string, '--one', String(n)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     if (r.status !== 0) throw new Error(`measuring ${n} apps failed (exit ${r.status})`);
     rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Result);
   }
   const f = (ms: number) => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  console.log(`${cpu}, ${os.cpus().length} cores, Node.js ${process.version}, ${new Date().toISOString().slice(0, 10)}; fastest of ${RUNS}\n`);
-  console.log('| apps | YAML | load (ms) | settings (ms) | reload (ms) | longest serving-thread stall in a reload (ms) | `gatehouse check` (ms) | peak RSS after one load (MiB) | peak RSS, all steps (MiB) |');
+  console.log(
+    `${cpu}, ${os.cpus().length} cores, Node.js ${process.version}, ${new Date().toISOString().slice(0, 10)}; fastest of ${RUNS}\n`,
+  );
+  console.log(
+    '| apps | YAML | load (ms) | settings (ms) | reload (ms) | longest serving-thread stall in a reload (ms) | `gatehouse check` (ms) | peak RSS after one load (MiB) | peak RSS, all steps (MiB) |',
+  );
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.apps.toLocaleString('en')} | ${r.bytes < 1024 * 1024 ? `${(r.bytes / 1024).toFixed(0)} KiB` : `${(r.bytes / 1024 / 1024).toFixed(1)} MiB`} | ${f(r.loadMs)} | ${f(r.settingsMs)} | ${f(r.reloadMs)} | ${f(r.stallMs)} | ${f(r.checkMs)} | ${r.loadRssMiB.toFixed(0)} | ${r.rssMiB.toFixed(0)} |`);
+    console.log(
+      `| ${r.apps.toLocaleString('en')} | ${r.bytes < 1024 * 1024 ? `${(r.bytes / 1024).toFixed(0)} KiB` : `${(r.bytes / 1024 / 1024).toFixed(1)} MiB`} | ${f(r.loadMs)} | ${f(r.settingsMs)} | ${f(r.reloadMs)} | ${f(r.stallMs)} | ${f(r.checkMs)} | ${r.loadRssMiB.toFixed(0)} | ${r.rssMiB.toFixed(0)} |`,
+    );
   }
 }

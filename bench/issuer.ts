@@ -13,7 +13,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from '../test/kit/http.ts';
 import { gateConfig, type GatehouseProcess, startGatehouse } from '../test/kit/process.ts';
-import { CONNECTIONS, DURATION, LOAD_CPU, ROUNDS, SERVER_CPU, here, log, measure, need, printSpread, roundOf, rowJson, spread, startPinned, table, type Ratio, type Rounds, type Row } from './stages.ts';
+import {
+  CONNECTIONS,
+  DURATION,
+  LOAD_CPU,
+  ROUNDS,
+  SERVER_CPU,
+  here,
+  log,
+  measure,
+  need,
+  printSpread,
+  roundOf,
+  rowJson,
+  spread,
+  startPinned,
+  table,
+  type Ratio,
+  type Rounds,
+  type Row,
+} from './stages.ts';
 
 /** The protected resource the bench's tokens are for (a `resources:` entry; its host is under the example.test domain). */
 export const RESOURCE = 'http://mcp.example.test/mcp';
@@ -26,7 +45,11 @@ export const resourcesYaml = `resources:\n  - { resource: ${RESOURCE}, name: ben
 /** The client_credentials request both issuers get (RFC 6749 §4.4.2, RFC 8707 §2.1). */
 export const TOKEN_FORM = new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE, scope: RESOURCE_SCOPE }).toString();
 
-export interface Agent { clientId: string; clientSecret: string; basic: string }
+export interface Agent {
+  clientId: string;
+  clientSecret: string;
+  basic: string;
+}
 
 /** RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding ("agent:NAME" holds a colon). */
 export function basicAuth(id: string, secret: string): string {
@@ -70,24 +93,61 @@ export const ISSUER_RATIOS: Ratio[] = [
  * stops the bare oidc-provider. The first round's rows are pushed onto `rows` as they are
  * measured, so a failing stage keeps the ones before it; every round goes onto `rounds`.
  */
-export async function measureIssuer(gh: GatehouseProcess, portalHost: string, agent: Agent, rows: Row[] = [], rounds: Rounds = []): Promise<Row[]> {
+export async function measureIssuer(
+  gh: GatehouseProcess,
+  portalHost: string,
+  agent: Agent,
+  rows: Row[] = [],
+  rounds: Rounds = [],
+): Promise<Row[]> {
   const bare = await startPinned([path.join(here, 'oidc-provider-server.ts')], SERVER_CPU, {
-    BENCH_CLIENT_ID: agent.clientId, BENCH_CLIENT_SECRET: agent.clientSecret, BENCH_RESOURCE: RESOURCE,
-    BENCH_SCOPE: RESOURCE_SCOPE, BENCH_GROUPS: AGENT_GROUPS.join(','),
+    BENCH_CLIENT_ID: agent.clientId,
+    BENCH_CLIENT_SECRET: agent.clientSecret,
+    BENCH_RESOURCE: RESOURCE,
+    BENCH_SCOPE: RESOURCE_SCOPE,
+    BENCH_GROUPS: AGENT_GROUPS.join(','),
   });
   try {
     const discovery = '/.well-known/openid-configuration';
     for (let round = 0; round < ROUNDS; round++) {
       if (ROUNDS > 1) log(`issuer round ${round + 1} of ${ROUNDS}`);
       const r: Row[] = [];
-      const keep = async (row: Promise<Row>) => { const x = await row; r.push(x); if (round === 0) rows.push(x); };
-      await keep(measure('oidc-provider-discovery', `oidc-provider alone: GET ${discovery}`, { url: `${bare.url}${discovery}`, headers: {}, expectStatus: 200 }));
-      await keep(measure('issuer-discovery', `Gatehouse: GET ${discovery} on the portal host`,
-        { url: `${gh.url}${discovery}`, headers: { Host: portalHost }, expectStatus: 200 }, 'oidc-provider-discovery'));
-      await keep(measure('oidc-provider-token', 'oidc-provider alone: POST /token client_credentials + resource, Basic: JWT ES256',
-        { url: `${bare.url}/token`, headers: { Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }));
-      await keep(measure('issuer-token', 'Gatehouse: POST /oidc/token, the same grant for an agent (sqlite store, audit event per token)',
-        { url: `${gh.url}/oidc/token`, headers: { Host: portalHost, Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 }, 'oidc-provider-token'));
+      const keep = async (row: Promise<Row>) => {
+        const x = await row;
+        r.push(x);
+        if (round === 0) rows.push(x);
+      };
+      await keep(
+        measure('oidc-provider-discovery', `oidc-provider alone: GET ${discovery}`, {
+          url: `${bare.url}${discovery}`,
+          headers: {},
+          expectStatus: 200,
+        }),
+      );
+      await keep(
+        measure(
+          'issuer-discovery',
+          `Gatehouse: GET ${discovery} on the portal host`,
+          { url: `${gh.url}${discovery}`, headers: { Host: portalHost }, expectStatus: 200 },
+          'oidc-provider-discovery',
+        ),
+      );
+      await keep(
+        measure('oidc-provider-token', 'oidc-provider alone: POST /token client_credentials + resource, Basic: JWT ES256', {
+          url: `${bare.url}/token`,
+          headers: { Authorization: agent.basic },
+          form: TOKEN_FORM,
+          expectStatus: 200,
+        }),
+      );
+      await keep(
+        measure(
+          'issuer-token',
+          'Gatehouse: POST /oidc/token, the same grant for an agent (sqlite store, audit event per token)',
+          { url: `${gh.url}/oidc/token`, headers: { Host: portalHost, Authorization: agent.basic }, form: TOKEN_FORM, expectStatus: 200 },
+          'oidc-provider-token',
+        ),
+      );
       rounds.push(roundOf(r));
     }
   } finally {
@@ -117,7 +177,12 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     // Load averages at the start and the end: other work on the machine shows up in every figure.
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.availableParallelism(), kernel: os.release(), loadAverage: { start: loadAtStart, end: os.loadavg() } },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cpus: os.availableParallelism(),
+      kernel: os.release(),
+      loadAverage: { start: loadAtStart, end: os.loadavg() },
+    },
     settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
     versions,
     issuer: rows.map((r) => rowJson(r, rows, null)),

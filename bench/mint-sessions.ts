@@ -19,10 +19,17 @@ export async function mintSessions(dataDir: string, cookieName: string, count: n
     const users = await store.users.list();
     if (users.length === 0) throw new Error('no users to mint sessions for');
     const sessions = new Sessions({
-      keyring: KeyRing.fromSecrets(secrets), store, clock: systemClock, logger: silentLogger,
-      lifetimeMs: 7 * 86_400_000, idleTimeoutMs: 86_400_000,
+      keyring: KeyRing.fromSecrets(secrets),
+      store,
+      clock: systemClock,
+      logger: silentLogger,
+      lifetimeMs: 7 * 86_400_000,
+      idleTimeoutMs: 86_400_000,
       accounts: new Accounts({
-        store, clock: systemClock, logger: silentLogger, groups: [],
+        store,
+        clock: systemClock,
+        logger: silentLogger,
+        groups: [],
         throttle: new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 60_000 }, systemClock),
       }),
     });

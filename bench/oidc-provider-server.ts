@@ -16,7 +16,10 @@ import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 function env(name: string): string {
   const v = process.env[name];
-  if (v === undefined || v === '') { console.error(`oidc-provider-server: ${name} is not set`); process.exit(2); }
+  if (v === undefined || v === '') {
+    console.error(`oidc-provider-server: ${name} is not set`);
+    process.exit(2);
+  }
   return v;
 }
 
@@ -30,8 +33,8 @@ async function signingKeys(): Promise<Array<Record<string, unknown>>> {
   const rs = await generateKeyPair('RS256', { extractable: true });
   const es = await generateKeyPair('ES256', { extractable: true });
   return [
-    { ...await exportJWK(rs.privateKey), kid: 'rs', alg: 'RS256', use: 'sig' },
-    { ...await exportJWK(es.privateKey), kid: 'es', alg: 'ES256', use: 'sig' },
+    { ...(await exportJWK(rs.privateKey)), kid: 'rs', alg: 'RS256', use: 'sig' },
+    { ...(await exportJWK(es.privateKey)), kid: 'es', alg: 'ES256', use: 'sig' },
   ];
 }
 
@@ -39,7 +42,10 @@ async function signingKeys(): Promise<Array<Record<string, unknown>>> {
 // the provider (none arrive before the "listening" line anyway).
 let handler: http.RequestListener | undefined;
 const server = http.createServer((req, res) => {
-  if (handler === undefined) { res.writeHead(503).end(); return; }
+  if (handler === undefined) {
+    res.writeHead(503).end();
+    return;
+  }
   handler(req, res);
 });
 server.keepAliveTimeout = 65_000;
@@ -49,10 +55,16 @@ server.listen(0, '127.0.0.1', () => {
     if (a === null || typeof a === 'string') process.exit(1);
     const issuer = `http://127.0.0.1:${a.port}`;
     const provider = new Provider(issuer, {
-      clients: [{
-        client_id: clientId, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
-      }],
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          token_endpoint_auth_method: 'client_secret_basic',
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+        },
+      ],
       jwks: { keys: await signingKeys() },
       scopes: ['openid', 'offline_access', scope],
       features: {
@@ -75,4 +87,7 @@ server.listen(0, '127.0.0.1', () => {
     console.log(JSON.stringify({ level: 30, msg: 'listening', url: issuer }));
   })();
 });
-process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});

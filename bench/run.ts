@@ -23,7 +23,26 @@ import { startNginxFromDocs } from '../test/kit/proxy-docs.ts';
 import { signIn } from '../test/kit/sign-in.ts';
 import { tempDir } from '../test/kit/temp.ts';
 import { runWrk } from './wrk.ts';
-import { CONNECTIONS, DURATION, LOAD_CPU, ROUNDS, SERVER_CPU, here, log, measure, need, printSpread, roundOf, rowJson, spread, startPinned, table, type Ratio, type Rounds, type Row } from './stages.ts';
+import {
+  CONNECTIONS,
+  DURATION,
+  LOAD_CPU,
+  ROUNDS,
+  SERVER_CPU,
+  here,
+  log,
+  measure,
+  need,
+  printSpread,
+  roundOf,
+  rowJson,
+  spread,
+  startPinned,
+  table,
+  type Ratio,
+  type Rounds,
+  type Row,
+} from './stages.ts';
 import { ISSUER_RATIOS, RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
@@ -32,7 +51,6 @@ const USERS = 10;
 const PASSWORD = 'bench-password-not-secret';
 const PORTAL = 'auth.example.test';
 const APP = 'app.example.test';
-
 
 const notes: string[] = [];
 /** Each round's compared stages: name -> req/s and p99. */
@@ -47,7 +65,14 @@ const RATIOS: Ratio[] = [
 ];
 
 /** The GET stages: a URL, its headers and the one status every answer must have. */
-function bench(name: string, what: string, url: string, headers: Record<string, string>, expectStatus: number, reference?: string): Promise<Row> {
+function bench(
+  name: string,
+  what: string,
+  url: string,
+  headers: Record<string, string>,
+  expectStatus: number,
+  reference?: string,
+): Promise<Row> {
   return measure(name, what, { url, headers, expectStatus }, reference);
 }
 
@@ -56,7 +81,11 @@ async function rss(pid: number): Promise<{ rssMiB: number; anonMiB: number; hwmM
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
   const kb = (text: string, k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssMiB: +(kb(status, 'VmRSS') / 1024).toFixed(1), anonMiB: +(kb(rollup, 'Anonymous') / 1024).toFixed(1), hwmMiB: +(kb(status, 'VmHWM') / 1024).toFixed(1) };
+  return {
+    rssMiB: +(kb(status, 'VmRSS') / 1024).toFixed(1),
+    anonMiB: +(kb(rollup, 'Anonymous') / 1024).toFixed(1),
+    hwmMiB: +(kb(status, 'VmHWM') / 1024).toFixed(1),
+  };
 }
 
 async function main(): Promise<void> {
@@ -84,41 +113,63 @@ async function main(): Promise<void> {
     const nginxPort = await freePort();
     const portalBase = `http://${PORTAL}:${nginxPort}`;
     const appUrl = `http://${APP}:${nginxPort}/dashboard`;
-    const gh = await startGatehouse(gateConfig({
-      publicUrl: portalBase,
-      apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
-      // The resource is the bearer stage's and the issuer stages' audience.
-      extra: `signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }\n${resourcesYaml}`,
-    }), {
-      wrap: ['taskset', '-c', String(SERVER_CPU)],
-      // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
-      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
-    });
+    const gh = await startGatehouse(
+      gateConfig({
+        publicUrl: portalBase,
+        apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
+        // The resource is the bearer stage's and the issuer stages' audience.
+        extra: `signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }\n${resourcesYaml}`,
+      }),
+      {
+        wrap: ['taskset', '-c', String(SERVER_CPU)],
+        // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
+        env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+      },
+    );
     cleanups.push(gh.stop);
     const upstream = new URL(app.url).host;
     const nginx = await startNginxFromDocs({
-      port: nginxPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
-      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)],
+      port: nginxPort,
+      gatehouse: `127.0.0.1:${gh.port}`,
+      portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }],
+      wrap: ['taskset', '-c', String(SERVER_CPU)],
     });
     cleanups.push(nginx.stop);
     // The same nginx config serving the same app without the auth_request include: the
     // reference for the nginx row (what nginx and the app cost without any check).
     const noAuthPort = await freePort();
     const nginxNoAuth = await startNginxFromDocs({
-      port: noAuthPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
-      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)], noAuth: true,
+      port: noAuthPort,
+      gatehouse: `127.0.0.1:${gh.port}`,
+      portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }],
+      wrap: ['taskset', '-c', String(SERVER_CPU)],
+      noAuth: true,
     });
     cleanups.push(nginxNoAuth.stop);
     for (let u = 0; u < USERS; u++) await addUser(gh, `user${u}`, PASSWORD, ['admins']);
     const session = await signIn(portalBase, 'user0', PASSWORD, appUrl);
     const cookie = session.jar.header(appUrl);
     if (cookie === undefined) throw new Error('no session cookie for the app host after sign-in');
-    const forwarded = { Cookie: cookie, 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': `${APP}:${nginxPort}`, 'X-Forwarded-Uri': '/dashboard', 'X-Forwarded-Method': 'GET' };
+    const forwarded = {
+      Cookie: cookie,
+      'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': `${APP}:${nginxPort}`,
+      'X-Forwarded-Uri': '/dashboard',
+      'X-Forwarded-Method': 'GET',
+    };
     // The bearer stage's token (issue 6): an agent's JWT for a URL under the configured resource.
     const agent = await createAgent(gh, 'bench');
     const jwt = await agentToken(gh, new URL(portalBase).host, agent);
     const resourceUrl = new URL(RESOURCE);
-    const bearer = { Authorization: `Bearer ${jwt}`, 'X-Forwarded-Proto': resourceUrl.protocol.slice(0, -1), 'X-Forwarded-Host': resourceUrl.host, 'X-Forwarded-Uri': resourceUrl.pathname, 'X-Forwarded-Method': 'GET' };
+    const bearer = {
+      Authorization: `Bearer ${jwt}`,
+      'X-Forwarded-Proto': resourceUrl.protocol.slice(0, -1),
+      'X-Forwarded-Host': resourceUrl.host,
+      'X-Forwarded-Uri': resourceUrl.pathname,
+      'X-Forwarded-Method': 'GET',
+    };
     const viaNginx = { Host: `${APP}:${nginxPort}`, Cookie: cookie };
 
     // 2. The compared stages, back to back, ROUNDS times (the machine is shared: one round's
@@ -130,10 +181,36 @@ async function main(): Promise<void> {
       // Gatehouse alone, as Traefik/Caddy call it.
       r.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
       // The same check with the bearer token, right after the cookie stage: the same process.
-      r.push(await bench('bearer', 'GET /oauth2/auth, agent JWT (ES256) for a resources: URL, X-Forwarded-*', `${gh.url}/oauth2/auth`, bearer, 202, 'gatehouse'));
+      r.push(
+        await bench(
+          'bearer',
+          'GET /oauth2/auth, agent JWT (ES256) for a resources: URL, X-Forwarded-*',
+          `${gh.url}/oauth2/auth`,
+          bearer,
+          202,
+          'gatehouse',
+        ),
+      );
       // nginx in front of the app without a check, then with auth_request (keepalive).
-      r.push(await bench('nginx-no-auth', 'nginx -> app, the same config without auth_request', `http://127.0.0.1:${noAuthPort}/dashboard`, { Host: `${APP}:${noAuthPort}` }, 200));
-      r.push(await bench('nginx', 'nginx auth_request -> Gatehouse (keepalive 32) -> app', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200, 'nginx-no-auth'));
+      r.push(
+        await bench(
+          'nginx-no-auth',
+          'nginx -> app, the same config without auth_request',
+          `http://127.0.0.1:${noAuthPort}/dashboard`,
+          { Host: `${APP}:${noAuthPort}` },
+          200,
+        ),
+      );
+      r.push(
+        await bench(
+          'nginx',
+          'nginx auth_request -> Gatehouse (keepalive 32) -> app',
+          `http://127.0.0.1:${nginxPort}/dashboard`,
+          viaNginx,
+          200,
+          'nginx-no-auth',
+        ),
+      );
       if (round === 0) rows.push(...r);
       rounds.push(roundOf(r));
     }
@@ -143,11 +220,23 @@ async function main(): Promise<void> {
     // 3. nginx without upstream keepalive (what the docs warn about).
     await nginx.stop();
     const nginxNoKa = await startNginxFromDocs({
-      port: nginxPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
-      sites: [{ serverName: APP, upstream }], wrap: ['taskset', '-c', String(SERVER_CPU)], noKeepalive: true,
+      port: nginxPort,
+      gatehouse: `127.0.0.1:${gh.port}`,
+      portalName: PORTAL,
+      sites: [{ serverName: APP, upstream }],
+      wrap: ['taskset', '-c', String(SERVER_CPU)],
+      noKeepalive: true,
     });
     cleanups.push(nginxNoKa.stop);
-    rows.push(await bench('nginx-no-keepalive', 'the same without `keepalive` to Gatehouse', `http://127.0.0.1:${nginxPort}/dashboard`, viaNginx, 200));
+    rows.push(
+      await bench(
+        'nginx-no-keepalive',
+        'the same without `keepalive` to Gatehouse',
+        `http://127.0.0.1:${nginxPort}/dashboard`,
+        viaNginx,
+        200,
+      ),
+    );
     await nginxNoKa.stop();
 
     // 3b. Gatehouse alone on its core (the comparison with an SSO handler "on one core"): nginx
@@ -156,19 +245,29 @@ async function main(): Promise<void> {
     const appSplit = await startPinned([path.join(here, 'baseline-server.ts'), 'app'], LOAD_CPU);
     cleanups.push(appSplit.stop);
     const nginxSplit = await startNginxFromDocs({
-      port: splitPort, gatehouse: `127.0.0.1:${gh.port}`, portalName: PORTAL,
-      sites: [{ serverName: APP, upstream: new URL(appSplit.url).host }], wrap: ['taskset', '-c', String(LOAD_CPU)],
+      port: splitPort,
+      gatehouse: `127.0.0.1:${gh.port}`,
+      portalName: PORTAL,
+      sites: [{ serverName: APP, upstream: new URL(appSplit.url).host }],
+      wrap: ['taskset', '-c', String(LOAD_CPU)],
     });
     cleanups.push(nginxSplit.stop);
-    rows.push(await bench('nginx-split', 'nginx (keepalive) + app + wrk on one core, Gatehouse alone on the other',
-      `http://127.0.0.1:${splitPort}/dashboard`, { Host: `${APP}:${splitPort}`, Cookie: cookie }, 200));
+    rows.push(
+      await bench(
+        'nginx-split',
+        'nginx (keepalive) + app + wrk on one core, Gatehouse alone on the other',
+        `http://127.0.0.1:${splitPort}/dashboard`,
+        { Host: `${APP}:${splitPort}`, Cookie: cookie },
+        200,
+      ),
+    );
     await nginxSplit.stop();
     await appSplit.stop();
 
     // 4. Memory after many requests across many sessions.
     const before = await rss(gh.pid);
     const started = Date.now();
-    const cookies = [cookie, ...await mintSessions(gh.dataDir, cookie.slice(0, cookie.indexOf('=')), SESSIONS - 1)];
+    const cookies = [cookie, ...(await mintSessions(gh.dataDir, cookie.slice(0, cookie.indexOf('=')), SESSIONS - 1))];
     log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const afterSessions = await rss(gh.pid);
     const dir = await tempDir('bench');
@@ -178,8 +277,14 @@ async function main(): Promise<void> {
     log(`memory: ${REQUESTS} requests over ${cookies.length} sessions`);
     const { Cookie: _c, ...forwardedNoCookie } = forwarded;
     const load = await runWrk({
-      url: `${gh.url}/oauth2/auth`, headers: forwardedNoCookie, connections: CONNECTIONS, duration: '600s', cpu: LOAD_CPU,
-      script: path.join(here, 'rotate-cookies.lua'), scriptArgs: [cookieFile, String(REQUESTS)], interruptOn: 'rotate-cookies: limit reached',
+      url: `${gh.url}/oauth2/auth`,
+      headers: forwardedNoCookie,
+      connections: CONNECTIONS,
+      duration: '600s',
+      cpu: LOAD_CPU,
+      script: path.join(here, 'rotate-cookies.lua'),
+      scriptArgs: [cookieFile, String(REQUESTS)],
+      interruptOn: 'rotate-cookies: limit reached',
       timeoutMs: 700_000,
     });
     if (load.non2xx3xx > 0) throw new Error(`memory run: ${load.non2xx3xx} non-2xx/3xx responses (sessions refused?)`);
@@ -188,10 +293,20 @@ async function main(): Promise<void> {
     const metricsText = (await request(`${gh.url}/metrics`, { headers: {} })).body;
     const mib = (name: string) => +(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN) / 1048576).toFixed(1);
     memory = {
-      heapUsedMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes'),
-      sessions: cookies.length, requests: load.requests, rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms,
-      rssAtStartMiB: before.rssMiB, rssAfterSessionsMiB: afterSessions.rssMiB, rssAfterRequestsMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.hwmMiB,
-      anonAtStartMiB: before.anonMiB, anonAfterRequestsMiB: afterLoad.anonMiB,
+      heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
+      heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
+      externalMiB: mib('nodejs_external_memory_bytes'),
+      sessions: cookies.length,
+      requests: load.requests,
+      rps: load.rps,
+      p50Ms: load.p50Ms,
+      p99Ms: load.p99Ms,
+      rssAtStartMiB: before.rssMiB,
+      rssAfterSessionsMiB: afterSessions.rssMiB,
+      rssAfterRequestsMiB: afterLoad.rssMiB,
+      peakRssMiB: afterLoad.hwmMiB,
+      anonAtStartMiB: before.anonMiB,
+      anonAfterRequestsMiB: afterLoad.anonMiB,
     };
 
     // 5. The issuer against oidc-provider alone (issue 5), last: its load does not touch the memory figures.
@@ -208,7 +323,12 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     // Load averages at the start and the end: other work on the machine shows up in every figure.
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.availableParallelism(), kernel: os.release(), loadAverage: { start: loadAtStart, end: os.loadavg() } },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cpus: os.availableParallelism(),
+      kernel: os.release(),
+      loadAverage: { start: loadAtStart, end: os.loadavg() },
+    },
     settings: { duration: DURATION, connections: CONNECTIONS, wrkThreads: 1, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
     versions,
     results: rows.map((r) => rowJson(r, rows, 'baseline')),
@@ -227,9 +347,11 @@ async function main(): Promise<void> {
   console.log(table(rows, 'baseline'));
   printSpread(rounds, RATIOS);
   if (memory !== undefined) {
-    console.log(`\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions `
-      + `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; `
-      + `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB; anonymous ${String(memory.anonAtStartMiB)} -> ${String(memory.anonAfterRequestsMiB)} MiB, the rest is mapped files)`);
+    console.log(
+      `\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions ` +
+        `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; ` +
+        `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB; anonymous ${String(memory.anonAtStartMiB)} -> ${String(memory.anonAfterRequestsMiB)} MiB, the rest is mapped files)`,
+    );
   }
   if (issuerRows.length > 0) {
     console.log(`\nissuer (reference: oidc-provider alone, same client and grant)\n${table(issuerRows, null)}`);

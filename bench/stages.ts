@@ -17,21 +17,40 @@ export const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'));
 /** Each round's compared stages: name -> req/s and p99. */
 export type Rounds = Array<Record<string, { rps: number; p99Ms: number }>>;
 /** A goal stated as a ratio of two stages measured back to back. */
-export interface Ratio { label: string; num: string; den: string; key?: 'p99Ms'; goal: string }
+export interface Ratio {
+  label: string;
+  num: string;
+  den: string;
+  key?: 'p99Ms';
+  goal: string;
+}
 
 /** min / median / max of a ratio over the rounds. */
-export function spread(rounds: Rounds, num: string, den: string, key: 'rps' | 'p99Ms' = 'rps'): { min: number; median: number; max: number } | undefined {
-  const v = rounds.map((r) => (r[num] && r[den] ? r[num][key] / r[den][key] : NaN)).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+export function spread(
+  rounds: Rounds,
+  num: string,
+  den: string,
+  key: 'rps' | 'p99Ms' = 'rps',
+): { min: number; median: number; max: number } | undefined {
+  const v = rounds
+    .map((r) => (r[num] && r[den] ? r[num][key] / r[den][key] : NaN))
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
   if (v.length === 0) return undefined;
   const round = (x: number) => +x.toFixed(3);
-  return { min: round(v[0]!), median: round(v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2), max: round(v[v.length - 1]!) };
+  return {
+    min: round(v[0]!),
+    median: round(v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2),
+    max: round(v[v.length - 1]!),
+  };
 }
 
 export function printSpread(rounds: Rounds, ratios: Ratio[]): void {
   console.log(`\nratios over ${rounds.length} round(s), each pair measured back to back (min / median / max; goal)`);
   for (const x of ratios) {
     const sp = spread(rounds, x.num, x.den, x.key);
-    if (sp !== undefined) console.log(`  ${x.label.padEnd(40)} ${sp.min.toFixed(3)} / ${sp.median.toFixed(3)} / ${sp.max.toFixed(3)}   (${x.goal})`);
+    if (sp !== undefined)
+      console.log(`  ${x.label.padEnd(40)} ${sp.min.toFixed(3)} / ${sp.median.toFixed(3)} / ${sp.max.toFixed(3)}   (${x.goal})`);
   }
 }
 
@@ -57,28 +76,46 @@ export function need(cmd: string, args: string[]): string {
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
 }
 
-export interface Pinned { url: string; child: ChildProcess; stop(): Promise<void> }
+export interface Pinned {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
 
 /** A child process pinned to a CPU (default SERVER_CPU) that prints a JSON "listening" line with its url. */
 export async function startPinned(args: string[], cpu = SERVER_CPU, env: Record<string, string> = {}): Promise<Pinned> {
-  const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start`)), 10_000);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
       const m = /"msg":"listening","url":"([^"]+)"/.exec(buf);
-      if (m !== null) { clearTimeout(timer); resolve(m[1]!); }
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${args.join(' ')} exited ${code}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited ${code}`));
+    });
   });
   return {
-    url, child,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) { resolve(); return; }
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    url,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) {
+          resolve();
+          return;
+        }
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -104,14 +141,22 @@ export async function measure(name: string, what: string, t: Target, reference?:
   const script = t.form === undefined ? {} : { script: path.join(here, 'post-form.lua'), scriptArgs: [t.form] };
   await runWrk({ url: t.url, headers, connections: CONNECTIONS, duration: '2s', cpu: LOAD_CPU, timeoutMs: 30_000, ...script });
   log(`${name}: wrk -t1 -c${CONNECTIONS} -d${DURATION} ${t.form === undefined ? 'GET' : 'POST'} ${t.url}`);
-  const result = await runWrk({ url: t.url, headers, connections: CONNECTIONS, duration: DURATION, cpu: LOAD_CPU, timeoutMs: 120_000, ...script });
+  const result = await runWrk({
+    url: t.url,
+    headers,
+    connections: CONNECTIONS,
+    duration: DURATION,
+    cpu: LOAD_CPU,
+    timeoutMs: 120_000,
+    ...script,
+  });
   if (result.non2xx3xx > 0 || result.socketErrors > 0) {
     throw new Error(`${name}: ${result.non2xx3xx} non-2xx/3xx responses, ${result.socketErrors} socket errors:\n${result.raw}`);
   }
   return { name, what, result, ...(reference === undefined ? {} : { reference }) };
 }
 
-const pct = (a: number, b: number) => `${(a / b * 100).toFixed(1)}%`;
+const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(1)}%`;
 
 /**
  * The printed table: req/s, p50, p99, the ratio to `baseline` (a row name; omitted when null)
@@ -124,13 +169,20 @@ export function table(rows: Row[], baseline: string | null): string {
   const body = rows.map((r) => {
     const ref = r.reference === undefined ? undefined : rpsOf(r.reference);
     return [
-      r.name, r.result.rps.toFixed(0), r.result.p50Ms.toFixed(3), r.result.p99Ms.toFixed(3),
+      r.name,
+      r.result.rps.toFixed(0),
+      r.result.p50Ms.toFixed(3),
+      r.result.p99Ms.toFixed(3),
       ...(base === undefined ? [] : [pct(r.result.rps, base)]),
       ref === undefined ? '' : `${pct(r.result.rps, ref)} of ${r.reference!}`,
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
@@ -140,7 +192,12 @@ export function rowJson(r: Row, rows: Row[], baseline: string | null): Record<st
   const base = baseline === null ? undefined : rpsOf(baseline);
   const ref = r.reference === undefined ? undefined : rpsOf(r.reference);
   return {
-    name: r.name, what: r.what, rps: r.result.rps, p50Ms: r.result.p50Ms, p90Ms: r.result.p90Ms, p99Ms: r.result.p99Ms,
+    name: r.name,
+    what: r.what,
+    rps: r.result.rps,
+    p50Ms: r.result.p50Ms,
+    p90Ms: r.result.p90Ms,
+    p99Ms: r.result.p99Ms,
     requests: r.result.requests,
     ...(base === undefined ? {} : { ratioToBaseline: +(r.result.rps / base).toFixed(4) }),
     ...(ref === undefined ? {} : { reference: r.reference, ratioToReference: +(r.result.rps / ref).toFixed(4) }),

@@ -67,22 +67,37 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
   if (o.script !== undefined) args.push('-s', o.script);
   args.push(o.url);
   if (o.scriptArgs !== undefined) args.push('--', ...o.scriptArgs);
-  const [cmd, argv] = o.cpu === undefined ? ['wrk', args] as const : ['taskset', ['-c', String(o.cpu), 'wrk', ...args]] as const;
+  const [cmd, argv] = o.cpu === undefined ? (['wrk', args] as const) : (['taskset', ['-c', String(o.cpu), 'wrk', ...args]] as const);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     let interrupted = false;
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       out += d;
-      if (!interrupted && o.interruptOn !== undefined && out.includes(o.interruptOn)) { interrupted = true; child.kill('SIGINT'); }
+      if (!interrupted && o.interruptOn !== undefined && out.includes(o.interruptOn)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (code !== 0) { reject(new Error(`wrk exited ${code}:\n${out}`)); return; }
-      try { resolve(parseWrk(out)); } catch (e) { reject(e as Error); }
+      if (code !== 0) {
+        reject(new Error(`wrk exited ${code}:\n${out}`));
+        return;
+      }
+      try {
+        resolve(parseWrk(out));
+      } catch (e) {
+        reject(e as Error);
+      }
     });
   });
 }

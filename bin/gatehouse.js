@@ -17,11 +17,21 @@ if (!(major >= REQUIRED_MAJOR)) {
   var projectNode = new URL('../node_modules/.bin/node', import.meta.url);
   var inCheckout = fs !== undefined && fs.existsSync(new URL('../package.json', import.meta.url));
   if (inCheckout && !fs.existsSync(projectNode)) {
-    process.stderr.write('gatehouse: Node.js ' + REQUIRED_MAJOR + ' is missing from node_modules (found only Node.js ' + found +
-      '): the `node` package\'s install script did not run; run `npm install` again (package.json\'s allowScripts approves it)\n');
+    process.stderr.write(
+      'gatehouse: Node.js ' +
+        REQUIRED_MAJOR +
+        ' is missing from node_modules (found only Node.js ' +
+        found +
+        "): the `node` package's install script did not run; run `npm install` again (package.json's allowScripts approves it)\n",
+    );
   } else {
-    process.stderr.write('gatehouse: found Node.js ' + found + ', needs Node.js ' + REQUIRED_MAJOR +
-      ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n');
+    process.stderr.write(
+      'gatehouse: found Node.js ' +
+        found +
+        ', needs Node.js ' +
+        REQUIRED_MAJOR +
+        ' or newer (run it through the project: `npm start`, or `npx gatehouse` inside the checkout)\n',
+    );
   }
   process.exit(1);
 }
@@ -35,13 +45,19 @@ process.getBuiltinModule('node:module').enableCompileCache();
 var emitWarning = process.emitWarning;
 process.emitWarning = function (warning, type) {
   var name = type && typeof type === 'object' ? type.type : type;
-  if (name === 'ExperimentalWarning' && String(warning && warning.message || warning).indexOf('SQLite') !== -1) return;
+  if (name === 'ExperimentalWarning' && String((warning && warning.message) || warning).indexOf('SQLite') !== -1) return;
   return emitWarning.apply(process, arguments);
 };
-import('../src/main.ts').then(function (m) { return m.main(process.argv.slice(2)); }).then(
-  function (code) { if (typeof code === 'number') process.exitCode = code; },
-  function (err) {
-    process.stderr.write('gatehouse: ' + (err && err.message ? err.message : String(err)) + '\n');
-    process.exitCode = 1;
-  },
-);
+import('../src/main.ts')
+  .then(function (m) {
+    return m.main(process.argv.slice(2));
+  })
+  .then(
+    function (code) {
+      if (typeof code === 'number') process.exitCode = code;
+    },
+    function (err) {
+      process.stderr.write('gatehouse: ' + (err && err.message ? err.message : String(err)) + '\n');
+      process.exitCode = 1;
+    },
+  );

@@ -41,6 +41,7 @@ export function layerProblem(layers, file, spec) {
   if (rank(to) < 0) return `src/${to}/ is not in the Rooms table of docs/architecture.md`;
   if (from !== '' && rank(from) < 0) return `src/${from}/ is not in the Rooms table of docs/architecture.md`;
   if (from !== '' && rank(to) > rank(from)) return `src/${from}/ may not import src/${to}/, which is below it in docs/architecture.md`;
-  if (relative(join(repoRoot, 'src', to), target) !== 'index.ts') return `import src/${to}/ through its index.ts, not ${relative(join(repoRoot, 'src'), target)}`;
+  if (relative(join(repoRoot, 'src', to), target) !== 'index.ts')
+    return `import src/${to}/ through its index.ts, not ${relative(join(repoRoot, 'src'), target)}`;
   return undefined;
 }

@@ -24,14 +24,18 @@ const rel = (p: string) => relative(root, p);
 const srcFiles = walk(join(root, 'src'), (p) => p.endsWith('.ts') && !p.endsWith('.d.ts') && !isTest(p));
 
 // Functions: declarations, methods, and function/arrow expressions, by line span.
-interface Fn { name: string; file: string; lines: number }
+interface Fn {
+  name: string;
+  file: string;
+  lines: number;
+}
 const fns: Fn[] = [];
 for (const file of srcFiles) {
   const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const visit = (node: ts.Node, owner: string): void => {
     let name: string | undefined;
     if (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) name = node.name?.getText(sf) ?? '(anonymous)';
-    else if ((ts.isArrowFunction(node) || ts.isFunctionExpression(node))) {
+    else if (ts.isArrowFunction(node) || ts.isFunctionExpression(node)) {
       const p = node.parent;
       if (ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p)) name = p.name.getText(sf);
       else name = `${owner} (callback)`;
@@ -77,15 +81,34 @@ const top = <T>(xs: T[], by: (x: T) => number, n: number) => [...xs].sort((x, y)
 const out: string[] = [];
 out.push(`# Shape of ${root}`, '');
 out.push(`src/: ${srcFiles.length} files, ${srcFiles.reduce((n, f) => n + lines(f), 0)} lines (tests excluded)`, '');
-out.push('## Largest files', '', '| lines | file |', '|---:|---|', ...top(srcFiles, lines, 10).map((f) => `| ${lines(f)} | ${rel(f)} |`), '');
-out.push('## Largest functions', '', '| lines | function | file |', '|---:|---|---|', ...top(fns, (f) => f.lines, 12).map((f) => `| ${f.lines} | ${f.name} | ${f.file} |`), '');
+out.push(
+  '## Largest files',
+  '',
+  '| lines | file |',
+  '|---:|---|',
+  ...top(srcFiles, lines, 10).map((f) => `| ${lines(f)} | ${rel(f)} |`),
+  '',
+);
+out.push(
+  '## Largest functions',
+  '',
+  '| lines | function | file |',
+  '|---:|---|---|',
+  ...top(fns, (f) => f.lines, 12).map((f) => `| ${f.lines} | ${f.name} | ${f.file} |`),
+  '',
+);
 out.push('## Arrows between folders of src/', '');
-out.push(`${pairs.size} folder pairs, ${crossImports} import statements across folders, ${notThroughIndex} of them not through the target's index.ts`, '');
+out.push(
+  `${pairs.size} folder pairs, ${crossImports} import statements across folders, ${notThroughIndex} of them not through the target's index.ts`,
+  '',
+);
 out.push(...[...pairs].sort().map(([k, v]) => `- ${k}: ${v}`), '');
 out.push('## Test fixtures', '', `${fixtures.length} files, ${fixtures.reduce((n, f) => n + lines(f), 0)} lines`, '');
 out.push(...top(fixtures, lines, 12).map((f) => `- ${rel(f)}: ${lines(f)}`), '');
 out.push('## Web answers', '');
-out.push(`- \`.writeHead(\` calls in src/ (tests excluded): ${count(/\.writeHead\(/g)}, in ${writeHeadFiles.length} files: ${writeHeadFiles.join(', ')}`);
+out.push(
+  `- \`.writeHead(\` calls in src/ (tests excluded): ${count(/\.writeHead\(/g)}, in ${writeHeadFiles.length} files: ${writeHeadFiles.join(', ')}`,
+);
 out.push(`- literal 'no-store': ${count(/no-store/g)}`);
 out.push(`- \`portalBase(\` calls: ${count(/portalBase\(/g)}`);
 console.log(out.join('\n'));

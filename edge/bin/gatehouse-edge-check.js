@@ -15,7 +15,9 @@ try {
   const text = await readFile(file, 'utf8');
   config = file.endsWith('.toml') ? undefined : parseJsonc(text);
   if (config === undefined) {
-    console.error(`gatehouse-edge-check: ${file}: only wrangler.json / wrangler.jsonc are read; convert the TOML file (wrangler supports both)`);
+    console.error(
+      `gatehouse-edge-check: ${file}: only wrangler.json / wrangler.jsonc are read; convert the TOML file (wrangler supports both)`,
+    );
     process.exit(2);
   }
 } catch (e) {

@@ -38,7 +38,10 @@ export function normalizePath(raw: string): NormalizedPath {
   let slow = end === 0 || raw.charCodeAt(0) !== SLASH;
   for (let i = 0; i < end; i++) {
     const c = raw.charCodeAt(i);
-    if (c === QUESTION || c === HASH) { end = i; break; }
+    if (c === QUESTION || c === HASH) {
+      end = i;
+      break;
+    }
     if (isControl(c)) return { path: raw.slice(0, end), ok: false };
     if (c === PERCENT || c === BACKSLASH) slow = true;
     else if (c === SLASH) {
@@ -76,7 +79,15 @@ function normalizeSlow(cut: string): NormalizedPath {
   for (let i = 1; i < segments.length; i++) {
     const seg = segments[i] as string;
     const last = i === segments.length - 1;
-    if (seg === '..') { out.pop(); trailing = last; } else if (seg === '.' || seg === '') { trailing = last; } else { out.push(seg); trailing = false; }
+    if (seg === '..') {
+      out.pop();
+      trailing = last;
+    } else if (seg === '.' || seg === '') {
+      trailing = last;
+    } else {
+      out.push(seg);
+      trailing = false;
+    }
   }
   if (out.length === 0) return { path: '/', ok: true };
   return { path: `/${out.join('/')}${trailing ? '/' : ''}`, ok: true };
@@ -179,8 +190,19 @@ function splitFirst(cut: string, opts: { params: boolean; resolve: boolean; keep
     const decoded = opts.decoded === true ? seg : decodeSegment(seg);
     if (decoded === null) return null;
     const last = i === segments.length - 1;
-    if (!opts.resolve) { out.push(decoded); continue; }
-    if (decoded === '..') { out.pop(); trailing = last; } else if (decoded === '.' || (decoded === '' && opts.keepEmpty !== true)) { trailing = last; } else { out.push(decoded); trailing = false; }
+    if (!opts.resolve) {
+      out.push(decoded);
+      continue;
+    }
+    if (decoded === '..') {
+      out.pop();
+      trailing = last;
+    } else if (decoded === '.' || (decoded === '' && opts.keepEmpty !== true)) {
+      trailing = last;
+    } else {
+      out.push(decoded);
+      trailing = false;
+    }
   }
   if (!opts.resolve) return `/${out.join('/')}`;
   if (opts.keepEmpty === true) return `/${out.join('/')}${trailing ? '/' : ''}`;
@@ -201,10 +223,24 @@ export function readPath(raw: string, foldAll = false): ReadPath {
   if (!mayDiffer(cut)) {
     // A plain lower-case path: one reading (and its case-folded twin when a rule's pattern has
     // an upper-case letter).
-    return { ok: true, path: n.path, readings: foldAll ? [{ path: n.path, fold: false }, { path: n.path, fold: true }] : [{ path: n.path, fold: false }], ambiguous: false };
+    return {
+      ok: true,
+      path: n.path,
+      readings: foldAll
+        ? [
+            { path: n.path, fold: false },
+            { path: n.path, fold: true },
+          ]
+        : [{ path: n.path, fold: false }],
+      ambiguous: false,
+    };
   }
   const paths = new Set<string>([n.path]);
-  for (const opts of [{ params: false, resolve: true }, { params: true, resolve: true }, { params: false, resolve: false }]) {
+  for (const opts of [
+    { params: false, resolve: true },
+    { params: true, resolve: true },
+    { params: false, resolve: false },
+  ]) {
     const p = splitFirst(cut, opts);
     if (p === null) return { ok: false, path: cut, readings: [], ambiguous: false };
     paths.add(p);
@@ -224,7 +260,10 @@ export function readPath(raw: string, foldAll = false): ReadPath {
     if (!foldAll && !hasUpperAscii(p.replace(STRUCTURAL, ''))) continue;
     // Structural escapes stay upper-case: they are bytes, not letters.
     const f = p.toLowerCase().replace(STRUCTURAL, (m) => m.toUpperCase());
-    if (!folded.has(f)) { folded.add(f); readings.push({ path: f, fold: true }); }
+    if (!folded.has(f)) {
+      folded.add(f);
+      readings.push({ path: f, fold: true });
+    }
   }
   // Ambiguous, never public (engine.ts): decided on the bytes, not on whether the readings above
   // happen to differ ("/x/start;/../y" reads the same every way here, yet a server that takes

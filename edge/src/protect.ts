@@ -60,13 +60,19 @@ export async function createGate(env: EdgeEnv): Promise<Gate> {
   let cached: Promise<oauth.AuthorizationServer> | undefined;
   const opts = { [oauth.allowInsecureRequests]: settings.allowHttp };
   return {
-    settings, policy, sessions, logins,
+    settings,
+    policy,
+    sessions,
+    logins,
     client: { client_id: settings.clientId },
     auth: oauth.ClientSecretBasic(settings.clientSecret),
     metadata() {
-      cached ??= oauth.discoveryRequest(settings.issuer, { ...opts, algorithm: 'oidc' })
+      cached ??= oauth
+        .discoveryRequest(settings.issuer, { ...opts, algorithm: 'oidc' })
         .then((r) => oauth.processDiscoveryResponse(settings.issuer, r));
-      cached.catch(() => { cached = undefined; });
+      cached.catch(() => {
+        cached = undefined;
+      });
       return cached;
     },
   };
@@ -89,7 +95,7 @@ export async function protect(request: Request, env: EdgeEnv, next: Next): Promi
   } catch (e) {
     // Fail closed, and say why in the Worker's log only.
     console.error(String((e as Error).message));
-    return text(500, 'the sign-in gate is misconfigured; see the Worker\'s log\n');
+    return text(500, "the sign-in gate is misconfigured; see the Worker's log\n");
   }
   try {
     return await handle(gate, request, next);
@@ -151,7 +157,12 @@ function isNavigation(request: Request): boolean {
 
 function identityOf(p: Record<string, unknown>): Identity | null {
   if (typeof p.sub !== 'string' || typeof p.u !== 'string' || !Array.isArray(p.g)) return null;
-  return { sub: p.sub, username: p.u, email: typeof p.e === 'string' ? p.e : null, groups: p.g.filter((x): x is string => typeof x === 'string') };
+  return {
+    sub: p.sub,
+    username: p.u,
+    email: typeof p.e === 'string' ? p.e : null,
+    groups: p.g.filter((x): x is string => typeof x === 'string'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,11 +208,15 @@ function forApp(request: Request, id: Identity | null, url: URL): Request {
   const c = request.headers.get('cookie');
   if (c !== null) {
     const names = cookieNames(url);
-    const kept = c.split(';').map((x) => x.trim()).filter((x) => {
-      const n = x.slice(0, Math.max(0, x.indexOf('=')));
-      return x !== '' && n !== names.session && !n.startsWith(names.loginPrefix);
-    });
-    if (kept.length > 0) headers.set('cookie', kept.join('; ')); else headers.delete('cookie');
+    const kept = c
+      .split(';')
+      .map((x) => x.trim())
+      .filter((x) => {
+        const n = x.slice(0, Math.max(0, x.indexOf('=')));
+        return x !== '' && n !== names.session && !n.startsWith(names.loginPrefix);
+      });
+    if (kept.length > 0) headers.set('cookie', kept.join('; '));
+    else headers.delete('cookie');
   }
   return new Request(request, { headers });
 }
@@ -233,7 +248,11 @@ async function startSignIn(gate: Gate, url: URL, silent: boolean, returnTo?: str
   if (silent) q.set('prompt', 'none');
   return new Response(null, {
     status: 303,
-    headers: [['location', target.href], ['set-cookie', cookie(loginName, sealed, names.secure, LOGIN_TTL)], ['cache-control', 'no-store']],
+    headers: [
+      ['location', target.href],
+      ['set-cookie', cookie(loginName, sealed, names.secure, LOGIN_TTL)],
+      ['cache-control', 'no-store'],
+    ],
   });
 }
 
@@ -248,8 +267,19 @@ async function callback(gate: Gate, request: Request, url: URL): Promise<Respons
   const sealed = state.length >= 12 ? parseCookies(request.headers.get('cookie')).get(loginName) : undefined;
   const login = sealed === undefined ? null : await gate.logins.unseal(loginName, sealed, now);
   const clear = cookie(loginName, '', names.secure, 0);
-  if (login === null || typeof login.st !== 'string' || typeof login.n !== 'string' || typeof login.v !== 'string' || typeof login.rd !== 'string') {
-    return page(400, 'Sign-in expired', 'This sign-in link has expired or was opened in another browser. Go back and open the page again.', [clear]);
+  if (
+    login === null ||
+    typeof login.st !== 'string' ||
+    typeof login.n !== 'string' ||
+    typeof login.v !== 'string' ||
+    typeof login.rd !== 'string'
+  ) {
+    return page(
+      400,
+      'Sign-in expired',
+      'This sign-in link has expired or was opened in another browser. Go back and open the page again.',
+      [clear],
+    );
   }
   const rd = safeReturn(login.rd);
   const as = await gate.metadata();
@@ -272,12 +302,21 @@ async function callback(gate: Gate, request: Request, url: URL): Promise<Respons
     }
     return page(400, 'Sign-in failed', 'The answer from the sign-in server was not valid.', [clear]);
   }
-  const response = await oauth.authorizationCodeGrantRequest(as, gate.client, gate.auth, params, `${url.origin}${s.callbackPath}`, login.v, opts);
+  const response = await oauth.authorizationCodeGrantRequest(
+    as,
+    gate.client,
+    gate.auth,
+    params,
+    `${url.origin}${s.callbackPath}`,
+    login.v,
+    opts,
+  );
   let result: oauth.TokenEndpointResponse;
   try {
     result = await oauth.processAuthorizationCodeResponse(as, gate.client, response, { expectedNonce: login.n, requireIdToken: true });
   } catch (e) {
-    if (e instanceof oauth.ResponseBodyError) return page(400, 'Sign-in failed', `The sign-in could not be completed (${e.error}).`, [clear]);
+    if (e instanceof oauth.ResponseBodyError)
+      return page(400, 'Sign-in failed', `The sign-in could not be completed (${e.error}).`, [clear]);
     // A token response that fails validation (nonce, iss, aud, expiry): the reason to the log,
     // never to the visitor.
     if (e instanceof oauth.OperationProcessingError) {
@@ -296,13 +335,30 @@ async function callback(gate: Gate, request: Request, url: URL): Promise<Respons
     email: claims.email_verified === true && typeof claims.email === 'string' ? claims.email : null,
     groups: Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [],
   };
-  const value = await gate.sessions.seal(names.session, { sub: identity.sub, u: identity.username, e: identity.email, g: identity.groups, iat: now, exp: now + s.lifetime });
+  const value = await gate.sessions.seal(names.session, {
+    sub: identity.sub,
+    u: identity.username,
+    e: identity.email,
+    g: identity.groups,
+    iat: now,
+    exp: now + s.lifetime,
+  });
   if (value.length + names.session.length > MAX_COOKIE_BYTES) {
-    return page(500, 'Session too large', 'This account has too many groups for a cookie; limit the groups the client receives (clients[].claims or fewer groups).', [clear]);
+    return page(
+      500,
+      'Session too large',
+      'This account has too many groups for a cookie; limit the groups the client receives (clients[].claims or fewer groups).',
+      [clear],
+    );
   }
   return new Response(null, {
     status: 303,
-    headers: [['location', `${url.origin}${rd}`], ['set-cookie', cookie(names.session, value, names.secure)], ['set-cookie', clear], ['cache-control', 'no-store']],
+    headers: [
+      ['location', `${url.origin}${rd}`],
+      ['set-cookie', cookie(names.session, value, names.secure)],
+      ['set-cookie', clear],
+      ['cache-control', 'no-store'],
+    ],
   });
 }
 
@@ -314,7 +370,10 @@ function safeReturn(rd: string): string {
 async function signOut(gate: Gate, url: URL): Promise<Response> {
   const names = cookieNames(url);
   const as = await gate.metadata();
-  const headers: [string, string][] = [['set-cookie', cookie(names.session, '', names.secure, 0)], ['cache-control', 'no-store']];
+  const headers: [string, string][] = [
+    ['set-cookie', cookie(names.session, '', names.secure, 0)],
+    ['cache-control', 'no-store'],
+  ];
   if (typeof as.end_session_endpoint === 'string') {
     // RP-initiated logout ends the Gatehouse session too (and so every app's).
     const end = new URL(as.end_session_endpoint);
@@ -338,8 +397,10 @@ function escapeHtml(s: string): string {
 function page(status: number, title: string, message: string, setCookies: string[] = []): Response {
   const body = `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>\n`;
   const headers: [string, string][] = [
-    ['content-type', 'text/html; charset=utf-8'], ['cache-control', 'no-store'],
-    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"], ['x-content-type-options', 'nosniff'],
+    ['content-type', 'text/html; charset=utf-8'],
+    ['cache-control', 'no-store'],
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"],
+    ['x-content-type-options', 'nosniff'],
     ...setCookies.map((c): [string, string] => ['set-cookie', c]),
   ];
   return new Response(body, { status, headers });

@@ -57,10 +57,12 @@ export interface Decision {
   reason: string;
 }
 
-export interface NormalizedPath { path: string; ok: boolean }
+export interface NormalizedPath {
+  path: string;
+  ok: boolean;
+}
 
 const AMBIGUOUS = 'ambiguous path (its structure depends on decoding): never public';
-
 
 /** The path a rule sees: see the top of this file. Lowercase; ok: false for a path to deny. */
 export function normalizePath(raw: string): NormalizedPath {
@@ -74,17 +76,25 @@ export function normalizePath(raw: string): NormalizedPath {
  */
 export function assetAliases(path: string): string[] {
   const names = new Set<string>([path]);
-  const add = (p: string) => { if (p.startsWith('/')) names.add(p === '' ? '/' : p); };
+  const add = (p: string) => {
+    if (p.startsWith('/')) names.add(p === '' ? '/' : p);
+  };
   if (path.endsWith('/index.html')) {
     const dir = path.slice(0, -'index.html'.length);
     add(dir);
     if (dir !== '/') add(dir.slice(0, -1));
   } else if (path.endsWith('.html')) {
     const stem = path.slice(0, -'.html'.length);
-    if (stem !== '' && !stem.endsWith('/')) { add(stem); add(`${stem}/`); }
+    if (stem !== '' && !stem.endsWith('/')) {
+      add(stem);
+      add(`${stem}/`);
+    }
   } else if (path.endsWith('/')) {
     add(`${path}index.html`);
-    if (path !== '/') { add(path.slice(0, -1)); add(`${path.slice(0, -1)}.html`); }
+    if (path !== '/') {
+      add(path.slice(0, -1));
+      add(`${path.slice(0, -1)}.html`);
+    }
   } else {
     add(`${path}.html`);
     add(`${path}/`);
@@ -102,7 +112,10 @@ export function compilePattern(raw: string): Matcher {
   const pattern = raw.toLowerCase();
   // "=/path": exactly this path. Gatehouse's patterns all match a subtree; a Worker's landing
   // page at "/" must be public without making everything below it public.
-  if (pattern.startsWith('=')) { const exact = pattern.slice(1); return (p) => p === exact; }
+  if (pattern.startsWith('=')) {
+    const exact = pattern.slice(1);
+    return (p) => p === exact;
+  }
   if (!pattern.includes('*')) {
     if (pattern.endsWith('/')) return (p) => p.startsWith(pattern);
     const below = `${pattern}/`;
@@ -110,20 +123,36 @@ export function compilePattern(raw: string): Matcher {
   }
   const source = pattern
     .split('**')
-    .map((part) => part.split('*').map((lit) => lit.replace(REGEX_SPECIAL, '\\$&')).join('[^/]+'))
+    .map((part) =>
+      part
+        .split('*')
+        .map((lit) => lit.replace(REGEX_SPECIAL, '\\$&'))
+        .join('[^/]+'),
+    )
     .join('.*');
   const re = new RegExp(`^${source}$`);
   return (p) => re.test(p);
 }
 
 interface CompiledSubject {
-  users: Set<string>; groups: Set<string>; emails: Set<string>; emailDomains: Set<string>; anyUser: boolean; empty: boolean;
+  users: Set<string>;
+  groups: Set<string>;
+  emails: Set<string>;
+  emailDomains: Set<string>;
+  anyUser: boolean;
+  empty: boolean;
 }
 
 function compileSubject(s: Subject | undefined): CompiledSubject | null {
   if (s === undefined) return null;
   const lower = (xs: string[] | undefined) => new Set((xs ?? []).map((x) => x.toLowerCase()));
-  const c = { users: lower(s.users), groups: new Set(s.groups ?? []), emails: lower(s.emails), emailDomains: lower(s.emailDomains), anyUser: s.anyUser === true };
+  const c = {
+    users: lower(s.users),
+    groups: new Set(s.groups ?? []),
+    emails: lower(s.emails),
+    emailDomains: lower(s.emailDomains),
+    anyUser: s.anyUser === true,
+  };
   return { ...c, empty: !c.anyUser && c.users.size + c.groups.size + c.emails.size + c.emailDomains.size === 0 };
 }
 
@@ -164,23 +193,41 @@ export function ruleProblems(rules: unknown): string[] {
   const out: string[] = [];
   const strings = (v: unknown, at: string, check?: (s: string) => string | null) => {
     if (v === undefined) return;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) { out.push(`${at}: expected an array of non-empty strings`); return; }
-    for (const s of v as string[]) { const p = check?.(s); if (p) out.push(`${at}: ${p}`); }
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
+      out.push(`${at}: expected an array of non-empty strings`);
+      return;
+    }
+    for (const s of v as string[]) {
+      const p = check?.(s);
+      if (p) out.push(`${at}: ${p}`);
+    }
   };
   const subject = (v: unknown, at: string) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) { out.push(`${at}: expected an object with users, groups, emails, emailDomains or anyUser`); return; }
-    for (const k of Object.keys(v)) if (!['users', 'groups', 'emails', 'emailDomains', 'anyUser'].includes(k)) out.push(`${at}.${k}: unknown key`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      out.push(`${at}: expected an object with users, groups, emails, emailDomains or anyUser`);
+      return;
+    }
+    for (const k of Object.keys(v))
+      if (!['users', 'groups', 'emails', 'emailDomains', 'anyUser'].includes(k)) out.push(`${at}.${k}: unknown key`);
     const o = v as Record<string, unknown>;
     for (const k of ['users', 'groups', 'emails', 'emailDomains']) strings(o[k], `${at}.${k}`);
     if (o.anyUser !== undefined && o.anyUser !== true) out.push(`${at}.anyUser: expected true`);
   };
   rules.forEach((r: unknown, i) => {
     const at = `rules[${i}]`;
-    if (typeof r !== 'object' || r === null || Array.isArray(r)) { out.push(`${at}: expected an object`); return; }
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+      out.push(`${at}: expected an object`);
+      return;
+    }
     const o = r as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['name', 'paths', 'methods', 'public', 'allow', 'deny'].includes(k)) out.push(`${at}.${k}: unknown key`);
+    for (const k of Object.keys(o))
+      if (!['name', 'paths', 'methods', 'public', 'allow', 'deny'].includes(k)) out.push(`${at}.${k}: unknown key`);
     if (o.name !== undefined && typeof o.name !== 'string') out.push(`${at}.name: expected a string`);
-    strings(o.paths, `${at}.paths`, (s) => (/^=?\/[^?#\s]*$/.test(s) && !(s.startsWith('=') && s.includes('*')) ? null : `"${s}" must start with "/" (or "=/" for one exact path, without "*"), without query, fragment or whitespace`));
+    strings(o.paths, `${at}.paths`, (s) =>
+      /^=?\/[^?#\s]*$/.test(s) && !(s.startsWith('=') && s.includes('*'))
+        ? null
+        : `"${s}" must start with "/" (or "=/" for one exact path, without "*"), without query, fragment or whitespace`,
+    );
     strings(o.methods, `${at}.methods`, (s) => (/^[A-Z]+$/.test(s) ? null : `"${s}" is not an upper-case method`));
     if (o.public !== undefined && o.public !== true) out.push(`${at}.public: expected true`);
     if (o.allow !== undefined) subject(o.allow, `${at}.allow`);
@@ -216,7 +263,9 @@ export function compilePolicy(rules: readonly Rule[]): Policy {
       if (id === null) return { action: 'authenticate', rule: r.name, reason: 'sign-in required' };
       if (r.deny !== null && subjectMatches(r.deny, id)) return { action: 'deny', rule: r.name, reason: 'denied by subject' };
       if (r.allow !== null) {
-        return subjectMatches(r.allow, id) ? { action: 'allow', rule: r.name, reason: 'allowed' } : { action: 'deny', rule: r.name, reason: 'not allowed' };
+        return subjectMatches(r.allow, id)
+          ? { action: 'allow', rule: r.name, reason: 'allowed' }
+          : { action: 'deny', rule: r.name, reason: 'not allowed' };
       }
     }
     return { action: 'deny', rule: null, reason: 'no rule matched (default deny)' };

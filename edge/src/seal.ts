@@ -27,9 +27,14 @@ export interface Sealer {
 
 /** Problems with the secrets binding, naming it; empty when fine. */
 export function secretProblems(name: string, secrets: readonly string[]): string[] {
-  if (secrets.length === 0) return [`${name}: missing; set it with \`wrangler secret put ${name}\` (32 or more random bytes, e.g. \`openssl rand -base64 32\`)`];
+  if (secrets.length === 0)
+    return [`${name}: missing; set it with \`wrangler secret put ${name}\` (32 or more random bytes, e.g. \`openssl rand -base64 32\`)`];
   if (secrets.length > 4) return [`${name}: at most 4 secrets (the current one first, then the ones it replaces)`];
-  return secrets.flatMap((s, i) => (s.length < MIN_SECRET_CHARS ? [`${name}: secret ${i + 1} has ${s.length} characters; use 32 or more (e.g. \`openssl rand -base64 32\`)`] : []));
+  return secrets.flatMap((s, i) =>
+    s.length < MIN_SECRET_CHARS
+      ? [`${name}: secret ${i + 1} has ${s.length} characters; use 32 or more (e.g. \`openssl rand -base64 32\`)`]
+      : [],
+  );
 }
 
 export function b64url(bytes: Uint8Array): string {
@@ -50,19 +55,32 @@ async function deriveKey(secret: string, purpose: Purpose): Promise<Key> {
   const ikm = await crypto.subtle.importKey('raw', enc.encode(secret), 'HKDF', false, ['deriveKey']);
   return crypto.subtle.deriveKey(
     { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: enc.encode(`gatehouse-edge ${purpose} cookie v1`) },
-    ikm, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'],
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
   );
 }
 
 /** A sealer for one purpose. Throws (naming `bindingName`) when a secret is too short. */
-export async function createSealer(secrets: readonly string[], purpose: Purpose, bindingName = 'GATEHOUSE_SESSION_SECRET'): Promise<Sealer> {
+export async function createSealer(
+  secrets: readonly string[],
+  purpose: Purpose,
+  bindingName = 'GATEHOUSE_SESSION_SECRET',
+): Promise<Sealer> {
   const problems = secretProblems(bindingName, secrets);
   if (problems.length > 0) throw new TypeError(problems.join('; '));
   const keys = await Promise.all(secrets.map((s) => deriveKey(s, purpose)));
   return {
     async seal(name, payload) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-      const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: enc.encode(name) }, keys[0] as Key, enc.encode(JSON.stringify(payload))));
+      const ct = new Uint8Array(
+        await crypto.subtle.encrypt(
+          { name: 'AES-GCM', iv, additionalData: enc.encode(name) },
+          keys[0] as Key,
+          enc.encode(JSON.stringify(payload)),
+        ),
+      );
       const out = new Uint8Array(1 + IV_BYTES + ct.length);
       out[0] = VERSION;
       out.set(iv, 1);
@@ -81,11 +99,17 @@ export async function createSealer(secrets: readonly string[], purpose: Purpose,
         try {
           plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: aad }, key, data);
           break;
-        } catch { /* not this key */ }
+        } catch {
+          /* not this key */
+        }
       }
       if (plain === null) return null;
       let payload: unknown;
-      try { payload = JSON.parse(dec.decode(plain)); } catch { return null; }
+      try {
+        payload = JSON.parse(dec.decode(plain));
+      } catch {
+        return null;
+      }
       if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return null;
       const exp = (payload as { exp?: unknown }).exp;
       if (typeof exp !== 'number' || !(exp > nowSeconds)) return null;

@@ -52,7 +52,10 @@ export class EdgeConfigError extends Error {
 
 function text(env: EdgeEnv, name: string, problems: string[]): string {
   const v = env[name];
-  if (typeof v !== 'string' || v.trim() === '') { problems.push(`${name}: missing`); return ''; }
+  if (typeof v !== 'string' || v.trim() === '') {
+    problems.push(`${name}: missing`);
+    return '';
+  }
   return v.trim();
 }
 
@@ -68,16 +71,24 @@ export function readSettings(env: EdgeEnv): Settings {
   if (issuerText !== '') {
     try {
       issuer = new URL(issuerText);
-      if (issuer.protocol !== 'https:' && !(allowHttp && issuer.protocol === 'http:')) problems.push('GATEHOUSE_ISSUER: expected an https URL (http only with GATEHOUSE_ALLOW_HTTP=true, for local development)');
-      if (issuer.search !== '' || issuer.hash !== '' || issuer.username !== '' || issuer.password !== '') problems.push('GATEHOUSE_ISSUER: expected the issuer exactly, without query, fragment or userinfo');
-      if (issuerText.endsWith('/')) problems.push('GATEHOUSE_ISSUER: no trailing slash: the issuer identifier is compared exactly (Gatehouse\'s is publicUrl without one)');
+      if (issuer.protocol !== 'https:' && !(allowHttp && issuer.protocol === 'http:'))
+        problems.push('GATEHOUSE_ISSUER: expected an https URL (http only with GATEHOUSE_ALLOW_HTTP=true, for local development)');
+      if (issuer.search !== '' || issuer.hash !== '' || issuer.username !== '' || issuer.password !== '')
+        problems.push('GATEHOUSE_ISSUER: expected the issuer exactly, without query, fragment or userinfo');
+      if (issuerText.endsWith('/'))
+        problems.push(
+          "GATEHOUSE_ISSUER: no trailing slash: the issuer identifier is compared exactly (Gatehouse's is publicUrl without one)",
+        );
     } catch {
       problems.push(`GATEHOUSE_ISSUER: not a URL: ${JSON.stringify(issuerText.slice(0, 100))}`);
     }
   }
   const clientId = text(env, 'GATEHOUSE_CLIENT_ID', problems);
   const clientSecret = typeof env.GATEHOUSE_CLIENT_SECRET === 'string' ? env.GATEHOUSE_CLIENT_SECRET : '';
-  if (clientSecret === '') problems.push('GATEHOUSE_CLIENT_SECRET: missing; set it with `wrangler secret put GATEHOUSE_CLIENT_SECRET` (the client\'s secret in Gatehouse)');
+  if (clientSecret === '')
+    problems.push(
+      "GATEHOUSE_CLIENT_SECRET: missing; set it with `wrangler secret put GATEHOUSE_CLIENT_SECRET` (the client's secret in Gatehouse)",
+    );
   const rawSecrets = typeof env.GATEHOUSE_SESSION_SECRET === 'string' ? env.GATEHOUSE_SESSION_SECRET : '';
   const sessionSecrets = rawSecrets.split(/[\s,]+/).filter((s) => s !== '');
   problems.push(...secretProblems('GATEHOUSE_SESSION_SECRET', sessionSecrets));
@@ -85,11 +96,18 @@ export function readSettings(env: EdgeEnv): Settings {
   let rules: Rule[] = [];
   const rawRules = env.GATEHOUSE_RULES;
   if (rawRules === undefined || rawRules === '') {
-    problems.push('GATEHOUSE_RULES: missing; without rules nothing is served (default deny): e.g. [{"paths":["/"],"public":true},{"allow":{"groups":["staff"]}}]');
+    problems.push(
+      'GATEHOUSE_RULES: missing; without rules nothing is served (default deny): e.g. [{"paths":["/"],"public":true},{"allow":{"groups":["staff"]}}]',
+    );
   } else {
     let parsed: unknown = rawRules;
     if (typeof rawRules === 'string') {
-      try { parsed = JSON.parse(rawRules); } catch (e) { problems.push(`GATEHOUSE_RULES: not JSON: ${(e as Error).message}`); parsed = undefined; }
+      try {
+        parsed = JSON.parse(rawRules);
+      } catch (e) {
+        problems.push(`GATEHOUSE_RULES: not JSON: ${(e as Error).message}`);
+        parsed = undefined;
+      }
     }
     if (parsed !== undefined) {
       const rp = ruleProblems(parsed).map((p) => `GATEHOUSE_RULES: ${p}`);
@@ -101,12 +119,21 @@ export function readSettings(env: EdgeEnv): Settings {
   let lifetime = DEFAULT_LIFETIME;
   if (env.GATEHOUSE_SESSION_LIFETIME !== undefined && env.GATEHOUSE_SESSION_LIFETIME !== '') {
     const n = Number(env.GATEHOUSE_SESSION_LIFETIME);
-    if (!Number.isInteger(n) || n < MIN_LIFETIME || n > MAX_LIFETIME) problems.push(`GATEHOUSE_SESSION_LIFETIME: expected whole seconds from ${MIN_LIFETIME} to ${MAX_LIFETIME}`);
+    if (!Number.isInteger(n) || n < MIN_LIFETIME || n > MAX_LIFETIME)
+      problems.push(`GATEHOUSE_SESSION_LIFETIME: expected whole seconds from ${MIN_LIFETIME} to ${MAX_LIFETIME}`);
     else lifetime = n;
   }
   if (problems.length > 0) throw new EdgeConfigError(problems);
   return {
-    issuer, clientId, clientSecret, sessionSecrets, rules, lifetime, allowHttp,
-    scope: 'openid profile email groups', callbackPath: CALLBACK_PATH, signOutPath: SIGN_OUT_PATH,
+    issuer,
+    clientId,
+    clientSecret,
+    sessionSecrets,
+    rules,
+    lifetime,
+    allowHttp,
+    scope: 'openid profile email groups',
+    callbackPath: CALLBACK_PATH,
+    signOutPath: SIGN_OUT_PATH,
   };
 }

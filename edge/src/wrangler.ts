@@ -54,11 +54,17 @@ export function parseJsonc(text: string): unknown {
  * (rules.ts: a name no rule matches adds nothing). */
 type Region = ({ kind: 'exact'; path: string } | { kind: 'tree'; base: string }) & { alias?: boolean };
 
-interface RuleView { rule: Rule; matchers: { raw: string; match: (p: string) => boolean }[] | null }
+interface RuleView {
+  rule: Rule;
+  matchers: { raw: string; match: (p: string) => boolean }[] | null;
+}
 
 /** Whether pattern q (lowercase) matches every path of the region / any path of it (conservative). */
 function relation(q: string, match: (p: string) => boolean, r: Region): { covers: boolean; overlaps: boolean } {
-  if (r.kind === 'exact') { const m = match(r.path); return { covers: m, overlaps: m }; }
+  if (r.kind === 'exact') {
+    const m = match(r.path);
+    return { covers: m, overlaps: m };
+  }
   const b = r.base;
   if (b === '') return { covers: q === '/' || q === '/**', overlaps: true }; // every path
   const under = `${b}/`;
@@ -105,7 +111,11 @@ function exceptionRegions(pattern: string): Region[] | null {
     const base = p.slice(0, -2);
     if (base === '') return null; // "!/*": everything
     // /dir/ and /dir/index.html are also /dir and /dir.html to the asset server.
-    return [{ kind: 'tree', base }, { kind: 'exact', path: base, alias: true }, { kind: 'exact', path: `${base}.html`, alias: true }];
+    return [
+      { kind: 'tree', base },
+      { kind: 'exact', path: base, alias: true },
+      { kind: 'exact', path: `${base}.html`, alias: true },
+    ];
   }
   if (p.includes('*')) return null;
   const [own, ...others] = assetAliases(p);
@@ -114,27 +124,46 @@ function exceptionRegions(pattern: string): Region[] | null {
 
 function readRules(vars: unknown, at: string, problems: string[]): Rule[] | null {
   const raw = typeof vars === 'object' && vars !== null ? (vars as Record<string, unknown>).GATEHOUSE_RULES : undefined;
-  if (raw === undefined) { problems.push(`${at}.GATEHOUSE_RULES: missing; the rules decide which paths may skip the Worker`); return null; }
+  if (raw === undefined) {
+    problems.push(`${at}.GATEHOUSE_RULES: missing; the rules decide which paths may skip the Worker`);
+    return null;
+  }
   let parsed: unknown = raw;
   if (typeof raw === 'string') {
-    try { parsed = JSON.parse(raw); } catch (e) { problems.push(`${at}.GATEHOUSE_RULES: not JSON: ${(e as Error).message}`); return null; }
+    try {
+      parsed = JSON.parse(raw);
+    } catch (e) {
+      problems.push(`${at}.GATEHOUSE_RULES: not JSON: ${(e as Error).message}`);
+      return null;
+    }
   }
   const rp = ruleProblems(parsed);
-  if (rp.length > 0) { problems.push(...rp.map((p) => `${at}.GATEHOUSE_RULES: ${p}`)); return null; }
+  if (rp.length > 0) {
+    problems.push(...rp.map((p) => `${at}.GATEHOUSE_RULES: ${p}`));
+    return null;
+  }
   return parsed as Rule[];
 }
 
 function checkOne(assets: unknown, rules: Rule[] | null, at: string, problems: string[]): void {
   if (assets === undefined) return;
-  if (typeof assets !== 'object' || assets === null) { problems.push(`${at}: expected an object`); return; }
+  if (typeof assets !== 'object' || assets === null) {
+    problems.push(`${at}: expected an object`);
+    return;
+  }
   const a = assets as Record<string, unknown>;
   const rwf = a.run_worker_first;
   if (rwf === true) return;
   if (rules === null) return; // already reported
-  const views: RuleView[] = rules.map((rule) => ({ rule, matchers: rule.paths ? rule.paths.map((raw) => ({ raw, match: compilePattern(raw) })) : null }));
+  const views: RuleView[] = rules.map((rule) => ({
+    rule,
+    matchers: rule.paths ? rule.paths.map((raw) => ({ raw, match: compilePattern(raw) })) : null,
+  }));
   if (provenPublic(views, { kind: 'tree', base: '' })) return; // every path public: nothing to protect
   if (rwf === undefined || rwf === false) {
-    problems.push(`${at}.run_worker_first: ${rwf === undefined ? 'unset (false by default)' : 'false'}: every file under ${typeof a.directory === 'string' ? a.directory : 'the assets directory'} is served before the Worker runs, without sign-in; set "run_worker_first": true`);
+    problems.push(
+      `${at}.run_worker_first: ${rwf === undefined ? 'unset (false by default)' : 'false'}: every file under ${typeof a.directory === 'string' ? a.directory : 'the assets directory'} is served before the Worker runs, without sign-in; set "run_worker_first": true`,
+    );
     return;
   }
   if (!Array.isArray(rwf) || rwf.some((x) => typeof x !== 'string')) {
@@ -143,22 +172,33 @@ function checkOne(assets: unknown, rules: Rule[] | null, at: string, problems: s
   }
   const list = rwf as string[];
   if (!list.includes('/*')) {
-    problems.push(`${at}.run_worker_first: ${JSON.stringify(list)} sends only these paths to the Worker first; every other file is served without sign-in. Use true, or ["/*", "!/public-dir/*"] with exceptions the rules make public`);
+    problems.push(
+      `${at}.run_worker_first: ${JSON.stringify(list)} sends only these paths to the Worker first; every other file is served without sign-in. Use true, or ["/*", "!/public-dir/*"] with exceptions the rules make public`,
+    );
     return;
   }
   for (const entry of list) {
     if (!entry.startsWith('!')) continue;
     const regions = exceptionRegions(entry.slice(1));
     if (regions === null) {
-      problems.push(`${at}.run_worker_first: "${entry}": only "!/dir/*" or "!/exact/path" exceptions can be checked against the rules; use true or one of those forms`);
+      problems.push(
+        `${at}.run_worker_first: "${entry}": only "!/dir/*" or "!/exact/path" exceptions can be checked against the rules; use true or one of those forms`,
+      );
       continue;
     }
     const bad = regions.filter((r) => !provenPublic(views, r));
     if (bad.length > 0) {
       const first = bad[0] as Region;
-      const what = first.kind === 'tree' ? `everything under ${first.base}/` : first.alias === true ? `the file of ${first.path} (under another of its names)` : first.path;
+      const what =
+        first.kind === 'tree'
+          ? `everything under ${first.base}/`
+          : first.alias === true
+            ? `the file of ${first.path} (under another of its names)`
+            : first.path;
       const fix = first.kind === 'tree' ? first.base : `=${first.path}`;
-      problems.push(`${at}.run_worker_first: "${entry}" serves ${what} before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["${fix}"] before any other rule that matches there`);
+      problems.push(
+        `${at}.run_worker_first: "${entry}" serves ${what} before the Worker, but vars.GATEHOUSE_RULES does not make it public; remove the exception, or put a public rule with "paths": ["${fix}"] before any other rule that matches there`,
+      );
     }
   }
 }
@@ -166,7 +206,8 @@ function checkOne(assets: unknown, rules: Rule[] | null, at: string, problems: s
 /** Checks a parsed wrangler config (and each of its `env.<name>` sections). */
 export function checkWranglerConfig(config: unknown): WranglerCheck {
   const problems: string[] = [];
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) return { ok: false, problems: ['the wrangler config is not an object'] };
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    return { ok: false, problems: ['the wrangler config is not an object'] };
   const c = config as Record<string, unknown>;
   const topRules = c.assets === undefined ? null : readRules(c.vars, 'vars', problems);
   checkOne(c.assets, topRules, 'assets', problems);

@@ -13,11 +13,12 @@ import { endSessionsOf, revokeThenPublish } from './ending.ts';
 import { USERNAME } from './rules.ts';
 
 export type AuthResult =
-  | { ok: true; user: UserRecord }
-  | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+  { ok: true; user: UserRecord } | { ok: false; reason: 'invalid' } | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
-export interface ConfigGroup { name: string; members: readonly string[] }
+export interface ConfigGroup {
+  name: string;
+  members: readonly string[];
+}
 
 /**
  * Who acts, as the audit log names them (docs/audit.md): `cli` for the command line, `system`
@@ -27,7 +28,10 @@ export interface ConfigGroup { name: string; members: readonly string[] }
 export type Actor = string;
 
 /** What an account held when it was cut off. */
-export interface CutOff { sessions: string[]; grants: number }
+export interface CutOff {
+  sessions: string[];
+  grants: number;
+}
 
 /** Upstream sign-in as the portal drives it: the providers to offer, and the callback. */
 export interface Federation {
@@ -60,21 +64,36 @@ export class Accounts {
     this.#logger = opts.logger;
     this.#throttle = opts.throttle;
     this.setConfigGroups(opts.groups);
-    this.#upstream = opts.upstream && new UpstreamLinks({
-      store: opts.store, clock: opts.clock, logger: opts.logger, ...opts.upstream,
-      accounts: { freeUsername: (i, c) => this.#freeUsername(i, c), createFromUpstream: (i, u, g) => this.#createFromUpstream(i, u, g) },
-    });
+    this.#upstream =
+      opts.upstream &&
+      new UpstreamLinks({
+        store: opts.store,
+        clock: opts.clock,
+        logger: opts.logger,
+        ...opts.upstream,
+        accounts: { freeUsername: (i, c) => this.#freeUsername(i, c), createFromUpstream: (i, u, g) => this.#createFromUpstream(i, u, g) },
+      });
   }
 
-  get throttle(): SignInThrottle { return this.#throttle; }
+  get throttle(): SignInThrottle {
+    return this.#throttle;
+  }
 
   // --- who someone is --------------------------------------------------------------------------
 
-  find(username: string): Promise<UserRecord | undefined> { return this.#store.users.findByUsername(username); }
-  get(id: string): Promise<UserRecord | undefined> { return this.#store.users.get(id); }
+  find(username: string): Promise<UserRecord | undefined> {
+    return this.#store.users.findByUsername(username);
+  }
+  get(id: string): Promise<UserRecord | undefined> {
+    return this.#store.users.get(id);
+  }
   /** Ordered by username. */
-  list(): Promise<UserRecord[]> { return this.#store.users.list(); }
-  count(): Promise<number> { return this.#store.users.count(); }
+  list(): Promise<UserRecord[]> {
+    return this.#store.users.list();
+  }
+  count(): Promise<number> {
+    return this.#store.users.count();
+  }
 
   /** The username of a user id, for logs and the audit log; the id itself when the user is gone. */
   async nameOf(userId: string): Promise<string> {
@@ -84,12 +103,13 @@ export class Accounts {
   /** Groups declared in config; swapped on reload. */
   setConfigGroups(groups: readonly ConfigGroup[]): void {
     const next = new Map<string, string[]>();
-    for (const g of groups) for (const m of g.members) {
-      const key = m.toLowerCase();
-      const list = next.get(key) ?? [];
-      list.push(g.name);
-      next.set(key, list);
-    }
+    for (const g of groups)
+      for (const m of g.members) {
+        const key = m.toLowerCase();
+        const list = next.get(key) ?? [];
+        list.push(g.name);
+        next.set(key, list);
+      }
     this.#groupsByMember = next;
   }
 
@@ -117,14 +137,17 @@ export class Accounts {
     const retry = this.#throttle.retryAfter(username, address);
     if (retry > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: retry };
     const user = USERNAME.test(username) ? await this.#store.users.findByUsername(username) : undefined;
-    const hash = user?.passwordHash ?? await dummyPasswordHash();
+    const hash = user?.passwordHash ?? (await dummyPasswordHash());
     const good = await verifyPassword(password, hash);
     if (good && user && user.passwordHash && !user.disabled) {
       this.#throttle.recordSuccess(username);
       return { ok: true, user };
     }
     this.#throttle.recordFailure(username, address);
-    this.#logger.info({ event: 'sign_in_failed', username: user ? user.username : null, known: user !== undefined, address }, 'sign-in failed');
+    this.#logger.info(
+      { event: 'sign_in_failed', username: user ? user.username : null, known: user !== undefined, address },
+      'sign-in failed',
+    );
     return { ok: false, reason: 'invalid' };
   }
 
@@ -138,9 +161,18 @@ export class Accounts {
   // --- making and ending accounts --------------------------------------------------------------
 
   /** A local account, made by an administrator (or, next, by an accepted invitation). */
-  async create(input: { username: string; email?: string | null; name?: string | null; groups?: string[]; password?: string | null }): Promise<UserRecord> {
+  async create(input: {
+    username: string;
+    email?: string | null;
+    name?: string | null;
+    groups?: string[];
+    password?: string | null;
+  }): Promise<UserRecord> {
     if (!USERNAME.test(input.username)) {
-      throw new GatehouseError('invalid_request', `username "${input.username}" is invalid: use 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit`);
+      throw new GatehouseError(
+        'invalid_request',
+        `username "${input.username}" is invalid: use 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit`,
+      );
     }
     return this.#insert({
       username: input.username,
@@ -171,7 +203,12 @@ export class Accounts {
     const user = await this.#require(username);
     await this.#store.users.update(user.id, { disabled: true });
     const ended = await this.cutOff(user.id, 'account disabled');
-    await this.#audit({ actor: by, action: 'user_disable', target: user.username, detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants } });
+    await this.#audit({
+      actor: by,
+      action: 'user_disable',
+      target: user.username,
+      detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants },
+    });
     return ended;
   }
 
@@ -183,7 +220,12 @@ export class Accounts {
     const ended = await this.cutOff(user.id, 'account deleted');
     await this.#store.consents.revoke(user.id);
     await this.#store.users.delete(user.id);
-    await this.#audit({ actor: by, action: 'user_delete', target: user.username, detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants } });
+    await this.#audit({
+      actor: by,
+      action: 'user_delete',
+      target: user.username,
+      detail: { sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants },
+    });
     return ended;
   }
 
@@ -208,7 +250,10 @@ export class Accounts {
   /** End one session everywhere; whether it was active. Published even when it was not: a replica may still hold it. */
   async endSession(sid: string, reason: string): Promise<boolean> {
     let was = false;
-    await revokeThenPublish(this.#store, async () => { was = await this.#store.sessions.revoke(sid, this.#clock.now()); return [sid]; });
+    await revokeThenPublish(this.#store, async () => {
+      was = await this.#store.sessions.revoke(sid, this.#clock.now());
+      return [sid];
+    });
     this.#logger.debug({ event: 'sessions_ended', reason, count: was ? 1 : 0, session: sid.slice(0, 6) }, 'sessions ended');
     return was;
   }
@@ -223,14 +268,17 @@ export class Accounts {
   // --- grants to clients -----------------------------------------------------------------------
 
   /** The clients a person allowed (remembered consent). */
-  grantsOf(userId: string): Promise<ConsentRecord[]> { return this.#store.consents.list(userId); }
+  grantsOf(userId: string): Promise<ConsentRecord[]> {
+    return this.#store.consents.list(userId);
+  }
 
   /** Revoke what a user signed in to a client: its remembered consent, grants and tokens. */
   async revokeGrant(username: string, clientId: string, by: Actor): Promise<{ consents: number; grants: number }> {
     const user = await this.#require(username);
     const consents = await this.#store.consents.revoke(user.id, clientId);
     const grants = await this.#store.oidc.revokeForAccount(user.id, clientId);
-    if (consents > 0 || grants > 0) await this.#audit({ actor: by, action: 'grant_revoke', target: user.username, detail: { client: clientId, grantsRevoked: grants } });
+    if (consents > 0 || grants > 0)
+      await this.#audit({ actor: by, action: 'grant_revoke', target: user.username, detail: { client: clientId, grantsRevoked: grants } });
     return { consents, grants };
   }
 
@@ -240,7 +288,11 @@ export class Accounts {
   get federation(): Federation | undefined {
     const up = this.#upstream;
     if (!up) return undefined;
-    return { list: () => up.connectors.list(), get: (id) => up.connectors.get(id), signIn: (id, input, intent) => up.signIn(id, input, intent) };
+    return {
+      list: () => up.connectors.list(),
+      get: (id) => up.connectors.get(id),
+      signIn: (id, input, intent) => up.signIn(id, input, intent),
+    };
   }
 
   /** The upstream identities linked to a person. */
@@ -260,7 +312,12 @@ export class Accounts {
     const subjects: string[] = [];
     for (const r of rows) if (await this.#store.identities.unlink(r.connectorId, r.subject)) subjects.push(r.subject);
     const sessions = await this.endSessions(user.id, 'identity unlinked');
-    await this.#audit({ actor: by, action: 'identity_unlink', target: user.username, detail: { connector: connectorId, subjects, sessionsEnded: sessions.length } });
+    await this.#audit({
+      actor: by,
+      action: 'identity_unlink',
+      target: user.username,
+      detail: { connector: connectorId, subjects, sessionsEnded: sessions.length },
+    });
     return { user, subjects, sessions };
   }
 
@@ -285,8 +342,23 @@ export class Accounts {
   /** An account for an upstream identity (connectors[].createAccounts: auto): the provider vouches for the email, or not. */
   #createFromUpstream(identity: ExternalIdentity, username: string, grant?: InvitationGrant): Promise<UserRecord> {
     // An invitation made for an address gives that address (the invitation vouches for it).
-    if (grant?.email) return this.#insert({ username, email: grant.email, emailVerified: true, name: identity.name, groups: grant.groups, passwordHash: null });
-    return this.#insert({ username, email: identity.email, emailVerified: identity.emailVerified, name: identity.name, groups: grant?.groups ?? [], passwordHash: null });
+    if (grant?.email)
+      return this.#insert({
+        username,
+        email: grant.email,
+        emailVerified: true,
+        name: identity.name,
+        groups: grant.groups,
+        passwordHash: null,
+      });
+    return this.#insert({
+      username,
+      email: identity.email,
+      emailVerified: identity.emailVerified,
+      name: identity.name,
+      groups: grant?.groups ?? [],
+      passwordHash: null,
+    });
   }
 
   #insert(u: Pick<UserRecord, 'username' | 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash'>): Promise<UserRecord> {

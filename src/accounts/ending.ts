@@ -17,7 +17,7 @@ export function endSessionsOf(store: Store, userId: string, at: number, except?:
     if (except === undefined) return store.sessions.revokeForUser(userId, at);
     const ended: string[] = [];
     for (const s of await store.sessions.list({ userId, activeAt: at })) {
-      if (s.id !== except && await store.sessions.revoke(s.id, at)) ended.push(s.id);
+      if (s.id !== except && (await store.sessions.revoke(s.id, at))) ended.push(s.id);
     }
     return ended;
   });

@@ -20,7 +20,13 @@ export type EnrolResult =
 
 /** What enrolment needs from the accounts room: creating an account with groups. */
 export interface AccountCreator {
-  create(input: { username: string; email?: string | null; name?: string | null; groups?: string[]; password?: string | null }): Promise<UserRecord>;
+  create(input: {
+    username: string;
+    email?: string | null;
+    name?: string | null;
+    groups?: string[];
+    password?: string | null;
+  }): Promise<UserRecord>;
   find(username: string): Promise<UserRecord | undefined>;
 }
 
@@ -57,26 +63,48 @@ export class Invitations {
   }
 
   /** Make an invitation; the token is returned once and never stored. */
-  async create(input: { groups: string[]; expiresInMs: number; email?: string | null; maxUses?: number; createdBy: string }): Promise<{ invitation: InvitationRecord; token: string }> {
+  async create(input: {
+    groups: string[];
+    expiresInMs: number;
+    email?: string | null;
+    maxUses?: number;
+    createdBy: string;
+  }): Promise<{ invitation: InvitationRecord; token: string }> {
     const maxUses = input.maxUses ?? 1;
-    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_USES) throw new GatehouseError('invalid_request', `uses must be a whole number from 1 to ${MAX_USES} (got ${maxUses})`);
-    if (!(input.expiresInMs > 0) || input.expiresInMs > MAX_INVITATION_MS) throw new GatehouseError('invalid_request', 'expires must be a duration from 1s to 366d');
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_USES)
+      throw new GatehouseError('invalid_request', `uses must be a whole number from 1 to ${MAX_USES} (got ${maxUses})`);
+    if (!(input.expiresInMs > 0) || input.expiresInMs > MAX_INVITATION_MS)
+      throw new GatehouseError('invalid_request', 'expires must be a duration from 1s to 366d');
     const email = input.email?.trim() || null;
-    if (email !== null && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new GatehouseError('invalid_request', `"${email}" is not an email address`);
-    for (const g of input.groups) if (!/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/.test(g)) throw new GatehouseError('invalid_request', `group "${g}" is invalid: use letters, digits, ".", "_", ":", "@", "/" or "-"`);
+    if (email !== null && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))
+      throw new GatehouseError('invalid_request', `"${email}" is not an email address`);
+    for (const g of input.groups)
+      if (!/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/.test(g))
+        throw new GatehouseError('invalid_request', `group "${g}" is invalid: use letters, digits, ".", "_", ":", "@", "/" or "-"`);
     const token = randomId(32);
     const now = this.#clock.now();
     const invitation = await this.#store.create({
-      id: randomBytes(5).toString('hex'), tokenHash: hashToken(token), groups: [...new Set(input.groups)], email, maxUses,
-      createdBy: input.createdBy, createdAt: now, expiresAt: now + input.expiresInMs,
+      id: randomBytes(5).toString('hex'),
+      tokenHash: hashToken(token),
+      groups: [...new Set(input.groups)],
+      email,
+      maxUses,
+      createdBy: input.createdBy,
+      createdAt: now,
+      expiresAt: now + input.expiresInMs,
     });
     await this.#record(input.createdBy, 'invitation_create', invitationTarget(invitation.id), 'ok', {
-      groups: invitation.groups, email: invitation.email, uses: maxUses, expiresAt: invitation.expiresAt,
+      groups: invitation.groups,
+      email: invitation.email,
+      uses: maxUses,
+      expiresAt: invitation.expiresAt,
     });
     return { invitation, token };
   }
 
-  list(): Promise<InvitationRecord[]> { return this.#store.list(); }
+  list(): Promise<InvitationRecord[]> {
+    return this.#store.list();
+  }
 
   async revoke(id: string, actor: string): Promise<boolean> {
     const done = await this.#store.revoke(id, this.#clock.now());
@@ -97,25 +125,48 @@ export class Invitations {
    * use is taken atomically, so a single-use link makes one account however many tabs post it;
    * a username taken meanwhile gives the use back.
    */
-  async enrolWithPassword(token: string, input: { username: string; password: string; name?: string | null }, ip: string): Promise<EnrolResult> {
+  async enrolWithPassword(
+    token: string,
+    input: { username: string; password: string; name?: string | null },
+    ip: string,
+  ): Promise<EnrolResult> {
     const problem = usernameProblem(input.username) ?? passwordProblem(input.password, input.username);
     if (problem) return { ok: false, reason: problem };
-    return this.#enrol(token, input.username, ip, 'password', (inv) => this.#accounts.create({
-      username: input.username, email: inv.email, name: input.name ?? null, groups: inv.groups, password: input.password,
-    }));
+    return this.#enrol(token, input.username, ip, 'password', (inv) =>
+      this.#accounts.create({
+        username: input.username,
+        email: inv.email,
+        name: input.name ?? null,
+        groups: inv.groups,
+        password: input.password,
+      }),
+    );
   }
 
   /**
    * Enrol through an upstream identity: `create` makes and links the account (the connectors'
    * job) with the invitation's groups and address. The same single-use guarantee.
    */
-  async enrolUpstream(token: string, username: string, ip: string, connectorId: string, create: (inv: InvitationRecord) => Promise<UserRecord>): Promise<EnrolResult> {
+  async enrolUpstream(
+    token: string,
+    username: string,
+    ip: string,
+    connectorId: string,
+    create: (inv: InvitationRecord) => Promise<UserRecord>,
+  ): Promise<EnrolResult> {
     return this.#enrol(token, username, ip, connectorId, create);
   }
 
-  async #enrol(token: string, username: string, ip: string, method: string, create: (inv: InvitationRecord) => Promise<UserRecord>): Promise<EnrolResult> {
+  async #enrol(
+    token: string,
+    username: string,
+    ip: string,
+    method: string,
+    create: (inv: InvitationRecord) => Promise<UserRecord>,
+  ): Promise<EnrolResult> {
     const seen = await this.inspect(token);
-    if (seen.state !== 'usable' || !seen.invitation) return this.#refused(seen.state === 'usable' ? 'unknown' : seen.state, seen.invitation, username, ip);
+    if (seen.state !== 'usable' || !seen.invitation)
+      return this.#refused(seen.state === 'usable' ? 'unknown' : seen.state, seen.invitation, username, ip);
     if (await this.#accounts.find(username)) return { ok: false, reason: 'username_taken' };
     const taken = await this.#store.take(hashToken(token), this.#clock.now());
     if (!taken) {
@@ -136,12 +187,23 @@ export class Invitations {
     return { ok: true, user, invitation: taken };
   }
 
-  async #refused(reason: Exclude<InvitationState, 'usable'>, inv: InvitationRecord | undefined, username: string, ip: string): Promise<EnrolResult> {
+  async #refused(
+    reason: Exclude<InvitationState, 'usable'>,
+    inv: InvitationRecord | undefined,
+    username: string,
+    ip: string,
+  ): Promise<EnrolResult> {
     await this.#record(username.slice(0, 64) || '-', 'enrol', inv ? invitationTarget(inv.id) : null, 'denied', { reason, ip });
     return { ok: false, reason };
   }
 
-  async #record(actor: string, action: string, target: string | null, outcome: 'ok' | 'denied', detail: Record<string, unknown>): Promise<void> {
+  async #record(
+    actor: string,
+    action: string,
+    target: string | null,
+    outcome: 'ok' | 'denied',
+    detail: Record<string, unknown>,
+  ): Promise<void> {
     try {
       await this.#audit.append({ at: this.#clock.now(), actor, action, target, outcome, detail });
     } catch (err) {

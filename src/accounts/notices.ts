@@ -20,7 +20,9 @@ export interface NoticeOptions {
 
 export class SignInNotices {
   readonly #o: NoticeOptions;
-  constructor(o: NoticeOptions) { this.#o = o; }
+  constructor(o: NoticeOptions) {
+    this.#o = o;
+  }
 
   /** Mails the notice when due; true when one was sent. */
   async afterSignIn(user: UserRecord, sid: string, ip: string, device: string): Promise<boolean> {
@@ -31,8 +33,16 @@ export class SignInNotices {
     if (before.length === 0 || before.some((s) => s.ip === ip)) return false;
     o.logger.info({ event: 'new_address_notice', user: user.username, ip }, 'signed in from a new address; telling the account by mail');
     return o.mailer().send({
-      kind: 'new_address', to: user.email,
-      vars: { site: o.site(), username: user.username, at: new Date(o.clock.now()).toISOString(), address: ip, device, account: o.accountUrl() },
+      kind: 'new_address',
+      to: user.email,
+      vars: {
+        site: o.site(),
+        username: user.username,
+        at: new Date(o.clock.now()).toISOString(),
+        address: ip,
+        device,
+        account: o.accountUrl(),
+      },
     });
   }
 }

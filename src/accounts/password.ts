@@ -4,7 +4,11 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { GatehouseError } from '../core/index.ts';
 
-export interface Argon2Params { memory: number; passes: number; parallelism: number }
+export interface Argon2Params {
+  memory: number;
+  passes: number;
+  parallelism: number;
+}
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
 export const DEFAULT_PARAMS: Argon2Params = { memory: 19456, passes: 2, parallelism: 1 };
@@ -42,19 +46,27 @@ const pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Erro
  */
 let idleMs = 10_000;
 let idleTimer: NodeJS.Timeout | undefined;
-export function setPasswordThreadIdle(ms: number): void { idleMs = Math.max(0, ms); }
+export function setPasswordThreadIdle(ms: number): void {
+  idleMs = Math.max(0, ms);
+}
 /** Whether the hashing thread is running (for tests of its idle end). */
-export function passwordThreadRunning(): boolean { return worker !== undefined; }
+export function passwordThreadRunning(): boolean {
+  return worker !== undefined;
+}
 
 function hasher(): Worker {
-  if (idleTimer !== undefined) { clearTimeout(idleTimer); idleTimer = undefined; }
+  if (idleTimer !== undefined) {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
+  }
   if (worker) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true });
   w.on('message', (m: { id: number; tag?: Uint8Array; error?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (m.tag) p.resolve(Buffer.from(m.tag)); else p.reject(new Error(`argon2id failed: ${m.error ?? 'unknown error'}`));
+    if (m.tag) p.resolve(Buffer.from(m.tag));
+    else p.reject(new Error(`argon2id failed: ${m.error ?? 'unknown error'}`));
     if (pending.size === 0) {
       w.unref();
       idleTimer = setTimeout(() => {
@@ -89,12 +101,18 @@ function hasher(): Worker {
  * hash is done, so without a bound a burst of sign-ins would queue without limit.
  */
 let maxPending = 64;
-export function setPendingPasswordChecks(n: number): void { maxPending = Math.max(1, n); }
-export function pendingPasswordChecks(): number { return pending.size; }
+export function setPendingPasswordChecks(n: number): void {
+  maxPending = Math.max(1, n);
+}
+export function pendingPasswordChecks(): number {
+  return pending.size;
+}
 
 function derive(password: string, salt: Buffer, p: Argon2Params): Promise<Buffer> {
   if (pending.size >= maxPending) {
-    return Promise.reject(new GatehouseError('too_many_requests', `${pending.size} password checks are already waiting (limits.pendingPasswordChecks)`));
+    return Promise.reject(
+      new GatehouseError('too_many_requests', `${pending.size} password checks are already waiting (limits.pendingPasswordChecks)`),
+    );
   }
   return new Promise((resolve, reject) => {
     const id = nextId++;

@@ -35,7 +35,13 @@ class FakeConnectors extends Connectors {
   override async callback(id: string, _input: CallbackInput): Promise<CallbackResult> {
     const connector = this.get(id);
     assert.ok(connector && this.next);
-    return { ok: true, connector, identity: this.next, tokens: { accessToken: 'upstream-access' }, groups: this.next.groups.map((g) => `github:${g}`) };
+    return {
+      ok: true,
+      connector,
+      identity: this.next,
+      tokens: { accessToken: 'upstream-access' },
+      groups: this.next.groups.map((g) => `github:${g}`),
+    };
   }
 }
 
@@ -46,11 +52,26 @@ function github(extra: Record<string, unknown>): ConnectorConfig {
 function accountsWith(connectors?: Connectors): Accounts {
   const throttle = new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 60_000 }, clock);
   const keyring = KeyRing.fromSecrets([SECRET]);
-  return new Accounts({ store, clock, logger, throttle, groups: [], ...(connectors ? { upstream: { connectors, keyring: () => keyring } } : {}) });
+  return new Accounts({
+    store,
+    clock,
+    logger,
+    throttle,
+    groups: [],
+    ...(connectors ? { upstream: { connectors, keyring: () => keyring } } : {}),
+  });
 }
 
 async function session(user: UserRecord, id: string): Promise<string> {
-  await store.sessions.create({ id, userId: user.id, createdAt: clock.now(), expiresAt: clock.now() + HOUR, lastSeenAt: clock.now(), ip: null, userAgent: null });
+  await store.sessions.create({
+    id,
+    userId: user.id,
+    createdAt: clock.now(),
+    expiresAt: clock.now() + HOUR,
+    lastSeenAt: clock.now(),
+    ip: null,
+    userAgent: null,
+  });
   return id;
 }
 
@@ -66,7 +87,13 @@ function feed(): { id: string; revokedFirst: boolean }[] {
   return seen;
 }
 
-const INPUT: CallbackInput = { redirectUri: 'https://auth.example.test/oauth2/callback', currentUrl: new URL('https://auth.example.test/oauth2/callback?code=x&state=s'), state: 's', nonce: 'n', codeVerifier: 'v' };
+const INPUT: CallbackInput = {
+  redirectUri: 'https://auth.example.test/oauth2/callback',
+  currentUrl: new URL('https://auth.example.test/oauth2/callback?code=x&state=s'),
+  state: 's',
+  nonce: 'n',
+  codeVerifier: 'v',
+};
 
 beforeEach(async () => {
   clock = new ManualClock(Date.UTC(2026, 2, 1));
@@ -75,7 +102,9 @@ beforeEach(async () => {
   await store.migrate();
 });
 
-afterEach(async () => { await store.close(); });
+afterEach(async () => {
+  await store.close();
+});
 
 describe('ending sessions', () => {
   test('endSessions revokes every active session of the person in the store, then publishes each; others are untouched', async () => {
@@ -89,8 +118,14 @@ describe('ending sessions', () => {
     const ended = await accounts.endSessions(alice.id, 'test');
     assert.deepEqual([...ended].sort(), [a1, a2]);
     assert.deepEqual(published.map((p) => p.id).sort(), [a1, a2]);
-    assert.ok(published.every((p) => p.revokedFirst), 'each id is revoked in the store before it is published');
-    assert.deepEqual((await accounts.sessionsOf()).map((s) => s.id), ['b1']);
+    assert.ok(
+      published.every((p) => p.revokedFirst),
+      'each id is revoked in the store before it is published',
+    );
+    assert.deepEqual(
+      (await accounts.sessionsOf()).map((s) => s.id),
+      ['b1'],
+    );
     assert.deepEqual(await accounts.endSessions(alice.id, 'again'), [], 'nothing left to end');
   });
 
@@ -102,7 +137,10 @@ describe('ending sessions', () => {
     const published = feed();
     assert.deepEqual(await accounts.endSessions(alice.id, 'password changed', { except: here }), [other]);
     assert.deepEqual(published, [{ id: other, revokedFirst: true }]);
-    assert.deepEqual((await accounts.sessionsOf(alice.id)).map((s) => s.id), [here]);
+    assert.deepEqual(
+      (await accounts.sessionsOf(alice.id)).map((s) => s.id),
+      [here],
+    );
   });
 
   test('endSession ends one session and says whether it was active; it is published either way', async () => {
@@ -113,7 +151,10 @@ describe('ending sessions', () => {
     assert.equal(await accounts.endSession(sid, 'test'), true);
     assert.equal(await accounts.endSession(sid, 'test'), false);
     assert.equal(await accounts.endSession('unknown', 'test'), false);
-    assert.deepEqual(published.map((p) => p.id), [sid, sid, 'unknown']);
+    assert.deepEqual(
+      published.map((p) => p.id),
+      [sid, sid, 'unknown'],
+    );
     assert.equal((await store.sessions.get(sid))?.revokedAt, clock.now());
   });
 });
@@ -145,15 +186,31 @@ describe('administrative operations write one audit event: actor as given, targe
 
   test('an unknown person is not_found, with the name in the message, and writes nothing', async () => {
     const accounts = accountsWith();
-    for (const op of [() => accounts.disable('nobody', 'cli'), () => accounts.enable('nobody', 'cli'), () => accounts.delete('nobody', 'cli'), () => accounts.unlink('nobody', 'github', 'cli')]) {
-      await assert.rejects(op(), (err: unknown) => err instanceof GatehouseError && err.kind === 'not_found' && err.detail === 'no user named "nobody"');
+    for (const op of [
+      () => accounts.disable('nobody', 'cli'),
+      () => accounts.enable('nobody', 'cli'),
+      () => accounts.delete('nobody', 'cli'),
+      () => accounts.unlink('nobody', 'github', 'cli'),
+    ]) {
+      await assert.rejects(
+        op(),
+        (err: unknown) => err instanceof GatehouseError && err.kind === 'not_found' && err.detail === 'no user named "nobody"',
+      );
     }
     assert.deepEqual(await store.audit.list(), []);
   });
 });
 
 describe('upstream identities', () => {
-  const octo: ExternalIdentity = { connectorId: 'github', subject: '42', username: 'octo', email: 'octo@example.test', emailVerified: true, name: 'Octo', groups: ['acme'] };
+  const octo: ExternalIdentity = {
+    connectorId: 'github',
+    subject: '42',
+    username: 'octo',
+    email: 'octo@example.test',
+    emailVerified: true,
+    name: 'Octo',
+    groups: ['acme'],
+  };
 
   async function signIn(fed: Federation, connectors: FakeConnectors, identity: ExternalIdentity) {
     connectors.next = identity;
@@ -167,7 +224,10 @@ describe('upstream identities', () => {
     const first = await signIn(fed, connectors, octo);
     assert.ok(first.ok);
     assert.equal(first.how, 'created');
-    assert.deepEqual([first.user.username, first.user.email, first.user.emailVerified, first.user.passwordHash], ['octo', 'octo@example.test', true, null]);
+    assert.deepEqual(
+      [first.user.username, first.user.email, first.user.emailVerified, first.user.passwordHash],
+      ['octo', 'octo@example.test', true, null],
+    );
     assert.deepEqual(first.groups, ['github:acme']);
     const again = await signIn(fed, connectors, { ...octo, username: 'octo-renamed' });
     assert.ok(again.ok);
@@ -219,24 +279,37 @@ describe('upstream identities', () => {
     const first = await signIn(accounts.federation!, connectors, octo);
     assert.ok(first.ok);
     await session(first.user, 's1');
-    await assert.rejects(accounts.unlink('octo', 'entra', 'cli'), (err: unknown) => err instanceof GatehouseError && err.detail === 'octo has no identity linked at connector "entra"');
+    await assert.rejects(
+      accounts.unlink('octo', 'entra', 'cli'),
+      (err: unknown) => err instanceof GatehouseError && err.detail === 'octo has no identity linked at connector "entra"',
+    );
     const r = await accounts.unlink('octo', 'github', 'cli');
     assert.deepEqual([r.subjects, r.sessions], [['42'], ['s1']]);
     assert.deepEqual(await accounts.identitiesOf(first.user.id), []);
     assert.equal(await accounts.upstreamGroups(first.user.id, 'github'), null, 'a session made with the link is over');
     const [event] = await store.audit.list({ action: 'identity_unlink' });
-    assert.deepEqual([event?.actor, event?.target, event?.detail], ['cli', 'octo', { connector: 'github', subjects: ['42'], sessionsEnded: 1 }]);
+    assert.deepEqual(
+      [event?.actor, event?.target, event?.detail],
+      ['cli', 'octo', { connector: 'github', subjects: ['42'], sessionsEnded: 1 }],
+    );
   });
 
   test('an invitation intent makes an account with its groups and address whatever createAccounts says; once; a linked identity just signs in', async () => {
     const connectors = new FakeConnectors(github({ createAccounts: 'invite' }));
     const accounts = accountsWith(connectors);
     const invitations = new Invitations({ store: store.invitations, audit: store.audit, accounts, clock, logger });
-    const { token, invitation } = await invitations.create({ groups: ['ops'], expiresInMs: HOUR, email: 'octo@corp.example', createdBy: 'cli' });
+    const { token, invitation } = await invitations.create({
+      groups: ['ops'],
+      expiresInMs: HOUR,
+      email: 'octo@corp.example',
+      createdBy: 'cli',
+    });
     const intent: SignInIntent = {
       kind: 'invitation',
       enrol: async (username, create) => {
-        const r = await invitations.enrolUpstream(token, username, '192.0.2.1', 'github', (inv) => create({ groups: inv.groups, email: inv.email }));
+        const r = await invitations.enrolUpstream(token, username, '192.0.2.1', 'github', (inv) =>
+          create({ groups: inv.groups, email: inv.email }),
+        );
         return r.ok ? { ok: true, user: r.user } : { ok: false, reason: r.reason };
       },
     };
@@ -268,7 +341,10 @@ describe('upstream identities', () => {
     const r = await accounts.federation!.signIn('github', INPUT, { kind: 'link', userId: mine.id });
     assert.ok(r.ok);
     assert.deepEqual([r.how, r.user.id], ['added', mine.id]);
-    assert.deepEqual((await accounts.identitiesOf(mine.id)).map((i) => i.subject), ['42']);
+    assert.deepEqual(
+      (await accounts.identitiesOf(mine.id)).map((i) => i.subject),
+      ['42'],
+    );
     const someoneElse = await accounts.create({ username: 'else' });
     const taken = await accounts.federation!.signIn('github', INPUT, { kind: 'link', userId: someoneElse.id });
     assert.ok(!taken.ok);

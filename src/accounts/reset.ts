@@ -36,11 +36,15 @@ export interface ResetOptions {
 }
 
 export type CompleteResult =
-  | { ok: true; user: UserRecord; sessionsEnded: number }
-  | { ok: false; reason: 'invalid_link' | CredentialProblem };
+  { ok: true; user: UserRecord; sessionsEnded: number } | { ok: false; reason: 'invalid_link' | CredentialProblem };
 
 /** Ends every session (published to every replica; but `keepSession`) and every OpenID grant of a user. */
-export async function endAllAccess(store: Store, userId: string, now: number, keepSession?: string): Promise<{ sessions: string[]; grants: number }> {
+export async function endAllAccess(
+  store: Store,
+  userId: string,
+  now: number,
+  keepSession?: string,
+): Promise<{ sessions: string[]; grants: number }> {
   const sessions = await endSessionsOf(store, userId, now, keepSession);
   const grants = await store.oidc.revokeForAccount(userId);
   return { sessions, grants };
@@ -50,7 +54,9 @@ export class PasswordReset {
   readonly #o: ResetOptions;
   readonly #pending = new Set<Promise<void>>();
 
-  constructor(o: ResetOptions) { this.#o = o; }
+  constructor(o: ResetOptions) {
+    this.#o = o;
+  }
 
   /**
    * "Forgot your password?": returns at once with 0 (accepted: the page says a link is on its
@@ -66,9 +72,11 @@ export class PasswordReset {
       return wait;
     }
     this.#o.throttle.recordFailure(name || '-', ip);
-    const job = this.#deliver(name, ip).catch((err: unknown) => {
-      this.#o.logger.error({ err: (err as Error).message, event: 'password_reset_failed' }, 'could not handle a password reset request');
-    }).finally(() => this.#pending.delete(job));
+    const job = this.#deliver(name, ip)
+      .catch((err: unknown) => {
+        this.#o.logger.error({ err: (err as Error).message, event: 'password_reset_failed' }, 'could not handle a password reset request');
+      })
+      .finally(() => this.#pending.delete(job));
     this.#pending.add(job);
     return 0;
   }
@@ -83,14 +91,21 @@ export class PasswordReset {
     if (!user || user.disabled || user.passwordHash === null || !user.email || !user.emailVerified) {
       // Nothing to send: no such account, or none with a verified address and a password.
       await this.#record('-', 'password_reset_request', user ? user.username : null, 'denied', {
-        reason: !user ? 'no_account' : user.disabled ? 'disabled' : user.passwordHash === null ? 'no_password' : 'no_verified_email', ip,
+        reason: !user ? 'no_account' : user.disabled ? 'disabled' : user.passwordHash === null ? 'no_password' : 'no_verified_email',
+        ip,
       });
       return;
     }
     const { token, expiresAt } = await this.#issue(user);
     const sent = await this.#o.mailer().send({
-      kind: 'reset', to: user.email,
-      vars: { site: this.#o.site(), username: user.username, link: this.#o.linkFor(token), minutes: Math.round((expiresAt - this.#o.clock.now()) / 60_000) },
+      kind: 'reset',
+      to: user.email,
+      vars: {
+        site: this.#o.site(),
+        username: user.username,
+        link: this.#o.linkFor(token),
+        minutes: Math.round((expiresAt - this.#o.clock.now()) / 60_000),
+      },
     });
     await this.#record('-', 'password_reset_request', user.username, 'ok', { ip, mailed: sent });
   }
@@ -139,7 +154,11 @@ export class PasswordReset {
     await this.#o.store.accountTokens.deleteForUser(user.id, 'reset');
     const ended = await endAllAccess(this.#o.store, user.id, now);
     this.#o.logger.info({ event: 'password_reset', user: user.username, sessionsEnded: ended.sessions.length, ip }, 'password reset');
-    await this.#record(user.username, 'password_reset', user.username, 'ok', { ip, sessionsEnded: ended.sessions.length, grantsRevoked: ended.grants });
+    await this.#record(user.username, 'password_reset', user.username, 'ok', {
+      ip,
+      sessionsEnded: ended.sessions.length,
+      grantsRevoked: ended.grants,
+    });
     await this.notifyChanged(user, ip);
     return { ok: true, user, sessionsEnded: ended.sessions.length };
   }
@@ -148,7 +167,8 @@ export class PasswordReset {
   async notifyChanged(user: UserRecord, ip: string): Promise<void> {
     if (!this.#o.noticeOnChange() || !user.email || !user.emailVerified || !this.#o.mailer().configured) return;
     await this.#o.mailer().send({
-      kind: 'password_changed', to: user.email,
+      kind: 'password_changed',
+      to: user.email,
       vars: { site: this.#o.site(), username: user.username, at: new Date(this.#o.clock.now()).toISOString(), address: ip },
     });
   }
@@ -163,7 +183,13 @@ export class PasswordReset {
     return this.#o.store.users.findByUsername(name);
   }
 
-  async #record(actor: string, action: string, target: string | null, outcome: 'ok' | 'denied', detail: Record<string, unknown>): Promise<void> {
+  async #record(
+    actor: string,
+    action: string,
+    target: string | null,
+    outcome: 'ok' | 'denied',
+    detail: Record<string, unknown>,
+  ): Promise<void> {
     try {
       await this.#o.audit.append({ at: this.#o.clock.now(), actor, action, target, outcome, detail });
     } catch (err) {

@@ -35,13 +35,20 @@ test('an over-long account name is kept as a fixed-size key: the same name still
 });
 
 test('property: whatever the sequence of failures, both maps stay within the bound', () => {
-  fc.assert(fc.property(fc.integer({ min: 1, max: 50 }), fc.array(fc.tuple(fc.string({ maxLength: 80 }), fc.string({ maxLength: 40 }), fc.nat(5_000)), { maxLength: 400 }), (max, events) => {
-    const clock = new ManualClock(0);
-    const t = new SignInThrottle(LIMITS, clock, max);
-    for (const [account, address, dt] of events) {
-      clock.advance(dt);
-      t.recordFailure(account, address);
-      assert.ok(t.size.accounts <= max && t.size.addresses <= max);
-    }
-  }), { seed: 9, numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 50 }),
+      fc.array(fc.tuple(fc.string({ maxLength: 80 }), fc.string({ maxLength: 40 }), fc.nat(5_000)), { maxLength: 400 }),
+      (max, events) => {
+        const clock = new ManualClock(0);
+        const t = new SignInThrottle(LIMITS, clock, max);
+        for (const [account, address, dt] of events) {
+          clock.advance(dt);
+          t.recordFailure(account, address);
+          assert.ok(t.size.accounts <= max && t.size.addresses <= max);
+        }
+      },
+    ),
+    { seed: 9, numRuns: 200 },
+  );
 });

@@ -11,9 +11,16 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/index.ts';
 
-export interface ThrottleLimits { perAccount: number; perAddress: number; windowMs: number }
+export interface ThrottleLimits {
+  perAccount: number;
+  perAddress: number;
+  windowMs: number;
+}
 
-interface Bucket { count: number; resetAt: number }
+interface Bucket {
+  count: number;
+  resetAt: number;
+}
 
 const MAX_KEY_LENGTH = 64;
 
@@ -35,10 +42,14 @@ export class SignInThrottle {
     this.#maxEntries = Math.max(1, maxEntries);
   }
 
-  setLimits(limits: ThrottleLimits): void { this.#limits = limits; }
+  setLimits(limits: ThrottleLimits): void {
+    this.#limits = limits;
+  }
 
   /** Keys held (accounts, addresses), for tests of the bound and a metric. */
-  get size(): { accounts: number; addresses: number } { return { accounts: this.#accounts.size, addresses: this.#addresses.size }; }
+  get size(): { accounts: number; addresses: number } {
+    return { accounts: this.#accounts.size, addresses: this.#addresses.size };
+  }
 
   /** Seconds until the caller may try again, or 0 when not throttled. */
   retryAfter(account: string, address: string): number {
@@ -58,17 +69,25 @@ export class SignInThrottle {
   }
 
   /** A success clears the account's counter (not the address's: a sprayer with one good password stays slowed). */
-  recordSuccess(account: string): void { this.#accounts.delete(keyOf(account.toLowerCase())); }
+  recordSuccess(account: string): void {
+    this.#accounts.delete(keyOf(account.toLowerCase()));
+  }
 
   #live(map: Map<string, Bucket>, key: string, now: number): Bucket | undefined {
     const b = map.get(key);
-    if (b && b.resetAt <= now) { map.delete(key); return undefined; }
+    if (b && b.resetAt <= now) {
+      map.delete(key);
+      return undefined;
+    }
     return b;
   }
 
   #bump(map: Map<string, Bucket>, key: string, now: number, limit: number): void {
     const b = this.#live(map, key, now);
-    if (b) { b.count++; return; }
+    if (b) {
+      b.count++;
+      return;
+    }
     if (map.size >= this.#maxEntries) this.#evict(map, now, limit);
     map.set(key, { count: 1, resetAt: now + this.#limits.windowMs });
   }
@@ -78,7 +97,13 @@ export class SignInThrottle {
     const target = this.#maxEntries - Math.max(1, Math.floor(this.#maxEntries / 10));
     for (const [k, b] of map) if (b.resetAt <= now) map.delete(k);
     // Map keeps insertion order: the oldest first.
-    for (const [k, b] of map) { if (map.size <= target) return; if (b.count < limit) map.delete(k); }
-    for (const k of map.keys()) { if (map.size <= target) return; map.delete(k); }
+    for (const [k, b] of map) {
+      if (map.size <= target) return;
+      if (b.count < limit) map.delete(k);
+    }
+    for (const k of map.keys()) {
+      if (map.size <= target) return;
+      map.delete(k);
+    }
   }
 }

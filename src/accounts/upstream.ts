@@ -4,7 +4,14 @@
 // this file only reads and writes the identities table (through `Accounts`, which owns people).
 import type { Clock, Logger } from '../core/index.ts';
 import type { KeyRing } from '../crypto/index.ts';
-import { ConnectorError, type Admitted, type CallbackInput, type Connectors, type ExternalIdentity, type UpstreamTokens } from '../connectors/index.ts';
+import {
+  ConnectorError,
+  type Admitted,
+  type CallbackInput,
+  type Connectors,
+  type ExternalIdentity,
+  type UpstreamTokens,
+} from '../connectors/index.ts';
 import type { IdentityRecord, Store, UserRecord } from '../store/index.ts';
 
 const TOKENS_PURPOSE = 'upstream-tokens';
@@ -14,7 +21,10 @@ export type SignInResult =
   | { ok: false; error: ConnectorError; identity?: ExternalIdentity };
 
 /** What an invitation gives the account it makes. */
-export interface InvitationGrant { groups: string[]; email: string | null }
+export interface InvitationGrant {
+  groups: string[];
+  email: string | null;
+}
 
 /**
  * What a sign-in is for besides signing in, carried by the portal's sealed login state:
@@ -23,7 +33,13 @@ export interface InvitationGrant { groups: string[]; email: string | null }
  *   link        link the identity to this (signed-in) account: the account page's "link another"
  */
 export type SignInIntent =
-  | { kind: 'invitation'; enrol: (username: string, create: (grant: InvitationGrant) => Promise<UserRecord>) => Promise<{ ok: true; user: UserRecord } | { ok: false; reason: string }> }
+  | {
+      kind: 'invitation';
+      enrol: (
+        username: string,
+        create: (grant: InvitationGrant) => Promise<UserRecord>,
+      ) => Promise<{ ok: true; user: UserRecord } | { ok: false; reason: string }>;
+    }
   | { kind: 'link'; userId: string };
 
 /** What the linking needs of `Accounts`: a free username for a new account, and creating it. */
@@ -51,7 +67,9 @@ export class UpstreamLinks {
     this.#accounts = o.accounts;
   }
 
-  get connectors(): Connectors { return this.#connectors; }
+  get connectors(): Connectors {
+    return this.#connectors;
+  }
 
   /** The callback: the provider's answer -> an admitted identity -> a linked (or created) account. */
   async signIn(connectorId: string, input: CallbackInput, intent?: SignInIntent): Promise<SignInResult> {
@@ -69,23 +87,39 @@ export class UpstreamLinks {
     const { connector: c, identity, groups } = a;
     const now = this.#clock.now();
     const store = this.#store;
-    const fields = { username: identity.username, email: identity.email, groups, tokens: this.#seal(a.tokens), signedInAt: now, refreshedAt: now };
+    const fields = {
+      username: identity.username,
+      email: identity.email,
+      groups,
+      tokens: this.#seal(a.tokens),
+      signedInAt: now,
+      refreshedAt: now,
+    };
 
     const known = await store.identities.get(c.id, identity.subject);
     if (intent?.kind === 'link') {
       const user = await store.users.get(intent.userId);
-      if (!user || user.disabled) return { ok: false, error: new ConnectorError('refused', 'the account to link to is disabled or gone'), identity };
+      if (!user || user.disabled)
+        return { ok: false, error: new ConnectorError('refused', 'the account to link to is disabled or gone'), identity };
       if (known && known.userId !== user.id) {
-        return { ok: false, error: new ConnectorError('refused', `this ${c.label} identity is linked to another account already`), identity };
+        return {
+          ok: false,
+          error: new ConnectorError('refused', `this ${c.label} identity is linked to another account already`),
+          identity,
+        };
       }
       if (known) await store.identities.update(c.id, identity.subject, fields);
       else await store.identities.link({ connectorId: c.id, subject: identity.subject, userId: user.id, ...fields }, now);
-      this.#logger.info({ event: 'identity_linked', connector: c.id, user: user.username }, 'upstream identity linked to a signed-in account');
+      this.#logger.info(
+        { event: 'identity_linked', connector: c.id, user: user.username },
+        'upstream identity linked to a signed-in account',
+      );
       return { ok: true, user, identity, groups, how: 'added' };
     }
     if (known) {
       const user = await store.users.get(known.userId);
-      if (!user || user.disabled) return { ok: false, error: new ConnectorError('refused', 'the linked account is disabled or gone'), identity };
+      if (!user || user.disabled)
+        return { ok: false, error: new ConnectorError('refused', 'the linked account is disabled or gone'), identity };
       await store.identities.update(c.id, identity.subject, fields);
       return { ok: true, user, identity, groups, how: 'linked' };
     }
@@ -96,12 +130,17 @@ export class UpstreamLinks {
         await store.identities.link({ connectorId: c.id, subject: identity.subject, userId: matches[0].id, ...fields }, now);
         return { ok: true, user: matches[0], identity, groups, how: 'email' };
       }
-      if (matches.length > 1) this.#logger.warn({ connector: c.id, count: matches.length }, 'several accounts have this verified email; not linking by email');
+      if (matches.length > 1)
+        this.#logger.warn({ connector: c.id, count: matches.length }, 'several accounts have this verified email; not linking by email');
     }
     if (intent?.kind === 'invitation') {
       const username = await this.#accounts.freeUsername(identity, c.id);
       if (!username) {
-        return { ok: false, error: new ConnectorError('refused', `username "${identity.username}" is taken by another account (it is never linked by name)`), identity };
+        return {
+          ok: false,
+          error: new ConnectorError('refused', `username "${identity.username}" is taken by another account (it is never linked by name)`),
+          identity,
+        };
       }
       const r = await intent.enrol(username, async (grant) => {
         const user = await this.#accounts.createFromUpstream(identity, username, grant);
@@ -109,15 +148,29 @@ export class UpstreamLinks {
         return user;
       });
       if (!r.ok) return { ok: false, error: new ConnectorError('refused', `the invitation cannot be used (${r.reason})`), identity };
-      this.#logger.info({ event: 'account_created', connector: c.id, user: username, invited: true }, 'account created from an upstream identity by invitation');
+      this.#logger.info(
+        { event: 'account_created', connector: c.id, user: username, invited: true },
+        'account created from an upstream identity by invitation',
+      );
       return { ok: true, user: r.user, identity, groups, how: 'invited' };
     }
     if (c.config.createAccounts !== 'auto') {
-      return { ok: false, error: new ConnectorError('no_account', `no account is linked to this ${c.label} identity and connectors[${c.id}].createAccounts is invite`), identity };
+      return {
+        ok: false,
+        error: new ConnectorError(
+          'no_account',
+          `no account is linked to this ${c.label} identity and connectors[${c.id}].createAccounts is invite`,
+        ),
+        identity,
+      };
     }
     const username = await this.#accounts.freeUsername(identity, c.id);
     if (!username) {
-      return { ok: false, error: new ConnectorError('refused', `username "${identity.username}" is taken by another account (it is never linked by name)`), identity };
+      return {
+        ok: false,
+        error: new ConnectorError('refused', `username "${identity.username}" is taken by another account (it is never linked by name)`),
+        identity,
+      };
     }
     const user = await this.#accounts.createFromUpstream(identity, username);
     await store.identities.link({ connectorId: c.id, subject: identity.subject, userId: user.id, ...fields }, now);
@@ -152,7 +205,15 @@ export class UpstreamLinks {
     const c = this.#connectors.get(connectorId);
     const row = (await store.identities.forUser(userId, connectorId))[0];
     if (!c || !row) {
-      logger.info({ event: 'upstream_refresh', connector: connectorId, result: 'revoked', reason: c ? 'identity unlinked' : 'connector removed from config' }, 'upstream access ended');
+      logger.info(
+        {
+          event: 'upstream_refresh',
+          connector: connectorId,
+          result: 'revoked',
+          reason: c ? 'identity unlinked' : 'connector removed from config',
+        },
+        'upstream access ended',
+      );
       return 'revoked';
     }
     if (this.#clock.now() - row.refreshedAt < c.config.refreshInterval) return row.groups;
@@ -160,18 +221,39 @@ export class UpstreamLinks {
     if (row.tokens === null) return 'revoked';
     const tokens = this.#unseal(row.tokens);
     if (!tokens) {
-      logger.warn({ event: 'upstream_refresh', connector: connectorId, result: 'error', err: 'the stored tokens do not unseal (root secret rotated away)' }, 'could not refresh upstream access');
+      logger.warn(
+        {
+          event: 'upstream_refresh',
+          connector: connectorId,
+          result: 'error',
+          err: 'the stored tokens do not unseal (root secret rotated away)',
+        },
+        'could not refresh upstream access',
+      );
       return row.groups;
     }
     const previous: ExternalIdentity = {
-      connectorId, subject: row.subject, username: row.username ?? '', email: row.email, emailVerified: false, name: null, groups: [],
+      connectorId,
+      subject: row.subject,
+      username: row.username ?? '',
+      email: row.email,
+      emailVerified: false,
+      name: null,
+      groups: [],
     };
     let result;
     try {
       result = await this.#connectors.refresh(c, tokens, previous);
     } catch (err) {
-      logger.warn({ event: 'upstream_refresh', connector: connectorId, result: 'error', err: err instanceof ConnectorError ? err.detail : (err as Error).message },
-        'could not refresh upstream access; keeping the current groups');
+      logger.warn(
+        {
+          event: 'upstream_refresh',
+          connector: connectorId,
+          result: 'error',
+          err: err instanceof ConnectorError ? err.detail : (err as Error).message,
+        },
+        'could not refresh upstream access; keeping the current groups',
+      );
       return row.groups;
     }
     if (!result.ok) {
@@ -183,8 +265,11 @@ export class UpstreamLinks {
       return this.#revoked(row, result.gone);
     }
     await store.identities.update(connectorId, row.subject, {
-      groups: result.groups, tokens: this.#seal(result.tokens), refreshedAt: this.#clock.now(),
-      username: result.identity.username || row.username, email: result.identity.email ?? row.email,
+      groups: result.groups,
+      tokens: this.#seal(result.tokens),
+      refreshedAt: this.#clock.now(),
+      username: result.identity.username || row.username,
+      email: result.identity.email ?? row.email,
     });
     logger.info({ event: 'upstream_refresh', connector: connectorId, user: row.username, result: 'ok' }, 'upstream access refreshed');
     return result.groups;
@@ -193,7 +278,10 @@ export class UpstreamLinks {
   async #revoked(row: IdentityRecord, reason: string): Promise<'revoked'> {
     // Forget the tokens: nothing may be refreshed with them again; the next sign-in starts over.
     await this.#store.identities.update(row.connectorId, row.subject, { tokens: null, groups: [] });
-    this.#logger.info({ event: 'upstream_refresh', connector: row.connectorId, user: row.username, result: 'revoked', reason }, 'upstream access ended');
+    this.#logger.info(
+      { event: 'upstream_refresh', connector: row.connectorId, user: row.username, result: 'revoked', reason },
+      'upstream access ended',
+    );
     return 'revoked';
   }
 
@@ -208,6 +296,8 @@ export class UpstreamLinks {
     try {
       const t = JSON.parse(raw.toString('utf8')) as UpstreamTokens;
       return typeof t.accessToken === 'string' ? t : null;
-    } catch { return null; }
+    } catch {
+      return null;
+    }
   }
 }

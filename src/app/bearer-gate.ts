@@ -9,12 +9,22 @@ import type { Accounts } from '../accounts/index.ts';
 import type { Issuer } from '../issuer/index.ts';
 import type { GateSettings } from '../web/index.ts';
 import {
-  createAppTokenVerifier, createDpopChecker, createTokenVerifier, issuerIdentifier, resourceRegistry, type BearerGate, type JSONWebKeySet,
+  createAppTokenVerifier,
+  createDpopChecker,
+  createTokenVerifier,
+  issuerIdentifier,
+  resourceRegistry,
+  type BearerGate,
+  type JSONWebKeySet,
 } from '../gateway/index.ts';
 
 export function buildBearerGate(o: {
-  config: () => Config; settings: () => GateSettings; store: Store; clock: Clock;
-  accounts: Pick<Accounts, 'isActive'>; issuer: Pick<Issuer, 'publicJwks' | 'isAgentActive'>;
+  config: () => Config;
+  settings: () => GateSettings;
+  store: Store;
+  clock: Clock;
+  accounts: Pick<Accounts, 'isActive'>;
+  issuer: Pick<Issuer, 'publicJwks' | 'isAgentActive'>;
   /** The public keys access tokens are verified with (tests inject their own); default: the issuer's. */
   keys?: () => JSONWebKeySet;
 }): BearerGate {
@@ -33,11 +43,16 @@ export function buildBearerGate(o: {
     return o.accounts.isActive(sub);
   };
   const resources = resourceRegistry(() => ({
-    resources: o.config().resources, publicUrl: o.settings().publicUrl, headers: o.settings().defaultHeaders,
+    resources: o.config().resources,
+    publicUrl: o.settings().publicUrl,
+    headers: o.settings().defaultHeaders,
     ...(o.config().issuer.dpop.enabled ? { dpopAlgorithms: o.config().issuer.dpop.algorithms } : {}),
   }));
   const ownVerifier = createTokenVerifier({
-    issuer: () => issuerIdentifier(o.settings().publicUrl), keys: accessTokenKeys, clock, subjectActive,
+    issuer: () => issuerIdentifier(o.settings().publicUrl),
+    keys: accessTokenKeys,
+    clock,
+    subjectActive,
     // A disabled or deleted user's (or agent's) tokens stop within 2 s on every replica: each
     // subject is asked of the store at most once a second.
     subjectCheckMs: 1_000,
@@ -48,13 +63,21 @@ export function buildBearerGate(o: {
     verifier: ownVerifier,
     // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
     appVerifier: createAppTokenVerifier(ownVerifier, {
-      ownIssuer: () => issuerIdentifier(o.settings().publicUrl), trusted: () => o.config().tokens.trustedIssuers, clock,
+      ownIssuer: () => issuerIdentifier(o.settings().publicUrl),
+      trusted: () => o.config().tokens.trustedIssuers,
+      clock,
     }),
     // DPoP-bound tokens (RFC 9449): proofs checked against the original request; proof ids
     // remembered in the store, so a replay to another replica fails too.
     dpop: createDpopChecker({
-      settings: () => ({ enabled: o.config().issuer.dpop.enabled, algorithms: o.config().issuer.dpop.algorithms, proofLifetimeMs: o.config().issuer.dpop.proofLifetime }),
-      clock, once: (key, expiresAt, now) => o.store.replays.once(key, expiresAt, now), sweep: (before) => o.store.replays.deleteExpired(before),
+      settings: () => ({
+        enabled: o.config().issuer.dpop.enabled,
+        algorithms: o.config().issuer.dpop.algorithms,
+        proofLifetimeMs: o.config().issuer.dpop.proofLifetime,
+      }),
+      clock,
+      once: (key, expiresAt, now) => o.store.replays.once(key, expiresAt, now),
+      sweep: (before) => o.store.replays.deleteExpired(before),
     }),
   };
   return bearer;

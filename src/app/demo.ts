@@ -7,8 +7,12 @@ import { answer, escapeHtml, NO_STORE } from '../web/index.ts';
 const IDENTITY_PREFIX = 'x-auth-request-';
 
 export function demoPage(headers: [string, string][], signOut: string): string {
-  const id = Object.fromEntries(headers.filter(([k]) => k.startsWith(IDENTITY_PREFIX)).map(([k, v]) => [k.slice(IDENTITY_PREFIX.length), v]));
-  const rows = headers.map(([k, v]) => `<tr><th scope="row">${escapeHtml(k)}</th><td>${escapeHtml(k === 'cookie' ? '(hidden)' : v)}</td></tr>`).join('\n');
+  const id = Object.fromEntries(
+    headers.filter(([k]) => k.startsWith(IDENTITY_PREFIX)).map(([k, v]) => [k.slice(IDENTITY_PREFIX.length), v]),
+  );
+  const rows = headers
+    .map(([k, v]) => `<tr><th scope="row">${escapeHtml(k)}</th><td>${escapeHtml(k === 'cookie' ? '(hidden)' : v)}</td></tr>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Demo app · Gatehouse</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:5vh auto;padding:0 1rem}table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ccc;vertical-align:top;word-break:break-all}code,pre{background:#f2f2f2;padding:.1rem .3rem}</style></head>
@@ -36,12 +40,24 @@ export async function startDemoApp(): Promise<{ url: string; close(): Promise<vo
     const pairs: [string, string][] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) pairs.push([(req.rawHeaders[i] ?? '').toLowerCase(), req.rawHeaders[i + 1] ?? '']);
     if ((req.headers.accept ?? '').includes('application/json')) {
-      answer(res, 200, { 'content-type': 'application/json', 'cache-control': NO_STORE }, JSON.stringify({ headers: Object.fromEntries(pairs.filter(([k]) => k !== 'cookie')) }));
+      answer(
+        res,
+        200,
+        { 'content-type': 'application/json', 'cache-control': NO_STORE },
+        JSON.stringify({ headers: Object.fromEntries(pairs.filter(([k]) => k !== 'cookie')) }),
+      );
       return;
     }
     answer(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': NO_STORE }, demoPage(pairs, '/oauth2/sign_out'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }

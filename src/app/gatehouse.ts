@@ -76,7 +76,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     ready: async () => {
       const checks: Record<string, string> = { config: 'ok', store: 'ok', migrations: ready ? 'ok' : 'pending' };
       if (!store) checks.store = 'not open';
-      else { try { await store.ping(); } catch (err) { checks.store = (err as GatehouseError).detail ?? 'unreachable'; } }
+      else {
+        try {
+          await store.ping();
+        } catch (err) {
+          checks.store = (err as GatehouseError).detail ?? 'unreachable';
+        }
+      }
       return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
     },
   });
@@ -92,28 +98,45 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     answer(res, 200, { 'content-type': m.contentType, 'cache-control': NO_STORE }, m.body);
   };
   const ops = opsRoutes({
-    healthz: (req, res) => health.healthz(req, res), readyz: (req, res) => health.readyz(req, res), metrics: renderMetrics,
+    healthz: (req, res) => health.healthz(req, res),
+    readyz: (req, res) => health.readyz(req, res),
+    metrics: renderMetrics,
     // Off the public door (see ops-door.ts); with metrics.listen, only on that listener.
     metricsHidden: (req) => Boolean(config.metrics.listen) || cameThroughPublicDoor(req, config),
   });
   // Until the features exist: the health routes, and 503 for every other path.
   const router = createRouter({
-    site: startingSite(mountRoutes(ops, '')), metrics, logger,
+    site: startingSite(mountRoutes(ops, '')),
+    metrics,
+    logger,
     hsts: () => settings?.publicUrl.protocol === 'https:',
     isTrustedPeer: (ip) => settings?.trusted.isTrusted(ip) ?? false,
   });
-  const server = createServer({
-    keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000,
-    // Only an app's WebSocket (reverse-proxy mode) is taken over as an upgrade; every other
-    // request with an Upgrade header is routed like any request and gets an ordinary answer.
-    shouldUpgradeCallback: (req) => router.wantsUpgrade(req),
-  }, router.handle);
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: 20_000,
+      requestTimeout: 60_000,
+      // Only an app's WebSocket (reverse-proxy mode) is taken over as an upgrade; every other
+      // request with an Upgrade header is routed like any request and gets an ordinary answer.
+      shouldUpgradeCallback: (req) => router.wantsUpgrade(req),
+    },
+    router.handle,
+  );
   server.on('upgrade', router.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, logger));
   server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
   await new Promise<void>((res, rej) => {
-    server.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
-      err.code === 'EADDRINUSE' ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)` : `cannot listen: ${err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      rej(
+        new GatehouseError(
+          'internal',
+          err.code === 'EADDRINUSE'
+            ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)`
+            : `cannot listen: ${err.message}`,
+        ),
+      ),
+    );
     server.listen(config.listen.port, config.listen.host, () => res());
   });
   const port = (server.address() as AddressInfo).port;
@@ -125,11 +148,16 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   try {
     // metrics.listen: a second listener for the scraper and the probes only (read at start-up).
     if (config.metrics.listen) {
-      opsServer = await listenOps(config.metrics.listen, { metrics: renderMetrics, healthz: health.healthz, readyz: health.readyz }, logger);
+      opsServer = await listenOps(
+        config.metrics.listen,
+        { metrics: renderMetrics, healthz: health.healthz, readyz: health.readyz },
+        logger,
+      );
     }
     // 2. Secrets, store, migrations.
-    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir,
-      (file, from) => logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'));
+    const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir, (file, from) =>
+      logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'),
+    );
     if (generated) logger.info({ file: join(config.dataDir, 'secret') }, 'using the generated root secret in the data directory');
     store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
     const openedStore = store;
@@ -150,9 +178,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       demoUrl = demo.url;
       closers.push(() => demo.close());
     }
-    const withDemo = (c: Config): Config => (demoUrl && c.demo
-      ? { ...c, apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)) }
-      : c);
+    const withDemo = (c: Config): Config =>
+      demoUrl && c.demo
+        ? {
+            ...c,
+            apps: c.apps.map((a) => (a.name === 'demo' && a.upstream?.startsWith('http://127.0.0.1:0') ? { ...a, upstream: demoUrl } : a)),
+          }
+        : c;
     settings = buildSettings(withDemo(config), secrets);
     // Accounts (with upstream linking), the throttle, sessions: the same wiring as the CLI's.
     const services = buildServices({ store, clock, logger, config: () => config, keyring: () => current().keyring });
@@ -160,10 +192,15 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const factorThrottle = new SignInThrottle(throttleLimits(config), clock, config.limits.throttleEntries);
     let factorSettingsFor: { config: Config; settings: GateSettings; value: FactorSettings } | undefined;
     const factors = new Factors({
-      store, clock, logger, throttle: factorThrottle, keyring: () => current().keyring,
+      store,
+      clock,
+      logger,
+      throttle: factorThrottle,
+      keyring: () => current().keyring,
       settings: () => {
         const s = current();
-        if (factorSettingsFor?.config !== config || factorSettingsFor.settings !== s) factorSettingsFor = { config, settings: s, value: factorSettingsOf(config, s) };
+        if (factorSettingsFor?.config !== config || factorSettingsFor.settings !== s)
+          factorSettingsFor = { config, settings: s, value: factorSettingsOf(config, s) };
         return factorSettingsFor.value;
       },
     });
@@ -182,7 +219,13 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
 
     // Bearer tokens at the gate (resources[], apps with an audience): the issuer's keys and agents.
     const bearer = buildBearerGate({
-      config: () => config, settings: current, store: openedStore, clock, accounts, issuer, ...(opts.accessTokenKeys ? { keys: opts.accessTokenKeys } : {}),
+      config: () => config,
+      settings: current,
+      store: openedStore,
+      clock,
+      accounts,
+      issuer,
+      ...(opts.accessTokenKeys ? { keys: opts.accessTokenKeys } : {}),
     });
     const redeem = createTicketRedeemer({ tickets: store.tickets, clock, logger });
     const forwardAuth = createForwardAuth({ settings: current, sessions, metrics, logger, redeem, bearer });
@@ -190,8 +233,18 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     const people = buildPeople({ config: () => config, settings: current, store, accounts, clock, logger });
     closers.push(() => people.close());
     const portal = createPortal({
-      settings: current, accounts, sessions, tickets: store.tickets, audit: store.audit, redeem, metrics, clock, logger, federation,
-      providers: () => federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
+      settings: current,
+      accounts,
+      sessions,
+      tickets: store.tickets,
+      audit: store.audit,
+      redeem,
+      metrics,
+      clock,
+      logger,
+      federation,
+      providers: () =>
+        federation.list().map((p) => ({ id: p.id, label: p.label, href: portalPath(current(), '/oauth2/start', { provider: p.id }) })),
       signInOptions: () => config.signIn,
       signOuts,
       formTargets: (rd) => issuer.formTargetsFor(rd),
@@ -203,16 +256,28 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     closers.push(() => proxyMode.close());
     const proxiedHost = (req: IncomingMessage): boolean => isProxiedHost(current(), hosts as HostOwnership, req);
     // RFC 9728 metadata on resource hosts; on any other host the path is the app's (or 404).
-    const resourceMetadata = createResourceMetadata({ settings: current, resources: bearer.resources, app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) } });
+    const resourceMetadata = createResourceMetadata({
+      settings: current,
+      resources: bearer.resources,
+      app: { owns: proxiedHost, handle: (req, res) => proxyMode.web(req, res) },
+    });
 
     // The route table (routes.ts), mounted under publicUrl's path, fixed for the life of the
     // process (a reload that changes the path is refused below).
     const mountedBase = portalBase(settings);
-    router.serve(runningSite({
-      routes: mountRoutes([...ops, ...featureRoutes({ forwardAuth, resourceMetadata, portal, issuer: issuer.handle, metadataPath: METADATA_PATH })], mountedBase),
-      settings: current, hosts: () => hosts as HostOwnership,
-      home: portal.home, proxy: proxyMode, logger,
-    }));
+    router.serve(
+      runningSite({
+        routes: mountRoutes(
+          [...ops, ...featureRoutes({ forwardAuth, resourceMetadata, portal, issuer: issuer.handle, metadataPath: METADATA_PATH })],
+          mountedBase,
+        ),
+        settings: current,
+        hosts: () => hosts as HostOwnership,
+        home: portal.home,
+        proxy: proxyMode,
+        logger,
+      }),
+    );
 
     // The bootstrap admin: only on an empty store, its one-time password printed once.
     // Replicas starting together on a fresh database all see the store empty; the username is
@@ -234,7 +299,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     // Only URLs a person can open: the bind address is no URL to visit (no app is configured
     // for a bare IP host, so it answers "no app here"); proxies are pointed at it by address.
     announce(`gatehouse ${VERSION} is ready, listening on ${listenUrl.slice('http://'.length)}`);
-    announce(`  sign in at ${portalUrl(settings, '/oauth2/sign_in')}${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`);
+    announce(
+      `  sign in at ${portalUrl(settings, '/oauth2/sign_in')}${config.demo ? `, or open ${settings.publicUrl.origin}/ to see the demo app` : ''}`,
+    );
 
     // 4. Reloads.
     const applyConfig = async (next: LoadedConfig): Promise<void> => {
@@ -243,7 +310,10 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       const nextSettings = buildSettings(withDemo(c), nextSecrets, settings);
       // The portal's and the issuer's routes were mounted under publicUrl's path at start-up.
       if (portalBase(nextSettings) !== mountedBase) {
-        throw new GatehouseError('config_invalid', `publicUrl's path changed from "${mountedBase || '/'}" to "${portalBase(nextSettings) || '/'}": restart gatehouse to apply it`);
+        throw new GatehouseError(
+          'config_invalid',
+          `publicUrl's path changed from "${mountedBase || '/'}" to "${portalBase(nextSettings) || '/'}": restart gatehouse to apply it`,
+        );
       }
       // Swap: every request from here on sees the new settings whole.
       settings = nextSettings;
@@ -257,7 +327,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     let watcher: ConfigWatcher | undefined;
     if (opts.configPath) {
       watcher = new ConfigWatcher({
-        path: opts.configPath, env: opts.env ?? process.env, logger,
+        path: opts.configPath,
+        env: opts.env ?? process.env,
+        logger,
         current: opts.loaded,
         onReload: applyConfig,
         onResult: (ok) => metrics.configReload(ok ? 'success' : 'failure'),
@@ -267,14 +339,25 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     }
 
     return {
-      url: listenUrl, port, server, store, metrics,
+      url: listenUrl,
+      port,
+      server,
+      store,
+      metrics,
       ...(opsServer ? { metricsPort: (opsServer.address() as AddressInfo).port } : {}),
       settings: current,
       reload: async (trigger) => (watcher ? watcher.reload(trigger) : false),
       close: async () => {
-        await new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); });
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeIdleConnections();
+        });
         const ops = opsServer;
-        if (ops) await new Promise<void>((r) => { ops.close(() => r()); ops.closeIdleConnections(); });
+        if (ops)
+          await new Promise<void>((r) => {
+            ops.close(() => r());
+            ops.closeIdleConnections();
+          });
         for (const c of closers.reverse()) await c();
       },
     };
@@ -282,8 +365,17 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     const ops = opsServer;
-    if (ops) { ops.closeAllConnections(); await new Promise<void>((r) => ops.close(() => r())); }
-    for (const c of closers.reverse()) { try { await c(); } catch { /* already failing */ } }
+    if (ops) {
+      ops.closeAllConnections();
+      await new Promise<void>((r) => ops.close(() => r()));
+    }
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch {
+        /* already failing */
+      }
+    }
     throw err;
   }
 }
@@ -297,8 +389,12 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logge
   // The client went away, or a response is already under way on this connection (a second
   // status line would corrupt it): nothing to answer.
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) { socket.destroy(); return; }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
   const requestId = newRequestId();
   logger.info({ requestId, status, code: err.code }, 'request refused by the HTTP parser');
   answerSocket(socket, status, STATUS_CODES[status] ?? 'Bad Request', requestId);
@@ -310,17 +406,28 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex, logger: Logge
  * this one gets 405 with the methods an origin server answers.
  */
 function refuseConnect(req: IncomingMessage, socket: Duplex, logger: Logger): void {
-  socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'connect: connection error'); });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    logger.debug({ code: err.code }, 'connect: connection error');
+  });
   const requestId = newRequestId();
   logger.info({ requestId, status: 405, method: req.method }, 'CONNECT refused: not a forward proxy');
-  if (!socket.writable) { socket.destroy(); return; }
-  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\ncontent-length: 0\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`);
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\ncontent-length: 0\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`,
+  );
 }
 
 type OpsHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** The metrics listener: /metrics, /healthz and /readyz, nothing else; GET and HEAD only. */
-async function listenOps(at: { host: string; port: number }, handlers: { metrics: OpsHandler; healthz: OpsHandler; readyz: OpsHandler }, logger: Logger): Promise<Server> {
+async function listenOps(
+  at: { host: string; port: number },
+  handlers: { metrics: OpsHandler; healthz: OpsHandler; readyz: OpsHandler },
+  logger: Logger,
+): Promise<Server> {
   const table: Record<string, OpsHandler> = { '/metrics': handlers.metrics, '/healthz': handlers.healthz, '/readyz': handlers.readyz };
   const ops = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, (req, res) => {
     const url = req.url ?? '/';
@@ -328,20 +435,38 @@ async function listenOps(at: { host: string; port: number }, handlers: { metrics
     const handler = table[q === -1 ? url : url.slice(0, q)];
     const fail = (err: unknown) => {
       logger.error({ err }, 'metrics listener: the handler failed');
-      if (!res.headersSent) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('internal error\n'); } else res.destroy();
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      } else res.destroy();
     };
     if (handler === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(handler === undefined ? 404 : 405, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
       res.end(handler === undefined ? 'not found\n' : 'method not allowed\n');
       return;
     }
-    try { Promise.resolve(handler(req, res)).catch(fail); } catch (err) { fail(err); }
+    try {
+      Promise.resolve(handler(req, res)).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   });
   ops.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
-  ops.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); else socket.destroy(); });
+  ops.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
   await new Promise<void>((res, rej) => {
-    ops.once('error', (err: NodeJS.ErrnoException) => rej(new GatehouseError('internal',
-      err.code === 'EADDRINUSE' ? `cannot listen on ${at.host}:${at.port}: the address is in use (set metrics.listen.port)` : `cannot listen for metrics: ${err.message}`)));
+    ops.once('error', (err: NodeJS.ErrnoException) =>
+      rej(
+        new GatehouseError(
+          'internal',
+          err.code === 'EADDRINUSE'
+            ? `cannot listen on ${at.host}:${at.port}: the address is in use (set metrics.listen.port)`
+            : `cannot listen for metrics: ${err.message}`,
+        ),
+      ),
+    );
     ops.listen(at.port, at.host, () => res());
   });
   const port = (ops.address() as AddressInfo).port;
@@ -352,7 +477,11 @@ async function listenOps(at: { host: string; port: number }, handlers: { metrics
 /** factors.* as the factor domain reads it: the relying party is publicUrl's host and origin. */
 function factorSettingsOf(c: Config, s: GateSettings): FactorSettings {
   return {
-    totp: c.factors.totp, passkeys: c.factors.passkeys, requireEveryone: c.factors.require.everyone, requireGroups: c.factors.require.groups,
-    totpIssuer: c.factors.name, rp: { id: s.publicUrl.hostname, name: c.factors.name, origin: s.publicUrl.origin },
+    totp: c.factors.totp,
+    passkeys: c.factors.passkeys,
+    requireEveryone: c.factors.require.everyone,
+    requireGroups: c.factors.require.groups,
+    totpIssuer: c.factors.name,
+    rp: { id: s.publicUrl.hostname, name: c.factors.name, origin: s.publicUrl.origin },
   };
 }

@@ -11,27 +11,52 @@ export const REDACTED = '[redacted]';
 // Field names whose values are secrets wherever they appear (top level, and one or two levels
 // down, which covers {req:{headers:{cookie}}} and {config:{secrets:{session}}}).
 const SECRET_KEYS = [
-  'password', 'secret', 'secrets', 'token', 'cookie', 'cookies', 'authorization', '"proxy-authorization"',
-  '"set-cookie"', 'clientSecret', 'client_secret', 'accessToken', 'access_token', 'refreshToken',
-  'refresh_token', 'idToken', 'id_token', 'codeVerifier', 'code_verifier', 'apiKey', 'api_key',
+  'password',
+  'secret',
+  'secrets',
+  'token',
+  'cookie',
+  'cookies',
+  'authorization',
+  '"proxy-authorization"',
+  '"set-cookie"',
+  'clientSecret',
+  'client_secret',
+  'accessToken',
+  'access_token',
+  'refreshToken',
+  'refresh_token',
+  'idToken',
+  'id_token',
+  'codeVerifier',
+  'code_verifier',
+  'apiKey',
+  'api_key',
 ];
 
-function key(k: string): string { return k.startsWith('"') ? `[${k}]` : `.${k}`; }
+function key(k: string): string {
+  return k.startsWith('"') ? `[${k}]` : `.${k}`;
+}
 
 export const REDACT_PATHS: readonly string[] = [
-  'req.headers.cookie', 'req.headers.authorization', 'req.headers["proxy-authorization"]',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
   'res.headers["set-cookie"]',
   ...SECRET_KEYS.flatMap((k) => [k.startsWith('"') ? `[${k}]` : k, `*${key(k)}`, `*.*${key(k)}`]),
 ];
 
 export function createLogger(opts: { level: LogLevel; destination?: DestinationStream }): Logger {
-  const p: Pino = pino({
-    level: opts.level,
-    base: { pid: process.pid },
-    timestamp: stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: [...REDACT_PATHS], censor: REDACTED },
-  }, opts.destination ?? pino.destination({ dest: 1, sync: false }));
+  const p: Pino = pino(
+    {
+      level: opts.level,
+      base: { pid: process.pid },
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    },
+    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
   return adapt(p);
 }
 

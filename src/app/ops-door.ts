@@ -11,9 +11,18 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/index.ts';
 
 const FORWARDING_HEADERS = [
-  'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-uri',
-  'x-forwarded-method', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'x-original-url',
-  'x-original-method', 'x-original-uri',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'x-original-url',
+  'x-original-method',
+  'x-original-uri',
 ];
 
 function hostName(raw: string | undefined): string {

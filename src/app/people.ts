@@ -21,7 +21,14 @@ function resetLimits(c: Config) {
   return { perAccount: c.passwordReset.perAccount, perAddress: c.passwordReset.perAddress, windowMs: c.passwordReset.window };
 }
 
-export function buildPeople(o: { config: () => Config; settings: () => GateSettings; store: Store; accounts: Accounts; clock: Clock; logger: Logger }): People {
+export function buildPeople(o: {
+  config: () => Config;
+  settings: () => GateSettings;
+  store: Store;
+  accounts: Accounts;
+  clock: Clock;
+  logger: Logger;
+}): People {
   const { store, clock, logger } = o;
   let emailConfig = JSON.stringify(o.config().email);
   let mailer: Mailer = createMailer(o.config().email, logger);
@@ -31,25 +38,42 @@ export function buildPeople(o: { config: () => Config; settings: () => GateSetti
   const site = () => o.settings().publicUrl.host;
   const invitations = new Invitations({ store: store.invitations, audit: store.audit, accounts: o.accounts, clock, logger });
   const reset = new PasswordReset({
-    store, audit: store.audit, mailer: () => mailer, clock, logger, throttle: resetThrottle,
+    store,
+    audit: store.audit,
+    mailer: () => mailer,
+    clock,
+    logger,
+    throttle: resetThrottle,
     lifetimeMs: () => o.config().passwordReset.linkLifetime,
     linkFor: (token) => portalUrl(o.settings(), '/oauth2/reset', { t: token }),
-    site, noticeOnChange: () => o.config().email.notices.passwordChanged,
+    site,
+    noticeOnChange: () => o.config().email.notices.passwordChanged,
   });
   const notices = new SignInNotices({
-    sessions: store.sessions, mailer: () => mailer, clock, logger, enabled: () => o.config().email.notices.newAddress,
-    site, accountUrl: () => portalUrl(o.settings(), '/oauth2/account'),
+    sessions: store.sessions,
+    mailer: () => mailer,
+    clock,
+    logger,
+    enabled: () => o.config().email.notices.newAddress,
+    site,
+    accountUrl: () => portalUrl(o.settings(), '/oauth2/account'),
   });
   return {
     deps: {
-      invitations, reset, mailer: () => mailer, signUpThrottle,
+      invitations,
+      reset,
+      mailer: () => mailer,
+      signUpThrottle,
       options: () => ({ signUp: o.config().signUp, passwordReset: o.config().passwordReset }),
       emailTaken: async (email) => (await store.users.findByVerifiedEmail(email)).length > 0,
       afterSignIn: (user, sid, ip, device) => {
-        notices.afterSignIn(user, sid, ip, device).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not send the new-address notice'));
+        notices
+          .afterSignIn(user, sid, ip, device)
+          .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not send the new-address notice'));
       },
       // The security page (second factors and passkeys) is linked when any factor is enabled.
-      securityPath: () => (o.config().factors.totp || o.config().factors.passkeys ? portalPath(o.settings(), '/oauth2/account/security') : null),
+      securityPath: () =>
+        o.config().factors.totp || o.config().factors.passkeys ? portalPath(o.settings(), '/oauth2/account/security') : null,
       signInLinks: () => {
         const c = o.config();
         const s = o.settings();
@@ -70,6 +94,8 @@ export function buildPeople(o: { config: () => Config; settings: () => GateSetti
         emailConfig = next;
       }
     },
-    close() { mailer.close(); },
+    close() {
+      mailer.close();
+    },
   };
 }

@@ -35,7 +35,11 @@ export function installProcessGuards(o: GuardOptions): void {
     exiting = true;
     o.stderr(`gatehouse: fatal: ${err?.message ?? String(err)} (${origin}); exiting with status ${FATAL_EXIT_CODE} to be restarted`);
     o.logger.error({ err, origin, exitCode: FATAL_EXIT_CODE }, 'fatal: an error escaped every handler; exiting to be restarted');
-    try { o.stopListening(); } catch { /* exiting anyway */ }
+    try {
+      o.stopListening();
+    } catch {
+      /* exiting anyway */
+    }
     setTimeout(() => o.exit(FATAL_EXIT_CODE), o.flushMs ?? 200).unref();
   });
   o.proc.on('unhandledRejection', (reason) => {

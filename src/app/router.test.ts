@@ -13,7 +13,9 @@ import { createRouter, type Route } from './router.ts';
 
 const logger = new MemoryLogger();
 const escaped: unknown[] = [];
-const onEscape = (e: unknown): void => { escaped.push(e); };
+const onEscape = (e: unknown): void => {
+  escaped.push(e);
+};
 let server: Server;
 let port: number;
 let fallbackThrows: unknown = null;
@@ -23,23 +25,64 @@ before(async () => {
   process.on('unhandledRejection', onEscape);
   const routes = new Map<string, Route>();
   const route = (handler: Route['handler'], lean = false): Route => ({ label: 'other', methods: null, handler, lean });
-  routes.set('/sync-throw', route(() => { throw new Error('bug'); }));
-  routes.set('/sync-refuse', route(() => { throw new GatehouseError('invalid_request', 'bad input'); }));
-  routes.set('/async-reject', route(async () => { await Promise.resolve(); throw new GatehouseError('too_many_requests', 'busy'); }));
-  routes.set('/throw-string', route(() => { throw 'not an error'; }));
-  routes.set('/lean-throw', route(() => { throw new Error('lean bug'); }, true));
-  routes.set('/after-headers', route((_req, res) => { res.writeHead(200); res.write('partial'); throw new Error('late bug'); }));
+  routes.set(
+    '/sync-throw',
+    route(() => {
+      throw new Error('bug');
+    }),
+  );
+  routes.set(
+    '/sync-refuse',
+    route(() => {
+      throw new GatehouseError('invalid_request', 'bad input');
+    }),
+  );
+  routes.set(
+    '/async-reject',
+    route(async () => {
+      await Promise.resolve();
+      throw new GatehouseError('too_many_requests', 'busy');
+    }),
+  );
+  routes.set(
+    '/throw-string',
+    route(() => {
+      throw 'not an error';
+    }),
+  );
+  routes.set(
+    '/lean-throw',
+    route(() => {
+      throw new Error('lean bug');
+    }, true),
+  );
+  routes.set(
+    '/after-headers',
+    route((_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+      throw new Error('late bug');
+    }),
+  );
   const router = createRouter({
-    logger, metrics: new Metrics({ version: 'test', defaultMetrics: false }),
+    logger,
+    metrics: new Metrics({ version: 'test', defaultMetrics: false }),
     site: {
       routes,
       fallback: () => {
         if (fallbackThrows !== null) throw fallbackThrows;
-        return { label: 'not_found', run: (res) => { res.writeHead(404); res.end(); } };
+        return {
+          label: 'not_found',
+          run: (res) => {
+            res.writeHead(404);
+            res.end();
+          },
+        };
       },
       isProxiedApp: () => false,
     },
-    hsts: () => false, isTrustedPeer: () => false,
+    hsts: () => false,
+    isTrustedPeer: () => false,
   });
   server = createServer(router.handle);
   server.listen(0, '127.0.0.1');
@@ -81,7 +124,10 @@ test('a lean route that throws: 500 and a log line', async () => {
   const before = logger.lines.length;
   const a = await get('/lean-throw');
   assert.equal(a.status, 500);
-  assert.deepEqual(logger.lines.slice(before).map((l) => [l.level, l.msg]), [['error', 'request failed']]);
+  assert.deepEqual(
+    logger.lines.slice(before).map((l) => [l.level, l.msg]),
+    [['error', 'request failed']],
+  );
   assert.deepEqual(escaped, []);
 });
 
@@ -92,7 +138,9 @@ test('the route lookup throwing (a host the fallback cannot read) is answered li
     assert.equal(a.status, 400);
     fallbackThrows = new TypeError('lookup bug');
     assert.equal((await get('/anything')).status, 500);
-  } finally { fallbackThrows = null; }
+  } finally {
+    fallbackThrows = null;
+  }
   assert.deepEqual(escaped, []);
 });
 
@@ -101,6 +149,9 @@ test('an error after the headers went out cuts the response (the client sees it 
   const a = await get('/after-headers');
   // Whatever reached the wire before the cut, it is never a complete chunked response.
   assert.ok(a.status === 0 || (a.status === 200 && !a.body.endsWith('0\r\n\r\n')), `${a.status} ${JSON.stringify(a.body)}`);
-  assert.deepEqual(logger.lines.slice(before).map((l) => [l.level, l.msg]), [['error', 'request failed']]);
+  assert.deepEqual(
+    logger.lines.slice(before).map((l) => [l.level, l.msg]),
+    [['error', 'request failed']],
+  );
   assert.deepEqual(escaped, []);
 });

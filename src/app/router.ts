@@ -60,7 +60,11 @@ export interface Router {
   serve(site: Site): void;
 }
 
-interface Selected { label: RouteLabel; run: () => void | Promise<void>; lean: boolean }
+interface Selected {
+  label: RouteLabel;
+  run: () => void | Promise<void>;
+  lean: boolean;
+}
 
 export function createRouter(deps: RouterDeps): Router {
   const { metrics, logger } = deps;
@@ -92,7 +96,14 @@ export function createRouter(deps: RouterDeps): Router {
     if (res === null) return { label: route.label, run: noop, lean };
     if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
       const methods = route.methods;
-      return { label: route.label, lean, run: () => { res.setHeader('allow', methods.join(', ')); sendStatus(req, res, 405, 'invalid_request', 'method not allowed'); } };
+      return {
+        label: route.label,
+        lean,
+        run: () => {
+          res.setHeader('allow', methods.join(', '));
+          sendStatus(req, res, 405, 'invalid_request', 'method not allowed');
+        },
+      };
     }
     const query = q === -1 ? EMPTY : new URLSearchParams(url.slice(q + 1));
     const handler = route.handler;
@@ -104,7 +115,17 @@ export function createRouter(deps: RouterDeps): Router {
     let sel: Selected;
     // A route lookup that throws (a Host that does not parse, say) is answered like any error
     // thrown by a handler: through `fail`, with the request id, never out of this function.
-    try { sel = select(req, res); } catch (err) { sel = { label: 'other', lean: false, run: () => { throw err; } }; }
+    try {
+      sel = select(req, res);
+    } catch (err) {
+      sel = {
+        label: 'other',
+        lean: false,
+        run: () => {
+          throw err;
+        },
+      };
+    }
     const { label, run, lean } = sel;
     const id = lean ? '' : requestId(req, deps.isTrustedPeer(req.socket.remoteAddress ?? ''));
     if (!lean) {
@@ -113,7 +134,11 @@ export function createRouter(deps: RouterDeps): Router {
       if (label !== 'proxy') applySecurityHeaders(res, { hsts: deps.hsts() });
     }
     const fail = (err: unknown): void => {
-      try { sendError(res, req, err, logger, lean ? undefined : id); } catch (e) { lastResort(res, logger, e); }
+      try {
+        sendError(res, req, err, logger, lean ? undefined : id);
+      } catch (e) {
+        lastResort(res, logger, e);
+      }
     };
     const observe = () => metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start);
     // Lean handlers (forward auth, health) have answered when they return or settle, so they are
@@ -121,25 +146,42 @@ export function createRouter(deps: RouterDeps): Router {
     if (!lean) res.once('finish', observe);
     try {
       const r = run();
-      if (r instanceof Promise) r.then(lean ? observe : undefined, (err: unknown) => { fail(err); if (lean) observe(); });
+      if (r instanceof Promise)
+        r.then(lean ? observe : undefined, (err: unknown) => {
+          fail(err);
+          if (lean) observe();
+        });
       else if (lean) observe();
-    } catch (err) { fail(err); if (lean) observe(); }
+    } catch (err) {
+      fail(err);
+      if (lean) observe();
+    }
   }
 
   return {
     handle(req, res) {
       // The outer net: nothing a request does may escape as an uncaught exception (which would
       // end the process that guards every app). A bug here is a 500 for this request and a log line.
-      try { dispatch(req, res); } catch (err) { lastResort(res, logger, err); }
+      try {
+        dispatch(req, res);
+      } catch (err) {
+        lastResort(res, logger, err);
+      }
     },
     wantsUpgrade(req) {
       if (site.upgrade === undefined) return false;
-      try { return select(req, null).label === 'proxy'; } catch { return false; }
+      try {
+        return select(req, null).label === 'proxy';
+      } catch {
+        return false;
+      }
     },
     upgrade(req, socket, head) {
       // Node hands the socket over without its error listener: a reset now would be an uncaught
       // 'error' event, which ends the process.
-      socket.on('error', (err: NodeJS.ErrnoException) => { logger.debug({ code: err.code }, 'upgrade connection error'); });
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        logger.debug({ code: err.code }, 'upgrade connection error');
+      });
       if (site.upgrade) site.upgrade(req, socket, head);
       else answerSocket(socket, 503, 'Service Unavailable');
     },
@@ -153,7 +195,12 @@ function noop(): void {}
 function lastResort(res: ServerResponse, logger: Logger, err: unknown): void {
   try {
     logger.error({ err, requestId: res.getHeader('x-request-id') }, 'request failed while answering an error');
-    if (res.headersSent) { res.destroy(); return; }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
     answer(res, 500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE, connection: 'close' }, 'internal error\n');
-  } catch { res.destroy(); }
+  } catch {
+    res.destroy();
+  }
 }

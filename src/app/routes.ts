@@ -26,19 +26,31 @@ const FORM: readonly string[] = ['GET', 'HEAD', 'POST'];
 
 /** Health, readiness and metrics: answered from the first moment the process listens. */
 export function opsRoutes(ops: {
-  healthz: Handler; readyz: Handler;
+  healthz: Handler;
+  readyz: Handler;
   metrics: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Whether /metrics is off this listener (metrics.listen, or a request through the public door). */
   metricsHidden: (req: IncomingMessage) => boolean;
 }): RouteSpec[] {
   // internal: on an app host in reverse-proxy mode the app's own path of that name wins.
-  const op = (path: string, label: RouteLabel, handler: Handler): RouteSpec => ({ path, mount: 'root', label, methods: GET, handler, lean: true, internal: true });
+  const op = (path: string, label: RouteLabel, handler: Handler): RouteSpec => ({
+    path,
+    mount: 'root',
+    label,
+    methods: GET,
+    handler,
+    lean: true,
+    internal: true,
+  });
   return [
     op('/healthz', 'healthz', ops.healthz),
     op('/readyz', 'readyz', ops.readyz),
     op('/ping', 'healthz', (_req, res) => answer(res, 200, PING, 'OK')),
     op('/ready', 'readyz', ops.readyz),
-    op('/metrics', 'metrics', async (req, res) => { if (ops.metricsHidden(req)) notFound(res); else await ops.metrics(req, res); }),
+    op('/metrics', 'metrics', async (req, res) => {
+      if (ops.metricsHidden(req)) notFound(res);
+      else await ops.metrics(req, res);
+    }),
   ];
 }
 const PING = Object.freeze({ 'content-type': 'text/plain' });
@@ -47,11 +59,34 @@ export interface Features {
   forwardAuth: Handler;
   resourceMetadata: Handler;
   portal: {
-    start: Handler; signIn: Handler; signOut: Handler; userinfo: Handler; ticket: Handler; callback: Handler; invite: Handler; reset: Handler; signUp: Handler; account: Handler;
+    start: Handler;
+    signIn: Handler;
+    signOut: Handler;
+    userinfo: Handler;
+    ticket: Handler;
+    callback: Handler;
+    invite: Handler;
+    reset: Handler;
+    signUp: Handler;
+    account: Handler;
     /** Second factors (null when the portal has none). */
-    factors: null | { factorScreen: Handler; factorTotp: Handler; factorRecovery: Handler; factorPasskey: Handler; passwordless: Handler; stepUp: Handler };
+    factors: null | {
+      factorScreen: Handler;
+      factorTotp: Handler;
+      factorRecovery: Handler;
+      factorPasskey: Handler;
+      passwordless: Handler;
+      stepUp: Handler;
+    };
     security: null | {
-      page: Handler; totpSetup: Handler; totpConfirm: Handler; totpRemove: Handler; passkeyAdd: Handler; passkeyRename: Handler; passkeyRemove: Handler; recovery: Handler;
+      page: Handler;
+      totpSetup: Handler;
+      totpConfirm: Handler;
+      totpRemove: Handler;
+      passkeyAdd: Handler;
+      passkeyRename: Handler;
+      passkeyRemove: Handler;
+      recovery: Handler;
     };
   };
   issuer: Handler;
@@ -71,7 +106,10 @@ export function featureRoutes(f: Features): RouteSpec[] {
     // The portal.
     { path: '/oauth2/start', mount: 'root+portal', label: 'start', methods: GET, handler: portal.start },
     {
-      path: '/oauth2/sign_in', mount: 'root+portal', label: 'sign_in', methods: ['GET', 'HEAD', 'POST'],
+      path: '/oauth2/sign_in',
+      mount: 'root+portal',
+      label: 'sign_in',
+      methods: ['GET', 'HEAD', 'POST'],
       handler: (req, res, q) => (req.method === 'POST' ? portal.signIn(req, res, q) : portal.start(req, res, q)),
     },
     { path: '/oauth2/sign_out', mount: 'root+portal', label: 'sign_out', methods: ['GET', 'HEAD', 'POST'], handler: portal.signOut },
@@ -82,14 +120,28 @@ export function featureRoutes(f: Features): RouteSpec[] {
     { path: '/oauth2/reset', mount: 'portal', label: 'portal', methods: FORM, handler: portal.reset },
     { path: '/oauth2/sign_up', mount: 'portal', label: 'portal', methods: FORM, handler: portal.signUp },
     { path: '/oauth2/account', mount: 'portal', label: 'portal', methods: FORM, handler: portal.account },
-    ...ASSETS.map((a): RouteSpec => ({ path: a.path, mount: 'root+portal', label: 'static', methods: GET, handler: serveAsset(a), lean: true })),
+    ...ASSETS.map((a): RouteSpec => ({
+      path: a.path,
+      mount: 'root+portal',
+      label: 'static',
+      methods: GET,
+      handler: serveAsset(a),
+      lean: true,
+    })),
     // Second factors: the factor step of a sign-in, passwordless passkeys, step-up, and the
     // security page (portal/factors/). Answered only under the portal's path.
     ...factorRoutes(f.portal.factors, f.portal.security),
     // The issuer (OpenID Connect provider and OAuth 2.1 authorization server).
     { path: '/oidc/*', mount: 'portal', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
     { path: '/.well-known/openid-configuration', mount: 'portal', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
-    { path: '/.well-known/oauth-authorization-server', mount: 'well-known', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
+    {
+      path: '/.well-known/oauth-authorization-server',
+      mount: 'well-known',
+      label: 'issuer',
+      methods: ANY,
+      handler: f.issuer,
+      internal: true,
+    },
     // What MCP clients also try for an issuer with a path (the same document).
     { path: '/.well-known/openid-configuration', mount: 'well-known', label: 'issuer', methods: ANY, handler: f.issuer, internal: true },
   ];
@@ -113,7 +165,10 @@ function factorRoutes(f: Features['portal']['factors'], sec: Features['portal'][
     routes.push(
       { path: '/oauth2/account/security', mount: 'portal', label: 'portal', methods: GET, handler: sec.page },
       {
-        path: '/oauth2/account/security/totp', mount: 'portal', label: 'portal', methods: ['GET', 'HEAD', 'POST'],
+        path: '/oauth2/account/security/totp',
+        mount: 'portal',
+        label: 'portal',
+        methods: ['GET', 'HEAD', 'POST'],
         handler: (req, res, q) => (req.method === 'POST' ? sec.totpConfirm(req, res, q) : sec.totpSetup(req, res, q)),
       },
       { path: '/oauth2/account/security/totp/remove', mount: 'portal', label: 'portal', methods: POST, handler: sec.totpRemove },
@@ -133,7 +188,9 @@ function factorRoutes(f: Features['portal']['factors'], sec: Features['portal'][
  */
 export function mountRoutes(specs: readonly RouteSpec[], base: string): Map<string, Route> {
   const routes = new Map<string, Route>();
-  const add = (path: string, r: Route): void => { if (!routes.has(path)) routes.set(path, r); };
+  const add = (path: string, r: Route): void => {
+    if (!routes.has(path)) routes.set(path, r);
+  };
   for (const { path, mount, ...r } of specs) {
     if (mount === 'root') add(path, r);
     else if (mount === 'portal') add(`${base}${path}`, r);

@@ -19,23 +19,34 @@ async function tightenSecretFile(file: string): Promise<string | undefined> {
   try {
     await chmod(file, 0o600);
   } catch (err) {
-    throw new GatehouseError('secret_invalid',
-      `${file} has mode ${mode.toString(8).padStart(4, '0')} and cannot be made 0600 (${(err as NodeJS.ErrnoException).code}): it must be readable by this user only`);
+    throw new GatehouseError(
+      'secret_invalid',
+      `${file} has mode ${mode.toString(8).padStart(4, '0')} and cannot be made 0600 (${(err as NodeJS.ErrnoException).code}): it must be readable by this user only`,
+    );
   }
   return mode.toString(8).padStart(4, '0');
 }
 
-export async function readGeneratedSecrets(dataDir: string, onTightened?: (file: string, from: string) => void): Promise<string[] | undefined> {
+export async function readGeneratedSecrets(
+  dataDir: string,
+  onTightened?: (file: string, from: string) => void,
+): Promise<string[] | undefined> {
   try {
     const file = join(dataDir, SECRET_FILE);
     const text = await readFile(file, 'utf8');
     const from = await tightenSecretFile(file);
     if (from !== undefined) onTightened?.(file, from);
-    const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     return lines.length ? lines : undefined;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new GatehouseError('secret_invalid', `cannot read ${join(dataDir, SECRET_FILE)} (${(err as NodeJS.ErrnoException).code}): check the permissions of dataDir`);
+    throw new GatehouseError(
+      'secret_invalid',
+      `cannot read ${join(dataDir, SECRET_FILE)} (${(err as NodeJS.ErrnoException).code}): check the permissions of dataDir`,
+    );
   }
 }
 
@@ -48,7 +59,9 @@ async function writeSecrets(dataDir: string, secrets: string[]): Promise<void> {
 
 /** The configured secrets, or the generated ones (made on first use). */
 export async function resolveSecrets(
-  configured: string[] | undefined, dataDir: string, onTightened?: (file: string, from: string) => void,
+  configured: string[] | undefined,
+  dataDir: string,
+  onTightened?: (file: string, from: string) => void,
 ): Promise<{ secrets: string[]; generated: boolean }> {
   if (configured && configured.length) return { secrets: configured, generated: false };
   const existing = await readGeneratedSecrets(dataDir, onTightened);

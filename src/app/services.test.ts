@@ -23,7 +23,9 @@ beforeEach(async () => {
   store = await openStore({ url: 'sqlite::memory:', logger: new MemoryLogger(), clock });
   await store.migrate();
 });
-afterEach(async () => { await store.close(); });
+afterEach(async () => {
+  await store.close();
+});
 
 test('throttleLimits reads signIn.throttle', () => {
   assert.deepEqual(throttleLimits(configWith(3)), { perAccount: 3, perAddress: 20, windowMs: 60_000 });

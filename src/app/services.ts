@@ -52,15 +52,32 @@ export function buildServices(o: ServicesOptions): Services {
   setPendingPasswordChecks(config.limits.pendingPasswordChecks);
   const connectors = new Connectors({ connectors: () => o.config().connectors });
   const accounts = new Accounts({
-    store, clock, logger, throttle, groups: config.groups,
+    store,
+    clock,
+    logger,
+    throttle,
+    groups: config.groups,
     ...(keyring ? { upstream: { connectors, keyring } } : {}),
   });
-  const sessions = keyring && new Sessions({
-    keyring: keyring(), store, clock, logger, accounts,
-    lifetimeMs: config.session.lifetime, idleTimeoutMs: config.session.idleTimeout, cacheSize: config.limits.sessionCache,
-  });
+  const sessions =
+    keyring &&
+    new Sessions({
+      keyring: keyring(),
+      store,
+      clock,
+      logger,
+      accounts,
+      lifetimeMs: config.session.lifetime,
+      idleTimeoutMs: config.session.idleTimeout,
+      cacheSize: config.limits.sessionCache,
+    });
   return {
-    accounts, throttle, connectors, federation: accounts.federation, sessions, audit: store.audit,
+    accounts,
+    throttle,
+    connectors,
+    federation: accounts.federation,
+    sessions,
+    audit: store.audit,
     configure(c) {
       throttle.setLimits(throttleLimits(c));
       accounts.setConfigGroups(c.groups);

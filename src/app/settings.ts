@@ -33,8 +33,12 @@ export function buildSettings(config: Config, secrets: string[], previous?: Gate
     defaultHeaders: config.headers,
     loginStateMs: config.session.loginStateLifetime,
     sessionLifetimeMs: config.session.lifetime,
-    identityHeaderNames: [...new Set(headerNames.flatMap((h) => [h.user, h.email, h.groups, h.preferredUsername]).map((n) => n.toLowerCase()))],
-    factorsRequired: config.factors.totp || config.factors.passkeys
-      ? { everyone: config.factors.require.everyone, groups: new Set(config.factors.require.groups) } : null,
+    identityHeaderNames: [
+      ...new Set(headerNames.flatMap((h) => [h.user, h.email, h.groups, h.preferredUsername]).map((n) => n.toLowerCase())),
+    ],
+    factorsRequired:
+      config.factors.totp || config.factors.passkeys
+        ? { everyone: config.factors.require.everyone, groups: new Set(config.factors.require.groups) }
+        : null,
   };
 }

@@ -36,7 +36,11 @@ export function hostOwnership(config: Config, s: GateSettings): HostOwnership {
 /** Whether a request is for a host served in reverse-proxy mode (other than the portal's). */
 export function isProxiedHost(s: GateSettings, hosts: HostOwnership, req: IncomingMessage): boolean {
   let host: string;
-  try { host = readOriginal(req, s.trusted).host; } catch { return false; }
+  try {
+    host = readOriginal(req, s.trusted).host;
+  } catch {
+    return false;
+  }
   return !isPortalHost(s, host) && hosts.proxiedHosts.some((h) => hostMatches(h, host));
 }
 
@@ -55,7 +59,10 @@ export function runningSite(deps: {
   settings: () => GateSettings;
   hosts: () => HostOwnership;
   home: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-  proxy: { web: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void; upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> };
+  proxy: {
+    web: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
+  };
   logger: Logger;
 }): Site {
   const { proxy, logger } = deps;
@@ -83,7 +90,11 @@ export function runningSite(deps: {
     upgrade(req, socket, head) {
       proxy.upgrade(req, socket, head).catch((err: unknown) => {
         const wire = toWire(err);
-        (wire.status >= 500 ? logger.error : logger.info).call(logger, { err: isGatehouseError(err) ? err.detail : err, status: wire.status, path: req.url?.split('?')[0] }, 'upgrade refused');
+        (wire.status >= 500 ? logger.error : logger.info).call(
+          logger,
+          { err: isGatehouseError(err) ? err.detail : err, status: wire.status, path: req.url?.split('?')[0] },
+          'upgrade refused',
+        );
         answerSocket(socket, wire.status, STATUS_CODES[wire.status] ?? 'Error');
       });
     },

@@ -23,10 +23,19 @@ ${CONFIG_HELP}`,
   options: { ...CONFIG, groups: { type: 'string' }, ttl: { type: 'string' } },
   async run({ values, positionals }, io) {
     const [sub, name] = positionals;
-    if (sub !== 'create' && sub !== 'list' && sub !== 'delete') { io.err('gatehouse: agent needs a subcommand: create, list or delete'); return 2; }
-    if (sub !== 'list' && !name) { io.err(`gatehouse: agent ${sub} needs a NAME`); return 2; }
+    if (sub !== 'create' && sub !== 'list' && sub !== 'delete') {
+      io.err('gatehouse: agent needs a subcommand: create, list or delete');
+      return 2;
+    }
+    if (sub !== 'list' && !name) {
+      io.err(`gatehouse: agent ${sub} needs a NAME`);
+      return 2;
+    }
     const ttl = typeof values.ttl === 'string' ? parseDuration(values.ttl) : null;
-    if (ttl === undefined) { io.err('gatehouse: --ttl expects a duration such as 90s, 15m, 8h or 7d'); return 2; }
+    if (ttl === undefined) {
+      io.err('gatehouse: --ttl expects a duration such as 90s, 15m, 8h or 7d');
+      return 2;
+    }
     const loaded = await loadFor(values.config as string | undefined, io);
     const { secrets } = await resolveSecrets(loaded.config.secrets.session, loaded.config.dataDir);
     const keyring = KeyRing.fromSecrets(secrets);
@@ -34,8 +43,17 @@ ${CONFIG_HELP}`,
       const agents = agentsFor(store.oidc, keyring, systemClock);
       if (sub === 'create') {
         const r = await agents.create(name ?? '', { groups: list(values.groups), ttlMs: ttl });
-        await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_create', outcome: 'ok', target: agentSubject(r.agent.name), detail: { clientId: r.clientId, groups: r.agent.groups, expiresAt: r.agent.expiresAt } });
-        io.out(`created agent ${r.agent.name}${r.agent.expiresAt === null ? '' : `, valid until ${new Date(r.agent.expiresAt).toISOString()}`}`);
+        await store.audit.append({
+          at: systemClock.now(),
+          actor: 'cli',
+          action: 'agent_create',
+          outcome: 'ok',
+          target: agentSubject(r.agent.name),
+          detail: { clientId: r.clientId, groups: r.agent.groups, expiresAt: r.agent.expiresAt },
+        });
+        io.out(
+          `created agent ${r.agent.name}${r.agent.expiresAt === null ? '' : `, valid until ${new Date(r.agent.expiresAt).toISOString()}`}`,
+        );
         io.out(`  client_id:     ${r.clientId}`);
         io.out(`  client_secret: ${r.clientSecret}`);
         io.out('  (the secret is not shown again)');
@@ -43,12 +61,24 @@ ${CONFIG_HELP}`,
       }
       if (sub === 'list') {
         for (const a of await agents.list()) {
-          io.out(`${a.name}\tgroups=${a.groups.join(',') || '-'}\tcreated=${new Date(a.createdAt).toISOString()}\texpires=${a.expiresAt === null ? 'never' : new Date(a.expiresAt).toISOString()}`);
+          io.out(
+            `${a.name}\tgroups=${a.groups.join(',') || '-'}\tcreated=${new Date(a.createdAt).toISOString()}\texpires=${a.expiresAt === null ? 'never' : new Date(a.expiresAt).toISOString()}`,
+          );
         }
         return 0;
       }
-      if (!(await agents.delete(name ?? ''))) { io.err(`gatehouse: no agent "${name}"`); return 1; }
-      await store.audit.append({ at: systemClock.now(), actor: 'cli', action: 'agent_delete', outcome: 'ok', target: agentSubject(name ?? ''), detail: {} });
+      if (!(await agents.delete(name ?? ''))) {
+        io.err(`gatehouse: no agent "${name}"`);
+        return 1;
+      }
+      await store.audit.append({
+        at: systemClock.now(),
+        actor: 'cli',
+        action: 'agent_delete',
+        outcome: 'ok',
+        target: agentSubject(name ?? ''),
+        detail: {},
+      });
       io.out(`deleted agent ${name}: its tokens are refused from now on`);
       return 0;
     });

@@ -36,17 +36,35 @@ export type AuditRow = AuditEvent & { id: number };
 
 /** One event as a JSON line. JSON.stringify escapes C0 controls itself; DEL, C1 and U+2028/9 it leaves raw, inside strings, where \u escapes mean the same. */
 export function auditJsonLine(e: AuditRow): string {
-  return escapeControls(JSON.stringify({ id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, target: e.target, outcome: e.outcome, detail: e.detail }));
+  return escapeControls(
+    JSON.stringify({
+      id: e.id,
+      at: new Date(e.at).toISOString(),
+      actor: e.actor,
+      action: e.action,
+      target: e.target,
+      outcome: e.outcome,
+      detail: e.detail,
+    }),
+  );
 }
 
 export function auditTable(events: readonly AuditRow[]): string[] {
   const rows = events.map((e) => [
-    new Date(e.at).toISOString(), escapeControls(e.actor), escapeControls(e.action), escapeControls(e.target ?? '-'), e.outcome,
+    new Date(e.at).toISOString(),
+    escapeControls(e.actor),
+    escapeControls(e.action),
+    escapeControls(e.target ?? '-'),
+    e.outcome,
     Object.keys(e.detail).length ? escapeControls(JSON.stringify(e.detail)) : '',
   ]);
   const head = ['TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME', 'DETAIL'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
@@ -72,23 +90,38 @@ Actions and fields: docs/audit.md.
 ${CONFIG_HELP}`,
   options: {
     config: { type: 'string', short: 'c' },
-    actor: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, outcome: { type: 'string' },
-    since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
+    actor: { type: 'string' },
+    action: { type: 'string' },
+    target: { type: 'string' },
+    outcome: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
   },
   async run({ values, positionals }, io: CliIO) {
-    if (positionals.length) { io.err(`gatehouse: audit takes no arguments (got "${positionals[0]}"); filter with --actor, --action, --target, --since`); return 2; }
+    if (positionals.length) {
+      io.err(`gatehouse: audit takes no arguments (got "${positionals[0]}"); filter with --actor, --action, --target, --since`);
+      return 2;
+    }
     const now = Date.now();
     const query: AuditQuery = {};
     for (const k of ['actor', 'action', 'target'] as const) if (typeof values[k] === 'string') query[k] = values[k];
     if (typeof values.outcome === 'string') {
-      if (!['ok', 'denied', 'error'].includes(values.outcome)) { io.err('gatehouse: --outcome expects ok, denied or error'); return 2; }
+      if (!['ok', 'denied', 'error'].includes(values.outcome)) {
+        io.err('gatehouse: --outcome expects ok, denied or error');
+        return 2;
+      }
       query.outcome = values.outcome as AuditEvent['outcome'];
     }
     for (const k of ['since', 'until'] as const) {
       const raw = values[k];
       if (typeof raw !== 'string') continue;
       const t = parseTime(raw, now);
-      if (t === undefined) { io.err(`gatehouse: --${k} expects ${TIME_HELP}`); return 2; }
+      if (t === undefined) {
+        io.err(`gatehouse: --${k} expects ${TIME_HELP}`);
+        return 2;
+      }
       query[k] = t;
     }
     if (query.since !== undefined && query.until !== undefined && query.since > query.until) {
@@ -97,14 +130,23 @@ ${CONFIG_HELP}`,
     }
     if (typeof values.limit === 'string') {
       const n = /^\d+$/.test(values.limit) ? Number(values.limit) : NaN;
-      if (!Number.isSafeInteger(n) || n < 1) { io.err('gatehouse: --limit expects a positive whole number'); return 2; }
+      if (!Number.isSafeInteger(n) || n < 1) {
+        io.err('gatehouse: --limit expects a positive whole number');
+        return 2;
+      }
       query.limit = n;
     }
     const loaded = await loadFor(values.config as string | undefined, io);
     const events = await withStore(loaded, silentLogger, (store) => store.audit.list(query));
     const chronological = [...events].reverse();
-    if (values.json === true) { for (const e of chronological) io.out(auditJsonLine(e)); return 0; }
-    if (chronological.length === 0) { io.out('no matching audit events'); return 0; }
+    if (values.json === true) {
+      for (const e of chronological) io.out(auditJsonLine(e));
+      return 0;
+    }
+    if (chronological.length === 0) {
+      io.out('no matching audit events');
+      return 0;
+    }
     for (const l of auditTable(chronological)) io.out(l);
     return 0;
   },

@@ -41,9 +41,11 @@ function sqlitePath(loaded: LoadedConfig, verb: 'back up' | 'restore'): string {
     if (path === ':memory:') throw new BackupProblem(`database.url is sqlite::memory:: there is nothing on disk to ${verb}`);
     return path;
   }
-  throw new BackupProblem(verb === 'back up'
-    ? `database.url is PostgreSQL: back it up with PostgreSQL's own tool, which copies one consistent snapshot while Gatehouse keeps serving: ${PG_BACKUP} (docs/backups.md)`
-    : `database.url is PostgreSQL: restore a pg_dump archive with ${PG_RESTORE}, with every replica stopped (docs/backups.md)`);
+  throw new BackupProblem(
+    verb === 'back up'
+      ? `database.url is PostgreSQL: back it up with PostgreSQL's own tool, which copies one consistent snapshot while Gatehouse keeps serving: ${PG_BACKUP} (docs/backups.md)`
+      : `database.url is PostgreSQL: restore a pg_dump archive with ${PG_RESTORE}, with every replica stopped (docs/backups.md)`,
+  );
 }
 
 /** Where the sealed data's keys come from, for the line both commands print. */
@@ -62,13 +64,24 @@ function createPrivate(path: string): void {
 function inspect(path: string): { version: number; rows: [string, number][] } {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const check = db.prepare('PRAGMA integrity_check').all().map((r) => String(Object.values(r)[0]));
-    if (check.length !== 1 || check[0] !== 'ok') throw new BackupProblem(`${path} fails SQLite's integrity check: ${check.slice(0, 3).join('; ')}`);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all().map((r) => String(r.name));
+    const check = db
+      .prepare('PRAGMA integrity_check')
+      .all()
+      .map((r) => String(Object.values(r)[0]));
+    if (check.length !== 1 || check[0] !== 'ok')
+      throw new BackupProblem(`${path} fails SQLite's integrity check: ${check.slice(0, 3).join('; ')}`);
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .all()
+      .map((r) => String(r.name));
     if (!tables.includes('schema_migrations')) throw new BackupProblem(`${path} is not a Gatehouse database (no schema_migrations table)`);
     const version = Number((db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get() as { v: number }).v);
-    const rows = tables.filter((t) => t !== 'schema_migrations')
-      .map((t): [string, number] => [t, Number((db.prepare(`SELECT count(*) AS n FROM "${t.replaceAll('"', '""')}"`).get() as { n: number }).n)]);
+    const rows = tables
+      .filter((t) => t !== 'schema_migrations')
+      .map((t): [string, number] => [
+        t,
+        Number((db.prepare(`SELECT count(*) AS n FROM "${t.replaceAll('"', '""')}"`).get() as { n: number }).n),
+      ]);
     return { version, rows };
   } catch (err) {
     if (err instanceof BackupProblem) throw err;
@@ -94,7 +107,11 @@ async function copyDatabase(from: string, to: string): Promise<void> {
       src.close();
     }
     const copy = new DatabaseSync(to);
-    try { copy.exec('PRAGMA journal_mode = DELETE'); } finally { copy.close(); }
+    try {
+      copy.exec('PRAGMA journal_mode = DELETE');
+    } finally {
+      copy.close();
+    }
   } catch (err) {
     rmSync(to, { force: true });
     throw err;
@@ -130,7 +147,9 @@ function assertNotInUse(db: string): void {
     probe.exec('BEGIN EXCLUSIVE');
     probe.exec('COMMIT');
   } catch (err) {
-    throw new BackupProblem(`${db} is open in another process (${(err as Error).message}): stop Gatehouse (scale it to 0) before a restore`);
+    throw new BackupProblem(
+      `${db} is open in another process (${(err as Error).message}): stop Gatehouse (scale it to 0) before a restore`,
+    );
   } finally {
     probe.close();
   }
@@ -142,7 +161,9 @@ async function restore(loaded: LoadedConfig, from: string, force: boolean, io: C
   if (!existsSync(source)) throw new BackupProblem(`there is no backup at ${source}`);
   const s = inspect(source);
   if (s.version > LATEST_SCHEMA_VERSION) {
-    throw new BackupProblem(`the backup's schema version ${s.version} is newer than this release's ${LATEST_SCHEMA_VERSION}: restore it with the release that made it, or a later one`);
+    throw new BackupProblem(
+      `the backup's schema version ${s.version} is newer than this release's ${LATEST_SCHEMA_VERSION}: restore it with the release that made it, or a later one`,
+    );
   }
   const exists = existsSync(db);
   if (exists && !force) throw new BackupProblem(`${db} exists: pass --force to replace it (it is kept beside it, renamed, not deleted)`);
@@ -185,9 +206,16 @@ For PostgreSQL: ${PG_BACKUP}
 ${CONFIG_HELP}`,
     options: { config: { type: 'string', short: 'c' }, force: { type: 'boolean' } },
     async run({ values, positionals }, io) {
-      if (positionals.length !== 1) { io.err('gatehouse backup: needs one FILE to write'); return 2; }
+      if (positionals.length !== 1) {
+        io.err('gatehouse backup: needs one FILE to write');
+        return 2;
+      }
       const loaded = await loadFor(values.config as string | undefined, io);
-      try { return await backup(loaded, positionals[0]!, values.force === true, io); } catch (err) { return fail('backup', err, io); }
+      try {
+        return await backup(loaded, positionals[0]!, values.force === true, io);
+      } catch (err) {
+        return fail('backup', err, io);
+      }
     },
   },
   restore: {
@@ -202,9 +230,16 @@ For PostgreSQL: ${PG_RESTORE}
 ${CONFIG_HELP}`,
     options: { config: { type: 'string', short: 'c' }, force: { type: 'boolean' } },
     async run({ values, positionals }, io) {
-      if (positionals.length !== 1) { io.err('gatehouse restore: needs one FILE to read'); return 2; }
+      if (positionals.length !== 1) {
+        io.err('gatehouse restore: needs one FILE to read');
+        return 2;
+      }
       const loaded = await loadFor(values.config as string | undefined, io);
-      try { return await restore(loaded, positionals[0]!, values.force === true, io); } catch (err) { return fail('restore', err, io); }
+      try {
+        return await restore(loaded, positionals[0]!, values.force === true, io);
+      } catch (err) {
+        return fail('restore', err, io);
+      }
     },
   },
 };

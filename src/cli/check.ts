@@ -10,7 +10,9 @@ export const checkCommand: Command = {
     const loaded = await loadFor(values.config as string | undefined, io);
     const warnings = loaded.lints.filter((l) => l.severity === 'warning');
     for (const l of warnings) io.out(`warning: ${l.path}: ${l.message}`);
-    io.out(`config OK (${loaded.sources.length ? loaded.sources.join(', ') : 'embedded defaults'})${warnings.length ? `, ${warnings.length} warning(s)` : ''}`);
+    io.out(
+      `config OK (${loaded.sources.length ? loaded.sources.join(', ') : 'embedded defaults'})${warnings.length ? `, ${warnings.length} warning(s)` : ''}`,
+    );
     return 0;
   },
 };

@@ -15,6 +15,11 @@ export const CONFIG_HELP = '  -c, --config PATH   config file or directory (defa
 
 /** `--groups a,b` as a list. */
 export const list = (v: string | boolean | undefined): string[] =>
-  typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 
 export const iso = (ms: number): string => new Date(ms).toISOString();

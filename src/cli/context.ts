@@ -30,7 +30,10 @@ export async function ensureDataDir(config: Config): Promise<void> {
   try {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new GatehouseError('config_invalid', `dataDir: cannot create ${dirname(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new GatehouseError(
+      'config_invalid',
+      `dataDir: cannot create ${dirname(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 

@@ -47,20 +47,35 @@ export function edgeSettings(config: Config, o: EdgeOptions): EdgeOutput {
   const client = config.clients.find((c) => c.id === o.clientId);
   if (!client) {
     const known = config.clients.map((c) => c.id);
-    throw new EdgeConfigProblem(`no client "${o.clientId}" in clients[] (${known.length ? `known: ${known.join(', ')}` : 'there are none'}); add one: { id: ${o.clientId}, secret: \${env:EDGE_OIDC_SECRET}, redirectUris: [https://<worker host>${EDGE_CALLBACK}], firstParty: true }`);
+    throw new EdgeConfigProblem(
+      `no client "${o.clientId}" in clients[] (${known.length ? `known: ${known.join(', ')}` : 'there are none'}); add one: { id: ${o.clientId}, secret: \${env:EDGE_OIDC_SECRET}, redirectUris: [https://<worker host>${EDGE_CALLBACK}], firstParty: true }`,
+    );
   }
   const at = `clients[${config.clients.indexOf(client)}]`;
-  if (client.public) throw new EdgeConfigProblem(`${at} (${client.id}) is public; the Worker is a confidential client: give it a secret (a Worker secret) and remove public: true`);
+  if (client.public)
+    throw new EdgeConfigProblem(
+      `${at} (${client.id}) is public; the Worker is a confidential client: give it a secret (a Worker secret) and remove public: true`,
+    );
   const callbacks = client.redirectUris.map((u) => new URL(u)).filter((u) => u.pathname === EDGE_CALLBACK && u.search === '');
-  if (callbacks.length === 0) throw new EdgeConfigProblem(`${at}.redirectUris has no https://<worker host>${EDGE_CALLBACK}: the Worker's callback; add it`);
+  if (callbacks.length === 0)
+    throw new EdgeConfigProblem(`${at}.redirectUris has no https://<worker host>${EDGE_CALLBACK}: the Worker's callback; add it`);
   const warnings: string[] = [];
   const issuer = issuerFor(new URL(config.publicUrl ?? 'http://localhost:4180'));
-  if (!issuer.startsWith('https://')) warnings.push(`publicUrl is not https: the Worker refuses a plain-http issuer unless GATEHOUSE_ALLOW_HTTP is "true" (local development only)`);
-  for (const u of callbacks) if (u.protocol !== 'https:' && u.hostname !== 'localhost' && u.hostname !== '127.0.0.1') warnings.push(`${at}.redirectUris: ${u.href} is not https`);
-  if (!client.firstParty) warnings.push(`${at}.firstParty is false: visitors are asked to consent once; set firstParty: true for your own Worker`);
-  if (client.claims && !client.claims.includes('groups')) warnings.push(`${at}.claims leaves out groups: rules by group never match at the edge`);
-  if (client.claims && !client.claims.includes('preferred_username')) warnings.push(`${at}.claims leaves out preferred_username: the edge's username (and rules by user) fall back to sub`);
-  if (client.claims && !client.claims.includes('email')) warnings.push(`${at}.claims leaves out email: rules by email never match at the edge`);
+  if (!issuer.startsWith('https://'))
+    warnings.push(
+      `publicUrl is not https: the Worker refuses a plain-http issuer unless GATEHOUSE_ALLOW_HTTP is "true" (local development only)`,
+    );
+  for (const u of callbacks)
+    if (u.protocol !== 'https:' && u.hostname !== 'localhost' && u.hostname !== '127.0.0.1')
+      warnings.push(`${at}.redirectUris: ${u.href} is not https`);
+  if (!client.firstParty)
+    warnings.push(`${at}.firstParty is false: visitors are asked to consent once; set firstParty: true for your own Worker`);
+  if (client.claims && !client.claims.includes('groups'))
+    warnings.push(`${at}.claims leaves out groups: rules by group never match at the edge`);
+  if (client.claims && !client.claims.includes('preferred_username'))
+    warnings.push(`${at}.claims leaves out preferred_username: the edge's username (and rules by user) fall back to sub`);
+  if (client.claims && !client.claims.includes('email'))
+    warnings.push(`${at}.claims leaves out email: rules by email never match at the edge`);
 
   const host = callbacks[0]!.host;
   const rules: Rule[] = [];
@@ -69,15 +84,21 @@ export function edgeSettings(config: Config, o: EdgeOptions): EdgeOutput {
     const r = edgeRule(app);
     if (app.networks) {
       if (app.public || app.allow) {
-        warnings.push(`apps[${i}] (${app.name}) is limited to networks, which the edge cannot see: left out of GATEHOUSE_RULES (fails closed)`);
+        warnings.push(
+          `apps[${i}] (${app.name}) is limited to networks, which the edge cannot see: left out of GATEHOUSE_RULES (fails closed)`,
+        );
         return;
       }
       warnings.push(`apps[${i}] (${app.name}) is limited to networks, which the edge cannot see: its deny applies to everyone at the edge`);
     }
-    if (app.audience) warnings.push(`apps[${i}] (${app.name}): bearer tokens (audience) are not taken at the edge; only the session cookie`);
+    if (app.audience)
+      warnings.push(`apps[${i}] (${app.name}): bearer tokens (audience) are not taken at the edge; only the session cookie`);
     rules.push(r);
   });
-  if (rules.length === 0) warnings.push(`no app in apps[] matches the Worker's host ${host}: GATEHOUSE_RULES is empty, so the Worker serves nothing (default deny); add an app with hosts: [${callbacks[0]!.hostname}]`);
+  if (rules.length === 0)
+    warnings.push(
+      `no app in apps[] matches the Worker's host ${host}: GATEHOUSE_RULES is empty, so the Worker serves nothing (default deny); add an app with hosts: [${callbacks[0]!.hostname}]`,
+    );
 
   const settings = {
     assets: { directory: './public', binding: 'ASSETS', run_worker_first: true },
@@ -95,7 +116,7 @@ export function edgeSettings(config: Config, o: EdgeOptions): EdgeOutput {
     '// Worker; GATEHOUSE_SESSION_LIFETIME (seconds) bounds how long a revoked Gatehouse session still',
     '// works at the edge. Secrets, never in this file:',
     `//   wrangler secret put GATEHOUSE_CLIENT_SECRET    # ${at}.secret`,
-    '//   wrangler secret put GATEHOUSE_SESSION_SECRET   # openssl rand -base64 32 (the Worker\'s own)',
+    "//   wrangler secret put GATEHOUSE_SESSION_SECRET   # openssl rand -base64 32 (the Worker's own)",
     JSON.stringify(settings, null, 2),
   ].join('\n');
 
@@ -124,7 +145,7 @@ export const EDGE_OPTIONS = { client: { type: 'string' }, wrangler: { type: 'str
 export async function doctorEdge(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
   const clientId = values.client;
   if (typeof clientId !== 'string' || clientId === '') {
-    io.err('gatehouse doctor edge: --client ID is required (the Worker\'s client in clients[])');
+    io.err("gatehouse doctor edge: --client ID is required (the Worker's client in clients[])");
     return 2;
   }
   const loaded = await loadFor(values.config as string | undefined, io);

@@ -46,7 +46,12 @@ export function configuredGroups(config: Config, clientIds: readonly string[]): 
 
 /** A DNS-1123 subdomain for a binding name (lowercase alphanumerics, "-" and "."). */
 function bindingName(group: string, taken: Set<string>): string {
-  const base = `gatehouse-${group.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '') || 'group'}`.slice(0, 240);
+  const base = `gatehouse-${
+    group
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '') || 'group'
+  }`.slice(0, 240);
   let name = base;
   for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;
   taken.add(name);
@@ -57,11 +62,18 @@ export function kubeAuthentication(config: Config, opts: KubeOptions): KubeOutpu
   const warnings: string[] = [];
   // A config file always has publicUrl (the schema's rule); the embedded defaults' is local http.
   const issuer = issuerFor(new URL(config.publicUrl ?? 'http://localhost:4180'));
-  if (!issuer.startsWith('https://')) warnings.push(`the issuer ${issuer} is not https: the kube-apiserver refuses it (set publicUrl to an https URL)`);
+  if (!issuer.startsWith('https://'))
+    warnings.push(`the issuer ${issuer} is not https: the kube-apiserver refuses it (set publicUrl to an https URL)`);
 
-  const audiences = opts.audiences.length ? [...new Set(opts.audiences)] : config.clients.some((c) => c.id === KUBE_CLIENT_ID) ? [KUBE_CLIENT_ID] : [];
+  const audiences = opts.audiences.length
+    ? [...new Set(opts.audiences)]
+    : config.clients.some((c) => c.id === KUBE_CLIENT_ID)
+      ? [KUBE_CLIENT_ID]
+      : [];
   if (audiences.length === 0) {
-    throw new KubeConfigProblem(`no client for Kubernetes: add clients[] with id "${KUBE_CLIENT_ID}" (kubectl's client, such as a public one with redirect http://localhost:8000) or pass --audience ID`);
+    throw new KubeConfigProblem(
+      `no client for Kubernetes: add clients[] with id "${KUBE_CLIENT_ID}" (kubectl's client, such as a public one with redirect http://localhost:8000) or pass --audience ID`,
+    );
   }
   for (const id of audiences) {
     const i = config.clients.findIndex((c) => c.id === id);
@@ -69,13 +81,12 @@ export function kubeAuthentication(config: Config, opts: KubeOptions): KubeOutpu
     if (!c) throw new KubeConfigProblem(`--audience ${id}: no clients[] entry has this id (an ID token's aud is its client's id)`);
     const needed = ['groups', ...(opts.usernameClaim === 'email' ? ['email', 'email_verified'] : ['preferred_username'])];
     for (const claim of needed) {
-      if (c.claims && !c.claims.includes(claim as never)) warnings.push(`clients[${i}].claims leaves out ${claim}: ID tokens for ${id} lack it, so the apiserver cannot map it`);
+      if (c.claims && !c.claims.includes(claim as never))
+        warnings.push(`clients[${i}].claims leaves out ${claim}: ID tokens for ${id} lack it, so the apiserver cannot map it`);
     }
   }
 
-  const username = opts.usernameClaim === 'email'
-    ? { claim: 'email', prefix: '' }
-    : { claim: 'preferred_username', prefix: KUBE_PREFIX };
+  const username = opts.usernameClaim === 'email' ? { claim: 'email', prefix: '' } : { claim: 'preferred_username', prefix: KUBE_PREFIX };
   const jwt: Record<string, unknown> = {
     issuer: {
       url: issuer,
@@ -83,9 +94,10 @@ export function kubeAuthentication(config: Config, opts: KubeOptions): KubeOutpu
       audiences,
       ...(audiences.length > 1 ? { audienceMatchPolicy: 'MatchAny' } : {}),
     },
-    claimValidationRules: opts.usernameClaim === 'email'
-      ? [{ expression: 'claims.?email_verified.orValue(false) == true', message: 'email_verified must be true' }]
-      : undefined,
+    claimValidationRules:
+      opts.usernameClaim === 'email'
+        ? [{ expression: 'claims.?email_verified.orValue(false) == true', message: 'email_verified must be true' }]
+        : undefined,
     claimMappings: {
       username,
       groups: { claim: 'groups', prefix: KUBE_PREFIX },

@@ -23,8 +23,13 @@ kube            print a kube-apiserver AuthenticationConfiguration for this issu
 ${EDGE_USAGE}
 ${CONFIG_HELP}`,
   options: {
-    ...CONFIG, url: { type: 'string' }, audience: { type: 'string', multiple: true },
-    username: { type: 'string' }, 'api-version': { type: 'string' }, role: { type: 'string' }, ...EDGE_OPTIONS,
+    ...CONFIG,
+    url: { type: 'string' },
+    audience: { type: 'string', multiple: true },
+    username: { type: 'string' },
+    'api-version': { type: 'string' },
+    role: { type: 'string' },
+    ...EDGE_OPTIONS,
   },
   async run({ values, positionals }, io) {
     const [what, ...rest] = positionals;
@@ -59,7 +64,12 @@ async function doctorKube(values: Record<string, string | boolean | undefined>, 
   const loaded = await loadFor(values.config as string | undefined, io);
   let out;
   try {
-    out = kubeAuthentication(loaded.config, { audiences: (values.audience as unknown as string[] | undefined) ?? [], usernameClaim: username, apiVersion, role });
+    out = kubeAuthentication(loaded.config, {
+      audiences: (values.audience as unknown as string[] | undefined) ?? [],
+      usernameClaim: username,
+      apiVersion,
+      role,
+    });
   } catch (err) {
     if (!(err instanceof KubeConfigProblem)) throw err;
     io.err(`gatehouse doctor kube: ${err.message}`);
@@ -72,18 +82,29 @@ async function doctorKube(values: Record<string, string | boolean | undefined>, 
 
 async function doctor(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<number> {
   let problems = 0;
-  const bad = (msg: string) => { problems++; io.out(`✗ ${msg}`); };
+  const bad = (msg: string) => {
+    problems++;
+    io.out(`✗ ${msg}`);
+  };
   const ok = (msg: string) => io.out(`✓ ${msg}`);
   const path = configPath(values.config as string | undefined, io);
   let loaded: LoadedConfig;
-  try { loaded = await loadFor(path, io); } catch (err) { reportError(err, io); return 1; }
+  try {
+    loaded = await loadFor(path, io);
+  } catch (err) {
+    reportError(err, io);
+    return 1;
+  }
   ok(`config is valid (${path ?? 'embedded defaults'})`);
   for (const l of lintConfig(loaded.config, { fromFile: loaded.fromFile, referencePaths: loaded.referencePaths })) {
-    if (l.severity === 'error') bad(`${l.path}: ${l.message}`); else io.out(`! ${l.path}: ${l.message}`);
+    if (l.severity === 'error') bad(`${l.path}: ${l.message}`);
+    else io.out(`! ${l.path}: ${l.message}`);
   }
   const c = loaded.config;
   if (!c.secrets.session?.length) {
-    io.out(`! secrets.session is unset: the secret generated in ${c.dataDir} is used; with several replicas every one needs the SAME secret (set secrets.session from a Kubernetes Secret)`);
+    io.out(
+      `! secrets.session is unset: the secret generated in ${c.dataDir} is used; with several replicas every one needs the SAME secret (set secrets.session from a Kubernetes Secret)`,
+    );
   }
   if (c.database.url === undefined || c.database.url.startsWith('sqlite:')) {
     io.out('! the embedded SQLite store serves one replica; run several replicas against PostgreSQL (database.url: postgres://…)');
@@ -93,17 +114,24 @@ async function doctor(values: Record<string, string | boolean | undefined>, io: 
       const st = await store.schemaStatus();
       ok(`store reachable; schema version ${st.current} of ${st.latest}`);
     });
-  } catch (err) { bad(`store: ${(err as { detail?: string }).detail ?? (err as Error).message}`); }
+  } catch (err) {
+    bad(`store: ${(err as { detail?: string }).detail ?? (err as Error).message}`);
+  }
   const url = values.url as string | undefined;
   if (url) {
     try {
       const r = await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5000) });
-      if (r.status === 200) ok(`${url} is ready`); else bad(`${url}/readyz answered ${r.status}: ${await r.text()}`);
+      if (r.status === 200) ok(`${url} is ready`);
+      else bad(`${url}/readyz answered ${r.status}: ${await r.text()}`);
       const host = new URL(url).hostname;
       if (c.publicUrl && host === new URL(c.publicUrl).hostname) {
-        bad(`--url is the public name ${host}: proxies must call /oauth2/auth on the cluster-internal address (for example http://gatehouse.<namespace>.svc.cluster.local:4180), not through the public ingress`);
+        bad(
+          `--url is the public name ${host}: proxies must call /oauth2/auth on the cluster-internal address (for example http://gatehouse.<namespace>.svc.cluster.local:4180), not through the public ingress`,
+        );
       }
-    } catch (err) { bad(`cannot reach ${url}: ${(err as Error).message}`); }
+    } catch (err) {
+      bad(`cannot reach ${url}: ${(err as Error).message}`);
+    }
   }
   io.out(problems ? `${problems} problem(s) to fix` : 'no problems found');
   return problems ? 1 : 0;

@@ -8,15 +8,24 @@ import type { CliIO } from './io.ts';
 
 export async function resetFactors(store: Store, username: string, io: CliIO): Promise<number> {
   const user = await store.users.findByUsername(username);
-  if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+  if (!user) {
+    io.err(`gatehouse: no user named "${username}"`);
+    return 1;
+  }
   const gone = await store.factors.deleteAll(user.id);
   const now = Date.now();
   const { sessions } = await endAllAccess(store, user.id, now);
   await store.audit.append({
-    at: now, actor: 'cli', action: 'factor_reset', outcome: 'ok', target: user.username,
+    at: now,
+    actor: 'cli',
+    action: 'factor_reset',
+    outcome: 'ok',
+    target: user.username,
     detail: { totp: gone.totp, passkeys: gone.passkeys, recoveryCodes: gone.recoveryCodes, sessionsEnded: sessions.length },
   });
-  io.out(`reset the second factors of ${user.username}: ${gone.totp ? 'removed the authenticator app' : 'no authenticator app'}, `
-    + `removed ${gone.passkeys} passkey(s) and ${gone.recoveryCodes} unused recovery code(s); ended ${sessions.length} session(s)`);
+  io.out(
+    `reset the second factors of ${user.username}: ${gone.totp ? 'removed the authenticator app' : 'no authenticator app'}, ` +
+      `removed ${gone.passkeys} passkey(s) and ${gone.recoveryCodes} unused recovery code(s); ended ${sessions.length} session(s)`,
+  );
   return 0;
 }

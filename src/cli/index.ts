@@ -14,7 +14,7 @@ function overview(): string {
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `gatehouse <command> --help` for a command\'s options.',
+    "Run `gatehouse <command> --help` for a command's options.",
   ].join('\n');
 }
 

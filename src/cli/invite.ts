@@ -44,8 +44,15 @@ export function resetFor(loaded: LoadedConfig, store: Store, mailer: Mailer): Pa
   const c = loaded.config;
   const s = site(loaded);
   return new PasswordReset({
-    store, audit: store.audit, mailer: () => mailer, clock: systemClock, logger: silentLogger,
-    throttle: new SignInThrottle({ perAccount: c.passwordReset.perAccount, perAddress: c.passwordReset.perAddress, windowMs: c.passwordReset.window }, systemClock),
+    store,
+    audit: store.audit,
+    mailer: () => mailer,
+    clock: systemClock,
+    logger: silentLogger,
+    throttle: new SignInThrottle(
+      { perAccount: c.passwordReset.perAccount, perAddress: c.passwordReset.perAddress, windowMs: c.passwordReset.window },
+      systemClock,
+    ),
     lifetimeMs: () => c.passwordReset.linkLifetime,
     linkFor: (token) => portalUrl(s, '/oauth2/reset', { t: token }),
     site: () => s.publicUrl.host,
@@ -57,34 +64,59 @@ export const inviteCommand: Command = {
   summary: 'invitations: a link to enrol with (username and password, or an upstream provider) that gives the new account its groups',
   usage: INVITE_USAGE,
   options: {
-    config: { type: 'string', short: 'c' }, groups: { type: 'string' }, expires: { type: 'string' }, email: { type: 'string' }, uses: { type: 'string' }, rd: { type: 'string' },
+    config: { type: 'string', short: 'c' },
+    groups: { type: 'string' },
+    expires: { type: 'string' },
+    email: { type: 'string' },
+    uses: { type: 'string' },
+    rd: { type: 'string' },
   },
   async run({ values, positionals }, io) {
     const [sub, id] = positionals;
-    if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') { io.err(`gatehouse: invite needs a subcommand: create, list or revoke\n\nusage: ${INVITE_USAGE}`); return 2; }
+    if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') {
+      io.err(`gatehouse: invite needs a subcommand: create, list or revoke\n\nusage: ${INVITE_USAGE}`);
+      return 2;
+    }
     if (sub !== 'create') {
       for (const flag of ['groups', 'expires', 'email', 'uses', 'rd']) {
-        if (values[flag] !== undefined) { io.err(`gatehouse: --${flag} is for \`gatehouse invite create\``); return 2; }
+        if (values[flag] !== undefined) {
+          io.err(`gatehouse: --${flag} is for \`gatehouse invite create\``);
+          return 2;
+        }
       }
     }
-    if (sub === 'revoke' && !id) { io.err('gatehouse: invite revoke needs an invitation id (see `gatehouse invite list`)'); return 2; }
+    if (sub === 'revoke' && !id) {
+      io.err('gatehouse: invite revoke needs an invitation id (see `gatehouse invite list`)');
+      return 2;
+    }
     const expiresText = typeof values.expires === 'string' ? values.expires : '7d';
     const expiresIn = parseDuration(expiresText);
-    if (expiresIn === undefined) { io.err('gatehouse: --expires expects a duration such as 90m, 12h or 7d'); return 2; }
+    if (expiresIn === undefined) {
+      io.err('gatehouse: --expires expects a duration such as 90m, 12h or 7d');
+      return 2;
+    }
     const usesText = typeof values.uses === 'string' ? values.uses : '1';
-    if (!/^\d{1,4}$/.test(usesText)) { io.err('gatehouse: --uses expects a whole number from 1 to 1000'); return 2; }
+    if (!/^\d{1,4}$/.test(usesText)) {
+      io.err('gatehouse: --uses expects a whole number from 1 to 1000');
+      return 2;
+    }
     const loaded = await loadFor(values.config as string | undefined, io);
     const rd = typeof values.rd === 'string' ? values.rd : undefined;
     if (rd !== undefined) {
       const v = validateRedirect(rd, { domains: domainSettings(loaded.config), publicUrl: site(loaded).publicUrl });
-      if (!v.ok) { io.err(`gatehouse: --rd ${rd} is not an address this instance may send people to (${v.reason})`); return 2; }
+      if (!v.ok) {
+        io.err(`gatehouse: --rd ${rd} is not an address this instance may send people to (${v.reason})`);
+        return 2;
+      }
     }
     return withServices(loaded, silentLogger, async ({ accounts }, store) => {
       const invitations = invitationsFor(store, accounts);
       if (sub === 'list') {
         const now = systemClock.now();
         for (const inv of await invitations.list()) {
-          io.out(`${inv.id}\tgroups=${inv.groups.join(',') || '-'}\temail=${inv.email ?? '-'}\tuses=${inv.uses}/${inv.maxUses}\t${invitationState(inv, now)}\tby ${inv.createdBy}\texpires ${iso(inv.expiresAt)}`);
+          io.out(
+            `${inv.id}\tgroups=${inv.groups.join(',') || '-'}\temail=${inv.email ?? '-'}\tuses=${inv.uses}/${inv.maxUses}\t${invitationState(inv, now)}\tby ${inv.createdBy}\texpires ${iso(inv.expiresAt)}`,
+          );
         }
         return 0;
       }
@@ -99,19 +131,37 @@ export const inviteCommand: Command = {
       }
       const email = typeof values.email === 'string' ? values.email : null;
       const { invitation, token } = await invitations.create({
-        groups: list(values.groups), expiresInMs: expiresIn, email, maxUses: Number(usesText), createdBy: 'cli',
+        groups: list(values.groups),
+        expiresInMs: expiresIn,
+        email,
+        maxUses: Number(usesText),
+        createdBy: 'cli',
       });
       const link = portalUrl(site(loaded), '/oauth2/invite', { t: token, ...(rd !== undefined ? { rd } : {}) });
-      io.out(`created invitation ${invitation.id}: groups ${invitation.groups.join(',') || '(none)'}, ${invitation.maxUses} use(s), until ${iso(invitation.expiresAt)}`);
+      io.out(
+        `created invitation ${invitation.id}: groups ${invitation.groups.join(',') || '(none)'}, ${invitation.maxUses} use(s), until ${iso(invitation.expiresAt)}`,
+      );
       io.out(`  link: ${link}`);
       io.out('  (the link is not shown again)');
       if (email !== null) {
         const mailer = createMailer(loaded.config.email, silentLogger);
         try {
           if (!mailer.configured) io.out(`  not mailed: email.smtp is not set; hand the link to ${email} yourself`);
-          else if (await mailer.send({ kind: 'invite', to: email, vars: { site: site(loaded).publicUrl.host, link, expires: iso(invitation.expiresAt) } })) io.out(`  mailed to ${email}`);
-          else { io.err(`gatehouse: could not mail the link to ${email} (the SMTP server refused or did not answer); hand it over yourself`); return 1; }
-        } finally { mailer.close(); }
+          else if (
+            await mailer.send({
+              kind: 'invite',
+              to: email,
+              vars: { site: site(loaded).publicUrl.host, link, expires: iso(invitation.expiresAt) },
+            })
+          )
+            io.out(`  mailed to ${email}`);
+          else {
+            io.err(`gatehouse: could not mail the link to ${email} (the SMTP server refused or did not answer); hand it over yourself`);
+            return 1;
+          }
+        } finally {
+          mailer.close();
+        }
       }
       return 0;
     });
@@ -119,15 +169,29 @@ export const inviteCommand: Command = {
 };
 
 /** `gatehouse user reset-link NAME`: a single-use password reset link for the operator to hand over. */
-export async function userResetLink(loaded: LoadedConfig, { accounts }: Services, store: Store, username: string, io: CliIO): Promise<number> {
+export async function userResetLink(
+  loaded: LoadedConfig,
+  { accounts }: Services,
+  store: Store,
+  username: string,
+  io: CliIO,
+): Promise<number> {
   const user = await accounts.find(username);
-  if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
-  if (user.disabled) { io.err(`gatehouse: ${user.username} is disabled: enable the account first (gatehouse user enable)`); return 1; }
+  if (!user) {
+    io.err(`gatehouse: no user named "${username}"`);
+    return 1;
+  }
+  if (user.disabled) {
+    io.err(`gatehouse: ${user.username} is disabled: enable the account first (gatehouse user enable)`);
+    return 1;
+  }
   const mailer = createMailer(loaded.config.email, silentLogger);
   try {
     const { link, expiresAt } = await resetFor(loaded, store, mailer).issueLink(user, 'cli');
     io.out(`password reset link for ${user.username} (works once, until ${iso(expiresAt)}; choosing a new password ends every session):`);
     io.out(`  ${link}`);
     return 0;
-  } finally { mailer.close(); }
+  } finally {
+    mailer.close();
+  }
 }

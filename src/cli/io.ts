@@ -16,7 +16,10 @@ function write(stream: NodeJS.WriteStream, line: string): void {
   if (!watched.has(stream)) {
     watched.add(stream);
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') { closed.add(stream); return; }
+      if (err.code === 'EPIPE') {
+        closed.add(stream);
+        return;
+      }
       throw err;
     });
   }

@@ -33,6 +33,8 @@ export const migrateCommand: Command = {
       }
       io.err('gatehouse: migrate needs a subcommand: up or status');
       return 2;
-    } finally { await store.close(); }
+    } finally {
+      await store.close();
+    }
   },
 };

@@ -18,13 +18,17 @@ export const serveCommand: Command = {
       const min = path ? 0 : 1;
       port = /^\d{1,5}$/.test(portText) ? Number(portText) : -1;
       if (port < min || port > 65535) {
-        io.err(`gatehouse serve: ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'}: expected a port number from ${min} to 65535, got "${portText}"`);
+        io.err(
+          `gatehouse serve: ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'}: expected a port number from ${min} to 65535, got "${portText}"`,
+        );
         return 2;
       }
     }
     let loaded = await loadFor(path, io);
     if (port !== undefined) {
-      loaded = path ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } } : embeddedConfig(undefined, port);
+      loaded = path
+        ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } }
+        : embeddedConfig(undefined, port);
     }
     for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
     // A config file's publicUrl on this machine names the port the printed sign-in URLs use;
@@ -33,17 +37,26 @@ export const serveCommand: Command = {
       const u = new URL(loaded.config.publicUrl);
       const named = u.port || (u.protocol === 'https:' ? '443' : '80');
       if (isLocalHost(u.hostname) && named !== String(port)) {
-        io.err(`gatehouse: warning: publicUrl ${u.origin} names port ${named}, but ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'} makes Gatehouse listen on ${port}: the URLs it prints work only through a proxy or a port mapping to ${named} (change publicUrl to match)`);
+        io.err(
+          `gatehouse: warning: publicUrl ${u.origin} names port ${named}, but ${fromFlag !== undefined ? '--port' : 'GATEHOUSE_PORT'} makes Gatehouse listen on ${port}: the URLs it prints work only through a proxy or a port mapping to ${named} (change publicUrl to match)`,
+        );
       }
     }
     await ensureDataDir(loaded.config);
     const logger = createLogger({ level: loaded.config.log.level });
     const running = await startGatehouse({ loaded, ...(path ? { configPath: path } : {}), logger, announce: io.out, env: io.env });
     installProcessGuards({
-      proc: process, logger, exit: (code) => process.exit(code), stderr: (line) => io.err(line),
-      stopListening: () => { running.server.close(); },
+      proc: process,
+      logger,
+      exit: (code) => process.exit(code),
+      stderr: (line) => io.err(line),
+      stopListening: () => {
+        running.server.close();
+      },
     });
-    process.on('SIGHUP', () => { void running.reload('sighup'); });
+    process.on('SIGHUP', () => {
+      void running.reload('sighup');
+    });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');

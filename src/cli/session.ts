@@ -20,23 +20,35 @@ ${CONFIG_HELP}`,
     return withServices(loaded, silentLogger, async ({ accounts }) => {
       const userName = values.user as string | undefined;
       const user = userName ? await accounts.find(userName) : undefined;
-      if (userName && !user) { io.err(`gatehouse: no user named "${userName}"`); return 1; }
+      if (userName && !user) {
+        io.err(`gatehouse: no user named "${userName}"`);
+        return 1;
+      }
       if (sub === 'list') {
         const sessions = await accounts.sessionsOf(user?.id);
         const names = new Map((await accounts.list()).map((u) => [u.id, u.username]));
         for (const s of sessions) {
-          io.out(`${s.id}\t${names.get(s.userId) ?? s.userId}\tcreated ${iso(s.createdAt)}\tlast seen ${iso(s.lastSeenAt)}\t${s.ip ?? '-'}`);
+          io.out(
+            `${s.id}\t${names.get(s.userId) ?? s.userId}\tcreated ${iso(s.createdAt)}\tlast seen ${iso(s.lastSeenAt)}\t${s.ip ?? '-'}`,
+          );
         }
         if (sessions.length === 0) io.out('no active sessions');
         return 0;
       }
       if (sub === 'revoke') {
-        if (!user && !id) { io.err('gatehouse: session revoke needs a session id or --user NAME'); return 2; }
+        if (!user && !id) {
+          io.err('gatehouse: session revoke needs a session id or --user NAME');
+          return 2;
+        }
         // All of a user's sessions: their refresh tokens and OpenID sessions go too.
         const { sessions: ids, grants } = user
           ? await accounts.cutOff(user.id, 'revoked from the command line')
           : { sessions: id && (await accounts.endSession(id, 'revoked from the command line')) ? [id] : [], grants: 0 };
-        io.out(ids.length || grants ? `revoked ${ids.length} session(s)${user ? ` and ${grants} OpenID record(s) (grants, refresh tokens)` : ''}` : 'no such active session');
+        io.out(
+          ids.length || grants
+            ? `revoked ${ids.length} session(s)${user ? ` and ${grants} OpenID record(s) (grants, refresh tokens)` : ''}`
+            : 'no such active session',
+        );
         return ids.length || user ? 0 : 1;
       }
       io.err('gatehouse: session needs a subcommand: list or revoke');

@@ -44,7 +44,12 @@ ${CONFIG_HELP}`;
 
 type Values = Record<string, string | boolean | undefined>;
 /** A subcommand that acts on one user: NAME, the other positionals after it, the flags. */
-type UserAction = (s: Services, username: string, args: { values: Values; rest: string[]; loaded: LoadedConfig; store: Store }, io: CliIO) => Promise<number>;
+type UserAction = (
+  s: Services,
+  username: string,
+  args: { values: Values; rest: string[]; loaded: LoadedConfig; store: Store },
+  io: CliIO,
+) => Promise<number>;
 
 async function readPassword(values: Values, io: CliIO): Promise<{ password: string; generated: boolean }> {
   if (values['password-stdin']) {
@@ -62,8 +67,11 @@ const ACTIONS: Record<string, UserAction> = {
   async add({ accounts }, username, { values }, io) {
     const { password, generated } = await readPassword(values, io);
     await accounts.create({
-      username, email: (values.email as string | undefined) ?? null, name: (values.name as string | undefined) ?? null,
-      groups: list(values.groups), password,
+      username,
+      email: (values.email as string | undefined) ?? null,
+      name: (values.name as string | undefined) ?? null,
+      groups: list(values.groups),
+      password,
     });
     io.out(`added user ${username}`);
     if (generated) io.out(`one-time password: ${password}`);
@@ -80,13 +88,17 @@ const ACTIONS: Record<string, UserAction> = {
 
   async disable({ accounts }, username, _args, io) {
     const r = await accounts.disable(username, BY);
-    io.out(`disabled ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`);
+    io.out(
+      `disabled ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`,
+    );
     return 0;
   },
 
   async delete({ accounts }, username, _args, io) {
     const r = await accounts.delete(username, BY);
-    io.out(`deleted ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`);
+    io.out(
+      `deleted ${username}; ended ${r.sessions.length} session(s), revoked ${r.grants} OpenID record(s) (grants, refresh tokens, OpenID sessions)`,
+    );
     return 0;
   },
 
@@ -98,10 +110,15 @@ const ACTIONS: Record<string, UserAction> = {
 
   async grants({ accounts }, username, _args, io) {
     const user = await accounts.find(username);
-    if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+    if (!user) {
+      io.err(`gatehouse: no user named "${username}"`);
+      return 1;
+    }
     const consents = await accounts.grantsOf(user.id);
     for (const c of consents) {
-      io.out(`${c.clientId}\t${c.scopes.join(' ') || '-'}\t${c.resources.join(' ') || '-'}\tallowed ${iso(c.createdAt)}\tlast ${iso(c.updatedAt)}`);
+      io.out(
+        `${c.clientId}\t${c.scopes.join(' ') || '-'}\t${c.resources.join(' ') || '-'}\tallowed ${iso(c.createdAt)}\tlast ${iso(c.updatedAt)}`,
+      );
     }
     if (consents.length === 0) io.out(`${username} has allowed no client`);
     return 0;
@@ -109,19 +126,30 @@ const ACTIONS: Record<string, UserAction> = {
 
   async 'revoke-grant'({ accounts }, username, { rest }, io) {
     const clientId = rest[0];
-    if (!clientId) { io.err(`gatehouse: user revoke-grant needs a client id\n\nusage: ${USER_USAGE}`); return 2; }
+    if (!clientId) {
+      io.err(`gatehouse: user revoke-grant needs a client id\n\nusage: ${USER_USAGE}`);
+      return 2;
+    }
     const r = await accounts.revokeGrant(username, clientId, BY);
-    if (r.consents === 0 && r.grants === 0) { io.err(`gatehouse: ${username} has no grant for client "${clientId}"`); return 1; }
+    if (r.consents === 0 && r.grants === 0) {
+      io.err(`gatehouse: ${username} has no grant for client "${clientId}"`);
+      return 1;
+    }
     io.out(`revoked ${username}'s grant for ${clientId}: the client asks again; ${r.grants} OpenID record(s) revoked`);
     return 0;
   },
 
   async identities({ accounts }, username, _args, io) {
     const user = await accounts.find(username);
-    if (!user) { io.err(`gatehouse: no user named "${username}"`); return 1; }
+    if (!user) {
+      io.err(`gatehouse: no user named "${username}"`);
+      return 1;
+    }
     const rows = await accounts.identitiesOf(user.id);
     for (const r of rows) {
-      io.out(`${r.connectorId}\t${r.subject}\t${r.username ?? '-'}\t${r.email ?? '-'}\tlinked ${iso(r.createdAt)}\trefreshed ${iso(r.refreshedAt)}`);
+      io.out(
+        `${r.connectorId}\t${r.subject}\t${r.username ?? '-'}\t${r.email ?? '-'}\tlinked ${iso(r.createdAt)}\trefreshed ${iso(r.refreshedAt)}`,
+      );
     }
     if (rows.length === 0) io.out(`${user.username} has no linked identities`);
     return 0;
@@ -157,7 +185,11 @@ export const userCommand: Command = {
   summary: 'manage local accounts: add, passwd, disable, enable, delete, list; their grants to clients; linked upstream identities',
   usage: USER_USAGE,
   options: {
-    ...CONFIG, email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+    ...CONFIG,
+    email: { type: 'string' },
+    name: { type: 'string' },
+    groups: { type: 'string' },
+    'password-stdin': { type: 'boolean' },
     connector: { type: 'string' },
   },
   async run({ values, positionals }, io) {
@@ -175,10 +207,15 @@ export const userCommand: Command = {
     const loaded = await loadFor(values.config as string | undefined, io);
     return withServices(loaded, silentLogger, async (services, store) => {
       if (sub === 'list') return listUsers(services, io);
-      if (!username) { io.err(`gatehouse: user ${sub ?? ''} needs a username`); return 2; }
+      if (!username) {
+        io.err(`gatehouse: user ${sub ?? ''} needs a username`);
+        return 2;
+      }
       const action = sub === undefined || !Object.hasOwn(ACTIONS, sub) ? undefined : ACTIONS[sub];
       if (!action) {
-        io.err('gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities, unlink, reset-link or reset-factors');
+        io.err(
+          'gatehouse: user needs a subcommand: add, passwd, disable, enable, delete, list, grants, revoke-grant, identities, unlink, reset-link or reset-factors',
+        );
         return 2;
       }
       return action(services, username, { values, rest, loaded, store }, io);

@@ -19,14 +19,16 @@ export function embeddedConfig(dataDir = './data', port = 4180): LoadedConfig {
     dataDir,
     demo: true,
     domains: [{ domain: 'localhost', allowHttp: true }],
-    apps: [{
-      name: 'demo',
-      hosts: ['localhost'],
-      allow: { anyUser: true },
-      // Reverse-proxy mode: Gatehouse serves /oauth2/* itself on this host, so the portal stays
-      // reachable (and the portal-host lint does not apply). See DEMO_UPSTREAM_PLACEHOLDER.
-      upstream: DEMO_UPSTREAM_PLACEHOLDER,
-    }],
+    apps: [
+      {
+        name: 'demo',
+        hosts: ['localhost'],
+        allow: { anyUser: true },
+        // Reverse-proxy mode: Gatehouse serves /oauth2/* itself on this host, so the portal stays
+        // reachable (and the portal-host lint does not apply). See DEMO_UPSTREAM_PLACEHOLDER.
+        upstream: DEMO_UPSTREAM_PLACEHOLDER,
+      },
+    ],
   };
   const config = configSchema.parse(input);
   return { config, lints: lintConfig(config, { fromFile: false }), sources: [], fromFile: false };

@@ -14,10 +14,20 @@ export function renderJsonSchema(): string {
   return `${JSON.stringify(out, null, 2)}\n`;
 }
 
-interface Row { key: string; type: string; required: boolean; def: string; description: string }
-interface Section { path: string; description: string; rows: Row[] }
+interface Row {
+  key: string;
+  type: string;
+  required: boolean;
+  def: string;
+  description: string;
+}
+interface Section {
+  path: string;
+  description: string;
+  rows: Row[];
+}
 
-const asSchema = (v: unknown): JsonSchema => (typeof v === 'object' && v !== null ? v as JsonSchema : {});
+const asSchema = (v: unknown): JsonSchema => (typeof v === 'object' && v !== null ? (v as JsonSchema) : {});
 const branchesOf = (s: JsonSchema): JsonSchema[] => (Array.isArray(s.anyOf) ? s.anyOf.map(asSchema) : [s]);
 
 function typeOf(s: JsonSchema): string {
@@ -25,8 +35,10 @@ function typeOf(s: JsonSchema): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
   switch (s.type) {
-    case 'array': return `list of ${typeOf(asSchema(s.items))}`;
-    case 'object': return 'mapping';
+    case 'array':
+      return `list of ${typeOf(asSchema(s.items))}`;
+    case 'object':
+      return 'mapping';
     case 'integer':
     case 'number': {
       const min = typeof s.minimum === 'number' && s.minimum > Number.MIN_SAFE_INTEGER ? s.minimum : undefined;
@@ -35,7 +47,8 @@ function typeOf(s: JsonSchema): string {
       if (min !== undefined) return `${s.type} (>= ${min})`;
       return max !== undefined ? `${s.type} (<= ${max})` : s.type;
     }
-    default: return typeof s.type === 'string' ? s.type : 'any';
+    default:
+      return typeof s.type === 'string' ? s.type : 'any';
   }
 }
 
@@ -45,7 +58,7 @@ function cell(s: string): string {
 
 function collect(schema: JsonSchema, path: string, description: string, out: Section[]): void {
   const props = asSchema(schema.properties) as Record<string, unknown>;
-  const required = new Set(Array.isArray(schema.required) ? schema.required as string[] : []);
+  const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
   const section: Section = { path, description, rows: [] };
   out.push(section);
   const nested: [JsonSchema, string, string][] = [];
@@ -128,8 +141,14 @@ export function renderConfigReference(): string {
     }
     lines.push('');
   }
-  lines.push('## Lints', '', 'Checks run after the schema. Errors stop start-up and reload; warnings are logged and shown by `gatehouse check`.', '',
-    '| code | severity | catches |', '|---|---|---|');
+  lines.push(
+    '## Lints',
+    '',
+    'Checks run after the schema. Errors stop start-up and reload; warnings are logged and shown by `gatehouse check`.',
+    '',
+    '| code | severity | catches |',
+    '|---|---|---|',
+  );
   for (const l of LINTS) lines.push(`| \`${l.code}\` | ${l.severity} | ${cell(l.summary)} |`);
   lines.push('');
   return lines.join('\n');

@@ -10,8 +10,13 @@ import type { PathProblem } from './references.ts';
 type Issue = z.core.$ZodIssue;
 
 const EXPECTED: Record<string, string> = {
-  string: 'a string', number: 'a number', int: 'an integer', boolean: 'true or false',
-  object: 'a mapping', array: 'a list', null: 'null',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+  null: 'null',
 };
 
 function describeValue(v: unknown): string {
@@ -105,14 +110,22 @@ export function issuesToProblems(issues: readonly Issue[], input: unknown, refer
     const value = valueAt(input, path);
     switch (issue.code) {
       case 'invalid_type': {
-        if (value === undefined) { add(path, 'is required'); return; }
+        if (value === undefined) {
+          add(path, 'is required');
+          return;
+        }
         const fromRef = typeof value === 'string' && referencePaths.some((p) => pathWithin(path, p) && path.length === p.length);
         const hint = fromRef && issue.expected !== 'string' ? '; ${env:…} and ${file:…} always give strings' : '';
         add(path, `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describeValue(value)}${hint}`);
         return;
       }
       case 'invalid_value':
-        add(path, issue.values.length === 1 ? `expected ${formatLiteral(issue.values[0])}` : `expected one of ${issue.values.map(formatLiteral).join(', ')}`);
+        add(
+          path,
+          issue.values.length === 1
+            ? `expected ${formatLiteral(issue.values[0])}`
+            : `expected one of ${issue.values.map(formatLiteral).join(', ')}`,
+        );
         return;
       case 'unrecognized_keys':
         for (const key of issue.keys) {
@@ -124,18 +137,26 @@ export function issuesToProblems(issues: readonly Issue[], input: unknown, refer
       case 'too_big': {
         const small = issue.code === 'too_small';
         const bound = small ? (issue as z.core.$ZodIssueTooSmall).minimum : (issue as z.core.$ZodIssueTooBig).maximum;
-        const cmp = issue.inclusive === false ? (small ? '>' : '<') : (small ? '>=' : '<=');
-        if (issue.origin === 'array') add(path, `expected ${small ? 'at least' : 'at most'} ${bound} item${Number(bound) === 1 ? '' : 's'}`);
-        else if (issue.origin === 'string') add(path, small && Number(bound) === 1 ? 'must not be empty' : `expected ${small ? 'at least' : 'at most'} ${bound} characters`);
+        const cmp = issue.inclusive === false ? (small ? '>' : '<') : small ? '>=' : '<=';
+        if (issue.origin === 'array')
+          add(path, `expected ${small ? 'at least' : 'at most'} ${bound} item${Number(bound) === 1 ? '' : 's'}`);
+        else if (issue.origin === 'string')
+          add(path, small && Number(bound) === 1 ? 'must not be empty' : `expected ${small ? 'at least' : 'at most'} ${bound} characters`);
         else add(path, `expected a number ${cmp} ${bound}`);
         return;
       }
       case 'invalid_union': {
-        if (issue.errors.length === 0) { add(path, 'matches more than one form'); return; }
+        if (issue.errors.length === 0) {
+          add(path, 'matches more than one form');
+          return;
+        }
         // A branch whose type fitted (its problems lie deeper, or are not about the type) says
         // what is wrong inside; if none fitted, list the forms the value may take.
         const fitted = issue.errors.find((b) => b.every((i) => expectedOf(i) === undefined));
-        if (fitted !== undefined) { for (const i of fitted) visit(i, path); return; }
+        if (fitted !== undefined) {
+          for (const i of fitted) visit(i, path);
+          return;
+        }
         const forms = [...new Set(issue.errors.flatMap((b) => b.flatMap((i) => expectedOf(i) ?? [])))];
         add(path, value === undefined ? 'is required' : `expected ${forms.join(' or ')}, got ${describeValue(value)}`);
         return;

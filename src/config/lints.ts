@@ -18,31 +18,78 @@ export interface Lint {
 
 /** Every lint code, its severity and what it catches; the config reference is generated from this. */
 export const LINTS = [
-  { code: 'public-url-required', severity: 'error', summary: 'a config file without publicUrl: redirects are never built from the bind address' },
+  {
+    code: 'public-url-required',
+    severity: 'error',
+    summary: 'a config file without publicUrl: redirects are never built from the bind address',
+  },
   { code: 'public-url-http', severity: 'warning', summary: 'publicUrl uses http: on a host other than localhost' },
   { code: 'public-url-trailing-slash', severity: 'error', summary: 'publicUrl ends with "/"' },
   { code: 'public-url-query', severity: 'error', summary: 'publicUrl contains "?" or "#"' },
-  { code: 'rule-portal-path', severity: 'warning', summary: 'an app path on the portal host under the portal\'s own paths (publicUrl\'s path, /oauth2/): forward auth answers those itself, so the rule never applies there' },
-  { code: 'resource-gate-path', severity: 'error', summary: 'a resources[] URL at a path Gatehouse answers itself (/oauth2/* on any host, or the portal\'s paths on its host), which forward auth passes without a token' },
-  { code: 'public-url-path', severity: 'error', summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)' },
+  {
+    code: 'rule-portal-path',
+    severity: 'warning',
+    summary:
+      "an app path on the portal host under the portal's own paths (publicUrl's path, /oauth2/): forward auth answers those itself, so the rule never applies there",
+  },
+  {
+    code: 'resource-gate-path',
+    severity: 'error',
+    summary:
+      "a resources[] URL at a path Gatehouse answers itself (/oauth2/* on any host, or the portal's paths on its host), which forward auth passes without a token",
+  },
+  {
+    code: 'public-url-path',
+    severity: 'error',
+    summary: 'publicUrl has a path that is not plain segments of letters, digits, "-", ".", "_" and "~" (or one under /oauth2)',
+  },
   { code: 'app-decision', severity: 'error', summary: 'an app without exactly one of public, allow or deny' },
   { code: 'allow-empty', severity: 'error', summary: 'an allow that lists nobody, so it matches nobody' },
   { code: 'deny-empty', severity: 'warning', summary: 'a deny mapping that lists nobody, so the rule never decides' },
   { code: 'public-wildcard-host', severity: 'warning', summary: 'public: true on a *. host without paths makes a whole domain public' },
   { code: 'duplicate-app-name', severity: 'error', summary: 'two apps with the same name' },
-  { code: 'unreachable-rule', severity: 'warning', summary: 'an app that an earlier app shadows: the earlier one matches every request it would (hosts, paths, methods, networks) and decides first' },
-  { code: 'portal-host-protected', severity: 'error', summary: 'an app without paths (and without upstream) protects the portal host, so sign-in would loop' },
+  {
+    code: 'unreachable-rule',
+    severity: 'warning',
+    summary:
+      'an app that an earlier app shadows: the earlier one matches every request it would (hosts, paths, methods, networks) and decides first',
+  },
+  {
+    code: 'portal-host-protected',
+    severity: 'error',
+    summary: 'an app without paths (and without upstream) protects the portal host, so sign-in would loop',
+  },
   { code: 'upstream-loop', severity: 'error', summary: 'an upstream that points at the portal host or at Gatehouse itself' },
-  { code: 'host-outside-domains', severity: 'warning', summary: 'an app host not under any domains[] entry: redirects back to it are refused' },
+  {
+    code: 'host-outside-domains',
+    severity: 'warning',
+    summary: 'an app host not under any domains[] entry: redirects back to it are refused',
+  },
   { code: 'cookie-domain-public-suffix', severity: 'error', summary: 'a cookie domain that is a public suffix such as co.uk or github.io' },
   { code: 'cookie-domain-mismatch', severity: 'error', summary: 'a cookieDomain that is not the domain or a parent of it' },
-  { code: 'trusted-proxies-everyone', severity: 'warning', summary: 'trustedProxies contains a /0 network, so any client can spoof X-Forwarded-*' },
-  { code: 'trusted-proxies-kind', severity: 'warning', summary: 'a trustedProxies entry beyond loopback without a kind (nginx or forwarded): both header families are read' },
+  {
+    code: 'trusted-proxies-everyone',
+    severity: 'warning',
+    summary: 'trustedProxies contains a /0 network, so any client can spoof X-Forwarded-*',
+  },
+  {
+    code: 'trusted-proxies-kind',
+    severity: 'warning',
+    summary: 'a trustedProxies entry beyond loopback without a kind (nginx or forwarded): both header families are read',
+  },
   { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
   { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
   { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
-  { code: 'inline-secret', severity: 'warning', summary: 'a clients[].secret or connectors[].clientSecret written into the config file rather than as ${file:…} or ${env:…}' },
-  { code: 'connector-open-to-everyone', severity: 'warning', summary: 'a connector with createAccounts: auto and an empty allow: any account upstream can sign in' },
+  {
+    code: 'inline-secret',
+    severity: 'warning',
+    summary: 'a clients[].secret or connectors[].clientSecret written into the config file rather than as ${file:…} or ${env:…}',
+  },
+  {
+    code: 'connector-open-to-everyone',
+    severity: 'warning',
+    summary: 'a connector with createAccounts: auto and an empty allow: any account upstream can sign in',
+  },
 ] as const satisfies readonly { code: string; severity: Lint['severity']; summary: string }[];
 
 export type LintCode = (typeof LINTS)[number]['code'];
@@ -92,11 +139,19 @@ function lintResources(config: Config, portal: URL | undefined, emit: Emit): voi
   const base = portal === undefined ? '' : portal.pathname.replace(/\/+$/, '');
   config.resources.forEach((r, i) => {
     let u: URL;
-    try { u = new URL(r.resource); } catch { return; }
+    try {
+      u = new URL(r.resource);
+    } catch {
+      return;
+    }
     const path = u.pathname;
     const onPortal = portal !== undefined && u.hostname.toLowerCase() === portal.hostname.toLowerCase();
     if (path === '/oauth2' || path.startsWith('/oauth2/') || (onPortal && base !== '' && (path === base || path.startsWith(`${base}/`)))) {
-      emit('resource-gate-path', ['resources', i, 'resource'], `${r.resource} is under a path Gatehouse answers itself (${path.startsWith('/oauth2') ? '/oauth2/' : `${base}/ on the portal host`}): forward auth would pass it without a token; move the resource elsewhere`);
+      emit(
+        'resource-gate-path',
+        ['resources', i, 'resource'],
+        `${r.resource} is under a path Gatehouse answers itself (${path.startsWith('/oauth2') ? '/oauth2/' : `${base}/ on the portal host`}): forward auth would pass it without a token; move the resource elsewhere`,
+      );
     }
   });
 }
@@ -115,7 +170,11 @@ function lintPublicUrl(config: Config, ctx: LintContext, emit: Emit): void {
   }
   const url = new URL(raw);
   if (url.protocol === 'http:' && !isLocalHost(url.hostname)) {
-    emit('public-url-http', ['publicUrl'], `uses http: on ${url.hostname}; session cookies and sign-in forms would cross the network in clear text (use https:)`);
+    emit(
+      'public-url-http',
+      ['publicUrl'],
+      `uses http: on ${url.hostname}; session cookies and sign-in forms would cross the network in clear text (use https:)`,
+    );
   }
   // The schema rejects a non-empty query; an empty "?" or "#" parses to an empty search and hash.
   if (raw.includes('?') || raw.includes('#')) emit('public-url-query', ['publicUrl'], 'must not contain a query or fragment');
@@ -128,8 +187,17 @@ function lintPublicUrl(config: Config, ctx: LintContext, emit: Emit): void {
   // sign-in loop), and the URL parser silently resolves "%2e%2e". /oauth2 is the gate's own.
   const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/i.exec(raw)?.[1] ?? '';
   const plain = path.replace(/\/+$/, '');
-  if (plain !== '' && (!/^(\/[A-Za-z0-9._~-]+)+$/.test(plain) || plain.split('/').some((seg) => seg === '.' || seg === '..') || /^\/oauth2(\/|$)/i.test(plain))) {
-    emit('public-url-path', ['publicUrl'], `the path "${path}" must be plain segments of letters, digits, "-", ".", "_" and "~" (such as /auth), and not under /oauth2`);
+  if (
+    plain !== '' &&
+    (!/^(\/[A-Za-z0-9._~-]+)+$/.test(plain) ||
+      plain.split('/').some((seg) => seg === '.' || seg === '..') ||
+      /^\/oauth2(\/|$)/i.test(plain))
+  ) {
+    emit(
+      'public-url-path',
+      ['publicUrl'],
+      `the path "${path}" must be plain segments of letters, digits, "-", ".", "_" and "~" (such as /auth), and not under /oauth2`,
+    );
   }
 }
 
@@ -166,7 +234,7 @@ function subjectIsEmpty(s: Exclude<AppConfig['allow'], undefined>): boolean {
 function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
   lintShadowed(config.apps, emit);
   const firstByName = new Map<string, number>();
-  const portalPort = portal ? (portal.port || (portal.protocol === 'https:' ? '443' : '80')) : '';
+  const portalPort = portal ? portal.port || (portal.protocol === 'https:' ? '443' : '80') : '';
   config.apps.forEach((app, i) => {
     const decisions = (['public', 'allow', 'deny'] as const).filter((k) => app[k] !== undefined);
     if (decisions.length === 0) {
@@ -183,7 +251,11 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
     if (app.public && app.paths === undefined) {
       app.hosts.forEach((h, j) => {
         if (h.startsWith('*.')) {
-          emit('public-wildcard-host', ['apps', i, 'hosts', j], `public: true without paths makes every host under ${h.slice(2)} public, including ones added later`);
+          emit(
+            'public-wildcard-host',
+            ['apps', i, 'hosts', j],
+            `public: true without paths makes every host under ${h.slice(2)} public, including ones added later`,
+          );
         }
       });
     }
@@ -192,7 +264,6 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
     if (first === undefined) firstByName.set(app.name, i);
     else emit('duplicate-app-name', ['apps', i, 'name'], `duplicate app name ${app.name} (first used by apps[${first}])`);
 
-
     // In reverse-proxy mode (upstream set) Gatehouse routes /oauth2/* itself before any rule,
     // so only a forward-auth app can lock the portal's own pages behind the portal. A portal
     // under a path (publicUrl https://example.org/auth) shares its host: everything under the
@@ -200,7 +271,11 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
     if (portal && portal.pathname === '/' && !app.public && app.paths === undefined && app.upstream === undefined) {
       app.hosts.forEach((h, j) => {
         if (hostPatternMatches(h, portal.hostname, portalPort)) {
-          emit('portal-host-protected', ['apps', i, 'hosts', j], `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`);
+          emit(
+            'portal-host-protected',
+            ['apps', i, 'hosts', j],
+            `the portal host ${portal.hostname} is protected by apps[${i}]; the sign-in pages would loop (give the app paths, or serve the portal on its own host)`,
+          );
         }
       });
     }
@@ -212,7 +287,11 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
       app.paths.forEach((p, k) => {
         const literal = p.split('*', 1)[0] ?? '';
         if ((base !== '' && (literal === base || literal.startsWith(`${base}/`))) || literal.startsWith('/oauth2/')) {
-          emit('rule-portal-path', ['apps', i, 'paths', k], `${p} on the portal host ${portal.hostname} is the portal's own: forward auth answers it before any rule, so this rule never applies there`);
+          emit(
+            'rule-portal-path',
+            ['apps', i, 'paths', k],
+            `${p} on the portal host ${portal.hostname} is the portal's own: forward auth answers it before any rule, so this rule never applies there`,
+          );
         }
       });
     }
@@ -222,16 +301,28 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
       const upPort = up.port || (up.protocol === 'https:' ? '443' : '80');
       if (portal && up.hostname === portal.hostname) {
         emit('upstream-loop', ['apps', i, 'upstream'], `points at the portal host ${portal.hostname}; Gatehouse would proxy to itself`);
-      } else if (upPort !== '0' && upPort === String(config.listen.port)
-        && (up.hostname === config.listen.host || (isLocalHost(up.hostname) && ['0.0.0.0', '::', '127.0.0.1', 'localhost'].includes(config.listen.host)))) {
-        emit('upstream-loop', ['apps', i, 'upstream'], `points at Gatehouse's own listen address ${config.listen.host}:${config.listen.port}; Gatehouse would proxy to itself`);
+      } else if (
+        upPort !== '0' &&
+        upPort === String(config.listen.port) &&
+        (up.hostname === config.listen.host ||
+          (isLocalHost(up.hostname) && ['0.0.0.0', '::', '127.0.0.1', 'localhost'].includes(config.listen.host)))
+      ) {
+        emit(
+          'upstream-loop',
+          ['apps', i, 'upstream'],
+          `points at Gatehouse's own listen address ${config.listen.host}:${config.listen.port}; Gatehouse would proxy to itself`,
+        );
       }
     }
 
     if (config.domains.length > 0) {
       app.hosts.forEach((h, j) => {
         if (!config.domains.some((d) => domainCovers(d.domain, h))) {
-          emit('host-outside-domains', ['apps', i, 'hosts', j], `${splitHost(h).name} is not under any domains[] entry; redirects back to it after sign-in will be refused`);
+          emit(
+            'host-outside-domains',
+            ['apps', i, 'hosts', j],
+            `${splitHost(h).name} is not under any domains[] entry; redirects back to it after sign-in will be refused`,
+          );
         }
       });
     }
@@ -246,7 +337,11 @@ function lintApps(config: Config, portal: URL | undefined, emit: Emit): void {
 // (exact name and wildcard base) as they are walked, so each rule is compared only with the
 // earlier rules that could cover its first host: near-linear in the number of apps.
 
-interface HostPat { name: string; port: string | undefined; wildcard: boolean }
+interface HostPat {
+  name: string;
+  port: string | undefined;
+  wildcard: boolean;
+}
 
 function hostPat(pattern: string): HostPat {
   const { name, port } = splitHost(pattern.toLowerCase());
@@ -310,7 +405,11 @@ function lintShadowed(apps: readonly AppConfig[], emit: Emit): void {
     for (const key of coveringKeys(lh[0] as HostPat)) for (const i of index.get(key) ?? []) candidates.add(i);
     const first = [...candidates].sort((a, b) => a - b).find((i) => appCovers(apps[i] as AppConfig, later, hostsOf[i] as HostPat[], lh));
     if (first !== undefined) {
-      emit('unreachable-rule', ['apps', j], `can never match: ${appLabel(first, apps[first] as AppConfig)} matches every request it would (hosts, paths, methods, networks) and decides first; move it above apps[${first}] or narrow apps[${first}]`);
+      emit(
+        'unreachable-rule',
+        ['apps', j],
+        `can never match: ${appLabel(first, apps[first] as AppConfig)} matches every request it would (hosts, paths, methods, networks) and decides first; move it above apps[${first}] or narrow apps[${first}]`,
+      );
     }
     if (!decidesAll(later)) return;
     for (const h of lh) {
@@ -333,7 +432,11 @@ function lintDomains(config: Config, emit: Emit): void {
     // github.io); an unlisted name like "localhost" only matches the implicit "*" rule.
     const info = parseDomain(cookie, { allowPrivateDomains: true });
     if (info.publicSuffix === cookie && (info.isIcann === true || info.isPrivate === true)) {
-      emit('cookie-domain-public-suffix', path, `${cookie} is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it`);
+      emit(
+        'cookie-domain-public-suffix',
+        path,
+        `${cookie} is a public suffix: browsers reject cookies for it, and it would share cookies with every site under it`,
+      );
     } else if (explicit && d.domain !== cookie && !d.domain.endsWith(`.${cookie}`)) {
       emit('cookie-domain-mismatch', path, `${cookie} is not ${d.domain} or a parent of it; browsers reject the cookie`);
     }
@@ -343,17 +446,25 @@ function lintDomains(config: Config, emit: Emit): void {
 // ---- network, storage, sessions, secrets
 
 /** 127.0.0.0/8 and ::1 (and addresses inside them): a proxy on the same machine, where auto is the default. */
-const LOOPBACK = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:[89]|[12]\d|3[0-2]))?|::1(?:\/128)?|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:10[4-9]|11\d|12[0-8]))?)$/i;
+const LOOPBACK =
+  /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:[89]|[12]\d|3[0-2]))?|::1(?:\/128)?|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:\/(?:10[4-9]|11\d|12[0-8]))?)$/i;
 
 function lintTrustedProxies(config: Config, emit: Emit): void {
   config.trustedProxies.forEach(({ cidr, kind }, i) => {
     if (/\/0+$/.test(cidr)) {
-      emit('trusted-proxies-everyone', ['trustedProxies', i], `${cidr} trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers`);
+      emit(
+        'trusted-proxies-everyone',
+        ['trustedProxies', i],
+        `${cidr} trusts every peer: any client can spoof X-Forwarded-* and X-Original-* headers`,
+      );
     } else if (kind === 'auto' && !LOOPBACK.test(cidr)) {
       // auto is safe with the shipped proxy configs only because disagreeing families are
       // refused; a kind makes the other family unread (see http/forwarded.ts).
-      emit('trusted-proxies-kind', ['trustedProxies', i],
-        `${cidr} has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: ${cidr}, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy`);
+      emit(
+        'trusted-proxies-kind',
+        ['trustedProxies', i],
+        `${cidr} has no kind: Gatehouse reads X-Original-URL when present, else X-Forwarded-*; write { cidr: ${cidr}, kind: nginx } for nginx and ingress-nginx, or kind: forwarded for Traefik and Caddy`,
+      );
     }
   });
 }
@@ -393,8 +504,11 @@ function lintConnectors(config: Config, emit: Emit): void {
     if (c.createAccounts !== 'auto') return;
     const restricted = Object.values(c.allow).some((v) => Array.isArray(v) && v.length > 0);
     if (!restricted) {
-      emit('connector-open-to-everyone', ['connectors', i, 'allow'],
-        `connector ${c.id} creates an account for ANY ${c.type === 'github' ? 'GitHub' : c.type === 'entra' ? 'Microsoft' : 'upstream'} user who signs in; restrict it with allow (${c.type === 'github' ? 'orgs, teams' : 'groups'}, emailDomains, emails) or use createAccounts: invite`);
+      emit(
+        'connector-open-to-everyone',
+        ['connectors', i, 'allow'],
+        `connector ${c.id} creates an account for ANY ${c.type === 'github' ? 'GitHub' : c.type === 'entra' ? 'Microsoft' : 'upstream'} user who signs in; restrict it with allow (${c.type === 'github' ? 'orgs, teams' : 'groups'}, emailDomains, emails) or use createAccounts: invite`,
+      );
     }
   });
 }
@@ -412,6 +526,10 @@ function lintInlineSecrets(config: Config, references: ReadonlySet<string>, emit
     if (references.has(formatIssuePath(path))) return;
     emit('inline-secret', path, 'written inline: use ${file:/path} or ${env:NAME}, so the secret is not in the config file');
   };
-  config.clients.forEach((c, i) => { if (c?.secret !== undefined) check(['clients', i, 'secret']); });
-  config.connectors.forEach((c, i) => { if (c !== undefined) check(['connectors', i, 'clientSecret']); });
+  config.clients.forEach((c, i) => {
+    if (c?.secret !== undefined) check(['clients', i, 'secret']);
+  });
+  config.connectors.forEach((c, i) => {
+    if (c !== undefined) check(['connectors', i, 'clientSecret']);
+  });
 }

@@ -21,7 +21,10 @@ async function write(dir: string, files: Record<string, string>): Promise<void> 
 
 /** The problems of a load that must fail; fails the test if it loads. */
 async function problemsOf(p: Promise<unknown>): Promise<readonly string[]> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof GatehouseError, `expected a GatehouseError, got ${String(err)}`);
   assert.equal(err.kind, 'config_invalid');
   assert.equal(err.detail, `the configuration has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
@@ -85,7 +88,7 @@ test('a directory with many mistakes across files lists every one, with exact pa
 test('${env:} and ${file:} references resolve whole or embedded; $${ is a literal', async (t) => {
   const dir = await tempDir(t);
   await write(dir, {
-    'session': `${SECRET}\n`,
+    session: `${SECRET}\n`,
     'two-newlines': 'kept\n\n',
   });
   await write(dir, {
@@ -98,7 +101,10 @@ test('${env:} and ${file:} references resolve whole or embedded; $${ is a litera
     ].join('\n'),
   });
   const oldSecret = '00282866a8ac892dcff6f8a71ff46e133e334e63795929c3406936edb920503a';
-  const loaded = await loadConfig({ path: join(dir, 'gatehouse.yaml'), env: { AUTH_HOST: 'auth.example.org', OLD_SECRET: oldSecret, DB_PASSWORD: 'pw' } });
+  const loaded = await loadConfig({
+    path: join(dir, 'gatehouse.yaml'),
+    env: { AUTH_HOST: 'auth.example.org', OLD_SECRET: oldSecret, DB_PASSWORD: 'pw' },
+  });
   assert.equal(loaded.config.publicUrl, 'https://auth.example.org');
   assert.deepEqual(loaded.config.secrets.session, [SECRET, oldSecret]);
   assert.equal(loaded.config.dataDir, 'kept\n');
@@ -163,8 +169,14 @@ test('a ConfigMap-style directory: visible symlinks through ..data, merged in na
   const loaded = await loadConfig({ path: dir, env: {} });
   assert.deepEqual(loaded.sources, [join(dir, '00-base.yaml'), join(dir, '10-apps.yaml')]);
   assert.deepEqual(loaded.config.listen, { host: '0.0.0.0', port: 8080 });
-  assert.deepEqual(loaded.config.domains, [{ domain: 'example.org', allowHttp: false }, { domain: 'example.net', allowHttp: false }]);
-  assert.deepEqual(loaded.config.apps.map((a) => a.name), ['grafana', 'wiki']);
+  assert.deepEqual(loaded.config.domains, [
+    { domain: 'example.org', allowHttp: false },
+    { domain: 'example.net', allowHttp: false },
+  ]);
+  assert.deepEqual(
+    loaded.config.apps.map((a) => a.name),
+    ['grafana', 'wiki'],
+  );
   assert.equal(loaded.config.log.level, 'debug');
 });
 
@@ -203,7 +215,9 @@ test('file-level problems: missing path, empty directory, a top level that is no
   assert.deepEqual(await problemsOf(loadConfig({ path: join(dir, 'nope.yaml') })), [`${join(dir, 'nope.yaml')}: cannot be read (ENOENT)`]);
   assert.deepEqual(await problemsOf(loadConfig({ path: dir })), [`${dir}: the directory has no *.yaml or *.yml files`]);
   await write(dir, { 'list.yaml': '- a\n- b\n', 'empty.yaml': '# nothing yet\n' });
-  assert.deepEqual(await problemsOf(loadConfig({ path: dir })), [`${join(dir, 'list.yaml')}: expected a mapping of keys at the top level, got a list`]);
+  assert.deepEqual(await problemsOf(loadConfig({ path: dir })), [
+    `${join(dir, 'list.yaml')}: expected a mapping of keys at the top level, got a list`,
+  ]);
   await rm(join(dir, 'list.yaml'));
   await write(dir, { 'url.yaml': 'publicUrl: https://auth.example.org\n' });
   assert.equal((await loadConfig({ path: dir })).config.publicUrl, 'https://auth.example.org');
@@ -240,7 +254,9 @@ test('schema messages: unions, required keys, unknown keys in nested objects, "_
 test('loading has no side effects: nothing created or written', async (t) => {
   const dir = await tempDir(t);
   const dataDir = join(dir, 'data', 'deeper');
-  await write(dir, { 'gatehouse.yaml': `publicUrl: https://auth.example.org\ndataDir: ${dataDir}\ndatabase: { url: "sqlite:${join(dataDir, 'db.sqlite')}" }\n` });
+  await write(dir, {
+    'gatehouse.yaml': `publicUrl: https://auth.example.org\ndataDir: ${dataDir}\ndatabase: { url: "sqlite:${join(dataDir, 'db.sqlite')}" }\n`,
+  });
   const loaded = await loadConfig({ path: join(dir, 'gatehouse.yaml') });
   assert.equal(loaded.config.dataDir, dataDir);
   assert.equal(existsSync(join(dir, 'data')), false);
@@ -290,12 +306,18 @@ test('YAML merge keys share settings between apps, and top-level x- keys hold th
     ].join('\n'),
   });
   const { config } = await loadConfig({ path: join(dir, 'gatehouse.yaml'), env: {} });
-  assert.deepEqual(config.apps.map((a) => [a.name, a.allow, a.headers?.user]), [
-    ['grafana', { groups: ['admins'] }, 'X-WEBAUTH-USER'],
-    // A key written beside the merge wins over the merged one (YAML's merge rule).
-    ['argocd', { groups: ['admins'] }, 'X-ARGO-USER'],
-  ]);
-  assert.equal(Object.keys(config).some((k) => k.startsWith('x-')), false);
+  assert.deepEqual(
+    config.apps.map((a) => [a.name, a.allow, a.headers?.user]),
+    [
+      ['grafana', { groups: ['admins'] }, 'X-WEBAUTH-USER'],
+      // A key written beside the merge wins over the merged one (YAML's merge rule).
+      ['argocd', { groups: ['admins'] }, 'X-ARGO-USER'],
+    ],
+  );
+  assert.equal(
+    Object.keys(config).some((k) => k.startsWith('x-')),
+    false,
+  );
 });
 
 test('an x- key below the top level is still an unknown key', async (t) => {

@@ -43,13 +43,18 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     : salvage(merged.tree, parsed.error.issues);
   const failedText = refs.failedPaths.map((p) => formatIssuePath(p));
   const referencePaths = refs.referencePaths.map((p) => formatIssuePath(p));
-  const lints: Lint[] = salvaged.config === undefined ? [] : lintConfig(salvaged.config, { fromFile: true, referencePaths }).filter((l) => {
-    if (read.incomplete && l.code === 'public-url-required') return false;
-    // With some domains invalid, which hosts they would cover is unknown.
-    if (salvaged.partialLists.has('domains') && l.code === 'host-outside-domains') return false;
-    if (salvaged.dropped.has(/^[^.[]+/.exec(l.path)?.[0] ?? '')) return false;
-    return !failedText.some((f) => l.path === f || l.path.startsWith(`${f}.`) || l.path.startsWith(`${f}[`) || f.startsWith(`${l.path}[`));
-  });
+  const lints: Lint[] =
+    salvaged.config === undefined
+      ? []
+      : lintConfig(salvaged.config, { fromFile: true, referencePaths }).filter((l) => {
+          if (read.incomplete && l.code === 'public-url-required') return false;
+          // With some domains invalid, which hosts they would cover is unknown.
+          if (salvaged.partialLists.has('domains') && l.code === 'host-outside-domains') return false;
+          if (salvaged.dropped.has(/^[^.[]+/.exec(l.path)?.[0] ?? '')) return false;
+          return !failedText.some(
+            (f) => l.path === f || l.path.startsWith(`${f}.`) || l.path.startsWith(`${f}[`) || f.startsWith(`${l.path}[`),
+          );
+        });
 
   const problems = [
     ...read.problems,
@@ -75,7 +80,11 @@ const ELEMENT_SCHEMAS = { apps: appSchema, domains: domainSchema, groups: groupS
 type ElementList = keyof typeof ELEMENT_SCHEMAS;
 const isElementList = (k: string): k is ElementList => Object.hasOwn(ELEMENT_SCHEMAS, k);
 
-interface Salvaged { config: Config | undefined; dropped: Set<string>; partialLists: Set<string> }
+interface Salvaged {
+  config: Config | undefined;
+  dropped: Set<string>;
+  partialLists: Set<string>;
+}
 
 /**
  * The config without its unknown keys, without the top-level keys that have other problems,

@@ -26,12 +26,24 @@ export function loadConfigOffThread(opts: { path: string; env?: NodeJS.ProcessEn
       fn();
       void worker.terminate();
     };
-    worker.once('message', (m: WorkerAnswer) => settle(() => {
-      if (m.ok && m.loaded) resolve(m.loaded);
-      else if (m.error && 'kind' in m.error) reject(new GatehouseError(m.error.kind, m.error.detail, { problems: m.error.problems }));
-      else reject(new GatehouseError('internal', `loading the configuration failed: ${m.error && 'message' in m.error ? m.error.message : 'no answer'}`));
-    }));
-    worker.once('error', (err) => settle(() => reject(new GatehouseError('internal', `loading the configuration failed: ${err.message}`, { cause: err }))));
-    worker.once('exit', (code) => settle(() => reject(new GatehouseError('internal', `the configuration loader exited with code ${code} before answering`))));
+    worker.once('message', (m: WorkerAnswer) =>
+      settle(() => {
+        if (m.ok && m.loaded) resolve(m.loaded);
+        else if (m.error && 'kind' in m.error) reject(new GatehouseError(m.error.kind, m.error.detail, { problems: m.error.problems }));
+        else
+          reject(
+            new GatehouseError(
+              'internal',
+              `loading the configuration failed: ${m.error && 'message' in m.error ? m.error.message : 'no answer'}`,
+            ),
+          );
+      }),
+    );
+    worker.once('error', (err) =>
+      settle(() => reject(new GatehouseError('internal', `loading the configuration failed: ${err.message}`, { cause: err }))),
+    );
+    worker.once('exit', (code) =>
+      settle(() => reject(new GatehouseError('internal', `the configuration loader exited with code ${code} before answering`))),
+    );
   });
 }

@@ -7,7 +7,10 @@ import { isPlainObject, setOwn } from './merge.ts';
 import { formatIssuePath } from './paths.ts';
 import { errorCode } from './sources.ts';
 
-export interface PathProblem { path: PropertyKey[]; message: string }
+export interface PathProblem {
+  path: PropertyKey[];
+  message: string;
+}
 
 export interface ResolveResult {
   problems: PathProblem[];
@@ -28,18 +31,25 @@ const FILE_REF = /^file:(.+)$/;
 
 type FileRead = { ok: true; value: string } | { ok: false; code: string };
 
-interface StringLeaf { path: PropertyKey[]; holder: Record<string, unknown> | unknown[]; key: string | number; text: string }
+interface StringLeaf {
+  path: PropertyKey[];
+  holder: Record<string, unknown> | unknown[];
+  key: string | number;
+  text: string;
+}
 
 function collect(node: unknown, path: PropertyKey[], out: StringLeaf[]): void {
   if (Array.isArray(node)) {
     node.forEach((v, i) => {
-      if (typeof v === 'string') { if (v.includes('${')) out.push({ path: [...path, i], holder: node, key: i, text: v }); }
-      else collect(v, [...path, i], out);
+      if (typeof v === 'string') {
+        if (v.includes('${')) out.push({ path: [...path, i], holder: node, key: i, text: v });
+      } else collect(v, [...path, i], out);
     });
   } else if (isPlainObject(node)) {
     for (const [k, v] of Object.entries(node)) {
-      if (typeof v === 'string') { if (v.includes('${')) out.push({ path: [...path, k], holder: node, key: k, text: v }); }
-      else collect(v, [...path, k], out);
+      if (typeof v === 'string') {
+        if (v.includes('${')) out.push({ path: [...path, k], holder: node, key: k, text: v });
+      } else collect(v, [...path, k], out);
     }
   }
 }
@@ -74,7 +84,10 @@ export async function resolveReferences(tree: Record<string, unknown>, env: Node
     for (const m of leaf.text.matchAll(TOKEN)) {
       parts.push(leaf.text.slice(last, m.index));
       last = m.index + m[0].length;
-      if (m[0] === '$${') { parts.push('${'); continue; }
+      if (m[0] === '$${') {
+        parts.push('${');
+        continue;
+      }
       const inner = m[1];
       const envRef = inner === undefined ? null : ENV_REF.exec(inner);
       const fileRef = inner === undefined ? null : FILE_REF.exec(inner);
@@ -83,7 +96,10 @@ export async function resolveReferences(tree: Record<string, unknown>, env: Node
         const name = envRef[1] ?? '';
         const value = env[name];
         if (value === undefined) parts.push({ problem: `\${env:${name}} is not set` });
-        else { parts.push(value); result.values.push(value); }
+        else {
+          parts.push(value);
+          result.values.push(value);
+        }
       } else if (fileRef) {
         usedReference = true;
         const file = fileRef[1] ?? '';
@@ -99,11 +115,19 @@ export async function resolveReferences(tree: Record<string, unknown>, env: Node
     let value = '';
     const problems: string[] = [];
     for (const part of parts) {
-      if (typeof part === 'string') { value += part; continue; }
-      if ('problem' in part) { problems.push(part.problem); continue; }
+      if (typeof part === 'string') {
+        value += part;
+        continue;
+      }
+      if ('problem' in part) {
+        problems.push(part.problem);
+        continue;
+      }
       const read = await part.read;
-      if (read.ok) { value += read.value; result.values.push(read.value); }
-      else problems.push(`\${file:${part.file}} cannot be read (${read.code})`);
+      if (read.ok) {
+        value += read.value;
+        result.values.push(read.value);
+      } else problems.push(`\${file:${part.file}} cannot be read (${read.code})`);
     }
 
     if (problems.length > 0) {

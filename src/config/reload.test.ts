@@ -33,17 +33,30 @@ function harness(t: TestContext, opts: { path: string; env?: NodeJS.ProcessEnv; 
   const watcher = new ConfigWatcher({
     ...opts,
     logger,
-    onReload: (next) => { reloaded.push(next); wake?.(); },
-    onError: (err) => { errors.push(err); wake?.(); },
-    onResult: (ok, trigger) => { results.push([ok, trigger]); },
+    onReload: (next) => {
+      reloaded.push(next);
+      wake?.();
+    },
+    onError: (err) => {
+      errors.push(err);
+      wake?.();
+    },
+    onResult: (ok, trigger) => {
+      results.push([ok, trigger]);
+    },
   });
   t.after(() => watcher.stop());
   // Waiting for the file system to report a change cannot avoid real time; the timeout only
   // turns a missed event into a failure instead of a hang.
-  const next = () => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no reload within 5 s')), 5000);
-    wake = () => { clearTimeout(timer); wake = undefined; resolve(); };
-  });
+  const next = () =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no reload within 5 s')), 5000);
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+    });
   return { watcher, logger, reloaded, errors, results, next };
 }
 
@@ -82,11 +95,15 @@ test('an invalid config is refused: every problem logged, no secret in the logs,
   h.watcher.start();
 
   const seen = h.next();
-  await replace(file, config('auth.example.org', [
-    `secrets: { session: ["\${env:SESSION}", "\${file:${weakFile}}"] }`,
-    'listen: { port: "${env:PORT}" }',
-    'log: { level: loud }',
-  ].join('\n')));
+  await replace(
+    file,
+    config(
+      'auth.example.org',
+      [`secrets: { session: ["\${env:SESSION}", "\${file:${weakFile}}"] }`, 'listen: { port: "${env:PORT}" }', 'log: { level: loud }'].join(
+        '\n',
+      ),
+    ),
+  );
   await seen;
 
   const problems = [
@@ -112,7 +129,10 @@ test('an invalid config is refused: every problem logged, no secret in the logs,
   const fixed = h.next();
   await replace(file, config('auth.example.org', `secrets: { session: ["\${env:SESSION}", "${NEXT_SECRET}"] }\n`));
   await fixed;
-  assert.deepEqual(h.reloaded.map((r) => r.config.secrets.session), [[SECRET, NEXT_SECRET]]);
+  assert.deepEqual(
+    h.reloaded.map((r) => r.config.secrets.session),
+    [[SECRET, NEXT_SECRET]],
+  );
 });
 
 test('manual and sighup reloads report true or false; onReload throwing is a failure', async (t) => {
@@ -133,12 +153,26 @@ test('manual and sighup reloads report true or false; onReload throwing is a fai
   assert.equal(failing.failures, 1);
 
   await writeFile(file, config('auth.example.org'));
-  const throwing = new ConfigWatcher({ path: file, logger, onReload: () => { throw new Error('swap failed'); } });
+  const throwing = new ConfigWatcher({
+    path: file,
+    logger,
+    onReload: () => {
+      throw new Error('swap failed');
+    },
+  });
   assert.equal(await throwing.reload('manual'), false);
   assert.equal(throwing.reloads, 0);
   assert.equal(throwing.failures, 1);
-  assert.deepEqual(logger.lines.at(-1), { level: 'error', msg: 'configuration reload failed, the previous configuration stays in force', fields: { trigger: 'manual', err: 'swap failed' } });
-  assert.deepEqual(h.results, [[true, 'sighup'], [true, 'manual'], [false, 'sighup']]);
+  assert.deepEqual(logger.lines.at(-1), {
+    level: 'error',
+    msg: 'configuration reload failed, the previous configuration stays in force',
+    fields: { trigger: 'manual', err: 'swap failed' },
+  });
+  assert.deepEqual(h.results, [
+    [true, 'sighup'],
+    [true, 'manual'],
+    [false, 'sighup'],
+  ]);
 });
 
 test('rapid changes are debounced into one reload', async (t) => {
@@ -152,7 +186,10 @@ test('rapid changes are debounced into one reload', async (t) => {
     t.mock.timers.tick(99);
   }
   assert.equal(h.reloaded.length, 0);
-  const seen = new Promise<void>((resolve) => { const check = () => (h.reloaded.length > 0 ? resolve() : setImmediate(check)); check(); });
+  const seen = new Promise<void>((resolve) => {
+    const check = () => (h.reloaded.length > 0 ? resolve() : setImmediate(check));
+    check();
+  });
   t.mock.timers.tick(1);
   await seen;
   t.mock.timers.tick(10_000);
@@ -171,7 +208,10 @@ test('rapid writes to a watched file end in the last version', async (t) => {
   for (let i = 1; i <= 5; i++) await writeFile(file, config(`v${i}.example.org`));
   await seen;
   await h.watcher.reload('file');
-  assert.deepEqual(h.reloaded.map((r) => r.config.publicUrl), ['https://v5.example.org']);
+  assert.deepEqual(
+    h.reloaded.map((r) => r.config.publicUrl),
+    ['https://v5.example.org'],
+  );
 });
 
 test('a ConfigMap ..data swap in a watched directory is picked up', async (t) => {
@@ -193,7 +233,10 @@ test('a ConfigMap ..data swap in a watched directory is picked up', async (t) =>
   await rm(join(dir, '..2026_01_01_00_00_00.000000001'), { recursive: true });
   await seen;
   await h.watcher.reload('file');
-  assert.deepEqual(h.reloaded.map((r) => r.config.publicUrl), ['https://login.example.org']);
+  assert.deepEqual(
+    h.reloaded.map((r) => r.config.publicUrl),
+    ['https://login.example.org'],
+  );
   assert.deepEqual(h.reloaded[0]?.sources, [join(dir, 'gatehouse.yaml')]);
 });
 
@@ -211,6 +254,9 @@ test('a rotated ${file:} secret is seen without a restart', async (t) => {
   const seen = h.next();
   await replace(join(secrets, 'session'), `${NEXT_SECRET}\n`);
   await seen;
-  assert.deepEqual(h.reloaded.map((r) => r.config.secrets.session), [[NEXT_SECRET]]);
+  assert.deepEqual(
+    h.reloaded.map((r) => r.config.secrets.session),
+    [[NEXT_SECRET]],
+  );
   assert.ok(!h.logger.text().includes(NEXT_SECRET));
 });

@@ -136,9 +136,15 @@ export class ConfigWatcher {
     this.failures++;
     if (isGatehouseError(err)) {
       // Problems name paths and references, never values.
-      this.#opts.logger.error({ trigger, problems: err.problems }, `configuration reload failed, the previous configuration stays in force: ${err.detail}`);
+      this.#opts.logger.error(
+        { trigger, problems: err.problems },
+        `configuration reload failed, the previous configuration stays in force: ${err.detail}`,
+      );
     } else {
-      this.#opts.logger.error({ trigger, err: err instanceof Error ? err.message : String(err) }, 'configuration reload failed, the previous configuration stays in force');
+      this.#opts.logger.error(
+        { trigger, err: err instanceof Error ? err.message : String(err) },
+        'configuration reload failed, the previous configuration stays in force',
+      );
     }
     this.#opts.onError?.(err);
     this.#opts.onResult?.(false, trigger);
@@ -171,7 +177,10 @@ export class ConfigWatcher {
   #sync(): void {
     const targets = this.#targets();
     for (const [dir, w] of this.#watchers) {
-      if (!targets.has(dir)) { w.close(); this.#watchers.delete(dir); }
+      if (!targets.has(dir)) {
+        w.close();
+        this.#watchers.delete(dir);
+      }
     }
     for (const [dir, wanted] of targets) {
       this.#watchers.get(dir)?.close();

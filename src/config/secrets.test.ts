@@ -31,8 +31,12 @@ test('secretStrength reads each encoding', () => {
 test('a 44-character base64 secret passes; 32 hex characters and a repeated character fail with advice', () => {
   assert.equal(weakSecretMessage(BASE64_32), undefined);
   assert.equal(weakSecretMessage(HEX_32), undefined);
-  assert.equal(weakSecretMessage(HEX_16),
-    'the secret has about 16 bytes of entropy (read as hex); at least 32 are needed: generate one with `openssl rand -base64 32`');
-  assert.equal(weakSecretMessage('a'.repeat(64)),
-    'the secret has about 2 bytes of entropy (read as raw text, which needs at least 32 bytes and 16 distinct characters); at least 32 are needed: generate one with `openssl rand -base64 32`');
+  assert.equal(
+    weakSecretMessage(HEX_16),
+    'the secret has about 16 bytes of entropy (read as hex); at least 32 are needed: generate one with `openssl rand -base64 32`',
+  );
+  assert.equal(
+    weakSecretMessage('a'.repeat(64)),
+    'the secret has about 2 bytes of entropy (read as raw text, which needs at least 32 bytes and 16 distinct characters); at least 32 are needed: generate one with `openssl rand -base64 32`',
+  );
 });

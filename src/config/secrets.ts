@@ -28,8 +28,13 @@ export function secretStrength(s: string): { bytes: number; encoding: SecretEnco
   if (HEX.test(s) && distinct(s.toLowerCase()) >= 8) return { bytes: s.length / 2, encoding: 'hex' };
   const body = s.replace(/=+$/, '');
   const padded = body.length !== s.length;
-  if ((BASE64.test(s) || BASE64URL.test(s)) && body.length >= 43 && body.length % 4 !== 1
-    && (!padded || s.length % 4 === 0) && distinct(body) >= 16) {
+  if (
+    (BASE64.test(s) || BASE64URL.test(s)) &&
+    body.length >= 43 &&
+    body.length % 4 !== 1 &&
+    (!padded || s.length % 4 === 0) &&
+    distinct(body) >= 16
+  ) {
     return { bytes: Math.floor((body.length * 3) / 4), encoding: 'base64' };
   }
   return { bytes: Math.min(Buffer.byteLength(s, 'utf8'), distinct(s) * 2), encoding: 'raw' };

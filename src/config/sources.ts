@@ -7,7 +7,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 
-export interface ParsedSource { file: string; data: Record<string, unknown> }
+export interface ParsedSource {
+  file: string;
+  data: Record<string, unknown>;
+}
 
 export interface SourceReadResult {
   /** Every file read, in merge order. */
@@ -84,7 +87,9 @@ export function parseYaml(file: string, text: string): { data: Record<string, un
       problems: doc.errors.map((e) => {
         const pos = e.linePos?.[0];
         // The pretty message ends with a source excerpt, which could show a literal secret: cut it.
-        const msg = lowerFirst(e.message.split(' at line ')[0] ?? e.message).replace(/\s+/g, ' ').trim();
+        const msg = lowerFirst(e.message.split(' at line ')[0] ?? e.message)
+          .replace(/\s+/g, ' ')
+          .trim();
         return pos ? `${file}:${pos.line}:${pos.col}: ${msg}` : `${file}: ${msg}`;
       }),
     };
@@ -97,7 +102,9 @@ export function parseYaml(file: string, text: string): { data: Record<string, un
   }
   if (data === null || data === undefined) return { data: {} };
   if (typeof data !== 'object' || Array.isArray(data)) {
-    return { problems: [`${file}: expected a mapping of keys at the top level, got ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}`] };
+    return {
+      problems: [`${file}: expected a mapping of keys at the top level, got ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}`],
+    };
   }
   // Top-level `x-` keys are extension fields, as in Compose files: a place to keep anchors that
   // `<<` merges elsewhere. They are not settings, so they are dropped before validation.

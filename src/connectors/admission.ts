@@ -16,8 +16,10 @@ export function refusal(cfg: ConnectorConfig, id: ExternalIdentity): string | nu
   const groups = new Set(id.groups);
   if (cfg.type === 'github') {
     const a = cfg.allow;
-    if (a.orgs && !a.orgs.some((o) => groups.has(o.toLowerCase()))) return `not a member of any organization in connectors[${cfg.id}].allow.orgs`;
-    if (a.teams && !a.teams.some((t) => groups.has(t.toLowerCase()))) return `not a member of any team in connectors[${cfg.id}].allow.teams`;
+    if (a.orgs && !a.orgs.some((o) => groups.has(o.toLowerCase())))
+      return `not a member of any organization in connectors[${cfg.id}].allow.orgs`;
+    if (a.teams && !a.teams.some((t) => groups.has(t.toLowerCase())))
+      return `not a member of any team in connectors[${cfg.id}].allow.teams`;
   } else if (cfg.allow.groups && !cfg.allow.groups.some((g) => groups.has(g))) {
     return `not in any group of connectors[${cfg.id}].allow.groups`;
   }
@@ -25,8 +27,10 @@ export function refusal(cfg: ConnectorConfig, id: ExternalIdentity): string | nu
     const domain = verifiedDomain(id);
     if (domain === null) return 'no verified email address, and allow.emailDomains or allow.emails needs one';
     const email = id.email!.toLowerCase();
-    if (allow.emailDomains && !allow.emailDomains.some((d) => d.toLowerCase() === domain)) return `email domain ${domain} is not in connectors[${cfg.id}].allow.emailDomains`;
-    if (allow.emails && !allow.emails.some((e) => e.toLowerCase() === email)) return `email address is not in connectors[${cfg.id}].allow.emails`;
+    if (allow.emailDomains && !allow.emailDomains.some((d) => d.toLowerCase() === domain))
+      return `email domain ${domain} is not in connectors[${cfg.id}].allow.emailDomains`;
+    if (allow.emails && !allow.emails.some((e) => e.toLowerCase() === email))
+      return `email address is not in connectors[${cfg.id}].allow.emails`;
   }
   return null;
 }

@@ -21,7 +21,10 @@ export class EntraConnector extends OidcConnector {
     super(config, {
       issuer: `${config.authority.replace(/\/+$/, '')}/${config.tenant}/v2.0`,
       claims: { username: 'preferred_username', email: 'email', emailVerified: 'xms_edov', name: 'name', groups: 'groups' },
-      userinfo: false, scopes: DEFAULT_SCOPES, label: config.name ?? 'Microsoft', fetch: fetchImpl,
+      userinfo: false,
+      scopes: DEFAULT_SCOPES,
+      label: config.name ?? 'Microsoft',
+      fetch: fetchImpl,
     });
     this.#cfg = config;
     this.#fetchImpl = fetchImpl;
@@ -52,17 +55,25 @@ export class EntraConnector extends OidcConnector {
   /** Group overage: every group (object id) the user is a member of, transitively, from Graph. */
   async #graphGroups(accessToken: string): Promise<string[]> {
     const url = `${this.#cfg.graphUrl.replace(/\/+$/, '')}/v1.0/me/getMemberObjects`;
-    const r = await fetchJson(this.#fetchImpl, url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ securityEnabledOnly: false }),
-    }, 'microsoft graph getMemberObjects');
+    const r = await fetchJson(
+      this.#fetchImpl,
+      url,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ securityEnabledOnly: false }),
+      },
+      'microsoft graph getMemberObjects',
+    );
     if (r.status === 401 || r.status === 403) {
-      throw new ConnectorError('upstream_error',
-        `microsoft graph refused to list groups (${r.status}) on group overage: grant GroupMember.Read.All and add it to connectors[${this.id}].scopes`);
+      throw new ConnectorError(
+        'upstream_error',
+        `microsoft graph refused to list groups (${r.status}) on group overage: grant GroupMember.Read.All and add it to connectors[${this.id}].scopes`,
+      );
     }
     const value = isObject(r.body) ? r.body.value : undefined;
-    if (r.status !== 200 || !Array.isArray(value)) throw new ConnectorError('upstream_error', `microsoft graph getMemberObjects answered ${r.status}`);
+    if (r.status !== 200 || !Array.isArray(value))
+      throw new ConnectorError('upstream_error', `microsoft graph getMemberObjects answered ${r.status}`);
     return value.filter((v): v is string => typeof v === 'string');
   }
 }

@@ -9,7 +9,14 @@ import { createHash } from 'node:crypto';
 import type { GithubConnectorConfig } from '../config/index.ts';
 import { fetchJson, isObject, type Fetch } from './http.ts';
 import {
-  ConnectorError, type Authenticated, type AuthorizationRequest, type CallbackInput, type Connector, type ExternalIdentity, type Refreshed, type UpstreamTokens,
+  ConnectorError,
+  type Authenticated,
+  type AuthorizationRequest,
+  type CallbackInput,
+  type Connector,
+  type ExternalIdentity,
+  type Refreshed,
+  type UpstreamTokens,
 } from './types.ts';
 
 const DEFAULT_SCOPES = ['read:user', 'user:email', 'read:org'];
@@ -34,7 +41,10 @@ export class GithubConnector implements Connector {
     this.label = config.name ?? 'GitHub';
     this.#fetch = fetchImpl;
     this.#base = config.baseUrl.replace(/\/+$/, '');
-    this.#api = (config.apiUrl ?? (this.#base === 'https://github.com' ? 'https://api.github.com' : `${this.#base}/api/v3`)).replace(/\/+$/, '');
+    this.#api = (config.apiUrl ?? (this.#base === 'https://github.com' ? 'https://api.github.com' : `${this.#base}/api/v3`)).replace(
+      /\/+$/,
+      '',
+    );
   }
 
   async authorizationUrl(req: AuthorizationRequest): Promise<string> {
@@ -55,13 +65,22 @@ export class GithubConnector implements Connector {
   async callback(input: CallbackInput): Promise<Authenticated> {
     const code = input.currentUrl.searchParams.get('code');
     if (!code) throw new ConnectorError('upstream_error', 'the callback has no code parameter');
-    const token = await fetchJson(this.#fetch, `${this.#base}/login/oauth/access_token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        client_id: this.config.clientId, client_secret: this.config.clientSecret, code, redirect_uri: input.redirectUri, code_verifier: input.codeVerifier,
-      }).toString(),
-    }, 'github token exchange');
+    const token = await fetchJson(
+      this.#fetch,
+      `${this.#base}/login/oauth/access_token`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: this.config.clientId,
+          client_secret: this.config.clientSecret,
+          code,
+          redirect_uri: input.redirectUri,
+          code_verifier: input.codeVerifier,
+        }).toString(),
+      },
+      'github token exchange',
+    );
     const body = isObject(token.body) ? token.body : {};
     if (typeof body.error === 'string') {
       throw new ConnectorError('upstream_error', `github token exchange refused: ${body.error}`, { upstreamCode: body.error });
@@ -79,7 +98,8 @@ export class GithubConnector implements Connector {
   async refresh(tokens: UpstreamTokens): Promise<Refreshed> {
     // OAuth app tokens do not expire; a revoked authorization (or a removed user) gives 401.
     const identity = await this.#identity(tokens.accessToken);
-    if (identity === 'unauthorized') return { gone: true, reason: 'github no longer accepts the access token (authorization revoked or user removed)' };
+    if (identity === 'unauthorized')
+      return { gone: true, reason: 'github no longer accepts the access token (authorization revoked or user removed)' };
     return { identity, tokens };
   }
 
@@ -90,7 +110,9 @@ export class GithubConnector implements Connector {
       throw new ConnectorError('upstream_error', 'github /user answered without id and login');
     }
     const [emails, orgs, teams] = await Promise.all([
-      this.#list(accessToken, '/user/emails'), this.#list(accessToken, '/user/orgs'), this.#list(accessToken, '/user/teams'),
+      this.#list(accessToken, '/user/emails'),
+      this.#list(accessToken, '/user/orgs'),
+      this.#list(accessToken, '/user/teams'),
     ]);
     const primary = emails.find((e) => isObject(e) && e.primary === true) as Record<string, unknown> | undefined;
     const groups = new Set<string>();
@@ -112,9 +134,14 @@ export class GithubConnector implements Connector {
   }
 
   async #get(accessToken: string, path: string): Promise<unknown> {
-    const r = await fetchJson(this.#fetch, `${this.#api}${path}`, {
-      headers: { authorization: `Bearer ${accessToken}`, 'x-github-api-version': '2022-11-28' },
-    }, `github ${path}`);
+    const r = await fetchJson(
+      this.#fetch,
+      `${this.#api}${path}`,
+      {
+        headers: { authorization: `Bearer ${accessToken}`, 'x-github-api-version': '2022-11-28' },
+      },
+      `github ${path}`,
+    );
     if (r.status === 401) return 'unauthorized';
     if (r.status !== 200) throw new ConnectorError('upstream_error', `github ${path} answered ${r.status}`);
     return r.body;
@@ -125,9 +152,14 @@ export class GithubConnector implements Connector {
     const out: unknown[] = [];
     let url: string | undefined = `${this.#api}${path}?per_page=100`;
     for (let page = 0; url && page < MAX_PAGES; page++) {
-      const r: Awaited<ReturnType<typeof fetchJson>> = await fetchJson(this.#fetch, url, {
-        headers: { authorization: `Bearer ${accessToken}`, 'x-github-api-version': '2022-11-28' },
-      }, `github ${path}`);
+      const r: Awaited<ReturnType<typeof fetchJson>> = await fetchJson(
+        this.#fetch,
+        url,
+        {
+          headers: { authorization: `Bearer ${accessToken}`, 'x-github-api-version': '2022-11-28' },
+        },
+        `github ${path}`,
+      );
       if (r.status !== 200 || !Array.isArray(r.body)) throw new ConnectorError('upstream_error', `github ${path} answered ${r.status}`);
       out.push(...(r.body as unknown[]));
       const next = /<([^>]+)>;\s*rel="next"/.exec(r.headers.get('link') ?? '')?.[1];

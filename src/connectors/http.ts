@@ -6,9 +6,18 @@ const TIMEOUT_MS = 10_000;
 
 export type Fetch = typeof fetch;
 
-export interface JsonAnswer { status: number; body: unknown; headers: Headers }
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+  headers: Headers;
+}
 
-export async function fetchJson(fetchImpl: Fetch, url: string, init: { method?: string; headers?: Record<string, string>; body?: string }, what: string): Promise<JsonAnswer> {
+export async function fetchJson(
+  fetchImpl: Fetch,
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string },
+  what: string,
+): Promise<JsonAnswer> {
   let res: Response;
   try {
     res = await fetchImpl(url, {
@@ -23,7 +32,9 @@ export async function fetchJson(fetchImpl: Fetch, url: string, init: { method?: 
   }
   const text = await res.text();
   let body: unknown = undefined;
-  try { body = text === '' ? undefined : JSON.parse(text); } catch {
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
     if (res.ok) throw new ConnectorError('upstream_error', `${what}: answered ${res.status} with a body that is not JSON`);
   }
   return { status: res.status, body, headers: res.headers };

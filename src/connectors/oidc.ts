@@ -8,13 +8,26 @@ import type { EntraConnectorConfig, OidcConnectorConfig } from '../config/index.
 import { claimString, claimStrings, claimTrue } from './claims.ts';
 import type { Fetch } from './http.ts';
 import {
-  ConnectorError, type Authenticated, type AuthorizationRequest, type CallbackInput, type Connector, type ExternalIdentity, type Refreshed, type UpstreamTokens,
+  ConnectorError,
+  type Authenticated,
+  type AuthorizationRequest,
+  type CallbackInput,
+  type Connector,
+  type ExternalIdentity,
+  type Refreshed,
+  type UpstreamTokens,
 } from './types.ts';
 
 const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 const TIMEOUT_SECONDS = 10;
 
-export interface ClaimMap { username: string; email: string; emailVerified: string; name: string; groups: string[] | string }
+export interface ClaimMap {
+  username: string;
+  email: string;
+  emailVerified: string;
+  name: string;
+  groups: string[] | string;
+}
 
 /** Plain http only for a loopback issuer (development and tests); anything else must be https. */
 function isLoopback(u: URL): boolean {
@@ -28,7 +41,10 @@ export function classify(err: unknown, what: string): ConnectorError {
     return new ConnectorError('access_denied', `the provider answered error=${err.error}`, { upstreamCode: err.error, cause: err });
   }
   if (err instanceof oidc.ResponseBodyError) {
-    return new ConnectorError('upstream_error', `${what}: the provider answered error=${err.error}`, { upstreamCode: err.error, cause: err });
+    return new ConnectorError('upstream_error', `${what}: the provider answered error=${err.error}`, {
+      upstreamCode: err.error,
+      cause: err,
+    });
   }
   // Walk the cause chain for the claim or parameter that failed a comparison.
   const messages: string[] = [];
@@ -39,8 +55,10 @@ export function classify(err: unknown, what: string): ConnectorError {
     if (c && typeof c === 'object' && 'claim' in c) claim ??= (c as { claim: unknown }).claim;
   }
   const text = messages.join(': ');
-  if (claim === 'nonce' || /"nonce"/.test(text)) return new ConnectorError('bad_nonce', `${what}: the ID token's nonce is not this sign-in's`, { cause: err });
-  if (claim === 'aud' || /"aud"|azp/.test(text)) return new ConnectorError('bad_audience', `${what}: the ID token is not for this client`, { cause: err });
+  if (claim === 'nonce' || /"nonce"/.test(text))
+    return new ConnectorError('bad_nonce', `${what}: the ID token's nonce is not this sign-in's`, { cause: err });
+  if (claim === 'aud' || /"aud"|azp/.test(text))
+    return new ConnectorError('bad_audience', `${what}: the ID token is not for this client`, { cause: err });
   if (claim === 'iss' || /"iss"|issuer/.test(text)) return new ConnectorError('bad_issuer', `${what}: ${text}`, { cause: err });
   if (/"state"/.test(text)) return new ConnectorError('bad_state', `${what}: ${text}`, { cause: err });
   return new ConnectorError('upstream_error', `${what}: ${text}`, { cause: err });
@@ -58,7 +76,10 @@ export class OidcConnector implements Connector {
   readonly #scopes: string[];
   #discovered: Promise<oidc.Configuration> | undefined;
 
-  constructor(config: OidcConnectorConfig | EntraConnectorConfig, opts: { issuer: string; claims: ClaimMap; userinfo: boolean; scopes: string[]; label: string; fetch?: Fetch }) {
+  constructor(
+    config: OidcConnectorConfig | EntraConnectorConfig,
+    opts: { issuer: string; claims: ClaimMap; userinfo: boolean; scopes: string[]; label: string; fetch?: Fetch },
+  ) {
     this.config = config;
     this.type = config.type;
     this.id = config.id;
@@ -72,18 +93,22 @@ export class OidcConnector implements Connector {
 
   /** Discovery once, lazily (an upstream outage at start-up must not stop Gatehouse); retried after a failure. */
   protected discovered(): Promise<oidc.Configuration> {
-    this.#discovered ??= oidc.discovery(this.#issuer, this.config.clientId, this.config.clientSecret, undefined, {
-      timeout: TIMEOUT_SECONDS,
-      ...(isLoopback(this.#issuer) ? { execute: [oidc.allowInsecureRequests] } : {}),
-      ...(this.#fetch ? { [oidc.customFetch]: this.#fetch } : {}),
-    }).catch((err: unknown) => {
-      this.#discovered = undefined;
-      throw classify(err, `discovery at ${this.#issuer.href}`);
-    });
+    this.#discovered ??= oidc
+      .discovery(this.#issuer, this.config.clientId, this.config.clientSecret, undefined, {
+        timeout: TIMEOUT_SECONDS,
+        ...(isLoopback(this.#issuer) ? { execute: [oidc.allowInsecureRequests] } : {}),
+        ...(this.#fetch ? { [oidc.customFetch]: this.#fetch } : {}),
+      })
+      .catch((err: unknown) => {
+        this.#discovered = undefined;
+        throw classify(err, `discovery at ${this.#issuer.href}`);
+      });
     return this.#discovered;
   }
 
-  protected extraAuthorizationParams(): Record<string, string> { return {}; }
+  protected extraAuthorizationParams(): Record<string, string> {
+    return {};
+  }
 
   async authorizationUrl(req: AuthorizationRequest): Promise<string> {
     const config = await this.discovered();
@@ -104,15 +129,22 @@ export class OidcConnector implements Connector {
     let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
       tokens = await oidc.authorizationCodeGrant(config, input.currentUrl, {
-        pkceCodeVerifier: input.codeVerifier, expectedState: input.state, expectedNonce: input.nonce, idTokenExpected: true,
+        pkceCodeVerifier: input.codeVerifier,
+        expectedState: input.state,
+        expectedNonce: input.nonce,
+        idTokenExpected: true,
       });
-    } catch (err) { throw classify(err, 'token exchange'); }
+    } catch (err) {
+      throw classify(err, 'token exchange');
+    }
     const claims = tokens.claims() as Record<string, unknown> | undefined;
     if (!claims) throw new ConnectorError('upstream_error', 'the token response has no ID token');
     const merged = await this.#withUserinfo(config, tokens.access_token, claims);
     const identity = await this.identityFrom(merged, tokens.access_token);
     // RFC 8176 values from the ID token itself (never from userinfo); at most 16 short ones.
-    const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(m)).slice(0, 16) : [];
+    const amr = Array.isArray(claims.amr)
+      ? claims.amr.filter((m): m is string => typeof m === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(m)).slice(0, 16)
+      : [];
     return { identity: amr.length > 0 ? { ...identity, amr } : identity, tokens: toTokens(tokens) };
   }
 
@@ -159,14 +191,21 @@ export class OidcConnector implements Connector {
     };
   }
 
-  async #withUserinfo(config: oidc.Configuration, accessToken: string, claims: Record<string, unknown>, previous?: ExternalIdentity): Promise<Record<string, unknown>> {
+  async #withUserinfo(
+    config: oidc.Configuration,
+    accessToken: string,
+    claims: Record<string, unknown>,
+    previous?: ExternalIdentity,
+  ): Promise<Record<string, unknown>> {
     if (!this.#userinfo) return claims;
     const sub = claims.sub !== undefined ? String(claims.sub) : previous?.subject;
     if (sub === undefined) return claims;
     try {
-      const info = await oidc.fetchUserInfo(config, accessToken, sub) as Record<string, unknown>;
+      const info = (await oidc.fetchUserInfo(config, accessToken, sub)) as Record<string, unknown>;
       return { ...claims, ...info };
-    } catch (err) { throw classify(err, 'userinfo'); }
+    } catch (err) {
+      throw classify(err, 'userinfo');
+    }
   }
 }
 
@@ -183,7 +222,11 @@ export class GenericOidcConnector extends OidcConnector {
   readonly #cfg: OidcConnectorConfig;
   constructor(config: OidcConnectorConfig, fetchImpl?: Fetch) {
     super(config, {
-      issuer: config.issuer, claims: config.claims, userinfo: config.userinfo, scopes: DEFAULT_SCOPES, label: config.name ?? config.id,
+      issuer: config.issuer,
+      claims: config.claims,
+      userinfo: config.userinfo,
+      scopes: DEFAULT_SCOPES,
+      label: config.name ?? config.id,
       ...(fetchImpl ? { fetch: fetchImpl } : {}),
     });
     this.#cfg = config;

@@ -8,14 +8,24 @@ import { EntraConnector } from './entra.ts';
 import { GithubConnector } from './github.ts';
 import type { Fetch } from './http.ts';
 import { GenericOidcConnector } from './oidc.ts';
-import { ConnectorError, type AuthorizationRequest, type CallbackInput, type Connector, type ExternalIdentity, type UpstreamTokens } from './types.ts';
+import {
+  ConnectorError,
+  type AuthorizationRequest,
+  type CallbackInput,
+  type Connector,
+  type ExternalIdentity,
+  type UpstreamTokens,
+} from './types.ts';
 
 /** An identity the connector's allow rules admit, with its groups already mapped. */
-export interface Admitted { connector: Connector; identity: ExternalIdentity; tokens: UpstreamTokens; groups: string[] }
+export interface Admitted {
+  connector: Connector;
+  identity: ExternalIdentity;
+  tokens: UpstreamTokens;
+  groups: string[];
+}
 
-export type CallbackResult =
-  | ({ ok: true } & Admitted)
-  | { ok: false; error: ConnectorError; identity?: ExternalIdentity };
+export type CallbackResult = ({ ok: true } & Admitted) | { ok: false; error: ConnectorError; identity?: ExternalIdentity };
 
 /**
  * `gone`: why access ended (for the log), said by the provider (`by: 'provider'`: the grant or
@@ -26,9 +36,12 @@ export type RefreshResult = ({ ok: true } & Admitted) | { ok: false; gone: strin
 
 export function buildConnector(cfg: ConnectorConfig, fetchImpl?: Fetch): Connector {
   switch (cfg.type) {
-    case 'github': return new GithubConnector(cfg, fetchImpl);
-    case 'oidc': return new GenericOidcConnector(cfg, fetchImpl);
-    case 'entra': return new EntraConnector(cfg, fetchImpl);
+    case 'github':
+      return new GithubConnector(cfg, fetchImpl);
+    case 'oidc':
+      return new GenericOidcConnector(cfg, fetchImpl);
+    case 'entra':
+      return new EntraConnector(cfg, fetchImpl);
   }
 }
 
@@ -63,7 +76,9 @@ export class Connectors {
     return [...this.#current().values()].map((c) => ({ id: c.id, label: c.label }));
   }
 
-  get(id: string): Connector | undefined { return this.#current().get(id); }
+  get(id: string): Connector | undefined {
+    return this.#current().get(id);
+  }
 
   async authorizationUrl(id: string, req: AuthorizationRequest): Promise<string> {
     const c = this.get(id);
@@ -78,7 +93,12 @@ export class Connectors {
     // RFC 6749 §4.1.2.1: the provider reports refusals (the user declined, …) as error=….
     const error = input.currentUrl.searchParams.get('error');
     if (error !== null) {
-      return { ok: false, error: new ConnectorError('access_denied', `the provider answered error=${error.slice(0, 64)}`, { upstreamCode: error.slice(0, 64) }) };
+      return {
+        ok: false,
+        error: new ConnectorError('access_denied', `the provider answered error=${error.slice(0, 64)}`, {
+          upstreamCode: error.slice(0, 64),
+        }),
+      };
     }
     let identity: ExternalIdentity;
     let tokens: UpstreamTokens;
@@ -99,6 +119,12 @@ export class Connectors {
     if ('gone' in result) return { ok: false, gone: result.reason, by: 'provider' };
     const why = refusal(c.config, result.identity);
     if (why) return { ok: false, gone: why, by: 'rules' };
-    return { ok: true, connector: c, identity: result.identity, tokens: result.tokens, groups: mapGroups(c.config.groups, result.identity.groups) };
+    return {
+      ok: true,
+      connector: c,
+      identity: result.identity,
+      tokens: result.tokens,
+      groups: mapGroups(c.config.groups, result.identity.groups),
+    };
   }
 }

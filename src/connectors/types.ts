@@ -47,7 +47,10 @@ export interface CallbackInput {
   codeVerifier: string;
 }
 
-export interface Authenticated { identity: ExternalIdentity; tokens: UpstreamTokens }
+export interface Authenticated {
+  identity: ExternalIdentity;
+  tokens: UpstreamTokens;
+}
 
 export type Refreshed = Authenticated | { gone: true; reason: string };
 
@@ -64,13 +67,13 @@ export interface Connector {
 }
 
 export type ConnectorFailure =
-  | 'access_denied'   // the provider answered error=… (the user declined, or the provider refused)
-  | 'bad_state'       // state missing or not the one this browser started with
-  | 'bad_issuer'      // iss (RFC 9207 parameter or ID token claim) is not the configured issuer
-  | 'bad_audience'    // the ID token is not for our client_id
-  | 'bad_nonce'       // the ID token's nonce is not the one this sign-in sent (replay or injection)
-  | 'refused'         // the connector's allow rules (org, team, domain, tenant, …) say no
-  | 'no_account'      // createAccounts: invite and nothing is linked
+  | 'access_denied' // the provider answered error=… (the user declined, or the provider refused)
+  | 'bad_state' // state missing or not the one this browser started with
+  | 'bad_issuer' // iss (RFC 9207 parameter or ID token claim) is not the configured issuer
+  | 'bad_audience' // the ID token is not for our client_id
+  | 'bad_nonce' // the ID token's nonce is not the one this sign-in sent (replay or injection)
+  | 'refused' // the connector's allow rules (org, team, domain, tenant, …) say no
+  | 'no_account' // createAccounts: invite and nothing is linked
   | 'upstream_error'; // the provider failed: token exchange, API, discovery, network
 
 /** A failure with what the log needs (`detail`, never a token) and what the user is told (by code). */

@@ -18,7 +18,11 @@ export type ErrorKind =
   | 'conflict'
   | 'internal';
 
-interface KindInfo { status: number; wire: string; description: string }
+interface KindInfo {
+  status: number;
+  wire: string;
+  description: string;
+}
 
 const KINDS: Record<ErrorKind, KindInfo> = {
   config_invalid: { status: 500, wire: 'server_error', description: 'the configuration is invalid' },
@@ -52,10 +56,16 @@ export class GatehouseError extends Error {
     this.problems = options?.problems ?? [];
   }
 
-  get status(): number { return KINDS[this.kind].status; }
+  get status(): number {
+    return KINDS[this.kind].status;
+  }
   /** RFC vocabulary for the wire (RFC 6749 §5.2 style codes). */
-  get wireCode(): string { return KINDS[this.kind].wire; }
-  get wireDescription(): string { return KINDS[this.kind].description; }
+  get wireCode(): string {
+    return KINDS[this.kind].wire;
+  }
+  get wireDescription(): string {
+    return KINDS[this.kind].description;
+  }
 }
 
 export function isGatehouseError(err: unknown): err is GatehouseError {

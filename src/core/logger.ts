@@ -21,14 +21,32 @@ export class MemoryLogger implements Logger {
   #push(level: string, fields: Record<string, unknown>, msg: string): void {
     this.lines.push({ level, msg, fields: { ...this.#bindings, ...fields } });
   }
-  debug(f: Record<string, unknown>, m: string): void { this.#push('debug', f, m); }
-  info(f: Record<string, unknown>, m: string): void { this.#push('info', f, m); }
-  warn(f: Record<string, unknown>, m: string): void { this.#push('warn', f, m); }
-  error(f: Record<string, unknown>, m: string): void { this.#push('error', f, m); }
-  child(b: Record<string, unknown>): Logger { return new MemoryLogger(this.lines, { ...this.#bindings, ...b }); }
-  text(): string { return this.lines.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields)}`).join('\n'); }
+  debug(f: Record<string, unknown>, m: string): void {
+    this.#push('debug', f, m);
+  }
+  info(f: Record<string, unknown>, m: string): void {
+    this.#push('info', f, m);
+  }
+  warn(f: Record<string, unknown>, m: string): void {
+    this.#push('warn', f, m);
+  }
+  error(f: Record<string, unknown>, m: string): void {
+    this.#push('error', f, m);
+  }
+  child(b: Record<string, unknown>): Logger {
+    return new MemoryLogger(this.lines, { ...this.#bindings, ...b });
+  }
+  text(): string {
+    return this.lines.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields)}`).join('\n');
+  }
 }
 
 export const silentLogger: Logger = {
-  debug() {}, info() {}, warn() {}, error() {}, child() { return silentLogger; },
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
 };

@@ -11,7 +11,11 @@ export class Topic<T> {
 
   publish(value: T): void {
     for (const l of this.#listeners) {
-      try { l(value); } catch { /* a listener's failure is its own (see above) */ }
+      try {
+        l(value);
+      } catch {
+        /* a listener's failure is its own (see above) */
+      }
     }
   }
 }

@@ -90,10 +90,15 @@ test('key ids: 8 hex chars, deterministic, independent of encoding and position'
 });
 
 test('fromSecrets refuses an empty list and empty secrets, with no secret in the message', () => {
-  assert.throws(() => KeyRing.fromSecrets([]), (e: unknown) =>
-    e instanceof GatehouseError && e.kind === 'secret_invalid' && e.message === 'key ring: at least one root secret is required');
-  assert.throws(() => KeyRing.fromSecrets([A, '  ']), (e: unknown) =>
-    e instanceof GatehouseError && e.kind === 'secret_invalid' && e.message === 'key ring: root secret 2 is empty');
+  assert.throws(
+    () => KeyRing.fromSecrets([]),
+    (e: unknown) =>
+      e instanceof GatehouseError && e.kind === 'secret_invalid' && e.message === 'key ring: at least one root secret is required',
+  );
+  assert.throws(
+    () => KeyRing.fromSecrets([A, '  ']),
+    (e: unknown) => e instanceof GatehouseError && e.kind === 'secret_invalid' && e.message === 'key ring: root secret 2 is empty',
+  );
 });
 
 test('derive: HKDF-SHA256 of the current root with info gatehouse:<purpose>, cached, copied', () => {
@@ -106,7 +111,10 @@ test('derive: HKDF-SHA256 of the current root with info gatehouse:<purpose>, cac
   k.fill(0); // a caller scribbling on its copy does not change the cache
   assert.deepEqual(ring.derive('csrf'), expected);
   // Derived keys never equal the sealing key material namespace.
-  assert.notDeepEqual(ring.derive('seal:session'), Buffer.from(hkdfSync('sha256', Buffer.alloc(32, 0xaa), Buffer.alloc(0), 'gatehouse-seal:session', 32)));
+  assert.notDeepEqual(
+    ring.derive('seal:session'),
+    Buffer.from(hkdfSync('sha256', Buffer.alloc(32, 0xaa), Buffer.alloc(0), 'gatehouse-seal:session', 32)),
+  );
 });
 
 test('tampering with any region, truncation and garbage give undefined, never a throw', () => {

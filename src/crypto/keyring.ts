@@ -50,7 +50,10 @@ function isCanonicalBase64url(s: string): boolean {
   return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
-interface SealKey { readonly key: KeyObject; readonly aad: Buffer }
+interface SealKey {
+  readonly key: KeyObject;
+  readonly aad: Buffer;
+}
 
 interface RootKey {
   readonly id: string;
@@ -65,7 +68,10 @@ function hkdf(root: Buffer, info: string, length: number): Buffer {
 }
 
 function rootKey(root: Buffer): RootKey {
-  const idBytes = createHash('sha256').update(hkdf(root, 'gatehouse-key-id', 32)).digest().subarray(0, ID_LEN);
+  const idBytes = createHash('sha256')
+    .update(hkdf(root, 'gatehouse-key-id', 32))
+    .digest()
+    .subarray(0, ID_LEN);
   const header = Buffer.alloc(HEADER_LEN);
   header[0] = VERSION;
   idBytes.copy(header, 1);
@@ -94,20 +100,30 @@ export class KeyRing {
       if (root.length === 0) throw new GatehouseError('secret_invalid', `key ring: root secret ${i + 1} is empty`);
       const key = rootKey(root);
       const same = keys.find((k) => k.idNum === key.idNum);
-      if (same === undefined) { keys.push(key); return; }
+      if (same === undefined) {
+        keys.push(key);
+        return;
+      }
       // The same secret listed twice is harmless; two secrets sharing 32 bits of id is not.
       if (!same.root.equals(root)) {
-        throw new GatehouseError('secret_invalid', `key ring: root secret ${i + 1} has the same key id ${key.id} as an earlier one; replace it`);
+        throw new GatehouseError(
+          'secret_invalid',
+          `key ring: root secret ${i + 1} has the same key id ${key.id} as an earlier one; replace it`,
+        );
       }
     });
     return new KeyRing(keys);
   }
 
   /** Key id of the current root secret (8 hex characters; the same on every replica and restart). */
-  get currentKeyId(): string { return this.#current().id; }
+  get currentKeyId(): string {
+    return this.#current().id;
+  }
 
   /** Key ids of every root secret, current first. */
-  get keyIds(): readonly string[] { return this.#keys.map((k) => k.id); }
+  get keyIds(): readonly string[] {
+    return this.#keys.map((k) => k.id);
+  }
 
   /** HKDF-SHA256 from the current root secret, info "gatehouse:<purpose>". Cached; returns a copy. */
   derive(purpose: string, length = 32): Buffer {

@@ -29,10 +29,21 @@ export function portalStartUrl(s: GateSettings, orig: OriginalRequest): string {
 
 const WWW_AUTHENTICATE = 'Bearer realm="gatehouse"';
 
-export function sendUnauthenticated(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest, location: string, browser: boolean): void {
+export function sendUnauthenticated(
+  req: IncomingMessage,
+  res: ServerResponse,
+  orig: OriginalRequest,
+  location: string,
+  browser: boolean,
+): void {
   if (browser && orig.via !== 'nginx') {
     const status = orig.method === 'GET' || orig.method === 'HEAD' ? 302 : 303;
-    answer(res, status, { location, 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, req.method === 'HEAD' ? undefined : 'sign-in required\n');
+    answer(
+      res,
+      status,
+      { location, 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' },
+      req.method === 'HEAD' ? undefined : 'sign-in required\n',
+    );
     return;
   }
   // RFC 6750 §3: no error code when the request carried no credentials. The portal address
@@ -57,7 +68,14 @@ const CHALLENGE_BODY: Record<string, string> = {
  * client reads the header and finds its authorization server from there. nginx gets an empty
  * answer; auth_request hands the 401's WWW-Authenticate on itself (docs/mcp.md covers the 403).
  */
-export function sendChallenge(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, status: 401 | 403, error: string | null, wwwAuthenticate: string): void {
+export function sendChallenge(
+  req: IncomingMessage,
+  res: ServerResponse,
+  orig: OriginalRequest | null,
+  status: 401 | 403,
+  error: string | null,
+  wwwAuthenticate: string,
+): void {
   const headers: Record<string, string> = { 'www-authenticate': wwwAuthenticate, 'cache-control': NO_STORE };
   if (orig?.via === 'nginx') return sendEmpty(res, status, headers);
   headers['content-type'] = 'application/json';
@@ -89,13 +107,26 @@ const DENIED_JSON: Record<DenyWhy, string> = {
 export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: OriginalRequest | null, why: DenyWhy, url: string): string {
   const existing = res.getHeader('x-request-id');
   const id = typeof existing === 'string' && existing !== '' ? existing : newRequestId();
-  if (orig?.via === 'nginx') { sendEmpty(res, 403, { 'cache-control': NO_STORE, 'x-request-id': id }); return id; }
-  const status = why === 'malformed' || why === 'ambiguous' ? 400 : 403;
-  if (isBrowserRequest(req)) {
-    answer(res, status, { 'cache-control': NO_STORE, 'content-type': 'text/html; charset=utf-8', 'x-request-id': id }, req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }));
+  if (orig?.via === 'nginx') {
+    sendEmpty(res, 403, { 'cache-control': NO_STORE, 'x-request-id': id });
     return id;
   }
-  answer(res, status, { 'cache-control': NO_STORE, 'content-type': 'application/json', 'x-request-id': id }, req.method === 'HEAD' ? undefined : DENIED_JSON[why]);
+  const status = why === 'malformed' || why === 'ambiguous' ? 400 : 403;
+  if (isBrowserRequest(req)) {
+    answer(
+      res,
+      status,
+      { 'cache-control': NO_STORE, 'content-type': 'text/html; charset=utf-8', 'x-request-id': id },
+      req.method === 'HEAD' ? undefined : deniedPage(why, { requestId: id, url }),
+    );
+    return id;
+  }
+  answer(
+    res,
+    status,
+    { 'cache-control': NO_STORE, 'content-type': 'application/json', 'x-request-id': id },
+    req.method === 'HEAD' ? undefined : DENIED_JSON[why],
+  );
   return id;
 }
 
@@ -119,4 +150,3 @@ export function identityHeaderValues(names: HeaderNames, id: Identity | null): R
     [names.preferredUsername]: id ? id.username : '',
   };
 }
-

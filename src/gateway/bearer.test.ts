@@ -9,22 +9,46 @@ const MCP = 'https://mcp.example.test/mcp';
 const OTHER = 'https://other.example.test/mcp';
 const T0 = Date.UTC(2026, 0, 1);
 
-interface Key { priv: CryptoKey; pub: JWK; privJwk: JWK; kid: string; alg: 'ES256' | 'RS256' }
+interface Key {
+  priv: CryptoKey;
+  pub: JWK;
+  privJwk: JWK;
+  kid: string;
+  alg: 'ES256' | 'RS256';
+}
 
 async function key(alg: 'ES256' | 'RS256', kid: string): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { priv: privateKey, pub: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, privJwk: { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' }, kid, alg };
+  return {
+    priv: privateKey,
+    pub: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+    privJwk: { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' },
+    kid,
+    alg,
+  };
 }
 
 function sign(k: Key, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(T0 / 1000);
-  return new SignJWT({ iss: ISSUER, sub: 'user-1', aud: MCP, client_id: 'client-1', scope: 'mcp:tools mcp:read', iat: now, exp: now + 3600, jti: 'j1', ...claims })
+  return new SignJWT({
+    iss: ISSUER,
+    sub: 'user-1',
+    aud: MCP,
+    client_id: 'client-1',
+    scope: 'mcp:tools mcp:read',
+    iat: now,
+    exp: now + 3600,
+    jti: 'j1',
+    ...claims,
+  })
     .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt', ...header })
     .sign(k.priv);
 }
 
 async function rejected(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (err) {
+  try {
+    await p;
+  } catch (err) {
     assert.ok(err instanceof TokenRejected, `expected TokenRejected, got ${String(err)}`);
     return err.reason;
   }
@@ -37,23 +61,50 @@ async function setup(opts: { maxCached?: number } = {}) {
   const clock = new ManualClock(T0);
   let jwks: JSONWebKeySet = { keys: [es.pub, rs.pub] };
   const verifier = createTokenVerifier({ issuer: () => ISSUER, keys: () => jwks, clock, ...opts });
-  return { es, rs, clock, verifier, setKeys: (k: JSONWebKeySet) => { jwks = k; } };
+  return {
+    es,
+    rs,
+    clock,
+    verifier,
+    setKeys: (k: JSONWebKeySet) => {
+      jwks = k;
+    },
+  };
 }
 
 test('a valid ES256 and a valid RS256 token verify; claims become the verified token', async () => {
   const { es, rs, verifier } = await setup();
-  const t = await verifier.verify(await sign(es, { preferred_username: 'alice', groups: ['admins', 'ops'], email: 'alice@example.test', email_verified: true }), MCP);
+  const t = await verifier.verify(
+    await sign(es, { preferred_username: 'alice', groups: ['admins', 'ops'], email: 'alice@example.test', email_verified: true }),
+    MCP,
+  );
   assert.deepEqual(t, {
-    sub: 'user-1', username: 'alice', email: 'alice@example.test', emailVerified: true, groups: ['admins', 'ops'],
-    scopes: ['mcp:tools', 'mcp:read'], clientId: 'client-1', exp: T0 + 3_600_000, audiences: [MCP],
+    sub: 'user-1',
+    username: 'alice',
+    email: 'alice@example.test',
+    emailVerified: true,
+    groups: ['admins', 'ops'],
+    scopes: ['mcp:tools', 'mcp:read'],
+    clientId: 'client-1',
+    exp: T0 + 3_600_000,
+    audiences: [MCP],
   });
   const r = await verifier.verify(await sign(rs), MCP);
-  assert.deepEqual(r, { sub: 'user-1', email: null, emailVerified: false, groups: [], scopes: ['mcp:tools', 'mcp:read'], clientId: 'client-1', exp: T0 + 3_600_000, audiences: [MCP] });
+  assert.deepEqual(r, {
+    sub: 'user-1',
+    email: null,
+    emailVerified: false,
+    groups: [],
+    scopes: ['mcp:tools', 'mcp:read'],
+    clientId: 'client-1',
+    exp: T0 + 3_600_000,
+    audiences: [MCP],
+  });
 });
 
 test('typ must be at+jwt (RFC 9068 §4); application/at+jwt is the same type', async () => {
   const { es, verifier } = await setup();
-  assert.equal(await rejected(verifier.verify(await sign(es, {}, { typ: 'JWT' }), MCP)), 'the token\'s typ claim is not acceptable');
+  assert.equal(await rejected(verifier.verify(await sign(es, {}, { typ: 'JWT' }), MCP)), "the token's typ claim is not acceptable");
   assert.equal((await verifier.verify(await sign(es, {}, { typ: 'application/at+jwt' }), MCP)).sub, 'user-1');
 });
 
@@ -73,11 +124,14 @@ test('the audience must include the resource: a token for another resource is re
 
 test('the issuer must match exactly (a trailing slash is another issuer)', async () => {
   const { es, verifier } = await setup();
-  assert.equal(await rejected(verifier.verify(await sign(es, { iss: `${ISSUER}/` }), MCP)), 'the token\'s iss claim is not acceptable');
-  assert.equal(await rejected(verifier.verify(await sign(es, { iss: 'https://evil.example' }), MCP)), 'the token\'s iss claim is not acceptable');
+  assert.equal(await rejected(verifier.verify(await sign(es, { iss: `${ISSUER}/` }), MCP)), "the token's iss claim is not acceptable");
+  assert.equal(
+    await rejected(verifier.verify(await sign(es, { iss: 'https://evil.example' }), MCP)),
+    "the token's iss claim is not acceptable",
+  );
 });
 
-test('our own issuer\'s tokens: exp and nbf with no leeway, on the injected clock; a cached token expires too', async () => {
+test("our own issuer's tokens: exp and nbf with no leeway, on the injected clock; a cached token expires too", async () => {
   const { es, clock, verifier } = await setup();
   const now = Math.floor(T0 / 1000);
   const token = await sign(es, { exp: now + 60 });
@@ -86,15 +140,23 @@ test('our own issuer\'s tokens: exp and nbf with no leeway, on the injected cloc
   assert.equal((await verifier.verify(token, MCP)).sub, 'user-1', 'the last millisecond (from the cache)');
   clock.set(T0 + 60_000);
   assert.equal(await rejected(verifier.verify(token, MCP)), 'the token has expired', 'at exp, from the cache');
-  assert.equal(await rejected(verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh' }), MCP)), 'the token has expired', 'at exp, not from the cache');
+  assert.equal(
+    await rejected(verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh' }), MCP)),
+    'the token has expired',
+    'at exp, not from the cache',
+  );
   clock.set(T0 + 59_999);
-  assert.equal((await verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh-2' }), MCP)).sub, 'user-1', 'the last millisecond, not from the cache');
+  assert.equal(
+    (await verifier.verify(await sign(es, { exp: now + 60, jti: 'fresh-2' }), MCP)).sub,
+    'user-1',
+    'the last millisecond, not from the cache',
+  );
   clock.set(T0);
-  assert.equal(await rejected(verifier.verify(await sign(es, { nbf: now + 1 }), MCP)), 'the token\'s nbf claim is not acceptable');
+  assert.equal(await rejected(verifier.verify(await sign(es, { nbf: now + 1 }), MCP)), "the token's nbf claim is not acceptable");
   assert.equal((await verifier.verify(await sign(es, { nbf: now }), MCP)).sub, 'user-1');
 });
 
-test('a leeway given explicitly (the trusted issuers\' verifier keeps 5 s) still applies', async () => {
+test("a leeway given explicitly (the trusted issuers' verifier keeps 5 s) still applies", async () => {
   const { es, clock } = await setup();
   const verifier = createTokenVerifier({ issuer: () => ISSUER, keys: () => ({ keys: [es.pub] }), clock, leewaySeconds: 5 });
   const now = Math.floor(T0 / 1000);
@@ -109,11 +171,14 @@ test('only RS256 and ES256: HS256 and alg none are refused', async () => {
   const { verifier } = await setup();
   const secret = new TextEncoder().encode('a-shared-secret-of-thirty-two-bytes!');
   const hs = await new SignJWT({ iss: ISSUER, sub: 'u', aud: MCP, client_id: 'c', iat: 1, exp: Math.floor(T0 / 1000) + 60 })
-    .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(secret);
-  assert.equal(await rejected(verifier.verify(hs, MCP)), 'the token\'s algorithm is not RS256 or ES256');
-  const payload = Buffer.from(JSON.stringify({ iss: ISSUER, sub: 'u', aud: MCP, client_id: 'c', iat: 1, exp: Math.floor(T0 / 1000) + 60 })).toString('base64url');
+    .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+    .sign(secret);
+  assert.equal(await rejected(verifier.verify(hs, MCP)), "the token's algorithm is not RS256 or ES256");
+  const payload = Buffer.from(
+    JSON.stringify({ iss: ISSUER, sub: 'u', aud: MCP, client_id: 'c', iat: 1, exp: Math.floor(T0 / 1000) + 60 }),
+  ).toString('base64url');
   const none = `${Buffer.from('{"alg":"none","typ":"at+jwt"}').toString('base64url')}.${payload}.`;
-  assert.equal(await rejected(verifier.verify(none, MCP)), 'the token\'s algorithm is not RS256 or ES256');
+  assert.equal(await rejected(verifier.verify(none, MCP)), "the token's algorithm is not RS256 or ES256");
 });
 
 test('a token signed by a key not in the set, a tampered token and garbage are refused', async () => {
@@ -124,14 +189,19 @@ test('a token signed by a key not in the set, a tampered token and garbage are r
   assert.equal(await rejected(verifier.verify(await sign(unknownKid), MCP)), 'no current signing key matches the token (kid/alg)');
   const good = await sign(es);
   const [h, p, sig] = good.split('.') as [string, string, string];
-  const widened = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'admin' })).toString('base64url');
+  const widened = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'admin' })).toString(
+    'base64url',
+  );
   assert.equal(await rejected(verifier.verify(`${h}.${widened}.${sig}`, MCP)), 'the signature does not verify');
   assert.equal(await rejected(verifier.verify('not-a-jwt', MCP)), 'the token is not a well-formed JWT');
 });
 
 test('RFC 9068 §2.2 claims are required: a token without client_id is refused', async () => {
   const { es, verifier } = await setup();
-  assert.equal(await rejected(verifier.verify(await sign(es, { client_id: undefined }), MCP)), 'the token\'s client_id claim is not acceptable');
+  assert.equal(
+    await rejected(verifier.verify(await sign(es, { client_id: undefined }), MCP)),
+    "the token's client_id claim is not acceptable",
+  );
 });
 
 test('key rotation: a new key set empties the cache, so a token of a removed key stops working at once', async () => {
@@ -149,8 +219,16 @@ test('private JWKs from the key source are reduced to their public members', asy
   setKeys({ keys: [es.privJwk, rs.privJwk] });
   assert.equal((await verifier.verify(await sign(es), MCP)).sub, 'user-1');
   assert.equal((await verifier.verify(await sign(rs), MCP)).sub, 'user-1');
-  const reduced = publicVerificationKeys({ keys: [es.privJwk, rs.privJwk, { kty: 'oct', k: 'c2VjcmV0' }, { ...es.pub, alg: 'ES384' }, { ...es.pub, use: 'enc' }] });
-  assert.deepEqual(reduced.keys.map((k) => Object.keys(k).sort()), [['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'], ['alg', 'e', 'kid', 'kty', 'n', 'use']]);
+  const reduced = publicVerificationKeys({
+    keys: [es.privJwk, rs.privJwk, { kty: 'oct', k: 'c2VjcmV0' }, { ...es.pub, alg: 'ES384' }, { ...es.pub, use: 'enc' }],
+  });
+  assert.deepEqual(
+    reduced.keys.map((k) => Object.keys(k).sort()),
+    [
+      ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'],
+      ['alg', 'e', 'kid', 'kty', 'n', 'use'],
+    ],
+  );
 });
 
 test('the cache is bounded', async () => {

@@ -104,7 +104,10 @@ export interface TokenVerifierOptions {
   subjectCheckMs?: number;
 }
 
-interface Cached { token: VerifiedToken; expiresAt: number }
+interface Cached {
+  token: VerifiedToken;
+  expiresAt: number;
+}
 
 export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier & { cacheSize(): number } {
   const leeway = opts.leewaySeconds ?? 0;
@@ -142,7 +145,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
       if (subjects.size >= max) subjects.clear();
       subjects.set(t.sub, s);
     }
-    if (!s.active) throw new TokenRejected('the token\'s subject is disabled or no longer exists');
+    if (!s.active) throw new TokenRejected("the token's subject is disabled or no longer exists");
   }
 
   return {
@@ -189,15 +192,25 @@ function reasonOf(err: unknown, algs = 'RS256 or ES256'): string {
   const code = (err as { code?: string }).code;
   const claim = (err as { claim?: string }).claim;
   switch (code) {
-    case 'ERR_JWT_EXPIRED': return 'the token has expired';
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'the signature does not verify';
-    case 'ERR_JWKS_NO_MATCHING_KEY': return 'no current signing key matches the token (kid/alg)';
-    case 'ERR_JOSE_ALG_NOT_ALLOWED': return `the token's algorithm is not ${algs}`;
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return `the token's ${claim ?? 'claims'} claim is not acceptable`;
-    case 'ERR_JWS_INVALID': case 'ERR_JWT_INVALID': return 'the token is not a well-formed JWT';
-    case 'ERR_JWKS_TIMEOUT': return 'the issuer\'s JWKS did not answer in time';
-    case 'ERR_JWKS_INVALID': return 'the issuer\'s JWKS is not a valid key set';
-    default: return 'the token could not be verified';
+    case 'ERR_JWT_EXPIRED':
+      return 'the token has expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'the signature does not verify';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no current signing key matches the token (kid/alg)';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return `the token's algorithm is not ${algs}`;
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return `the token's ${claim ?? 'claims'} claim is not acceptable`;
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'the token is not a well-formed JWT';
+    case 'ERR_JWKS_TIMEOUT':
+      return "the issuer's JWKS did not answer in time";
+    case 'ERR_JWKS_INVALID':
+      return "the issuer's JWKS is not a valid key set";
+    default:
+      return 'the token could not be verified';
   }
 }
 
@@ -318,9 +331,9 @@ export function createAppTokenVerifier(own: TokenVerifier, opts: AppTokenVerifie
       const iss = unverifiedIssuer(token);
       if (iss === undefined || iss === opts.ownIssuer()) return own.verify(token, audience);
       const t = list.find((x) => x.issuer === iss);
-      if (!t) throw new TokenRejected('the token\'s issuer is not trusted (tokens.trustedIssuers)');
+      if (!t) throw new TokenRejected("the token's issuer is not trusted (tokens.trustedIssuers)");
       if (t.audiences !== undefined && !t.audiences.includes(audience)) {
-        throw new TokenRejected('the token\'s issuer may not be used for this audience (tokens.trustedIssuers[].audiences)');
+        throw new TokenRejected("the token's issuer may not be used for this audience (tokens.trustedIssuers[].audiences)");
       }
       let payload: JWTPayload;
       try {
@@ -343,17 +356,23 @@ export function createAppTokenVerifier(own: TokenVerifier, opts: AppTokenVerifie
 function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
   if (typeof p.sub !== 'string' || p.sub === '' || typeof p.exp !== 'number') throw new TokenRejected('the token lacks sub or exp');
   const emailVerified = p.email_verified === true && typeof p.email === 'string' && p.email !== '';
-  const email = emailVerified ? p.email as string : null;
+  const email = emailVerified ? (p.email as string) : null;
   let username: string | undefined;
   switch (t.usernameClaim) {
-    case 'sub': username = p.sub; break;
+    case 'sub':
+      username = p.sub;
+      break;
     case 'preferred_username':
       username = typeof p.preferred_username === 'string' && p.preferred_username !== '' ? p.preferred_username : undefined;
       break;
-    case 'email': username = email ?? undefined; break;
+    case 'email':
+      username = email ?? undefined;
+      break;
   }
   if (username === undefined) {
-    throw new TokenRejected(`the token lacks a usable ${t.usernameClaim} claim${t.usernameClaim === 'email' ? ' (with email_verified true)' : ''} (tokens.trustedIssuers[].usernameClaim)`);
+    throw new TokenRejected(
+      `the token lacks a usable ${t.usernameClaim} claim${t.usernameClaim === 'email' ? ' (with email_verified true)' : ''} (tokens.trustedIssuers[].usernameClaim)`,
+    );
   }
   const clientId = typeof p.client_id === 'string' ? p.client_id : typeof p.azp === 'string' ? p.azp : '';
   return {
@@ -377,7 +396,8 @@ function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
  */
 export function bearerToken(header: string | undefined): string | undefined | null {
   if (header === undefined) return undefined;
-  if (header.length < 7 || header.slice(0, 7).toLowerCase() !== 'bearer ') return header.trim().toLowerCase() === 'bearer' ? null : undefined;
+  if (header.length < 7 || header.slice(0, 7).toLowerCase() !== 'bearer ')
+    return header.trim().toLowerCase() === 'bearer' ? null : undefined;
   const token = header.slice(7).trim();
   return B64TOKEN.test(token) ? token : null;
 }

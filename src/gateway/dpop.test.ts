@@ -14,18 +14,36 @@ const URL_ = 'https://mcp.example.test/mcp';
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
 const SETTINGS = { enabled: true, algorithms: ['ES256', 'EdDSA', 'Ed25519'], proofLifetimeMs: 60_000 };
 
-interface Key { priv: CryptoKey; jwk: JWK; jkt: string; alg: string }
+interface Key {
+  priv: CryptoKey;
+  jwk: JWK;
+  jkt: string;
+  alg: string;
+}
 async function key(alg = 'ES256'): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = await exportJWK(publicKey);
   return { priv: privateKey, jwk, jkt: await calculateJwkThumbprint(jwk), alg };
 }
 
-interface ProofOpts { header?: Record<string, unknown>; claims?: Record<string, unknown>; signWith?: CryptoKey }
+interface ProofOpts {
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+  signWith?: CryptoKey;
+}
 function proof(k: Key, o: ProofOpts = {}): Promise<string> {
-  const claims: Record<string, unknown> = { jti: randomUUID(), htm: 'POST', htu: URL_, iat: Math.floor(T0 / 1000), ath: accessTokenHash(TOKEN), ...o.claims };
+  const claims: Record<string, unknown> = {
+    jti: randomUUID(),
+    htm: 'POST',
+    htu: URL_,
+    iat: Math.floor(T0 / 1000),
+    ath: accessTokenHash(TOKEN),
+    ...o.claims,
+  };
   for (const [n, v] of Object.entries(claims)) if (v === undefined) delete claims[n];
-  return new SignJWT(claims).setProtectedHeader({ alg: k.alg, typ: 'dpop+jwt', jwk: k.jwk, ...o.header } as never).sign(o.signWith ?? k.priv);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: k.alg, typ: 'dpop+jwt', jwk: k.jwk, ...o.header } as never)
+    .sign(o.signWith ?? k.priv);
 }
 
 /** A store's replay record in memory, shared by the checkers given it (the store contract covers the real engines). */
@@ -78,37 +96,65 @@ describe('DPoP proofs at the gate', () => {
     const rsa = await key('RS256');
     const privateJwk = await exportJWK(k.priv);
     const now = Math.floor(T0 / 1000);
-    const cases: [string, () => Promise<string | string[] | undefined>, string, { url?: string; method?: string; token?: string; jkt?: string }?][] = [
+    const cases: [
+      string,
+      () => Promise<string | string[] | undefined>,
+      string,
+      { url?: string; method?: string; token?: string; jkt?: string }?,
+    ][] = [
       ['no proof', async () => undefined, 'no DPoP proof (a DPoP-bound token needs the DPoP header)'],
       ['two proofs', async () => `${await proof(k)}, ${await proof(k)}`, 'more than one DPoP header'],
       ['two proofs (array)', async () => [await proof(k), await proof(k)], 'more than one DPoP header'],
       ['not a JWS', async () => 'not.a-jws', 'the DPoP proof is not a compact JWS'],
       ['typ JWT', async () => proof(k, { header: { typ: 'JWT' } }), 'the DPoP proof typ is not dpop+jwt'],
       ['alg RS256 (not listed)', async () => proof(rsa), 'the DPoP proof alg is not one of ES256, EdDSA, Ed25519'],
-      ['alg none', async () => {
-        const h = Buffer.from(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: k.jwk })).toString('base64url');
-        const b = Buffer.from(JSON.stringify({ jti: 'x', htm: 'POST', htu: URL_, iat: now })).toString('base64url');
-        return `${h}.${b}.c2ln`;
-      }, 'the DPoP proof alg is not one of ES256, EdDSA, Ed25519'],
+      [
+        'alg none',
+        async () => {
+          const h = Buffer.from(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: k.jwk })).toString('base64url');
+          const b = Buffer.from(JSON.stringify({ jti: 'x', htm: 'POST', htu: URL_, iat: now })).toString('base64url');
+          return `${h}.${b}.c2ln`;
+        },
+        'the DPoP proof alg is not one of ES256, EdDSA, Ed25519',
+      ],
       ['no jwk', async () => proof(k, { header: { jwk: undefined } }), 'the DPoP proof has no jwk header'],
       ['private jwk', async () => proof(k, { header: { jwk: privateJwk } }), 'the DPoP proof jwk is not a public key'],
       ['signed by another key', async () => proof(k, { signWith: other.priv }), 'the DPoP proof signature does not verify with its jwk'],
       ['no jti', async () => proof(k, { claims: { jti: undefined } }), 'the DPoP proof jti is missing or not a string'],
       ['wrong htm', async () => proof(k, { claims: { htm: 'GET' } }), 'the DPoP proof htm is not the request method'],
-      ['wrong htu path', async () => proof(k, { claims: { htu: 'https://mcp.example.test/other' } }), 'the DPoP proof htu is not the request URL'],
-      ['wrong htu host', async () => proof(k, { claims: { htu: 'https://evil.example.test/mcp' } }), 'the DPoP proof htu is not the request URL'],
-      ['htu http for https', async () => proof(k, { claims: { htu: 'http://mcp.example.test/mcp' } }), 'the DPoP proof htu is not the request URL'],
+      [
+        'wrong htu path',
+        async () => proof(k, { claims: { htu: 'https://mcp.example.test/other' } }),
+        'the DPoP proof htu is not the request URL',
+      ],
+      [
+        'wrong htu host',
+        async () => proof(k, { claims: { htu: 'https://evil.example.test/mcp' } }),
+        'the DPoP proof htu is not the request URL',
+      ],
+      [
+        'htu http for https',
+        async () => proof(k, { claims: { htu: 'http://mcp.example.test/mcp' } }),
+        'the DPoP proof htu is not the request URL',
+      ],
       ['no htu', async () => proof(k, { claims: { htu: undefined } }), 'the DPoP proof htu is not the request URL'],
       ['stale iat', async () => proof(k, { claims: { iat: now - 61 } }), 'the DPoP proof iat is outside issuer.dpop.proofLifetime'],
       ['future iat', async () => proof(k, { claims: { iat: now + 61 } }), 'the DPoP proof iat is outside issuer.dpop.proofLifetime'],
       ['no iat', async () => proof(k, { claims: { iat: undefined } }), 'the DPoP proof iat is missing'],
-      ['wrong ath', async () => proof(k, { claims: { ath: accessTokenHash('another-token') } }), 'the DPoP proof ath is not the hash of the access token'],
+      [
+        'wrong ath',
+        async () => proof(k, { claims: { ath: accessTokenHash('another-token') } }),
+        'the DPoP proof ath is not the hash of the access token',
+      ],
       ['no ath', async () => proof(k, { claims: { ath: undefined } }), 'the DPoP proof ath is not the hash of the access token'],
       ['key not the bound one', async () => proof(other), 'the DPoP proof key is not the key the token is bound to (cnf.jkt)'],
     ];
     for (const [name, make, reason, req] of cases) {
       const c = checker(new ManualClock(T0));
-      await rejects(c.check(await make(), { method: req?.method ?? 'POST', url: req?.url ?? URL_ }, req?.token ?? TOKEN, req?.jkt ?? k.jkt), reason).catch((err: unknown) => {
+      await rejects(
+        c.check(await make(), { method: req?.method ?? 'POST', url: req?.url ?? URL_ }, req?.token ?? TOKEN, req?.jkt ?? k.jkt),
+        reason,
+      ).catch((err: unknown) => {
         throw new Error(`${name}: ${(err as Error).message}`);
       });
     }
@@ -131,7 +177,12 @@ describe('DPoP proofs at the gate', () => {
     await rejects(b.check(p, { method: 'POST', url: URL_ }, TOKEN, k.jkt), 'the DPoP proof jti was used before (replay)');
     // Recorded until the proof could no longer pass the iat window.
     const [[rowKey, until]] = [...record.rows.entries()] as [[string, number]];
-    assert.equal(rowKey, createHash('sha256').update(`${k.jkt}\0${(JSON.parse(Buffer.from(p.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }).jti}`).digest('base64url'));
+    assert.equal(
+      rowKey,
+      createHash('sha256')
+        .update(`${k.jkt}\0${(JSON.parse(Buffer.from(p.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }).jti}`)
+        .digest('base64url'),
+    );
     assert.equal(until, T0 + 60_000 + 1000);
   });
 
@@ -148,7 +199,14 @@ describe('DPoP proofs at the gate', () => {
   test('expired proof ids are swept from the store at most once a minute, after an accepted proof', async () => {
     const clock = new ManualClock(T0);
     const sweeps: number[] = [];
-    const c = createDpopChecker({ settings: () => SETTINGS, clock, once: sharedRecord().once, sweep: async (before) => { sweeps.push(before); } });
+    const c = createDpopChecker({
+      settings: () => SETTINGS,
+      clock,
+      once: sharedRecord().once,
+      sweep: async (before) => {
+        sweeps.push(before);
+      },
+    });
     const k = await key();
     const at = (ms: number) => proof(k, { claims: { iat: Math.floor(ms / 1000) } });
     await c.check(await at(T0), { method: 'POST', url: URL_ }, TOKEN, k.jkt);
@@ -173,10 +231,24 @@ describe('DPoP proofs at the gate', () => {
       await checker(new ManualClock(T0)).check(await proof(k, { claims: { htu } }), { method: 'POST', url }, TOKEN, k.jkt);
     }
     // An encoded slash is not a slash; another port is another URL.
-    await rejects(checker(new ManualClock(T0)).check(await proof(k, { claims: { htu: 'https://mcp.example.test/a%2Fb' } }), { method: 'POST', url: 'https://mcp.example.test/a/b' }, TOKEN, k.jkt),
-      'the DPoP proof htu is not the request URL');
-    await rejects(checker(new ManualClock(T0)).check(await proof(k, { claims: { htu: 'https://mcp.example.test:8443/mcp' } }), { method: 'POST', url: URL_ }, TOKEN, k.jkt),
-      'the DPoP proof htu is not the request URL');
+    await rejects(
+      checker(new ManualClock(T0)).check(
+        await proof(k, { claims: { htu: 'https://mcp.example.test/a%2Fb' } }),
+        { method: 'POST', url: 'https://mcp.example.test/a/b' },
+        TOKEN,
+        k.jkt,
+      ),
+      'the DPoP proof htu is not the request URL',
+    );
+    await rejects(
+      checker(new ManualClock(T0)).check(
+        await proof(k, { claims: { htu: 'https://mcp.example.test:8443/mcp' } }),
+        { method: 'POST', url: URL_ },
+        TOKEN,
+        k.jkt,
+      ),
+      'the DPoP proof htu is not the request URL',
+    );
   });
 
   test('generated: a proof passes exactly when htm is the method and htu the URL (after normalization); every refusal names htm or htu', async () => {
@@ -184,35 +256,51 @@ describe('DPoP proofs at the gate', () => {
     const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH');
     const seg = fc.constantFrom('mcp', 'MCP', 'a', '%7Ea', '~a', '.', '..', 'x%2Fy');
     const urlOf = (segs: string[], q: string) => `https://mcp.example.test/${segs.join('/')}${q}`;
-    await fc.assert(fc.asyncProperty(method, method, fc.array(seg, { maxLength: 3 }), fc.array(seg, { maxLength: 3 }), fc.constantFrom('', '?a=1', '#f'),
-      async (m1, m2, s1, s2, q) => {
-        const c = checker(new ManualClock(T0));
-        const htu = urlOf(s1, q);
-        const url = urlOf(s2, '');
-        const p = await proof(k, { claims: { htm: m1, htu } });
-        const should = m1 === m2 && normalizeHtu(htu) === normalizeHtu(url);
-        try {
-          await c.check(p, { method: m2, url }, TOKEN, k.jkt);
-          assert.ok(should, `passed: ${m1} ${htu} for ${m2} ${url}`);
-        } catch (err) {
-          if (!(err instanceof DpopRejected)) throw err;
-          assert.ok(!should, `refused: ${m1} ${htu} for ${m2} ${url}: ${err.reason}`);
-          assert.ok(/htm|htu/.test(err.reason), err.reason);
-        }
-      }), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(
+        method,
+        method,
+        fc.array(seg, { maxLength: 3 }),
+        fc.array(seg, { maxLength: 3 }),
+        fc.constantFrom('', '?a=1', '#f'),
+        async (m1, m2, s1, s2, q) => {
+          const c = checker(new ManualClock(T0));
+          const htu = urlOf(s1, q);
+          const url = urlOf(s2, '');
+          const p = await proof(k, { claims: { htm: m1, htu } });
+          const should = m1 === m2 && normalizeHtu(htu) === normalizeHtu(url);
+          try {
+            await c.check(p, { method: m2, url }, TOKEN, k.jkt);
+            assert.ok(should, `passed: ${m1} ${htu} for ${m2} ${url}`);
+          } catch (err) {
+            if (!(err instanceof DpopRejected)) throw err;
+            assert.ok(!should, `refused: ${m1} ${htu} for ${m2} ${url}: ${err.reason}`);
+            assert.ok(/htm|htu/.test(err.reason), err.reason);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   test('normalizeHtu: idempotent, query/fragment-blind, case-blind in scheme and host (generated)', () => {
     const seg = fc.stringMatching(/^[A-Za-z0-9._~-]{1,8}$/);
-    fc.assert(fc.property(fc.constantFrom('http', 'https'), fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/), fc.array(seg, { maxLength: 4 }), fc.string({ maxLength: 10 }),
-      (scheme, host, segs, q) => {
-        const base = `${scheme}://${host}.example/${segs.join('/')}`;
-        const n = normalizeHtu(base);
-        assert.notEqual(n, null);
-        assert.equal(normalizeHtu(n ?? ''), n);
-        assert.equal(normalizeHtu(`${base}?${encodeURIComponent(q)}#${encodeURIComponent(q)}`), n);
-        assert.equal(normalizeHtu(`${scheme.toUpperCase()}://${host.toUpperCase()}.EXAMPLE/${segs.join('/')}`), n);
-      }));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('http', 'https'),
+        fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/),
+        fc.array(seg, { maxLength: 4 }),
+        fc.string({ maxLength: 10 }),
+        (scheme, host, segs, q) => {
+          const base = `${scheme}://${host}.example/${segs.join('/')}`;
+          const n = normalizeHtu(base);
+          assert.notEqual(n, null);
+          assert.equal(normalizeHtu(n ?? ''), n);
+          assert.equal(normalizeHtu(`${base}?${encodeURIComponent(q)}#${encodeURIComponent(q)}`), n);
+          assert.equal(normalizeHtu(`${scheme.toUpperCase()}://${host.toUpperCase()}.EXAMPLE/${segs.join('/')}`), n);
+        },
+      ),
+    );
     assert.equal(normalizeHtu('ftp://x.example/'), null);
     assert.equal(normalizeHtu('https://user:pw@x.example/'), null);
     assert.equal(normalizeHtu('not a url'), null);

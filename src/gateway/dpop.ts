@@ -64,7 +64,11 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 /** RFC 9449 §4.3 point 9: the URL with query and fragment removed, normalized (RFC 3986 §6.2.2, §6.2.3). */
 export function normalizeHtu(value: string): string | null {
   let u: URL;
-  try { u = new URL(value); } catch { return null; }
+  try {
+    u = new URL(value);
+  } catch {
+    return null;
+  }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
   if (u.username !== '' || u.password !== '') return null;
   // WHATWG parsing already lower-cases scheme and host, drops a default port, resolves dot
@@ -105,9 +109,14 @@ export function createDpopChecker(opts: DpopCheckerOptions): DpopChecker {
       if (proof.length > MAX_PROOF || !COMPACT_JWS.test(proof)) throw new DpopRejected('the DPoP proof is not a compact JWS');
       // 2. The header, before any key is imported.
       let header: ReturnType<typeof decodeProtectedHeader>;
-      try { header = decodeProtectedHeader(proof); } catch { throw new DpopRejected('the DPoP proof header is not JSON'); }
+      try {
+        header = decodeProtectedHeader(proof);
+      } catch {
+        throw new DpopRejected('the DPoP proof header is not JSON');
+      }
       if (header.typ !== 'dpop+jwt') throw new DpopRejected('the DPoP proof typ is not dpop+jwt');
-      if (typeof header.alg !== 'string' || !s.algorithms.includes(header.alg)) throw new DpopRejected(`the DPoP proof alg is not one of ${s.algorithms.join(', ')}`);
+      if (typeof header.alg !== 'string' || !s.algorithms.includes(header.alg))
+        throw new DpopRejected(`the DPoP proof alg is not one of ${s.algorithms.join(', ')}`);
       const jwk = header.jwk as JWK | undefined;
       if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) throw new DpopRejected('the DPoP proof has no jwk header');
       if (jwk.kty === 'oct' || PRIVATE_MEMBERS.some((m) => (jwk as Record<string, unknown>)[m] !== undefined)) {
@@ -115,24 +124,33 @@ export function createDpopChecker(opts: DpopCheckerOptions): DpopChecker {
       }
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(proof, EmbeddedJWK, { algorithms: [...s.algorithms], typ: 'dpop+jwt' }) as { payload: Record<string, unknown> });
+        ({ payload } = (await jwtVerify(proof, EmbeddedJWK, { algorithms: [...s.algorithms], typ: 'dpop+jwt' })) as {
+          payload: Record<string, unknown>;
+        });
       } catch {
         throw new DpopRejected('the DPoP proof signature does not verify with its jwk');
       }
       // 3. The claims.
       const { jti, htm, htu, iat, ath } = payload;
-      if (typeof jti !== 'string' || jti === '' || jti.length > 256) throw new DpopRejected('the DPoP proof jti is missing or not a string');
+      if (typeof jti !== 'string' || jti === '' || jti.length > 256)
+        throw new DpopRejected('the DPoP proof jti is missing or not a string');
       if (htm !== req.method) throw new DpopRejected('the DPoP proof htm is not the request method');
       const expected = normalizeHtu(req.url);
-      if (typeof htu !== 'string' || expected === null || normalizeHtu(htu) !== expected) throw new DpopRejected('the DPoP proof htu is not the request URL');
+      if (typeof htu !== 'string' || expected === null || normalizeHtu(htu) !== expected)
+        throw new DpopRejected('the DPoP proof htu is not the request URL');
       const now = opts.clock.now();
       if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new DpopRejected('the DPoP proof iat is missing');
       if (Math.abs(now - iat * 1000) > s.proofLifetimeMs) throw new DpopRejected('the DPoP proof iat is outside issuer.dpop.proofLifetime');
       // 4. ath binds the proof to this access token.
-      if (typeof ath !== 'string' || ath !== accessTokenHash(accessToken)) throw new DpopRejected('the DPoP proof ath is not the hash of the access token');
+      if (typeof ath !== 'string' || ath !== accessTokenHash(accessToken))
+        throw new DpopRejected('the DPoP proof ath is not the hash of the access token');
       // 5. The proof's key is the token's key.
       let thumbprint: string;
-      try { thumbprint = await calculateJwkThumbprint(jwk, 'sha256'); } catch { throw new DpopRejected('the DPoP proof jwk has no thumbprint'); }
+      try {
+        thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+      } catch {
+        throw new DpopRejected('the DPoP proof jwk has no thumbprint');
+      }
       if (thumbprint !== jkt) throw new DpopRejected('the DPoP proof key is not the key the token is bound to (cnf.jkt)');
       // 6. Replay: jti per key, kept until iat + the window (after that step 3 refuses it anyway).
       const key = createHash('sha256').update(`${jkt}\0${jti}`).digest('base64url');
@@ -146,7 +164,9 @@ export function createDpopChecker(opts: DpopCheckerOptions): DpopChecker {
       remember(key, until);
       if (opts.sweep && now - sweptAt >= 60_000) {
         sweptAt = now;
-        opts.sweep(now).catch(() => { /* the next sweep tries again; a failed sweep only delays cleanup */ });
+        opts.sweep(now).catch(() => {
+          /* the next sweep tries again; a failed sweep only delays cleanup */
+        });
       }
     },
   };

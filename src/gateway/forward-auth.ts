@@ -47,7 +47,11 @@ const GATE_PATHS = new Set(['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_ou
  *                paths, and "/auth/..;/admin" a servlet container's /admin.
  *   null         the rules decide.
  */
-export function ownPath(s: Pick<GateSettings, 'publicUrl' | 'portalHost'>, host: string, path: string): 'no-original' | 'gate' | 'portal' | null {
+export function ownPath(
+  s: Pick<GateSettings, 'publicUrl' | 'portalHost'>,
+  host: string,
+  path: string,
+): 'no-original' | 'gate' | 'portal' | null {
   if (path === '/oauth2/auth') return 'no-original';
   if (GATE_PATHS.has(path)) return 'gate';
   const base = portalBase(s);
@@ -64,7 +68,17 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
   const bearer = deps.bearer ?? null;
 
   function answer(req: IncomingMessage, res: ServerResponse, s: GateSettings, orig: OriginalRequest, v: Verdict): void {
-    metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind === 'challenge' ? (v.status === 401 ? 'authenticate' : 'deny') : v.kind);
+    metrics.decision(
+      v.kind === 'pass'
+        ? v.identity
+          ? 'allow'
+          : 'public'
+        : v.kind === 'challenge'
+          ? v.status === 401
+            ? 'authenticate'
+            : 'deny'
+          : v.kind,
+    );
     if (v.kind === 'pass') {
       sendPass(res, v.names, v.identity);
     } else if (v.kind === 'challenge') {
@@ -82,14 +96,21 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
   return function forwardAuth(req: IncomingMessage, res: ServerResponse, query: URLSearchParams | null): void | Promise<void> {
     const s = deps.settings();
     let orig: OriginalRequest;
-    try { orig = readOriginal(req, s.trusted); } catch (err) {
+    try {
+      orig = readOriginal(req, s.trusted);
+    } catch (err) {
       metrics.decision('invalid');
       logger.info({ reason: isGatehouseError(err) ? err.detail : 'unreadable forwarded headers' }, 'forward auth: bad original request');
       // nginx's auth_request relays only 2xx, 401 and 403; any other answer becomes a 500 for
       // the client. A malformed original request (say a Host with a bad port that nginx let
       // through) is therefore refused with 403 in nginx's vocabulary; other proxies pass 400 on.
       const status = req.headers['x-original-url'] !== undefined ? 403 : 400;
-      write(res, status, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, status === 403 ? 'forbidden\n' : 'bad request\n');
+      write(
+        res,
+        status,
+        { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' },
+        status === 403 ? 'forbidden\n' : 'bad request\n',
+      );
       return;
     }
     const qPos = orig.uri.indexOf('?');
@@ -97,7 +118,10 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     const own = ownPath(s, orig.host, path);
     if (own === 'no-original') {
       metrics.decision('invalid');
-      logger.warn({ host: orig.host, via: orig.via, trustedPeer: orig.trustedPeer }, 'forward auth: the proxy did not send the original request (check trustedProxies[].kind against the proxy)');
+      logger.warn(
+        { host: orig.host, via: orig.via, trustedPeer: orig.trustedPeer },
+        'forward auth: the proxy did not send the original request (check trustedProxies[].kind against the proxy)',
+      );
       // 403, not 400: nginx's auth_request turns anything but 2xx/401/403 into a 500.
       write(res, 403, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, 'forbidden\n');
       return;
@@ -115,12 +139,24 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
       answer(req, res, s, orig, { kind: 'pass', names: s.defaultHeaders, identity: null, upstream: null, app: null });
       return;
     }
-    const v = decide(s, sessions, orig, req.headers.cookie, query && query.size > 0 ? query : null, bearer, req.headers.authorization, req.headers.dpop);
+    const v = decide(
+      s,
+      sessions,
+      orig,
+      req.headers.cookie,
+      query && query.size > 0 ? query : null,
+      bearer,
+      req.headers.authorization,
+      req.headers.dpop,
+    );
     if (v instanceof Promise) {
-      return v.then((verdict) => answer(req, res, s, orig, verdict), (err: unknown) => {
-        logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');
-        write(res, 503, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, 'temporarily unavailable\n');
-      });
+      return v.then(
+        (verdict) => answer(req, res, s, orig, verdict),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'forward auth: session lookup failed');
+          write(res, 503, { 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, 'temporarily unavailable\n');
+        },
+      );
     }
     answer(req, res, s, orig, v);
   };

@@ -7,19 +7,36 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/index.ts';
 import { readOriginal, type OriginalRequest, type Metrics } from '../http/index.ts';
 import type { Sessions } from '../sessions/index.ts';
-import {type GateSettings, answer, NO_STORE } from '../web/index.ts';
-import { identityHeaderValues, isBrowserRequest, originalUrl, portalStartUrl, sendChallenge, sendDenied, sendUnauthenticated } from './answers.ts';
+import { type GateSettings, answer, NO_STORE } from '../web/index.ts';
+import {
+  identityHeaderValues,
+  isBrowserRequest,
+  originalUrl,
+  portalStartUrl,
+  sendChallenge,
+  sendDenied,
+  sendUnauthenticated,
+} from './answers.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
 import { decide, type BearerGate, type Verdict } from './verdict.ts';
 
 type Proxy = ReturnType<typeof createReverseProxy>;
 
-export function createProxyMode(deps: { settings: () => GateSettings; sessions: Sessions; metrics: Metrics; logger: Logger; bearer?: BearerGate }) {
+export function createProxyMode(deps: {
+  settings: () => GateSettings;
+  sessions: Sessions;
+  metrics: Metrics;
+  logger: Logger;
+  bearer?: BearerGate;
+}) {
   const bearer = deps.bearer ?? null;
   const proxies = new Map<string, Proxy>();
   const proxyFor = (upstream: string): Proxy => {
     let p = proxies.get(upstream);
-    if (!p) { p = createReverseProxy({ upstream, logger: deps.logger }); proxies.set(upstream, p); }
+    if (!p) {
+      p = createReverseProxy({ upstream, logger: deps.logger });
+      proxies.set(upstream, p);
+    }
     return p;
   };
 
@@ -44,19 +61,35 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
     const s = deps.settings();
     const { orig, v: pending } = verdict(req, s);
     const v = await pending;
-    deps.metrics.decision(v.kind === 'pass' ? (v.identity ? 'allow' : 'public') : v.kind === 'challenge' ? (v.status === 401 ? 'authenticate' : 'deny') : v.kind);
+    deps.metrics.decision(
+      v.kind === 'pass'
+        ? v.identity
+          ? 'allow'
+          : 'public'
+        : v.kind === 'challenge'
+          ? v.status === 401
+            ? 'authenticate'
+            : 'deny'
+          : v.kind,
+    );
     if (v.kind === 'challenge') {
       deps.logger.debug({ host: orig.host, reason: v.reason }, 'reverse proxy: bearer token refused');
       return sendChallenge(req, res, null, v.status, v.error, v.wwwAuthenticate);
     }
-    if (v.kind === 'authenticate') return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
+    if (v.kind === 'authenticate')
+      return sendUnauthenticated(req, res, { ...orig, via: 'forwarded' }, portalStartUrl(s, orig), isBrowserRequest(req));
     if (v.kind === 'deny') {
       const requestId = sendDenied(req, res, null, v.why, originalUrl(orig));
       deps.logger.info({ requestId, host: orig.host, reason: v.reason }, 'reverse proxy: denied');
       return;
     }
     if (!v.upstream) {
-      answer(res, 404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE }, 'no upstream is configured for this host\n');
+      answer(
+        res,
+        404,
+        { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE },
+        'no upstream is configured for this host\n',
+      );
       return;
     }
     proxyFor(v.upstream).web(req, res, identityHeaderValues(v.names, v.identity), callOptions(s, orig, v));
@@ -68,14 +101,22 @@ export function createProxyMode(deps: { settings: () => GateSettings; sessions: 
     const v = await pending;
     if (v.kind !== 'pass' || !v.upstream) {
       const challenge = v.kind === 'challenge' ? `www-authenticate: ${v.wwwAuthenticate}\r\n` : '';
-      const status = v.kind === 'authenticate' || (v.kind === 'challenge' && v.status === 401) ? '401 Unauthorized' : v.kind === 'pass' ? '404 Not Found' : '403 Forbidden';
+      const status =
+        v.kind === 'authenticate' || (v.kind === 'challenge' && v.status === 401)
+          ? '401 Unauthorized'
+          : v.kind === 'pass'
+            ? '404 Not Found'
+            : '403 Forbidden';
       socket.end(`HTTP/1.1 ${status}\r\n${challenge}connection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
     proxyFor(v.upstream).ws(req, socket, head, identityHeaderValues(v.names, v.identity), callOptions(s, orig, v));
   }
 
-  function close(): void { for (const p of proxies.values()) p.close(); proxies.clear(); }
+  function close(): void {
+    for (const p of proxies.values()) p.close();
+    proxies.clear();
+  }
 
   return { web, upgrade, close };
 }

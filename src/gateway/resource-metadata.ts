@@ -11,7 +11,7 @@
 // Gatehouse (docs/mcp.md); in reverse-proxy mode the router sends it here first.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
-import {type GateSettings, answer, NO_STORE } from '../web/index.ts';
+import { type GateSettings, answer, NO_STORE } from '../web/index.ts';
 import { METADATA_PATH, type ProtectedResources } from './resources.ts';
 
 const CORS = {
@@ -38,7 +38,9 @@ export function createResourceMetadata(deps: ResourceMetadataDeps) {
   return function resourceMetadata(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     const s = deps.settings();
     let host: string;
-    try { host = readOriginal(req, s.trusted).host; } catch {
+    try {
+      host = readOriginal(req, s.trusted).host;
+    } catch {
       answer(res, 400, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE }, 'bad request\n');
       return;
     }
@@ -48,7 +50,12 @@ export function createResourceMetadata(deps: ResourceMetadataDeps) {
     const r = path === METADATA_PATH || path.startsWith(`${METADATA_PATH}/`) ? deps.resources().forMetadata(host, path) : null;
     if (!r) {
       if (deps.app && deps.app.owns(req)) return deps.app.handle(req, res);
-      answer(res, 404, { ...CORS, 'content-type': 'application/json', 'cache-control': NO_STORE }, '{"error":"not_found","error_description":"no protected resource is described here"}');
+      answer(
+        res,
+        404,
+        { ...CORS, 'content-type': 'application/json', 'cache-control': NO_STORE },
+        '{"error":"not_found","error_description":"no protected resource is described here"}',
+      );
       return;
     }
     const method = req.method ?? 'GET';
@@ -57,10 +64,20 @@ export function createResourceMetadata(deps: ResourceMetadataDeps) {
       return;
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      answer(res, 405, { ...CORS, allow: 'GET, HEAD, OPTIONS', 'content-type': 'application/json', 'cache-control': NO_STORE }, '{"error":"invalid_request","error_description":"method not allowed"}');
+      answer(
+        res,
+        405,
+        { ...CORS, allow: 'GET, HEAD, OPTIONS', 'content-type': 'application/json', 'cache-control': NO_STORE },
+        '{"error":"invalid_request","error_description":"method not allowed"}',
+      );
       return;
     }
     // Short caching: a config reload may change scopes; clients fetch it once per session anyway.
-    answer(res, 200, { ...CORS, 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }, method === 'HEAD' ? undefined : r.metadataJson);
+    answer(
+      res,
+      200,
+      { ...CORS, 'content-type': 'application/json', 'cache-control': 'public, max-age=300' },
+      method === 'HEAD' ? undefined : r.metadataJson,
+    );
   };
 }

@@ -36,8 +36,12 @@ export interface ProtectedResource {
    * ones answer a request made with the DPoP scheme.
    */
   challenge: {
-    missing: string; invalid: string; insufficientScope: string;
-    dpopInvalidToken: string; dpopInvalidProof: string; dpopInsufficientScope: string;
+    missing: string;
+    invalid: string;
+    insufficientScope: string;
+    dpopInvalidToken: string;
+    dpopInvalidProof: string;
+    dpopInsufficientScope: string;
   };
   index: number;
 }
@@ -77,13 +81,19 @@ export function dpopAlgs(algorithms: readonly string[] | undefined): string {
   return algorithms && algorithms.length ? quoted('algs', algorithms.join(' ')) : '';
 }
 
-export function compileResources(list: readonly ResourceConfig[], publicUrl: URL, defaults: ResolvedHeaderNames, dpopAlgorithms?: readonly string[]): ProtectedResources {
+export function compileResources(
+  list: readonly ResourceConfig[],
+  publicUrl: URL,
+  defaults: ResolvedHeaderNames,
+  dpopAlgorithms?: readonly string[],
+): ProtectedResources {
   const algs = dpopAlgs(dpopAlgorithms);
   const offerDpop = algs ? `, DPoP ${algs}` : '';
   const dpopScheme = algs ? `DPoP ${algs}, ` : 'DPoP ';
   const issuer = issuerIdentifier(publicUrl);
   // Longest path first: a request under /mcp/admin belongs to that resource, not to /mcp.
-  const order = list.map((r, i) => ({ r, i, url: new URL(r.resource) }))
+  const order = list
+    .map((r, i) => ({ r, i, url: new URL(r.resource) }))
     .sort((a, b) => b.url.pathname.length - a.url.pathname.length || a.i - b.i);
   const resources: ProtectedResource[] = order.map(({ r, url }, index) => {
     const path = url.pathname;
@@ -103,8 +113,17 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
     const meta = quoted('resource_metadata', metadataUrl);
     const scope = scopes.length ? `, ${quoted('scope', scopes.join(' '))}` : '';
     return {
-      resource: r.resource, name, hostname: url.hostname, path, scopes, requiredScopes,
-      upstream: r.upstream ?? null, headers: defaults, metadataUrl, metadataJson: JSON.stringify(doc), index,
+      resource: r.resource,
+      name,
+      hostname: url.hostname,
+      path,
+      scopes,
+      requiredScopes,
+      upstream: r.upstream ?? null,
+      headers: defaults,
+      metadataUrl,
+      metadataJson: JSON.stringify(doc),
+      index,
       challenge: {
         // RFC 6750 §3.1: no error code when the request carried no token.
         missing: `Bearer ${meta}${scope}${offerDpop}`,
@@ -118,12 +137,15 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
   });
   // Each resource as an app rule: its host (any port, like apps), its path and everything
   // below, its subject (any signed-in user when none is given).
-  const policy: Policy = compilePolicy(resources.map((r) => ({
-    name: `resource-${r.index}`,
-    hosts: [r.hostname],
-    paths: [r.path],
-    allow: order[r.index]?.r.allow ?? { anyUser: true as const },
-  })), defaults);
+  const policy: Policy = compilePolicy(
+    resources.map((r) => ({
+      name: `resource-${r.index}`,
+      hosts: [r.hostname],
+      paths: [r.path],
+      allow: order[r.index]?.r.allow ?? { anyUser: true as const },
+    })),
+    defaults,
+  );
   const hosts = new Set(resources.map((r) => r.hostname));
 
   return {
@@ -149,7 +171,7 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
       if (!hosts.has(name)) return null;
       const onHost = resources.filter((r) => r.hostname === name);
       if (path === METADATA_PATH || path === `${METADATA_PATH}/`) {
-        return onHost.length === 1 ? onHost[0] ?? null : onHost.find((r) => r.path === '/') ?? null;
+        return onHost.length === 1 ? (onHost[0] ?? null) : (onHost.find((r) => r.path === '/') ?? null);
       }
       const suffix = path.slice(METADATA_PATH.length);
       return onHost.find((r) => r.path === suffix) ?? null;
@@ -158,7 +180,9 @@ export function compileResources(list: readonly ResourceConfig[], publicUrl: URL
 }
 
 /** Resources compiled again only when the list or publicUrl changes (a config reload). */
-export function resourceRegistry(source: () => { resources: readonly ResourceConfig[]; publicUrl: URL; headers: ResolvedHeaderNames; dpopAlgorithms?: readonly string[] }): () => ProtectedResources {
+export function resourceRegistry(
+  source: () => { resources: readonly ResourceConfig[]; publicUrl: URL; headers: ResolvedHeaderNames; dpopAlgorithms?: readonly string[] },
+): () => ProtectedResources {
   let list: readonly ResourceConfig[] | undefined;
   let href = '';
   let algs = '';

@@ -9,7 +9,11 @@ import { MemoryLogger } from '../core/index.ts';
 import { createReverseProxy, type ProxyCallOptions } from './reverse-proxy.ts';
 
 // ---- the upstream app: records what it was sent --------------------------------------------
-interface Seen { method: string; url: string; rawHeaders: string[] }
+interface Seen {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+}
 const seen: Seen[] = [];
 let releaseStream: (() => void) | undefined;
 let upstreamClosed: Promise<void> | undefined;
@@ -20,7 +24,10 @@ const upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (path === '/upload') {
     const hash = createHash('sha256');
     let n = 0;
-    req.on('data', (c: Buffer) => { n += c.length; hash.update(c); });
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      hash.update(c);
+    });
     req.on('end', () => {
       const body = JSON.stringify({ bytes: n, sha256: hash.digest('hex') });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
@@ -32,7 +39,12 @@ const upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
     // buffered the response would never let the test finish.
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.write('first|');
-    new Promise<void>((r) => { releaseStream = r; }).then(() => res.end('second'), () => {});
+    new Promise<void>((r) => {
+      releaseStream = r;
+    }).then(
+      () => res.end('second'),
+      () => {},
+    );
     return;
   }
   if (path === '/slow') {
@@ -44,15 +56,24 @@ const upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (path === '/silent') return; // never answers
   if (path === '/headers') {
     res.writeHead(201, 'Made', [
-      'Connection', 'X-Hop-Out, close',
-      'X-Hop-Out', 'dropped',
-      'Keep-Alive', 'timeout=1',
-      'Proxy-Authenticate', 'Basic',
-      'Set-Cookie', 'gh=planted; Domain=example.org; Path=/',
-      'Set-Cookie', 'gh_login=planted',
-      'Set-Cookie', 'app=1; Path=/',
-      'X-App', 'kept',
-      'Content-Length', '2',
+      'Connection',
+      'X-Hop-Out, close',
+      'X-Hop-Out',
+      'dropped',
+      'Keep-Alive',
+      'timeout=1',
+      'Proxy-Authenticate',
+      'Basic',
+      'Set-Cookie',
+      'gh=planted; Domain=example.org; Path=/',
+      'Set-Cookie',
+      'gh_login=planted',
+      'Set-Cookie',
+      'app=1; Path=/',
+      'X-App',
+      'kept',
+      'Content-Length',
+      '2',
     ]);
     res.end('ok');
     return;
@@ -79,16 +100,37 @@ const logger = new MemoryLogger();
 const IDENTITY = { 'X-Auth-Request-User': 'alice', 'X-Auth-Request-Email': 'alice@example.org', 'X-WEBAUTH-USER': 'alice' };
 const CALL: ProxyCallOptions = { stripHeaderNames: ['X-WEBAUTH-USER', 'X-WEBAUTH-EMAIL'], stripCookieNames: ['gh_login'] };
 
-async function front(upstreamUrl: string, opts: { timeoutMs?: number; call?: ProxyCallOptions } = {}): Promise<{ port: number; server: Server; close: () => void }> {
-  const proxy = createReverseProxy({ upstream: upstreamUrl, logger, stripCookieNames: ['gh'], ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) });
+async function front(
+  upstreamUrl: string,
+  opts: { timeoutMs?: number; call?: ProxyCallOptions } = {},
+): Promise<{ port: number; server: Server; close: () => void }> {
+  const proxy = createReverseProxy({
+    upstream: upstreamUrl,
+    logger,
+    stripCookieNames: ['gh'],
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+  });
   const server = createServer((req, res) => proxy.web(req, res, IDENTITY, opts.call ?? CALL));
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => proxy.ws(req, socket, head, IDENTITY, opts.call ?? CALL));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, server, close: () => { proxy.close(); server.close(); server.closeAllConnections(); } };
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    close: () => {
+      proxy.close();
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }
 
 const main = await front(`http://127.0.0.1:${upstreamPort}`);
-after(() => { main.close(); upstream.close(); upstream.closeAllConnections(); wss.close(); });
+after(() => {
+  main.close();
+  upstream.close();
+  upstream.closeAllConnections();
+  wss.close();
+});
 
 /** Write a request by hand (header names exactly as given) and read the whole answer. */
 function raw(port: number, head: string, body = ''): Promise<string> {
@@ -96,7 +138,9 @@ function raw(port: number, head: string, body = ''): Promise<string> {
     const s = connect(port, '127.0.0.1');
     let data = '';
     s.setEncoding('utf8');
-    s.on('data', (d: string) => { data += d; });
+    s.on('data', (d: string) => {
+      data += d;
+    });
     s.on('error', reject);
     s.on('end', () => resolve(data));
     s.write(head.replaceAll('\n', '\r\n') + '\r\n\r\n' + body);
@@ -111,31 +155,34 @@ function pairs(rawHeaders: string[]): [string, string][] {
 
 test('spoofed identity headers never reach the upstream, in any spelling; ours do', async () => {
   seen.length = 0;
-  const answer = await raw(main.port, [
-    'GET /echo?q=1 HTTP/1.1',
-    'Host: App.example.org',
-    'X-Auth-Request_User: evil1',
-    'x_auth_request_email: evil2@example.org',
-    'X-AUTH-REQUEST-GROUPS: admins',
-    'X-Auth-Request-Preferred-Username: evil3',
-    'X-Forwarded_Email: evil4@example.org',
-    'X-Forwarded-User: evil5',
-    'Remote_User: evil6',
-    'REMOTE-GROUPS: admins',
-    'Remote-Name: evil7',
-    'X-Webauth_User: evil8',
-    'x-webauth-email: evil9@example.org',
-    'X-Forwarded-For: 6.6.6.6',
-    'X-Forwarded-Host: evil.example',
-    'X-Forwarded-Proto: https',
-    'Forwarded: for=6.6.6.6;host=evil.example',
-    'X-Real-IP: 6.6.6.6',
-    'X-Original-URL: http://evil.example/',
-    'Authorization: Bearer app-token',
-    'Cookie: gh=SESSION; app=1; gh_login=STATE; other=2',
-    'Accept: */*',
-    'Connection: close',
-  ].join('\n'));
+  const answer = await raw(
+    main.port,
+    [
+      'GET /echo?q=1 HTTP/1.1',
+      'Host: App.example.org',
+      'X-Auth-Request_User: evil1',
+      'x_auth_request_email: evil2@example.org',
+      'X-AUTH-REQUEST-GROUPS: admins',
+      'X-Auth-Request-Preferred-Username: evil3',
+      'X-Forwarded_Email: evil4@example.org',
+      'X-Forwarded-User: evil5',
+      'Remote_User: evil6',
+      'REMOTE-GROUPS: admins',
+      'Remote-Name: evil7',
+      'X-Webauth_User: evil8',
+      'x-webauth-email: evil9@example.org',
+      'X-Forwarded-For: 6.6.6.6',
+      'X-Forwarded-Host: evil.example',
+      'X-Forwarded-Proto: https',
+      'Forwarded: for=6.6.6.6;host=evil.example',
+      'X-Real-IP: 6.6.6.6',
+      'X-Original-URL: http://evil.example/',
+      'Authorization: Bearer app-token',
+      'Cookie: gh=SESSION; app=1; gh_login=STATE; other=2',
+      'Accept: */*',
+      'Connection: close',
+    ].join('\n'),
+  );
   assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
   assert.equal(seen.length, 1);
   assert.equal(seen[0]?.url, '/echo?q=1');
@@ -157,13 +204,23 @@ test('spoofed identity headers never reach the upstream, in any spelling; ours d
 
 test('hop-by-hop request headers, and those Connection lists, are removed (RFC 9110 §7.6.1)', async () => {
   seen.length = 0;
-  await raw(main.port, [
-    'GET /echo HTTP/1.1', 'Host: a.example.org',
-    'Connection: close, X-Hop',
-    'X-Hop: 1', 'Keep-Alive: timeout=5', 'TE: trailers', 'Trailer: X-T', 'Upgrade: h2c',
-    'Proxy-Authorization: Basic eDp5', 'Proxy-Connection: keep-alive', 'Expect: 100-continue',
-    'X-Kept: yes',
-  ].join('\n'));
+  await raw(
+    main.port,
+    [
+      'GET /echo HTTP/1.1',
+      'Host: a.example.org',
+      'Connection: close, X-Hop',
+      'X-Hop: 1',
+      'Keep-Alive: timeout=5',
+      'TE: trailers',
+      'Trailer: X-T',
+      'Upgrade: h2c',
+      'Proxy-Authorization: Basic eDp5',
+      'Proxy-Connection: keep-alive',
+      'Expect: 100-continue',
+      'X-Kept: yes',
+    ].join('\n'),
+  );
   assert.deepEqual(pairs(seen[0]?.rawHeaders ?? []), [
     ['X-Kept', 'yes'],
     ['Host', 'a.example.org'],
@@ -178,7 +235,9 @@ test('hop-by-hop request headers, and those Connection lists, are removed (RFC 9
 });
 
 test('the client as Gatehouse determined it is what the upstream sees', async () => {
-  const f = await front(`http://127.0.0.1:${upstreamPort}/base/`, { call: { original: { clientIp: '203.0.113.9', proto: 'https', host: 'app.example.org' } } });
+  const f = await front(`http://127.0.0.1:${upstreamPort}/base/`, {
+    call: { original: { clientIp: '203.0.113.9', proto: 'https', host: 'app.example.org' } },
+  });
   try {
     seen.length = 0;
     await raw(f.port, 'GET /x/y?z=1 HTTP/1.1\nHost: internal:8080\nCookie: gh=S\nConnection: close');
@@ -193,7 +252,9 @@ test('the client as Gatehouse determined it is what the upstream sees', async ()
       ['X-WEBAUTH-USER', 'alice'],
       ['Connection', 'keep-alive'],
     ]);
-  } finally { f.close(); }
+  } finally {
+    f.close();
+  }
 });
 
 test('response: hop-by-hop headers and Gatehouse cookies planted by the app are dropped', async () => {
@@ -201,12 +262,10 @@ test('response: hop-by-hop headers and Gatehouse cookies planted by the app are 
   const [head, body] = answer.split('\r\n\r\n');
   const lines = (head ?? '').split('\r\n');
   assert.equal(lines[0], 'HTTP/1.1 201 Made');
-  assert.deepEqual(lines.slice(1).filter((l) => !l.startsWith('Date:')), [
-    'Set-Cookie: app=1; Path=/',
-    'X-App: kept',
-    'Content-Length: 2',
-    'Connection: close',
-  ]);
+  assert.deepEqual(
+    lines.slice(1).filter((l) => !l.startsWith('Date:')),
+    ['Set-Cookie: app=1; Path=/', 'X-App: kept', 'Content-Length: 2', 'Connection: close'],
+  );
   assert.equal(body, 'ok');
 });
 
@@ -216,12 +275,17 @@ test('a large request body streams through intact', { timeout: 20_000 }, async (
   for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 255;
   const expected = createHash('sha256');
   const got = await new Promise<string>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: main.port, method: 'POST', path: '/upload', headers: { 'content-length': size }, agent: false }, (res) => {
-      let b = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { b += d; });
-      res.on('end', () => resolve(b));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: main.port, method: 'POST', path: '/upload', headers: { 'content-length': size }, agent: false },
+      (res) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          b += d;
+        });
+        res.on('end', () => resolve(b));
+      },
+    );
     req.on('error', reject);
     let left = size;
     const pump = (): void => {
@@ -229,7 +293,10 @@ test('a large request body streams through intact', { timeout: 20_000 }, async (
         const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
         left -= piece.length;
         expected.update(piece);
-        if (!req.write(piece)) { req.once('drain', pump); return; }
+        if (!req.write(piece)) {
+          req.once('drain', pump);
+          return;
+        }
       }
       req.end();
     };
@@ -239,8 +306,11 @@ test('a large request body streams through intact', { timeout: 20_000 }, async (
 });
 
 test('a chunked request body keeps its framing', async () => {
-  const answer = await raw(main.port, 'POST /upload HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\nConnection: close',
-    '5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+  const answer = await raw(
+    main.port,
+    'POST /upload HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\nConnection: close',
+    '5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+  );
   const hash = createHash('sha256').update('hello world').digest('hex');
   assert.ok(answer.endsWith(`{"bytes":11,"sha256":"${hash}"}`), answer);
 });
@@ -251,9 +321,14 @@ test('a chunked response streams: the client reads the first chunk before the ap
       assert.equal(res.headers['transfer-encoding'], 'chunked');
       let b = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { b += d; if (b === 'first|') releaseStream?.(); });
+      res.on('data', (d: string) => {
+        b += d;
+        if (b === 'first|') releaseStream?.();
+      });
       res.on('end', () => resolve(b));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
   assert.equal(text, 'first|second');
 });
@@ -261,7 +336,10 @@ test('a chunked response streams: the client reads the first chunk before the ap
 test('a client that goes away ends the upstream request too', { timeout: 5000 }, async () => {
   await new Promise<void>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: main.port, path: '/slow', agent: false }, (res) => {
-      res.once('data', () => { req.destroy(); resolve(); });
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
     });
     req.on('error', () => {});
     req.on('close', () => {});
@@ -287,10 +365,18 @@ test('upstream down: 502 with a short answer and no internals', async () => {
     assert.match(page, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
     assert.match(page, /<title>502 Bad Gateway<\/title>/);
     assert.doesNotMatch(page, /ECONNREFUSED|127\.0\.0\.1/);
-    assert.deepEqual(logger.lines[0], { level: 'warn', msg: 'upstream unreachable', fields: {
-      upstream: `http://127.0.0.1:${deadPort}`, code: 'ECONNREFUSED', reason: `connect ECONNREFUSED 127.0.0.1:${deadPort}`,
-    } });
-  } finally { f.close(); }
+    assert.deepEqual(logger.lines[0], {
+      level: 'warn',
+      msg: 'upstream unreachable',
+      fields: {
+        upstream: `http://127.0.0.1:${deadPort}`,
+        code: 'ECONNREFUSED',
+        reason: `connect ECONNREFUSED 127.0.0.1:${deadPort}`,
+      },
+    });
+  } finally {
+    f.close();
+  }
 });
 
 test('an upstream that stays silent past the timeout: 504', async () => {
@@ -299,7 +385,9 @@ test('an upstream that stays silent past the timeout: 504', async () => {
     const answer = await raw(f.port, 'GET /silent HTTP/1.1\nHost: a\nConnection: close');
     assert.match(answer, /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
     assert.ok(answer.endsWith('{"error":"gateway_timeout","error_description":"the app did not answer in time"}'));
-  } finally { f.close(); }
+  } finally {
+    f.close();
+  }
 });
 
 test('an identity value Node refuses as a header is never sent: 502', async () => {
@@ -311,33 +399,39 @@ test('an identity value Node refuses as a header is never sent: 502', async () =
     const answer = await raw((server.address() as AddressInfo).port, 'GET /x HTTP/1.1\nHost: a\nConnection: close');
     assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
     assert.equal(seen.length, 0);
-  } finally { proxy.close(); server.close(); }
+  } finally {
+    proxy.close();
+    server.close();
+  }
 });
 
 test('WebSocket: upgrade is piped both ways, with our identity and without spoofed headers or our cookie', { timeout: 5000 }, async () => {
   wsSeen.length = 0;
   const ws = new WebSocket(`ws://127.0.0.1:${main.port}/ws`, {
-    headers: { 'X-Auth-Request_User': 'evil', 'Remote_User': 'evil', Cookie: 'gh=SESSION; app=1', Host: 'app.example.org' },
+    headers: { 'X-Auth-Request_User': 'evil', Remote_User: 'evil', Cookie: 'gh=SESSION; app=1', Host: 'app.example.org' },
   });
   await once(ws, 'open');
   ws.send('hello');
-  const [text] = await once(ws, 'message') as [Buffer];
+  const [text] = (await once(ws, 'message')) as [Buffer];
   assert.equal(String(text), 'echo:hello');
   ws.send(Buffer.from([1, 2, 3]), { binary: true });
-  const [bin] = await once(ws, 'message') as [Buffer];
+  const [bin] = (await once(ws, 'message')) as [Buffer];
   assert.deepEqual([...bin], [1, 2, 3]);
   const headers = pairs(wsSeen[0] ?? []);
   const names = headers.map(([n]) => n.toLowerCase());
   assert.ok(!JSON.stringify(headers).includes('evil'));
   assert.ok(!JSON.stringify(headers).includes('SESSION'));
-  assert.deepEqual(headers.filter(([n]) => ['Cookie', 'Host', 'X-Auth-Request-User', 'X-Forwarded-For', 'Connection', 'Upgrade'].includes(n)), [
-    ['Cookie', 'app=1'],
-    ['Host', 'app.example.org'],
-    ['X-Forwarded-For', '127.0.0.1'],
-    ['Connection', 'Upgrade'],
-    ['Upgrade', 'websocket'],
-    ['X-Auth-Request-User', 'alice'],
-  ]);
+  assert.deepEqual(
+    headers.filter(([n]) => ['Cookie', 'Host', 'X-Auth-Request-User', 'X-Forwarded-For', 'Connection', 'Upgrade'].includes(n)),
+    [
+      ['Cookie', 'app=1'],
+      ['Host', 'app.example.org'],
+      ['X-Forwarded-For', '127.0.0.1'],
+      ['Connection', 'Upgrade'],
+      ['Upgrade', 'websocket'],
+      ['X-Auth-Request-User', 'alice'],
+    ],
+  );
   assert.ok(names.includes('sec-websocket-key'));
   assert.ok(names.includes('sec-websocket-version'));
   ws.close();
@@ -347,7 +441,7 @@ test('WebSocket: upgrade is piped both ways, with our identity and without spoof
 test('WebSocket refused by the app: its answer is passed on', { timeout: 5000 }, async () => {
   const ws = new WebSocket(`ws://127.0.0.1:${main.port}/ws-refused`);
   ws.on('error', () => {}); // terminate() before the handshake completes reports an error
-  const [, res] = await once(ws, 'unexpected-response') as [unknown, IncomingMessage];
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
   assert.equal(res.statusCode, 401);
   assert.equal(res.headers['x-why'], 'nope');
   res.resume();
@@ -359,7 +453,7 @@ test('close() ends open tunnels', { timeout: 5000 }, async () => {
   const ws = new WebSocket(`ws://127.0.0.1:${f.port}/ws`);
   await once(ws, 'open');
   f.close();
-  const [code] = await once(ws, 'close') as [number];
+  const [code] = (await once(ws, 'close')) as [number];
   assert.equal(code, 1006);
 });
 

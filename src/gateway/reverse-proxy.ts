@@ -22,9 +22,18 @@ import { sendStatus } from '../web/index.ts';
 
 /** Identity header names stripped from every proxied request (ours, oauth2-proxy's, Authelia's). */
 export const DEFAULT_STRIP_HEADERS: readonly string[] = [
-  'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username',
-  'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Preferred-Username',
-  'Remote-User', 'Remote-Email', 'Remote-Groups', 'Remote-Name',
+  'X-Auth-Request-User',
+  'X-Auth-Request-Email',
+  'X-Auth-Request-Groups',
+  'X-Auth-Request-Preferred-Username',
+  'X-Forwarded-User',
+  'X-Forwarded-Email',
+  'X-Forwarded-Groups',
+  'X-Forwarded-Preferred-Username',
+  'Remote-User',
+  'Remote-Email',
+  'Remote-Groups',
+  'Remote-Name',
 ];
 
 // RFC 9110 §7.6.1 hop-by-hop headers (plus Proxy-*, checked by prefix), and headers we set
@@ -61,7 +70,10 @@ function stripCookies(value: string, names: readonly string[]): string | undefin
   for (const part of value.split(';')) {
     const eq = part.indexOf('=');
     const name = (eq < 0 ? part : part.slice(0, eq)).trim();
-    if (names.includes(name)) { changed = true; continue; }
+    if (names.includes(name)) {
+      changed = true;
+      continue;
+    }
     if (part.trim().length === 0) continue;
     kept = kept === undefined ? part.trim() : `${kept}; ${part.trim()}`;
   }
@@ -93,7 +105,10 @@ function responseHeaders(raw: readonly string[], protectedCookies: readonly stri
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const n = normalizeName(name);
-    if (keepUpgrade && (n === 'upgrade' || n === 'connection')) { out.push(name, value); continue; }
+    if (keepUpgrade && (n === 'upgrade' || n === 'connection')) {
+      out.push(name, value);
+      continue;
+    }
     if (HOP_BY_HOP.has(n) || n.startsWith('proxy-') || listed?.has(n)) continue;
     if (n === 'set-cookie' && protectedCookies.includes(setCookieName(value))) continue;
     out.push(name, value);
@@ -136,7 +151,10 @@ export function createReverseProxy(opts: {
   const extraSet = (names: readonly string[] | undefined): Set<string> | undefined => {
     if (names === undefined || names.length === 0) return undefined;
     let s = extraStrip.get(names);
-    if (s === undefined) { s = new Set(names.map(normalizeName)); extraStrip.set(names, s); }
+    if (s === undefined) {
+      s = new Set(names.map(normalizeName));
+      extraStrip.set(names, s);
+    }
     return s;
   };
 
@@ -157,8 +175,11 @@ export function createReverseProxy(opts: {
   }
 
   function requestHeaders(
-    req: IncomingMessage, identity: Readonly<Record<string, string>>, call: ProxyCallOptions | undefined,
-    cookies: readonly string[], upgrade: boolean,
+    req: IncomingMessage,
+    identity: Readonly<Record<string, string>>,
+    call: ProxyCallOptions | undefined,
+    cookies: readonly string[],
+    upgrade: boolean,
   ): string[] {
     const raw = req.rawHeaders;
     const listed = connectionTokens(raw);
@@ -204,8 +225,12 @@ export function createReverseProxy(opts: {
     let upstreamReq: ClientRequest;
     try {
       upstreamReq = request({
-        host: hostname, port, method: req.method, path: path(req),
-        headers: requestHeaders(req, identity, call, cookies, false), agent,
+        host: hostname,
+        port,
+        method: req.method,
+        path: path(req),
+        headers: requestHeaders(req, identity, call, cookies, false),
+        agent,
         ...(secure ? { servername: hostname } : {}),
       });
     } catch (err) {
@@ -234,12 +259,17 @@ export function createReverseProxy(opts: {
         return;
       }
       const timedOut = err.code === 'GATEHOUSE_TIMEOUT';
-      logger.warn({ upstream: opts.upstream, code: err.code, reason: err.message }, timedOut ? 'upstream timed out' : 'upstream unreachable');
+      logger.warn(
+        { upstream: opts.upstream, code: err.code, reason: err.message },
+        timedOut ? 'upstream timed out' : 'upstream unreachable',
+      );
       if (timedOut) sendStatus(req, res, 504, 'gateway_timeout', 'the app did not answer in time');
       else sendStatus(req, res, 502, 'bad_gateway', 'the app could not be reached');
     });
     // The client went away before the answer was complete: stop the upstream request too.
-    res.on('close', () => { if (!res.writableFinished) upstreamReq.destroy(); });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
     req.pipe(upstreamReq);
   }
 
@@ -249,19 +279,35 @@ export function createReverseProxy(opts: {
     return head + '\r\n';
   }
 
-  function ws(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Readonly<Record<string, string>>, call?: ProxyCallOptions): void {
+  function ws(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    identity: Readonly<Record<string, string>>,
+    call?: ProxyCallOptions,
+  ): void {
     const refuse = (status: number, message: string): void => {
       if (!socket.destroyed) socket.end(rawResponse(status, message, ['Connection', 'close', 'Content-Length', '0']));
     };
     const upgradeHeader = req.headers.upgrade;
-    if (upgradeHeader === undefined || upgradeHeader.toLowerCase() !== 'websocket') { refuse(400, 'Bad Request'); return; }
-    if (closed) { refuse(503, 'Service Unavailable'); return; }
+    if (upgradeHeader === undefined || upgradeHeader.toLowerCase() !== 'websocket') {
+      refuse(400, 'Bad Request');
+      return;
+    }
+    if (closed) {
+      refuse(503, 'Service Unavailable');
+      return;
+    }
     const cookies = cookieNames(call);
     let upstreamReq: ClientRequest;
     try {
       upstreamReq = request({
-        host: hostname, port, method: req.method, path: path(req),
-        headers: requestHeaders(req, identity, call, cookies, true), agent: wsAgent,
+        host: hostname,
+        port,
+        method: req.method,
+        path: path(req),
+        headers: requestHeaders(req, identity, call, cookies, true),
+        agent: wsAgent,
         ...(secure ? { servername: hostname } : {}),
       });
     } catch (err) {
@@ -269,8 +315,12 @@ export function createReverseProxy(opts: {
       refuse(502, 'Bad Gateway');
       return;
     }
-    socket.on('error', () => { upstreamReq.destroy(); });
-    upstreamReq.setTimeout(timeoutMs, () => upstreamReq.destroy(Object.assign(new Error('upgrade timed out'), { code: 'GATEHOUSE_TIMEOUT' })));
+    socket.on('error', () => {
+      upstreamReq.destroy();
+    });
+    upstreamReq.setTimeout(timeoutMs, () =>
+      upstreamReq.destroy(Object.assign(new Error('upgrade timed out'), { code: 'GATEHOUSE_TIMEOUT' })),
+    );
     upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
       logger.warn({ upstream: opts.upstream, code: err.code, reason: err.message }, 'upstream upgrade failed');
       refuse(err.code === 'GATEHOUSE_TIMEOUT' ? 504 : 502, err.code === 'GATEHOUSE_TIMEOUT' ? 'Gateway Timeout' : 'Bad Gateway');
@@ -286,7 +336,10 @@ export function createReverseProxy(opts: {
       upstreamReq.setTimeout(0);
       upstreamSocket.setTimeout(0);
       upstreamSocket.setNoDelay(true);
-      if (socket.destroyed) { upstreamSocket.destroy(); return; }
+      if (socket.destroyed) {
+        upstreamSocket.destroy();
+        return;
+      }
       socket.write(rawResponse(101, 'Switching Protocols', responseHeaders(upstreamRes.rawHeaders, cookies, true)));
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);

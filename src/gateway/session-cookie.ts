@@ -4,9 +4,16 @@
 import { cookieValues, parseCookie } from '../http/index.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 
-export interface FoundSession { view: SessionView; cookie: string }
+export interface FoundSession {
+  view: SessionView;
+  cookie: string;
+}
 
-export function sessionFromCookies(sessions: Sessions, header: string | undefined, name: string): FoundSession | null | Promise<FoundSession | null> {
+export function sessionFromCookies(
+  sessions: Sessions,
+  header: string | undefined,
+  name: string,
+): FoundSession | null | Promise<FoundSession | null> {
   const first = parseCookie(header, name);
   if (first === undefined) return null;
   const r = sessions.authenticate(first);

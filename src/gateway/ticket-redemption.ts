@@ -6,7 +6,16 @@ import type { Clock, Logger } from '../core/index.ts';
 import { validateRedirect } from '../http/index.ts';
 import type { TicketStore } from '../store/index.ts';
 import { redeemTicket } from './tickets.ts';
-import { answer, contentSecurityPolicy, messagePage, newSessionCookie, NO_STORE, portalUrl, redirectTo, type GateSettings } from '../web/index.ts';
+import {
+  answer,
+  contentSecurityPolicy,
+  messagePage,
+  newSessionCookie,
+  NO_STORE,
+  portalUrl,
+  redirectTo,
+  type GateSettings,
+} from '../web/index.ts';
 
 export type TicketRedeemer = (res: ServerResponse, host: string, query: URLSearchParams, s: GateSettings) => Promise<void>;
 
@@ -21,11 +30,22 @@ export function createTicketRedeemer(deps: { tickets: TicketStore; clock: Clock;
       deps.logger.info({ host, ticket: cookie ? 'valid' : 'invalid', rd: rd.ok ? 'ok' : rd.reason }, 'sign-in ticket refused');
       // Served on an app's host, where the paths under publicUrl's are the app's: the stylesheet
       // is the portal's, on the portal's host (under its path), and the CSP allows that origin.
-      answer(res, 400, {
-        'cache-control': NO_STORE, 'content-type': 'text/html; charset=utf-8',
-        'content-security-policy': contentSecurityPolicy({ styleFrom: s.publicUrl.origin }),
-      }, messagePage(s, 'Sign-in link expired', 'This sign-in link has expired or was already used.',
-        { href: portalUrl(s, '/oauth2/start', rd.ok ? { rd: rd.url } : undefined), text: 'Sign in again' }, { absolute: true }));
+      answer(
+        res,
+        400,
+        {
+          'cache-control': NO_STORE,
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': contentSecurityPolicy({ styleFrom: s.publicUrl.origin }),
+        },
+        messagePage(
+          s,
+          'Sign-in link expired',
+          'This sign-in link has expired or was already used.',
+          { href: portalUrl(s, '/oauth2/start', rd.ok ? { rd: rd.url } : undefined), text: 'Sign in again' },
+          { absolute: true },
+        ),
+      );
       return;
     }
     redirectTo(res, 302, rd.url, newSessionCookie(s, host, cookie));

@@ -8,7 +8,11 @@ import type { TicketStore } from '../store/index.ts';
 const PURPOSE = 'domain-ticket';
 export const TICKET_LIFETIME_MS = 60_000;
 
-interface TicketPayload { cookie: string; host: string; exp: number }
+interface TicketPayload {
+  cookie: string;
+  host: string;
+  exp: number;
+}
 
 export async function issueTicket(tickets: TicketStore, keyring: KeyRing, cookie: string, host: string, now: number): Promise<string> {
   const token = randomId(24);
@@ -18,7 +22,13 @@ export async function issueTicket(tickets: TicketStore, keyring: KeyRing, cookie
 }
 
 /** The session cookie a ticket carries, once, and only on the host it was issued for. */
-export async function redeemTicket(tickets: TicketStore, keyring: KeyRing, token: string, host: string, now: number): Promise<string | undefined> {
+export async function redeemTicket(
+  tickets: TicketStore,
+  keyring: KeyRing,
+  token: string,
+  host: string,
+  now: number,
+): Promise<string | undefined> {
   if (!/^[A-Za-z0-9_-]{16,64}$/.test(token)) return undefined;
   const sealed = await tickets.consume(hashToken(token), now);
   if (!sealed) return undefined;

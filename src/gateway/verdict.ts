@@ -35,7 +35,13 @@ export type Verdict =
   | { kind: 'authenticate'; stepUp?: string }
   | { kind: 'deny'; reason: string; why: DenyWhy }
   /** A protected resource's RFC 6750 §3 answer: 401 (no or a bad token) or 403 (insufficient_scope). */
-  | { kind: 'challenge'; status: 401 | 403; error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | 'insufficient_user_authentication' | null; wwwAuthenticate: string; reason: string };
+  | {
+      kind: 'challenge';
+      status: 401 | 403;
+      error: 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | 'insufficient_user_authentication' | null;
+      wwwAuthenticate: string;
+      reason: string;
+    };
 
 /** What the gate needs for protected resources: the compiled list and the token verifier. */
 export interface BearerGate {
@@ -48,13 +54,27 @@ export interface BearerGate {
 }
 
 type Decision = ReturnType<GateSettings['policy']['decide']>;
-interface Facts { host: string; path: string; method: string; ip: string }
+interface Facts {
+  host: string;
+  path: string;
+  method: string;
+  ip: string;
+}
 /** What a DPoP proof is checked against: the DPoP header and the original request's URL (RFC 9449 §4.3). */
-interface ProofFacts { proof: string | string[] | undefined; url: string }
+interface ProofFacts {
+  proof: string | string[] | undefined;
+  url: string;
+}
 
 export function decide(
-  s: GateSettings, sessions: Sessions, orig: OriginalRequest, cookieHeader: string | undefined, restrictions: URLSearchParams | null,
-  bearer: BearerGate | null = null, authorization?: string, dpopProof?: string | string[],
+  s: GateSettings,
+  sessions: Sessions,
+  orig: OriginalRequest,
+  cookieHeader: string | undefined,
+  restrictions: URLSearchParams | null,
+  bearer: BearerGate | null = null,
+  authorization?: string,
+  dpopProof?: string | string[],
 ): Verdict | Promise<Verdict> {
   const facts: Facts = { host: orig.host, path: orig.uri, method: orig.method, ip: orig.clientIp };
   const proofFacts = (): ProofFacts => ({ proof: dpopProof, url: `${orig.proto}://${orig.host}${orig.uri.split('?', 1)[0] ?? '/'}` });
@@ -80,8 +100,16 @@ export function decide(
 
 /** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */
 function denied(d: Decision, signedIn: boolean): Verdict {
-  const why: DenyWhy = d.reason === MALFORMED_PATH_REASON ? 'malformed' : d.reason === AMBIGUOUS_PATH_REASON ? 'ambiguous'
-    : d.app === null ? 'no-app' : signedIn ? 'not-allowed' : 'closed';
+  const why: DenyWhy =
+    d.reason === MALFORMED_PATH_REASON
+      ? 'malformed'
+      : d.reason === AMBIGUOUS_PATH_REASON
+        ? 'ambiguous'
+        : d.app === null
+          ? 'no-app'
+          : signedIn
+            ? 'not-allowed'
+            : 'closed';
   return { kind: 'deny', reason: d.reason, why };
 }
 
@@ -89,7 +117,14 @@ function pass(s: GateSettings, d: Decision, identity: Identity | null): Verdict 
   return { kind: 'pass', names: d.headers ?? s.defaultHeaders, identity, upstream: d.upstream, app: d.app };
 }
 
-function withSession(s: GateSettings, facts: Facts, anon: Decision, view: SessionView | null, restrictions: URLSearchParams | null, sessions: Sessions): Verdict {
+function withSession(
+  s: GateSettings,
+  facts: Facts,
+  anon: Decision,
+  view: SessionView | null,
+  restrictions: URLSearchParams | null,
+  sessions: Sessions,
+): Verdict {
   // A public rule passes whoever it is; the identity is passed along when there is one.
   if (anon.action === 'public') return pass(s, anon, view ? view.identity : null);
   if (!view) return { kind: 'authenticate' };
@@ -106,7 +141,8 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
   // apps[].factors: the session's factor state travels in its cookie, so this is arithmetic.
   if (d.factors !== null) {
     const short = factorShortfall(view.factors, d.factors, sessions.now());
-    if (short !== null) return { kind: 'authenticate', stepUp: `app ${d.app ?? '-'} requires ${describeRequirement(d.factors)} (${short.why})` };
+    if (short !== null)
+      return { kind: 'authenticate', stepUp: `app ${d.app ?? '-'} requires ${describeRequirement(d.factors)} (${short.why})` };
   }
   return pass(s, d, view.identity);
 }
@@ -120,27 +156,52 @@ function withSession(s: GateSettings, facts: Facts, anon: Decision, view: Sessio
  *   `allow` does not admit the user  -> 403 (plain: more scope would not help)
  *   otherwise                        -> pass, identity from the token
  */
-async function bearerVerdict(s: GateSettings, bearer: BearerGate, r: ProtectedResource, facts: Facts, authorization: string | undefined, pf: ProofFacts): Promise<Verdict> {
+async function bearerVerdict(
+  s: GateSettings,
+  bearer: BearerGate,
+  r: ProtectedResource,
+  facts: Facts,
+  authorization: string | undefined,
+  pf: ProofFacts,
+): Promise<Verdict> {
   const cred = accessTokenCredentials(authorization);
-  if (cred === undefined) return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
-  if (cred === null) return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: r.challenge.invalid, reason: 'malformed Authorization header' };
+  if (cred === undefined)
+    return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
+  if (cred === null)
+    return {
+      kind: 'challenge',
+      status: 401,
+      error: 'invalid_token',
+      wwwAuthenticate: r.challenge.invalid,
+      reason: 'malformed Authorization header',
+    };
   const dpop = cred.scheme === 'dpop';
   let t: VerifiedToken;
   try {
     t = await bearer.verifier.verify(cred.token, r.resource);
   } catch (err) {
     const reason = err instanceof TokenRejected ? err.reason : 'the token could not be verified';
-    return { kind: 'challenge', status: 401, error: 'invalid_token', wwwAuthenticate: dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid, reason };
+    return {
+      kind: 'challenge',
+      status: 401,
+      error: 'invalid_token',
+      wwwAuthenticate: dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid,
+      reason,
+    };
   }
   const binding = await checkBinding(bearer, cred, t, facts, pf);
   if (binding) {
-    const wwwAuthenticate = binding.error === 'invalid_dpop_proof' ? r.challenge.dpopInvalidProof : dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid;
+    const wwwAuthenticate =
+      binding.error === 'invalid_dpop_proof' ? r.challenge.dpopInvalidProof : dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid;
     return { kind: 'challenge', status: 401, error: binding.error, wwwAuthenticate, reason: binding.reason };
   }
   for (const needed of r.requiredScopes) {
     if (!t.scopes.includes(needed)) {
       return {
-        kind: 'challenge', status: 403, error: 'insufficient_scope', wwwAuthenticate: dpop ? r.challenge.dpopInsufficientScope : r.challenge.insufficientScope,
+        kind: 'challenge',
+        status: 403,
+        error: 'insufficient_scope',
+        wwwAuthenticate: dpop ? r.challenge.dpopInsufficientScope : r.challenge.insufficientScope,
         reason: `the token lacks scope ${needed}`,
       };
     }
@@ -165,10 +226,16 @@ export const APP_INVALID_TOKEN = 'Bearer error="invalid_token"';
  *   Bearer, token not bound            -> fine
  */
 async function checkBinding(
-  bearer: BearerGate, cred: { scheme: 'bearer' | 'dpop'; token: string }, t: VerifiedToken, facts: Facts, pf: ProofFacts,
+  bearer: BearerGate,
+  cred: { scheme: 'bearer' | 'dpop'; token: string },
+  t: VerifiedToken,
+  facts: Facts,
+  pf: ProofFacts,
 ): Promise<{ error: 'invalid_token' | 'invalid_dpop_proof'; reason: string } | null> {
   if (cred.scheme === 'bearer') {
-    return t.jkt === undefined ? null : { error: 'invalid_token', reason: 'a DPoP-bound token was presented as a bearer token (RFC 9449 §7.2)' };
+    return t.jkt === undefined
+      ? null
+      : { error: 'invalid_token', reason: 'a DPoP-bound token was presented as a bearer token (RFC 9449 §7.2)' };
   }
   if (t.jkt === undefined) return { error: 'invalid_token', reason: 'the DPoP scheme was used with a token that is not DPoP-bound' };
   if (!bearer.dpop) return { error: 'invalid_token', reason: 'DPoP-bound tokens are not accepted here' };
@@ -197,11 +264,20 @@ function appChallenge(bearer: BearerGate, scheme: 'bearer' | 'dpop', error: 'inv
  *   otherwise                          -> pass, identity from the token
  */
 async function appBearerVerdict(
-  s: GateSettings, bearer: BearerGate, audience: string, facts: Facts, cred: { scheme: 'bearer' | 'dpop'; token: string } | null,
-  restrictions: URLSearchParams | null, pf: ProofFacts, sessions: Sessions,
+  s: GateSettings,
+  bearer: BearerGate,
+  audience: string,
+  facts: Facts,
+  cred: { scheme: 'bearer' | 'dpop'; token: string } | null,
+  restrictions: URLSearchParams | null,
+  pf: ProofFacts,
+  sessions: Sessions,
 ): Promise<Verdict> {
-  const invalid = (reason: string, scheme: 'bearer' | 'dpop' = 'bearer', error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token'): Verdict =>
-    ({ kind: 'challenge', status: 401, error, wwwAuthenticate: appChallenge(bearer, scheme, error), reason });
+  const invalid = (
+    reason: string,
+    scheme: 'bearer' | 'dpop' = 'bearer',
+    error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token',
+  ): Verdict => ({ kind: 'challenge', status: 401, error, wwwAuthenticate: appChallenge(bearer, scheme, error), reason });
   if (cred === null) return invalid('malformed Authorization header');
   let t: VerifiedToken;
   try {
@@ -222,7 +298,12 @@ async function appBearerVerdict(
   // The rule that admits the identity must take tokens for this same audience: a token for one
   // app never opens a later rule on the same host that did not opt in (or names another).
   const decidedBy = d.ruleIndex === null ? undefined : s.policy.rules[d.ruleIndex]?.app.audience;
-  if (decidedBy !== audience) return { kind: 'deny', reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}`, why: 'not-allowed' };
+  if (decidedBy !== audience)
+    return {
+      kind: 'deny',
+      reason: `the rule that admits this token (${d.app ?? 'none'}) does not take tokens for ${audience}`,
+      why: 'not-allowed',
+    };
   if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
@@ -235,7 +316,9 @@ async function appBearerVerdict(
       const maxAge = d.factors.maxAgeMs === null ? '' : `, max_age=${Math.floor(d.factors.maxAgeMs / 1000)}`;
       const scheme = cred.scheme === 'dpop' ? 'DPoP' : 'Bearer';
       return {
-        kind: 'challenge', status: 401, error: 'insufficient_user_authentication',
+        kind: 'challenge',
+        status: 401,
+        error: 'insufficient_user_authentication',
         wwwAuthenticate: `${scheme} error="insufficient_user_authentication", error_description="${describeRequirement(d.factors)} is required", acr_values="${acr}"${maxAge}`,
         reason: `the token's sign-in falls short of app ${d.app ?? '-'}'s factors (${short.why})`,
       };
@@ -252,7 +335,10 @@ async function appBearerVerdict(
 export function passesQueryRestrictions(q: URLSearchParams, id: Identity): boolean {
   const groups = q.get('allowed_groups');
   if (groups !== null) {
-    const want = groups.split(',').map((g) => g.trim()).filter(Boolean);
+    const want = groups
+      .split(',')
+      .map((g) => g.trim())
+      .filter(Boolean);
     if (!want.some((g) => id.groups.includes(g))) return false;
   }
   const emails = q.get('allowed_emails');

@@ -28,20 +28,44 @@ test('a name that appears inside another cookie or a value does not match', () =
 
 test('with a repeated name the first cookie wins', () => {
   assert.equal(parseCookie('s=first; s=second', 's'), 'first');
-  assert.deepEqual([...parseCookies('s=first; t=2; s=second')], [['s', 'first'], ['t', '2']]);
+  assert.deepEqual(
+    [...parseCookies('s=first; t=2; s=second')],
+    [
+      ['s', 'first'],
+      ['t', '2'],
+    ],
+  );
 });
 
 test('parseCookies returns every cookie', () => {
-  assert.deepEqual([...parseCookies('a=1;b = 2 ; c="3"; ;novalue; =x')], [['a', '1'], ['b', '2'], ['c', '3']]);
+  assert.deepEqual(
+    [...parseCookies('a=1;b = 2 ; c="3"; ;novalue; =x')],
+    [
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ],
+  );
   assert.equal(parseCookies(undefined).size, 0);
 });
 
 test('serializeCookie writes every attribute', () => {
-  assert.equal(serializeCookie('__Host-gh', 'v.1', { path: '/', maxAgeSeconds: 3600, secure: true, httpOnly: true, sameSite: 'Lax' }),
-    '__Host-gh=v.1; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Lax');
-  assert.equal(serializeCookie('gh', '', {
-    domain: 'example.org', path: '/oauth2/', maxAgeSeconds: 0, expires: new Date(0), secure: false, httpOnly: false, sameSite: 'Strict',
-  }), 'gh=; Domain=example.org; Path=/oauth2/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Strict');
+  assert.equal(
+    serializeCookie('__Host-gh', 'v.1', { path: '/', maxAgeSeconds: 3600, secure: true, httpOnly: true, sameSite: 'Lax' }),
+    '__Host-gh=v.1; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Lax',
+  );
+  assert.equal(
+    serializeCookie('gh', '', {
+      domain: 'example.org',
+      path: '/oauth2/',
+      maxAgeSeconds: 0,
+      expires: new Date(0),
+      secure: false,
+      httpOnly: false,
+      sameSite: 'Strict',
+    }),
+    'gh=; Domain=example.org; Path=/oauth2/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Strict',
+  );
   assert.equal(serializeCookie('x', 'y', { secure: true, httpOnly: true, sameSite: 'None' }), 'x=y; Secure; HttpOnly; SameSite=None');
 });
 
@@ -56,12 +80,24 @@ test('serializeCookie refuses what would break the header or be dropped by a bro
   for (const v of ['a;b', 'a b', 'a,b', 'a"b', 'a\\b', 'a\r\nSet-Cookie: x=y', 'é']) {
     refused(() => serializeCookie('s', v, base), 'the value of cookie "s" contains a character that is not allowed');
   }
-  refused(() => serializeCookie('s', 'v', { ...base, domain: 'example.org; Secure' }), 'cookie "s" domain contains a character that is not allowed');
+  refused(
+    () => serializeCookie('s', 'v', { ...base, domain: 'example.org; Secure' }),
+    'cookie "s" domain contains a character that is not allowed',
+  );
   refused(() => serializeCookie('s', 'v', { ...base, path: '/\n' }), 'cookie "s" path contains a character that is not allowed');
   refused(() => serializeCookie('s', 'v', { ...base, maxAgeSeconds: 1.5 }), 'cookie "s" max-age must be an integer');
   refused(() => serializeCookie('s', 'v', { ...base, expires: new Date(NaN) }), 'cookie "s" expires is an invalid date');
   refused(() => serializeCookie('s', 'v', { ...base, secure: false, sameSite: 'None' }), 'cookie "s" has SameSite=None without Secure');
-  refused(() => serializeCookie('__Secure-s', 'v', { ...base, secure: false }), 'cookie "__Secure-s" needs Secure for its __Secure- prefix');
-  refused(() => serializeCookie('__Host-s', 'v', { ...base, path: '/', domain: 'example.org' }), 'cookie "__Host-s" needs Secure, Path=/ and no Domain for its __Host- prefix');
-  refused(() => serializeCookie('__Host-s', 'v', { ...base }), 'cookie "__Host-s" needs Secure, Path=/ and no Domain for its __Host- prefix');
+  refused(
+    () => serializeCookie('__Secure-s', 'v', { ...base, secure: false }),
+    'cookie "__Secure-s" needs Secure for its __Secure- prefix',
+  );
+  refused(
+    () => serializeCookie('__Host-s', 'v', { ...base, path: '/', domain: 'example.org' }),
+    'cookie "__Host-s" needs Secure, Path=/ and no Domain for its __Host- prefix',
+  );
+  refused(
+    () => serializeCookie('__Host-s', 'v', { ...base }),
+    'cookie "__Host-s" needs Secure, Path=/ and no Domain for its __Host- prefix',
+  );
 });

@@ -3,7 +3,9 @@
 // optional surrounding DQUOTEs of RFC 6265 §4.1.1 are removed.
 import { GatehouseError } from '../core/index.ts';
 
-function isSpace(c: number): boolean { return c === 32 || c === 9; }
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9;
+}
 
 function unquote(v: string): string {
   return v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34 ? v.slice(1, -1) : v;
@@ -89,7 +91,9 @@ function isCookieOctet(c: number): boolean {
   return c === 0x21 || (c >= 0x23 && c <= 0x2b) || (c >= 0x2d && c <= 0x3a) || (c >= 0x3c && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
 }
 
-function bad(detail: string): GatehouseError { return new GatehouseError('internal', detail); }
+function bad(detail: string): GatehouseError {
+  return new GatehouseError('internal', detail);
+}
 
 /** An attribute value (Domain, Path): printable ASCII without ";" (RFC 6265 §4.1.1 av-octet). */
 function checkAttr(value: string, what: string): void {

@@ -96,13 +96,20 @@ function splitAbsolute(raw: string, what: string): { proto: 'http' | 'https'; ho
   let proto: 'http' | 'https';
   let rest: string;
   const lower = raw.slice(0, 8).toLowerCase();
-  if (lower === 'https://') { proto = 'https'; rest = raw.slice(8); }
-  else if (lower.startsWith('http://')) { proto = 'http'; rest = raw.slice(7); }
-  else throw invalid(`${what}: expected an absolute http or https URL`);
+  if (lower === 'https://') {
+    proto = 'https';
+    rest = raw.slice(8);
+  } else if (lower.startsWith('http://')) {
+    proto = 'http';
+    rest = raw.slice(7);
+  } else throw invalid(`${what}: expected an absolute http or https URL`);
   let end = rest.length;
   for (let i = 0; i < rest.length; i++) {
     const c = rest.charCodeAt(i);
-    if (c === 47 || c === 63 || c === 35) { end = i; break; } // / ? #
+    if (c === 47 || c === 63 || c === 35) {
+      end = i;
+      break;
+    } // / ? #
   }
   const host = normalizeHost(rest.slice(0, end), proto, what);
   let target = rest.slice(end);
@@ -140,7 +147,10 @@ function clientIpFrom(req: IncomingMessage, peer: string, trusted: TrustedProxie
       const text = xff.slice(comma + 1, end).trim();
       end = comma < 0 ? 0 : comma;
       // Fast path: a plain address of one of our proxies (the trust verdict is cached).
-      if (trusted.isTrusted(text)) { last = unmapIPv4(text); continue; }
+      if (trusted.isTrusted(text)) {
+        last = unmapIPv4(text);
+        continue;
+      }
       const hop = parseIp(text);
       if (hop === undefined) return last;
       if (hop === text || !trusted.isTrusted(hop)) return hop;
@@ -184,7 +194,12 @@ function hostHeader(req: IncomingMessage, proto: 'http' | 'https'): string {
 }
 
 /** One side's description of the original request; a field is undefined when that side's headers do not say it. */
-interface Described { method?: string; proto?: 'http' | 'https'; host?: string; uri?: string }
+interface Described {
+  method?: string;
+  proto?: 'http' | 'https';
+  host?: string;
+  uri?: string;
+}
 
 /**
  * nginx's description: X-Original-URL (absolute) and X-Original-Method; undefined without
@@ -247,7 +262,9 @@ function assertAgree(a: Described, b: Described): void {
   if (a.host !== undefined && b.host !== undefined && !sameHost(a.host, b.host)) differ.push('host');
   if (a.uri !== undefined && b.uri !== undefined && a.uri !== b.uri) differ.push('path');
   if (differ.length > 0) {
-    throw invalid(`X-Original-URL/-Method and X-Forwarded-* describe different requests (${differ.join(', ')}); refused rather than guessed`);
+    throw invalid(
+      `X-Original-URL/-Method and X-Forwarded-* describe different requests (${differ.join(', ')}); refused rather than guessed`,
+    );
   }
 }
 

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { GatehouseError } from '../core/index.ts';
 import { isValidHostname, parseHost, parsePort } from './host.ts';
 
-const refusedWith = (detail: string) => (e: unknown) => e instanceof GatehouseError && e.kind === 'invalid_request' && e.detail === `Host: ${detail}`;
+const refusedWith = (detail: string) => (e: unknown) =>
+  e instanceof GatehouseError && e.kind === 'invalid_request' && e.detail === `Host: ${detail}`;
 
 test('accepted hosts, normalized (lower case, default port dropped, no leading zeros)', () => {
   for (const [raw, proto, want] of [
@@ -83,26 +84,31 @@ test('isValidHostname takes a name or address without a port', () => {
 const HOST_ALPHABET = 'abcXYZ019-_.:[]@ ,{}%\u00e4\t/\\';
 
 test('property: any string is refused with invalid_request or gives a host a browser reads the same way', () => {
-  fc.assert(fc.property(
-    fc.oneof(
-      fc.string({ unit: fc.constantFrom(...HOST_ALPHABET), maxLength: 40 }),
-      fc.domain().map((d) => d + ''),
-      fc.tuple(fc.domain(), fc.integer({ min: 0, max: 99999 })).map(([d, p]) => `${d}:${p}`),
-      fc.ipV6().map((ip) => `[${ip}]`),
-      fc.string({ maxLength: 30 }),
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ unit: fc.constantFrom(...HOST_ALPHABET), maxLength: 40 }),
+        fc.domain().map((d) => d + ''),
+        fc.tuple(fc.domain(), fc.integer({ min: 0, max: 99999 })).map(([d, p]) => `${d}:${p}`),
+        fc.ipV6().map((ip) => `[${ip}]`),
+        fc.string({ maxLength: 30 }),
+      ),
+      fc.constantFrom('http' as const, 'https' as const),
+      (raw, proto) => {
+        let host: string;
+        try {
+          host = parseHost(raw, proto, 'Host');
+        } catch (e) {
+          assert.ok(e instanceof GatehouseError && e.kind === 'invalid_request', String(e));
+          return;
+        }
+        assert.match(host, /^(?:[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*|\[[0-9a-f:.]+\])(?::[1-9][0-9]{0,4})?$/);
+        // The WHATWG URL parser (what the browser used) gives the same host: no disagreement
+        // about which host a request was for. (It drops the default port the same way.)
+        const url = new URL(`${proto}://${host}/`);
+        assert.equal(url.host, host);
+      },
     ),
-    fc.constantFrom('http' as const, 'https' as const),
-    (raw, proto) => {
-      let host: string;
-      try { host = parseHost(raw, proto, 'Host'); } catch (e) {
-        assert.ok(e instanceof GatehouseError && e.kind === 'invalid_request', String(e));
-        return;
-      }
-      assert.match(host, /^(?:[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*|\[[0-9a-f:.]+\])(?::[1-9][0-9]{0,4})?$/);
-      // The WHATWG URL parser (what the browser used) gives the same host: no disagreement
-      // about which host a request was for. (It drops the default port the same way.)
-      const url = new URL(`${proto}://${host}/`);
-      assert.equal(url.host, host);
-    },
-  ), { seed: 9, numRuns: 3000 });
+    { seed: 9, numRuns: 3000 },
+  );
 });

@@ -12,7 +12,9 @@ test('many instances live side by side on their own registries', async () => {
   a.decision('allow');
   assert.deepEqual(lines((await a.render()).body, 'gatehouse_build_info'), ['gatehouse_build_info{version="1.0.0"} 1']);
   assert.deepEqual(lines((await b.render()).body, 'gatehouse_build_info'), ['gatehouse_build_info{version="2.0.0"} 1']);
-  assert.deepEqual(lines((await b.render()).body, 'gatehouse_forward_auth_decisions_total{decision="allow"}'), ['gatehouse_forward_auth_decisions_total{decision="allow"} 0']);
+  assert.deepEqual(lines((await b.render()).body, 'gatehouse_forward_auth_decisions_total{decision="allow"}'), [
+    'gatehouse_forward_auth_decisions_total{decision="allow"} 0',
+  ]);
 });
 
 test('request counter and duration histogram, by fixed labels only', async () => {
@@ -31,22 +33,25 @@ test('request counter and duration histogram, by fixed labels only', async () =>
     'http_requests_total{route="other",method="OTHER",outcome="5xx"} 1',
   ]);
   const fa = lines(out.body, 'http_request_duration_seconds_bucket{route="forward_auth",outcome="allow",');
-  assert.deepEqual(fa.map((l) => l.replace('route="forward_auth",outcome="allow",', '')), [
-    'http_request_duration_seconds_bucket{le="0.0005"} 0',
-    'http_request_duration_seconds_bucket{le="0.001"} 0',
-    'http_request_duration_seconds_bucket{le="0.0025"} 0',
-    'http_request_duration_seconds_bucket{le="0.005"} 2',
-    'http_request_duration_seconds_bucket{le="0.01"} 2',
-    'http_request_duration_seconds_bucket{le="0.025"} 2',
-    'http_request_duration_seconds_bucket{le="0.05"} 2',
-    'http_request_duration_seconds_bucket{le="0.1"} 2',
-    'http_request_duration_seconds_bucket{le="0.25"} 2',
-    'http_request_duration_seconds_bucket{le="0.5"} 2',
-    'http_request_duration_seconds_bucket{le="1"} 2',
-    'http_request_duration_seconds_bucket{le="2.5"} 2',
-    'http_request_duration_seconds_bucket{le="5"} 2',
-    'http_request_duration_seconds_bucket{le="+Inf"} 2',
-  ]);
+  assert.deepEqual(
+    fa.map((l) => l.replace('route="forward_auth",outcome="allow",', '')),
+    [
+      'http_request_duration_seconds_bucket{le="0.0005"} 0',
+      'http_request_duration_seconds_bucket{le="0.001"} 0',
+      'http_request_duration_seconds_bucket{le="0.0025"} 0',
+      'http_request_duration_seconds_bucket{le="0.005"} 2',
+      'http_request_duration_seconds_bucket{le="0.01"} 2',
+      'http_request_duration_seconds_bucket{le="0.025"} 2',
+      'http_request_duration_seconds_bucket{le="0.05"} 2',
+      'http_request_duration_seconds_bucket{le="0.1"} 2',
+      'http_request_duration_seconds_bucket{le="0.25"} 2',
+      'http_request_duration_seconds_bucket{le="0.5"} 2',
+      'http_request_duration_seconds_bucket{le="1"} 2',
+      'http_request_duration_seconds_bucket{le="2.5"} 2',
+      'http_request_duration_seconds_bucket{le="5"} 2',
+      'http_request_duration_seconds_bucket{le="+Inf"} 2',
+    ],
+  );
   const sum = Number(lines(out.body, 'http_request_duration_seconds_sum{route="forward_auth",outcome="allow"} ')[0]?.split(' ')[1]);
   assert.ok(sum >= 0.006 && sum < 0.01, String(sum));
   assert.deepEqual(lines(out.body, 'http_request_duration_seconds_count'), [
@@ -54,13 +59,21 @@ test('request counter and duration histogram, by fixed labels only', async () =>
     'http_request_duration_seconds_count{route="sign_in",outcome="3xx"} 1',
     'http_request_duration_seconds_count{route="other",outcome="5xx"} 1',
   ]);
-  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"} 0']);
-  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"} 1']);
+  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"}'), [
+    'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="0.5"} 0',
+  ]);
+  assert.deepEqual(lines(out.body, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"}'), [
+    'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="1"} 1',
+  ]);
   // A value over the last bound is only in +Inf.
   m.observe('sign_in', 'POST', '3xx', process.hrtime.bigint() - 6_000_000_000n);
   const again = (await m.render()).body;
-  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"} 1']);
-  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"}'), ['http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"} 2']);
+  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"}'), [
+    'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="5"} 1',
+  ]);
+  assert.deepEqual(lines(again, 'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"}'), [
+    'http_request_duration_seconds_bucket{route="sign_in",outcome="3xx",le="+Inf"} 2',
+  ]);
 });
 
 test('feature counters start at zero so alert rules always have a series', async () => {
@@ -94,13 +107,26 @@ test('feature counters start at zero so alert rules always have a series', async
 test('the exposition is well formed: HELP and TYPE once per family, then its samples', async () => {
   const m = new Metrics({ version: 't', defaultMetrics: false });
   const empty = (await m.render()).body;
-  assert.ok(empty.startsWith('# HELP http_requests_total HTTP requests answered, by route, method and outcome\n# TYPE http_requests_total counter\n\n# HELP http_request_duration_seconds'), empty);
+  assert.ok(
+    empty.startsWith(
+      '# HELP http_requests_total HTTP requests answered, by route, method and outcome\n# TYPE http_requests_total counter\n\n# HELP http_request_duration_seconds',
+    ),
+    empty,
+  );
   m.observe('healthz', 'GET', '2xx', process.hrtime.bigint());
   const body = (await m.render()).body;
-  const families = body.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+  const families = body
+    .split('\n')
+    .filter((l) => l.startsWith('# TYPE '))
+    .map((l) => l.split(' ')[2]);
   assert.deepEqual(families, [
-    'http_requests_total', 'http_request_duration_seconds', 'config_reloads_total', 'gatehouse_forward_auth_decisions_total',
-    'gatehouse_sign_in_attempts_total', 'gatehouse_sessions_revoked_total', 'gatehouse_build_info',
+    'http_requests_total',
+    'http_request_duration_seconds',
+    'config_reloads_total',
+    'gatehouse_forward_auth_decisions_total',
+    'gatehouse_sign_in_attempts_total',
+    'gatehouse_sessions_revoked_total',
+    'gatehouse_build_info',
   ]);
   for (const line of body.split('\n')) {
     if (line === '' || line.startsWith('# ')) continue;
@@ -116,7 +142,18 @@ test('default process metrics are exported without a prefix', async () => {
 });
 
 test('status classes and route labels', () => {
-  assert.deepEqual([101, 200, 204, 302, 399, 401, 404, 500, 503, 999].map(outcomeOf), ['1xx', '2xx', '2xx', '3xx', '3xx', '4xx', '4xx', '5xx', '5xx', '5xx']);
+  assert.deepEqual([101, 200, 204, 302, 399, 401, 404, 500, 503, 999].map(outcomeOf), [
+    '1xx',
+    '2xx',
+    '2xx',
+    '3xx',
+    '3xx',
+    '4xx',
+    '4xx',
+    '5xx',
+    '5xx',
+    '5xx',
+  ]);
   assert.equal(routeFor('/oauth2/auth'), 'forward_auth');
   assert.equal(routeFor('/oauth2/auth?rd=x'), 'forward_auth');
   assert.equal(routeFor('/oauth2/sign_in'), 'sign_in');

@@ -5,16 +5,30 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Route labels. The app maps each of its routes to one of these; anything else is `other`. */
 export const ROUTES = [
-  'forward_auth', 'start', 'sign_in', 'callback', 'sign_out', 'userinfo', 'portal', 'static',
-  'issuer', 'admin', 'proxy', 'healthz', 'readyz', 'metrics', 'not_found', 'other',
+  'forward_auth',
+  'start',
+  'sign_in',
+  'callback',
+  'sign_out',
+  'userinfo',
+  'portal',
+  'static',
+  'issuer',
+  'admin',
+  'proxy',
+  'healthz',
+  'readyz',
+  'metrics',
+  'not_found',
+  'other',
 ] as const;
-export type RouteLabel = typeof ROUTES[number];
+export type RouteLabel = (typeof ROUTES)[number];
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
 
 /** Outcome labels: a status class, or the forward-auth decision. */
 export const OUTCOMES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'public', 'allow', 'deny', 'authenticate', 'invalid'] as const;
-export type Outcome = typeof OUTCOMES[number];
+export type Outcome = (typeof OUTCOMES)[number];
 
 export type Decision = 'public' | 'allow' | 'deny' | 'authenticate' | 'invalid';
 export type SignInResult = 'success' | 'failure' | 'throttled';
@@ -54,7 +68,9 @@ const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 const OTHER_ROUTE = ROUTE_INDEX.get('other') as number;
 const OTHER_METHOD = METHOD_INDEX.get('OTHER') as number;
 
-interface CounterChild { inc(value?: number): void }
+interface CounterChild {
+  inc(value?: number): void;
+}
 
 const R = ROUTES.length;
 const M = METHODS.length;
@@ -81,25 +97,35 @@ export class Metrics {
   readonly #counts = new Float64Array(R * O);
 
   constructor(opts: { version: string; defaultMetrics?: boolean }) {
-    const registers = [this.registry = new Registry()];
+    const registers = [(this.registry = new Registry())];
     this.#reloads = new Counter({
-      name: 'config_reloads_total', help: 'configuration reloads, by result',
-      labelNames: ['result'], registers,
+      name: 'config_reloads_total',
+      help: 'configuration reloads, by result',
+      labelNames: ['result'],
+      registers,
     });
     this.#decisions = new Counter({
-      name: 'gatehouse_forward_auth_decisions_total', help: 'forward-auth decisions',
-      labelNames: ['decision'], registers,
+      name: 'gatehouse_forward_auth_decisions_total',
+      help: 'forward-auth decisions',
+      labelNames: ['decision'],
+      registers,
     });
     this.#signIns = new Counter({
-      name: 'gatehouse_sign_in_attempts_total', help: 'sign-in attempts, by result',
-      labelNames: ['result'], registers,
+      name: 'gatehouse_sign_in_attempts_total',
+      help: 'sign-in attempts, by result',
+      labelNames: ['result'],
+      registers,
     });
     this.#revoked = new Counter({
-      name: 'gatehouse_sessions_revoked_total', help: 'sessions revoked (sign-out, admin, expiry of trust)', registers,
+      name: 'gatehouse_sessions_revoked_total',
+      help: 'sessions revoked (sign-out, admin, expiry of trust)',
+      registers,
     });
     const build = new Gauge({
-      name: 'gatehouse_build_info', help: 'always 1; the version is in the label',
-      labelNames: ['version'], registers,
+      name: 'gatehouse_build_info',
+      help: 'always 1; the version is in the label',
+      labelNames: ['version'],
+      registers,
     });
     build.set({ version: opts.version }, 1);
     // Series that alerts reference exist from the start (at 0), so a rule never matches nothing.
@@ -129,10 +155,18 @@ export class Metrics {
     if (b < B) this.#buckets[h * B + b]! += 1;
   }
 
-  decision(decision: Decision): void { this.#child(this.#decisionChildren, this.#decisions, decision).inc(); }
-  signIn(result: SignInResult): void { this.#child(this.#signInChildren, this.#signIns, result).inc(); }
-  configReload(result: 'success' | 'failure'): void { this.#child(this.#reloadChildren, this.#reloads, result).inc(); }
-  sessionsRevoked(count = 1): void { this.#revoked.inc(count); }
+  decision(decision: Decision): void {
+    this.#child(this.#decisionChildren, this.#decisions, decision).inc();
+  }
+  signIn(result: SignInResult): void {
+    this.#child(this.#signInChildren, this.#signIns, result).inc();
+  }
+  configReload(result: 'success' | 'failure'): void {
+    this.#child(this.#reloadChildren, this.#reloads, result).inc();
+  }
+  sessionsRevoked(count = 1): void {
+    this.#revoked.inc(count);
+  }
 
   #child(cache: Map<string, CounterChild>, counter: Counter<string>, value: string): CounterChild {
     let c = cache.get(value);
@@ -145,7 +179,7 @@ export class Metrics {
 
   /** The exposition text for GET /metrics. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: this.#httpText() + await this.registry.metrics() };
+    return { contentType: this.registry.contentType, body: this.#httpText() + (await this.registry.metrics()) };
   }
 
   /** Prometheus text format (exposition format 0.0.4) for the two per-request metrics. */
@@ -159,7 +193,8 @@ export class Metrics {
         }
       }
     }
-    out += '\n# HELP http_request_duration_seconds time to answer an HTTP request, by route and outcome\n# TYPE http_request_duration_seconds histogram\n';
+    out +=
+      '\n# HELP http_request_duration_seconds time to answer an HTTP request, by route and outcome\n# TYPE http_request_duration_seconds histogram\n';
     for (let r = 0; r < R; r++) {
       for (let o = 0; o < O; o++) {
         const h = r * O + o;

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { validateRedirect, safeRedirectOr, MAX_REDIRECT_LENGTH } from './redirect.ts';
 
 const ctx = {
-  domains: [{ domain: 'example.org', allowHttp: false }, { domain: 'dev.example.net', allowHttp: true }],
+  domains: [
+    { domain: 'example.org', allowHttp: false },
+    { domain: 'dev.example.net', allowHttp: true },
+  ],
   publicUrl: new URL('https://auth.example.org'),
 };
 
@@ -76,7 +79,11 @@ const refused: [string, string | null | undefined, string][] = [
   ['host:port without scheme', 'app.example.org:443/x', 'scheme app.example.org: not allowed'],
   ['suffix domain', 'https://evilexample.org/', 'host evilexample.org is not under a configured domain'],
   ['allowed domain as a subdomain of evil', 'https://example.org.evil.com/', 'host example.org.evil.com is not under a configured domain'],
-  ['allowed host as a subdomain of evil', 'https://app.example.org.evil.com/', 'host app.example.org.evil.com is not under a configured domain'],
+  [
+    'allowed host as a subdomain of evil',
+    'https://app.example.org.evil.com/',
+    'host app.example.org.evil.com is not under a configured domain',
+  ],
   ['ideographic full stop', 'https://app.example.org\u3002evil.com/', 'host app.example.org.evil.com is not under a configured domain'],
   ['homograph (Cyrillic a)', 'https://app.ex\u0430mple.org/', 'host app.xn--exmple-4nf.org is not under a configured domain'],
   ['trailing dot', 'https://app.example.org./', 'the host is not a valid host name'],
@@ -84,7 +91,11 @@ const refused: [string, string | null | undefined, string][] = [
   ['comma in the host (issue 9: was a 500)', 'http://a,b.example.org/', 'the host is not a valid host name'],
   ['braces in the host (issue 9: was a 500)', 'http://app{}.example.org/', 'the host is not a valid host name'],
   ['comma in an https host', 'https://app.example.org,evil.com/', 'the host is not a valid host name'],
-  ['underscore in the host (no CSP form-action source can name it: was a 500)', 'https://a_b.example.org/', 'the host is not a valid host name'],
+  [
+    'underscore in the host (no CSP form-action source can name it: was a 500)',
+    'https://a_b.example.org/',
+    'the host is not a valid host name',
+  ],
   ['asterisk in the host', 'https://*.example.org/', 'the host is not a valid host name'],
   ['dollar and quote in the host', "https://a$'.example.org/", 'the host is not a valid host name'],
   ['empty label', 'https://app..example.org/', 'the host is not a valid host name'],
@@ -112,7 +123,11 @@ const accepted: [string, string, string][] = [
   ['exact configured domain', 'https://example.org', 'https://example.org/'],
   ['subdomain', 'https://app.example.org/dashboards', 'https://app.example.org/dashboards'],
   ['deep subdomain', 'https://a.b.example.org/', 'https://a.b.example.org/'],
-  ['path and query kept, %2F included', 'https://app.example.org/a%2Fb/c?next=%2Fx%2Fy&q=a+b#frag', 'https://app.example.org/a%2Fb/c?next=%2Fx%2Fy&q=a+b#frag'],
+  [
+    'path and query kept, %2F included',
+    'https://app.example.org/a%2Fb/c?next=%2Fx%2Fy&q=a+b#frag',
+    'https://app.example.org/a%2Fb/c?next=%2Fx%2Fy&q=a+b#frag',
+  ],
   ['encoded space in the query', 'https://app.example.org/search?q=a%20b', 'https://app.example.org/search?q=a%20b'],
   ['port', 'https://app.example.org:8443/x', 'https://app.example.org:8443/x'],
   ['default port dropped', 'https://app.example.org:443/x', 'https://app.example.org/x'],
@@ -144,7 +159,10 @@ test('IP literal hosts pass only when configured exactly', () => {
 
 test('no configured domains: only paths on the portal', () => {
   const none = { domains: [], publicUrl: new URL('https://auth.example.org/base/') };
-  assert.deepEqual(validateRedirect('https://auth.example.org/', none), { ok: false, reason: 'host auth.example.org is not under a configured domain' });
+  assert.deepEqual(validateRedirect('https://auth.example.org/', none), {
+    ok: false,
+    reason: 'host auth.example.org is not under a configured domain',
+  });
   assert.deepEqual(validateRedirect('/x', none), { ok: true, url: 'https://auth.example.org/x' });
 });
 

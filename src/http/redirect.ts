@@ -49,7 +49,9 @@ function endOfPath(s: string, from: number): number {
 }
 
 function isSubdomainOrSelf(host: string, domain: string): boolean {
-  return host === domain || (host.length > domain.length + 1 && host.endsWith(domain) && host.charCodeAt(host.length - domain.length - 1) === 46);
+  return (
+    host === domain || (host.length > domain.length + 1 && host.endsWith(domain) && host.charCodeAt(host.length - domain.length - 1) === 46)
+  );
 }
 
 export function validateRedirect(raw: string | undefined | null, ctx: RedirectContext): RedirectResult {

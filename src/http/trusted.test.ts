@@ -58,12 +58,23 @@ test('long client-chosen hops are never cached: the cache holds short keys only 
 });
 
 test('a malformed range is a config error naming its index', () => {
-  assert.throws(() => new TrustedProxies(['10.0.0.0/8', 'nope']), (e: unknown) =>
-    e instanceof GatehouseError && e.kind === 'config_invalid' && e.detail === 'trustedProxies[1]: "nope" is not an IP address or CIDR range');
-  assert.throws(() => new TrustedProxies(['10.0.0.0/33']), (e: unknown) =>
-    e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "10.0.0.0/33" has an invalid prefix length');
-  assert.throws(() => new TrustedProxies(['::1/129']), (e: unknown) =>
-    e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "::1/129" has an invalid prefix length');
-  assert.throws(() => new TrustedProxies(['10.0.0.0/x']), (e: unknown) =>
-    e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "10.0.0.0/x" has an invalid prefix length');
+  assert.throws(
+    () => new TrustedProxies(['10.0.0.0/8', 'nope']),
+    (e: unknown) =>
+      e instanceof GatehouseError &&
+      e.kind === 'config_invalid' &&
+      e.detail === 'trustedProxies[1]: "nope" is not an IP address or CIDR range',
+  );
+  assert.throws(
+    () => new TrustedProxies(['10.0.0.0/33']),
+    (e: unknown) => e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "10.0.0.0/33" has an invalid prefix length',
+  );
+  assert.throws(
+    () => new TrustedProxies(['::1/129']),
+    (e: unknown) => e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "::1/129" has an invalid prefix length',
+  );
+  assert.throws(
+    () => new TrustedProxies(['10.0.0.0/x']),
+    (e: unknown) => e instanceof GatehouseError && e.detail === 'trustedProxies[0]: "10.0.0.0/x" has an invalid prefix length',
+  );
 });

@@ -21,22 +21,32 @@ const MAPPED_PREFIX = '::ffff:';
 export type ProxyKind = 'nginx' | 'forwarded' | 'auto';
 export const PROXY_KINDS: readonly ProxyKind[] = ['nginx', 'forwarded', 'auto'];
 
-export interface TrustedProxy { cidr: string; kind: ProxyKind }
+export interface TrustedProxy {
+  cidr: string;
+  kind: ProxyKind;
+}
 
 /**
  * An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, what a dual-stack socket reports for an IPv4
  * peer) is the IPv4 address it carries (RFC 4291 §2.5.5.2); anything else is returned as is.
  */
 export function unmapIPv4(ip: string): string {
-  if (ip.length > MAPPED_PREFIX.length && ip.charCodeAt(0) === 58 /* : */ &&
-      ip.slice(0, MAPPED_PREFIX.length).toLowerCase() === MAPPED_PREFIX) {
+  if (
+    ip.length > MAPPED_PREFIX.length &&
+    ip.charCodeAt(0) === 58 /* : */ &&
+    ip.slice(0, MAPPED_PREFIX.length).toLowerCase() === MAPPED_PREFIX
+  ) {
     const rest = ip.slice(MAPPED_PREFIX.length);
     if (isIP(rest) === 4) return rest;
   }
   return ip;
 }
 
-interface Range { list: BlockList; prefix: number; kind: ProxyKind }
+interface Range {
+  list: BlockList;
+  prefix: number;
+  kind: ProxyKind;
+}
 
 export class TrustedProxies {
   /** Most specific first: a peer's kind is that of the narrowest range holding it. */
@@ -51,7 +61,8 @@ export class TrustedProxies {
   constructor(entries: ReadonlyArray<string | TrustedProxy>) {
     for (const [i, e] of entries.entries()) {
       const { cidr, kind } = typeof e === 'string' ? { cidr: e, kind: 'auto' as const } : e;
-      if (!PROXY_KINDS.includes(kind)) throw new GatehouseError('config_invalid', `trustedProxies[${i}].kind: expected one of ${PROXY_KINDS.join(', ')}`);
+      if (!PROXY_KINDS.includes(kind))
+        throw new GatehouseError('config_invalid', `trustedProxies[${i}].kind: expected one of ${PROXY_KINDS.join(', ')}`);
       this.#ranges.push(this.#parse(cidr.trim(), kind, typeof e === 'string' ? `trustedProxies[${i}]` : `trustedProxies[${i}].cidr`));
     }
     // Stable sort: among equally specific ranges the first listed wins.
@@ -93,7 +104,11 @@ export class TrustedProxies {
     let result: ProxyKind | null = null;
     if (family !== 0) {
       const type = family === 4 ? 'ipv4' : 'ipv6';
-      for (const r of this.#ranges) if (r.list.check(addr, type)) { result = r.kind; break; }
+      for (const r of this.#ranges)
+        if (r.list.check(addr, type)) {
+          result = r.kind;
+          break;
+        }
     }
     // Bounded: hops in X-Forwarded-For are client-chosen strings, so the cache must not grow
     // with them. Evict the oldest entry (Map keeps insertion order).
@@ -111,5 +126,7 @@ export class TrustedProxies {
   }
 
   /** Number of cached verdicts (for tests of the bound). */
-  get cacheSize(): number { return this.#cache.size; }
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
 }

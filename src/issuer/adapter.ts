@@ -30,7 +30,9 @@ export interface AdapterOptions {
 export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions): new (model: string) => Adapter {
   return class StoreAdapter implements Adapter {
     readonly #model: string;
-    constructor(model: string) { this.#model = model; }
+    constructor(model: string) {
+      this.#model = model;
+    }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const { jti: _jti, consumed: _consumed, ...rest } = payload;
@@ -55,7 +57,7 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
       const alias = this.#model === 'Client' && !found ? otherAgentClientId(id) : undefined;
       if (alias !== undefined) {
         found = await store.find(this.#model, h('id', alias), clock.now());
-        if (found) found = { ...found, payload: JSON.stringify({ ...JSON.parse(found.payload) as object, client_id: id }) };
+        if (found) found = { ...found, payload: JSON.stringify({ ...(JSON.parse(found.payload) as object), client_id: id }) };
       }
       if (found && this.#model === 'RefreshToken' && found.consumedAt !== null) return this.#grace(id, found);
       const payload = revive(found, id);
@@ -79,7 +81,8 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
       await store.upsert(this.#model, h('id', id), {
         payload: JSON.stringify(payload),
         grantId: typeof payload.grantId === 'string' ? h('grant', payload.grantId) : null,
-        uid: null, userCode: null,
+        uid: null,
+        userCode: null,
         expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
         ...owner(payload),
       });

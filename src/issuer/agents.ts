@@ -25,7 +25,10 @@ export interface AgentRecord {
 }
 
 export interface Agents {
-  create(name: string, opts: { groups: string[]; ttlMs: number | null }): Promise<{ agent: AgentRecord; clientId: string; clientSecret: string }>;
+  create(
+    name: string,
+    opts: { groups: string[]; ttlMs: number | null },
+  ): Promise<{ agent: AgentRecord; clientId: string; clientSecret: string }>;
   list(): Promise<AgentRecord[]>;
   get(name: string): Promise<AgentRecord | undefined>;
   delete(name: string): Promise<boolean>;
@@ -41,30 +44,40 @@ export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Age
   async function get(name: string): Promise<AgentRecord | undefined> {
     const p = await records.find(name);
     if (!p) return undefined;
-    return { name: String(p.name), groups: (p.groups as string[]) ?? [], createdAt: Number(p.createdAt), expiresAt: typeof p.expiresAt === 'number' ? p.expiresAt : null };
+    return {
+      name: String(p.name),
+      groups: (p.groups as string[]) ?? [],
+      createdAt: Number(p.createdAt),
+      expiresAt: typeof p.expiresAt === 'number' ? p.expiresAt : null,
+    };
   }
 
   return {
     async create(name, { groups, ttlMs }) {
-      if (!NAME.test(name)) throw new GatehouseError('invalid_request', `agent name "${name}" must be 1-63 lowercase letters, digits and "-"`);
+      if (!NAME.test(name))
+        throw new GatehouseError('invalid_request', `agent name "${name}" must be 1-63 lowercase letters, digits and "-"`);
       if (await get(name)) throw new GatehouseError('conflict', `agent "${name}" already exists (delete it first)`);
       const now = clock.now();
       const expiresAt = ttlMs === null ? null : now + ttlMs;
       const ttlSeconds = ttlMs === null ? 0 : Math.max(1, Math.ceil(ttlMs / 1000));
       const clientId = agentClientId(name);
       const clientSecret = randomBytes(32).toString('base64url');
-      await clients.upsert(clientId, {
-        client_id: clientId,
-        client_secret: clientSecret,
-        client_id_issued_at: Math.floor(now / 1000),
-        // RFC 7591 §3.2.1: 0 means the secret does not expire.
-        client_secret_expires_at: expiresAt === null ? 0 : Math.floor(expiresAt / 1000),
-        client_name: `agent ${name}`,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: 'client_secret_basic',
-      }, ttlSeconds);
+      await clients.upsert(
+        clientId,
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          client_id_issued_at: Math.floor(now / 1000),
+          // RFC 7591 §3.2.1: 0 means the secret does not expire.
+          client_secret_expires_at: expiresAt === null ? 0 : Math.floor(expiresAt / 1000),
+          client_name: `agent ${name}`,
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+        ttlSeconds,
+      );
       const agent: AgentRecord = { name, groups: [...new Set(groups)], createdAt: now, expiresAt };
       await records.upsert(name, { ...agent }, ttlSeconds);
       return { agent, clientId, clientSecret };

@@ -4,7 +4,7 @@
 import type { CLIENT_CLAIMS } from '../config/index.ts';
 import type { Identity } from '../core/index.ts';
 
-export type ReleasableClaim = typeof CLIENT_CLAIMS[number];
+export type ReleasableClaim = (typeof CLIENT_CLAIMS)[number];
 
 /** Scope → claims (OpenID Connect Core §5.4, plus `groups`). */
 export const SCOPE_CLAIMS: Record<string, ReleasableClaim[]> = {
@@ -13,7 +13,12 @@ export const SCOPE_CLAIMS: Record<string, ReleasableClaim[]> = {
   groups: ['groups'],
 };
 
-export function userClaims(sub: string, identity: Identity, name: string | null, allowed: readonly ReleasableClaim[] | undefined): Record<string, unknown> {
+export function userClaims(
+  sub: string,
+  identity: Identity,
+  name: string | null,
+  allowed: readonly ReleasableClaim[] | undefined,
+): Record<string, unknown> {
   const all: Record<ReleasableClaim, unknown> = {
     preferred_username: identity.username,
     name: name ?? identity.username,

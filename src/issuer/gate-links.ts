@@ -18,8 +18,15 @@ import type { IssuerAudit } from './registered.ts';
 const LINK_MODEL = 'GatehouseGateLink';
 
 export function gateLinks(o: {
-  store: Store; sessions: Sessions; clock: Clock; logger: Logger; settings: () => GateSettings; config: () => Config; audit: IssuerAudit;
-  provider: () => Promise<Provider>; signOuts?: Topic<string> | undefined;
+  store: Store;
+  sessions: Sessions;
+  clock: Clock;
+  logger: Logger;
+  settings: () => GateSettings;
+  config: () => Config;
+  audit: IssuerAudit;
+  provider: () => Promise<Provider>;
+  signOuts?: Topic<string> | undefined;
 }) {
   const { store, sessions, clock, logger, audit } = o;
 

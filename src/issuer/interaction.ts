@@ -9,7 +9,16 @@ import type { Store } from '../store/index.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { sessionFromCookies } from '../gateway/index.ts';
-import { formToken, mustUseFactor, notFound, portalUrl, readPostedForm, redirectTo, type GateSettings, type SetCookie } from '../web/index.ts';
+import {
+  formToken,
+  mustUseFactor,
+  notFound,
+  portalUrl,
+  readPostedForm,
+  redirectTo,
+  type GateSettings,
+  type SetCookie,
+} from '../web/index.ts';
 import { acrOf, acrSatisfies } from '../policy/index.ts';
 import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs } from './routes.ts';
 import { consentPage, errorPage } from './pages.ts';
@@ -18,7 +27,11 @@ import type { IssuerAudit } from './registered.ts';
 
 export interface InteractionDeps {
   store: Store;
-  accounts: Pick<Accounts, 'get'>; sessions: Sessions; clock: Clock; logger: Logger; audit: IssuerAudit;
+  accounts: Pick<Accounts, 'get'>;
+  sessions: Sessions;
+  clock: Clock;
+  logger: Logger;
+  audit: IssuerAudit;
   /** The provider built for the current config and keys. */
   current: () => Promise<{ provider: Provider; config: Config }>;
   /** The request as the provider must see it (issuer.ts). */
@@ -33,10 +46,27 @@ export function interactionFlow(d: InteractionDeps) {
   async function interaction(req: IncomingMessage, res: ServerResponse, s: GateSettings, base: string, uid: string): Promise<void> {
     const b = await current();
     rewrite(req, s, base);
-    const stale = () => page(res, s, 400, errorPage(s, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the app and sign in again.'));
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') { res.setHeader('allow', 'GET, HEAD, POST'); return notFound(res); }
+    const stale = () =>
+      page(
+        res,
+        s,
+        400,
+        errorPage(
+          s,
+          'Sign-in expired',
+          'This sign-in has expired or was started in another browser. Go back to the app and sign in again.',
+        ),
+      );
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
+      res.setHeader('allow', 'GET, HEAD, POST');
+      return notFound(res);
+    }
     let details;
-    try { details = await b.provider.interactionDetails(req, res); } catch { return stale(); }
+    try {
+      details = await b.provider.interactionDetails(req, res);
+    } catch {
+      return stale();
+    }
     if (details.uid !== uid) return stale();
     const clientId = String(details.params.client_id ?? '');
     const client = b.config.clients.find((c) => c.id === clientId);
@@ -55,7 +85,13 @@ export function interactionFlow(d: InteractionDeps) {
         return;
       }
       if (!mayUse(client, found.view.identity)) {
-        audit({ actor: found.view.identity.username, action: 'oidc_sign_in', outcome: 'denied', target: clientId, detail: { reason: 'not in clients[].allowedGroups' } });
+        audit({
+          actor: found.view.identity.username,
+          action: 'oidc_sign_in',
+          outcome: 'denied',
+          target: clientId,
+          detail: { reason: 'not in clients[].allowedGroups' },
+        });
         return finish({ error: 'access_denied', error_description: 'the user may not sign in to this client' });
       }
       // How the person signed in must reach what the client asked (OpenID Connect Core §3.1.2.1):
@@ -84,15 +120,22 @@ export function interactionFlow(d: InteractionDeps) {
     if (details.prompt.name === 'consent') {
       const accountId = details.session?.accountId;
       if (!accountId) return stale();
-      const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-      const scopes = String(details.params.scope ?? 'openid').split(' ').filter(Boolean);
+      const d = details.prompt.details as {
+        missingOIDCScope?: string[];
+        missingOIDCClaims?: string[];
+        missingResourceScopes?: Record<string, string[]>;
+      };
+      const scopes = String(details.params.scope ?? 'openid')
+        .split(' ')
+        .filter(Boolean);
       const resources = [...new Set([...strings(details.params.resource), ...Object.keys(d.missingResourceScopes ?? {})])];
       const grant = async () => {
         const g = details.grantId ? await b.provider.Grant.find(details.grantId) : undefined;
         const grant = g ?? new b.provider.Grant({ accountId, clientId });
         if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
         if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
-        for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+        for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {}))
+          grant.addResourceScope(indicator, scopes.join(' '));
         return grant.save();
       };
       // First-party clients: consent is implicit.
@@ -107,7 +150,13 @@ export function interactionFlow(d: InteractionDeps) {
         const remembered = await store.consents.get(accountId, clientId);
         const items = consentItems(scopes, resources);
         if (remembered && items.every((x) => remembered.scopes.includes(x)) && resources.every((r) => remembered.resources.includes(r))) {
-          audit({ actor: await usernameOf(accountId), action: 'oidc_consent', outcome: 'ok', target: clientId, detail: { remembered: true, scope: scopes.join(' ') } });
+          audit({
+            actor: await usernameOf(accountId),
+            action: 'oidc_consent',
+            outcome: 'ok',
+            target: clientId,
+            detail: { remembered: true, scope: scopes.join(' ') },
+          });
           return finish({ consent: { grantId: await grant() } });
         }
       }
@@ -133,7 +182,7 @@ export function interactionFlow(d: InteractionDeps) {
       const user = await accounts.get(accountId);
       // Registered and metadata-document clients are known to oidc-provider only.
       const known = await b.provider.Client.find(clientId).catch(() => undefined);
-      const redirectUris = client?.redirectUris ?? ((known?.redirectUris as string[] | undefined) ?? []);
+      const redirectUris = client?.redirectUris ?? (known?.redirectUris as string[] | undefined) ?? [];
       const redirectOrigins = redirectUris.map((u) => new URL(u).origin).filter((o) => /^https?:/.test(o));
       const redirectTo = String(details.params.redirect_uri ?? redirectUris[0] ?? '');
       const token = formToken(req, s, clock.now());
@@ -141,11 +190,24 @@ export function interactionFlow(d: InteractionDeps) {
       // without offline_access (provider.ts `refreshable`): say so like offline_access does.
       const grantTypes = (known?.grantTypes as string[] | undefined) ?? [];
       const staysConnected = !client && grantTypes.includes('refresh_token') && !scopes.includes('offline_access');
-      return page(res, s, status, consentPage({
-        staysConnected,
-        clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId), scopes, action: here, at: s, username: user?.username ?? accountId,
-        redirectHost: redirectHostOf(redirectTo), onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri), csrf: token.token,
-      }), redirectOrigins, token.setCookie);
+      return page(
+        res,
+        s,
+        status,
+        consentPage({
+          staysConnected,
+          clientName: client?.name ?? (typeof known?.clientName === 'string' ? known.clientName : clientId),
+          scopes,
+          action: here,
+          at: s,
+          username: user?.username ?? accountId,
+          redirectHost: redirectHostOf(redirectTo),
+          onlyLocal: redirectUris.length > 0 && redirectUris.every(isLoopbackUri),
+          csrf: token.token,
+        }),
+        redirectOrigins,
+        token.setCookie,
+      );
     }
     return stale();
   }
@@ -176,10 +238,20 @@ function strings(v: unknown): string[] {
 }
 
 function redirectHostOf(uri: string): string {
-  try { const u = new URL(uri); return u.host || `${u.protocol}`; } catch { return uri; }
+  try {
+    const u = new URL(uri);
+    return u.host || `${u.protocol}`;
+  } catch {
+    return uri;
+  }
 }
 
 /** RFC 8252 §7.3: loopback redirects (any app on this machine can listen there). */
 function isLoopbackUri(uri: string): boolean {
-  try { const h = new URL(uri).hostname; return h === 'localhost' || h === '127.0.0.1' || h === '[::1]'; } catch { return false; }
+  try {
+    const h = new URL(uri).hostname;
+    return h === 'localhost' || h === '127.0.0.1' || h === '[::1]';
+  } catch {
+    return false;
+  }
 }

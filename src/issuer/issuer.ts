@@ -14,7 +14,17 @@ import type { Config } from '../config/index.ts';
 import type { Store, AuditEvent } from '../store/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { readOriginal } from '../http/index.ts';
-import { checkFormHeaders, formGuard, isPortalHost, notFound, portalBase, portalPath, sendPage, type GateSettings, type SetCookie } from '../web/index.ts';
+import {
+  checkFormHeaders,
+  formGuard,
+  isPortalHost,
+  notFound,
+  portalBase,
+  portalPath,
+  sendPage,
+  type GateSettings,
+  type SetCookie,
+} from '../web/index.ts';
 import { loadSigningKeys, type LoadedKeys } from './keys.ts';
 import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES } from './routes.ts';
 import type * as ProviderModule from './provider.ts';
@@ -48,7 +58,13 @@ export function issuerFor(publicUrl: URL): string {
   return `${publicUrl.origin}${p}`;
 }
 
-interface Built { provider: Provider; callback: (req: IncomingMessage, res: ServerResponse) => Promise<void>; config: Config; settings: GateSettings; keys: string }
+interface Built {
+  provider: Provider;
+  callback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  config: Config;
+  settings: GateSettings;
+  keys: string;
+}
 
 export function createIssuer(deps: IssuerDeps) {
   const { store, sessions, clock, logger } = deps;
@@ -69,9 +85,24 @@ export function createIssuer(deps: IssuerDeps) {
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
-  const { registrations, registrationIp, clientUsed, registered } = registeredClients({ store, clock, logger, config: deps.config, settings: deps.settings, audit });
+  const { registrations, registrationIp, clientUsed, registered } = registeredClients({
+    store,
+    clock,
+    logger,
+    config: deps.config,
+    settings: deps.settings,
+    audit,
+  });
   const { gateUserId, endGateSession, linkSession } = gateLinks({
-    store, sessions, clock, logger, settings: deps.settings, config: deps.config, audit, provider: async () => (await current()).provider, signOuts: deps.signOuts,
+    store,
+    sessions,
+    clock,
+    logger,
+    settings: deps.settings,
+    config: deps.config,
+    audit,
+    provider: async () => (await current()).provider,
+    signOuts: deps.signOuts,
   });
   /** A person in the audit log is their username (docs/audit.md), never the internal user id. */
   async function usernameOf(userId: string): Promise<string> {
@@ -101,19 +132,38 @@ export function createIssuer(deps: IssuerDeps) {
     // A config reload (SIGHUP) also re-reads the keys, so a rotation takes effect at once.
     if (!keys || (built && built.config !== config)) await refreshKeys();
     const k = keys as LoadedKeys;
-    if (built && built.config === config && built.settings.keyring === settings.keyring && built.settings.publicUrl.href === settings.publicUrl.href && built.keys === k.version) return built;
+    if (
+      built &&
+      built.config === config &&
+      built.settings.keyring === settings.keyring &&
+      built.settings.publicUrl.href === settings.publicUrl.href &&
+      built.keys === k.version
+    )
+      return built;
     // Built synchronously: two requests racing here cannot make two providers.
     const base = portalBase(settings);
     const provider = buildProvider({
-      issuer: issuerFor(settings.publicUrl), base, config, jwks: k.jwks, keyring: settings.keyring, store, clock, logger,
-      accounts: deps.accounts, gateUserId, endGateSession,
+      issuer: issuerFor(settings.publicUrl),
+      base,
+      config,
+      jwks: k.jwks,
+      keyring: settings.keyring,
+      store,
+      clock,
+      logger,
+      accounts: deps.accounts,
+      gateUserId,
+      endGateSession,
       renderError: (title, message) => errorPage(settings, title, message),
       logoutPage: (form, clientName) => logoutPage(settings, form, clientName),
       signedOutPage: () => signedOutPage(settings),
       agents: agentsNow(),
       linkSession,
       registered,
-      clientUsed: (id) => clientUsed(id, false).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: id }, 'could not extend the registered client\'s life')),
+      clientUsed: (id) =>
+        clientUsed(id, false).catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message, client: id }, "could not extend the registered client's life"),
+        ),
       audit: (e) => audit(e),
     });
     if (!built) logger.info({ event: 'issuer_loaded' }, 'OpenID provider loaded');
@@ -134,7 +184,14 @@ export function createIssuer(deps: IssuerDeps) {
     delete req.headers.forwarded;
   }
 
-  function page(res: ServerResponse, s: GateSettings, status: number, html: string, formTargets: string[] = [], setCookie?: SetCookie): void {
+  function page(
+    res: ServerResponse,
+    s: GateSettings,
+    status: number,
+    html: string,
+    formTargets: string[] = [],
+    setCookie?: SetCookie,
+  ): void {
     sendPage(res, s, status, html, { formTargets, setCookie });
   }
 
@@ -160,7 +217,18 @@ export function createIssuer(deps: IssuerDeps) {
     req.url = `${url.slice(0, q)}?${params.toString()}`;
   }
 
-  const interaction = interactionFlow({ store, accounts: deps.accounts, sessions, clock, logger, audit, current, rewrite, page, usernameOf });
+  const interaction = interactionFlow({
+    store,
+    accounts: deps.accounts,
+    sessions,
+    clock,
+    logger,
+    audit,
+    current,
+    rewrite,
+    page,
+    usernameOf,
+  });
 
   /** Every request for the provider's paths. */
   const handle: IssuerHandler = async (req, res) => {
@@ -169,16 +237,20 @@ export function createIssuer(deps: IssuerDeps) {
     const base = portalBase(s);
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0] ?? '/';
-    if (path.startsWith(`${base}${INTERACTION_PATH}`)) return interaction(req, res, s, base, path.slice(base.length + INTERACTION_PATH.length));
+    if (path.startsWith(`${base}${INTERACTION_PATH}`))
+      return interaction(req, res, s, base, path.slice(base.length + INTERACTION_PATH.length));
     const b = await current();
     // RFC 8414 §3: the authorization server metadata of an issuer with a path sits at
     // /.well-known/oauth-authorization-server/<path>; it is the OpenID document (same issuer).
     // MCP clients also try /.well-known/openid-configuration/<path> (the same document again).
-    const wellKnownAs = path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
-      ? `${base}/.well-known/openid-configuration` : undefined;
+    const wellKnownAs =
+      path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
+        ? `${base}/.well-known/openid-configuration`
+        : undefined;
     // RFC 7591/7592 requests are screened first (rate, size, fields, redirect URIs).
     const reg = `${base}/oidc/reg`;
-    const kind = req.method === 'POST' && path === reg ? 'register' : req.method === 'PUT' && path.startsWith(`${reg}/`) ? 'update' : undefined;
+    const kind =
+      req.method === 'POST' && path === reg ? 'register' : req.method === 'PUT' && path.startsWith(`${reg}/`) ? 'update' : undefined;
     if (kind && b.config.issuer.registration !== 'off') {
       const ip = readOriginal(req, s.trusted).clientIp;
       if (await registrations.screen(req, res, ip, kind)) return;
@@ -203,11 +275,17 @@ export function createIssuer(deps: IssuerDeps) {
       await refreshKeys();
       const config = deps.config();
       if (config.clients.length > 0 || config.resources.length > 0) await current();
-      timer = setInterval(() => { refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys')); }, deps.keyPollMs ?? 60_000);
+      timer = setInterval(() => {
+        refreshKeys().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not re-read the signing keys'));
+      }, deps.keyPollMs ?? 60_000);
       timer.unref();
       // Expired issuer records (registered clients unused for issuer.registrationLimits.
       // unusedClientLifetime among them) are deleted hourly; until then they are already unknown.
-      sweeper = setInterval(() => { sweepExpired().catch(() => { /* the next sweep tries again */ }); }, 3_600_000);
+      sweeper = setInterval(() => {
+        sweepExpired().catch(() => {
+          /* the next sweep tries again */
+        });
+      }, 3_600_000);
       sweeper.unref();
     },
     /** Re-read the signing keys now (after a rotation in this process). */
@@ -219,7 +297,10 @@ export function createIssuer(deps: IssuerDeps) {
     publicJwks(): JSONWebKeySet {
       if (!keys) return { keys: [] };
       if (published?.version !== keys.version) {
-        published = { version: keys.version, set: { keys: keys.jwks.map(({ kty, kid, alg, use, crv, x, y, n, e }) => ({ kty, kid, alg, use, crv, x, y, n, e })) } };
+        published = {
+          version: keys.version,
+          set: { keys: keys.jwks.map(({ kty, kid, alg, use, crv, x, y, n, e }) => ({ kty, kid, alg, use, crv, x, y, n, e })) },
+        };
       }
       return published.set;
     },
@@ -235,7 +316,11 @@ export function createIssuer(deps: IssuerDeps) {
     async formTargetsFor(rd: string): Promise<string[]> {
       const s = deps.settings();
       let u: URL;
-      try { u = new URL(rd); } catch { return []; }
+      try {
+        u = new URL(rd);
+      } catch {
+        return [];
+      }
       const prefix = portalPath(s, INTERACTION_PATH);
       if (!isPortalHost(s, u.host) || !u.pathname.startsWith(prefix)) return [];
       const b = await current();
@@ -245,7 +330,9 @@ export function createIssuer(deps: IssuerDeps) {
       try {
         const target = new URL(redirect);
         return target.protocol === 'https:' || target.protocol === 'http:' ? [target.origin] : [];
-      } catch { return []; }
+      } catch {
+        return [];
+      }
     },
     /**
      * Every request for the provider's paths (the route table mounts them: /oidc/* and the
@@ -254,7 +341,10 @@ export function createIssuer(deps: IssuerDeps) {
     handle,
     /** Deletes expired issuer records now (the hourly sweep); returns how many. */
     sweepExpired,
-    close(): void { if (timer) clearInterval(timer); if (sweeper) clearInterval(sweeper); },
+    close(): void {
+      if (timer) clearInterval(timer);
+      if (sweeper) clearInterval(sweeper);
+    },
   };
 }
 

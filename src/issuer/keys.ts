@@ -14,14 +14,16 @@ import type { SigningKeyRecord, SigningKeyStore } from '../store/index.ts';
 
 const PURPOSE = 'signing-key';
 export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
-export type SigningAlg = typeof SIGNING_ALGS[number];
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
-export interface PrivateJwk extends JWK { kid: string; alg: SigningAlg; use: 'sig' }
+export interface PrivateJwk extends JWK {
+  kid: string;
+  alg: SigningAlg;
+  use: 'sig';
+}
 
 async function generate(alg: SigningAlg): Promise<{ privateJwk: PrivateJwk; publicJwk: PrivateJwk }> {
-  const pair = alg === 'ES256'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pub = pair.publicKey.export({ format: 'jwk' }) as JsonWebKey & JWK;
   const priv = pair.privateKey.export({ format: 'jwk' }) as JsonWebKey & JWK;
   // RFC 7638 thumbprint as kid: stable, derived from the public key, never reused by another key.
@@ -35,8 +37,13 @@ async function generate(alg: SigningAlg): Promise<{ privateJwk: PrivateJwk; publ
 async function newRecord(alg: SigningAlg, keyring: KeyRing, now: number): Promise<SigningKeyRecord> {
   const { privateJwk, publicJwk } = await generate(alg);
   return {
-    kid: privateJwk.kid, alg, publicJwk: JSON.stringify(publicJwk),
-    sealedPrivateJwk: keyring.seal(PURPOSE, JSON.stringify(privateJwk)), createdAt: now, retiredAt: null, retireAfter: null,
+    kid: privateJwk.kid,
+    alg,
+    publicJwk: JSON.stringify(publicJwk),
+    sealedPrivateJwk: keyring.seal(PURPOSE, JSON.stringify(privateJwk)),
+    createdAt: now,
+    retiredAt: null,
+    retireAfter: null,
   };
 }
 
@@ -72,7 +79,10 @@ export async function loadSigningKeys(store: SigningKeyStore, keyring: KeyRing, 
   for (const r of records) {
     const opened = keyring.unseal(PURPOSE, r.sealedPrivateJwk);
     if (!opened) {
-      throw new GatehouseError('internal', `cannot open signing key ${r.kid}: it was sealed under a root secret that is not among this process's secrets. Replicas on one database must share secrets.session (a replica without it generates a secret of its own); after a rotation, keep the old secret after the new one; or run \`gatehouse keys rotate --signing\``);
+      throw new GatehouseError(
+        'internal',
+        `cannot open signing key ${r.kid}: it was sealed under a root secret that is not among this process's secrets. Replicas on one database must share secrets.session (a replica without it generates a secret of its own); after a rotation, keep the old secret after the new one; or run \`gatehouse keys rotate --signing\``,
+      );
     }
     const jwk = JSON.parse(opened.toString('utf8')) as PrivateJwk;
     if (!sealedUnderCurrent(keyring, r.sealedPrivateJwk)) await store.reseal(r.kid, keyring.seal(PURPOSE, opened));
@@ -89,7 +99,12 @@ function sealedUnderCurrent(keyring: KeyRing, sealed: string): boolean {
 }
 
 /** `gatehouse keys rotate --signing`: a new pair signs from now on; the old pair is published until retireAfter. */
-export async function rotateSigningKeys(store: SigningKeyStore, keyring: KeyRing, clock: Clock, keepPublishedMs: number): Promise<{ added: string[]; retired: string[]; retireAfter: number }> {
+export async function rotateSigningKeys(
+  store: SigningKeyStore,
+  keyring: KeyRing,
+  clock: Clock,
+  keepPublishedMs: number,
+): Promise<{ added: string[]; retired: string[]; retireAfter: number }> {
   const now = clock.now();
   const old = (await store.list()).filter((r) => r.retiredAt === null).map((r) => r.kid);
   const added: string[] = [];

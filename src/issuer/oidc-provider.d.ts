@@ -22,7 +22,10 @@ declare module 'oidc-provider' {
     revokeByGrantId(grantId: string): Promise<void>;
   }
 
-  export interface ClientMetadata { [key: string]: unknown; client_id: string }
+  export interface ClientMetadata {
+    [key: string]: unknown;
+    client_id: string;
+  }
 
   export interface Client {
     clientId: string;
@@ -31,7 +34,11 @@ declare module 'oidc-provider' {
     [key: string]: unknown;
   }
 
-  export interface Session { accountId?: string; uid: string; [key: string]: unknown }
+  export interface Session {
+    accountId?: string;
+    uid: string;
+    [key: string]: unknown;
+  }
 
   export interface OIDCContext {
     readonly route: string;
@@ -56,7 +63,11 @@ declare module 'oidc-provider' {
     set(field: string, value: string): void;
   }
 
-  export interface InteractionPrompt { name: string; reasons: string[]; details: Record<string, unknown> }
+  export interface InteractionPrompt {
+    name: string;
+    reasons: string[];
+    details: Record<string, unknown>;
+  }
 
   export interface Interaction {
     uid: string;
@@ -97,9 +108,14 @@ declare module 'oidc-provider' {
     static readonly NO_NEED_TO_PROMPT: false;
   }
 
-  export interface Prompt { name: string; checks: Check[] }
+  export interface Prompt {
+    name: string;
+    checks: Check[];
+  }
 
-  export interface Policy extends Array<Prompt> { get(name: string): Prompt | undefined }
+  export interface Policy extends Array<Prompt> {
+    get(name: string): Prompt | undefined;
+  }
 
   export const interactionPolicy: {
     base(): Policy;
@@ -133,7 +149,12 @@ declare module 'oidc-provider' {
     use(mw: Middleware): this;
     on(event: string, listener: (...args: never[]) => void): this;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<Interaction>;
-    interactionResult(req: IncomingMessage, res: ServerResponse, result: InteractionResults, opts?: { mergeWithLastSubmission?: boolean }): Promise<string>;
+    interactionResult(
+      req: IncomingMessage,
+      res: ServerResponse,
+      result: InteractionResults,
+      opts?: { mergeWithLastSubmission?: boolean },
+    ): Promise<string>;
     static readonly ctx: KoaContextWithOIDC | undefined;
   }
 

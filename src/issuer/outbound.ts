@@ -135,14 +135,26 @@ export function createGuardedFetch(opts: GuardedFetchOptions): (input: string | 
 
   function refuse(url: URL | string, reason: string, address?: string): never {
     let where = String(url);
-    try { const u = new URL(String(url)); where = `${u.protocol}//${u.host}${u.pathname}`; } catch { /* logged as given */ }
-    opts.logger.warn({ event: 'outbound.refused', url: where, ...(address ? { address } : {}), reason }, 'refused an outbound request to a client-supplied URL');
+    try {
+      const u = new URL(String(url));
+      where = `${u.protocol}//${u.host}${u.pathname}`;
+    } catch {
+      /* logged as given */
+    }
+    opts.logger.warn(
+      { event: 'outbound.refused', url: where, ...(address ? { address } : {}), reason },
+      'refused an outbound request to a client-supplied URL',
+    );
     throw new OutboundRefused(reason);
   }
 
   return async (input, init = {}) => {
     let url: URL;
-    try { url = new URL(String(input)); } catch { return refuse(input, 'not a URL'); }
+    try {
+      url = new URL(String(input));
+    } catch {
+      return refuse(input, 'not a URL');
+    }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') return refuse(url, `scheme ${url.protocol} is not http or https`);
     if (url.username !== '' || url.password !== '') return refuse(url, 'the URL carries credentials');
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -154,7 +166,11 @@ export function createGuardedFetch(opts: GuardedFetchOptions): (input: string | 
       pinned = { address: host, family: isIP(host) };
     } else {
       let addrs: { address: string; family: number }[];
-      try { addrs = await resolve(host); } catch { return refuse(url, 'the host name does not resolve'); }
+      try {
+        addrs = await resolve(host);
+      } catch {
+        return refuse(url, 'the host name does not resolve');
+      }
       if (addrs.length === 0) return refuse(url, 'the host name does not resolve');
       const bad = addrs.find((a) => !allow(a.address));
       if (bad) return refuse(url, 'the host name resolves to a special-use address', bad.address);
@@ -163,22 +179,33 @@ export function createGuardedFetch(opts: GuardedFetchOptions): (input: string | 
 
     // 3. The socket gets the checked address; the name stays for SNI, the certificate and Host.
     const lookup: LookupFunction = (_hostname, options, cb) => {
-      if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
+      if ((options as { all?: boolean }).all)
+        (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
       else cb(null, pinned.address, pinned.family);
     };
     const body = bodyOf(init);
     const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((v, k) => { headers[k] = v; });
+    new Headers(init.headers).forEach((v, k) => {
+      headers[k] = v;
+    });
     if (body) headers['content-length'] = String(body.length);
     const signals = [AbortSignal.timeout(timeoutMs), ...(init.signal ? [init.signal] : [])];
     const signal = AbortSignal.any(signals);
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
 
     const res = await new Promise<IncomingMessage>((ok, fail) => {
-      const req = send(url, {
-        method: init.method ?? 'GET', headers, lookup, agent: false, signal,
-        ...(url.protocol === 'https:' && !isIP(host) ? { servername: host } : {}),
-      }, ok);
+      const req = send(
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers,
+          lookup,
+          agent: false,
+          signal,
+          ...(url.protocol === 'https:' && !isIP(host) ? { servername: host } : {}),
+        },
+        ok,
+      );
       req.on('error', fail);
       req.end(body);
     });

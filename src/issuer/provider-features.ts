@@ -24,7 +24,11 @@ export function featureOptions(d: ProviderDeps) {
           // against the client's list by oidc-provider); CSP form-action must allow that origin.
           const back = ctx.oidc.params?.post_logout_redirect_uri;
           let origin: string | undefined;
-          try { origin = typeof back === 'string' ? new URL(back).origin : undefined; } catch { origin = undefined; }
+          try {
+            origin = typeof back === 'string' ? new URL(back).origin : undefined;
+          } catch {
+            origin = undefined;
+          }
           ctx.set('content-security-policy', contentSecurityPolicy({ formAction: origin && /^https?:/.test(origin) ? [origin] : [] }));
           ctx.type = 'html';
           ctx.body = d.logoutPage(form, (ctx.oidc.client?.clientName as string | undefined) ?? null);

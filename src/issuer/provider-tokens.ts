@@ -115,4 +115,8 @@ function signInClaims(ctx: KoaContextWithOIDC): Record<string, unknown> {
   if (typeof src.authTime === 'number') out.auth_time = src.authTime;
   return out;
 }
-interface SignInFacts { acr?: unknown; amr?: unknown; authTime?: unknown }
+interface SignInFacts {
+  acr?: unknown;
+  amr?: unknown;
+  authTime?: unknown;
+}

@@ -60,21 +60,27 @@ export interface ProviderDeps {
    */
   linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
   /** A client registered itself (RFC 7591): audit and log it, start its unused-expiry. */
-  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => Promise<void>;
+  registered?: (
+    req: IncomingMessage,
+    client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string },
+  ) => Promise<void>;
   /** A dynamically registered client was used: its unused-expiry starts again. */
   clientUsed?: (clientId: string) => Promise<void>;
   /** Writes one audit event (agents' tokens). */
   audit: (e: { actor: string; action: string; outcome: 'ok' | 'denied'; target: string | null; detail: Record<string, unknown> }) => void;
 }
 
-
 export { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, ROUTES, mayUse };
-
 
 export function clientMetadata(c: ClientConfig): ClientMetadata {
   const loopbackOrCustom = c.redirectUris.some((u) => {
     const url = new URL(u);
-    return (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+    return (
+      (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+      url.hostname === 'localhost' ||
+      url.hostname === '127.0.0.1' ||
+      url.hostname === '[::1]'
+    );
   });
   return {
     client_id: c.id,
@@ -92,7 +98,6 @@ export function clientMetadata(c: ClientConfig): ClientMetadata {
     ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }
-
 
 /**
  * A registered client's `scope` (RFC 7591 §2) is the list it may ask for. MCP clients register
@@ -114,24 +119,41 @@ export function buildProvider(d: ProviderDeps): Provider {
   // The gate session is the sign-in: an OIDC session whose user is no longer signed in at the
   // gate (signed out, revoked, expired, or someone else signed in) must sign in again.
   const policy = interactionPolicy.base();
-  policy.get('login')?.checks.push(new interactionPolicy.Check('gate_session', 'the gate session ended or belongs to another user', 'login_required',
-    async (ctx: KoaContextWithOIDC) => {
-      const accountId = ctx.oidc.session?.accountId;
-      if (!accountId) return interactionPolicy.Check.REQUEST_PROMPT;
-      return (await d.gateUserId(ctx.req)) === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
-    }));
+  policy.get('login')?.checks.push(
+    new interactionPolicy.Check(
+      'gate_session',
+      'the gate session ended or belongs to another user',
+      'login_required',
+      async (ctx: KoaContextWithOIDC) => {
+        const accountId = ctx.oidc.session?.accountId;
+        if (!accountId) return interactionPolicy.Check.REQUEST_PROMPT;
+        return (await d.gateUserId(ctx.req)) === accountId
+          ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+          : interactionPolicy.Check.REQUEST_PROMPT;
+      },
+    ),
+  );
   // acr_values (OpenID Connect Core §3.1.2.1): oidc-provider prompts only for an essential acr
   // claim; a voluntary acr_values of ours that the session does not reach asks again too, and the
   // interaction sends the person to the step-up screen (interaction.ts). Values we do not know
   // are voluntary and ignored.
-  policy.get('login')?.checks.push(new interactionPolicy.Check('acr_values', 'the sign-in does not reach the requested acr_values', 'login_required',
-    (ctx: KoaContextWithOIDC) => {
-      const wanted = requestedAcrs(ctx.oidc.params?.acr_values);
-      if (wanted.length === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const reached = ctx.oidc.session?.acr;
-      return typeof reached === 'string' && (ACR_VALUES as readonly string[]).includes(reached) && wanted.some((w) => acrSatisfies(reached as AcrValue, w))
-        ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
-    }));
+  policy.get('login')?.checks.push(
+    new interactionPolicy.Check(
+      'acr_values',
+      'the sign-in does not reach the requested acr_values',
+      'login_required',
+      (ctx: KoaContextWithOIDC) => {
+        const wanted = requestedAcrs(ctx.oidc.params?.acr_values);
+        if (wanted.length === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const reached = ctx.oidc.session?.acr;
+        return typeof reached === 'string' &&
+          (ACR_VALUES as readonly string[]).includes(reached) &&
+          wanted.some((w) => acrSatisfies(reached as AcrValue, w))
+          ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+          : interactionPolicy.Check.REQUEST_PROMPT;
+      },
+    ),
+  );
 
   const cimd = t.clientMetadata;
   const guardedFetch = createGuardedFetch({ logger });
@@ -143,7 +165,10 @@ export function buildProvider(d: ProviderDeps): Provider {
   };
 
   const provider = new Provider(d.issuer, {
-    adapter: adapterFor(store.oidc, clock, { keyring: d.keyring, refreshGraceMs: async (id) => (await isPublic(id) ? t.refreshTokenGrace : 0) }),
+    adapter: adapterFor(store.oidc, clock, {
+      keyring: d.keyring,
+      refreshGraceMs: async (id) => ((await isPublic(id)) ? t.refreshTokenGrace : 0),
+    }),
     clients: config.clients.map(clientMetadata),
     jwks: { keys: d.jwks },
     cookies: {
@@ -202,7 +227,11 @@ export function buildProvider(d: ProviderDeps): Provider {
   patchRegisteredAuthMethod(provider, (id) => clients.has(id));
   patchKeepCodeOnInvalidTarget(provider, store.oidc, clock);
   if (t.dpop.enabled) patchDpopProofWindow(provider, { tokenPath: ROUTES.token, proofLifetimeMs: t.dpop.proofLifetime, clock, logger });
-  patchRegisteredClients(provider, { fromConfig: (id) => clients.has(id), ...(d.registered ? { registered: d.registered } : {}), ...(d.clientUsed ? { clientUsed: d.clientUsed } : {}) });
+  patchRegisteredClients(provider, {
+    fromConfig: (id) => clients.has(id),
+    ...(d.registered ? { registered: d.registered } : {}),
+    ...(d.clientUsed ? { clientUsed: d.clientUsed } : {}),
+  });
   patchAutoSubmitCsp(provider, d.issuer);
 
   // Every token an agent gets is in the audit log under its name (never the token itself).
@@ -210,7 +239,10 @@ export function buildProvider(d: ProviderDeps): Provider {
     const agent = agentName(token.clientId ?? '');
     if (agent === undefined) return;
     d.audit({
-      actor: `agent:${agent}`, action: 'agent_token', outcome: 'ok', target: typeof token.aud === 'string' ? token.aud : null,
+      actor: `agent:${agent}`,
+      action: 'agent_token',
+      outcome: 'ok',
+      target: typeof token.aud === 'string' ? token.aud : null,
       detail: { scope: token.scope ?? '', ...(token.exp ? { expiresAt: new Date(token.exp * 1000).toISOString() } : {}) },
     });
   };
@@ -221,7 +253,11 @@ export function buildProvider(d: ProviderDeps): Provider {
   for (const ev of ['server_error', 'grant.error', 'end_session.error', 'backchannel.error'] as const) {
     provider.on(ev, (...args: never[]) => {
       const err = args.find((a) => (a as unknown) instanceof Error) as Error | undefined;
-      const fields = { event: ev, error: (err as { error?: string } | undefined)?.error, detail: (err as { error_detail?: string } | undefined)?.error_detail ?? err?.message };
+      const fields = {
+        event: ev,
+        error: (err as { error?: string } | undefined)?.error,
+        detail: (err as { error_detail?: string } | undefined)?.error_detail ?? err?.message,
+      };
       if (ev === 'server_error') logger.error(fields, 'issuer error');
       else logger.info(fields, 'issuer refused a request');
     });

@@ -11,7 +11,14 @@ import { createRegistrationGuard } from './registration.ts';
 
 export type IssuerAudit = (e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }) => void;
 
-export function registeredClients(o: { store: Store; clock: Clock; logger: Logger; config: () => Config; settings: () => GateSettings; audit: IssuerAudit }) {
+export function registeredClients(o: {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  config: () => Config;
+  settings: () => GateSettings;
+  audit: IssuerAudit;
+}) {
   const { store, clock, logger, audit } = o;
   // Registration (RFC 7591) limits, and the client address of each registration request for its
   // audit event (the provider sees the request after the proxy headers are rewritten).
@@ -34,12 +41,34 @@ export function registeredClients(o: { store: Store; clock: Clock; logger: Logge
     if (!payload) return;
     await a.upsert(clientId, payload, Math.max(1, Math.floor(o.config().issuer.registrationLimits.unusedClientLifetime / 1000)));
   }
-  function registered(req: IncomingMessage, c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }): Promise<void> {
+  function registered(
+    req: IncomingMessage,
+    c: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string },
+  ): Promise<void> {
     const ip = registrationIp.get(req) ?? null;
     // Never the secret or the registration access token: who, what for, from where.
-    logger.info({ event: 'client_registered', client: c.clientId, name: c.clientName, redirectUris: c.redirectUris, applicationType: c.applicationType, authMethod: c.authMethod, ip }, 'client registered');
-    audit({ actor: ip ? `anonymous@${ip}` : 'anonymous', action: 'client_registered', outcome: 'ok', target: c.clientId, detail: { name: c.clientName ?? null, redirectUris: c.redirectUris, applicationType: c.applicationType ?? 'web', ip } });
-    return clientUsed(c.clientId, true).catch((err: unknown) => logger.warn({ err: (err as Error).message, client: c.clientId }, 'could not set the registered client\'s expiry'));
+    logger.info(
+      {
+        event: 'client_registered',
+        client: c.clientId,
+        name: c.clientName,
+        redirectUris: c.redirectUris,
+        applicationType: c.applicationType,
+        authMethod: c.authMethod,
+        ip,
+      },
+      'client registered',
+    );
+    audit({
+      actor: ip ? `anonymous@${ip}` : 'anonymous',
+      action: 'client_registered',
+      outcome: 'ok',
+      target: c.clientId,
+      detail: { name: c.clientName ?? null, redirectUris: c.redirectUris, applicationType: c.applicationType ?? 'web', ip },
+    });
+    return clientUsed(c.clientId, true).catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message, client: c.clientId }, "could not set the registered client's expiry"),
+    );
   }
 
   return { registrations, registrationIp, clientUsed, registered };

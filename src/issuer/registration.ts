@@ -29,7 +29,12 @@ const LIST_MAX = 20;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 function answer(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): true {
-  write(res, status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE, ...headers }, JSON.stringify({ error, error_description: description }));
+  write(
+    res,
+    status,
+    { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE, ...headers },
+    JSON.stringify({ error, error_description: description }),
+  );
   return true;
 }
 
@@ -40,10 +45,12 @@ export function metadataProblem(body: unknown): { error: 'invalid_client_metadat
   for (const [key, value] of Object.entries(meta)) {
     const name = key.split('#', 1)[0] ?? key;
     const max = name === 'client_name' || name === 'software_id' || name === 'software_version' ? NAME_MAX : STRING_MAX;
-    if (typeof value === 'string' && value.length > max) return { error: 'invalid_client_metadata', description: `${name} is longer than ${max} characters` };
+    if (typeof value === 'string' && value.length > max)
+      return { error: 'invalid_client_metadata', description: `${name} is longer than ${max} characters` };
     if (Array.isArray(value)) {
       if (value.length > LIST_MAX) return { error: 'invalid_client_metadata', description: `${name} has more than ${LIST_MAX} members` };
-      if (value.some((v) => typeof v === 'string' && v.length > STRING_MAX)) return { error: 'invalid_client_metadata', description: `a member of ${name} is longer than ${STRING_MAX} characters` };
+      if (value.some((v) => typeof v === 'string' && v.length > STRING_MAX))
+        return { error: 'invalid_client_metadata', description: `a member of ${name} is longer than ${STRING_MAX} characters` };
     }
     if (typeof value === 'object' && value !== null && !Array.isArray(value) && key !== 'jwks') {
       return { error: 'invalid_client_metadata', description: `${name} must not be an object` };
@@ -54,10 +61,17 @@ export function metadataProblem(body: unknown): { error: 'invalid_client_metadat
     for (const uri of meta.redirect_uris) {
       if (typeof uri !== 'string') continue;
       let u: URL;
-      try { u = new URL(uri); } catch { continue; } // oidc-provider refuses it with its own words
+      try {
+        u = new URL(uri);
+      } catch {
+        continue;
+      } // oidc-provider refuses it with its own words
       if (u.protocol === 'https:') continue;
       if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname)) continue;
-      return { error: 'invalid_redirect_uri', description: 'a web client\'s redirect_uris must use https, or http on a loopback address (127.0.0.1, [::1], localhost)' };
+      return {
+        error: 'invalid_redirect_uri',
+        description: "a web client's redirect_uris must use https, or http on a loopback address (127.0.0.1, [::1], localhost)",
+      };
     }
   }
   return null;
@@ -73,7 +87,12 @@ export interface RegistrationGuard {
   trackedAddresses(): number;
 }
 
-export function createRegistrationGuard(deps: { limits: () => RegistrationLimits; clock: Clock; logger: Logger; maxAddresses?: number }): RegistrationGuard {
+export function createRegistrationGuard(deps: {
+  limits: () => RegistrationLimits;
+  clock: Clock;
+  logger: Logger;
+  maxAddresses?: number;
+}): RegistrationGuard {
   const maxAddresses = deps.maxAddresses ?? 10_000;
   // address -> times of its registrations inside the window, oldest first
   const recent = new Map<string, number[]>();
@@ -154,21 +173,33 @@ export function createRegistrationGuard(deps: { limits: () => RegistrationLimits
       if (kind === 'register') {
         const wait = take(clientIp, limits);
         if (wait > 0) {
-          deps.logger.info({ event: 'registration.refused', ip: clientIp, reason: 'issuer.registrationLimits.perAddress reached' }, 'client registration refused');
-          return answer(res, 429, 'temporarily_unavailable', 'too many registrations from this address; retry later', { 'retry-after': String(wait) });
+          deps.logger.info(
+            { event: 'registration.refused', ip: clientIp, reason: 'issuer.registrationLimits.perAddress reached' },
+            'client registration refused',
+          );
+          return answer(res, 429, 'temporarily_unavailable', 'too many registrations from this address; retry later', {
+            'retry-after': String(wait),
+          });
         }
       }
       // RFC 9110 §15.5.14: refuse a body that is too large without reading it.
       const declared = Number(req.headers['content-length'] ?? NaN);
       const tooLarge = () => {
-        deps.logger.info({ event: 'registration.refused', ip: clientIp, reason: 'body larger than issuer.registrationLimits.maxBodyBytes' }, 'client registration refused');
+        deps.logger.info(
+          { event: 'registration.refused', ip: clientIp, reason: 'body larger than issuer.registrationLimits.maxBodyBytes' },
+          'client registration refused',
+        );
         return answer(res, 413, 'invalid_request', `the request body is larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
       };
       if (Number.isFinite(declared) && declared > limits.maxBodyBytes) return tooLarge();
       const raw = await readBody(req, limits.maxBodyBytes, Number.isFinite(declared) ? declared : undefined);
       if (raw === null) return tooLarge();
       let parsed: unknown;
-      try { parsed = JSON.parse(raw.toString('utf8')); } catch { parsed = undefined; }
+      try {
+        parsed = JSON.parse(raw.toString('utf8'));
+      } catch {
+        parsed = undefined;
+      }
       const problem = metadataProblem(parsed);
       if (problem) {
         deps.logger.info({ event: 'registration.refused', ip: clientIp, reason: problem.description }, 'client registration refused');

@@ -28,12 +28,17 @@ export interface ResourceServer {
  */
 export function canonicalResource(indicator: string): string | null {
   let u: URL;
-  try { u = new URL(indicator); } catch { return null; }
+  try {
+    u = new URL(indicator);
+  } catch {
+    return null;
+  }
   if (u.hash !== '' || u.username !== '' || u.password !== '') return null;
-  const pct = (s: string) => s.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => {
-    const c = String.fromCharCode(parseInt(hex, 16));
-    return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${hex.toUpperCase()}`;
-  });
+  const pct = (s: string) =>
+    s.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => {
+      const c = String.fromCharCode(parseInt(hex, 16));
+      return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${hex.toUpperCase()}`;
+    });
   return `${u.protocol}//${u.host}${pct(u.pathname)}${pct(u.search)}`;
 }
 

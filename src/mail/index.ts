@@ -25,12 +25,18 @@ export interface Mailer {
 }
 
 const SUBJECT: Record<MailKind, TextKey> = {
-  invite: 'mail.invite.subject', signup: 'mail.signup.subject', reset: 'mail.reset.subject',
-  password_changed: 'mail.password_changed.subject', new_address: 'mail.new_address.subject',
+  invite: 'mail.invite.subject',
+  signup: 'mail.signup.subject',
+  reset: 'mail.reset.subject',
+  password_changed: 'mail.password_changed.subject',
+  new_address: 'mail.new_address.subject',
 };
 const BODY: Record<MailKind, TextKey> = {
-  invite: 'mail.invite.body', signup: 'mail.signup.body', reset: 'mail.reset.body',
-  password_changed: 'mail.password_changed.body', new_address: 'mail.new_address.body',
+  invite: 'mail.invite.body',
+  signup: 'mail.signup.body',
+  reset: 'mail.reset.body',
+  password_changed: 'mail.password_changed.body',
+  new_address: 'mail.new_address.body',
 };
 
 /** Subject and plain-text body of a message (plain text: nothing to escape, nothing a client renders as markup). */
@@ -81,10 +87,15 @@ export function createMailer(email: EmailConfig, logger: Logger): Mailer {
         return true;
       } catch (err) {
         const e = err as { code?: string; responseCode?: number };
-        logger.warn({ event: 'mail_failed', ...describe(m), code: e.code ?? null, responseCode: e.responseCode ?? null }, 'could not send mail');
+        logger.warn(
+          { event: 'mail_failed', ...describe(m), code: e.code ?? null, responseCode: e.responseCode ?? null },
+          'could not send mail',
+        );
         return false;
       }
     },
-    close() { transport.close(); },
+    close() {
+      transport.close();
+    },
   };
 }

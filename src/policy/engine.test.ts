@@ -5,8 +5,18 @@ import { GatehouseError, type Identity } from '../core/index.ts';
 import { compilePolicy, explain, hostMatches, compilePathPattern } from './index.ts';
 import type { Decision } from './index.ts';
 
-const DEFAULTS = { user: 'X-Auth-Request-User', email: 'X-Auth-Request-Email', groups: 'X-Auth-Request-Groups', preferredUsername: 'X-Auth-Request-Preferred-Username' };
-const GRAFANA_HEADERS = { user: 'X-WEBAUTH-USER', email: 'X-WEBAUTH-EMAIL', groups: 'X-WEBAUTH-GROUPS', preferredUsername: 'X-WEBAUTH-NAME' };
+const DEFAULTS = {
+  user: 'X-Auth-Request-User',
+  email: 'X-Auth-Request-Email',
+  groups: 'X-Auth-Request-Groups',
+  preferredUsername: 'X-Auth-Request-Preferred-Username',
+};
+const GRAFANA_HEADERS = {
+  user: 'X-WEBAUTH-USER',
+  email: 'X-WEBAUTH-EMAIL',
+  groups: 'X-WEBAUTH-GROUPS',
+  preferredUsername: 'X-WEBAUTH-NAME',
+};
 
 const apps: AppConfig[] = [
   { name: 'blocked', hosts: ['grafana.example.org', 'wiki.example.org'], deny: { users: ['mallory'] } },
@@ -22,12 +32,26 @@ const apps: AppConfig[] = [
 const policy = compilePolicy(apps, DEFAULTS);
 
 const OUTSIDE = '203.0.113.9';
-const id = (username: string, more: Partial<Identity> = {}): Identity => ({ username, email: null, emailVerified: false, groups: [], ...more });
+const id = (username: string, more: Partial<Identity> = {}): Identity => ({
+  username,
+  email: null,
+  emailVerified: false,
+  groups: [],
+  ...more,
+});
 const get = (host: string, path = '/', ip = OUTSIDE, method = 'GET') => ({ host, path, method, ip });
 const pick = (d: Decision) => [d.action, d.app, d.ruleIndex, d.reason];
 
 test('default deny: exact decision, for anonymous and signed-in alike', () => {
-  const expected = { action: 'deny', app: null, ruleIndex: null, reason: 'no rule matched (default deny)', headers: null, upstream: null, factors: null };
+  const expected = {
+    action: 'deny',
+    app: null,
+    ruleIndex: null,
+    reason: 'no rule matched (default deny)',
+    headers: null,
+    upstream: null,
+    factors: null,
+  };
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), null) }, expected);
   assert.deepEqual({ ...policy.decide(get('unknown.example.com'), id('alice', { groups: ['admins'] })) }, expected);
 });
@@ -40,16 +64,44 @@ test('the first rule whose facts match decides: a signed-in user its subject ref
   assert.deepEqual(pick(policy.decide(get('grafana.example.org', '/', '10.1.1.1'), id('eve'))), refused);
   assert.deepEqual(policy.decide(get('grafana.example.org'), id('eve')).headers, GRAFANA_HEADERS);
   // Another host under the wildcard reaches internal.
-  assert.deepEqual(pick(policy.decide(get('other.example.org', '/', '10.1.1.1'), id('eve'))), ['allow', 'internal', 3, 'app internal allows this user']);
+  assert.deepEqual(pick(policy.decide(get('other.example.org', '/', '10.1.1.1'), id('eve'))), [
+    'allow',
+    'internal',
+    3,
+    'app internal allows this user',
+  ]);
   // The README's shape: an admins-only app before an anyUser catch-all on the same host.
-  const readme = compilePolicy([
-    { name: 'admin-area', hosts: ['app.example.org'], paths: ['/admin'], allow: { groups: ['admins'] } },
-    { name: 'everyone', hosts: ['app.example.org'], allow: { anyUser: true } },
-  ], DEFAULTS);
-  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('bob'))), ['deny', 'admin-area', 0, 'app admin-area does not allow this user']);
-  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('root', { groups: ['admins'] }))), ['allow', 'admin-area', 0, 'app admin-area allows this user']);
-  assert.deepEqual(pick(readme.decide(get('app.example.org', '/home'), id('bob'))), ['allow', 'everyone', 1, 'app everyone allows this user']);
-  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin'), null)), ['authenticate', 'admin-area', 0, 'app admin-area requires sign-in']);
+  const readme = compilePolicy(
+    [
+      { name: 'admin-area', hosts: ['app.example.org'], paths: ['/admin'], allow: { groups: ['admins'] } },
+      { name: 'everyone', hosts: ['app.example.org'], allow: { anyUser: true } },
+    ],
+    DEFAULTS,
+  );
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('bob'))), [
+    'deny',
+    'admin-area',
+    0,
+    'app admin-area does not allow this user',
+  ]);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin/users'), id('root', { groups: ['admins'] }))), [
+    'allow',
+    'admin-area',
+    0,
+    'app admin-area allows this user',
+  ]);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/home'), id('bob'))), [
+    'allow',
+    'everyone',
+    1,
+    'app everyone allows this user',
+  ]);
+  assert.deepEqual(pick(readme.decide(get('app.example.org', '/admin'), null)), [
+    'authenticate',
+    'admin-area',
+    0,
+    'app admin-area requires sign-in',
+  ]);
 });
 
 test('a deny list is the one explicit fall-through: it refuses its subjects and hands everyone else on', () => {
@@ -59,8 +111,11 @@ test('a deny list is the one explicit fall-through: it refuses its subjects and 
 
 test('malformed path is denied before any rule', () => {
   for (const path of ['/a%00', '/%zz', '/a%252e%252e/', 'noslash']) {
-    assert.deepEqual({ ...policy.decide(get('off.example.net', path), null) },
-      { action: 'deny', app: null, ruleIndex: null, reason: 'malformed path', headers: null, upstream: null, factors: null }, path);
+    assert.deepEqual(
+      { ...policy.decide(get('off.example.net', path), null) },
+      { action: 'deny', app: null, ruleIndex: null, reason: 'malformed path', headers: null, upstream: null, factors: null },
+      path,
+    );
   }
 });
 
@@ -79,12 +134,22 @@ test('anonymous and a matching rule with a subject: authenticate at the first su
   assert.deepEqual(pick(policy.decide(get('mixed.example.net'), null)), ['authenticate', 'mixed', 7, 'app mixed requires sign-in']);
   // A rule whose facts do not match (network) does not ask for sign-in: default deny.
   assert.deepEqual(pick(policy.decide(get('other.example.org'), null)), ['deny', null, null, 'no rule matched (default deny)']);
-  assert.deepEqual(pick(policy.decide(get('other.example.org', '/', '10.1.1.1'), null)), ['authenticate', 'internal', 3, 'app internal requires sign-in']);
+  assert.deepEqual(pick(policy.decide(get('other.example.org', '/', '10.1.1.1'), null)), [
+    'authenticate',
+    'internal',
+    3,
+    'app internal requires sign-in',
+  ]);
 });
 
 test('deny: true denies even anonymous; it wins over public in the same rule', () => {
   assert.deepEqual(pick(policy.decide(get('off.example.net'), null)), ['deny', 'off', 4, 'app off denies everyone']);
-  assert.deepEqual(pick(policy.decide(get('off.example.net'), id('alice', { groups: ['admins'] }))), ['deny', 'off', 4, 'app off denies everyone']);
+  assert.deepEqual(pick(policy.decide(get('off.example.net'), id('alice', { groups: ['admins'] }))), [
+    'deny',
+    'off',
+    4,
+    'app off denies everyone',
+  ]);
   assert.deepEqual(pick(policy.decide(get('both.example.net'), null)), ['deny', 'contradiction', 8, 'app contradiction denies everyone']);
 });
 
@@ -94,12 +159,18 @@ test('a rule with neither public, allow nor deny fails closed (check refuses it 
 });
 
 test('deny subject before allow subject within one rule', () => {
-  assert.deepEqual(pick(policy.decide(get('mixed.example.net'), id('carol', { groups: ['contractors'] }))), ['deny', 'mixed', 7, 'app mixed denies this user']);
+  assert.deepEqual(pick(policy.decide(get('mixed.example.net'), id('carol', { groups: ['contractors'] }))), [
+    'deny',
+    'mixed',
+    7,
+    'app mixed denies this user',
+  ]);
   assert.deepEqual(pick(policy.decide(get('mixed.example.net'), id('dave'))), ['allow', 'mixed', 7, 'app mixed allows this user']);
 });
 
 test('subjects: email domains need a verified address with exactly one "@" and the exact domain', () => {
-  const decide = (email: string, emailVerified = true) => pick(policy.decide(get('viewers.example.org'), id('bob', { email, emailVerified })));
+  const decide = (email: string, emailVerified = true) =>
+    pick(policy.decide(get('viewers.example.org'), id('bob', { email, emailVerified })));
   const viewers = ['allow', 'viewers', 2, 'app viewers allows this user'];
   const none = ['deny', 'viewers', 2, 'app viewers does not allow this user'];
   assert.deepEqual(decide('bob@corp.com'), viewers);
@@ -124,12 +195,22 @@ test('subjects: emails and users case-insensitive, groups exact', () => {
   assert.deepEqual(wiki(id('ALICE')), allowed);
   assert.deepEqual(wiki(id('alicex')), none);
   assert.equal(policy.decide(get('wiki.example.org'), id('alice')).upstream, 'http://wiki.svc:8080');
-  assert.deepEqual(pick(policy.decide(get('grafana.example.org'), id('x', { groups: ['Admins'] }))), ['deny', 'grafana', 1, 'app grafana does not allow this user']);
+  assert.deepEqual(pick(policy.decide(get('grafana.example.org'), id('x', { groups: ['Admins'] }))), [
+    'deny',
+    'grafana',
+    1,
+    'app grafana does not allow this user',
+  ]);
 });
 
 test('methods and networks are facts; method case is ignored; mapped IPv6 counts as IPv4', () => {
   const bob = id('bob', { email: 'bob@corp.com', emailVerified: true });
-  assert.deepEqual(pick(policy.decide(get('viewers.example.org', '/', OUTSIDE, 'POST'), bob)), ['deny', null, null, 'no rule matched (default deny)']);
+  assert.deepEqual(pick(policy.decide(get('viewers.example.org', '/', OUTSIDE, 'POST'), bob)), [
+    'deny',
+    null,
+    null,
+    'no rule matched (default deny)',
+  ]);
   assert.equal(policy.decide(get('viewers.example.org', '/', OUTSIDE, 'get'), bob).app, 'viewers');
   assert.equal(policy.decide(get('viewers.example.org', '/', '10.2.3.4', 'POST'), bob).app, 'internal');
   assert.equal(policy.decide(get('viewers.example.org', '/', '::ffff:10.2.3.4', 'POST'), bob).app, 'internal');
@@ -155,10 +236,13 @@ test('decisions are frozen and shared', () => {
 });
 
 test('story: public data paths stay open on a protected host (api.kub0.io/adsb/*)', () => {
-  const kub0 = compilePolicy([
-    { name: 'adsb', hosts: ['api.kub0.io'], paths: ['/adsb/*'], methods: ['GET', 'HEAD'], public: true },
-    { name: 'api', hosts: ['api.kub0.io'], allow: { groups: ['admins'] } },
-  ], DEFAULTS);
+  const kub0 = compilePolicy(
+    [
+      { name: 'adsb', hosts: ['api.kub0.io'], paths: ['/adsb/*'], methods: ['GET', 'HEAD'], public: true },
+      { name: 'api', hosts: ['api.kub0.io'], allow: { groups: ['admins'] } },
+    ],
+    DEFAULTS,
+  );
   const anon = (path: string, method = 'GET') => pick(kub0.decide(get('api.kub0.io', path, OUTSIDE, method), null));
   const open = ['public', 'adsb', 0, 'app adsb is public'];
   const signIn = ['authenticate', 'api', 1, 'app api requires sign-in'];
@@ -179,18 +263,33 @@ test('story: public data paths stay open on a protected host (api.kub0.io/adsb/*
   assert.deepEqual(anon('/adsb/..;/admin'), signIn);
   assert.deepEqual(anon('/ADSB/flights'), signIn);
   assert.deepEqual(anon('/adsb/x%00'), ['deny', null, null, 'malformed path']);
-  assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('root', { groups: ['admins'] }))), ['allow', 'api', 1, 'app api allows this user']);
+  assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('root', { groups: ['admins'] }))), [
+    'allow',
+    'api',
+    1,
+    'app api allows this user',
+  ]);
   assert.deepEqual(pick(kub0.decide(get('api.kub0.io', '/admin'), id('guest'))), ['deny', 'api', 1, 'app api does not allow this user']);
 });
 
 test('compilePolicy reports every bad network with its config path', () => {
-  assert.throws(() => compilePolicy([
-    { name: 'a', hosts: ['a.example.org'], networks: ['10.0.0.0/8', '999.0.0.0/8'], public: true },
-    { name: 'b', hosts: ['b.example.org'], networks: ['10.0.0.0/40'], public: true },
-  ], DEFAULTS), (e: unknown) => e instanceof GatehouseError && e.kind === 'config_invalid' && assert.deepEqual(e.problems, [
-    'apps[0].networks[1]: expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128',
-    'apps[1].networks[0]: expected a prefix length from 0 to 32',
-  ]) === undefined);
+  assert.throws(
+    () =>
+      compilePolicy(
+        [
+          { name: 'a', hosts: ['a.example.org'], networks: ['10.0.0.0/8', '999.0.0.0/8'], public: true },
+          { name: 'b', hosts: ['b.example.org'], networks: ['10.0.0.0/40'], public: true },
+        ],
+        DEFAULTS,
+      ),
+    (e: unknown) =>
+      e instanceof GatehouseError &&
+      e.kind === 'config_invalid' &&
+      assert.deepEqual(e.problems, [
+        'apps[0].networks[1]: expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128',
+        'apps[1].networks[0]: expected a prefix length from 0 to 32',
+      ]) === undefined,
+  );
 });
 
 test('the host index never changes which rule wins (compared with a linear walk)', () => {
@@ -204,11 +303,26 @@ test('the host index never changes which rule wins (compared with a linear walk)
     { name: 'r6', hosts: ['*.a.b.example.org'], deny: true },
   ];
   const p = compilePolicy(rules, DEFAULTS);
-  const hostsToTry = ['a.b.example.org', 'c.b.example.org', 'z.a.b.example.org', 'b.example.org', 'example.org', 'x.example.org',
-    'x.example.org:8443', 'y.example.org:8443', 'A.B.Example.Org.', 'a.b.example.org:443', 'evil.com', 'a..b.example.org', '.b.example.org'];
+  const hostsToTry = [
+    'a.b.example.org',
+    'c.b.example.org',
+    'z.a.b.example.org',
+    'b.example.org',
+    'example.org',
+    'x.example.org',
+    'x.example.org:8443',
+    'y.example.org:8443',
+    'A.B.Example.Org.',
+    'a.b.example.org:443',
+    'evil.com',
+    'a..b.example.org',
+    '.b.example.org',
+  ];
   for (const host of hostsToTry) {
     for (const path of ['/zero', '/one', '/two', '/three', '/four', '/five']) {
-      const linear = rules.findIndex((r) => r.hosts.some((h) => hostMatches(h, host)) && (r.paths ?? ['/']).some((pp) => compilePathPattern(pp)(path)));
+      const linear = rules.findIndex(
+        (r) => r.hosts.some((h) => hostMatches(h, host)) && (r.paths ?? ['/']).some((pp) => compilePathPattern(pp)(path)),
+      );
       assert.equal(p.decide(get(host, path), null).ruleIndex, linear === -1 ? null : linear, `${host} ${path}`);
     }
   }
@@ -249,15 +363,23 @@ test('explain: decision, rule, request, normalization and every skipped rule, ex
     'request: GET grafana.example.org / from 10.1.1.1 as bob (email bob@corp.com, unverified; groups: dev)',
     'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides',
   ]);
-  assert.deepEqual(explain(policy, get('grafana.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
-    'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides');
+  assert.deepEqual(
+    explain(policy, get('grafana.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
+    'passed rule #0 blocked: its deny list {users: mallory} does not name bob, and a deny list decides nothing for anyone else, so the next rule decides',
+  );
   const byEmail = compilePolicy([{ name: 'x', hosts: ['x.example.org'], deny: { emails: ['bob@corp.com'] } }], DEFAULTS);
-  assert.deepEqual(explain(byEmail, get('x.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
-    'passed rule #0 x: its deny list {emails: bob@corp.com} does not name bob (email unverified, so emails and emailDomains do not count), and a deny list decides nothing for anyone else, so the next rule decides');
+  assert.deepEqual(
+    explain(byEmail, get('x.example.org'), id('bob', { email: 'bob@corp.com', emailVerified: false })).at(3),
+    'passed rule #0 x: its deny list {emails: bob@corp.com} does not name bob (email unverified, so emails and emailDomains do not count), and a deny list decides nothing for anyone else, so the next rule decides',
+  );
   assert.deepEqual(explain(policy, get('mixed.example.net'), id('erin', { groups: ['contractors'] })).slice(0, 2), [
-    'decision: deny: app mixed denies this user', 'rule: #7 mixed',
+    'decision: deny: app mixed denies this user',
+    'rule: #7 mixed',
   ]);
-  assert.deepEqual(explain(policy, get('noop.example.net'), null).slice(0, 2), ['decision: deny: app noop has no public, allow or deny', 'rule: #6 noop']);
+  assert.deepEqual(explain(policy, get('noop.example.net'), null).slice(0, 2), [
+    'decision: deny: app noop has no public, allow or deny',
+    'rule: #6 noop',
+  ]);
   assert.deepEqual(explain(policy, get('off.example.net', '/x%00y'), null), [
     'decision: deny: malformed path',
     'rule: none',
@@ -269,10 +391,13 @@ test('explain: decision, rule, request, normalization and every skipped rule, ex
     'rule: #0 blocked',
     `request: GET grafana.example.org / from ${OUTSIDE} as anonymous`,
   ]);
-  const story = compilePolicy([
-    { name: 'adsb', hosts: ['api.kub0.io'], paths: ['/adsb/*'], public: true },
-    { name: 'api', hosts: ['api.kub0.io'], allow: { groups: ['admins'] } },
-  ], DEFAULTS);
+  const story = compilePolicy(
+    [
+      { name: 'adsb', hosts: ['api.kub0.io'], paths: ['/adsb/*'], public: true },
+      { name: 'api', hosts: ['api.kub0.io'], allow: { groups: ['admins'] } },
+    ],
+    DEFAULTS,
+  );
   assert.deepEqual(explain(story, get('api.kub0.io', '/adsb/x/y'), null), [
     'decision: authenticate: app api requires sign-in',
     'rule: #1 api',

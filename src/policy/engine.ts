@@ -109,8 +109,24 @@ function freeze(d: Decision): Decision {
   return Object.freeze(d);
 }
 
-const DEFAULT_DENY = freeze({ action: 'deny', app: null, ruleIndex: null, reason: DEFAULT_DENY_REASON, headers: null, upstream: null, factors: null });
-const MALFORMED = freeze({ action: 'deny', app: null, ruleIndex: null, reason: MALFORMED_PATH_REASON, headers: null, upstream: null, factors: null });
+const DEFAULT_DENY = freeze({
+  action: 'deny',
+  app: null,
+  ruleIndex: null,
+  reason: DEFAULT_DENY_REASON,
+  headers: null,
+  upstream: null,
+  factors: null,
+});
+const MALFORMED = freeze({
+  action: 'deny',
+  app: null,
+  ruleIndex: null,
+  reason: MALFORMED_PATH_REASON,
+  headers: null,
+  upstream: null,
+  factors: null,
+});
 const NONE: readonly number[] = Object.freeze([]);
 
 export function pathMatches(rule: CompiledRule, path: string, fold = false): boolean {
@@ -201,17 +217,30 @@ export class Policy {
   }
 
   /** Every reading with its decision, and the index of the one that decides (explain). */
-  decideEach(req: PolicyRequest, identity: Identity | null): { read: ReadPath; each: ReadingDecision[]; decision: Decision; decidedBy: number | null } {
+  decideEach(
+    req: PolicyRequest,
+    identity: Identity | null,
+  ): { read: ReadPath; each: ReadingDecision[]; decision: Decision; decidedBy: number | null } {
     const read = this.read(req.path);
     if (!read.ok) return { read, each: [], decision: MALFORMED, decidedBy: null };
     const candidates = this.#candidates(splitHost(req.host));
     const view = identity === null ? null : viewOf(identity);
-    const each = read.readings.map((reading) => ({ reading, decision: this.#decideOn(candidates, reading.path, reading.fold, req, identity, view) }));
+    const each = read.readings.map((reading) => ({
+      reading,
+      decision: this.#decideOn(candidates, reading.path, reading.fold, req, identity, view),
+    }));
     const { decision, index } = strictest(each.map((e) => e.decision));
     return { read, each, decision: neverPublic(read, decision), decidedBy: index };
   }
 
-  #decideOn(candidates: readonly number[], path: string, fold: boolean, req: PolicyRequest, identity: Identity | null, known: IdentityView | null): Decision {
+  #decideOn(
+    candidates: readonly number[],
+    path: string,
+    fold: boolean,
+    req: PolicyRequest,
+    identity: Identity | null,
+    known: IdentityView | null,
+  ): Decision {
     let view = known ?? undefined;
     for (const i of candidates) {
       const rule = this.rules[i] as CompiledRule;
@@ -238,7 +267,10 @@ export class Policy {
     let merged = false;
     const add = (list: readonly number[] | undefined) => {
       if (list === undefined) return;
-      if (found.length === 0) { found = list; return; }
+      if (found.length === 0) {
+        found = list;
+        return;
+      }
       found = [...new Set([...found, ...list])];
       merged = true;
     };
@@ -269,10 +301,25 @@ function strictest(ds: readonly Decision[]): { decision: Decision; index: number
   let conflict = false;
   for (let i = 1; i < ds.length; i++) {
     const d = ds[i] as Decision;
-    if (RANK[d.action] < RANK[min.action]) { min = d; index = i; conflict = false; } else if (RANK[d.action] === RANK[min.action] && d.ruleIndex !== min.ruleIndex) conflict = true;
+    if (RANK[d.action] < RANK[min.action]) {
+      min = d;
+      index = i;
+      conflict = false;
+    } else if (RANK[d.action] === RANK[min.action] && d.ruleIndex !== min.ruleIndex) conflict = true;
   }
   if (conflict && RANK[min.action] >= RANK.allow) {
-    return { decision: freeze({ action: 'deny', app: min.app, ruleIndex: min.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null, factors: null }), index };
+    return {
+      decision: freeze({
+        action: 'deny',
+        app: min.app,
+        ruleIndex: min.ruleIndex,
+        reason: AMBIGUOUS_PATH_REASON,
+        headers: null,
+        upstream: null,
+        factors: null,
+      }),
+      index,
+    };
   }
   return { decision: min, index };
 }
@@ -280,7 +327,15 @@ function strictest(ds: readonly Decision[]): { decision: Decision; index: number
 /** An ambiguous path (path.ts) is never public: public on every reading is refused as ambiguous. */
 function neverPublic(read: ReadPath, d: Decision): Decision {
   if (!read.ambiguous || d.action !== 'public') return d;
-  return freeze({ action: 'deny', app: d.app, ruleIndex: d.ruleIndex, reason: AMBIGUOUS_PATH_REASON, headers: null, upstream: null, factors: null });
+  return freeze({
+    action: 'deny',
+    app: d.app,
+    ruleIndex: d.ruleIndex,
+    reason: AMBIGUOUS_PATH_REASON,
+    headers: null,
+    upstream: null,
+    factors: null,
+  });
 }
 
 export interface HeaderDefaults {
@@ -296,10 +351,12 @@ export interface HeaderDefaults {
  */
 export function compilePolicy(apps: readonly AppConfig[], defaults: HeaderDefaults): Policy {
   const problems: string[] = [];
-  apps.forEach((app, i) => (app.networks ?? []).forEach((n, j) => {
-    const problem = cidrProblem(n);
-    if (problem !== undefined) problems.push(`apps[${i}].networks[${j}]: ${problem}`);
-  }));
+  apps.forEach((app, i) =>
+    (app.networks ?? []).forEach((n, j) => {
+      const problem = cidrProblem(n);
+      if (problem !== undefined) problems.push(`apps[${i}].networks[${j}]: ${problem}`);
+    }),
+  );
   if (problems.length > 0) {
     throw new GatehouseError('config_invalid', `invalid apps: ${problems.join('; ')}`, { problems });
   }
@@ -310,8 +367,8 @@ export function compilePolicy(apps: readonly AppConfig[], defaults: HeaderDefaul
 function compileRule(app: AppConfig, index: number, defaultHeaders: ResolvedHeaderNames): CompiledRule {
   const headers = app.headers === undefined ? defaultHeaders : Object.freeze({ ...app.headers });
   const upstream = app.upstream ?? null;
-  const factors: FactorRequirement | null = app.factors === undefined ? null
-    : Object.freeze({ factors: app.factors.require, maxAgeMs: app.factors.maxAge ?? null });
+  const factors: FactorRequirement | null =
+    app.factors === undefined ? null : Object.freeze({ factors: app.factors.require, maxAgeMs: app.factors.maxAge ?? null });
   const decision = (action: Action, reason: string): Decision =>
     freeze({ action, app: app.name, ruleIndex: index, reason, headers, upstream, factors });
   const denySubject = app.deny !== undefined && app.deny !== true ? compileSubject(app.deny) : null;

@@ -30,7 +30,8 @@ function whySkipped(rule: CompiledRule, req: PolicyRequest, host: HostParts, rea
   const app = rule.app;
   const label = `rule #${rule.index} ${app.name}`;
   if (!hostMatchesRule(rule, host)) return `skipped ${label}: host ${req.host} does not match ${list(app.hosts)}`;
-  if (!pathMatches(rule, reading.path, reading.fold)) return `skipped ${label}: path ${reading.path} does not match ${list(app.paths)}${reading.fold ? ' (case-insensitively)' : ''}`;
+  if (!pathMatches(rule, reading.path, reading.fold))
+    return `skipped ${label}: path ${reading.path} does not match ${list(app.paths)}${reading.fold ? ' (case-insensitively)' : ''}`;
   if (!methodMatches(rule, req.method)) return `skipped ${label}: method ${req.method} is not ${list(app.methods)}`;
   if (!networkMatches(rule, req.ip)) return `skipped ${label}: address ${req.ip} is not in ${list(app.networks)}`;
   // Only a deny list without allow hands a request on once its facts match.

@@ -1,7 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { acrOf, acrSatisfies, describeRequirement, factorShortfall, firstFactor, NO_FACTORS, passkeySignIn, withMethod, type FactorKind } from './factors.ts';
+import {
+  acrOf,
+  acrSatisfies,
+  describeRequirement,
+  factorShortfall,
+  firstFactor,
+  NO_FACTORS,
+  passkeySignIn,
+  withMethod,
+  type FactorKind,
+} from './factors.ts';
 
 const T = 1_000_000;
 const MIN = 60_000;
@@ -14,7 +24,11 @@ test('a requirement is met by the right factor, used recently enough; otherwise 
   assert.deepEqual(factorShortfall(otp, { factors: 'passkey', maxAgeMs: null }, T), { need: 'passkey', why: 'missing' });
   assert.equal(factorShortfall(hwk, { factors: 'passkey', maxAgeMs: 15 * MIN }, T + 15 * MIN), null);
   assert.deepEqual(factorShortfall(hwk, { factors: 'passkey', maxAgeMs: 15 * MIN }, T + 15 * MIN + 1), { need: 'passkey', why: 'too-old' });
-  assert.equal(factorShortfall(passkeySignIn(T), { factors: 'any', maxAgeMs: MIN }, T + MIN), null, 'a user-verified passkey is two factors');
+  assert.equal(
+    factorShortfall(passkeySignIn(T), { factors: 'any', maxAgeMs: MIN }, T + MIN),
+    null,
+    'a user-verified passkey is two factors',
+  );
 });
 
 test('amr follows RFC 8176 and acr climbs 1fa < mfa < phr', () => {
@@ -23,7 +37,11 @@ test('amr follows RFC 8176 and acr climbs 1fa < mfa < phr', () => {
   assert.deepEqual(withMethod(NO_FACTORS, 'hwk', T, true).amr, ['pwd', 'hwk', 'user', 'mfa']);
   assert.deepEqual(withMethod(withMethod(NO_FACTORS, 'otp', T), 'otp', T + 1).amr, ['pwd', 'otp', 'mfa'], 'no duplicates');
   assert.deepEqual(passkeySignIn(T).amr, ['hwk', 'user', 'mfa']);
-  assert.deepEqual(firstFactor('fed', T, false, ['pwd', 'mfa', 'otp', 'bad value!']).amr, ['fed', 'pwd', 'otp'], 'upstream mfa does not count unless trusted');
+  assert.deepEqual(
+    firstFactor('fed', T, false, ['pwd', 'mfa', 'otp', 'bad value!']).amr,
+    ['fed', 'pwd', 'otp'],
+    'upstream mfa does not count unless trusted',
+  );
   assert.deepEqual(firstFactor('fed', T, true, ['pwd', 'otp']), { amr: ['fed', 'pwd', 'otp', 'mfa'], mfaAt: T, passkeyAt: null });
   assert.equal(acrOf(NO_FACTORS), 'urn:gatehouse:acr:1fa');
   assert.equal(acrOf(withMethod(NO_FACTORS, 'kba', T)), 'urn:gatehouse:acr:mfa');
@@ -35,12 +53,18 @@ test('amr follows RFC 8176 and acr climbs 1fa < mfa < phr', () => {
 });
 
 test('property: a state meets a requirement exactly when its factor time is set and within maxAge', () => {
-  fc.assert(fc.property(
-    fc.option(fc.nat(10_000), { nil: null }), fc.option(fc.nat(10_000), { nil: null }), fc.constantFrom<FactorKind>('any', 'passkey'),
-    fc.option(fc.nat(10_000), { nil: null }), fc.nat(20_000),
-    (mfaAt, passkeyAt, factors, maxAgeMs, now) => {
-      const at = factors === 'passkey' ? passkeyAt : mfaAt;
-      const expected = at !== null && (maxAgeMs === null || now - at <= maxAgeMs);
-      assert.equal(factorShortfall({ amr: [], mfaAt, passkeyAt }, { factors, maxAgeMs }, now) === null, expected);
-    }));
+  fc.assert(
+    fc.property(
+      fc.option(fc.nat(10_000), { nil: null }),
+      fc.option(fc.nat(10_000), { nil: null }),
+      fc.constantFrom<FactorKind>('any', 'passkey'),
+      fc.option(fc.nat(10_000), { nil: null }),
+      fc.nat(20_000),
+      (mfaAt, passkeyAt, factors, maxAgeMs, now) => {
+        const at = factors === 'passkey' ? passkeyAt : mfaAt;
+        const expected = at !== null && (maxAgeMs === null || now - at <= maxAgeMs);
+        assert.equal(factorShortfall({ amr: [], mfaAt, passkeyAt }, { factors, maxAgeMs }, now) === null, expected);
+      },
+    ),
+  );
 });

@@ -95,7 +95,13 @@ function formatMs(ms: number): string {
 }
 
 /** explain's lines for a rule's factors, and whether a session's state meets them (state null: no session named). */
-export function explainFactors(app: string, req: FactorRequirement, state: FactorState | null, now: number, session = 'the session'): string[] {
+export function explainFactors(
+  app: string,
+  req: FactorRequirement,
+  state: FactorState | null,
+  now: number,
+  session = 'the session',
+): string[] {
   const lines = [`factors: app ${app} requires ${describeRequirement(req)}`];
   if (state === null) {
     lines.push('factors: name a session with --session ID to see whether it meets this');
@@ -104,14 +110,24 @@ export function explainFactors(app: string, req: FactorRequirement, state: Facto
   const at = req.factors === 'passkey' ? state.passkeyAt : state.mfaAt;
   const used = at === null ? 'never' : `${new Date(at).toISOString()} (${ago(Math.max(0, now - at))} ago)`;
   const short = factorShortfall(state, req, now);
-  lines.push(`factors: ${session} signed in with ${state.amr.join(', ') || 'nothing'}; ${req.factors === 'passkey' ? 'a passkey' : 'a second factor'} last used: ${used}`);
-  lines.push(short === null ? `factors: ${session} meets it`
-    : `factors: ${session} does not meet it (${short.why === 'missing' ? 'never used' : 'used too long ago'}): the gate sends it to the step-up screen`);
+  lines.push(
+    `factors: ${session} signed in with ${state.amr.join(', ') || 'nothing'}; ${req.factors === 'passkey' ? 'a passkey' : 'a second factor'} last used: ${used}`,
+  );
+  lines.push(
+    short === null
+      ? `factors: ${session} meets it`
+      : `factors: ${session} does not meet it (${short.why === 'missing' ? 'never used' : 'used too long ago'}): the gate sends it to the step-up screen`,
+  );
   return lines;
 }
 
 /** Rounded down to its largest unit: "3h", "1m", "42s". */
 function ago(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms >= size) return `${Math.floor(ms / size)}${unit}`;
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const)
+    if (ms >= size) return `${Math.floor(ms / size)}${unit}`;
   return `${Math.floor(ms / 1000)}s`;
 }

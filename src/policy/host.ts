@@ -64,13 +64,15 @@ export function compileHostPattern(pattern: string): HostPattern {
 /** Does `name` end with ".<base>" after one or more whole labels, none of them empty? */
 export function isSubdomainOf(name: string, base: string): boolean {
   const at = name.length - base.length - 1;
-  return at > 0
-    && name.charCodeAt(0) !== 46
-    && name.charCodeAt(at) === 46
-    && name.charCodeAt(at - 1) !== 46
-    && name.endsWith(base)
-    && !name.includes(':')
-    && !name.includes('..');
+  return (
+    at > 0 &&
+    name.charCodeAt(0) !== 46 &&
+    name.charCodeAt(at) === 46 &&
+    name.charCodeAt(at - 1) !== 46 &&
+    name.endsWith(base) &&
+    !name.includes(':') &&
+    !name.includes('..')
+  );
 }
 
 export function matchHostPattern(p: HostPattern, host: HostParts): boolean {

@@ -5,4 +5,17 @@ export { compilePathPattern } from './pattern.ts';
 export { compileNetworks, cidrProblem } from './network.ts';
 export { compilePolicy, Policy, MALFORMED_PATH_REASON, AMBIGUOUS_PATH_REASON, type Decision, type ResolvedHeaderNames } from './engine.ts';
 export { explain } from './explain.ts';
-export { factorShortfall, acrOf, acrSatisfies, withMethod, firstFactor, passkeySignIn, describeRequirement, explainFactors, NO_FACTORS, ACR_VALUES, type FactorState, type AcrValue } from './factors.ts';
+export {
+  factorShortfall,
+  acrOf,
+  acrSatisfies,
+  withMethod,
+  firstFactor,
+  passkeySignIn,
+  describeRequirement,
+  explainFactors,
+  NO_FACTORS,
+  ACR_VALUES,
+  type FactorState,
+  type AcrValue,
+} from './factors.ts';

@@ -32,7 +32,12 @@ export function compilePathPattern(pattern: string): PathMatcher {
   }
   const source = pattern
     .split('**')
-    .map((part) => part.split('*').map((lit) => lit.replace(REGEX_SPECIAL, '\\$&')).join('[^/]+'))
+    .map((part) =>
+      part
+        .split('*')
+        .map((lit) => lit.replace(REGEX_SPECIAL, '\\$&'))
+        .join('[^/]+'),
+    )
     .join('.*');
   const re = new RegExp(`^${source}$`);
   return (path) => re.test(path);

@@ -20,8 +20,13 @@ const t = textFor('en');
 
 /** What a 303 back here may say (a key, never text from the request). */
 const DONE: Record<string, TextKey> = {
-  password: 'account.password_changed', session: 'account.session_ended', others: 'account.sessions_ended', app: 'account.app_revoked',
-  unlinked: 'account.identity_unlinked', linked: 'account.identity_linked', nothing: 'account.nothing',
+  password: 'account.password_changed',
+  session: 'account.session_ended',
+  others: 'account.sessions_ended',
+  app: 'account.app_revoked',
+  unlinked: 'account.identity_unlinked',
+  linked: 'account.identity_linked',
+  nothing: 'account.nothing',
 };
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
@@ -41,29 +46,70 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
     const linked = await accounts.identitiesOf(user.id);
     const activity = await deps.audit.list({ actor: user.username, action: 'sign_in', limit: 10 });
     return {
-      username: user.username, name: user.name, email: user.email, emailVerified: user.emailVerified, groups: [...identity.groups],
-      hasPassword: user.passwordHash !== null, site: s.publicUrl.host,
+      username: user.username,
+      name: user.name,
+      email: user.email,
+      emailVerified: user.emailVerified,
+      groups: [...identity.groups],
+      hasPassword: user.passwordHash !== null,
+      site: s.publicUrl.host,
       sessions: sessions.map((r) => ({
-        id: r.id, device: deviceOf(r.userAgent), address: r.ip ?? '-', started: iso(r.createdAt), seen: iso(Math.max(r.lastSeenAt, r.createdAt)), current: r.id === current.sid,
+        id: r.id,
+        device: deviceOf(r.userAgent),
+        address: r.ip ?? '-',
+        started: iso(r.createdAt),
+        seen: iso(Math.max(r.lastSeenAt, r.createdAt)),
+        current: r.id === current.sid,
       })),
       apps: grants.map((g) => ({ client: g.clientId, label: g.clientId, scopes: g.scopes.join(' ') || '-', since: iso(g.createdAt) })),
-      identities: linked.map((i) => ({ connector: i.connectorId, label: labels.get(i.connectorId) ?? i.connectorId, subject: i.subject, login: i.username ?? i.email ?? i.subject })),
-      linkable: (deps.federation?.list() ?? []).filter((p) => !linked.some((i) => i.connectorId === p.id))
+      identities: linked.map((i) => ({
+        connector: i.connectorId,
+        label: labels.get(i.connectorId) ?? i.connectorId,
+        subject: i.subject,
+        login: i.username ?? i.email ?? i.subject,
+      })),
+      linkable: (deps.federation?.list() ?? [])
+        .filter((p) => !linked.some((i) => i.connectorId === p.id))
         .map((p) => ({ connector: p.id, label: p.label, href: portalPath(s, '/oauth2/account', { link: p.id, csrf }) })),
       activity: activity.map((a) => ({
-        when: iso(a.at), ok: a.outcome === 'ok', address: typeof a.detail.ip === 'string' ? a.detail.ip : '-',
-        how: typeof a.detail.method === 'string' ? (a.detail.method === 'password' ? t('account.activity_password') : labels.get(a.detail.method) ?? a.detail.method) : '-',
+        when: iso(a.at),
+        ok: a.outcome === 'ok',
+        address: typeof a.detail.ip === 'string' ? a.detail.ip : '-',
+        how:
+          typeof a.detail.method === 'string'
+            ? a.detail.method === 'password'
+              ? t('account.activity_password')
+              : (labels.get(a.detail.method) ?? a.detail.method)
+            : '-',
       })),
     };
   }
 
-  async function render(req: IncomingMessage, res: ServerResponse, s: GateSettings, current: SessionView, status: number, o: { done?: string; error?: string; errorAbout?: 'password' } = {}): Promise<void> {
+  async function render(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    current: SessionView,
+    status: number,
+    o: { done?: string; error?: string; errorAbout?: 'password' } = {},
+  ): Promise<void> {
     const csrf = formToken(req, s, clock.now());
     const v = await view(s, current, csrf.token);
     if (!v) return toSignIn(res, s);
-    sendPage(res, s, status, accountPage(s, t, {
-      action: portalPath(s, '/oauth2/account'), csrf: csrf.token, v, securityHref: people.securityPath?.() ?? null, signOut: portalPath(s, '/oauth2/sign_out'), ...o,
-    }), { setCookie: csrf.setCookie });
+    sendPage(
+      res,
+      s,
+      status,
+      accountPage(s, t, {
+        action: portalPath(s, '/oauth2/account'),
+        csrf: csrf.token,
+        v,
+        securityHref: people.securityPath?.() ?? null,
+        signOut: portalPath(s, '/oauth2/sign_out'),
+        ...o,
+      }),
+      { setCookie: csrf.setCookie },
+    );
   }
 
   function toSignIn(res: ServerResponse, s: GateSettings): void {
@@ -87,7 +133,22 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
     }
     const key = DONE[query.get('done') ?? ''];
     const n = Number(query.get('n') ?? '0');
-    await render(req, res, s, current, 200, key ? { done: t(key, { count: Number.isInteger(n) && n >= 0 ? n : 0, app: query.get('app') ?? '', provider: query.get('provider') ?? '' }) } : {});
+    await render(
+      req,
+      res,
+      s,
+      current,
+      200,
+      key
+        ? {
+            done: t(key, {
+              count: Number.isInteger(n) && n >= 0 ? n : 0,
+              app: query.get('app') ?? '',
+              provider: query.get('provider') ?? '',
+            }),
+          }
+        : {},
+    );
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -122,7 +183,7 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
     if (op === 'end_others') {
       let n = 0;
       for (const r of await accounts.sessionsOf(user.id)) {
-        if (r.id !== current.sid && await accounts.endSession(r.id, 'ended from the account page')) n++;
+        if (r.id !== current.sid && (await accounts.endSession(r.id, 'ended from the account page'))) n++;
       }
       ctx.audit({ actor: me, action: 'session_end_others', target: me, outcome: 'ok', detail: { sessionsEnded: n, ip } });
       return back({ done: 'others', n: String(n) });
@@ -138,7 +199,8 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
       const connector = form.get('connector') ?? '';
       const linked = await accounts.identitiesOf(user.id);
       if (!linked.some((i) => i.connectorId === connector)) return back({ done: 'nothing' });
-      if (user.passwordHash === null && linked.length === 1) return render(req, res, s, current, 409, { error: t('account.identity_last') });
+      if (user.passwordHash === null && linked.length === 1)
+        return render(req, res, s, current, 409, { error: t('account.identity_last') });
       await accounts.unlink(me, connector, me);
       // Unlinking ends every session of the person (accounts.unlink), this one too.
       return toSignIn(res, s);
@@ -154,11 +216,15 @@ export function accountFlow(ctx: PortalContext, people: PeopleDeps) {
         return render(req, res, s, current, auth.reason === 'throttled' ? 429 : 400, { error, errorAbout: 'password' });
       }
       const problem = passwordProblem(next, me);
-      if (problem) return render(req, res, s, current, 400, { error: t(`problem.${problem}`, { min: MIN_PASSWORD, max: MAX_PASSWORD }), errorAbout: 'password' });
+      if (problem)
+        return render(req, res, s, current, 400, {
+          error: t(`problem.${problem}`, { min: MIN_PASSWORD, max: MAX_PASSWORD }),
+          errorAbout: 'password',
+        });
       await accounts.setPassword(me, next);
       let n = 0;
       for (const r of await accounts.sessionsOf(user.id)) {
-        if (r.id !== current.sid && await accounts.endSession(r.id, 'password changed')) n++;
+        if (r.id !== current.sid && (await accounts.endSession(r.id, 'password changed'))) n++;
       }
       ctx.audit({ actor: me, action: 'password_change', target: me, outcome: 'ok', detail: { sessionsEnded: n, ip } });
       await people.reset.notifyChanged(user, ip);

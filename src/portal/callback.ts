@@ -25,8 +25,18 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     if (!up) {
       logger.info({ event: 'sign_in_failed', failure: 'no_login_state' }, 'upstream callback without a live login state');
       metrics.signIn('failure');
-      sendPage(res, s, 400, failurePage({ title: 'Sign-in expired', message: 'This sign-in took too long, or was started in another browser. Please start again.', at: s,
-        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }] }), { setCookie: clearLoginCookie(s) });
+      sendPage(
+        res,
+        s,
+        400,
+        failurePage({
+          title: 'Sign-in expired',
+          message: 'This sign-in took too long, or was started in another browser. Please start again.',
+          at: s,
+          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }],
+        }),
+        { setCookie: clearLoginCookie(s) },
+      );
       return;
     }
     const rd = ctx.safeRd(s, up.rd);
@@ -34,15 +44,34 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     const label = connector?.label ?? up.provider;
     const fail = (err: ConnectorError, user?: string): void => {
       // Never the code, tokens or the state itself: what failed and why.
-      logger.warn({ event: 'sign_in_failed', connector: up.provider, failure: err.failure, upstreamCode: err.upstreamCode ?? null, detail: err.detail, user: user ?? null },
-        'upstream sign-in failed');
-      audit({ actor: user?.slice(0, 64) ?? '-', action: 'sign_in', outcome: 'denied', detail: { connector: up.provider, failure: err.failure } });
+      logger.warn(
+        {
+          event: 'sign_in_failed',
+          connector: up.provider,
+          failure: err.failure,
+          upstreamCode: err.upstreamCode ?? null,
+          detail: err.detail,
+          user: user ?? null,
+        },
+        'upstream sign-in failed',
+      );
+      audit({
+        actor: user?.slice(0, 64) ?? '-',
+        action: 'sign_in',
+        outcome: 'denied',
+        detail: { connector: up.provider, failure: err.failure },
+      });
       metrics.signIn('failure');
       ctx.failure(res, s, err.failure, label, up.provider, rd);
     };
     const given = query.get('state');
     if (given === null || !timingSafeEqualString(given, up.state)) {
-      return fail(new ConnectorError('bad_state', given === null ? 'the callback has no state parameter' : 'the callback state is not this browser\'s'));
+      return fail(
+        new ConnectorError(
+          'bad_state',
+          given === null ? 'the callback has no state parameter' : "the callback state is not this browser's",
+        ),
+      );
     }
     if (!deps.federation || !connector) {
       return fail(new ConnectorError('upstream_error', `no connector "${up.provider}" is configured any more`));
@@ -55,7 +84,8 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     let intent: SignInIntent | undefined;
     if (up.link !== undefined) {
       const current = (await ctx.currentSession(req, s))?.view;
-      if (!current || current.userId !== up.link) return fail(new ConnectorError('bad_state', 'the account to link to is no longer signed in in this browser'));
+      if (!current || current.userId !== up.link)
+        return fail(new ConnectorError('bad_state', 'the account to link to is no longer signed in in this browser'));
       intent = { kind: 'link', userId: current.userId };
     } else if (up.invite !== undefined && deps.people) {
       const token = up.invite;
@@ -63,31 +93,61 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       intent = {
         kind: 'invitation',
         enrol: async (username, create) => {
-          const r = await invitations.enrolUpstream(token, username, ip, up.provider, (inv) => create({ groups: inv.groups, email: inv.email }));
+          const r = await invitations.enrolUpstream(token, username, ip, up.provider, (inv) =>
+            create({ groups: inv.groups, email: inv.email }),
+          );
           return r.ok ? { ok: true, user: r.user } : { ok: false, reason: r.reason };
         },
       };
     }
-    const result = await deps.federation.signIn(up.provider, {
-      redirectUri: callbackUrl(s), currentUrl, state: up.state, nonce: up.nonce, codeVerifier: up.verifier,
-    }, intent);
+    const result = await deps.federation.signIn(
+      up.provider,
+      {
+        redirectUri: callbackUrl(s),
+        currentUrl,
+        state: up.state,
+        nonce: up.nonce,
+        codeVerifier: up.verifier,
+      },
+      intent,
+    );
     if (!result.ok) return fail(result.error, result.identity?.username);
     if (result.how === 'added') {
       // Linked to the signed-in account: back to its page, the session as it was.
-      audit({ actor: result.user.username, action: 'identity_link', target: result.user.username, outcome: 'ok', detail: { connector: up.provider, ip } });
+      audit({
+        actor: result.user.username,
+        action: 'identity_link',
+        target: result.user.username,
+        outcome: 'ok',
+        detail: { connector: up.provider, ip },
+      });
       redirectTo(res, 303, portalPath(s, '/oauth2/account', { done: 'linked', provider: label }), clearLoginCookie(s));
       return;
     }
     // The provider's amr is recorded; it counts as a second factor only with connectors[].mfa: trust.
     if (after) {
       const mfa = (connector.config as { mfa?: 'trust' | 'ignore' }).mfa;
-      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), { via: up.provider, groups: result.groups, linked: result.how });
+      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), {
+        via: up.provider,
+        groups: result.groups,
+        linked: result.how,
+      });
     }
-    const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null }, { via: up.provider, groups: result.groups });
+    const started = await sessions.begin(
+      result.user,
+      { ip, userAgent: req.headers['user-agent'] ?? null },
+      { via: up.provider, groups: result.groups },
+    );
     ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
     metrics.signIn('success');
-    logger.info({ event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip }, 'signed in');
+    logger.info(
+      { event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip },
+      'signed in',
+    );
     audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: up.provider, linked: result.how } });
-    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
+    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [
+      newSessionCookie(s, s.portalHost, started.cookie),
+      clearLoginCookie(s),
+    ]);
   };
 }

@@ -11,7 +11,14 @@ import type { AuditStore, TicketStore, UserRecord } from '../store/index.ts';
 import { deviceOf } from './device.ts';
 import { issueTicket, sessionFromCookies, type FoundSession, type TicketRedeemer } from '../gateway/index.ts';
 import {
-  clearLoginCookie, formToken, isPortalHost, portalPath, portalUrl, sendPage, sharesPortalCookie, type GateSettings,
+  clearLoginCookie,
+  formToken,
+  isPortalHost,
+  portalPath,
+  portalUrl,
+  sendPage,
+  sharesPortalCookie,
+  type GateSettings,
 } from '../web/index.ts';
 import { failurePage, signInPage, type ProviderButton } from './pages.ts';
 import type { PeopleDeps } from './people-deps.ts';
@@ -47,14 +54,46 @@ export interface PortalDeps {
 
 /** What the user reads for each upstream failure; the log gets the detail. */
 const FAILURES: Record<ConnectorError['failure'], { status: number; title: string; message: (label: string) => string }> = {
-  access_denied: { status: 403, title: 'Sign-in cancelled', message: (p) => `${p} did not sign you in (access_denied). You can try again, or use another account or another way to sign in.` },
-  bad_state: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The answer from ${p} does not belong to the sign-in this browser started (state mismatch). Please start again.` },
-  bad_issuer: { status: 502, title: 'Sign-in could not be verified', message: (p) => `The answer did not come from the issuer configured for ${p} (wrong iss). Please tell your administrator.` },
-  bad_audience: { status: 502, title: 'Sign-in could not be verified', message: (p) => `${p} issued the ID token to another application (wrong aud). Please tell your administrator.` },
-  bad_nonce: { status: 400, title: 'Sign-in could not be verified', message: (p) => `The ID token from ${p} belongs to another sign-in (nonce mismatch); it may have been replayed. Please start again.` },
-  refused: { status: 403, title: 'Not allowed', message: (p) => `Your ${p} account is not allowed to sign in here. Ask an administrator for access, or try another account.` },
-  no_account: { status: 403, title: 'No account', message: (p) => `There is no account here for your ${p} identity. Ask an administrator for an invitation, or try another account.` },
-  upstream_error: { status: 502, title: 'Sign-in failed', message: (p) => `${p} could not complete the sign-in. Please try again in a moment.` },
+  access_denied: {
+    status: 403,
+    title: 'Sign-in cancelled',
+    message: (p) => `${p} did not sign you in (access_denied). You can try again, or use another account or another way to sign in.`,
+  },
+  bad_state: {
+    status: 400,
+    title: 'Sign-in could not be verified',
+    message: (p) => `The answer from ${p} does not belong to the sign-in this browser started (state mismatch). Please start again.`,
+  },
+  bad_issuer: {
+    status: 502,
+    title: 'Sign-in could not be verified',
+    message: (p) => `The answer did not come from the issuer configured for ${p} (wrong iss). Please tell your administrator.`,
+  },
+  bad_audience: {
+    status: 502,
+    title: 'Sign-in could not be verified',
+    message: (p) => `${p} issued the ID token to another application (wrong aud). Please tell your administrator.`,
+  },
+  bad_nonce: {
+    status: 400,
+    title: 'Sign-in could not be verified',
+    message: (p) => `The ID token from ${p} belongs to another sign-in (nonce mismatch); it may have been replayed. Please start again.`,
+  },
+  refused: {
+    status: 403,
+    title: 'Not allowed',
+    message: (p) => `Your ${p} account is not allowed to sign in here. Ask an administrator for access, or try another account.`,
+  },
+  no_account: {
+    status: 403,
+    title: 'No account',
+    message: (p) => `There is no account here for your ${p} identity. Ask an administrator for an invitation, or try another account.`,
+  },
+  upstream_error: {
+    status: 502,
+    title: 'Sign-in failed',
+    message: (p) => `${p} could not complete the sign-in. Please try again in a moment.`,
+  },
 };
 
 /** The request's path (no query), as the router matched it. */
@@ -73,10 +112,17 @@ export type PortalContext = ReturnType<typeof portalContext>;
 
 export function portalContext(deps: PortalDeps) {
   const { sessions, clock, logger } = deps;
-  const options = (): { localAccounts: boolean; autoRedirect: boolean } => deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
+  const options = (): { localAccounts: boolean; autoRedirect: boolean } =>
+    deps.signInOptions?.() ?? { localAccounts: true, autoRedirect: false };
 
   /** The audit log never holds up or fails a sign-in; a write that fails is logged. */
-  function audit(e: { actor: string; action: string; target?: string | null; outcome: 'ok' | 'denied' | 'error'; detail: Record<string, unknown> }): void {
+  function audit(e: {
+    actor: string;
+    action: string;
+    target?: string | null;
+    outcome: 'ok' | 'denied' | 'error';
+    detail: Record<string, unknown>;
+  }): void {
     deps.audit.append({ at: clock.now(), target: null, ...e }).catch((err: unknown) => {
       logger.warn({ err: (err as Error).message, action: e.action }, 'could not write the audit log');
     });
@@ -96,8 +142,10 @@ export function portalContext(deps: PortalDeps) {
     const fallback = portalUrl(s, '/');
     if (raw === null || raw === '') return fallback;
     // A path-only rd on an app host (ingress-nginx's `$escaped_request_uri`) means that host.
-    const resolved = baseHost && raw.startsWith('/') && !raw.startsWith('//') && !raw.startsWith('/\\')
-      ? `${s.publicUrl.protocol}//${baseHost}${raw}` : raw;
+    const resolved =
+      baseHost && raw.startsWith('/') && !raw.startsWith('//') && !raw.startsWith('/\\')
+        ? `${s.publicUrl.protocol}//${baseHost}${raw}`
+        : raw;
     const v = validateRedirect(resolved, { domains: s.domains, publicUrl: s.publicUrl });
     if (!v.ok) {
       logger.info({ reason: v.reason }, 'redirect target refused; using the portal');
@@ -120,33 +168,62 @@ export function portalContext(deps: PortalDeps) {
   }
 
   /** The sign-in form (password and provider buttons), with its CSRF token. */
-  async function renderSignIn(req: IncomingMessage, res: ServerResponse, s: GateSettings, rd: string, status: number, extra: { error?: string; username?: string; retryAfter?: number } = {}): Promise<void> {
+  async function renderSignIn(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    rd: string,
+    status: number,
+    extra: { error?: string; username?: string; retryAfter?: number } = {},
+  ): Promise<void> {
     // The form's POST ends in a redirect to the app (or its ticket hop); CSP form-action applies
     // to that redirect too, so the destination's origin is allowed.
     const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
     const token = formToken(req, s, clock.now());
-    const providers = deps.providers().map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
+    const providers = deps
+      .providers()
+      .map((p) => ({ ...p, href: `${p.href}${p.href.includes('?') ? '&' : '?'}rd=${encodeURIComponent(rd)}` }));
     // Passkeys: a button, and the browser's autofill on the username field (conditional mediation).
     const passkey = deps.factors?.settings.passkeys
-      // No autofill on a screen that shows an error: a refused passkey is not offered again by itself.
-      ? { ...await deps.factors.passkeyAuthenticationOptions(null), action: portalPath(s, '/oauth2/passkey'), autofill: !extra.error } : undefined;
+      ? // No autofill on a screen that shows an error: a refused passkey is not offered again by itself.
+        { ...(await deps.factors.passkeyAuthenticationOptions(null)), action: portalPath(s, '/oauth2/passkey'), autofill: !extra.error }
+      : undefined;
     const html = signInPage({
-      action: portalPath(s, '/oauth2/sign_in'), rd, csrf: token.token, providers, localAccounts: options().localAccounts, at: s,
+      action: portalPath(s, '/oauth2/sign_in'),
+      rd,
+      csrf: token.token,
+      providers,
+      localAccounts: options().localAccounts,
+      at: s,
       ...(deps.people ? { links: deps.people.signInLinks() } : {}),
-      ...(extra.error ? { error: extra.error } : {}), ...(extra.username ? { username: extra.username } : {}), ...(passkey ? { passkey } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.username ? { username: extra.username } : {}),
+      ...(passkey ? { passkey } : {}),
     });
     sendPage(res, s, status, html, {
-      formTargets, setCookie: token.setCookie, scripts: passkey !== undefined,
+      formTargets,
+      setCookie: token.setCookie,
+      scripts: passkey !== undefined,
       ...(extra.retryAfter ? { headers: { 'retry-after': String(extra.retryAfter) } } : {}),
     });
   }
 
   /** A failed upstream sign-in: what happened, and the ways to go on. Ends the login cookie. */
-  function failure(res: ServerResponse, s: GateSettings, kind: ConnectorError['failure'], label: string, providerId: string | null, rd: string): void {
+  function failure(
+    res: ServerResponse,
+    s: GateSettings,
+    kind: ConnectorError['failure'],
+    label: string,
+    providerId: string | null,
+    rd: string,
+  ): void {
     const f = FAILURES[kind];
     const links: { href: string; text: string }[] = [];
     if (providerId && kind !== 'upstream_error') {
-      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, prompt: 'select_account', rd }), text: 'Try another account' });
+      links.push({
+        href: portalPath(s, '/oauth2/start', { provider: providerId, prompt: 'select_account', rd }),
+        text: 'Try another account',
+      });
     } else if (providerId) {
       links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, rd }), text: 'Try again' });
     }
@@ -155,7 +232,9 @@ export function portalContext(deps: PortalDeps) {
     if (o.localAccounts || (deps.federation?.list().length ?? 0) > 1 || !o.autoRedirect) {
       links.push({ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Other ways to sign in' });
     }
-    sendPage(res, s, f.status, failurePage({ title: f.title, message: f.message(label), links, at: s }), { setCookie: clearLoginCookie(s) });
+    sendPage(res, s, f.status, failurePage({ title: f.title, message: f.message(label), links, at: s }), {
+      setCookie: clearLoginCookie(s),
+    });
   }
 
   /** A sign-in happened: the new-address notice (when on), never awaited. */

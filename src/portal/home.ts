@@ -12,6 +12,17 @@ export function homeFlow(ctx: PortalContext) {
       redirectTo(res, 302, portalPath(s, '/oauth2/sign_in'));
       return;
     }
-    sendPage(res, s, 200, homePage({ identity: view.identity, name: view.name, signOutAction: portalPath(s, '/oauth2/sign_out'), at: s, ...(ctx.deps.people ? { account: portalPath(s, '/oauth2/account') } : {}) }));
+    sendPage(
+      res,
+      s,
+      200,
+      homePage({
+        identity: view.identity,
+        name: view.name,
+        signOutAction: portalPath(s, '/oauth2/sign_out'),
+        at: s,
+        ...(ctx.deps.people ? { account: portalPath(s, '/oauth2/account') } : {}),
+      }),
+    );
   };
 }

@@ -7,7 +7,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
 import { MIN_PASSWORD, type InvitationState } from '../accounts/index.ts';
 import { textFor, type TextKey } from '../text/index.ts';
-import { clearLoginCookie, formToken, newSessionCookie, portalPath, readPostedForm, redirectTo, sendPage, type GateSettings } from '../web/index.ts';
+import {
+  clearLoginCookie,
+  formToken,
+  newSessionCookie,
+  portalPath,
+  readPostedForm,
+  redirectTo,
+  sendPage,
+  type GateSettings,
+} from '../web/index.ts';
 import type { PortalContext } from './context.ts';
 import type { PeopleDeps } from './people-deps.ts';
 import { infoPage, invitePage } from './people-pages.ts';
@@ -29,15 +38,42 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
 
   function refused(res: ServerResponse, s: GateSettings, state: Exclude<InvitationState, 'usable'>): void {
     const p = STATE_PAGE[state];
-    sendPage(res, s, p.status, infoPage(s, { title: t(p.title), message: t(p.message), error: true, links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }] }));
+    sendPage(
+      res,
+      s,
+      p.status,
+      infoPage(s, {
+        title: t(p.title),
+        message: t(p.message),
+        error: true,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }],
+      }),
+    );
   }
 
-  async function form(req: IncomingMessage, res: ServerResponse, s: GateSettings, status: number, o: { token: string; rd: string; groups: string[]; username?: string; error?: string; errorField?: 'username' | 'password' }): Promise<void> {
+  async function form(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    status: number,
+    o: { token: string; rd: string; groups: string[]; username?: string; error?: string; errorField?: 'username' | 'password' },
+  ): Promise<void> {
     const csrf = formToken(req, s, clock.now());
     const html = invitePage(s, t, {
-      action: portalPath(s, '/oauth2/invite'), csrf: csrf.token, token: o.token, rd: o.rd, site: s.publicUrl.host, groups: o.groups,
-      providers: (deps.federation?.list() ?? []).map((p) => ({ label: p.label, href: portalPath(s, '/oauth2/invite', { t: o.token, rd: o.rd, provider: p.id }) })), minPassword: MIN_PASSWORD,
-      ...(o.username !== undefined ? { username: o.username } : {}), ...(o.error !== undefined ? { error: o.error } : {}), ...(o.errorField ? { errorField: o.errorField } : {}),
+      action: portalPath(s, '/oauth2/invite'),
+      csrf: csrf.token,
+      token: o.token,
+      rd: o.rd,
+      site: s.publicUrl.host,
+      groups: o.groups,
+      providers: (deps.federation?.list() ?? []).map((p) => ({
+        label: p.label,
+        href: portalPath(s, '/oauth2/invite', { t: o.token, rd: o.rd, provider: p.id }),
+      })),
+      minPassword: MIN_PASSWORD,
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.error !== undefined ? { error: o.error } : {}),
+      ...(o.errorField ? { errorField: o.errorField } : {}),
     });
     // The POST ends in a redirect to the app (or its ticket hop): CSP form-action names its origin.
     sendPage(res, s, status, html, { setCookie: csrf.setCookie, formTargets: [new URL(o.rd).origin] });
@@ -77,10 +113,15 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
     const ip = readOriginal(req, s.trusted).clientIp;
     const r = await people.invitations.enrolWithPassword(token, { username, password }, ip);
     if (!r.ok) {
-      if (r.reason === 'unknown' || r.reason === 'expired' || r.reason === 'used' || r.reason === 'revoked') return refused(res, s, r.reason);
+      if (r.reason === 'unknown' || r.reason === 'expired' || r.reason === 'used' || r.reason === 'revoked')
+        return refused(res, s, r.reason);
       const about = r.reason === 'username_invalid' || r.reason === 'username_taken' ? 'username' : 'password';
       return form(req, res, s, r.reason === 'username_taken' ? 409 : 400, {
-        token, rd, groups: seen.invitation?.groups ?? [], username, errorField: about,
+        token,
+        rd,
+        groups: seen.invitation?.groups ?? [],
+        username,
+        errorField: about,
         error: t(`problem.${r.reason}`, { min: MIN_PASSWORD, max: 256 }),
       });
     }
@@ -89,7 +130,10 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
     ctx.signedIn(r.user, started.sid, ip, req.headers['user-agent']);
     logger.info({ event: 'sign_in', user: r.user.username, session: started.sid.slice(0, 6), ip, enrolled: true }, 'signed in');
     ctx.audit({ actor: r.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password', enrolled: true } });
-    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
+    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [
+      newSessionCookie(s, s.portalHost, started.cookie),
+      clearLoginCookie(s),
+    ]);
   }
 
   return { show, submit };

@@ -21,25 +21,72 @@ export function resetFlow(ctx: PortalContext, people: PeopleDeps) {
   /** Requests by mail need the form switched on and a way to send. */
   const requestsOpen = () => people.options().passwordReset.enabled && people.mailer().configured;
 
-  function requestForm(req: IncomingMessage, res: ServerResponse, s: GateSettings, status: number, o: { name?: string; error?: string; retryAfter?: number } = {}): void {
+  function requestForm(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    status: number,
+    o: { name?: string; error?: string; retryAfter?: number } = {},
+  ): void {
     const csrf = formToken(req, s, clock.now());
-    sendPage(res, s, status, resetRequestPage(s, t, { action: portalPath(s, '/oauth2/reset'), csrf: csrf.token, signIn: portalPath(s, '/oauth2/sign_in'), ...o }),
-      { setCookie: csrf.setCookie, ...(o.retryAfter ? { headers: { 'retry-after': String(o.retryAfter) } } : {}) });
+    sendPage(
+      res,
+      s,
+      status,
+      resetRequestPage(s, t, { action: portalPath(s, '/oauth2/reset'), csrf: csrf.token, signIn: portalPath(s, '/oauth2/sign_in'), ...o }),
+      { setCookie: csrf.setCookie, ...(o.retryAfter ? { headers: { 'retry-after': String(o.retryAfter) } } : {}) },
+    );
   }
 
-  function chooseForm(req: IncomingMessage, res: ServerResponse, s: GateSettings, status: number, token: string, username: string, error?: string): void {
+  function chooseForm(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    status: number,
+    token: string,
+    username: string,
+    error?: string,
+  ): void {
     const csrf = formToken(req, s, clock.now());
-    sendPage(res, s, status, resetChoosePage(s, t, { action: portalPath(s, '/oauth2/reset'), csrf: csrf.token, token, username, minPassword: MIN_PASSWORD, ...(error ? { error } : {}) }),
-      { setCookie: csrf.setCookie });
+    sendPage(
+      res,
+      s,
+      status,
+      resetChoosePage(s, t, {
+        action: portalPath(s, '/oauth2/reset'),
+        csrf: csrf.token,
+        token,
+        username,
+        minPassword: MIN_PASSWORD,
+        ...(error ? { error } : {}),
+      }),
+      { setCookie: csrf.setCookie },
+    );
   }
 
   function invalid(res: ServerResponse, s: GateSettings): void {
-    const links = requestsOpen() ? [{ href: portalPath(s, '/oauth2/reset'), text: t('reset.request_again') }] : [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }];
-    sendPage(res, s, 410, infoPage(s, { title: t('reset.invalid_title'), message: t('reset.invalid', { minutes: minutes() }), error: true, links }));
+    const links = requestsOpen()
+      ? [{ href: portalPath(s, '/oauth2/reset'), text: t('reset.request_again') }]
+      : [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }];
+    sendPage(
+      res,
+      s,
+      410,
+      infoPage(s, { title: t('reset.invalid_title'), message: t('reset.invalid', { minutes: minutes() }), error: true, links }),
+    );
   }
 
   function off(res: ServerResponse, s: GateSettings): void {
-    sendPage(res, s, 404, infoPage(s, { title: t('reset.off_title'), message: t('reset.off'), links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }] }));
+    sendPage(
+      res,
+      s,
+      404,
+      infoPage(s, {
+        title: t('reset.off_title'),
+        message: t('reset.off'),
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }],
+      }),
+    );
   }
 
   async function show(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
@@ -70,18 +117,38 @@ export function resetFlow(ctx: PortalContext, people: PeopleDeps) {
       if (!requestsOpen()) return off(res, s);
       const wait = people.reset.request(form.get('name') ?? '', ip);
       if (wait > 0) return requestForm(req, res, s, 429, { error: t('reset.throttled', { seconds: wait }), retryAfter: wait });
-      sendPage(res, s, 200, infoPage(s, { title: t('reset.sent_title'), message: t('reset.sent', { minutes: minutes() }), links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.back_to_sign_in') }] }));
+      sendPage(
+        res,
+        s,
+        200,
+        infoPage(s, {
+          title: t('reset.sent_title'),
+          message: t('reset.sent', { minutes: minutes() }),
+          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.back_to_sign_in') }],
+        }),
+      );
       return;
     }
     const r = await people.reset.complete(token, form.get('password') ?? '', ip);
     if (!r.ok) {
       if (r.reason === 'invalid_link') return invalid(res, s);
       const user = await people.reset.inspect(token);
-      return user ? chooseForm(req, res, s, 400, token, user.username, t(`problem.${r.reason}`, { min: MIN_PASSWORD, max: MAX_PASSWORD })) : invalid(res, s);
+      return user
+        ? chooseForm(req, res, s, 400, token, user.username, t(`problem.${r.reason}`, { min: MIN_PASSWORD, max: MAX_PASSWORD }))
+        : invalid(res, s);
     }
     // Every session ended, this browser's too: its cookie goes now rather than at its next request.
-    sendPage(res, s, 200, infoPage(s, { title: t('reset.done_title'), message: t('reset.done'), links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }] }),
-      { setCookie: clearSessionCookie(s, s.portalHost) });
+    sendPage(
+      res,
+      s,
+      200,
+      infoPage(s, {
+        title: t('reset.done_title'),
+        message: t('reset.done'),
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: t('link.sign_in') }],
+      }),
+      { setCookie: clearSessionCookie(s, s.portalHost) },
+    );
   }
 
   return { show, submit };

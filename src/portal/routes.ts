@@ -24,13 +24,20 @@ export function createPortal(deps: PortalDeps) {
   const factors = deps.factors ? factorFlows(ctx, deps.factors) : null;
   const security = deps.factors ? securityFlows(ctx, deps.factors) : null;
   const people = deps.people;
-  const none = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => { notFound(res); };
+  const none = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    notFound(res);
+  };
   const invite = people ? inviteFlow(ctx, people) : { show: none, submit: none };
   const reset = people ? resetFlow(ctx, people) : { show: none, submit: none };
   const signUp = people ? signUpFlow(ctx, people) : { show: none, submit: none };
   const account = people ? accountFlow(ctx, people) : { show: none, submit: none };
-  const byMethod = (f: { show: (req: IncomingMessage, res: ServerResponse, q: URLSearchParams) => Promise<void>; submit: (req: IncomingMessage, res: ServerResponse) => Promise<void> }) =>
-    (req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> => (req.method === 'POST' ? f.submit(req, res) : f.show(req, res, q));
+  const byMethod =
+    (f: {
+      show: (req: IncomingMessage, res: ServerResponse, q: URLSearchParams) => Promise<void>;
+      submit: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+    }) =>
+    (req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> =>
+      req.method === 'POST' ? f.submit(req, res) : f.show(req, res, q);
   return {
     /** GET and POST /oauth2/invite: enrolment by invitation */
     invite: byMethod(invite),

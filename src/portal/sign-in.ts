@@ -19,8 +19,17 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     const s = deps.settings();
     if (!ctx.options().localAccounts) {
       // signIn.localAccounts: false: no password is ever checked, whatever is posted.
-      sendPage(res, s, 403, failurePage({ title: 'Password sign-in is off', message: 'This site signs people in with an upstream provider only.', at: s,
-        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }));
+      sendPage(
+        res,
+        s,
+        403,
+        failurePage({
+          title: 'Password sign-in is off',
+          message: 'This site signs people in with an upstream provider only.',
+          at: s,
+          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+        }),
+      );
       return;
     }
     const { form, check } = await readPostedForm(req, s, clock.now());
@@ -29,8 +38,17 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       logger.info({ reason: check.reason, form: 'sign_in' }, 'form refused');
       if (check.rule === 'origin') {
         // Posted from another site (login CSRF): no fresh form and no new token cookie.
-        sendPage(res, s, 403, failurePage({ title: 'Refused', message: 'This form was posted from another site.', at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }));
+        sendPage(
+          res,
+          s,
+          403,
+          failurePage({
+            title: 'Refused',
+            message: 'This form was posted from another site.',
+            at: s,
+            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+          }),
+        );
         return;
       }
       // An expired form: show a fresh one, nothing else.
@@ -45,7 +63,9 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
         return ctx.renderSignIn(req, res, s, rd, 429, {
-          error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`, username, retryAfter: result.retryAfterSeconds,
+          error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`,
+          username,
+          retryAfter: result.retryAfterSeconds,
         });
       }
       metrics.signIn('failure');
@@ -58,6 +78,9 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
     logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');
     audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password' } });
-    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
+    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [
+      newSessionCookie(s, s.portalHost, started.cookie),
+      clearLoginCookie(s),
+    ]);
   };
 }

@@ -26,7 +26,12 @@ export function signOutFlow(ctx: PortalContext) {
       redirectTo(res, 302, ctx.safeRd(s, rdRaw, orig.host), clear);
       return;
     }
-    sendPage(res, s, 200, messagePage(s, 'Signed out', 'You are signed out of every app.', { href: portalUrl(s, '/oauth2/sign_in'), text: 'Sign in again' }),
-      { setCookie: clear });
+    sendPage(
+      res,
+      s,
+      200,
+      messagePage(s, 'Signed out', 'You are signed out of every app.', { href: portalUrl(s, '/oauth2/sign_in'), text: 'Sign in again' }),
+      { setCookie: clear },
+    );
   };
 }

@@ -3,7 +3,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
 import type { ConnectorError } from '../connectors/index.ts';
-import { isPortalHost, loginCookie, portalPath, portalUrl, redirectTo, sendPage, underPortalBase, type GateSettings } from '../web/index.ts';
+import {
+  isPortalHost,
+  loginCookie,
+  portalPath,
+  portalUrl,
+  redirectTo,
+  sendPage,
+  underPortalBase,
+  type GateSettings,
+} from '../web/index.ts';
 import { headerValue, requestPath, type PortalContext } from './context.ts';
 import type { SessionView } from '../sessions/index.ts';
 import { failurePage } from './pages.ts';
@@ -21,22 +30,45 @@ export function callbackUrl(s: GateSettings): string {
 export function upstreamStarter(ctx: PortalContext) {
   const { deps } = ctx;
   const { clock, logger } = deps;
-  return async function startUpstream(res: ServerResponse, s: GateSettings, providerId: string, rd: string, prompt: string | undefined, intent: { invite?: string; link?: string } = {}): Promise<void> {
+  return async function startUpstream(
+    res: ServerResponse,
+    s: GateSettings,
+    providerId: string,
+    rd: string,
+    prompt: string | undefined,
+    intent: { invite?: string; link?: string } = {},
+  ): Promise<void> {
     const connector = deps.federation?.get(providerId);
     if (!connector) {
-      sendPage(res, s, 404, failurePage({ title: 'Unknown provider', message: 'There is no sign-in provider of that name here.', at: s,
-        links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Back to sign-in' }] }));
+      sendPage(
+        res,
+        s,
+        404,
+        failurePage({
+          title: 'Unknown provider',
+          message: 'There is no sign-in provider of that name here.',
+          at: s,
+          links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Back to sign-in' }],
+        }),
+      );
       return;
     }
     const { up, sealed } = newUpstreamState(s.keyring, clock.now(), s.loginStateMs, providerId, rd, intent);
     let location: string;
     try {
       location = await connector.authorizationUrl({
-        redirectUri: callbackUrl(s), state: up.state, nonce: up.nonce, codeVerifier: up.verifier, ...(prompt ? { prompt } : {}),
+        redirectUri: callbackUrl(s),
+        state: up.state,
+        nonce: up.nonce,
+        codeVerifier: up.verifier,
+        ...(prompt ? { prompt } : {}),
       });
     } catch (err) {
       const detail = (err as ConnectorError).detail ?? (err as Error).message;
-      logger.warn({ event: 'sign_in_failed', connector: providerId, failure: 'upstream_error', detail }, 'could not start an upstream sign-in');
+      logger.warn(
+        { event: 'sign_in_failed', connector: providerId, failure: 'upstream_error', detail },
+        'could not start an upstream sign-in',
+      );
       return ctx.failure(res, s, 'upstream_error', connector.label, providerId, rd);
     }
     redirectTo(res, 302, location, loginCookie(s, sealed));
@@ -57,7 +89,10 @@ export function startFlow(ctx: PortalContext, stepUpFor?: (s: GateSettings, view
       // whose publicUrl has a path: sign-in happens at the portal, under its path.
       const rd = safeRd(s, rdRaw, orig.host);
       const onward: Record<string, string> = { rd };
-      for (const k of ['provider', 'prompt']) { const v = query.get(k); if (v !== null) onward[k] = v; }
+      for (const k of ['provider', 'prompt']) {
+        const v = query.get(k);
+        if (v !== null) onward[k] = v;
+      }
       redirectTo(res, 302, portalUrl(s, '/oauth2/start', onward));
       return;
     }
@@ -70,10 +105,11 @@ export function startFlow(ctx: PortalContext, stepUpFor?: (s: GateSettings, view
     // short of the destination's factors (apps[].factors, factors.require) steps up first.
     if (found && !(provider && prompt) && !(prompt === 'login' && provider === null)) {
       const stepUp = stepUpFor?.(s, found.view, rd);
-      redirectTo(res, 302, stepUp ?? await ctx.destination(s, rd, found.cookie));
+      redirectTo(res, 302, stepUp ?? (await ctx.destination(s, rd, found.cookie)));
       return;
     }
-    if (provider !== null) return startUpstream(res, s, provider, rd, prompt === 'select_account' || prompt === 'login' ? prompt : undefined);
+    if (provider !== null)
+      return startUpstream(res, s, provider, rd, prompt === 'select_account' || prompt === 'login' ? prompt : undefined);
     // Only one way to sign in: go straight to it (signIn.autoRedirect).
     const only = deps.federation?.list() ?? [];
     const o = ctx.options();

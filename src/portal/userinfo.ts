@@ -3,7 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answer, NO_STORE } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
 
-const UNAUTHORIZED = Object.freeze({ 'content-type': 'application/json', 'cache-control': NO_STORE, 'www-authenticate': 'Bearer realm="gatehouse"' });
+const UNAUTHORIZED = Object.freeze({
+  'content-type': 'application/json',
+  'cache-control': NO_STORE,
+  'www-authenticate': 'Bearer realm="gatehouse"',
+});
 const JSON_NO_STORE = Object.freeze({ 'content-type': 'application/json', 'cache-control': NO_STORE });
 
 export function userinfoFlow(ctx: PortalContext) {
@@ -15,6 +19,11 @@ export function userinfoFlow(ctx: PortalContext) {
       return;
     }
     const id = view.identity;
-    answer(res, 200, JSON_NO_STORE, JSON.stringify({ user: id.username, email: id.email ?? '', groups: id.groups, preferredUsername: id.username }));
+    answer(
+      res,
+      200,
+      JSON_NO_STORE,
+      JSON.stringify({ user: id.username, email: id.email ?? '', groups: id.groups, preferredUsername: id.username }),
+    );
   };
 }

@@ -28,8 +28,12 @@ function accountsOf(): Accounts {
 
 async function make(opts: { lifetimeMs?: number; idleTimeoutMs?: number; keyring?: KeyRing } = {}): Promise<Sessions> {
   const s = new Sessions({
-    keyring: opts.keyring ?? keyring, store, clock, logger,
-    lifetimeMs: opts.lifetimeMs ?? 7 * 24 * HOUR, idleTimeoutMs: opts.idleTimeoutMs ?? 24 * HOUR,
+    keyring: opts.keyring ?? keyring,
+    store,
+    clock,
+    logger,
+    lifetimeMs: opts.lifetimeMs ?? 7 * 24 * HOUR,
+    idleTimeoutMs: opts.idleTimeoutMs ?? 24 * HOUR,
     accounts: accountsOf(),
   });
   await s.start();
@@ -41,7 +45,10 @@ async function make(opts: { lifetimeMs?: number; idleTimeoutMs?: number; keyring
 function countGets(): { readonly n: number } {
   const counter = { n: 0 };
   const original = store.sessions.get.bind(store.sessions);
-  store.sessions.get = (id: string) => { counter.n++; return original(id); };
+  store.sessions.get = (id: string) => {
+    counter.n++;
+    return original(id);
+  };
   return counter;
 }
 
@@ -56,7 +63,14 @@ beforeEach(async () => {
   await store.migrate();
   keyring = KeyRing.fromSecrets([SECRET_A]);
   alice = await store.users.create({
-    id: 'u-alice', username: 'alice', email: 'alice@example.test', emailVerified: true, name: 'Alice', groups: ['admins'], passwordHash: null, disabled: false,
+    id: 'u-alice',
+    username: 'alice',
+    email: 'alice@example.test',
+    emailVerified: true,
+    name: 'Alice',
+    groups: ['admins'],
+    passwordHash: null,
+    disabled: false,
   });
 });
 
@@ -72,7 +86,15 @@ describe('begin and authenticate', () => {
     assert.equal(expiresAt, clock.now() + 7 * 24 * HOUR);
     const rec = await store.sessions.get(sid);
     assert.deepEqual(rec, {
-      id: sid, userId: 'u-alice', createdAt: clock.now(), expiresAt, lastSeenAt: clock.now(), revokedAt: null, ip: '192.0.2.1', userAgent: 'test', factors: null,
+      id: sid,
+      userId: 'u-alice',
+      createdAt: clock.now(),
+      expiresAt,
+      lastSeenAt: clock.now(),
+      revokedAt: null,
+      ip: '192.0.2.1',
+      userAgent: 'test',
+      factors: null,
     });
     const view = await settle(s.authenticate(cookie));
     assert.ok(view);
@@ -162,8 +184,18 @@ describe('cookies that are not ours', () => {
     const s = await make();
     const { cookie } = await s.begin(alice, META);
     const flip = (c: string, i: number) => c.slice(0, i) + (c[i] === 'A' ? 'B' : 'A') + c.slice(i + 1);
-    for (const bad of [undefined, '', 'junk', '=', Buffer.from('x'.repeat(80)).toString('base64url'), flip(cookie, 5), flip(cookie, cookie.length - 3),
-      cookie.slice(0, -1), cookie + 'A', 'A'.repeat(5000)]) {
+    for (const bad of [
+      undefined,
+      '',
+      'junk',
+      '=',
+      Buffer.from('x'.repeat(80)).toString('base64url'),
+      flip(cookie, 5),
+      flip(cookie, cookie.length - 3),
+      cookie.slice(0, -1),
+      cookie + 'A',
+      'A'.repeat(5000),
+    ]) {
       assert.equal(await settle(s.authenticate(bad)), null, JSON.stringify(bad?.slice(0, 12)));
     }
     assert.equal((await settle(s.authenticate(cookie)))?.userId, 'u-alice');
@@ -355,7 +387,13 @@ describe('memory bounds (issue 9)', () => {
 
   test('valid sessions past limits.sessionCache: both caches stay within it, and an evicted session still works (from the store)', async () => {
     const s = new Sessions({
-      keyring, store, clock, logger, lifetimeMs: 7 * 24 * HOUR, idleTimeoutMs: 24 * HOUR, cacheSize: 50,
+      keyring,
+      store,
+      clock,
+      logger,
+      lifetimeMs: 7 * 24 * HOUR,
+      idleTimeoutMs: 24 * HOUR,
+      cacheSize: 50,
       accounts: accountsOf(),
     });
     await s.start();
@@ -365,7 +403,10 @@ describe('memory bounds (issue 9)', () => {
       const { cookie } = await s.begin(alice, META);
       cookies.push(cookie);
       assert.ok(await settle(s.authenticate(cookie)));
-      assert.ok(s.cachedCookies <= 50 && s.cachedSessions <= 50, `after ${i + 1}: ${s.cachedCookies} cookies, ${s.cachedSessions} sessions`);
+      assert.ok(
+        s.cachedCookies <= 50 && s.cachedSessions <= 50,
+        `after ${i + 1}: ${s.cachedCookies} cookies, ${s.cachedSessions} sessions`,
+      );
     }
     const first = await settle(s.authenticate(cookies[0]));
     assert.equal(first?.identity.username, 'alice');

@@ -36,7 +36,17 @@ const REVOCATION_POLL_MS = 500;
  * a second factor and when a passkey were last used), so the gate judges a rule's `factors`
  * without the store. Absent: a password only.
  */
-interface CookiePayload { v: 1; sid: string; uid: string; iat: number; exp: number; via?: string; amr?: string[]; mfa?: number; pk?: number }
+interface CookiePayload {
+  v: 1;
+  sid: string;
+  uid: string;
+  iat: number;
+  exp: number;
+  via?: string;
+  amr?: string[];
+  mfa?: number;
+  pk?: number;
+}
 
 function factorsOf(p: CookiePayload): FactorState {
   if (p.amr === undefined) return NO_FACTORS;
@@ -126,10 +136,14 @@ export class Sessions {
     this.#idleTimeoutMs = opts.idleTimeoutMs;
   }
 
-  get lifetimeMs(): number { return this.#lifetimeMs; }
+  get lifetimeMs(): number {
+    return this.#lifetimeMs;
+  }
 
   /** The sessions' clock (factor ages are measured on it). */
-  now(): number { return this.#clock.now(); }
+  now(): number {
+    return this.#clock.now();
+  }
 
   /** The user's identity with the groups of the upstream identity the session came from. */
   #compose(user: UserRecord, upstreamGroups: readonly string[]): Identity {
@@ -144,9 +158,14 @@ export class Sessions {
     for (const r of await this.#store.sessions.revokedSince(now - this.#lifetimeMs, now)) this.#revoked.set(r.id, r.expiresAt);
     this.#polledAt = now;
     this.#unsubscribe = this.#store.revocations.subscribe((sid) => this.#markRevoked(sid));
-    this.#timer = setInterval(() => { void this.flush(); this.#sweep(); }, TOUCH_FLUSH_MS);
+    this.#timer = setInterval(() => {
+      void this.flush();
+      this.#sweep();
+    }, TOUCH_FLUSH_MS);
     this.#timer.unref();
-    this.#pollTimer = setInterval(() => { void this.pollRevocations(); }, REVOCATION_POLL_MS);
+    this.#pollTimer = setInterval(() => {
+      void this.pollRevocations();
+    }, REVOCATION_POLL_MS);
     this.#pollTimer.unref();
   }
 
@@ -162,7 +181,9 @@ export class Sessions {
       this.#polledAt = now;
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message }, 'could not poll session revocations');
-    } finally { this.#polling = false; }
+    } finally {
+      this.#polling = false;
+    }
   }
 
   async stop(): Promise<void> {
@@ -174,23 +195,49 @@ export class Sessions {
 
   /** Begin a session for a user who has just proved who they are. Returns the cookie value. */
   async begin(
-    user: UserRecord, meta: { ip: string | null; userAgent: string | null }, upstream?: { via: string; groups: readonly string[] }, factors: FactorState = NO_FACTORS,
+    user: UserRecord,
+    meta: { ip: string | null; userAgent: string | null },
+    upstream?: { via: string; groups: readonly string[] },
+    factors: FactorState = NO_FACTORS,
   ): Promise<{ cookie: string; sid: string; expiresAt: number }> {
     const now = this.#clock.now();
     // Hex, not base64url: an id starting with "-" would read as an option to `session revoke`.
     const sid = randomBytes(18).toString('hex');
     const expiresAt = now + this.#lifetimeMs;
     await this.#store.sessions.create({
-      id: sid, userId: user.id, createdAt: now, expiresAt, lastSeenAt: now,
-      ip: meta.ip, userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
+      id: sid,
+      userId: user.id,
+      createdAt: now,
+      expiresAt,
+      lastSeenAt: now,
+      ip: meta.ip,
+      userAgent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
       factors: factors === NO_FACTORS ? null : JSON.stringify(factors),
     });
-    const payload: CookiePayload = { v: 1, sid, uid: user.id, iat: now, exp: expiresAt, ...(upstream ? { via: upstream.via } : {}), ...factorFields(factors) };
+    const payload: CookiePayload = {
+      v: 1,
+      sid,
+      uid: user.id,
+      iat: now,
+      exp: expiresAt,
+      ...(upstream ? { via: upstream.via } : {}),
+      ...factorFields(factors),
+    };
     const cookie = this.#keyring.seal(PURPOSE, JSON.stringify(payload));
     if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
     this.#loaded.set(sid, {
-      sid, userId: user.id, identity: this.#compose(user, upstream?.groups ?? []), name: user.name, expiresAt, createdAt: now,
-      lastSeen: now, loadedAt: now, refreshing: false, via: upstream?.via ?? null, upstreamGroups: upstream?.groups ?? [], factors,
+      sid,
+      userId: user.id,
+      identity: this.#compose(user, upstream?.groups ?? []),
+      name: user.name,
+      expiresAt,
+      createdAt: now,
+      lastSeen: now,
+      loadedAt: now,
+      refreshing: false,
+      via: upstream?.via ?? null,
+      upstreamGroups: upstream?.groups ?? [],
+      factors,
     });
     return { cookie, sid, expiresAt };
   }
@@ -225,7 +272,8 @@ export class Sessions {
     const loaded = this.#loaded.get(payload.sid);
     if (loaded) {
       // A cookie from a step-up (made here or on another replica) carries newer factors.
-      if ((payload.mfa ?? 0) > (loaded.factors.mfaAt ?? 0) || (payload.pk ?? 0) > (loaded.factors.passkeyAt ?? 0)) loaded.factors = factorsOf(payload);
+      if ((payload.mfa ?? 0) > (loaded.factors.mfaAt ?? 0) || (payload.pk ?? 0) > (loaded.factors.passkeyAt ?? 0))
+        loaded.factors = factorsOf(payload);
       return this.#check(loaded, now);
     }
     return this.#load(payload).then((l) => (l ? this.#check(l, this.#clock.now()) : null));
@@ -247,16 +295,22 @@ export class Sessions {
       if (l) updates.push({ id: sid, lastSeenAt: l.lastSeen });
     }
     this.#touched.clear();
-    try { await this.#store.sessions.touch(updates); } catch (err) {
+    try {
+      await this.#store.sessions.touch(updates);
+    } catch (err) {
       this.#logger.warn({ err: (err as Error).message, count: updates.length }, 'could not record session activity');
     }
   }
 
   /** Number of sessions this process holds in memory (a metric). */
-  get cachedSessions(): number { return this.#loaded.size; }
+  get cachedSessions(): number {
+    return this.#loaded.size;
+  }
 
   /** Unsealed cookies held in memory (for tests of the bound). */
-  get cachedCookies(): number { return this.#cookies.size; }
+  get cachedCookies(): number {
+    return this.#cookies.size;
+  }
 
   #decode(cookie: string): CookiePayload | undefined {
     const hit = this.#cookies.get(cookie);
@@ -265,7 +319,11 @@ export class Sessions {
     const raw = this.#keyring.unseal(PURPOSE, cookie);
     if (!raw) return undefined;
     let p: CookiePayload;
-    try { p = JSON.parse(raw.toString('utf8')) as CookiePayload; } catch { return undefined; }
+    try {
+      p = JSON.parse(raw.toString('utf8')) as CookiePayload;
+    } catch {
+      return undefined;
+    }
     if (p.v !== 1 || typeof p.sid !== 'string' || typeof p.uid !== 'string' || typeof p.exp !== 'number') return undefined;
     if (p.via !== undefined && typeof p.via !== 'string') return undefined;
     if (p.amr !== undefined && (!Array.isArray(p.amr) || !p.amr.every((m) => typeof m === 'string'))) return undefined;
@@ -290,7 +348,10 @@ export class Sessions {
     const job = (async (): Promise<Loaded | null> => {
       const rec = await this.#store.sessions.get(p.sid);
       if (!rec || rec.userId !== p.uid) return null;
-      if (rec.revokedAt !== null) { this.#revoked.set(rec.id, rec.expiresAt); return null; }
+      if (rec.revokedAt !== null) {
+        this.#revoked.set(rec.id, rec.expiresAt);
+        return null;
+      }
       const user = await this.#accounts.get(rec.userId);
       if (!user || user.disabled) return null;
       const via = p.via ?? null;
@@ -303,8 +364,18 @@ export class Sessions {
       }
       const now = this.#clock.now();
       const l: Loaded = {
-        sid: rec.id, userId: user.id, identity: this.#compose(user, upstreamGroups), name: user.name, expiresAt: rec.expiresAt,
-        createdAt: rec.createdAt, lastSeen: rec.lastSeenAt, loadedAt: now, refreshing: false, via, upstreamGroups, factors: factorsOf(p),
+        sid: rec.id,
+        userId: user.id,
+        identity: this.#compose(user, upstreamGroups),
+        name: user.name,
+        expiresAt: rec.expiresAt,
+        createdAt: rec.createdAt,
+        lastSeen: rec.lastSeenAt,
+        loadedAt: now,
+        refreshing: false,
+        via,
+        upstreamGroups,
+        factors: factorsOf(p),
       };
       if (this.#loaded.size >= this.#cacheSize) this.#evictOldest(this.#loaded, Math.ceil(this.#cacheSize / 10));
       this.#loaded.set(rec.id, l);
@@ -317,28 +388,42 @@ export class Sessions {
   /** Refresh a session's identity from the store without making the request wait for it. */
   #refresh(l: Loaded): void {
     l.refreshing = true;
-    this.#accounts.get(l.userId).then(async (user) => {
-      if (!user || user.disabled) { this.#markRevoked(l.sid); return; }
-      if (l.via !== null) {
-        // The provider is asked only when its connector's refreshInterval has passed (accounts decide).
-        const upstream = await this.#accounts.refreshUpstream(l.userId, l.via);
-        if (upstream === 'revoked') {
-          await this.revoke(l.sid, 'upstream access ended');
-          this.#logger.info({ event: 'session_ended', reason: 'upstream access ended', connector: l.via, session: l.sid.slice(0, 6) }, 'session ended by its upstream provider');
+    this.#accounts
+      .get(l.userId)
+      .then(async (user) => {
+        if (!user || user.disabled) {
+          this.#markRevoked(l.sid);
           return;
         }
-        if (upstream !== null) l.upstreamGroups = upstream;
-      }
-      l.identity = this.#compose(user, l.upstreamGroups);
-      l.name = user.name;
-      l.loadedAt = this.#clock.now();
-    }).catch((err: unknown) => {
-      this.#logger.warn({ err: (err as Error).message, sid: l.sid.slice(0, 6) }, 'could not refresh a session identity');
-    }).finally(() => { l.refreshing = false; });
+        if (l.via !== null) {
+          // The provider is asked only when its connector's refreshInterval has passed (accounts decide).
+          const upstream = await this.#accounts.refreshUpstream(l.userId, l.via);
+          if (upstream === 'revoked') {
+            await this.revoke(l.sid, 'upstream access ended');
+            this.#logger.info(
+              { event: 'session_ended', reason: 'upstream access ended', connector: l.via, session: l.sid.slice(0, 6) },
+              'session ended by its upstream provider',
+            );
+            return;
+          }
+          if (upstream !== null) l.upstreamGroups = upstream;
+        }
+        l.identity = this.#compose(user, l.upstreamGroups);
+        l.name = user.name;
+        l.loadedAt = this.#clock.now();
+      })
+      .catch((err: unknown) => {
+        this.#logger.warn({ err: (err as Error).message, sid: l.sid.slice(0, 6) }, 'could not refresh a session identity');
+      })
+      .finally(() => {
+        l.refreshing = false;
+      });
   }
 
   /** Re-read identities after the groups in config changed. */
-  reidentify(): void { for (const l of this.#loaded.values()) l.loadedAt = 0; }
+  reidentify(): void {
+    for (const l of this.#loaded.values()) l.loadedAt = 0;
+  }
 
   #markRevoked(sid: string, expiresAt?: number): void {
     const l = this.#loaded.get(sid);
@@ -355,7 +440,10 @@ export class Sessions {
 
   #evictOldest<K, V>(map: Map<K, V>, n: number): void {
     let i = 0;
-    for (const k of map.keys()) { if (i++ >= n) break; map.delete(k); }
+    for (const k of map.keys()) {
+      if (i++ >= n) break;
+      map.delete(k);
+    }
   }
 }
 

@@ -23,7 +23,10 @@ export interface UserStore {
   /** Ordered by username, case-insensitively (ties: exact username), the same on every engine. */
   list(): Promise<UserRecord[]>;
   /** undefined when no such user; an empty patch returns the record unchanged. */
-  update(id: string, patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>): Promise<UserRecord | undefined>;
+  update(
+    id: string,
+    patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>,
+  ): Promise<UserRecord | undefined>;
   count(): Promise<number>;
   /**
    * Users whose email is this address (compared case-insensitively) and verified; for linking an
@@ -58,7 +61,11 @@ export interface IdentityStore {
   /** GatehouseError('conflict') if (connectorId, subject) is already linked. */
   link(r: Omit<IdentityRecord, 'createdAt'>, at: number): Promise<IdentityRecord>;
   /** undefined when no such identity. */
-  update(connectorId: string, subject: string, patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>): Promise<IdentityRecord | undefined>;
+  update(
+    connectorId: string,
+    subject: string,
+    patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>,
+  ): Promise<IdentityRecord | undefined>;
   unlink(connectorId: string, subject: string): Promise<boolean>;
 }
 
@@ -170,7 +177,10 @@ export interface OidcRecord {
   clientId?: string | null;
 }
 
-export interface OidcFound { payload: string; consumedAt: number | null }
+export interface OidcFound {
+  payload: string;
+  consumedAt: number | null;
+}
 
 export interface OidcStore {
   /** Inserts or replaces (model, id); a replace keeps consumedAt. */

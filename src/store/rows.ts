@@ -69,7 +69,8 @@ export const AUDIT_DEFAULT_LIMIT = 100;
 /** The audit list limit: default 100, a positive integer otherwise. */
 export function auditLimit(limit: number | undefined): number {
   if (limit === undefined) return AUDIT_DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1) throw new GatehouseError('invalid_request', `audit list limit must be a positive integer (got ${limit})`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new GatehouseError('invalid_request', `audit list limit must be a positive integer (got ${limit})`);
   return limit;
 }
 
@@ -87,25 +88,35 @@ export function auditWhere(q: AuditQuery, param: (n: number) => string): { where
     const v = q[field];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw new GatehouseError('invalid_request', `audit ${field} must be a string`);
-    if (field === 'outcome' && !OUTCOMES.includes(v)) throw new GatehouseError('invalid_request', `audit outcome must be ok, denied or error (got ${JSON.stringify(v)})`);
+    if (field === 'outcome' && !OUTCOMES.includes(v))
+      throw new GatehouseError('invalid_request', `audit outcome must be ok, denied or error (got ${JSON.stringify(v)})`);
     params.push(v);
     clauses.push(`${field} = ${param(params.length)}`);
   }
-  for (const [field, op] of [['since', '>='], ['until', '<']] as const) {
+  for (const [field, op] of [
+    ['since', '>='],
+    ['until', '<'],
+  ] as const) {
     const v = q[field];
     if (v === undefined) continue;
-    if (!Number.isSafeInteger(v)) throw new GatehouseError('invalid_request', `audit ${field} must be a time in epoch milliseconds (got ${v})`);
+    if (!Number.isSafeInteger(v))
+      throw new GatehouseError('invalid_request', `audit ${field} must be a time in epoch milliseconds (got ${v})`);
     params.push(v);
     clauses.push(`at ${op} ${param(params.length)}`);
   }
   if (q.since !== undefined && q.until !== undefined && q.since > q.until) {
-    throw new GatehouseError('invalid_request', `audit since (${new Date(q.since).toISOString()}) is after until (${new Date(q.until).toISOString()})`);
+    throw new GatehouseError(
+      'invalid_request',
+      `audit since (${new Date(q.since).toISOString()}) is after until (${new Date(q.until).toISOString()})`,
+    );
   }
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
 }
 
 /** A user patch as column/value pairs, in a fixed order; only the columns the port allows. */
-export function userPatchColumns(patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>): [string, unknown][] {
+export function userPatchColumns(
+  patch: Partial<Pick<UserRecord, 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash' | 'disabled'>>,
+): [string, unknown][] {
   const cols: [string, unknown][] = [];
   if (patch.email !== undefined) cols.push(['email', patch.email]);
   if (patch.emailVerified !== undefined) cols.push(['email_verified', patch.emailVerified]);
@@ -132,7 +143,9 @@ export function toIdentity(r: Row): IdentityRecord {
 }
 
 /** An identity patch as column/value pairs, in a fixed order. */
-export function identityPatchColumns(patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>): [string, unknown][] {
+export function identityPatchColumns(
+  patch: Partial<Pick<IdentityRecord, 'username' | 'email' | 'groups' | 'tokens' | 'signedInAt' | 'refreshedAt'>>,
+): [string, unknown][] {
   const cols: [string, unknown][] = [];
   if (patch.username !== undefined) cols.push(['username', patch.username]);
   if (patch.email !== undefined) cols.push(['email', patch.email]);

@@ -32,24 +32,27 @@ export function computeStatus(applied: readonly number[], list: readonly Migrati
 
 /** An older binary must never run against a schema a newer release migrated (story 004). */
 export function schemaTooNew(current: number, latest: number): GatehouseError {
-  return new GatehouseError('schema_too_new',
+  return new GatehouseError(
+    'schema_too_new',
     `the database schema is at version ${current} but this release of gatehouse knows up to version ${latest}: ` +
-    'run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database');
+      'run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database',
+  );
 }
 
 export function assertCurrent(status: SchemaStatus): void {
   if (status.current > status.latest) throw schemaTooNew(status.current, status.latest);
   if (status.pending.length > 0) {
     const list = status.pending.map((p) => `${p.version} ${p.name}`).join(', ');
-    throw new GatehouseError('migration_failed',
+    throw new GatehouseError(
+      'migration_failed',
       `the database schema is at version ${status.current} but this release of gatehouse needs version ${status.latest}: ` +
-      `run \`gatehouse migrate\` to apply the pending migrations (${list})`);
+        `run \`gatehouse migrate\` to apply the pending migrations (${list})`,
+    );
   }
 }
 
 /** A failed migration's SQL error, with the version and name that failed. */
 export function migrationError(m: Migration, err: unknown): GatehouseError {
   const reason = err instanceof Error ? err.message : String(err);
-  return new GatehouseError('migration_failed',
-    `migration ${m.version} (${m.name}) failed and was rolled back: ${reason}`, { cause: err });
+  return new GatehouseError('migration_failed', `migration ${m.version} (${m.name}) failed and was rolled back: ${reason}`, { cause: err });
 }

@@ -6,13 +6,17 @@ import type { Logger } from '../core/index.ts';
 export class Subscribers {
   readonly #cbs = new Set<(sessionId: string) => void>();
   readonly #logger: Logger;
-  constructor(logger: Logger) { this.#logger = logger; }
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
 
   add(cb: (sessionId: string) => void): () => void {
     // A wrapper, so the same function subscribed twice is two subscriptions.
     const entry = (id: string): void => cb(id);
     this.#cbs.add(entry);
-    return () => { this.#cbs.delete(entry); };
+    return () => {
+      this.#cbs.delete(entry);
+    };
   }
 
   deliver(sessionId: string): void {
@@ -20,10 +24,15 @@ export class Subscribers {
       try {
         cb(sessionId);
       } catch (err) {
-        this.#logger.error({ err: err instanceof Error ? err.message : String(err) }, 'a revocation subscriber threw; the others still got the revocation');
+        this.#logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'a revocation subscriber threw; the others still got the revocation',
+        );
       }
     }
   }
 
-  get size(): number { return this.#cbs.size; }
+  get size(): number {
+    return this.#cbs.size;
+  }
 }

@@ -3,16 +3,16 @@
 import { isAbsolute } from 'node:path';
 import { GatehouseError } from '../core/index.ts';
 
-export type StoreTarget =
-  | { kind: 'sqlite'; path: string }
-  | { kind: 'postgres'; url: string; redacted: string; endpoint: string };
+export type StoreTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; redacted: string; endpoint: string };
 
 /** The URL with any password (userinfo or `password=` parameter) replaced by `***`. */
 export function redactUrl(url: string): string {
-  return url
-    // Greedy to the last '@' before the path: an unencoded '@' in a password must not leak its tail.
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@')
-    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+  return (
+    url
+      // Greedy to the last '@' before the path: an unencoded '@' in a password must not leak its tail.
+      .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@')
+      .replace(/([?&]password=)[^&#]*/gi, '$1***')
+  );
 }
 
 export function parseStoreUrl(url: string): StoreTarget {
@@ -23,11 +23,15 @@ export function parseStoreUrl(url: string): StoreTarget {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (isAbsolute(path)) return { kind: 'sqlite', path };
-    throw new GatehouseError('config_invalid',
-      `database.url: a sqlite: url needs an absolute path, like sqlite:/var/lib/gatehouse/gatehouse.db (got "${redactUrl(url)}")`);
+    throw new GatehouseError(
+      'config_invalid',
+      `database.url: a sqlite: url needs an absolute path, like sqlite:/var/lib/gatehouse/gatehouse.db (got "${redactUrl(url)}")`,
+    );
   }
-  throw new GatehouseError('config_invalid',
-    `database.url must start with postgres://, postgresql:// or sqlite: (got "${redactUrl(url)}")`);
+  throw new GatehouseError(
+    'config_invalid',
+    `database.url must start with postgres://, postgresql:// or sqlite: (got "${redactUrl(url)}")`,
+  );
 }
 
 /** host:port for messages; a `host=` parameter (a socket directory) wins, as it does in pg. */

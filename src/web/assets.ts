@@ -21,7 +21,8 @@ const CONTENT_TYPES = { css: 'text/css; charset=utf-8', js: 'text/javascript; ch
 /** An asset named `name` (ending in .css or .js), its path fixed by a hash of its content. */
 export function defineAsset(name: string, body: string): Asset {
   const ext = name.slice(name.lastIndexOf('.') + 1);
-  if (!/^[a-z0-9-]+\.(css|js)$/.test(name)) throw new Error(`asset name "${name}" must be lowercase letters, digits and dashes, ending in .css or .js`);
+  if (!/^[a-z0-9-]+\.(css|js)$/.test(name))
+    throw new Error(`asset name "${name}" must be lowercase letters, digits and dashes, ending in .css or .js`);
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
   return Object.freeze({ path: `/oauth2/static/${hash}/${name}`, contentType: CONTENT_TYPES[ext as keyof typeof CONTENT_TYPES], body });
 }

@@ -14,7 +14,12 @@ type CookieSettings = Pick<GateSettings, 'cookieName' | 'secureCookies' | 'domai
  */
 export function sessionCookie(s: CookieSettings, host: string, value: string, maxAgeSeconds: number): string {
   return serializeCookie(s.cookieName, value, {
-    domain: cookieDomainFor(s, host), path: '/', maxAgeSeconds, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+    domain: cookieDomainFor(s, host),
+    path: '/',
+    maxAgeSeconds,
+    secure: s.secureCookies,
+    httpOnly: true,
+    sameSite: 'Lax',
   });
 }
 
@@ -47,6 +52,10 @@ export function clearLoginCookie(s: LoginCookieSettings): string {
 
 function loginCookieWith(s: LoginCookieSettings, value: string, maxAgeSeconds: number): string {
   return serializeCookie(loginCookieName(s), value, {
-    path: portalPath(s, '/oauth2/'), maxAgeSeconds, secure: s.secureCookies, httpOnly: true, sameSite: 'Lax',
+    path: portalPath(s, '/oauth2/'),
+    maxAgeSeconds,
+    secure: s.secureCookies,
+    httpOnly: true,
+    sameSite: 'Lax',
   });
 }

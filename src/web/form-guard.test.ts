@@ -10,9 +10,16 @@ const ORIGIN = 'https://auth.example.org';
 const ring = KeyRing.fromSecrets(['a'.repeat(64)]);
 const other = KeyRing.fromSecrets(['b'.repeat(64)]);
 const opts = (over: Partial<FormGuardOptions> = {}): FormGuardOptions => ({
-  keyring: ring, cookieName: 'gh', path: '/', secure: true, origin: ORIGIN, now: T0, lifetimeMs: 15 * 60_000, ...over,
+  keyring: ring,
+  cookieName: 'gh',
+  path: '/',
+  secure: true,
+  origin: ORIGIN,
+  now: T0,
+  lifetimeMs: 15 * 60_000,
+  ...over,
 });
-const req = (headers: Record<string, string>): IncomingMessage => ({ headers } as unknown as IncomingMessage);
+const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
 const cookieOf = (setCookie: string | undefined): string => (setCookie ?? '').split(';')[0] ?? '';
 
 test('Referrer-Policy is same-origin (no-referrer makes a browser post Origin: null)', () => {
@@ -34,7 +41,17 @@ test('issue: a new sealed cookie when there is none, HttpOnly, Secure, SameSite=
 
 // The generated table: every combination of Sec-Fetch-Site, Origin and token, against the rule.
 const SITES = [undefined, 'same-origin', 'same-site', 'cross-site', 'none', 'SAME-ORIGIN', ''];
-const ORIGINS = [undefined, ORIGIN, 'null', 'https://evil.example.org', 'http://auth.example.org', 'https://auth.example.org:8443', `${ORIGIN}/`, 'HTTPS://AUTH.EXAMPLE.ORG', ''];
+const ORIGINS = [
+  undefined,
+  ORIGIN,
+  'null',
+  'https://evil.example.org',
+  'http://auth.example.org',
+  'https://auth.example.org:8443',
+  `${ORIGIN}/`,
+  'HTTPS://AUTH.EXAMPLE.ORG',
+  '',
+];
 type TokenCase = 'right' | 'missing' | 'empty' | 'wrong' | 'no-cookie' | 'expired' | 'other-key';
 const TOKENS: TokenCase[] = ['right', 'missing', 'empty', 'wrong', 'no-cookie', 'expired', 'other-key'];
 
@@ -45,27 +62,36 @@ function post(site: string | undefined, origin: string | undefined, tok: TokenCa
   if (origin !== undefined) headers.origin = origin;
   if (tok !== 'no-cookie') headers.cookie = `a=1; ${cookieOf(issued.setCookie)}; b=2`;
   const form = new URLSearchParams({ decision: 'allow' });
-  if (tok !== 'missing') form.set('csrf', tok === 'empty' ? '' : tok === 'wrong' ? `${issued.token.slice(0, -1)}${issued.token.endsWith('x') ? 'y' : 'x'}` : issued.token);
+  if (tok !== 'missing')
+    form.set(
+      'csrf',
+      tok === 'empty' ? '' : tok === 'wrong' ? `${issued.token.slice(0, -1)}${issued.token.endsWith('x') ? 'y' : 'x'}` : issued.token,
+    );
   return checkForm(opts({ now: tok === 'expired' ? T0 + 15 * 60_000 : T0 + 1 }), req(headers), form);
 }
 
 test('every combination: accepted exactly when Sec-Fetch-Site is absent or same-origin, Origin absent or ours, and the token matches a live cookie', () => {
   let accepted = 0;
-  for (const site of SITES) for (const origin of ORIGINS) for (const tok of TOKENS) {
-    const r = post(site, origin, tok);
-    const headersOk = (site === undefined || site === 'same-origin') && (origin === undefined || origin === ORIGIN);
-    const expected = headersOk && tok === 'right';
-    assert.equal(r.ok, expected, JSON.stringify({ site, origin, tok, r }));
-    if (!r.ok) assert.equal(r.rule, headersOk ? 'token' : 'origin', JSON.stringify({ site, origin, tok }));
-    if (r.ok) accepted++;
-  }
+  for (const site of SITES)
+    for (const origin of ORIGINS)
+      for (const tok of TOKENS) {
+        const r = post(site, origin, tok);
+        const headersOk = (site === undefined || site === 'same-origin') && (origin === undefined || origin === ORIGIN);
+        const expected = headersOk && tok === 'right';
+        assert.equal(r.ok, expected, JSON.stringify({ site, origin, tok, r }));
+        if (!r.ok) assert.equal(r.rule, headersOk ? 'token' : 'origin', JSON.stringify({ site, origin, tok }));
+        if (r.ok) accepted++;
+      }
   assert.equal(accepted, 4);
 });
 
 test('property: any Origin other than ours, and any Sec-Fetch-Site other than same-origin, is refused even with the right token', () => {
-  fc.assert(fc.property(fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (origin, site) => {
-    const r = post(site, origin, 'right');
-    const ok = (site === undefined || site === 'same-origin') && (origin === undefined || origin === ORIGIN);
-    return r.ok === ok;
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (origin, site) => {
+      const r = post(site, origin, 'right');
+      const ok = (site === undefined || site === 'same-origin') && (origin === undefined || origin === ORIGIN);
+      return r.ok === ok;
+    }),
+    { numRuns: 500 },
+  );
 });

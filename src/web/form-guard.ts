@@ -54,9 +54,14 @@ export interface FormGuardOptions {
   lifetimeMs: number;
 }
 
-interface Sealed { t: string; exp: number }
+interface Sealed {
+  t: string;
+  exp: number;
+}
 
-function cookieNameOf(o: Pick<FormGuardOptions, 'cookieName'>): string { return `${o.cookieName}_csrf`; }
+function cookieNameOf(o: Pick<FormGuardOptions, 'cookieName'>): string {
+  return `${o.cookieName}_csrf`;
+}
 
 function open(o: FormGuardOptions, req: IncomingMessage): Sealed | undefined {
   const raw = parseCookie(req.headers.cookie, cookieNameOf(o));
@@ -66,7 +71,9 @@ function open(o: FormGuardOptions, req: IncomingMessage): Sealed | undefined {
   try {
     const s = JSON.parse(plain.toString('utf8')) as Sealed;
     return typeof s.t === 'string' && typeof s.exp === 'number' && s.exp > o.now ? s : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -81,7 +88,11 @@ export function issueFormToken(o: FormGuardOptions, req: IncomingMessage): { tok
   return {
     token: s.t,
     setCookie: serializeCookie(cookieNameOf(o), o.keyring.seal(PURPOSE, JSON.stringify(s)), {
-      path: o.path, maxAgeSeconds: Math.floor(o.lifetimeMs / 1000), secure: o.secure, httpOnly: true, sameSite: 'Lax',
+      path: o.path,
+      maxAgeSeconds: Math.floor(o.lifetimeMs / 1000),
+      secure: o.secure,
+      httpOnly: true,
+      sameSite: 'Lax',
     }),
   };
 }
@@ -92,7 +103,8 @@ export function issueFormToken(o: FormGuardOptions, req: IncomingMessage): { tok
  */
 export function checkFormHeaders(o: Pick<FormGuardOptions, 'origin'>, req: IncomingMessage): FormCheck {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin') return { ok: false, rule: 'origin', reason: `the form was posted from another site (Sec-Fetch-Site: ${String(site).slice(0, 20)})` };
+  if (site !== undefined && site !== 'same-origin')
+    return { ok: false, rule: 'origin', reason: `the form was posted from another site (Sec-Fetch-Site: ${String(site).slice(0, 20)})` };
   const origin = req.headers.origin;
   if (origin !== undefined) {
     if (origin === 'null') return { ok: false, rule: 'origin', reason: 'the form was posted from an opaque origin (Origin: null)' };

@@ -11,7 +11,15 @@ type FormSettings = Pick<GateSettings, 'keyring' | 'cookieName' | 'secureCookies
 
 /** The guard for this instance's settings: one cookie (on the portal's base path), one origin. */
 export function formGuard(s: FormSettings, now: number): FormGuardOptions {
-  return { keyring: s.keyring, cookieName: s.cookieName, path: portalPath(s, '/'), secure: s.secureCookies, origin: s.publicUrl.origin, now, lifetimeMs: s.loginStateMs };
+  return {
+    keyring: s.keyring,
+    cookieName: s.cookieName,
+    path: portalPath(s, '/'),
+    secure: s.secureCookies,
+    origin: s.publicUrl.origin,
+    now,
+    lifetimeMs: s.loginStateMs,
+  };
 }
 
 /**
@@ -27,7 +35,11 @@ export function formToken(req: IncomingMessage, s: FormSettings, now: number): {
  * post came from elsewhere: answer 403 without a fresh form; on `token` the form expired: show a
  * fresh one.
  */
-export async function readPostedForm(req: IncomingMessage, s: FormSettings, now: number): Promise<{ form: URLSearchParams; check: FormCheck }> {
+export async function readPostedForm(
+  req: IncomingMessage,
+  s: FormSettings,
+  now: number,
+): Promise<{ form: URLSearchParams; check: FormCheck }> {
   const form = await readForm(req);
   return { form, check: checkForm(formGuard(s, now), req, form) };
 }

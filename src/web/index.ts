@@ -23,7 +23,20 @@
 //   3. The page: `layout(s, title, body, { scripts: [PASSKEY] })` and
 //      `sendPage(res, s, 200, html, { scripts: true })`, which adds script-src 'self' to the CSP.
 //      The page must work without the script (a plain form as the fallback).
-export { sendStatus, sendError, NO_STORE, applySecurityHeaders, contentSecurityPolicy, escapeHtml, answerSocket, answer, notFound, redirectTo, sendPage, type SetCookie } from './respond.ts';
+export {
+  sendStatus,
+  sendError,
+  NO_STORE,
+  applySecurityHeaders,
+  contentSecurityPolicy,
+  escapeHtml,
+  answerSocket,
+  answer,
+  notFound,
+  redirectTo,
+  sendPage,
+  type SetCookie,
+} from './respond.ts';
 export { checkFormHeaders } from './form-guard.ts';
 export { checkLinkForm, formGuard, formToken, readPostedForm } from './forms.ts';
 export { sharesPortalCookie, stripPort, mustUseFactor, type GateSettings, type HeaderNames } from './settings.ts';

@@ -10,7 +10,12 @@ import { portalPath, portalUrl, type PortalAt } from './urls.ts';
  * path. `scripts` are loaded deferred from their asset paths; the response must then allow them
  * (sendPage's `scripts`, which adds script-src 'self' to the CSP).
  */
-export function layout(at: PortalAt, title: string, body: string, opts: { wide?: boolean; scripts?: readonly Asset[]; absolute?: boolean } = {}): string {
+export function layout(
+  at: PortalAt,
+  title: string,
+  body: string,
+  opts: { wide?: boolean; scripts?: readonly Asset[]; absolute?: boolean } = {},
+): string {
   // A page served on another host (an app's) links the stylesheet on the portal's host.
   const css = opts.absolute === true ? portalUrl(at, STYLESHEET.path) : portalPath(at, STYLESHEET.path);
   let scripts = '';
@@ -33,10 +38,21 @@ ${body}
 `;
 }
 
-export function messagePage(at: PortalAt, title: string, message: string, link?: { href: string; text: string }, opts: { absolute?: boolean } = {}): string {
-  return layout(at, title, `<h1>${escapeHtml(title)}</h1>
+export function messagePage(
+  at: PortalAt,
+  title: string,
+  message: string,
+  link?: { href: string; text: string },
+  opts: { absolute?: boolean } = {},
+): string {
+  return layout(
+    at,
+    title,
+    `<h1>${escapeHtml(title)}</h1>
 <p>${escapeHtml(message)}</p>
-${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''}`, opts);
+${link ? `<p><a class="button" href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''}`,
+    opts,
+  );
 }
 
 /**
@@ -62,15 +78,18 @@ const DENIED: Record<DenyWhy, { title: string; message: string }> = {
   },
   'not-allowed': {
     title: 'Access denied',
-    message: 'You are signed in, but your account is not allowed to open this page. If you think it should be, ask an administrator to add you to the right group.',
+    message:
+      'You are signed in, but your account is not allowed to open this page. If you think it should be, ask an administrator to add you to the right group.',
   },
   malformed: {
     title: 'Address not accepted',
-    message: 'The address holds an encoding Gatehouse does not accept (an invalid percent escape, a control character or a double encoding).',
+    message:
+      'The address holds an encoding Gatehouse does not accept (an invalid percent escape, a control character or a double encoding).',
   },
   ambiguous: {
     title: 'Address not accepted',
-    message: 'Servers would read this address in different ways (an encoded slash or backslash, a ";" parameter or an encoded dot segment), so Gatehouse does not open it. Open the address without them.',
+    message:
+      'Servers would read this address in different ways (an encoded slash or backslash, a ";" parameter or an encoded dot segment), so Gatehouse does not open it. Open the address without them.',
   },
 };
 

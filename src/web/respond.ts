@@ -73,7 +73,8 @@ export function contentSecurityPolicy(opts: { formAction?: readonly string[]; sc
 
 /** An origin only: scheme://host[:port], nothing that could end the directive. */
 function checkedOrigin(origin: string): string {
-  if (!/^https?:\/\/[a-z0-9.\-[\]:]+$/i.test(origin)) throw new GatehouseError('internal', `form-action origin "${origin}" is not an http(s) origin`);
+  if (!/^https?:\/\/[a-z0-9.\-[\]:]+$/i.test(origin))
+    throw new GatehouseError('internal', `form-action origin "${origin}" is not an http(s) origin`);
   return origin;
 }
 
@@ -132,7 +133,14 @@ export function statusPage(status: number, description: string, requestId?: stri
  * anything that is not a GatehouseError is a 500 "internal error". The real reason (detail,
  * cause, stack) goes to the log with the request id, never to the client.
  */
-export function sendStatus(req: IncomingMessage, res: ServerResponse, status: number, error: string, description: string, requestId?: string): void {
+export function sendStatus(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  error: string,
+  description: string,
+  requestId?: string,
+): void {
   res.setHeader('cache-control', NO_STORE);
   // 413: the rest of the body was not read; closing is cheaper than draining it.
   if (status === 413) res.setHeader('connection', 'close');
@@ -189,7 +197,10 @@ function pathOnly(url: string | undefined): string | undefined {
  */
 export function answerSocket(socket: Duplex, status: number, reason: string, requestId?: string): void {
   if (socket.destroyed) return;
-  if (!socket.writable) { socket.destroy(); return; }
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   const id = requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`;
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\ncache-control: no-store\r\n${id}connection: close\r\n\r\n`);
 }
@@ -208,7 +219,9 @@ function mediaType(req: IncomingMessage): string {
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limitBytes) {
-    return Promise.reject(new GatehouseError('payload_too_large', `the request body declares ${declared} bytes, over the limit of ${limitBytes}`));
+    return Promise.reject(
+      new GatehouseError('payload_too_large', `the request body declares ${declared} bytes, over the limit of ${limitBytes}`),
+    );
   }
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
@@ -233,9 +246,18 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       }
       chunks.push(chunk);
     };
-    const onEnd = (): void => { cleanup(); resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size)); };
-    const onError = (e: Error): void => { cleanup(); reject(new GatehouseError('invalid_request', 'the request body could not be read', { cause: e })); };
-    const onAborted = (): void => { cleanup(); reject(new GatehouseError('invalid_request', 'the client aborted the request body')); };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new GatehouseError('invalid_request', 'the request body could not be read', { cause: e }));
+    };
+    const onAborted = (): void => {
+      cleanup();
+      reject(new GatehouseError('invalid_request', 'the client aborted the request body'));
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
@@ -247,7 +269,10 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
 export async function readForm(req: IncomingMessage, limitBytes = 16 * 1024): Promise<URLSearchParams> {
   const type = mediaType(req);
   if (type !== 'application/x-www-form-urlencoded') {
-    throw new GatehouseError('invalid_request', `expected content-type application/x-www-form-urlencoded, got ${type === '' ? 'none' : JSON.stringify(type.slice(0, 100))}`);
+    throw new GatehouseError(
+      'invalid_request',
+      `expected content-type application/x-www-form-urlencoded, got ${type === '' ? 'none' : JSON.stringify(type.slice(0, 100))}`,
+    );
   }
   const body = await readBody(req, limitBytes);
   return new URLSearchParams(body.toString('utf8'));
@@ -257,7 +282,10 @@ export async function readForm(req: IncomingMessage, limitBytes = 16 * 1024): Pr
 export async function readJson(req: IncomingMessage, limitBytes = 64 * 1024): Promise<unknown> {
   const type = mediaType(req);
   if (type !== 'application/json' && !(type.startsWith('application/') && type.endsWith('+json'))) {
-    throw new GatehouseError('invalid_request', `expected content-type application/json, got ${type === '' ? 'none' : JSON.stringify(type.slice(0, 100))}`);
+    throw new GatehouseError(
+      'invalid_request',
+      `expected content-type application/json, got ${type === '' ? 'none' : JSON.stringify(type.slice(0, 100))}`,
+    );
   }
   const body = await readBody(req, limitBytes);
   try {
@@ -276,9 +304,15 @@ export async function readJson(req: IncomingMessage, limitBytes = 64 * 1024): Pr
  * redirect or an error goes through sendPage, redirectTo or sendError instead. Adds nothing and
  * allocates nothing of its own: the forward-auth hot path answers through it.
  */
-export function answer(res: ServerResponse, status: number, headers: Readonly<Record<string, string | number | readonly string[]>>, body?: string): void {
+export function answer(
+  res: ServerResponse,
+  status: number,
+  headers: Readonly<Record<string, string | number | readonly string[]>>,
+  body?: string,
+): void {
   res.writeHead(status, headers as Record<string, string | number | string[]>);
-  if (body === undefined) res.end(); else res.end(body);
+  if (body === undefined) res.end();
+  else res.end(body);
 }
 
 /** 404 "not found" in plain text, never stored. */

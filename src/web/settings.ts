@@ -5,9 +5,18 @@ import type { KeyRing } from '../crypto/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { TrustedProxies } from '../http/index.ts';
 
-export interface HeaderNames { user: string; email: string; groups: string; preferredUsername: string }
+export interface HeaderNames {
+  user: string;
+  email: string;
+  groups: string;
+  preferredUsername: string;
+}
 
-export interface DomainSetting { domain: string; cookieDomain?: string | undefined; allowHttp: boolean }
+export interface DomainSetting {
+  domain: string;
+  cookieDomain?: string | undefined;
+  allowHttp: boolean;
+}
 
 export interface GateSettings {
   publicUrl: URL;

@@ -22,9 +22,19 @@ Transfer/sec:      2.79MB
 
 test('parses requests, rate, latency percentiles with their units, errors', () => {
   const r = parseWrk(REPORT);
-  assert.deepEqual({ ...r, raw: undefined }, {
-    requests: 228434, rps: 22842.17, p50Ms: 1.33, p90Ms: 0.7125, p99Ms: 2100, non2xx3xx: 7, socketErrors: 3, raw: undefined,
-  });
+  assert.deepEqual(
+    { ...r, raw: undefined },
+    {
+      requests: 228434,
+      rps: 22842.17,
+      p50Ms: 1.33,
+      p90Ms: 0.7125,
+      p99Ms: 2100,
+      non2xx3xx: 7,
+      socketErrors: 3,
+      raw: undefined,
+    },
+  );
 });
 
 test('refuses output without the --latency distribution', () => {

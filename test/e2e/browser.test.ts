@@ -11,8 +11,12 @@ import { type Stack, startStack } from '../kit/stack.ts';
 const PASSWORD = 'correct horse battery staple';
 
 let browser: Browser;
-before(async () => { browser = await launchChromium(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+});
 
 /** Every main-frame document the page loaded, as [status, url]. */
 function recordDocuments(page: Page): Array<[number, string]> {
@@ -41,7 +45,10 @@ for (const kind of ['nginx', 'caddy'] as const) {
       ctx = await browser.newContext();
       ctx.setDefaultTimeout(10_000);
     });
-    after(async () => { await ctx?.close(); await s?.stop(); });
+    after(async () => {
+      await ctx?.close();
+      await s?.stop();
+    });
 
     test(`${kind === 'nginx' ? '(a)' : '(b)'} a protected URL leads to sign-in and back to the exact original URL`, async () => {
       const page = await ctx.newPage();
@@ -68,7 +75,11 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await page.waitForURL(target);
       assert.equal(page.url(), target);
       assert.equal(await page.locator('input[type="password"]').count(), 0);
-      assert.deepEqual(docs.filter(([st]) => st === 200).map(([, u]) => u), [target], `documents: ${JSON.stringify(docs)}`);
+      assert.deepEqual(
+        docs.filter(([st]) => st === 200).map(([, u]) => u),
+        [target],
+        `documents: ${JSON.stringify(docs)}`,
+      );
       const seen = s.app.seen.filter((r) => r.url === '/other?y=1&z=%2F').at(-1);
       assert.ok(seen !== undefined);
       assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['alice']);

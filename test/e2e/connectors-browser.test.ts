@@ -32,10 +32,23 @@ function connectorYaml(gh: FakeGithub, extra = ''): string {
 
 let browser: Browser;
 let gh: FakeGithub;
-before(async () => { browser = await launchChromium(); gh = await startFakeGithub(); });
-after(async () => { await browser?.close(); await gh?.close(); });
+before(async () => {
+  browser = await launchChromium();
+  gh = await startFakeGithub();
+});
+after(async () => {
+  await browser?.close();
+  await gh?.close();
+});
 
-const octocat = { id: 583231, login: 'octocat', name: 'The Octocat', emails: [{ email: 'octo@example.test', primary: true, verified: true }], orgs: ['acme'], teams: [['acme', 'admins']] as [string, string][] };
+const octocat = {
+  id: 583231,
+  login: 'octocat',
+  name: 'The Octocat',
+  emails: [{ email: 'octo@example.test', primary: true, verified: true }],
+  orgs: ['acme'],
+  teams: [['acme', 'admins']] as [string, string][],
+};
 
 describe('Chromium through nginx: sign-in with GitHub', () => {
   let s: Stack;
@@ -45,7 +58,10 @@ describe('Chromium through nginx: sign-in with GitHub', () => {
     ctx = await browser.newContext();
     ctx.setDefaultTimeout(10_000);
   });
-  after(async () => { await ctx?.close(); await s?.stop(); });
+  after(async () => {
+    await ctx?.close();
+    await s?.stop();
+  });
 
   test('protected URL -> chooser -> GitHub -> the original URL, in four redirects', async () => {
     gh.next = octocat;
@@ -64,12 +80,16 @@ describe('Chromium through nginx: sign-in with GitHub', () => {
     assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['octocat']);
     assert.deepEqual(headerValues(seen, 'X-Auth-Request-Groups'), ['acme,admins']);
     const hops = redirects(docs).map(([st, u]) => `${st} ${new URL(u).host}${new URL(u).pathname}`);
-    assert.deepEqual(hops, [
-      `302 app.example.test:${s.port}/some/path`,
-      `302 auth.example.test:${s.port}/oauth2/start`,
-      `302 ${new URL(gh.url).host}/login/oauth/authorize`,
-      `303 auth.example.test:${s.port}/oauth2/callback`,
-    ], JSON.stringify(docs));
+    assert.deepEqual(
+      hops,
+      [
+        `302 app.example.test:${s.port}/some/path`,
+        `302 auth.example.test:${s.port}/oauth2/start`,
+        `302 ${new URL(gh.url).host}/login/oauth/authorize`,
+        `303 auth.example.test:${s.port}/oauth2/callback`,
+      ],
+      JSON.stringify(docs),
+    );
     await page.close();
   });
 
@@ -85,7 +105,9 @@ describe('Chromium through nginx: sign-in with GitHub', () => {
       assert.equal(await page.locator('h1').innerText(), 'Not allowed');
       assert.equal(await page.locator('a', { hasText: 'Try another account' }).count(), 1);
       assert.equal(docs.at(-1)?.[0], 403);
-    } finally { await other.close(); }
+    } finally {
+      await other.close();
+    }
   });
 });
 
@@ -97,7 +119,10 @@ describe('Chromium through nginx: one provider and no local accounts', () => {
     ctx = await browser.newContext();
     ctx.setDefaultTimeout(10_000);
   });
-  after(async () => { await ctx?.close(); await s?.stop(); });
+  after(async () => {
+    await ctx?.close();
+    await s?.stop();
+  });
 
   test('straight to GitHub without a page in between: four redirects, no click', async () => {
     gh.next = octocat;
@@ -107,7 +132,10 @@ describe('Chromium through nginx: one provider and no local accounts', () => {
     await page.goto(target);
     await page.waitForURL(target);
     assert.equal(redirects(docs).length, 4, JSON.stringify(docs));
-    assert.deepEqual(docs.filter(([st]) => st === 200).map(([, u]) => u), [target]);
+    assert.deepEqual(
+      docs.filter(([st]) => st === 200).map(([, u]) => u),
+      [target],
+    );
     await page.close();
   });
 });

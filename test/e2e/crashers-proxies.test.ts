@@ -14,7 +14,12 @@ import { crashers, exchange } from '../kit/fuzz-requests.ts';
 const PASSWORD = 'correct horse battery staple';
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 for (const kind of ['nginx', 'caddy'] as const) {
@@ -27,7 +32,9 @@ for (const kind of ['nginx', 'caddy'] as const) {
       pid = s.gh.pid;
       await addUser(s.gh, 'alice', PASSWORD, ['admins']);
     });
-    after(async () => { await s?.stop(); });
+    after(async () => {
+      await s?.stop();
+    });
 
     // The crashers aimed at the portal host and at a protected app host: the proxy routes each
     // to a different Gatehouse path (the portal proxied, the app through auth_request/forward_auth).

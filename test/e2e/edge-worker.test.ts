@@ -65,7 +65,9 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
   /** The navigations of a page, as URLs. */
   function recordNavigations(page: Page): URL[] {
     const seen: URL[] = [];
-    page.on('request', (r) => { if (r.isNavigationRequest() && r.frame() === page.mainFrame()) seen.push(new URL(r.url())); });
+    page.on('request', (r) => {
+      if (r.isNavigationRequest() && r.frame() === page.mainFrame()) seen.push(new URL(r.url()));
+    });
     return seen;
   }
 
@@ -75,18 +77,21 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     shortPort = await freePort();
     issuer = `http://localhost:${ghPort}`;
     edge = `http://edge.example.test:${edgePort}`;
-    gh = await startGatehouse(gateConfig({
-      publicUrl: issuer,
-      listenPort: ghPort,
-      domains: ['localhost'],
-      extra: [
-        'clients:',
-        '  - id: edge-app',
-        '    secret: ${env:EDGE_OIDC_SECRET}',
-        `    redirectUris: [${edge}/.gatehouse/callback, http://edge.example.test:${shortPort}/.gatehouse/callback]`,
-        '    firstParty: true',
-      ].join('\n'),
-    }), { env: { EDGE_OIDC_SECRET: clientSecret } });
+    gh = await startGatehouse(
+      gateConfig({
+        publicUrl: issuer,
+        listenPort: ghPort,
+        domains: ['localhost'],
+        extra: [
+          'clients:',
+          '  - id: edge-app',
+          '    secret: ${env:EDGE_OIDC_SECRET}',
+          `    redirectUris: [${edge}/.gatehouse/callback, http://edge.example.test:${shortPort}/.gatehouse/callback]`,
+          '    firstParty: true',
+        ].join('\n'),
+      }),
+      { env: { EDGE_OIDC_SECRET: clientSecret } },
+    );
     await addUser(gh, 'alice', PASSWORD, ['staff']);
     await addUser(gh, 'bob', PASSWORD, ['outsiders']);
     await addUser(gh, 'carol', PASSWORD, ['admins']);
@@ -110,7 +115,16 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     const auth = navs.find((u) => `${u.origin}${u.pathname}` === `${issuer}/oidc/auth`);
     assert.ok(auth, `no authorization request among ${navs.map(String).join(', ')}`);
     const q = auth.searchParams;
-    assert.deepEqual([...q.keys()].sort(), ['client_id', 'code_challenge', 'code_challenge_method', 'nonce', 'redirect_uri', 'response_type', 'scope', 'state']);
+    assert.deepEqual([...q.keys()].sort(), [
+      'client_id',
+      'code_challenge',
+      'code_challenge_method',
+      'nonce',
+      'redirect_uri',
+      'response_type',
+      'scope',
+      'state',
+    ]);
     assert.equal(q.get('client_id'), 'edge-app');
     assert.equal(q.get('response_type'), 'code');
     assert.equal(q.get('redirect_uri'), `${edge}/.gatehouse/callback`);
@@ -130,7 +144,10 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     // The session cookie: HttpOnly, Lax, host-only, no Expires (the sealed payload carries the
     // expiry); the sign-in state cookie is gone.
     const cookies = await page.context().cookies(edge);
-    assert.deepEqual(cookies.map((c) => c.name), ['gatehouse_edge']);
+    assert.deepEqual(
+      cookies.map((c) => c.name),
+      ['gatehouse_edge'],
+    );
     const [c] = cookies;
     assert.equal(c!.httpOnly, true);
     assert.equal(c!.sameSite, 'Lax');
@@ -139,8 +156,10 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
 
     // The app sees who it is, and nothing a client sent in those headers, in any spelling.
     const seen = await page.evaluate(async () => {
-      const r = await fetch('/whoami', { headers: { 'X-Auth-Request-User': 'mallory', 'X-Auth-Request-Groups': 'admins', 'X-Auth-Request-Email': 'm@evil.example' } });
-      return { status: r.status, body: await r.json() as Record<string, string> };
+      const r = await fetch('/whoami', {
+        headers: { 'X-Auth-Request-User': 'mallory', 'X-Auth-Request-Groups': 'admins', 'X-Auth-Request-Email': 'm@evil.example' },
+      });
+      return { status: r.status, body: (await r.json()) as Record<string, string> };
     });
     assert.equal(seen.status, 200);
     assert.deepEqual(seen.body, {
@@ -150,7 +169,11 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       'x-auth-request-groups': 'staff',
     });
     const spoofed = await rawRequest(edgePort, `edge.example.test:${edgePort}`, '/whoami', {
-      headers: { Cookie: `other=1; gatehouse_edge=${c!.value}`, 'X-Auth-Request_User': 'mallory', 'x-auth-request-email': 'm@evil.example' },
+      headers: {
+        Cookie: `other=1; gatehouse_edge=${c!.value}`,
+        'X-Auth-Request_User': 'mallory',
+        'x-auth-request-email': 'm@evil.example',
+      },
     });
     assert.equal(spoofed.status, 200);
     assert.deepEqual(JSON.parse(spoofed.body), {
@@ -189,7 +212,9 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     const page = await (await context()).newPage();
     const navs = recordNavigations(page);
     const toIssuer: string[] = [];
-    page.on('request', (r) => { if (r.url().startsWith(issuer)) toIssuer.push(r.url()); });
+    page.on('request', (r) => {
+      if (r.url().startsWith(issuer)) toIssuer.push(r.url());
+    });
     const r = await page.goto(`${edge}/`);
     assert.equal(r?.status(), 200);
     assert.equal(page.url(), `${edge}/`);
@@ -207,15 +232,38 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
   // parser of ours. "signin": 303 to Gatehouse's authorization endpoint; "deny": 403;
   // "runtime": workerd refuses the request-target itself (500) before any Worker code runs.
   const ATTACKS: Array<[string, 'signin' | 'deny' | 'runtime']> = [
-    ['/secret.html', 'signin'], ['/secret', 'signin'], ['/secret/', 'signin'], ['/secret/index.html', 'signin'],
-    ['/SECRET.html', 'signin'], ['/Secret', 'signin'], ['/secret.HTML', 'signin'],
-    ['/%73ecret.html', 'signin'], ['/%73ecret', 'signin'], ['/%53ECRET.html', 'signin'], ['/secret%2ehtml', 'signin'],
-    ['/./secret.html', 'signin'], ['/%2e/secret.html', 'signin'], ['//secret.html', 'signin'], ['///secret', 'signin'],
-    ['/assets/../secret.html', 'signin'], ['/assets/%2e%2e/secret.html', 'signin'], ['/assets/..%2fsecret.html', 'signin'],
-    ['/assets/%2e%2e%2fsecret', 'signin'], ['/assets\\..\\secret.html', 'signin'], ['/assets/..%5csecret.html', 'signin'],
-    ['/secret%2F', 'signin'], ['/secret.html;x', 'signin'], ['/secret.html?x=1', 'signin'],
-    ['/admin/', 'signin'], ['/admin/index.html', 'signin'], ['/%61dmin/index.html', 'signin'], ['/ADMIN', 'signin'],
-    ['/secret.html%00', 'deny'], ['/%2573ecret.html', 'deny'], ['/secret%252ehtml', 'deny'], ['/secret.html%0d%0a', 'deny'],
+    ['/secret.html', 'signin'],
+    ['/secret', 'signin'],
+    ['/secret/', 'signin'],
+    ['/secret/index.html', 'signin'],
+    ['/SECRET.html', 'signin'],
+    ['/Secret', 'signin'],
+    ['/secret.HTML', 'signin'],
+    ['/%73ecret.html', 'signin'],
+    ['/%73ecret', 'signin'],
+    ['/%53ECRET.html', 'signin'],
+    ['/secret%2ehtml', 'signin'],
+    ['/./secret.html', 'signin'],
+    ['/%2e/secret.html', 'signin'],
+    ['//secret.html', 'signin'],
+    ['///secret', 'signin'],
+    ['/assets/../secret.html', 'signin'],
+    ['/assets/%2e%2e/secret.html', 'signin'],
+    ['/assets/..%2fsecret.html', 'signin'],
+    ['/assets/%2e%2e%2fsecret', 'signin'],
+    ['/assets\\..\\secret.html', 'signin'],
+    ['/assets/..%5csecret.html', 'signin'],
+    ['/secret%2F', 'signin'],
+    ['/secret.html;x', 'signin'],
+    ['/secret.html?x=1', 'signin'],
+    ['/admin/', 'signin'],
+    ['/admin/index.html', 'signin'],
+    ['/%61dmin/index.html', 'signin'],
+    ['/ADMIN', 'signin'],
+    ['/secret.html%00', 'deny'],
+    ['/%2573ecret.html', 'deny'],
+    ['/secret%252ehtml', 'deny'],
+    ['/secret.html%0d%0a', 'deny'],
     ['\\secret.html', 'runtime'],
   ];
 
@@ -278,7 +326,8 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
           const r = await rawRequest(port, host, target, { headers: { Accept: 'text/html' } });
           assert.ok(!r.body.includes(SECRET_MARKER) && !r.body.includes(ADMIN_MARKER), `${mode}: ${target} leaked (${r.status})`);
           // Not a redirect to another name of the page either: that would only move the question.
-          if (r.status >= 300 && r.status < 400) assert.ok((r.headers.location ?? '').startsWith(`${issuer}/oidc/auth?`), `${mode}: ${target} -> ${r.headers.location}`);
+          if (r.status >= 300 && r.status < 400)
+            assert.ok((r.headers.location ?? '').startsWith(`${issuer}/oidc/auth?`), `${mode}: ${target} -> ${r.headers.location}`);
           // Exactly as with the shipped rules: "/secret.html;x" is /secret.html to an app that
           // drops ";parameters", so it is the protected page's, not the public site's.
           const want = expectedStatus[ATTACKS.find(([t]) => t === target)![1]];
@@ -318,7 +367,9 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     delete (trap.assets as Record<string, unknown>).run_worker_first;
     assert.deepEqual(checkWranglerConfig(trap), {
       ok: false,
-      problems: ['assets.run_worker_first: unset (false by default): every file under ./public is served before the Worker runs, without sign-in; set "run_worker_first": true'],
+      problems: [
+        'assets.run_worker_first: unset (false by default): every file under ./public is served before the Worker runs, without sign-in; set "run_worker_first": true',
+      ],
     });
     const port = await freePort();
     const open = await startWorker(built, { port, wrangler: trap, bindings: bindings() });
@@ -352,8 +403,12 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       // the router reads it (it does not decode %2F), so the asset server answers it, and has
       // no such file: 404, never the page.
       const expected: Array<[string, number]> = [
-        ['/secret', 303], ['/secret.html', 303], ['/assets/../secret.html', 303], ['/assets/%2e%2e/secret.html', 303],
-        ['/assets/..%2fsecret.html', 404], ['/assets/..%5csecret.html', 404],
+        ['/secret', 303],
+        ['/secret.html', 303],
+        ['/assets/../secret.html', 303],
+        ['/assets/%2e%2e/secret.html', 303],
+        ['/assets/..%2fsecret.html', 404],
+        ['/assets/..%5csecret.html', 404],
       ];
       for (const [t, status] of expected) {
         const r = await rawRequest(port, host, t, { headers: { Accept: 'text/html' } });
@@ -374,7 +429,10 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
     const ask = new URL(page.url());
     assert.equal(`${ask.origin}${ask.pathname}`, `${issuer}/oidc/session/end`);
     assert.equal(ask.searchParams.get('client_id'), 'edge-app');
-    assert.deepEqual((await page.context().cookies(edge)).filter((c) => c.name === 'gatehouse_edge'), []);
+    assert.deepEqual(
+      (await page.context().cookies(edge)).filter((c) => c.name === 'gatehouse_edge'),
+      [],
+    );
     assert.equal(await page.locator('h1').innerText(), 'Sign out?');
     await page.locator('button[name="logout"]').click();
     await page.waitForURL(`${issuer}/oidc/session/end/success`, { timeout: STEP_MS });
@@ -420,12 +478,17 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
 
       // An API request with the renewed cookie: 200 until the cookie's lifetime ends, then 401.
       const host = `edge.example.test:${shortPort}`;
-      const apiAt = await until(async () => {
-        const r = await rawRequest(shortPort, host, '/whoami', { headers: { Accept: 'application/json', Cookie: `gatehouse_edge=${renewed}` } });
-        if (r.status === 401) return { ms: Date.now() - t0 };
-        assert.equal(r.status, 200);
-        return false;
-      }, { timeoutMs: bound + slack, what: 'the API refuses the renewed cookie after the revocation', intervalMs: 100 }).then((x) => x.ms);
+      const apiAt = await until(
+        async () => {
+          const r = await rawRequest(shortPort, host, '/whoami', {
+            headers: { Accept: 'application/json', Cookie: `gatehouse_edge=${renewed}` },
+          });
+          if (r.status === 401) return { ms: Date.now() - t0 };
+          assert.equal(r.status, 200);
+          return false;
+        },
+        { timeoutMs: bound + slack, what: 'the API refuses the renewed cookie after the revocation', intervalMs: 100 },
+      ).then((x) => x.ms);
       assert.ok(apiAt <= bound + slack, `API access ended ${apiAt} ms after the revocation`);
 
       // A navigation: Gatehouse says login_required to prompt=none, so the visitor is at the
@@ -435,7 +498,10 @@ describe('@gatehouse/edge in workerd, signing in through Gatehouse, driven by Ch
       assert.equal(`${at.origin}${at.pathname}`, `${issuer}/oauth2/start`);
       assert.equal(await page.locator('h1').innerText(), 'Sign in');
       assert.ok(Date.now() - t0 <= bound + slack);
-      assert.deepEqual((await page.context().cookies(short)).filter((c) => c.name === 'gatehouse_edge'), []);
+      assert.deepEqual(
+        (await page.context().cookies(short)).filter((c) => c.name === 'gatehouse_edge'),
+        [],
+      );
     } finally {
       await w.stop();
     }

@@ -17,9 +17,7 @@ import { startStack, type Stack } from '../kit/stack.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
-const FACTORS = [
-  'factors: { totp: true, passkeys: true, require: { groups: [admins] } }',
-].join('\n');
+const FACTORS = ['factors: { totp: true, passkeys: true, require: { groups: [admins] } }'].join('\n');
 const APPS = [
   '  - { name: app, hosts: [app.example.test, app2.other.test], allow: { groups: [admins, staff] } }',
   '  - { name: api, hosts: [api.example.test], allow: { groups: [admins, staff] }, factors: { require: passkey, maxAge: 4s } }',
@@ -30,8 +28,14 @@ async function launch(portalOrigin: string): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--host-resolver-rules=${HOST_RULES}`,
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--host-resolver-rules=${HOST_RULES}`,
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers',
       // WebAuthn needs a secure context; the test portal is plain http on a test domain.
       `--unsafely-treat-insecure-origin-as-secure=${portalOrigin}`,
@@ -50,7 +54,14 @@ async function authenticator(page: Page, transport: 'internal' | 'usb'): Promise
   await cdp.send('WebAuthn.enable', { enableUI: false });
   const uv = transport === 'internal';
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport, hasResidentKey: true, hasUserVerification: uv, isUserVerified: uv, automaticPresenceSimulation: true },
+    options: {
+      protocol: 'ctap2',
+      transport,
+      hasResidentKey: true,
+      hasUserVerification: uv,
+      isUserVerified: uv,
+      automaticPresenceSimulation: true,
+    },
   });
   return { cdp, id: authenticatorId };
 }
@@ -58,10 +69,15 @@ async function authenticator(page: Page, transport: 'internal' | 'usb'): Promise
 async function axe(page: Page, what: string): Promise<void> {
   const r = await new AxeBuilder({ page }).analyze();
   const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], `axe on ${what}`);
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    [],
+    `axe on ${what}`,
+  );
 }
 
-const codeAt = (secret: string, ms: number): Promise<string> => generate({ secret: secret.replace(/\s/g, ''), epoch: Math.floor(ms / 1000) });
+const codeAt = (secret: string, ms: number): Promise<string> =>
+  generate({ secret: secret.replace(/\s/g, ''), epoch: Math.floor(ms / 1000) });
 
 /**
  * A code the server will take: for a time step newer than the last one this test used with the
@@ -83,13 +99,23 @@ async function freshCode(secret: string): Promise<string> {
 }
 
 /** Screens (documents loaded) and seconds from `start` until the browser is at the app. */
-interface Measure { screens: number; ms: number }
+interface Measure {
+  screens: number;
+  ms: number;
+}
 function measure(page: Page): { done(): Measure } {
   const t0 = Date.now();
   let screens = 0;
-  const onNav = (f: { parentFrame(): unknown }) => { if (f.parentFrame() === null) screens++; };
+  const onNav = (f: { parentFrame(): unknown }) => {
+    if (f.parentFrame() === null) screens++;
+  };
   page.on('framenavigated', onNav);
-  return { done: () => { page.off('framenavigated', onNav); return { screens, ms: Date.now() - t0 }; } };
+  return {
+    done: () => {
+      page.off('framenavigated', onNav);
+      return { screens, ms: Date.now() - t0 };
+    },
+  };
 }
 
 /** What the app (whoami) saw: the URL and the identity header the gate set. */
@@ -114,7 +140,8 @@ for (const kind of ['nginx', 'caddy'] as const) {
     after(async () => {
       await browser?.close();
       await s?.stop();
-      for (const [k, m] of Object.entries(measures)) process.stdout.write(`# ${kind} ${k}: ${m.screens} screen(s), ${(m.ms / 1000).toFixed(2)} s\n`);
+      for (const [k, m] of Object.entries(measures))
+        process.stdout.write(`# ${kind} ${k}: ${m.screens} screen(s), ${(m.ms / 1000).toFixed(2)} s\n`);
     });
 
     async function signInWithPassword(page: Page, user: string): Promise<void> {
@@ -133,7 +160,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await page.goto(s.url('app.example.test', '/plain?x=1'));
       await axe(page, 'the sign-in screen');
       await signInWithPassword(page, 'bob');
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/plain?x=1', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/plain?x=1', user: 'bob' });
       measures['password only'] = m.done();
       await ctx.close();
     });
@@ -162,7 +189,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await axe(page, 'the recovery codes screen');
       await page.click('text=Continue');
       await page.waitForLoadState();
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/first?y=2', user: 'alice' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/first?y=2', user: 'alice' });
       await ctx.close();
     });
 
@@ -182,7 +209,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await page.fill('#code', code);
       await page.click('form[action$="/oauth2/factor/totp"] button');
       await page.waitForLoadState();
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/totp?z=3', user: 'alice' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/totp?z=3', user: 'alice' });
       measures['password + TOTP'] = m.done();
       // The same code again, in another browser: refused.
       const ctx2 = await browser.newContext();
@@ -221,7 +248,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       const held = p2.waitForResponse((r) => r.url().endsWith('/oauth2/factor/totp'));
       await p2.click('form[action$="/oauth2/factor/totp"] button');
       assert.equal((await held).status(), 429);
-      assert.match(await p2.textContent('p.error') ?? '', /^Too many failed attempts\. Try again in \d+ seconds\.$/);
+      assert.match((await p2.textContent('p.error')) ?? '', /^Too many failed attempts\. Try again in \d+ seconds\.$/);
       // alice, from the same browser and address, still signs in with her factor.
       const c3 = await browser.newContext();
       const p3 = await c3.newPage();
@@ -230,7 +257,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await p3.fill('#code', await freshCode(aliceSecret));
       await p3.click('form[action$="/oauth2/factor/totp"] button');
       await p3.waitForLoadState();
-      assert.deepEqual(whoami(await p3.textContent('body') ?? ''), { path: '/alice-ok', user: 'alice' });
+      assert.deepEqual(whoami((await p3.textContent('body')) ?? ''), { path: '/alice-ok', user: 'alice' });
       await c2.close();
       await c3.close();
     });
@@ -273,10 +300,10 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await auth.cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: auth.id, enabled: true });
       await page.click('button:has-text("Use a passkey or security key")');
       await page.waitForURL((u) => u.hostname === 'app.example.test');
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/second?f=1', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/second?f=1', user: 'bob' });
     });
 
-    test('passwordless: the sign-in screen\'s autofill (conditional mediation) signs in with the passkey, one screen, one touch', async () => {
+    test("passwordless: the sign-in screen's autofill (conditional mediation) signs in with the passkey, one screen, one touch", async () => {
       const page = passkeyPage;
       await passkeyCtx.clearCookies();
       const m = measure(page);
@@ -284,7 +311,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       // sign-in screen starts on load is answered, and the form posts itself.
       await page.goto(s.url('app.example.test', '/pl?q=%2Fx'));
       await page.waitForURL(/app\.example\.test:\d+\/pl/);
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/pl?q=%2Fx', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/pl?q=%2Fx', user: 'bob' });
       measures['passkey passwordless'] = m.done();
     });
 
@@ -294,11 +321,11 @@ for (const kind of ['nginx', 'caddy'] as const) {
       // A passkey sign-in (the autofill) meets the api's rule at once.
       await page.goto(s.url('api.example.test', '/v1/items?page=2'));
       await page.waitForURL((u) => u.hostname === 'api.example.test');
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/v1/items?page=2', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/v1/items?page=2', user: 'bob' });
       // 4 s later the passkey is too old for the api (not for the app).
       await new Promise((r) => setTimeout(r, 4_500));
       await page.goto(s.url('app.example.test', '/still'));
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/still', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/still', user: 'bob' });
       const m = measure(page);
       await page.goto(s.url('api.example.test', '/v1/items?page=3&q=a%2Fb'));
       assert.match(page.url(), /\/oauth2\/step_up\?rd=/);
@@ -306,7 +333,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await axe(page, 'the step-up screen');
       await page.click('button:has-text("Use a passkey or security key")');
       await page.waitForURL((u) => u.hostname === 'api.example.test');
-      assert.deepEqual(whoami(await page.textContent('body') ?? ''), { path: '/v1/items?page=3&q=a%2Fb', user: 'bob' });
+      assert.deepEqual(whoami((await page.textContent('body')) ?? ''), { path: '/v1/items?page=3&q=a%2Fb', user: 'bob' });
       measures['step-up (passkey)'] = m.done();
     });
 
@@ -320,7 +347,10 @@ for (const kind of ['nginx', 'caddy'] as const) {
       await page.waitForURL((u) => u.hostname === 'app.example.test');
       await page.goto(s.url('api.example.test', '/v1/x'));
       const u = new URL(page.url());
-      assert.deepEqual([u.pathname, u.searchParams.get('enrol'), u.searchParams.get('rd')], ['/oauth2/account/security', 'passkey', s.url('api.example.test', '/v1/x')]);
+      assert.deepEqual(
+        [u.pathname, u.searchParams.get('enrol'), u.searchParams.get('rd')],
+        ['/oauth2/account/security', 'passkey', s.url('api.example.test', '/v1/x')],
+      );
       await ctx.close();
     });
 
@@ -330,7 +360,12 @@ for (const kind of ['nginx', 'caddy'] as const) {
       const page = await ctx.newPage();
       const other = await authenticator(page, 'internal');
       await page.goto(s.url('app.example.test', '/other'));
-      const answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/passkey'), { timeout: 3_000 }).then(() => true, () => false);
+      const answered = page
+        .waitForResponse((r) => r.url().endsWith('/oauth2/passkey'), { timeout: 3_000 })
+        .then(
+          () => true,
+          () => false,
+        );
       await page.click('button:has-text("Sign in with a passkey")');
       await page.waitForSelector('[data-webauthn-status]:has-text("closed or timed out")', { timeout: 20_000 });
       assert.equal(await answered, false, 'nothing was posted');

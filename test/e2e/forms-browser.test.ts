@@ -23,7 +23,12 @@ const PASSWORD = 'correct horse battery staple';
 const SECRET = 'third-party-secret-0123456789';
 
 /** A plain web server on its own port for the relying party's callback and the attacker's pages. */
-interface Site { port: number; pages: Map<string, string>; seen: string[]; stop(): Promise<void> }
+interface Site {
+  port: number;
+  pages: Map<string, string>;
+  seen: string[];
+  stop(): Promise<void>;
+}
 async function startSite(): Promise<Site> {
   const pages = new Map<string, string>();
   const seen: string[] = [];
@@ -34,13 +39,25 @@ async function startSite(): Promise<Site> {
     res.end(html ?? '<!doctype html><title>rp</title><p>ok</p>');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, pages, seen, stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    pages,
+    seen,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 /** An attacker's page that posts `fields` to `action` as soon as it loads. */
 function autoPost(action: string, fields: Record<string, string>, opts: { sandboxed?: boolean } = {}): string {
-  const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${k}" value="${v.replaceAll('"', '&quot;')}">`).join('');
-  if (!opts.sandboxed) return `<!doctype html><title>win a prize</title><form method="post" action="${action}">${inputs}</form><script>document.forms[0].submit()</script>`;
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${k}" value="${v.replaceAll('"', '&quot;')}">`)
+    .join('');
+  if (!opts.sandboxed)
+    return `<!doctype html><title>win a prize</title><form method="post" action="${action}">${inputs}</form><script>document.forms[0].submit()</script>`;
   // A sandboxed frame: its origin is opaque, so the browser sends Origin: null. It posts into a
   // new window (our pages may not be framed: frame-ancestors 'none').
   const form = `<form method="post" action="${action}" target="_blank">${inputs}</form><script>document.forms[0].submit()</script>`;
@@ -48,10 +65,14 @@ function autoPost(action: string, fields: Record<string, string>, opts: { sandbo
 }
 
 let browser: Browser;
-before(async () => { browser = await launchChromium(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+});
 
-describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass, other origins\' posts are refused', () => {
+describe("forms in Chromium through nginx (docs/proxies/nginx): real posts pass, other origins' posts are refused", () => {
   let s: Stack;
   let rp: Site;
   let evil: Site;
@@ -78,11 +99,21 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
     await addUser(s.gh, 'alice', PASSWORD, ['admins']);
     await addUser(s.gh, 'mallory', PASSWORD, []);
   });
-  after(async () => { await s?.stop(); await rp?.stop(); await evil?.stop(); });
+  after(async () => {
+    await s?.stop();
+    await rp?.stop();
+    await evil?.stop();
+  });
 
-  const authUrl = (extra: Record<string, string> = {}) => `${s.portal}/oidc/auth?${new URLSearchParams({
-    client_id: 'third', redirect_uri: callback, response_type: 'code', scope: 'openid email', state: 'st-1', ...extra,
-  }).toString()}`;
+  const authUrl = (extra: Record<string, string> = {}) =>
+    `${s.portal}/oidc/auth?${new URLSearchParams({
+      client_id: 'third',
+      redirect_uri: callback,
+      response_type: 'code',
+      scope: 'openid email',
+      state: 'st-1',
+      ...extra,
+    }).toString()}`;
 
   async function context(): Promise<BrowserContext> {
     const ctx = await browser.newContext();
@@ -97,11 +128,19 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
   }
 
   /** Loads an attacker's page and returns the status of the document its form posted to `target`. */
-  async function postFrom(ctx: BrowserContext, origin: string, target: string, fields: Record<string, string>, opts: { sandboxed?: boolean } = {}): Promise<{ status: number; headers: Record<string, string> }> {
+  async function postFrom(
+    ctx: BrowserContext,
+    origin: string,
+    target: string,
+    fields: Record<string, string>,
+    opts: { sandboxed?: boolean } = {},
+  ): Promise<{ status: number; headers: Record<string, string> }> {
     const path = `/p${Math.random().toString(36).slice(2)}`;
     evil.pages.set(path, autoPost(target, fields, opts));
     const opened: Page[] = [];
-    const onPage = (p: Page) => { opened.push(p); };
+    const onPage = (p: Page) => {
+      opened.push(p);
+    };
     ctx.on('page', onPage);
     const answered = ctx.waitForEvent('response', (r) => r.url() === target && r.request().method() === 'POST');
     const page = await ctx.newPage();
@@ -136,7 +175,10 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       const code = cb.searchParams.get('code') ?? '';
       const t = await request(`${s.portal}/oidc/token`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`third:${SECRET}`).toString('base64')}` },
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Authorization: `Basic ${Buffer.from(`third:${SECRET}`).toString('base64')}`,
+        },
         body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: callback }).toString(),
       });
       assert.equal(t.status, 200, t.body);
@@ -150,8 +192,12 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
         await signInOnPage(p2, 'alice');
         await p2.waitForURL((u) => u.href.startsWith(callback));
         assert.equal(new URL(p2.url()).searchParams.get('state'), 'st-2');
-      } finally { await again.close(); }
-    } finally { await ctx.close(); }
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await ctx.close();
+    }
   });
 
   test('Deny clicked: the client gets error=access_denied with its state, and nothing is remembered', async () => {
@@ -171,7 +217,9 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       await page.goto(authUrl({ state: 'again' }));
       await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/'));
       assert.equal(await page.locator('h1').innerText(), 'Allow Third App?', 'asked again');
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
   test('a real logout confirmation (clicked) ends the session and returns to the client', async () => {
@@ -181,14 +229,18 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       await page.goto(authUrl());
       await signInOnPage(page, 'alice');
       await page.waitForURL((u) => u.href.startsWith(callback));
-      await page.goto(`${s.portal}/oidc/session/end?${new URLSearchParams({ client_id: 'third', post_logout_redirect_uri: bye }).toString()}`);
+      await page.goto(
+        `${s.portal}/oidc/session/end?${new URLSearchParams({ client_id: 'third', post_logout_redirect_uri: bye }).toString()}`,
+      );
       assert.equal(await page.locator('h1').innerText(), 'Sign out?');
       await page.locator('button[value="yes"]').click();
       await page.waitForURL((u) => u.href.startsWith(bye));
       // The gate session is gone: the app sends the browser to sign in again.
       await page.goto(s.url('app.example.test', '/after-logout'));
       assert.match(new URL(page.url()).pathname, /^\/oauth2\/(start|sign_in)$/);
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
   test('consent: a page on a sibling host or another site posting "allow" with the victim\'s own token is refused (403); nothing reaches the client', async () => {
@@ -200,7 +252,7 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       if (new URL(page.url()).pathname.startsWith('/oauth2/')) await signInOnPage(page, 'alice');
       await page.waitForURL((u) => u.pathname.startsWith('/oidc/interaction/'));
       const consentUrl = page.url();
-      const token = await page.locator('input[name="csrf"]').getAttribute('value') ?? '';
+      const token = (await page.locator('input[name="csrf"]').getAttribute('value')) ?? '';
       assert.notEqual(token, '');
       const before = rp.seen.filter((x) => x.includes('state=forged')).length;
       const same = await postFrom(ctx, sameSite, consentUrl, { decision: 'allow', csrf: token });
@@ -220,15 +272,17 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       await page.locator('button[value="allow"]').click();
       await page.waitForURL((u) => u.href.startsWith(callback));
       assert.equal(new URL(page.url()).searchParams.get('state'), 'forged');
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
-  test('sign-in (login CSRF): a sibling host\'s page posting the attacker\'s password with the victim\'s token is refused; the browser stays signed out', async () => {
+  test("sign-in (login CSRF): a sibling host's page posting the attacker's password with the victim's token is refused; the browser stays signed out", async () => {
     const ctx = await context();
     try {
       const page = await ctx.newPage();
       await page.goto(`${s.portal}/oauth2/sign_in`);
-      const token = await page.locator('input[name="csrf"]').getAttribute('value') ?? '';
+      const token = (await page.locator('input[name="csrf"]').getAttribute('value')) ?? '';
       const fields = { csrf: token, rd: '', username: 'mallory', password: PASSWORD };
       for (const origin of [sameSite, crossSite]) {
         const r = await postFrom(ctx, origin, `${s.portal}/oauth2/sign_in`, fields);
@@ -240,14 +294,20 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       assert.equal(framed.status, 403);
       // Only the form guard's cookie: no session was made for mallory.
       const names = (await ctx.cookies(s.portal)).map((c) => c.name);
-      assert.deepEqual(names.filter((n) => !n.endsWith('_csrf')), [], JSON.stringify(names));
+      assert.deepEqual(
+        names.filter((n) => !n.endsWith('_csrf')),
+        [],
+        JSON.stringify(names),
+      );
       // The page's own post, with the same token, signs in.
       await signInOnPage(page, 'alice');
       await page.waitForURL((u) => !u.pathname.startsWith('/oauth2/sign_in'));
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
-  test('logout confirmation: a sibling host\'s page posting the confirmation with the victim\'s xsrf is refused (403); the session survives', async () => {
+  test("logout confirmation: a sibling host's page posting the confirmation with the victim's xsrf is refused (403); the session survives", async () => {
     const ctx = await context();
     try {
       const page = await ctx.newPage();
@@ -255,28 +315,31 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
       await signInOnPage(page, 'alice');
       await page.waitForURL((u) => u.href.startsWith(callback));
       await page.goto(`${s.portal}/oidc/session/end?client_id=third`);
-      const action = await page.locator('form#op\\.logoutForm').getAttribute('action') ?? '';
-      const xsrf = await page.locator('form#op\\.logoutForm input[name="xsrf"]').getAttribute('value') ?? '';
+      const action = (await page.locator('form#op\\.logoutForm').getAttribute('action')) ?? '';
+      const xsrf = (await page.locator('form#op\\.logoutForm input[name="xsrf"]').getAttribute('value')) ?? '';
       const target = new URL(action, s.portal).href;
       const r = await postFrom(ctx, sameSite, target, { xsrf, logout: 'yes' });
       assert.equal(r.headers.origin, sameSite);
       assert.equal(r.status, 403);
       await page.goto(s.url('app.example.test', '/still-signed-in'));
       assert.equal(new URL(page.url()).pathname, '/still-signed-in', 'the session survived');
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
-  test('by hand (an attacker\'s client): no Fetch Metadata but Origin null or another origin, a missing or a wrong token: refused', async () => {
+  test("by hand (an attacker's client): no Fetch Metadata but Origin null or another origin, a missing or a wrong token: refused", async () => {
     // A fresh sign-in form: the form guard's cookie and its token.
     const form = await request(`${s.portal}/oauth2/sign_in`, { headers: { Accept: 'text/html' } });
     const cookie = (form.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     const token = /name="csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
     assert.notEqual(token, '');
-    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) => request(`${s.portal}/oauth2/sign_in`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Cookie: cookie, ...headers },
-      body: new URLSearchParams({ rd: '', username: 'alice', password: PASSWORD, ...fields }).toString(),
-    });
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      request(`${s.portal}/oauth2/sign_in`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Cookie: cookie, ...headers },
+        body: new URLSearchParams({ rd: '', username: 'alice', password: PASSWORD, ...fields }).toString(),
+      });
     const cases: Array<[string, Record<string, string>, Record<string, string>, number]> = [
       ['Origin: null', { csrf: token }, { Origin: 'null' }, 403],
       ['another origin', { csrf: token }, { Origin: 'http://evil.example.test' }, 403],
@@ -294,7 +357,11 @@ describe('forms in Chromium through nginx (docs/proxies/nginx): real posts pass,
     for (const [what, fields, headers, status] of cases) {
       const r = await post(fields, headers);
       assert.equal(r.status, status, what);
-      assert.equal((r.headers['set-cookie'] ?? []).some((c) => !/_csrf=/.test(c.split(';')[0] ?? '')), false, `${what}: no session cookie`);
+      assert.equal(
+        (r.headers['set-cookie'] ?? []).some((c) => !/_csrf=/.test(c.split(';')[0] ?? '')),
+        false,
+        `${what}: no session cookie`,
+      );
       if (status === 403) assert.equal(r.headers['set-cookie'], undefined, `${what}: no new token cookie`);
     }
     // The same request with the token and the page's own origin signs in (the cases above differ by one thing each).
@@ -323,15 +390,26 @@ describe('forms in Chromium at http://localhost (a secure context: Fetch Metadat
     const port = await freePort();
     portal = `http://localhost:${port}`;
     callback = `http://127.0.0.1:${rp.port}/cb`;
-    gh = await startGatehouse(gateConfig({
-      publicUrl: portal, listenPort: port, domains: ['localhost'],
-      extra: ['clients:', `  - { id: third, name: Third App, secret: ${SECRET}, redirectUris: [${callback}], postLogoutRedirectUris: [http://127.0.0.1:${rp.port}/bye] }`].join('\n'),
-    }));
+    gh = await startGatehouse(
+      gateConfig({
+        publicUrl: portal,
+        listenPort: port,
+        domains: ['localhost'],
+        extra: [
+          'clients:',
+          `  - { id: third, name: Third App, secret: ${SECRET}, redirectUris: [${callback}], postLogoutRedirectUris: [http://127.0.0.1:${rp.port}/bye] }`,
+        ].join('\n'),
+      }),
+    );
     await addUser(gh, 'alice', PASSWORD, ['admins']);
   });
-  after(async () => { await gh?.stop(); await rp?.stop(); await evil?.stop(); });
+  after(async () => {
+    await gh?.stop();
+    await rp?.stop();
+    await evil?.stop();
+  });
 
-  test('sign-in, consent and logout clicked: each post carries Sec-Fetch-Site: same-origin and the page\'s Origin, and passes', async () => {
+  test("sign-in, consent and logout clicked: each post carries Sec-Fetch-Site: same-origin and the page's Origin, and passes", async () => {
     const ctx = await browser.newContext();
     try {
       ctx.setDefaultTimeout(10_000);
@@ -339,9 +417,17 @@ describe('forms in Chromium at http://localhost (a secure context: Fetch Metadat
       const posts: Array<{ path: string; site: string | undefined; origin: string | undefined }> = [];
       page.on('request', (r) => {
         if (r.method() !== 'POST') return;
-        void r.allHeaders().then((h) => posts.push({ path: new URL(r.url()).pathname.replace(/interaction\/.*/, 'interaction/:uid'), site: h['sec-fetch-site'], origin: h.origin }));
+        void r.allHeaders().then((h) =>
+          posts.push({
+            path: new URL(r.url()).pathname.replace(/interaction\/.*/, 'interaction/:uid'),
+            site: h['sec-fetch-site'],
+            origin: h.origin,
+          }),
+        );
       });
-      await page.goto(`${portal}/oidc/auth?${new URLSearchParams({ client_id: 'third', redirect_uri: callback, response_type: 'code', scope: 'openid', state: 'ls' }).toString()}`);
+      await page.goto(
+        `${portal}/oidc/auth?${new URLSearchParams({ client_id: 'third', redirect_uri: callback, response_type: 'code', scope: 'openid', state: 'ls' }).toString()}`,
+      );
       await page.locator('input[name="username"]').fill('alice');
       await page.locator('input[name="password"]').fill(PASSWORD);
       await page.locator('form button[type="submit"]').first().click();
@@ -358,16 +444,18 @@ describe('forms in Chromium at http://localhost (a secure context: Fetch Metadat
         { path: '/oidc/interaction/:uid', site: 'same-origin', origin: portal },
         { path: '/oidc/session/end/confirm', site: 'same-origin', origin: portal },
       ]);
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 
-  test('a page on another origin posting the sign-in form with the victim\'s token: Sec-Fetch-Site: cross-site, refused (403)', async () => {
+  test("a page on another origin posting the sign-in form with the victim's token: Sec-Fetch-Site: cross-site, refused (403)", async () => {
     const ctx = await browser.newContext();
     try {
       ctx.setDefaultTimeout(10_000);
       const page = await ctx.newPage();
       await page.goto(`${portal}/oauth2/sign_in`);
-      const token = await page.locator('input[name="csrf"]').getAttribute('value') ?? '';
+      const token = (await page.locator('input[name="csrf"]').getAttribute('value')) ?? '';
       const target = `${portal}/oauth2/sign_in`;
       evil.pages.set('/login-csrf', autoPost(target, { csrf: token, rd: '', username: 'alice', password: PASSWORD }));
       const answered = ctx.waitForEvent('response', (r) => r.url() === target && r.request().method() === 'POST');
@@ -377,7 +465,13 @@ describe('forms in Chromium at http://localhost (a secure context: Fetch Metadat
       const h = await res.request().allHeaders();
       assert.equal(h['sec-fetch-site'], 'cross-site');
       assert.equal(res.status(), 403);
-      assert.deepEqual((await ctx.cookies(portal)).map((c) => c.name).filter((n) => !n.endsWith('_csrf')), [], 'no session');
-    } finally { await ctx.close(); }
+      assert.deepEqual(
+        (await ctx.cookies(portal)).map((c) => c.name).filter((n) => !n.endsWith('_csrf')),
+        [],
+        'no session',
+      );
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -22,7 +22,12 @@ const PASSWORD = 'correct horse battery staple';
 const GATE_PATHS = new Set(['/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/ticket', '/oauth2/callback']);
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 for (const kind of ['nginx', 'caddy'] as const) {
@@ -45,28 +50,33 @@ for (const kind of ['nginx', 'caddy'] as const) {
       // ... and the app's log starts empty for the fuzz.
       s.app.seen.length = 0;
     });
-    after(async () => { await s?.stop(); });
+    after(async () => {
+      await s?.stop();
+    });
 
     test(`generated requests (${RUNS} runs): always answered, never a 5xx, the same Gatehouse, no allow without a session`, async () => {
       const pid = s.gh.pid;
       const statuses = new Map<number, number>();
       const hosts = [PORTAL_HOST, ...APP_HOSTS, `app.example.test:${s.port}`];
-      await fc.assert(fc.asyncProperty(requestArb({ cookieName, realCookie, hosts }), async (r) => {
-        const bytes = serialize(r);
-        const seen = s.app.seen.length;
-        const a = await exchange(s.port, bytes, 10_000, { halfClose: false });
-        statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
-        assert.ok(a.status !== 0 && a.status < 500, `${kind} answered ${a.status} for ${show(bytes)}`);
-        assert.ok(alive(pid), `gatehouse exited after ${show(bytes)}:\n${s.gh.logs().slice(-2000)}`);
-        // The gate's own sign-in paths pass forward auth on any host, and the shipped Caddyfile
-        // sends an app host's /oauth2/* to the app: those arrive anonymous (every identity header
-        // empty). Anything else reaching the app is an allow without a session.
-        for (const x of s.app.seen.slice(seen)) {
-          const path = x.url.split('?')[0] as string;
-          assert.ok(GATE_PATHS.has(path), `the app was reached by ${show(bytes)}: ${JSON.stringify(x)}`);
-          for (const [name, value] of x.headers) if (/^x-auth-request-/i.test(name)) assert.equal(value, '', `${name} reached the app`);
-        }
-      }), { seed: SEED, numRuns: RUNS });
+      await fc.assert(
+        fc.asyncProperty(requestArb({ cookieName, realCookie, hosts }), async (r) => {
+          const bytes = serialize(r);
+          const seen = s.app.seen.length;
+          const a = await exchange(s.port, bytes, 10_000, { halfClose: false });
+          statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+          assert.ok(a.status !== 0 && a.status < 500, `${kind} answered ${a.status} for ${show(bytes)}`);
+          assert.ok(alive(pid), `gatehouse exited after ${show(bytes)}:\n${s.gh.logs().slice(-2000)}`);
+          // The gate's own sign-in paths pass forward auth on any host, and the shipped Caddyfile
+          // sends an app host's /oauth2/* to the app: those arrive anonymous (every identity header
+          // empty). Anything else reaching the app is an allow without a session.
+          for (const x of s.app.seen.slice(seen)) {
+            const path = x.url.split('?')[0] as string;
+            assert.ok(GATE_PATHS.has(path), `the app was reached by ${show(bytes)}: ${JSON.stringify(x)}`);
+            for (const [name, value] of x.headers) if (/^x-auth-request-/i.test(name)) assert.equal(value, '', `${name} reached the app`);
+          }
+        }),
+        { seed: SEED, numRuns: RUNS },
+      );
       assert.doesNotMatch(s.gh.logs(), /fatal|uncaught/i);
       assert.equal((await request(`${s.gh.url}/healthz`)).status, 200);
       console.log(`# ${kind}: statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}`);

@@ -23,7 +23,9 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
     await addUser(s.gh, 'alice', PASSWORD, ['admins']);
     await addUser(s.gh, 'bob', PASSWORD, []);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   test('a browser without a session gets a 302 to the portal with the exact original URL', async () => {
     const original = app('/some/path?q=1&x=%2F');
@@ -33,7 +35,11 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
   });
 
   test('a form POST without a session gets a 303, so the portal is fetched with GET', async () => {
-    const res = await request(app('/form'), { method: 'POST', headers: { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+    const res = await request(app('/form'), {
+      method: 'POST',
+      headers: { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'a=1',
+    });
     assert.equal(res.status, 303);
     assert.equal(res.headers.location, `${s.portal}/oauth2/start?rd=${encodeURIComponent(app('/form'))}`);
   });
@@ -61,11 +67,14 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
     assert.equal(res.status, 200);
     const seen = lastSeen('/adsb/feed.json')!;
     for (const h of ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups']) {
-      assert.ok(headerValues(seen, h).every((v) => v === ''), `${h}: ${JSON.stringify(headerValues(seen, h))}`);
+      assert.ok(
+        headerValues(seen, h).every((v) => v === ''),
+        `${h}: ${JSON.stringify(headerValues(seen, h))}`,
+      );
     }
   });
 
-  test('(h) a signed-in user outside the group gets the gate\'s 403 page', async () => {
+  test("(h) a signed-in user outside the group gets the gate's 403 page", async () => {
     const { jar } = await signIn(s.portal, 'bob', PASSWORD, app('/'));
     const res = await request(app('/admin'), { headers: { Accept: 'text/html', Cookie: jar.header(app('/'))! } });
     assert.equal(res.status, 403);
@@ -78,7 +87,10 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
     const { res, hops, url } = await browse(jar, target, { headers: { Accept: 'text/html' } });
     assert.equal(res.status, 200, JSON.stringify(hops));
     assert.equal(url, target);
-    assert.deepEqual(hops.map((h) => new URL(h.url).pathname), ['/x', '/oauth2/start', '/oauth2/ticket', '/x']);
+    assert.deepEqual(
+      hops.map((h) => new URL(h.url).pathname),
+      ['/x', '/oauth2/start', '/oauth2/ticket', '/x'],
+    );
     assert.deepEqual(headerValues(lastSeen('/x?y=1')!, 'X-Auth-Request-User'), ['alice']);
   });
 
@@ -88,9 +100,17 @@ describe('Gatehouse behind Caddy (docs/proxies/caddy)', () => {
     const c1 = jar.header(app('/'))!;
     const c2 = jar.header(app2('/'))!;
     assert.equal((await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } })).status, 200);
-    const out = await request(`${s.portal}/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`, { headers: { Cookie: jar.header(`${s.portal}/`)!, Accept: 'text/html' } });
+    const out = await request(`${s.portal}/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`, {
+      headers: { Cookie: jar.header(`${s.portal}/`)!, Accept: 'text/html' },
+    });
     assert.equal(out.status, 302);
-    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the old cookie' });
-    await until(async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses its cookie' });
+    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), {
+      timeoutMs: 1000,
+      what: 'example.test refuses the old cookie',
+    });
+    await until(
+      async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal),
+      { timeoutMs: 1000, what: 'other.test refuses its cookie' },
+    );
   });
 });

@@ -25,22 +25,35 @@ import { type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 const PASSWORD = 'correct horse battery staple';
 const PORTAL = 'auth.example.test';
 
-interface Shipped { authHeaders: Record<string, string>; cleanHeaders: Record<string, string>; responseHeaders: string[] }
+interface Shipped {
+  authHeaders: Record<string, string>;
+  cleanHeaders: Record<string, string>;
+  responseHeaders: string[];
+}
 
 async function readShipped(): Promise<Shipped> {
-  const docs = parseAllDocuments(await readDoc('ingress-nginx/ingress.yaml')).map((d) => d.toJS() as {
-    kind: string; metadata: { name: string; namespace: string; annotations?: Record<string, string> }; data?: Record<string, string>;
-  });
+  const docs = parseAllDocuments(await readDoc('ingress-nginx/ingress.yaml')).map(
+    (d) =>
+      d.toJS() as {
+        kind: string;
+        metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+        data?: Record<string, string>;
+      },
+  );
   const ingress = docs.find((d) => d.kind === 'Ingress' && d.metadata.annotations?.['nginx.ingress.kubernetes.io/auth-url'] !== undefined);
   assert.ok(ingress, 'an Ingress with auth-url');
   const a = ingress.metadata.annotations!;
   const ref = a['nginx.ingress.kubernetes.io/auth-proxy-set-headers'];
-  const cm = (nsName: string | undefined) => docs.find((d) => d.kind === 'ConfigMap' && `${d.metadata.namespace}/${d.metadata.name}` === nsName)?.data ?? {};
+  const cm = (nsName: string | undefined) =>
+    docs.find((d) => d.kind === 'ConfigMap' && `${d.metadata.namespace}/${d.metadata.name}` === nsName)?.data ?? {};
   return {
     authHeaders: cm(ref),
     // Named by the controller's own ConfigMap (proxy-set-headers), as the file's comment says.
     cleanHeaders: cm('ingress-nginx/gatehouse-clean-headers'),
-    responseHeaders: (a['nginx.ingress.kubernetes.io/auth-response-headers'] ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
+    responseHeaders: (a['nginx.ingress.kubernetes.io/auth-response-headers'] ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== ''),
   };
 }
 
@@ -64,7 +77,9 @@ server {
         proxy_set_header            X-Auth-Request-Redirect $request_uri;
         proxy_http_version          1.1;
         proxy_pass_request_headers  on;
-${Object.entries(s.authHeaders).map(([k, v]) => `        proxy_set_header ${k} ${q(v)};`).join('\n')}
+${Object.entries(s.authHeaders)
+  .map(([k, v]) => `        proxy_set_header ${k} ${q(v)};`)
+  .join('\n')}
         proxy_pass http://${gate}/oauth2/auth;
     }
 
@@ -85,7 +100,9 @@ ${s.responseHeaders.map((h, i) => `        auth_request_set $authHeader${i} $ups
         proxy_set_header X-Scheme               $scheme;
         proxy_set_header X-Original-Forwarded-For $http_x_forwarded_for;
         proxy_set_header Proxy                  "";
-${Object.entries(s.cleanHeaders).map(([k, v]) => `        proxy_set_header ${k} ${q(v)};`).join('\n')}
+${Object.entries(s.cleanHeaders)
+  .map(([k, v]) => `        proxy_set_header ${k} ${q(v)};`)
+  .join('\n')}
         proxy_pass http://${app};
     }
 
@@ -101,7 +118,9 @@ function raw(port: number, head: string[]): Promise<{ status: number; body: stri
     const sock = net.connect(port, '127.0.0.1');
     let data = '';
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { data += d; });
+    sock.on('data', (d: string) => {
+      data += d;
+    });
     sock.on('error', reject);
     sock.on('close', () => resolve({ status: Number(data.split(' ')[1] ?? 0), body: data.split('\r\n\r\n')[1] ?? '' }));
     sock.write(`${head.join('\r\n')}\r\n\r\n`);
@@ -123,8 +142,8 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
       `server { listen ${listen} default_server; server_name _; return 404; }`,
       serverBlock(listen, `127.0.0.1:${gh.port}`, app.address, 'app.example.test', s),
       serverBlock(listen, `127.0.0.1:${gh.port}`, app.address, 'pub.example.test', s),
-      `server { listen ${listen}; server_name ${PORTAL}; location / { proxy_pass http://127.0.0.1:${gh.port}; proxy_set_header Host $http_host;`
-        + ' proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $remote_addr; } }',
+      `server { listen ${listen}; server_name ${PORTAL}; location / { proxy_pass http://127.0.0.1:${gh.port}; proxy_set_header Host $http_host;` +
+        ' proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-For $remote_addr; } }',
     ].join('\n');
     const p = await startNginx(conf, { port: listen });
     proxies.push(p);
@@ -134,30 +153,41 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
   before(async () => {
     port = await freePort();
     app = await startWhoami();
-    gh = await startGatehouse(gateConfig({
-      publicUrl: `http://${PORTAL}:${port}`,
-      trustedProxies: '[{ cidr: 127.0.0.0/8, kind: nginx }]',
-      apps: [
-        '  - { name: public-api, hosts: [app.example.test], paths: [/adsb/*], public: true }',
-        '  - { name: pub, hosts: [pub.example.test], public: true }',
-        '  - { name: app, hosts: [app.example.test], allow: { groups: [admins] } }',
-      ].join('\n'),
-    }));
+    gh = await startGatehouse(
+      gateConfig({
+        publicUrl: `http://${PORTAL}:${port}`,
+        trustedProxies: '[{ cidr: 127.0.0.0/8, kind: nginx }]',
+        apps: [
+          '  - { name: public-api, hosts: [app.example.test], paths: [/adsb/*], public: true }',
+          '  - { name: pub, hosts: [pub.example.test], public: true }',
+          '  - { name: app, hosts: [app.example.test], allow: { groups: [admins] } }',
+        ].join('\n'),
+      }),
+    );
     shipped = await readShipped();
     await startIngress(shipped, port);
     await addUser(gh, 'bob', PASSWORD, []);
     const { jar } = await signIn(`http://${PORTAL}:${port}`, 'bob', PASSWORD, url('app.example.test', '/'));
     bobCookie = jar.header(url('app.example.test', '/'))!;
   });
-  after(async () => { for (const p of proxies) await p.stop(); await gh?.stop(); await app?.stop(); });
+  after(async () => {
+    for (const p of proxies) await p.stop();
+    await gh?.stop();
+    await app?.stop();
+  });
 
   test('the shipped file sends X-Forwarded-Host $host beside X-Original-URL and clears the other headers', () => {
     assert.equal(shipped.authHeaders['X-Forwarded-Host'], '$host');
     for (const h of ['X-Forwarded-Uri', 'X-Forwarded-Method', 'Forwarded']) assert.equal(shipped.authHeaders[h], '', h);
-    assert.deepEqual(shipped.responseHeaders, ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username']);
+    assert.deepEqual(shipped.responseHeaders, [
+      'X-Auth-Request-User',
+      'X-Auth-Request-Email',
+      'X-Auth-Request-Groups',
+      'X-Auth-Request-Preferred-Username',
+    ]);
   });
 
-  test('ingress-nginx\'s own combination works: anonymous 302, bob 403, a public path 200 — also behind a TLS balancer\'s X-Forwarded-Proto', async () => {
+  test("ingress-nginx's own combination works: anonymous 302, bob 403, a public path 200 — also behind a TLS balancer's X-Forwarded-Proto", async () => {
     for (const extra of [{}, { 'X-Forwarded-Proto': 'https' }] as Array<Record<string, string>>) {
       const anon = await request(url('app.example.test', '/private/x'), { headers: { Accept: 'text/html', ...extra } });
       assert.equal(anon.status, 302);
@@ -166,8 +196,12 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
     }
   });
 
-  test('an absolute-form request line naming the protected host with a public Host is refused; without the ConfigMap\'s X-Forwarded-Host it got in', async () => {
-    const attack = (p: number) => [`GET http://app.example.test:${p}/private/x HTTP/1.1`, `Host: pub.example.test:${p}`, 'Connection: close'];
+  test("an absolute-form request line naming the protected host with a public Host is refused; without the ConfigMap's X-Forwarded-Host it got in", async () => {
+    const attack = (p: number) => [
+      `GET http://app.example.test:${p}/private/x HTTP/1.1`,
+      `Host: pub.example.test:${p}`,
+      'Connection: close',
+    ];
     const n = app.seen.length;
     const r = await raw(port, attack(port));
     assert.equal(r.status, 403, 'the gate refuses the disagreement with 403, which nginx relays');
@@ -189,18 +223,30 @@ describe('Gatehouse behind ingress-nginx as docs/proxies/ingress-nginx/ingress.y
       for (const cookie of [undefined, bobCookie]) {
         const run = async (extra: Array<[string, string]>) => {
           const n = app.seen.length;
-          const res = await request(target, { headers: [['Accept', 'text/html'], ...(cookie ? [['Cookie', cookie] as [string, string]] : []), ...extra] });
+          const res = await request(target, {
+            headers: [['Accept', 'text/html'], ...(cookie ? [['Cookie', cookie] as [string, string]] : []), ...extra],
+          });
           tried++;
           const seen: SeenRequest | undefined = app.seen.length > n ? app.seen.at(-1) : undefined;
           // X-Original-Forwarded-For is the controller's own copy of the client's X-Forwarded-For, by design.
-          const leaked = (seen?.headers ?? []).filter(([k, v]) => !/^x-original-forwarded-for$/i.test(k)
-            && (carriesSpoof(v) || /^(x[-_]original[-_](url|method|uri)|forwarded)$/i.test(k)));
+          const leaked = (seen?.headers ?? []).filter(
+            ([k, v]) =>
+              !/^x-original-forwarded-for$/i.test(k) && (carriesSpoof(v) || /^(x[-_]original[-_](url|method|uri)|forwarded)$/i.test(k)),
+          );
           assert.deepEqual(leaked, [], `${target}: reached the app`);
           // X-Forwarded-Proto from a client is a balancer's to the gate (not compared): same decision.
-          return `${res.status} ${seen === undefined ? '-' : seen.headers.filter(([k]) => /^x-auth-request-user$/i.test(k)).map(([, v]) => v).join()}`;
+          return `${res.status} ${
+            seen === undefined
+              ? '-'
+              : seen.headers
+                  .filter(([k]) => /^x-auth-request-user$/i.test(k))
+                  .map(([, v]) => v)
+                  .join()
+          }`;
         };
         const expected = await run([]);
-        for (const name of names) assert.equal(await run([[name, spoofValue(name, port)]]), expected, `${target} ${cookie ? 'bob' : 'anonymous'}: ${name}`);
+        for (const name of names)
+          assert.equal(await run([[name, spoofValue(name, port)]]), expected, `${target} ${cookie ? 'bob' : 'anonymous'}: ${name}`);
         assert.equal(await run(names.map((n): [string, string] => [n, spoofValue(n, port)])), expected, `${target}: all at once`);
       }
     }

@@ -29,12 +29,14 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     await addUser(s.gh, 'bob', PASSWORD, []);
     await addUser(s.gh, 'carol', PASSWORD, ['admins']);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   describe('the auth endpoint, called the way nginx calls it', () => {
     const direct = (headers: Record<string, string>) => request(`${s.gh.url}/oauth2/auth`, { headers });
 
-    test('not signed in, a browser: 401 with Location to the portal\'s start carrying the original URL', async () => {
+    test("not signed in, a browser: 401 with Location to the portal's start carrying the original URL", async () => {
       const original = app('/some/path?q=1&x=%2F');
       const res = await direct({ 'X-Original-URL': original, 'X-Original-Method': 'GET', Accept: 'text/html' });
       assert.equal(res.status, 401);
@@ -113,7 +115,8 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     const res = await request(app('/adsb/feed.json?since=1'), { headers: { Accept: 'application/json' } });
     assert.equal(res.status, 200);
     const seen = lastSeen(s, '/adsb/feed.json?since=1')!;
-    for (const h of ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups']) assert.deepEqual(headerValues(seen, h), [], h);
+    for (const h of ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups'])
+      assert.deepEqual(headerValues(seen, h), [], h);
     const api = await request(s.url('api.example.test', '/adsb/feed.json'), { headers: { Accept: 'application/json' } });
     assert.equal(api.status, 200);
     // "/adsb/*" is one segment; and the rule is matched on the normalized path only.
@@ -140,15 +143,23 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     const { res, hops, url } = await browse(jar, target, { headers: { Accept: 'text/html' } });
     assert.equal(res.status, 200, JSON.stringify(hops));
     assert.equal(url, target);
-    assert.deepEqual(hops.map((h) => new URL(h.url).pathname), ['/x', '/oauth2/start', '/oauth2/ticket', '/x']);
+    assert.deepEqual(
+      hops.map((h) => new URL(h.url).pathname),
+      ['/x', '/oauth2/start', '/oauth2/ticket', '/x'],
+    );
     assert.deepEqual(headerValues(lastSeen(s, '/x?y=1&z=%2F')!, 'X-Auth-Request-User'), ['alice']);
     // The ticket set a cookie on the other registrable domain itself.
-    assert.ok(jar.cookies.some((c) => c.domain === 'other.test' || c.domain === 'app2.other.test'), JSON.stringify(jar.cookies.map((c) => c.domain)));
+    assert.ok(
+      jar.cookies.some((c) => c.domain === 'other.test' || c.domain === 'app2.other.test'),
+      JSON.stringify(jar.cookies.map((c) => c.domain)),
+    );
   });
 
   test('a ticket works once', async () => {
     const { jar } = await signIn(s.portal, 'alice', PASSWORD, app('/'));
-    const first = await request(`${s.portal}/oauth2/start?rd=${encodeURIComponent(app2('/once'))}`, { headers: { Cookie: jar.header(s.portal + '/')!, Accept: 'text/html' } });
+    const first = await request(`${s.portal}/oauth2/start?rd=${encodeURIComponent(app2('/once'))}`, {
+      headers: { Cookie: jar.header(s.portal + '/')!, Accept: 'text/html' },
+    });
     assert.equal(first.status, 302);
     const ticketUrl = first.headers.location!;
     assert.equal(new URL(ticketUrl).pathname, '/oauth2/ticket');
@@ -165,13 +176,22 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     await browse(jar, app2('/'), { headers: { Accept: 'text/html' } });
     const c1 = jar.header(app('/'))!;
     const c2 = jar.header(app2('/'))!;
-    for (const [u, c] of [[app('/f'), c1], [app2('/f'), c2]] as const) {
+    for (const [u, c] of [
+      [app('/f'), c1],
+      [app2('/f'), c2],
+    ] as const) {
       assert.equal((await request(u, { headers: { Cookie: c, Accept: 'application/json' } })).status, 200, u);
     }
     const out = await request(app(`/oauth2/sign_out?rd=${encodeURIComponent(app('/'))}`), { headers: { Cookie: c1, Accept: 'text/html' } });
     assert.equal(out.status, 302);
-    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the old cookie' });
-    await until(async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses its cookie' });
+    await until(async () => refusedAnonymous(await request(app('/f'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), {
+      timeoutMs: 1000,
+      what: 'example.test refuses the old cookie',
+    });
+    await until(
+      async () => refusedAnonymous(await request(app2('/f'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal),
+      { timeoutMs: 1000, what: 'other.test refuses its cookie' },
+    );
   });
 
   test('(f) `gatehouse session revoke <id>` from another process is refused on every domain within 1 s', async () => {
@@ -183,12 +203,21 @@ describe('Gatehouse behind nginx (docs/proxies/nginx)', () => {
     assert.equal((await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } })).status, 200);
     const list = await s.gh.run(['session', 'list', '--user', fresh]);
     assert.equal(list.code, 0, list.stderr);
-    const ids = list.stdout.trim().split('\n').map((l) => l.split('\t')[0]!);
+    const ids = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[0]!);
     assert.equal(ids.length, 1, list.stdout);
     const rev = await s.gh.run(['session', 'revoke', ids[0]!]);
     assert.equal(rev.code, 0, rev.stderr);
-    await until(async () => refusedAnonymous(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'example.test refuses the revoked session' });
-    await until(async () => refusedAnonymous(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal), { timeoutMs: 1000, what: 'other.test refuses the revoked session' });
+    await until(async () => refusedAnonymous(await request(app('/r'), { headers: { Cookie: c1, Accept: 'application/json' } }), s.portal), {
+      timeoutMs: 1000,
+      what: 'example.test refuses the revoked session',
+    });
+    await until(
+      async () => refusedAnonymous(await request(app2('/r'), { headers: { Cookie: c2, Accept: 'application/json' } }), s.portal),
+      { timeoutMs: 1000, what: 'other.test refuses the revoked session' },
+    );
   });
 
   describe('(g) throttling per account', () => {

@@ -29,8 +29,21 @@ import { type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 const PASSWORD = 'correct horse battery staple';
 const PORTAL_HOST = 'auth.example.test';
 const HOP = ['Connection', 'Keep-Alive', 'Proxy-Authenticate', 'Proxy-Authorization', 'Te', 'Trailer', 'Transfer-Encoding', 'Upgrade'];
-const MANAGED = new Set(['X-Forwarded-Proto', 'X-Forwarded-Scheme', 'X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Port', 'X-Forwarded-Server',
-  'X-Forwarded-Uri', 'X-Forwarded-Method', 'X-Forwarded-Prefix', 'X-Forwarded-Tls-Client-Cert', 'X-Forwarded-Tls-Client-Cert-Info', 'X-Scheme', 'X-Real-Ip']);
+const MANAGED = new Set([
+  'X-Forwarded-Proto',
+  'X-Forwarded-Scheme',
+  'X-Forwarded-For',
+  'X-Forwarded-Host',
+  'X-Forwarded-Port',
+  'X-Forwarded-Server',
+  'X-Forwarded-Uri',
+  'X-Forwarded-Method',
+  'X-Forwarded-Prefix',
+  'X-Forwarded-Tls-Client-Cert',
+  'X-Forwarded-Tls-Client-Cert-Info',
+  'X-Scheme',
+  'X-Real-Ip',
+]);
 
 /** Go's textproto.CanonicalMIMEHeaderKey: upper-case the first letter and each one after "-". */
 function canonical(name: string): string {
@@ -46,7 +59,9 @@ function canonical(name: string): string {
 
 type Header = Map<string, string[]>;
 const get = (h: Header, k: string) => h.get(canonical(k))?.[0] ?? '';
-const set = (h: Header, k: string, v: string) => { h.set(canonical(k), [v]); };
+const set = (h: Header, k: string, v: string) => {
+  h.set(canonical(k), [v]);
+};
 
 interface TraefikSettings {
   trustForwardHeader: boolean;
@@ -58,18 +73,33 @@ interface TraefikSettings {
 
 /** The ForwardAuth and portal settings from docs/proxies/traefik/middleware.yaml, and that the routes use them. */
 async function readShipped(): Promise<TraefikSettings> {
-  const docs = parseAllDocuments(await readDoc('traefik/middleware.yaml')).map((d) => d.toJS() as {
-    kind: string; metadata: { name: string }; spec: Record<string, unknown> & { routes?: Array<{ match: string; middlewares?: Array<{ name: string }> }> };
-  });
+  const docs = parseAllDocuments(await readDoc('traefik/middleware.yaml')).map(
+    (d) =>
+      d.toJS() as {
+        kind: string;
+        metadata: { name: string };
+        spec: Record<string, unknown> & { routes?: Array<{ match: string; middlewares?: Array<{ name: string }> }> };
+      },
+  );
   const fa = docs.find((d) => d.kind === 'Middleware' && d.spec.forwardAuth !== undefined);
   assert.ok(fa, 'a ForwardAuth middleware');
   const f = fa.spec.forwardAuth as Record<string, unknown>;
-  const portalRoute = docs.find((d) => d.kind === 'IngressRoute' && (d.spec.routes ?? []).some((r) => r.match.includes('auth.example.org')));
+  const portalRoute = docs.find(
+    (d) => d.kind === 'IngressRoute' && (d.spec.routes ?? []).some((r) => r.match.includes('auth.example.org')),
+  );
   const appRoute = docs.find((d) => d.kind === 'IngressRoute' && d !== portalRoute);
-  assert.ok(appRoute?.spec.routes?.[0]?.middlewares?.some((m) => m.name === fa.metadata.name), 'the app route uses the ForwardAuth middleware');
-  const portalMw = portalRoute?.spec.routes?.[0]?.middlewares?.map((m) => docs.find((d) => d.kind === 'Middleware' && d.metadata.name === m.name)) ?? [];
+  assert.ok(
+    appRoute?.spec.routes?.[0]?.middlewares?.some((m) => m.name === fa.metadata.name),
+    'the app route uses the ForwardAuth middleware',
+  );
+  const portalMw =
+    portalRoute?.spec.routes?.[0]?.middlewares?.map((m) => docs.find((d) => d.kind === 'Middleware' && d.metadata.name === m.name)) ?? [];
   const portalRequestHeaders: Record<string, string> = {};
-  for (const m of portalMw) Object.assign(portalRequestHeaders, (m?.spec.headers as { customRequestHeaders?: Record<string, string> } | undefined)?.customRequestHeaders ?? {});
+  for (const m of portalMw)
+    Object.assign(
+      portalRequestHeaders,
+      (m?.spec.headers as { customRequestHeaders?: Record<string, string> } | undefined)?.customRequestHeaders ?? {},
+    );
   // Go's regexp: "(?i)" flags at the front; the rest of this pattern reads the same in JavaScript.
   const rx = typeof f.authResponseHeadersRegex === 'string' ? f.authResponseHeadersRegex : undefined;
   return {
@@ -81,7 +111,13 @@ async function readShipped(): Promise<TraefikSettings> {
   };
 }
 
-function send(target: string, method: string, path: string, h: Header, body: Buffer | undefined): Promise<{ status: number; headers: Header; body: Buffer }> {
+function send(
+  target: string,
+  method: string,
+  path: string,
+  h: Header,
+  body: Buffer | undefined,
+): Promise<{ status: number; headers: Header; body: Buffer }> {
   const u = new URL(target);
   const flat: string[] = [];
   for (const [k, vs] of h) for (const v of vs) flat.push(k, v);
@@ -104,7 +140,12 @@ function send(target: string, method: string, path: string, h: Header, body: Buf
 }
 
 /** The stand-in: one entry point on `port`, the portal router and one ForwardAuth-protected router for every other host. */
-async function startTraefikStandIn(port: number, s: TraefikSettings, gate: string, app: string): Promise<{ authRequests: Header[]; stop(): Promise<void> }> {
+async function startTraefikStandIn(
+  port: number,
+  s: TraefikSettings,
+  gate: string,
+  app: string,
+): Promise<{ authRequests: Header[]; stop(): Promise<void> }> {
   const authRequests: Header[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -142,7 +183,9 @@ async function startTraefikStandIn(port: number, s: TraefikSettings, gate: strin
           res.end(r.body);
         };
         if (host.split(':')[0] === PORTAL_HOST) {
-          for (const [k, v] of Object.entries(s.portalRequestHeaders)) if (v === '') h.delete(canonical(k)); else set(h, k, v);
+          for (const [k, v] of Object.entries(s.portalRequestHeaders))
+            if (v === '') h.delete(canonical(k));
+            else set(h, k, v);
           await forward(gate);
           return;
         }
@@ -150,23 +193,33 @@ async function startTraefikStandIn(port: number, s: TraefikSettings, gate: strin
         let a: Header = new Map(h);
         if (s.authRequestHeaders.length > 0) {
           const kept: Header = new Map();
-          for (const n of s.authRequestHeaders) { const v = a.get(canonical(n)); if (v !== undefined) kept.set(canonical(n), v); }
+          for (const n of s.authRequestHeaders) {
+            const v = a.get(canonical(n));
+            if (v !== undefined) kept.set(canonical(n), v);
+          }
           a = kept;
         }
         const prior = h.get('X-Forwarded-For');
         set(a, 'X-Forwarded-For', s.trustForwardHeader && prior !== undefined ? `${prior.join(', ')}, ${clientIp}` : clientIp);
-        set(a, 'X-Forwarded-Method', s.trustForwardHeader && get(h, 'X-Forwarded-Method') !== '' ? get(h, 'X-Forwarded-Method') : req.method ?? 'GET');
+        set(
+          a,
+          'X-Forwarded-Method',
+          s.trustForwardHeader && get(h, 'X-Forwarded-Method') !== '' ? get(h, 'X-Forwarded-Method') : (req.method ?? 'GET'),
+        );
         set(a, 'X-Forwarded-Proto', s.trustForwardHeader && get(h, 'X-Forwarded-Proto') !== '' ? get(h, 'X-Forwarded-Proto') : 'http');
         if (s.trustForwardHeader && get(h, 'X-Forwarded-Port') !== '') set(a, 'X-Forwarded-Port', get(h, 'X-Forwarded-Port'));
         set(a, 'X-Forwarded-Host', s.trustForwardHeader && get(h, 'X-Forwarded-Host') !== '' ? get(h, 'X-Forwarded-Host') : host);
-        set(a, 'X-Forwarded-Uri', s.trustForwardHeader && get(h, 'X-Forwarded-Uri') !== '' ? get(h, 'X-Forwarded-Uri') : req.url ?? '/');
+        set(a, 'X-Forwarded-Uri', s.trustForwardHeader && get(h, 'X-Forwarded-Uri') !== '' ? get(h, 'X-Forwarded-Uri') : (req.url ?? '/'));
         const g = new URL(gate);
         a.set('Host', [g.host]);
         set(a, 'User-Agent', 'Go-http-client/1.1');
         authRequests.push(a);
         const auth = await send(gate, 'GET', '/oauth2/auth', a, undefined);
         // 3. The answer.
-        if (auth.status < 200 || auth.status >= 300) { reply(auth); return; }
+        if (auth.status < 200 || auth.status >= 300) {
+          reply(auth);
+          return;
+        }
         for (const n of s.authResponseHeaders) {
           h.delete(canonical(n));
           const v = auth.headers.get(canonical(n));
@@ -178,19 +231,32 @@ async function startTraefikStandIn(port: number, s: TraefikSettings, gate: strin
         }
         // 4. On to the service.
         await forward(app);
-      })().catch((err: unknown) => { res.writeHead(502); res.end(String(err)); });
+      })().catch((err: unknown) => {
+        res.writeHead(502);
+        res.end(String(err));
+      });
     });
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { authRequests, stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    authRequests,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 function verdict(res: HttpResponse, seen: SeenRequest | undefined): string {
-  const user = seen?.headers.filter(([k]) => k.toLowerCase() === 'x-auth-request-user').map(([, v]) => v).join(',');
+  const user = seen?.headers
+    .filter(([k]) => k.toLowerCase() === 'x-auth-request-user')
+    .map(([, v]) => v)
+    .join(',');
   return `${res.status} ${res.headers.location ?? ''} ${seen === undefined ? 'app:-' : `app:${seen.url} user:${user}`}`;
 }
 
-describe('Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets it (stand-in from Traefik\'s source)', () => {
+describe("Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets it (stand-in from Traefik's source)", () => {
   let port = 0;
   let gh: GatehouseProcess;
   let app: Whoami;
@@ -209,7 +275,11 @@ describe('Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets 
     const { jar } = await signIn(portal(), 'bob', PASSWORD, url('app.example.test', '/'));
     bobCookie = jar.header(url('app.example.test', '/'))!;
   });
-  after(async () => { await traefik?.stop(); await gh?.stop(); await app?.stop(); });
+  after(async () => {
+    await traefik?.stop();
+    await gh?.stop();
+    await app?.stop();
+  });
 
   test('the shipped settings: client headers filtered, X-Forwarded-* from the request itself, identity by regex', async () => {
     const s = await readShipped();
@@ -223,9 +293,21 @@ describe('Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets 
     assert.equal(anon.status, 302);
     assert.equal(anon.headers.location, `${portal()}/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/private/x?q=1'))}`);
     const a = traefik.authRequests.at(-1)!;
-    assert.deepEqual([...a.keys()].sort(), ['Accept', 'Host', 'User-Agent', 'X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Method', 'X-Forwarded-Proto', 'X-Forwarded-Uri']);
+    assert.deepEqual([...a.keys()].sort(), [
+      'Accept',
+      'Host',
+      'User-Agent',
+      'X-Forwarded-For',
+      'X-Forwarded-Host',
+      'X-Forwarded-Method',
+      'X-Forwarded-Proto',
+      'X-Forwarded-Uri',
+    ]);
     assert.equal(get(a, 'X-Forwarded-Uri'), '/private/x?q=1');
-    assert.equal((await request(url('app.example.test', '/private/x'), { headers: { Accept: 'text/html', Cookie: bobCookie } })).status, 403);
+    assert.equal(
+      (await request(url('app.example.test', '/private/x'), { headers: { Accept: 'text/html', Cookie: bobCookie } })).status,
+      403,
+    );
     const pub = await request(url('app.example.test', '/adsb/x'), { headers: { Cookie: bobCookie } });
     assert.equal(pub.status, 200);
   });
@@ -233,24 +315,40 @@ describe('Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets 
   test('client copies of every gate and identity header, in every spelling: same decision, nothing reaches the app', async () => {
     const names = [...GATE_HEADERS, ...IDENTITY_HEADERS].flatMap(spellings);
     let tried = 0;
-    const targets = [url('app.example.test', '/private/x?q=1'), url('app.example.test', '/adsb/feed'), `${portal()}/oauth2/sign_in?rd=${encodeURIComponent(url('app.example.test', '/'))}`,
-      url('app.example.test', `/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/private'))}`)];
+    const targets = [
+      url('app.example.test', '/private/x?q=1'),
+      url('app.example.test', '/adsb/feed'),
+      `${portal()}/oauth2/sign_in?rd=${encodeURIComponent(url('app.example.test', '/'))}`,
+      url('app.example.test', `/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/private'))}`),
+    ];
     for (const target of targets) {
       for (const cookie of [undefined, bobCookie]) {
-        const base: Array<[string, string]> = [['Accept', 'text/html'], ...(cookie !== undefined ? [['Cookie', cookie] as [string, string]] : [])];
+        const base: Array<[string, string]> = [
+          ['Accept', 'text/html'],
+          ...(cookie !== undefined ? [['Cookie', cookie] as [string, string]] : []),
+        ];
         const run = async (extra: Array<[string, string]>, what: string) => {
           const n = app.seen.length;
           const res = await request(target, { headers: [...base, ...extra] });
           tried++;
           const seen = app.seen.length > n ? app.seen.at(-1) : undefined;
-          const leaked = (seen?.headers ?? []).filter(([k, v]) => carriesSpoof(v)
-            || /^(x[-_]original[-_]|forwarded$|x[-_]forwarded[-_](uri|method|prefix)$)/i.test(k));
+          const leaked = (seen?.headers ?? []).filter(
+            ([k, v]) => carriesSpoof(v) || /^(x[-_]original[-_]|forwarded$|x[-_]forwarded[-_](uri|method|prefix)$)/i.test(k),
+          );
           assert.deepEqual(leaked, [], `${target} ${what}: reached the app`);
           return verdict(res, seen);
         };
         const expected = await run([], 'no spoof');
-        for (const name of names) assert.equal(await run([[name, spoofValue(name, port)]], name), expected, `${target}, ${cookie ? 'bob' : 'anonymous'}: ${name}`);
-        assert.equal(await run(names.map((n): [string, string] => [n, spoofValue(n, port)]), 'all'), expected, `${target}: all at once`);
+        for (const name of names)
+          assert.equal(await run([[name, spoofValue(name, port)]], name), expected, `${target}, ${cookie ? 'bob' : 'anonymous'}: ${name}`);
+        assert.equal(
+          await run(
+            names.map((n): [string, string] => [n, spoofValue(n, port)]),
+            'all',
+          ),
+          expected,
+          `${target}: all at once`,
+        );
       }
     }
     console.log(`traefik (stand-in): ${tried} spoofed requests tried`);
@@ -260,7 +358,9 @@ describe('Gatehouse behind Traefik as docs/proxies/traefik/middleware.yaml sets 
     for (const spoof of [url('api.example.test', '/adsb/x'), `${portal()}/oauth2/start`, url('app.example.test', '/oauth2/start')]) {
       for (const cookie of [undefined, bobCookie]) {
         const n = app.seen.length;
-        const res = await request(url('app.example.test', '/private/x'), { headers: { 'X-Original-URL': spoof, Accept: 'text/html', ...(cookie ? { Cookie: cookie } : {}) } });
+        const res = await request(url('app.example.test', '/private/x'), {
+          headers: { 'X-Original-URL': spoof, Accept: 'text/html', ...(cookie ? { Cookie: cookie } : {}) },
+        });
         assert.equal(app.seen.length, n, `${spoof}: reached the app (${res.status})`);
         assert.equal(res.status, cookie ? 403 : 302, spoof);
       }

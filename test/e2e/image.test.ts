@@ -25,15 +25,28 @@ const exec = promisify(execFile);
 const IMAGE = `localhost/gatehouse:e2e-${process.pid}`;
 const bh = (...args: string[]) => exec('buildah', ['--storage-driver', 'vfs', ...args], { maxBuffer: 64 << 20 });
 
-interface ImageConfig { User: string; Entrypoint: string[]; Cmd: string[]; Env: string[]; Volumes: Record<string, object>; WorkingDir: string; Labels: Record<string, string>; ExposedPorts: Record<string, object> }
+interface ImageConfig {
+  User: string;
+  Entrypoint: string[];
+  Cmd: string[];
+  Env: string[];
+  Volumes: Record<string, object>;
+  WorkingDir: string;
+  Labels: Record<string, string>;
+  ExposedPorts: Record<string, object>;
+}
 
 /** Every descendant of a process, from /proc (children lists of each task). */
 async function descendants(pid: number): Promise<number[]> {
   const out: number[] = [];
   const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
   for (const t of tasks) {
-    const kids = (await readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
-    for (const k of kids) out.push(k, ...await descendants(k));
+    const kids = (await readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => ''))
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+    for (const k of kids) out.push(k, ...(await descendants(k)));
   }
   return out;
 }
@@ -85,17 +98,52 @@ describe('the OCI image, built here from scratch and run read-only', () => {
     await exec('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=755', 'tmpfs', join(rootfs, 'run')]);
     mounted.push(join(rootfs, 'run'));
 
-    child = spawn('buildah', ['--storage-driver', 'vfs', 'run', '--isolation', 'chroot', '--network', 'host',
-      '-v', `${dataDir}:/data`, '-v', `${join(dir, 'config')}:/etc/gatehouse:ro`, '--mount', 'type=tmpfs,destination=/tmp',
-      ctr, '--', ...config.Entrypoint, ...config.Cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child = spawn(
+      'buildah',
+      [
+        '--storage-driver',
+        'vfs',
+        'run',
+        '--isolation',
+        'chroot',
+        '--network',
+        'host',
+        '-v',
+        `${dataDir}:/data`,
+        '-v',
+        `${join(dir, 'config')}:/etc/gatehouse:ro`,
+        '--mount',
+        'type=tmpfs,destination=/tmp',
+        ctr,
+        '--',
+        ...config.Entrypoint,
+        ...config.Cmd,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     // Ready: /readyz on the metrics listener (the probe the manifests use), within a minute, and
     // the container's own log says it listens (so the 200 is this server's, not another process's).
-    await until(async () => {
-      if (child!.exitCode !== null) throw new Error(`the container exited (${child!.exitCode}):\n${out}`);
-      return /"msg":"listening"/.test(out) && await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
-    }, { timeoutMs: 60_000, what: '/readyz 200', intervalMs: 250 }).catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${out}`, { cause: e }); });
+    await until(
+      async () => {
+        if (child!.exitCode !== null) throw new Error(`the container exited (${child!.exitCode}):\n${out}`);
+        return (
+          /"msg":"listening"/.test(out) &&
+          (await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
+            (r) => r.status === 200,
+            () => false,
+          ))
+        );
+      },
+      { timeoutMs: 60_000, what: '/readyz 200', intervalMs: 250 },
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}:\n${out}`, { cause: e });
+    });
     browser = await launchChromium();
   });
 
@@ -128,14 +176,27 @@ describe('the OCI image, built here from scratch and run read-only', () => {
     // Nothing but what the app needs: no shell, no package manager, no dev dependencies.
     const top = (await readdir(rootfs)).sort();
     assert.deepEqual(top, ['app', 'data', 'dev', 'etc', 'lib', 'lib64', 'proc', 'run', 'sys', 'tmp', 'usr']);
-    for (const absent of ['bin/sh', 'usr/bin', 'app/node_modules/typescript', 'app/node_modules/eslint', 'app/node_modules/node', 'app/test']) {
+    for (const absent of [
+      'bin/sh',
+      'usr/bin',
+      'app/node_modules/typescript',
+      'app/node_modules/eslint',
+      'app/node_modules/node',
+      'app/test',
+    ]) {
       await assert.rejects(stat(join(rootfs, absent)), { code: 'ENOENT' }, `${absent} is in the image`);
     }
-    assert.equal((await readdir(join(rootfs, 'app/src/store'))).some((f) => f.endsWith('.test.ts')), false);
+    assert.equal(
+      (await readdir(join(rootfs, 'app/src/store'))).some((f) => f.endsWith('.test.ts')),
+      false,
+    );
     // Node's compile cache, filled at build time for the entrypoint's flags.
     assert.ok(config.Env.includes('NODE_COMPILE_CACHE=/app/.compile-cache'));
     // Node names the cache's subdirectory after the uid: one filled by another user is never read.
-    assert.deepEqual((await readdir(join(rootfs, 'app/.compile-cache'))).map((d) => d.replace(/^v[\d.]+-x64-[0-9a-f]+-/, '')), ['10001']);
+    assert.deepEqual(
+      (await readdir(join(rootfs, 'app/.compile-cache'))).map((d) => d.replace(/^v[\d.]+-x64-[0-9a-f]+-/, '')),
+      ['10001'],
+    );
     const size = Number((await exec('du', ['-sb', rootfs])).stdout.split('\t')[0]);
     console.log(`# image ${IMAGE}: ${(size / 1048576).toFixed(1)} MiB uncompressed; build log tail: ${buildLog.trim().split('\n').at(-1)}`);
   });

@@ -31,42 +31,44 @@ env | grep '^OIDC_CLAIM_' | LC_ALL=C sort
 `;
 
 function apacheConf(o: { port: number; issuer: string; rp: string; secret: string }): (root: string) => string {
-  return (root) => [
-    `Listen 127.0.0.1:${o.port}`,
-    `ServerName rp.example.test:${o.port}`,
-    // mod_auth_openidc's AuthType needs authn_core; `Require valid-user` is authz_user's.
-    ...['authn_core', 'authz_core', 'authz_user', 'mime', 'dir', 'cgi', 'auth_openidc']
-      .map((m) => `LoadModule ${m}_module ${MODULES}/mod_${m}.so`),
-    'TypesConfig /etc/mime.types',
-    'LogLevel warn auth_openidc:info',
-    `DocumentRoot "${root}/htdocs"`,
-    `<Directory "${root}/htdocs">`,
-    '  Require all granted',
-    '</Directory>',
-    `<Directory "${root}/htdocs/protected">`,
-    '  Options +ExecCGI',
-    '  AddHandler cgi-script .cgi',
-    '  DirectoryIndex claims.cgi',
-    '</Directory>',
-    // Everything else (endpoints, JWKS, signing algorithms, auth methods) comes from discovery.
-    `OIDCProviderMetadataURL ${o.issuer}/.well-known/openid-configuration`,
-    'OIDCClientID apache',
-    `OIDCClientSecret ${o.secret}`,
-    `OIDCRedirectURI ${o.rp}/protected/redirect_uri`,
-    `OIDCCryptoPassphrase ${randomBytes(32).toString('hex')}`,
-    'OIDCScope "openid email profile groups"',
-    'OIDCPKCEMethod S256',
-    'OIDCRemoteUserClaim preferred_username',
-    // The ID token's own payload too, to tell its claims from userinfo's.
-    'OIDCPassIDTokenAs claims payload',
-    // Bounded: a Gatehouse that does not answer fails the test in seconds, not minutes.
-    'OIDCHTTPTimeoutShort 5',
-    'OIDCHTTPTimeoutLong 5',
-    '<Location /protected>',
-    '  AuthType openid-connect',
-    '  Require valid-user',
-    '</Location>',
-  ].join('\n');
+  return (root) =>
+    [
+      `Listen 127.0.0.1:${o.port}`,
+      `ServerName rp.example.test:${o.port}`,
+      // mod_auth_openidc's AuthType needs authn_core; `Require valid-user` is authz_user's.
+      ...['authn_core', 'authz_core', 'authz_user', 'mime', 'dir', 'cgi', 'auth_openidc'].map(
+        (m) => `LoadModule ${m}_module ${MODULES}/mod_${m}.so`,
+      ),
+      'TypesConfig /etc/mime.types',
+      'LogLevel warn auth_openidc:info',
+      `DocumentRoot "${root}/htdocs"`,
+      `<Directory "${root}/htdocs">`,
+      '  Require all granted',
+      '</Directory>',
+      `<Directory "${root}/htdocs/protected">`,
+      '  Options +ExecCGI',
+      '  AddHandler cgi-script .cgi',
+      '  DirectoryIndex claims.cgi',
+      '</Directory>',
+      // Everything else (endpoints, JWKS, signing algorithms, auth methods) comes from discovery.
+      `OIDCProviderMetadataURL ${o.issuer}/.well-known/openid-configuration`,
+      'OIDCClientID apache',
+      `OIDCClientSecret ${o.secret}`,
+      `OIDCRedirectURI ${o.rp}/protected/redirect_uri`,
+      `OIDCCryptoPassphrase ${randomBytes(32).toString('hex')}`,
+      'OIDCScope "openid email profile groups"',
+      'OIDCPKCEMethod S256',
+      'OIDCRemoteUserClaim preferred_username',
+      // The ID token's own payload too, to tell its claims from userinfo's.
+      'OIDCPassIDTokenAs claims payload',
+      // Bounded: a Gatehouse that does not answer fails the test in seconds, not minutes.
+      'OIDCHTTPTimeoutShort 5',
+      'OIDCHTTPTimeoutLong 5',
+      '<Location /protected>',
+      '  AuthType openid-connect',
+      '  Require valid-user',
+      '</Location>',
+    ].join('\n');
 }
 
 /** name → value of the claims page's lines. */
@@ -93,7 +95,9 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     const page = await context.newPage();
     const errors: string[] = [];
     consoleErrors = errors;
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     return page;
   }
 
@@ -102,9 +106,15 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     try {
       await page.waitForURL(url, { timeout: STEP_MS });
     } catch (e) {
-      const log = (await apache.log()).split('\n').filter((l) => l.includes(':error]')).join('\n');
+      const log = (await apache.log())
+        .split('\n')
+        .filter((l) => l.includes(':error]'))
+        .join('\n');
       const at = new URL(page.url());
-      throw new Error(`${what}: the browser stopped at ${at.origin}${at.pathname}; console errors: ${JSON.stringify(consoleErrors)}; apache errors: ${log}`, { cause: e });
+      throw new Error(
+        `${what}: the browser stopped at ${at.origin}${at.pathname}; console errors: ${JSON.stringify(consoleErrors)}; apache errors: ${log}`,
+        { cause: e },
+      );
     }
   }
 
@@ -120,19 +130,22 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     issuer = `http://localhost:${ghPort}`;
     rp = `http://rp.example.test:${rpPort}`;
     const secret = randomBytes(24).toString('base64url');
-    gh = await startGatehouse(gateConfig({
-      publicUrl: issuer,
-      listenPort: ghPort,
-      domains: ['localhost'],
-      extra: [
-        'clients:',
-        '  - id: apache',
-        '    secret: ${env:APACHE_OIDC_SECRET}',
-        `    redirectUris: [${rp}/protected/redirect_uri]`,
-        `    postLogoutRedirectUris: [${rp}/signed-out.html]`,
-        '    firstParty: true',
-      ].join('\n'),
-    }), { env: { APACHE_OIDC_SECRET: secret } });
+    gh = await startGatehouse(
+      gateConfig({
+        publicUrl: issuer,
+        listenPort: ghPort,
+        domains: ['localhost'],
+        extra: [
+          'clients:',
+          '  - id: apache',
+          '    secret: ${env:APACHE_OIDC_SECRET}',
+          `    redirectUris: [${rp}/protected/redirect_uri]`,
+          `    postLogoutRedirectUris: [${rp}/signed-out.html]`,
+          '    firstParty: true',
+        ].join('\n'),
+      }),
+      { env: { APACHE_OIDC_SECRET: secret } },
+    );
     await addUser(gh, 'alice', PASSWORD, ['admins', 'ops']);
     apache = await startApache(apacheConf({ port: rpPort, issuer, rp, secret }), {
       port: rpPort,
@@ -153,7 +166,7 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     await gh?.stop();
   });
 
-  test('sign-in: /protected/ → Gatehouse\'s sign-in form → back at Apache with the ID token\'s claims', async () => {
+  test("sign-in: /protected/ → Gatehouse's sign-in form → back at Apache with the ID token's claims", async () => {
     const page = await newPage();
     const authRequests: URL[] = [];
     page.on('request', (r) => {
@@ -187,17 +200,41 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     // How the sign-in went: a password only (amr, RFC 8176; acr, the lowest of docs/factors.md).
     assert.equal(typeof idToken.auth_time, 'number');
     assert.deepEqual(idToken, {
-      iss: issuer, aud: 'apache', sub: idToken.sub, iat: idToken.iat, exp: idToken.exp, nonce: idToken.nonce, auth_time: idToken.auth_time,
-      acr: 'urn:gatehouse:acr:1fa', amr: ['pwd'],
-      preferred_username: 'alice', name: 'alice', email: 'alice@example.org', email_verified: true, groups: ['admins', 'ops'],
+      iss: issuer,
+      aud: 'apache',
+      sub: idToken.sub,
+      iat: idToken.iat,
+      exp: idToken.exp,
+      nonce: idToken.nonce,
+      auth_time: idToken.auth_time,
+      acr: 'urn:gatehouse:acr:1fa',
+      amr: ['pwd'],
+      preferred_username: 'alice',
+      name: 'alice',
+      email: 'alice@example.org',
+      email_verified: true,
+      groups: ['admins', 'ops'],
     });
     assert.match(String(idToken.sub), /^[A-Za-z0-9_-]{8,}$/);
     assert.equal(Number(idToken.exp) - Number(idToken.iat), 3600, 'issuer.idTokenLifetime defaults to 1h');
     assert.equal(idToken.nonce, authRequests[0]!.searchParams.get('nonce'));
     assert.deepEqual(Object.keys(claims).sort(), [
-      'OIDC_CLAIM_acr', 'OIDC_CLAIM_amr', 'OIDC_CLAIM_aud', 'OIDC_CLAIM_auth_time', 'OIDC_CLAIM_email', 'OIDC_CLAIM_email_verified', 'OIDC_CLAIM_exp', 'OIDC_CLAIM_groups',
-      'OIDC_CLAIM_iat', 'OIDC_CLAIM_iss', 'OIDC_CLAIM_name', 'OIDC_CLAIM_nonce', 'OIDC_CLAIM_preferred_username',
-      'OIDC_CLAIM_sub', 'OIDC_id_token_payload', 'REMOTE_USER',
+      'OIDC_CLAIM_acr',
+      'OIDC_CLAIM_amr',
+      'OIDC_CLAIM_aud',
+      'OIDC_CLAIM_auth_time',
+      'OIDC_CLAIM_email',
+      'OIDC_CLAIM_email_verified',
+      'OIDC_CLAIM_exp',
+      'OIDC_CLAIM_groups',
+      'OIDC_CLAIM_iat',
+      'OIDC_CLAIM_iss',
+      'OIDC_CLAIM_name',
+      'OIDC_CLAIM_nonce',
+      'OIDC_CLAIM_preferred_username',
+      'OIDC_CLAIM_sub',
+      'OIDC_id_token_payload',
+      'REMOTE_USER',
     ]);
     assert.equal(claims.REMOTE_USER, 'alice');
     assert.equal(claims.OIDC_CLAIM_preferred_username, 'alice');
@@ -213,7 +250,12 @@ describe('Apache mod_auth_openidc as a relying party, driven by Chromium', { tim
     // One sign-in: the same browser is signed in at the gate as well.
     const info = await ctx.request.get(`${issuer}/oauth2/userinfo`);
     assert.equal(info.status(), 200);
-    assert.deepEqual(await info.json(), { user: 'alice', email: 'alice@example.org', groups: ['admins', 'ops'], preferredUsername: 'alice' });
+    assert.deepEqual(await info.json(), {
+      user: 'alice',
+      email: 'alice@example.org',
+      groups: ['admins', 'ops'],
+      preferredUsername: 'alice',
+    });
     await page.close();
   });
 

@@ -20,7 +20,10 @@ import type { Browser } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  discoverAuthorizationServerMetadata, exchangeAuthorization, startAuthorization, UnauthorizedError,
+  discoverAuthorizationServerMetadata,
+  exchangeAuthorization,
+  startAuthorization,
+  UnauthorizedError,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationFull, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { createHash, randomUUID } from 'node:crypto';
@@ -48,9 +51,17 @@ const SCOPES = 'mcp:tools mcp:admin';
 
 /** nginx from the shipped docs with an MCP server: gatehouse.conf, app.conf for the apps, and mcp.conf. */
 async function startNginxMcpFromDocs(v: {
-  port: number; gatehouse: string; portalName: string; apps: { serverName: string; upstream: string }; mcp: { serverName: string; upstream: string };
+  port: number;
+  gatehouse: string;
+  portalName: string;
+  apps: { serverName: string; upstream: string };
+  mcp: { serverName: string; upstream: string };
 }): Promise<ProxyProcess> {
-  const gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), { GATEHOUSE: v.gatehouse, LISTEN: v.port, PORTAL_NAME: v.portalName });
+  const gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), {
+    GATEHOUSE: v.gatehouse,
+    LISTEN: v.port,
+    PORTAL_NAME: v.portalName,
+  });
   const app = render(await readDoc('nginx/app.conf'), { LISTEN: v.port, SERVER_NAME: v.apps.serverName, APP_UPSTREAM: v.apps.upstream });
   const mcp = render(await readDoc('nginx/mcp.conf'), { LISTEN: v.port, MCP_SERVER_NAME: v.mcp.serverName, MCP_UPSTREAM: v.mcp.upstream });
   const files: Record<string, string> = {};
@@ -60,20 +71,35 @@ async function startNginxMcpFromDocs(v: {
 
 /** Caddy from the shipped docs with an MCP server: docs/proxies/caddy/Caddyfile plus Caddyfile.mcp. */
 async function startCaddyMcpFromDocs(v: {
-  port: number; gatehouse: string; portalName: string; apps: { names: string[]; upstream: string }; mcp: { name: string; upstream: string };
+  port: number;
+  gatehouse: string;
+  portalName: string;
+  apps: { names: string[]; upstream: string };
+  mcp: { name: string; upstream: string };
 }): Promise<ProxyProcess> {
   const site = (name: string) => `http://${name}:${v.port}`;
   const main = render(await readDoc('caddy/Caddyfile'), {
-    GATEHOUSE: v.gatehouse, APP_SITE: v.apps.names.map(site).join(', '), APP_UPSTREAM: v.apps.upstream, PORTAL_SITE: site(v.portalName),
+    GATEHOUSE: v.gatehouse,
+    APP_SITE: v.apps.names.map(site).join(', '),
+    APP_UPSTREAM: v.apps.upstream,
+    PORTAL_SITE: site(v.portalName),
   });
-  const mcp = render(await readDoc('caddy/Caddyfile.mcp'), { GATEHOUSE: v.gatehouse, MCP_SITE: site(v.mcp.name), MCP_UPSTREAM: v.mcp.upstream });
+  const mcp = render(await readDoc('caddy/Caddyfile.mcp'), {
+    GATEHOUSE: v.gatehouse,
+    MCP_SITE: site(v.mcp.name),
+    MCP_UPSTREAM: v.mcp.upstream,
+  });
   return startCaddy(`${main}\n${mcp}`, { port: v.port });
 }
 
 // ---------------------------------------------------------------------------------------------
 // The MCP server
 
-interface McpWhoami { address: string; seen: SeenRequest[]; stop(): Promise<void> }
+interface McpWhoami {
+  address: string;
+  seen: SeenRequest[];
+  stop(): Promise<void>;
+}
 
 /**
  * A stateless Streamable HTTP MCP server with one tool, `whoami`, that returns the identity
@@ -84,8 +110,16 @@ async function startMcpWhoami(): Promise<McpWhoami> {
   const seen: SeenRequest[] = [];
   const server: Server = createServer((req, res) => {
     seen.push(recordRequest(req));
-    if (req.headers.authorization !== undefined) { req.resume(); res.writeHead(500, { 'content-type': 'text/plain' }).end('an Authorization header reached the MCP server'); return; }
-    if (req.method !== 'POST') { req.resume(); res.writeHead(405, { allow: 'POST' }).end(); return; }
+    if (req.headers.authorization !== undefined) {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('an Authorization header reached the MCP server');
+      return;
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      res.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => serveWhoamiMcp(req, res, Buffer.concat(chunks)));
@@ -94,14 +128,23 @@ async function startMcpWhoami(): Promise<McpWhoami> {
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The SDK's side: fetch over the proxy's port, an in-memory provider, the browser step
 
-interface Exchange { method: string; url: string; status: number; at: number }
+interface Exchange {
+  method: string;
+  url: string;
+  status: number;
+  at: number;
+}
 
 /**
  * The SDK's fetch: every test host name goes to the proxy on 127.0.0.1 (harness `request`,
@@ -112,7 +155,9 @@ function proxyFetch(log: Exchange[], testCase?: string) {
     const url = String(input);
     const method = init?.method ?? 'GET';
     const headers: Array<[string, string]> = [];
-    new Headers(init?.headers).forEach((v, k) => { headers.push([k, v]); });
+    new Headers(init?.headers).forEach((v, k) => {
+      headers.push([k, v]);
+    });
     if (testCase !== undefined) headers.push([TEST_CASE, testCase]);
     const b = init?.body;
     const body = typeof b === 'string' ? b : b instanceof URLSearchParams ? b.toString() : undefined;
@@ -126,8 +171,12 @@ function proxyFetch(log: Exchange[], testCase?: string) {
   };
 }
 
-
-interface Authorized { callback: URL; signInPage: boolean; consentPage: string | undefined; hops: string[] }
+interface Authorized {
+  callback: URL;
+  signInPage: boolean;
+  consentPage: string | undefined;
+  hops: string[];
+}
 
 /**
  * What the user's browser does with the SDK's authorization URL: follow redirects on the
@@ -143,9 +192,10 @@ async function authorizeInBrowser(jar: CookieJar, authorizationUrl: URL, usernam
     hops.push(`${next.method} ${new URL(next.url).pathname}`);
     const res: HttpResponse = await jarRequest(jar, next.url, {
       method: next.method,
-      headers: next.method === 'POST'
-        ? { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded', Origin: new URL(next.url).origin }
-        : { Accept: 'text/html' },
+      headers:
+        next.method === 'POST'
+          ? { Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded', Origin: new URL(next.url).origin }
+          : { Accept: 'text/html' },
       ...(next.body === undefined ? {} : { body: next.body }),
     });
     const loc = res.headers.location;
@@ -158,15 +208,25 @@ async function authorizeInBrowser(jar: CookieJar, authorizationUrl: URL, usernam
     }
     if (res.status === 200 && parseInputs(res.body).some((x) => x.type === 'password')) {
       signInPage = true;
-      next = { url: formAction(res.body, next.url), method: 'POST', body: new URLSearchParams({ ...hiddenInputs(res.body), username, password: PASSWORD }).toString() };
+      next = {
+        url: formAction(res.body, next.url),
+        method: 'POST',
+        body: new URLSearchParams({ ...hiddenInputs(res.body), username, password: PASSWORD }).toString(),
+      };
       continue;
     }
     if (res.status === 200 && /<button[^>]*name="decision"[^>]*value="allow"/.test(res.body)) {
       consentPage = res.body;
-      next = { url: formAction(res.body, next.url), method: 'POST', body: new URLSearchParams({ ...hiddenInputs(res.body), decision: 'allow' }).toString() };
+      next = {
+        url: formAction(res.body, next.url),
+        method: 'POST',
+        body: new URLSearchParams({ ...hiddenInputs(res.body), decision: 'allow' }).toString(),
+      };
       continue;
     }
-    throw new Error(`authorization stopped at ${next.method} ${next.url} with ${res.status}: ${res.body.slice(0, 400)}; hops ${JSON.stringify(hops)}`);
+    throw new Error(
+      `authorization stopped at ${next.method} ${next.url} with ${res.status}: ${res.body.slice(0, 400)}; hops ${JSON.stringify(hops)}`,
+    );
   }
   throw new Error(`authorization did not end: ${JSON.stringify(hops)}`);
 }
@@ -178,7 +238,9 @@ function jwtPayload(jwt: string): Record<string, unknown> {
 }
 
 const INITIALIZE = JSON.stringify({
-  jsonrpc: '2.0', id: 1, method: 'initialize',
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
 });
 const MCP_POST_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
@@ -197,15 +259,22 @@ function seenIn(server: McpWhoami, testCase: string): SeenRequest[] {
  * clicks Allow. The client's loopback callback is answered by the browser's route (as the MCP
  * client's own listener would). Returns the callback URL and the screens (HTML documents) seen.
  */
-async function authorizeInChromium(browser: Browser, authorizationUrl: URL, username: string): Promise<{ callback: URL; screens: string[] }> {
+async function authorizeInChromium(
+  browser: Browser,
+  authorizationUrl: URL,
+  username: string,
+): Promise<{ callback: URL; screens: string[] }> {
   const ctx = await browser.newContext();
   try {
     ctx.setDefaultTimeout(15_000);
-    await ctx.route(`${CALLBACK}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>done</title><p>You can close this window.</p>' }));
+    await ctx.route(`${CALLBACK}**`, (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>done</title><p>You can close this window.</p>' }),
+    );
     const page = await ctx.newPage();
     const screens: string[] = [];
     page.on('response', (r) => {
-      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && r.status() === 200 && !r.url().startsWith(CALLBACK)) screens.push(new URL(r.url()).pathname);
+      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && r.status() === 200 && !r.url().startsWith(CALLBACK))
+        screens.push(new URL(r.url()).pathname);
     });
     await page.goto(authorizationUrl.href);
     await page.locator('input[name="username"]').fill(username);
@@ -224,12 +293,20 @@ async function authorizeInChromium(browser: Browser, authorizationUrl: URL, user
 }
 
 let browser: Browser;
-before(async () => { browser = await launchChromium(); });
-after(async () => { await browser?.close(); });
+before(async () => {
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+});
 
 // ---------------------------------------------------------------------------------------------
 
-const WHERE = { nginx: 'nginx (docs/proxies: nginx/mcp.conf) with the gate in front', caddy: 'Caddy (docs/proxies: caddy/Caddyfile.mcp) with the gate in front', 'reverse-proxy': 'Gatehouse\'s reverse-proxy mode (resources[].upstream)' };
+const WHERE = {
+  nginx: 'nginx (docs/proxies: nginx/mcp.conf) with the gate in front',
+  caddy: 'Caddy (docs/proxies: caddy/Caddyfile.mcp) with the gate in front',
+  'reverse-proxy': "Gatehouse's reverse-proxy mode (resources[].upstream)",
+};
 for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
   describe(`the MCP SDK through ${WHERE[kind]}`, () => {
     let port: number;
@@ -255,25 +332,40 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       mcp = await startMcpWhoami();
       app = await startWhoami();
       const direct = kind === 'reverse-proxy';
-      gh = await startGatehouse(gateConfig({
-        publicUrl: portal,
-        ...(direct ? { listenPort: port } : {}),
-        extra: [
-          'resources:',
-          `  - { resource: ${resource}, name: whoami, scopes: [mcp:tools, mcp:admin], allow: { groups: [admins] }${direct ? `, upstream: 'http://${mcp.address}'` : ''} }`,
-          `  - { resource: ${otherResource}, name: other, scopes: [mcp:tools] }`,
-          // Short-lived access tokens: the refresh step waits for one to expire.
-          `issuer: { defaultResource: ${resource}, accessTokenLifetime: 6s }`,
-        ].join('\n'),
-      }));
+      gh = await startGatehouse(
+        gateConfig({
+          publicUrl: portal,
+          ...(direct ? { listenPort: port } : {}),
+          extra: [
+            'resources:',
+            `  - { resource: ${resource}, name: whoami, scopes: [mcp:tools, mcp:admin], allow: { groups: [admins] }${direct ? `, upstream: 'http://${mcp.address}'` : ''} }`,
+            `  - { resource: ${otherResource}, name: other, scopes: [mcp:tools] }`,
+            // Short-lived access tokens: the refresh step waits for one to expire.
+            `issuer: { defaultResource: ${resource}, accessTokenLifetime: 6s }`,
+          ].join('\n'),
+        }),
+      );
       await addUser(gh, 'alice', PASSWORD, ['admins']);
       await addUser(gh, 'bob', PASSWORD, []);
       const gatehouse = `127.0.0.1:${gh.port}`;
-      proxy = kind === 'nginx'
-        ? await startNginxMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { serverName: APP_HOST, upstream: app.address }, mcp: { serverName: MCP_HOST, upstream: mcp.address } })
-        : kind === 'caddy'
-          ? await startCaddyMcpFromDocs({ port, gatehouse, portalName: PORTAL_HOST, apps: { names: [APP_HOST], upstream: app.address }, mcp: { name: MCP_HOST, upstream: mcp.address } })
-          : { port, pid: 0, stop: async () => {} } as unknown as ProxyProcess;
+      proxy =
+        kind === 'nginx'
+          ? await startNginxMcpFromDocs({
+              port,
+              gatehouse,
+              portalName: PORTAL_HOST,
+              apps: { serverName: APP_HOST, upstream: app.address },
+              mcp: { serverName: MCP_HOST, upstream: mcp.address },
+            })
+          : kind === 'caddy'
+            ? await startCaddyMcpFromDocs({
+                port,
+                gatehouse,
+                portalName: PORTAL_HOST,
+                apps: { names: [APP_HOST], upstream: app.address },
+                mcp: { name: MCP_HOST, upstream: mcp.address },
+              })
+            : ({ port, pid: 0, stop: async () => {} } as unknown as ProxyProcess);
     });
     after(async () => {
       await proxy?.stop();
@@ -286,10 +378,23 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
     async function tokenFor(username: string, scope: string, forResource: string): Promise<OAuthTokens> {
       const fetchFn = proxyFetch([]);
       const metadata = await discoverAuthorizationServerMetadata(portal, { fetchFn });
-      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, { metadata, clientInformation: registered, redirectUrl: CALLBACK, scope, state: 'st', resource: forResource });
+      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, {
+        metadata,
+        clientInformation: registered,
+        redirectUrl: CALLBACK,
+        scope,
+        state: 'st',
+        resource: forResource,
+      });
       const { callback } = await authorizeInBrowser(new CookieJar(), authorizationUrl, username);
       return exchangeAuthorization(portal, {
-        metadata, clientInformation: registered, authorizationCode: callback.searchParams.get('code') ?? '', codeVerifier, redirectUri: CALLBACK, resource: forResource, fetchFn,
+        metadata,
+        clientInformation: registered,
+        authorizationCode: callback.searchParams.get('code') ?? '',
+        codeVerifier,
+        redirectUri: CALLBACK,
+        resource: forResource,
+        fetchFn,
       });
     }
 
@@ -304,19 +409,28 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(first), UnauthorizedError);
       const firstUnauthorized = log.find((e) => e.status === 401);
       assert.ok(firstUnauthorized, JSON.stringify(log));
-      assert.deepEqual(log.map((e) => `${e.method} ${e.url} ${e.status}`), [
-        `POST ${resource} 401`,
-        `GET ${metadataUrl} 200`,
-        `GET ${portal}/.well-known/oauth-authorization-server 200`,
-        `POST ${portal}/oidc/reg 201`,
-      ]);
+      assert.deepEqual(
+        log.map((e) => `${e.method} ${e.url} ${e.status}`),
+        [
+          `POST ${resource} 401`,
+          `GET ${metadataUrl} 200`,
+          `GET ${portal}/.well-known/oauth-authorization-server 200`,
+          `POST ${portal}/oidc/reg 201`,
+        ],
+      );
       const url = provider.authorizationUrl;
       assert.ok(url, 'no authorization URL');
       assert.equal(url.origin + url.pathname, `${portal}/oidc/auth`);
       const clientId = String((provider.info as { client_id: string }).client_id);
       assert.deepEqual(Object.fromEntries(url.searchParams), {
-        response_type: 'code', client_id: clientId, code_challenge: url.searchParams.get('code_challenge'), code_challenge_method: 'S256',
-        redirect_uri: CALLBACK, state: 'sdk-state', scope: SCOPES, resource,
+        response_type: 'code',
+        client_id: clientId,
+        code_challenge: url.searchParams.get('code_challenge'),
+        code_challenge_method: 'S256',
+        redirect_uri: CALLBACK,
+        state: 'sdk-state',
+        scope: SCOPES,
+        resource,
       });
       registered = provider.info as OAuthClientInformationFull;
 
@@ -342,7 +456,18 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch, authProvider: provider }));
       let elapsed: number;
       let after3: string[];
-      const whoami = [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }];
+      const whoami = [
+        {
+          type: 'text',
+          text: JSON.stringify({
+            user: 'alice',
+            email: 'alice@example.org',
+            groups: 'admins',
+            preferredUsername: 'alice',
+            authorization: null,
+          }),
+        },
+      ];
       try {
         const r = await client.callTool({ name: 'whoami', arguments: {} });
         elapsed = performance.now() - firstUnauthorized.at;
@@ -355,7 +480,11 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
         assert.equal(typeof first?.refresh_token, 'string', 'the SDK got a refresh token');
         const exp = Number(claims.exp) * 1000;
         await new Promise((res) => setTimeout(res, Math.max(0, exp - Date.now() + 100)));
-        const expired = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${first?.access_token ?? ''}` }, body: INITIALIZE });
+        const expired = await request(resource, {
+          method: 'POST',
+          headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${first?.access_token ?? ''}` },
+          body: INITIALIZE,
+        });
         assert.equal(expired.status, 401, 'the old token is refused at its exp');
         provider.authorizationUrl = undefined;
         const beforeRefresh = log.length;
@@ -379,12 +508,23 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       // initialize, notifications/initialized, (the optional SSE GET, refused by this stateless
       // server), tools/call: all through the proxy with the token, all answered by the server.
       const mcpCalls = after3.slice(3);
-      assert.ok(mcpCalls.every((c) => c.startsWith(`POST ${resource} 20`) || c === `GET ${resource} 405`), JSON.stringify(mcpCalls));
-      assert.deepEqual(mcpCalls.filter((c) => c.startsWith('POST')), [`POST ${resource} 200`, `POST ${resource} 202`, `POST ${resource} 200`]);
+      assert.ok(
+        mcpCalls.every((c) => c.startsWith(`POST ${resource} 20`) || c === `GET ${resource} 405`),
+        JSON.stringify(mcpCalls),
+      );
+      assert.deepEqual(
+        mcpCalls.filter((c) => c.startsWith('POST')),
+        [`POST ${resource} 200`, `POST ${resource} 202`, `POST ${resource} 200`],
+      );
       // The MCP server saw every call, and never an Authorization header.
       assert.ok(mcp.seen.length >= 3);
-      assert.deepEqual(mcp.seen.flatMap((s) => s.headers.filter(([k]) => k.toLowerCase() === 'authorization')), []);
-      process.stdout.write(`# ${kind}: first 401 to first successful tool call (real Chromium, ${screens.length} screens: ${screens.join(', ')}): ${elapsed.toFixed(0)} ms\n`);
+      assert.deepEqual(
+        mcp.seen.flatMap((s) => s.headers.filter(([k]) => k.toLowerCase() === 'authorization')),
+        [],
+      );
+      process.stdout.write(
+        `# ${kind}: first 401 to first successful tool call (real Chromium, ${screens.length} screens: ${screens.join(', ')}): ${elapsed.toFixed(0)} ms\n`,
+      );
     });
 
     test('the same client from a fresh browser (a new session): one screen, the sign-in; the consent is remembered', async () => {
@@ -406,20 +546,34 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       try {
         const r = await client.callTool({ name: 'whoami', arguments: {} });
         assert.match(JSON.stringify(r.content), /\\"user\\":\\"alice\\"/);
-      } finally { await client.close(); }
-      process.stdout.write(`# ${kind}: a fresh browser, consent remembered: ${screens.length} screen (${screens.join(', ')}), first 401 to tool call ${(performance.now() - started).toFixed(0)} ms\n`);
+      } finally {
+        await client.close();
+      }
+      process.stdout.write(
+        `# ${kind}: a fresh browser, consent remembered: ${screens.length} screen (${screens.join(', ')}), first 401 to tool call ${(performance.now() - started).toFixed(0)} ms\n`,
+      );
     });
 
     test('no token: 401 through the proxy with resource_metadata and scope; the MCP server never sees it', async () => {
       const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, [TEST_CASE]: 'no-token' }, body: INITIALIZE });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
+      assert.equal(
+        res.headers['www-authenticate'],
+        `Bearer resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`,
+      );
       assert.equal(res.headers.location, undefined);
       assert.deepEqual(seenIn(mcp, 'no-token'), []);
     });
 
     test('protected-resource metadata through the proxy: the path-suffixed and the root form, CORS-open', async () => {
-      const expected = { resource, authorization_servers: [portal], scopes_supported: ['mcp:tools', 'mcp:admin'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' };
+      const expected = {
+        resource,
+        authorization_servers: [portal],
+        scopes_supported: ['mcp:tools', 'mcp:admin'],
+        bearer_methods_supported: ['header'],
+        dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
+        resource_name: 'whoami',
+      };
       for (const u of [metadataUrl, mcpUrl('/.well-known/oauth-protected-resource')]) {
         const res = await request(u, { headers: { Accept: 'application/json', Origin: 'https://claude.ai' } });
         assert.equal(res.status, 200, u);
@@ -428,7 +582,11 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       }
       const pre = await request(metadataUrl, {
         method: 'OPTIONS',
-        headers: { Origin: 'https://claude.ai', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'mcp-protocol-version' },
+        headers: {
+          Origin: 'https://claude.ai',
+          'Access-Control-Request-Method': 'GET',
+          'Access-Control-Request-Headers': 'mcp-protocol-version',
+        },
       });
       assert.equal(pre.status, 204);
       assert.match(String(pre.headers['access-control-allow-headers']), /(^|, *)mcp-protocol-version(,|$)/i);
@@ -437,9 +595,16 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
     test('a token for another resource is refused here: 401 invalid_token through the proxy, the MCP server never sees it', async () => {
       const other = await tokenFor('alice', 'mcp:tools', otherResource);
       assert.equal(jwtPayload(other.access_token).aud, otherResource);
-      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' }, body: INITIALIZE });
+      const res = await request(resource, {
+        method: 'POST',
+        headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${other.access_token}`, [TEST_CASE]: 'other-aud' },
+        body: INITIALIZE,
+      });
       assert.equal(res.status, 401);
-      assert.equal(res.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
+      assert.equal(
+        res.headers['www-authenticate'],
+        `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`,
+      );
 
       // The SDK holding that token: the 401 sends it back to authorization for this resource
       // (the stored tokens without their refresh token: with one, the SDK first tries a refresh for
@@ -449,7 +614,10 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
       provider.info = registered;
       provider.saved = { ...other, refresh_token: undefined };
-      const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: proxyFetch(log, 'other-aud'), authProvider: provider });
+      const transport = new StreamableHTTPClientTransport(new URL(resource), {
+        fetch: proxyFetch(log, 'other-aud'),
+        authProvider: provider,
+      });
       await assert.rejects(new Client({ name: 'e2e', version: '1' }).connect(transport), UnauthorizedError);
       assert.equal(log[0] && `${log[0].method} ${log[0].url} ${log[0].status}`, `POST ${resource} 401`);
       assert.equal(provider.authorizationUrl?.searchParams.get('resource'), resource);
@@ -460,9 +628,16 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
     test('insufficient scope: 403 with the scope challenge through the proxy, and the SDK asks for every scope it names', async () => {
       const narrow = await tokenFor('alice', 'mcp:tools', resource);
       assert.equal(jwtPayload(narrow.access_token).scope, 'mcp:tools');
-      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${narrow.access_token}`, [TEST_CASE]: 'narrow' }, body: INITIALIZE });
+      const res = await request(resource, {
+        method: 'POST',
+        headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${narrow.access_token}`, [TEST_CASE]: 'narrow' },
+        body: INITIALIZE,
+      });
       assert.equal(res.status, 403);
-      assert.equal(res.headers['www-authenticate'], `Bearer error="insufficient_scope", scope="${SCOPES}", resource_metadata="${metadataUrl}"`);
+      assert.equal(
+        res.headers['www-authenticate'],
+        `Bearer error="insufficient_scope", scope="${SCOPES}", resource_metadata="${metadataUrl}"`,
+      );
 
       const log: Exchange[] = [];
       const provider = new MemoryProvider(CALLBACK, 'SDK E2E Client');
@@ -480,7 +655,11 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
     test('a valid token of a user the resource does not admit: 403 without a challenge (more scope would not help)', async () => {
       const bobs = await tokenFor('bob', SCOPES, resource);
       assert.equal(jwtPayload(bobs.access_token).aud, resource);
-      const res = await request(resource, { method: 'POST', headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${bobs.access_token}`, [TEST_CASE]: 'bob' }, body: INITIALIZE });
+      const res = await request(resource, {
+        method: 'POST',
+        headers: { ...MCP_POST_HEADERS, Authorization: `Bearer ${bobs.access_token}`, [TEST_CASE]: 'bob' },
+        body: INITIALIZE,
+      });
       assert.equal(res.status, 403);
       assert.equal(res.headers['www-authenticate'], undefined);
       assert.deepEqual(seenIn(mcp, 'bob'), []);
@@ -491,9 +670,16 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       // access token goes as `Authorization: DPoP` (the SDK itself sends Bearer; its fetch is ours).
       const { privateKey, publicKey } = await generateKeyPair('ES256');
       const jwk = await exportJWK(publicKey);
-      const proof = (htm: string, htu: string, token?: string) => new SignJWT({
-        jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000), ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
-      }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const proof = (htm: string, htu: string, token?: string) =>
+        new SignJWT({
+          jti: randomUUID(),
+          htm,
+          htu,
+          iat: Math.floor(Date.now() / 1000),
+          ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+        })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+          .sign(privateKey);
       const log: Exchange[] = [];
       const inner = proxyFetch(log, 'dpop');
       const dpopFetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
@@ -510,11 +696,28 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
         return inner(input, { ...init, headers });
       };
       const metadata = await discoverAuthorizationServerMetadata(portal, { fetchFn: dpopFetch });
-      assert.deepEqual((metadata as { dpop_signing_alg_values_supported?: string[] } | undefined)?.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519']);
-      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, { metadata, clientInformation: registered, redirectUrl: CALLBACK, scope: SCOPES, state: 'st', resource: new URL(resource) });
+      assert.deepEqual((metadata as { dpop_signing_alg_values_supported?: string[] } | undefined)?.dpop_signing_alg_values_supported, [
+        'ES256',
+        'EdDSA',
+        'Ed25519',
+      ]);
+      const { authorizationUrl, codeVerifier } = await startAuthorization(portal, {
+        metadata,
+        clientInformation: registered,
+        redirectUrl: CALLBACK,
+        scope: SCOPES,
+        state: 'st',
+        resource: new URL(resource),
+      });
       const { callback } = await authorizeInBrowser(new CookieJar(), authorizationUrl, 'alice');
       const tokens = await exchangeAuthorization(portal, {
-        metadata, clientInformation: registered, authorizationCode: callback.searchParams.get('code') ?? '', codeVerifier, redirectUri: CALLBACK, resource: new URL(resource), fetchFn: dpopFetch,
+        metadata,
+        clientInformation: registered,
+        authorizationCode: callback.searchParams.get('code') ?? '',
+        codeVerifier,
+        redirectUri: CALLBACK,
+        resource: new URL(resource),
+        fetchFn: dpopFetch,
       });
       assert.equal(tokens.token_type, 'DPoP');
       assert.deepEqual(jwtPayload(tokens.access_token).cnf, { jkt: await calculateJwkThumbprint(jwk) });
@@ -526,41 +729,86 @@ for (const kind of ['nginx', 'caddy', 'reverse-proxy'] as const) {
       await client.connect(new StreamableHTTPClientTransport(new URL(resource), { fetch: dpopFetch, authProvider: provider }));
       try {
         const r = await client.callTool({ name: 'whoami', arguments: {} });
-        assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.org', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+        assert.deepEqual(r.content, [
+          {
+            type: 'text',
+            text: JSON.stringify({
+              user: 'alice',
+              email: 'alice@example.org',
+              groups: 'admins',
+              preferredUsername: 'alice',
+              authorization: null,
+            }),
+          },
+        ]);
       } finally {
         await client.close();
       }
 
       // The same token as a Bearer token: 401 invalid_token, never reaching the MCP server.
-      const bearer = await request(resource, { method: 'POST', headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${tokens.access_token}`], [TEST_CASE, 'dpop-bearer']], body: INITIALIZE });
+      const bearer = await request(resource, {
+        method: 'POST',
+        headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${tokens.access_token}`], [TEST_CASE, 'dpop-bearer']],
+        body: INITIALIZE,
+      });
       assert.equal(bearer.status, 401);
-      assert.equal(bearer.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`);
+      assert.equal(
+        bearer.headers['www-authenticate'],
+        `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${SCOPES}", DPoP algs="ES256 EdDSA Ed25519"`,
+      );
       // A proof used once, then replayed: the second is 401 invalid_dpop_proof.
       const once = await proof('POST', resource, tokens.access_token);
-      const headers: Array<[string, string]> = [...Object.entries(MCP_POST_HEADERS), ['Authorization', `DPoP ${tokens.access_token}`], ['DPoP', once], [TEST_CASE, 'dpop-replay']];
+      const headers: Array<[string, string]> = [
+        ...Object.entries(MCP_POST_HEADERS),
+        ['Authorization', `DPoP ${tokens.access_token}`],
+        ['DPoP', once],
+        [TEST_CASE, 'dpop-replay'],
+      ];
       assert.equal((await request(resource, { method: 'POST', headers, body: INITIALIZE })).status, 200);
       const replay = await request(resource, { method: 'POST', headers, body: INITIALIZE });
       assert.equal(replay.status, 401);
-      assert.equal(replay.headers['www-authenticate'], `DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof", resource_metadata="${metadataUrl}", scope="${SCOPES}"`);
+      assert.equal(
+        replay.headers['www-authenticate'],
+        `DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof", resource_metadata="${metadataUrl}", scope="${SCOPES}"`,
+      );
       assert.equal(seenIn(mcp, 'dpop-bearer').length, 0);
       assert.equal(seenIn(mcp, 'dpop-replay').length, 1);
     });
 
-    test('a valid token: the MCP server gets the gate\'s identity, neither the token nor a spoofed identity header', async () => {
+    test("a valid token: the MCP server gets the gate's identity, neither the token nor a spoofed identity header", async () => {
       const full = await tokenFor('alice', SCOPES, resource);
       const res = await request(resource, {
         method: 'POST',
-        headers: [...Object.entries(MCP_POST_HEADERS), ['Authorization', `Bearer ${full.access_token}`], [TEST_CASE, 'spoof'], ...SPOOFED_HEADERS],
+        headers: [
+          ...Object.entries(MCP_POST_HEADERS),
+          ['Authorization', `Bearer ${full.access_token}`],
+          [TEST_CASE, 'spoof'],
+          ...SPOOFED_HEADERS,
+        ],
         body: INITIALIZE,
       });
       assert.equal(res.status, 200, res.body);
       const seen = seenIn(mcp, 'spoof');
       assert.equal(seen.length, 1);
       const hdrs = seen[0]!.headers;
-      assert.deepEqual(hdrs.filter(([k]) => k.toLowerCase() === 'authorization'), []);
-      assert.deepEqual(hdrs.filter(([, v]) => v.includes('mallory')), []);
-      for (const [name, value] of [['X-Auth-Request-User', 'alice'], ['X-Auth-Request-Email', 'alice@example.org'], ['X-Auth-Request-Groups', 'admins']]) {
-        assert.deepEqual(hdrs.filter(([k]) => k.toLowerCase() === name!.toLowerCase()).map(([, v]) => v), [value], name);
+      assert.deepEqual(
+        hdrs.filter(([k]) => k.toLowerCase() === 'authorization'),
+        [],
+      );
+      assert.deepEqual(
+        hdrs.filter(([, v]) => v.includes('mallory')),
+        [],
+      );
+      for (const [name, value] of [
+        ['X-Auth-Request-User', 'alice'],
+        ['X-Auth-Request-Email', 'alice@example.org'],
+        ['X-Auth-Request-Groups', 'admins'],
+      ]) {
+        assert.deepEqual(
+          hdrs.filter(([k]) => k.toLowerCase() === name!.toLowerCase()).map(([, v]) => v),
+          [value],
+          name,
+        );
       }
     });
   });

@@ -29,12 +29,19 @@ describe('refusal pages in Chromium through Caddy', () => {
     ctx = await browser.newContext();
     ctx.setDefaultTimeout(10_000);
   });
-  after(async () => { await ctx?.close(); await s?.stop(); await browser?.close(); });
+  after(async () => {
+    await ctx?.close();
+    await s?.stop();
+    await browser?.close();
+  });
 
   /** The page's request id, checked against the gate's log line and its reason. */
   async function logged(page: Page, reason: string): Promise<void> {
     const id = await page.locator('p code').first().innerText();
-    const line = s.gh.logs().split('\n').find((l) => l.includes('"forward auth: denied"') && l.includes(`"requestId":"${id}"`));
+    const line = s.gh
+      .logs()
+      .split('\n')
+      .find((l) => l.includes('"forward auth: denied"') && l.includes(`"requestId":"${id}"`));
     assert.ok(line, `no log line for request id ${id}`);
     assert.equal((JSON.parse(line) as { reason: string }).reason, reason);
   }

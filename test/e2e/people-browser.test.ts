@@ -31,7 +31,11 @@ let s: Stack;
 async function accessible(page: Page, what: string): Promise<void> {
   const r = await new AxeBuilder({ page }).analyze();
   const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`), [], `${what}: accessibility violations`);
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+    [],
+    `${what}: accessibility violations`,
+  );
 }
 
 /** Every main-frame navigation response of a page, as [status, url]. */
@@ -79,10 +83,14 @@ before(async () => {
     ].join('\n'),
   });
 });
-after(async () => { await s?.stop(); await mail?.stop(); await browser?.close(); });
+after(async () => {
+  await s?.stop();
+  await mail?.stop();
+  await browser?.close();
+});
 
 describe('an invitation, from the mail to the app', () => {
-  test('one screen to choose credentials, then straight to the app, in the invitation\'s group', async () => {
+  test("one screen to choose credentials, then straight to the app, in the invitation's group", async () => {
     const appUrl = s.url('app.example.test', '/welcome');
     const made = await s.gh.run(['invite', 'create', '--groups', 'ops', '--email', 'dana@example.org', '--rd', appUrl]);
     assert.equal(made.code, 0, made.stdout + made.stderr);
@@ -113,7 +121,9 @@ describe('an invitation, from the mail to the app', () => {
       // Screens: the enrolment page (200), then the app (200); in between only redirects.
       const pages = docs.filter(([st]) => st === 200).map(([, u]) => new URL(u).origin + new URL(u).pathname);
       assert.deepEqual(pages, [`${s.portal}/oauth2/invite`, s.url('app.example.test', '/welcome')], JSON.stringify(docs));
-      console.log(`# invitation link to the first protected app: ${pages.length - 1} screen to choose credentials, ${docs.length} documents, ${ms} ms`);
+      console.log(
+        `# invitation link to the first protected app: ${pages.length - 1} screen to choose credentials, ${docs.length} documents, ${ms} ms`,
+      );
 
       // The link made its one account: opened again it says so and makes nothing.
       const again = await browser.newContext();
@@ -123,8 +133,12 @@ describe('an invitation, from the mail to the app', () => {
         assert.equal(r?.status(), 410);
         assert.equal(await p2.locator('h1').innerText(), 'This invitation has been used');
         await accessible(p2, 'a used invitation');
-      } finally { await again.close(); }
-    } finally { await ctx.close(); }
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await ctx.close();
+    }
     const listed = await s.gh.run(['invite', 'list']);
     assert.match(listed.stdout, /\tgroups=ops\temail=dana@example\.org\tuses=1\/1\tused\tby cli\t/);
   });
@@ -151,7 +165,9 @@ describe('self sign-up', () => {
       await page.waitForURL(`${s.portal}/`);
       assert.match(await page.locator('main').innerText(), /You are signed in as kim \(kim@example\.org\)/);
       await accessible(page, 'the portal home');
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 });
 
@@ -185,8 +201,13 @@ describe('password reset by mail', () => {
       const setAt = performance.now();
       await page.getByRole('button', { name: 'Set the new password' }).click();
       assert.equal(await page.locator('h1').innerText(), 'Password changed');
-      const lockedOut = await timeUntil(async () => (await gateStatus(signedIn, appUrl)) !== 200, { timeoutMs: 1000, what: 'the other session refused' });
-      console.log(`# reset: the other session refused ${Math.round(performance.now() - setAt)} ms after the new password was set (polled ${lockedOut} ms)`);
+      const lockedOut = await timeUntil(async () => (await gateStatus(signedIn, appUrl)) !== 200, {
+        timeoutMs: 1000,
+        what: 'the other session refused',
+      });
+      console.log(
+        `# reset: the other session refused ${Math.round(performance.now() - setAt)} ms after the new password was set (polled ${lockedOut} ms)`,
+      );
       assert.equal(await gateStatus(signedIn, appUrl), 302, 'sent to sign in again');
       await accessible(page, 'the password-changed page');
       const notice = await mail.next('erin@example.org');
@@ -200,8 +221,15 @@ describe('password reset by mail', () => {
 
       // The new password signs in; the old one does not.
       const fresh = await browser.newContext();
-      try { await signInWith(fresh, appUrl, 'erin', 'a whole new passphrase'); } finally { await fresh.close(); }
-    } finally { await signedIn.close(); await resetter.close(); }
+      try {
+        await signInWith(fresh, appUrl, 'erin', 'a whole new passphrase');
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await signedIn.close();
+      await resetter.close();
+    }
   });
 
   test('the request answers the same status and body, in the same time class, for an account that exists and one that does not', async () => {
@@ -213,7 +241,8 @@ describe('password reset by mail', () => {
       assert.equal(form.status, 200);
       const t0 = performance.now();
       const r = await jarRequest(jar, formAction(form.body, url), {
-        method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Origin: s.portal },
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Origin: s.portal },
         body: new URLSearchParams({ ...hiddenInputs(form.body), name }).toString(),
       });
       return { status: r.status, body: r.body, ms: performance.now() - t0 };
@@ -232,7 +261,9 @@ describe('password reset by mail', () => {
       unknown.push(b.ms);
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-    console.log(`# reset request: median ${median(known).toFixed(1)} ms for an existing account, ${median(unknown).toFixed(1)} ms for none`);
+    console.log(
+      `# reset request: median ${median(known).toFixed(1)} ms for an existing account, ${median(unknown).toFixed(1)} ms for none`,
+    );
     // The same class: neither does work the other does not before answering (no hash, no mail).
     assert.ok(Math.abs(median(known) - median(unknown)) < 25, `medians ${median(known)} and ${median(unknown)} ms`);
     assert.match(first?.body ?? '', /If an account matches, a link is on its way to its address\. It works once, for 30 minutes\./);
@@ -262,12 +293,17 @@ describe('the account page', () => {
       await laptopRow.getByRole('button', { name: /^End/ }).click();
       await page.waitForURL(/\/oauth2\/account\?done=session$/);
       const ms = await timeUntil(async () => (await gateStatus(laptop, appUrl)) !== 200, { timeoutMs: 1000, what: 'the laptop refused' });
-      console.log(`# account page: the ended session refused ${Math.round(performance.now() - endAt)} ms after the click (polled ${ms} ms)`);
+      console.log(
+        `# account page: the ended session refused ${Math.round(performance.now() - endAt)} ms after the click (polled ${ms} ms)`,
+      );
       assert.equal(await gateStatus(phone, appUrl), 200, 'the browser that ended it stays in');
       assert.equal(await page.locator('[role="status"]').innerText(), 'The session was ended.');
       assert.equal(await rows.count(), 1);
       await accessible(page, 'the account page after a change');
-    } finally { await laptop.close(); await phone.close(); }
+    } finally {
+      await laptop.close();
+      await phone.close();
+    }
   });
 });
 
@@ -277,7 +313,10 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
   before(async () => {
     const port = await freePort();
     up = await startUpstreamOidc({ redirectUri: `http://${PORTAL_HOST}:${port}/oauth2/callback` });
-    up.accounts.set('kc-7', { sub: 'kc-7', claims: { preferred_username: 'ines', email: 'ines@upstream.example', email_verified: true, name: 'Ines' } });
+    up.accounts.set('kc-7', {
+      sub: 'kc-7',
+      claims: { preferred_username: 'ines', email: 'ines@upstream.example', email_verified: true, name: 'Ines' },
+    });
     up.next = 'kc-7';
     st = await startStack('nginx', {
       port,
@@ -288,7 +327,10 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
       ].join('\n'),
     });
   });
-  after(async () => { await st?.stop(); await up?.close(); });
+  after(async () => {
+    await st?.stop();
+    await up?.close();
+  });
 
   test('"Continue with Corp SSO" on the invitation makes the account with the invitation\'s groups, then the app', async () => {
     const appUrl = st.url('app.example.test', '/from-sso');
@@ -310,17 +352,24 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
       assert.ok(seen);
       assert.deepEqual(headerValues(seen, 'X-Auth-Request-User'), ['ines']);
       assert.deepEqual(headerValues(seen, 'X-Auth-Request-Groups'), ['ops']);
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
     const again = await browser.newContext();
     try {
       const p2 = await again.newPage();
       assert.equal((await p2.goto(link))?.status(), 410, 'the invitation made its one account');
-    } finally { await again.close(); }
+    } finally {
+      await again.close();
+    }
   });
 
   test('the account page links another provider (then it signs in too) and unlinks it', async () => {
     await addUser(st.gh, 'jon', PASSWORD, ['ops']);
-    up.accounts.set('kc-8', { sub: 'kc-8', claims: { preferred_username: 'jon-sso', email: 'jon@upstream.example', email_verified: true } });
+    up.accounts.set('kc-8', {
+      sub: 'kc-8',
+      claims: { preferred_username: 'jon-sso', email: 'jon@upstream.example', email_verified: true },
+    });
     up.next = 'kc-8';
     const appUrl = st.url('app.example.test', '/jon');
     const ctx = await browser.newContext();
@@ -342,10 +391,14 @@ describe('an invitation taken up through an upstream OpenID provider (oidc-provi
         await p2.waitForURL(appUrl);
         const seen = st.app.seen.filter((r) => r.url === '/jon').at(-1);
         assert.deepEqual(headerValues(seen!, 'X-Auth-Request-User'), ['jon']);
-      } finally { await other.close(); }
+      } finally {
+        await other.close();
+      }
       await page.getByRole('button', { name: 'Unlink Corp SSO' }).click();
       await page.waitForURL(/\/oauth2\/sign_in/);
       assert.equal(await gateStatus(ctx, appUrl), 302, 'unlinking ends every session of the person');
-    } finally { await ctx.close(); }
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -9,7 +9,17 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, request } from '../kit/http.ts';
 import { nginxConfigTest, type ProxyProcess } from '../kit/proxies.ts';
 import { nginxSnippets, readDoc, render, startCaddyFromDocs, startNginxFromDocs } from '../kit/proxy-docs.ts';
-import { assertNoSpoof, carriesSpoof, GATE_HEADERS, headerValues, IDENTITY_HEADERS, PROXY_HEADERS, spellings, SPOOFED_HEADERS as SPOOFED, spoofValue } from '../kit/spoofing.ts';
+import {
+  assertNoSpoof,
+  carriesSpoof,
+  GATE_HEADERS,
+  headerValues,
+  IDENTITY_HEADERS,
+  PROXY_HEADERS,
+  spellings,
+  SPOOFED_HEADERS as SPOOFED,
+  spoofValue,
+} from '../kit/spoofing.ts';
 import { recordRequest, type SeenRequest, startWhoami, type Whoami } from '../kit/whoami.ts';
 
 interface Stub {
@@ -42,21 +52,36 @@ async function startStub(portalPort: () => number): Promise<Stub> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const originalUrl = req.headers['x-original-url'];
     const fwdUri = req.headers['x-forwarded-uri'];
-    const original = typeof originalUrl === 'string' ? new URL(originalUrl).pathname
-      : typeof fwdUri === 'string' ? new URL(fwdUri, 'http://x').pathname : undefined;
-    const rd = typeof originalUrl === 'string' ? originalUrl
-      : `${String(req.headers['x-forwarded-proto'])}://${String(req.headers['x-forwarded-host'])}${String(fwdUri)}`;
+    const original =
+      typeof originalUrl === 'string'
+        ? new URL(originalUrl).pathname
+        : typeof fwdUri === 'string'
+          ? new URL(fwdUri, 'http://x').pathname
+          : undefined;
+    const rd =
+      typeof originalUrl === 'string'
+        ? originalUrl
+        : `${String(req.headers['x-forwarded-proto'])}://${String(req.headers['x-forwarded-host'])}${String(fwdUri)}`;
     const start = `http://${PORTAL}:${portalPort()}/oauth2/start?rd=${encodeURIComponent(rd)}`;
     const ticket = (p: string) => p === '/oauth2/ticket';
     if (path === '/oauth2/auth' && original !== undefined && !ticket(original)) {
       if (original.startsWith('/allowed')) {
         res.writeHead(202, {
-          'X-Auth-Request-User': 'alice', 'X-Auth-Request-Email': 'alice@example.org',
-          'X-Auth-Request-Groups': 'admins,dev', 'X-Auth-Request-Preferred-Username': 'Alice',
-          'Set-Cookie': 'renewed=1; Path=/; HttpOnly', 'Content-Length': '0',
+          'X-Auth-Request-User': 'alice',
+          'X-Auth-Request-Email': 'alice@example.org',
+          'X-Auth-Request-Groups': 'admins,dev',
+          'X-Auth-Request-Preferred-Username': 'Alice',
+          'Set-Cookie': 'renewed=1; Path=/; HttpOnly',
+          'Content-Length': '0',
         });
       } else if (original.startsWith('/public')) {
-        res.writeHead(202, { 'X-Auth-Request-User': '', 'X-Auth-Request-Email': '', 'X-Auth-Request-Groups': '', 'X-Auth-Request-Preferred-Username': '', 'Content-Length': '0' });
+        res.writeHead(202, {
+          'X-Auth-Request-User': '',
+          'X-Auth-Request-Email': '',
+          'X-Auth-Request-Groups': '',
+          'X-Auth-Request-Preferred-Username': '',
+          'Content-Length': '0',
+        });
       } else if (original.startsWith('/forbidden')) {
         res.writeHead(403, { 'Content-Type': 'text/plain' });
         res.end('stub: forbidden');
@@ -82,14 +107,25 @@ async function startStub(portalPort: () => number): Promise<Stub> {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
   });
-  server.on('connection', (s: Socket) => { connections++; sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s: Socket) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('stub: no address');
   return {
-    address: `127.0.0.1:${addr.port}`, seen, sockets, connections: () => connections,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    address: `127.0.0.1:${addr.port}`,
+    seen,
+    sockets,
+    connections: () => connections,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -109,8 +145,12 @@ async function assertNoCopiesReachTheGate(stub: Stub, app: Whoami, urls: string[
       await request(u, { headers: batch.map((n): [string, string] => [n, spoofValue(n, port)]) });
       tried++;
       for (const r of [...stub.seen.slice(fromStub), ...app.seen.slice(fromApp)]) {
-        const leaked = r.headers.filter(([k, v]) => carriesSpoof(v)
-          || (/^x[-_]forwarded[-_]proto$/i.test(k) && v !== 'http') || (/^(x[-_]original|x[-_]forwarded)[-_]method$/i.test(k) && v !== 'GET'));
+        const leaked = r.headers.filter(
+          ([k, v]) =>
+            carriesSpoof(v) ||
+            (/^x[-_]forwarded[-_]proto$/i.test(k) && v !== 'http') ||
+            (/^(x[-_]original|x[-_]forwarded)[-_]method$/i.test(k) && v !== 'GET'),
+        );
         assert.deepEqual(leaked, [], `${u} with ${batch.length === 1 ? batch[0] : 'every header'}: ${r.url}`);
       }
     }
@@ -136,15 +176,25 @@ describe('docs/proxies/nginx against a scripted gate', () => {
     stub = await startStub(() => port);
     app = await startWhoami();
     nginx = await startNginxFromDocs({
-      port, gatehouse: stub.address, portalName: PORTAL,
+      port,
+      gatehouse: stub.address,
+      portalName: PORTAL,
       sites: [{ serverName: 'app.example.test app2.other.test', upstream: app.address }],
     });
   });
-  after(async () => { await nginx?.stop(); await app?.stop(); await stub?.stop(); });
+  after(async () => {
+    await nginx?.stop();
+    await app?.stop();
+    await stub?.stop();
+  });
 
   test('an allowed request reaches the app with the identity, the exact original URL, and the renewal cookie', async () => {
     const res = await request(url('app.example.test', '/allowed/x?q=1&x=%2F'), {
-      headers: [['Cookie', 'gh=1'], ['X-Forwarded-Uri', '/public/spoof'], ['X-Original-URL', 'http://evil.test/public']],
+      headers: [
+        ['Cookie', 'gh=1'],
+        ['X-Forwarded-Uri', '/public/spoof'],
+        ['X-Original-URL', 'http://evil.test/public'],
+      ],
     });
     assert.equal(res.status, 200);
     assert.deepEqual(res.headers['set-cookie'], ['renewed=1; Path=/; HttpOnly']);
@@ -168,7 +218,9 @@ describe('docs/proxies/nginx against a scripted gate', () => {
 
   test('a POST is checked with its method and without its body', async () => {
     const res = await request(url('app.example.test', '/allowed/form'), {
-      method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'a body for the app only',
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: 'a body for the app only',
     });
     assert.equal(res.status, 200);
     const auth = lastAuth(stub);
@@ -194,10 +246,13 @@ describe('docs/proxies/nginx against a scripted gate', () => {
   test('a browser that is not signed in is sent to the Location the gate chose', async () => {
     const res = await request(url('app.example.test', '/anon/page?q=1&x=%2F'), { headers: { Accept: 'text/html' } });
     assert.equal(res.status, 302);
-    assert.equal(res.headers.location, `http://${PORTAL}:${port}/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/anon/page?q=1&x=%2F'))}`);
+    assert.equal(
+      res.headers.location,
+      `http://${PORTAL}:${port}/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/anon/page?q=1&x=%2F'))}`,
+    );
   });
 
-  test('an API client gets 401 with the gate\'s WWW-Authenticate', async () => {
+  test("an API client gets 401 with the gate's WWW-Authenticate", async () => {
     const res = await request(url('app.example.test', '/anon/api'), { headers: { Accept: 'application/json' } });
     assert.equal(res.status, 401);
     assert.equal(res.headers['www-authenticate'], 'Bearer realm="stub"');
@@ -218,7 +273,10 @@ describe('docs/proxies/nginx against a scripted gate', () => {
 
   test('the ticket hop reaches the gate on the app host and its Set-Cookie reaches the browser', async () => {
     const res = await request(url('app2.other.test', '/oauth2/ticket?t=abc&rd=http%3A%2F%2Fapp2.other.test%2F'), {
-      headers: [['X-Forwarded-Uri', '/spoof'], ['X-Original-URL', 'http://evil.test/']],
+      headers: [
+        ['X-Forwarded-Uri', '/spoof'],
+        ['X-Original-URL', 'http://evil.test/'],
+      ],
     });
     assert.equal(res.status, 302);
     assert.deepEqual(res.headers['set-cookie'], ['session=from-ticket; Path=/; HttpOnly']);
@@ -232,7 +290,12 @@ describe('docs/proxies/nginx against a scripted gate', () => {
   });
 
   test('the portal server passes everything to the gate with the forwarded host and protocol', async () => {
-    const res = await request(url(PORTAL, '/oauth2/sign_in?rd=x'), { headers: [['X-Forwarded-For', '6.6.6.6'], ['X-Forwarded-Host', 'evil.test']] });
+    const res = await request(url(PORTAL, '/oauth2/sign_in?rd=x'), {
+      headers: [
+        ['X-Forwarded-For', '6.6.6.6'],
+        ['X-Forwarded-Host', 'evil.test'],
+      ],
+    });
     assert.equal(res.status, 200);
     const seen = stub.seen.at(-1)!;
     assert.equal(seen.url, '/oauth2/sign_in?rd=x');
@@ -243,7 +306,10 @@ describe('docs/proxies/nginx against a scripted gate', () => {
 
   test('no client copy of a header the gate reads or of an identity header reaches the gate or the app', async () => {
     const n = await assertNoCopiesReachTheGate(stub, app, [
-      url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
+      url('app.example.test', '/allowed/x'),
+      url('app.example.test', '/public/x'),
+      url(PORTAL, '/oauth2/sign_in'),
+      url('app.example.test', '/oauth2/ticket?t=1'),
     ]);
     console.log(`nginx (scripted gate): ${n} spoofed requests`);
   });
@@ -260,13 +326,27 @@ describe('docs/proxies/caddy against a scripted gate', () => {
     port = await freePort();
     stub = await startStub(() => port);
     app = await startWhoami();
-    caddy = await startCaddyFromDocs({ port, gatehouse: stub.address, portalName: PORTAL, appNames: ['app.example.test', 'app2.other.test'], upstream: app.address });
+    caddy = await startCaddyFromDocs({
+      port,
+      gatehouse: stub.address,
+      portalName: PORTAL,
+      appNames: ['app.example.test', 'app2.other.test'],
+      upstream: app.address,
+    });
   });
-  after(async () => { await caddy?.stop(); await app?.stop(); await stub?.stop(); });
+  after(async () => {
+    await caddy?.stop();
+    await app?.stop();
+    await stub?.stop();
+  });
 
   test('an allowed request reaches the app with the identity; the gate sees the original request in X-Forwarded-*', async () => {
     const res = await request(url('app.example.test', '/allowed/x?q=1&x=%2F'), {
-      headers: [['X-Forwarded-Uri', '/public/spoof'], ['X-Forwarded-Method', 'OPTIONS'], ['X-Forwarded-Host', 'evil.test']],
+      headers: [
+        ['X-Forwarded-Uri', '/public/spoof'],
+        ['X-Forwarded-Method', 'OPTIONS'],
+        ['X-Forwarded-Host', 'evil.test'],
+      ],
     });
     assert.equal(res.status, 200);
     const seen = app.seen.at(-1)!;
@@ -292,10 +372,13 @@ describe('docs/proxies/caddy against a scripted gate', () => {
     }
   });
 
-  test('the gate\'s 302 to the portal, 401 and 403 go to the client as they are', async () => {
+  test("the gate's 302 to the portal, 401 and 403 go to the client as they are", async () => {
     const anon = await request(url('app.example.test', '/anon/page?q=1'));
     assert.equal(anon.status, 302);
-    assert.equal(anon.headers.location, `http://${PORTAL}:${port}/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/anon/page?q=1'))}`);
+    assert.equal(
+      anon.headers.location,
+      `http://${PORTAL}:${port}/oauth2/start?rd=${encodeURIComponent(url('app.example.test', '/anon/page?q=1'))}`,
+    );
     const api = await request(url('app.example.test', '/anon/api'), { headers: { Accept: 'application/json' } });
     assert.equal(api.status, 401);
     assert.equal(api.headers['www-authenticate'], 'Bearer realm="stub"');
@@ -316,7 +399,10 @@ describe('docs/proxies/caddy against a scripted gate', () => {
 
   test('no client copy of a header the gate reads or of an identity header reaches the gate or the app', async () => {
     const n = await assertNoCopiesReachTheGate(stub, app, [
-      url('app.example.test', '/allowed/x'), url('app.example.test', '/public/x'), url(PORTAL, '/oauth2/sign_in'), url('app.example.test', '/oauth2/ticket?t=1'),
+      url('app.example.test', '/allowed/x'),
+      url('app.example.test', '/public/x'),
+      url(PORTAL, '/oauth2/sign_in'),
+      url('app.example.test', '/oauth2/ticket?t=1'),
     ]);
     console.log(`caddy (scripted gate): ${n} spoofed requests`);
   });
@@ -325,13 +411,38 @@ describe('docs/proxies/caddy against a scripted gate', () => {
 // Every combination of the nginx files the docs suggest (docs/proxies/README.md, docs/mcp.md),
 // each with only the snippets it says to copy, passes `nginx -t` (nginx 1.22).
 describe('docs/proxies/nginx: every suggested combination of files passes nginx -t', () => {
-  const vars = { GATEHOUSE: '127.0.0.1:4180', LISTEN: 8080, PORTAL_NAME: 'auth.example.test', SERVER_NAME: 'app.example.test',
-    APP_UPSTREAM: '127.0.0.1:3000', MCP_SERVER_NAME: 'mcp.example.test', MCP_UPSTREAM: '127.0.0.1:3001' };
+  const vars = {
+    GATEHOUSE: '127.0.0.1:4180',
+    LISTEN: 8080,
+    PORTAL_NAME: 'auth.example.test',
+    SERVER_NAME: 'app.example.test',
+    APP_UPSTREAM: '127.0.0.1:3000',
+    MCP_SERVER_NAME: 'mcp.example.test',
+    MCP_UPSTREAM: '127.0.0.1:3001',
+  };
   const COMBOS: Array<{ name: string; confs: string[]; snippets: string[] }> = [
     { name: 'the portal only', confs: ['gatehouse.conf'], snippets: ['gatehouse-clean-headers.conf'] },
-    { name: 'the portal and protected apps', confs: ['gatehouse.conf', 'app.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-auth.conf'] },
-    { name: 'the portal and an MCP server only', confs: ['gatehouse.conf', 'mcp.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf'] },
-    { name: 'the portal, apps and an MCP server', confs: ['gatehouse.conf', 'app.conf', 'mcp.conf'], snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-auth.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf'] },
+    {
+      name: 'the portal and protected apps',
+      confs: ['gatehouse.conf', 'app.conf'],
+      snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-auth.conf'],
+    },
+    {
+      name: 'the portal and an MCP server only',
+      confs: ['gatehouse.conf', 'mcp.conf'],
+      snippets: ['gatehouse-clean-headers.conf', 'gatehouse-endpoints.conf', 'gatehouse-mcp.conf', 'gatehouse-mcp-auth.conf'],
+    },
+    {
+      name: 'the portal, apps and an MCP server',
+      confs: ['gatehouse.conf', 'app.conf', 'mcp.conf'],
+      snippets: [
+        'gatehouse-clean-headers.conf',
+        'gatehouse-endpoints.conf',
+        'gatehouse-auth.conf',
+        'gatehouse-mcp.conf',
+        'gatehouse-mcp-auth.conf',
+      ],
+    },
   ];
   for (const c of COMBOS) {
     test(c.name, async () => {
@@ -349,7 +460,9 @@ describe('docs/proxies/nginx: every suggested combination of files passes nginx 
   });
 
   test('every snippet file is in some combination', async () => {
-    const all = Object.keys(await nginxSnippets()).map((k) => k.slice('snippets/'.length)).sort();
+    const all = Object.keys(await nginxSnippets())
+      .map((k) => k.slice('snippets/'.length))
+      .sort();
     assert.deepEqual([...new Set(COMBOS.flatMap((c) => c.snippets))].sort(), all);
   });
 });

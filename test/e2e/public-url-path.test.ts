@@ -29,16 +29,29 @@ let gh: GatehouseProcess;
 let nginx: ProxyProcess;
 
 /** The shipped nginx files, adapted for a portal under /auth on a host shared with an app. */
-export async function nginxForPath(o: { port: number; gatehouse: string; sharedHost: string; otherHost: string; upstream: string; base: string }): Promise<string> {
-  const gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), { GATEHOUSE: o.gatehouse, LISTEN: o.port, PORTAL_NAME: o.sharedHost });
+export async function nginxForPath(o: {
+  port: number;
+  gatehouse: string;
+  sharedHost: string;
+  otherHost: string;
+  upstream: string;
+  base: string;
+}): Promise<string> {
+  const gatehouseConf = render(await readDoc('nginx/gatehouse.conf'), {
+    GATEHOUSE: o.gatehouse,
+    LISTEN: o.port,
+    PORTAL_NAME: o.sharedHost,
+  });
   const upstream = /^upstream gatehouse \{[\s\S]*?^\}/m.exec(gatehouseConf)?.[0];
   const portalLocation = /^ {4}location \/ \{[\s\S]*?^ {4}\}/m.exec(gatehouseConf)?.[0];
   assert.ok(upstream && portalLocation, 'docs/proxies/nginx/gatehouse.conf still has the upstream and the portal location');
   const appTemplate = await readDoc('nginx/app.conf');
   const include = '    include snippets/gatehouse-endpoints.conf;\n';
   assert.ok(appTemplate.includes(include));
-  const shared = render(appTemplate, { LISTEN: o.port, SERVER_NAME: o.sharedHost, APP_UPSTREAM: o.upstream })
-    .replace(include, `${include}\n${portalLocation.replace('location / {', `location ${o.base}/ {`)}\n`);
+  const shared = render(appTemplate, { LISTEN: o.port, SERVER_NAME: o.sharedHost, APP_UPSTREAM: o.upstream }).replace(
+    include,
+    `${include}\n${portalLocation.replace('location / {', `location ${o.base}/ {`)}\n`,
+  );
   const other = render(appTemplate, { LISTEN: o.port, SERVER_NAME: o.otherHost, APP_UPSTREAM: o.upstream });
   return [upstream, shared, other].join('\n');
 }
@@ -49,24 +62,43 @@ before(async () => {
   publicUrl = `http://www.example.test:${port}/auth`;
   app = await startWhoami();
   rp = await startWhoami();
-  gh = await startGatehouse(gateConfig({
-    publicUrl,
-    apps: [
-      '  - { name: site, hosts: [www.example.test], allow: { groups: [admins] } }',
-      '  - { name: app, hosts: [app.example.test], allow: { groups: [admins] } }',
-    ].join('\n'),
-    extra: `clients:\n  - { id: rp, secret: ${RP_SECRET}, redirectUris: ['http://127.0.0.1:${rp.port}/cb'], firstParty: true }`,
-  }));
+  gh = await startGatehouse(
+    gateConfig({
+      publicUrl,
+      apps: [
+        '  - { name: site, hosts: [www.example.test], allow: { groups: [admins] } }',
+        '  - { name: app, hosts: [app.example.test], allow: { groups: [admins] } }',
+      ].join('\n'),
+      extra: `clients:\n  - { id: rp, secret: ${RP_SECRET}, redirectUris: ['http://127.0.0.1:${rp.port}/cb'], firstParty: true }`,
+    }),
+  );
   // "listening" comes before ready (migrations, keys, the banner): wait for the banner.
-  await until(() => gh.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' })
-    .catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${gh.logs()}`, { cause: e }); });
-  await addUser(gh, 'alice', PASSWORD, ['admins']);
-  nginx = await startNginx(await nginxForPath({ port, gatehouse: `127.0.0.1:${gh.port}`, sharedHost: 'www.example.test', otherHost: 'app.example.test', upstream: app.address, base: '/auth' }), {
-    port,
-    files: await nginxSnippets(),
+  await until(() => gh.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' }).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}:\n${gh.logs()}`, { cause: e });
   });
+  await addUser(gh, 'alice', PASSWORD, ['admins']);
+  nginx = await startNginx(
+    await nginxForPath({
+      port,
+      gatehouse: `127.0.0.1:${gh.port}`,
+      sharedHost: 'www.example.test',
+      otherHost: 'app.example.test',
+      upstream: app.address,
+      base: '/auth',
+    }),
+    {
+      port,
+      files: await nginxSnippets(),
+    },
+  );
 });
-after(async () => { await browser?.close(); await nginx?.stop(); await gh?.stop(); await app?.stop(); await rp?.stop(); });
+after(async () => {
+  await browser?.close();
+  await nginx?.stop();
+  await gh?.stop();
+  await app?.stop();
+  await rp?.stop();
+});
 
 async function fillSignIn(page: Page): Promise<void> {
   await page.locator('input[name="username"]').fill('alice');
@@ -77,16 +109,22 @@ async function fillSignIn(page: Page): Promise<void> {
 async function withContext(run: (ctx: BrowserContext) => Promise<void>): Promise<void> {
   const ctx = await browser.newContext();
   ctx.setDefaultTimeout(15_000);
-  try { await run(ctx); } finally { await ctx.close(); }
+  try {
+    await run(ctx);
+  } finally {
+    await ctx.close();
+  }
 }
 
 describe(`Chromium, nginx, publicUrl with a path`, () => {
-  test('the banner\'s sign-in URL is under the path and shows the form with its stylesheet', async () => {
+  test("the banner's sign-in URL is under the path and shows the form with its stylesheet", async () => {
     assert.ok(gh.logs().includes(`sign in at ${publicUrl}/oauth2/sign_in`), gh.logs());
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const css: number[] = [];
-      page.on('response', (r) => { if (r.url().endsWith('.css')) css.push(r.status()); });
+      page.on('response', (r) => {
+        if (r.url().endsWith('.css')) css.push(r.status());
+      });
       const res = await page.goto(`${publicUrl}/oauth2/sign_in`);
       assert.equal(res?.status(), 200);
       assert.equal(await page.locator('input[name="password"]').count(), 1);
@@ -94,7 +132,7 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
-  test('the shared host\'s app sends the browser to sign-in under /auth and back; then the other host needs no form', async () => {
+  test("the shared host's app sends the browser to sign-in under /auth and back; then the other host needs no form", async () => {
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const target = `http://www.example.test:${port}/private?x=1`;
@@ -114,7 +152,7 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
-  test('the sign-in form\'s csrf cookie expired (gone) before the post: 400 with a fresh form under /auth, and the second post signs in (no loop)', async () => {
+  test("the sign-in form's csrf cookie expired (gone) before the post: 400 with a fresh form under /auth, and the second post signs in (no loop)", async () => {
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const target = `http://www.example.test:${port}/after-expiry`;
@@ -138,7 +176,7 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
-  test('RP-initiated logout under /auth/oidc with no OpenID session in the browser: oidc-provider\'s auto-submitting step runs under our CSP, the gate session ends', async () => {
+  test("RP-initiated logout under /auth/oidc with no OpenID session in the browser: oidc-provider's auto-submitting step runs under our CSP, the gate session ends", async () => {
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const target = `http://www.example.test:${port}/before-logout`;
@@ -146,8 +184,12 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       await fillSignIn(page);
       await page.waitForURL(target);
       const blocked: string[] = [];
-      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
-      const confirmed = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/auth/oidc/session/end/confirm');
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+      });
+      const confirmed = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/auth/oidc/session/end/confirm',
+      );
       // The page posts itself (an inline script): no click.
       await page.goto(`${publicUrl}/oidc/session/end`);
       const posted = await confirmed;
@@ -160,16 +202,19 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     });
   });
 
-  test('through real nginx, a raw path that dot-segments out of /auth is the site\'s: sign-in required, the app never reached', async () => {
+  test("through real nginx, a raw path that dot-segments out of /auth is the site's: sign-in required, the app never reached", async () => {
     // Sent as raw bytes (a browser would resolve the dot segments itself): nginx routes the
     // normalized path to the site's location, and auth_request hands Gatehouse $request_uri raw.
     for (const raw of ['/auth/../private-raw', '/auth/%2e%2e/private-raw', '/auth/./../private-raw', '/oauth2/../private-raw']) {
       // node:http sends the path as given (the harness's request() would parse it as a URL first).
       const r = await new Promise<{ status: number; location: string }>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port, path: raw, headers: { host: `www.example.test:${port}`, accept: 'text/html' }, agent: false }, (res) => {
-          res.resume();
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? '') }));
-        });
+        const req = httpRequest(
+          { host: '127.0.0.1', port, path: raw, headers: { host: `www.example.test:${port}`, accept: 'text/html' }, agent: false },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? '') }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -188,8 +233,15 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       execute: [oidc.allowInsecureRequests],
       [oidc.customFetch]: async (url, options) => {
         const headers: Record<string, string> = {};
-        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
-        const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+          headers[k] = v;
+        });
+        const r = await request(url, {
+          method: options.method ?? 'GET',
+          headers,
+          connectTo: connect,
+          ...(options.body ? { body: String(options.body) } : {}),
+        });
         const h = new Headers();
         for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
         return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
@@ -199,32 +251,47 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const authUrl = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: `http://127.0.0.1:${rp.port}/cb`, scope: 'openid profile', state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      redirect_uri: `http://127.0.0.1:${rp.port}/cb`,
+      scope: 'openid profile',
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
     });
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const documents: string[] = [];
-      page.on('response', (r) => { if (r.request().isNavigationRequest()) documents.push(`${r.status()} ${new URL(r.url()).pathname}`); });
+      page.on('response', (r) => {
+        if (r.request().isNavigationRequest()) documents.push(`${r.status()} ${new URL(r.url()).pathname}`);
+      });
       await page.goto(authUrl.href);
       assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start', documents.join('\n'));
       await fillSignIn(page);
       await page.waitForURL((u) => u.origin === `http://127.0.0.1:${rp.port}`);
-      assert.ok(documents.some((d) => /^302 \/auth\/oidc\/interaction\/[\w-]+$/.test(d)), documents.join('\n'));
+      assert.ok(
+        documents.some((d) => /^302 \/auth\/oidc\/interaction\/[\w-]+$/.test(d)),
+        documents.join('\n'),
+      );
       assert.ok(!documents.some((d) => d.startsWith('404')), documents.join('\n'));
       const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
       assert.equal(tokens.claims()?.iss, publicUrl);
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });
   });
-  test('response_mode=form_post (advertised): Chromium runs oidc-provider\'s auto-submitting page under our CSP and posts the code to the client; openid-client redeems it', async () => {
+  test("response_mode=form_post (advertised): Chromium runs oidc-provider's auto-submitting page under our CSP and posts the code to the client; openid-client redeems it", async () => {
     const connect = { host: '127.0.0.1', port };
     const config = await oidc.discovery(new URL(publicUrl), 'rp', RP_SECRET, undefined, {
       execute: [oidc.allowInsecureRequests],
       [oidc.customFetch]: async (url, options) => {
         const headers: Record<string, string> = {};
-        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
-        const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+        new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+          headers[k] = v;
+        });
+        const r = await request(url, {
+          method: options.method ?? 'GET',
+          headers,
+          connectTo: connect,
+          ...(options.body ? { body: String(options.body) } : {}),
+        });
         const h = new Headers();
         for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
         return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
@@ -234,13 +301,19 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     const callback = `http://127.0.0.1:${rp.port}/cb`;
     const verifier = oidc.randomPKCECodeVerifier();
     const authUrl = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: callback, scope: 'openid profile', state: 'fp-1', response_mode: 'form_post',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      redirect_uri: callback,
+      scope: 'openid profile',
+      state: 'fp-1',
+      response_mode: 'form_post',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
     });
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const blocked: string[] = [];
-      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+      });
       const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url() === callback);
       await page.goto(authUrl.href);
       await fillSignIn(page);
@@ -248,9 +321,15 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       assert.deepEqual(blocked, []);
       const body = new URLSearchParams(cb.postData() ?? '');
       assert.equal(body.get('state'), 'fp-1');
-      const tokens = await oidc.authorizationCodeGrant(config, new Request(callback, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(),
-      }), { pkceCodeVerifier: verifier, expectedState: 'fp-1' });
+      const tokens = await oidc.authorizationCodeGrant(
+        config,
+        new Request(callback, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: body.toString(),
+        }),
+        { pkceCodeVerifier: verifier, expectedState: 'fp-1' },
+      );
       assert.equal(tokens.claims()?.preferred_username, 'alice');
     });
   });
@@ -259,26 +338,46 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
     const connect = { host: '127.0.0.1', port };
     const customFetch: oidc.CustomFetch = async (url, options) => {
       const headers: Record<string, string> = {};
-      new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
-      const r = await request(url, { method: options.method ?? 'GET', headers, connectTo: connect, ...(options.body ? { body: String(options.body) } : {}) });
+      new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+        headers[k] = v;
+      });
+      const r = await request(url, {
+        method: options.method ?? 'GET',
+        headers,
+        connectTo: connect,
+        ...(options.body ? { body: String(options.body) } : {}),
+      });
       const h = new Headers();
       for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
       return new Response(r.status === 204 ? null : r.body, { status: r.status, headers: h });
     };
     const redirectUri = `http://127.0.0.1:${rp.port}/dcr-cb`;
-    const config = await oidc.dynamicClientRegistration(new URL(publicUrl), {
-      redirect_uris: [redirectUri], client_name: 'Path Tool', token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-    }, oidc.None(), { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch });
+    const config = await oidc.dynamicClientRegistration(
+      new URL(publicUrl),
+      {
+        redirect_uris: [redirectUri],
+        client_name: 'Path Tool',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+      },
+      oidc.None(),
+      { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: customFetch },
+    );
     const verifier = oidc.randomPKCECodeVerifier();
     const authUrl = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri, scope: 'openid profile', state: 'dcr-1',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      redirect_uri: redirectUri,
+      scope: 'openid profile',
+      state: 'dcr-1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
     });
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
       const statuses: string[] = [];
-      page.on('response', (r) => { statuses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`); });
+      page.on('response', (r) => {
+        statuses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+      });
       await page.goto(authUrl.href);
       assert.equal(new URL(page.url()).pathname, '/auth/oauth2/start');
       await fillSignIn(page);
@@ -288,9 +387,11 @@ describe(`Chromium, nginx, publicUrl with a path`, () => {
       const csrf = (await ctx.cookies(page.url())).find((c) => c.name.endsWith('_csrf'));
       assert.equal(csrf?.path, '/auth/');
       await page.locator('button[value="allow"]').click();
-      await page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 15_000 }).catch(() => {
-        throw new Error(`consent did not reach the client:\n${statuses.join('\n')}`);
-      });
+      await page
+        .waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 15_000 })
+        .catch(() => {
+          throw new Error(`consent did not reach the client:\n${statuses.join('\n')}`);
+        });
       assert.ok(!statuses.some((x) => /^(4|5)\d\d /.test(x)), statuses.join('\n'));
       const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'dcr-1' });
       assert.equal(tokens.claims()?.iss, publicUrl);
@@ -303,13 +404,17 @@ describe('Chromium, reverse-proxy mode, publicUrl with a path (Gatehouse itself 
   test('the site behind Gatehouse sends the browser to /auth/oauth2/start and back with the identity', async () => {
     const rpPort = await freePort();
     const rpUrl = `http://www.example.test:${rpPort}/auth`;
-    const rp = await startGatehouse(gateConfig({
-      publicUrl: rpUrl, listenPort: rpPort,
-      apps: `  - { name: site, hosts: ['www.example.test:${rpPort}', www.example.test], allow: { groups: [admins] }, upstream: 'http://${app.address}' }`,
-    }));
+    const rp = await startGatehouse(
+      gateConfig({
+        publicUrl: rpUrl,
+        listenPort: rpPort,
+        apps: `  - { name: site, hosts: ['www.example.test:${rpPort}', www.example.test], allow: { groups: [admins] }, upstream: 'http://${app.address}' }`,
+      }),
+    );
     try {
-      await until(() => rp.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' })
-        .catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${rp.logs()}`, { cause: e }); });
+      await until(() => rp.logs().includes('sign in at'), { timeoutMs: 30_000, what: 'the banner' }).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}:\n${rp.logs()}`, { cause: e });
+      });
       await addUser(rp, 'alice', PASSWORD, ['admins']);
       await withContext(async (ctx) => {
         const page = await ctx.newPage();
@@ -325,6 +430,8 @@ describe('Chromium, reverse-proxy mode, publicUrl with a path (Gatehouse itself 
         await page.goto(`${rpUrl}/`);
         assert.equal(await page.locator('form[action="/auth/oauth2/sign_out"]').count(), 1);
       });
-    } finally { await rp.stop(); }
+    } finally {
+      await rp.stop();
+    }
   });
 });

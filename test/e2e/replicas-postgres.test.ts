@@ -31,7 +31,13 @@ const PASSWORD = 'correct horse battery staple';
 const CLIENTS = 24;
 const LOAD_SECONDS = 30;
 
-interface Replica { name: string; port: number; child: ChildProcess; out: string; configPath: string }
+interface Replica {
+  name: string;
+  port: number;
+  child: ChildProcess;
+  out: string;
+  configPath: string;
+}
 
 describe('three replicas on PostgreSQL behind nginx, under load, one killed with SIGKILL', () => {
   let db: TestDatabase;
@@ -54,13 +60,27 @@ apps:
 
   async function start(r: Replica): Promise<void> {
     r.out = '';
-    r.child = spawn(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'serve', '--config', r.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    r.child.stdout!.setEncoding('utf8').on('data', (d: string) => { r.out += d; });
-    r.child.stderr!.setEncoding('utf8').on('data', (d: string) => { r.out += d; });
-    await until(async () => {
-      if (r.child.exitCode !== null) throw new Error(`${r.name} exited (${r.child.exitCode}):\n${r.out}`);
-      return request(`http://127.0.0.1:${r.port}/readyz`).then((x) => x.status === 200, () => false);
-    }, { timeoutMs: 30_000, what: `${r.name} ready`, intervalMs: 100 }).catch((e: unknown) => { throw new Error(`${(e as Error).message}:\n${r.out}`, { cause: e }); });
+    r.child = spawn(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'serve', '--config', r.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    r.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      r.out += d;
+    });
+    r.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      r.out += d;
+    });
+    await until(
+      async () => {
+        if (r.child.exitCode !== null) throw new Error(`${r.name} exited (${r.child.exitCode}):\n${r.out}`);
+        return request(`http://127.0.0.1:${r.port}/readyz`).then(
+          (x) => x.status === 200,
+          () => false,
+        );
+      },
+      { timeoutMs: 30_000, what: `${r.name} ready`, intervalMs: 100 },
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}:\n${r.out}`, { cause: e });
+    });
   }
 
   async function stop(r: Replica): Promise<void> {
@@ -74,14 +94,22 @@ apps:
     const jar = new CookieJar();
     const rd = `http://app.example.test:${nginxPort}/`;
     const formUrl = `${portal}/oauth2/sign_in?rd=${encodeURIComponent(rd)}`;
-    const form = await jarRequest(jar, formUrl, { connectTo: { host: '127.0.0.1', port: formFrom.port }, headers: { Accept: 'text/html' } });
+    const form = await jarRequest(jar, formUrl, {
+      connectTo: { host: '127.0.0.1', port: formFrom.port },
+      headers: { Accept: 'text/html' },
+    });
     assert.equal(form.status, 200);
     const res = await jarRequest(jar, formAction(form.body, formUrl), {
-      connectTo: { host: '127.0.0.1', port: postTo.port }, method: 'POST',
+      connectTo: { host: '127.0.0.1', port: postTo.port },
+      method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Origin: portal },
       body: new URLSearchParams({ ...hiddenInputs(form.body), username: 'alice', password: PASSWORD }).toString(),
     });
-    assert.equal(res.status, 303, `sign-in (form from ${formFrom.name}, posted to ${postTo.name}) answered ${res.status}: ${res.body.slice(0, 200)}`);
+    assert.equal(
+      res.status,
+      303,
+      `sign-in (form from ${formFrom.name}, posted to ${postTo.name}) answered ${res.status}: ${res.body.slice(0, 200)}`,
+    );
     const cookie = jar.header(rd);
     assert.ok(cookie, 'no session cookie for the app host');
     return cookie;
@@ -90,17 +118,34 @@ apps:
   /** Forward auth asked of one replica directly, as a proxy on loopback asks it. */
   async function check(r: Replica, cookie: string): Promise<number> {
     const res = await request(`http://127.0.0.1:${r.port}/oauth2/auth`, {
-      headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': `app.example.test:${nginxPort}`, 'X-Forwarded-Uri': '/', Accept: 'application/json', Cookie: cookie },
+      headers: {
+        'X-Forwarded-Method': 'GET',
+        'X-Forwarded-Proto': 'http',
+        'X-Forwarded-Host': `app.example.test:${nginxPort}`,
+        'X-Forwarded-Uri': '/',
+        Accept: 'application/json',
+        Cookie: cookie,
+      },
     });
     return res.status;
   }
 
   /** Signs one session out through nginx and returns, per replica, how long until it refuses the session. */
   async function revocationLatency(cookie: string): Promise<number[]> {
-    const out = await request(`${portal}/oauth2/sign_out`, { connectTo: { host: '127.0.0.1', port: nginxPort }, headers: { Accept: 'text/html', Cookie: cookie } });
+    const out = await request(`${portal}/oauth2/sign_out`, {
+      connectTo: { host: '127.0.0.1', port: nginxPort },
+      headers: { Accept: 'text/html', Cookie: cookie },
+    });
     assert.ok([200, 302, 303].includes(out.status), `sign-out answered ${out.status}`);
-    return Promise.all(replicas.map((r) => timeUntil(async () => (await check(r, cookie)) === 401,
-      { timeoutMs: 5000, what: `${r.name} refuses the signed-out session`, intervalMs: 10 }).catch(() => Infinity)));
+    return Promise.all(
+      replicas.map((r) =>
+        timeUntil(async () => (await check(r, cookie)) === 401, {
+          timeoutMs: 5000,
+          what: `${r.name} refuses the signed-out session`,
+          intervalMs: 10,
+        }).catch(() => Infinity),
+      ),
+    );
   }
 
   before(async () => {
@@ -118,20 +163,36 @@ apps:
     }
     // One after another: start-up races are another suite's subject (test/postgres).
     for (const r of replicas) await start(r);
-    const add = spawn(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'user', 'add', 'alice', '--password-stdin', '--config', replicas[0]!.configPath], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const add = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin', 'gatehouse.js'), 'user', 'add', 'alice', '--password-stdin', '--config', replicas[0]!.configPath],
+      { stdio: ['pipe', 'ignore', 'inherit'] },
+    );
     add.stdin!.end(`${PASSWORD}\n`);
     assert.equal(await new Promise((r) => add.once('exit', r)), 0);
 
-    app = createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }); res.end('ok'); });
+    app = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+      res.end('ok');
+    });
     app.keepAliveTimeout = 65_000;
     await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
     const appPort = (app.address() as { port: number }).port;
     // The shipped config, its upstream given the three replicas (nginx balances round robin).
-    const shipped = render(await readDoc('nginx/gatehouse.conf'), { GATEHOUSE: `127.0.0.1:${replicas[0]!.port}`, LISTEN: nginxPort, PORTAL_NAME: 'auth.example.test' });
+    const shipped = render(await readDoc('nginx/gatehouse.conf'), {
+      GATEHOUSE: `127.0.0.1:${replicas[0]!.port}`,
+      LISTEN: nginxPort,
+      PORTAL_NAME: 'auth.example.test',
+    });
     const line = `    server 127.0.0.1:${replicas[0]!.port};`;
     assert.ok(shipped.includes(`${line}\n`), 'the shipped upstream block has one server line');
     const three = shipped.replace(line, replicas.map((r) => `    server 127.0.0.1:${r.port};`).join('\n'));
-    const appConf = render(await readDoc('nginx/app.conf'), { LISTEN: nginxPort, SERVER_NAME: 'app.example.test', APP_UPSTREAM: `127.0.0.1:${appPort}` });
+    const appConf = render(await readDoc('nginx/app.conf'), {
+      LISTEN: nginxPort,
+      SERVER_NAME: 'app.example.test',
+      APP_UPSTREAM: `127.0.0.1:${appPort}`,
+    });
     nginx = await startNginx(`${three}\n${appConf}`, {
       port: nginxPort,
       files: await nginxSnippets(),
@@ -141,7 +202,10 @@ apps:
   after(async () => {
     for (const r of replicas) if (r.child) await stop(r);
     await nginx?.stop();
-    if (app) { app.closeAllConnections(); await new Promise((r) => app!.close(r)); }
+    if (app) {
+      app.closeAllConnections();
+      await new Promise((r) => app!.close(r));
+    }
     await db?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -153,7 +217,9 @@ apps:
     const forRevocation = [await signIn(replicas[0]!, replicas[0]!), await signIn(replicas[1]!, replicas[1]!)];
 
     const script = join(dir, 'clients.lua');
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
 local cookies = { ${cookies.map((c) => JSON.stringify(c)).join(', ')} }
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -175,8 +241,11 @@ function done(summary, latency, requests)
   io.write(string.format("RESULT requests=%d ok=%d redirected=%d denied=%d failed=%d connect=%d read=%d write=%d timeout=%d\\n",
     summary.requests, o, r, d, f, e.connect, e.read, e.write, e.timeout))
 end
-`);
-    const load = exec('wrk', ['-t1', '-c16', `-d${LOAD_SECONDS}s`, '--timeout', '5s', '-s', script, `http://127.0.0.1:${nginxPort}/`], { maxBuffer: 1 << 20 });
+`,
+    );
+    const load = exec('wrk', ['-t1', '-c16', `-d${LOAD_SECONDS}s`, '--timeout', '5s', '-s', script, `http://127.0.0.1:${nginxPort}/`], {
+      maxBuffer: 1 << 20,
+    });
 
     // Mid-load: SIGKILL one replica, start it again on its port.
     await new Promise((r) => setTimeout(r, 5000));
@@ -191,31 +260,55 @@ end
     await new Promise((r) => setTimeout(r, 3000));
     const reconnects = (r: Replica) => r.out.split('revocation listener reconnected').length - 1;
     const reconnectsBefore = replicas.map(reconnects);
-    const terminated = Number((await adminQuery(
-      'SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name])).rows[0].n);
+    const terminated = Number(
+      (
+        await adminQuery(
+          'SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [db.name],
+        )
+      ).rows[0].n,
+    );
     assert.ok(terminated >= 3, `terminated ${terminated} connections (each replica holds at least its LISTEN connection)`);
 
     // A revocation after both events reaches every replica within a second, once each replica's
     // revocation listener says it is back.
-    await until(() => replicas.every((r, i) => reconnects(r) > reconnectsBefore[i]!), { timeoutMs: 15_000, what: 'every revocation listener reconnected' });
+    await until(() => replicas.every((r, i) => reconnects(r) > reconnectsBefore[i]!), {
+      timeoutMs: 15_000,
+      what: 'every revocation listener reconnected',
+    });
     const latency = await revocationLatency(forRevocation[0]!);
 
     const { stdout } = await load;
-    const m = /RESULT requests=(\d+) ok=(\d+) redirected=(\d+) denied=(\d+) failed=(\d+) connect=(\d+) read=(\d+) write=(\d+) timeout=(\d+)/.exec(stdout);
+    const m =
+      /RESULT requests=(\d+) ok=(\d+) redirected=(\d+) denied=(\d+) failed=(\d+) connect=(\d+) read=(\d+) write=(\d+) timeout=(\d+)/.exec(
+        stdout,
+      );
     assert.ok(m, `no RESULT line from wrk:\n${stdout}`);
-    const [requests, ok, redirected, denied, failed, connect, read, write, timeout] = m.slice(1).map(Number) as [number, number, number, number, number, number, number, number, number];
+    const [requests, ok, redirected, denied, failed, connect, read, write, timeout] = m.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
 
     // Sessions lost: any of the clients' sessions that some replica no longer accepts.
     let lost = 0;
-    for (const c of cookies) for (const r of replicas) if (await check(r, c) !== 202) lost++;
+    for (const c of cookies) for (const r of replicas) if ((await check(r, c)) !== 202) lost++;
     // A second revocation, on the restarted replica's watch.
     const latency2 = await revocationLatency(forRevocation[1]!);
 
-    console.log(`# ${LOAD_SECONDS} s of load through nginx to 3 replicas, ${CLIENTS} signed-in clients, 16 connections: ` +
-      `${requests} requests, ${ok} answered 200, ${redirected} redirected to sign-in, ${denied} 4xx, ${failed} 5xx, ` +
-      `socket errors connect ${connect} read ${read} write ${write} timeout ${timeout}; ` +
-      `replica 2 killed with SIGKILL and ready again after ${restartMs} ms; ${terminated} database connections terminated; ` +
-      `sessions lost ${lost}; revocation latency per replica ${latency.join('/')} ms, again ${latency2.join('/')} ms`);
+    console.log(
+      `# ${LOAD_SECONDS} s of load through nginx to 3 replicas, ${CLIENTS} signed-in clients, 16 connections: ` +
+        `${requests} requests, ${ok} answered 200, ${redirected} redirected to sign-in, ${denied} 4xx, ${failed} 5xx, ` +
+        `socket errors connect ${connect} read ${read} write ${write} timeout ${timeout}; ` +
+        `replica 2 killed with SIGKILL and ready again after ${restartMs} ms; ${terminated} database connections terminated; ` +
+        `sessions lost ${lost}; revocation latency per replica ${latency.join('/')} ms, again ${latency2.join('/')} ms`,
+    );
 
     assert.ok(requests > 1000, `only ${requests} requests`);
     assert.equal(lost, 0, 'sessions lost');
@@ -231,11 +324,13 @@ end
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const cookie = await signIn(a, b);
     assert.equal(await check(c, cookie), 202);
-    const jwks = await Promise.all(replicas.map(async (r) => {
-      const res = await request(`${portal}/oidc/jwks`, { connectTo: { host: '127.0.0.1', port: r.port } });
-      assert.equal(res.status, 200, `${r.name}: /oidc/jwks ${res.status}`);
-      return JSON.parse(res.body) as { keys: { kid: string }[] };
-    }));
+    const jwks = await Promise.all(
+      replicas.map(async (r) => {
+        const res = await request(`${portal}/oidc/jwks`, { connectTo: { host: '127.0.0.1', port: r.port } });
+        assert.equal(res.status, 200, `${r.name}: /oidc/jwks ${res.status}`);
+        return JSON.parse(res.body) as { keys: { kid: string }[] };
+      }),
+    );
     assert.ok(jwks[0]!.keys.length > 0);
     assert.deepEqual(jwks[1], jwks[0]);
     assert.deepEqual(jwks[2], jwks[0]);

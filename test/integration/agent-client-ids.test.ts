@@ -29,14 +29,28 @@ before(async () => {
   assert.equal(/client_id: +(\S+)/.exec(io.stdout.join('\n'))?.[1], 'agent.builder');
   secret = /client_secret: +(\S+)/.exec(io.stdout.join('\n'))?.[1] ?? '';
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 /** curl as an operator types it (the issuer is https://auth.example.test, reached on loopback). */
 async function curl(args: string[]): Promise<{ status: number; body: Record<string, unknown> }> {
   const { stdout } = await run('curl', [
-    '-sS', '-w', '\n%{http_code}', '-H', 'Host: auth.example.test', '-H', 'X-Forwarded-Proto: https',
-    '-d', 'grant_type=client_credentials', '-d', `resource=${MCP}`, '-d', 'scope=mcp:tools mcp:admin',
-    ...args, `http://127.0.0.1:${inst.port}/oidc/token`,
+    '-sS',
+    '-w',
+    '\n%{http_code}',
+    '-H',
+    'Host: auth.example.test',
+    '-H',
+    'X-Forwarded-Proto: https',
+    '-d',
+    'grant_type=client_credentials',
+    '-d',
+    `resource=${MCP}`,
+    '-d',
+    'scope=mcp:tools mcp:admin',
+    ...args,
+    `http://127.0.0.1:${inst.port}/oidc/token`,
   ]);
   const nl = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(nl + 1)), body: JSON.parse(stdout.slice(0, nl)) as Record<string, unknown> };
@@ -53,7 +67,9 @@ describe('agent client ids with real curl', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(claims(r.body), { sub: 'agent:builder', client_id: 'agent.builder', groups: ['ci'] });
     // The gate takes it, with the agent as the user (the subject did not change).
-    const fa = await forwardAuth(inst.port, MCP, { headers: { authorization: `Bearer ${String(r.body.access_token)}`, accept: 'application/json' } });
+    const fa = await forwardAuth(inst.port, MCP, {
+      headers: { authorization: `Bearer ${String(r.body.access_token)}`, accept: 'application/json' },
+    });
     assert.equal(fa.status, 202);
     assert.equal(fa.headers['x-auth-request-user'], 'agent:builder');
   });
@@ -80,12 +96,27 @@ describe('agent client ids with real curl', () => {
     // What `agent create` wrote before: the client under agent:<name>, client_secret_basic.
     const Adapter = adapterFor(inst.running.store.oidc, systemClock, { keyring: inst.running.settings().keyring });
     const legacySecret = 'legacy-secret-0123456789abcdef0123456789';
-    await new Adapter('Client').upsert('agent:legacy', {
-      client_id: 'agent:legacy', client_secret: legacySecret, client_id_issued_at: Math.floor(Date.now() / 1000), client_secret_expires_at: 0,
-      client_name: 'agent legacy', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic',
-    }, 0);
+    await new Adapter('Client').upsert(
+      'agent:legacy',
+      {
+        client_id: 'agent:legacy',
+        client_secret: legacySecret,
+        client_id_issued_at: Math.floor(Date.now() / 1000),
+        client_secret_expires_at: 0,
+        client_name: 'agent legacy',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      0,
+    );
     await new Adapter('GatehouseAgent').upsert('legacy', { name: 'legacy', groups: ['old'], createdAt: Date.now(), expiresAt: null }, 0);
-    for (const args of [['-u', `agent.legacy:${legacySecret}`], ['-u', `agent%3Alegacy:${legacySecret}`], ['-d', 'client_id=agent:legacy', '-d', `client_secret=${legacySecret}`]]) {
+    for (const args of [
+      ['-u', `agent.legacy:${legacySecret}`],
+      ['-u', `agent%3Alegacy:${legacySecret}`],
+      ['-d', 'client_id=agent:legacy', '-d', `client_secret=${legacySecret}`],
+    ]) {
       const r = await curl(args);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(claims(r.body).sub, 'agent:legacy');
@@ -94,7 +125,10 @@ describe('agent client ids with real curl', () => {
     // Deleting it removes it under both ids.
     const io = fakeIO('', {});
     assert.equal(await runCli(['agent', 'delete', 'legacy', '--config', inst.configPath], io), 0);
-    for (const args of [['-u', `agent.legacy:${legacySecret}`], ['-u', `agent%3Alegacy:${legacySecret}`]]) {
+    for (const args of [
+      ['-u', `agent.legacy:${legacySecret}`],
+      ['-u', `agent%3Alegacy:${legacySecret}`],
+    ]) {
       const r = await curl(args);
       assert.equal(r.status, 401);
       assert.equal(r.body.error, 'invalid_client');
@@ -120,12 +154,20 @@ describe('agent client ids with openid-client', () => {
   }
 });
 
-test('a config client cannot take an agent\'s client id (either form): gatehouse check names the path', async () => {
+test("a config client cannot take an agent's client id (either form): gatehouse check names the path", async () => {
   for (const id of ['agent.builder', 'agent:builder', 'Agent.x']) {
     const path = join(inst.dir, 'reserved.yaml');
-    await writeFile(path, stringify({ publicUrl: 'https://auth.example.test', clients: [{ id, public: true, redirectUris: ['http://127.0.0.1:9/cb'] }] }));
+    await writeFile(
+      path,
+      stringify({ publicUrl: 'https://auth.example.test', clients: [{ id, public: true, redirectUris: ['http://127.0.0.1:9/cb'] }] }),
+    );
     const io = fakeIO('', {});
     assert.equal(await runCli(['check', '--config', path], io), 1, id);
-    assert.ok(io.stderr.join('\n').includes(`clients[0].id: "${id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)`), io.stderr.join('\n'));
+    assert.ok(
+      io.stderr
+        .join('\n')
+        .includes(`clients[0].id: "${id}" is reserved: agent.<name> and agent:<name> are the client ids of agents (gatehouse agent)`),
+      io.stderr.join('\n'),
+    );
   }
 });

@@ -18,7 +18,12 @@ const IDP2 = 'https://login.example.test';
 const clock = new ManualClock(Date.now());
 const now = () => Math.floor(clock.now() / 1000);
 
-interface Idp { server: Server; url: string; key: CryptoKey; fetches: number }
+interface Idp {
+  server: Server;
+  url: string;
+  key: CryptoKey;
+  fetches: number;
+}
 let rsa: Idp;
 let ed: Idp;
 let stranger: CryptoKey;
@@ -26,11 +31,14 @@ let inst: Instance;
 
 async function jwksServer(alg: 'RS256' | 'EdDSA', kid: string): Promise<Idp> {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk: JWK = { ...await exportJWK(publicKey), kid, alg, use: 'sig' };
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   const idp: Idp = { server: createServer(), url: '', key: privateKey, fetches: 0 };
   idp.server.on('request', (req, res) => {
     idp.fetches++;
-    if (req.url !== '/jwks') { res.writeHead(404).end(); return; }
+    if (req.url !== '/jwks') {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
   });
   await new Promise<void>((resolve) => idp.server.listen(0, '127.0.0.1', resolve));
@@ -43,20 +51,22 @@ before(async () => {
   ed = await jwksServer('EdDSA', 'ed-1');
   stranger = (await generateKeyPair('RS256')).privateKey;
   inst = await startInstance({
-    unwatched: true, clock,
-    config: (dir) => baseConfig(dir, {
-      apps: [
-        { name: 'grafana', hosts: ['grafana.example.test'], allow: { groups: ['ci'] }, audience: GRAFANA },
-        { name: 'wiki', hosts: ['wiki.example.test'], allow: { anyUser: true }, audience: WIKI },
-        { name: 'plain', hosts: ['plain.example.test'], allow: { anyUser: true } },
-      ],
-      tokens: {
-        trustedIssuers: [
-          { issuer: IDP, jwksUri: rsa.url, usernameClaim: 'preferred_username', groupsClaim: 'groups' },
-          { issuer: IDP2, jwksUri: ed.url, audiences: [WIKI], usernameClaim: 'email' },
+    unwatched: true,
+    clock,
+    config: (dir) =>
+      baseConfig(dir, {
+        apps: [
+          { name: 'grafana', hosts: ['grafana.example.test'], allow: { groups: ['ci'] }, audience: GRAFANA },
+          { name: 'wiki', hosts: ['wiki.example.test'], allow: { anyUser: true }, audience: WIKI },
+          { name: 'plain', hosts: ['plain.example.test'], allow: { anyUser: true } },
         ],
-      },
-    }),
+        tokens: {
+          trustedIssuers: [
+            { issuer: IDP, jwksUri: rsa.url, usernameClaim: 'preferred_username', groupsClaim: 'groups' },
+            { issuer: IDP2, jwksUri: ed.url, audiences: [WIKI], usernameClaim: 'email' },
+          ],
+        },
+      }),
   });
 });
 after(async () => {
@@ -65,9 +75,18 @@ after(async () => {
   ed.server.close();
 });
 
-const CAROL: JWTPayload = { sub: 'u-123', preferred_username: 'carol', email: 'carol@idp.example.test', email_verified: true, groups: ['ci'] };
+const CAROL: JWTPayload = {
+  sub: 'u-123',
+  preferred_username: 'carol',
+  email: 'carol@idp.example.test',
+  email_verified: true,
+  groups: ['ci'],
+};
 
-async function sign(claims: JWTPayload, opts: { key?: CryptoKey; alg?: string; kid?: string; iss?: string; aud?: string | string[]; exp?: number } = {}): Promise<string> {
+async function sign(
+  claims: JWTPayload,
+  opts: { key?: CryptoKey; alg?: string; kid?: string; iss?: string; aud?: string | string[]; exp?: number } = {},
+): Promise<string> {
   const alg = opts.alg ?? 'RS256';
   return new SignJWT({ ...claims })
     .setProtectedHeader({ alg, typ: 'at+jwt', kid: opts.kid ?? (alg === 'EdDSA' ? 'ed-1' : 'rsa-1') })
@@ -93,7 +112,7 @@ function assertInvalid(r: Answer, reason: string): void {
 }
 
 describe('bearer tokens from tokens.trustedIssuers at apps with an audience', () => {
-  test('a trusted issuer\'s RS256 token for the app\'s audience: 202, identity from the configured claims', async () => {
+  test("a trusted issuer's RS256 token for the app's audience: 202, identity from the configured claims", async () => {
     const r = await forwardAuth(inst.port, `${GRAFANA}/api/dashboards`, api(await sign(CAROL)));
     assert.equal(r.status, 202, r.body);
     assert.equal(r.headers['x-auth-request-user'], 'carol');
@@ -118,46 +137,79 @@ describe('bearer tokens from tokens.trustedIssuers at apps with an audience', ()
     assert.equal(r.headers['x-auth-request-user'], 'dave@login.example.test');
     assert.equal(r.headers['x-auth-request-groups'], '');
     assertInvalid(
-      await forwardAuth(inst.port, `${WIKI}/`, api(await sign({ ...claims, email_verified: false }, { alg: 'EdDSA', key: ed.key, iss: IDP2, aud: WIKI }))),
+      await forwardAuth(
+        inst.port,
+        `${WIKI}/`,
+        api(await sign({ ...claims, email_verified: false }, { alg: 'EdDSA', key: ed.key, iss: IDP2, aud: WIKI })),
+      ),
       'the token lacks a usable email claim (with email_verified true) (tokens.trustedIssuers[].usernameClaim)',
     );
   });
 
   test('an issuer restricted to other audiences (audiences: [wiki]): 401 at grafana even with aud grafana', async () => {
-    const at = await sign({ sub: 'x1', email: 'dave@login.example.test', email_verified: true }, { alg: 'EdDSA', key: ed.key, iss: IDP2, aud: GRAFANA });
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(at)), 'the token\'s issuer may not be used for this audience (tokens.trustedIssuers[].audiences)');
+    const at = await sign(
+      { sub: 'x1', email: 'dave@login.example.test', email_verified: true },
+      { alg: 'EdDSA', key: ed.key, iss: IDP2, aud: GRAFANA },
+    );
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(at)),
+      "the token's issuer may not be used for this audience (tokens.trustedIssuers[].audiences)",
+    );
   });
 
   test('the wrong audience: 401 invalid_token', async () => {
-    assertInvalid(await forwardAuth(inst.port, `${WIKI}/`, api(await sign(CAROL))), 'the token\'s aud claim is not acceptable');
+    assertInvalid(await forwardAuth(inst.port, `${WIKI}/`, api(await sign(CAROL))), "the token's aud claim is not acceptable");
   });
 
-  test('an unknown issuer: 401 invalid_token, even signed by a trusted issuer\'s key', async () => {
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { iss: 'https://evil.example.test' }))), 'the token\'s issuer is not trusted (tokens.trustedIssuers)');
+  test("an unknown issuer: 401 invalid_token, even signed by a trusted issuer's key", async () => {
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { iss: 'https://evil.example.test' }))),
+      "the token's issuer is not trusted (tokens.trustedIssuers)",
+    );
     // Exact iss: a trailing slash is another issuer.
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { iss: `${IDP}/` }))), 'the token\'s issuer is not trusted (tokens.trustedIssuers)');
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { iss: `${IDP}/` }))),
+      "the token's issuer is not trusted (tokens.trustedIssuers)",
+    );
   });
 
   test('a trusted iss signed by another key: 401 (the kid of the IdP, or none matching)', async () => {
     assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { key: stranger }))), 'the signature does not verify');
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { key: stranger, kid: 'other' }))), 'no current signing key matches the token (kid/alg)');
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { key: stranger, kid: 'other' }))),
+      'no current signing key matches the token (kid/alg)',
+    );
     // Another trusted issuer's key does not sign for this one.
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { alg: 'EdDSA', key: ed.key, kid: 'rsa-1' }))), 'no current signing key matches the token (kid/alg)');
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { alg: 'EdDSA', key: ed.key, kid: 'rsa-1' }))),
+      'no current signing key matches the token (kid/alg)',
+    );
   });
 
   test('alg none and HS256: 401', async () => {
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const payload = b64({ ...CAROL, iss: IDP, aud: GRAFANA, iat: now(), exp: now() + 300 });
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(`${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`)), 'the token\'s algorithm is not RS256, ES256 or EdDSA');
-    const hs = await new SignJWT({ ...CAROL }).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).setIssuer(IDP).setAudience(GRAFANA)
-      .setIssuedAt(now()).setExpirationTime(now() + 300).sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(hs)), 'the token\'s algorithm is not RS256, ES256 or EdDSA');
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(`${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`)),
+      "the token's algorithm is not RS256, ES256 or EdDSA",
+    );
+    const hs = await new SignJWT({ ...CAROL })
+      .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })
+      .setIssuer(IDP)
+      .setAudience(GRAFANA)
+      .setIssuedAt(now())
+      .setExpirationTime(now() + 300)
+      .sign(new TextEncoder().encode('a-shared-secret-of-32-bytes-long!'));
+    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(hs)), "the token's algorithm is not RS256, ES256 or EdDSA");
   });
 
   test('expiry and not-before with 5 s leeway', async () => {
     assert.equal((await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { exp: now() - 4 })))).status, 202);
     assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign(CAROL, { exp: now() - 6 }))), 'the token has expired');
-    assertInvalid(await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign({ ...CAROL, nbf: now() + 6 }))), 'the token\'s nbf claim is not acceptable');
+    assertInvalid(
+      await forwardAuth(inst.port, `${GRAFANA}/`, api(await sign({ ...CAROL, nbf: now() + 6 }))),
+      "the token's nbf claim is not acceptable",
+    );
     // Verified again on every use: a token that was accepted expires with the clock.
     const at = await sign(CAROL, { exp: now() + 60 });
     assert.equal((await forwardAuth(inst.port, `${GRAFANA}/`, api(at))).status, 202);
@@ -178,7 +230,8 @@ describe('bearer tokens from tokens.trustedIssuers at apps with an audience', ()
 
 describe('tokens.trustedIssuers in config', () => {
   const base = (trustedIssuers: unknown[]) => ({
-    publicUrl: 'https://auth.example.test', secrets: { session: 'x'.repeat(44) },
+    publicUrl: 'https://auth.example.test',
+    secrets: { session: 'x'.repeat(44) },
     apps: [{ name: 'grafana', hosts: ['grafana.example.test'], allow: { anyUser: true }, audience: GRAFANA }],
     tokens: { trustedIssuers },
   });
@@ -194,17 +247,29 @@ describe('tokens.trustedIssuers in config', () => {
   });
 
   test('refused: http issuer, http JWKS off loopback, our own issuer, a duplicate, an audience no app has, an unknown key', () => {
-    assert.deepEqual(problems([{ issuer: 'http://idp.example.test', jwksUri: 'https://idp.example.test/jwks' }]),
-      ['tokens.trustedIssuers.0.issuer: expected an https URL without query, fragment or credentials']);
-    assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://idp.example.test/jwks' }]),
-      ['tokens.trustedIssuers.0.jwksUri: expected an https URL without fragment or credentials (http only on 127.0.0.1, [::1] or localhost)']);
-    assert.deepEqual(problems([{ issuer: 'https://auth.example.test/', jwksUri: 'https://auth.example.test/jwks' }]),
-      ['tokens.trustedIssuers.0.issuer: "https://auth.example.test/" is this instance\'s own issuer (publicUrl): its tokens are accepted already']);
-    assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://127.0.0.1:1/jwks' }, { issuer: IDP, jwksUri: 'http://[::1]:1/jwks' }]),
-      [`tokens.trustedIssuers.1.issuer: duplicate trusted issuer "${IDP}"`]);
-    assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://localhost/jwks', audiences: [WIKI] }]),
-      [`tokens.trustedIssuers.0.audiences.0: "${WIKI}" is not one of apps[].audience`]);
+    assert.deepEqual(problems([{ issuer: 'http://idp.example.test', jwksUri: 'https://idp.example.test/jwks' }]), [
+      'tokens.trustedIssuers.0.issuer: expected an https URL without query, fragment or credentials',
+    ]);
+    assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://idp.example.test/jwks' }]), [
+      'tokens.trustedIssuers.0.jwksUri: expected an https URL without fragment or credentials (http only on 127.0.0.1, [::1] or localhost)',
+    ]);
+    assert.deepEqual(problems([{ issuer: 'https://auth.example.test/', jwksUri: 'https://auth.example.test/jwks' }]), [
+      'tokens.trustedIssuers.0.issuer: "https://auth.example.test/" is this instance\'s own issuer (publicUrl): its tokens are accepted already',
+    ]);
+    assert.deepEqual(
+      problems([
+        { issuer: IDP, jwksUri: 'http://127.0.0.1:1/jwks' },
+        { issuer: IDP, jwksUri: 'http://[::1]:1/jwks' },
+      ]),
+      [`tokens.trustedIssuers.1.issuer: duplicate trusted issuer "${IDP}"`],
+    );
+    assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://localhost/jwks', audiences: [WIKI] }]), [
+      `tokens.trustedIssuers.0.audiences.0: "${WIKI}" is not one of apps[].audience`,
+    ]);
     assert.deepEqual(problems([{ issuer: IDP, jwksUri: 'http://localhost/jwks', groupsClaim: 'roles' }]).length, 1);
-    assert.match(problems([{ issuer: IDP, jwksUri: 'http://localhost/jwks', extra: 1 }])[0] ?? '', /^tokens\.trustedIssuers\.0: Unrecognized key: "extra"/);
+    assert.match(
+      problems([{ issuer: IDP, jwksUri: 'http://localhost/jwks', extra: 1 }])[0] ?? '',
+      /^tokens\.trustedIssuers\.0: Unrecognized key: "extra"/,
+    );
   });
 });

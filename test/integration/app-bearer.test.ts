@@ -20,19 +20,24 @@ let inst: Instance;
 
 before(async () => {
   inst = await startInstance({
-    unwatched: true, clock, users: [ALICE, BOB],
-    config: (dir) => issuerConfig(dir, {
-      apps: [
-        { name: 'grafana', hosts: ['grafana.example.test'], allow: { groups: ['admins', 'ci'] }, audience: GRAFANA },
-        // Same host, no audience: a token for grafana must never open it.
-        { name: 'grafana-ops', hosts: ['grafana.example.test'], allow: { groups: ['ops'] } },
-        { name: 'wiki', hosts: ['wiki.example.test'], allow: { anyUser: true }, audience: OTHER_APP },
-        { name: 'plain', hosts: ['plain.example.test'], allow: { groups: ['ci'] } },
-      ],
-    }),
+    unwatched: true,
+    clock,
+    users: [ALICE, BOB],
+    config: (dir) =>
+      issuerConfig(dir, {
+        apps: [
+          { name: 'grafana', hosts: ['grafana.example.test'], allow: { groups: ['admins', 'ci'] }, audience: GRAFANA },
+          // Same host, no audience: a token for grafana must never open it.
+          { name: 'grafana-ops', hosts: ['grafana.example.test'], allow: { groups: ['ops'] } },
+          { name: 'wiki', hosts: ['wiki.example.test'], allow: { anyUser: true }, audience: OTHER_APP },
+          { name: 'plain', hosts: ['plain.example.test'], allow: { groups: ['ci'] } },
+        ],
+      }),
   });
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 async function agent(name: string, groups: string): Promise<{ id: string; secret: string }> {
   const io = fakeIO('', {});
@@ -48,7 +53,9 @@ async function agentToken(a: { id: string; secret: string }, resource = GRAFANA)
   return String(json(t).access_token);
 }
 
-const api = (at: string, extra: Record<string, string> = {}) => ({ headers: { authorization: `Bearer ${at}`, accept: 'application/json', ...extra } });
+const api = (at: string, extra: Record<string, string> = {}) => ({
+  headers: { authorization: `Bearer ${at}`, accept: 'application/json', ...extra },
+});
 
 function assertInvalidToken(r: Answer): void {
   assert.equal(r.status, 401);
@@ -59,7 +66,7 @@ function assertInvalidToken(r: Answer): void {
 }
 
 describe('bearer tokens at apps with apps[].audience', () => {
-  test('an agent token for the app\'s audience: 202 with the identity headers from the token', async () => {
+  test("an agent token for the app's audience: 202 with the identity headers from the token", async () => {
     const at = await agentToken(await agent('deployer', 'ci'));
     const r = await forwardAuth(inst.port, `${GRAFANA}/api/dashboards`, api(at));
     assert.equal(r.status, 202, r.body);
@@ -71,10 +78,17 @@ describe('bearer tokens at apps with apps[].audience', () => {
     assert.equal(r.body, '');
   });
 
-  test('a user\'s token (code + PKCE with resource=<audience>): preferred_username, groups and the verified email', async () => {
+  test("a user's token (code + PKCE with resource=<audience>): preferred_username, groups and the verified email", async () => {
     const c = { clientId: 'cli', redirectUri: CLI_CB };
     const { code, verifier } = await codeFor(new PortalClient(inst), c, { scope: 'openid', resource: GRAFANA });
-    const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: CLI_CB, code_verifier: verifier, client_id: 'cli', resource: GRAFANA });
+    const t = await token(inst, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: CLI_CB,
+      code_verifier: verifier,
+      client_id: 'cli',
+      resource: GRAFANA,
+    });
     assert.equal(t.status, 200, t.body);
     const r = await forwardAuth(inst.port, `${GRAFANA}/`, api(String(json(t).access_token)));
     assert.equal(r.status, 202, r.body);

@@ -52,7 +52,11 @@ describe('backup while serving, lose the data directory, restore, start again', 
     const agent = await cli(configPath, 'agent', 'create', 'builder', '--groups', 'ci');
     assert.equal(agent.code, 0, agent.err.join('\n'));
     const agentSecret = /client_secret: +(\S+)/.exec(agent.out.join('\n'))![1]!;
-    const t1 = await token(inst, { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' }, { authorization: basic('agent:builder', agentSecret) });
+    const t1 = await token(
+      inst,
+      { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' },
+      { authorization: basic('agent:builder', agentSecret) },
+    );
     assert.equal(t1.status, 200, t1.body);
     const tokenBefore = String(json(t1).access_token);
     const jwksBefore = JSON.parse((await send(inst.port, { path: '/oidc/jwks', headers: HTTPS })).body) as JSONWebKeySet;
@@ -62,7 +66,10 @@ describe('backup while serving, lose the data directory, restore, start again', 
     const b = await cli(configPath, 'backup', backupFile());
     await during;
     assert.equal(b.code, 0, b.err.join('\n'));
-    assert.match(b.out[0]!, new RegExp(`^backed up ${dbFile()} to ${backupFile()} \\(\\d+ bytes\\): schema version ${LATEST_SCHEMA_VERSION}; .*users 2\\b`));
+    assert.match(
+      b.out[0]!,
+      new RegExp(`^backed up ${dbFile()} to ${backupFile()} \\(\\d+ bytes\\): schema version ${LATEST_SCHEMA_VERSION}; .*users 2\\b`),
+    );
     assert.equal(b.out[1], 'the data is sealed with secrets.session from the config: keep that secret; a restore needs the same one');
     assert.equal(statSync(backupFile()).mode & 0o777, 0o600);
     // One self-contained file: no WAL beside it, and no temporary file left behind.
@@ -97,7 +104,11 @@ describe('backup while serving, lose the data directory, restore, start again', 
     const { payload } = await jwtVerify(tokenBefore, createLocalJWKSet(jwksAfter), { issuer: ISSUER, audience: MCP });
     assert.equal(payload.sub, 'agent:builder');
     // Clients: the agent's secret still gets a token.
-    const t2 = await token(inst, { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' }, { authorization: basic('agent:builder', agentSecret) });
+    const t2 = await token(
+      inst,
+      { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' },
+      { authorization: basic('agent:builder', agentSecret) },
+    );
     assert.equal(t2.status, 200, t2.body);
     // And the restored store takes new sign-ins.
     await signIn(inst, 'bob');
@@ -110,9 +121,15 @@ describe('backup while serving, lose the data directory, restore, start again', 
     assert.equal(r.code, 1);
     assert.deepEqual(r.out, []);
     assert.equal(r.err.length, 1);
-    assert.equal(r.err[0], `gatehouse restore: ${dbFile()} is open in another process (database is locked): stop Gatehouse (scale it to 0) before a restore`);
+    assert.equal(
+      r.err[0],
+      `gatehouse restore: ${dbFile()} is open in another process (database is locked): stop Gatehouse (scale it to 0) before a restore`,
+    );
     assert.equal(statSync(dbFile()).ino, before.ino);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('before-restore') || f.startsWith('.restore')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('before-restore') || f.startsWith('.restore')),
+      [],
+    );
   });
 
   test('restore over an existing database (left by a crash, with its WAL) needs --force and keeps the old one beside it', async () => {
@@ -120,7 +137,7 @@ describe('backup while serving, lose the data directory, restore, start again', 
     inst = undefined;
     // A crashed process leaves a -wal beside the file; copy the live pair as a crash would.
     const live = new DatabaseSync(dbFile());
-    live.exec("PRAGMA journal_mode = WAL");
+    live.exec('PRAGMA journal_mode = WAL');
     live.exec('PRAGMA wal_autocheckpoint = 0');
     live.exec("UPDATE users SET email = 'changed-after-backup@example.test' WHERE username = 'alice'");
     const walSize = statSync(`${dbFile()}-wal`).size;
@@ -128,13 +145,17 @@ describe('backup while serving, lose the data directory, restore, start again', 
     copyFileSync(dbFile(), join(dir, 'crashed.db'));
     copyFileSync(`${dbFile()}-wal`, join(dir, 'crashed.db-wal'));
     live.close();
-    rmSync(dbFile()); rmSync(`${dbFile()}-wal`, { force: true }); rmSync(`${dbFile()}-shm`, { force: true });
+    rmSync(dbFile());
+    rmSync(`${dbFile()}-wal`, { force: true });
+    rmSync(`${dbFile()}-shm`, { force: true });
     copyFileSync(join(dir, 'crashed.db'), dbFile());
     copyFileSync(join(dir, 'crashed.db-wal'), `${dbFile()}-wal`);
 
     const refused = await cli(configPath, 'restore', backupFile());
     assert.equal(refused.code, 1);
-    assert.deepEqual(refused.err, [`gatehouse restore: ${dbFile()} exists: pass --force to replace it (it is kept beside it, renamed, not deleted)`]);
+    assert.deepEqual(refused.err, [
+      `gatehouse restore: ${dbFile()} exists: pass --force to replace it (it is kept beside it, renamed, not deleted)`,
+    ]);
 
     const r = await cli(configPath, 'restore', backupFile(), '--force');
     assert.equal(r.code, 0, r.err.join('\n'));
@@ -149,7 +170,10 @@ describe('backup while serving, lose the data directory, restore, start again', 
     db.close();
     // The kept file, opened with its WAL, still has the change: nothing was lost.
     const old = new DatabaseSync(kept, { readOnly: true });
-    assert.equal((old.prepare("SELECT email FROM users WHERE username = 'alice'").get() as { email: string }).email, 'changed-after-backup@example.test');
+    assert.equal(
+      (old.prepare("SELECT email FROM users WHERE username = 'alice'").get() as { email: string }).email,
+      'changed-after-backup@example.test',
+    );
     old.close();
   });
 
@@ -164,11 +188,17 @@ describe('backup while serving, lose the data directory, restore, start again', 
     const newer = join(dir, 'backups', 'newer.db');
     copyFileSync(backupFile(), newer);
     const db = new DatabaseSync(newer);
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(LATEST_SCHEMA_VERSION + 1, 'from the future', 0);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+      LATEST_SCHEMA_VERSION + 1,
+      'from the future',
+      0,
+    );
     db.close();
     const r1 = await cli(configPath, 'restore', newer, '--force');
     assert.equal(r1.code, 1);
-    assert.deepEqual(r1.err, [`gatehouse restore: the backup's schema version ${LATEST_SCHEMA_VERSION + 1} is newer than this release's ${LATEST_SCHEMA_VERSION}: restore it with the release that made it, or a later one`]);
+    assert.deepEqual(r1.err, [
+      `gatehouse restore: the backup's schema version ${LATEST_SCHEMA_VERSION + 1} is newer than this release's ${LATEST_SCHEMA_VERSION}: restore it with the release that made it, or a later one`,
+    ]);
 
     const other = join(dir, 'backups', 'other.db');
     const o = new DatabaseSync(other);
@@ -191,11 +221,31 @@ describe('PostgreSQL and argument errors', () => {
     const dir = await tempDir();
     try {
       const path = join(dir, 'gatehouse.yaml');
-      await writeConfig(path, { publicUrl: 'https://auth.example.test', dataDir: dir, database: { url: 'postgres://gatehouse:pw@db.example.test/gatehouse' } });
+      await writeConfig(path, {
+        publicUrl: 'https://auth.example.test',
+        dataDir: dir,
+        database: { url: 'postgres://gatehouse:pw@db.example.test/gatehouse' },
+      });
       const b = await cli(path, 'backup', join(dir, 'x.db'));
-      assert.deepEqual([b.code, b.err], [1, ['gatehouse backup: database.url is PostgreSQL: back it up with PostgreSQL\'s own tool, which copies one consistent snapshot while Gatehouse keeps serving: pg_dump --format=custom --file FILE "$DATABASE_URL" (docs/backups.md)']]);
+      assert.deepEqual(
+        [b.code, b.err],
+        [
+          1,
+          [
+            'gatehouse backup: database.url is PostgreSQL: back it up with PostgreSQL\'s own tool, which copies one consistent snapshot while Gatehouse keeps serving: pg_dump --format=custom --file FILE "$DATABASE_URL" (docs/backups.md)',
+          ],
+        ],
+      );
       const r = await cli(path, 'restore', join(dir, 'x.db'));
-      assert.deepEqual([r.code, r.err], [1, ['gatehouse restore: database.url is PostgreSQL: restore a pg_dump archive with pg_restore --clean --if-exists --no-owner --dbname "$DATABASE_URL" FILE, with every replica stopped (docs/backups.md)']]);
+      assert.deepEqual(
+        [r.code, r.err],
+        [
+          1,
+          [
+            'gatehouse restore: database.url is PostgreSQL: restore a pg_dump archive with pg_restore --clean --if-exists --no-owner --dbname "$DATABASE_URL" FILE, with every replica stopped (docs/backups.md)',
+          ],
+        ],
+      );
       // The password never appears in what is printed.
       assert.ok(!JSON.stringify([b, r]).includes(':pw@'));
       assert.equal(existsSync(join(dir, 'x.db')), false);
@@ -210,12 +260,19 @@ describe('PostgreSQL and argument errors', () => {
       const path = join(dir, 'gatehouse.yaml');
       await writeConfig(path, { publicUrl: 'https://auth.example.test', dataDir: dir });
       assert.deepEqual((await cli(path, 'backup')).err, ['gatehouse backup: needs one FILE to write']);
-      assert.deepEqual((await cli(path, 'backup', join(dir, 'b.db'))).err, [`gatehouse backup: there is no database at ${join(dir, 'gatehouse.db')} to back up (check database.url and dataDir)`]);
+      assert.deepEqual((await cli(path, 'backup', join(dir, 'b.db'))).err, [
+        `gatehouse backup: there is no database at ${join(dir, 'gatehouse.db')} to back up (check database.url and dataDir)`,
+      ]);
       assert.equal((await cli(path, 'user', 'add', 'dave', '--password-stdin')).code, 0);
       const b = await cli(path, 'backup', join(dir, 'b.db'));
       assert.equal(b.code, 0, b.err.join('\n'));
-      assert.equal(b.out[1], `the data is sealed with the generated root secret ${join(dir, 'secret')}, which is not in the backup: keep a copy of it with the backup; a restore needs the same one`);
-      assert.deepEqual((await cli(path, 'backup', join(dir, 'missing', 'b.db'))).err, [`gatehouse backup: the directory ${join(dir, 'missing')} does not exist`]);
+      assert.equal(
+        b.out[1],
+        `the data is sealed with the generated root secret ${join(dir, 'secret')}, which is not in the backup: keep a copy of it with the backup; a restore needs the same one`,
+      );
+      assert.deepEqual((await cli(path, 'backup', join(dir, 'missing', 'b.db'))).err, [
+        `gatehouse backup: the directory ${join(dir, 'missing')} does not exist`,
+      ]);
       // A restore onto a fresh volume: the data directory is created, private.
       const fresh = join(dir, 'fresh');
       await writeConfig(join(dir, 'fresh.yaml'), { publicUrl: 'https://auth.example.test', dataDir: fresh });

@@ -24,16 +24,33 @@ before(async () => {
   const form = await openForm(inst);
   assert.equal((await postSignIn(inst, form, { username: EVIL, password: 'wrong password' })).status, 401);
   // A registered public client: consent is asked and allowed.
-  const reg = await register(inst, { client_name: 'Tool', redirect_uris: ['http://127.0.0.1:33418/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
+  const reg = await register(inst, {
+    client_name: 'Tool',
+    redirect_uris: ['http://127.0.0.1:33418/callback'],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  });
   assert.equal(reg.status, 201, reg.body);
   clientId = String(json(reg).client_id);
   await codeFor(new PortalClient(inst), { clientId, redirectUri: 'http://127.0.0.1:33418/callback' });
   const io = fakeIO('', {});
   assert.equal(await runCli(['agent', 'create', 'builder', '--groups', 'ci', '--config', inst.configPath], io), 0);
   const secret = /client_secret: +(\S+)/.exec(io.stdout.join('\n'))?.[1] ?? '';
-  assert.equal((await token(inst, { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' }, { authorization: basic('agent.builder', secret) })).status, 200);
+  assert.equal(
+    (
+      await token(
+        inst,
+        { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' },
+        { authorization: basic('agent.builder', secret) },
+      )
+    ).status,
+    200,
+  );
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 async function audit(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const io = fakeIO('', {});
@@ -41,12 +58,23 @@ async function audit(...args: string[]): Promise<{ code: number; out: string[]; 
   return { code, out: io.stdout, err: io.stderr };
 }
 
-type Line = { id: number; at: string; actor: string; action: string; target: string | null; outcome: string; detail: Record<string, unknown> };
+type Line = {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  detail: Record<string, unknown>;
+};
 const lines = (out: string[]) => out.map((l) => JSON.parse(l) as Line);
 
 /** Audit writes are not awaited by the request that makes them: wait for the last one. */
 async function settled(): Promise<void> {
-  await until(async () => (await inst.running.store.audit.list({ action: 'agent_token' })).length > 0, { timeoutMs: 5000, what: 'the agent_token event' });
+  await until(async () => (await inst.running.store.audit.list({ action: 'agent_token' })).length > 0, {
+    timeoutMs: 5000,
+    what: 'the agent_token event',
+  });
 }
 
 describe('gatehouse audit', () => {
@@ -74,7 +102,11 @@ describe('gatehouse audit', () => {
 
   test('filters: actor, action, target, outcome, a time range, limit (the newest N, still oldest first)', async () => {
     await settled();
-    const pick = async (...args: string[]) => { const r = await audit('--json', ...args); assert.equal(r.code, 0, r.err.join('\n')); return lines(r.out).map((e) => `${e.actor}/${e.action}`); };
+    const pick = async (...args: string[]) => {
+      const r = await audit('--json', ...args);
+      assert.equal(r.code, 0, r.err.join('\n'));
+      return lines(r.out).map((e) => `${e.actor}/${e.action}`);
+    };
     assert.deepEqual(await pick('--actor', 'alice'), ['alice/sign_in', 'alice/sign_in', 'alice/oidc_sign_in', 'alice/oidc_consent']);
     assert.deepEqual(await pick('--actor', 'alice', '--action', 'sign_in'), ['alice/sign_in', 'alice/sign_in']);
     assert.deepEqual(await pick('--target', 'agent:builder'), ['cli/agent_create']);
@@ -99,19 +131,28 @@ describe('gatehouse audit', () => {
     for (const l of [...r.out, ...(await audit('--json')).out]) {
       assert.ok(![...l].some((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f)), JSON.stringify(l));
     }
-    const cols = r.out.map((l) => l.indexOf(' sign_in') === -1 ? l.indexOf(' ACTION') : l.indexOf(' sign_in'));
+    const cols = r.out.map((l) => (l.indexOf(' sign_in') === -1 ? l.indexOf(' ACTION') : l.indexOf(' sign_in')));
     assert.equal(new Set(cols).size, 1, r.out.join('\n'));
     assert.match(r.out[1] ?? '', /^\S+Z {2}alice +sign_in +- +ok +\{"ip":"127\.0\.0\.1","method":"password"\}$/);
   });
 
   test('usage errors exit 2 with what was expected, before opening the store', async () => {
     const cases: Array<[string[], string]> = [
-      [['--since', 'yesterday'], 'gatehouse: --since expects a duration back from now (90s, 15m, 1h, 7d) or an ISO 8601 time (2026-01-31, 2026-01-31T12:00:00Z)'],
-      [['--until', 'March 7'], 'gatehouse: --until expects a duration back from now (90s, 15m, 1h, 7d) or an ISO 8601 time (2026-01-31, 2026-01-31T12:00:00Z)'],
+      [
+        ['--since', 'yesterday'],
+        'gatehouse: --since expects a duration back from now (90s, 15m, 1h, 7d) or an ISO 8601 time (2026-01-31, 2026-01-31T12:00:00Z)',
+      ],
+      [
+        ['--until', 'March 7'],
+        'gatehouse: --until expects a duration back from now (90s, 15m, 1h, 7d) or an ISO 8601 time (2026-01-31, 2026-01-31T12:00:00Z)',
+      ],
       [['--limit', '0'], 'gatehouse: --limit expects a positive whole number'],
       [['--limit', '1e3'], 'gatehouse: --limit expects a positive whole number'],
       [['--outcome', 'maybe'], 'gatehouse: --outcome expects ok, denied or error'],
-      [['--since', '2026-01-02', '--until', '2026-01-01'], 'gatehouse: --since (2026-01-02T00:00:00.000Z) is after --until (2026-01-01T00:00:00.000Z)'],
+      [
+        ['--since', '2026-01-02', '--until', '2026-01-01'],
+        'gatehouse: --since (2026-01-02T00:00:00.000Z) is after --until (2026-01-01T00:00:00.000Z)',
+      ],
       [['alice'], 'gatehouse: audit takes no arguments (got "alice"); filter with --actor, --action, --target, --since'],
     ];
     for (const [args, message] of cases) {
@@ -124,8 +165,22 @@ describe('gatehouse audit', () => {
   test('the real binary: gatehouse audit --json --actor agent:builder', async () => {
     await settled();
     const bin = join(import.meta.dirname, '..', '..', 'bin', 'gatehouse.js');
-    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'audit', '--json', '--actor', 'agent:builder', '--config', inst.configPath]);
-    const got = stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
-    assert.deepEqual(got.map((e) => [e.actor, e.action, e.target, e.detail.scope]), [['agent:builder', 'agent_token', MCP, 'mcp:tools']]);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      bin,
+      'audit',
+      '--json',
+      '--actor',
+      'agent:builder',
+      '--config',
+      inst.configPath,
+    ]);
+    const got = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line);
+    assert.deepEqual(
+      got.map((e) => [e.actor, e.action, e.target, e.detail.scope]),
+      [['agent:builder', 'agent_token', MCP, 'mcp:tools']],
+    );
   });
 });

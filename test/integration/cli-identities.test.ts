@@ -30,16 +30,38 @@ describe('gatehouse user identities / unlink', () => {
     const alice = await store.users.findByUsername('alice');
     assert.ok(alice);
     aliceId = alice.id;
-    await store.identities.link({
-      connectorId: 'github', subject: '583231', userId: alice.id, username: 'octocat', email: 'alice@example.test',
-      groups: ['github:acme'], tokens: null, signedInAt: T_GITHUB_SIGNIN, refreshedAt: T_GITHUB_REFRESH,
-    }, T_LINKED);
-    await store.identities.link({
-      connectorId: 'google', subject: '1098765', userId: alice.id, username: null, email: null,
-      groups: [], tokens: null, signedInAt: T_GOOGLE_SIGNIN, refreshedAt: T_GOOGLE_SIGNIN,
-    }, T_LINKED);
+    await store.identities.link(
+      {
+        connectorId: 'github',
+        subject: '583231',
+        userId: alice.id,
+        username: 'octocat',
+        email: 'alice@example.test',
+        groups: ['github:acme'],
+        tokens: null,
+        signedInAt: T_GITHUB_SIGNIN,
+        refreshedAt: T_GITHUB_REFRESH,
+      },
+      T_LINKED,
+    );
+    await store.identities.link(
+      {
+        connectorId: 'google',
+        subject: '1098765',
+        userId: alice.id,
+        username: null,
+        email: null,
+        groups: [],
+        tokens: null,
+        signedInAt: T_GOOGLE_SIGNIN,
+        refreshedAt: T_GOOGLE_SIGNIN,
+      },
+      T_LINKED,
+    );
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
   test('--help shows both subcommands', async () => {
     const io = fakeIO();
@@ -88,17 +110,25 @@ describe('gatehouse user identities / unlink', () => {
   });
 
   test('unlink of an unknown user, or at a connector the user has no link with, exits 1', async () => {
-    assert.deepEqual(await cli('unlink', 'nobody', '--connector', 'github'), { code: 1, out: [], err: ['gatehouse: no user named "nobody"'] });
+    assert.deepEqual(await cli('unlink', 'nobody', '--connector', 'github'), {
+      code: 1,
+      out: [],
+      err: ['gatehouse: no user named "nobody"'],
+    });
     assert.deepEqual(await cli('unlink', 'alice', '--connector', 'gitlab'), {
-      code: 1, out: [], err: ['gatehouse: alice has no identity linked at connector "gitlab"'],
+      code: 1,
+      out: [],
+      err: ['gatehouse: alice has no identity linked at connector "gitlab"'],
     });
     assert.deepEqual(await cli('unlink', 'bob', '--connector', 'github'), {
-      code: 1, out: [], err: ['gatehouse: bob has no identity linked at connector "github"'],
+      code: 1,
+      out: [],
+      err: ['gatehouse: bob has no identity linked at connector "github"'],
     });
     assert.equal((await inst.running.store.identities.forUser(aliceId)).length, 2);
   });
 
-  test('unlink removes that link only, ends the user\'s sessions on the running instance, keeps others\', and audits', async () => {
+  test("unlink removes that link only, ends the user's sessions on the running instance, keeps others', and audits", async () => {
     const store = inst.running.store;
     const a1 = await signIn(inst, 'alice');
     const a2 = await signIn(inst, 'alice');
@@ -112,13 +142,23 @@ describe('gatehouse user identities / unlink', () => {
     assert.deepEqual(r, { code: 0, out: ['unlinked alice from github (subject 583231); ended 2 session(s)'], err: [] });
 
     assert.equal(await store.identities.get('github', '583231'), undefined);
-    assert.deepEqual((await store.identities.forUser(aliceId)).map((i) => i.connectorId), ['google']);
+    assert.deepEqual(
+      (await store.identities.forUser(aliceId)).map((i) => i.connectorId),
+      ['google'],
+    );
     const active = await store.sessions.list({ activeAt: Date.now() });
     const bobId = (await store.users.findByUsername('bob'))?.id;
-    assert.deepEqual(active.map((s) => s.userId), [bobId], 'only bob\'s session is still active');
+    assert.deepEqual(
+      active.map((s) => s.userId),
+      [bobId],
+      "only bob's session is still active",
+    );
 
     // The running instance drops alice's sessions (already loaded in its memory) within a second.
-    await until(async () => (await forwardAuth(inst.port, APP, { cookie: aliceCookie })).status === 302, { timeoutMs: 3000, what: 'alice\'s first session ends' });
+    await until(async () => (await forwardAuth(inst.port, APP, { cookie: aliceCookie })).status === 302, {
+      timeoutMs: 3000,
+      what: "alice's first session ends",
+    });
     assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, a2.value) })).status, 302);
     assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, b.value) })).status, 403);
 
@@ -128,16 +168,23 @@ describe('gatehouse user identities / unlink', () => {
     assert.equal(typeof at, 'number');
     assert.equal(typeof id, 'number');
     assert.deepEqual(rest, {
-      actor: 'cli', action: 'identity_unlink', outcome: 'ok', target: 'alice',
+      actor: 'cli',
+      action: 'identity_unlink',
+      outcome: 'ok',
+      target: 'alice',
       detail: { connector: 'github', subjects: ['583231'], sessionsEnded: 2 },
     });
 
     assert.deepEqual(await cli('identities', 'alice'), {
-      code: 0, out: ['google\t1098765\t-\t-\tlinked 2025-01-02T03:04:05.000Z\trefreshed 2025-01-15T08:00:00.000Z'], err: [],
+      code: 0,
+      out: ['google\t1098765\t-\t-\tlinked 2025-01-02T03:04:05.000Z\trefreshed 2025-01-15T08:00:00.000Z'],
+      err: [],
     });
     // Unlinking again: there is nothing left to unlink at that connector.
     assert.deepEqual(await cli('unlink', 'alice', '--connector', 'github'), {
-      code: 1, out: [], err: ['gatehouse: alice has no identity linked at connector "github"'],
+      code: 1,
+      out: [],
+      err: ['gatehouse: alice has no identity linked at connector "github"'],
     });
   });
 });

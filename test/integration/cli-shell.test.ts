@@ -12,23 +12,45 @@ import { freePort } from '../kit/http.ts';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'gatehouse.js');
 
-function sh(script: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function sh(
+  script: string,
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
-    const c = spawn('bash', ['-o', 'pipefail', '-c', script], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = ''; let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const c = spawn('bash', ['-o', 'pipefail', '-c', script], {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     c.on('error', rej);
     c.on('close', (code) => res({ code, stdout, stderr }));
   });
 }
 
 /** Runs `gatehouse serve` until it logs "listening" (and prints the sign-in line, with `announced`); returns the url, then stops it. */
-function serveUntilListening(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; announced?: boolean }): Promise<{ url: string; out: string }> {
+function serveUntilListening(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; announced?: boolean },
+): Promise<{ url: string; out: string }> {
   return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [BIN, 'serve', ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    const timer = setTimeout(() => { c.kill('SIGKILL'); rej(new Error(`no "listening" within 20 s:\n${out}`)); }, 20_000);
+    const timer = setTimeout(() => {
+      c.kill('SIGKILL');
+      rej(new Error(`no "listening" within 20 s:\n${out}`));
+    }, 20_000);
     const scan = (d: string) => {
       out += d;
       for (const line of out.split('\n')) {
@@ -43,15 +65,24 @@ function serveUntilListening(args: string[], opts: { cwd: string; env?: NodeJS.P
       }
     };
     c.stdout.setEncoding('utf8').on('data', scan);
-    c.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    c.once('exit', (code) => { clearTimeout(timer); if (!out.includes('"listening"')) rej(new Error(`serve exited ${code}:\n${out}`)); });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    c.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!out.includes('"listening"')) rej(new Error(`serve exited ${code}:\n${out}`));
+    });
   });
 }
 
 describe('the CLI from a shell', () => {
   let dir: string;
-  before(async () => { dir = await tempDir(); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   test('a command that needs the store creates a missing data directory (owner-only)', async () => {
     const dataDir = join(dir, 'fresh', 'nested', 'data');
@@ -120,14 +151,24 @@ describe('the CLI from a shell', () => {
 
   test('serve --port with a config file whose publicUrl is on this machine at another port warns that the printed URLs lead elsewhere', async () => {
     const config = join(dir, 'port-local.yaml');
-    await writeConfig(config, { ...baseConfig(join(dir, 'port-local-data')), publicUrl: 'http://localhost:4180', domains: [{ domain: 'localhost', allowHttp: true }], apps: [] });
+    await writeConfig(config, {
+      ...baseConfig(join(dir, 'port-local-data')),
+      publicUrl: 'http://localhost:4180',
+      domains: [{ domain: 'localhost', allowHttp: true }],
+      apps: [],
+    });
     const p = await freePort();
     const warning = `gatehouse: warning: publicUrl http://localhost:4180 names port 4180, but --port makes Gatehouse listen on ${p}: the URLs it prints work only through a proxy or a port mapping to 4180 (change publicUrl to match)`;
     const r = await serveUntilListening(['--config', config, '--port', String(p)], { cwd: dir });
     assert.ok(r.out.split('\n').includes(warning), r.out);
     // The same port, or a public publicUrl (the proxy's address): no warning.
     const same = join(dir, 'port-same.yaml');
-    await writeConfig(same, { ...baseConfig(join(dir, 'port-same-data')), publicUrl: `http://localhost:${p}`, domains: [{ domain: 'localhost', allowHttp: true }], apps: [] });
+    await writeConfig(same, {
+      ...baseConfig(join(dir, 'port-same-data')),
+      publicUrl: `http://localhost:${p}`,
+      domains: [{ domain: 'localhost', allowHttp: true }],
+      apps: [],
+    });
     assert.doesNotMatch((await serveUntilListening(['--config', same, '--port', String(p)], { cwd: dir })).out, /names port/);
     const pub = join(dir, 'port-public.yaml');
     await writeConfig(pub, baseConfig(join(dir, 'port-public-data')));
@@ -136,7 +177,10 @@ describe('the CLI from a shell', () => {
 
   test('a bad port is a usage error naming where it came from', async () => {
     for (const [args, env, source, value] of [
-      [['--port', 'http']], [['--port', '70000']], [['--port', '0']], [[], { GATEHOUSE_PORT: '-1' }],
+      [['--port', 'http']],
+      [['--port', '70000']],
+      [['--port', '0']],
+      [[], { GATEHOUSE_PORT: '-1' }],
     ].map(([a, e]) => [a, e ?? {}, (e as object | undefined) ? 'GATEHOUSE_PORT' : '--port', (a as string[])[1] ?? '-1'] as const)) {
       const io = fakeIO('', env as NodeJS.ProcessEnv);
       assert.equal(await runCli(['serve', ...(args as string[])], io), 2);

@@ -14,9 +14,19 @@ const CALLBACK = 'https://auth.example.test/oauth2/callback';
 const RD = 'https://app.example.test/x?y=1';
 
 const octocat = (over: Partial<GithubUser> = {}): GithubUser => ({
-  id: 583231, login: 'octocat', name: 'The Octocat',
-  emails: [{ email: 'octo@example.test', primary: true, verified: true }, { email: 'other@example.test', primary: false, verified: true }],
-  orgs: ['Acme'], teams: [['Acme', 'Admins'], ['Acme', 'web']], ...over,
+  id: 583231,
+  login: 'octocat',
+  name: 'The Octocat',
+  emails: [
+    { email: 'octo@example.test', primary: true, verified: true },
+    { email: 'other@example.test', primary: false, verified: true },
+  ],
+  orgs: ['Acme'],
+  teams: [
+    ['Acme', 'Admins'],
+    ['Acme', 'web'],
+  ],
+  ...over,
 });
 
 describe('GitHub connector', () => {
@@ -24,7 +34,10 @@ describe('GitHub connector', () => {
   let inst: Instance;
   const clock = new ManualClock(Date.now());
   const portal = (path: string, cookie?: string): Promise<Answer> =>
-    send(inst.port, { path, headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https', ...BROWSER, ...(cookie ? { cookie } : {}) } });
+    send(inst.port, {
+      path,
+      headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https', ...BROWSER, ...(cookie ? { cookie } : {}) },
+    });
   const loginName = () => `${inst.running.settings().cookieName}_login`;
 
   /** Button -> GitHub -> callback. Returns the callback's answer. */
@@ -43,30 +56,59 @@ describe('GitHub connector', () => {
   before(async () => {
     gh = await startFakeGithub();
     inst = await startInstance({
-      clock, users: [ALICE],
-      config: (dir) => baseConfig(dir, {
-        connectors: [
-          {
-            id: 'github', type: 'github', clientId: gh.clientId, clientSecret: gh.clientSecret, baseUrl: gh.url, apiUrl: gh.url,
-            allow: { orgs: ['acme'] }, createAccounts: 'auto', groups: { map: { 'acme:admins': 'admins' }, prefix: 'gh:' }, refreshInterval: '5m',
-          },
-          {
-            id: 'gh-invite', name: 'GitHub (invited)', type: 'github', clientId: gh.clientId, clientSecret: gh.clientSecret, baseUrl: gh.url, apiUrl: gh.url,
-            createAccounts: 'invite', linkByEmail: true,
-          },
-        ],
-      }),
+      clock,
+      users: [ALICE],
+      config: (dir) =>
+        baseConfig(dir, {
+          connectors: [
+            {
+              id: 'github',
+              type: 'github',
+              clientId: gh.clientId,
+              clientSecret: gh.clientSecret,
+              baseUrl: gh.url,
+              apiUrl: gh.url,
+              allow: { orgs: ['acme'] },
+              createAccounts: 'auto',
+              groups: { map: { 'acme:admins': 'admins' }, prefix: 'gh:' },
+              refreshInterval: '5m',
+            },
+            {
+              id: 'gh-invite',
+              name: 'GitHub (invited)',
+              type: 'github',
+              clientId: gh.clientId,
+              clientSecret: gh.clientSecret,
+              baseUrl: gh.url,
+              apiUrl: gh.url,
+              createAccounts: 'invite',
+              linkByEmail: true,
+            },
+          ],
+        }),
     });
   });
-  after(async () => { await inst.close(); await gh.close(); });
-  beforeEach(() => { gh.next = octocat(); });
+  after(async () => {
+    await inst.close();
+    await gh.close();
+  });
+  beforeEach(() => {
+    gh.next = octocat();
+  });
 
   test('the sign-in page shows one button per connector, carrying rd', async () => {
     const page = await portal(`/oauth2/start?rd=${encodeURIComponent(RD)}`);
     assert.equal(page.status, 200);
     const rd = encodeURIComponent(RD).replaceAll('&', '&amp;');
-    assert.ok(page.body.includes(`<a class="button provider" href="/oauth2/start?provider=github&amp;rd=${rd}">Continue with GitHub</a>`), page.body);
-    assert.ok(page.body.includes(`<a class="button provider" href="/oauth2/start?provider=gh-invite&amp;rd=${rd}">Continue with GitHub (invited)</a>`));
+    assert.ok(
+      page.body.includes(`<a class="button provider" href="/oauth2/start?provider=github&amp;rd=${rd}">Continue with GitHub</a>`),
+      page.body,
+    );
+    assert.ok(
+      page.body.includes(
+        `<a class="button provider" href="/oauth2/start?provider=gh-invite&amp;rd=${rd}">Continue with GitHub (invited)</a>`,
+      ),
+    );
     assert.ok(page.body.includes('name="password"'), 'the local form is still there');
   });
 
@@ -76,12 +118,23 @@ describe('GitHub connector', () => {
     assert.equal(start.headers['cache-control'], 'no-store');
     const to = new URL(String(start.headers.location));
     assert.equal(`${to.origin}${to.pathname}`, `${gh.url}/login/oauth/authorize`);
-    assert.deepEqual([...to.searchParams.keys()].sort(), ['allow_signup', 'client_id', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'scope', 'state']);
+    assert.deepEqual([...to.searchParams.keys()].sort(), [
+      'allow_signup',
+      'client_id',
+      'code_challenge',
+      'code_challenge_method',
+      'redirect_uri',
+      'scope',
+      'state',
+    ]);
     assert.equal(to.searchParams.get('redirect_uri'), CALLBACK);
     assert.equal(to.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(to.searchParams.get('scope'), 'read:user user:email read:org');
     assert.match(String(to.searchParams.get('state')), /^[A-Za-z0-9_-]{24}$/);
-    assert.match(String(setCookieFor(start.setCookies, loginName())), new RegExp(`^${loginName()}=[A-Za-z0-9_-]+; Path=/oauth2/; Max-Age=900; Secure; HttpOnly; SameSite=Lax$`));
+    assert.match(
+      String(setCookieFor(start.setCookies, loginName())),
+      new RegExp(`^${loginName()}=[A-Za-z0-9_-]+; Path=/oauth2/; Max-Age=900; Secure; HttpOnly; SameSite=Lax$`),
+    );
   });
 
   test('a full sign-in: account created, teams mapped, back at rd, and the gate lets the user in', async () => {
@@ -91,8 +144,10 @@ describe('GitHub connector', () => {
     assert.equal(setCookieFor(cb.setCookies, loginName()), `${loginName()}=; Path=/oauth2/; Max-Age=0; Secure; HttpOnly; SameSite=Lax`);
     const session = cookieValue(cb.setCookies, inst.running.settings().cookieName)!;
     const user = await inst.running.store.users.findByUsername('octocat');
-    assert.deepEqual({ email: user?.email, verified: user?.emailVerified, name: user?.name, groups: user?.groups, password: user?.passwordHash },
-      { email: 'octo@example.test', verified: true, name: 'The Octocat', groups: [], password: null });
+    assert.deepEqual(
+      { email: user?.email, verified: user?.emailVerified, name: user?.name, groups: user?.groups, password: user?.passwordHash },
+      { email: 'octo@example.test', verified: true, name: 'The Octocat', groups: [], password: null },
+    );
     const link = await inst.running.store.identities.get('github', '583231');
     assert.deepEqual(link?.groups, ['gh:acme', 'admins', 'gh:acme:web']);
     assert.equal(link?.tokens?.includes('gho_'), false, 'the upstream token is stored sealed');
@@ -121,13 +176,25 @@ describe('GitHub connector', () => {
     assert.equal(cb.status, 403);
     assert.equal(cb.headers.location, undefined, 'no redirect: never a loop');
     assert.ok(cb.body.includes('<h1>Not allowed</h1>'));
-    assert.ok(cb.body.includes('<p class="error" role="alert">Your GitHub account is not allowed to sign in here. Ask an administrator for access, or try another account.</p>'));
-    assert.ok(cb.body.includes(`href="/oauth2/start?provider=github&amp;prompt=select_account&amp;rd=${encodeURIComponent(RD).replaceAll('&', '&amp;')}">Try another account</a>`));
+    assert.ok(
+      cb.body.includes(
+        '<p class="error" role="alert">Your GitHub account is not allowed to sign in here. Ask an administrator for access, or try another account.</p>',
+      ),
+    );
+    assert.ok(
+      cb.body.includes(
+        `href="/oauth2/start?provider=github&amp;prompt=select_account&amp;rd=${encodeURIComponent(RD).replaceAll('&', '&amp;')}">Try another account</a>`,
+      ),
+    );
     assert.equal(cookieValue(cb.setCookies, inst.running.settings().cookieName), undefined);
     assert.equal(await inst.running.store.users.findByUsername('mallory'), undefined);
     const line = inst.logger.lines.findLast((l) => l.msg === 'upstream sign-in failed');
     assert.deepEqual(line?.fields, {
-      event: 'sign_in_failed', connector: 'github', failure: 'refused', upstreamCode: null, user: 'mallory',
+      event: 'sign_in_failed',
+      connector: 'github',
+      failure: 'refused',
+      upstreamCode: null,
+      user: 'mallory',
       detail: 'not a member of any organization in connectors[github].allow.orgs',
     });
     assert.equal(JSON.stringify(inst.logger.lines).includes('gho_'), false, 'no token in any log line');
@@ -141,16 +208,19 @@ describe('GitHub connector', () => {
     assert.equal(await inst.running.store.identities.get('gh-invite', '77'), undefined);
   });
 
-  test('a verified one does (linkByEmail), and the session is alice\'s', async () => {
+  test("a verified one does (linkByEmail), and the session is alice's", async () => {
     gh.next = octocat({ id: 78, login: 'alice-gh', emails: [{ email: 'Alice@Example.test', primary: true, verified: true }] });
     const cb = await signInWith('gh-invite');
     assert.equal(cb.status, 303);
     const session = cookieValue(cb.setCookies, inst.running.settings().cookieName)!;
-    const me = await send(inst.port, { path: '/oauth2/userinfo', headers: { host: 'auth.example.test', cookie: cookieHeader(inst, session) } });
+    const me = await send(inst.port, {
+      path: '/oauth2/userinfo',
+      headers: { host: 'auth.example.test', cookie: cookieHeader(inst, session) },
+    });
     assert.equal(JSON.parse(me.body).user, 'alice');
   });
 
-  test('a state that is not this browser\'s: 400 with the state message', async () => {
+  test("a state that is not this browser's: 400 with the state message", async () => {
     const cb = await signInWith('github', { tamper: (q) => q.set('state', 'forged-state-value-000000') });
     assert.equal(cb.status, 400);
     assert.ok(cb.body.includes('(state mismatch)'));
@@ -192,15 +262,23 @@ describe('GitHub connector', () => {
     const users = inst.running.store.users;
     const read = users.get;
     let reads = 0;
-    users.get = (...args) => { reads++; return read.apply(users, args); };
+    users.get = (...args) => {
+      reads++;
+      return read.apply(users, args);
+    };
     try {
       clock.advance(3 * 60_000);
       const before = gh.requests.length;
       const readsBefore = reads;
       assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
       clock.advance(61_000);
-      await until(async () => { assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202); return reads >= readsBefore + 2; },
-        { timeoutMs: 5000, what: 'a second identity refresh within the interval (so the first one is over)' });
+      await until(
+        async () => {
+          assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
+          return reads >= readsBefore + 2;
+        },
+        { timeoutMs: 5000, what: 'a second identity refresh within the interval (so the first one is over)' },
+      );
       assert.equal(gh.requests.slice(before).includes('GET /user'), false, 'no upstream call within the interval');
     } finally {
       users.get = read;

@@ -18,7 +18,10 @@ const RD = 'https://app.example.test/x?y=1';
 
 function portalOf(inst: Instance) {
   return (path: string, cookie?: string): Promise<Answer> =>
-    send(inst.port, { path, headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https', ...BROWSER, ...(cookie ? { cookie } : {}) } });
+    send(inst.port, {
+      path,
+      headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https', ...BROWSER, ...(cookie ? { cookie } : {}) },
+    });
 }
 
 /** Button (or straight start) -> the IdP's authorize and interaction -> our callback. */
@@ -41,26 +44,59 @@ describe('OpenID Connect connector (oidc-provider upstream)', () => {
 
   before(async () => {
     idp = await startUpstreamOidc({ redirectUri: CALLBACK });
-    idp.accounts.set('kc-1', { sub: 'kc-1', claims: {
-      preferred_username: 'carol', email: 'carol@example.test', email_verified: true, name: 'Carol',
-      realm_access: { roles: ['admins', 'offline'] }, hd: 'example.test',
-    } });
-    idp.accounts.set('kc-2', { sub: 'kc-2', claims: { preferred_username: 'dave', email: 'dave@example.test', email_verified: true, realm_access: { roles: ['admins'] }, hd: 'elsewhere.test' } });
+    idp.accounts.set('kc-1', {
+      sub: 'kc-1',
+      claims: {
+        preferred_username: 'carol',
+        email: 'carol@example.test',
+        email_verified: true,
+        name: 'Carol',
+        realm_access: { roles: ['admins', 'offline'] },
+        hd: 'example.test',
+      },
+    });
+    idp.accounts.set('kc-2', {
+      sub: 'kc-2',
+      claims: {
+        preferred_username: 'dave',
+        email: 'dave@example.test',
+        email_verified: true,
+        realm_access: { roles: ['admins'] },
+        hd: 'elsewhere.test',
+      },
+    });
     inst = await startInstance({
-      clock, users: [{ name: 'erin', email: 'erin@example.test', groups: [] }],
-      config: (dir) => baseConfig(dir, {
-        connectors: [{
-          id: 'keycloak', name: 'Keycloak', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-          scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
-          claims: { groups: 'realm_access.roles' }, allow: { hostedDomains: ['example.test'], groups: ['admins'] },
-          createAccounts: 'auto', linkByEmail: true, refreshInterval: '1m',
-        }],
-        signIn: { localAccounts: false },
-      }),
+      clock,
+      users: [{ name: 'erin', email: 'erin@example.test', groups: [] }],
+      config: (dir) =>
+        baseConfig(dir, {
+          connectors: [
+            {
+              id: 'keycloak',
+              name: 'Keycloak',
+              type: 'oidc',
+              issuer: idp.issuer,
+              clientId: idp.clientId,
+              clientSecret: idp.clientSecret,
+              scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
+              claims: { groups: 'realm_access.roles' },
+              allow: { hostedDomains: ['example.test'], groups: ['admins'] },
+              createAccounts: 'auto',
+              linkByEmail: true,
+              refreshInterval: '1m',
+            },
+          ],
+          signIn: { localAccounts: false },
+        }),
     });
   });
-  after(async () => { await inst.close(); await idp.close(); });
-  beforeEach(() => { idp.next = 'kc-1'; });
+  after(async () => {
+    await inst.close();
+    await idp.close();
+  });
+  beforeEach(() => {
+    idp.next = 'kc-1';
+  });
 
   test('with one connector and no local accounts, /oauth2/start goes straight to the provider (PKCE, nonce, state)', async () => {
     const a = await portalOf(inst)(`/oauth2/start?rd=${encodeURIComponent(RD)}`);
@@ -76,7 +112,9 @@ describe('OpenID Connect connector (oidc-provider upstream)', () => {
 
   test('password sign-in is refused when signIn.localAccounts is false', async () => {
     const a = await send(inst.port, {
-      method: 'POST', path: '/oauth2/sign_in', body: 'username=erin&password=x&csrf=x&rd=',
+      method: 'POST',
+      path: '/oauth2/sign_in',
+      body: 'username=erin&password=x&csrf=x&rd=',
       headers: { host: 'auth.example.test', 'content-type': 'application/x-www-form-urlencoded', ...BROWSER },
     });
     assert.equal(a.status, 403);
@@ -104,12 +142,23 @@ describe('OpenID Connect connector (oidc-provider upstream)', () => {
     // One provider and no form: "try another account", and no link back to a chooser that would bounce.
     assert.ok(cb.body.includes('prompt=select_account'));
     assert.equal(cb.body.includes('Other ways to sign in'), false);
-    assert.equal(inst.logger.lines.findLast((l) => l.msg === 'upstream sign-in failed')?.fields.detail,
-      'hosted domain elsewhere.test is not in connectors[keycloak].allow.hostedDomains');
+    assert.equal(
+      inst.logger.lines.findLast((l) => l.msg === 'upstream sign-in failed')?.fields.detail,
+      'hosted domain elsewhere.test is not in connectors[keycloak].allow.hostedDomains',
+    );
   });
 
   test('an unverified email is never linked to the local account with that address', async () => {
-    idp.accounts.set('kc-3', { sub: 'kc-3', claims: { preferred_username: 'erin', email: 'erin@example.test', email_verified: false, realm_access: { roles: ['admins'] }, hd: 'example.test' } });
+    idp.accounts.set('kc-3', {
+      sub: 'kc-3',
+      claims: {
+        preferred_username: 'erin',
+        email: 'erin@example.test',
+        email_verified: false,
+        realm_access: { roles: ['admins'] },
+        hd: 'example.test',
+      },
+    });
     idp.next = 'kc-3';
     const cb = await signInWith(inst, '/oauth2/start?provider=keycloak');
     assert.equal(cb.status, 303);
@@ -120,7 +169,7 @@ describe('OpenID Connect connector (oidc-provider upstream)', () => {
     assert.equal(user?.emailVerified, false);
   });
 
-  test('a replayed ID token (nonce not this sign-in\'s): 400 with the nonce message', async () => {
+  test("a replayed ID token (nonce not this sign-in's): 400 with the nonce message", async () => {
     const portal = portalOf(inst);
     const loginName = `${inst.running.settings().cookieName}_login`;
     const start = await portal('/oauth2/start?provider=keycloak');
@@ -151,16 +200,37 @@ describe('OpenID Connect connector (oidc-provider upstream)', () => {
   });
 
   test('leaving the upstream group ends the session at the next refresh (refresh token grant)', async () => {
-    idp.accounts.set('kc-4', { sub: 'kc-4', claims: { preferred_username: 'frank', email: 'frank@example.test', email_verified: true, realm_access: { roles: ['admins'] }, hd: 'example.test' } });
+    idp.accounts.set('kc-4', {
+      sub: 'kc-4',
+      claims: {
+        preferred_username: 'frank',
+        email: 'frank@example.test',
+        email_verified: true,
+        realm_access: { roles: ['admins'] },
+        hd: 'example.test',
+      },
+    });
     idp.next = 'kc-4';
     const cb = await signInWith(inst, '/oauth2/start?provider=keycloak');
     const cookie = cookieHeader(inst, cookieValue(cb.setCookies, inst.running.settings().cookieName)!);
     assert.equal((await forwardAuth(inst.port, RD, { cookie })).status, 202);
-    idp.accounts.set('kc-4', { sub: 'kc-4', claims: { preferred_username: 'frank', email: 'frank@example.test', email_verified: true, realm_access: { roles: [] }, hd: 'example.test' } });
+    idp.accounts.set('kc-4', {
+      sub: 'kc-4',
+      claims: {
+        preferred_username: 'frank',
+        email: 'frank@example.test',
+        email_verified: true,
+        realm_access: { roles: [] },
+        hd: 'example.test',
+      },
+    });
     clock.advance(61_000);
     await forwardAuth(inst.port, RD, { cookie });
     await until(async () => (await forwardAuth(inst.port, RD, { cookie })).status === 302, { timeoutMs: 3000, what: 'the session ends' });
-    assert.equal(inst.logger.lines.findLast((l) => l.msg === 'upstream access ended')?.fields.reason, 'not in any group of connectors[keycloak].allow.groups');
+    assert.equal(
+      inst.logger.lines.findLast((l) => l.msg === 'upstream access ended')?.fields.reason,
+      'not in any group of connectors[keycloak].allow.groups',
+    );
   });
 });
 
@@ -176,8 +246,21 @@ describe('Microsoft Entra ID connector (oidc-provider at /<tenant>/v2.0, a Graph
     idp = await startUpstreamOidc({ redirectUri: CALLBACK, path: `/${TENANT}/v2.0` });
     const base = { tid: TENANT, email: 'gina@contoso.test', preferred_username: 'gina@contoso.test', name: 'Gina' };
     idp.accounts.set('e-1', { sub: 'pairwise-1', claims: { ...base, oid: 'oid-1', groups: ['g-admins'] } });
-    idp.accounts.set('e-2', { sub: 'pairwise-2', claims: { ...base, oid: 'oid-2', preferred_username: 'hal@contoso.test', email: 'hal@contoso.test', _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'https://graph.windows.net/x/getMemberObjects' } } } });
-    idp.accounts.set('e-3', { sub: 'pairwise-3', claims: { ...base, oid: 'oid-3', tid: '00000000-0000-0000-0000-000000000000', preferred_username: 'ivy@fabrikam.test' } });
+    idp.accounts.set('e-2', {
+      sub: 'pairwise-2',
+      claims: {
+        ...base,
+        oid: 'oid-2',
+        preferred_username: 'hal@contoso.test',
+        email: 'hal@contoso.test',
+        _claim_names: { groups: 'src1' },
+        _claim_sources: { src1: { endpoint: 'https://graph.windows.net/x/getMemberObjects' } },
+      },
+    });
+    idp.accounts.set('e-3', {
+      sub: 'pairwise-3',
+      claims: { ...base, oid: 'oid-3', tid: '00000000-0000-0000-0000-000000000000', preferred_username: 'ivy@fabrikam.test' },
+    });
     graph = createServer((req, res) => {
       graphCalls.push(`${req.method} ${req.url} ${req.headers.authorization ? 'bearer' : 'none'}`);
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -187,16 +270,30 @@ describe('Microsoft Entra ID connector (oidc-provider at /<tenant>/v2.0, a Graph
     graphUrl = `http://127.0.0.1:${(graph.address() as AddressInfo).port}`;
     inst = await startInstance({
       users: [],
-      config: (dir) => baseConfig(dir, {
-        connectors: [{
-          id: 'entra', type: 'entra', tenant: TENANT, authority: new URL(idp.issuer).origin, graphUrl,
-          clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['openid', 'profile', 'email', 'groups'],
-          createAccounts: 'auto', groups: { map: { 'g-admins': 'admins' }, unmapped: 'drop' },
-        }],
-      }),
+      config: (dir) =>
+        baseConfig(dir, {
+          connectors: [
+            {
+              id: 'entra',
+              type: 'entra',
+              tenant: TENANT,
+              authority: new URL(idp.issuer).origin,
+              graphUrl,
+              clientId: idp.clientId,
+              clientSecret: idp.clientSecret,
+              scopes: ['openid', 'profile', 'email', 'groups'],
+              createAccounts: 'auto',
+              groups: { map: { 'g-admins': 'admins' }, unmapped: 'drop' },
+            },
+          ],
+        }),
     });
   });
-  after(async () => { await inst.close(); await idp.close(); await new Promise((r) => graph.close(r)); });
+  after(async () => {
+    await inst.close();
+    await idp.close();
+    await new Promise((r) => graph.close(r));
+  });
 
   test('groups from the token; subject tid/oid; email unverified without xms_edov', async () => {
     idp.next = 'e-1';
@@ -221,7 +318,9 @@ describe('Microsoft Entra ID connector (oidc-provider at /<tenant>/v2.0, a Graph
     idp.next = 'e-3';
     const cb = await signInWith(inst, '/oauth2/start?provider=entra');
     assert.equal(cb.status, 403);
-    assert.equal(inst.logger.lines.findLast((l) => l.msg === 'upstream sign-in failed')?.fields.detail,
-      'tenant 00000000-0000-0000-0000-000000000000 is not connectors[entra].tenant');
+    assert.equal(
+      inst.logger.lines.findLast((l) => l.msg === 'upstream sign-in failed')?.fields.detail,
+      'tenant 00000000-0000-0000-0000-000000000000 is not connectors[entra].tenant',
+    );
   });
 });

@@ -26,20 +26,43 @@ test('a __Host- session cookie name is refused (any case, with or without a path
 });
 
 test('a __Secure- name needs an https publicUrl (http://localhost keeps Secure cookies too)', () => {
-  assert.deepEqual(problems({ ...base, publicUrl: 'http://auth.example.test', domains: [{ domain: 'example.test', allowHttp: true }], session: { cookieName: '__Secure-gh' } }),
-    ['session.cookieName: a __Secure- name needs an https publicUrl: browsers refuse the cookie without Secure']);
+  assert.deepEqual(
+    problems({
+      ...base,
+      publicUrl: 'http://auth.example.test',
+      domains: [{ domain: 'example.test', allowHttp: true }],
+      session: { cookieName: '__Secure-gh' },
+    }),
+    ['session.cookieName: a __Secure- name needs an https publicUrl: browsers refuse the cookie without Secure'],
+  );
   assert.deepEqual(problems({ ...base, session: { cookieName: '__Secure-gh' } }), []);
-  assert.deepEqual(problems({ ...base, publicUrl: 'http://localhost:4180', domains: [{ domain: 'localhost', allowHttp: true }], session: { cookieName: '__Secure-gh' } }), []);
+  assert.deepEqual(
+    problems({
+      ...base,
+      publicUrl: 'http://localhost:4180',
+      domains: [{ domain: 'localhost', allowHttp: true }],
+      session: { cookieName: '__Secure-gh' },
+    }),
+    [],
+  );
   assert.deepEqual(problems({ ...base, session: { cookieName: 'gh__Host-x' } }), []);
 });
 
 test('an accepted prefixed name signs in (no 500): __Secure- with https', async () => {
   for (const publicUrl of [PORTAL]) {
-    const inst = await startInstance({ users: [ALICE], config: (dir) => baseConfig(dir, { publicUrl, session: { cookieName: '__Secure-gh' } }) });
+    const inst = await startInstance({
+      users: [ALICE],
+      config: (dir) => baseConfig(dir, { publicUrl, session: { cookieName: '__Secure-gh' } }),
+    });
     try {
       const { value: cookie, res: answer } = await signIn(inst, 'alice');
       assert.ok(cookie, publicUrl);
-      assert.ok(answer.setCookies.some((c) => c.startsWith('__Secure-gh=') && /; Secure/.test(c)), publicUrl);
-    } finally { await inst.close(); }
+      assert.ok(
+        answer.setCookies.some((c) => c.startsWith('__Secure-gh=') && /; Secure/.test(c)),
+        publicUrl,
+      );
+    } finally {
+      await inst.close();
+    }
   }
 });

@@ -13,8 +13,10 @@ const start = (url: string) => `https://auth.example.test/oauth2/start?rd=${enco
 
 function identity(a: Answer): Record<string, unknown> {
   return {
-    user: a.headers['x-auth-request-user'], email: a.headers['x-auth-request-email'],
-    groups: a.headers['x-auth-request-groups'], preferred: a.headers['x-auth-request-preferred-username'],
+    user: a.headers['x-auth-request-user'],
+    email: a.headers['x-auth-request-email'],
+    groups: a.headers['x-auth-request-groups'],
+    preferred: a.headers['x-auth-request-preferred-username'],
   };
 }
 
@@ -27,7 +29,9 @@ describe('forward auth from a trusted proxy', () => {
     alice = cookieHeader(inst, (await signIn(inst, 'alice')).value);
     bob = cookieHeader(inst, (await signIn(inst, 'bob')).value);
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
   test('an anonymous browser GET is sent to the portal with the original URL, path and query intact', async () => {
     const url = 'https://app.example.test/deep/path%20x/?q=a%26b&z=1;k=v';
@@ -164,8 +168,16 @@ describe('forward auth from a trusted proxy', () => {
   });
 
   test('a malformed X-Original-URL (nginx) is 403: auth_request relays nothing else but 2xx and 401', async () => {
-    for (const url of ['https://app.example.test:8x/', 'https://app.example.test:1234567/', 'https://a,b.example.test/', 'app.example.test/x']) {
-      const a = await send(inst.port, { path: '/oauth2/auth', headers: { host: 'gatehouse.internal', 'x-original-url': url, 'x-original-method': 'GET' } });
+    for (const url of [
+      'https://app.example.test:8x/',
+      'https://app.example.test:1234567/',
+      'https://a,b.example.test/',
+      'app.example.test/x',
+    ]) {
+      const a = await send(inst.port, {
+        path: '/oauth2/auth',
+        headers: { host: 'gatehouse.internal', 'x-original-url': url, 'x-original-method': 'GET' },
+      });
       assert.equal(a.status, 403, url);
       assert.equal(a.headers['cache-control'], 'no-store');
     }
@@ -177,7 +189,9 @@ describe('forward auth from an untrusted peer', () => {
   before(async () => {
     inst = await startInstance({ users: [], config: (dir) => baseConfig(dir, { trustedProxies: ['10.9.9.9/32'] }) });
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
   test('X-Forwarded-Host / -Uri pointing at a public path are ignored: the request itself is judged', async () => {
     const a = await forwardAuth(inst.port, 'https://app.example.test/public/data.json');
@@ -199,7 +213,9 @@ describe('forward auth from an untrusted peer', () => {
     try {
       const a = await forwardAuth(trusted.port, 'https://app.example.test/public/data.json');
       assert.equal(a.status, 202);
-    } finally { await trusted.close(); }
+    } finally {
+      await trusted.close();
+    }
   });
 
   test('a spoofed X-Forwarded-Host cannot steer the sign-in redirect', async () => {

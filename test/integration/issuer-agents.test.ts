@@ -13,8 +13,12 @@ import { fakeIO, forwardAuth, type Instance } from '../kit/server.ts';
 import { basic, HTTPS, ISSUER, json, MCP, OTHER, startMcpIssuer, token } from '../kit/mcp.ts';
 
 let inst: Instance;
-before(async () => { inst = await startMcpIssuer(); });
-after(async () => { await inst.close(); });
+before(async () => {
+  inst = await startMcpIssuer();
+});
+after(async () => {
+  await inst.close();
+});
 
 async function cli(...args: string[]) {
   const io = fakeIO('', {});
@@ -59,7 +63,7 @@ describe('gatehouse agent', () => {
     assert.equal(fa.headers['x-auth-request-groups'], 'ci,deployers');
   });
 
-  test('every token issued is in the audit log under the agent\'s name', async () => {
+  test("every token issued is in the audit log under the agent's name", async () => {
     const a = await create('auditor', '--groups', 'ops');
     assert.equal((await cc(a.id, a.secret, { resource: OTHER, scope: 'api' })).status, 200);
     assert.equal((await cc(a.id, a.secret, { resource: OTHER, scope: 'api' })).status, 200);
@@ -77,7 +81,13 @@ describe('gatehouse agent', () => {
   test('a wrong secret, under either id form and either method; an unknown resource', async () => {
     const a = await create('strict');
     for (const id of [a.id, 'agent:strict']) {
-      const post = await token(inst, { grant_type: 'client_credentials', client_id: id, client_secret: `${a.secret}x`, resource: MCP, scope: 'mcp:tools' });
+      const post = await token(inst, {
+        grant_type: 'client_credentials',
+        client_id: id,
+        client_secret: `${a.secret}x`,
+        resource: MCP,
+        scope: 'mcp:tools',
+      });
       assert.equal(post.status, 401);
       assert.equal(json(post).error, 'invalid_client');
       const wrongBasic = await cc(id, `${a.secret}x`);
@@ -122,7 +132,10 @@ describe('gatehouse agent', () => {
     assert.equal(json(t).error, 'invalid_client');
     assert.equal(await agents.isActive('doomed'), false);
     assert.deepEqual((await cli('delete', 'doomed')).err, ['gatehouse: no agent "doomed"']);
-    assert.equal((await cli('list')).out.some((x) => x.startsWith('doomed\t')), false);
+    assert.equal(
+      (await cli('list')).out.some((x) => x.startsWith('doomed\t')),
+      false,
+    );
   });
 
   test('delete: a token the agent already holds stops working at the gate within the subject check interval (2 s)', async () => {
@@ -132,7 +145,10 @@ describe('gatehouse agent', () => {
     assert.equal((await forwardAuth(inst.port, MCP, bearer)).status, 202);
     assert.equal((await cli('delete', 'short-lived')).code, 0);
     const started = Date.now();
-    await until(async () => (await forwardAuth(inst.port, MCP, bearer)).status === 401, { timeoutMs: 4000, what: 'the deleted agent\'s token refused' });
+    await until(async () => (await forwardAuth(inst.port, MCP, bearer)).status === 401, {
+      timeoutMs: 4000,
+      what: "the deleted agent's token refused",
+    });
     assert.ok(Date.now() - started < 4000);
     const r = await forwardAuth(inst.port, MCP, bearer);
     assert.match(String(r.headers['www-authenticate']), /^Bearer error="invalid_token"/);
@@ -141,12 +157,21 @@ describe('gatehouse agent', () => {
   test('an agent past its TTL is refused (invalid_client) and not listed', async () => {
     // Made 8h and 1s ago with an 8h TTL: expired now.
     const past = new ManualClock(Date.now() - 8 * 3_600_000 - 1000);
-    const made = await agentsFor(inst.running.store.oidc, inst.running.settings().keyring, past).create('expired', { groups: ['ci'], ttlMs: 8 * 3_600_000 });
+    const made = await agentsFor(inst.running.store.oidc, inst.running.settings().keyring, past).create('expired', {
+      groups: ['ci'],
+      ttlMs: 8 * 3_600_000,
+    });
     const t = await cc(made.clientId, made.clientSecret);
     assert.equal(t.status, 401);
     assert.equal(json(t).error, 'invalid_client');
-    assert.equal((await cli('list')).out.some((x) => x.startsWith('expired\t')), false);
-    assert.equal(await agentsFor(inst.running.store.oidc, inst.running.settings().keyring, new ManualClock(Date.now())).isActive('expired'), false);
+    assert.equal(
+      (await cli('list')).out.some((x) => x.startsWith('expired\t')),
+      false,
+    );
+    assert.equal(
+      await agentsFor(inst.running.store.oidc, inst.running.settings().keyring, new ManualClock(Date.now())).isActive('expired'),
+      false,
+    );
   });
 
   test('usage errors', async () => {

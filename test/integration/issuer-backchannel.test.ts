@@ -17,7 +17,11 @@ const RP_SECRET = 'rp-secret-0123456789abcdefgh';
 const RP_CB = 'https://rp.example.test/cb';
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-interface Received { path: string; contentType: string | undefined; body: URLSearchParams }
+interface Received {
+  path: string;
+  contentType: string | undefined;
+  body: URLSearchParams;
+}
 const received: Received[] = [];
 let receiver: Server;
 let inst: Instance;
@@ -28,7 +32,11 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ path: req.url ?? '', contentType: req.headers['content-type'], body: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) });
+      received.push({
+        path: req.url ?? '',
+        contentType: req.headers['content-type'],
+        body: new URLSearchParams(Buffer.concat(chunks).toString('utf8')),
+      });
       res.writeHead(200, { 'cache-control': 'no-store' });
       res.end();
     });
@@ -36,15 +44,23 @@ before(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const port = (receiver.address() as AddressInfo).port;
   inst = await startInstance({
-    unwatched: true, users: [ALICE, BOB],
+    unwatched: true,
+    users: [ALICE, BOB],
     config: (dir) => {
       const c = issuerConfig(dir);
       return {
         ...c,
-        clients: [...(c.clients as unknown[]), {
-          id: 'rp', secret: RP_SECRET, redirectUris: [RP_CB], postLogoutRedirectUris: ['https://rp.example.test/'], firstParty: true,
-          backchannelLogoutUri: `http://127.0.0.1:${port}/backchannel`,
-        }],
+        clients: [
+          ...(c.clients as unknown[]),
+          {
+            id: 'rp',
+            secret: RP_SECRET,
+            redirectUris: [RP_CB],
+            postLogoutRedirectUris: ['https://rp.example.test/'],
+            firstParty: true,
+            backchannelLogoutUri: `http://127.0.0.1:${port}/backchannel`,
+          },
+        ],
       };
     },
   });
@@ -59,7 +75,7 @@ async function signedInRp(username = 'alice') {
   const b = new PortalClient(inst);
   const { callback, verifier, state } = await authorize(b, config, { redirect_uri: RP_CB }, username);
   const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
-  const claims = tokens.claims() ?? {} as Record<string, unknown>;
+  const claims = tokens.claims() ?? ({} as Record<string, unknown>);
   return { config, b, tokens, sid: String(claims.sid), sub: String(claims.sub) };
 }
 
@@ -67,7 +83,11 @@ async function signedInRp(username = 'alice') {
 async function verifyLogoutToken(token: string): Promise<JWTPayload> {
   const jwks = JSON.parse((await send(inst.port, { path: '/oidc/jwks', headers: HTTPS })).body) as JSONWebKeySet;
   const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), {
-    issuer: ISSUER, audience: 'rp', algorithms: ['RS256', 'ES256'], typ: 'logout+jwt', requiredClaims: ['iat', 'jti', 'events', 'sub', 'sid'],
+    issuer: ISSUER,
+    audience: 'rp',
+    algorithms: ['RS256', 'ES256'],
+    typ: 'logout+jwt',
+    requiredClaims: ['iat', 'jti', 'events', 'sub', 'sid'],
   });
   assert.equal(protectedHeader.typ, 'logout+jwt');
   return payload;
@@ -82,7 +102,10 @@ async function nextLogout(count: number): Promise<Received> {
 
 describe('back-channel logout', () => {
   test('the ID token carries sid, and discovery says back-channel logout with sessions is supported', async () => {
-    const d = JSON.parse((await send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })).body) as Record<string, unknown>;
+    const d = JSON.parse((await send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })).body) as Record<
+      string,
+      unknown
+    >;
     assert.equal(d.backchannel_logout_supported, true);
     assert.equal(d.backchannel_logout_session_supported, true);
     const { sid } = await signedInRp();
@@ -114,7 +137,7 @@ describe('back-channel logout', () => {
     assert.equal(received.length, before + 1);
   });
 
-  test('a sign-out at the gate notifies only the clients of that browser\'s sign-in', async () => {
+  test("a sign-out at the gate notifies only the clients of that browser's sign-in", async () => {
     const before = received.length;
     const one = await signedInRp('alice');
     const two = await signedInRp('bob');
@@ -124,7 +147,14 @@ describe('back-channel logout', () => {
     assert.equal(p.sid, two.sid);
     assert.notEqual(p.sid, one.sid);
     // alice's sign-in is untouched: a silent authorization still gets a code.
-    const u = oidc.buildAuthorizationUrl(one.config, { redirect_uri: RP_CB, scope: 'openid', prompt: 'none', state: 's', code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)), code_challenge_method: 'S256' });
+    const u = oidc.buildAuthorizationUrl(one.config, {
+      redirect_uri: RP_CB,
+      scope: 'openid',
+      prompt: 'none',
+      state: 's',
+      code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)),
+      code_challenge_method: 'S256',
+    });
     assert.ok(new URL((await one.b.go(u.href)).location ?? '').searchParams.get('code'));
     assert.equal(received.length, before + 1);
   });
@@ -132,7 +162,11 @@ describe('back-channel logout', () => {
   test('RP-initiated logout at /oidc/session/end sends the logout token too', async () => {
     const before = received.length;
     const { config, b, tokens, sid, sub } = await signedInRp();
-    const url = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: 'https://rp.example.test/', state: 'bye' });
+    const url = oidc.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token ?? '',
+      post_logout_redirect_uri: 'https://rp.example.test/',
+      state: 'bye',
+    });
     const page = await b.request(url.href);
     assert.equal(page.status, 200);
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';

@@ -14,7 +14,19 @@ import { accessTokenHash } from '../../src/gateway/index.ts';
 import { send } from '../kit/http.ts';
 import { ALICE, type Answer, BOB, forwardAuth, type Instance, startInstance } from '../kit/server.ts';
 import * as oidc from 'openid-client';
-import { codeFor, ISSUER, json, LOOPBACK_CB, MCP, mcpConfig, PortalClient, type PublicClient, register, startMcpIssuer, token } from '../kit/mcp.ts';
+import {
+  codeFor,
+  ISSUER,
+  json,
+  LOOPBACK_CB,
+  MCP,
+  mcpConfig,
+  PortalClient,
+  type PublicClient,
+  register,
+  startMcpIssuer,
+  token,
+} from '../kit/mcp.ts';
 import { discover, fetchVia } from '../kit/issuer.ts';
 
 const TOKEN_URL = `${ISSUER}/oidc/token`;
@@ -23,7 +35,11 @@ const ALGS = 'algs="ES256 EdDSA Ed25519"';
 const DPOP_INVALID_PROOF = `DPoP ${ALGS}, error="invalid_dpop_proof", resource_metadata="${META}", scope="mcp:tools mcp:admin"`;
 const BEARER_INVALID = `Bearer error="invalid_token", resource_metadata="${META}", scope="mcp:tools mcp:admin", DPoP ${ALGS}`;
 
-interface Key { priv: CryptoKey; jwk: JWK; jkt: string }
+interface Key {
+  priv: CryptoKey;
+  jwk: JWK;
+  jkt: string;
+}
 async function newKey(): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = await exportJWK(publicKey);
@@ -40,30 +56,64 @@ let inst: Instance;
 let client: PublicClient;
 before(async () => {
   inst = await startMcpIssuer();
-  const r = await register(inst, { redirect_uris: [LOOPBACK_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], application_type: 'native' });
+  const r = await register(inst, {
+    redirect_uris: [LOOPBACK_CB],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    application_type: 'native',
+  });
   assert.equal(r.status, 201, r.body);
   client = { clientId: String(json(r).client_id), redirectUri: LOOPBACK_CB };
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
-async function boundToken(k: Key, scope = 'mcp:tools mcp:admin'): Promise<{ access_token: string; token_type: string; refresh_token?: string }> {
+async function boundToken(
+  k: Key,
+  scope = 'mcp:tools mcp:admin',
+): Promise<{ access_token: string; token_type: string; refresh_token?: string }> {
   const { code, verifier } = await codeFor(new PortalClient(inst), client, { scope });
-  const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.clientId, resource: MCP },
-    { dpop: await proof(k, 'POST', TOKEN_URL) });
+  const t = await token(
+    inst,
+    {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: client.redirectUri,
+      code_verifier: verifier,
+      client_id: client.clientId,
+      resource: MCP,
+    },
+    { dpop: await proof(k, 'POST', TOKEN_URL) },
+  );
   assert.equal(t.status, 200, t.body);
   return json(t) as { access_token: string; token_type: string };
 }
 
 /** A forward-auth check as nginx sends it (X-Original-URL). */
 function nginxAuth(url: string, headers: Record<string, string>, method = 'GET'): Promise<Answer> {
-  return send(inst.port, { path: '/oauth2/auth', headers: { host: 'gatehouse.internal:4180', 'x-original-url': url, 'x-original-method': method, ...headers } });
+  return send(inst.port, {
+    path: '/oauth2/auth',
+    headers: { host: 'gatehouse.internal:4180', 'x-original-url': url, 'x-original-method': method, ...headers },
+  });
 }
 
 describe('DPoP at the token endpoint', () => {
   test('discovery advertises the proof algorithms; the resource metadata too', async () => {
-    const m = json(await send(inst.port, { path: '/.well-known/oauth-authorization-server', headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' } }));
+    const m = json(
+      await send(inst.port, {
+        path: '/.well-known/oauth-authorization-server',
+        headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' },
+      }),
+    );
     assert.deepEqual(m.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519']);
-    const r = json(await send(inst.port, { path: '/.well-known/oauth-protected-resource/mcp', headers: { host: 'mcp.example.test', 'x-forwarded-proto': 'https' } }));
+    const r = json(
+      await send(inst.port, {
+        path: '/.well-known/oauth-protected-resource/mcp',
+        headers: { host: 'mcp.example.test', 'x-forwarded-proto': 'https' },
+      }),
+    );
     assert.deepEqual(r.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'Ed25519']);
   });
 
@@ -77,7 +127,14 @@ describe('DPoP at the token endpoint', () => {
   test('a proof older than issuer.dpop.proofLifetime (60s) is refused at /token, the code left usable', async () => {
     const k = await newKey();
     const { code, verifier } = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin' });
-    const form = { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.clientId, resource: MCP };
+    const form = {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: client.redirectUri,
+      code_verifier: verifier,
+      client_id: client.clientId,
+      resource: MCP,
+    };
     const stale = await token(inst, form, { dpop: await proof(k, 'POST', TOKEN_URL, { iat: Math.floor(Date.now() / 1000) - 120 }) });
     assert.equal(stale.status, 400);
     assert.equal(json(stale).error, 'invalid_dpop_proof');
@@ -89,15 +146,53 @@ describe('DPoP at the token endpoint', () => {
     const k = await newKey();
     for (const dpop of [await proof(k, 'GET', TOKEN_URL), await proof(k, 'POST', `${ISSUER}/oidc/other`)]) {
       const { code, verifier } = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin' });
-      const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.clientId, resource: MCP }, { dpop });
+      const t = await token(
+        inst,
+        {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: client.redirectUri,
+          code_verifier: verifier,
+          client_id: client.clientId,
+          resource: MCP,
+        },
+        { dpop },
+      );
       assert.equal(t.status, 400);
       assert.equal(json(t).error, 'invalid_dpop_proof');
     }
     const once = await proof(k, 'POST', TOKEN_URL);
     const first = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin' });
-    assert.equal((await token(inst, { grant_type: 'authorization_code', code: first.code, redirect_uri: client.redirectUri, code_verifier: first.verifier, client_id: client.clientId, resource: MCP }, { dpop: once })).status, 200);
+    assert.equal(
+      (
+        await token(
+          inst,
+          {
+            grant_type: 'authorization_code',
+            code: first.code,
+            redirect_uri: client.redirectUri,
+            code_verifier: first.verifier,
+            client_id: client.clientId,
+            resource: MCP,
+          },
+          { dpop: once },
+        )
+      ).status,
+      200,
+    );
     const second = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin' });
-    const replay = await token(inst, { grant_type: 'authorization_code', code: second.code, redirect_uri: client.redirectUri, code_verifier: second.verifier, client_id: client.clientId, resource: MCP }, { dpop: once });
+    const replay = await token(
+      inst,
+      {
+        grant_type: 'authorization_code',
+        code: second.code,
+        redirect_uri: client.redirectUri,
+        code_verifier: second.verifier,
+        client_id: client.clientId,
+        resource: MCP,
+      },
+      { dpop: once },
+    );
     assert.equal(replay.status, 400);
     assert.equal(json(replay).error, 'invalid_grant');
   });
@@ -110,8 +205,10 @@ describe('DPoP-bound tokens at the gate', () => {
     k = await newKey();
     at = (await boundToken(k)).access_token;
   });
-  const dpopHeaders = async (htm = 'GET', htu = MCP, claims: Record<string, unknown> = {}, signWith?: CryptoKey) =>
-    ({ authorization: `DPoP ${at}`, dpop: await proof(k, htm, htu, { ath: accessTokenHash(at), ...claims }, signWith) });
+  const dpopHeaders = async (htm = 'GET', htu = MCP, claims: Record<string, unknown> = {}, signWith?: CryptoKey) => ({
+    authorization: `DPoP ${at}`,
+    dpop: await proof(k, htm, htu, { ath: accessTokenHash(at), ...claims }, signWith),
+  });
 
   test('Traefik/Caddy and nginx: DPoP scheme with a good proof of the original request passes with the identity', async () => {
     const a = await forwardAuth(inst.port, `${MCP}?session=1`, { headers: await dpopHeaders('GET', MCP) });
@@ -155,9 +252,14 @@ describe('DPoP-bound tokens at the gate', () => {
 
   test('a bound token without a required scope, with a good proof: 403 insufficient_scope in the DPoP scheme', async () => {
     const narrow = (await boundToken(k, 'mcp:tools')).access_token;
-    const a = await forwardAuth(inst.port, MCP, { headers: { authorization: `DPoP ${narrow}`, dpop: await proof(k, 'GET', MCP, { ath: accessTokenHash(narrow) }) } });
+    const a = await forwardAuth(inst.port, MCP, {
+      headers: { authorization: `DPoP ${narrow}`, dpop: await proof(k, 'GET', MCP, { ath: accessTokenHash(narrow) }) },
+    });
     assert.equal(a.status, 403);
-    assert.equal(a.headers['www-authenticate'], `DPoP ${ALGS}, error="insufficient_scope", scope="mcp:tools mcp:admin", resource_metadata="${META}"`);
+    assert.equal(
+      a.headers['www-authenticate'],
+      `DPoP ${ALGS}, error="insufficient_scope", scope="mcp:tools mcp:admin", resource_metadata="${META}"`,
+    );
   });
 
   test('a replayed proof is refused at the same instance', async () => {
@@ -170,13 +272,27 @@ describe('DPoP-bound tokens at the gate', () => {
 
   test('an unbound token with the DPoP scheme is refused', async () => {
     const { code, verifier } = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin' });
-    const t = json(await token(inst, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.clientId, resource: MCP }));
+    const t = json(
+      await token(inst, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: client.redirectUri,
+        code_verifier: verifier,
+        client_id: client.clientId,
+        resource: MCP,
+      }),
+    );
     assert.equal(t.token_type, 'Bearer');
     const plain = String(t.access_token);
     assert.equal((await forwardAuth(inst.port, MCP, { headers: { authorization: `Bearer ${plain}` } })).status, 202);
-    const a = await forwardAuth(inst.port, MCP, { headers: { authorization: `DPoP ${plain}`, dpop: await proof(k, 'GET', MCP, { ath: accessTokenHash(plain) }) } });
+    const a = await forwardAuth(inst.port, MCP, {
+      headers: { authorization: `DPoP ${plain}`, dpop: await proof(k, 'GET', MCP, { ath: accessTokenHash(plain) }) },
+    });
     assert.equal(a.status, 401);
-    assert.equal(a.headers['www-authenticate'], `DPoP ${ALGS}, error="invalid_token", resource_metadata="${META}", scope="mcp:tools mcp:admin"`);
+    assert.equal(
+      a.headers['www-authenticate'],
+      `DPoP ${ALGS}, error="invalid_token", resource_metadata="${META}", scope="mcp:tools mcp:admin"`,
+    );
   });
 
   describe('two Gatehouse instances sharing one store', () => {
@@ -185,7 +301,9 @@ describe('DPoP-bound tokens at the gate', () => {
       const loaded = await loadConfig({ path: inst.configPath, env: {} });
       second = await startGatehouse({ loaded, logger: new MemoryLogger(), env: {}, announce: () => {} });
     });
-    after(async () => { await second.close(); });
+    after(async () => {
+      await second.close();
+    });
 
     test('a proof accepted by one is a replay at the other', async () => {
       const headers = await dpopHeaders();
@@ -205,20 +323,43 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
   let appClient: PublicClient;
   before(async () => {
     app = await startInstance({
-      unwatched: true, users: [ALICE, BOB],
+      unwatched: true,
+      users: [ALICE, BOB],
       config: (dir) => {
         const c = mcpConfig(dir);
-        return { ...c, apps: [...(c.apps as unknown[]), { name: 'api', hosts: ['api.example.test'], allow: { anyUser: true }, audience: API }] };
+        return {
+          ...c,
+          apps: [...(c.apps as unknown[]), { name: 'api', hosts: ['api.example.test'], allow: { anyUser: true }, audience: API }],
+        };
       },
     });
-    const r = await register(app, { redirect_uris: [LOOPBACK_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], application_type: 'native' });
+    const r = await register(app, {
+      redirect_uris: [LOOPBACK_CB],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      application_type: 'native',
+    });
     appClient = { clientId: String(json(r).client_id), redirectUri: LOOPBACK_CB };
   });
-  after(async () => { await app.close(); });
+  after(async () => {
+    await app.close();
+  });
 
   async function exchange(k: Key, resource: string, scope: string): Promise<Record<string, unknown>> {
     const { code, verifier } = await codeFor(new PortalClient(app), appClient, { resource, scope });
-    const t = await token(app, { grant_type: 'authorization_code', code, redirect_uri: LOOPBACK_CB, code_verifier: verifier, client_id: appClient.clientId, resource }, { dpop: await proof(k, 'POST', TOKEN_URL) });
+    const t = await token(
+      app,
+      {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: LOOPBACK_CB,
+        code_verifier: verifier,
+        client_id: appClient.clientId,
+        resource,
+      },
+      { dpop: await proof(k, 'POST', TOKEN_URL) },
+    );
     assert.equal(t.status, 200, t.body);
     return json(t);
   }
@@ -228,13 +369,17 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
     const at = String((await exchange(k, API, 'openid')).access_token);
     assert.deepEqual(decodeJwt(at).cnf, { jkt: k.jkt });
     const url = `${API}/v1/things?page=2`;
-    const ok = await forwardAuth(app.port, url, { headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'GET', `${API}/v1/things`, { ath: accessTokenHash(at) }) } });
+    const ok = await forwardAuth(app.port, url, {
+      headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'GET', `${API}/v1/things`, { ath: accessTokenHash(at) }) },
+    });
     assert.equal(ok.status, 202);
     assert.equal(ok.headers['x-auth-request-user'], 'alice');
     const bearer = await forwardAuth(app.port, url, { headers: { authorization: `Bearer ${at}` } });
     assert.equal(bearer.status, 401);
     assert.equal(bearer.headers['www-authenticate'], `Bearer error="invalid_token", DPoP ${ALGS}`);
-    const wrong = await forwardAuth(app.port, url, { headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'POST', `${API}/v1/things`, { ath: accessTokenHash(at) }) } });
+    const wrong = await forwardAuth(app.port, url, {
+      headers: { authorization: `DPoP ${at}`, dpop: await proof(k, 'POST', `${API}/v1/things`, { ath: accessTokenHash(at) }) },
+    });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.headers['www-authenticate'], `DPoP ${ALGS}, error="invalid_dpop_proof"`);
   });
@@ -244,7 +389,8 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
     const first = await exchange(k, MCP, 'mcp:tools mcp:admin offline_access');
     const rt = String(first.refresh_token);
     assert.ok(rt.length > 10, JSON.stringify(first));
-    const refresh = (headers: Record<string, string>) => token(app, { grant_type: 'refresh_token', refresh_token: rt, client_id: appClient.clientId }, headers);
+    const refresh = (headers: Record<string, string>) =>
+      token(app, { grant_type: 'refresh_token', refresh_token: rt, client_id: appClient.clientId }, headers);
     const none = await refresh({});
     assert.equal(none.status, 400);
     const other = await refresh({ dpop: await proof(await newKey(), 'POST', TOKEN_URL) });
@@ -256,9 +402,18 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
   });
 
   test('issuer.dpop.enabled: false: not advertised, challenges without DPoP, a proof at /token ignored (a plain bearer token)', async () => {
-    const off = await startInstance({ unwatched: true, users: [ALICE, BOB], config: (dir) => mcpConfig(dir, { dpop: { enabled: false } }) });
+    const off = await startInstance({
+      unwatched: true,
+      users: [ALICE, BOB],
+      config: (dir) => mcpConfig(dir, { dpop: { enabled: false } }),
+    });
     try {
-      const m = json(await send(off.port, { path: '/.well-known/oauth-authorization-server', headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' } }));
+      const m = json(
+        await send(off.port, {
+          path: '/.well-known/oauth-authorization-server',
+          headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' },
+        }),
+      );
       assert.equal(m.dpop_signing_alg_values_supported, undefined);
       const challenge = await forwardAuth(off.port, MCP);
       assert.equal(challenge.headers['www-authenticate'], `Bearer resource_metadata="${META}", scope="mcp:tools mcp:admin"`);
@@ -266,11 +421,26 @@ describe('DPoP at an app with an audience, refresh, and DPoP switched off', () =
       const c = { clientId: String(json(r).client_id), redirectUri: LOOPBACK_CB };
       const k = await newKey();
       const { code, verifier } = await codeFor(new PortalClient(off), c, { scope: 'mcp:tools mcp:admin' });
-      const t = json(await token(off, { grant_type: 'authorization_code', code, redirect_uri: LOOPBACK_CB, code_verifier: verifier, client_id: c.clientId, resource: MCP }, { dpop: await proof(k, 'POST', TOKEN_URL) }));
+      const t = json(
+        await token(
+          off,
+          {
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: LOOPBACK_CB,
+            code_verifier: verifier,
+            client_id: c.clientId,
+            resource: MCP,
+          },
+          { dpop: await proof(k, 'POST', TOKEN_URL) },
+        ),
+      );
       assert.equal(t.token_type, 'Bearer');
       assert.equal(decodeJwt(String(t.access_token)).cnf, undefined);
       assert.equal((await forwardAuth(off.port, MCP, { headers: { authorization: `Bearer ${String(t.access_token)}` } })).status, 202);
-    } finally { await off.close(); }
+    } finally {
+      await off.close();
+    }
   });
 });
 
@@ -285,7 +455,10 @@ describe('openid-client (a certified relying party) as the DPoP client', () => {
       const u = new URL(url);
       if (u.origin === ISSUER) return toIssuer(url, options);
       const h = new Headers(options.headers as ConstructorParameters<typeof Headers>[0]);
-      const a = await forwardAuth(inst.port, u.href, { method: options.method ?? 'GET', headers: { authorization: h.get('authorization') ?? '', dpop: h.get('dpop') ?? '', accept: 'application/json' } });
+      const a = await forwardAuth(inst.port, u.href, {
+        method: options.method ?? 'GET',
+        headers: { authorization: h.get('authorization') ?? '', dpop: h.get('dpop') ?? '', accept: 'application/json' },
+      });
       seen.push({ authorization: h.get('authorization'), dpop: h.get('dpop'), status: a.status });
       const out = new Headers();
       for (const [k, v] of Object.entries(a.headers)) if (typeof v === 'string') out.set(k, v);
@@ -293,22 +466,36 @@ describe('openid-client (a certified relying party) as the DPoP client', () => {
     };
     const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
     const { location, verifier } = await codeFor(new PortalClient(inst), client, { scope: 'mcp:tools mcp:admin offline_access' });
-    const tokens = await oidc.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: 'st-1' }, { resource: MCP }, { DPoP });
+    const tokens = await oidc.authorizationCodeGrant(
+      config,
+      location,
+      { pkceCodeVerifier: verifier, expectedState: 'st-1' },
+      { resource: MCP },
+      { DPoP },
+    );
     assert.equal(tokens.token_type, 'dpop');
     const jkt = (decodeJwt(tokens.access_token).cnf as { jkt?: string } | undefined)?.jkt;
     assert.equal(typeof jkt, 'string');
 
-    const r = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${MCP}?call=1`), 'POST', undefined, undefined, { DPoP });
+    const r = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${MCP}?call=1`), 'POST', undefined, undefined, {
+      DPoP,
+    });
     assert.equal(r.status, 202);
     assert.match(seen.at(-1)?.authorization ?? '', /^DPoP /);
     assert.ok(seen.at(-1)?.dpop);
     // Without the handle the same token goes as Bearer: refused.
-    await assert.rejects(oidc.fetchProtectedResource(config, tokens.access_token, new URL(MCP), 'GET'), (e: unknown) => (e as { status?: number }).status === 401 || (e as Error).name === 'WWWAuthenticateChallengeError');
+    await assert.rejects(
+      oidc.fetchProtectedResource(config, tokens.access_token, new URL(MCP), 'GET'),
+      (e: unknown) => (e as { status?: number }).status === 401 || (e as Error).name === 'WWWAuthenticateChallengeError',
+    );
     assert.equal(seen.at(-1)?.status, 401);
 
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token ?? '', { resource: MCP }, { DPoP });
     assert.equal(refreshed.token_type, 'dpop');
     assert.equal((decodeJwt(refreshed.access_token).cnf as { jkt?: string }).jkt, jkt);
-    assert.equal((await oidc.fetchProtectedResource(config, refreshed.access_token, new URL(MCP), 'GET', undefined, undefined, { DPoP })).status, 202);
+    assert.equal(
+      (await oidc.fetchProtectedResource(config, refreshed.access_token, new URL(MCP), 'GET', undefined, undefined, { DPoP })).status,
+      202,
+    );
   });
 });

@@ -10,9 +10,14 @@ import { discover, GRAFANA_CB, GRAFANA_SECRET, ISSUER, issuerConfig, PortalClien
 
 let inst: Instance;
 before(async () => {
-  inst = await startInstance({ config: (dir) => issuerConfig(dir, { factors: { totp: true, passkeys: true, require: { groups: [] } } }), users: [ALICE, BOB] });
+  inst = await startInstance({
+    config: (dir) => issuerConfig(dir, { factors: { totp: true, passkeys: true, require: { groups: [] } } }),
+    users: [ALICE, BOB],
+  });
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 const MFA = 'urn:gatehouse:acr:mfa';
 const PHR = 'urn:gatehouse:acr:phr';
@@ -23,7 +28,10 @@ async function code(): Promise<string> {
   for (;;) {
     const cur = Math.floor(Date.now() / 30_000);
     const step = Math.max(lastStep + 1, cur);
-    if (step <= cur + 1) { lastStep = step; return generate({ secret, epoch: step * 30 + 1 }); }
+    if (step <= cur + 1) {
+      lastStep = step;
+      return generate({ secret, epoch: step * 30 + 1 });
+    }
     await new Promise((r) => setTimeout(r, (step - 1) * 30_000 - Date.now() + 50));
   }
 }
@@ -33,7 +41,12 @@ async function begin(b: PortalClient, config: oidc.Configuration, params: Record
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: GRAFANA_CB, scope: 'openid profile', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params,
+    redirect_uri: GRAFANA_CB,
+    scope: 'openid profile',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...params,
   });
   const r = await b.go(url.href);
   return { r, verifier, state };
@@ -68,7 +81,9 @@ describe('amr and acr in ID tokens', () => {
     secret = (/<code id="secret">([^<]*)<\/code>/.exec(page.body)?.[1] ?? '').replace(/\s/g, '');
     const pending = /name="pending" value="([^"]*)"/.exec(page.body)?.[1] ?? '';
     const confirmed = await setup.request('/oauth2/account/security/totp', {
-      method: 'POST', body: setup.form({ pending, code: await code() }), headers: { origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+      method: 'POST',
+      body: setup.form({ pending, code: await code() }),
+      headers: { origin: ISSUER, 'sec-fetch-site': 'same-origin' },
     });
     assert.equal(confirmed.status, 200, confirmed.body.slice(0, 300));
     assert.match(confirmed.body, /Your recovery codes/);
@@ -79,7 +94,11 @@ describe('amr and acr in ID tokens', () => {
     const signed = await b.signIn(new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '', 'alice');
     assert.equal(signed.headers.location, '/oauth2/factor');
     await b.request('/oauth2/factor');
-    const posted = await b.request('/oauth2/factor/totp', { method: 'POST', body: b.form({ code: await code() }), headers: { origin: ISSUER, 'sec-fetch-site': 'same-origin' } });
+    const posted = await b.request('/oauth2/factor/totp', {
+      method: 'POST',
+      body: b.form({ code: await code() }),
+      headers: { origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+    });
     assert.equal(posted.status, 303, posted.body.slice(0, 300));
     const { claims } = await finish(b, config, posted.headers.location ?? '', verifier, state);
     assert.deepEqual([claims.amr, claims.acr], [['pwd', 'otp', 'mfa'], MFA]);

@@ -8,8 +8,15 @@ import { ALICE, BOB, type Instance, startInstance } from '../kit/server.ts';
 import { authorize, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig, PortalClient } from '../kit/issuer.ts';
 
 let inst: Instance;
-before(async () => { inst = await startInstance({ config: (dir) => issuerConfig(dir), users: [ALICE, BOB, { name: 'olga', email: 'olga@example.test', groups: ['ops'] }] }); });
-after(async () => { await inst.close(); });
+before(async () => {
+  inst = await startInstance({
+    config: (dir) => issuerConfig(dir),
+    users: [ALICE, BOB, { name: 'olga', email: 'olga@example.test', groups: ['ops'] }],
+  });
+});
+after(async () => {
+  await inst.close();
+});
 
 describe('discovery', () => {
   test('both documents answer 200 directly with the identical issuer: publicUrl without a trailing slash', async () => {
@@ -27,7 +34,7 @@ describe('discovery', () => {
     assert.equal(da.jwks_uri, 'https://auth.example.test/oidc/jwks');
     assert.equal(da.userinfo_endpoint, 'https://auth.example.test/oidc/me');
     assert.equal(da.end_session_endpoint, 'https://auth.example.test/oidc/session/end');
-    assert.deepEqual([...da.id_token_signing_alg_values_supported as string[]].sort(), ['ES256', 'RS256']);
+    assert.deepEqual([...(da.id_token_signing_alg_values_supported as string[])].sort(), ['ES256', 'RS256']);
     assert.deepEqual(da.code_challenge_methods_supported, ['S256']);
     assert.deepEqual(da.scopes_supported, ['openid', 'offline_access', 'profile', 'email', 'groups']);
   });
@@ -36,7 +43,10 @@ describe('discovery', () => {
     const a = await send(inst.port, { path: '/oidc/jwks', headers: HTTPS });
     assert.equal(a.status, 200);
     const keys = (JSON.parse(a.body) as { keys: Record<string, unknown>[] }).keys;
-    assert.deepEqual(keys.map((k) => [k.alg, k.use, k.kty]).sort(), [['ES256', 'sig', 'EC'], ['RS256', 'sig', 'RSA']]);
+    assert.deepEqual(keys.map((k) => [k.alg, k.use, k.kty]).sort(), [
+      ['ES256', 'sig', 'EC'],
+      ['RS256', 'sig', 'RSA'],
+    ]);
     for (const k of keys) for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(k[p], undefined);
   });
 
@@ -46,7 +56,10 @@ describe('discovery', () => {
   });
 
   test('the provider paths are not served on other hosts', async () => {
-    const a = await send(inst.port, { path: '/.well-known/openid-configuration', headers: { host: 'app.example.test', 'x-forwarded-proto': 'https' } });
+    const a = await send(inst.port, {
+      path: '/.well-known/openid-configuration',
+      headers: { host: 'app.example.test', 'x-forwarded-proto': 'https' },
+    });
     assert.equal(a.status, 404);
   });
 });
@@ -55,7 +68,11 @@ describe('code + PKCE through the portal', () => {
   test('sign in at the portal, get tokens, read userinfo, refresh with rotation', async () => {
     const config = await discover(inst, 'grafana', GRAFANA_SECRET);
     const b = new PortalClient(inst);
-    const { callback, verifier, state } = await authorize(b, config, { redirect_uri: GRAFANA_CB, scope: 'openid profile email groups offline_access', prompt: 'consent' });
+    const { callback, verifier, state } = await authorize(b, config, {
+      redirect_uri: GRAFANA_CB,
+      scope: 'openid profile email groups offline_access',
+      prompt: 'consent',
+    });
     assert.equal(callback.origin + callback.pathname, GRAFANA_CB);
     const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
     const claims = tokens.claims();
@@ -71,13 +88,26 @@ describe('code + PKCE through the portal', () => {
     assert.ok(tokens.refresh_token);
 
     const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
-    assert.deepEqual(info, { sub: alice?.id, name: 'alice', preferred_username: 'alice', email: 'alice@example.test', email_verified: true, groups: ['admins'] });
+    assert.deepEqual(info, {
+      sub: alice?.id,
+      name: 'alice',
+      preferred_username: 'alice',
+      email: 'alice@example.test',
+      email_verified: true,
+      groups: ['admins'],
+    });
 
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
     assert.ok(refreshed.refresh_token);
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     // The old refresh token is spent; using it again fails (and revokes the grant: RFC 9700 §4.14.2).
-    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (err: Error & { error?: string }) => err.error === 'invalid_grant');
-    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, tokens.refresh_token),
+      (err: Error & { error?: string }) => err.error === 'invalid_grant',
+    );
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, refreshed.refresh_token),
+      (err: Error & { error?: string }) => err.error === 'invalid_grant',
+    );
   });
 });

@@ -26,16 +26,25 @@ describe('a gate without clients or resources', () => {
       assert.equal(jwks.status, 200);
       assert.ok((JSON.parse(jwks.body) as { keys: unknown[] }).keys.length > 0);
       assert.equal(loaded(inst), 1);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('requests racing for the first build share one provider', async () => {
     const inst = await startInstance({ users: [ALICE] });
     try {
-      const answers = await Promise.all(Array.from({ length: 5 }, () => send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })));
-      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200]);
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200, 200, 200, 200, 200],
+      );
       assert.equal(loaded(inst), 1);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });
 
@@ -45,5 +54,7 @@ test('a gate with clients builds the provider at start', async () => {
     assert.equal(loaded(inst), 1);
     assert.equal((await send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })).status, 200);
     assert.equal(loaded(inst), 1);
-  } finally { await inst.close(); }
+  } finally {
+    await inst.close();
+  }
 });

@@ -45,14 +45,32 @@ before(async () => {
     const path = req.url ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
     const d = bodies.get(path);
-    if (!d) { res.writeHead(404).end(); return; }
+    if (!d) {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', ...d.headers });
     res.end(d.body);
   });
   await new Promise<void>((r) => docs.listen(0, '127.0.0.1', r));
   origin = `https://127.0.0.1:${(docs.address() as AddressInfo).port}`;
-  const doc = (path: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = { 'cache-control': 'max-age=3600' }) => {
-    bodies.set(path, { body: JSON.stringify({ client_id: `${origin}${path}`, client_name: 'Doc Client', redirect_uris: [CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], ...extra }), headers });
+  const doc = (
+    path: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = { 'cache-control': 'max-age=3600' },
+  ) => {
+    bodies.set(path, {
+      body: JSON.stringify({
+        client_id: `${origin}${path}`,
+        client_name: 'Doc Client',
+        redirect_uris: [CB],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        ...extra,
+      }),
+      headers,
+    });
   };
   doc('/good.json');
   doc('/fresh.json', {}, { 'cache-control': 'max-age=0' });
@@ -60,7 +78,9 @@ before(async () => {
   doc('/secret.json', { client_secret: 'shh-0123456789abcdef' });
   doc('/big.json', { client_name: 'x'.repeat(6000) });
 });
-after(async () => { await new Promise<void>((r) => docs.close(() => r())); });
+after(async () => {
+  await new Promise<void>((r) => docs.close(() => r()));
+});
 
 function authUrl(clientId: string, redirectUri = CB): string {
   return `/oidc/auth?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' }).toString()}`;
@@ -68,20 +88,38 @@ function authUrl(clientId: string, redirectUri = CB): string {
 
 describe('with issuer.clientMetadata.allowPrivate (tests only)', () => {
   let inst: Instance;
-  before(async () => { inst = await startMcpIssuer({ clientMetadata: { allowPrivate: true } }); });
-  after(async () => { await inst.close(); });
+  before(async () => {
+    inst = await startMcpIssuer({ clientMetadata: { allowPrivate: true } });
+  });
+  after(async () => {
+    await inst.close();
+  });
 
   test('a metadata-document client signs in: consent shows its name, redirect host and the localhost warning; tokens for the resource', async () => {
     const id = `${origin}/good.json`;
     const { verifier, challenge } = pkce();
     const { location, consentPage } = await authorizeVia(new PortalClient(inst), {
-      client_id: id, redirect_uri: CB, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: challenge, code_challenge_method: 'S256', state: 's',
+      client_id: id,
+      redirect_uri: CB,
+      response_type: 'code',
+      scope: 'mcp:tools',
+      resource: MCP,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 's',
     });
     assert.match(consentPage ?? '', /<h1>Allow Doc Client\?<\/h1>/);
     assert.match(consentPage ?? '', /You will be sent back to <strong>127\.0\.0\.1:7777<\/strong>/);
     assert.match(consentPage ?? '', /only returns to this computer \(localhost\)/);
     const code = location.searchParams.get('code') ?? '';
-    const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier, client_id: id, resource: MCP });
+    const t = await token(inst, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: CB,
+      code_verifier: verifier,
+      client_id: id,
+      resource: MCP,
+    });
     assert.equal(t.status, 200, t.body);
     const p = decodeJwt(String(json(t).access_token));
     assert.equal(p.client_id, id);
@@ -115,11 +153,17 @@ describe('with issuer.clientMetadata.allowPrivate (tests only)', () => {
 
 describe('without allowPrivate (the default)', () => {
   let inst: Instance;
-  before(async () => { inst = await startMcpIssuer(); });
-  after(async () => { await inst.close(); });
+  before(async () => {
+    inst = await startMcpIssuer();
+  });
+  after(async () => {
+    await inst.close();
+  });
 
   test('a client_id on a loopback address is refused and never reaches the server', async () => {
-    bodies.set('/ssrf.json', { body: JSON.stringify({ client_id: `${origin}/ssrf.json`, redirect_uris: [CB], token_endpoint_auth_method: 'none' }) });
+    bodies.set('/ssrf.json', {
+      body: JSON.stringify({ client_id: `${origin}/ssrf.json`, redirect_uris: [CB], token_endpoint_auth_method: 'none' }),
+    });
     const a = await send(inst.port, { path: authUrl(`${origin}/ssrf.json`), headers: { ...HTTPS, accept: 'text/html' } });
     assert.equal(a.status, 400);
     assert.equal(a.headers.location, undefined);

@@ -23,7 +23,9 @@ describe('issuer.registration', () => {
       assert.equal(json(wrong).error, 'invalid_token');
       const ok = await register(inst, NATIVE, { authorization: `Bearer ${IAT}` });
       assert.equal(ok.status, 201);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('a registered client id is 32 hex digits: never a leading "-" that a command line reads as an option', async () => {
@@ -32,7 +34,9 @@ describe('issuer.registration', () => {
       const ids = await Promise.all(Array.from({ length: 64 }, async () => String(json(await register(inst, NATIVE)).client_id)));
       for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
       assert.equal(new Set(ids).size, ids.length);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('off: no registration endpoint, none advertised', async () => {
@@ -42,7 +46,9 @@ describe('issuer.registration', () => {
       assert.equal(r.status, 404);
       const m = json(await send(inst.port, { path: '/.well-known/oauth-authorization-server', headers: HTTPS }));
       assert.equal(m.registration_endpoint, undefined);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('registered clients live in the store: they survive a restart', async () => {
@@ -53,12 +59,19 @@ describe('issuer.registration', () => {
       await first.close();
       const second = await startInstance({ dir, config: (d) => mcpConfig(d), users: [] });
       try {
-        const read = await send(second.port, { path: new URL(String(reg.registration_client_uri)).pathname, headers: { ...HTTPS, authorization: `Bearer ${String(reg.registration_access_token)}` } });
+        const read = await send(second.port, {
+          path: new URL(String(reg.registration_client_uri)).pathname,
+          headers: { ...HTTPS, authorization: `Bearer ${String(reg.registration_access_token)}` },
+        });
         assert.equal(read.status, 200);
         assert.equal(json(read).client_id, reg.client_id);
         assert.deepEqual(json(read).redirect_uris, [LOOPBACK_CB]);
-      } finally { await second.close(); }
-    } finally { await rm(dir, { recursive: true, force: true }); }
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -67,7 +80,11 @@ describe('an issuer with a path (publicUrl https://auth.example.test/sso)', () =
     const inst = await startInstance({ config: (d) => ({ ...mcpConfig(d), publicUrl: 'https://auth.example.test/sso' }) });
     try {
       const docs = [];
-      for (const path of ['/.well-known/oauth-authorization-server/sso', '/.well-known/openid-configuration/sso', '/sso/.well-known/openid-configuration']) {
+      for (const path of [
+        '/.well-known/oauth-authorization-server/sso',
+        '/.well-known/openid-configuration/sso',
+        '/sso/.well-known/openid-configuration',
+      ]) {
         const a = await send(inst.port, { path, headers: HTTPS });
         assert.equal(a.status, 200, path);
         docs.push(json(a));
@@ -76,6 +93,8 @@ describe('an issuer with a path (publicUrl https://auth.example.test/sso)', () =
       assert.equal(docs[0]?.registration_endpoint, 'https://auth.example.test/sso/oidc/reg');
       assert.deepEqual(docs[1], docs[0]);
       assert.deepEqual(docs[2], docs[0]);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });

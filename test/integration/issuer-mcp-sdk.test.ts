@@ -18,9 +18,6 @@ import { fetchVia, MemoryProvider, startMcpServer } from '../fixtures/mcp-sdk.ts
 const MCP = 'https://mcp.example.test/mcp';
 const CALLBACK = 'http://127.0.0.1:43210/callback';
 
-
-
-
 describe('the MCP SDK client through Gatehouse, issuer included', () => {
   let inst: Instance;
   let mcp: { url: string; server: Server };
@@ -28,10 +25,11 @@ describe('the MCP SDK client through Gatehouse, issuer included', () => {
   before(async () => {
     mcp = await startMcpServer();
     inst = await startInstance({
-      config: (dir) => issuerConfig(dir, {
-        resources: [{ resource: MCP, name: 'whoami', scopes: ['mcp:tools'], upstream: mcp.url }],
-        issuer: { defaultResource: MCP },
-      }),
+      config: (dir) =>
+        issuerConfig(dir, {
+          resources: [{ resource: MCP, name: 'whoami', scopes: ['mcp:tools'], upstream: mcp.url }],
+          issuer: { defaultResource: MCP },
+        }),
       users: [ALICE],
     });
   });
@@ -74,19 +72,33 @@ describe('the MCP SDK client through Gatehouse, issuer included', () => {
     try {
       const r = await client.callTool({ name: 'whoami', arguments: {} });
       const elapsed = performance.now() - started;
-      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: 'alice@example.test', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+      assert.deepEqual(r.content, [
+        {
+          type: 'text',
+          text: JSON.stringify({
+            user: 'alice',
+            email: 'alice@example.test',
+            groups: 'admins',
+            preferredUsername: 'alice',
+            authorization: null,
+          }),
+        },
+      ]);
       // For the report: from the first 401 to the first successful tool call, in process.
       process.stdout.write(`# first 401 to first tool call: ${elapsed.toFixed(0)} ms\n`);
     } finally {
       await client.close();
     }
-    assert.deepEqual(seen.filter((s) => !s.endsWith(' https://mcp.example.test/mcp')), [
-      'GET https://mcp.example.test/.well-known/oauth-protected-resource/mcp',
-      'GET https://auth.example.test/.well-known/oauth-authorization-server',
-      'POST https://auth.example.test/oidc/reg',
-      'GET https://mcp.example.test/.well-known/oauth-protected-resource/mcp',
-      'GET https://auth.example.test/.well-known/oauth-authorization-server',
-      'POST https://auth.example.test/oidc/token',
-    ]);
+    assert.deepEqual(
+      seen.filter((s) => !s.endsWith(' https://mcp.example.test/mcp')),
+      [
+        'GET https://mcp.example.test/.well-known/oauth-protected-resource/mcp',
+        'GET https://auth.example.test/.well-known/oauth-authorization-server',
+        'POST https://auth.example.test/oidc/reg',
+        'GET https://mcp.example.test/.well-known/oauth-protected-resource/mcp',
+        'GET https://auth.example.test/.well-known/oauth-authorization-server',
+        'POST https://auth.example.test/oidc/token',
+      ],
+    );
   });
 });

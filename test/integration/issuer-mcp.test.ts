@@ -6,13 +6,40 @@ import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { send } from '../kit/http.ts';
 import { forwardAuth, type Instance } from '../kit/server.ts';
-import { authorizeVia, basic, codeFor, HTTPS, ISSUER, json, LOOPBACK_CB, MCP, OTHER, pkce, PortalClient, type PublicClient, register, startMcpIssuer, token } from '../kit/mcp.ts';
+import {
+  authorizeVia,
+  basic,
+  codeFor,
+  HTTPS,
+  ISSUER,
+  json,
+  LOOPBACK_CB,
+  MCP,
+  OTHER,
+  pkce,
+  PortalClient,
+  type PublicClient,
+  register,
+  startMcpIssuer,
+  token,
+} from '../kit/mcp.ts';
 
 let inst: Instance;
-before(async () => { inst = await startMcpIssuer(); });
-after(async () => { await inst.close(); });
+before(async () => {
+  inst = await startMcpIssuer();
+});
+after(async () => {
+  await inst.close();
+});
 
-const NATIVE = { redirect_uris: [LOOPBACK_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], client_name: 'Claude Code', application_type: 'native' };
+const NATIVE = {
+  redirect_uris: [LOOPBACK_CB],
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  client_name: 'Claude Code',
+  application_type: 'native',
+};
 
 async function publicClient(redirectUri = 'http://127.0.0.1:5555/callback'): Promise<PublicClient & { reg: Record<string, unknown> }> {
   const r = await register(inst, NATIVE);
@@ -22,7 +49,14 @@ async function publicClient(redirectUri = 'http://127.0.0.1:5555/callback'): Pro
 }
 
 async function exchange(c: PublicClient, code: string, verifier: string, extra: Record<string, string> = { resource: MCP }) {
-  return token(inst, { grant_type: 'authorization_code', code, redirect_uri: c.redirectUri, code_verifier: verifier, client_id: c.clientId, ...extra });
+  return token(inst, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: c.redirectUri,
+    code_verifier: verifier,
+    client_id: c.clientId,
+    ...extra,
+  });
 }
 
 async function tokensFor(c: PublicClient, opts: Parameters<typeof codeFor>[2] = {}) {
@@ -39,8 +73,10 @@ const jwks = async () => JSON.parse((await send(inst.port, { path: '/oidc/jwks',
 
 function noNulls(v: unknown, path = '$'): void {
   assert.notEqual(v, null, `${path} is null`);
-  if (Array.isArray(v)) { assert.ok(v.length > 0, `${path} is empty`); v.forEach((x, i) => noNulls(x, `${path}[${i}]`)); }
-  else if (typeof v === 'object') for (const [k, x] of Object.entries(v as object)) noNulls(x, `${path}.${k}`);
+  if (Array.isArray(v)) {
+    assert.ok(v.length > 0, `${path} is empty`);
+    v.forEach((x, i) => noNulls(x, `${path}[${i}]`));
+  } else if (typeof v === 'object') for (const [k, x] of Object.entries(v as object)) noNulls(x, `${path}.${k}`);
 }
 
 describe('authorization-server metadata (RFC 8414)', () => {
@@ -90,7 +126,12 @@ describe('dynamic client registration (RFC 7591)', () => {
   });
 
   test('a confidential client gets a secret that the store holds only sealed', async () => {
-    const r = await register(inst, { redirect_uris: ['https://app.example.org/cb'], token_endpoint_auth_method: 'client_secret_post', grant_types: ['authorization_code'], response_types: ['code'] });
+    const r = await register(inst, {
+      redirect_uris: ['https://app.example.org/cb'],
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    });
     assert.equal(r.status, 201);
     const secret = String(json(r).client_secret);
     assert.ok(secret.length >= 43);
@@ -114,7 +155,12 @@ describe('authorization requests', () => {
   });
 
   test('web: only the exact redirect URI; another one gets an error page and no Location', async () => {
-    const r = await register(inst, { redirect_uris: ['https://app.example.org/cb'], token_endpoint_auth_method: 'none', response_types: ['code'], grant_types: ['authorization_code'] });
+    const r = await register(inst, {
+      redirect_uris: ['https://app.example.org/cb'],
+      token_endpoint_auth_method: 'none',
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+    });
     const id = String(json(r).client_id);
     const { challenge } = pkce();
     for (const uri of ['https://app.example.org:8443/cb', 'https://app.example.org/cb/', 'https://evil.example/cb']) {
@@ -140,9 +186,20 @@ describe('authorization requests', () => {
 
   test('PKCE: a public client without code_challenge, or with plain, is refused with error, state and iss; no code', async () => {
     const c = await publicClient();
-    const base = { client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, state: 'st-2' };
+    const base = {
+      client_id: c.clientId,
+      redirect_uri: c.redirectUri,
+      response_type: 'code',
+      scope: 'mcp:tools',
+      resource: MCP,
+      state: 'st-2',
+    };
     const b = new PortalClient(inst);
-    const variants: Record<string, string>[] = [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }, { code_challenge: 'a'.repeat(43), code_challenge_method: 'S512' }];
+    const variants: Record<string, string>[] = [
+      {},
+      { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' },
+      { code_challenge: 'a'.repeat(43), code_challenge_method: 'S512' },
+    ];
     for (const extra of variants) {
       const r = await b.go(`/oidc/auth?${new URLSearchParams({ ...base, ...extra }).toString()}`);
       const back = new URL(r.location ?? '');
@@ -158,7 +215,14 @@ describe('authorization requests', () => {
     const c = await publicClient();
     const { verifier: _v, challenge } = pkce();
     const { consentPage } = await authorizeVia(new PortalClient(inst), {
-      client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: challenge, code_challenge_method: 'S256', state: 's',
+      client_id: c.clientId,
+      redirect_uri: c.redirectUri,
+      response_type: 'code',
+      scope: 'mcp:tools',
+      resource: MCP,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 's',
     });
     assert.ok(consentPage);
     assert.match(consentPage, /<h1>Allow Claude Code\?<\/h1>/);
@@ -169,11 +233,24 @@ describe('authorization requests', () => {
   test('a denied consent returns error=access_denied with the state and iss', async () => {
     const c = await publicClient();
     const b = new PortalClient(inst);
-    const params = { client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 'st-3' };
+    const params = {
+      client_id: c.clientId,
+      redirect_uri: c.redirectUri,
+      response_type: 'code',
+      scope: 'mcp:tools',
+      resource: MCP,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+      state: 'st-3',
+    };
     let r = await b.go(`/oidc/auth?${new URLSearchParams(params).toString()}`);
     const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';
     r = await b.go((await b.signIn(rd, 'alice')).headers.location ?? '');
-    const denied = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'deny' }), headers: { origin: ISSUER } });
+    const denied = await b.request(r.visited.at(-1) ?? '', {
+      method: 'POST',
+      body: b.form({ decision: 'deny' }),
+      headers: { origin: ISSUER },
+    });
     const end = await b.go(denied.headers.location ?? '');
     const back = new URL(end.location ?? '');
     assert.equal(back.searchParams.get('error'), 'access_denied');
@@ -183,7 +260,7 @@ describe('authorization requests', () => {
 });
 
 describe('the token endpoint', () => {
-  test('the answer is JSON with Cache-Control: no-store; the access token is an RFC 9068 JWT for the resource with the user\'s identity', async () => {
+  test("the answer is JSON with Cache-Control: no-store; the access token is an RFC 9068 JWT for the resource with the user's identity", async () => {
     const c = await publicClient();
     const { code, verifier } = await codeFor(new PortalClient(inst), c);
     const t = await exchange(c, code, verifier);
@@ -234,7 +311,9 @@ describe('the token endpoint', () => {
   test('an unknown resource at /authorize is refused with invalid_target (redirected, with iss)', async () => {
     const c = await publicClient();
     const b = new PortalClient(inst);
-    const r = await b.go(`/oidc/auth?${new URLSearchParams({ client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: 'https://unknown.example.test/', code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' }).toString()}`);
+    const r = await b.go(
+      `/oidc/auth?${new URLSearchParams({ client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: 'https://unknown.example.test/', code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' }).toString()}`,
+    );
     const back = new URL(r.location ?? '');
     assert.equal(back.searchParams.get('error'), 'invalid_target');
     assert.equal(back.searchParams.get('iss'), ISSUER);
@@ -311,7 +390,12 @@ describe('refresh tokens of public clients', () => {
 
 describe('client authentication, deletion and revocation', () => {
   async function confidential(method: 'client_secret_basic' | 'client_secret_post') {
-    const r = await register(inst, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: method });
+    const r = await register(inst, {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: method,
+    });
     assert.equal(r.status, 201, r.body);
     return json(r) as { client_id: string; client_secret: string; registration_client_uri: string; registration_access_token: string };
   }
@@ -335,14 +419,22 @@ describe('client authentication, deletion and revocation', () => {
 
   test('a public client (none) cannot authenticate with a secret it does not have', async () => {
     const c = await publicClient();
-    const a = await token(inst, { grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: basic(c.clientId, 'made-up-secret') });
+    const a = await token(
+      inst,
+      { grant_type: 'refresh_token', refresh_token: 'x' },
+      { authorization: basic(c.clientId, 'made-up-secret') },
+    );
     assert.equal(a.status, 401);
     assert.equal(json(a).error, 'invalid_client');
   });
 
   test('a deleted client (RFC 7592 DELETE) at /token → 401 invalid_client', async () => {
     const b = await confidential('client_secret_basic');
-    const del = await send(inst.port, { method: 'DELETE', path: new URL(b.registration_client_uri).pathname, headers: { ...HTTPS, authorization: `Bearer ${b.registration_access_token}` } });
+    const del = await send(inst.port, {
+      method: 'DELETE',
+      path: new URL(b.registration_client_uri).pathname,
+      headers: { ...HTTPS, authorization: `Bearer ${b.registration_access_token}` },
+    });
     assert.equal(del.status, 204);
     const a = await token(inst, cc, { authorization: basic(b.client_id, b.client_secret) });
     assert.equal(a.status, 401);
@@ -353,10 +445,13 @@ describe('client authentication, deletion and revocation', () => {
     const c = await publicClient();
     const other = await publicClient();
     const t = await tokensFor(c);
-    const revoke = (clientId: string, tok: string) => send(inst.port, {
-      method: 'POST', path: '/oidc/token/revocation', headers: { ...HTTPS, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: clientId, token: tok, token_type_hint: 'refresh_token' }).toString(),
-    });
+    const revoke = (clientId: string, tok: string) =>
+      send(inst.port, {
+        method: 'POST',
+        path: '/oidc/token/revocation',
+        headers: { ...HTTPS, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: clientId, token: tok, token_type_hint: 'refresh_token' }).toString(),
+      });
     assert.equal((await revoke(c.clientId, 'unknown-token-value')).status, 200);
     // Another client's attempt changes nothing (RFC 7009 §2.1: the token was not issued to it).
     await revoke(other.clientId, t.refresh_token ?? '');

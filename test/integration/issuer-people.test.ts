@@ -12,13 +12,24 @@ import { bearerStatus, cli, holder, mcpClient, refreshWith, sessionStatus } from
 import { timeUntil } from '../kit/poll.ts';
 
 let inst: Instance;
-before(async () => { inst = await startMcpIssuer(); });
-after(async () => { await inst.close(); });
+before(async () => {
+  inst = await startMcpIssuer();
+});
+after(async () => {
+  await inst.close();
+});
 
 function params(c: PublicClient, scope: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope, resource: MCP,
-    code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 'st', ...extra,
+    client_id: c.clientId,
+    redirect_uri: c.redirectUri,
+    response_type: 'code',
+    scope,
+    resource: MCP,
+    code_challenge: pkce().challenge,
+    code_challenge_method: 'S256',
+    state: 'st',
+    ...extra,
   };
 }
 
@@ -41,7 +52,10 @@ describe('remembered consent', () => {
 
     // Another user, or the client's own prompt=consent: asked.
     assert.ok((await authorizeVia(new PortalClient(inst), params(c, 'mcp:tools'), 'bob')).consentPage, 'consent is per user');
-    assert.ok((await authorizeVia(new PortalClient(inst), params(c, 'mcp:tools', { prompt: 'consent' }))).consentPage, 'prompt=consent is honoured');
+    assert.ok(
+      (await authorizeVia(new PortalClient(inst), params(c, 'mcp:tools', { prompt: 'consent' }))).consentPage,
+      'prompt=consent is honoured',
+    );
   });
 
   test('scopes are remembered per resource: "api" allowed at one and "mcp:tools" at another is not "mcp:tools" at the first', async () => {
@@ -49,7 +63,10 @@ describe('remembered consent', () => {
     assert.ok((await authorizeVia(new PortalClient(inst), { ...params(c, 'mcp:tools'), resource: MCP })).consentPage);
     assert.ok((await authorizeVia(new PortalClient(inst), { ...params(c, 'api'), resource: OTHER })).consentPage);
     assert.equal((await authorizeVia(new PortalClient(inst), { ...params(c, 'api'), resource: OTHER })).consentPage, undefined);
-    assert.ok((await authorizeVia(new PortalClient(inst), { ...params(c, 'mcp:tools'), resource: OTHER })).consentPage, 'mcp:tools was allowed at MCP only');
+    assert.ok(
+      (await authorizeVia(new PortalClient(inst), { ...params(c, 'mcp:tools'), resource: OTHER })).consentPage,
+      'mcp:tools was allowed at MCP only',
+    );
   });
 
   test('a consent post without a live token (expired, other browser) gets the page again (400) with a fresh token; one from another origin gets 403', async () => {
@@ -64,7 +81,11 @@ describe('remembered consent', () => {
     assert.equal(stale.status, 400);
     assert.match(stale.body, /<h1>Allow MCP Test Client\?<\/h1>/);
     assert.notEqual(b.lastCsrf, first, 'a fresh token');
-    const foreign = await b.request(url, { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: 'https://evil.example' } });
+    const foreign = await b.request(url, {
+      method: 'POST',
+      body: b.form({ decision: 'allow' }),
+      headers: { origin: 'https://evil.example' },
+    });
     assert.equal(foreign.status, 403);
     assert.equal(foreign.headers['set-cookie'], undefined, 'no new token for a post from elsewhere');
     const ok = await b.request(url, { method: 'POST', body: b.form({ decision: 'allow' }) });
@@ -95,11 +116,17 @@ describe('remembered consent', () => {
     assert.equal(listed.code, 0);
     assert.equal(listed.out.length, 1);
     const mcp = MCP.replaceAll('.', '\\.');
-    assert.match(listed.out[0] ?? '', new RegExp(`^${c.clientId}\\tmcp:admin@${mcp} mcp:tools@${mcp}\\t${mcp}\\tallowed \\d{4}-\\d\\d-\\d\\dT[^\\t]+\\tlast \\d{4}-`));
+    assert.match(
+      listed.out[0] ?? '',
+      new RegExp(`^${c.clientId}\\tmcp:admin@${mcp} mcp:tools@${mcp}\\t${mcp}\\tallowed \\d{4}-\\d\\d-\\d\\dT[^\\t]+\\tlast \\d{4}-`),
+    );
 
     const revoked = await cli(inst, 'user', 'revoke-grant', 'gina', c.clientId);
     assert.equal(revoked.code, 0, revoked.err.join('\n'));
-    assert.match(revoked.out[0] ?? '', new RegExp(`^revoked gina's grant for ${c.clientId}: the client asks again; [1-9]\\d* OpenID record\\(s\\) revoked$`));
+    assert.match(
+      revoked.out[0] ?? '',
+      new RegExp(`^revoked gina's grant for ${c.clientId}: the client asks again; [1-9]\\d* OpenID record\\(s\\) revoked$`),
+    );
     assert.deepEqual((await cli(inst, 'user', 'grants', 'gina')).out, ['gina has allowed no client']);
     const r = await refreshWith(inst, held);
     assert.equal(r.status, 400);
@@ -115,8 +142,13 @@ describe('remembered consent', () => {
 
 test('consentItems: OpenID scopes as they are, other scopes per resource', async () => {
   const { consentItems } = await import('../../src/issuer/issuer.ts');
-  assert.deepEqual(consentItems(['openid', 'read', 'offline_access', 'email'], ['https://a.example/x', 'https://b.example/y']),
-    ['email', 'offline_access', 'openid', 'read@https://a.example/x', 'read@https://b.example/y']);
+  assert.deepEqual(consentItems(['openid', 'read', 'offline_access', 'email'], ['https://a.example/x', 'https://b.example/y']), [
+    'email',
+    'offline_access',
+    'openid',
+    'read@https://a.example/x',
+    'read@https://b.example/y',
+  ]);
   assert.deepEqual(consentItems(['read', 'openid'], []), ['openid', 'read']);
 });
 
@@ -126,20 +158,35 @@ describe('refresh tokens for MCP clients', () => {
     assert.ok((m.scopes_supported as string[]).includes('offline_access'));
   });
 
-  test('offline_access asked without prompt=consent is kept, and allowed to a client registered with only the challenge\'s scopes', async () => {
+  test("offline_access asked without prompt=consent is kept, and allowed to a client registered with only the challenge's scopes", async () => {
     const c = await mcpClient(inst, { scope: 'mcp:tools' });
     const { verifier, challenge } = pkce();
-    const { location, consentPage } = await authorizeVia(new PortalClient(inst), { ...params(c, 'mcp:tools offline_access'), code_challenge: challenge });
+    const { location, consentPage } = await authorizeVia(new PortalClient(inst), {
+      ...params(c, 'mcp:tools offline_access'),
+      code_challenge: challenge,
+    });
     assert.equal(location.searchParams.get('error'), null, location.href);
     assert.match(consentPage ?? '', /Stay signed in when you are away \(refresh tokens\)/);
-    const t = await token(inst, { grant_type: 'authorization_code', code: location.searchParams.get('code') ?? '', redirect_uri: c.redirectUri, code_verifier: verifier, client_id: c.clientId, resource: MCP });
+    const t = await token(inst, {
+      grant_type: 'authorization_code',
+      code: location.searchParams.get('code') ?? '',
+      redirect_uri: c.redirectUri,
+      code_verifier: verifier,
+      client_id: c.clientId,
+      resource: MCP,
+    });
     assert.equal(t.status, 200, t.body);
     // The access token is for the resource (its scopes only); the grant behind the refresh token
     // kept offline_access.
     assert.equal(json(t).scope, 'mcp:tools');
     const rt = String(json(t).refresh_token);
     const rec = await inst.running.store.oidc.find('RefreshToken', h('id', rt), Date.now());
-    assert.deepEqual(String((JSON.parse(rec?.payload ?? '{}') as { scope?: string }).scope).split(' ').sort(), ['mcp:tools', 'offline_access']);
+    assert.deepEqual(
+      String((JSON.parse(rec?.payload ?? '{}') as { scope?: string }).scope)
+        .split(' ')
+        .sort(),
+      ['mcp:tools', 'offline_access'],
+    );
     // The next authorization with offline_access: the remembered consent answers it.
     assert.equal((await authorizeVia(new PortalClient(inst), params(c, 'mcp:tools offline_access'))).consentPage, undefined);
   });
@@ -149,7 +196,16 @@ describe('refresh tokens for MCP clients', () => {
     const { verifier, challenge } = pkce();
     const { location, consentPage } = await authorizeVia(new PortalClient(inst), { ...params(c, 'mcp:tools'), code_challenge: challenge });
     assert.match(consentPage ?? '', /Stay signed in when you are away \(refresh tokens\)/);
-    const t = json(await token(inst, { grant_type: 'authorization_code', code: location.searchParams.get('code') ?? '', redirect_uri: c.redirectUri, code_verifier: verifier, client_id: c.clientId, resource: MCP }));
+    const t = json(
+      await token(inst, {
+        grant_type: 'authorization_code',
+        code: location.searchParams.get('code') ?? '',
+        redirect_uri: c.redirectUri,
+        code_verifier: verifier,
+        client_id: c.clientId,
+        resource: MCP,
+      }),
+    );
     assert.equal(t.scope, 'mcp:tools');
     assert.equal(typeof t.refresh_token, 'string');
     // Without the refresh_token grant: none, and the page does not promise one.
@@ -157,15 +213,28 @@ describe('refresh tokens for MCP clients', () => {
     const p2 = pkce();
     const r2 = await authorizeVia(new PortalClient(inst), { ...params(plain, 'mcp:tools'), code_challenge: p2.challenge });
     assert.doesNotMatch(r2.consentPage ?? '', /refresh tokens/);
-    const t2 = json(await token(inst, { grant_type: 'authorization_code', code: r2.location.searchParams.get('code') ?? '', redirect_uri: plain.redirectUri, code_verifier: p2.verifier, client_id: plain.clientId, resource: MCP }));
+    const t2 = json(
+      await token(inst, {
+        grant_type: 'authorization_code',
+        code: r2.location.searchParams.get('code') ?? '',
+        redirect_uri: plain.redirectUri,
+        code_verifier: p2.verifier,
+        client_id: plain.clientId,
+        resource: MCP,
+      }),
+    );
     assert.equal(t2.refresh_token, undefined);
   });
 });
 
 describe('refresh token lifetime and idle limit', () => {
   let short: Instance;
-  before(async () => { short = await startMcpIssuer({ refreshTokenLifetime: '1h', refreshTokenIdle: '10m' }); });
-  after(async () => { await short.close(); });
+  before(async () => {
+    short = await startMcpIssuer({ refreshTokenLifetime: '1h', refreshTokenIdle: '10m' });
+  });
+  after(async () => {
+    await short.close();
+  });
 
   const stored = async (i: Instance, rt: string) => {
     const found = await i.running.store.oidc.find('RefreshToken', h('id', rt), Date.now());
@@ -189,8 +258,13 @@ describe('refresh token lifetime and idle limit', () => {
     const payload = JSON.parse(rec?.payload ?? '{}') as Record<string, unknown>;
     payload.iiat = Number(payload.iat) - 3595;
     await short.running.store.oidc.upsert('RefreshToken', h('id', aged.refreshToken), {
-      payload: JSON.stringify(payload), grantId: h('grant', String(payload.grantId)), uid: null, userCode: null,
-      expiresAt: Number(payload.exp) * 1000, accountId: String(payload.accountId), clientId: String(payload.clientId),
+      payload: JSON.stringify(payload),
+      grantId: h('grant', String(payload.grantId)),
+      uid: null,
+      userCode: null,
+      expiresAt: Number(payload.exp) * 1000,
+      accountId: String(payload.accountId),
+      clientId: String(payload.clientId),
     });
     const late = await refreshWith(short, aged);
     assert.equal(late.status, 200, JSON.stringify(late.body));
@@ -203,7 +277,10 @@ describe('refresh token lifetime and idle limit', () => {
     const { issuerSchema } = await import('../../src/config/schema.ts');
     const r = issuerSchema.safeParse({ refreshTokenLifetime: '1h', refreshTokenIdle: '2h' });
     assert.equal(r.success, false);
-    assert.deepEqual(r.error?.issues.map((i) => [i.path.join('.'), i.message]), [['refreshTokenIdle', 'issuer.refreshTokenIdle is longer than issuer.refreshTokenLifetime: it would never apply']]);
+    assert.deepEqual(
+      r.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [['refreshTokenIdle', 'issuer.refreshTokenIdle is longer than issuer.refreshTokenLifetime: it would never apply']],
+    );
   });
 });
 
@@ -220,10 +297,23 @@ describe('disabling and deleting people', () => {
 
       const out = await cli(inst, 'user', action, name);
       assert.equal(out.code, 0, out.err.join('\n'));
-      assert.match(out.out[0] ?? '', new RegExp(`^${action === 'disable' ? 'disabled' : 'deleted'} ${name}; ended 1 session\\(s\\), revoked [1-9]\\d* OpenID record\\(s\\)`));
-      const tokenMs = await timeUntil(async () => (await bearerStatus(inst, held.accessToken)) === 401, { timeoutMs: 4000, what: 'the access token refused' });
-      const sessionMs = await timeUntil(async () => (await sessionStatus(inst, held.sessionCookie)) === 401, { timeoutMs: 4000, what: 'the session ended' });
-      process.stdout.write(`# user ${action}: access token refused after ${tokenMs.toFixed(0)} ms, session after ${sessionMs.toFixed(0)} ms\n`);
+      assert.match(
+        out.out[0] ?? '',
+        new RegExp(
+          `^${action === 'disable' ? 'disabled' : 'deleted'} ${name}; ended 1 session\\(s\\), revoked [1-9]\\d* OpenID record\\(s\\)`,
+        ),
+      );
+      const tokenMs = await timeUntil(async () => (await bearerStatus(inst, held.accessToken)) === 401, {
+        timeoutMs: 4000,
+        what: 'the access token refused',
+      });
+      const sessionMs = await timeUntil(async () => (await sessionStatus(inst, held.sessionCookie)) === 401, {
+        timeoutMs: 4000,
+        what: 'the session ended',
+      });
+      process.stdout.write(
+        `# user ${action}: access token refused after ${tokenMs.toFixed(0)} ms, session after ${sessionMs.toFixed(0)} ms\n`,
+      );
       assert.ok(tokenMs < 2000, `access token refused after ${tokenMs} ms`);
       const r = await refreshWith(inst, held);
       assert.equal(r.status, 400);
@@ -245,12 +335,15 @@ describe('disabling and deleting people', () => {
         assert.equal((await refreshWith(inst, held)).status, 400);
         const fresh = await holder(inst, name, held.client);
         // The gate's memory of "inactive" lasts at most the subject check interval (1 s).
-        await timeUntil(async () => (await bearerStatus(inst, fresh.accessToken)) === 202, { timeoutMs: 2000, what: 'the new token accepted' });
+        await timeUntil(async () => (await bearerStatus(inst, fresh.accessToken)) === 202, {
+          timeoutMs: 2000,
+          what: 'the new token accepted',
+        });
       }
     });
   }
 
-  test('session revoke --user also revokes the user\'s refresh tokens', async () => {
+  test("session revoke --user also revokes the user's refresh tokens", async () => {
     await addUser(inst.configPath, { name: 'sam', email: 'sam@example.test', groups: [] });
     const held = await holder(inst, 'sam');
     const out = await cli(inst, 'session', 'revoke', '--user', 'sam');

@@ -10,25 +10,47 @@ import * as oidc from 'openid-client';
 import { send } from '../kit/http.ts';
 import { ALICE, BOB, fakeIO, forwardAuth, type Instance, startInstance } from '../kit/server.ts';
 import { runCli } from '../../src/cli/index.ts';
-import { authorize, CLI_CB, discover, GRAFANA_CB, GRAFANA_SECRET, HTTPS, ISSUER, issuerConfig, PortalClient, THIRD_CB, THIRD_SECRET } from '../kit/issuer.ts';
+import {
+  authorize,
+  CLI_CB,
+  discover,
+  GRAFANA_CB,
+  GRAFANA_SECRET,
+  HTTPS,
+  ISSUER,
+  issuerConfig,
+  PortalClient,
+  THIRD_CB,
+  THIRD_SECRET,
+} from '../kit/issuer.ts';
 
 let inst: Instance;
 before(async () => {
-  inst = await startInstance({ unwatched: true, config: (dir) => issuerConfig(dir), users: [ALICE, BOB, { name: 'olga', email: 'olga@example.test', groups: ['ops'] }] });
+  inst = await startInstance({
+    unwatched: true,
+    config: (dir) => issuerConfig(dir),
+    users: [ALICE, BOB, { name: 'olga', email: 'olga@example.test', groups: ['ops'] }],
+  });
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 const errorOf = (err: unknown) => (err as { error?: string }).error;
 
 /** The kube-apiserver's JWT authenticator rules (structured AuthenticationConfiguration). */
 async function kubeValidate(idToken: string, audience: string): Promise<Record<string, unknown>> {
-  const disc = JSON.parse((await send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })).body) as { issuer: string; jwks_uri: string };
+  const disc = JSON.parse((await send(inst.port, { path: '/.well-known/openid-configuration', headers: HTTPS })).body) as {
+    issuer: string;
+    jwks_uri: string;
+  };
   if (disc.issuer !== ISSUER || !disc.issuer.startsWith('https://')) throw new Error('issuer must be https and match exactly');
   const { alg } = decodeProtectedHeader(idToken);
   if (alg !== 'RS256' && alg !== 'ES256') throw new Error(`unsupported alg ${String(alg)}`);
   const jwks = JSON.parse((await send(inst.port, { path: new URL(disc.jwks_uri).pathname, headers: HTTPS })).body) as JSONWebKeySet;
   const { payload } = await jwtVerify(idToken, createLocalJWKSet(jwks), { issuer: ISSUER, audience, algorithms: ['RS256', 'ES256'] });
-  if (payload.email !== undefined && payload.email_verified !== true) throw new Error('email_verified must be true when the email claim is used');
+  if (payload.email !== undefined && payload.email_verified !== true)
+    throw new Error('email_verified must be true when the email claim is used');
   const groups = payload.groups;
   if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) throw new Error('groups must be a string array');
   return payload;
@@ -43,7 +65,10 @@ async function grafanaTokens(username = 'alice') {
 
 describe('refusals shown to the user, never redirected', () => {
   test('an unknown client gets an error page and no Location', async () => {
-    const a = await send(inst.port, { path: `/oidc/auth?client_id=nope&redirect_uri=${encodeURIComponent('https://evil.example/cb')}&response_type=code&scope=openid`, headers: { ...HTTPS, accept: 'text/html' } });
+    const a = await send(inst.port, {
+      path: `/oidc/auth?client_id=nope&redirect_uri=${encodeURIComponent('https://evil.example/cb')}&response_type=code&scope=openid`,
+      headers: { ...HTTPS, accept: 'text/html' },
+    });
     assert.equal(a.status, 400);
     assert.equal(a.headers.location, undefined);
     assert.match(a.body, /invalid_client/);
@@ -51,10 +76,17 @@ describe('refusals shown to the user, never redirected', () => {
 
   test('a redirect_uri that is not registered exactly gets an error page and no Location', async () => {
     for (const uri of [`${GRAFANA_CB}/`, `${GRAFANA_CB}?x=1`, 'https://evil.example/login/generic_oauth']) {
-      const a = await send(inst.port, { path: `/oidc/auth?client_id=grafana&redirect_uri=${encodeURIComponent(uri)}&response_type=code&scope=openid`, headers: { ...HTTPS, accept: 'text/html' } });
+      const a = await send(inst.port, {
+        path: `/oidc/auth?client_id=grafana&redirect_uri=${encodeURIComponent(uri)}&response_type=code&scope=openid`,
+        headers: { ...HTTPS, accept: 'text/html' },
+      });
       assert.equal(a.status, 400, uri);
       assert.equal(a.headers.location, undefined, uri);
-      assert.match(a.body, /redirect_uri did not match any of the client&#39;s registered redirect_uris|redirect_uri did not match any of the client's registered redirect_uris/, uri);
+      assert.match(
+        a.body,
+        /redirect_uri did not match any of the client&#39;s registered redirect_uris|redirect_uri did not match any of the client's registered redirect_uris/,
+        uri,
+      );
     }
   });
 });
@@ -63,11 +95,18 @@ describe('codes and PKCE', () => {
   test('a replayed code fails and revokes the tokens the first exchange issued', async () => {
     const config = await discover(inst, 'grafana', GRAFANA_SECRET);
     const b = new PortalClient(inst);
-    const { callback, verifier, state } = await authorize(b, config, { redirect_uri: GRAFANA_CB, scope: 'openid groups offline_access', prompt: 'consent' });
+    const { callback, verifier, state } = await authorize(b, config, {
+      redirect_uri: GRAFANA_CB,
+      scope: 'openid groups offline_access',
+      prompt: 'consent',
+    });
     const first = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
     const sub = first.claims()?.sub ?? '';
     assert.ok(await oidc.fetchUserInfo(config, first.access_token, sub));
-    await assert.rejects(oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }), (e) => errorOf(e) === 'invalid_grant');
+    await assert.rejects(
+      oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }),
+      (e) => errorOf(e) === 'invalid_grant',
+    );
     await assert.rejects(oidc.fetchUserInfo(config, first.access_token, sub), (e) => (e as { status?: number }).status === 401);
     await assert.rejects(oidc.refreshTokenGrant(config, first.refresh_token ?? ''), (e) => errorOf(e) === 'invalid_grant');
   });
@@ -87,7 +126,10 @@ describe('codes and PKCE', () => {
     const config = await discover(inst, 'cli');
     const b = new PortalClient(inst);
     const { callback, state } = await authorize(b, config, { redirect_uri: CLI_CB, scope: 'openid' });
-    await assert.rejects(oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: state }), (e) => errorOf(e) === 'invalid_grant');
+    await assert.rejects(
+      oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: state }),
+      (e) => errorOf(e) === 'invalid_grant',
+    );
     const again = await authorize(b, config, { redirect_uri: CLI_CB, scope: 'openid' });
     const ok = await oidc.authorizationCodeGrant(config, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state });
     assert.ok(ok.id_token);
@@ -99,7 +141,13 @@ describe('consent, groups and claims', () => {
     const config = await discover(inst, 'third', THIRD_SECRET);
     const b = new PortalClient(inst);
     const ask = async () => {
-      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: THIRD_CB, scope: 'openid email', state: 's', code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)), code_challenge_method: 'S256' });
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: THIRD_CB,
+        scope: 'openid email',
+        state: 's',
+        code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)),
+        code_challenge_method: 'S256',
+      });
       let r = await b.go(url.href);
       if (!b.jar.has(inst.running.settings().cookieName)) {
         const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';
@@ -112,7 +160,11 @@ describe('consent, groups and claims', () => {
     assert.match(r.answer.body, /<h1>Allow Third App\?<\/h1>/);
     assert.match(String(r.answer.headers['content-security-policy']), /form-action 'self' https:\/\/third\.example\.org/);
     const consentUrl = r.visited.at(-1) ?? '';
-    const cross = await b.request(consentUrl, { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: 'https://evil.example' } });
+    const cross = await b.request(consentUrl, {
+      method: 'POST',
+      body: b.form({ decision: 'allow' }),
+      headers: { origin: 'https://evil.example' },
+    });
     assert.equal(cross.status, 403);
     const denied = await b.request(consentUrl, { method: 'POST', body: b.form({ decision: 'deny' }), headers: { origin: ISSUER } });
     assert.equal(denied.status, 303);
@@ -146,7 +198,12 @@ describe('consent, groups and claims', () => {
     const { callback, verifier, state } = await authorize(b, config, { redirect_uri: 'https://slim.example.test/cb' });
     const t = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
     const c = t.claims() ?? {};
-    assert.deepEqual(Object.keys(c).filter((k) => !['iss', 'aud', 'exp', 'iat', 'auth_time', 'at_hash', 'sid', 'jti', 'azp'].includes(k)).sort(), ['acr', 'amr', 'groups', 'sub']);
+    assert.deepEqual(
+      Object.keys(c)
+        .filter((k) => !['iss', 'aud', 'exp', 'iat', 'auth_time', 'at_hash', 'sid', 'jti', 'azp'].includes(k))
+        .sort(),
+      ['acr', 'amr', 'groups', 'sub'],
+    );
   });
 });
 
@@ -196,8 +253,15 @@ describe('logout', () => {
   test('RP-initiated logout ends the gate session too and returns to the registered URI', async () => {
     const { config, b, tokens } = await grafanaTokens();
     const gate = b.jar.get(inst.running.settings().cookieName) ?? '';
-    assert.equal((await forwardAuth(inst.port, 'https://app.example.test/', { cookie: `${inst.running.settings().cookieName}=${gate}` })).status, 202);
-    const url = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token ?? '', post_logout_redirect_uri: 'https://grafana.example.test/', state: 'bye' });
+    assert.equal(
+      (await forwardAuth(inst.port, 'https://app.example.test/', { cookie: `${inst.running.settings().cookieName}=${gate}` })).status,
+      202,
+    );
+    const url = oidc.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token ?? '',
+      post_logout_redirect_uri: 'https://grafana.example.test/',
+      state: 'bye',
+    });
     const page = await b.request(url.href);
     assert.equal(page.status, 200);
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
@@ -212,7 +276,14 @@ describe('logout', () => {
   test('signing out at the gate ends single sign-on: prompt=none then answers login_required', async () => {
     const { config, b } = await grafanaTokens();
     const silent = async () => {
-      const u = oidc.buildAuthorizationUrl(config, { redirect_uri: GRAFANA_CB, scope: 'openid', prompt: 'none', state: 's', code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)), code_challenge_method: 'S256' });
+      const u = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: GRAFANA_CB,
+        scope: 'openid',
+        prompt: 'none',
+        state: 's',
+        code_challenge: await oidc.calculatePKCECodeChallenge('v'.repeat(43)),
+        code_challenge_method: 'S256',
+      });
       return new URL((await b.go(u.href)).location ?? '');
     };
     assert.ok((await silent()).searchParams.get('code'));
@@ -224,13 +295,17 @@ describe('logout', () => {
   });
 });
 
-describe('oidc-provider\'s auto-submitting page (patches/auto-submit-csp.ts)', () => {
-  test('response_mode=form_post: the page\'s CSP allows exactly its inline script (by hash) and a form post to the client\'s origin', async () => {
+describe("oidc-provider's auto-submitting page (patches/auto-submit-csp.ts)", () => {
+  test("response_mode=form_post: the page's CSP allows exactly its inline script (by hash) and a form post to the client's origin", async () => {
     const config = await discover(inst, 'grafana', GRAFANA_SECRET);
     const b = new PortalClient(inst);
     const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: GRAFANA_CB, scope: 'openid', response_mode: 'form_post', state: 's-1',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      redirect_uri: GRAFANA_CB,
+      scope: 'openid',
+      response_mode: 'form_post',
+      state: 's-1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
     });
     let r = await b.go(url.href);
     const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';

@@ -9,7 +9,17 @@ import assert from 'node:assert/strict';
 import { send } from '../kit/http.ts';
 import { ALICE, type Answer, baseConfig, BROWSER, cookieHeader, forwardAuth } from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
-import { accessToken, type Echoed, ISSUER, type McpInstance, signingKey, type SigningKey, startEcho, startMcpInstance, T0 } from '../kit/resource.ts';
+import {
+  accessToken,
+  type Echoed,
+  ISSUER,
+  type McpInstance,
+  signingKey,
+  type SigningKey,
+  startEcho,
+  startMcpInstance,
+  T0,
+} from '../kit/resource.ts';
 
 const MCP = 'https://mcp.example.test/mcp';
 const FILES = 'https://files.example.test/mcp';
@@ -26,7 +36,10 @@ const INVALID_BODY = '{"error":"invalid_token","error_description":"the access t
 
 /** A forward-auth check as nginx sends it (X-Original-URL), from loopback. */
 function nginxAuth(port: number, url: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return send(port, { path: '/oauth2/auth', headers: { host: 'gatehouse.internal:4180', 'x-original-url': url, 'x-original-method': 'GET', ...headers } });
+  return send(port, {
+    path: '/oauth2/auth',
+    headers: { host: 'gatehouse.internal:4180', 'x-original-url': url, 'x-original-method': 'GET', ...headers },
+  });
 }
 
 describe('protected MCP resources', () => {
@@ -35,24 +48,30 @@ describe('protected MCP resources', () => {
   let echo: Awaited<ReturnType<typeof startEcho>>;
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
   const token = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) => accessToken(key, claims, header);
-  const good = () => token({ aud: MCP, scope: 'mcp:tools mcp:read', preferred_username: 'alice', groups: ['admins'], email: 'alice@example.test' });
+  const good = () =>
+    token({ aud: MCP, scope: 'mcp:tools mcp:read', preferred_username: 'alice', groups: ['admins'], email: 'alice@example.test' });
 
   before(async () => {
     key = await signingKey('ES256', 'k1');
     echo = await startEcho();
-    inst = await startMcpInstance((dir) => baseConfig(dir, {
-      resources: [
-        { resource: MCP, name: 'Example MCP', scopes: ['mcp:tools', 'mcp:read', 'offline_access'] },
-        { resource: FILES, scopes: ['files:read', 'files:write'], requiredScopes: ['files:read'], allow: { groups: ['admins'] } },
-        { resource: ECHO, scopes: ['echo'], upstream: echo.url },
-      ],
-      apps: [
-        // A public app on the resource's host: the resource path stays bearer-only (resources
-        // are decided first), the rest of the host is the app's.
-        { name: 'mcp-site', hosts: ['mcp.example.test'], public: true },
-        { name: 'app', hosts: ['app.example.test'], allow: { groups: ['admins'] } },
-      ],
-    }), [ALICE], { keys: [key.pub] });
+    inst = await startMcpInstance(
+      (dir) =>
+        baseConfig(dir, {
+          resources: [
+            { resource: MCP, name: 'Example MCP', scopes: ['mcp:tools', 'mcp:read', 'offline_access'] },
+            { resource: FILES, scopes: ['files:read', 'files:write'], requiredScopes: ['files:read'], allow: { groups: ['admins'] } },
+            { resource: ECHO, scopes: ['echo'], upstream: echo.url },
+          ],
+          apps: [
+            // A public app on the resource's host: the resource path stays bearer-only (resources
+            // are decided first), the rest of the host is the app's.
+            { name: 'mcp-site', hosts: ['mcp.example.test'], public: true },
+            { name: 'app', hosts: ['app.example.test'], allow: { groups: ['admins'] } },
+          ],
+        }),
+      [ALICE],
+      { keys: [key.pub] },
+    );
   });
   after(async () => {
     await inst.close();
@@ -79,7 +98,7 @@ describe('protected MCP resources', () => {
       assert.equal(a.body, '');
     });
 
-    test('paths below the resource are protected; a sibling path is the app\'s', async () => {
+    test("paths below the resource are protected; a sibling path is the app's", async () => {
       assert.equal((await forwardAuth(inst.port, `${MCP}/sse?session=1`)).headers['www-authenticate'], CHALLENGE);
       assert.equal((await forwardAuth(inst.port, 'https://mcp.example.test/mcp/../mcp/x')).status, 401);
       assert.equal((await forwardAuth(inst.port, 'https://mcp.example.test/mcpx')).status, 202);
@@ -98,7 +117,11 @@ describe('protected MCP resources', () => {
     test('a resource without scopes has no scope parameter', async () => {
       // files has scopes; a resource with none is covered by the compile step: build one here.
       const { compileResources } = await import('../../src/gateway/index.ts');
-      const r = compileResources([{ resource: 'https://x.example.test/', scopes: [] }], new URL(ISSUER), inst.running.settings().defaultHeaders);
+      const r = compileResources(
+        [{ resource: 'https://x.example.test/', scopes: [] }],
+        new URL(ISSUER),
+        inst.running.settings().defaultHeaders,
+      );
       assert.equal(r.list[0]?.challenge.missing, 'Bearer resource_metadata="https://x.example.test/.well-known/oauth-protected-resource"');
     });
   });
@@ -112,9 +135,17 @@ describe('protected MCP resources', () => {
       assert.equal(a.status, 200);
       assert.equal(a.headers['content-type'], 'application/json');
       assert.equal(a.headers['access-control-allow-origin'], '*');
-      assert.equal(a.body, JSON.stringify({
-        resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools', 'mcp:read'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'Example MCP',
-      }));
+      assert.equal(
+        a.body,
+        JSON.stringify({
+          resource: MCP,
+          authorization_servers: [ISSUER],
+          scopes_supported: ['mcp:tools', 'mcp:read'],
+          bearer_methods_supported: ['header'],
+          dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
+          resource_name: 'Example MCP',
+        }),
+      );
     });
 
     test('root form on a host with one resource; the URL in the challenge is the one that answers', async () => {
@@ -127,19 +158,33 @@ describe('protected MCP resources', () => {
     });
 
     test('authorization_servers[0] is byte-identical to the issuer in our discovery documents', async () => {
-      const doc = await send(inst.port, { path: '/.well-known/openid-configuration', headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' } });
+      const doc = await send(inst.port, {
+        path: '/.well-known/openid-configuration',
+        headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' },
+      });
       assert.equal(doc.status, 200);
       const issuer = (JSON.parse(doc.body) as { issuer: string }).issuer;
-      const m = JSON.parse((await meta('mcp.example.test', '/.well-known/oauth-protected-resource/mcp')).body) as { authorization_servers: string[] };
+      const m = JSON.parse((await meta('mcp.example.test', '/.well-known/oauth-protected-resource/mcp')).body) as {
+        authorization_servers: string[];
+      };
       assert.equal(m.authorization_servers[0], issuer);
-      const as = await send(inst.port, { path: '/.well-known/oauth-authorization-server', headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' } });
+      const as = await send(inst.port, {
+        path: '/.well-known/oauth-authorization-server',
+        headers: { host: 'auth.example.test', 'x-forwarded-proto': 'https' },
+      });
       assert.equal((JSON.parse(as.body) as { issuer: string }).issuer, m.authorization_servers[0]);
     });
 
     test('CORS preflight allows MCP-Protocol-Version and Authorization', async () => {
       const a = await send(inst.port, {
-        method: 'OPTIONS', path: '/.well-known/oauth-protected-resource/mcp',
-        headers: { host: 'mcp.example.test', origin: 'https://inspector.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
+        method: 'OPTIONS',
+        path: '/.well-known/oauth-protected-resource/mcp',
+        headers: {
+          host: 'mcp.example.test',
+          origin: 'https://inspector.example',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'mcp-protocol-version',
+        },
       });
       assert.equal(a.status, 204);
       assert.equal(a.headers['access-control-allow-origin'], '*');
@@ -153,8 +198,11 @@ describe('protected MCP resources', () => {
       assert.equal((await meta('mcp.example.test', '/.well-known/oauth-protected-resourcex')).status, 404);
     });
 
-    test('the host comes from a trusted proxy\'s X-Forwarded-Host (the proxy routes the path to Gatehouse)', async () => {
-      const a = await send(inst.port, { path: '/.well-known/oauth-protected-resource/mcp', headers: { host: 'gatehouse.internal', 'x-forwarded-host': 'files.example.test', 'x-forwarded-proto': 'https' } });
+    test("the host comes from a trusted proxy's X-Forwarded-Host (the proxy routes the path to Gatehouse)", async () => {
+      const a = await send(inst.port, {
+        path: '/.well-known/oauth-protected-resource/mcp',
+        headers: { host: 'gatehouse.internal', 'x-forwarded-host': 'files.example.test', 'x-forwarded-proto': 'https' },
+      });
       assert.equal((JSON.parse(a.body) as { resource: string }).resource, FILES);
     });
 
@@ -163,7 +211,14 @@ describe('protected MCP resources', () => {
       assert.equal(a.status, 202);
       assert.equal(a.headers['x-auth-request-user'], '');
       assert.equal((await nginxAuth(inst.port, MCP_META)).status, 202);
-      assert.equal((await forwardAuth(inst.port, 'https://app.example.test/.well-known/oauth-protected-resource', { headers: { accept: 'application/json' } })).status, 401);
+      assert.equal(
+        (
+          await forwardAuth(inst.port, 'https://app.example.test/.well-known/oauth-protected-resource', {
+            headers: { accept: 'application/json' },
+          })
+        ).status,
+        401,
+      );
     });
   });
 
@@ -196,7 +251,9 @@ describe('protected MCP resources', () => {
         const a = await forwardAuth(inst.port, MCP, { headers: bearer(t) });
         assert.equal(a.status, 401);
         assert.equal(a.headers['www-authenticate'], INVALID);
-      } finally { inst.clock.set(T0); }
+      } finally {
+        inst.clock.set(T0);
+      }
     });
 
     test('a token for resource A is refused at resource B (401 invalid_token), and the reverse', async () => {
@@ -207,7 +264,10 @@ describe('protected MCP resources', () => {
       assert.equal(a.headers['www-authenticate'], INVALID);
       const b = await forwardAuth(inst.port, FILES, { headers: bearer(await good()) });
       assert.equal(b.status, 401);
-      assert.equal(b.headers['www-authenticate'], `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write", DPoP algs="ES256 EdDSA Ed25519"`);
+      assert.equal(
+        b.headers['www-authenticate'],
+        `Bearer error="invalid_token", resource_metadata="${FILES_META}", scope="files:read files:write", DPoP algs="ES256 EdDSA Ed25519"`,
+      );
     });
 
     test('another issuer, a trailing-slash issuer, an unknown key, an ID token (typ JWT): 401 invalid_token', async () => {
@@ -237,9 +297,14 @@ describe('protected MCP resources', () => {
       assert.equal(n.headers['content-length'], '0');
       assert.equal(n.body, '');
       // requiredScopes narrows what is needed: files needs files:read only.
-      const f = await forwardAuth(inst.port, FILES, { headers: bearer(await token({ aud: FILES, scope: 'files:write', groups: ['admins'] })) });
+      const f = await forwardAuth(inst.port, FILES, {
+        headers: bearer(await token({ aud: FILES, scope: 'files:write', groups: ['admins'] })),
+      });
       assert.equal(f.status, 403);
-      assert.equal(f.headers['www-authenticate'], `Bearer error="insufficient_scope", scope="files:read", resource_metadata="${FILES_META}"`);
+      assert.equal(
+        f.headers['www-authenticate'],
+        `Bearer error="insufficient_scope", scope="files:read", resource_metadata="${FILES_META}"`,
+      );
     });
 
     test('a valid token of a user the resource does not allow: 403 without a scope challenge', async () => {
@@ -251,7 +316,9 @@ describe('protected MCP resources', () => {
     });
 
     test('a bearer token on an app URL changes nothing (cookie rules as before)', async () => {
-      const a = await forwardAuth(inst.port, 'https://app.example.test/', { headers: { ...bearer(await good()), accept: 'application/json' } });
+      const a = await forwardAuth(inst.port, 'https://app.example.test/', {
+        headers: { ...bearer(await good()), accept: 'application/json' },
+      });
       assert.equal(a.status, 401);
       assert.equal(a.headers['www-authenticate'], 'Bearer realm="gatehouse"');
     });
@@ -276,9 +343,22 @@ describe('protected MCP resources', () => {
     test('DPoP: a bound token with a proof of the original URL passes; neither the token nor the proof goes upstream; as Bearer it is 401', async () => {
       const { privateKey, publicKey } = await generateKeyPair('ES256');
       const jwk = await exportJWK(publicKey);
-      const t = await token({ aud: ECHO, scope: 'echo', preferred_username: 'alice', groups: ['admins'], cnf: { jkt: await calculateJwkThumbprint(jwk) } });
-      const proof = await new SignJWT({ jti: 'rp-1', htm: 'GET', htu: 'https://echo.example.test/mcp', iat: Math.floor(T0 / 1000), ath: accessTokenHash(t) })
-        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+      const t = await token({
+        aud: ECHO,
+        scope: 'echo',
+        preferred_username: 'alice',
+        groups: ['admins'],
+        cnf: { jkt: await calculateJwkThumbprint(jwk) },
+      });
+      const proof = await new SignJWT({
+        jti: 'rp-1',
+        htm: 'GET',
+        htu: 'https://echo.example.test/mcp',
+        iat: Math.floor(T0 / 1000),
+        ath: accessTokenHash(t),
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(privateKey);
       const a = await viaGatehouse('/mcp?x=1', { authorization: `DPoP ${t}`, dpop: proof });
       assert.equal(a.status, 200, a.body);
       const e = JSON.parse(a.body) as Echoed;
@@ -302,7 +382,16 @@ describe('protected MCP resources', () => {
       const a = await viaGatehouse('/.well-known/oauth-protected-resource/mcp');
       assert.equal(a.status, 200);
       assert.equal(a.headers['x-upstream'], undefined);
-      assert.equal(a.body, JSON.stringify({ resource: ECHO, authorization_servers: [ISSUER], scopes_supported: ['echo'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'] }));
+      assert.equal(
+        a.body,
+        JSON.stringify({
+          resource: ECHO,
+          authorization_servers: [ISSUER],
+          scopes_supported: ['echo'],
+          bearer_methods_supported: ['header'],
+          dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
+        }),
+      );
     });
   });
 });

@@ -13,7 +13,9 @@ import type { Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  discoverAuthorizationServerMetadata, discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams,
+  discoverAuthorizationServerMetadata,
+  discoverOAuthProtectedResourceMetadata,
+  extractWWWAuthenticateParams,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { baseConfig } from '../kit/server.ts';
 import { accessToken, ISSUER, type McpInstance, signingKey, type SigningKey, startMcpInstance } from '../kit/resource.ts';
@@ -21,7 +23,6 @@ import { fetchVia, startMcpServer } from '../fixtures/mcp-sdk.ts';
 
 const MCP = 'https://mcp.example.test/mcp';
 const META = 'https://mcp.example.test/.well-known/oauth-protected-resource/mcp';
-
 
 /**
  * A fetch for the SDK that reaches https://<any host>/… at the instance's port, with the
@@ -36,9 +37,14 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
   before(async () => {
     key = await signingKey('RS256', 'rs-1');
     mcp = await startMcpServer();
-    inst = await startMcpInstance((dir) => baseConfig(dir, {
-      resources: [{ resource: MCP, name: 'whoami', scopes: ['mcp:tools'], upstream: mcp.url }],
-    }), [], { keys: [key.pub] });
+    inst = await startMcpInstance(
+      (dir) =>
+        baseConfig(dir, {
+          resources: [{ resource: MCP, name: 'whoami', scopes: ['mcp:tools'], upstream: mcp.url }],
+        }),
+      [],
+      { keys: [key.pub] },
+    );
   });
   after(async () => {
     await inst.close();
@@ -51,7 +57,12 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
     const first = await fetchFn(MCP, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      }),
     });
     assert.equal(first.status, 401);
     const params = extractWWWAuthenticateParams(first);
@@ -60,7 +71,14 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
     assert.equal(params.error, undefined);
 
     const fromHeader = await discoverOAuthProtectedResourceMetadata(MCP, { resourceMetadataUrl: params.resourceMetadataUrl! }, fetchFn);
-    assert.deepEqual(fromHeader, { resource: MCP, authorization_servers: [ISSUER], scopes_supported: ['mcp:tools'], bearer_methods_supported: ['header'], dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'], resource_name: 'whoami' });
+    assert.deepEqual(fromHeader, {
+      resource: MCP,
+      authorization_servers: [ISSUER],
+      scopes_supported: ['mcp:tools'],
+      bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'Ed25519'],
+      resource_name: 'whoami',
+    });
     const byWellKnown = await discoverOAuthProtectedResourceMetadata(MCP, {}, fetchFn);
     assert.deepEqual(byWellKnown, fromHeader);
 
@@ -78,14 +96,25 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
   test('with a valid token: initialize and a real tool call; the MCP server gets the identity, not the token', async () => {
     const token = await accessToken(key, { aud: MCP, scope: 'mcp:tools', preferred_username: 'alice', groups: ['admins'] });
     const seen: string[] = [];
-    const transport = new StreamableHTTPClientTransport(new URL(MCP), { fetch: fetchVia(inst.port, seen), requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const transport = new StreamableHTTPClientTransport(new URL(MCP), {
+      fetch: fetchVia(inst.port, seen),
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    });
     const client = new Client({ name: 'gatehouse-test', version: '1.0.0' });
     await client.connect(transport);
     try {
       const tools = await client.listTools();
-      assert.deepEqual(tools.tools.map((t) => t.name), ['whoami']);
+      assert.deepEqual(
+        tools.tools.map((t) => t.name),
+        ['whoami'],
+      );
       const r = await client.callTool({ name: 'whoami', arguments: {} });
-      assert.deepEqual(r.content, [{ type: 'text', text: JSON.stringify({ user: 'alice', email: '', groups: 'admins', preferredUsername: 'alice', authorization: null }) }]);
+      assert.deepEqual(r.content, [
+        {
+          type: 'text',
+          text: JSON.stringify({ user: 'alice', email: '', groups: 'admins', preferredUsername: 'alice', authorization: null }),
+        },
+      ]);
     } finally {
       await client.close();
     }
@@ -93,8 +122,16 @@ describe('MCP SDK client through Gatehouse (reverse-proxy mode)', () => {
 
   test('a token without the scope: the SDK sees 403 insufficient_scope', async () => {
     const token = await accessToken(key, { aud: MCP, scope: 'other' });
-    const res = await fetchVia(inst.port, [])(MCP, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetchVia(inst.port, [])(MCP, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(res.status, 403);
-    assert.deepEqual(extractWWWAuthenticateParams(res), { resourceMetadataUrl: new URL(META), scope: 'mcp:tools', error: 'insufficient_scope' });
+    assert.deepEqual(extractWWWAuthenticateParams(res), {
+      resourceMetadataUrl: new URL(META),
+      scope: 'mcp:tools',
+      error: 'insufficient_scope',
+    });
   });
 });

@@ -9,20 +9,45 @@ import { baseConfig, type Instance, startInstance } from '../kit/server.ts';
 import { exchange } from '../kit/fuzz-requests.ts';
 
 const FORWARDING = [
-  ['x-forwarded-for', '203.0.113.7'], ['x-forwarded-host', 'gatehouse.internal'], ['x-forwarded-proto', 'https'],
-  ['x-forwarded-uri', '/metrics'], ['x-forwarded-method', 'GET'], ['x-forwarded-port', '443'], ['x-forwarded-prefix', '/'],
-  ['forwarded', 'for=203.0.113.7'], ['x-real-ip', '203.0.113.7'], ['x-original-url', 'http://gatehouse.internal/metrics'],
-  ['x-original-method', 'GET'], ['x-original-uri', '/metrics'],
+  ['x-forwarded-for', '203.0.113.7'],
+  ['x-forwarded-host', 'gatehouse.internal'],
+  ['x-forwarded-proto', 'https'],
+  ['x-forwarded-uri', '/metrics'],
+  ['x-forwarded-method', 'GET'],
+  ['x-forwarded-port', '443'],
+  ['x-forwarded-prefix', '/'],
+  ['forwarded', 'for=203.0.113.7'],
+  ['x-real-ip', '203.0.113.7'],
+  ['x-original-url', 'http://gatehouse.internal/metrics'],
+  ['x-original-method', 'GET'],
+  ['x-original-uri', '/metrics'],
 ] as const;
-const PUBLIC_HOSTS = ['auth.example.test', 'AUTH.example.test:443', 'auth.example.test.', 'app.example.test', 'example.test', 'deep.sub.example.test:8443'];
-const SCRAPER_HOSTS = ['gatehouse.internal', '10.1.2.3:4180', 'gatehouse:4180', '[fd00::5]:4180', 'gatehouse.gatehouse.svc.cluster.local:4180'];
+const PUBLIC_HOSTS = [
+  'auth.example.test',
+  'AUTH.example.test:443',
+  'auth.example.test.',
+  'app.example.test',
+  'example.test',
+  'deep.sub.example.test:8443',
+];
+const SCRAPER_HOSTS = [
+  'gatehouse.internal',
+  '10.1.2.3:4180',
+  'gatehouse:4180',
+  '[fd00::5]:4180',
+  'gatehouse.gatehouse.svc.cluster.local:4180',
+];
 
 const isMetrics = (body: string): boolean => /^# TYPE /m.test(body);
 
 describe('/metrics on the main listener', () => {
   let inst: Instance;
-  before(async () => { inst = await startInstance({ users: [] }); });
-  after(async () => { await inst.close(); });
+  before(async () => {
+    inst = await startInstance({ users: [] });
+  });
+  after(async () => {
+    await inst.close();
+  });
 
   test('a scraper addressing the process by IP or an internal name gets the metrics', async () => {
     for (const host of SCRAPER_HOSTS) {
@@ -66,7 +91,9 @@ describe('metrics.listen: a listener of its own', () => {
   before(async () => {
     inst = await startInstance({ users: [], config: (dir) => baseConfig(dir, { metrics: { listen: { host: '127.0.0.1', port: 0 } } }) });
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
   test('serves /metrics, /healthz and /readyz, and 404 for anything else', async () => {
     const port = inst.running.metricsPort;

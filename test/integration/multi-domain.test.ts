@@ -5,7 +5,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/index.ts';
 import { cookieValue, send, setCookieFor } from '../kit/http.ts';
-import { ALICE, type Answer, baseConfig, BROWSER, cookieHeader, forwardAuth, type Instance, openForm, PASSWORD, postSignIn, startInstance } from '../kit/server.ts';
+import {
+  ALICE,
+  type Answer,
+  baseConfig,
+  BROWSER,
+  cookieHeader,
+  forwardAuth,
+  type Instance,
+  openForm,
+  PASSWORD,
+  postSignIn,
+  startInstance,
+} from '../kit/server.ts';
 
 const RD = 'https://app.other.test/x?y=1';
 
@@ -22,8 +34,12 @@ function config(dir: string) {
 describe('cross-domain sign-in with tickets', () => {
   let inst: Instance;
   const clock = new ManualClock(Date.UTC(2026, 5, 1));
-  before(async () => { inst = await startInstance({ users: [ALICE], clock, config }); });
-  after(async () => { await inst.close(); });
+  before(async () => {
+    inst = await startInstance({ users: [ALICE], clock, config });
+  });
+  after(async () => {
+    await inst.close();
+  });
 
   /** Sign in at the portal with rd on other.test; returns the ticket hop URL and the portal cookie. */
   async function signInForOther(rd = RD): Promise<{ hop: URL; portalCookie: string; answer: Answer }> {
@@ -45,7 +61,10 @@ describe('cross-domain sign-in with tickets', () => {
     assert.deepEqual([...hop.searchParams.keys()], ['t', 'rd']);
     assert.match(hop.searchParams.get('t')!, /^[A-Za-z0-9_-]{16,64}$/);
     assert.equal(hop.searchParams.get('rd'), RD);
-    assert.equal(String(answer.headers.location), `https://app.other.test/oauth2/ticket?t=${hop.searchParams.get('t')}&rd=${encodeURIComponent(RD)}`);
+    assert.equal(
+      String(answer.headers.location),
+      `https://app.other.test/oauth2/ticket?t=${hop.searchParams.get('t')}&rd=${encodeURIComponent(RD)}`,
+    );
     // The portal's own cookie is on the portal's domain.
     assert.match(String(setCookieFor(answer.setCookies, inst.running.settings().cookieName)), /; Domain=example\.test; /);
   });
@@ -58,7 +77,10 @@ describe('cross-domain sign-in with tickets', () => {
     assert.equal(a.headers.location, RD);
     assert.equal(a.headers['cache-control'], 'no-store');
     const set = setCookieFor(a.setCookies, name);
-    assert.match(String(set), new RegExp(`^${name}=[A-Za-z0-9_-]+; Domain=other\\.test; Path=/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$`));
+    assert.match(
+      String(set),
+      new RegExp(`^${name}=[A-Za-z0-9_-]+; Domain=other\\.test; Path=/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$`),
+    );
     const cookie = cookieValue(a.setCookies, name)!;
     const fa = await forwardAuth(inst.port, RD, { cookie: cookieHeader(inst, cookie) });
     assert.equal(fa.status, 202);
@@ -70,7 +92,10 @@ describe('cross-domain sign-in with tickets', () => {
     const a = await forwardAuth(inst.port, hop.href);
     assert.equal(a.status, 302);
     assert.equal(a.headers.location, RD);
-    assert.match(String(setCookieFor(a.setCookies, inst.running.settings().cookieName)), /; Domain=other\.test; Path=\/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$/);
+    assert.match(
+      String(setCookieFor(a.setCookies, inst.running.settings().cookieName)),
+      /; Domain=other\.test; Path=\/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$/,
+    );
   });
 
   test('a ticket is single-use: the second redemption is 400, at the route or through forward auth', async () => {
@@ -129,13 +154,17 @@ describe('cross-domain sign-in with tickets', () => {
     const { hop, portalCookie } = await signInForOther();
     const otherCookie = cookieValue((await redeemAtRoute(hop)).setCookies, inst.running.settings().cookieName)!;
     assert.equal((await forwardAuth(inst.port, RD, { cookie: cookieHeader(inst, otherCookie) })).status, 202);
-    const out = await send(inst.port, { method: 'POST', path: '/oauth2/sign_out', headers: { host: 'auth.example.test', cookie: cookieHeader(inst, portalCookie), ...BROWSER } });
+    const out = await send(inst.port, {
+      method: 'POST',
+      path: '/oauth2/sign_out',
+      headers: { host: 'auth.example.test', cookie: cookieHeader(inst, portalCookie), ...BROWSER },
+    });
     assert.equal(out.status, 200);
     assert.equal((await forwardAuth(inst.port, RD, { cookie: cookieHeader(inst, otherCookie) })).status, 302);
     assert.equal((await forwardAuth(inst.port, 'https://app.example.test/', { cookie: cookieHeader(inst, portalCookie) })).status, 302);
   });
 
-  test('sign-out on an app host of the other domain clears that domain\'s cookie and ends the session everywhere', async () => {
+  test("sign-out on an app host of the other domain clears that domain's cookie and ends the session everywhere", async () => {
     const { hop, portalCookie } = await signInForOther();
     const otherCookie = cookieValue((await redeemAtRoute(hop)).setCookies, inst.running.settings().cookieName)!;
     const name = inst.running.settings().cookieName;

@@ -11,7 +11,21 @@ import { startGatehouse, VERSION } from '../../src/app/index.ts';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { send } from '../kit/http.ts';
-import { ALICE, baseConfig, BOB, cookieHeader, fakeIO, forwardAuth, type Instance, openForm, PASSWORD, postSignIn, SECRET_A, startInstance, writeConfig } from '../kit/server.ts';
+import {
+  ALICE,
+  baseConfig,
+  BOB,
+  cookieHeader,
+  fakeIO,
+  forwardAuth,
+  type Instance,
+  openForm,
+  PASSWORD,
+  postSignIn,
+  SECRET_A,
+  startInstance,
+  writeConfig,
+} from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 import { until } from '../kit/poll.ts';
 
@@ -33,7 +47,9 @@ describe('health, readiness, metrics, reload, logs', () => {
     aliceCookie = (await signIn(inst, 'alice')).value;
     alice = cookieHeader(inst, aliceCookie);
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
   const metrics = async () => (await send(inst.port, { path: '/metrics', headers: { host: 'gatehouse.internal' } })).body;
 
@@ -68,29 +84,45 @@ describe('health, readiness, metrics, reload, logs', () => {
     const body = await metrics();
     assert.equal(metric(body, 'config_reloads_total{result="failure"}'), 1);
     assert.equal(metric(body, 'config_reloads_total{result="success"}'), 0);
-    assert.ok(inst.logger.lines.some((l) => l.level === 'error' && l.msg.startsWith('configuration reload failed, the previous configuration stays in force')));
+    assert.ok(
+      inst.logger.lines.some(
+        (l) => l.level === 'error' && l.msg.startsWith('configuration reload failed, the previous configuration stays in force'),
+      ),
+    );
   });
 
   test('a valid change swaps the rules whole', async () => {
     const bob = cookieHeader(inst, (await signIn(inst, 'bob')).value);
     assert.equal((await forwardAuth(inst.port, APP, { cookie: bob })).status, 403);
-    await writeConfig(inst.realConfigPath, baseConfig(inst.dir, { apps: [{ name: 'app', hosts: ['app.example.test'], allow: { groups: ['staff'] } }] }));
+    await writeConfig(
+      inst.realConfigPath,
+      baseConfig(inst.dir, { apps: [{ name: 'app', hosts: ['app.example.test'], allow: { groups: ['staff'] } }] }),
+    );
     assert.equal(await inst.running.reload('manual'), true);
     assert.equal((await forwardAuth(inst.port, APP, { cookie: alice })).status, 403);
     assert.equal((await forwardAuth(inst.port, APP, { cookie: bob })).status, 202);
     // The public rule is gone with the old config.
-    assert.equal((await forwardAuth(inst.port, 'https://app.example.test/public/x', { headers: { accept: 'application/json' } })).status, 401);
+    assert.equal(
+      (await forwardAuth(inst.port, 'https://app.example.test/public/x', { headers: { accept: 'application/json' } })).status,
+      401,
+    );
     assert.equal(metric(await metrics(), 'config_reloads_total{result="success"}'), 1);
   });
 
   test('a config change to group membership reaches sessions already in memory', async () => {
-    await writeConfig(inst.realConfigPath, baseConfig(inst.dir, {
-      groups: [{ name: 'staff', members: ['alice'] }],
-      apps: [{ name: 'app', hosts: ['app.example.test'], allow: { groups: ['staff'] } }],
-    }));
+    await writeConfig(
+      inst.realConfigPath,
+      baseConfig(inst.dir, {
+        groups: [{ name: 'staff', members: ['alice'] }],
+        apps: [{ name: 'app', hosts: ['app.example.test'], allow: { groups: ['staff'] } }],
+      }),
+    );
     assert.equal(await inst.running.reload('manual'), true);
     // The identity refresh runs in the background after the reload; the next requests see it.
-    await until(async () => (await forwardAuth(inst.port, APP, { cookie: alice })).status === 202, { timeoutMs: 5000, what: 'the refreshed identity lets alice in' });
+    await until(async () => (await forwardAuth(inst.port, APP, { cookie: alice })).status === 202, {
+      timeoutMs: 5000,
+      what: 'the refreshed identity lets alice in',
+    });
     const a = await forwardAuth(inst.port, APP, { cookie: alice });
     assert.equal(a.headers['x-auth-request-groups'], 'admins,staff');
   });
@@ -117,16 +149,22 @@ describe('a store newer than this release', () => {
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(999, 'from_the_future', Date.now());
     db.close();
   });
-  after(async () => { await inst.close(); });
+  after(async () => {
+    await inst.close();
+  });
 
-  const start = async () => startGatehouse({ loaded: await loadConfig({ path: inst.configPath, env: {} }), logger: new MemoryLogger(), announce: () => {} });
+  const start = async () =>
+    startGatehouse({ loaded: await loadConfig({ path: inst.configPath, env: {} }), logger: new MemoryLogger(), announce: () => {} });
 
   test('start-up is refused with schema_too_new naming the schema versions, the release, and what to do', async () => {
     await assert.rejects(start(), (err: unknown) => {
       assert.ok(err instanceof GatehouseError);
       assert.equal(err.kind, 'schema_too_new');
-      assert.equal(err.detail, `the database schema is at version 999 but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION}: ` +
-        `run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database (this is gatehouse ${VERSION})`);
+      assert.equal(
+        err.detail,
+        `the database schema is at version 999 but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION}: ` +
+          `run the newer release (or restore a backup taken before the upgrade); never downgrade against a migrated database (this is gatehouse ${VERSION})`,
+      );
       return true;
     });
   });
@@ -135,14 +173,20 @@ describe('a store newer than this release', () => {
     const io = fakeIO();
     assert.equal(await runCli(['serve', '--config', inst.configPath], io), 1);
     assert.equal(io.stderr.length, 1);
-    assert.match(io.stderr[0]!, /^gatehouse: the database schema is at version 999 but this release of gatehouse knows up to version \d+: run the newer release/);
+    assert.match(
+      io.stderr[0]!,
+      /^gatehouse: the database schema is at version 999 but this release of gatehouse knows up to version \d+: run the newer release/,
+    );
     assert.deepEqual(io.stdout, []);
   });
 });
 
 describe('sign-in metrics', () => {
   test('successes, failures and throttled attempts are counted', async () => {
-    const inst = await startInstance({ users: [ALICE], config: (dir) => baseConfig(dir, { signIn: { throttle: { perAccount: 1, perAddress: 100, window: '1m' } } }) });
+    const inst = await startInstance({
+      users: [ALICE],
+      config: (dir) => baseConfig(dir, { signIn: { throttle: { perAccount: 1, perAddress: 100, window: '1m' } } }),
+    });
     try {
       await signIn(inst, 'alice');
       await postSignIn(inst, await openForm(inst), { username: 'alice', password: 'nope nope' });
@@ -151,6 +195,8 @@ describe('sign-in metrics', () => {
       assert.equal(metric(body, 'gatehouse_sign_in_attempts_total{result="success"}'), 1);
       assert.equal(metric(body, 'gatehouse_sign_in_attempts_total{result="failure"}'), 1);
       assert.equal(metric(body, 'gatehouse_sign_in_attempts_total{result="throttled"}'), 1);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });

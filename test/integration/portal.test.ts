@@ -5,22 +5,45 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/index.ts';
 import { send, setCookieFor } from '../kit/http.ts';
-import { ALICE, baseConfig, BOB, BROWSER, cookieHeader, type Instance, openForm, PASSWORD, postSignIn, startInstance } from '../kit/server.ts';
+import {
+  ALICE,
+  baseConfig,
+  BOB,
+  BROWSER,
+  cookieHeader,
+  type Instance,
+  openForm,
+  PASSWORD,
+  postSignIn,
+  startInstance,
+} from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 
 const FALLBACK = 'https://auth.example.test/';
 const ERROR_P = (text: string) => `<p class="error" role="alert" id="err">${text}</p>`;
 const GENERIC = 'Incorrect username or password.';
 
-const RD_ATTACKS = ['//evil.com', 'https://evil.com', 'https://example.test.evil.com', '/\\evil.com', 'https://a@evil.com', 'javascript:alert(1)', 'https://app.example.test\\@evil.com'];
+const RD_ATTACKS = [
+  '//evil.com',
+  'https://evil.com',
+  'https://example.test.evil.com',
+  '/\\evil.com',
+  'https://a@evil.com',
+  'javascript:alert(1)',
+  'https://app.example.test\\@evil.com',
+];
 
 describe('the sign-in portal', () => {
   let inst: Instance;
   const clock = new ManualClock(Date.UTC(2026, 5, 1));
-  before(async () => { inst = await startInstance({ users: [ALICE, BOB], clock }); });
-  after(async () => { await inst.close(); });
+  before(async () => {
+    inst = await startInstance({ users: [ALICE, BOB], clock });
+  });
+  after(async () => {
+    await inst.close();
+  });
 
-  test('GET /oauth2/start renders the form with hidden csrf and rd, and sets the form guard\'s cookie', async () => {
+  test("GET /oauth2/start renders the form with hidden csrf and rd, and sets the form guard's cookie", async () => {
     const form = await openForm(inst, 'https://app.example.test/x?y=1');
     const name = `${inst.running.settings().cookieName}_csrf`;
     assert.equal(form.page.status, 200);
@@ -29,7 +52,10 @@ describe('the sign-in portal', () => {
     assert.match(form.csrf, /^[A-Za-z0-9_-]{20,}$/);
     assert.equal(form.rd, 'https://app.example.test/x?y=1');
     assert.match(form.page.body, /<form method="post" action="\/oauth2\/sign_in" novalidate>/);
-    assert.equal(setCookieFor(form.page.setCookies, name), `${name}=${form.loginCookie}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Lax`);
+    assert.equal(
+      setCookieFor(form.page.setCookies, name),
+      `${name}=${form.loginCookie}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Lax`,
+    );
     assert.equal(form.page.headers['referrer-policy'], 'same-origin');
     // The CSP lets the form's redirect go to the app's origin, and nowhere else.
     assert.match(String(form.page.headers['content-security-policy']), /form-action 'self' https:\/\/app\.example\.test(;|$)/);
@@ -43,7 +69,10 @@ describe('the sign-in portal', () => {
     assert.equal(a.headers.location, 'https://app.example.test/x?y=1');
     assert.equal(a.headers['cache-control'], 'no-store');
     const set = setCookieFor(a.setCookies, name);
-    assert.match(String(set), new RegExp(`^${name}=[A-Za-z0-9_-]+; Domain=example\\.test; Path=/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$`));
+    assert.match(
+      String(set),
+      new RegExp(`^${name}=[A-Za-z0-9_-]+; Domain=example\\.test; Path=/; Max-Age=604800; Secure; HttpOnly; SameSite=Lax$`),
+    );
     // The login state is cleared.
     assert.equal(setCookieFor(a.setCookies, `${name}_login`), `${name}_login=; Path=/oauth2/; Max-Age=0; Secure; HttpOnly; SameSite=Lax`);
   });
@@ -54,7 +83,11 @@ describe('the sign-in portal', () => {
     for (const a of [wrong, unknown]) {
       assert.equal(a.status, 401);
       assert.ok(a.body.includes(ERROR_P(GENERIC)), 'the generic error is shown');
-      assert.equal(a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)), false, 'no session cookie');
+      assert.equal(
+        a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)),
+        false,
+        'no session cookie',
+      );
       assert.equal(a.body.includes('not the password'), false, 'the password is never echoed');
     }
     const errors = (b: string) => b.match(/<p class="error"[^>]*>[^<]*<\/p>/g);
@@ -69,19 +102,31 @@ describe('the sign-in portal', () => {
       const a = await postSignIn(inst, await openForm(inst), { username: 'bob', password: PASSWORD });
       assert.equal(a.status, 401);
       assert.ok(a.body.includes(ERROR_P(GENERIC)));
-    } finally { await s.users.update(bob!.id, { disabled: false }); }
+    } finally {
+      await s.users.update(bob!.id, { disabled: false });
+    }
   });
 
   test('a missing csrf field is refused with 400 and a fresh form', async () => {
     const form = await openForm(inst);
     const body = new URLSearchParams({ rd: form.rd, username: 'alice', password: PASSWORD }).toString();
     const a = await send(inst.port, {
-      method: 'POST', path: '/oauth2/sign_in', body,
-      headers: { host: 'auth.example.test', 'content-type': 'application/x-www-form-urlencoded', cookie: `${inst.running.settings().cookieName}_csrf=${form.loginCookie}`, ...BROWSER },
+      method: 'POST',
+      path: '/oauth2/sign_in',
+      body,
+      headers: {
+        host: 'auth.example.test',
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `${inst.running.settings().cookieName}_csrf=${form.loginCookie}`,
+        ...BROWSER,
+      },
     });
     assert.equal(a.status, 400);
     assert.ok(a.body.includes(ERROR_P('Your sign-in form expired. Please try again.')));
-    assert.equal(a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)), false);
+    assert.equal(
+      a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)),
+      false,
+    );
   });
 
   test('a forged csrf (from another form) is refused with 400, even with the right password', async () => {
@@ -89,7 +134,10 @@ describe('the sign-in portal', () => {
     const theirs = await openForm(inst);
     const a = await postSignIn(inst, mine, { username: 'alice', password: PASSWORD, csrf: theirs.csrf });
     assert.equal(a.status, 400);
-    assert.equal(a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)), false);
+    assert.equal(
+      a.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)),
+      false,
+    );
   });
 
   test('a post without the login-state cookie (a cross-site post) is refused with 400', async () => {
@@ -132,10 +180,11 @@ describe('the sign-in portal', () => {
 
   test('X-Auth-Request-Redirect names the destination when there is no rd, under the same checks', async () => {
     const { value: cookie } = await signIn(inst, 'alice');
-    const go = (header: string) => send(inst.port, {
-      path: '/oauth2/start',
-      headers: { host: 'auth.example.test', cookie: cookieHeader(inst, cookie), 'x-auth-request-redirect': header, ...BROWSER },
-    });
+    const go = (header: string) =>
+      send(inst.port, {
+        path: '/oauth2/start',
+        headers: { host: 'auth.example.test', cookie: cookieHeader(inst, cookie), 'x-auth-request-redirect': header, ...BROWSER },
+      });
     assert.equal((await go('https://app.example.test/from-header')).headers.location, 'https://app.example.test/from-header');
     assert.equal((await go('https://evil.example.com/')).headers.location, 'https://auth.example.test/');
     assert.equal((await go('/\\evil.example.com')).headers.location, 'https://auth.example.test/');
@@ -147,7 +196,10 @@ describe('the sign-in portal', () => {
       headers: { host: 'app.example.test', 'x-forwarded-proto': 'https', ...BROWSER },
     });
     assert.equal(a.status, 302);
-    assert.equal(a.headers.location, `https://auth.example.test/oauth2/start?rd=${encodeURIComponent('https://app.example.test/some/page?x=1')}`);
+    assert.equal(
+      a.headers.location,
+      `https://auth.example.test/oauth2/start?rd=${encodeURIComponent('https://app.example.test/some/page?x=1')}`,
+    );
   });
 });
 
@@ -155,7 +207,8 @@ describe('sign-in throttling', () => {
   test('per account: the 4th failure is 429 with Retry-After, a correct password is refused while throttled, and works after the window', async () => {
     const clock = new ManualClock(Date.UTC(2026, 5, 1));
     const inst = await startInstance({
-      users: [ALICE, BOB], clock,
+      users: [ALICE, BOB],
+      clock,
       config: (dir) => baseConfig(dir, { signIn: { throttle: { perAccount: 3, perAddress: 100, window: '2s' } } }),
     });
     try {
@@ -170,7 +223,10 @@ describe('sign-in throttling', () => {
 
       const good = await postSignIn(inst, await openForm(inst), { username: 'alice', password: PASSWORD });
       assert.equal(good.status, 429, 'a correct password is refused while throttled');
-      assert.equal(good.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)), false);
+      assert.equal(
+        good.setCookies.some((c) => c.startsWith(`${inst.running.settings().cookieName}=`)),
+        false,
+      );
 
       // The account is held, not the address: bob from the same address signs in.
       const other = await postSignIn(inst, await openForm(inst), { username: 'bob', password: PASSWORD });
@@ -187,13 +243,16 @@ describe('sign-in throttling', () => {
       clock.advance(1001);
       const after = await postSignIn(inst, await openForm(inst), { username: 'alice', password: PASSWORD });
       assert.equal(after.status, 303);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('per address: failures on many accounts from one address hold that address only', async () => {
     const clock = new ManualClock(Date.UTC(2026, 5, 1));
     const inst = await startInstance({
-      users: [ALICE, BOB], clock,
+      users: [ALICE, BOB],
+      clock,
       config: (dir) => baseConfig(dir, { signIn: { throttle: { perAccount: 100, perAddress: 4, window: '1m' } } }),
     });
     const from = (ip: string) => ({ 'x-forwarded-for': ip });
@@ -207,6 +266,8 @@ describe('sign-in throttling', () => {
       assert.equal(held.headers['retry-after'], '60');
       const elsewhere = await postSignIn(inst, await openForm(inst), { username: 'alice', password: PASSWORD }, from('198.51.100.9'));
       assert.equal(elsewhere.status, 303);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });

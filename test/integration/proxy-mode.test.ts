@@ -8,7 +8,11 @@ import { send } from '../kit/http.ts';
 import { ALICE, baseConfig, BOB, BROWSER, cookieHeader, type Instance, startInstance } from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 
-interface Echo { method: string; url: string; rawHeaders: string[] }
+interface Echo {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+}
 
 function headerValues(e: Echo, name: string): string[] {
   const out: string[] = [];
@@ -32,12 +36,19 @@ describe('reverse-proxy mode', () => {
     const port = (upstream.address() as AddressInfo).port;
     inst = await startInstance({
       users: [ALICE, BOB],
-      config: (dir) => baseConfig(dir, {
-        apps: [
-          { name: 'whoami-public', hosts: ['whoami.example.test'], paths: ['/public/**'], public: true, upstream: `http://127.0.0.1:${port}` },
-          { name: 'whoami', hosts: ['whoami.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${port}` },
-        ],
-      }),
+      config: (dir) =>
+        baseConfig(dir, {
+          apps: [
+            {
+              name: 'whoami-public',
+              hosts: ['whoami.example.test'],
+              paths: ['/public/**'],
+              public: true,
+              upstream: `http://127.0.0.1:${port}`,
+            },
+            { name: 'whoami', hosts: ['whoami.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${port}` },
+          ],
+        }),
     });
     alice = cookieHeader(inst, (await signIn(inst, 'alice')).value);
     bob = cookieHeader(inst, (await signIn(inst, 'bob')).value);
@@ -50,7 +61,7 @@ describe('reverse-proxy mode', () => {
   const get = (path: string, headers: Record<string, string>) =>
     send(inst.port, { path, headers: { host: 'whoami.example.test', 'x-forwarded-proto': 'https', ...headers } });
 
-  test('the app\'s response carries the app\'s headers, not Gatehouse\'s CSP and framing rules', async () => {
+  test("the app's response carries the app's headers, not Gatehouse's CSP and framing rules", async () => {
     const r = await get('/page', { ...BROWSER, cookie: alice });
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-upstream'], 'yes');
@@ -61,7 +72,7 @@ describe('reverse-proxy mode', () => {
     assert.match(String(own.headers['content-security-policy']), /^default-src 'none'/);
   });
 
-  test('on a proxied app host, /metrics and /healthz are the app\'s paths, not Gatehouse\'s', async () => {
+  test("on a proxied app host, /metrics and /healthz are the app's paths, not Gatehouse's", async () => {
     const m = await get('/metrics', { ...BROWSER, cookie: alice });
     assert.equal(m.status, 200);
     assert.equal(m.headers['x-upstream'], 'yes');
@@ -77,7 +88,10 @@ describe('reverse-proxy mode', () => {
   test('an anonymous browser is sent to the portal; an API client gets 401', async () => {
     const a = await get('/page?x=1', BROWSER);
     assert.equal(a.status, 302);
-    assert.equal(a.headers.location, `https://auth.example.test/oauth2/start?rd=${encodeURIComponent('https://whoami.example.test/page?x=1')}`);
+    assert.equal(
+      a.headers.location,
+      `https://auth.example.test/oauth2/start?rd=${encodeURIComponent('https://whoami.example.test/page?x=1')}`,
+    );
     assert.equal(a.headers['x-upstream'], undefined);
     const api = await get('/api', { accept: 'application/json' });
     assert.equal(api.status, 401);
@@ -106,7 +120,7 @@ describe('reverse-proxy mode', () => {
     const smuggled = {
       'X-Auth-Request-User': 'mallory',
       'X-Auth-Request_User': 'mallory',
-      'x_auth_request_email': 'mallory@evil.test',
+      x_auth_request_email: 'mallory@evil.test',
       'X-Auth-Request-Groups': 'admins,root',
       'X-Forwarded_Email': 'mallory@evil.test',
       'X-Forwarded-User': 'mallory',
@@ -118,7 +132,10 @@ describe('reverse-proxy mode', () => {
     for (let i = 0; i < e.rawHeaders.length; i += 2) {
       assert.notEqual(e.rawHeaders[i + 1], 'mallory', `${e.rawHeaders[i]} reached the upstream`);
       assert.notEqual(e.rawHeaders[i + 1], 'mallory@evil.test', `${e.rawHeaders[i]} reached the upstream`);
-      assert.ok(!/_/.test(e.rawHeaders[i]!) || !normalized(e.rawHeaders[i]!).startsWith('x-auth-request'), `${e.rawHeaders[i]} reached the upstream`);
+      assert.ok(
+        !/_/.test(e.rawHeaders[i]!) || !normalized(e.rawHeaders[i]!).startsWith('x-auth-request'),
+        `${e.rawHeaders[i]} reached the upstream`,
+      );
     }
     assert.deepEqual(headerValues(e, 'x-auth-request-user'), ['alice']);
     assert.deepEqual(headerValues(e, 'x-auth-request-groups'), ['admins']);
@@ -128,15 +145,21 @@ describe('reverse-proxy mode', () => {
     const port = (upstream.address() as AddressInfo).port;
     const pub = await startInstance({
       users: [],
-      config: (dir) => baseConfig(dir, { apps: [{ name: 'open', hosts: ['open.example.test'], public: true, upstream: `http://127.0.0.1:${port}` }] }),
+      config: (dir) =>
+        baseConfig(dir, { apps: [{ name: 'open', hosts: ['open.example.test'], public: true, upstream: `http://127.0.0.1:${port}` }] }),
     });
     try {
-      const a = await send(pub.port, { path: '/', headers: { host: 'open.example.test', 'X-Auth-Request-User': 'mallory', 'X-Auth-Request_User': 'mallory' } });
+      const a = await send(pub.port, {
+        path: '/',
+        headers: { host: 'open.example.test', 'X-Auth-Request-User': 'mallory', 'X-Auth-Request_User': 'mallory' },
+      });
       assert.equal(a.status, 200);
       const e = JSON.parse(a.body) as Echo;
       assert.deepEqual(headerValues(e, 'x-auth-request-user'), ['']);
       assert.deepEqual(headerValues(e, 'x-auth-request_user'), []);
-    } finally { await pub.close(); }
+    } finally {
+      await pub.close();
+    }
   });
 
   test('the session cookie and the login-state cookie are not forwarded; other cookies are', async () => {

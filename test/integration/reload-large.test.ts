@@ -15,7 +15,9 @@ before(async () => {
   inst = await startInstance({ users: [ALICE], unwatched: true });
   alice = cookieHeader(inst, (await signIn(inst, 'alice')).value);
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 test(`forward auth keeps answering while a config with ${APPS} apps reloads, and the new rules apply after`, async () => {
   const big = baseConfig(inst.dir);
@@ -27,7 +29,9 @@ test(`forward auth keeps answering while a config with ${APPS} apps reloads, and
 
   let done = false;
   const started = performance.now();
-  const reloading = inst.running.reload('manual').finally(() => { done = true; });
+  const reloading = inst.running.reload('manual').finally(() => {
+    done = true;
+  });
   let answered = 0;
   let last = performance.now();
   let longestGap = 0;

@@ -9,7 +9,19 @@ import { ManualClock } from '../../src/core/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { send, setCookieFor } from '../kit/http.ts';
 import { until } from '../kit/poll.ts';
-import { ALICE, baseConfig, BOB, BROWSER, cookieHeader, fakeIO, forwardAuth, SECRET_A, SECRET_B, startInstance, writeConfig } from '../kit/server.ts';
+import {
+  ALICE,
+  baseConfig,
+  BOB,
+  BROWSER,
+  cookieHeader,
+  fakeIO,
+  forwardAuth,
+  SECRET_A,
+  SECRET_B,
+  startInstance,
+  writeConfig,
+} from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 import { tempDir } from '../kit/temp.ts';
 
@@ -28,18 +40,23 @@ describe('session cookies', () => {
       const a = await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, cookie) });
       assert.equal(a.status, 202);
       assert.equal(a.headers['x-auth-request-groups'], [...groups, 'admins'].join(','));
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('a foreign cookie of the same name is no session: a sign-in redirect, no 500, no loop', async () => {
     const inst = await startInstance({ users: [ALICE] });
     try {
-      const junk = cookieHeader(inst, Buffer.from('someone else\'s sidecar session value '.repeat(4)).toString('base64url'));
+      const junk = cookieHeader(inst, Buffer.from("someone else's sidecar session value ".repeat(4)).toString('base64url'));
       const a = await forwardAuth(inst.port, APP, { cookie: junk });
       assert.equal(a.status, 302);
       assert.equal(a.headers.location, START);
       // The portal renders its form (no redirect back to the app, so no loop).
-      const page = await send(inst.port, { path: `/oauth2/start?rd=${encodeURIComponent(APP)}`, headers: { host: 'auth.example.test', cookie: junk, ...BROWSER } });
+      const page = await send(inst.port, {
+        path: `/oauth2/start?rd=${encodeURIComponent(APP)}`,
+        headers: { host: 'auth.example.test', cookie: junk, ...BROWSER },
+      });
       assert.equal(page.status, 200);
       const home = await send(inst.port, { path: '/', headers: { host: 'auth.example.test', cookie: junk, ...BROWSER } });
       assert.equal(home.status, 302);
@@ -53,7 +70,9 @@ describe('session cookies', () => {
       const flipped = cookie.slice(0, 20) + (cookie[20] === 'A' ? 'B' : 'A') + cookie.slice(21);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, flipped) })).status, 302);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, cookie) })).status, 202);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });
 
@@ -73,7 +92,9 @@ describe('two cookies of our name (a stale or foreign one sent first)', () => {
       const before = await forwardAuth(inst.port, APP, { cookie: `${name}=${stale}; ${name}=${cookie}` });
       assert.equal(before.status, 202, 'the stale cookie first must not hide the valid one (else: a sign-in loop)');
       assert.equal(before.headers['x-auth-request-user'], 'alice');
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('the portal sees the session too, so /oauth2/start goes on to rd instead of showing the form again', async () => {
@@ -87,7 +108,9 @@ describe('two cookies of our name (a stale or foreign one sent first)', () => {
       });
       assert.equal(a.status, 302);
       assert.equal(a.headers.location, APP);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });
 
@@ -98,7 +121,11 @@ describe('ending sessions', () => {
       const { value: cookie } = await signIn(inst, 'alice');
       const c = cookieHeader(inst, cookie);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
-      const out = await send(inst.port, { method: 'POST', path: '/oauth2/sign_out', headers: { host: 'auth.example.test', cookie: c, ...BROWSER } });
+      const out = await send(inst.port, {
+        method: 'POST',
+        path: '/oauth2/sign_out',
+        headers: { host: 'auth.example.test', cookie: c, ...BROWSER },
+      });
       assert.equal(out.status, 200);
       const name = inst.running.settings().cookieName;
       assert.equal(setCookieFor(out.setCookies, name), `${name}=; Domain=example.test; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax`);
@@ -109,18 +136,25 @@ describe('ending sessions', () => {
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c, headers: { accept: 'application/json' } })).status, 401);
       const info = await send(inst.port, { path: '/oauth2/userinfo', headers: { host: 'auth.example.test', cookie: c } });
       assert.equal(info.status, 401);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('sign-out with rd redirects there (validated) and still ends the session', async () => {
     const inst = await startInstance({ users: [ALICE] });
     try {
       const c = cookieHeader(inst, (await signIn(inst, 'alice')).value);
-      const out = await send(inst.port, { path: `/oauth2/sign_out?rd=${encodeURIComponent('https://evil.com/')}`, headers: { host: 'auth.example.test', cookie: c } });
+      const out = await send(inst.port, {
+        path: `/oauth2/sign_out?rd=${encodeURIComponent('https://evil.com/')}`,
+        headers: { host: 'auth.example.test', cookie: c },
+      });
       assert.equal(out.status, 302);
       assert.equal(out.headers.location, 'https://auth.example.test/');
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('`gatehouse session revoke ID` run against the same data directory is seen by the running instance within a second', async () => {
@@ -138,12 +172,17 @@ describe('ending sessions', () => {
       assert.equal(await runCli(['session', 'revoke', '--config', inst.configPath, '--', sid], io), 0);
       assert.deepEqual(io.stdout, ['revoked 1 session(s)']);
       const revokedAt = Date.now();
-      await until(async () => (await forwardAuth(inst.port, APP, { cookie: c })).status === 302, { timeoutMs: 1500, what: 'the CLI revocation reached the server' });
+      await until(async () => (await forwardAuth(inst.port, APP, { cookie: c })).status === 302, {
+        timeoutMs: 1500,
+        what: 'the CLI revocation reached the server',
+      });
       assert.ok(Date.now() - revokedAt <= 1500);
       const again = fakeIO();
       assert.equal(await runCli(['session', 'revoke', '--config', inst.configPath, '--', sid], again), 1);
       assert.deepEqual(again.stdout, ['no such active session']);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('`gatehouse session revoke --user` and `user disable` end every session of the user in the running instance', async () => {
@@ -156,14 +195,25 @@ describe('ending sessions', () => {
       const io = fakeIO();
       assert.equal(await runCli(['session', 'revoke', '--user', 'alice', '--config', inst.configPath], io), 0);
       assert.deepEqual(io.stdout, ['revoked 2 session(s) and 0 OpenID record(s) (grants, refresh tokens)']);
-      await until(async () => (await forwardAuth(inst.port, APP, { cookie: a1 })).status === 302
-        && (await forwardAuth(inst.port, APP, { cookie: a2 })).status === 302, { timeoutMs: 1500, what: 'both revocations reached the server' });
+      await until(
+        async () =>
+          (await forwardAuth(inst.port, APP, { cookie: a1 })).status === 302 &&
+          (await forwardAuth(inst.port, APP, { cookie: a2 })).status === 302,
+        { timeoutMs: 1500, what: 'both revocations reached the server' },
+      );
       assert.equal((await forwardAuth(inst.port, APP, { cookie: b })).status, 202, "bob's session is untouched");
       const dis = fakeIO();
       assert.equal(await runCli(['user', 'disable', 'bob', '--config', inst.configPath], dis), 0);
-      assert.deepEqual(dis.stdout, ['disabled bob; ended 1 session(s), revoked 0 OpenID record(s) (grants, refresh tokens, OpenID sessions)']);
-      await until(async () => (await forwardAuth(inst.port, APP, { cookie: b })).status === 302, { timeoutMs: 1500, what: 'the disabled user is signed out' });
-    } finally { await inst.close(); }
+      assert.deepEqual(dis.stdout, [
+        'disabled bob; ended 1 session(s), revoked 0 OpenID record(s) (grants, refresh tokens, OpenID sessions)',
+      ]);
+      await until(async () => (await forwardAuth(inst.port, APP, { cookie: b })).status === 302, {
+        timeoutMs: 1500,
+        what: 'the disabled user is signed out',
+      });
+    } finally {
+      await inst.close();
+    }
   });
 
   test('a session idle longer than session.idleTimeout is refused; activity keeps it alive', async () => {
@@ -179,12 +229,18 @@ describe('ending sessions', () => {
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
       // And it stays refused (no "touch" on a refused request).
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('a session older than session.lifetime is refused however active it is', async () => {
     const clock = new ManualClock(Date.UTC(2026, 5, 1));
-    const inst = await startInstance({ users: [ALICE], clock, config: (dir) => baseConfig(dir, { session: { lifetime: '2h', idleTimeout: '1d' } }) });
+    const inst = await startInstance({
+      users: [ALICE],
+      clock,
+      config: (dir) => baseConfig(dir, { session: { lifetime: '2h', idleTimeout: '1d' } }),
+    });
     try {
       const { value: cookie, res: answer } = await signIn(inst, 'alice');
       assert.match(String(setCookieFor(answer.setCookies, inst.running.settings().cookieName)), /; Max-Age=7200;/);
@@ -195,7 +251,9 @@ describe('ending sessions', () => {
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 202);
       clock.advance(1);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: c })).status, 302);
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 });
 
@@ -216,7 +274,9 @@ describe('secret rotation through a reload', () => {
       assert.equal(await inst.running.reload('manual'), true);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 302, 'a key rotated away stops working at once');
       assert.equal((await forwardAuth(inst.port, APP, { cookie: underB })).status, 202, 'cookies sealed under B were sealed under B');
-    } finally { await inst.close(); }
+    } finally {
+      await inst.close();
+    }
   });
 
   test('a ${file:} secret in another directory is watched from start-up: rotating it takes effect without a restart', async () => {
@@ -224,12 +284,22 @@ describe('secret rotation through a reload', () => {
     const secretFile = join(dir, 'secrets', 'session');
     await mkdir(join(dir, 'secrets'));
     await writeFile(secretFile, SECRET_A);
-    const inst = await startInstance({ dir, users: [ALICE], config: (d) => baseConfig(d, { secrets: { session: `\${file:${secretFile}}` } }) });
+    const inst = await startInstance({
+      dir,
+      users: [ALICE],
+      config: (d) => baseConfig(d, { secrets: { session: `\${file:${secretFile}}` } }),
+    });
     try {
       const underA = cookieHeader(inst, (await signIn(inst, 'alice')).value);
       assert.equal((await forwardAuth(inst.port, APP, { cookie: underA })).status, 202);
       await writeFile(secretFile, SECRET_B);
-      await until(async () => (await forwardAuth(inst.port, APP, { cookie: underA })).status === 302, { timeoutMs: 3000, what: 'the rotated secret file was picked up (cookies under the removed secret refused)' });
-    } finally { await inst.close(); await rm(dir, { recursive: true, force: true }); }
+      await until(async () => (await forwardAuth(inst.port, APP, { cookie: underA })).status === 302, {
+        timeoutMs: 3000,
+        what: 'the rotated secret file was picked up (cookies under the removed secret refused)',
+      });
+    } finally {
+      await inst.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -31,21 +31,26 @@ describe('refusal pages say why', () => {
   let bob: string;
   let upstreamHits = 0;
   before(async () => {
-    upstream = createServer((_req, res) => { upstreamHits++; res.writeHead(200); res.end('app'); });
+    upstream = createServer((_req, res) => {
+      upstreamHits++;
+      res.writeHead(200);
+      res.end('app');
+    });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const port = (upstream.address() as AddressInfo).port;
     inst = await startInstance({
       users: [ALICE, BOB],
-      config: (dir) => baseConfig(dir, {
-        apps: [
-          { name: 'app', hosts: ['app.example.test'], allow: { groups: ['admins'] } },
-          { name: 'closed', hosts: ['closed.example.test'], deny: true },
-          { name: 'proxied', hosts: ['proxied.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${port}` },
-          { name: 'proxied-closed', hosts: ['shut.example.test'], deny: true, upstream: `http://127.0.0.1:${port}` },
-          { name: 'docs', hosts: ['two.example.test'], paths: ['/docs'], public: true },
-          { name: 'www', hosts: ['two.example.test'], public: true },
-        ],
-      }),
+      config: (dir) =>
+        baseConfig(dir, {
+          apps: [
+            { name: 'app', hosts: ['app.example.test'], allow: { groups: ['admins'] } },
+            { name: 'closed', hosts: ['closed.example.test'], deny: true },
+            { name: 'proxied', hosts: ['proxied.example.test'], allow: { groups: ['admins'] }, upstream: `http://127.0.0.1:${port}` },
+            { name: 'proxied-closed', hosts: ['shut.example.test'], deny: true, upstream: `http://127.0.0.1:${port}` },
+            { name: 'docs', hosts: ['two.example.test'], paths: ['/docs'], public: true },
+            { name: 'www', hosts: ['two.example.test'], public: true },
+          ],
+        }),
     });
     bob = cookieHeader(inst, (await signIn(inst, 'bob')).value);
   });
@@ -54,7 +59,8 @@ describe('refusal pages say why', () => {
     await new Promise<void>((r) => upstream.close(() => r()));
   });
 
-  const deniedLog = (id: string) => inst.logger.lines.find((l) => (l.msg === 'forward auth: denied' || l.msg === 'reverse proxy: denied') && l.fields.requestId === id);
+  const deniedLog = (id: string) =>
+    inst.logger.lines.find((l) => (l.msg === 'forward auth: denied' || l.msg === 'reverse proxy: denied') && l.fields.requestId === id);
 
   test('an anonymous visitor at a host no app covers: "no app here", never "you are signed in"', async () => {
     const a = await forwardAuth(inst.port, 'https://nothing.example.test/x?y=1');
@@ -100,12 +106,19 @@ describe('refusal pages say why', () => {
     assert.equal(a.status, 400);
     assert.match(a.body, /<h1>Address not accepted<\/h1>/);
     pageRequestId(a);
-    const api = await forwardAuth(inst.port, 'https://app.example.test/', { headers: { 'x-forwarded-uri': '/a%zz', accept: 'application/json' } });
+    const api = await forwardAuth(inst.port, 'https://app.example.test/', {
+      headers: { 'x-forwarded-uri': '/a%zz', accept: 'application/json' },
+    });
     assert.equal(api.status, 400);
     assert.equal(api.body, '{"error":"invalid_request","error_description":"the request path is malformed"}');
     const nginx = await send(inst.port, {
       path: '/oauth2/auth',
-      headers: { host: 'gatehouse.internal', 'x-original-url': 'https://app.example.test/a%00b', 'x-original-method': 'GET', accept: 'text/html' },
+      headers: {
+        host: 'gatehouse.internal',
+        'x-original-url': 'https://app.example.test/a%00b',
+        'x-original-method': 'GET',
+        accept: 'text/html',
+      },
     });
     assert.equal(nginx.status, 403);
     assert.equal(nginx.body, '');
@@ -116,8 +129,13 @@ describe('refusal pages say why', () => {
     assert.equal(a.status, 400);
     assert.match(a.body, /Servers would read this address in different ways/);
     assert.equal(deniedLog(pageRequestId(a))?.fields.reason, 'ambiguous path: servers read it differently, and it is never public');
-    const api = await forwardAuth(inst.port, 'https://two.example.test/', { headers: { 'x-forwarded-uri': '/docs/..%2Fx', accept: 'application/json' } });
-    assert.equal(api.body, '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}');
+    const api = await forwardAuth(inst.port, 'https://two.example.test/', {
+      headers: { 'x-forwarded-uri': '/docs/..%2Fx', accept: 'application/json' },
+    });
+    assert.equal(
+      api.body,
+      '{"error":"invalid_request","error_description":"the request path is ambiguous: servers would read it differently"}',
+    );
     // Each reading alone is public.
     assert.equal((await forwardAuth(inst.port, 'https://two.example.test/docs/a')).status, 202);
     assert.equal((await forwardAuth(inst.port, 'https://two.example.test/x')).status, 202);
@@ -145,7 +163,12 @@ describe('the first-run banner prints only URLs that work', () => {
     const loaded = embeddedConfig(dir);
     const config = { ...loaded.config, listen: { ...loaded.config.listen, port: 0 } };
     const announced: string[] = [];
-    const running = await startGatehouse({ loaded: { ...loaded, config }, logger: new MemoryLogger(), env: {}, announce: (l) => announced.push(l) });
+    const running = await startGatehouse({
+      loaded: { ...loaded, config },
+      logger: new MemoryLogger(),
+      env: {},
+      announce: (l) => announced.push(l),
+    });
     try {
       const banner = announced.join('\n');
       const urls = [...banner.matchAll(/https?:\/\/[^\s,]+/g)].map((m) => m[0]);

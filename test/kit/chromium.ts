@@ -2,7 +2,6 @@
 // name mapped to loopback, plain-http test hosts allowed.
 import type { Browser } from 'playwright-core';
 
-
 /** Loopback for every test host name, so the browser can use real-looking names. */
 export const HOST_RULES = 'MAP *.example.test 127.0.0.1, MAP *.other.test 127.0.0.1, MAP *.example.net 127.0.0.1';
 
@@ -11,8 +10,14 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--host-resolver-rules=${HOST_RULES}`,
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--host-resolver-rules=${HOST_RULES}`,
       // Plain-http test hosts: no upgrade attempt, no interstitial.
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers',
     ],

@@ -19,14 +19,22 @@ import { tempDir } from './temp.ts';
 export const edgeDir = path.join(repoRoot, 'edge');
 export const templateDir = path.join(edgeDir, 'template');
 
-export interface BuiltEdge { dir: string; modules: Array<{ type: 'ESModule'; path: string; contents: string }>; bytes: number; remove(): Promise<void> }
+export interface BuiltEdge {
+  dir: string;
+  modules: Array<{ type: 'ESModule'; path: string; contents: string }>;
+  bytes: number;
+  remove(): Promise<void>;
+}
 
 /** Compiles edge/src with the package's own tsconfig into a temporary directory. */
 export async function buildEdge(): Promise<BuiltEdge> {
   const dir = await tempDir('edge-dist');
   const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-  await promisify(execFile)(process.execPath, [tsc, '-p', path.join(edgeDir, 'tsconfig.json'), '--outDir', dir], { cwd: edgeDir })
-    .catch((e: { stdout?: string; message: string }) => { throw new Error(`tsc -p edge failed: ${e.stdout ?? e.message}`); });
+  await promisify(execFile)(process.execPath, [tsc, '-p', path.join(edgeDir, 'tsconfig.json'), '--outDir', dir], { cwd: edgeDir }).catch(
+    (e: { stdout?: string; message: string }) => {
+      throw new Error(`tsc -p edge failed: ${e.stdout ?? e.message}`);
+    },
+  );
   const modules: BuiltEdge['modules'] = [];
   let bytes = 0;
   for (const f of (await readdir(dir)).filter((n) => n.endsWith('.js')).sort()) {
@@ -82,11 +90,15 @@ export function assetOptions(assets: Record<string, unknown>): Record<string, un
   };
 }
 
-export interface RunningWorker { url: string; mf: Miniflare; stop(): Promise<void> }
+export interface RunningWorker {
+  url: string;
+  mf: Miniflare;
+  stop(): Promise<void>;
+}
 
 export async function startWorker(built: BuiltEdge, o: WorkerOptions): Promise<RunningWorker> {
-  const wrangler = o.wrangler ?? await readTemplateWrangler();
-  const main = o.main ?? await readFile(path.join(templateDir, 'src', 'index.js'), 'utf8');
+  const wrangler = o.wrangler ?? (await readTemplateWrangler());
+  const main = o.main ?? (await readFile(path.join(templateDir, 'src', 'index.js'), 'utf8'));
   const vars = (wrangler.vars ?? {}) as Record<string, unknown>;
   const mf = new Miniflare({
     host: '127.0.0.1',
@@ -101,24 +113,43 @@ export async function startWorker(built: BuiltEdge, o: WorkerOptions): Promise<R
   return { url, mf, stop: () => mf.dispose() };
 }
 
-export interface RawResponse { status: number; headers: http.IncomingHttpHeaders; body: string }
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 
 /**
  * One request whose request-target is sent byte for byte as given (no URL parsing on our side:
  * "//secret.html", "/./secret.html", a backslash or "%2e" arrive exactly as an attacker types them).
  */
-export function rawRequest(port: number, host: string, target: string, o: { method?: string; headers?: Record<string, string>; agent?: http.Agent } = {}): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  host: string,
+  target: string,
+  o: { method?: string; headers?: Record<string, string>; agent?: http.Agent } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port, method: o.method ?? 'GET', path: target, setHost: false,
-      headers: { Host: host, ...o.headers }, agent: o.agent ?? false,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: o.method ?? 'GET',
+        path: target,
+        setHost: false,
+        headers: { Host: host, ...o.headers },
+        agent: o.agent ?? false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(15_000, () => req.destroy(new Error(`request ${target} timed out`)));
     req.end();

@@ -11,13 +11,20 @@ import OidcProvider from 'oidc-provider';
 interface ProviderLike {
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ uid: string; params: Record<string, unknown> }>;
-  interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, opts: { mergeWithLastSubmission: boolean }): Promise<void>;
+  interactionFinished(
+    req: IncomingMessage,
+    res: ServerResponse,
+    result: Record<string, unknown>,
+    opts: { mergeWithLastSubmission: boolean },
+  ): Promise<void>;
   Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
 }
 const Provider = OidcProvider as unknown as new (issuer: string, config: Record<string, unknown>) => ProviderLike;
 
 export interface GithubUser {
-  id: number; login: string; name: string | null;
+  id: number;
+  login: string;
+  name: string | null;
   emails: { email: string; primary: boolean; verified: boolean }[];
   orgs: string[];
   teams: [org: string, slug: string][];
@@ -57,8 +64,14 @@ export async function startFakeGithub(): Promise<FakeGithub> {
   const tokens = new Map<string, string>();
   const requests: string[] = [];
   const fake: Omit<FakeGithub, 'url' | 'close'> & { url?: string } = {
-    clientId: 'gh-client', clientSecret: 'gh-secret-0123456789', next: null, users: new Map(), requests,
-    revoke(login) { for (const [t, l] of tokens) if (l === login) tokens.delete(t); },
+    clientId: 'gh-client',
+    clientSecret: 'gh-secret-0123456789',
+    next: null,
+    users: new Map(),
+    requests,
+    revoke(login) {
+      for (const [t, l] of tokens) if (l === login) tokens.delete(t);
+    },
   };
   const server = createServer((req, res) => {
     void (async () => {
@@ -67,9 +80,16 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       if (u.pathname === '/login/oauth/authorize') {
         const redirect = new URL(u.searchParams.get('redirect_uri') ?? '');
         const state = u.searchParams.get('state') ?? '';
-        if (u.searchParams.get('client_id') !== fake.clientId || u.searchParams.get('code_challenge_method') !== 'S256') { json(res, 400, { error: 'bad request' }); return; }
+        if (u.searchParams.get('client_id') !== fake.clientId || u.searchParams.get('code_challenge_method') !== 'S256') {
+          json(res, 400, { error: 'bad request' });
+          return;
+        }
         if (fake.next === null) {
-          redirect.search = new URLSearchParams({ error: 'access_denied', error_description: 'The user has denied your application access.', state }).toString();
+          redirect.search = new URLSearchParams({
+            error: 'access_denied',
+            error_description: 'The user has denied your application access.',
+            state,
+          }).toString();
         } else {
           fake.users.set(fake.next.login, fake.next);
           const code = randomBytes(10).toString('hex');
@@ -85,9 +105,22 @@ export async function startFakeGithub(): Promise<FakeGithub> {
         const c = codes.get(f.get('code') ?? '');
         codes.delete(f.get('code') ?? '');
         // GitHub answers errors with 200 and an error member.
-        if (f.get('client_id') !== fake.clientId || f.get('client_secret') !== fake.clientSecret) { json(res, 200, { error: 'incorrect_client_credentials' }); return; }
-        if (!c || c.redirectUri !== f.get('redirect_uri')) { json(res, 200, { error: 'bad_verification_code' }); return; }
-        if (createHash('sha256').update(f.get('code_verifier') ?? '').digest('base64url') !== c.challenge) { json(res, 200, { error: 'bad_verification_code' }); return; }
+        if (f.get('client_id') !== fake.clientId || f.get('client_secret') !== fake.clientSecret) {
+          json(res, 200, { error: 'incorrect_client_credentials' });
+          return;
+        }
+        if (!c || c.redirectUri !== f.get('redirect_uri')) {
+          json(res, 200, { error: 'bad_verification_code' });
+          return;
+        }
+        if (
+          createHash('sha256')
+            .update(f.get('code_verifier') ?? '')
+            .digest('base64url') !== c.challenge
+        ) {
+          json(res, 200, { error: 'bad_verification_code' });
+          return;
+        }
         const token = `gho_${randomBytes(12).toString('hex')}`;
         tokens.set(token, c.login);
         json(res, 200, { access_token: token, token_type: 'bearer', scope: 'read:org,read:user,user:email' });
@@ -95,24 +128,58 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       }
       const login = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''));
       const user = login ? fake.users.get(login) : undefined;
-      if (!user) { json(res, 401, { message: 'Bad credentials' }); return; }
-      switch (u.pathname) {
-        case '/user': json(res, 200, { id: user.id, login: user.login, name: user.name }); return;
-        case '/user/emails': json(res, 200, user.emails.map((e) => ({ ...e, visibility: null }))); return;
-        case '/user/orgs': json(res, 200, user.orgs.map((o, i) => ({ login: o, id: 1000 + i }))); return;
-        case '/user/teams': json(res, 200, user.teams.map(([org, slug]) => ({ slug, name: slug, organization: { login: org } }))); return;
-        default: json(res, 404, { message: 'Not Found' });
+      if (!user) {
+        json(res, 401, { message: 'Bad credentials' });
+        return;
       }
-    })().catch((err: unknown) => { res.writeHead(500); res.end(String(err)); });
+      switch (u.pathname) {
+        case '/user':
+          json(res, 200, { id: user.id, login: user.login, name: user.name });
+          return;
+        case '/user/emails':
+          json(
+            res,
+            200,
+            user.emails.map((e) => ({ ...e, visibility: null })),
+          );
+          return;
+        case '/user/orgs':
+          json(
+            res,
+            200,
+            user.orgs.map((o, i) => ({ login: o, id: 1000 + i })),
+          );
+          return;
+        case '/user/teams':
+          json(
+            res,
+            200,
+            user.teams.map(([org, slug]) => ({ slug, name: slug, organization: { login: org } })),
+          );
+          return;
+        default:
+          json(res, 404, { message: 'Not Found' });
+      }
+    })().catch((err: unknown) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
   });
   const url = await listen(server);
   return Object.assign(fake, {
     url,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   }) as FakeGithub;
 }
 
-export interface OidcAccount { sub: string; claims: Record<string, unknown> }
+export interface OidcAccount {
+  sub: string;
+  claims: Record<string, unknown>;
+}
 
 export interface UpstreamOidc {
   issuer: string;
@@ -128,22 +195,32 @@ export interface UpstreamOidc {
 /** oidc-provider on port 0 as the upstream IdP; `path` puts the issuer under a path (Entra's /<tenant>/v2.0). */
 export async function startUpstreamOidc(opts: { redirectUri: string; path?: string; scopes?: string[] }): Promise<UpstreamOidc> {
   const accounts = new Map<string, OidcAccount>();
-  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, r) => { r.writeHead(503); r.end(); };
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, r) => {
+    r.writeHead(503);
+    r.end();
+  };
   const server = createServer((req, res) => handler(req, res));
   const origin = await listen(server);
   const issuer = `${origin}${opts.path ?? ''}`;
   const up = { issuer, clientId: 'upstream-client', clientSecret: 'upstream-secret-0123456789', accounts, next: null as string | null };
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: up.clientId, client_secret: up.clientSecret, redirect_uris: [opts.redirectUri],
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-    }],
+    clients: [
+      {
+        client_id: up.clientId,
+        client_secret: up.clientSecret,
+        redirect_uris: [opts.redirectUri],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+      },
+    ],
     findAccount: async (_ctx: unknown, id: string) => {
       const a = accounts.get(id);
       return a ? { accountId: id, claims: async () => ({ sub: a.sub, ...a.claims }) } : undefined;
     },
     claims: {
-      openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username', 'name'],
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['preferred_username', 'name'],
       groups: ['groups', 'realm_access', 'hd', 'tid', 'oid', 'xms_edov', 'hasgroups', '_claim_names', '_claim_sources'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -171,18 +248,35 @@ export async function startUpstreamOidc(opts: { redirectUri: string; path?: stri
     void (async () => {
       const details = await provider.interactionDetails(req, res);
       if (up.next === null) {
-        await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user declined' }, { mergeWithLastSubmission: false });
+        await provider.interactionFinished(
+          req,
+          res,
+          { error: 'access_denied', error_description: 'the user declined' },
+          { mergeWithLastSubmission: false },
+        );
         return;
       }
       const grant = new provider.Grant({ accountId: up.next, clientId: String(details.params.client_id) });
       grant.addOIDCScope(String(details.params.scope));
       const grantId = await grant.save();
-      await provider.interactionFinished(req, res, { login: { accountId: up.next }, consent: { grantId } }, { mergeWithLastSubmission: false });
-    })().catch((err: unknown) => { res.writeHead(500); res.end(String(err)); });
+      await provider.interactionFinished(
+        req,
+        res,
+        { login: { accountId: up.next }, consent: { grantId } },
+        { mergeWithLastSubmission: false },
+      );
+    })().catch((err: unknown) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
   };
   return Object.assign(up, {
     provider,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   });
 }
 

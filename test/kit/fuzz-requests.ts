@@ -40,7 +40,10 @@ export function exchange(port: number, bytes: Buffer, timeoutMs = 10_000, opts: 
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     // A reset after the answer was read is still an answer.
     socket.on('error', () => {});
@@ -49,11 +52,18 @@ export function exchange(port: number, bytes: Buffer, timeoutMs = 10_000, opts: 
       const text = Buffer.concat(chunks).toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const split = text.indexOf('\r\n\r\n');
-      resolve({ status: m ? Number(m[1]) : 0, head: split < 0 ? text : text.slice(0, split), body: split < 0 ? '' : text.slice(split + 4) });
+      resolve({
+        status: m ? Number(m[1]) : 0,
+        head: split < 0 ? text : text.slice(0, split),
+        body: split < 0 ? '' : text.slice(split + 4),
+      });
     });
     // Half-closing after the request is what a scanner does; nginx takes it as the client going
     // away (499, no answer), so the proxy suites keep the connection open until the answer.
-    socket.on('connect', () => { if (opts.halfClose === false) socket.write(bytes); else socket.end(bytes); });
+    socket.on('connect', () => {
+      if (opts.halfClose === false) socket.write(bytes);
+      else socket.end(bytes);
+    });
   });
 }
 
@@ -63,7 +73,8 @@ export const PROTECTED_HOSTS = ['app.example.test', 'APP.Example.Test', 'app.exa
 
 /** Every single request of issue 9 that ended the process, answered 500 or got no answer. */
 export function crashers(host: string = PORTAL_HOST): { name: string; bytes: Buffer }[] {
-  const get = (headers: string, target = '/', version = '1.1') => Buffer.from(`GET ${target} HTTP/${version}\r\n${headers}Connection: close\r\n\r\n`, 'latin1');
+  const get = (headers: string, target = '/', version = '1.1') =>
+    Buffer.from(`GET ${target} HTTP/${version}\r\n${headers}Connection: close\r\n\r\n`, 'latin1');
   return [
     { name: 'no Host header (HTTP/1.0, what a port scanner sends)', bytes: Buffer.from('GET / HTTP/1.0\r\n\r\n', 'latin1') },
     { name: 'no Host header on an unknown path', bytes: get('', '/favicon.ico', '1.0') },
@@ -78,20 +89,67 @@ export function crashers(host: string = PORTAL_HOST): { name: string; bytes: Buf
     { name: 'X-Forwarded-Host with "@"', bytes: get(`Host: ${host}\r\nX-Forwarded-Host: evil@${host}\r\n`) },
     { name: 'X-Forwarded-Host list with an empty first element', bytes: get(`Host: ${host}\r\nX-Forwarded-Host: , ${host}\r\n`) },
     { name: 'X-Forwarded-Host with a bad port', bytes: get(`Host: ${host}\r\nX-Forwarded-Host: ${host}:1234567\r\n`) },
-    { name: 'sign-in with rd=http://a,b.example.org/ (was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://a,b.example.org/') },
-    { name: 'sign-in with rd=http://app{}.example.org/ (was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://app{}.example.org/') },
-    { name: 'start with rd=https://a,b.example.test/ (a configured domain: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/start?rd=https://a,b.example.test/') },
-    { name: 'sign-in with rd=https://a_b.example.test/ (an underscore: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://a_b.example.test/') },
-    { name: 'sign-in with rd=https://app{}.example.test/ (a configured domain: was a 500)', bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://app{}.example.test/') },
-    { name: 'WebSocket upgrade on /oauth2/start with a mutated Host (got no answer)', bytes: get(`Host: ${host.replace('.', '\u00e4.')}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n`, '/oauth2/start').subarray(0) },
-    { name: 'WebSocket upgrade on / with no Host', bytes: Buffer.from('GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1') },
+    {
+      name: 'sign-in with rd=http://a,b.example.org/ (was a 500)',
+      bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://a,b.example.org/'),
+    },
+    {
+      name: 'sign-in with rd=http://app{}.example.org/ (was a 500)',
+      bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=http://app{}.example.org/'),
+    },
+    {
+      name: 'start with rd=https://a,b.example.test/ (a configured domain: was a 500)',
+      bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/start?rd=https://a,b.example.test/'),
+    },
+    {
+      name: 'sign-in with rd=https://a_b.example.test/ (an underscore: was a 500)',
+      bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://a_b.example.test/'),
+    },
+    {
+      name: 'sign-in with rd=https://app{}.example.test/ (a configured domain: was a 500)',
+      bytes: get(`Host: ${host}\r\nAccept: text/html\r\n`, '/oauth2/sign_in?rd=https://app{}.example.test/'),
+    },
+    {
+      name: 'WebSocket upgrade on /oauth2/start with a mutated Host (got no answer)',
+      bytes: get(
+        `Host: ${host.replace('.', '\u00e4.')}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n`,
+        '/oauth2/start',
+      ).subarray(0),
+    },
+    {
+      name: 'WebSocket upgrade on / with no Host',
+      bytes: Buffer.from('GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1'),
+    },
   ];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generators.
 
-const NASTY = ['\u00e4', '\u00ff', ' ', '_', '@', ',', '{', '}', '%', '/', '\\', '?', '#', ':', '[', ']', '..', '\t', ';', '"', '<', '\u0080'];
+const NASTY = [
+  '\u00e4',
+  '\u00ff',
+  ' ',
+  '_',
+  '@',
+  ',',
+  '{',
+  '}',
+  '%',
+  '/',
+  '\\',
+  '?',
+  '#',
+  ':',
+  '[',
+  ']',
+  '..',
+  '\t',
+  ';',
+  '"',
+  '<',
+  '\u0080',
+];
 const PORTS = ['', ':443', ':80', ':8080', ':0', ':1234567', ':8x', ':', ':65536', '::1'];
 
 /** A host: a real one, possibly mutated (a nasty character inserted, a port, a list, userinfo). */
@@ -99,7 +157,13 @@ export function hostArb(bases: readonly string[]): fc.Arbitrary<string> {
   const base = fc.constantFrom(...bases);
   return fc.oneof(
     { weight: 3, arbitrary: base },
-    { weight: 3, arbitrary: fc.tuple(base, fc.constantFrom(...NASTY), fc.nat()).map(([h, c, i]) => { const at = i % (h.length + 1); return h.slice(0, at) + c + h.slice(at); }) },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(base, fc.constantFrom(...NASTY), fc.nat()).map(([h, c, i]) => {
+        const at = i % (h.length + 1);
+        return h.slice(0, at) + c + h.slice(at);
+      }),
+    },
     { weight: 2, arbitrary: fc.tuple(base, fc.constantFrom(...PORTS)).map(([h, p]) => h + p) },
     { weight: 1, arbitrary: fc.tuple(base, base).map(([a, b]) => `${a}, ${b}`) },
     { weight: 1, arbitrary: base.map((h) => `, ${h}`) },
@@ -115,19 +179,37 @@ function uriArb(allowGate: boolean): fc.Arbitrary<string> {
   const paths = allowGate ? [...SAFE_PATHS, '/oauth2/start', '/oauth2/sign_in', '/oauth2/callback?code=x'] : SAFE_PATHS;
   return fc.oneof(
     fc.constantFrom(...paths),
-    fc.tuple(fc.constantFrom(...paths), fc.string({ unit: fc.constantFrom(...'abc/%.?#=&;\\ \u00e4'), maxLength: 16 })).map(([p, s]) => p + s),
+    fc
+      .tuple(fc.constantFrom(...paths), fc.string({ unit: fc.constantFrom(...'abc/%.?#=&;\\ \u00e4'), maxLength: 16 }))
+      .map(([p, s]) => p + s),
   );
 }
 
 const RD = [
-  'http://a,b.example.org/', 'http://app{}.example.org/', 'https://a,b.example.test/', 'https://app{}.example.test/', 'https://app.example.test/', '/', '//evil.com', '/\\evil.com',
-  'https://evil.com', 'https://app.example.test@evil.com', 'javascript:alert(1)', 'http://[::1', 'https://x.example.test:99999/',
-  'https://\u00e4.example.test/', '%zz', '',
+  'http://a,b.example.org/',
+  'http://app{}.example.org/',
+  'https://a,b.example.test/',
+  'https://app{}.example.test/',
+  'https://app.example.test/',
+  '/',
+  '//evil.com',
+  '/\\evil.com',
+  'https://evil.com',
+  'https://app.example.test@evil.com',
+  'javascript:alert(1)',
+  'http://[::1',
+  'https://x.example.test:99999/',
+  'https://\u00e4.example.test/',
+  '%zz',
+  '',
 ];
 
 const rdArb = fc.oneof(
   fc.constantFrom(...RD),
-  fc.tuple(fc.constantFrom(...RD), fc.constantFrom(...NASTY), fc.nat()).map(([r, c, i]) => { const at = i % (r.length + 1); return r.slice(0, at) + c + r.slice(at); }),
+  fc.tuple(fc.constantFrom(...RD), fc.constantFrom(...NASTY), fc.nat()).map(([r, c, i]) => {
+    const at = i % (r.length + 1);
+    return r.slice(0, at) + c + r.slice(at);
+  }),
 );
 
 /** A query string: rd (raw or encoded), oauth2-proxy's allowed_* parameters, junk. */
@@ -169,52 +251,85 @@ const bodyArb: fc.Arbitrary<{ type?: string; body: string }> = fc.oneof(
     type: 'application/x-www-form-urlencoded',
     body: new URLSearchParams({ username: u, password: p, csrf: c, rd }).toString(),
   })),
-  fc.string({ unit: fc.constantFrom(...'a=&%+\u00e4;'), maxLength: 40 }).map((b) => ({ type: 'application/x-www-form-urlencoded', body: b })),
+  fc
+    .string({ unit: fc.constantFrom(...'a=&%+\u00e4;'), maxLength: 40 })
+    .map((b) => ({ type: 'application/x-www-form-urlencoded', body: b })),
   fc.jsonValue({ maxDepth: 3 }).map((v) => ({ type: 'application/json', body: JSON.stringify(v) ?? 'null' })),
-  fc.tuple(fc.constantFrom('application/json', 'text/plain', 'application/jwt+json', 'multipart/form-data; boundary=x'), fc.string({ maxLength: 40 })).map(([type, body]) => ({ type, body })),
+  fc
+    .tuple(
+      fc.constantFrom('application/json', 'text/plain', 'application/jwt+json', 'multipart/form-data; boundary=x'),
+      fc.string({ maxLength: 40 }),
+    )
+    .map(([type, body]) => ({ type, body })),
 );
 
 /** A request to any of Gatehouse's own routes, with client-controlled everything. */
 export function requestArb(opts: { cookieName: string; realCookie?: string; hosts: readonly string[] }): fc.Arbitrary<RawRequest> {
-  const path = fc.constantFrom('/', '/oauth2/auth', '/oauth2/start', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/userinfo',
-    '/oauth2/callback', '/oauth2/ticket', '/healthz', '/readyz', '/favicon.ico', '/.well-known/openid-configuration', '/x/../oauth2/start', '*');
-  return fc.record({
-    method: fc.constantFrom('GET', 'GET', 'GET', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'get', 'PROPFIND'),
-    path,
-    query: queryArb,
-    version: fc.constantFrom('1.1' as const, '1.1' as const, '1.0' as const),
-    host: fc.option(hostArb(opts.hosts), { freq: 8 }),
-    xfHost: fc.option(hostArb(opts.hosts), { freq: 2 }),
-    xfProto: fc.option(fc.constantFrom('https', 'http', 'HTTPS', 'ftp', '', 'https, http', ', https'), { freq: 2 }),
-    xfMethod: fc.option(fc.constantFrom('GET', 'POST', 'delete', 'G E T', '', '\u00e4'), { freq: 3 }),
-    xfUri: fc.option(uriArb(true), { freq: 2 }),
-    xOriginalUrl: fc.option(fc.tuple(fc.constantFrom('https://', 'http://', 'ftp://', ''), hostArb(opts.hosts), uriArb(true)).map(([s, h, u]) => s + h + u), { freq: 4 }),
-    xff: fc.option(fc.constantFrom('203.0.113.9', '1.2.3.4, 127.0.0.1', 'junk', ', ,', '::1', '[::1]:80', '999.1.1.1'), { freq: 3 }),
-    cookie: fc.option(cookieArb(opts.cookieName, opts.realCookie), { freq: 2 }),
-    authorization: fc.option(fc.constantFrom('Bearer x', 'Bearer eyJhbGciOiJub25lIn0.e30.', 'Basic YTpi', 'Bearer'), { freq: 4 }),
-    upgrade: fc.boolean(),
-    accept: fc.constantFrom('text/html', '*/*', 'application/json', ''),
-    extra: fc.option(fc.tuple(fc.constantFrom('X-Request-Id', 'X-Real-IP', 'Forwarded', 'Transfer-Encoding', 'Expect', 'Content-Encoding', 'X-Original-Method'), headerValueArb), { freq: 3 }),
-    body: bodyArb,
-  }).map((g) => {
-    const headers: [string, string][] = [];
-    if (g.host !== null) headers.push(['Host', g.host]);
-    if (g.xfHost !== null) headers.push(['X-Forwarded-Host', g.xfHost]);
-    if (g.xfProto !== null) headers.push(['X-Forwarded-Proto', g.xfProto]);
-    if (g.xfMethod !== null) headers.push(['X-Forwarded-Method', g.xfMethod]);
-    if (g.xfUri !== null) headers.push(['X-Forwarded-Uri', g.xfUri]);
-    if (g.xOriginalUrl !== null) headers.push(['X-Original-URL', g.xOriginalUrl]);
-    if (g.xff !== null) headers.push(['X-Forwarded-For', g.xff]);
-    if (g.cookie !== null) headers.push(['Cookie', g.cookie]);
-    if (g.authorization !== null) headers.push(['Authorization', g.authorization]);
-    if (g.upgrade) headers.push(['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']);
-    if (g.accept !== '') headers.push(['Accept', g.accept]);
-    if (g.extra !== null && !(g.extra[0] === 'Transfer-Encoding')) headers.push(g.extra);
-    const body = g.method === 'GET' || g.method === 'HEAD' ? '' : g.body.body;
-    if (body !== '' && g.body.type !== undefined) headers.push(['Content-Type', g.body.type]);
-    const target = g.path === '*' ? '*' : g.path + g.query;
-    return { method: g.method, target, version: g.version, headers, body };
-  });
+  const path = fc.constantFrom(
+    '/',
+    '/oauth2/auth',
+    '/oauth2/start',
+    '/oauth2/sign_in',
+    '/oauth2/sign_out',
+    '/oauth2/userinfo',
+    '/oauth2/callback',
+    '/oauth2/ticket',
+    '/healthz',
+    '/readyz',
+    '/favicon.ico',
+    '/.well-known/openid-configuration',
+    '/x/../oauth2/start',
+    '*',
+  );
+  return fc
+    .record({
+      method: fc.constantFrom('GET', 'GET', 'GET', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'get', 'PROPFIND'),
+      path,
+      query: queryArb,
+      version: fc.constantFrom('1.1' as const, '1.1' as const, '1.0' as const),
+      host: fc.option(hostArb(opts.hosts), { freq: 8 }),
+      xfHost: fc.option(hostArb(opts.hosts), { freq: 2 }),
+      xfProto: fc.option(fc.constantFrom('https', 'http', 'HTTPS', 'ftp', '', 'https, http', ', https'), { freq: 2 }),
+      xfMethod: fc.option(fc.constantFrom('GET', 'POST', 'delete', 'G E T', '', '\u00e4'), { freq: 3 }),
+      xfUri: fc.option(uriArb(true), { freq: 2 }),
+      xOriginalUrl: fc.option(
+        fc.tuple(fc.constantFrom('https://', 'http://', 'ftp://', ''), hostArb(opts.hosts), uriArb(true)).map(([s, h, u]) => s + h + u),
+        { freq: 4 },
+      ),
+      xff: fc.option(fc.constantFrom('203.0.113.9', '1.2.3.4, 127.0.0.1', 'junk', ', ,', '::1', '[::1]:80', '999.1.1.1'), { freq: 3 }),
+      cookie: fc.option(cookieArb(opts.cookieName, opts.realCookie), { freq: 2 }),
+      authorization: fc.option(fc.constantFrom('Bearer x', 'Bearer eyJhbGciOiJub25lIn0.e30.', 'Basic YTpi', 'Bearer'), { freq: 4 }),
+      upgrade: fc.boolean(),
+      accept: fc.constantFrom('text/html', '*/*', 'application/json', ''),
+      extra: fc.option(
+        fc.tuple(
+          fc.constantFrom('X-Request-Id', 'X-Real-IP', 'Forwarded', 'Transfer-Encoding', 'Expect', 'Content-Encoding', 'X-Original-Method'),
+          headerValueArb,
+        ),
+        { freq: 3 },
+      ),
+      body: bodyArb,
+    })
+    .map((g) => {
+      const headers: [string, string][] = [];
+      if (g.host !== null) headers.push(['Host', g.host]);
+      if (g.xfHost !== null) headers.push(['X-Forwarded-Host', g.xfHost]);
+      if (g.xfProto !== null) headers.push(['X-Forwarded-Proto', g.xfProto]);
+      if (g.xfMethod !== null) headers.push(['X-Forwarded-Method', g.xfMethod]);
+      if (g.xfUri !== null) headers.push(['X-Forwarded-Uri', g.xfUri]);
+      if (g.xOriginalUrl !== null) headers.push(['X-Original-URL', g.xOriginalUrl]);
+      if (g.xff !== null) headers.push(['X-Forwarded-For', g.xff]);
+      if (g.cookie !== null) headers.push(['Cookie', g.cookie]);
+      if (g.authorization !== null) headers.push(['Authorization', g.authorization]);
+      if (g.upgrade)
+        headers.push(['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']);
+      if (g.accept !== '') headers.push(['Accept', g.accept]);
+      if (g.extra !== null && !(g.extra[0] === 'Transfer-Encoding')) headers.push(g.extra);
+      const body = g.method === 'GET' || g.method === 'HEAD' ? '' : g.body.body;
+      if (body !== '' && g.body.type !== undefined) headers.push(['Content-Type', g.body.type]);
+      const target = g.path === '*' ? '*' : g.path + g.query;
+      return { method: g.method, target, version: g.version, headers, body };
+    });
 }
 
 /**
@@ -224,37 +339,56 @@ export function requestArb(opts: { cookieName: string; realCookie?: string; host
  */
 export function protectedForwardAuthArb(opts: { cookieName: string; realCookie?: string }): fc.Arbitrary<RawRequest> {
   const host = hostArb(PROTECTED_HOSTS);
-  return fc.record({
-    style: fc.constantFrom('forwarded', 'nginx', 'both', 'none'),
-    host, xfHost: host, origHost: host,
-    uri: uriArb(false),
-    method: fc.constantFrom('GET', 'POST', 'DELETE', 'get', 'OPTIONS'),
-    cookie: fc.option(cookieArb(opts.cookieName, opts.realCookie), { freq: 4 }),
-    authorization: fc.option(fc.constantFrom('Bearer x', 'Bearer eyJhbGciOiJub25lIn0.e30.'), { freq: 5 }),
-    query: fc.constantFrom('', '?allowed_groups=admins', '?rd=/'),
-    accept: fc.constantFrom('text/html', '*/*'),
-  }).map((g) => {
-    const headers: [string, string][] = [['Host', g.host]];
-    if (g.style === 'forwarded' || g.style === 'both') {
-      headers.push(['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', g.xfHost], ['X-Forwarded-Uri', g.uri], ['X-Forwarded-Method', g.method]);
-    }
-    if (g.style === 'nginx' || g.style === 'both') headers.push(['X-Original-URL', `https://${g.origHost}${g.uri}`], ['X-Original-Method', g.method]);
-    if (g.cookie !== null) headers.push(['Cookie', g.cookie]);
-    if (g.authorization !== null) headers.push(['Authorization', g.authorization]);
-    headers.push(['Accept', g.accept]);
-    return { method: 'GET', target: `/oauth2/auth${g.query}`, version: '1.1' as const, headers, body: '' };
-  });
+  return fc
+    .record({
+      style: fc.constantFrom('forwarded', 'nginx', 'both', 'none'),
+      host,
+      xfHost: host,
+      origHost: host,
+      uri: uriArb(false),
+      method: fc.constantFrom('GET', 'POST', 'DELETE', 'get', 'OPTIONS'),
+      cookie: fc.option(cookieArb(opts.cookieName, opts.realCookie), { freq: 4 }),
+      authorization: fc.option(fc.constantFrom('Bearer x', 'Bearer eyJhbGciOiJub25lIn0.e30.'), { freq: 5 }),
+      query: fc.constantFrom('', '?allowed_groups=admins', '?rd=/'),
+      accept: fc.constantFrom('text/html', '*/*'),
+    })
+    .map((g) => {
+      const headers: [string, string][] = [['Host', g.host]];
+      if (g.style === 'forwarded' || g.style === 'both') {
+        headers.push(
+          ['X-Forwarded-Proto', 'https'],
+          ['X-Forwarded-Host', g.xfHost],
+          ['X-Forwarded-Uri', g.uri],
+          ['X-Forwarded-Method', g.method],
+        );
+      }
+      if (g.style === 'nginx' || g.style === 'both')
+        headers.push(['X-Original-URL', `https://${g.origHost}${g.uri}`], ['X-Original-Method', g.method]);
+      if (g.cookie !== null) headers.push(['Cookie', g.cookie]);
+      if (g.authorization !== null) headers.push(['Authorization', g.authorization]);
+      headers.push(['Accept', g.accept]);
+      return { method: 'GET', target: `/oauth2/auth${g.query}`, version: '1.1' as const, headers, body: '' };
+    });
 }
 
 /** Byte-level mutation of a serialized request: bytes replaced, inserted or cut anywhere. */
 export function byteMutationArb(base: fc.Arbitrary<RawRequest>): fc.Arbitrary<Buffer> {
-  return fc.tuple(base, fc.array(fc.tuple(fc.constantFrom('set', 'insert', 'cut'), fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+  return fc
+    .tuple(
+      base,
+      fc.array(fc.tuple(fc.constantFrom('set', 'insert', 'cut'), fc.nat(), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+    )
     .map(([r, edits]) => {
       let b = serialize(r);
       for (const [op, pos, byte] of edits) {
         const at = pos % (b.length + 1);
-        if (op === 'set' && at < b.length) { b = Buffer.from(b); b[at] = byte; }
-        else if (op === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from([byte]), b.subarray(at)]);
+        if (op === 'set' && at < b.length) {
+          b = Buffer.from(b);
+          b[at] = byte;
+        } else if (op === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from([byte]), b.subarray(at)]);
         else b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + (byte % 8)))]);
       }
       return b;

@@ -42,23 +42,31 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
   for (const [k, v] of headerList) flat.push(k, v);
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: opts.connectTo?.host ?? '127.0.0.1',
-      port: opts.connectTo?.port ?? (u.port === '' ? 80 : Number(u.port)),
-      method: opts.method ?? 'GET',
-      path: opts.rawPath ?? `${u.pathname}${u.search}`,
-      headers: flat,
-      setHost: false,
-      agent: false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({
-        status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, setCookies: res.headers['set-cookie'] ?? [],
-        body: Buffer.concat(chunks).toString('utf8'),
-      }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: opts.connectTo?.host ?? '127.0.0.1',
+        port: opts.connectTo?.port ?? (u.port === '' ? 80 : Number(u.port)),
+        method: opts.method ?? 'GET',
+        path: opts.rawPath ?? `${u.pathname}${u.search}`,
+        headers: flat,
+        setHost: false,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            setCookies: res.headers['set-cookie'] ?? [],
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`request to ${url} timed out`)));
     req.end(opts.body);
@@ -70,9 +78,15 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
  * `Connection: close` (so close() never waits on the suite). The Host header is whatever
  * `headers` says (127.0.0.1:port unless told).
  */
-export function send(port: number, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<HttpResponse> {
+export function send(
+  port: number,
+  opts: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<HttpResponse> {
   return request(`http://127.0.0.1:${port}/`, {
-    method: opts.method ?? 'GET', rawPath: opts.path, headers: { connection: 'close', ...opts.headers }, ...(opts.body === undefined ? {} : { body: opts.body }),
+    method: opts.method ?? 'GET',
+    rawPath: opts.path,
+    headers: { connection: 'close', ...opts.headers },
+    ...(opts.body === undefined ? {} : { body: opts.body }),
   });
 }
 
@@ -84,7 +98,10 @@ export async function freePort(): Promise<number> {
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      if (addr === null || typeof addr === 'string') { reject(new Error('no port')); return; }
+      if (addr === null || typeof addr === 'string') {
+        reject(new Error('no port'));
+        return;
+      }
       srv.close(() => resolve(addr.port));
     });
   });
@@ -94,8 +111,14 @@ export async function freePort(): Promise<number> {
 export function acceptsConnections(port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => { s.destroy(); resolve(false); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      s.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -112,7 +135,13 @@ export function setCookieFor(setCookies: string[], name: string): string | undef
   return setCookies.find((c) => c.startsWith(`${name}=`));
 }
 
-interface StoredCookie { name: string; value: string; domain: string; hostOnly: boolean; path: string }
+interface StoredCookie {
+  name: string;
+  value: string;
+  domain: string;
+  hostOnly: boolean;
+  path: string;
+}
 
 /**
  * A minimal cookie jar (RFC 6265 §5.3 domain and path matching; no expiry clock beyond
@@ -142,7 +171,10 @@ export class CookieJar {
         const [k = '', ...rest] = a.split('=');
         const key = k.trim().toLowerCase();
         const val = rest.join('=').trim();
-        if (key === 'domain' && val !== '') { domain = val.replace(/^\./, '').toLowerCase(); hostOnly = false; }
+        if (key === 'domain' && val !== '') {
+          domain = val.replace(/^\./, '').toLowerCase();
+          hostOnly = false;
+        }
         if (key === 'path' && val.startsWith('/')) cookiePath = val;
         if (key === 'max-age' && Number(val) <= 0) expired = true;
         if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
@@ -156,9 +188,11 @@ export class CookieJar {
   header(url: string): string | undefined {
     const u = new URL(url);
     const host = u.hostname;
-    const matches = this.cookies.filter((c) =>
-      (c.hostOnly ? host === c.domain : host === c.domain || host.endsWith(`.${c.domain}`))
-      && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)));
+    const matches = this.cookies.filter(
+      (c) =>
+        (c.hostOnly ? host === c.domain : host === c.domain || host.endsWith(`.${c.domain}`)) &&
+        (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
+    );
     return matches.length === 0 ? undefined : matches.map((c) => `${c.name}=${c.value}`).join('; ');
   }
 
@@ -192,16 +226,27 @@ export async function jarRequest(jar: CookieJar, url: string, opts: RequestOptio
   return res;
 }
 
-export interface Hop { url: string; status: number; location?: string }
+export interface Hop {
+  url: string;
+  status: number;
+  location?: string;
+}
 
 /**
  * GETs `url` and follows redirects like a browser would (cookies from the jar, relative
  * Locations resolved), at most `maxHops` times, and never to a URL `stay` refuses (that
  * redirect is returned instead). Returns the final response and every hop.
  */
-export async function browse(jar: CookieJar, url: string, opts: {
-  headers?: Record<string, string>; maxHops?: number; connectTo?: { host: string; port: number }; stay?: (url: URL) => boolean;
-} = {}): Promise<{ res: HttpResponse; url: string; hops: Hop[] }> {
+export async function browse(
+  jar: CookieJar,
+  url: string,
+  opts: {
+    headers?: Record<string, string>;
+    maxHops?: number;
+    connectTo?: { host: string; port: number };
+    stay?: (url: URL) => boolean;
+  } = {},
+): Promise<{ res: HttpResponse; url: string; hops: Hop[] }> {
   const hops: Hop[] = [];
   let current = url;
   for (let i = 0; ; i++) {

@@ -17,11 +17,29 @@ export const THIRD_SECRET = 'third-party-secret-0123456789';
 export function issuerConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return baseConfig(dir, {
     clients: [
-      { id: 'grafana', secret: GRAFANA_SECRET, redirectUris: [GRAFANA_CB], postLogoutRedirectUris: ['https://grafana.example.test/'], firstParty: true },
+      {
+        id: 'grafana',
+        secret: GRAFANA_SECRET,
+        redirectUris: [GRAFANA_CB],
+        postLogoutRedirectUris: ['https://grafana.example.test/'],
+        firstParty: true,
+      },
       { id: 'cli', public: true, redirectUris: [CLI_CB], firstParty: true },
       { id: 'third', name: 'Third App', secret: THIRD_SECRET, redirectUris: [THIRD_CB], tokenEndpointAuthMethod: 'client_secret_post' },
-      { id: 'ops-only', secret: 'ops-only-secret-0123456789', redirectUris: ['https://ops.example.test/cb'], firstParty: true, allowedGroups: ['ops'] },
-      { id: 'slim', secret: 'slim-secret-0123456789abcd', redirectUris: ['https://slim.example.test/cb'], firstParty: true, claims: ['groups'] },
+      {
+        id: 'ops-only',
+        secret: 'ops-only-secret-0123456789',
+        redirectUris: ['https://ops.example.test/cb'],
+        firstParty: true,
+        allowedGroups: ['ops'],
+      },
+      {
+        id: 'slim',
+        secret: 'slim-secret-0123456789abcd',
+        redirectUris: ['https://slim.example.test/cb'],
+        firstParty: true,
+        claims: ['groups'],
+      },
     ],
     ...extra,
   });
@@ -35,9 +53,16 @@ export function fetchVia(inst: Instance): oidc.CustomFetch {
     const u = new URL(url);
     if (u.origin !== ISSUER) throw new Error(`unexpected fetch to ${u.origin}`);
     const headers: Record<string, string> = { ...HTTPS };
-    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => { headers[k] = v; });
+    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+      headers[k] = v;
+    });
     const body = options.body === undefined || options.body === null ? undefined : String(options.body);
-    const a = await send(inst.port, { method: options.method, path: u.pathname + u.search, headers, ...(body === undefined ? {} : { body }) });
+    const a = await send(inst.port, {
+      method: options.method,
+      path: u.pathname + u.search,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
     const h = new Headers();
     for (const [k, v] of Object.entries(a.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
     return new Response(a.status === 204 || a.status === 304 ? null : a.body, { status: a.status, headers: h });
@@ -45,8 +70,13 @@ export function fetchVia(inst: Instance): oidc.CustomFetch {
 }
 
 export async function discover(inst: Instance, clientId: string, secret?: string): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(ISSUER), clientId, secret === undefined ? { token_endpoint_auth_method: 'none' } : secret,
-    secret === undefined ? oidc.None() : undefined, { [oidc.customFetch]: fetchVia(inst) });
+  return oidc.discovery(
+    new URL(ISSUER),
+    clientId,
+    secret === undefined ? { token_endpoint_auth_method: 'none' } : secret,
+    secret === undefined ? oidc.None() : undefined,
+    { [oidc.customFetch]: fetchVia(inst) },
+  );
 }
 
 /**
@@ -62,8 +92,16 @@ export class PortalClient {
   constructor(inst: Instance) {
     this.inst = inst;
     this.portal = {
-      base: ISSUER, connectTo: { host: '127.0.0.1', get port() { return inst.port; } }, headers: { connection: 'close', 'x-forwarded-proto': 'https' },
-      formPath: '/oauth2/start', cookieName: () => inst.running.settings().cookieName,
+      base: ISSUER,
+      connectTo: {
+        host: '127.0.0.1',
+        get port() {
+          return inst.port;
+        },
+      },
+      headers: { connection: 'close', 'x-forwarded-proto': 'https' },
+      formPath: '/oauth2/start',
+      cookieName: () => inst.running.settings().cookieName,
     };
   }
 
@@ -85,7 +123,12 @@ export class PortalClient {
     if (u.origin !== ISSUER) throw new Error(`the client only visits ${ISSUER}, not ${u.origin}`);
     const a = await jarRequest(this.jar, u.href, {
       method: opts.method ?? 'GET',
-      headers: { ...this.portal.headers, accept: 'text/html', ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...opts.headers },
+      headers: {
+        ...this.portal.headers,
+        accept: 'text/html',
+        ...(opts.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...opts.headers,
+      },
       ...(this.portal.connectTo ? { connectTo: this.portal.connectTo } : {}),
       ...(opts.body === undefined ? {} : { body: opts.body }),
     });
@@ -117,14 +160,26 @@ export class PortalClient {
 }
 
 /** Code + PKCE through the real portal: the redirect_uri the browser ends at. */
-export async function authorize(b: PortalClient, config: oidc.Configuration, params: Record<string, string>, username = 'alice'): Promise<{ callback: URL; verifier: string; state: string }> {
+export async function authorize(
+  b: PortalClient,
+  config: oidc.Configuration,
+  params: Record<string, string>,
+  username = 'alice',
+): Promise<{ callback: URL; verifier: string; state: string }> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
-    scope: 'openid profile email groups', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...params,
+    scope: 'openid profile email groups',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...params,
   });
   let r = await b.go(url.href);
-  if (r.location?.startsWith(`${ISSUER}/oauth2/start`) || r.answer.status === 200 && r.visited.at(-1)?.startsWith(`${ISSUER}/oauth2/start`)) {
+  if (
+    r.location?.startsWith(`${ISSUER}/oauth2/start`) ||
+    (r.answer.status === 200 && r.visited.at(-1)?.startsWith(`${ISSUER}/oauth2/start`))
+  ) {
     const rd = new URL(r.visited.at(-1) ?? '').searchParams.get('rd') ?? '';
     const signed = await b.signIn(rd, username);
     if (signed.status !== 303) throw new Error(`sign-in answered ${signed.status}`);

@@ -17,12 +17,22 @@ export const KUSTOMIZATIONS = ['overlays/sqlite', 'overlays/postgres', 'monitori
 /** Where the Deployment mounts the Secret gatehouse-secrets; the configs name files under it. */
 export const SECRET_MOUNT = '/run/secrets/gatehouse';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are free-form YAML */
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: any };
+  [k: string]: any;
+};
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Custom resources: no schema for them ships offline, so their tests check what they point at. */
-export const CUSTOM_KINDS = new Set(['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PrometheusRule',
-  'traefik.io/v1alpha1/Middleware', 'traefik.io/v1alpha1/IngressRoute']);
+export const CUSTOM_KINDS = new Set([
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+  'traefik.io/v1alpha1/Middleware',
+  'traefik.io/v1alpha1/IngressRoute',
+]);
 
 export function parseObjects(text: string, source: string): K8sObject[] {
   const out: K8sObject[] = [];
@@ -55,8 +65,8 @@ export async function readKustomization(dir: string): Promise<Kustomization> {
 export async function resourceObjects(dir: string): Promise<K8sObject[]> {
   const k = await readKustomization(dir);
   const out: K8sObject[] = [];
-  for (const b of k.bases ?? []) out.push(...await resourceObjects(join(dir, b)));
-  for (const r of k.resources ?? []) out.push(...await readYaml(join(KUBE, dir, r)));
+  for (const b of k.bases ?? []) out.push(...(await resourceObjects(join(dir, b))));
+  for (const r of k.resources ?? []) out.push(...(await readYaml(join(KUBE, dir, r))));
   return out;
 }
 
@@ -95,13 +105,17 @@ export function secretReferences(files: Map<string, string>): string[] {
  * Write a ConfigMap's files to a directory as the kubelet mounts them, with the Secret's files
  * in a second directory standing in for /run/secrets/gatehouse (the only change to the text).
  */
-export async function materialize(files: Map<string, string>, secrets: Record<string, string>): Promise<{ dir: string; configDir: string; cleanup: () => Promise<void> }> {
+export async function materialize(
+  files: Map<string, string>,
+  secrets: Record<string, string>,
+): Promise<{ dir: string; configDir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-kube-'));
   const configDir = join(dir, 'config');
   const secretDir = join(dir, 'secrets');
   await mkdir(configDir);
   await mkdir(secretDir, { mode: 0o700 });
-  for (const [name, text] of files) await writeFile(join(configDir, name), text.replaceAll(`\${file:${SECRET_MOUNT}/`, `\${file:${secretDir}/`));
+  for (const [name, text] of files)
+    await writeFile(join(configDir, name), text.replaceAll(`\${file:${SECRET_MOUNT}/`, `\${file:${secretDir}/`));
   for (const [k, v] of Object.entries(secrets)) await writeFile(join(secretDir, k), v, { mode: 0o400 });
   return { dir, configDir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -116,14 +130,21 @@ export async function schemaErrors(objects: K8sObject[]): Promise<string[]> {
     if (CUSTOM_KINDS.has(`${o.apiVersion}/${o.kind}`)) continue;
     let mod: Record<string, new (data: unknown) => { validate(): void }>;
     try {
-      mod = await import(modulePath(o)) as typeof mod;
+      mod = (await import(modulePath(o))) as typeof mod;
     } catch {
       errors.push(`${where}: no schema for ${o.apiVersion} ${o.kind}`);
       continue;
     }
     const Model = mod[o.kind];
-    if (!Model) { errors.push(`${where}: no model ${o.kind}`); continue; }
-    try { new Model(o).validate(); } catch (err) { errors.push(`${where}: ${(err as Error).message}`); }
+    if (!Model) {
+      errors.push(`${where}: no model ${o.kind}`);
+      continue;
+    }
+    try {
+      new Model(o).validate();
+    } catch (err) {
+      errors.push(`${where}: ${(err as Error).message}`);
+    }
   }
   return errors;
 }
@@ -138,15 +159,28 @@ export async function unknownFieldErrors(objects: K8sObject[]): Promise<string> 
   try {
     await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     const lines: string[] = [];
-    objects.filter((o) => !CUSTOM_KINDS.has(`${o.apiVersion}/${o.kind}`)).forEach((o, i) => {
-      lines.push(`import type { I${o.kind} as T${i} } from '${modulePath(o)}';`);
-      lines.push(`// ${o.kind}/${o.metadata.name}\nexport const o${i}: T${i} = ${JSON.stringify(o, null, 2)};`);
-    });
+    objects
+      .filter((o) => !CUSTOM_KINDS.has(`${o.apiVersion}/${o.kind}`))
+      .forEach((o, i) => {
+        lines.push(`import type { I${o.kind} as T${i} } from '${modulePath(o)}';`);
+        lines.push(`// ${o.kind}/${o.metadata.name}\nexport const o${i}: T${i} = ${JSON.stringify(o, null, 2)};`);
+      });
     await writeFile(join(dir, 'objects.ts'), lines.join('\n') + '\n');
-    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'es2024', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [] },
-      files: ['objects.ts'],
-    }));
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2024',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: [],
+        },
+        files: ['objects.ts'],
+      }),
+    );
     try {
       await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir });
       return '';

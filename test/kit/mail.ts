@@ -3,7 +3,13 @@
 // suites says email.smtp.tls: none.
 import { SMTPServer } from 'smtp-server';
 
-export interface CaughtMail { to: string[]; from: string; subject: string; text: string; raw: string }
+export interface CaughtMail {
+  to: string[];
+  from: string;
+  subject: string;
+  text: string;
+  raw: string;
+}
 
 export interface MailCatcher {
   port: number;
@@ -19,7 +25,10 @@ function decodeQuotedPrintable(s: string): string {
   const flat = s.replace(/=\r?\n/g, '');
   for (let i = 0; i < flat.length; i++) {
     const c = flat[i] ?? '';
-    if (c === '=' && /^[0-9A-F]{2}$/i.test(flat.slice(i + 1, i + 3))) { bytes.push(parseInt(flat.slice(i + 1, i + 3), 16)); i += 2; } else bytes.push(...Buffer.from(c, 'utf8'));
+    if (c === '=' && /^[0-9A-F]{2}$/i.test(flat.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(flat.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(c, 'utf8'));
   }
   return Buffer.from(bytes).toString('utf8');
 }
@@ -30,7 +39,12 @@ function parse(raw: string, to: string[], from: string): CaughtMail {
   const body = raw.slice(split + 4);
   const header = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(head)?.[1]?.trim() ?? '';
   const encoding = header('Content-Transfer-Encoding').toLowerCase();
-  const text = encoding === 'quoted-printable' ? decodeQuotedPrintable(body) : encoding === 'base64' ? Buffer.from(body, 'base64').toString('utf8') : body;
+  const text =
+    encoding === 'quoted-printable'
+      ? decodeQuotedPrintable(body)
+      : encoding === 'base64'
+        ? Buffer.from(body, 'base64').toString('utf8')
+        : body;
   return { to, from, subject: header('Subject'), text: text.replace(/\r\n/g, '\n'), raw };
 }
 
@@ -39,7 +53,9 @@ export async function startMailCatcher(): Promise<MailCatcher> {
   const waiters: { to: string; resolve: (m: CaughtMail) => void }[] = [];
   const taken = new Set<CaughtMail>();
   const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
     onData(stream, session, done) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -49,21 +65,37 @@ export async function startMailCatcher(): Promise<MailCatcher> {
         const mail = parse(Buffer.concat(chunks).toString('utf8'), to, from);
         mails.push(mail);
         const w = waiters.findIndex((x) => to.includes(x.to));
-        if (w !== -1) { taken.add(mail); waiters.splice(w, 1)[0]?.resolve(mail); }
+        if (w !== -1) {
+          taken.add(mail);
+          waiters.splice(w, 1)[0]?.resolve(mail);
+        }
         done();
       });
     },
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', () => resolve()); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
   const port = (server.server.address() as { port: number }).port;
   return {
-    port, mails,
+    port,
+    mails,
     next(to, ms = 10_000) {
       const ready = mails.find((m) => m.to.includes(to) && !taken.has(m));
-      if (ready) { taken.add(ready); return Promise.resolve(ready); }
+      if (ready) {
+        taken.add(ready);
+        return Promise.resolve(ready);
+      }
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no mail to ${to} within ${ms} ms`)), ms);
-        waiters.push({ to, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+        waiters.push({
+          to,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
       });
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -28,11 +28,21 @@ export function startMcpIssuer(issuer: Record<string, unknown> = {}): Promise<In
 export const json = (a: Answer): Record<string, unknown> => JSON.parse(a.body) as Record<string, unknown>;
 
 export function register(inst: Instance, metadata: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Answer> {
-  return send(inst.port, { method: 'POST', path: '/oidc/reg', headers: { ...HTTPS, 'content-type': 'application/json', ...headers }, body: JSON.stringify(metadata) });
+  return send(inst.port, {
+    method: 'POST',
+    path: '/oidc/reg',
+    headers: { ...HTTPS, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(metadata),
+  });
 }
 
 export function token(inst: Instance, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer> {
-  return send(inst.port, { method: 'POST', path: '/oidc/token', headers: { ...HTTPS, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+  return send(inst.port, {
+    method: 'POST',
+    path: '/oidc/token',
+    headers: { ...HTTPS, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
 }
 
 export function pkce(): { verifier: string; challenge: string } {
@@ -40,13 +50,18 @@ export function pkce(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 /**
  * /oidc/auth with these params, signing in as `username` and allowing consent when asked.
  * Returns where the browser was finally sent (the client's redirect) and every page seen.
  */
-export async function authorizeVia(b: PortalClient, params: Record<string, string>, username = 'alice'): Promise<{ location: URL; consentPage: string | undefined }> {
+export async function authorizeVia(
+  b: PortalClient,
+  params: Record<string, string>,
+  username = 'alice',
+): Promise<{ location: URL; consentPage: string | undefined }> {
   let r = await b.go(`/oidc/auth?${new URLSearchParams(params).toString()}`);
   const last = r.visited.at(-1) ?? '';
   if (last.startsWith(`${ISSUER}/oauth2/start`)) {
@@ -58,21 +73,38 @@ export async function authorizeVia(b: PortalClient, params: Record<string, strin
   let consentPage: string | undefined;
   if (!r.location && r.answer.status === 200 && /<h1>Allow /.test(r.answer.body)) {
     consentPage = r.answer.body;
-    const allowed = await b.request(r.visited.at(-1) ?? '', { method: 'POST', body: b.form({ decision: 'allow' }), headers: { origin: ISSUER } });
+    const allowed = await b.request(r.visited.at(-1) ?? '', {
+      method: 'POST',
+      body: b.form({ decision: 'allow' }),
+      headers: { origin: ISSUER },
+    });
     r = await b.go(allowed.headers.location ?? '');
   }
   if (!r.location) throw new Error(`authorization ended at ${r.visited.at(-1)} with ${r.answer.status}: ${r.answer.body.slice(0, 300)}`);
   return { location: new URL(r.location), consentPage };
 }
 
-export interface PublicClient { clientId: string; redirectUri: string }
+export interface PublicClient {
+  clientId: string;
+  redirectUri: string;
+}
 
 /** A code for a public client: PKCE S256, `resource`, state. */
-export async function codeFor(b: PortalClient, c: PublicClient, opts: { scope?: string; resource?: string; username?: string } = {}): Promise<{ code: string; verifier: string; location: URL }> {
+export async function codeFor(
+  b: PortalClient,
+  c: PublicClient,
+  opts: { scope?: string; resource?: string; username?: string } = {},
+): Promise<{ code: string; verifier: string; location: URL }> {
   const { verifier, challenge } = pkce();
   const params: Record<string, string> = {
-    client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: opts.scope ?? 'mcp:tools offline_access',
-    code_challenge: challenge, code_challenge_method: 'S256', state: 'st-1', prompt: 'consent',
+    client_id: c.clientId,
+    redirect_uri: c.redirectUri,
+    response_type: 'code',
+    scope: opts.scope ?? 'mcp:tools offline_access',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st-1',
+    prompt: 'consent',
   };
   if (opts.resource !== '') params.resource = opts.resource ?? MCP;
   const { location } = await authorizeVia(b, params, opts.username);

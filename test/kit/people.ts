@@ -17,8 +17,13 @@ export async function cli(inst: Instance, ...args: string[]): Promise<{ code: nu
 export async function mcpClient(inst: Instance, over: Record<string, unknown> = {}): Promise<PublicClient> {
   const redirectUri = 'http://127.0.0.1:43219/callback';
   const r = await register(inst, {
-    redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'], client_name: 'MCP Test Client', scope: 'mcp:tools mcp:admin', ...over,
+    redirect_uris: [redirectUri],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    client_name: 'MCP Test Client',
+    scope: 'mcp:tools mcp:admin',
+    ...over,
   });
   assert.equal(r.status, 201, r.body);
   return { clientId: String(json(r).client_id), redirectUri };
@@ -34,10 +39,17 @@ export interface Holder {
 
 /** `username` signs in (a browser session), allows the client, and gets an access and a refresh token. */
 export async function holder(inst: Instance, username: string, client?: PublicClient): Promise<Holder> {
-  const c = client ?? await mcpClient(inst);
+  const c = client ?? (await mcpClient(inst));
   const browser = new PortalClient(inst);
   const { code, verifier } = await codeFor(browser, c, { scope: 'mcp:tools mcp:admin', username });
-  const t = await token(inst, { grant_type: 'authorization_code', code, redirect_uri: c.redirectUri, code_verifier: verifier, client_id: c.clientId, resource: MCP });
+  const t = await token(inst, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: c.redirectUri,
+    code_verifier: verifier,
+    client_id: c.clientId,
+    resource: MCP,
+  });
   assert.equal(t.status, 200, t.body);
   const body = json(t);
   assert.equal(typeof body.refresh_token, 'string', 'a registered client with the refresh_token grant gets a refresh token');
@@ -55,7 +67,9 @@ export async function bearerStatus(inst: Instance, accessToken: string): Promise
 /** The browser session at /oauth2/userinfo: 200 or 401. */
 export async function sessionStatus(inst: Instance, cookie: string): Promise<number> {
   const name = inst.running.settings().cookieName;
-  return (await send(inst.port, { path: '/oauth2/userinfo', headers: { ...HTTPS, cookie: `${name}=${cookie}`, accept: 'application/json' } })).status;
+  return (
+    await send(inst.port, { path: '/oauth2/userinfo', headers: { ...HTTPS, cookie: `${name}=${cookie}`, accept: 'application/json' } })
+  ).status;
 }
 
 export async function refreshWith(inst: Instance, h: Holder): Promise<{ status: number; body: Record<string, unknown> }> {

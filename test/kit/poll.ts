@@ -15,7 +15,10 @@ export interface UntilOptions {
  * that value. A probe that throws fails the wait at once. Throws, naming `what`, when
  * `timeoutMs` passes first.
  */
-export async function until<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, o: UntilOptions): Promise<T> {
+export async function until<T>(
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  o: UntilOptions,
+): Promise<T> {
   const started = performance.now();
   for (;;) {
     const v = await probe();

@@ -16,8 +16,11 @@ export async function requirePostgres(): Promise<void> {
     await client.query('SELECT 1');
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    throw new Error(`test:postgres needs a PostgreSQL server: cannot connect to ${redactUrl(PG_URL)} ` +
-      `(${e.code ?? e.message ?? String(err)}); start one or point GATEHOUSE_TEST_PG at it`, { cause: err });
+    throw new Error(
+      `test:postgres needs a PostgreSQL server: cannot connect to ${redactUrl(PG_URL)} ` +
+        `(${e.code ?? e.message ?? String(err)}); start one or point GATEHOUSE_TEST_PG at it`,
+      { cause: err },
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -42,11 +45,21 @@ export async function adminQuery(sql: string, params: unknown[] = [], url = PG_U
   }
 }
 
-export interface TestDatabase { name: string; url: string; drop(): Promise<void> }
+export interface TestDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
 
 /** A new, uniquely named database; drop() removes it even while connections remain. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `gatehouse_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
-  return { name, url: urlFor(name), drop: async () => { await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } };
+  return {
+    name,
+    url: urlFor(name),
+    drop: async () => {
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
 }

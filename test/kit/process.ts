@@ -11,18 +11,32 @@ import { removeDir, tempDir } from './temp.ts';
 
 export const START_TIMEOUT_MS = 20_000;
 
-export interface RunResult { code: number | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a command to completion, collecting its output. */
-export function runCommand(cmd: string, args: string[], opts: { stdin?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<RunResult> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }), env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(opts.stdin ?? '');
@@ -41,11 +55,14 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
 
 /** Resolves once 127.0.0.1:port accepts a TCP connection; rejects after timeoutMs or as soon as `failed()` says why. */
 export async function waitForPort(port: number, timeoutMs: number, failed: () => string | undefined): Promise<void> {
-  await until(async () => {
-    const why = failed();
-    if (why !== undefined) throw new Error(why);
-    return acceptsConnections(port);
-  }, { timeoutMs, what: `port ${port} accepting connections` });
+  await until(
+    async () => {
+      const why = failed();
+      if (why !== undefined) throw new Error(why);
+      return acceptsConnections(port);
+    },
+    { timeoutMs, what: `port ${port} accepting connections` },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,7 +104,8 @@ export async function startGatehouse(configYaml: string, opts: StartGatehouseOpt
   const env = { NO_COLOR: '1', ...opts.env };
   const wrap = opts.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0]! : process.execPath;
-  const args = wrap.length > 0 ? [...wrap.slice(1), process.execPath, bin, 'serve', '--config', configPath] : [bin, 'serve', '--config', configPath];
+  const args =
+    wrap.length > 0 ? [...wrap.slice(1), process.execPath, bin, 'serve', '--config', configPath] : [bin, 'serve', '--config', configPath];
   const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let pending = '';
@@ -102,21 +120,43 @@ export async function startGatehouse(configYaml: string, opts: StartGatehouseOpt
       if (listeningUrl !== undefined || !line.startsWith('{')) continue;
       try {
         const rec = JSON.parse(line) as { msg?: unknown; url?: unknown };
-        if (rec.msg === 'listening' && typeof rec.url === 'string') { listeningUrl = rec.url; onListening?.(); }
-      } catch { /* not a JSON log line */ }
+        if (rec.msg === 'listening' && typeof rec.url === 'string') {
+          listeningUrl = rec.url;
+          onListening?.();
+        }
+      } catch {
+        /* not a JSON log line */
+      }
     }
   };
   child.stdout.setEncoding('utf8').on('data', scan);
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  const cleanup = async () => { await stopChild(child); await removeDir(dir); };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const cleanup = async () => {
+    await stopChild(child);
+    await removeDir(dir);
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
-      const timer = setTimeout(() => reject(new Error(`gatehouse did not log "listening" within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
-      onListening = () => { clearTimeout(timer); resolve(); };
+      const timer = setTimeout(
+        () => reject(new Error(`gatehouse did not log "listening" within ${timeoutMs} ms; output:\n${out}`)),
+        timeoutMs,
+      );
+      onListening = () => {
+        clearTimeout(timer);
+        resolve();
+      };
       if (listeningUrl !== undefined) onListening();
-      child.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`gatehouse exited (${code ?? sig}) before listening; output:\n${out}`)); });
-      child.once('error', (e) => { clearTimeout(timer); reject(e); });
+      child.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`gatehouse exited (${code ?? sig}) before listening; output:\n${out}`));
+      });
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
   } catch (e) {
     await cleanup();
@@ -163,11 +203,12 @@ export function gateConfig(o: GateConfigOptions): string {
     ...(o.domains ?? []).map((d) => `  - { domain: ${d}, allowHttp: true }`),
     `trustedProxies: ${o.trustedProxies ?? "['127.0.0.0/8', '::1/128']"}`,
     'apps:',
-    o.apps ?? [
-      '  - { name: public-api, hosts: [api.example.test, app.example.test], paths: [/adsb/*], public: true }',
-      '  - { name: app, hosts: [app.example.test, app2.other.test], allow: { groups: [admins] } }',
-      '  - { name: api, hosts: [api.example.test], allow: { groups: [admins] } }',
-    ].join('\n'),
+    o.apps ??
+      [
+        '  - { name: public-api, hosts: [api.example.test, app.example.test], paths: [/adsb/*], public: true }',
+        '  - { name: app, hosts: [app.example.test, app2.other.test], allow: { groups: [admins] } }',
+        '  - { name: api, hosts: [api.example.test], allow: { groups: [admins] } }',
+      ].join('\n'),
     o.extra ?? '',
     '',
   ].join('\n');

@@ -15,20 +15,36 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
-async function startProxyProcess(name: string, dir: string, cmd: string, args: string[], port: number,
-  logFile: string | undefined, env: Record<string, string> = {}): Promise<ProxyProcess> {
+async function startProxyProcess(
+  name: string,
+  dir: string,
+  cmd: string,
+  args: string[],
+  port: number,
+  logFile: string | undefined,
+  env: Record<string, string> = {},
+): Promise<ProxyProcess> {
   const child = spawn(cmd, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
   let exitInfo: string | undefined;
-  child.on('exit', (code, sig) => { exitInfo = `${code ?? sig}`; });
+  child.on('exit', (code, sig) => {
+    exitInfo = `${code ?? sig}`;
+  });
   const log = async () => {
     let file = '';
     if (logFile !== undefined) file = await readFile(logFile, 'utf8').catch(() => '');
     return `${out}${file}`;
   };
-  const stop = async () => { await stopChild(child); await removeDir(dir); };
+  const stop = async () => {
+    await stopChild(child);
+    await removeDir(dir);
+  };
   try {
     await waitForPort(port, START_TIMEOUT_MS, () => (exitInfo === undefined ? undefined : `${name} exited (${exitInfo}) before listening`));
   } catch (e) {
@@ -106,11 +122,24 @@ export async function nginxConfigTest(httpConf: string, files: Record<string, st
     }
     await writeFile(path.join(dir, 'http.conf'), httpConf);
     const errorLog = path.join(dir, 'error.log');
-    await writeFile(path.join(dir, 'nginx.conf'), [
-      `pid ${dir}/nginx.pid;`, `error_log ${errorLog} notice;`, 'events {}',
-      'http {', '  access_log off;', `  client_body_temp_path ${dir}/client_body;`, `  proxy_temp_path ${dir}/proxy;`,
-      `  fastcgi_temp_path ${dir}/fastcgi;`, `  uwsgi_temp_path ${dir}/uwsgi;`, `  scgi_temp_path ${dir}/scgi;`, '  include http.conf;', '}', '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'nginx.conf'),
+      [
+        `pid ${dir}/nginx.pid;`,
+        `error_log ${errorLog} notice;`,
+        'events {}',
+        'http {',
+        '  access_log off;',
+        `  client_body_temp_path ${dir}/client_body;`,
+        `  proxy_temp_path ${dir}/proxy;`,
+        `  fastcgi_temp_path ${dir}/fastcgi;`,
+        `  uwsgi_temp_path ${dir}/uwsgi;`,
+        `  scgi_temp_path ${dir}/scgi;`,
+        '  include http.conf;',
+        '}',
+        '',
+      ].join('\n'),
+    );
     const r = await runCommand('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', errorLog, '-t', '-q']);
     return { ok: r.code === 0, output: `${r.stdout}${r.stderr}${await readFile(errorLog, 'utf8').catch(() => '')}` };
   } finally {

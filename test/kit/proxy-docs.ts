@@ -22,7 +22,11 @@ export async function readDoc(rel: string): Promise<string> {
 
 /** nginx from the shipped docs: gatehouse.conf (upstream + portal) and app.conf for the given sites. */
 export async function startNginxFromDocs(v: {
-  port: number; gatehouse: string; portalName: string; sites: Array<{ serverName: string; upstream: string }>; wrap?: string[];
+  port: number;
+  gatehouse: string;
+  portalName: string;
+  sites: Array<{ serverName: string; upstream: string }>;
+  wrap?: string[];
   /** Replace the upstream block's `keepalive 32;` with nothing (the benchmark's "no keepalive" run). */
   noKeepalive?: boolean;
   /** Drop the app's `include snippets/gatehouse-auth.conf;`: nginx serves the app with no check (the benchmark's reference for auth_request). */
@@ -56,9 +60,15 @@ export async function nginxSnippets(): Promise<Record<string, string>> {
   return files;
 }
 
-
 /** Caddy from docs/proxies/caddy/Caddyfile. */
-export async function startCaddyFromDocs(v: { port: number; gatehouse: string; portalName: string; appNames: string[]; upstream: string; moreSites?: string[] }): Promise<ProxyProcess> {
+export async function startCaddyFromDocs(v: {
+  port: number;
+  gatehouse: string;
+  portalName: string;
+  appNames: string[];
+  upstream: string;
+  moreSites?: string[];
+}): Promise<ProxyProcess> {
   const site = (name: string) => `http://${name}:${v.port}`;
   const template = await readDoc('caddy/Caddyfile');
   const text = render(template, {
@@ -70,6 +80,8 @@ export async function startCaddyFromDocs(v: { port: number; gatehouse: string; p
   // Another protected site is the shipped app site block again, with its own address.
   const block = /^\{\{APP_SITE\}\} \{\n[\s\S]*?\n\}\n/m.exec(template);
   if ((v.moreSites ?? []).length > 0 && block === null) throw new Error('docs/proxies/caddy/Caddyfile: no {{APP_SITE}} block');
-  const more = (v.moreSites ?? []).map((name) => render(block![0], { APP_SITE: site(name), APP_UPSTREAM: v.upstream, GATEHOUSE: v.gatehouse }));
+  const more = (v.moreSites ?? []).map((name) =>
+    render(block![0], { APP_SITE: site(name), APP_UPSTREAM: v.upstream, GATEHOUSE: v.gatehouse }),
+  );
   return startCaddy([text, ...more].join('\n'), { port: v.port });
 }

@@ -21,7 +21,12 @@ export const SECRET_B = '5gz8AqwGm/T2mcN0AH4r+8+L/C84Y9Dg+Kl7QDHYjDw=';
 
 export const PORTAL = 'https://auth.example.test';
 
-export interface UserSpec { name: string; email?: string; groups?: string[]; password?: string }
+export interface UserSpec {
+  name: string;
+  email?: string;
+  groups?: string[];
+  password?: string;
+}
 
 export const ALICE: UserSpec = { name: 'alice', email: 'alice@example.test', groups: ['admins'] };
 export const BOB: UserSpec = { name: 'bob', email: 'bob@other.example', groups: ['staff'] };
@@ -84,7 +89,10 @@ export interface Instance {
 /** The portal of an in-process server: https://auth.example.test reached on its loopback port. */
 export function instancePortal(running: Running, port: number): Portal {
   return {
-    base: PORTAL, connectTo: { host: '127.0.0.1', port }, headers: { 'x-forwarded-proto': 'https' }, formPath: '/oauth2/start',
+    base: PORTAL,
+    connectTo: { host: '127.0.0.1', port },
+    headers: { 'x-forwarded-proto': 'https' },
+    formPath: '/oauth2/start',
     cookieName: () => running.settings().cookieName,
   };
 }
@@ -93,20 +101,22 @@ export function instancePortal(running: Running, port: number): Portal {
  * Start an instance: config written to a fresh temp dir, users added first through the CLI
  * (so no bootstrap admin is made), then startGatehouse with a MemoryLogger.
  */
-export async function startInstance(opts: {
-  config?: (dir: string) => Record<string, unknown>;
-  users?: UserSpec[];
-  clock?: Clock;
-  dir?: string;
-  /**
-   * Put the real config file behind a symlink in another directory, so the file watcher never
-   * sees our rewrites and only explicit `running.reload('manual')` calls reload (exact counts).
-   */
-  unwatched?: boolean;
-  /** More startGatehouse options (e.g. the access-token keys of the protected-resource suites). */
-  start?: Partial<Parameters<typeof startGatehouse>[0]>;
-} = {}): Promise<Instance> {
-  const dir = opts.dir ?? await tempDir('integration');
+export async function startInstance(
+  opts: {
+    config?: (dir: string) => Record<string, unknown>;
+    users?: UserSpec[];
+    clock?: Clock;
+    dir?: string;
+    /**
+     * Put the real config file behind a symlink in another directory, so the file watcher never
+     * sees our rewrites and only explicit `running.reload('manual')` calls reload (exact counts).
+     */
+    unwatched?: boolean;
+    /** More startGatehouse options (e.g. the access-token keys of the protected-resource suites). */
+    start?: Partial<Parameters<typeof startGatehouse>[0]>;
+  } = {},
+): Promise<Instance> {
+  const dir = opts.dir ?? (await tempDir('integration'));
   const configPath = join(dir, 'gatehouse.yaml');
   let realConfigPath = configPath;
   if (opts.unwatched) {
@@ -122,16 +132,36 @@ export async function startInstance(opts: {
   const logger = new MemoryLogger();
   const announced: string[] = [];
   const running = await startGatehouse({
-    loaded, logger, configPath, env: {}, announce: (l) => announced.push(l), ...(opts.clock ? { clock: opts.clock } : {}), ...opts.start,
+    loaded,
+    logger,
+    configPath,
+    env: {},
+    announce: (l) => announced.push(l),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...opts.start,
   });
   return {
-    dir, configPath, realConfigPath, running, logger, announced, port: running.port, portal: instancePortal(running, running.port),
-    close: async () => { await running.close(); if (!opts.dir) await removeDir(dir); },
+    dir,
+    configPath,
+    realConfigPath,
+    running,
+    logger,
+    announced,
+    port: running.port,
+    portal: instancePortal(running, running.port),
+    close: async () => {
+      await running.close();
+      if (!opts.dir) await removeDir(dir);
+    },
   };
 }
 
 /** A forward-auth subrequest as Traefik/Caddy send it, from loopback (a trusted proxy). */
-export function forwardAuth(port: number, url: string, opts: { method?: string; cookie?: string; headers?: Record<string, string>; query?: string } = {}): Promise<Answer> {
+export function forwardAuth(
+  port: number,
+  url: string,
+  opts: { method?: string; cookie?: string; headers?: Record<string, string>; query?: string } = {},
+): Promise<Answer> {
   const u = new URL(url);
   return send(port, {
     path: `/oauth2/auth${opts.query ?? ''}`,
@@ -150,7 +180,12 @@ export function forwardAuth(port: number, url: string, opts: { method?: string; 
 
 export const BROWSER = { accept: 'text/html,application/xhtml+xml' };
 
-export interface SignInForm { csrf: string; rd: string; loginCookie: string; page: Answer }
+export interface SignInForm {
+  csrf: string;
+  rd: string;
+  loginCookie: string;
+  page: Answer;
+}
 
 /**
  * GET /oauth2/start on the portal host: the form's hidden fields and the login-state cookie,
@@ -166,19 +201,36 @@ export async function openForm(inst: Instance, rd?: string, headers: Record<stri
   const csrf = /name="csrf" value="([^"]*)"/.exec(page.body)?.[1];
   const rdField = /name="rd" value="([^"]*)"/.exec(page.body)?.[1];
   const loginCookie = cookieValue(page.setCookies, `${s.cookieName}_csrf`);
-  if (csrf === undefined || rdField === undefined || loginCookie === undefined) throw new Error('the sign-in form lacks csrf, rd or its cookie');
+  if (csrf === undefined || rdField === undefined || loginCookie === undefined)
+    throw new Error('the sign-in form lacks csrf, rd or its cookie');
   return { csrf, rd: decodeEntities(rdField), loginCookie, page };
 }
 
 /** POST /oauth2/sign_in with the form's fields (overridable). */
-export async function postSignIn(inst: Instance, form: SignInForm, fields: { username: string; password: string; csrf?: string; rd?: string }, headers: Record<string, string> = {}): Promise<Answer> {
+export async function postSignIn(
+  inst: Instance,
+  form: SignInForm,
+  fields: { username: string; password: string; csrf?: string; rd?: string },
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const s = inst.running.settings();
-  const body = new URLSearchParams({ csrf: fields.csrf ?? form.csrf, rd: fields.rd ?? form.rd, username: fields.username, password: fields.password }).toString();
+  const body = new URLSearchParams({
+    csrf: fields.csrf ?? form.csrf,
+    rd: fields.rd ?? form.rd,
+    username: fields.username,
+    password: fields.password,
+  }).toString();
   return send(inst.port, {
-    method: 'POST', path: '/oauth2/sign_in', body,
+    method: 'POST',
+    path: '/oauth2/sign_in',
+    body,
     headers: {
-      host: 'auth.example.test', 'x-forwarded-proto': 'https', 'content-type': 'application/x-www-form-urlencoded',
-      cookie: `${s.cookieName}_csrf=${form.loginCookie}`, ...BROWSER, ...headers,
+      host: 'auth.example.test',
+      'x-forwarded-proto': 'https',
+      'content-type': 'application/x-www-form-urlencoded',
+      cookie: `${s.cookieName}_csrf=${form.loginCookie}`,
+      ...BROWSER,
+      ...headers,
     },
   });
 }

@@ -21,7 +21,11 @@ export interface Portal {
 /** The password the suites give their users unless a test says otherwise. */
 export const PASSWORD = 'correct horse battery staple';
 
-export interface SignInAttempt { form: HttpResponse; res: HttpResponse; jar: CookieJar }
+export interface SignInAttempt {
+  form: HttpResponse;
+  res: HttpResponse;
+  jar: CookieJar;
+}
 
 function portalOf(p: string | Portal | { portal: Portal }): Portal {
   if (typeof p === 'string') return { base: p };
@@ -32,8 +36,13 @@ function portalOf(p: string | Portal | { portal: Portal }): Portal {
  * Loads the form (with `?rd=` when given) and posts it with these credentials. Returns the
  * POST's response whatever it is (a redirect on success; the form again on failure).
  */
-export async function submitSignIn(to: string | Portal | { portal: Portal }, username: string, password: string, rd?: string,
-  opts: { jar?: CookieJar; headers?: Record<string, string> } = {}): Promise<SignInAttempt> {
+export async function submitSignIn(
+  to: string | Portal | { portal: Portal },
+  username: string,
+  password: string,
+  rd?: string,
+  opts: { jar?: CookieJar; headers?: Record<string, string> } = {},
+): Promise<SignInAttempt> {
   const p = portalOf(to);
   const jar = opts.jar ?? new CookieJar();
   const via = p.connectTo ? { connectTo: p.connectTo } : {};
@@ -45,7 +54,13 @@ export async function submitSignIn(to: string | Portal | { portal: Portal }, use
   const body = new URLSearchParams({ ...hidden, username, password }).toString();
   const res = await jarRequest(jar, formAction(form.body, pageUrl), {
     method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html', Origin: new URL(p.base).origin, ...p.headers, ...opts.headers },
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Accept: 'text/html',
+      Origin: new URL(p.base).origin,
+      ...p.headers,
+      ...opts.headers,
+    },
     body,
     ...via,
   });
@@ -68,8 +83,13 @@ export interface SignedIn {
  * Signs in over HTTP and returns the jar holding the session cookie; throws unless the POST
  * answers a redirect (302, or 303 — the right answer to a POST, RFC 9110 §15.4.4) with Set-Cookie.
  */
-export async function signIn(to: string | Portal | { portal: Portal }, username: string, password = PASSWORD, rd?: string,
-  opts: { jar?: CookieJar; headers?: Record<string, string> } = {}): Promise<SignedIn> {
+export async function signIn(
+  to: string | Portal | { portal: Portal },
+  username: string,
+  password = PASSWORD,
+  rd?: string,
+  opts: { jar?: CookieJar; headers?: Record<string, string> } = {},
+): Promise<SignedIn> {
   const p = portalOf(to);
   const { res, jar } = await submitSignIn(p, username, password, rd, opts);
   const location = res.headers.location;

@@ -24,32 +24,63 @@ export const PORTAL_HOST = 'auth.example.test';
 /** Hosts the stacks serve as protected apps (they share one whoami upstream). */
 export const APP_HOSTS = ['app.example.test', 'app2.other.test', 'api.example.test'];
 
-export async function startStack(kind: 'nginx' | 'caddy', o: {
-  apps?: string; extra?: string; trustedProxies?: string;
-  /** More protected sites, each its own nginx server block / Caddy site, on the same whoami app. */
-  moreSites?: string[];
-  /** The proxy's port, when something must know the portal's URL before the stack starts (an upstream IdP's redirect URI). */
-  port?: number;
-} = {}): Promise<Stack> {
-  const port = o.port ?? await freePort();
+export async function startStack(
+  kind: 'nginx' | 'caddy',
+  o: {
+    apps?: string;
+    extra?: string;
+    trustedProxies?: string;
+    /** More protected sites, each its own nginx server block / Caddy site, on the same whoami app. */
+    moreSites?: string[];
+    /** The proxy's port, when something must know the portal's URL before the stack starts (an upstream IdP's redirect URI). */
+    port?: number;
+  } = {},
+): Promise<Stack> {
+  const port = o.port ?? (await freePort());
   const portal = `http://${PORTAL_HOST}:${port}`;
   const app = await startWhoami();
   let gh: GatehouseProcess | undefined;
   try {
-    gh = await startGatehouse(gateConfig({
-      publicUrl: portal, ...(o.apps !== undefined ? { apps: o.apps } : {}), ...(o.extra !== undefined ? { extra: o.extra } : {}),
-      ...(o.trustedProxies !== undefined ? { trustedProxies: o.trustedProxies } : {}),
-    }));
+    gh = await startGatehouse(
+      gateConfig({
+        publicUrl: portal,
+        ...(o.apps !== undefined ? { apps: o.apps } : {}),
+        ...(o.extra !== undefined ? { extra: o.extra } : {}),
+        ...(o.trustedProxies !== undefined ? { trustedProxies: o.trustedProxies } : {}),
+      }),
+    );
     const gatehouse = `127.0.0.1:${gh.port}`;
     const more = o.moreSites ?? [];
-    const proxy = kind === 'nginx'
-      ? await startNginxFromDocs({ port, gatehouse, portalName: PORTAL_HOST, sites: [APP_HOSTS.join(' '), ...more].map((serverName) => ({ serverName, upstream: app.address })) })
-      : await startCaddyFromDocs({ port, gatehouse, portalName: PORTAL_HOST, appNames: APP_HOSTS, upstream: app.address, moreSites: more });
+    const proxy =
+      kind === 'nginx'
+        ? await startNginxFromDocs({
+            port,
+            gatehouse,
+            portalName: PORTAL_HOST,
+            sites: [APP_HOSTS.join(' '), ...more].map((serverName) => ({ serverName, upstream: app.address })),
+          })
+        : await startCaddyFromDocs({
+            port,
+            gatehouse,
+            portalName: PORTAL_HOST,
+            appNames: APP_HOSTS,
+            upstream: app.address,
+            moreSites: more,
+          });
     const g = gh;
     return {
-      kind, port, gh: g, app, proxy, portal,
+      kind,
+      port,
+      gh: g,
+      app,
+      proxy,
+      portal,
       url: (host, p) => `http://${host}:${port}${p}`,
-      stop: async () => { await proxy.stop(); await g.stop(); await app.stop(); },
+      stop: async () => {
+        await proxy.stop();
+        await g.stop();
+        await app.stop();
+      },
     };
   } catch (e) {
     await gh?.stop();

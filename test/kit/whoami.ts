@@ -46,6 +46,10 @@ export async function startWhoami(): Promise<Whoami> {
     port: addr.port,
     address: `127.0.0.1:${addr.port}`,
     seen,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -29,7 +29,9 @@ function sh(command: string, databaseUrl: string): Promise<{ code: number | null
   return new Promise((resolve) => {
     const child = spawn('sh', ['-c', command], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     child.once('exit', (code) => resolve({ code, err }));
   });
 }
@@ -62,7 +64,11 @@ describe('PostgreSQL: pg_dump while serving, pg_restore into an empty database',
     const agent = await cli(configPath, 'agent', 'create', 'builder');
     assert.equal(agent.code, 0, agent.err.join('\n'));
     const agentSecret = /client_secret: +(\S+)/.exec(agent.out.join('\n'))![1]!;
-    const t1 = await token(inst, { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' }, { authorization: basic('agent:builder', agentSecret) });
+    const t1 = await token(
+      inst,
+      { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' },
+      { authorization: basic('agent:builder', agentSecret) },
+    );
     assert.equal(t1.status, 200, t1.body);
     const jwksBefore = JSON.parse((await send(inst.port, { path: '/oidc/jwks', headers: HTTPS })).body) as JSONWebKeySet;
 
@@ -97,7 +103,11 @@ describe('PostgreSQL: pg_dump while serving, pg_restore into an empty database',
     const jwksAfter = JSON.parse((await send(inst.port, { path: '/oidc/jwks', headers: HTTPS })).body) as JSONWebKeySet;
     assert.deepEqual(jwksAfter, jwksBefore);
     await jwtVerify(String(json(t1).access_token), createLocalJWKSet(jwksAfter), { issuer: ISSUER, audience: MCP });
-    const t2 = await token(inst, { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' }, { authorization: basic('agent:builder', agentSecret) });
+    const t2 = await token(
+      inst,
+      { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:tools' },
+      { authorization: basic('agent:builder', agentSecret) },
+    );
     assert.equal(t2.status, 200, t2.body);
   });
 });

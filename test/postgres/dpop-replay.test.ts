@@ -25,26 +25,35 @@ before(async () => {
   await a.migrate();
   b = await openStore({ url: db.url, logger: new MemoryLogger() });
 });
-after(async () => { await a.close(); await b.close(); await db.drop(); });
-
-const gate = (store: Store): DpopChecker => createDpopChecker({
-  settings: () => ({ enabled: true, algorithms: ['ES256'], proofLifetimeMs: 60_000 }),
-  clock: new ManualClock(T0), once: (k, e, n) => store.replays.once(k, e, n),
+after(async () => {
+  await a.close();
+  await b.close();
+  await db.drop();
 });
+
+const gate = (store: Store): DpopChecker =>
+  createDpopChecker({
+    settings: () => ({ enabled: true, algorithms: ['ES256'], proofLifetimeMs: 60_000 }),
+    clock: new ManualClock(T0),
+    once: (k, e, n) => store.replays.once(k, e, n),
+  });
 
 async function proofAndKey(): Promise<{ proof: string; jkt: string }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = await exportJWK(publicKey);
   const proof = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu: URL_, iat: Math.floor(T0 / 1000), ath: accessTokenHash(TOKEN) })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+    .sign(privateKey);
   return { proof, jkt: await calculateJwkThumbprint(jwk) };
 }
 
 test('a proof accepted by one replica is a replay at the other', async () => {
   const { proof, jkt } = await proofAndKey();
   await gate(a).check(proof, { method: 'POST', url: URL_ }, TOKEN, jkt);
-  await assert.rejects(gate(b).check(proof, { method: 'POST', url: URL_ }, TOKEN, jkt),
-    (e: unknown) => e instanceof DpopRejected && e.reason === 'the DPoP proof jti was used before (replay)');
+  await assert.rejects(
+    gate(b).check(proof, { method: 'POST', url: URL_ }, TOKEN, jkt),
+    (e: unknown) => e instanceof DpopRejected && e.reason === 'the DPoP proof jti was used before (replay)',
+  );
 });
 
 test('the same proof at both replicas at once: exactly one passes', async () => {

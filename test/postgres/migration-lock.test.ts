@@ -21,14 +21,21 @@ await requirePostgres();
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/hold-migration-lock.ts', import.meta.url));
 
-interface Holder { pid: number; applicationName: string; client: string }
+interface Holder {
+  pid: number;
+  applicationName: string;
+  client: string;
+}
 
 /** The backend holding the migration lock in `db`, as the server sees it, or undefined. */
 async function lockHolder(db: TestDatabase): Promise<Holder | undefined> {
-  const { rows } = await adminQuery(`SELECT l.pid, a.application_name, coalesce(host(a.client_addr), 'local socket') AS client
+  const { rows } = await adminQuery(
+    `SELECT l.pid, a.application_name, coalesce(host(a.client_addr), 'local socket') AS client
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.objsubid = 1
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = $2)`, [MIGRATION_LOCK_KEY, db.name]);
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = $2)`,
+    [MIGRATION_LOCK_KEY, db.name],
+  );
   const r = rows[0] as { pid: number; application_name: string; client: string } | undefined;
   return r && { pid: r.pid, applicationName: r.application_name, client: r.client };
 }
@@ -37,11 +44,16 @@ async function lockHolder(db: TestDatabase): Promise<Holder | undefined> {
 async function spawnHolder(db: TestDatabase): Promise<{ child: ChildProcess; holder: Holder; stderr: () => string }> {
   const child = spawn(process.execPath, [FIXTURE, db.url], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const holder = await until(async () => {
-    if (child.exitCode !== null) throw new Error(`the lock-holding child exited early (${child.exitCode}): ${err}`);
-    return lockHolder(db);
-  }, { timeoutMs: 10_000, what: 'the child process to take the migration lock' });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const holder = await until(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the lock-holding child exited early (${child.exitCode}): ${err}`);
+      return lockHolder(db);
+    },
+    { timeoutMs: 10_000, what: 'the child process to take the migration lock' },
+  );
   return { child, holder, stderr: () => err };
 }
 
@@ -65,7 +77,10 @@ test('a migration process killed mid-statement leaves no lock: migrate() in anot
     const took = performance.now() - started;
     assert.ok(took < 5000, `migrate took ${Math.round(took)}ms after the holder was killed`);
     const { rows } = await adminQuery('SELECT version, name FROM schema_migrations ORDER BY version', [], db.url);
-    assert.deepEqual(rows, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    assert.deepEqual(
+      rows,
+      MIGRATIONS.map((m) => ({ version: m.version, name: m.name })),
+    );
     assert.equal(await lockHolder(db), undefined);
   } finally {
     await kill(child);
@@ -82,9 +97,14 @@ test('a waiter logs who holds the lock (pid, application_name, client, state) an
   try {
     assert.equal(holder.applicationName, 'gatehouse');
     const who = `pid ${holder.pid} \\(application_name gatehouse, client ${holder.client.replace(/\./g, '\\.')}, state active, held for \\d+s\\)`;
-    await rejectsWith(store.migrate(), 'migration_failed', new RegExp(
-      `^timed out after 1000ms waiting for the migration lock held by ${who}: ` +
-      'if that process is gone its lock goes when its connection closes; otherwise raise database\\.migrationLockTimeout$'));
+    await rejectsWith(
+      store.migrate(),
+      'migration_failed',
+      new RegExp(
+        `^timed out after 1000ms waiting for the migration lock held by ${who}: ` +
+          'if that process is gone its lock goes when its connection closes; otherwise raise database\\.migrationLockTimeout$',
+      ),
+    );
     const warns = logger.lines.filter((l) => l.level === 'warn');
     assert.equal(warns.length, 1);
     assert.match(warns[0]!.msg, new RegExp(`^waiting for the migration lock held by ${who}$`));
@@ -112,8 +132,16 @@ test('a waiter proceeds as soon as the holder commits', async () => {
     await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
     const holderPid = Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
     const migrating = store.migrate();
-    const warn = await until(() => logger.lines.find((l) => l.level === 'warn'), { timeoutMs: 10_000, what: 'the waiter to log the holder' });
-    assert.match(warn.msg, new RegExp(`^waiting for the migration lock held by pid ${holderPid} \\(application_name lock-holder-under-test, client [^,]+, state idle in transaction, held for \\d+s\\)$`));
+    const warn = await until(() => logger.lines.find((l) => l.level === 'warn'), {
+      timeoutMs: 10_000,
+      what: 'the waiter to log the holder',
+    });
+    assert.match(
+      warn.msg,
+      new RegExp(
+        `^waiting for the migration lock held by pid ${holderPid} \\(application_name lock-holder-under-test, client [^,]+, state idle in transaction, held for \\d+s\\)$`,
+      ),
+    );
     await holder.query('COMMIT');
     assert.deepEqual(await migrating, { applied: ALL_VERSIONS });
     assert.ok(logger.lines.some((l) => l.level === 'info' && l.msg === 'took the migration lock'));
@@ -136,11 +164,17 @@ test('a waiter waits inside the server (woken when the lock is released), not in
     const migrating = store.migrate();
     // The waiting backend is blocked on the advisory lock itself: PostgreSQL grants it the
     // moment the holder's transaction ends, with no poll interval in between.
-    const waiting = await until(async () => {
-      const { rows } = await adminQuery(`SELECT a.pid, a.wait_event_type, a.wait_event FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1`, [db.name]);
-      return rows[0] as { pid: number; wait_event_type: string; wait_event: string } | undefined;
-    }, { timeoutMs: 10_000, what: 'a backend waiting on the advisory lock' });
+    const waiting = await until(
+      async () => {
+        const { rows } = await adminQuery(
+          `SELECT a.pid, a.wait_event_type, a.wait_event FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1`,
+          [db.name],
+        );
+        return rows[0] as { pid: number; wait_event_type: string; wait_event: string } | undefined;
+      },
+      { timeoutMs: 10_000, what: 'a backend waiting on the advisory lock' },
+    );
     assert.equal(waiting.wait_event_type, 'Lock');
     assert.equal(waiting.wait_event, 'advisory');
     await holder.query('COMMIT');
@@ -162,8 +196,15 @@ test('two replicas migrating at once: each migration is applied exactly once', a
     // The lock is handed over between migrations, so either may apply any of them; together
     // they apply each exactly once, in order.
     const all = results.flatMap((r) => r.applied);
-    assert.deepEqual([...all].sort((x, y) => x - y), ALL_VERSIONS);
-    for (const r of results) assert.deepEqual(r.applied, [...r.applied].sort((x, y) => x - y));
+    assert.deepEqual(
+      [...all].sort((x, y) => x - y),
+      ALL_VERSIONS,
+    );
+    for (const r of results)
+      assert.deepEqual(
+        r.applied,
+        [...r.applied].sort((x, y) => x - y),
+      );
     await a.assertSchemaCurrent();
     await b.assertSchemaCurrent();
   } finally {

@@ -22,9 +22,15 @@ async function useLink(inst: Instance, link: string, password: string): Promise<
   const csrf = /name="csrf" value="([^"]*)"/.exec(page.body)?.[1] ?? '';
   const csrfCookie = cookieValue(page.setCookies, `${COOKIE}_csrf`) ?? '';
   const r = await send(inst.port, {
-    method: 'POST', path: u.pathname,
+    method: 'POST',
+    path: u.pathname,
     body: new URLSearchParams({ csrf, t: u.searchParams.get('t') ?? '', password }).toString(),
-    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', origin: 'https://auth.example.test', cookie: `${COOKIE}_csrf=${csrfCookie}` },
+    headers: {
+      ...headers,
+      'content-type': 'application/x-www-form-urlencoded',
+      origin: 'https://auth.example.test',
+      cookie: `${COOKIE}_csrf=${csrfCookie}`,
+    },
   });
   return { form: page.status, post: r.status, body: r.body };
 }
@@ -38,10 +44,13 @@ describe('password reset across two replicas', () => {
     db = await createTestDatabase();
     for (let i = 0; i < 2; i++) {
       const dir = await tempDir();
-      replicas.push(await startInstance({
-        dir, users: i === 0 ? [ALICE] : [],
-        config: (d) => baseConfig(d, { database: { url: db.url }, session: { cookieName: COOKIE } }),
-      }));
+      replicas.push(
+        await startInstance({
+          dir,
+          users: i === 0 ? [ALICE] : [],
+          config: (d) => baseConfig(d, { database: { url: db.url }, session: { cookieName: COOKIE } }),
+        }),
+      );
     }
   });
   after(async () => {
@@ -53,7 +62,8 @@ describe('password reset across two replicas', () => {
     const [a, b] = replicas as [Instance, Instance];
     const onA = (await signIn(a, 'alice')).value;
     const onB = (await signIn(b, 'alice')).value;
-    for (const inst of [a, b]) for (const c of [onA, onB]) assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, c) })).status, 202);
+    for (const inst of [a, b])
+      for (const c of [onA, onB]) assert.equal((await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, c) })).status, 202);
 
     const io = fakeIO();
     assert.equal(await runCli(['user', 'reset-link', 'alice', '--config', a.configPath], io), 0, io.stderr.join('\n'));
@@ -69,7 +79,10 @@ describe('password reset across two replicas', () => {
         const until = setAt + 1000;
         for (;;) {
           const st = (await forwardAuth(inst.port, APP, { cookie: cookieHeader(inst, c) })).status;
-          if (st !== 202) { assert.equal(st, 302); break; }
+          if (st !== 202) {
+            assert.equal(st, 302);
+            break;
+          }
           assert.ok(Date.now() < until, 'a session still passes the gate a second after the reset');
           await new Promise((r) => setTimeout(r, 20));
         }

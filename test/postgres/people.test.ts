@@ -44,7 +44,9 @@ describe('people across two replicas (PostgreSQL)', () => {
         timeUntil(async () => (await sessionStatus(a, held.sessionCookie)) === 401, { timeoutMs: 4000, what: 'A ends the session' }),
         timeUntil(async () => (await sessionStatus(b, held.sessionCookie)) === 401, { timeoutMs: 4000, what: 'B ends the session' }),
       ]);
-      process.stdout.write(`# postgres user ${action}: token refused after ${tokenA.toFixed(0)}/${tokenB.toFixed(0)} ms, session ended after ${sessionA.toFixed(0)}/${sessionB.toFixed(0)} ms (A/B)\n`);
+      process.stdout.write(
+        `# postgres user ${action}: token refused after ${tokenA.toFixed(0)}/${tokenB.toFixed(0)} ms, session ended after ${sessionA.toFixed(0)}/${sessionB.toFixed(0)} ms (A/B)\n`,
+      );
       for (const ms of [tokenA, tokenB, sessionA, sessionB]) assert.ok(ms < 2000, `${ms} ms`);
       for (const i of [a, b]) {
         const r = await refreshWith(i, held);
@@ -56,7 +58,16 @@ describe('people across two replicas (PostgreSQL)', () => {
 
   test('consent given through replica A is remembered by replica B', async () => {
     const c = await mcpClient(a);
-    const params = { client_id: c.clientId, redirect_uri: c.redirectUri, response_type: 'code', scope: 'mcp:tools', resource: MCP, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 's' };
+    const params = {
+      client_id: c.clientId,
+      redirect_uri: c.redirectUri,
+      response_type: 'code',
+      scope: 'mcp:tools',
+      resource: MCP,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+      state: 's',
+    };
     assert.ok((await authorizeVia(new PortalClient(a), params)).consentPage);
     const onB = await authorizeVia(new PortalClient(b), params);
     assert.equal(onB.consentPage, undefined);

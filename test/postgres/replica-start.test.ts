@@ -24,24 +24,39 @@ const SECRET = '+IgCoVQqg0/lBY/ijpasDEt4ezf5x0YQM8oB0e4TIME=';
 
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
   });
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-interface Watch { readyAt?: number; failures: string[]; probesSinceReady: number }
+interface Watch {
+  readyAt?: number;
+  failures: string[];
+  probesSinceReady: number;
+}
 
 /** Probe one replica the way a kubelet does, until stopped; records when it turned ready and any failure. */
 function watch(gh: GatehouseProcess, t0: number, stop: () => boolean): { w: Watch; done: Promise<void> } {
   const w: Watch = { failures: [], probesSinceReady: 0 };
   const done = (async () => {
     while (!stop()) {
-      if (!alive(gh.pid)) { w.failures.push('exited'); return; }
+      if (!alive(gh.pid)) {
+        w.failures.push('exited');
+        return;
+      }
       const [live, ready] = await Promise.all([get(gh.port, '/healthz'), get(gh.port, '/readyz')]);
       if (live !== 200) w.failures.push(`/healthz ${live}`);
       if (w.readyAt !== undefined) w.probesSinceReady++;
@@ -68,11 +83,16 @@ for (let round = 1; round <= ROUNDS; round++) {
     const replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     let stopped = false;
     try {
-      assert.deepEqual(started.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason)), []);
+      assert.deepEqual(
+        started.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason)),
+        [],
+      );
       const watches = replicas.map((gh) => watch(gh, t0, () => stopped));
       // Every replica ready (or gone), then a few more probes of each: ready must stay ready.
-      await until(() => watches.every(({ w }) => w.failures.includes('exited') || (w.readyAt !== undefined && w.probesSinceReady >= 5)),
-        { timeoutMs: 30_000, what: 'every replica ready and probed 5 times since' }).catch(() => undefined);
+      await until(() => watches.every(({ w }) => w.failures.includes('exited') || (w.readyAt !== undefined && w.probesSinceReady >= 5)), {
+        timeoutMs: 30_000,
+        what: 'every replica ready and probed 5 times since',
+      }).catch(() => undefined);
       stopped = true;
       await Promise.all(watches.map(({ done }) => done));
       const logs = replicas.map((gh) => gh.logs());
@@ -81,19 +101,31 @@ for (let round = 1; round <= ROUNDS; round++) {
         assert.ok(w.readyAt !== undefined, `replica ${i} never became ready; its log:\n${logs[i]?.slice(-3000)}`);
       }
       for (const [i, text] of logs.entries()) assert.doesNotMatch(text, /already exists|fatal/, `replica ${i}`);
-      assert.equal(logs.filter((l) => l.includes('created the bootstrap admin: username')).length, 1, `exactly one replica created the admin:\n${logs.join('\n-----\n').slice(-6000)}`);
+      assert.equal(
+        logs.filter((l) => l.includes('created the bootstrap admin: username')).length,
+        1,
+        `exactly one replica created the admin:\n${logs.join('\n-----\n').slice(-6000)}`,
+      );
       const { rows } = await adminQuery("SELECT count(*)::int AS n FROM users WHERE username = 'admin'", [], db.url);
       assert.equal((rows[0] as { n: number }).n, 1);
       // The first signing keys: exactly one per alg, made by one replica (signing-key-race.test.ts
       // asserts the keys every replica then serves are the same).
       const { rows: keys } = await adminQuery('SELECT alg, count(*)::int AS n FROM signing_keys GROUP BY alg ORDER BY alg', [], db.url);
-      assert.deepEqual(keys, [{ alg: 'ES256', n: 1 }, { alg: 'RS256', n: 1 }]);
-      assert.equal(logs.reduce((n, l) => n + l.split('"generated a signing key"').length - 1, 0), 2);
-      const jwks = await Promise.all(replicas.map(async (gh, i) => {
-        const res = await request('http://auth.example.test/oidc/jwks', { connectTo: { host: '127.0.0.1', port: gh.port } });
-        assert.equal(res.status, 200, `replica ${i}: /oidc/jwks ${res.status}`);
-        return JSON.parse(res.body) as { keys: { kid: string; alg: string }[] };
-      }));
+      assert.deepEqual(keys, [
+        { alg: 'ES256', n: 1 },
+        { alg: 'RS256', n: 1 },
+      ]);
+      assert.equal(
+        logs.reduce((n, l) => n + l.split('"generated a signing key"').length - 1, 0),
+        2,
+      );
+      const jwks = await Promise.all(
+        replicas.map(async (gh, i) => {
+          const res = await request('http://auth.example.test/oidc/jwks', { connectTo: { host: '127.0.0.1', port: gh.port } });
+          assert.equal(res.status, 200, `replica ${i}: /oidc/jwks ${res.status}`);
+          return JSON.parse(res.body) as { keys: { kid: string; alg: string }[] };
+        }),
+      );
       assert.deepEqual(jwks[0]?.keys.map((k) => k.alg).sort(), ['ES256', 'RS256']);
       for (const other of jwks.slice(1)) assert.deepEqual(other, jwks[0]);
       const ready = watches.map(({ w }) => w.readyAt as number).sort((a, b) => a - b);
@@ -102,8 +134,10 @@ for (let round = 1; round <= ROUNDS; round++) {
       // Reported, not asserted: on a loaded machine process start-up alone varies by seconds.
       // That a waiter is woken by the server the moment the lock is free is asserted exactly in
       // migration-lock.test.ts.
-      t.diagnostic(`ready at ${ready.map((r) => r.toFixed(0)).join(', ')} ms; the last ${spread.toFixed(0)} ms after the first; ` +
-        `signing keys generated: ${logs.map((l) => l.split('"generated a signing key"').length - 1).join(', ')}`);
+      t.diagnostic(
+        `ready at ${ready.map((r) => r.toFixed(0)).join(', ')} ms; the last ${spread.toFixed(0)} ms after the first; ` +
+          `signing keys generated: ${logs.map((l) => l.split('"generated a signing key"').length - 1).join(', ')}`,
+      );
     } finally {
       stopped = true;
       await Promise.all(replicas.map((gh) => gh.stop()));

@@ -14,17 +14,28 @@ import { createTestDatabase, PG_URL, requirePostgres, type TestDatabase } from '
 await requirePostgres();
 
 let db: TestDatabase;
-before(async () => { db = await createTestDatabase(); });
-after(async () => { await db.drop(); });
+before(async () => {
+  db = await createTestDatabase();
+});
+after(async () => {
+  await db.drop();
+});
 
 /** Resolves with the first `n` ids `store` delivers; rejects after `ms`. */
 function receive(store: Store, n: number, ms = 1000): Promise<string[]> {
   const ids: string[] = [];
   const { promise, resolve, reject } = Promise.withResolvers<string[]>();
-  const timer = setTimeout(() => { off(); reject(new Error(`expected ${n} revocation(s) within ${ms}ms, got ${JSON.stringify(ids)}`)); }, ms);
+  const timer = setTimeout(() => {
+    off();
+    reject(new Error(`expected ${n} revocation(s) within ${ms}ms, got ${JSON.stringify(ids)}`));
+  }, ms);
   const off = store.revocations.subscribe((id) => {
     ids.push(id);
-    if (ids.length === n) { clearTimeout(timer); off(); resolve(ids); }
+    if (ids.length === n) {
+      clearTimeout(timer);
+      off();
+      resolve(ids);
+    }
   });
   return promise;
 }
@@ -58,7 +69,11 @@ class CuttableProxy {
       for (const s of [down, up]) {
         this.#sockets.add(s);
         s.on('error', () => {});
-        s.on('close', () => { this.#sockets.delete(s); down.destroy(); up.destroy(); });
+        s.on('close', () => {
+          this.#sockets.delete(s);
+          down.destroy();
+          up.destroy();
+        });
       }
       down.pipe(up);
       up.pipe(down);
@@ -87,14 +102,28 @@ test('when the connection drops: the listener logs it, ping says store_unavailab
   try {
     await replica.ping();
     await proxy.cut();
-    const lost = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener lost')), { timeoutMs: 10_000, what: 'the listener to log the lost connection' });
+    const lost = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener lost')), {
+      timeoutMs: 10_000,
+      what: 'the listener to log the lost connection',
+    });
     assert.equal(lost.level, 'warn');
-    assert.match(lost.msg, new RegExp(`^revocation listener lost its connection: cannot reach PostgreSQL at 127\\.0\\.0\\.1:${proxy.port} \\(.+\\): check database\\.url and that the server is running; reconnecting in 250ms$`));
-    await rejectsWith(replica.ping(), 'store_unavailable',
-      `cannot reach PostgreSQL at 127.0.0.1:${proxy.port} (ECONNREFUSED): check database.url and that the server is running`);
+    assert.match(
+      lost.msg,
+      new RegExp(
+        `^revocation listener lost its connection: cannot reach PostgreSQL at 127\\.0\\.0\\.1:${proxy.port} \\(.+\\): check database\\.url and that the server is running; reconnecting in 250ms$`,
+      ),
+    );
+    await rejectsWith(
+      replica.ping(),
+      'store_unavailable',
+      `cannot reach PostgreSQL at 127.0.0.1:${proxy.port} (ECONNREFUSED): check database.url and that the server is running`,
+    );
 
     await proxy.start();
-    const back = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener reconnected')), { timeoutMs: 10_000, what: 'the listener to reconnect' });
+    const back = await until(() => logger.lines.find((l) => l.msg.startsWith('revocation listener reconnected')), {
+      timeoutMs: 10_000,
+      what: 'the listener to reconnect',
+    });
     assert.equal(back.msg, `revocation listener reconnected to PostgreSQL at 127.0.0.1:${proxy.port}`);
     const got = receive(replica, 1);
     await publisher.revocations.publish('s-after-reconnect');

@@ -26,7 +26,13 @@ const PASSWORD = 'correct horse battery staple';
 const PORTAL = 'http://auth.example.test';
 const APP = 'http://app.example.test/dashboard';
 
-interface Proc { name: string; child: ChildProcess; port: number; out: () => string; stop(): Promise<void> }
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  out: () => string;
+  stop(): Promise<void>;
+}
 
 function config(db: string, dataDir: string): string {
   // Only keys both releases know.
@@ -45,20 +51,36 @@ apps:
 async function serve(name: string, bin: string, configPath: string): Promise<Proc> {
   const child = spawn(process.execPath, [bin, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   };
   let port = 0;
-  await until(async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before it was ready:\n${out}`);
-    const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)","version":"[^"]+","msg":"listening"/.exec(out);
-    if (m) port = Number(m[1]);
-    return port !== 0 && await request(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
-  }, { timeoutMs: 30_000, what: `${name} ready`, intervalMs: 100 }).catch(async (e: unknown) => { await stop(); throw new Error(`${(e as Error).message}:\n${out}`, { cause: e }); });
+  await until(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before it was ready:\n${out}`);
+      const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)","version":"[^"]+","msg":"listening"/.exec(out);
+      if (m) port = Number(m[1]);
+      return (
+        port !== 0 &&
+        (await request(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ))
+      );
+    },
+    { timeoutMs: 30_000, what: `${name} ready`, intervalMs: 100 },
+  ).catch(async (e: unknown) => {
+    await stop();
+    throw new Error(`${(e as Error).message}:\n${out}`, { cause: e });
+  });
   return { name, child, port, out: () => out, stop };
 }
 
@@ -75,8 +97,12 @@ async function check(p: Proc, cookie: string | undefined): Promise<number> {
   const u = new URL(APP);
   const res = await request(`http://127.0.0.1:${p.port}/oauth2/auth`, {
     headers: {
-      'X-Forwarded-Method': 'GET', 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': u.host, 'X-Forwarded-Uri': u.pathname,
-      Accept: 'application/json', ...(cookie ? { Cookie: cookie } : {}),
+      'X-Forwarded-Method': 'GET',
+      'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': u.host,
+      'X-Forwarded-Uri': u.pathname,
+      Accept: 'application/json',
+      ...(cookie ? { Cookie: cookie } : {}),
     },
   });
   return res.status;
@@ -101,7 +127,9 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     await mkdir(join(dir, 'n'));
     // What N runs from: its entry, its sources and every other tree they import (edge/ since the
     // wrangler check), as far as that commit has them.
-    const trees = (await exec('git', ['ls-tree', '--name-only', commitN], { cwd: repoRoot })).stdout.split('\n').filter((p) => ['bin', 'src', 'edge', 'package.json'].includes(p));
+    const trees = (await exec('git', ['ls-tree', '--name-only', commitN], { cwd: repoRoot })).stdout
+      .split('\n')
+      .filter((p) => ['bin', 'src', 'edge', 'package.json'].includes(p));
     const archive = spawn('git', ['archive', commitN, ...trees], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     const untar = spawn('tar', ['-x', '-C', join(dir, 'n')], { stdio: ['pipe', 'inherit', 'inherit'] });
     archive.stdout!.pipe(untar.stdin!);
@@ -121,8 +149,10 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('N migrates an empty database and serves; N+1 migrates it further while N serves; both serve each other\'s sessions', async () => {
-    const add = spawn(process.execPath, [nBin, 'user', 'add', 'alice', '--password-stdin', '--config', configN], { stdio: ['pipe', 'ignore', 'ignore'] });
+  test("N migrates an empty database and serves; N+1 migrates it further while N serves; both serve each other's sessions", async () => {
+    const add = spawn(process.execPath, [nBin, 'user', 'add', 'alice', '--password-stdin', '--config', configN], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     add.stdin!.end(`${PASSWORD}\n`);
     assert.equal(await new Promise((r) => add.once('exit', r)), 0);
 
@@ -134,7 +164,10 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
 
     // N+1 starts while N serves, and migrates.
     n1 = await serve('N+1 (this checkout)', join(repoRoot, 'bin', 'gatehouse.js'), join(dir, 'n1.yaml'));
-    assert.equal(Number((await adminQuery('SELECT max(version) AS v FROM schema_migrations', [], db.url)).rows[0].v), LATEST_SCHEMA_VERSION);
+    assert.equal(
+      Number((await adminQuery('SELECT max(version) AS v FROM schema_migrations', [], db.url)).rows[0].v),
+      LATEST_SCHEMA_VERSION,
+    );
     assert.match(n1.out(), /"msg":"migrations applied"/);
 
     // N keeps serving on the migrated schema: ready, its own session, and new sign-ins.
@@ -153,11 +186,17 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
 
     // A sign-out on N+1 is refused by N within a second (the revocation feed, across releases),
     // asked with the cookie's old value, as a copy of it would be.
-    const out = await jarRequest(cJar, `${PORTAL}/oauth2/sign_out`, { connectTo: { host: '127.0.0.1', port: n1.port }, headers: { Accept: 'text/html' } });
+    const out = await jarRequest(cJar, `${PORTAL}/oauth2/sign_out`, {
+      connectTo: { host: '127.0.0.1', port: n1.port },
+      headers: { Accept: 'text/html' },
+    });
     assert.ok([200, 302, 303].includes(out.status), `sign-out answered ${out.status}`);
     const old = n;
-    const refusedAfter = await timeUntil(async () => (await check(old, c)) === 401, { timeoutMs: 3000, what: 'N refuses the signed-out session', intervalMs: 20 })
-      .catch(() => -1);
+    const refusedAfter = await timeUntil(async () => (await check(old, c)) === 401, {
+      timeoutMs: 3000,
+      what: 'N refuses the signed-out session',
+      intervalMs: 20,
+    }).catch(() => -1);
     assert.ok(refusedAfter >= 0 && refusedAfter <= 1000, `N refused the signed-out session after ${refusedAfter} ms`);
     console.log(`# revocation on N+1 refused by N after ${refusedAfter} ms`);
     // The other sessions are untouched.
@@ -170,11 +209,20 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     await n.stop();
     const again = spawn(process.execPath, [nBin, 'serve', '--config', configN], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    again.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    again.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    again.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    again.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     const code = await new Promise((r) => again.once('exit', r));
     assert.equal(code, 1);
-    assert.match(out, new RegExp(`the database schema is at version ${LATEST_SCHEMA_VERSION} but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION - 1}`));
+    assert.match(
+      out,
+      new RegExp(
+        `the database schema is at version ${LATEST_SCHEMA_VERSION} but this release of gatehouse knows up to version ${LATEST_SCHEMA_VERSION - 1}`,
+      ),
+    );
     assert.equal((await request(`http://127.0.0.1:${n1.port}/readyz`)).status, 200);
   });
 });

@@ -32,10 +32,19 @@ for (let round = 1; round <= ROUNDS; round++) {
       const loggers = Array.from({ length: REPLICAS }, () => new MemoryLogger());
       for (const logger of loggers) stores.push(await openStore({ url: db.url, logger, clock: systemClock }));
       await Promise.all(stores.map((s) => s.migrate()));
-      const loaded = await Promise.all(stores.map((s, i) => loadSigningKeys(s.signingKeys, keyring, systemClock, loggers[i] as MemoryLogger)));
+      const loaded = await Promise.all(
+        stores.map((s, i) => loadSigningKeys(s.signingKeys, keyring, systemClock, loggers[i] as MemoryLogger)),
+      );
 
-      const { rows } = await adminQuery('SELECT alg, count(*)::int AS n FROM signing_keys WHERE retired_at IS NULL GROUP BY alg ORDER BY alg', [], db.url);
-      assert.deepEqual(rows, SIGNING_ALGS.map((alg) => ({ alg, n: 1 })).sort((a, b) => a.alg.localeCompare(b.alg)));
+      const { rows } = await adminQuery(
+        'SELECT alg, count(*)::int AS n FROM signing_keys WHERE retired_at IS NULL GROUP BY alg ORDER BY alg',
+        [],
+        db.url,
+      );
+      assert.deepEqual(
+        rows,
+        SIGNING_ALGS.map((alg) => ({ alg, n: 1 })).sort((a, b) => a.alg.localeCompare(b.alg)),
+      );
       const { rows: all } = await adminQuery('SELECT count(*)::int AS n FROM signing_keys', [], db.url);
       assert.equal((all[0] as { n: number }).n, SIGNING_ALGS.length);
 
@@ -43,13 +52,19 @@ for (let round = 1; round <= ROUNDS; round++) {
       assert.equal(jwks[0]?.length, SIGNING_ALGS.length);
       assert.deepEqual(jwks[1], jwks[0]);
       assert.deepEqual(jwks[2], jwks[0]);
-      assert.deepEqual(loaded.map((l) => l.version), loaded.map(() => loaded[0]?.version));
+      assert.deepEqual(
+        loaded.map((l) => l.version),
+        loaded.map(() => loaded[0]?.version),
+      );
       // Exactly one instance announces each key it made. The others say they use it, unless
       // they listed the keys after it was stored (then they had nothing to make, and say nothing).
       const said = loggers.flatMap((l) => l.lines.map((e) => e.msg)).filter((m) => /signing key/.test(m));
       assert.equal(said.filter((m) => m === 'generated a signing key').length, SIGNING_ALGS.length, said.join('; '));
       const others = said.filter((m) => m !== 'generated a signing key');
-      assert.ok(others.every((m) => m === 'another replica generated the signing key; using it'), said.join('; '));
+      assert.ok(
+        others.every((m) => m === 'another replica generated the signing key; using it'),
+        said.join('; '),
+      );
       assert.ok(others.length <= SIGNING_ALGS.length * (REPLICAS - 1), said.join('; '));
     } finally {
       await Promise.all(stores.map((s) => s.close()));

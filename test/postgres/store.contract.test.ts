@@ -8,8 +8,12 @@ import { adminQuery, createTestDatabase, requirePostgres, type TestDatabase } fr
 await requirePostgres();
 
 let db: TestDatabase;
-before(async () => { db = await createTestDatabase(); });
-after(async () => { await db.drop(); });
+before(async () => {
+  db = await createTestDatabase();
+});
+after(async () => {
+  await db.drop();
+});
 
 let n = 0;
 let url = '';

@@ -32,19 +32,25 @@ test('a down server: openStore fails with store_unavailable naming host:port and
   }
   assert.ok(caught instanceof GatehouseError);
   assert.equal(caught.kind, 'store_unavailable');
-  assert.equal(caught.detail, `cannot reach PostgreSQL at 127.0.0.1:${port} (ECONNREFUSED): check database.url and that the server is running`);
+  assert.equal(
+    caught.detail,
+    `cannot reach PostgreSQL at 127.0.0.1:${port} (ECONNREFUSED): check database.url and that the server is running`,
+  );
   assert.equal(caught.status, 503);
   for (const text of [caught.message, caught.stack ?? '', String(caught.cause), JSON.stringify(caught.cause), logger.text()]) {
     assert.ok(!text.includes('s3cret-pw'), `the password leaked into: ${text}`);
   }
 });
 
-test('a database that does not exist: store_unavailable with the server\'s reason', async () => {
+test("a database that does not exist: store_unavailable with the server's reason", async () => {
   const u = new URL(PG_URL);
   u.pathname = '/gatehouse_no_such_database';
   const endpoint = `${u.hostname}:${u.port || '5432'}`;
-  await rejectsWith(openStore({ url: u.toString(), logger: new MemoryLogger() }), 'store_unavailable',
-    `cannot reach PostgreSQL at ${endpoint} (3D000 database "gatehouse_no_such_database" does not exist): check database.url and that the server is running`);
+  await rejectsWith(
+    openStore({ url: u.toString(), logger: new MemoryLogger() }),
+    'store_unavailable',
+    `cannot reach PostgreSQL at ${endpoint} (3D000 database "gatehouse_no_such_database" does not exist): check database.url and that the server is running`,
+  );
 });
 
 test('the opened-store log line carries the url with its password redacted', async () => {

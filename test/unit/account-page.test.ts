@@ -15,7 +15,9 @@ before(async () => {
   inst = await startMcpIssuer();
   await addUser(inst.configPath, { name: 'ivy', email: 'ivy@example.test', groups: [] });
 });
-after(async () => { await inst.close(); });
+after(async () => {
+  await inst.close();
+});
 
 const h1 = (body: string): string | undefined => /<h1>([^<]*)<\/h1>/.exec(body)?.[1];
 /** The hidden fields of the form that holds `marker` (a field value unique to it). */
@@ -23,7 +25,12 @@ function formWith(body: string, marker: string): Record<string, string> {
   for (const m of body.matchAll(/<form method="post"[^>]*>([\s\S]*?)<\/form>/g)) {
     const inner = m[1] ?? '';
     if (!inner.includes(marker)) continue;
-    return Object.fromEntries([...inner.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((x) => [x[1] ?? '', (x[2] ?? '').replaceAll('&amp;', '&')]));
+    return Object.fromEntries(
+      [...inner.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((x) => [
+        x[1] ?? '',
+        (x[2] ?? '').replaceAll('&amp;', '&'),
+      ]),
+    );
   }
   throw new Error(`no form with ${marker}`);
 }
@@ -39,11 +46,17 @@ describe('the account page', () => {
     assert.equal(h1(page.body), 'Your account');
     assert.match(page.body, new RegExp(`aria-label="Revoke access of ${h.client.clientId}"`));
     const fields = formWith(page.body, 'revoke_app');
-    const r = await h.browser.request('/oauth2/account', { method: 'POST', body: new URLSearchParams(fields).toString(), headers: { origin: 'https://auth.example.test' } });
+    const r = await h.browser.request('/oauth2/account', {
+      method: 'POST',
+      body: new URLSearchParams(fields).toString(),
+      headers: { origin: 'https://auth.example.test' },
+    });
     assert.equal(r.status, 303);
     assert.equal(r.headers.location, `/oauth2/account?done=app&app=${encodeURIComponent(h.client.clientId)}`);
-    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token ?? '', { resource: 'https://mcp.example.test/mcp' }),
-      (err: unknown) => err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant');
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, refreshed.refresh_token ?? '', { resource: 'https://mcp.example.test/mcp' }),
+      (err: unknown) => err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant',
+    );
     const after = await h.browser.request(r.headers.location ?? '');
     assert.match(after.body, /<p class="notice" role="status">Access of [^<]+ was revoked\.<\/p>/);
     assert.match(after.body, /You have not allowed any app\./);
@@ -56,7 +69,9 @@ describe('the account page', () => {
     const h = await holder(inst, 'ivy');
     const page = await h.browser.request('/oauth2/account');
     const foreign = await h.browser.request('/oauth2/account', {
-      method: 'POST', body: new URLSearchParams(formWith(page.body, 'revoke_app')).toString(), headers: { origin: 'https://evil.example' },
+      method: 'POST',
+      body: new URLSearchParams(formWith(page.body, 'revoke_app')).toString(),
+      headers: { origin: 'https://evil.example' },
     });
     assert.equal(foreign.status, 403);
     assert.match((await h.browser.request('/oauth2/account')).body, /Revoke access of/);
@@ -68,7 +83,9 @@ describe('the account page', () => {
 
     const pw = formWith(page.body, 'value="password"');
     const wrong = await h.browser.request('/oauth2/account', {
-      method: 'POST', body: new URLSearchParams({ ...pw, current: 'not it at all', password: 'a brand new passphrase' }).toString(), headers: { origin: 'https://auth.example.test' },
+      method: 'POST',
+      body: new URLSearchParams({ ...pw, current: 'not it at all', password: 'a brand new passphrase' }).toString(),
+      headers: { origin: 'https://auth.example.test' },
     });
     assert.equal(wrong.status, 400);
     assert.match(wrong.body, /<p class="error" role="alert" id="err">Your current password is not right\.<\/p>/);

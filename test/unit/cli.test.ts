@@ -18,7 +18,9 @@ describe('gatehouse CLI', () => {
     await writeConfig(config, baseConfig(dir));
     await addUser(config, ALICE);
   });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   test('--help lists every command with its summary and exits 0', async () => {
     const io = fakeIO();
@@ -39,17 +41,20 @@ describe('gatehouse CLI', () => {
 
   test('check reports every mistake with its path at once and exits 1', async () => {
     const bad = join(dir, 'bad.yaml');
-    await writeFile(bad, [
-      'publicUrl: not-a-url',
-      'lisen: { port: 1 }',
-      'listen: { port: 70000 }',
-      'session: { lifetime: forever }',
-      'domains: [ { domain: EXAMPLE } ]',
-      'apps:',
-      '  - { name: Bad_Name, hosts: [app.example.test] }',
-      "  - { name: ok, hosts: ['Bad_Host'], allow: { groups: admins } }",
-      '',
-    ].join('\n'));
+    await writeFile(
+      bad,
+      [
+        'publicUrl: not-a-url',
+        'lisen: { port: 1 }',
+        'listen: { port: 70000 }',
+        'session: { lifetime: forever }',
+        'domains: [ { domain: EXAMPLE } ]',
+        'apps:',
+        '  - { name: Bad_Name, hosts: [app.example.test] }',
+        "  - { name: ok, hosts: ['Bad_Host'], allow: { groups: admins } }",
+        '',
+      ].join('\n'),
+    );
     const io = fakeIO();
     assert.equal(await runCli(['check', '--config', bad], io), 1);
     assert.deepEqual(io.stdout, []);
@@ -64,7 +69,8 @@ describe('gatehouse CLI', () => {
       '  - apps[1].hosts[0]: expected a lowercase host name',
       '  - apps[1].allow.groups: expected a list, got a string',
       '  - lisen: unknown key; did you mean listen?',
-    ]) assert.ok(text.includes(line), `missing: ${line}`);
+    ])
+      assert.ok(text.includes(line), `missing: ${line}`);
   });
 
   test('check on a good config says so and exits 0', async () => {
@@ -107,11 +113,20 @@ describe('gatehouse CLI', () => {
     assert.deepEqual(bad.stderr, ['gatehouse: "app.example.test/x" is not an absolute http(s) URL']);
   });
 
-  test('explain says what forward auth answers before the rules: the gate\'s own paths, the portal\'s, and /oauth2/auth itself (refused)', async () => {
+  test("explain says what forward auth answers before the rules: the gate's own paths, the portal's, and /oauth2/auth itself (refused)", async () => {
     const cases: Array<[string, string]> = [
-      ['https://app.example.test/oauth2/start?rd=x', "decision: public: one of the gate's own paths (/oauth2/start, /oauth2/sign_in, /oauth2/sign_out, /oauth2/ticket, /oauth2/callback), passed without an identity"],
-      ['https://auth.example.test/oauth2/static/x.css', "decision: public: the portal's own path on its host (under publicUrl), passed without an identity"],
-      ['https://app.example.test/oauth2/auth', 'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403'],
+      [
+        'https://app.example.test/oauth2/start?rd=x',
+        "decision: public: one of the gate's own paths (/oauth2/start, /oauth2/sign_in, /oauth2/sign_out, /oauth2/ticket, /oauth2/callback), passed without an identity",
+      ],
+      [
+        'https://auth.example.test/oauth2/static/x.css',
+        "decision: public: the portal's own path on its host (under publicUrl), passed without an identity",
+      ],
+      [
+        'https://app.example.test/oauth2/auth',
+        'decision: deny: /oauth2/auth is the forward-auth endpoint itself; a proxy that reports it as the original request named none (check trustedProxies[].kind): 403',
+      ],
     ];
     for (const [url, decision] of cases) {
       const io = fakeIO();
@@ -120,7 +135,11 @@ describe('gatehouse CLI', () => {
       assert.match(io.stdout[2] ?? '', /^request: GET /, url);
     }
     // Not the portal's on another host, and never an ambiguous spelling of it: the rules decide.
-    for (const url of ['https://app.example.test/oauth2/static/x.css', 'https://auth.example.test/oauth2/..;/x', 'https://app.example.test/oauth2/start/']) {
+    for (const url of [
+      'https://app.example.test/oauth2/static/x.css',
+      'https://auth.example.test/oauth2/..;/x',
+      'https://app.example.test/oauth2/start/',
+    ]) {
       const io = fakeIO();
       assert.equal(await runCli(['explain', url, '--config', config], io), 0, url);
       assert.notEqual(io.stdout[1], 'rule: none (forward auth answers this path before the rules)', url);

@@ -13,13 +13,20 @@ const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
 /** Instructions of the final stage, continuation lines joined. */
 function instructions(text: string): { stages: string[]; final: [string, string][] } {
-  const lines = text.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: string[] = [];
   let final: [string, string][] = [];
   for (const l of lines) {
     const [, op, rest] = /^(\w+)\s+(.*)$/.exec(l) ?? [];
     if (!op) continue;
-    if (op === 'FROM') { stages.push(rest!); final = []; }
+    if (op === 'FROM') {
+      stages.push(rest!);
+      final = [];
+    }
     final.push([op, rest!]);
   }
   return { stages, final };
@@ -27,7 +34,11 @@ function instructions(text: string): { stages: string[]; final: [string, string]
 
 test('the Dockerfile builds the image the buildah script builds and the manifests run', () => {
   const { stages, final } = instructions(read('Dockerfile'));
-  const one = (op: string) => { const found = final.filter(([o]) => o === op); assert.equal(found.length, 1, `one ${op} in the final stage`); return found[0]![1]; };
+  const one = (op: string) => {
+    const found = final.filter(([o]) => o === op);
+    assert.equal(found.length, 1, `one ${op} in the final stage`);
+    return found[0]![1];
+  };
   assert.equal(stages.at(-1), 'gcr.io/distroless/nodejs${NODE_MAJOR}-debian12:nonroot');
   assert.match(read('Dockerfile'), /^ARG NODE_MAJOR=24$/m);
 
@@ -43,7 +54,10 @@ test('the Dockerfile builds the image the buildah script builds and the manifest
   assert.equal(one('USER'), `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`);
   assert.match(script, new RegExp(`--user ${one('USER')} `));
   assert.equal(one('VOLUME'), '/data');
-  assert.deepEqual(one('EXPOSE').split(/\s+/), pod.containers[0].ports.map((p: { containerPort: number }) => `${p.containerPort}/tcp`));
+  assert.deepEqual(
+    one('EXPOSE').split(/\s+/),
+    pod.containers[0].ports.map((p: { containerPort: number }) => `${p.containerPort}/tcp`),
+  );
   const env = one('ENV');
   for (const m of script.matchAll(/--env (\S+)/g)) assert.ok(env.split(/\s+/).includes(m[1]!), `ENV lacks ${m[1]}`);
   assert.ok(env.includes(`GATEHOUSE_CONFIG=${pod.containers[0].env.find((e: { name: string }) => e.name === 'GATEHOUSE_CONFIG').value}`));
@@ -51,7 +65,9 @@ test('the Dockerfile builds the image the buildah script builds and the manifest
   // Every file copied from the build context exists; the config is the buildah image's.
   const all = instructions(read('Dockerfile')).stages.length;
   assert.equal(all, 3);
-  const copies = read('Dockerfile').split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from='));
+  const copies = read('Dockerfile')
+    .split('\n')
+    .filter((l) => l.startsWith('COPY ') && !l.includes('--from='));
   assert.ok(copies.length >= 4);
   for (const c of copies) {
     const parts = c.split(/\s+/).slice(1);

@@ -11,8 +11,9 @@ function sources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     // The store's contract suite is a test suite kept beside the adapters: its events are made up.
-    if (statSync(p).isDirectory()) { if (p !== join(root, 'src/store/contract')) sources(p, out); }
-    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
+    if (statSync(p).isDirectory()) {
+      if (p !== join(root, 'src/store/contract')) sources(p, out);
+    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
@@ -31,7 +32,10 @@ function actionsInCode(): Map<string, string> {
       const before = text.slice(Math.max(0, m.index - 60), m.index);
       if (/\boutcome\b/.test(around) || /audit\w*\(\{[^{}]*$/i.test(before)) found.set(m[1]!, file.slice(root.length + 1));
     }
-    for (const m of text.matchAll(/\(\s*(?:'[^'\n]*'|[^()'\n]*(?:\([^()\n]*\))?[^()'\n]*),\s*'([a-z][a-z0-9_]*)',[^\n]*?'(?:ok|denied|failed)'/g)) found.set(m[1]!, file.slice(root.length + 1));
+    for (const m of text.matchAll(
+      /\(\s*(?:'[^'\n]*'|[^()'\n]*(?:\([^()\n]*\))?[^()'\n]*),\s*'([a-z][a-z0-9_]*)',[^\n]*?'(?:ok|denied|failed)'/g,
+    ))
+      found.set(m[1]!, file.slice(root.length + 1));
   }
   return found;
 }

@@ -67,5 +67,8 @@ for (const doc of DOCS) {
 test('the block finder sees every block (a check that finds none proves nothing)', async () => {
   assert.ok(yamlBlocks(await readFile(join(ROOT, 'docs/mcp.md'), 'utf8')).length >= 3);
   assert.ok(yamlBlocks(await readFile(join(ROOT, 'docs/issuer.md'), 'utf8')).length >= 5);
-  assert.deepEqual(yamlBlocks('a\n```yaml\nx: 1\n```\n```yml\ny: 2\n```\n'), [{ line: 3, text: 'x: 1' }, { line: 6, text: 'y: 2' }]);
+  assert.deepEqual(yamlBlocks('a\n```yaml\nx: 1\n```\n```yml\ny: 2\n```\n'), [
+    { line: 3, text: 'x: 1' },
+    { line: 6, text: 'y: 2' },
+  ]);
 });

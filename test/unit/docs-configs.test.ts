@@ -17,10 +17,20 @@ const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
 // A 32-byte random-looking value for every secret a block references.
 const SECRET = 'q3V8sK2xLw9Zp4Tn7Rb1Yc6Hd0Jf5Ge8Ma2Nu4Ps7Qv=';
 
-interface Block { file: string; line: number; text: string }
+interface Block {
+  file: string;
+  line: number;
+  text: string;
+}
 
 async function yamlBlocks(): Promise<Block[]> {
-  const files = ['README.md', ...(await readdir(path.join(root, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  const files = [
+    'README.md',
+    ...(await readdir(path.join(root, 'docs')))
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => `docs/${f}`),
+  ];
   const blocks: Block[] = [];
   for (const file of files) {
     const text = await readFile(path.join(root, file), 'utf8');
@@ -65,7 +75,7 @@ test('every Gatehouse config block in README.md and docs/*.md passes gatehouse c
         for (const l of loaded.lints) failures.push(`${where}: warning ${l.code}: ${l.path}: ${l.message}`);
       } catch (err) {
         const problems = (err as { problems?: unknown }).problems;
-        failures.push(`${where}: ${(err as Error).message}${Array.isArray(problems) ? `: ${problems.join("; ")}` : ""}`);
+        failures.push(`${where}: ${(err as Error).message}${Array.isArray(problems) ? `: ${problems.join('; ')}` : ''}`);
       }
     }
     assert.deepEqual(failures, []);

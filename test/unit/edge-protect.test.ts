@@ -25,16 +25,22 @@ async function cookieFor(id: Identity, lifetime = 300): Promise<string> {
 describe('edge settings', () => {
   test('every problem at once, each naming its binding', () => {
     try {
-      readSettings({ GATEHOUSE_ISSUER: 'http://auth.example.org/', GATEHOUSE_SESSION_SECRET: 'short', GATEHOUSE_RULES: '[{"paths":["x"]}]', GATEHOUSE_SESSION_LIFETIME: '2', GATEHOUSE_ALLOW_HTTP: 'yes' });
+      readSettings({
+        GATEHOUSE_ISSUER: 'http://auth.example.org/',
+        GATEHOUSE_SESSION_SECRET: 'short',
+        GATEHOUSE_RULES: '[{"paths":["x"]}]',
+        GATEHOUSE_SESSION_LIFETIME: '2',
+        GATEHOUSE_ALLOW_HTTP: 'yes',
+      });
       assert.fail('accepted');
     } catch (e) {
       assert.ok(e instanceof EdgeConfigError);
       assert.deepEqual(e.problems, [
         'GATEHOUSE_ALLOW_HTTP: expected "true" or "false"',
         'GATEHOUSE_ISSUER: expected an https URL (http only with GATEHOUSE_ALLOW_HTTP=true, for local development)',
-        'GATEHOUSE_ISSUER: no trailing slash: the issuer identifier is compared exactly (Gatehouse\'s is publicUrl without one)',
+        "GATEHOUSE_ISSUER: no trailing slash: the issuer identifier is compared exactly (Gatehouse's is publicUrl without one)",
         'GATEHOUSE_CLIENT_ID: missing',
-        'GATEHOUSE_CLIENT_SECRET: missing; set it with `wrangler secret put GATEHOUSE_CLIENT_SECRET` (the client\'s secret in Gatehouse)',
+        "GATEHOUSE_CLIENT_SECRET: missing; set it with `wrangler secret put GATEHOUSE_CLIENT_SECRET` (the client's secret in Gatehouse)",
         'GATEHOUSE_SESSION_SECRET: secret 1 has 5 characters; use 32 or more (e.g. `openssl rand -base64 32`)',
         'GATEHOUSE_RULES: rules[0].paths: "x" must start with "/" (or "=/" for one exact path, without "*"), without query, fragment or whitespace',
         'GATEHOUSE_SESSION_LIFETIME: expected whole seconds from 5 to 86400',
@@ -48,16 +54,19 @@ describe('edge settings', () => {
 });
 
 describe('edge protect()', () => {
-  const next = (req: Request, id: Identity | null) => Response.json({ id, user: req.headers.get('x-auth-request-user'), cookie: req.headers.get('cookie') });
+  const next = (req: Request, id: Identity | null) =>
+    Response.json({ id, user: req.headers.get('x-auth-request-user'), cookie: req.headers.get('cookie') });
 
   test('bad settings: every request refused (500), the reason in the log only', async () => {
     const errors: string[] = [];
     const orig = console.error;
-    console.error = (m: string) => { errors.push(m); };
+    console.error = (m: string) => {
+      errors.push(m);
+    };
     try {
       const r = await protect(new Request('https://app.example.org/'), env({ GATEHOUSE_RULES: undefined }), next);
       assert.equal(r.status, 500);
-      assert.equal(await r.text(), 'the sign-in gate is misconfigured; see the Worker\'s log\n');
+      assert.equal(await r.text(), "the sign-in gate is misconfigured; see the Worker's log\n");
     } finally {
       console.error = orig;
     }
@@ -76,23 +85,50 @@ describe('edge protect()', () => {
     assert.deepEqual(await r.json(), { id: null, user: null, cookie: null });
   });
 
-  test('signed in and allowed: identity headers, and the edge\'s own cookies taken out', async () => {
+  test("signed in and allowed: identity headers, and the edge's own cookies taken out", async () => {
     const c = await cookieFor({ sub: 's', username: 'alice', email: null, groups: ['staff'] });
-    const r = await protect(new Request('https://app.example.org/x', { headers: { Cookie: `a=1; ${c}; __Host-gatehouse_edge_login_abc=zz; b=2`, 'X-Auth-Request-User': 'mallory' } }), env(), next);
-    assert.deepEqual(await r.json(), { id: { sub: 's', username: 'alice', email: null, groups: ['staff'] }, user: 'alice', cookie: 'a=1; b=2' });
+    const r = await protect(
+      new Request('https://app.example.org/x', {
+        headers: { Cookie: `a=1; ${c}; __Host-gatehouse_edge_login_abc=zz; b=2`, 'X-Auth-Request-User': 'mallory' },
+      }),
+      env(),
+      next,
+    );
+    assert.deepEqual(await r.json(), {
+      id: { sub: 's', username: 'alice', email: null, groups: ['staff'] },
+      user: 'alice',
+      cookie: 'a=1; b=2',
+    });
   });
 
   test('signed in, not allowed: 403; a cookie sealed for plain http does not open on https', async () => {
-    const r = await protect(new Request('https://app.example.org/x', { headers: { Cookie: await cookieFor({ sub: 's', username: 'bob', email: null, groups: ['other'] }) } }), env(), next);
+    const r = await protect(
+      new Request('https://app.example.org/x', {
+        headers: { Cookie: await cookieFor({ sub: 's', username: 'bob', email: null, groups: ['other'] }) },
+      }),
+      env(),
+      next,
+    );
     assert.equal(r.status, 403);
     assert.match(await r.text(), /Signed in as bob, who is not allowed here\./);
-    const moved = (await cookieFor({ sub: 's', username: 'alice', email: null, groups: ['staff'] })).replace('__Host-gatehouse_edge=', 'gatehouse_edge=');
-    const api = await protect(new Request('https://app.example.org/x', { headers: { Cookie: moved, Accept: 'application/json' } }), env(), next);
+    const moved = (await cookieFor({ sub: 's', username: 'alice', email: null, groups: ['staff'] })).replace(
+      '__Host-gatehouse_edge=',
+      'gatehouse_edge=',
+    );
+    const api = await protect(
+      new Request('https://app.example.org/x', { headers: { Cookie: moved, Accept: 'application/json' } }),
+      env(),
+      next,
+    );
     assert.equal(api.status, 401);
   });
 
   test('not signed in, an API client: 401 with WWW-Authenticate, never a redirect', async () => {
-    for (const headers of [{ Accept: 'application/json' }, { Accept: 'text/html', 'Sec-Fetch-Mode': 'cors' }, { Accept: 'text/html', 'X-Requested-With': 'XMLHttpRequest' }]) {
+    for (const headers of [
+      { Accept: 'application/json' },
+      { Accept: 'text/html', 'Sec-Fetch-Mode': 'cors' },
+      { Accept: 'text/html', 'X-Requested-With': 'XMLHttpRequest' },
+    ]) {
       const r = await protect(new Request('https://app.example.org/x', { headers }), env(), next);
       assert.equal(r.status, 401);
       assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="gatehouse"');
@@ -102,8 +138,14 @@ describe('edge protect()', () => {
 
   test('the callback without its sealed state cookie (another browser, expired, forged): 400, nothing signed in', async () => {
     for (const cookie of [undefined, '__Host-gatehouse_edge_login_AAAAAAAAAAAA=forged']) {
-      const r = await protect(new Request('https://app.example.org/.gatehouse/callback?code=c&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&iss=https%3A%2F%2Fauth.example.org',
-        { headers: cookie ? { Cookie: cookie } : {} }), env(), next);
+      const r = await protect(
+        new Request(
+          'https://app.example.org/.gatehouse/callback?code=c&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&iss=https%3A%2F%2Fauth.example.org',
+          { headers: cookie ? { Cookie: cookie } : {} },
+        ),
+        env(),
+        next,
+      );
       assert.equal(r.status, 400);
       assert.match(await r.text(), /<h1>Sign-in expired<\/h1>/);
       assert.ok(!(r.headers.get('set-cookie') ?? '').includes('__Host-gatehouse_edge='), 'no session cookie');

@@ -8,7 +8,15 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import fc from 'fast-check';
 import { ambiguous, table } from '../fixtures/path-table.ts';
-import { assetAliases, compilePattern, compilePolicy, normalizePath, ruleProblems, type Identity, type Rule } from '../../edge/src/rules.ts';
+import {
+  assetAliases,
+  compilePattern,
+  compilePolicy,
+  normalizePath,
+  ruleProblems,
+  type Identity,
+  type Rule,
+} from '../../edge/src/rules.ts';
 import { normalizePath as gateNormalize } from '../../src/policy/path.ts';
 import { compilePathPattern as gatePattern } from '../../src/policy/pattern.ts';
 
@@ -16,26 +24,59 @@ const alice: Identity = { sub: '1', username: 'Alice', email: 'alice@example.org
 const bob: Identity = { sub: '2', username: 'bob', email: null, groups: ['outsiders'] };
 const carol: Identity = { sub: '3', username: 'carol', email: 'carol@corp.example', groups: ['admins'] };
 
-const pieces = ['/', '/', '.', '..', '%2e', '%2E', '%2f', '%2F', '%5c', '\\', 'a', 'B', 'secret', '.html', 'index', '%73', '%', '%25', '%00', '?', '#', ';', ' ', 'é', '%c3%a9', '%ff'];
+const pieces = [
+  '/',
+  '/',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2f',
+  '%2F',
+  '%5c',
+  '\\',
+  'a',
+  'B',
+  'secret',
+  '.html',
+  'index',
+  '%73',
+  '%',
+  '%25',
+  '%00',
+  '?',
+  '#',
+  ';',
+  ' ',
+  'é',
+  '%c3%a9',
+  '%ff',
+];
 const rawPath = fc.array(fc.constantFrom(...pieces), { maxLength: 10 }).map((xs) => xs.join(''));
 
 describe('edge rules: the same normalization and patterns as the gate', () => {
-  test('normalizePath is src/policy/path.ts\'s, lowercased (generated paths)', () => {
-    fc.assert(fc.property(rawPath, (p) => {
-      const gate = gateNormalize(p);
-      const edge = normalizePath(p);
-      assert.equal(edge.ok, gate.ok, p);
-      if (gate.ok) assert.equal(edge.path, gate.path.toLowerCase(), p);
-    }), { numRuns: 3000 });
+  test("normalizePath is src/policy/path.ts's, lowercased (generated paths)", () => {
+    fc.assert(
+      fc.property(rawPath, (p) => {
+        const gate = gateNormalize(p);
+        const edge = normalizePath(p);
+        assert.equal(edge.ok, gate.ok, p);
+        if (gate.ok) assert.equal(edge.path, gate.path.toLowerCase(), p);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
-  test('patterns match as src/policy/pattern.ts\'s on lowercase paths (generated patterns and paths)', () => {
+  test("patterns match as src/policy/pattern.ts's on lowercase paths (generated patterns and paths)", () => {
     const seg = fc.constantFrom('a', 'b', 'api', 'x.png', '*', '**', '');
     const pattern = fc.array(seg, { minLength: 1, maxLength: 4 }).map((xs) => `/${xs.join('/')}`);
     const path = fc.array(fc.constantFrom('a', 'b', 'api', 'x.png', 'c', ''), { maxLength: 5 }).map((xs) => `/${xs.join('/')}`);
-    fc.assert(fc.property(pattern, path, (pt, p) => {
-      assert.equal(compilePattern(pt)(p), gatePattern(pt)(p), `${pt} vs ${p}`);
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(pattern, path, (pt, p) => {
+        assert.equal(compilePattern(pt)(p), gatePattern(pt)(p), `${pt} vs ${p}`);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   test('the exact form "=/path" (edge only) matches that path alone', () => {
@@ -46,7 +87,7 @@ describe('edge rules: the same normalization and patterns as the gate', () => {
 });
 
 describe('edge rules: decisions', () => {
-  test('Gatehouse\'s steps: deny:true before public, anonymous -> authenticate, allow, the first matching rule decides (no fall-through past an allow), deny subject, a deny list passes others on, default deny, methods', () => {
+  test("Gatehouse's steps: deny:true before public, anonymous -> authenticate, allow, the first matching rule decides (no fall-through past an allow), deny subject, a deny list passes others on, default deny, methods", () => {
     const rules: Rule[] = [
       { name: 'closed', paths: ['/closed'], public: true, deny: true },
       { name: 'health', paths: ['/health'], methods: ['GET'], public: true },
@@ -58,7 +99,10 @@ describe('edge rules: decisions', () => {
       { name: 'mail', paths: ['/mail'], allow: { emailDomains: ['corp.example'] } },
     ];
     const p = compilePolicy(rules);
-    const d = (m: string, path: string, id: Identity | null) => { const x = p.decide(m, path, id); return `${x.action}:${x.rule}`; };
+    const d = (m: string, path: string, id: Identity | null) => {
+      const x = p.decide(m, path, id);
+      return `${x.action}:${x.rule}`;
+    };
     assert.equal(d('GET', '/closed', null), 'deny:closed');
     assert.equal(d('GET', '/health', null), 'public:health');
     assert.equal(d('POST', '/health', null), 'deny:null');
@@ -71,7 +115,11 @@ describe('edge rules: decisions', () => {
     assert.equal(d('GET', '/members', carol), 'allow:members', 'users compare case-insensitively');
     assert.equal(d('GET', '/empty', null), 'deny:nobody', 'a rule without public, allow or deny fails closed');
     assert.equal(d('GET', '/mail', carol), 'allow:mail');
-    assert.equal(d('GET', '/mail', { ...carol, email: null }), 'deny:mail', 'only a verified email counts (the session keeps it only then)');
+    assert.equal(
+      d('GET', '/mail', { ...carol, email: null }),
+      'deny:mail',
+      'only a verified email counts (the session keeps it only then)',
+    );
     assert.equal(d('GET', '/elsewhere', carol), 'deny:null');
     // Decoded first it is /admin; split first ("/a/..%2Fadmin") no rule names it: the default
     // deny of that reading is the strictest.
@@ -90,7 +138,16 @@ describe('edge rules: decisions', () => {
     // public catch-all stays protected for a signed-in user its allow does not name.
     const p = compilePolicy([{ paths: ['/secret', '/docs/'], allow: { groups: ['staff'] } }, { public: true }]);
     assert.equal(p.decide('GET', '/secret', bob).action, 'deny');
-    for (const path of ['/secret', '/secret.html', '/secret/', '/secret/index.html', '/SECRET.HTML', '/%73ecret.html', '//secret', '/a/../secret.html']) {
+    for (const path of [
+      '/secret',
+      '/secret.html',
+      '/secret/',
+      '/secret/index.html',
+      '/SECRET.HTML',
+      '/%73ecret.html',
+      '//secret',
+      '/a/../secret.html',
+    ]) {
       assert.equal(p.decide('GET', path, null).action, 'authenticate', path);
       assert.equal(p.decide('GET', path, bob).action, 'deny', path);
       assert.equal(p.decide('GET', path, alice).action, 'allow', path);
@@ -103,19 +160,31 @@ describe('edge rules: decisions', () => {
 
   test('property: a protected name is never public under another of its names (generated names and rules)', () => {
     const name = fc.array(fc.constantFrom('a', 'b', 'secret', 'x'), { minLength: 1, maxLength: 3 }).map((xs) => `/${xs.join('/')}`);
-    fc.assert(fc.property(name, fc.constantFrom('', '.html', '/', '/index.html'), fc.constantFrom('', '.html', '/', '/index.html'), (base, s1, s2) => {
-      const p = compilePolicy([{ paths: [`=${base}${s1}`], allow: { groups: ['staff'] } }, { paths: [`=${base}${s1}`], deny: true }, { public: true }]);
-      const protectedName = `${base}${s1}`;
-      const other = `${base}${s2}`;
-      // If the asset server could serve `other` as the same file as `protectedName`, it is not public.
-      if (assetAliases(normalizePath(other).path).includes(normalizePath(protectedName).path)) {
-        assert.equal(p.decide('GET', other, null).action, 'authenticate', `${other} opens ${protectedName}`);
-        assert.equal(p.decide('GET', other, bob).action, 'deny', `${other} opens ${protectedName} to bob`);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(
+        name,
+        fc.constantFrom('', '.html', '/', '/index.html'),
+        fc.constantFrom('', '.html', '/', '/index.html'),
+        (base, s1, s2) => {
+          const p = compilePolicy([
+            { paths: [`=${base}${s1}`], allow: { groups: ['staff'] } },
+            { paths: [`=${base}${s1}`], deny: true },
+            { public: true },
+          ]);
+          const protectedName = `${base}${s1}`;
+          const other = `${base}${s2}`;
+          // If the asset server could serve `other` as the same file as `protectedName`, it is not public.
+          if (assetAliases(normalizePath(other).path).includes(normalizePath(protectedName).path)) {
+            assert.equal(p.decide('GET', other, null).action, 'authenticate', `${other} opens ${protectedName}`);
+            assert.equal(p.decide('GET', other, bob).action, 'deny', `${other} opens ${protectedName} to bob`);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 
-  test('assetAliases: the names Cloudflare\'s html_handling modes give one file', () => {
+  test("assetAliases: the names Cloudflare's html_handling modes give one file", () => {
     assert.deepEqual(assetAliases('/secret'), ['/secret', '/secret.html', '/secret/', '/secret/index.html']);
     assert.deepEqual(assetAliases('/secret.html'), ['/secret.html', '/secret', '/secret/']);
     assert.deepEqual(assetAliases('/secret/'), ['/secret/', '/secret/index.html', '/secret', '/secret.html']);
@@ -125,7 +194,7 @@ describe('edge rules: decisions', () => {
     assert.deepEqual(assetAliases('/.html'), ['/.html']);
   });
 
-  test('ruleProblems names each problem\'s path; compilePolicy refuses them all at once', () => {
+  test("ruleProblems names each problem's path; compilePolicy refuses them all at once", () => {
     const bad = [
       { paths: ['secret', '=/a*'], public: 'yes' },
       { allow: { group: ['x'] }, methods: ['get'] },
@@ -186,24 +255,35 @@ describe('edge rules: a path the app reads another way is decided on every readi
     let port = 0;
     before(async () => {
       const app = express();
-      app.use('/admin', (_req, res) => { res.json({ route: 'admin' }); });
-      app.use('/public', (_req, res) => { res.json({ route: 'public' }); });
-      app.use((_req, res) => { res.json({ route: 'other' }); });
-      server = await new Promise<Server>((resolve) => { const s_ = app.listen(0, '127.0.0.1', () => resolve(s_)); });
+      app.use('/admin', (_req, res) => {
+        res.json({ route: 'admin' });
+      });
+      app.use('/public', (_req, res) => {
+        res.json({ route: 'public' });
+      });
+      app.use((_req, res) => {
+        res.json({ route: 'other' });
+      });
+      server = await new Promise<Server>((resolve) => {
+        const s_ = app.listen(0, '127.0.0.1', () => resolve(s_));
+      });
       port = (server.address() as net.AddressInfo).port;
     });
     after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
     /** The route Express matched for a raw request line, or null when it refused the request. */
-    const route = (target: string) => new Promise<string | null>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1');
-      let data = '';
-      sock.setEncoding('latin1');
-      sock.on('data', (d: string) => { data += d; });
-      sock.on('error', reject);
-      sock.on('close', () => resolve(/^HTTP\/1\.1 200/.test(data) ? /"route":"(\w+)"/.exec(data)?.[1] ?? null : null));
-      sock.write(`GET ${target} HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`, 'latin1');
-    });
+    const route = (target: string) =>
+      new Promise<string | null>((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        let data = '';
+        sock.setEncoding('latin1');
+        sock.on('data', (d: string) => {
+          data += d;
+        });
+        sock.on('error', reject);
+        sock.on('close', () => resolve(/^HTTP\/1\.1 200/.test(data) ? (/"route":"(\w+)"/.exec(data)?.[1] ?? null) : null));
+        sock.write(`GET ${target} HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`, 'latin1');
+      });
 
     test('what Express routes to /admin is never public nor allowed to a non-admin; an ambiguous path is never public', async () => {
       const counts = { cases: 0, admin: 0, public: 0, anonymousPublic: 0 };
@@ -215,7 +295,8 @@ describe('edge rules: a path the app reads another way is decided on every readi
         if (anon.action === 'public') counts.anonymousPublic++;
         if (r === 'admin') {
           counts.admin++;
-          if (anon.action === 'public' || anon.action === 'allow') leaks.push(`${target}: Express routes it to /admin, the edge says ${anon.action} (${anon.rule})`);
+          if (anon.action === 'public' || anon.action === 'allow')
+            leaks.push(`${target}: Express routes it to /admin, the edge says ${anon.action} (${anon.rule})`);
           if (decide(target, bob).action !== 'deny') leaks.push(`${target}: Express routes it to /admin, bob is let in`);
         } else if (r === 'public') counts.public++;
         if (ambiguous(target) && anon.action === 'public') leaks.push(`${target}: ambiguous, yet public`);

@@ -11,25 +11,35 @@ const NOW = 1_800_000_000;
 describe('edge seal', () => {
   test('round trip: any JSON object payload opens to itself under the same name, purpose and secret', async () => {
     const s = await createSealer([A], 'session');
-    await fc.assert(fc.asyncProperty(
-      fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'exp' && k !== '__proto__'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
-      fc.integer({ min: 1, max: 10_000 }),
-      async (payload, ttl) => {
-        const p = { ...payload, exp: NOW + ttl };
-        const opened = await s.unseal('gatehouse_edge', await s.seal('gatehouse_edge', p), NOW);
-        assert.deepEqual(opened, JSON.parse(JSON.stringify(p)));
-      },
-    ), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(
+          fc.string({ maxLength: 8 }).filter((k) => k !== 'exp' && k !== '__proto__'),
+          fc.jsonValue({ maxDepth: 2 }),
+          { maxKeys: 5 },
+        ),
+        fc.integer({ min: 1, max: 10_000 }),
+        async (payload, ttl) => {
+          const p = { ...payload, exp: NOW + ttl };
+          const opened = await s.unseal('gatehouse_edge', await s.seal('gatehouse_edge', p), NOW);
+          assert.deepEqual(opened, JSON.parse(JSON.stringify(p)));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   test('any single changed bit makes it unopenable (AES-GCM tag)', async () => {
     const s = await createSealer([A], 'session');
     const sealed = fromB64url(await s.seal('c', { u: 'alice', g: ['staff'], exp: NOW + 60 }))!;
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: sealed.length * 8 - 1 }), async (bit) => {
-      const t = sealed.slice();
-      t[bit >> 3]! ^= 1 << (bit & 7);
-      assert.equal(await s.unseal('c', b64url(t), NOW), null);
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: sealed.length * 8 - 1 }), async (bit) => {
+        const t = sealed.slice();
+        t[bit >> 3]! ^= 1 << (bit & 7);
+        assert.equal(await s.unseal('c', b64url(t), NOW), null);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('bound to the cookie name, the purpose and the secret', async () => {
@@ -43,7 +53,7 @@ describe('edge seal', () => {
     assert.equal(await other.unseal('gatehouse_edge', v, NOW), null, 'another secret');
   });
 
-  test('expiry is the payload\'s: refused at exp and after, and without a numeric exp', async () => {
+  test("expiry is the payload's: refused at exp and after, and without a numeric exp", async () => {
     const s = await createSealer([A], 'session');
     const v = await s.seal('c', { exp: NOW + 10 });
     assert.deepEqual(await s.unseal('c', v, NOW + 9), { exp: NOW + 10 });
@@ -74,16 +84,29 @@ describe('edge seal', () => {
 
   test('garbage opens to null, never throws', async () => {
     const s = await createSealer([A], 'session');
-    for (const v of ['', 'a', '!!!!', 'AQ', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '%00', 'a'.repeat(5000)]) assert.equal(await s.unseal('c', v, NOW), null, v);
+    for (const v of ['', 'a', '!!!!', 'AQ', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '%00', 'a'.repeat(5000)])
+      assert.equal(await s.unseal('c', v, NOW), null, v);
     const good = fromB64url(await s.seal('c', { exp: NOW + 60 }))!;
     good[0] = 2; // another format version
     assert.equal(await s.unseal('c', b64url(good), NOW), null);
-    await fc.assert(fc.asyncProperty(fc.string({ maxLength: 200 }), async (v) => { assert.equal(await s.unseal('c', v, NOW), null); }), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 200 }), async (v) => {
+        assert.equal(await s.unseal('c', v, NOW), null);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('a secret shorter than 32 characters, none, or too many are refused, naming the binding', async () => {
-    await assert.rejects(createSealer(['short'], 'session'), { message: 'GATEHOUSE_SESSION_SECRET: secret 1 has 5 characters; use 32 or more (e.g. `openssl rand -base64 32`)' });
-    await assert.rejects(createSealer([], 'session'), { message: 'GATEHOUSE_SESSION_SECRET: missing; set it with `wrangler secret put GATEHOUSE_SESSION_SECRET` (32 or more random bytes, e.g. `openssl rand -base64 32`)' });
-    await assert.rejects(createSealer([A, B, A, B, A], 'session'), { message: 'GATEHOUSE_SESSION_SECRET: at most 4 secrets (the current one first, then the ones it replaces)' });
+    await assert.rejects(createSealer(['short'], 'session'), {
+      message: 'GATEHOUSE_SESSION_SECRET: secret 1 has 5 characters; use 32 or more (e.g. `openssl rand -base64 32`)',
+    });
+    await assert.rejects(createSealer([], 'session'), {
+      message:
+        'GATEHOUSE_SESSION_SECRET: missing; set it with `wrangler secret put GATEHOUSE_SESSION_SECRET` (32 or more random bytes, e.g. `openssl rand -base64 32`)',
+    });
+    await assert.rejects(createSealer([A, B, A, B, A], 'session'), {
+      message: 'GATEHOUSE_SESSION_SECRET: at most 4 secrets (the current one first, then the ones it replaces)',
+    });
   });
 });

@@ -18,28 +18,39 @@ const RULES: Rule[] = [
   { allow: { groups: ['staff'] } },
 ];
 const cfg = (assets: Record<string, unknown> | undefined, rules: unknown = RULES) => ({
-  name: 'x', main: 'src/index.js', ...(assets ? { assets: { directory: './public', binding: 'ASSETS', ...assets } } : {}), vars: { GATEHOUSE_RULES: rules },
+  name: 'x',
+  main: 'src/index.js',
+  ...(assets ? { assets: { directory: './public', binding: 'ASSETS', ...assets } } : {}),
+  vars: { GATEHOUSE_RULES: rules },
 });
-const TRAP_UNSET = 'assets.run_worker_first: unset (false by default): every file under ./public is served before the Worker runs, without sign-in; set "run_worker_first": true';
+const TRAP_UNSET =
+  'assets.run_worker_first: unset (false by default): every file under ./public is served before the Worker runs, without sign-in; set "run_worker_first": true';
 
 describe('edge wrangler check', () => {
   test('parseJsonc: comments and trailing commas, but never inside strings', () => {
-    assert.deepEqual(parseJsonc(`{
+    assert.deepEqual(
+      parseJsonc(`{
       // a comment "with quotes"
       "a": "http://x/*not a comment*/", /* block
       comment */ "b": [1, 2,],
       "c": "a,]", "d": "\\"//\\"",
-    }`), { a: 'http://x/*not a comment*/', b: [1, 2], c: 'a,]', d: '"//"' });
+    }`),
+      { a: 'http://x/*not a comment*/', b: [1, 2], c: 'a,]', d: '"//"' },
+    );
     assert.throws(() => parseJsonc('{ /* open'), { message: 'unterminated /* comment' });
     assert.throws(() => parseJsonc('{ "a": }'), SyntaxError);
   });
 
   test('run_worker_first unset or false: refused with the key and the fix; true: accepted; no assets: accepted', () => {
     assert.deepEqual(checkWranglerConfig(cfg({})), { ok: false, problems: [TRAP_UNSET] });
-    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: false })).problems, [TRAP_UNSET.replace('unset (false by default)', 'false')]);
+    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: false })).problems, [
+      TRAP_UNSET.replace('unset (false by default)', 'false'),
+    ]);
     assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: true })), { ok: true, problems: [] });
     assert.deepEqual(checkWranglerConfig(cfg(undefined)), { ok: true, problems: [] });
-    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: 'yes' })).problems, ['assets.run_worker_first: expected true or a list of route patterns']);
+    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: 'yes' })).problems, [
+      'assets.run_worker_first: expected true or a list of route patterns',
+    ]);
   });
 
   test('rules that make everything public need no Worker first', () => {
@@ -61,21 +72,42 @@ describe('edge wrangler check', () => {
     ]);
     const withAlias = structuredClone(RULES);
     withAlias[0]!.paths!.push('=/assets.html', '/favicon.ico', '=/favicon.ico.html');
-    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: ['/*', '!/assets/*', '!/favicon.ico'] }, withAlias)), { ok: true, problems: [] });
+    assert.deepEqual(checkWranglerConfig(cfg({ run_worker_first: ['/*', '!/assets/*', '!/favicon.ico'] }, withAlias)), {
+      ok: true,
+      problems: [],
+    });
     // An earlier protecting rule inside the exception: refused even though a later public rule covers it.
-    const shadowed: Rule[] = [{ paths: ['/assets/private'], allow: { groups: ['staff'] } }, { paths: ['/assets', '=/assets.html'], public: true }, { allow: { groups: ['staff'] } }];
+    const shadowed: Rule[] = [
+      { paths: ['/assets/private'], allow: { groups: ['staff'] } },
+      { paths: ['/assets', '=/assets.html'], public: true },
+      { allow: { groups: ['staff'] } },
+    ];
     assert.equal(checkWranglerConfig(cfg({ run_worker_first: ['/*', '!/assets/*'] }, shadowed)).ok, false);
     // A public rule limited to GET does not prove HEAD or POST public.
-    assert.equal(checkWranglerConfig(cfg({ run_worker_first: ['/*', '!/assets/*'] }, [{ paths: ['/assets', '=/assets.html'], methods: ['GET'], public: true }, { allow: { anyUser: true } }])).ok, false);
+    assert.equal(
+      checkWranglerConfig(
+        cfg({ run_worker_first: ['/*', '!/assets/*'] }, [
+          { paths: ['/assets', '=/assets.html'], methods: ['GET'], public: true },
+          { allow: { anyUser: true } },
+        ]),
+      ).ok,
+      false,
+    );
   });
 
-  test('environments: assets are inherited, vars are not (wrangler\'s rules), each is checked', () => {
-    const c = { ...cfg({ run_worker_first: true }), env: { staging: { vars: { GATEHOUSE_RULES: RULES } }, prod: { assets: { directory: './public' } }, bare: {} } };
+  test("environments: assets are inherited, vars are not (wrangler's rules), each is checked", () => {
+    const c = {
+      ...cfg({ run_worker_first: true }),
+      env: { staging: { vars: { GATEHOUSE_RULES: RULES } }, prod: { assets: { directory: './public' } }, bare: {} },
+    };
     assert.deepEqual(checkWranglerConfig(c).problems, [
       'env.prod.vars.GATEHOUSE_RULES: missing; the rules decide which paths may skip the Worker',
       'env.bare.vars.GATEHOUSE_RULES: missing; the rules decide which paths may skip the Worker',
     ]);
-    const c2 = { ...cfg({ run_worker_first: true }), env: { prod: { assets: { directory: './public' }, vars: { GATEHOUSE_RULES: RULES } } } };
+    const c2 = {
+      ...cfg({ run_worker_first: true }),
+      env: { prod: { assets: { directory: './public' }, vars: { GATEHOUSE_RULES: RULES } } },
+    };
     assert.deepEqual(checkWranglerConfig(c2).problems, [TRAP_UNSET.replace('assets.', 'env.prod.assets.')]);
   });
 
@@ -89,24 +121,45 @@ describe('edge wrangler check', () => {
   test('property (soundness): whatever exception the check accepts, every path in it is public to an anonymous visitor', () => {
     const seg = fc.constantFrom('a', 'b', 'assets', 'x');
     const dir = fc.array(seg, { minLength: 1, maxLength: 2 }).map((xs) => `/${xs.join('/')}`);
-    const pattern = fc.oneof(dir, dir.map((d) => `${d}/`), dir.map((d) => `${d}/**`), dir.map((d) => `${d}/*`), dir.map((d) => `=${d}`), dir.map((d) => `=${d}.html`));
-    const rule = fc.record({
-      paths: fc.array(pattern, { minLength: 1, maxLength: 3 }),
-      kind: fc.constantFrom('public', 'allow', 'deny'),
-    }).map(({ paths, kind }): Rule => (kind === 'public' ? { paths, public: true } : kind === 'deny' ? { paths, deny: true } : { paths, allow: { groups: ['staff'] } }));
-    const rules = fc.array(rule, { maxLength: 4 }).chain((rs) => fc.constantFrom<Rule[]>([...rs], [...rs, { allow: { groups: ['staff'] } }], [...rs, { public: true }]));
+    const pattern = fc.oneof(
+      dir,
+      dir.map((d) => `${d}/`),
+      dir.map((d) => `${d}/**`),
+      dir.map((d) => `${d}/*`),
+      dir.map((d) => `=${d}`),
+      dir.map((d) => `=${d}.html`),
+    );
+    const rule = fc
+      .record({
+        paths: fc.array(pattern, { minLength: 1, maxLength: 3 }),
+        kind: fc.constantFrom('public', 'allow', 'deny'),
+      })
+      .map(({ paths, kind }): Rule =>
+        kind === 'public' ? { paths, public: true } : kind === 'deny' ? { paths, deny: true } : { paths, allow: { groups: ['staff'] } },
+      );
+    const rules = fc
+      .array(rule, { maxLength: 4 })
+      .chain((rs) => fc.constantFrom<Rule[]>([...rs], [...rs, { allow: { groups: ['staff'] } }], [...rs, { public: true }]));
     const rest = fc.array(fc.constantFrom('a', 'b', 'x', 'index.html', 'x.html', ''), { maxLength: 3 }).map((xs) => xs.join('/'));
     let accepted = 0;
-    fc.assert(fc.property(rules, dir, fc.array(rest, { minLength: 5, maxLength: 5 }), (rs, exc, tails) => {
-      const result = checkWranglerConfig(cfg({ run_worker_first: ['/*', `!${exc}/*`] }, rs));
-      if (!result.ok) return;
-      accepted++;
-      const policy = compilePolicy(rs);
-      for (const t of tails) {
-        const p = `${exc}/${t}`;
-        for (const method of ['GET', 'HEAD']) assert.equal(policy.decide(method, p, null).action, 'public', `${JSON.stringify(rs)} accepted !${exc}/* but ${p} is not public`);
-      }
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(rules, dir, fc.array(rest, { minLength: 5, maxLength: 5 }), (rs, exc, tails) => {
+        const result = checkWranglerConfig(cfg({ run_worker_first: ['/*', `!${exc}/*`] }, rs));
+        if (!result.ok) return;
+        accepted++;
+        const policy = compilePolicy(rs);
+        for (const t of tails) {
+          const p = `${exc}/${t}`;
+          for (const method of ['GET', 'HEAD'])
+            assert.equal(
+              policy.decide(method, p, null).action,
+              'public',
+              `${JSON.stringify(rs)} accepted !${exc}/* but ${p} is not public`,
+            );
+        }
+      }),
+      { numRuns: 3000 },
+    );
     assert.ok(accepted > 50, `the generator reaches accepted configs (${accepted})`);
   });
 
@@ -119,10 +172,16 @@ describe('edge wrangler check', () => {
     try {
       const trap = path.join(dir, 'wrangler.jsonc');
       await writeFile(trap, JSON.stringify(cfg({})));
-      const bad = await run(process.execPath, [bin, trap]).then(() => null, (e: { code: number; stderr: string }) => e);
+      const bad = await run(process.execPath, [bin, trap]).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
       assert.equal(bad?.code, 1);
       assert.equal(bad?.stderr, `gatehouse-edge-check: ${trap}: ${TRAP_UNSET}\n`);
-      const missing = await run(process.execPath, [bin, path.join(dir, 'nope.jsonc')]).then(() => null, (e: { code: number }) => e);
+      const missing = await run(process.execPath, [bin, path.join(dir, 'nope.jsonc')]).then(
+        () => null,
+        (e: { code: number }) => e,
+      );
       assert.equal(missing?.code, 2);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -47,7 +47,16 @@ function namesUsed(): Map<string, Set<string>> {
     // use of the module object counts as all of it.
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/(?:const\s*\{([^}]*)\}\s*=\s*)?(?:await\s+)?import\(\s*'(\.[^']+)'\s*\)/g)) {
-      note(file, m[2] as string, m[1] === undefined ? '*' : m[1].split(',').map((x) => x.split(':')[0]!.trim()).filter(Boolean));
+      note(
+        file,
+        m[2] as string,
+        m[1] === undefined
+          ? '*'
+          : m[1]
+              .split(',')
+              .map((x) => x.split(':')[0]!.trim())
+              .filter(Boolean),
+      );
     }
     parse(file).forEachChild((node) => {
       if (!(ts.isImportDeclaration(node) || ts.isExportDeclaration(node))) return;
@@ -62,7 +71,8 @@ function namesUsed(): Map<string, Set<string>> {
       if (ts.isImportDeclaration(node)) {
         const bindings = node.importClause?.namedBindings;
         if (bindings !== undefined && ts.isNamespaceImport(bindings)) set.add('*');
-        if (bindings !== undefined && ts.isNamedImports(bindings)) for (const e of bindings.elements) set.add((e.propertyName ?? e.name).text);
+        if (bindings !== undefined && ts.isNamedImports(bindings))
+          for (const e of bindings.elements) set.add((e.propertyName ?? e.name).text);
       } else if (node.exportClause !== undefined && ts.isNamedExports(node.exportClause)) {
         for (const e of node.exportClause.elements) set.add((e.propertyName ?? e.name).text);
       } else set.add('*');
@@ -83,7 +93,14 @@ function exported(index: string): string[] {
     const exportedDecl = ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
     if (!exportedDecl) return;
     if (ts.isVariableStatement(node)) for (const d of node.declarationList.declarations) names.push(d.name.getText(sf));
-    else if ((ts.isFunctionDeclaration(node) || ts.isClassDeclaration(node) || ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) && node.name) names.push(node.name.text);
+    else if (
+      (ts.isFunctionDeclaration(node) ||
+        ts.isClassDeclaration(node) ||
+        ts.isInterfaceDeclaration(node) ||
+        ts.isTypeAliasDeclaration(node)) &&
+      node.name
+    )
+      names.push(node.name.text);
   });
   return names;
 }
@@ -91,7 +108,9 @@ function exported(index: string): string[] {
 test('every src/<folder>/index.ts exports only names some other folder, test, bench or script imports', () => {
   const used = namesUsed();
   // A folder's door: src/<folder>/index.ts (an index.ts deeper down is the folder's own business).
-  const indexes = walk(join(root, 'src')).filter((p) => relative(join(root, 'src'), p).split(sep).length === 2 && p.endsWith(`${sep}index.ts`));
+  const indexes = walk(join(root, 'src')).filter(
+    (p) => relative(join(root, 'src'), p).split(sep).length === 2 && p.endsWith(`${sep}index.ts`),
+  );
   assert.ok(indexes.length >= 10, `found ${indexes.length} index.ts files`);
   const unused: string[] = [];
   for (const index of indexes) {

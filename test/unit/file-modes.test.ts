@@ -32,9 +32,10 @@ test('a data directory made 0755 by an operator: the directory becomes 0700, the
   assert.equal(await modeOf(dir), 0o700);
   assert.equal(await modeOf(path), 0o600);
   const warnings = logger.lines.filter((l) => l.level === 'warn');
-  assert.deepEqual(warnings.map((w) => [w.msg, w.fields.from, w.fields.to]), [
-    ['the data directory was readable by other users: its mode is now 0700', '0755', '0700'],
-  ]);
+  assert.deepEqual(
+    warnings.map((w) => [w.msg, w.fields.from, w.fields.to]),
+    [['the data directory was readable by other users: its mode is now 0700', '0755', '0700']],
+  );
 });
 
 test('an existing world-readable database file and WAL are made 0600, and nothing is logged once they are', async () => {
@@ -45,12 +46,16 @@ test('an existing world-readable database file and WAL are made 0600, and nothin
   const logger = new MemoryLogger();
   await openAndWrite(path, logger);
   assert.equal(await modeOf(path), 0o600);
-  assert.deepEqual(logger.lines.filter((l) => l.level === 'warn').map((w) => [w.msg, w.fields.from]), [
-    ['the database file was readable by other users: its mode is now 0600', '0644'],
-  ]);
+  assert.deepEqual(
+    logger.lines.filter((l) => l.level === 'warn').map((w) => [w.msg, w.fields.from]),
+    [['the database file was readable by other users: its mode is now 0600', '0644']],
+  );
   const again = new MemoryLogger();
   await openAndWrite(path, again);
-  assert.deepEqual(again.lines.filter((l) => l.level === 'warn'), []);
+  assert.deepEqual(
+    again.lines.filter((l) => l.level === 'warn'),
+    [],
+  );
 });
 
 test('a data directory that does not exist yet is created 0700 with the database 0600', async () => {

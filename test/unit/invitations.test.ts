@@ -19,24 +19,48 @@ const DAY = 86_400_000;
 class RecordingMailer implements Mailer {
   readonly configured = true;
   readonly sent: Message[] = [];
-  async send(m: Message): Promise<boolean> { this.sent.push(m); return true; }
+  async send(m: Message): Promise<boolean> {
+    this.sent.push(m);
+    return true;
+  }
   close(): void {}
 }
 
-interface World { store: Store; clock: ManualClock; accounts: Accounts; invitations: Invitations; reset: PasswordReset; mailer: RecordingMailer; logger: MemoryLogger }
+interface World {
+  store: Store;
+  clock: ManualClock;
+  accounts: Accounts;
+  invitations: Invitations;
+  reset: PasswordReset;
+  mailer: RecordingMailer;
+  logger: MemoryLogger;
+}
 
 async function world(dir: string, name: string): Promise<World> {
   const clock = new ManualClock(T0);
   const logger = new MemoryLogger();
   const store = await openStore({ url: `sqlite:${join(dir, `${name}.db`)}`, logger, clock });
   await store.migrate();
-  const accounts = new Accounts({ store, clock, logger, groups: [], throttle: new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 900_000 }, clock) });
+  const accounts = new Accounts({
+    store,
+    clock,
+    logger,
+    groups: [],
+    throttle: new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 900_000 }, clock),
+  });
   const invitations = new Invitations({ store: store.invitations, audit: store.audit, accounts, clock, logger });
   const mailer = new RecordingMailer();
   const reset = new PasswordReset({
-    store, audit: store.audit, mailer: () => mailer, clock, logger,
+    store,
+    audit: store.audit,
+    mailer: () => mailer,
+    clock,
+    logger,
     throttle: new SignInThrottle({ perAccount: 3, perAddress: 10, windowMs: 3_600_000 }, clock),
-    lifetimeMs: () => 30 * 60_000, linkFor: (t) => `https://auth.example.test/oauth2/reset?t=${t}`, site: () => 'auth.example.test', noticeOnChange: () => true,
+    lifetimeMs: () => 30 * 60_000,
+    linkFor: (t) => `https://auth.example.test/oauth2/reset?t=${t}`,
+    site: () => 'auth.example.test',
+    noticeOnChange: () => true,
   });
   return { store, clock, accounts, invitations, reset, mailer, logger };
 }
@@ -47,13 +71,27 @@ describe('invitations and password reset (domain)', () => {
   let dir: string;
   let n = 0;
   const worlds: World[] = [];
-  before(async () => { dir = await tempDir(); });
-  after(async () => { for (const w of worlds) await w.store.close(); await rm(dir, { recursive: true, force: true }); });
-  const fresh = async () => { const w = await world(dir, `w${++n}`); worlds.push(w); return w; };
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(async () => {
+    for (const w of worlds) await w.store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const fresh = async () => {
+    const w = await world(dir, `w${++n}`);
+    worlds.push(w);
+    return w;
+  };
 
   test('an invitation is stored only as a hash; enrolment makes the account with its groups and address, once', async () => {
     const w = await fresh();
-    const { invitation, token } = await w.invitations.create({ groups: ['dev', 'ops', 'dev'], expiresInMs: 7 * DAY, email: 'new@example.org', createdBy: 'cli' });
+    const { invitation, token } = await w.invitations.create({
+      groups: ['dev', 'ops', 'dev'],
+      expiresInMs: 7 * DAY,
+      email: 'new@example.org',
+      createdBy: 'cli',
+    });
     assert.match(token, /^[A-Za-z0-9_-]{43}$/);
     assert.equal(invitation.tokenHash, hashToken(token));
     assert.deepEqual(invitation.groups, ['dev', 'ops']);
@@ -61,9 +99,15 @@ describe('invitations and password reset (domain)', () => {
     assert.deepEqual(await w.invitations.inspect(token).then((r) => r.state), 'usable');
     const r = await w.invitations.enrolWithPassword(token, { username: 'newbie', password: PASSWORD }, '192.0.2.1');
     assert.ok(r.ok);
-    assert.deepEqual([r.user.username, r.user.groups, r.user.email, r.user.emailVerified], ['newbie', ['dev', 'ops'], 'new@example.org', true]);
+    assert.deepEqual(
+      [r.user.username, r.user.groups, r.user.email, r.user.emailVerified],
+      ['newbie', ['dev', 'ops'], 'new@example.org', true],
+    );
     assert.equal((await w.accounts.authenticate('newbie', PASSWORD, '192.0.2.1')).ok, true);
-    assert.deepEqual(await w.invitations.enrolWithPassword(token, { username: 'second', password: PASSWORD }, '192.0.2.1'), { ok: false, reason: 'used' });
+    assert.deepEqual(await w.invitations.enrolWithPassword(token, { username: 'second', password: PASSWORD }, '192.0.2.1'), {
+      ok: false,
+      reason: 'used',
+    });
     assert.equal(await w.store.users.findByUsername('second'), undefined);
     const audit = (await w.store.audit.list()).map((e) => [e.actor, e.action, e.target, e.outcome]);
     assert.deepEqual(audit, [
@@ -83,8 +127,15 @@ describe('invitations and password reset (domain)', () => {
     w.clock.set(T0 + DAY);
     assert.equal((await w.invitations.inspect(a.token)).state, 'expired');
     assert.equal((await w.invitations.inspect(b.token)).state, 'revoked');
-    for (const [t, reason] of [[a.token, 'expired'], [b.token, 'revoked'], ['y'.repeat(43), 'unknown']] as const) {
-      assert.deepEqual(await w.invitations.enrolWithPassword(t, { username: 'someone', password: PASSWORD }, '192.0.2.1'), { ok: false, reason });
+    for (const [t, reason] of [
+      [a.token, 'expired'],
+      [b.token, 'revoked'],
+      ['y'.repeat(43), 'unknown'],
+    ] as const) {
+      assert.deepEqual(await w.invitations.enrolWithPassword(t, { username: 'someone', password: PASSWORD }, '192.0.2.1'), {
+        ok: false,
+        reason,
+      });
     }
     assert.equal(await w.store.users.count(), 0);
   });
@@ -93,7 +144,13 @@ describe('invitations and password reset (domain)', () => {
     const w = await fresh();
     await w.accounts.create({ username: 'alice', password: PASSWORD });
     const { token, invitation } = await w.invitations.create({ groups: ['dev'], expiresInMs: DAY, createdBy: 'cli' });
-    const bad: [string, string, string][] = [['-bad', PASSWORD, 'username_invalid'], ['carol', 'short', 'password_short'], ['carol', 'x'.repeat(257), 'password_long'], ['carolcarol', 'CAROLCAROL', 'password_is_username'], ['ALICE', PASSWORD, 'username_taken']];
+    const bad: [string, string, string][] = [
+      ['-bad', PASSWORD, 'username_invalid'],
+      ['carol', 'short', 'password_short'],
+      ['carol', 'x'.repeat(257), 'password_long'],
+      ['carolcarol', 'CAROLCAROL', 'password_is_username'],
+      ['ALICE', PASSWORD, 'username_taken'],
+    ];
     for (const [username, password, reason] of bad) {
       assert.deepEqual(await w.invitations.enrolWithPassword(token, { username, password }, '192.0.2.1'), { ok: false, reason }, reason);
     }
@@ -104,7 +161,11 @@ describe('invitations and password reset (domain)', () => {
   test('a single-use link posted from 10 tabs at once makes exactly one account', async () => {
     const w = await fresh();
     const { token } = await w.invitations.create({ groups: [], expiresInMs: DAY, createdBy: 'cli' });
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => w.invitations.enrolWithPassword(token, { username: `user${i}`, password: PASSWORD }, '192.0.2.1')));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        w.invitations.enrolWithPassword(token, { username: `user${i}`, password: PASSWORD }, '192.0.2.1'),
+      ),
+    );
     assert.equal(results.filter((r) => r.ok).length, 1);
     assert.equal(await w.store.users.count(), 1);
   });
@@ -112,9 +173,20 @@ describe('invitations and password reset (domain)', () => {
   test('--uses 3 makes three accounts; create refuses bad uses, expiry, group names and addresses', async () => {
     const w = await fresh();
     const { token } = await w.invitations.create({ groups: [], expiresInMs: DAY, maxUses: 3, createdBy: 'cli' });
-    for (const u of ['u1', 'u2', 'u3']) assert.equal((await w.invitations.enrolWithPassword(token, { username: u, password: PASSWORD }, '192.0.2.1')).ok, true);
-    assert.deepEqual(await w.invitations.enrolWithPassword(token, { username: 'u4', password: PASSWORD }, '192.0.2.1'), { ok: false, reason: 'used' });
-    for (const input of [{ maxUses: 0 }, { maxUses: 1001 }, { expiresInMs: 0 }, { expiresInMs: 400 * DAY }, { groups: ['bad group'] }, { email: 'nope' }]) {
+    for (const u of ['u1', 'u2', 'u3'])
+      assert.equal((await w.invitations.enrolWithPassword(token, { username: u, password: PASSWORD }, '192.0.2.1')).ok, true);
+    assert.deepEqual(await w.invitations.enrolWithPassword(token, { username: 'u4', password: PASSWORD }, '192.0.2.1'), {
+      ok: false,
+      reason: 'used',
+    });
+    for (const input of [
+      { maxUses: 0 },
+      { maxUses: 1001 },
+      { expiresInMs: 0 },
+      { expiresInMs: 400 * DAY },
+      { groups: ['bad group'] },
+      { email: 'nope' },
+    ]) {
       await assert.rejects(w.invitations.create({ groups: [], expiresInMs: DAY, createdBy: 'cli', ...input }), /invalid|must be|is not/);
     }
   });
@@ -126,11 +198,29 @@ describe('invitations and password reset (domain)', () => {
     assert.equal(w.reset.request('nobody', '192.0.2.1'), 0);
     assert.equal(w.reset.request('alice@example.org', '192.0.2.2'), 0);
     await w.reset.settled();
-    assert.deepEqual(w.mailer.sent.map((m) => [m.kind, m.to]), [['reset', 'alice@example.org'], ['reset', 'alice@example.org']]);
+    assert.deepEqual(
+      w.mailer.sent.map((m) => [m.kind, m.to]),
+      [
+        ['reset', 'alice@example.org'],
+        ['reset', 'alice@example.org'],
+      ],
+    );
     const link = String(w.mailer.sent[0]?.vars.link);
     assert.equal((await w.reset.inspect(tokenOf(link)))?.id, alice.id);
-    const audit = (await w.store.audit.list({ action: 'password_reset_request' })).map((e) => [e.actor, e.target, e.outcome, e.detail.reason ?? null]);
-    assert.deepEqual(audit.sort(), [['-', 'alice', 'ok', null], ['-', 'alice', 'ok', null], ['-', null, 'denied', 'no_account']].sort());
+    const audit = (await w.store.audit.list({ action: 'password_reset_request' })).map((e) => [
+      e.actor,
+      e.target,
+      e.outcome,
+      e.detail.reason ?? null,
+    ]);
+    assert.deepEqual(
+      audit.sort(),
+      [
+        ['-', 'alice', 'ok', null],
+        ['-', 'alice', 'ok', null],
+        ['-', null, 'denied', 'no_account'],
+      ].sort(),
+    );
     assert.equal(JSON.stringify(w.logger.lines).includes(tokenOf(link)), false, 'the token is in no log line');
   });
 
@@ -150,8 +240,25 @@ describe('invitations and password reset (domain)', () => {
   test('reset: single use, 30 minutes, ends every session and grant, kills the other links, sends a notice', async () => {
     const w = await fresh();
     const alice = await w.accounts.create({ username: 'alice', email: 'alice@example.org', password: PASSWORD });
-    for (const id of ['s1', 's2']) await w.store.sessions.create({ id, userId: alice.id, createdAt: T0, expiresAt: T0 + DAY, lastSeenAt: T0, ip: null, userAgent: null });
-    await w.store.oidc.upsert('RefreshToken', 'rt-1', { payload: '{}', grantId: 'g1', uid: null, userCode: null, expiresAt: T0 + DAY, accountId: alice.id, clientId: 'app' });
+    for (const id of ['s1', 's2'])
+      await w.store.sessions.create({
+        id,
+        userId: alice.id,
+        createdAt: T0,
+        expiresAt: T0 + DAY,
+        lastSeenAt: T0,
+        ip: null,
+        userAgent: null,
+      });
+    await w.store.oidc.upsert('RefreshToken', 'rt-1', {
+      payload: '{}',
+      grantId: 'g1',
+      uid: null,
+      userCode: null,
+      expiresAt: T0 + DAY,
+      accountId: alice.id,
+      clientId: 'app',
+    });
     const published: string[] = [];
     w.store.revocations.subscribe((id) => published.push(id));
     const one = tokenOf((await w.reset.issueLink(alice, 'cli')).link);
@@ -163,9 +270,20 @@ describe('invitations and password reset (domain)', () => {
     assert.deepEqual(published.sort(), ['s1', 's2']);
     assert.equal(await w.store.oidc.find('RefreshToken', 'rt-1', T0), undefined);
     assert.equal((await w.accounts.authenticate('alice', 'a brand new passphrase', '192.0.2.1')).ok, true);
-    assert.deepEqual(await w.reset.complete(one, 'another new passphrase', '192.0.2.1'), { ok: false, reason: 'invalid_link' }, 'used once');
-    assert.deepEqual(await w.reset.complete(two, 'another new passphrase', '192.0.2.1'), { ok: false, reason: 'invalid_link' }, 'the other links die');
-    assert.deepEqual(w.mailer.sent.map((m) => [m.kind, m.to]), [['password_changed', 'alice@example.org']]);
+    assert.deepEqual(
+      await w.reset.complete(one, 'another new passphrase', '192.0.2.1'),
+      { ok: false, reason: 'invalid_link' },
+      'used once',
+    );
+    assert.deepEqual(
+      await w.reset.complete(two, 'another new passphrase', '192.0.2.1'),
+      { ok: false, reason: 'invalid_link' },
+      'the other links die',
+    );
+    assert.deepEqual(
+      w.mailer.sent.map((m) => [m.kind, m.to]),
+      [['password_changed', 'alice@example.org']],
+    );
     const three = tokenOf((await w.reset.issueLink(alice, 'cli')).link);
     w.clock.advance(30 * 60_000);
     assert.equal(await w.reset.inspect(three), undefined, 'expired at 30 minutes');
@@ -175,25 +293,45 @@ describe('invitations and password reset (domain)', () => {
 
 describe('new-address notices', () => {
   let dir: string;
-  before(async () => { dir = await tempDir(); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   test('mailed for a new address only: never on the first sign-in, nor from an address seen in 30 days, nor when off', async () => {
     const w = await world(dir, 'notices');
     let enabled = true;
     const notices = new SignInNotices({
-      sessions: w.store.sessions, mailer: () => w.mailer, clock: w.clock, logger: w.logger, enabled: () => enabled,
-      site: () => 'auth.example.test', accountUrl: () => 'https://auth.example.test/oauth2/account',
+      sessions: w.store.sessions,
+      mailer: () => w.mailer,
+      clock: w.clock,
+      logger: w.logger,
+      enabled: () => enabled,
+      site: () => 'auth.example.test',
+      accountUrl: () => 'https://auth.example.test/oauth2/account',
     });
     const alice = await w.accounts.create({ username: 'alice', email: 'alice@example.org', password: PASSWORD });
     const session = async (id: string, ip: string) => {
-      await w.store.sessions.create({ id, userId: alice.id, createdAt: w.clock.now(), expiresAt: w.clock.now() + DAY, lastSeenAt: w.clock.now(), ip, userAgent: null });
+      await w.store.sessions.create({
+        id,
+        userId: alice.id,
+        createdAt: w.clock.now(),
+        expiresAt: w.clock.now() + DAY,
+        lastSeenAt: w.clock.now(),
+        ip,
+        userAgent: null,
+      });
       return notices.afterSignIn(alice, id, ip, 'Firefox on Linux');
     };
     assert.equal(await session('s1', '192.0.2.1'), false, 'the first sign-in');
     assert.equal(await session('s2', '192.0.2.1'), false, 'a known address');
     assert.equal(await session('s3', '198.51.100.7'), true, 'a new address');
-    assert.deepEqual(w.mailer.sent.map((m) => [m.kind, m.to, m.vars.address, m.vars.device]), [['new_address', 'alice@example.org', '198.51.100.7', 'Firefox on Linux']]);
+    assert.deepEqual(
+      w.mailer.sent.map((m) => [m.kind, m.to, m.vars.address, m.vars.device]),
+      [['new_address', 'alice@example.org', '198.51.100.7', 'Firefox on Linux']],
+    );
     w.clock.advance(31 * DAY);
     assert.equal(await session('s4', '192.0.2.1'), false, 'nothing in the last 30 days to compare with counts as a first sign-in');
     assert.equal(await session('s5', '203.0.113.9'), true);
@@ -212,7 +350,9 @@ describe('gatehouse invite and user reset-link', () => {
     await writeConfig(config, baseConfig(dir));
     await addUser(config, ALICE);
   });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   test('create prints the link once; list shows it; revoke ends it; usage mistakes exit 2', async () => {
     const io = fakeIO();
@@ -252,8 +392,14 @@ describe('gatehouse invite and user reset-link', () => {
 
   test('--rd puts the app in the link; an address outside domains[] is refused', async () => {
     const io = fakeIO();
-    assert.equal(await runCli(['invite', 'create', '--groups', 'admins', '--rd', 'https://app.example.test/welcome', '--config', config], io), 0);
-    assert.match(io.stdout[1] ?? '', /^ {2}link: https:\/\/auth\.example\.test\/oauth2\/invite\?t=[A-Za-z0-9_-]{43}&rd=https%3A%2F%2Fapp\.example\.test%2Fwelcome$/);
+    assert.equal(
+      await runCli(['invite', 'create', '--groups', 'admins', '--rd', 'https://app.example.test/welcome', '--config', config], io),
+      0,
+    );
+    assert.match(
+      io.stdout[1] ?? '',
+      /^ {2}link: https:\/\/auth\.example\.test\/oauth2\/invite\?t=[A-Za-z0-9_-]{43}&rd=https%3A%2F%2Fapp\.example\.test%2Fwelcome$/,
+    );
     const bad = fakeIO();
     assert.equal(await runCli(['invite', 'create', '--rd', 'https://evil.example/', '--config', config], bad), 2);
     assert.match(bad.stderr[0] ?? '', /^gatehouse: --rd https:\/\/evil\.example\/ is not an address this instance may send people to/);
@@ -262,7 +408,10 @@ describe('gatehouse invite and user reset-link', () => {
   test('user reset-link prints a single-use link; unknown users exit 1', async () => {
     const io = fakeIO();
     assert.equal(await runCli(['user', 'reset-link', 'alice', '--config', config], io), 0);
-    assert.match(io.stdout[0] ?? '', /^password reset link for alice \(works once, until \S+; choosing a new password ends every session\):$/);
+    assert.match(
+      io.stdout[0] ?? '',
+      /^password reset link for alice \(works once, until \S+; choosing a new password ends every session\):$/,
+    );
     assert.match(io.stdout[1] ?? '', /^ {2}https:\/\/auth\.example\.test\/oauth2\/reset\?t=[A-Za-z0-9_-]{43}$/);
     const e = fakeIO();
     assert.equal(await runCli(['user', 'reset-link', 'nobody', '--config', config], e), 1);

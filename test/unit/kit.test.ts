@@ -11,15 +11,30 @@ const setCookies = (...lines: string[]) => ({ headers: { 'set-cookie': lines } }
 
 test('until returns the first value the probe gives that is not undefined, null or false', async () => {
   let n = 0;
-  assert.equal(await until(() => (++n === 3 ? 'third' : n === 1 ? null : false), { timeoutMs: 5000, what: 'three calls', intervalMs: 1 }), 'third');
+  assert.equal(
+    await until(() => (++n === 3 ? 'third' : n === 1 ? null : false), { timeoutMs: 5000, what: 'three calls', intervalMs: 1 }),
+    'third',
+  );
   assert.equal(n, 3);
   assert.equal(await until(() => 0, { timeoutMs: 5000, what: 'zero counts as a value' }), 0);
 });
 
 test('until fails naming what it waited for once the deadline passes, and at once when the probe throws', async () => {
-  await assert.rejects(until(() => false, { timeoutMs: 30, what: 'the moon', intervalMs: 5 }), { message: 'not within 30 ms: the moon' });
+  await assert.rejects(
+    until(() => false, { timeoutMs: 30, what: 'the moon', intervalMs: 5 }),
+    { message: 'not within 30 ms: the moon' },
+  );
   let calls = 0;
-  await assert.rejects(until(() => { calls++; throw new Error('broken probe'); }, { timeoutMs: 5000, what: 'x' }), { message: 'broken probe' });
+  await assert.rejects(
+    until(
+      () => {
+        calls++;
+        throw new Error('broken probe');
+      },
+      { timeoutMs: 5000, what: 'x' },
+    ),
+    { message: 'broken probe' },
+  );
   assert.equal(calls, 1);
 });
 
@@ -31,9 +46,10 @@ test('timeUntil measures how long the condition took', async () => {
 
 test('the cookie jar matches domains and paths as RFC 6265 §5.1.3-5.1.4 say', () => {
   const jar = new CookieJar();
-  jar.store('http://auth.example.test/oauth2/sign_in', setCookies(
-    'host=1; Path=/', 'shared=2; Domain=.example.test; Path=/', 'scoped=3; Path=/auth', 'dir=4',
-  ));
+  jar.store(
+    'http://auth.example.test/oauth2/sign_in',
+    setCookies('host=1; Path=/', 'shared=2; Domain=.example.test; Path=/', 'scoped=3; Path=/auth', 'dir=4'),
+  );
   assert.equal(jar.header('http://auth.example.test/'), 'host=1; shared=2');
   assert.equal(jar.header('http://app.example.test/x'), 'shared=2', 'a Domain cookie reaches subdomains, a host-only one does not');
   assert.equal(jar.header('http://example.test.evil/x'), undefined);

@@ -12,7 +12,22 @@ import { parse } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { fakeIO, SECRET_A } from '../kit/server.ts';
-import { configFiles, CUSTOM_KINDS, documentedSecretKeys, type K8sObject, KUBE, KUSTOMIZATIONS, materialize, readYaml, resourceObjects, ROOT, schemaErrors, SECRET_MOUNT, secretReferences, unknownFieldErrors } from '../kit/kubernetes.ts';
+import {
+  configFiles,
+  CUSTOM_KINDS,
+  documentedSecretKeys,
+  type K8sObject,
+  KUBE,
+  KUSTOMIZATIONS,
+  materialize,
+  readYaml,
+  resourceObjects,
+  ROOT,
+  schemaErrors,
+  SECRET_MOUNT,
+  secretReferences,
+  unknownFieldErrors,
+} from '../kit/kubernetes.ts';
 
 const SECRETS = { session: SECRET_A, 'database-url': 'postgres://gatehouse:pw@postgres.db.svc:5432/gatehouse' };
 const OVERLAYS = ['overlays/sqlite', 'overlays/postgres'] as const;
@@ -36,18 +51,38 @@ const byKind = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
 };
 
 describe('every object against the Kubernetes OpenAPI schemas', () => {
-  test('each kustomization\'s resource files: types, required fields, and no field the API does not have', async () => {
+  test("each kustomization's resource files: types, required fields, and no field the API does not have", async () => {
     const all: K8sObject[] = [];
-    for (const k of KUSTOMIZATIONS) all.push(...await resourceObjects(k));
-    const kube = (await readYaml(join(KUBE, 'kube-apiserver/authentication-config.yaml'))).filter((o) => o.kind !== 'AuthenticationConfiguration');
+    for (const k of KUSTOMIZATIONS) all.push(...(await resourceObjects(k)));
+    const kube = (await readYaml(join(KUBE, 'kube-apiserver/authentication-config.yaml'))).filter(
+      (o) => o.kind !== 'AuthenticationConfiguration',
+    );
     all.push(...kube);
     const seen = new Set<string>();
-    const unique = all.filter((o) => { const key = `${o.apiVersion}/${o.kind}/${o.metadata.namespace}/${o.metadata.name}`; return !seen.has(key) && seen.add(key); });
+    const unique = all.filter((o) => {
+      const key = `${o.apiVersion}/${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
+      return !seen.has(key) && seen.add(key);
+    });
     assert.deepEqual(unique.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-      'ClusterRoleBinding/gatehouse-admins', 'ConfigMap/gatehouse-auth-headers', 'ConfigMap/gatehouse-clean-headers', 'Deployment/gatehouse', 'Ingress/gatehouse', 'Ingress/grafana', 'Ingress/grafana-oauth2',
-      'IngressRoute/gatehouse', 'IngressRoute/grafana', 'Middleware/gatehouse', 'Middleware/gatehouse-portal',
-      'Namespace/gatehouse', 'NetworkPolicy/gatehouse', 'PersistentVolumeClaim/gatehouse-data', 'PodDisruptionBudget/gatehouse',
-      'PrometheusRule/gatehouse', 'Service/gatehouse', 'ServiceAccount/gatehouse', 'ServiceMonitor/gatehouse',
+      'ClusterRoleBinding/gatehouse-admins',
+      'ConfigMap/gatehouse-auth-headers',
+      'ConfigMap/gatehouse-clean-headers',
+      'Deployment/gatehouse',
+      'Ingress/gatehouse',
+      'Ingress/grafana',
+      'Ingress/grafana-oauth2',
+      'IngressRoute/gatehouse',
+      'IngressRoute/grafana',
+      'Middleware/gatehouse',
+      'Middleware/gatehouse-portal',
+      'Namespace/gatehouse',
+      'NetworkPolicy/gatehouse',
+      'PersistentVolumeClaim/gatehouse-data',
+      'PodDisruptionBudget/gatehouse',
+      'PrometheusRule/gatehouse',
+      'Service/gatehouse',
+      'ServiceAccount/gatehouse',
+      'ServiceMonitor/gatehouse',
     ]);
     assert.deepEqual(await schemaErrors(unique), []);
     assert.equal(await unknownFieldErrors(unique), '');
@@ -62,16 +97,23 @@ describe('every object against the Kubernetes OpenAPI schemas', () => {
     assert.deepEqual(await schemaErrors([wrongType]), ['Deployment/gatehouse: data/spec/replicas must be integer']);
     const missing = structuredClone(deployment!);
     delete missing.spec.template.spec.containers[0].livenessProbe.httpGet.port;
-    assert.deepEqual(await schemaErrors([missing]), ['Deployment/gatehouse: data/spec/template/spec/containers/0/livenessProbe/httpGet must have required property port']);
+    assert.deepEqual(await schemaErrors([missing]), [
+      'Deployment/gatehouse: data/spec/template/spec/containers/0/livenessProbe/httpGet must have required property port',
+    ]);
     const misspelt = structuredClone(deployment!);
     misspelt.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
     const tsc = await unknownFieldErrors([misspelt]);
-    assert.match(tsc, /error TS2353: Object literal may only specify known properties, and '"readOnlyRootFileSystem"' does not exist in type 'ISecurityContext'/);
-    assert.deepEqual(await schemaErrors([{ apiVersion: 'example.org/v1', kind: 'Widget', metadata: { name: 'w' } }]), ['Widget/w: no schema for example.org/v1 Widget']);
+    assert.match(
+      tsc,
+      /error TS2353: Object literal may only specify known properties, and '"readOnlyRootFileSystem"' does not exist in type 'ISecurityContext'/,
+    );
+    assert.deepEqual(await schemaErrors([{ apiVersion: 'example.org/v1', kind: 'Widget', metadata: { name: 'w' } }]), [
+      'Widget/w: no schema for example.org/v1 Widget',
+    ]);
   });
 });
 
-describe('the config in each overlay\'s ConfigMap', () => {
+describe("the config in each overlay's ConfigMap", () => {
   for (const overlay of OVERLAYS) {
     test(`${overlay}: passes \`gatehouse check\` with no warning, and reads only the Secret keys the README tells you to create`, async () => {
       const files = await configFiles(overlay);
@@ -97,7 +139,9 @@ describe('the Deployment agrees with the config it mounts', async () => {
   const pod = deployment!.spec.template.spec;
   const c = pod.containers[0];
   const port = (name: string): number => c.ports.find((p: { name: string }) => p.name === name).containerPort;
-  const mounts = new Map<string, { name: string; readOnly?: boolean }>(c.volumeMounts.map((m: { mountPath: string; name: string }) => [m.mountPath, m]));
+  const mounts = new Map<string, { name: string; readOnly?: boolean }>(
+    c.volumeMounts.map((m: { mountPath: string; name: string }) => [m.mountPath, m]),
+  );
   const volume = (name: string) => pod.volumes.find((v: { name: string }) => v.name === name);
 
   for (const overlay of OVERLAYS) {
@@ -107,7 +151,10 @@ describe('the Deployment agrees with the config it mounts', async () => {
       assert.deepEqual(config.metrics.listen, { host: '0.0.0.0', port: port('metrics') });
       assert.equal(mounts.get(config.dataDir)?.name, 'data');
       assert.equal(mounts.get(config.dataDir)?.readOnly, undefined);
-      assert.deepEqual(c.env.find((e: { name: string }) => e.name === 'GATEHOUSE_CONFIG'), { name: 'GATEHOUSE_CONFIG', value: '/etc/gatehouse' });
+      assert.deepEqual(
+        c.env.find((e: { name: string }) => e.name === 'GATEHOUSE_CONFIG'),
+        { name: 'GATEHOUSE_CONFIG', value: '/etc/gatehouse' },
+      );
       assert.deepEqual(mounts.get('/etc/gatehouse'), { name: 'config', mountPath: '/etc/gatehouse', readOnly: true });
       assert.deepEqual(volume('config'), { name: 'config', configMap: { name: 'gatehouse-config' } });
       assert.deepEqual(mounts.get(SECRET_MOUNT), { name: 'secrets', mountPath: SECRET_MOUNT, readOnly: true });
@@ -117,31 +164,48 @@ describe('the Deployment agrees with the config it mounts', async () => {
     test(`${overlay}: the start-up probe outlasts the migration lock wait; liveness never asks the store`, async () => {
       const { config } = await loadOverlayConfig(overlay);
       const { startupProbe: s, readinessProbe: r, livenessProbe: l } = c;
-      assert.deepEqual([s.httpGet, r.httpGet, l.httpGet], [{ path: '/readyz', port: 'metrics' }, { path: '/readyz', port: 'metrics' }, { path: '/healthz', port: 'metrics' }]);
+      assert.deepEqual(
+        [s.httpGet, r.httpGet, l.httpGet],
+        [
+          { path: '/readyz', port: 'metrics' },
+          { path: '/readyz', port: 'metrics' },
+          { path: '/healthz', port: 'metrics' },
+        ],
+      );
       // A replica queued behind another's migration lock waits migrationLockTimeout, then
       // migrates; the kubelet restarts it only after periodSeconds x failureThreshold of start-up
       // failures, so that window must be longer than the wait (with a minute for the migration).
       const startupWindowMs = s.periodSeconds * s.failureThreshold * 1000;
-      assert.ok(startupWindowMs >= config.database.migrationLockTimeout + 60_000,
-        `start-up window ${startupWindowMs} ms is not a minute longer than database.migrationLockTimeout ${config.database.migrationLockTimeout} ms`);
+      assert.ok(
+        startupWindowMs >= config.database.migrationLockTimeout + 60_000,
+        `start-up window ${startupWindowMs} ms is not a minute longer than database.migrationLockTimeout ${config.database.migrationLockTimeout} ms`,
+      );
       // /readyz bounds its own check at 2 s (docs/running.md): a probe timeout above that never
       // turns a slow answer into a failure.
-      for (const p of [s, r, l]) assert.ok(p.timeoutSeconds > 2, 'timeoutSeconds must exceed /readyz\'s 2 s bound');
+      for (const p of [s, r, l]) assert.ok(p.timeoutSeconds > 2, "timeoutSeconds must exceed /readyz's 2 s bound");
     });
   }
 
   test('restricted pod security: non-root, read-only root, every writable path a volume', () => {
     assert.deepEqual(pod.securityContext, {
-      runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' },
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+      fsGroup: 10001,
+      fsGroupChangePolicy: 'OnRootMismatch',
+      seccompProfile: { type: 'RuntimeDefault' },
     });
     assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     // Node's compile cache comes filled and read-only with the image (scripts/build-image.sh).
-    assert.equal(c.env.find((e: { name: string }) => e.name === 'NODE_COMPILE_CACHE'), undefined);
+    assert.equal(
+      c.env.find((e: { name: string }) => e.name === 'NODE_COMPILE_CACHE'),
+      undefined,
+    );
     assert.deepEqual([...mounts.keys()].sort(), ['/data', '/etc/gatehouse', '/run/secrets/gatehouse', '/tmp']);
     assert.equal(pod.automountServiceAccountToken, false);
   });
 
-  test('resources: memory request and limit bracket the bench\'s measured resident memory; no CPU limit', async () => {
+  test("resources: memory request and limit bracket the bench's measured resident memory; no CPU limit", async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const m = /Memory: (\d+)–(\d+) MiB RSS after/.exec(readme);
     assert.ok(m, 'README.md no longer states the memory figures the resources come from');
@@ -159,12 +223,18 @@ describe('the Deployment agrees with the config it mounts', async () => {
   test('the Service, NetworkPolicy and ServiceMonitor name ports the container has', async () => {
     const objs = await resourceObjects('overlays/postgres');
     const svc = byKind(objs, 'Service');
-    assert.deepEqual(svc.spec.ports, [{ name: 'http', port: port('http'), targetPort: 'http' }, { name: 'metrics', port: port('metrics'), targetPort: 'metrics' }]);
+    assert.deepEqual(svc.spec.ports, [
+      { name: 'http', port: port('http'), targetPort: 'http' },
+      { name: 'metrics', port: port('metrics'), targetPort: 'metrics' },
+    ]);
     const np = byKind(objs, 'NetworkPolicy');
     const npPorts = np.spec.ingress.flatMap((r: { ports: { port: string }[] }) => r.ports.map((p) => p.port));
     assert.deepEqual(npPorts, ['http', 'metrics']);
     const [sm] = await readYaml(join(KUBE, 'monitoring/servicemonitor.yaml'));
-    assert.deepEqual(sm!.spec.endpoints.map((e: { port: string; path: string }) => [e.port, e.path]), [['metrics', '/metrics']]);
+    assert.deepEqual(
+      sm!.spec.endpoints.map((e: { port: string; path: string }) => [e.port, e.path]),
+      [['metrics', '/metrics']],
+    );
     for (const [k, v] of Object.entries(sm!.spec.selector.matchLabels)) assert.equal(deployment!.spec.template.metadata.labels[k], v);
     assert.deepEqual(sm!.spec.namespaceSelector.matchNames, [(await readYaml(join(KUBE, 'base/namespace.yaml')))[0]!.metadata.name]);
   });
@@ -189,7 +259,10 @@ describe('what the other files promise', () => {
     // The sign-in redirect goes to the portal the config names, the check to the Service.
     const ann = byKind(ours, 'Ingress', 'grafana').metadata.annotations;
     assert.ok(ann['nginx.ingress.kubernetes.io/auth-signin'].startsWith(`${config.publicUrl}/oauth2/start?`));
-    assert.equal(ann['nginx.ingress.kubernetes.io/auth-url'], `http://gatehouse.gatehouse.svc.cluster.local:${config.listen.port}/oauth2/auth`);
+    assert.equal(
+      ann['nginx.ingress.kubernetes.io/auth-url'],
+      `http://gatehouse.gatehouse.svc.cluster.local:${config.listen.port}/oauth2/auth`,
+    );
     const portal = byKind(await readYaml(join(KUBE, 'ingress-nginx/portal.yaml')), 'Ingress', 'gatehouse');
     assert.equal(portal.spec.rules[0].host, new URL(config.publicUrl!).host);
     assert.equal(portal.metadata.annotations, undefined);
@@ -214,7 +287,10 @@ describe('what the other files promise', () => {
       const printed = `${io.stdout.join('\n')}\n`;
       // The shipped file is a comment header, then the printed text byte for byte.
       assert.ok(shipped.endsWith(printed), 'the shipped file is not what doctor kube prints');
-      const header = shipped.slice(0, shipped.length - printed.length).split('\n').slice(0, -1);
+      const header = shipped
+        .slice(0, shipped.length - printed.length)
+        .split('\n')
+        .slice(0, -1);
       assert.ok(header.length > 0 && header.every((l) => l.startsWith('# ')), 'above the printed text: comment lines only');
       assert.match(printed, /^kind: AuthenticationConfiguration$/m);
     } finally {

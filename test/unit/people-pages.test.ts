@@ -20,24 +20,43 @@ before(async () => {
   mail = await startMailCatcher();
   inst = await startInstance({
     users: [ALICE],
-    config: (d) => baseConfig(d, {
-      email: { smtp: { host: '127.0.0.1', port: mail.port, tls: 'none' }, from: 'Gatehouse <auth@example.test>' },
-      signUp: { enabled: true, emailDomains: ['example.test'], groups: ['staff'] },
-    }),
+    config: (d) =>
+      baseConfig(d, {
+        email: { smtp: { host: '127.0.0.1', port: mail.port, tls: 'none' }, from: 'Gatehouse <auth@example.test>' },
+        signUp: { enabled: true, emailDomains: ['example.test'], groups: ['staff'] },
+      }),
   });
 });
-after(async () => { await inst?.close(); await mail?.stop(); });
+after(async () => {
+  await inst?.close();
+  await mail?.stop();
+});
 
 /** GET a page, then POST its form with these fields (the page's csrf and its cookie), from the portal's origin unless told. */
-async function getThenPost(path: string, fields: Record<string, string>, o: { origin?: string; csrf?: string } = {}): Promise<{ page: Answer; post: Answer }> {
+async function getThenPost(
+  path: string,
+  fields: Record<string, string>,
+  o: { origin?: string; csrf?: string } = {},
+): Promise<{ page: Answer; post: Answer }> {
   const page = await send(inst.port, { path, headers: HEADERS });
   const name = `${inst.running.settings().cookieName}_csrf`;
   const csrf = o.csrf ?? /name="csrf" value="([^"]*)"/.exec(page.body)?.[1] ?? '';
-  const hidden = Object.fromEntries([...page.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1] ?? '', (m[2] ?? '').replaceAll('&amp;', '&')]));
+  const hidden = Object.fromEntries(
+    [...page.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [
+      m[1] ?? '',
+      (m[2] ?? '').replaceAll('&amp;', '&'),
+    ]),
+  );
   const post = await send(inst.port, {
-    method: 'POST', path: path.split('?')[0] ?? path,
+    method: 'POST',
+    path: path.split('?')[0] ?? path,
     body: new URLSearchParams({ ...hidden, csrf, ...fields }).toString(),
-    headers: { ...HEADERS, 'content-type': 'application/x-www-form-urlencoded', origin: o.origin ?? PORTAL, cookie: `${name}=${cookieValue(page.setCookies, name) ?? ''}` },
+    headers: {
+      ...HEADERS,
+      'content-type': 'application/x-www-form-urlencoded',
+      origin: o.origin ?? PORTAL,
+      cookie: `${name}=${cookieValue(page.setCookies, name) ?? ''}`,
+    },
   });
   return { page, post };
 }
@@ -50,7 +69,10 @@ async function invite(args: string[] = []): Promise<{ link: string; id: string }
   return { link: (io.stdout[1] ?? '').replace(/^ {2}link: /, ''), id: /invitation ([0-9a-f]{10})/.exec(io.stdout[0] ?? '')?.[1] ?? '' };
 }
 
-const pathOf = (link: string): string => { const u = new URL(link); return `${u.pathname}${u.search}`; };
+const pathOf = (link: string): string => {
+  const u = new URL(link);
+  return `${u.pathname}${u.search}`;
+};
 
 describe('invitation pages', () => {
   test('each state of a link: its page and status; the form refuses bad input with the reason, then enrols', async () => {
@@ -89,7 +111,11 @@ describe('invitation pages', () => {
 
   test('a post from another origin is refused (403) and makes nothing; an expired form is shown again (400)', async () => {
     const { link } = await invite();
-    const foreign = await getThenPost(pathOf(link), { username: 'mallory', password: 'long enough pass' }, { origin: 'https://evil.example' });
+    const foreign = await getThenPost(
+      pathOf(link),
+      { username: 'mallory', password: 'long enough pass' },
+      { origin: 'https://evil.example' },
+    );
     assert.equal(foreign.post.status, 403);
     assert.equal(foreign.post.headers['set-cookie'], undefined);
     const stale = await getThenPost(pathOf(link), { username: 'mallory', password: 'long enough pass' }, { csrf: 'stale' });
@@ -99,7 +125,7 @@ describe('invitation pages', () => {
     assert.equal(page.status, 200, 'still usable: nothing was made');
   });
 
-  test('the link\'s token is in no log line and no audit row', async () => {
+  test("the link's token is in no log line and no audit row", async () => {
     const { link } = await invite();
     const token = new URL(link).searchParams.get('t') ?? '';
     await getThenPost(pathOf(link), { username: 'tokencheck', password: 'long enough pass' });
@@ -128,13 +154,19 @@ describe('reset pages', () => {
     assert.deepEqual([form.status, h1(form)], [200, 'Choose a new password']);
     assert.match(form.body, /For the account alice\./);
     const weak = await getThenPost(pathOf(link), { password: 'short' });
-    assert.deepEqual([weak.post.status, /role="alert"[^>]*>([^<]*)/.exec(weak.post.body)?.[1]], [400, 'Choose a password of at least 8 characters.']);
+    assert.deepEqual(
+      [weak.post.status, /role="alert"[^>]*>([^<]*)/.exec(weak.post.body)?.[1]],
+      [400, 'Choose a password of at least 8 characters.'],
+    );
     const done = await getThenPost(pathOf(link), { password: 'a whole new passphrase' });
     assert.deepEqual([done.post.status, h1(done.post)], [200, 'Password changed']);
     const again = await send(inst.port, { path: pathOf(link), headers: HEADERS });
     assert.deepEqual([again.status, h1(again)], [410, 'This link does not work']);
     assert.equal(JSON.stringify(inst.logger.lines).includes(token.slice(0, 20)), false, 'the token is in no log line');
-    assert.equal(mail.mails.every((x) => !x.to.includes('nobody')), true);
+    assert.equal(
+      mail.mails.every((x) => !x.to.includes('nobody')),
+      true,
+    );
   });
 });
 
@@ -158,11 +190,18 @@ describe('sign-up page', () => {
     await runCli(['user', 'list', '--config', inst.configPath], io);
     assert.match(io.stdout.join('\n'), /^hana\thana@example\.test\tstaff\tactive$/m);
     // The decision not to send is in the audit log; wait for it, then look at what arrived.
-    await until(async () => {
-      const a = fakeIO();
-      await runCli(['audit', '--json', '--action', 'sign_up', '--config', inst.configPath], a);
-      return a.stdout.some((l) => l.includes('"reason":"address_has_account"'));
-    }, { timeoutMs: 5000, what: 'the sign-up for an address with an account is audited' });
-    assert.equal(mail.mails.filter((x) => x.to.includes('alice@example.test') && x.subject.startsWith('Finish signing up')).length, 0, 'nothing sent to an address with an account');
+    await until(
+      async () => {
+        const a = fakeIO();
+        await runCli(['audit', '--json', '--action', 'sign_up', '--config', inst.configPath], a);
+        return a.stdout.some((l) => l.includes('"reason":"address_has_account"'));
+      },
+      { timeoutMs: 5000, what: 'the sign-up for an address with an account is audited' },
+    );
+    assert.equal(
+      mail.mails.filter((x) => x.to.includes('alice@example.test') && x.subject.startsWith('Finish signing up')).length,
+      0,
+      'nothing sent to an address with an account',
+    );
   });
 });

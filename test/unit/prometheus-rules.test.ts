@@ -4,17 +4,27 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { Metrics } from '../../src/http/index.ts';
 
-interface Rule { alert: string; expr: string }
+interface Rule {
+  alert: string;
+  expr: string;
+}
 
 test('every series the shipped Prometheus rules use is exported by the process', async () => {
-  const doc = parse(readFileSync(new URL('../../deploy/prometheus/gatehouse-rules.yaml', import.meta.url), 'utf8')) as { groups: { rules: Rule[] }[] };
+  const doc = parse(readFileSync(new URL('../../deploy/prometheus/gatehouse-rules.yaml', import.meta.url), 'utf8')) as {
+    groups: { rules: Rule[] }[];
+  };
   const metrics = new Metrics({ version: 'test' });
   // Touch every labelled series once so it appears in the exposition.
   metrics.configReload('failure');
   metrics.signIn('failure');
   metrics.observe('forward_auth', 'GET', '5xx', process.hrtime.bigint());
   const { body } = await metrics.render();
-  const exported = new Set(body.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
+  const exported = new Set(
+    body
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(/[{ ]/)[0]),
+  );
   const rules = doc.groups.flatMap((g) => g.rules);
   assert.equal(rules.length, 4);
   for (const r of rules) {

@@ -38,23 +38,41 @@ beforeEach(async () => {
   const logger = new MemoryLogger();
   store = await openStore({ url: 'sqlite::memory:', logger, clock });
   await store.migrate();
-  const mk = (id: string, username: string, groups: string[]) => store.users.create({
-    id, username, email: null, emailVerified: false, name: null, groups, passwordHash: null, disabled: false,
-  });
+  const mk = (id: string, username: string, groups: string[]) =>
+    store.users.create({
+      id,
+      username,
+      email: null,
+      emailVerified: false,
+      name: null,
+      groups,
+      passwordHash: null,
+      disabled: false,
+    });
   alice = await mk('u-alice', 'alice', ['admins']);
   bob = await mk('u-bob', 'bob', []);
   settings = {
-    totp: true, passkeys: true, requireEveryone: false, requireGroups: ['admins'], totpIssuer: 'Gatehouse',
+    totp: true,
+    passkeys: true,
+    requireEveryone: false,
+    requireGroups: ['admins'],
+    totpIssuer: 'Gatehouse',
     rp: { id: 'auth.example.test', name: 'Gatehouse', origin: 'https://auth.example.test' },
   };
   const keyring = KeyRing.fromSecrets([SECRET]);
   factors = new Factors({
-    store, clock, logger, keyring: () => keyring, settings: () => settings,
+    store,
+    clock,
+    logger,
+    keyring: () => keyring,
+    settings: () => settings,
     throttle: new SignInThrottle({ perAccount: 5, perAddress: 20, windowMs: 15 * 60_000 }, clock),
   });
 });
 
-afterEach(async () => { await store.close(); });
+afterEach(async () => {
+  await store.close();
+});
 
 describe('TOTP', () => {
   test('enrolment: the page gets a QR code as SVG and the secret in text; a wrong first code stores nothing', async () => {
@@ -73,10 +91,13 @@ describe('TOTP', () => {
     const e = await factors.beginTotp(alice);
     assert.deepEqual(await factors.confirmTotp(bob, e.pending, await codeAt(e.secret, T0), IP), { ok: false, reason: 'invalid' });
     clock.advance(15 * 60_000 + 1);
-    assert.deepEqual(await factors.confirmTotp(alice, e.pending, await codeAt(e.secret, clock.now()), IP), { ok: false, reason: 'invalid' });
+    assert.deepEqual(await factors.confirmTotp(alice, e.pending, await codeAt(e.secret, clock.now()), IP), {
+      ok: false,
+      reason: 'invalid',
+    });
   });
 
-  test('the secret is sealed at rest: the stored value is not the secret and does not open as another user\'s', async () => {
+  test("the secret is sealed at rest: the stored value is not the secret and does not open as another user's", async () => {
     const secret = await enrolAlice();
     const rec = await store.factors.totp(alice.id);
     assert.ok(rec);
@@ -110,18 +131,27 @@ describe('TOTP', () => {
     assert.equal((await factors.checkTotp(alice, code, IP)).ok, false, 'replayed');
     assert.equal((await factors.checkTotp(alice, await codeAt(secret, clock.now() - 30_000), IP)).ok, false, 'older than the last used');
     const audit = await store.audit.list({ actor: 'alice', action: 'factor_use' });
-    assert.deepEqual(audit.map((a) => [a.outcome, a.detail.reason ?? null]), [
-      ['denied', 'wrong or used code'], ['denied', 'wrong or used code'], ['ok', null], ['denied', 'wrong or used code'],
-    ]);
+    assert.deepEqual(
+      audit.map((a) => [a.outcome, a.detail.reason ?? null]),
+      [
+        ['denied', 'wrong or used code'],
+        ['denied', 'wrong or used code'],
+        ['ok', null],
+        ['denied', 'wrong or used code'],
+      ],
+    );
   });
 
   test('codes: spaces and dashes are ignored, anything else that is not six digits is refused (generated)', async () => {
     const secret = await enrolAlice();
-    await fc.assert(fc.asyncProperty(fc.string({ maxLength: 12 }), async (junk) => {
-      fc.pre(!/^[\s-]*\d{6}[\s-]*$/.test(junk));
-      const r = await factors.checkTotp(bob, junk, '198.51.100.7');
-      assert.equal(r.ok, false);
-    }), { numRuns: 50 });
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 12 }), async (junk) => {
+        fc.pre(!/^[\s-]*\d{6}[\s-]*$/.test(junk));
+        const r = await factors.checkTotp(bob, junk, '198.51.100.7');
+        assert.equal(r.ok, false);
+      }),
+      { numRuns: 50 },
+    );
     clock.advance(60_000);
     const code = await codeAt(secret, clock.now());
     assert.equal((await factors.checkTotp(alice, ` ${code.slice(0, 3)}-${code.slice(3)} `, IP)).ok, true);
@@ -159,7 +189,7 @@ describe('recovery codes', () => {
     const first = codes[0] as string;
     assert.equal((await factors.checkRecoveryCode(alice, first.toUpperCase().replaceAll('-', ' '), IP)).ok, true);
     assert.equal((await factors.checkRecoveryCode(alice, first, IP)).ok, false, 'used once');
-    assert.equal((await factors.checkRecoveryCode(bob, codes[1] as string, IP)).ok, false, 'another person\'s code');
+    assert.equal((await factors.checkRecoveryCode(bob, codes[1] as string, IP)).ok, false, "another person's code");
     assert.equal((await factors.status(alice.id)).recoveryCodesLeft, 9);
     const fresh = await factors.newRecoveryCodes(alice);
     assert.equal((await factors.checkRecoveryCode(alice, codes[2] as string, IP)).ok, false, 'the old set is gone');

@@ -1,7 +1,12 @@
 // Second factors of local accounts: TOTP, passkeys and security keys (WebAuthn), recovery codes,
 // and who must have one. No HTTP here: the portal's screens call these, the CLI calls reset().
 // Every enrolment, removal, use and failure is written to the audit log (action `factor_*`).
-import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+} from '@simplewebauthn/server';
 import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
 import type { KeyRing } from '../../crypto/index.ts';
 import type { Identity } from '../../core/index.ts';
@@ -10,7 +15,13 @@ import type { SignInThrottle } from '../throttle.ts';
 import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery.ts';
 import { matchTotp, newTotpSecret, normalizeCode, totpQrSvg, totpUri } from './totp.ts';
 import {
-  authenticationOptions, CeremonyError, registrationOptions, verifyAuthentication, verifyRegistration, type Asserted, type RelyingParty,
+  authenticationOptions,
+  CeremonyError,
+  registrationOptions,
+  verifyAuthentication,
+  verifyRegistration,
+  type Asserted,
+  type RelyingParty,
 } from './webauthn.ts';
 
 export interface FactorSettings {
@@ -31,10 +42,7 @@ export interface FactorStatus {
   recoveryCodesLeft: number;
 }
 
-export type CheckResult =
-  | { ok: true }
-  | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+export type CheckResult = { ok: true } | { ok: false; reason: 'invalid' } | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 const TOTP_PURPOSE = 'totp-enrolment';
 /** The stored secret, sealed with its owner's id inside (a row copied to another account does not unseal as theirs). */
@@ -50,7 +58,14 @@ export class Factors {
   readonly #keyring: () => KeyRing;
   readonly #settings: () => FactorSettings;
 
-  constructor(opts: { store: Store; clock: Clock; logger: Logger; throttle: SignInThrottle; keyring: () => KeyRing; settings: () => FactorSettings }) {
+  constructor(opts: {
+    store: Store;
+    clock: Clock;
+    logger: Logger;
+    throttle: SignInThrottle;
+    keyring: () => KeyRing;
+    settings: () => FactorSettings;
+  }) {
     this.#store = opts.store;
     this.#clock = opts.clock;
     this.#logger = opts.logger;
@@ -59,12 +74,25 @@ export class Factors {
     this.#settings = opts.settings;
   }
 
-  get settings(): FactorSettings { return this.#settings(); }
+  get settings(): FactorSettings {
+    return this.#settings();
+  }
   /** Whether any kind of second factor is on. */
-  get enabled(): boolean { const s = this.#settings(); return s.totp || s.passkeys; }
-  get throttle(): SignInThrottle { return this.#throttle; }
+  get enabled(): boolean {
+    const s = this.#settings();
+    return s.totp || s.passkeys;
+  }
+  get throttle(): SignInThrottle {
+    return this.#throttle;
+  }
 
-  #audit(actor: string, action: string, outcome: 'ok' | 'denied' | 'error', detail: Record<string, unknown> = {}, target: string | null = null): void {
+  #audit(
+    actor: string,
+    action: string,
+    outcome: 'ok' | 'denied' | 'error',
+    detail: Record<string, unknown> = {},
+    target: string | null = null,
+  ): void {
     this.#store.audit.append({ at: this.#clock.now(), actor, action, target, outcome, detail }).catch((err: unknown) => {
       this.#logger.warn({ err: (err as Error).message, action }, 'could not write the audit log');
     });
@@ -72,7 +100,9 @@ export class Factors {
 
   async status(userId: string): Promise<FactorStatus> {
     const [totp, passkeys, recoveryCodesLeft] = await Promise.all([
-      this.#store.factors.totp(userId), this.#store.factors.passkeys(userId), this.#store.factors.recoveryCodesLeft(userId),
+      this.#store.factors.totp(userId),
+      this.#store.factors.passkeys(userId),
+      this.#store.factors.recoveryCodesLeft(userId),
     ]);
     const s = this.#settings();
     // A kind of factor switched off in config is not offered, and does not count.
@@ -80,7 +110,9 @@ export class Factors {
   }
 
   /** Whether the person has a second factor they can use now. */
-  hasAny(st: FactorStatus): boolean { return st.totp || st.passkeys.length > 0; }
+  hasAny(st: FactorStatus): boolean {
+    return st.totp || st.passkeys.length > 0;
+  }
 
   /** Whether config requires this person to use a second factor (factors.require). */
   mustUse(identity: Identity): boolean {
@@ -112,7 +144,9 @@ export class Factors {
       const p = JSON.parse(raw.toString('utf8')) as { u?: unknown; s?: unknown; exp?: unknown };
       if (p.u !== userId || typeof p.s !== 'string' || typeof p.exp !== 'number' || p.exp <= this.#clock.now()) return null;
       return { secret: p.s };
-    } catch { return null; }
+    } catch {
+      return null;
+    }
   }
 
   /** Confirms an enrolment with its first code; the authenticator replaces any earlier one. */
@@ -129,7 +163,11 @@ export class Factors {
       return { ok: false, reason: 'invalid' };
     }
     await this.#store.factors.putTotp({
-      userId: user.id, sealedSecret: this.#keyring().seal(SECRET_PURPOSE, JSON.stringify({ u: user.id, s: p.secret })), confirmedAt: now, lastStep: step, createdAt: now,
+      userId: user.id,
+      sealedSecret: this.#keyring().seal(SECRET_PURPOSE, JSON.stringify({ u: user.id, s: p.secret })),
+      confirmedAt: now,
+      lastStep: step,
+      createdAt: now,
     });
     this.#throttle.recordSuccess(user.username);
     this.#audit(user.username, 'factor_enrol', 'ok', { factor: 'totp', ip: address });
@@ -148,10 +186,16 @@ export class Factors {
     const secret = rec && rec.confirmedAt !== null ? this.#unsealSecret(user.id, rec.sealedSecret) : undefined;
     const now = this.#clock.now();
     const step = secret && code ? await matchTotp(secret, code, now, rec?.lastStep ?? null) : null;
-    const used = step !== null && await this.#store.factors.useTotpStep(user.id, step, now, false);
+    const used = step !== null && (await this.#store.factors.useTotpStep(user.id, step, now, false));
     if (!used) {
       this.#throttle.recordFailure(user.username, address);
-      const reason = !rec ? 'no authenticator' : !secret ? 'secret does not unseal' : step === null ? 'wrong or used code' : 'code used already';
+      const reason = !rec
+        ? 'no authenticator'
+        : !secret
+          ? 'secret does not unseal'
+          : step === null
+            ? 'wrong or used code'
+            : 'code used already';
       this.#logger.info({ event: 'factor_failed', factor: 'totp', user: user.username, reason, address }, 'second factor refused');
       this.#audit(user.username, 'factor_use', 'denied', { factor: 'totp', reason, ip: address });
       return { ok: false, reason: 'invalid' };
@@ -167,7 +211,9 @@ export class Factors {
     try {
       const p = JSON.parse(raw.toString('utf8')) as { u?: unknown; s?: unknown };
       return p.u === userId && typeof p.s === 'string' ? p.s : undefined;
-    } catch { return undefined; }
+    } catch {
+      return undefined;
+    }
   }
 
   async removeTotp(user: UserRecord, by: string): Promise<boolean> {
@@ -181,7 +227,11 @@ export class Factors {
   /** New recovery codes replace the old ones; the codes are returned once and never stored. */
   async newRecoveryCodes(user: UserRecord): Promise<string[]> {
     const codes = newRecoveryCodes();
-    await this.#store.factors.setRecoveryCodes(user.id, codes.map((c) => hashRecoveryCode(user.id, normalizeRecoveryCode(c) as string)), this.#clock.now());
+    await this.#store.factors.setRecoveryCodes(
+      user.id,
+      codes.map((c) => hashRecoveryCode(user.id, normalizeRecoveryCode(c) as string)),
+      this.#clock.now(),
+    );
     this.#audit(user.username, 'factor_enrol', 'ok', { factor: 'recovery_codes', count: codes.length });
     return codes;
   }
@@ -190,14 +240,18 @@ export class Factors {
     const retry = this.#throttle.retryAfter(user.username, address);
     if (retry > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: retry };
     const code = normalizeRecoveryCode(raw);
-    const ok = code !== null && await this.#store.factors.useRecoveryCode(user.id, hashRecoveryCode(user.id, code), this.#clock.now());
+    const ok = code !== null && (await this.#store.factors.useRecoveryCode(user.id, hashRecoveryCode(user.id, code), this.#clock.now()));
     if (!ok) {
       this.#throttle.recordFailure(user.username, address);
       this.#audit(user.username, 'factor_use', 'denied', { factor: 'recovery_code', ip: address });
       return { ok: false, reason: 'invalid' };
     }
     this.#throttle.recordSuccess(user.username);
-    this.#audit(user.username, 'factor_use', 'ok', { factor: 'recovery_code', ip: address, left: await this.#store.factors.recoveryCodesLeft(user.id) });
+    this.#audit(user.username, 'factor_use', 'ok', {
+      factor: 'recovery_code',
+      ip: address,
+      left: await this.#store.factors.recoveryCodesLeft(user.id),
+    });
     return { ok: true };
   }
 
@@ -214,23 +268,44 @@ export class Factors {
   }
 
   /** Verifies a registration answer and stores the credential under `name`. */
-  async registerPasskey(user: UserRecord, state: string, responseJson: string, name: string, address: string | null): Promise<PasskeyRecord> {
+  async registerPasskey(
+    user: UserRecord,
+    state: string,
+    responseJson: string,
+    name: string,
+    address: string | null,
+  ): Promise<PasskeyRecord> {
     const now = this.#clock.now();
     const cleanName = name.trim() === '' ? defaultName(now) : name.trim();
     if (!NAME.test(cleanName)) throw new GatehouseError('invalid_request', 'a passkey name is 1-64 characters without control characters');
     let reg;
     try {
-      reg = await verifyRegistration(this.#keyring(), this.#settings().rp, user.id, state, parseJson(responseJson) as RegistrationResponseJSON, now,
-        (key, exp) => this.#store.replays.once(key, exp, now));
+      reg = await verifyRegistration(
+        this.#keyring(),
+        this.#settings().rp,
+        user.id,
+        state,
+        parseJson(responseJson) as RegistrationResponseJSON,
+        now,
+        (key, exp) => this.#store.replays.once(key, exp, now),
+      );
     } catch (err) {
       const failure = err instanceof CeremonyError ? err.failure : 'not_verified';
-      this.#logger.info({ event: 'factor_failed', factor: 'passkey', user: user.username, failure, detail: (err as Error).message }, 'passkey registration refused');
+      this.#logger.info(
+        { event: 'factor_failed', factor: 'passkey', user: user.username, failure, detail: (err as Error).message },
+        'passkey registration refused',
+      );
       this.#audit(user.username, 'factor_enrol', 'denied', { factor: 'passkey', reason: failure, ip: address });
       throw new GatehouseError('invalid_request', 'the passkey could not be registered', { cause: err });
     }
     const record: PasskeyRecord = { ...reg.record, userId: user.id, name: cleanName, createdAt: now, lastUsedAt: null };
     await this.#store.factors.addPasskey(record);
-    this.#audit(user.username, 'factor_enrol', 'ok', { factor: 'passkey', name: cleanName, discoverable: record.discoverable, ip: address });
+    this.#audit(user.username, 'factor_enrol', 'ok', {
+      factor: 'passkey',
+      name: cleanName,
+      discoverable: record.discoverable,
+      ip: address,
+    });
     return record;
   }
 
@@ -245,7 +320,11 @@ export class Factors {
    * verification and says who signed in. Failures are throttled by address (and by the account
    * when the credential names one).
    */
-  async checkPasskey(state: string, responseJson: string, address: string): Promise<(CheckResult & { ok: false }) | { ok: true; asserted: Asserted }> {
+  async checkPasskey(
+    state: string,
+    responseJson: string,
+    address: string,
+  ): Promise<(CheckResult & { ok: false }) | { ok: true; asserted: Asserted }> {
     if (!this.#settings().passkeys) return { ok: false, reason: 'invalid' };
     // No account is named before the answer is checked: failures count against the address.
     const key = `-passkey:${address}`;
@@ -254,8 +333,15 @@ export class Factors {
     const now = this.#clock.now();
     let asserted: Asserted;
     try {
-      asserted = await verifyAuthentication(this.#keyring(), this.#settings().rp, state, parseJson(responseJson) as AuthenticationResponseJSON, now,
-        (id) => this.#store.factors.passkey(id), (key, exp) => this.#store.replays.once(key, exp, now));
+      asserted = await verifyAuthentication(
+        this.#keyring(),
+        this.#settings().rp,
+        state,
+        parseJson(responseJson) as AuthenticationResponseJSON,
+        now,
+        (id) => this.#store.factors.passkey(id),
+        (key, exp) => this.#store.replays.once(key, exp, now),
+      );
     } catch (err) {
       const failure = err instanceof CeremonyError ? err.failure : 'not_verified';
       this.#throttle.recordFailure(key, address);
@@ -296,7 +382,11 @@ export class Factors {
 
 function parseJson(text: string): unknown {
   if (text.length > 64_000) throw new CeremonyError('malformed', 'the answer is too large');
-  try { return JSON.parse(text); } catch { throw new CeremonyError('malformed', 'the answer is not JSON'); }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CeremonyError('malformed', 'the answer is not JSON');
+  }
 }
 
 function defaultName(now: number): string {

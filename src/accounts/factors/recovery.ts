@@ -9,10 +9,16 @@ const ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
 function randomCode(): string {
   // 32 symbols, 5 bits each: 16 symbols from 10 random bytes.
   const bytes = randomBytes(10);
-  let bits = 0; let value = 0; let out = '';
+  let bits = 0;
+  let value = 0;
+  let out = '';
   for (const b of bytes) {
-    value = (value << 8) | b; bits += 8;
-    while (bits >= 5) { out += ALPHABET[(value >>> (bits - 5)) & 31]; bits -= 5; }
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
   }
   return `${out.slice(0, 4)}-${out.slice(4, 8)}-${out.slice(8, 12)}-${out.slice(12, 16)}`;
 }

@@ -32,7 +32,10 @@ export function normalizeCode(raw: string): string | null {
 export async function matchTotp(secret: string, code: string, nowMs: number, afterStep: number | null): Promise<number | null> {
   try {
     const r = await verify({
-      secret, token: code, epoch: Math.floor(nowMs / 1000), epochTolerance: TOTP_PERIOD_SECONDS,
+      secret,
+      token: code,
+      epoch: Math.floor(nowMs / 1000),
+      epochTolerance: TOTP_PERIOD_SECONDS,
       ...(afterStep !== null ? { afterTimeStep: afterStep } : {}),
     });
     return r.valid ? (r as { timeStep: number }).timeStep : null;

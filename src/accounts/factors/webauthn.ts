@@ -4,18 +4,33 @@
 // be used once on any replica. The relying party id is publicUrl's host; the origin is
 // publicUrl's origin; attestation is `none` (no device data is asked for or kept).
 import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON,
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../../crypto/index.ts';
 import { hashToken } from '../../crypto/index.ts';
 import type { PasskeyRecord } from '../../store/index.ts';
 
-export interface RelyingParty { id: string; name: string; origin: string }
+export interface RelyingParty {
+  id: string;
+  name: string;
+  origin: string;
+}
 
 /** A ceremony's sealed state: its kind, the challenge, the user it is for (none: passwordless), its expiry. */
-interface Ceremony { k: 'reg' | 'auth'; c: string; u: string | null; exp: number }
+interface Ceremony {
+  k: 'reg' | 'auth';
+  c: string;
+  u: string | null;
+  exp: number;
+}
 
 const PURPOSE = 'webauthn-ceremony';
 /** How long a ceremony may take (the browser's own timeout is the same). */
@@ -25,31 +40,53 @@ export type CeremonyFailure = 'expired' | 'replayed' | 'unknown_credential' | 'w
 
 export class CeremonyError extends Error {
   readonly failure: CeremonyFailure;
-  constructor(failure: CeremonyFailure, detail: string) { super(detail); this.failure = failure; }
+  constructor(failure: CeremonyFailure, detail: string) {
+    super(detail);
+    this.failure = failure;
+  }
 }
 
-function seal(keyring: KeyRing, c: Ceremony): string { return keyring.seal(PURPOSE, JSON.stringify(c)); }
+function seal(keyring: KeyRing, c: Ceremony): string {
+  return keyring.seal(PURPOSE, JSON.stringify(c));
+}
 
 function open(keyring: KeyRing, sealed: string, kind: Ceremony['k'], now: number): Ceremony {
   const raw = keyring.unseal(PURPOSE, sealed);
   if (!raw) throw new CeremonyError('malformed', 'the ceremony state does not unseal');
   let c: Ceremony;
-  try { c = JSON.parse(raw.toString('utf8')) as Ceremony; } catch { throw new CeremonyError('malformed', 'the ceremony state is not JSON'); }
-  if (c.k !== kind || typeof c.c !== 'string' || typeof c.exp !== 'number') throw new CeremonyError('malformed', 'the ceremony state is of another kind');
+  try {
+    c = JSON.parse(raw.toString('utf8')) as Ceremony;
+  } catch {
+    throw new CeremonyError('malformed', 'the ceremony state is not JSON');
+  }
+  if (c.k !== kind || typeof c.c !== 'string' || typeof c.exp !== 'number')
+    throw new CeremonyError('malformed', 'the ceremony state is of another kind');
   if (c.exp <= now) throw new CeremonyError('expired', 'the ceremony took too long');
   return c;
 }
 
 /** The user handle: the account id's bytes (never the username, which the person may change). */
-export function userHandle(userId: string): Uint8Array<ArrayBuffer> { return new Uint8Array(Buffer.from(userId, 'utf8')); }
+export function userHandle(userId: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(userId, 'utf8'));
+}
 
 export async function registrationOptions(
-  keyring: KeyRing, rp: RelyingParty, user: { id: string; username: string; name: string | null }, existing: readonly PasskeyRecord[], now: number,
+  keyring: KeyRing,
+  rp: RelyingParty,
+  user: { id: string; username: string; name: string | null },
+  existing: readonly PasskeyRecord[],
+  now: number,
 ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
   const challenge = randomBytes(32).toString('base64url');
   const options = await generateRegistrationOptions({
-    rpName: rp.name, rpID: rp.id, userName: user.username, userDisplayName: user.name ?? user.username, userID: userHandle(user.id),
-    challenge: new Uint8Array(Buffer.from(challenge, 'base64url')), timeout: CEREMONY_MS, attestationType: 'none',
+    rpName: rp.name,
+    rpID: rp.id,
+    userName: user.username,
+    userDisplayName: user.name ?? user.username,
+    userID: userHandle(user.id),
+    challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+    timeout: CEREMONY_MS,
+    attestationType: 'none',
     excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
     // A discoverable credential when the authenticator can make one (passwordless sign-in needs it).
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
@@ -58,23 +95,37 @@ export async function registrationOptions(
   return { options, state: seal(keyring, { k: 'reg', c: options.challenge, u: user.id, exp: now + CEREMONY_MS }) };
 }
 
-export interface Registered { record: Omit<PasskeyRecord, 'name' | 'createdAt' | 'lastUsedAt' | 'userId'>; userVerified: boolean }
+export interface Registered {
+  record: Omit<PasskeyRecord, 'name' | 'createdAt' | 'lastUsedAt' | 'userId'>;
+  userVerified: boolean;
+}
 
 /** Checks a registration answer for `userId`; `claim` marks the challenge used (false: used before). */
 export async function verifyRegistration(
-  keyring: KeyRing, rp: RelyingParty, userId: string, state: string, response: RegistrationResponseJSON, now: number,
+  keyring: KeyRing,
+  rp: RelyingParty,
+  userId: string,
+  state: string,
+  response: RegistrationResponseJSON,
+  now: number,
   claim: (key: string, expiresAt: number) => Promise<boolean>,
 ): Promise<Registered> {
   const c = open(keyring, state, 'reg', now);
   if (c.u !== userId) throw new CeremonyError('wrong_user', 'the registration was started for another account');
   let v;
   try {
-    v = await verifyRegistrationResponse({ response, expectedChallenge: c.c, expectedOrigin: rp.origin, expectedRPID: rp.id, requireUserVerification: false });
+    v = await verifyRegistrationResponse({
+      response,
+      expectedChallenge: c.c,
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.id,
+      requireUserVerification: false,
+    });
   } catch (err) {
     throw new CeremonyError('not_verified', (err as Error).message);
   }
   if (!v.verified) throw new CeremonyError('not_verified', 'the attestation did not verify');
-  if (!await claim(`webauthn:${hashToken(c.c)}`, c.exp)) throw new CeremonyError('replayed', 'this registration answer was used before');
+  if (!(await claim(`webauthn:${hashToken(c.c)}`, c.exp))) throw new CeremonyError('replayed', 'this registration answer was used before');
   const info = v.registrationInfo;
   const rk = (response.clientExtensionResults as { credProps?: { rk?: boolean } } | undefined)?.credProps?.rk;
   return {
@@ -96,18 +147,28 @@ export async function verifyRegistration(
  * discoverable credential, user verification required.
  */
 export async function authenticationOptions(
-  keyring: KeyRing, rp: RelyingParty, user: { id: string; passkeys: readonly PasskeyRecord[] } | null, now: number,
+  keyring: KeyRing,
+  rp: RelyingParty,
+  user: { id: string; passkeys: readonly PasskeyRecord[] } | null,
+  now: number,
 ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; state: string }> {
   const challenge = randomBytes(32).toString('base64url');
   const options = await generateAuthenticationOptions({
-    rpID: rp.id, challenge: new Uint8Array(Buffer.from(challenge, 'base64url')), timeout: CEREMONY_MS,
+    rpID: rp.id,
+    challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+    timeout: CEREMONY_MS,
     userVerification: user ? 'preferred' : 'required',
     ...(user ? { allowCredentials: user.passkeys.map((p) => ({ id: p.id, transports: p.transports })) } : {}),
   });
   return { options, state: seal(keyring, { k: 'auth', c: options.challenge, u: user?.id ?? null, exp: now + CEREMONY_MS }) };
 }
 
-export interface Asserted { userId: string; passkeyId: string; counter: number; userVerified: boolean }
+export interface Asserted {
+  userId: string;
+  passkeyId: string;
+  counter: number;
+  userVerified: boolean;
+}
 
 /**
  * Checks an assertion: the credential exists, belongs to the user the ceremony was for (or,
@@ -115,31 +176,50 @@ export interface Asserted { userId: string; passkeyId: string; counter: number; 
  * verifies, the user was verified when passwordless, and the challenge was not used before.
  */
 export async function verifyAuthentication(
-  keyring: KeyRing, rp: RelyingParty, state: string, response: AuthenticationResponseJSON, now: number,
-  find: (id: string) => Promise<PasskeyRecord | undefined>, claim: (key: string, expiresAt: number) => Promise<boolean>,
+  keyring: KeyRing,
+  rp: RelyingParty,
+  state: string,
+  response: AuthenticationResponseJSON,
+  now: number,
+  find: (id: string) => Promise<PasskeyRecord | undefined>,
+  claim: (key: string, expiresAt: number) => Promise<boolean>,
 ): Promise<Asserted> {
   const c = open(keyring, state, 'auth', now);
-  if (typeof response?.id !== 'string' || typeof response.response !== 'object' || response.response === null) throw new CeremonyError('malformed', 'the answer has no credential');
+  if (typeof response?.id !== 'string' || typeof response.response !== 'object' || response.response === null)
+    throw new CeremonyError('malformed', 'the answer has no credential');
   const cred = await find(response.id);
   if (!cred) throw new CeremonyError('unknown_credential', 'no such credential is registered');
   if (c.u !== null && cred.userId !== c.u) throw new CeremonyError('wrong_user', 'the credential belongs to another account');
   if (c.u === null) {
     const handle = response.response.userHandle;
     if (typeof handle !== 'string' || Buffer.from(handle, 'base64url').toString('utf8') !== cred.userId) {
-      throw new CeremonyError('wrong_user', 'the credential\'s user handle does not name its account');
+      throw new CeremonyError('wrong_user', "the credential's user handle does not name its account");
     }
   }
   let v;
   try {
     v = await verifyAuthenticationResponse({
-      response, expectedChallenge: c.c, expectedOrigin: rp.origin, expectedRPID: rp.id,
-      credential: { id: cred.id, publicKey: new Uint8Array(Buffer.from(cred.publicKey, 'base64url')), counter: cred.counter, transports: cred.transports },
+      response,
+      expectedChallenge: c.c,
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.id,
+      credential: {
+        id: cred.id,
+        publicKey: new Uint8Array(Buffer.from(cred.publicKey, 'base64url')),
+        counter: cred.counter,
+        transports: cred.transports,
+      },
       requireUserVerification: c.u === null,
     });
   } catch (err) {
     throw new CeremonyError('not_verified', (err as Error).message);
   }
   if (!v.verified) throw new CeremonyError('not_verified', 'the assertion did not verify');
-  if (!await claim(`webauthn:${hashToken(c.c)}`, c.exp)) throw new CeremonyError('replayed', 'this answer was used before');
-  return { userId: cred.userId, passkeyId: cred.id, counter: v.authenticationInfo.newCounter, userVerified: v.authenticationInfo.userVerified };
+  if (!(await claim(`webauthn:${hashToken(c.c)}`, c.exp))) throw new CeremonyError('replayed', 'this answer was used before');
+  return {
+    userId: cred.userId,
+    passkeyId: cred.id,
+    counter: v.authenticationInfo.newCounter,
+    userVerified: v.authenticationInfo.userVerified,
+  };
 }

@@ -20,8 +20,15 @@ export function patchAutoSubmitCsp(provider: Provider, issuer: string): void {
     const action = /<form method="post" action="(https?:\/\/[^/"?#]+)/i.exec(ctx.body)?.[1];
     if (script === undefined || action === undefined) return;
     let origin: string;
-    try { origin = new URL(action).origin; } catch { return; }
+    try {
+      origin = new URL(action).origin;
+    } catch {
+      return;
+    }
     const digest = createHash('sha256').update(script, 'utf8').digest('base64');
-    ctx.set('content-security-policy', `${contentSecurityPolicy({ formAction: origin === own ? [] : [origin] })}; script-src 'sha256-${digest}'`);
+    ctx.set(
+      'content-security-policy',
+      `${contentSecurityPolicy({ formAction: origin === own ? [] : [origin] })}; script-src 'sha256-${digest}'`,
+    );
   });
 }

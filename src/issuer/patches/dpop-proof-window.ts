@@ -7,13 +7,20 @@
 import type Provider from 'oidc-provider';
 import type { Clock, Logger } from '../../core/index.ts';
 
-export function patchDpopProofWindow(provider: Provider, opts: { tokenPath: string; proofLifetimeMs: number; clock: Clock; logger: Logger }): void {
+export function patchDpopProofWindow(
+  provider: Provider,
+  opts: { tokenPath: string; proofLifetimeMs: number; clock: Clock; logger: Logger },
+): void {
   const { clock, logger } = opts;
   provider.use(async (ctx, next) => {
     const proof = ctx.req.headers.dpop;
     if (typeof proof !== 'string' || proof === '' || ctx.method !== 'POST' || ctx.path !== opts.tokenPath) return next();
     let iat: unknown;
-    try { iat = (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat; } catch { iat = undefined; }
+    try {
+      iat = (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat;
+    } catch {
+      iat = undefined;
+    }
     if (typeof iat === 'number' && Math.abs(clock.now() - iat * 1000) > opts.proofLifetimeMs) {
       ctx.status = 400;
       ctx.set('cache-control', 'no-store');

@@ -10,10 +10,13 @@ import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-export function patchGateSessionLinks(provider: Provider, hooks: {
-  linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
-  endGateSession: (req: IncomingMessage) => Promise<string | null>;
-}): void {
+export function patchGateSessionLinks(
+  provider: Provider,
+  hooks: {
+    linkSession?: (req: IncomingMessage, uid: string) => Promise<void>;
+    endGateSession: (req: IncomingMessage) => Promise<string | null>;
+  },
+): void {
   provider.use(async (ctx, next) => {
     await next();
     if (!hooks.linkSession || ctx.oidc?.route !== 'resume') return;
@@ -21,7 +24,9 @@ export function patchGateSessionLinks(provider: Provider, hooks: {
     if (session?.uid && session.accountId) await hooks.linkSession(ctx.req, session.uid);
   });
 
-  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { ctx.state.gatehouseEndGate = true; });
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    ctx.state.gatehouseEndGate = true;
+  });
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.state.gatehouseEndGate !== true) return;

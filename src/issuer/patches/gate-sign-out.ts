@@ -12,7 +12,11 @@ interface InternalSession {
   sidFor(clientId: string): string;
   destroy(): Promise<void>;
 }
-interface InternalClient { clientId: string; backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> }
+interface InternalClient {
+  clientId: string;
+  backchannelLogoutUri?: string;
+  backchannelLogout(sub: string, sid: string): Promise<void>;
+}
 
 /**
  * The gate's sign-out for OpenID sessions (OpenID Connect Back-Channel Logout 1.0 §2.7): for each
@@ -28,16 +32,18 @@ export async function gateSignOut(provider: Provider, uids: readonly string[], l
     const session = await sessions.findByUid(uid);
     if (!session?.accountId) continue;
     const sub = session.accountId;
-    await Promise.all(Object.keys(session.authorizations ?? {}).map(async (clientId) => {
-      const client = await provider.Client.find(clientId).catch(() => undefined) as unknown as InternalClient | undefined;
-      if (!client?.backchannelLogoutUri) return;
-      try {
-        await client.backchannelLogout(sub, session.sidFor(clientId));
-        notified.push(clientId);
-      } catch (err) {
-        logger.info({ event: 'backchannel.error', client: clientId, detail: (err as Error).message }, 'back-channel logout failed');
-      }
-    }));
+    await Promise.all(
+      Object.keys(session.authorizations ?? {}).map(async (clientId) => {
+        const client = (await provider.Client.find(clientId).catch(() => undefined)) as unknown as InternalClient | undefined;
+        if (!client?.backchannelLogoutUri) return;
+        try {
+          await client.backchannelLogout(sub, session.sidFor(clientId));
+          notified.push(clientId);
+        } catch (err) {
+          logger.info({ event: 'backchannel.error', client: clientId, detail: (err as Error).message }, 'back-channel logout failed');
+        }
+      }),
+    );
     await session.destroy();
   }
   return notified;

@@ -11,7 +11,8 @@ import { h } from '../adapter.ts';
 export function patchKeepCodeOnInvalidTarget(provider: Provider, oidc: OidcStore, clock: Clock): void {
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.oidc?.route !== 'token' || ctx.status !== 400 || (ctx.body as { error?: string } | undefined)?.error !== 'invalid_target') return;
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 400 || (ctx.body as { error?: string } | undefined)?.error !== 'invalid_target')
+      return;
     const code = ctx.oidc.entities.AuthorizationCode as { jti: string; exp: number; save(ttl: number): Promise<unknown> } | undefined;
     if (!code) return;
     const left = code.exp - Math.floor(clock.now() / 1000);

@@ -12,7 +12,10 @@ import { agentName } from '../agents.ts';
 
 export interface RegisteredClientHooks {
   fromConfig: (clientId: string) => boolean;
-  registered?: (req: IncomingMessage, client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string }) => Promise<void>;
+  registered?: (
+    req: IncomingMessage,
+    client: { clientId: string; clientName?: string; redirectUris: string[]; applicationType?: string; authMethod?: string },
+  ) => Promise<void>;
   clientUsed?: (clientId: string) => Promise<void>;
 }
 
@@ -33,13 +36,15 @@ export function patchRegisteredClients(provider: Provider, hooks: RegisteredClie
     }
     const id = ctx.oidc?.client?.clientId;
     // Awaited (a store read and write at most once an hour per client), so the answer means it is done.
-    if (id && ctx.status < 400 && !hooks.fromConfig(id) && agentName(id) === undefined && !/^https:\/\//.test(id)) await hooks.clientUsed?.(id);
+    if (id && ctx.status < 400 && !hooks.fromConfig(id) && agentName(id) === undefined && !/^https:\/\//.test(id))
+      await hooks.clientUsed?.(id);
   });
 
   provider.use(async (ctx, next) => {
     await next();
     const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
-    if ((route !== 'registration' && route !== 'client' && route !== 'client_update') || typeof ctx.body !== 'object' || ctx.body === null) return;
+    if ((route !== 'registration' && route !== 'client' && route !== 'client_update') || typeof ctx.body !== 'object' || ctx.body === null)
+      return;
     const body = ctx.body as Record<string, unknown>;
     for (const [k, v] of Object.entries(body)) {
       if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) delete body[k];

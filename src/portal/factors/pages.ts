@@ -7,7 +7,10 @@ import { escapeHtml, layout, type PortalAt } from '../../web/index.ts';
 import { PASSKEY_SCRIPTS } from '../../web/index.ts';
 import type { PasskeyRecord } from '../../store/index.ts';
 
-export interface Ceremony { options: unknown; state: string }
+export interface Ceremony {
+  options: unknown;
+  state: string;
+}
 
 const json = (v: unknown): string => escapeHtml(JSON.stringify(v));
 
@@ -26,10 +29,20 @@ ${extra}<button type="submit">${escapeHtml(label)}</button>
 </form>`;
 }
 
-export function factorPage(at: PortalAt, opts: {
-  title: string; intro: string; csrf: string; actions: { totp: string; recovery: string; passkey: string }; cancel: { href: string; text: string };
-  totp: boolean; recovery: boolean; passkey: Ceremony | null; error?: string;
-}): string {
+export function factorPage(
+  at: PortalAt,
+  opts: {
+    title: string;
+    intro: string;
+    csrf: string;
+    actions: { totp: string; recovery: string; passkey: string };
+    cancel: { href: string; text: string };
+    totp: boolean;
+    recovery: boolean;
+    passkey: Ceremony | null;
+    error?: string;
+  },
+): string {
   const parts: string[] = [];
   if (opts.passkey) parts.push(passkeyForm(opts.actions.passkey, opts.csrf, opts.passkey, 'Use a passkey or security key'));
   if (opts.totp) {
@@ -52,20 +65,37 @@ export function factorPage(at: PortalAt, opts: {
 </form>
 </details>`);
   }
-  return layout(at, opts.title, `<h1>${escapeHtml(opts.title)}</h1>
+  return layout(
+    at,
+    opts.title,
+    `<h1>${escapeHtml(opts.title)}</h1>
 <p>${escapeHtml(opts.intro)}</p>
 ${errorBlock(opts.error)}
 ${parts.join('\n')}
-<p><a href="${escapeHtml(opts.cancel.href)}">${escapeHtml(opts.cancel.text)}</a></p>`, { scripts: opts.passkey ? PASSKEY_SCRIPTS : [] });
+<p><a href="${escapeHtml(opts.cancel.href)}">${escapeHtml(opts.cancel.text)}</a></p>`,
+    { scripts: opts.passkey ? PASSKEY_SCRIPTS : [] },
+  );
 }
 
-export interface TotpSetup { svg: string; secret: string; pending: string }
+export interface TotpSetup {
+  svg: string;
+  secret: string;
+  pending: string;
+}
 
 /** The authenticator set-up: the QR code (SVG drawn here), the secret in text, and the first code. */
-export function totpSetupPage(at: PortalAt, opts: { csrf: string; action: string; setup: TotpSetup; rd: string | null; back: string; error?: string }): string {
-  const svg = opts.setup.svg.replace('<svg ', '<svg role="img" aria-labelledby="qr-title" width="200" height="200" ').replace(/(<svg[^>]*>)/, '$1<title id="qr-title">QR code for your authenticator app</title>');
+export function totpSetupPage(
+  at: PortalAt,
+  opts: { csrf: string; action: string; setup: TotpSetup; rd: string | null; back: string; error?: string },
+): string {
+  const svg = opts.setup.svg
+    .replace('<svg ', '<svg role="img" aria-labelledby="qr-title" width="200" height="200" ')
+    .replace(/(<svg[^>]*>)/, '$1<title id="qr-title">QR code for your authenticator app</title>');
   const grouped = opts.setup.secret.replace(/(.{4})(?=.)/g, '$1 ');
-  return layout(at, 'Set up an authenticator app', `<h1>Set up an authenticator app</h1>
+  return layout(
+    at,
+    'Set up an authenticator app',
+    `<h1>Set up an authenticator app</h1>
 <p>Scan this code with your authenticator app, or type the key below. Then enter the six-digit code it shows.</p>
 ${errorBlock(opts.error)}
 <figure>${svg}</figure>
@@ -78,33 +108,52 @@ ${opts.rd ? `<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">` : '
 <input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="9" required autofocus${opts.error ? ' aria-describedby="err"' : ''}>
 <button type="submit">Confirm</button>
 </form>
-<p><a href="${escapeHtml(opts.back)}">Cancel</a></p>`);
+<p><a href="${escapeHtml(opts.back)}">Cancel</a></p>`,
+  );
 }
 
 /** Recovery codes, shown once. */
 export function recoveryCodesPage(at: PortalAt, opts: { codes: string[]; next: string; nextText: string }): string {
-  return layout(at, 'Your recovery codes', `<h1>Your recovery codes</h1>
+  return layout(
+    at,
+    'Your recovery codes',
+    `<h1>Your recovery codes</h1>
 <p>Each code signs you in once if you lose your authenticator or passkeys. Keep them somewhere safe: they are shown only now.</p>
 <ul class="codes" aria-label="Recovery codes">
 ${opts.codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('\n')}
 </ul>
-<a class="button" href="${escapeHtml(opts.next)}">${escapeHtml(opts.nextText)}</a>`);
+<a class="button" href="${escapeHtml(opts.next)}">${escapeHtml(opts.nextText)}</a>`,
+  );
 }
 
 function when(ms: number | null): string {
   return ms === null ? 'never' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 }
 
-export function securityPage(at: PortalAt, opts: {
-  username: string; csrf: string; base: (p: string) => string; rd: string | null;
-  enrol: boolean; totpEnabled: boolean; passkeysEnabled: boolean;
-  totp: boolean; passkeys: PasskeyRecord[]; recoveryLeft: number; register: Ceremony | null;
-  notice?: string; error?: string;
-}): string {
+export function securityPage(
+  at: PortalAt,
+  opts: {
+    username: string;
+    csrf: string;
+    base: (p: string) => string;
+    rd: string | null;
+    enrol: boolean;
+    totpEnabled: boolean;
+    passkeysEnabled: boolean;
+    totp: boolean;
+    passkeys: PasskeyRecord[];
+    recoveryLeft: number;
+    register: Ceremony | null;
+    notice?: string;
+    error?: string;
+  },
+): string {
   const hidden = `<input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">${opts.rd ? `\n<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">` : ''}`;
   const sections: string[] = [];
   if (opts.passkeysEnabled) {
-    const rows = opts.passkeys.map((p, i) => `<tr>
+    const rows = opts.passkeys
+      .map(
+        (p, i) => `<tr>
 <td><form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/passkey/rename'))}" class="inline">
 ${hidden}
 <input type="hidden" name="id" value="${escapeHtml(p.id)}">
@@ -119,15 +168,21 @@ ${hidden}
 <input type="hidden" name="id" value="${escapeHtml(p.id)}">
 <button type="submit" aria-label="Remove ${escapeHtml(p.name)}">Remove</button>
 </form></td>
-</tr>`).join('\n');
-    const table = opts.passkeys.length === 0 ? '<p class="muted">No passkeys yet.</p>' : `<table>
+</tr>`,
+      )
+      .join('\n');
+    const table =
+      opts.passkeys.length === 0
+        ? '<p class="muted">No passkeys yet.</p>'
+        : `<table>
 <caption class="visually-hidden">Your passkeys and security keys</caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Added</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>`;
-    const add = opts.register ? `<form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/passkey'))}" data-webauthn="register" data-options="${json(opts.register.options)}">
+    const add = opts.register
+      ? `<form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/passkey'))}" data-webauthn="register" data-options="${json(opts.register.options)}">
 ${hidden}
 <input type="hidden" name="state" value="${escapeHtml(opts.register.state)}">
 <input type="hidden" name="credential" value="">
@@ -135,7 +190,8 @@ ${hidden}
 <input type="text" id="passkey-name" name="name" maxlength="64" placeholder="Laptop, phone, YubiKey…">
 <button type="submit">Add a passkey or security key</button>
 <p class="muted" data-webauthn-status role="status" aria-live="polite"></p>
-</form>` : '';
+</form>`
+      : '';
     sections.push(`<h2>Passkeys and security keys</h2>\n${table}\n${add}`);
   }
   if (opts.totpEnabled) {
@@ -161,10 +217,15 @@ ${hidden}
     ? '<p role="status">Your account needs a second factor. Set one up to continue.</p>'
     : `<p>Signed in as <strong>${escapeHtml(opts.username)}</strong>.</p>`;
   const notice = opts.notice ? `<p class="notice" role="status">${escapeHtml(opts.notice)}</p>` : '';
-  return layout(at, 'Security', `<h1>Security</h1>
+  return layout(
+    at,
+    'Security',
+    `<h1>Security</h1>
 ${intro}
 ${notice}
 ${errorBlock(opts.error)}
 ${sections.join('\n')}
-<p><a href="${escapeHtml(opts.base('/oauth2/account'))}">Back to your account</a></p>`, { wide: true, scripts: opts.register ? PASSKEY_SCRIPTS : [] });
+<p><a href="${escapeHtml(opts.base('/oauth2/account'))}">Back to your account</a></p>`,
+    { wide: true, scripts: opts.register ? PASSKEY_SCRIPTS : [] },
+  );
 }

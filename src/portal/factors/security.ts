@@ -12,7 +12,16 @@ import { GatehouseError } from '../../core/index.ts';
 import { factorShortfall, withMethod } from '../../policy/index.ts';
 import type { UserRecord } from '../../store/index.ts';
 import type { FoundSession } from '../../gateway/index.ts';
-import { formToken, newSessionCookie, portalPath, portalUrl, readPostedForm, redirectTo, sendPage, type GateSettings } from '../../web/index.ts';
+import {
+  formToken,
+  newSessionCookie,
+  portalPath,
+  portalUrl,
+  readPostedForm,
+  redirectTo,
+  sendPage,
+  type GateSettings,
+} from '../../web/index.ts';
 import type { PortalContext } from '../context.ts';
 import { failurePage } from '../pages.ts';
 import { recoveryCodesPage, securityPage, totpSetupPage } from './pages.ts';
@@ -31,7 +40,12 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     return safe === portalUrl(s, '/') ? null : safe;
   }
 
-  interface Here { s: GateSettings; found: FoundSession; user: UserRecord; rd: string | null }
+  interface Here {
+    s: GateSettings;
+    found: FoundSession;
+    user: UserRecord;
+    rd: string | null;
+  }
 
   /**
    * The signed-in person, allowed to change factors now: signed in (else sign in first), and when
@@ -43,7 +57,10 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const here = portalUrl(s, '/oauth2/account/security', rd ? { rd } : undefined);
     const found = await ctx.currentSession(req, s);
     const user = found ? await accounts.get(found.view.userId) : undefined;
-    if (!found || !user) { redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd: here })); return null; }
+    if (!found || !user) {
+      redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd: here }));
+      return null;
+    }
     const st = await factors.status(user.id);
     if (factors.hasAny(st) && factorShortfall(found.view.factors, { factors: 'any', maxAgeMs: MANAGE_MAX_AGE_MS }, clock.now()) !== null) {
       redirectTo(res, 302, portalPath(s, '/oauth2/step_up', { rd: here, need: 'any' }));
@@ -52,17 +69,32 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     return { s, found, user, rd };
   }
 
-  async function render(req: IncomingMessage, res: ServerResponse, h: Here, status: number, extra: { enrol?: boolean; notice?: string; error?: string } = {}): Promise<void> {
+  async function render(
+    req: IncomingMessage,
+    res: ServerResponse,
+    h: Here,
+    status: number,
+    extra: { enrol?: boolean; notice?: string; error?: string } = {},
+  ): Promise<void> {
     const { s, user } = h;
     const st = await factors.status(user.id);
     const fs = factors.settings;
     const register = fs.passkeys ? await factors.passkeyRegistrationOptions(user) : null;
     const token = formToken(req, s, clock.now());
     const html = securityPage(s, {
-      username: user.username, csrf: token.token, base: (p) => portalPath(s, p), rd: h.rd,
-      enrol: extra.enrol ?? false, totpEnabled: fs.totp, passkeysEnabled: fs.passkeys,
-      totp: st.totp, passkeys: st.passkeys, recoveryLeft: st.recoveryCodesLeft, register,
-      ...(extra.notice ? { notice: extra.notice } : {}), ...(extra.error ? { error: extra.error } : {}),
+      username: user.username,
+      csrf: token.token,
+      base: (p) => portalPath(s, p),
+      rd: h.rd,
+      enrol: extra.enrol ?? false,
+      totpEnabled: fs.totp,
+      passkeysEnabled: fs.passkeys,
+      totp: st.totp,
+      passkeys: st.passkeys,
+      recoveryLeft: st.recoveryCodesLeft,
+      register,
+      ...(extra.notice ? { notice: extra.notice } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
     });
     sendPage(res, s, status, html, { scripts: register !== null, setCookie: token.setCookie });
   }
@@ -77,19 +109,40 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
 
   function notOn(res: ServerResponse): void {
     const s = deps.settings();
-    sendPage(res, s, 404, failurePage({ title: 'Second factors are off', message: 'This site does not use second factors (factors.totp, factors.passkeys).', at: s,
-      links: [{ href: portalPath(s, '/'), text: 'Home' }] }));
+    sendPage(
+      res,
+      s,
+      404,
+      failurePage({
+        title: 'Second factors are off',
+        message: 'This site does not use second factors (factors.totp, factors.passkeys).',
+        at: s,
+        links: [{ href: portalPath(s, '/'), text: 'Home' }],
+      }),
+    );
   }
 
   /** The guard of every POST here: the form, then the signed-in person. */
   async function posted(req: IncomingMessage, res: ServerResponse): Promise<{ h: Here; form: URLSearchParams } | null> {
-    if (!factors.enabled) { notOn(res); return null; }
+    if (!factors.enabled) {
+      notOn(res);
+      return null;
+    }
     const s = deps.settings();
     const { form, check } = await readPostedForm(req, s, clock.now());
     if (!check.ok) {
       logger.info({ reason: check.reason, form: 'security' }, 'form refused');
-      sendPage(res, s, 403, failurePage({ title: 'Refused', message: check.rule === 'origin' ? 'This form was posted from another site.' : 'This form expired. Please try again.', at: s,
-        links: [{ href: securityPath(s), text: 'Back to security' }] }));
+      sendPage(
+        res,
+        s,
+        403,
+        failurePage({
+          title: 'Refused',
+          message: check.rule === 'origin' ? 'This form was posted from another site.' : 'This form expired. Please try again.',
+          at: s,
+          links: [{ href: securityPath(s), text: 'Back to security' }],
+        }),
+      );
       return null;
     }
     const h = await signedIn(req, res, form.get('rd'));
@@ -108,7 +161,10 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const nextHref = h.rd && cookie ? await ctx.destination(s, h.rd, cookie) : next;
     if ((await factors.status(user.id)).recoveryCodesLeft === 0) {
       const codes = await factors.newRecoveryCodes(user);
-      sendPage(res, s, 200, recoveryCodesPage(s, { codes, next: nextHref, nextText: h.rd ? 'Continue' : 'Back to security' }), { setCookie, formTargets: [new URL(nextHref, s.publicUrl).origin] });
+      sendPage(res, s, 200, recoveryCodesPage(s, { codes, next: nextHref, nextText: h.rd ? 'Continue' : 'Back to security' }), {
+        setCookie,
+        formTargets: [new URL(nextHref, s.publicUrl).origin],
+      });
       return;
     }
     logger.info({ event: 'factor_enrolled', user: user.username, what }, 'factor added');
@@ -122,9 +178,19 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!h) return;
     const setup = await factors.beginTotp(h.user);
     const token = formToken(req, h.s, clock.now());
-    sendPage(res, h.s, 200, totpSetupPage(h.s, {
-      csrf: token.token, action: portalPath(h.s, '/oauth2/account/security/totp'), setup, rd: h.rd, back: securityPath(h.s, h.rd ? { rd: h.rd } : undefined),
-    }), { setCookie: token.setCookie });
+    sendPage(
+      res,
+      h.s,
+      200,
+      totpSetupPage(h.s, {
+        csrf: token.token,
+        action: portalPath(h.s, '/oauth2/account/security/totp'),
+        setup,
+        rd: h.rd,
+        back: securityPath(h.s, h.rd ? { rd: h.rd } : undefined),
+      }),
+      { setCookie: token.setCookie },
+    );
   }
 
   /** POST /oauth2/account/security/totp: the first code confirms the authenticator. */
@@ -140,10 +206,23 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
       if (!same) return render(req, res, h, 400, { error: 'The set-up expired. Please start again.' });
       const token = formToken(req, h.s, clock.now());
       const again = { secret: same.secret, svg: await factors.totpQr(h.user, same.secret), pending };
-      sendPage(res, h.s, r.reason === 'throttled' ? 429 : 400, totpSetupPage(h.s, {
-        csrf: token.token, action: portalPath(h.s, '/oauth2/account/security/totp'), setup: again, rd: h.rd, back: securityPath(h.s),
-        error: r.reason === 'throttled' ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.` : 'That code is not right. Enter the code your app shows now.',
-      }), { setCookie: token.setCookie });
+      sendPage(
+        res,
+        h.s,
+        r.reason === 'throttled' ? 429 : 400,
+        totpSetupPage(h.s, {
+          csrf: token.token,
+          action: portalPath(h.s, '/oauth2/account/security/totp'),
+          setup: again,
+          rd: h.rd,
+          back: securityPath(h.s),
+          error:
+            r.reason === 'throttled'
+              ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
+              : 'That code is not right. Enter the code your app shows now.',
+        }),
+        { setCookie: token.setCookie },
+      );
       return;
     }
     return enrolled(res, h, 'otp', false, 'totp');
@@ -156,7 +235,9 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const { h } = ok;
     const st = await factors.status(h.user.id);
     if (st.passkeys.length === 0 && factors.mustUse(h.found.view.identity)) {
-      return render(req, res, h, 409, { error: 'Your account must have a second factor: add a passkey before removing the authenticator app.' });
+      return render(req, res, h, 409, {
+        error: 'Your account must have a second factor: add a passkey before removing the authenticator app.',
+      });
     }
     await factors.removeTotp(h.user, h.user.username);
     redirectTo(res, 303, securityPath(h.s, { removed: 'totp' }));
@@ -173,7 +254,10 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     try {
       await factors.registerPasskey(h.user, form.get('state') ?? '', credential, form.get('name') ?? '', ipOf(req, h.s));
     } catch (err) {
-      const msg = err instanceof GatehouseError && /name/.test(err.message) ? 'A passkey name is 1-64 characters.' : 'The passkey could not be added. Try again.';
+      const msg =
+        err instanceof GatehouseError && /name/.test(err.message)
+          ? 'A passkey name is 1-64 characters.'
+          : 'The passkey could not be added. Try again.';
       return render(req, res, h, 400, { error: msg });
     }
     // Registering proves the key is here; user verification is the authenticator's to report.
@@ -186,7 +270,8 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!ok) return;
     const { h, form } = ok;
     try {
-      if (!await factors.renamePasskey(h.user, form.get('id') ?? '', form.get('name') ?? '')) return render(req, res, h, 404, { error: 'No such passkey.' });
+      if (!(await factors.renamePasskey(h.user, form.get('id') ?? '', form.get('name') ?? '')))
+        return render(req, res, h, 404, { error: 'No such passkey.' });
     } catch {
       return render(req, res, h, 400, { error: 'A passkey name is 1-64 characters.' });
     }
@@ -203,7 +288,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!st.totp && st.passkeys.length === 1 && st.passkeys[0]?.id === id && factors.mustUse(h.found.view.identity)) {
       return render(req, res, h, 409, { error: 'Your account must have a second factor: add another before removing this one.' });
     }
-    if (!await factors.removePasskey(h.user, id)) return render(req, res, h, 404, { error: 'No such passkey.' });
+    if (!(await factors.removePasskey(h.user, id))) return render(req, res, h, 404, { error: 'No such passkey.' });
     redirectTo(res, 303, securityPath(h.s, { removed: 'passkey' }));
   }
 

@@ -16,7 +16,16 @@ import type { Identity } from '../../core/index.ts';
 import type { UserRecord } from '../../store/index.ts';
 import type { SessionView } from '../../sessions/index.ts';
 import {
-  clearLoginCookie, formToken, loginCookie, loginCookieName, newSessionCookie, portalPath, portalUrl, readPostedForm, redirectTo, sendPage,
+  clearLoginCookie,
+  formToken,
+  loginCookie,
+  loginCookieName,
+  newSessionCookie,
+  portalPath,
+  portalUrl,
+  readPostedForm,
+  redirectTo,
+  sendPage,
   type GateSettings,
 } from '../../web/index.ts';
 import type { PortalContext } from '../context.ts';
@@ -32,10 +41,20 @@ export function securityPath(s: GateSettings, query?: Record<string, string>): s
 }
 
 /** The upstream provider a sign-in came through: its id, its mapped groups, how the account was found. */
-export interface Upstream { via: string; groups: string[]; linked?: string }
+export interface Upstream {
+  via: string;
+  groups: string[];
+  linked?: string;
+}
 
 export type AfterFirstFactor = (
-  req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: Upstream,
+  req: IncomingMessage,
+  res: ServerResponse,
+  s: GateSettings,
+  user: UserRecord,
+  rd: string,
+  first: FactorState,
+  upstream?: Upstream,
 ) => Promise<void>;
 
 export function factorFlows(ctx: PortalContext, factors: Factors) {
@@ -61,11 +80,27 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
    * anyone else gets a session now, and enrolment first when config requires a factor of them.
    */
   async function afterFirstFactor(
-    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, first: FactorState, upstream?: Upstream,
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    user: UserRecord,
+    rd: string,
+    first: FactorState,
+    upstream?: Upstream,
   ): Promise<void> {
     if (factors.enabled && first.mfaAt === null && factors.hasAny(await factors.status(user.id))) {
-      const p: Pending = { k: '2fa', uid: user.id, rd, first, exp: clock.now() + s.loginStateMs, ...(upstream ? { via: upstream.via, groups: upstream.groups } : {}) };
-      logger.info({ event: 'sign_in_first_factor', user: user.username, via: upstream?.via ?? 'password' }, 'first factor accepted; second factor next');
+      const p: Pending = {
+        k: '2fa',
+        uid: user.id,
+        rd,
+        first,
+        exp: clock.now() + s.loginStateMs,
+        ...(upstream ? { via: upstream.via, groups: upstream.groups } : {}),
+      };
+      logger.info(
+        { event: 'sign_in_first_factor', user: user.username, via: upstream?.via ?? 'password' },
+        'first factor accepted; second factor next',
+      );
       redirectTo(res, 303, portalPath(s, '/oauth2/factor'), loginCookie(s, sealPending(s.keyring, p)));
       return;
     }
@@ -73,7 +108,13 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   }
 
   async function startSession(
-    req: IncomingMessage, res: ServerResponse, s: GateSettings, user: UserRecord, rd: string, state: FactorState, upstream?: Upstream,
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    user: UserRecord,
+    rd: string,
+    state: FactorState,
+    upstream?: Upstream,
   ): Promise<void> {
     const started = await sessions.begin(user, meta(req, s), upstream && { via: upstream.via, groups: upstream.groups }, state);
     const ip = ipOf(req, s);
@@ -81,17 +122,32 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     // method: the connector, `password`, or how the sign-in went with second factors (pwd+otp+mfa).
     const method = upstream?.via ?? (state.amr.length === 1 && state.amr[0] === 'pwd' ? 'password' : state.amr.join('+'));
     metrics.signIn('success');
-    logger.info({
-      event: 'sign_in', user: user.username, ...(upstream ? { connector: upstream.via, linked: upstream.linked } : {}),
-      ...(method !== 'password' && !upstream ? { amr: state.amr } : {}), session: started.sid.slice(0, 6), ip,
-    }, 'signed in');
-    audit({ actor: user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method, ...(upstream?.linked ? { linked: upstream.linked } : {}) } });
+    logger.info(
+      {
+        event: 'sign_in',
+        user: user.username,
+        ...(upstream ? { connector: upstream.via, linked: upstream.linked } : {}),
+        ...(method !== 'password' && !upstream ? { amr: state.amr } : {}),
+        session: started.sid.slice(0, 6),
+        ip,
+      },
+      'signed in',
+    );
+    audit({
+      actor: user.username,
+      action: 'sign_in',
+      outcome: 'ok',
+      detail: { ip, method, ...(upstream?.linked ? { linked: upstream.linked } : {}) },
+    });
     const to = await onward(s, rd, started.cookie, identityOf(user, upstream?.groups), state);
     redirectTo(res, 303, to, [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
   }
 
   /** The pending sign-in or step-up of this browser, and for a step-up its live session. */
-  async function pendingOf(req: IncomingMessage, s: GateSettings): Promise<{ p: Pending; user: UserRecord; session: { view: SessionView; cookie: string } | null } | null> {
+  async function pendingOf(
+    req: IncomingMessage,
+    s: GateSettings,
+  ): Promise<{ p: Pending; user: UserRecord; session: { view: SessionView; cookie: string } | null } | null> {
     const p = openPending(s.keyring, parseCookie(req.headers.cookie, loginCookieName(s)), clock.now());
     if (!p) return null;
     const user = await accounts.get(p.uid);
@@ -105,12 +161,30 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   }
 
   function expired(res: ServerResponse, s: GateSettings): void {
-    sendPage(res, s, 400, failurePage({ title: 'Sign-in expired', message: 'This sign-in took too long, or was started in another browser. Please start again.', at: s,
-      links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }] }), { setCookie: clearLoginCookie(s) });
+    sendPage(
+      res,
+      s,
+      400,
+      failurePage({
+        title: 'Sign-in expired',
+        message: 'This sign-in took too long, or was started in another browser. Please start again.',
+        at: s,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }],
+      }),
+      { setCookie: clearLoginCookie(s) },
+    );
   }
 
   async function renderFactor(
-    req: IncomingMessage, res: ServerResponse, s: GateSettings, p: Pending, user: UserRecord, status: number, error?: string, retryAfter?: number, pendingCookie?: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    p: Pending,
+    user: UserRecord,
+    status: number,
+    error?: string,
+    retryAfter?: number,
+    pendingCookie?: string,
   ): Promise<void> {
     const st = await factors.status(user.id);
     const need: Need = p.k === 'step' ? p.need : 'any';
@@ -120,17 +194,29 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const html = factorPage(s, {
       title: step ? 'Confirm it\u2019s you' : 'Second factor',
       intro: step
-        ? (need === 'passkey' ? 'This app asks for a passkey or security key. Use yours to continue.' : 'This needs a second factor. Use one of yours to continue.')
+        ? need === 'passkey'
+          ? 'This app asks for a passkey or security key. Use yours to continue.'
+          : 'This needs a second factor. Use one of yours to continue.'
         : `Signed in as ${user.username}. Use a second factor to finish signing in.`,
       csrf: token.token,
-      actions: { totp: portalPath(s, '/oauth2/factor/totp'), recovery: portalPath(s, '/oauth2/factor/recovery'), passkey: portalPath(s, '/oauth2/factor/passkey') },
-      cancel: step ? { href: p.rd, text: 'Cancel' } : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: 'Sign in as someone else' },
-      totp: need === 'any' && st.totp, recovery: need === 'any' && st.recoveryCodesLeft > 0, passkey,
+      actions: {
+        totp: portalPath(s, '/oauth2/factor/totp'),
+        recovery: portalPath(s, '/oauth2/factor/recovery'),
+        passkey: portalPath(s, '/oauth2/factor/passkey'),
+      },
+      cancel: step
+        ? { href: p.rd, text: 'Cancel' }
+        : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: 'Sign in as someone else' },
+      totp: need === 'any' && st.totp,
+      recovery: need === 'any' && st.recoveryCodesLeft > 0,
+      passkey,
       ...(error ? { error } : {}),
     });
     const cookies = [token.setCookie, pendingCookie].filter((c): c is string => c !== undefined);
     sendPage(res, s, status, html, {
-      scripts: passkey !== null, formTargets: [new URL(p.rd).origin], setCookie: cookies,
+      scripts: passkey !== null,
+      formTargets: [new URL(p.rd).origin],
+      setCookie: cookies,
       ...(retryAfter ? { headers: { 'retry-after': String(retryAfter) } } : {}),
     });
   }
@@ -144,11 +230,26 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   }
 
   /** The step after a good factor: a new session, or the same one elevated. */
-  async function succeed(req: IncomingMessage, res: ServerResponse, s: GateSettings, found: NonNullable<Awaited<ReturnType<typeof pendingOf>>>, method: 'otp' | 'hwk' | 'kba', userVerified: boolean): Promise<void> {
+  async function succeed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    found: NonNullable<Awaited<ReturnType<typeof pendingOf>>>,
+    method: 'otp' | 'hwk' | 'kba',
+    userVerified: boolean,
+  ): Promise<void> {
     const { p, user } = found;
     const now = clock.now();
     if (p.k === '2fa') {
-      return startSession(req, res, s, user, p.rd, withMethod(p.first, method, now, userVerified), p.via ? { via: p.via, groups: p.groups ?? [] } : undefined);
+      return startSession(
+        req,
+        res,
+        s,
+        user,
+        p.rd,
+        withMethod(p.first, method, now, userVerified),
+        p.via ? { via: p.via, groups: p.groups ?? [] } : undefined,
+      );
     }
     const session = found.session as { view: SessionView; cookie: string };
     const state = withMethod(session.view.factors, method, now, userVerified);
@@ -159,28 +260,60 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     redirectTo(res, 303, await ctx.destination(s, p.rd, cookie), [newSessionCookie(s, s.portalHost, cookie), clearLoginCookie(s)]);
   }
 
-  async function failed(req: IncomingMessage, res: ServerResponse, s: GateSettings, found: NonNullable<Awaited<ReturnType<typeof pendingOf>>>, r: CheckResult & { ok: false }, wrong: string): Promise<void> {
+  async function failed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    found: NonNullable<Awaited<ReturnType<typeof pendingOf>>>,
+    r: CheckResult & { ok: false },
+    wrong: string,
+  ): Promise<void> {
     metrics.signIn(r.reason === 'throttled' ? 'throttled' : 'failure');
-    if (r.reason === 'throttled') return renderFactor(req, res, s, found.p, found.user, 429, `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`, r.retryAfterSeconds);
+    if (r.reason === 'throttled')
+      return renderFactor(
+        req,
+        res,
+        s,
+        found.p,
+        found.user,
+        429,
+        `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`,
+        r.retryAfterSeconds,
+      );
     return renderFactor(req, res, s, found.p, found.user, 401, wrong);
   }
 
   /** The common start of every factor POST: the form guard, then the pending sign-in. */
-  async function posted(req: IncomingMessage, res: ServerResponse): Promise<{ s: GateSettings; form: URLSearchParams; found: NonNullable<Awaited<ReturnType<typeof pendingOf>>> } | null> {
+  async function posted(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ s: GateSettings; form: URLSearchParams; found: NonNullable<Awaited<ReturnType<typeof pendingOf>>> } | null> {
     const s = deps.settings();
     const { form, check } = await readPostedForm(req, s, clock.now());
     const found = await pendingOf(req, s);
     if (!check.ok) {
       logger.info({ reason: check.reason, form: 'factor' }, 'form refused');
       if (check.rule === 'origin' || !found) {
-        sendPage(res, s, 403, failurePage({ title: 'Refused', message: 'This form was posted from another site, or has expired.', at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }));
+        sendPage(
+          res,
+          s,
+          403,
+          failurePage({
+            title: 'Refused',
+            message: 'This form was posted from another site, or has expired.',
+            at: s,
+            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+          }),
+        );
         return null;
       }
       await renderFactor(req, res, s, found.p, found.user, 400, 'This form expired. Please try again.');
       return null;
     }
-    if (!found) { expired(res, s); return null; }
+    if (!found) {
+      expired(res, s);
+      return null;
+    }
     return { s, form, found };
   }
 
@@ -189,7 +322,8 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const ok = await posted(req, res);
     if (!ok) return;
     const { s, form, found } = ok;
-    if (found.p.k === 'step' && found.p.need === 'passkey') return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
+    if (found.p.k === 'step' && found.p.need === 'passkey')
+      return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
     const r = await factors.checkTotp(found.user, form.get('code') ?? '', ipOf(req, s));
     if (!r.ok) return failed(req, res, s, found, r, 'That code is not right, or was used already. Enter the current code.');
     return succeed(req, res, s, found, 'otp', false);
@@ -200,7 +334,8 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const ok = await posted(req, res);
     if (!ok) return;
     const { s, form, found } = ok;
-    if (found.p.k === 'step' && found.p.need === 'passkey') return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
+    if (found.p.k === 'step' && found.p.need === 'passkey')
+      return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
     const r = await factors.checkRecoveryCode(found.user, form.get('code') ?? '', ipOf(req, s));
     if (!r.ok) return failed(req, res, s, found, r, 'That recovery code is not right, or was used already.');
     return succeed(req, res, s, found, 'kba', false);
@@ -212,11 +347,25 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!ok) return;
     const { s, form, found } = ok;
     const credential = form.get('credential') ?? '';
-    if (credential === '') return renderFactor(req, res, s, found.p, found.user, 400, 'Passkeys need JavaScript in this browser. Use another way, or turn JavaScript on.');
+    if (credential === '')
+      return renderFactor(
+        req,
+        res,
+        s,
+        found.p,
+        found.user,
+        400,
+        'Passkeys need JavaScript in this browser. Use another way, or turn JavaScript on.',
+      );
     const r = await factors.checkPasskey(form.get('state') ?? '', credential, ipOf(req, s));
     if (!r.ok) return failed(req, res, s, found, r, 'That passkey could not be used. Try again, or use another way.');
     if (r.asserted.userId !== found.user.id) {
-      audit({ actor: found.user.username, action: 'factor_use', outcome: 'denied', detail: { factor: 'passkey', reason: 'another account\'s passkey' } });
+      audit({
+        actor: found.user.username,
+        action: 'factor_use',
+        outcome: 'denied',
+        detail: { factor: 'passkey', reason: "another account's passkey" },
+      });
       return failed(req, res, s, found, { ok: false, reason: 'invalid' }, 'That passkey belongs to another account.');
     }
     factors.auditPasskeyUse(found.user.username, r.asserted.passkeyId, ipOf(req, s), false);
@@ -231,15 +380,26 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!check.ok) {
       logger.info({ reason: check.reason, form: 'passkey' }, 'form refused');
       if (check.rule === 'origin') {
-        sendPage(res, s, 403, failurePage({ title: 'Refused', message: 'This form was posted from another site.', at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }));
+        sendPage(
+          res,
+          s,
+          403,
+          failurePage({
+            title: 'Refused',
+            message: 'This form was posted from another site.',
+            at: s,
+            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+          }),
+        );
         return;
       }
       return ctx.renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
     }
     const credential = form.get('credential') ?? '';
     if (!factors.settings.passkeys || credential === '') {
-      return ctx.renderSignIn(req, res, s, rd, 400, { error: 'Passkeys need JavaScript in this browser. Sign in with your password instead.' });
+      return ctx.renderSignIn(req, res, s, rd, 400, {
+        error: 'Passkeys need JavaScript in this browser. Sign in with your password instead.',
+      });
     }
     const ip = ipOf(req, s);
     const r = await factors.checkPasskey(form.get('state') ?? '', credential, ip);
@@ -247,14 +407,22 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
       metrics.signIn(r.reason === 'throttled' ? 'throttled' : 'failure');
       audit({ actor: '-', action: 'sign_in', outcome: 'denied', detail: { method: 'passkey', reason: r.reason, ip } });
       return ctx.renderSignIn(req, res, s, rd, r.reason === 'throttled' ? 429 : 401, {
-        error: r.reason === 'throttled' ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.` : 'That passkey could not be used to sign in.',
+        error:
+          r.reason === 'throttled'
+            ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
+            : 'That passkey could not be used to sign in.',
         ...(r.reason === 'throttled' ? { retryAfter: r.retryAfterSeconds } : {}),
       });
     }
     const user = await accounts.get(r.asserted.userId);
     if (!user || user.disabled) {
       metrics.signIn('failure');
-      audit({ actor: user?.username ?? '-', action: 'sign_in', outcome: 'denied', detail: { method: 'passkey', reason: 'account disabled or gone', ip } });
+      audit({
+        actor: user?.username ?? '-',
+        action: 'sign_in',
+        outcome: 'denied',
+        detail: { method: 'passkey', reason: 'account disabled or gone', ip },
+      });
       return ctx.renderSignIn(req, res, s, rd, 401, { error: 'That passkey could not be used to sign in.' });
     }
     factors.auditPasskeyUse(user.username, r.asserted.passkeyId, ip, true);
@@ -268,8 +436,12 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
   function stepUpFor(s: GateSettings, view: SessionView, rd: string): string | null {
     let need: Need | null = null;
     const target = new URL(rd);
-    const d = s.policy.decide({ host: target.host, path: `${target.pathname}${target.search}`, method: 'GET', ip: '127.0.0.1' }, view.identity);
-    if (d.action === 'allow' && d.factors !== null && factorShortfall(view.factors, d.factors, clock.now()) !== null) need = d.factors.factors;
+    const d = s.policy.decide(
+      { host: target.host, path: `${target.pathname}${target.search}`, method: 'GET', ip: '127.0.0.1' },
+      view.identity,
+    );
+    if (d.action === 'allow' && d.factors !== null && factorShortfall(view.factors, d.factors, clock.now()) !== null)
+      need = d.factors.factors;
     else if (view.factors.mfaAt === null && factors.mustUse(view.identity)) need = 'any';
     return need === null ? null : portalUrl(s, '/oauth2/step_up', { rd, need });
   }
@@ -282,9 +454,15 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const rd = ctx.safeRd(s, rdRaw);
     const need: Need = query.get('need') === 'passkey' ? 'passkey' : 'any';
     const found = await ctx.currentSession(req, s);
-    if (!found) { redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd })); return; }
+    if (!found) {
+      redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd }));
+      return;
+    }
     const user = await accounts.get(found.view.userId);
-    if (!user) { redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd })); return; }
+    if (!user) {
+      redirectTo(res, 302, portalPath(s, '/oauth2/start', { rd }));
+      return;
+    }
     const st = await factors.status(user.id);
     // Nothing to prove it with: set one up first (the security page, then back here).
     if (need === 'passkey' ? st.passkeys.length === 0 : !factors.hasAny(st)) {

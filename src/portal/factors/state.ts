@@ -26,7 +26,16 @@ export function openPending(keyring: KeyRing, sealed: string | undefined, now: n
   if (!raw) return null;
   try {
     const p = JSON.parse(raw.toString('utf8')) as Pending;
-    if ((p.k !== '2fa' && p.k !== 'step') || typeof p.uid !== 'string' || typeof p.rd !== 'string' || typeof p.exp !== 'number' || p.exp <= now) return null;
+    if (
+      (p.k !== '2fa' && p.k !== 'step') ||
+      typeof p.uid !== 'string' ||
+      typeof p.rd !== 'string' ||
+      typeof p.exp !== 'number' ||
+      p.exp <= now
+    )
+      return null;
     return p;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }

@@ -57,7 +57,10 @@ export class Db {
       return await this.pool.query(sql, params);
     } catch (err) {
       if (!isConnectionLost(err)) throw mapError(this.endpoint, err);
-      this.#logger.warn({ endpoint: this.endpoint, reason: (err as Error).message }, `the PostgreSQL connection to ${this.endpoint} was lost during a query; retrying once`);
+      this.#logger.warn(
+        { endpoint: this.endpoint, reason: (err as Error).message },
+        `the PostgreSQL connection to ${this.endpoint} was lost during a query; retrying once`,
+      );
       try {
         return await this.pool.query(sql, params);
       } catch (again) {

@@ -3,9 +3,24 @@
 
 import { GatehouseError } from '../../core/index.ts';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT', 'EACCES']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOENT',
+  'EACCES',
+]);
 
-interface PgLikeError { code?: unknown; message?: unknown; errors?: unknown }
+interface PgLikeError {
+  code?: unknown;
+  message?: unknown;
+  errors?: unknown;
+}
 
 /** A short reason: the errno code, or the SQLSTATE and server message, or pg's own words. */
 function reasonOf(err: PgLikeError): string | undefined {
@@ -33,8 +48,11 @@ export function isUnavailable(err: unknown): boolean {
 
 export function unavailable(endpoint: string, err: unknown): GatehouseError {
   const reason = (typeof err === 'object' && err !== null ? reasonOf(err as PgLikeError) : undefined) ?? String(err);
-  return new GatehouseError('store_unavailable',
-    `cannot reach PostgreSQL at ${endpoint} (${reason}): check database.url and that the server is running`, { cause: err });
+  return new GatehouseError(
+    'store_unavailable',
+    `cannot reach PostgreSQL at ${endpoint} (${reason}): check database.url and that the server is running`,
+    { cause: err },
+  );
 }
 
 /**

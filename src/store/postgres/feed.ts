@@ -80,18 +80,27 @@ export class PgRevocationFeed implements RevocationFeed {
   #scheduleReconnect(err: Error | undefined): void {
     const delay = this.#backoff;
     this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
-    const reason = err instanceof GatehouseError ? err.detail
-      : err ? unavailable(this.#db.endpoint, err).detail
-      : `cannot reach PostgreSQL at ${this.#db.endpoint} (connection closed)`;
-    this.#logger.warn({ endpoint: this.#db.endpoint, retryInMs: delay }, `revocation listener lost its connection: ${reason}; reconnecting in ${delay}ms`);
+    const reason =
+      err instanceof GatehouseError
+        ? err.detail
+        : err
+          ? unavailable(this.#db.endpoint, err).detail
+          : `cannot reach PostgreSQL at ${this.#db.endpoint} (connection closed)`;
+    this.#logger.warn(
+      { endpoint: this.#db.endpoint, retryInMs: delay },
+      `revocation listener lost its connection: ${reason}; reconnecting in ${delay}ms`,
+    );
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#closed) return;
-      this.#connect().then(() => {
-        if (this.#closed) return;
-        this.#backoff = BACKOFF_START_MS;
-        this.#logger.info({ endpoint: this.#db.endpoint }, `revocation listener reconnected to PostgreSQL at ${this.#db.endpoint}`);
-      }, (e: unknown) => this.#scheduleReconnect(e instanceof Error ? e : new Error(String(e))));
+      this.#connect().then(
+        () => {
+          if (this.#closed) return;
+          this.#backoff = BACKOFF_START_MS;
+          this.#logger.info({ endpoint: this.#db.endpoint }, `revocation listener reconnected to PostgreSQL at ${this.#db.endpoint}`);
+        },
+        (e: unknown) => this.#scheduleReconnect(e instanceof Error ? e : new Error(String(e))),
+      );
     }, delay);
   }
 

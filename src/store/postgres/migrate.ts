@@ -49,12 +49,15 @@ export async function readStatus(q: Queryable, migrations: readonly Migration[])
 
 /** Who holds the migration lock in this database, as pg_locks and pg_stat_activity see it. */
 export async function findLockHolder(q: Queryable): Promise<LockHolder | undefined> {
-  const { rows } = await q.query(`SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.state,
+  const { rows } = await q.query(
+    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.state,
       floor(extract(epoch FROM clock_timestamp() - a.xact_start) * 1000) AS held_ms
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.objsubid = 1`, [MIGRATION_LOCK_KEY]);
+      AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.objsubid = 1`,
+    [MIGRATION_LOCK_KEY],
+  );
   const r = rows[0] as Row | undefined;
   if (!r) return undefined;
   return {
@@ -106,7 +109,11 @@ export async function migratePostgres(o: MigrateOptions): Promise<{ applied: num
       } catch (err) {
         throw isUnavailable(err) ? err : migrationError(next, err);
       }
-      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [next.version, next.name, o.clock.now()]);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        next.version,
+        next.name,
+        o.clock.now(),
+      ]);
       await client.query('COMMIT');
       applied.push(next.version);
       o.logger.info({ version: next.version, name: next.name }, `applied migration ${next.version} (${next.name})`);
@@ -142,8 +149,16 @@ async function takeLock(client: pg.PoolClient, deadline: number, o: MigrateOptio
   const holder = await findLockHolder(client);
   if (!warned.done) {
     warned.done = true;
-    o.logger.warn({ holderPid: holder?.pid, applicationName: holder?.applicationName, clientAddr: holder?.clientAddr, state: holder?.state, heldForMs: holder?.heldForMs },
-      `waiting for the migration lock held by ${describeHolder(holder)}`);
+    o.logger.warn(
+      {
+        holderPid: holder?.pid,
+        applicationName: holder?.applicationName,
+        clientAddr: holder?.clientAddr,
+        state: holder?.state,
+        heldForMs: holder?.heldForMs,
+      },
+      `waiting for the migration lock held by ${describeHolder(holder)}`,
+    );
   }
   const remaining = Math.floor(deadline - performance.now());
   if (remaining > 0) {
@@ -161,7 +176,9 @@ async function takeLock(client: pg.PoolClient, deadline: number, o: MigrateOptio
     }
   }
   const now = await findLockHolder(client);
-  throw new GatehouseError('migration_failed',
+  throw new GatehouseError(
+    'migration_failed',
     `timed out after ${o.lockTimeoutMs}ms waiting for the migration lock held by ${describeHolder(now ?? holder)}: ` +
-    'if that process is gone its lock goes when its connection closes; otherwise raise database.migrationLockTimeout');
+      'if that process is gone its lock goes when its connection closes; otherwise raise database.migrationLockTimeout',
+  );
 }

@@ -9,13 +9,17 @@ import { isUniqueViolation } from './errors.ts';
 
 export class PgInvitations implements InvitationStore {
   readonly #db: Db;
-  constructor(db: Db) { this.#db = db; }
+  constructor(db: Db) {
+    this.#db = db;
+  }
 
   async create(r: Omit<InvitationRecord, 'uses' | 'revokedAt'>): Promise<InvitationRecord> {
     try {
-      const rows = await this.#db.query(`INSERT INTO invitations (id, token_hash, groups, email, max_uses, uses, created_by, created_at, expires_at, revoked_at)
+      const rows = await this.#db.query(
+        `INSERT INTO invitations (id, token_hash, groups, email, max_uses, uses, created_by, created_at, expires_at, revoked_at)
         VALUES ($1, $2, $3::jsonb, $4, $5, 0, $6, $7, $8, NULL) RETURNING *`,
-      [r.id, r.tokenHash, JSON.stringify(r.groups), r.email, r.maxUses, r.createdBy, r.createdAt, r.expiresAt]);
+        [r.id, r.tokenHash, JSON.stringify(r.groups), r.email, r.maxUses, r.createdBy, r.createdAt, r.expiresAt],
+      );
       return toInvitation(rows[0] ?? {});
     } catch (err) {
       if (isUniqueViolation(err, 'invitations_pkey') || isUniqueViolation(err, 'invitations_token_hash_unique')) {
@@ -40,8 +44,11 @@ export class PgInvitations implements InvitationStore {
   }
 
   async take(tokenHash: string, now: number): Promise<InvitationRecord | undefined> {
-    const rows = await this.#db.query(`UPDATE invitations SET uses = uses + 1
-      WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND uses < max_uses RETURNING *`, [tokenHash, now]);
+    const rows = await this.#db.query(
+      `UPDATE invitations SET uses = uses + 1
+      WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND uses < max_uses RETURNING *`,
+      [tokenHash, now],
+    );
     return rows[0] ? toInvitation(rows[0]) : undefined;
   }
 
@@ -61,30 +68,44 @@ export class PgInvitations implements InvitationStore {
 
 export class PgAccountTokens implements AccountTokenStore {
   readonly #db: Db;
-  constructor(db: Db) { this.#db = db; }
+  constructor(db: Db) {
+    this.#db = db;
+  }
 
   async put(r: AccountTokenRecord): Promise<void> {
     try {
-      await this.#db.query('INSERT INTO account_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
-        [r.tokenHash, r.purpose, r.userId, r.createdAt, r.expiresAt]);
+      await this.#db.query(
+        'INSERT INTO account_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
+        [r.tokenHash, r.purpose, r.userId, r.createdAt, r.expiresAt],
+      );
     } catch (err) {
-      if (isUniqueViolation(err, 'account_tokens_pkey')) throw new GatehouseError('conflict', 'an account token with this hash already exists', { cause: err });
+      if (isUniqueViolation(err, 'account_tokens_pkey'))
+        throw new GatehouseError('conflict', 'an account token with this hash already exists', { cause: err });
       throw err;
     }
   }
 
   async peek(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined> {
-    const rows = await this.#db.query('SELECT * FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3', [tokenHash, purpose, now]);
+    const rows = await this.#db.query('SELECT * FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3', [
+      tokenHash,
+      purpose,
+      now,
+    ]);
     return rows[0] ? toAccountToken(rows[0]) : undefined;
   }
 
   async consume(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined> {
-    const rows = await this.#db.query('DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING *', [tokenHash, purpose, now]);
+    const rows = await this.#db.query('DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING *', [
+      tokenHash,
+      purpose,
+      now,
+    ]);
     return rows[0] ? toAccountToken(rows[0]) : undefined;
   }
 
   async deleteForUser(userId: string, purpose: AccountTokenRecord['purpose']): Promise<number> {
-    return (await this.#db.query('DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 RETURNING token_hash', [userId, purpose])).length;
+    return (await this.#db.query('DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 RETURNING token_hash', [userId, purpose]))
+      .length;
   }
 
   async deleteExpired(before: number): Promise<number> {

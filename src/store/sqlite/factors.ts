@@ -9,7 +9,9 @@ import { inTransaction, isUniqueViolation } from './ports.ts';
 
 export class SqliteFactors implements FactorStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async totp(userId: string): Promise<TotpRecord | undefined> {
     const row = this.#db.prepare('SELECT * FROM totp_factors WHERE user_id = ?').get(userId);
@@ -17,14 +19,21 @@ export class SqliteFactors implements FactorStore {
   }
 
   async putTotp(r: TotpRecord): Promise<void> {
-    this.#db.prepare(`INSERT INTO totp_factors (user_id, sealed_secret, confirmed_at, last_step, created_at) VALUES (?, ?, ?, ?, ?)
+    this.#db
+      .prepare(
+        `INSERT INTO totp_factors (user_id, sealed_secret, confirmed_at, last_step, created_at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, confirmed_at = excluded.confirmed_at,
-      last_step = excluded.last_step, created_at = excluded.created_at`).run(r.userId, r.sealedSecret, r.confirmedAt, r.lastStep, r.createdAt);
+      last_step = excluded.last_step, created_at = excluded.created_at`,
+      )
+      .run(r.userId, r.sealedSecret, r.confirmedAt, r.lastStep, r.createdAt);
   }
 
   async useTotpStep(userId: string, step: number, at: number, confirm: boolean): Promise<boolean> {
-    const row = this.#db.prepare(`UPDATE totp_factors SET last_step = ?, confirmed_at = CASE WHEN ? = 1 AND confirmed_at IS NULL THEN ? ELSE confirmed_at END
-      WHERE user_id = ? AND (last_step IS NULL OR last_step < ?) AND (? = 1 OR confirmed_at IS NOT NULL) RETURNING user_id`)
+    const row = this.#db
+      .prepare(
+        `UPDATE totp_factors SET last_step = ?, confirmed_at = CASE WHEN ? = 1 AND confirmed_at IS NULL THEN ? ELSE confirmed_at END
+      WHERE user_id = ? AND (last_step IS NULL OR last_step < ?) AND (? = 1 OR confirmed_at IS NOT NULL) RETURNING user_id`,
+      )
       .get(step, confirm ? 1 : 0, at, userId, step, confirm ? 1 : 0);
     return row !== undefined;
   }
@@ -44,11 +53,26 @@ export class SqliteFactors implements FactorStore {
 
   async addPasskey(r: PasskeyRecord): Promise<void> {
     try {
-      this.#db.prepare(`INSERT INTO passkeys (id, user_id, name, public_key, counter, transports, discoverable, backed_up, created_at, last_used_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.userId, r.name, r.publicKey, r.counter, JSON.stringify(r.transports),
-        r.discoverable ? 1 : 0, r.backedUp ? 1 : 0, r.createdAt, r.lastUsedAt);
+      this.#db
+        .prepare(
+          `INSERT INTO passkeys (id, user_id, name, public_key, counter, transports, discoverable, backed_up, created_at, last_used_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          r.id,
+          r.userId,
+          r.name,
+          r.publicKey,
+          r.counter,
+          JSON.stringify(r.transports),
+          r.discoverable ? 1 : 0,
+          r.backedUp ? 1 : 0,
+          r.createdAt,
+          r.lastUsedAt,
+        );
     } catch (err) {
-      if (isUniqueViolation(err, 'passkeys.id')) throw new GatehouseError('conflict', 'this credential is registered already', { cause: err });
+      if (isUniqueViolation(err, 'passkeys.id'))
+        throw new GatehouseError('conflict', 'this credential is registered already', { cause: err });
       throw err;
     }
   }
@@ -74,7 +98,10 @@ export class SqliteFactors implements FactorStore {
   }
 
   async useRecoveryCode(userId: string, hash: string, at: number): Promise<boolean> {
-    return this.#db.prepare('UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at IS NULL').run(at, userId, hash).changes > 0;
+    return (
+      this.#db.prepare('UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at IS NULL').run(at, userId, hash)
+        .changes > 0
+    );
   }
 
   async recoveryCodesLeft(userId: string): Promise<number> {

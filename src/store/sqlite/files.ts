@@ -41,13 +41,18 @@ function tighten(path: string, want: number, what: string, logger: Logger, mustF
     chmodSync(path, want);
   } catch (err) {
     if (!mustFix) {
-      logger.warn({ path, mode: octal(mode), code: (err as NodeJS.ErrnoException).code },
-        `${what} is open to other users and its mode cannot be changed; the files in it are private (0600)`);
+      logger.warn(
+        { path, mode: octal(mode), code: (err as NodeJS.ErrnoException).code },
+        `${what} is open to other users and its mode cannot be changed; the files in it are private (0600)`,
+      );
       return;
     }
-    throw new GatehouseError('store_unavailable',
-      `${what} ${path} has mode ${octal(mode)} and cannot be changed to ${octal(want)} (${(err as NodeJS.ErrnoException).code}): `
-      + `make it owned by the user gatehouse runs as, or fix its mode`, { cause: err });
+    throw new GatehouseError(
+      'store_unavailable',
+      `${what} ${path} has mode ${octal(mode)} and cannot be changed to ${octal(want)} (${(err as NodeJS.ErrnoException).code}): ` +
+        `make it owned by the user gatehouse runs as, or fix its mode`,
+      { cause: err },
+    );
   }
   logger.warn({ path, from: octal(mode), to: octal(want) }, `${what} was readable by other users: its mode is now ${octal(want)}`);
 }

@@ -8,16 +8,22 @@ import { isUniqueViolation } from './ports.ts';
 
 export class SqliteInvitations implements InvitationStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async create(r: Omit<InvitationRecord, 'uses' | 'revokedAt'>): Promise<InvitationRecord> {
     try {
-      const row = this.#db.prepare(`INSERT INTO invitations (id, token_hash, groups, email, max_uses, uses, created_by, created_at, expires_at, revoked_at)
-        VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, NULL) RETURNING *`).get(
-        r.id, r.tokenHash, JSON.stringify(r.groups), r.email, r.maxUses, r.createdBy, r.createdAt, r.expiresAt);
+      const row = this.#db
+        .prepare(
+          `INSERT INTO invitations (id, token_hash, groups, email, max_uses, uses, created_by, created_at, expires_at, revoked_at)
+        VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, NULL) RETURNING *`,
+        )
+        .get(r.id, r.tokenHash, JSON.stringify(r.groups), r.email, r.maxUses, r.createdBy, r.createdAt, r.expiresAt);
       return toInvitation(row as Row);
     } catch (err) {
-      if (isUniqueViolation(err, 'invitations.')) throw new GatehouseError('conflict', `an invitation with id "${r.id}" or this token already exists`, { cause: err });
+      if (isUniqueViolation(err, 'invitations.'))
+        throw new GatehouseError('conflict', `an invitation with id "${r.id}" or this token already exists`, { cause: err });
       throw err;
     }
   }
@@ -33,12 +39,19 @@ export class SqliteInvitations implements InvitationStore {
   }
 
   async list(): Promise<InvitationRecord[]> {
-    return this.#db.prepare('SELECT * FROM invitations ORDER BY created_at DESC, id').all().map((r) => toInvitation(r as Row));
+    return this.#db
+      .prepare('SELECT * FROM invitations ORDER BY created_at DESC, id')
+      .all()
+      .map((r) => toInvitation(r as Row));
   }
 
   async take(tokenHash: string, now: number): Promise<InvitationRecord | undefined> {
-    const row = this.#db.prepare(`UPDATE invitations SET uses = uses + 1
-      WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses RETURNING *`).get(tokenHash, now);
+    const row = this.#db
+      .prepare(
+        `UPDATE invitations SET uses = uses + 1
+      WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses RETURNING *`,
+      )
+      .get(tokenHash, now);
     return row ? toInvitation(row as Row) : undefined;
   }
 
@@ -57,25 +70,33 @@ export class SqliteInvitations implements InvitationStore {
 
 export class SqliteAccountTokens implements AccountTokenStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async put(r: AccountTokenRecord): Promise<void> {
     try {
-      this.#db.prepare('INSERT INTO account_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      this.#db
+        .prepare('INSERT INTO account_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
         .run(r.tokenHash, r.purpose, r.userId, r.createdAt, r.expiresAt);
     } catch (err) {
-      if (isUniqueViolation(err, 'account_tokens.token_hash')) throw new GatehouseError('conflict', 'an account token with this hash already exists', { cause: err });
+      if (isUniqueViolation(err, 'account_tokens.token_hash'))
+        throw new GatehouseError('conflict', 'an account token with this hash already exists', { cause: err });
       throw err;
     }
   }
 
   async peek(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined> {
-    const row = this.#db.prepare('SELECT * FROM account_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?').get(tokenHash, purpose, now);
+    const row = this.#db
+      .prepare('SELECT * FROM account_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ?')
+      .get(tokenHash, purpose, now);
     return row ? toAccountToken(row as Row) : undefined;
   }
 
   async consume(tokenHash: string, purpose: AccountTokenRecord['purpose'], now: number): Promise<AccountTokenRecord | undefined> {
-    const row = this.#db.prepare('DELETE FROM account_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ? RETURNING *').get(tokenHash, purpose, now);
+    const row = this.#db
+      .prepare('DELETE FROM account_tokens WHERE token_hash = ? AND purpose = ? AND expires_at > ? RETURNING *')
+      .get(tokenHash, purpose, now);
     return row ? toAccountToken(row as Row) : undefined;
   }
 

@@ -4,9 +4,31 @@
 
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { GatehouseError, type Clock } from '../../core/index.ts';
-import type { AuditEvent, AuditQuery, AuditStore, IdentityRecord, IdentityStore, ReplayStore, SessionRecord, SessionStore, TicketStore, UserRecord, UserStore } from '../ports.ts';
+import type {
+  AuditEvent,
+  AuditQuery,
+  AuditStore,
+  IdentityRecord,
+  IdentityStore,
+  ReplayStore,
+  SessionRecord,
+  SessionStore,
+  TicketStore,
+  UserRecord,
+  UserStore,
+} from '../ports.ts';
 import {
-  auditWhere, identityPatchColumns, latestTouches, sameEmail, toAudit, toIdentity, toSession, toUser, userPatchColumns, usernameKey, type Row,
+  auditWhere,
+  identityPatchColumns,
+  latestTouches,
+  sameEmail,
+  toAudit,
+  toIdentity,
+  toSession,
+  toUser,
+  userPatchColumns,
+  usernameKey,
+  type Row,
 } from '../rows.ts';
 
 /** SQLite binds no booleans: 1/0. */
@@ -34,19 +56,40 @@ export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
 export class SqliteUsers implements UserStore {
   readonly #db: DatabaseSync;
   readonly #clock: Clock;
-  constructor(db: DatabaseSync, clock: Clock) { this.#db = db; this.#clock = clock; }
+  constructor(db: DatabaseSync, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
 
   async create(u: Omit<UserRecord, 'createdAt' | 'updatedAt'>): Promise<UserRecord> {
     const now = this.#clock.now();
     try {
-      const row = this.#db.prepare(`INSERT INTO users (id, username, username_key, email, email_verified, name, groups, password_hash, disabled, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`).get(
-        u.id, u.username, usernameKey(u.username), u.email, bind(u.emailVerified), u.name, JSON.stringify(u.groups),
-        u.passwordHash, bind(u.disabled), now, now);
+      const row = this.#db
+        .prepare(
+          `INSERT INTO users (id, username, username_key, email, email_verified, name, groups, password_hash, disabled, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(
+          u.id,
+          u.username,
+          usernameKey(u.username),
+          u.email,
+          bind(u.emailVerified),
+          u.name,
+          JSON.stringify(u.groups),
+          u.passwordHash,
+          bind(u.disabled),
+          now,
+          now,
+        );
       return toUser(row as Row);
     } catch (err) {
-      if (isUniqueViolation(err, 'users.username_key')) throw new GatehouseError('conflict', `a user named "${u.username}" already exists (usernames are case-insensitive)`, { cause: err });
-      if (isUniqueViolation(err, 'users.id')) throw new GatehouseError('conflict', `a user with id "${u.id}" already exists`, { cause: err });
+      if (isUniqueViolation(err, 'users.username_key'))
+        throw new GatehouseError('conflict', `a user named "${u.username}" already exists (usernames are case-insensitive)`, {
+          cause: err,
+        });
+      if (isUniqueViolation(err, 'users.id'))
+        throw new GatehouseError('conflict', `a user with id "${u.id}" already exists`, { cause: err });
       throw err;
     }
   }
@@ -63,14 +106,18 @@ export class SqliteUsers implements UserStore {
 
   async list(): Promise<UserRecord[]> {
     // BINARY collation compares UTF-8 bytes, like COLLATE "C" on PostgreSQL.
-    return this.#db.prepare('SELECT * FROM users ORDER BY username_key, username').all().map((r) => toUser(r as Row));
+    return this.#db
+      .prepare('SELECT * FROM users ORDER BY username_key, username')
+      .all()
+      .map((r) => toUser(r as Row));
   }
 
   async update(id: string, patch: Parameters<UserStore['update']>[1]): Promise<UserRecord | undefined> {
     const cols = userPatchColumns(patch);
     if (cols.length === 0) return this.get(id);
     const set = cols.map(([c]) => `${c} = ?`).join(', ');
-    const row = this.#db.prepare(`UPDATE users SET ${set}, updated_at = ? WHERE id = ? RETURNING *`)
+    const row = this.#db
+      .prepare(`UPDATE users SET ${set}, updated_at = ? WHERE id = ? RETURNING *`)
       .get(...cols.map(([, v]) => bind(v)), this.#clock.now(), id);
     return row ? toUser(row as Row) : undefined;
   }
@@ -81,8 +128,11 @@ export class SqliteUsers implements UserStore {
 
   async findByVerifiedEmail(email: string): Promise<UserRecord[]> {
     // Rare (a first upstream sign-in with linkByEmail): a scan of verified addresses, compared in JS.
-    return this.#db.prepare('SELECT * FROM users WHERE email_verified = 1 AND email IS NOT NULL ORDER BY username_key, username').all()
-      .map((r) => toUser(r as Row)).filter((u) => sameEmail(u.email, email));
+    return this.#db
+      .prepare('SELECT * FROM users WHERE email_verified = 1 AND email IS NOT NULL ORDER BY username_key, username')
+      .all()
+      .map((r) => toUser(r as Row))
+      .filter((u) => sameEmail(u.email, email));
   }
 
   async delete(id: string): Promise<boolean> {
@@ -102,7 +152,9 @@ export class SqliteUsers implements UserStore {
 
 export class SqliteIdentities implements IdentityStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async get(connectorId: string, subject: string): Promise<IdentityRecord | undefined> {
     const row = this.#db.prepare('SELECT * FROM identities WHERE connector_id = ? AND subject = ?').get(connectorId, subject);
@@ -110,21 +162,29 @@ export class SqliteIdentities implements IdentityStore {
   }
 
   async forUser(userId: string, connectorId?: string): Promise<IdentityRecord[]> {
-    const rows = connectorId === undefined
-      ? this.#db.prepare('SELECT * FROM identities WHERE user_id = ? ORDER BY signed_in_at DESC, connector_id, subject').all(userId)
-      : this.#db.prepare('SELECT * FROM identities WHERE user_id = ? AND connector_id = ? ORDER BY signed_in_at DESC, subject').all(userId, connectorId);
+    const rows =
+      connectorId === undefined
+        ? this.#db.prepare('SELECT * FROM identities WHERE user_id = ? ORDER BY signed_in_at DESC, connector_id, subject').all(userId)
+        : this.#db
+            .prepare('SELECT * FROM identities WHERE user_id = ? AND connector_id = ? ORDER BY signed_in_at DESC, subject')
+            .all(userId, connectorId);
     return rows.map((r) => toIdentity(r as Row));
   }
 
   async link(r: Omit<IdentityRecord, 'createdAt'>, at: number): Promise<IdentityRecord> {
     try {
-      const row = this.#db.prepare(`INSERT INTO identities (connector_id, subject, user_id, username, email, groups, tokens, created_at, signed_in_at, refreshed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`).get(
-        r.connectorId, r.subject, r.userId, r.username, r.email, JSON.stringify(r.groups), r.tokens, at, r.signedInAt, r.refreshedAt);
+      const row = this.#db
+        .prepare(
+          `INSERT INTO identities (connector_id, subject, user_id, username, email, groups, tokens, created_at, signed_in_at, refreshed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(r.connectorId, r.subject, r.userId, r.username, r.email, JSON.stringify(r.groups), r.tokens, at, r.signedInAt, r.refreshedAt);
       return toIdentity(row as Row);
     } catch (err) {
       if (isUniqueViolation(err, 'identities.connector_id')) {
-        throw new GatehouseError('conflict', `the upstream identity "${r.subject}" of connector "${r.connectorId}" is already linked`, { cause: err });
+        throw new GatehouseError('conflict', `the upstream identity "${r.subject}" of connector "${r.connectorId}" is already linked`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -134,19 +194,24 @@ export class SqliteIdentities implements IdentityStore {
     const cols = identityPatchColumns(patch);
     if (cols.length === 0) return this.get(connectorId, subject);
     const set = cols.map(([c]) => `${c} = ?`).join(', ');
-    const row = this.#db.prepare(`UPDATE identities SET ${set} WHERE connector_id = ? AND subject = ? RETURNING *`)
+    const row = this.#db
+      .prepare(`UPDATE identities SET ${set} WHERE connector_id = ? AND subject = ? RETURNING *`)
       .get(...cols.map(([, v]) => bind(v)), connectorId, subject);
     return row ? toIdentity(row as Row) : undefined;
   }
 
   async unlink(connectorId: string, subject: string): Promise<boolean> {
-    return Number(this.#db.prepare('DELETE FROM identities WHERE connector_id = ? AND subject = ?').run(connectorId, subject).changes) === 1;
+    return (
+      Number(this.#db.prepare('DELETE FROM identities WHERE connector_id = ? AND subject = ?').run(connectorId, subject).changes) === 1
+    );
   }
 }
 
 export class SqliteSessions implements SessionStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async setFactors(id: string, factors: string): Promise<boolean> {
     return this.#db.prepare('UPDATE sessions SET factors = ? WHERE id = ?').run(factors, id).changes > 0;
@@ -154,11 +219,16 @@ export class SqliteSessions implements SessionStore {
 
   async create(s: Omit<SessionRecord, 'revokedAt' | 'factors'> & { factors?: string | null }): Promise<void> {
     try {
-      this.#db.prepare(`INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent, factors)
-        VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)`).run(s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent, s.factors ?? null);
+      this.#db
+        .prepare(
+          `INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent, factors)
+        VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+        )
+        .run(s.id, s.userId, s.createdAt, s.expiresAt, s.lastSeenAt, s.ip, s.userAgent, s.factors ?? null);
     } catch (err) {
       // The id may be a bearer value: never put it in a message.
-      if (isUniqueViolation(err, 'sessions.id')) throw new GatehouseError('conflict', 'a session with this id already exists', { cause: err });
+      if (isUniqueViolation(err, 'sessions.id'))
+        throw new GatehouseError('conflict', 'a session with this id already exists', { cause: err });
       throw err;
     }
   }
@@ -172,7 +242,9 @@ export class SqliteSessions implements SessionStore {
     const latest = latestTouches(updates);
     if (latest.size === 0) return;
     const stmt = this.#db.prepare('UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?');
-    inTransaction(this.#db, () => { for (const [id, t] of latest) stmt.run(t, id); });
+    inTransaction(this.#db, () => {
+      for (const [id, t] of latest) stmt.run(t, id);
+    });
   }
 
   async revoke(id: string, at: number): Promise<boolean> {
@@ -181,22 +253,36 @@ export class SqliteSessions implements SessionStore {
   }
 
   async revokeForUser(userId: string, at: number): Promise<string[]> {
-    return this.#db.prepare('UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id')
-      .all(at, userId, at).map((r) => String((r as Row).id)).sort();
+    return this.#db
+      .prepare('UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id')
+      .all(at, userId, at)
+      .map((r) => String((r as Row).id))
+      .sort();
   }
 
   async list(filter: { userId?: string; activeAt?: number } = {}): Promise<SessionRecord[]> {
     const where: string[] = [];
     const args: SQLInputValue[] = [];
-    if (filter.userId !== undefined) { where.push('user_id = ?'); args.push(filter.userId); }
-    if (filter.activeAt !== undefined) { where.push('revoked_at IS NULL AND expires_at > ?'); args.push(filter.activeAt); }
+    if (filter.userId !== undefined) {
+      where.push('user_id = ?');
+      args.push(filter.userId);
+    }
+    if (filter.activeAt !== undefined) {
+      where.push('revoked_at IS NULL AND expires_at > ?');
+      args.push(filter.activeAt);
+    }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC`;
-    return this.#db.prepare(sql).all(...args).map((r) => toSession(r as Row));
+    return this.#db
+      .prepare(sql)
+      .all(...args)
+      .map((r) => toSession(r as Row));
   }
 
   async revokedSince(since: number, now: number): Promise<{ id: string; revokedAt: number; expiresAt: number }[]> {
-    return this.#db.prepare('SELECT id, revoked_at, expires_at FROM sessions WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id')
-      .all(since, now).map((r) => {
+    return this.#db
+      .prepare('SELECT id, revoked_at, expires_at FROM sessions WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id')
+      .all(since, now)
+      .map((r) => {
         const row = r as Row;
         return { id: String(row.id), revokedAt: Number(row.revoked_at), expiresAt: Number(row.expires_at) };
       });
@@ -209,13 +295,16 @@ export class SqliteSessions implements SessionStore {
 
 export class SqliteTickets implements TicketStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async put(id: string, payload: string, expiresAt: number): Promise<void> {
     try {
       this.#db.prepare('INSERT INTO tickets (id, payload, expires_at) VALUES (?, ?, ?)').run(id, payload, expiresAt);
     } catch (err) {
-      if (isUniqueViolation(err, 'tickets.id')) throw new GatehouseError('conflict', 'a ticket with this id already exists', { cause: err });
+      if (isUniqueViolation(err, 'tickets.id'))
+        throw new GatehouseError('conflict', 'a ticket with this id already exists', { cause: err });
       throw err;
     }
   }
@@ -231,13 +320,19 @@ export class SqliteTickets implements TicketStore {
 
 export class SqliteReplays implements ReplayStore {
   readonly #db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   async once(key: string, expiresAt: number, now: number): Promise<boolean> {
     // One statement: a new key is inserted; an expired one is taken over; a live one is left
     // alone and returns no row.
-    const row = this.#db.prepare(`INSERT INTO dpop_proofs (key, expires_at) VALUES (?, ?)
-      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ? RETURNING key`).get(key, expiresAt, now);
+    const row = this.#db
+      .prepare(
+        `INSERT INTO dpop_proofs (key, expires_at) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ? RETURNING key`,
+      )
+      .get(key, expiresAt, now);
     return row !== undefined;
   }
 
@@ -252,7 +347,11 @@ export const AUDIT_WINDOW_MS = 20;
 export const AUDIT_BATCH = 128;
 const AUDIT_INSERT = 'INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)';
 
-interface WaitingEvent { e: AuditEvent; resolve: () => void; reject: (err: unknown) => void }
+interface WaitingEvent {
+  e: AuditEvent;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /**
  * Audit rows are written in batches, one transaction per window: a commit costs about 100 µs
@@ -267,7 +366,9 @@ export class SqliteAudit implements AuditStore {
   readonly #db: DatabaseSync;
   #waiting: WaitingEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
-  constructor(db: DatabaseSync) { this.#db = db; }
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
 
   append(e: AuditEvent): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -280,17 +381,25 @@ export class SqliteAudit implements AuditStore {
 
   /** Writes every waiting event now. */
   flush(): void {
-    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (this.#waiting.length === 0 || !this.#db.isOpen) return;
     // A migration holds its transaction across awaits; write after it.
-    if (this.#db.isTransaction) { this.#timer = setTimeout(() => this.flush(), AUDIT_WINDOW_MS); return; }
+    if (this.#db.isTransaction) {
+      this.#timer = setTimeout(() => this.flush(), AUDIT_WINDOW_MS);
+      return;
+    }
     const batch = this.#waiting;
     this.#waiting = [];
     const insert = this.#db.prepare(AUDIT_INSERT);
     const run = (w: WaitingEvent) => insert.run(w.e.at, w.e.actor, w.e.action, w.e.target, w.e.outcome, JSON.stringify(w.e.detail));
     // The write lock (another process may hold it for up to busy_timeout): failing to get it
     // fails every waiting append, as it would have failed each of them alone.
-    try { this.#db.exec('BEGIN IMMEDIATE'); } catch (err) {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
       for (const w of batch) w.reject(err);
       return;
     }
@@ -301,7 +410,12 @@ export class SqliteAudit implements AuditStore {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       // One bad row fails only its own append, as it would alone.
       for (const w of batch) {
-        try { run(w); w.resolve(); } catch (err) { w.reject(err); }
+        try {
+          run(w);
+          w.resolve();
+        } catch (err) {
+          w.reject(err);
+        }
       }
       return;
     }

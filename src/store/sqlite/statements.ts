@@ -22,7 +22,9 @@ export class CachingDatabase extends DatabaseSync {
   }
 
   /** Statements held (for tests of the bound). */
-  get cachedStatements(): number { return this.#statements.size; }
+  get cachedStatements(): number {
+    return this.#statements.size;
+  }
 
   override close(): void {
     this.#statements.clear();

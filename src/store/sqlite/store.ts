@@ -51,17 +51,26 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   } catch (err) {
     if (err instanceof GatehouseError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
-    throw new GatehouseError('store_unavailable',
-      `cannot open the SQLite database at ${opts.path} (${reason}): check database.url and that the directory exists and is writable`, { cause: err });
+    throw new GatehouseError(
+      'store_unavailable',
+      `cannot open the SQLite database at ${opts.path} (${reason}): check database.url and that the directory exists and is writable`,
+      { cause: err },
+    );
   }
   return new SqliteStore(db, opts);
 }
 
 class MemoryFeed implements RevocationFeed {
   readonly #subs: Subscribers;
-  constructor(logger: Logger) { this.#subs = new Subscribers(logger); }
-  async publish(sessionId: string): Promise<void> { this.#subs.deliver(sessionId); }
-  subscribe(cb: (sessionId: string) => void): () => void { return this.#subs.add(cb); }
+  constructor(logger: Logger) {
+    this.#subs = new Subscribers(logger);
+  }
+  async publish(sessionId: string): Promise<void> {
+    this.#subs.deliver(sessionId);
+  }
+  subscribe(cb: (sessionId: string) => void): () => void {
+    return this.#subs.add(cb);
+  }
 }
 
 export class SqliteStore implements Store {
@@ -123,7 +132,9 @@ export class SqliteStore implements Store {
         } catch (err) {
           throw migrationError(next, err);
         }
-        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(next.version, next.name, clock.now());
+        this.#db
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(next.version, next.name, clock.now());
         this.#db.exec('COMMIT');
         applied.push(next.version);
         logger.info({ version: next.version, name: next.name }, `applied migration ${next.version} (${next.name})`);
@@ -150,13 +161,18 @@ export class SqliteStore implements Store {
         if ((err as { errcode?: number }).errcode !== SQLITE_BUSY) throw this.#unavailable(err);
       }
       if (performance.now() >= deadline) {
-        throw new GatehouseError('migration_failed',
+        throw new GatehouseError(
+          'migration_failed',
           `timed out after ${this.#opts.lockTimeoutMs}ms waiting for the migration lock: another process holds the write lock on ${this.#opts.path}; ` +
-          'if it is gone the lock is already free, otherwise raise database.migrationLockTimeout');
+            'if it is gone the lock is already free, otherwise raise database.migrationLockTimeout',
+        );
       }
       if (!warned) {
         warned = true;
-        this.#opts.logger.warn({ path: this.#opts.path }, `waiting for the migration lock: another process holds the write lock on ${this.#opts.path}`);
+        this.#opts.logger.warn(
+          { path: this.#opts.path },
+          `waiting for the migration lock: another process holds the write lock on ${this.#opts.path}`,
+        );
       }
       await sleep(LOCK_POLL_MS);
     }
@@ -165,7 +181,10 @@ export class SqliteStore implements Store {
   #appliedVersions(): number[] {
     const exists = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
     if (!exists) return [];
-    return this.#db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number((r as { version: unknown }).version));
+    return this.#db
+      .prepare('SELECT version FROM schema_migrations ORDER BY version')
+      .all()
+      .map((r) => Number((r as { version: unknown }).version));
   }
 
   async schemaStatus(): Promise<SchemaStatus> {
@@ -186,7 +205,11 @@ export class SqliteStore implements Store {
 
   #unavailable(err: unknown): GatehouseError {
     const reason = err instanceof Error ? err.message : String(err);
-    return new GatehouseError('store_unavailable', `cannot use the SQLite database at ${this.#opts.path} (${reason}): check database.url and that the file is readable and writable`, { cause: err });
+    return new GatehouseError(
+      'store_unavailable',
+      `cannot use the SQLite database at ${this.#opts.path} (${reason}): check database.url and that the file is readable and writable`,
+      { cause: err },
+    );
   }
 
   async close(): Promise<void> {

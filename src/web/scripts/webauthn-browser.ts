@@ -3,4 +3,7 @@
 import { readFileSync } from 'node:fs';
 
 // The package's entry is esm/index.js; its browser bundle sits in dist/bundle/.
-export const WEBAUTHN_BROWSER_SOURCE = readFileSync(new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser')), 'utf8');
+export const WEBAUTHN_BROWSER_SOURCE = readFileSync(
+  new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser')),
+  'utf8',
+);
