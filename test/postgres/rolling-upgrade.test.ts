@@ -119,10 +119,31 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
 
   before(async () => {
     await requirePostgres();
-    // N: the commit before the last one that changed the migrations.
-    const last = (await exec('git', ['log', '-1', '--format=%H', '--', 'src/store/migrations.ts'], { cwd: repoRoot })).stdout.trim();
-    assert.match(last, /^[0-9a-f]{40}$/, 'this test needs the git history (a clone that is not shallow)');
-    commitN = (await exec('git', ['rev-parse', `${last}^`], { cwd: repoRoot })).stdout.trim();
+    // N: the newest commit whose migrations are the current ones minus the last (a proper prefix,
+    // version and name alike). "The parent of the last commit that touched migrations.ts" is not
+    // that when work on the schema was merged from a branch: the parent may hold a migration that
+    // was renumbered before it landed, which no release ever ran.
+    const migrationsAt = async (rev: string): Promise<string[]> => {
+      const text = (await exec('git', ['show', `${rev}:src/store/migrations.ts`], { cwd: repoRoot, maxBuffer: 16 << 20 })).stdout;
+      return [...text.matchAll(/version:\s*(\d+),\s*name:\s*'([^']+)'/g)].map((m) => `${m[1]}:${m[2]}`);
+    };
+    const current = await migrationsAt('HEAD');
+    const revs = (
+      await exec('git', ['rev-list', '--full-history', 'HEAD', '--', 'src/store/migrations.ts'], { cwd: repoRoot, maxBuffer: 16 << 20 })
+    ).stdout
+      .trim()
+      .split('\n');
+    assert.ok(revs.length > 1 && /^[0-9a-f]{40}$/.test(revs[0] ?? ''), 'this test needs the git history (a clone that is not shallow)');
+    let found: string | undefined;
+    for (const rev of revs) {
+      const list = await migrationsAt(rev);
+      if (list.length === current.length - 1 && list.every((m, i) => m === current[i])) {
+        found = rev;
+        break;
+      }
+    }
+    assert.ok(found, `no commit holds the migrations ${current.slice(0, -1).join(', ')}`);
+    commitN = found;
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-rolling-'));
     await mkdir(join(dir, 'n'));
     // What N runs from: its entry, its sources and every other tree they import (edge/ since the
