@@ -189,6 +189,8 @@ export interface UpstreamOidc {
   accounts: Map<string, OidcAccount>;
   /** Who signs in at the next interaction; null: the user declines (access_denied). */
   next: string | null;
+  /** The amr (RFC 8176) the provider reports for the next sign-ins; undefined: none. */
+  amr: string[] | undefined;
   close(): Promise<void>;
 }
 
@@ -202,7 +204,14 @@ export async function startUpstreamOidc(opts: { redirectUri: string; path?: stri
   const server = createServer((req, res) => handler(req, res));
   const origin = await listen(server);
   const issuer = `${origin}${opts.path ?? ''}`;
-  const up = { issuer, clientId: 'upstream-client', clientSecret: 'upstream-secret-0123456789', accounts, next: null as string | null };
+  const up = {
+    issuer,
+    clientId: 'upstream-client',
+    clientSecret: 'upstream-secret-0123456789',
+    accounts,
+    next: null as string | null,
+    amr: undefined as string[] | undefined,
+  };
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -218,7 +227,7 @@ export async function startUpstreamOidc(opts: { redirectUri: string; path?: stri
       return a ? { accountId: id, claims: async () => ({ sub: a.sub, ...a.claims }) } : undefined;
     },
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['preferred_username', 'name'],
       groups: ['groups', 'realm_access', 'hd', 'tid', 'oid', 'xms_edov', 'hasgroups', '_claim_names', '_claim_sources'],
@@ -262,7 +271,7 @@ export async function startUpstreamOidc(opts: { redirectUri: string; path?: stri
       await provider.interactionFinished(
         req,
         res,
-        { login: { accountId: up.next }, consent: { grantId } },
+        { login: { accountId: up.next, ...(up.amr ? { amr: up.amr } : {}) }, consent: { grantId } },
         { mergeWithLastSubmission: false },
       );
     })().catch((err: unknown) => {
