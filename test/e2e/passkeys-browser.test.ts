@@ -388,6 +388,38 @@ for (const kind of ['nginx', 'caddy'] as const) {
         await ctx.close();
       });
 
+      test('a taken username, or an answer that does not verify, makes nothing: the invitation stays usable', async () => {
+        const appUrl = s.url('app.example.test', '/retry');
+        const made = await s.gh.run(['invite', 'create', '--groups', 'staff', '--rd', appUrl]);
+        const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        const auth = await virtualAuthenticator(page, 'internal', true);
+        await page.goto(link);
+        // A username someone has: refused before the answer is looked at.
+        await page.fill('#username', 'plat');
+        let answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/invite') && r.request().method() === 'POST');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal((await answered).status(), 409);
+        assert.equal(await page.textContent('p.error'), 'That username is taken. Please choose another.');
+        // A ceremony state that is not the server's (its seal does not open): refused.
+        await page.fill('#username', 'gus');
+        await page.evaluate("document.querySelector('input[name=state]').value = 'not-a-sealed-state'");
+        answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/invite') && r.request().method() === 'POST');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal((await answered).status(), 400);
+        assert.equal(await page.textContent('p.error'), 'The passkey could not be made. Try again, or choose a password.');
+        const users = await s.gh.run(['user', 'list']);
+        assert.doesNotMatch(users.stdout, /\bgus\b/);
+        // The invitation still makes its account, with a fresh ceremony.
+        await page.fill('#username', 'gus');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/retry', user: 'gus' });
+        // Three ceremonies on the authenticator; the account keeps the one that verified.
+        assert.equal((await auth.credentials()).length, 3);
+        await ctx.close();
+      });
+
       test('without JavaScript the passkey button says so, and the invitation stays usable', async () => {
         const made = await s.gh.run(['invite', 'create', '--groups', 'staff', '--rd', s.url('app.example.test', '/nojs')]);
         const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
