@@ -72,9 +72,10 @@ describe('serve --workers 2 (SQLite)', () => {
     assert.equal(m.split('\n').filter((l) => l === '# TYPE http_requests_total counter').length, 1);
   });
 
-  test('a sign-out on worker 1 is refused on worker 2 within 1 s, relayed by the primary', async () => {
+  test('a sign-out on worker 1 is refused on worker 2 within 1 s, relayed by the primary', async (t) => {
     const before = sample(await metricsOf(port), 'gatehouse_revocations_relayed_total') ?? -1;
     const ms = await signOutSeenByOtherWorker(port, portal, 'alice', PASSWORD);
+    t.diagnostic(`worker 2 refused the signed-out session after ${ms.toFixed(0)} ms`);
     assert.ok(ms <= 1000, `worker 2 refused the session after ${ms.toFixed(0)} ms`);
     assert.equal(sample(await metricsOf(port), 'gatehouse_revocations_relayed_total'), before + 1);
   });
@@ -125,10 +126,28 @@ describe('serve --workers 2 (SQLite)', () => {
     );
   });
 
-  test('SIGTERM: both workers drain and stop, then the primary exits 0', async () => {
-    const one = await connectionTo(port, 1);
-    one.close();
+  test('SIGTERM: both workers drain (a request under way is answered) and stop, then the primary exits 0', async () => {
+    // A sign-in POST whose body is half sent: under way in whichever worker took the connection.
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', r));
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (d: string) => {
+      answer += d;
+    });
+    const body = 'username=alice&password=x';
+    socket.write(
+      `POST /oauth2/sign_in HTTP/1.1\r\nHost: auth.example.test:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
     process.kill(gh.pid, 'SIGTERM');
+    await until(() => (gh.logs().match(/"reason":"asked by the primary","msg":"shutting down"/g) ?? []).length === 2, {
+      timeoutMs: 10_000,
+      what: 'both workers shutting down',
+    });
+    assert.equal(answer, '', 'nothing answered before the body is complete');
+    socket.end(body.slice(10));
+    await until(() => /^HTTP\/1\.1 \d{3} /.test(answer), { timeoutMs: 10_000, what: 'the request under way answered' });
+    // The form guard's answer to a post without its token: the worker read the whole body and answered.
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*Your sign-in form expired/);
     const { code, signal } = await gh.exited;
     assert.deepEqual({ code, signal }, { code: 0, signal: null });
     for (const w of [1, 2])
