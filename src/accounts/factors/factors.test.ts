@@ -220,3 +220,63 @@ describe('reset', () => {
     assert.deepEqual([last?.actor, last?.target, last?.detail], ['cli', 'alice', { totp: true, passkeys: 0, recoveryCodes: 10 }]);
   });
 });
+
+describe('passkey registration options', () => {
+  test('a passkey and a security key for the second step only, over one challenge and one state; own credentials excluded', async () => {
+    await store.factors.addPasskey({
+      id: 'cred-1',
+      userId: alice.id,
+      publicKey: 'AAAA',
+      counter: 0,
+      transports: ['usb'],
+      discoverable: false,
+      backedUp: false,
+      name: 'Key',
+      createdAt: T0,
+      lastUsedAt: null,
+    });
+    const r = await factors.passkeyRegistrationOptions(alice);
+    assert.deepEqual(r.options.authenticatorSelection, {
+      residentKey: 'preferred',
+      userVerification: 'preferred',
+      requireResidentKey: false,
+    });
+    assert.deepEqual(r.keyOptions.authenticatorSelection, {
+      residentKey: 'discouraged',
+      userVerification: 'discouraged',
+      requireResidentKey: false,
+    });
+    assert.equal(r.keyOptions.challenge, r.options.challenge);
+    for (const o of [r.options, r.keyOptions]) {
+      assert.equal(o.rp.id, 'auth.example.test');
+      assert.equal(Buffer.from(o.user.id, 'base64url').toString('utf8'), alice.id);
+      assert.deepEqual(o.excludeCredentials, [{ id: 'cred-1', type: 'public-key', transports: ['usb'] }]);
+      assert.equal(o.attestation, 'none');
+    }
+  });
+
+  test("an invitation's passkey: an account id chosen now (the user handle), discoverable and verifying its user; an answer that is not one is refused and audited", async () => {
+    const a = await factors.newAccountPasskeyOptions();
+    const b = await factors.newAccountPasskeyOptions();
+    assert.deepEqual(a.options.authenticatorSelection, { residentKey: 'required', userVerification: 'required', requireResidentKey: true });
+    assert.deepEqual(a.options.excludeCredentials, []);
+    const idA = Buffer.from(a.options.user.id, 'base64url').toString('utf8');
+    assert.match(idA, /^[A-Za-z0-9_-]{16}$/);
+    assert.notEqual(Buffer.from(b.options.user.id, 'base64url').toString('utf8'), idA, 'a new id each time');
+    const reasons = async () => (await store.audit.list({ action: 'factor_enrol' })).map((d) => [d.actor, d.outcome, d.detail.reason]);
+    assert.equal(await factors.verifyNewAccountPasskey(a.state, '{"id":"x","response":{}}', IP), null);
+    assert.deepEqual(await reasons(), [['-', 'denied', 'not_verified']]);
+    assert.equal(await factors.verifyNewAccountPasskey('not-a-state', '{}', IP), null);
+    // A state made for an existing account's security page names that account: not a new one.
+    const own = await factors.passkeyRegistrationOptions(alice);
+    assert.equal(await factors.verifyNewAccountPasskey(own.state, '{}', IP), null);
+    assert.deepEqual((await reasons()).slice(0, 2), [
+      ['-', 'denied', 'malformed'],
+      ['-', 'denied', 'malformed'],
+    ]);
+    // Expired after the ceremony's five minutes.
+    clock.advance(5 * 60_000);
+    assert.equal(await factors.verifyNewAccountPasskey(b.state, '{}', IP), null);
+    assert.deepEqual((await reasons())[0], ['-', 'denied', 'malformed']);
+  });
+});

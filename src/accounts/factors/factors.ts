@@ -19,7 +19,7 @@ import {
   CeremonyError,
   newAccountRegistrationOptions,
   registrationOptions,
-  registrationUser,
+  newAccountOf,
   verifyAuthentication,
   verifyRegistration,
   type Asserted,
@@ -292,7 +292,7 @@ export class Factors {
     address: string | null,
   ): Promise<{ accountId: string; registered: Registered } | null> {
     const now = this.#clock.now();
-    const id = this.#settings().passkeys ? registrationUser(this.#keyring(), state, now) : null;
+    const id = this.#settings().passkeys ? newAccountOf(this.#keyring(), state, now) : null;
     try {
       if (id === null) throw new CeremonyError('malformed', 'no registration state for a new account');
       const registered = await verifyRegistration(

@@ -30,6 +30,8 @@ interface Ceremony {
   c: string;
   u: string | null;
   exp: number;
+  /** A registration for an account not made yet (an invitation's). */
+  n?: true;
 }
 
 const PURPOSE = 'webauthn-ceremony';
@@ -134,13 +136,17 @@ export async function newAccountRegistrationOptions(
     authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
     extensions: { credProps: true },
   });
-  return { options, state: seal(keyring, { k: 'reg', c: options.challenge, u: id, exp: now + CEREMONY_MS }) };
+  return { options, state: seal(keyring, { k: 'reg', c: options.challenge, u: id, exp: now + CEREMONY_MS, n: true }) };
 }
 
-/** The account a registration's sealed state is for (null: not a registration state, or expired). */
-export function registrationUser(keyring: KeyRing, state: string, now: number): string | null {
+/**
+ * The account id a new account's registration state was made for (null: not such a state, or
+ * expired; a state made for an existing account's security page is not one).
+ */
+export function newAccountOf(keyring: KeyRing, state: string, now: number): string | null {
   try {
-    return open(keyring, state, 'reg', now).u;
+    const c = open(keyring, state, 'reg', now);
+    return c.n === true ? c.u : null;
   } catch {
     return null;
   }
@@ -164,6 +170,8 @@ export async function verifyRegistration(
 ): Promise<Registered> {
   const c = open(keyring, state, 'reg', now);
   if (c.u !== userId) throw new CeremonyError('wrong_user', 'the registration was started for another account');
+  // A new account's registration requires user verification whoever asks (it is a sign-in).
+  if (c.n === true) requireUserVerification = true;
   let v;
   try {
     v = await verifyRegistrationResponse({
