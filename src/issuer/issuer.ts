@@ -31,6 +31,7 @@ import type * as ProviderModule from './provider.ts';
 import { errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
 import { registeredClients } from './registered.ts';
+import { RecordCache } from './record-cache.ts';
 import { gateLinks } from './gate-links.ts';
 import { interactionFlow } from './interaction.ts';
 import { renderThroughProvider, sendStaticDocument, type StaticDocuments } from './static-documents.ts';
@@ -82,10 +83,12 @@ export function createIssuer(deps: IssuerDeps) {
     return n;
   }
   let providerModule: Promise<typeof ProviderModule> | undefined;
+  // The clients and agents every client_credentials token reads, kept for at most 1 s (record-cache.ts).
+  const recordCache = new RecordCache(clock);
   let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
   const agentsNow = (): Agents => {
     const keyring = deps.settings().keyring;
-    if (agents?.keyring !== keyring) agents = { keyring, agents: agentsFor(store.oidc, keyring, clock) };
+    if (agents?.keyring !== keyring) agents = { keyring, agents: agentsFor(store.oidc, keyring, clock, recordCache) };
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
@@ -96,6 +99,7 @@ export function createIssuer(deps: IssuerDeps) {
     config: deps.config,
     settings: deps.settings,
     audit,
+    recordCache,
   });
   const { gateUserId, endGateSession, linkSession } = gateLinks({
     store,
@@ -193,6 +197,7 @@ export function createIssuer(deps: IssuerDeps) {
       logoutPage: (form, clientName) => logoutPage(settings, form, clientName),
       signedOutPage: () => signedOutPage(settings),
       agents: agentsNow(),
+      recordCache,
       linkSession,
       registered,
       clientUsed: (id) =>
