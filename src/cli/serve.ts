@@ -1,8 +1,8 @@
 // `gatehouse serve`: run Gatehouse until SIGTERM/SIGINT; SIGHUP reloads the config.
-import { embeddedConfig, isLocalHost } from '../config/index.ts';
+import { isLocalHost, loadConfigOffThread } from '../config/index.ts';
 import { createLogger, installProcessGuards, startGatehouse } from '../app/index.ts';
 import { CONFIG, CONFIG_HELP, type Command } from './command.ts';
-import { configPath, ensureDataDir, loadFor } from './context.ts';
+import { configPath, ensureDataDir } from './context.ts';
 
 export const serveCommand: Command = {
   summary: 'run Gatehouse (with no config: SQLite under ./data, a generated secret, a demo app, on 127.0.0.1:4180)',
@@ -24,12 +24,12 @@ export const serveCommand: Command = {
         return 2;
       }
     }
-    let loaded = await loadFor(path, io);
-    if (port !== undefined) {
-      loaded = path
-        ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } }
-        : embeddedConfig(undefined, port);
-    }
+    // Validated on a worker thread, as a reload is: the schema, YAML and lint libraries never
+    // load on the thread that serves (docs/benchmarks.md, "Where the memory goes").
+    let loaded = await loadConfigOffThread(
+      path ? { path, env: io.env } : { env: io.env, ...(port !== undefined ? { embeddedPort: port } : {}) },
+    );
+    if (path && port !== undefined) loaded = { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } };
     for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);
     // A config file's publicUrl on this machine names the port the printed sign-in URLs use;
     // one the override moved away from them makes those URLs lead nowhere.

@@ -3,20 +3,20 @@
 // and is claimed once in the store's replay table when the answer comes back, so an answer can
 // be used once on any replica. The relying party id is publicUrl's host; the origin is
 // publicUrl's origin; attestation is `none` (no device data is asked for or kept).
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+// @simplewebauthn/server (and its ASN.1 and COSE libraries, about 15 MiB resident) is loaded with
+// the first ceremony, not at start: a gate whose users never use a passkey never loads it.
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../../crypto/index.ts';
 import { hashToken } from '../../crypto/index.ts';
 import type { PasskeyRecord } from '../../store/index.ts';
+
+const simpleWebAuthn = () => import('@simplewebauthn/server');
 
 export interface RelyingParty {
   id: string;
@@ -78,7 +78,9 @@ export async function registrationOptions(
   now: number,
 ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
   const challenge = randomBytes(32).toString('base64url');
-  const options = await generateRegistrationOptions({
+  const options = await (
+    await simpleWebAuthn()
+  ).generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
     userName: user.username,
@@ -114,7 +116,9 @@ export async function verifyRegistration(
   if (c.u !== userId) throw new CeremonyError('wrong_user', 'the registration was started for another account');
   let v;
   try {
-    v = await verifyRegistrationResponse({
+    v = await (
+      await simpleWebAuthn()
+    ).verifyRegistrationResponse({
       response,
       expectedChallenge: c.c,
       expectedOrigin: rp.origin,
@@ -153,7 +157,9 @@ export async function authenticationOptions(
   now: number,
 ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; state: string }> {
   const challenge = randomBytes(32).toString('base64url');
-  const options = await generateAuthenticationOptions({
+  const options = await (
+    await simpleWebAuthn()
+  ).generateAuthenticationOptions({
     rpID: rp.id,
     challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
     timeout: CEREMONY_MS,
@@ -198,7 +204,9 @@ export async function verifyAuthentication(
   }
   let v;
   try {
-    v = await verifyAuthenticationResponse({
+    v = await (
+      await simpleWebAuthn()
+    ).verifyAuthenticationResponse({
       response,
       expectedChallenge: c.c,
       expectedOrigin: rp.origin,
