@@ -122,8 +122,8 @@ async function main(): Promise<void> {
       }),
       {
         wrap: ['taskset', '-c', String(SERVER_CPU)],
-        // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
-        env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+        // The flags and environment `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides the flags.
+        env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
       },
     );
     cleanups.push(gh.stop);

@@ -2,6 +2,7 @@
 // when the feature is first used, not at start, so a gate pays in memory only for what its config
 // and its users use (docs/benchmarks.md, "Where the memory goes"). The config is validated on a
 // worker thread, so the schema, YAML and lint libraries never load on the serving thread either.
+// And the binary starts Node.js with the memory settings the benchmark measured.
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,4 +68,16 @@ test('a started gate (SQLite, no mail, no factor used yet) has loaded none of th
     NOT_AT_START.filter((p) => loaded.has(p)),
     [],
   );
+});
+
+test("the binary's shebang starts Node.js with the young generation capped and glibc's mmap threshold fixed at 1 MiB", async () => {
+  const direct = await startGatehouse(gateConfig({ publicUrl: 'http://auth.example.test' }), { shebang: true });
+  try {
+    const environ = (await readFile(`/proc/${direct.pid}/environ`, 'utf8')).split('\0');
+    assert.ok(environ.includes('MALLOC_MMAP_THRESHOLD_=1048576'), 'MALLOC_MMAP_THRESHOLD_ is not 1048576 in the server');
+    const argv = (await readFile(`/proc/${direct.pid}/cmdline`, 'utf8')).split('\0');
+    assert.ok(argv.includes('--max-semi-space-size=4'), `the server runs as ${argv.join(' ')}`);
+  } finally {
+    await direct.stop();
+  }
 });
