@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from '../kit/http.ts';
+import { until } from '../kit/poll.ts';
 import { gateConfig, startGatehouse, type GatehouseProcess } from '../kit/process.ts';
 import { tempDir } from '../kit/temp.ts';
 
@@ -55,9 +56,16 @@ const NOT_AT_START = [
 
 test('a started gate (SQLite, no mail, no factor used yet) has loaded none of the libraries only some features need', async () => {
   // The forward-auth check and the sign-in page work without them.
-  const check = await request(`${gh.url}/oauth2/auth`, {
-    headers: { 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'app.example.test', 'X-Forwarded-Uri': '/' },
-  });
+  // (503 until the gate is ready: on a loaded machine, right after "listening".)
+  const check = await until(
+    async () => {
+      const r = await request(`${gh.url}/oauth2/auth`, {
+        headers: { 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'app.example.test', 'X-Forwarded-Uri': '/' },
+      });
+      return r.status !== 503 && r;
+    },
+    { timeoutMs: 20_000, what: 'the gate answers the check' },
+  );
   assert.equal(check.status, 401);
   const page = await request(`${gh.url}/oauth2/sign_in`, { headers: { Host: 'auth.example.test', Accept: 'text/html' } });
   assert.equal(page.status, 200);
