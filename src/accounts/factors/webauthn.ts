@@ -124,6 +124,7 @@ export async function newAccountRegistrationOptions(
   id: string,
   now: number,
 ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+  const { generateRegistrationOptions } = await simpleWebAuthn();
   const options = await generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
