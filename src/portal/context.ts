@@ -237,10 +237,66 @@ export function portalContext(deps: PortalDeps) {
     });
   }
 
+  /** A sign-in whose login state is gone (too slow, or another browser): start again. Ends the login cookie. */
+  function signInExpired(res: ServerResponse, s: GateSettings): void {
+    sendPage(
+      res,
+      s,
+      400,
+      failurePage({
+        title: 'Sign-in expired',
+        message: 'This sign-in took too long, or was started in another browser. Please start again.',
+        at: s,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }],
+      }),
+      { setCookie: clearLoginCookie(s) },
+    );
+  }
+
+  /** A form another site posted (or one that cannot be shown again): 403, no fresh form and no new token cookie. */
+  function refused(res: ServerResponse, s: GateSettings, message: string): void {
+    sendPage(
+      res,
+      s,
+      403,
+      failurePage({ title: 'Refused', message, at: s, links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }] }),
+    );
+  }
+
+  /**
+   * The sign-in screen's forms (password, passkey) refused by the form guard: another site's
+   * post gets 403 (login CSRF); an expired form, the sign-in screen again with nothing else.
+   */
+  async function signInFormRefused(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    rd: string,
+    check: { reason: string; rule?: string },
+    form: string,
+  ): Promise<void> {
+    logger.info({ reason: check.reason, form }, 'form refused');
+    if (check.rule === 'origin') return refused(res, s, 'This form was posted from another site.');
+    return renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
+  }
+
   /** A sign-in happened: the new-address notice (when on), never awaited. */
   function signedIn(user: UserRecord, sid: string, ip: string, userAgent: string | undefined): void {
     deps.people?.afterSignIn(user, sid, ip, deviceOf(userAgent ?? null));
   }
 
-  return { deps, options, audit, destination, safeRd, currentSession, renderSignIn, failure, signedIn };
+  return {
+    deps,
+    options,
+    audit,
+    destination,
+    safeRd,
+    currentSession,
+    renderSignIn,
+    signInFormRefused,
+    refused,
+    signInExpired,
+    failure,
+    signedIn,
+  };
 }
