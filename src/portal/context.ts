@@ -167,6 +167,15 @@ export function portalContext(deps: PortalDeps) {
     return await sessionFromCookies(sessions, req.headers.cookie, s.cookieName);
   }
 
+  /**
+   * The origins a form whose POST ends in a redirect to `rd` may reach: rd's (the app, or its
+   * ticket hop on the app's host) and, for an OIDC interaction, the client's redirect_uri. CSP
+   * form-action applies to every redirect after a form POST (Chromium, Safari).
+   */
+  async function formTargetsFor(rd: string): Promise<string[]> {
+    return [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
+  }
+
   /** The sign-in form (password and provider buttons), with its CSRF token. */
   async function renderSignIn(
     req: IncomingMessage,
@@ -176,9 +185,7 @@ export function portalContext(deps: PortalDeps) {
     status: number,
     extra: { error?: string; username?: string; retryAfter?: number } = {},
   ): Promise<void> {
-    // The form's POST ends in a redirect to the app (or its ticket hop); CSP form-action applies
-    // to that redirect too, so the destination's origin is allowed.
-    const formTargets = [new URL(rd).origin, ...(deps.formTargets ? await deps.formTargets(rd) : [])];
+    const formTargets = await formTargetsFor(rd);
     const token = formToken(req, s, clock.now());
     const providers = deps
       .providers()
@@ -291,6 +298,7 @@ export function portalContext(deps: PortalDeps) {
     audit,
     destination,
     safeRd,
+    formTargetsFor,
     currentSession,
     renderSignIn,
     signInFormRefused,

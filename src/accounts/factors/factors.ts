@@ -262,19 +262,24 @@ export class Factors {
    * not registered twice). Exported for every screen that registers one (the security page,
    * enrolment after the password, an invitation).
    */
-  async passkeyRegistrationOptions(user: UserRecord): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+  async passkeyRegistrationOptions(
+    user: UserRecord,
+  ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; keyOptions: PublicKeyCredentialCreationOptionsJSON; state: string }> {
     const existing = await this.#store.factors.passkeys(user.id);
     return registrationOptions(this.#keyring(), this.#settings().rp, user, existing, this.#clock.now());
   }
 
-  /** Verifies a registration answer and stores the credential under `name`. */
+  /**
+   * Verifies a registration answer and stores the credential under `name`; whether the
+   * authenticator verified its user (a security key without a PIN does not).
+   */
   async registerPasskey(
     user: UserRecord,
     state: string,
     responseJson: string,
     name: string,
     address: string | null,
-  ): Promise<PasskeyRecord> {
+  ): Promise<{ passkey: PasskeyRecord; userVerified: boolean }> {
     const now = this.#clock.now();
     const cleanName = name.trim() === '' ? defaultName(now) : name.trim();
     if (!NAME.test(cleanName)) throw new GatehouseError('invalid_request', 'a passkey name is 1-64 characters without control characters');
@@ -306,7 +311,7 @@ export class Factors {
       discoverable: record.discoverable,
       ip: address,
     });
-    return record;
+    return { passkey: record, userVerified: reg.userVerified };
   }
 
   /** Options for a passkey as second factor (this user's credentials), or passwordless (user: null). */

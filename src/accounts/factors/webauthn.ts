@@ -70,29 +70,44 @@ export function userHandle(userId: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(userId, 'utf8'));
 }
 
+/**
+ * Registration options, in two forms over one challenge (one sealed state serves either):
+ *   options     a passkey: a discoverable credential with user verification when the
+ *               authenticator can (passwordless sign-in needs both)
+ *   keyOptions  a security key for the second step only: no discoverable credential, no user
+ *               verification. Chromium asks a security key without a PIN to set one before it
+ *               makes a discoverable credential (residentKey preferred or required), and answers
+ *               NotAllowedError when that cannot happen; such a key registers with these.
+ */
 export async function registrationOptions(
   keyring: KeyRing,
   rp: RelyingParty,
   user: { id: string; username: string; name: string | null },
   existing: readonly PasskeyRecord[],
   now: number,
-): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
-  const challenge = randomBytes(32).toString('base64url');
-  const options = await generateRegistrationOptions({
+): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; keyOptions: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+  const challenge = new Uint8Array(randomBytes(32));
+  const common = {
     rpName: rp.name,
     rpID: rp.id,
     userName: user.username,
     userDisplayName: user.name ?? user.username,
     userID: userHandle(user.id),
-    challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+    challenge,
     timeout: CEREMONY_MS,
     attestationType: 'none',
     excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
-    // A discoverable credential when the authenticator can make one (passwordless sign-in needs it).
-    authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
     extensions: { credProps: true },
+  } as const;
+  const options = await generateRegistrationOptions({
+    ...common,
+    authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
   });
-  return { options, state: seal(keyring, { k: 'reg', c: options.challenge, u: user.id, exp: now + CEREMONY_MS }) };
+  const keyOptions = await generateRegistrationOptions({
+    ...common,
+    authenticatorSelection: { residentKey: 'discouraged', userVerification: 'discouraged' },
+  });
+  return { options, keyOptions, state: seal(keyring, { k: 'reg', c: options.challenge, u: user.id, exp: now + CEREMONY_MS }) };
 }
 
 export interface Registered {

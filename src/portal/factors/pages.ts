@@ -12,6 +12,11 @@ export interface Ceremony {
   state: string;
 }
 
+/** A registration: the passkey's options, and a security key's for the second step only (one state). */
+export interface Registration extends Ceremony {
+  keyOptions: unknown;
+}
+
 const json = (v: unknown): string => escapeHtml(JSON.stringify(v));
 
 function errorBlock(error: string | undefined): string {
@@ -137,13 +142,14 @@ export function securityPage(
     csrf: string;
     base: (p: string) => string;
     rd: string | null;
-    enrol: boolean;
+    /** Enrolment: after the password when a factor is required (any), or for an app that asks for a passkey. */
+    enrol: false | 'any' | 'passkey';
     totpEnabled: boolean;
     passkeysEnabled: boolean;
     totp: boolean;
     passkeys: PasskeyRecord[];
     recoveryLeft: number;
-    register: Ceremony | null;
+    register: Registration | null;
     notice?: string;
     error?: string;
   },
@@ -189,6 +195,8 @@ ${hidden}
 <label for="passkey-name">Name for the new passkey</label>
 <input type="text" id="passkey-name" name="name" maxlength="64" placeholder="Laptop, phone, YubiKey…">
 <button type="submit">Add a passkey or security key</button>
+<p class="muted" id="key-only-hint">A security key without a PIN can be the second step after your password:</p>
+<button type="submit" class="provider" data-options="${json(opts.register.keyOptions)}" aria-describedby="key-only-hint">Add a security key without a PIN</button>
 <p class="muted" data-webauthn-status role="status" aria-live="polite"></p>
 </form>`
       : '';
@@ -214,7 +222,9 @@ ${hidden}
 </form>`);
   }
   const intro = opts.enrol
-    ? '<p role="status">Your account needs a second factor. Set one up to continue.</p>'
+    ? opts.enrol === 'passkey'
+      ? '<p role="status">This app asks for a passkey or security key. Add one to continue.</p>'
+      : '<p role="status">Your account needs a second factor. Set one up to continue.</p>'
     : `<p>Signed in as <strong>${escapeHtml(opts.username)}</strong>.</p>`;
   const notice = opts.notice ? `<p class="notice" role="status">${escapeHtml(opts.notice)}</p>` : '';
   return layout(

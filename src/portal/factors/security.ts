@@ -69,12 +69,15 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     return { s, found, user, rd };
   }
 
+  /** The origins a form on these pages may end at: the return address's (context.ts formTargetsFor). */
+  const targetsOf = async (h: { rd: string | null }): Promise<string[]> => (h.rd ? await ctx.formTargetsFor(h.rd) : []);
+
   async function render(
     req: IncomingMessage,
     res: ServerResponse,
     h: Here,
     status: number,
-    extra: { enrol?: boolean; notice?: string; error?: string } = {},
+    extra: { enrol?: 'any' | 'passkey'; notice?: string; error?: string } = {},
   ): Promise<void> {
     const { s, user } = h;
     const st = await factors.status(user.id);
@@ -96,7 +99,9 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.error ? { error: extra.error } : {}),
     });
-    sendPage(res, s, status, html, { scripts: register !== null, setCookie: token.setCookie });
+    // Adding a factor with a return address ends in a redirect there (enrolled): CSP
+    // form-action names its origin, or the browser stops the form at that redirect.
+    sendPage(res, s, status, html, { scripts: register !== null, setCookie: token.setCookie, formTargets: await targetsOf(h) });
   }
 
   /** GET /oauth2/account/security[?enrol=1&rd=…] */
@@ -104,7 +109,8 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!factors.enabled) return notOn(res);
     const h = await signedIn(req, res, query.get('rd'));
     if (!h) return;
-    await render(req, res, h, 200, { enrol: query.get('enrol') !== null });
+    const enrol = query.get('enrol');
+    await render(req, res, h, 200, enrol === null ? {} : { enrol: enrol === 'passkey' ? 'passkey' : 'any' });
   }
 
   function notOn(res: ServerResponse): void {
@@ -189,7 +195,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
         rd: h.rd,
         back: securityPath(h.s, h.rd ? { rd: h.rd } : undefined),
       }),
-      { setCookie: token.setCookie },
+      { setCookie: token.setCookie, formTargets: await targetsOf(h) },
     );
   }
 
@@ -221,7 +227,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
               ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
               : 'That code is not right. Enter the code your app shows now.',
         }),
-        { setCookie: token.setCookie },
+        { setCookie: token.setCookie, formTargets: await targetsOf(h) },
       );
       return;
     }
@@ -251,8 +257,15 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!factors.settings.passkeys) return notOn(res);
     const credential = form.get('credential') ?? '';
     if (credential === '') return render(req, res, h, 400, { error: 'Adding a passkey needs JavaScript in this browser.' });
+    let userVerified: boolean;
     try {
-      await factors.registerPasskey(h.user, form.get('state') ?? '', credential, form.get('name') ?? '', ipOf(req, h.s));
+      ({ userVerified } = await factors.registerPasskey(
+        h.user,
+        form.get('state') ?? '',
+        credential,
+        form.get('name') ?? '',
+        ipOf(req, h.s),
+      ));
     } catch (err) {
       const msg =
         err instanceof GatehouseError && /name/.test(err.message)
@@ -261,7 +274,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
       return render(req, res, h, 400, { error: msg });
     }
     // Registering proves the key is here; user verification is the authenticator's to report.
-    return enrolled(res, h, 'hwk', true, 'passkey');
+    return enrolled(res, h, 'hwk', userVerified, 'passkey');
   }
 
   /** POST /oauth2/account/security/passkey/rename */

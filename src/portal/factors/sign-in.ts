@@ -129,7 +129,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const cookies = [token.setCookie, pendingCookie].filter((c): c is string => c !== undefined);
     sendPage(res, s, status, html, {
       scripts: passkey !== null,
-      formTargets: [new URL(p.rd).origin],
+      formTargets: await ctx.formTargetsFor(p.rd),
       setCookie: cookies,
       ...(retryAfter ? { headers: { 'retry-after': String(retryAfter) } } : {}),
     });

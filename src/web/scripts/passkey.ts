@@ -3,7 +3,8 @@
 // options (JSON, from the server) in data-options; the script runs the ceremony with
 // @simplewebauthn/browser (served beside it, webauthn-browser.ts), writes the answer into the
 // form's `credential` field and submits the form, so the server's answer is an ordinary page
-// or redirect. A form marked data-autofill="true" also starts conditional mediation: the
+// or redirect. A registering form's submit button may carry its own data-options (a security
+// key for the second step only). A form marked data-autofill="true" also starts conditional mediation: the
 // browser offers passkeys in the autofill of the username field (autocomplete="username webauthn").
 export const PASSKEY_SOURCE = `(function () {
   'use strict';
@@ -26,9 +27,9 @@ export const PASSKEY_SOURCE = `(function () {
     try { options = JSON.parse(form.getAttribute('data-options') || ''); } catch (e) { return; }
     if (!W || !field) return;
     if (!W.browserSupportsWebAuthn()) { say(form, 'This browser does not support passkeys.'); return; }
-    function run(autofill) {
+    function run(autofill, own) {
       var ceremony = kind === 'register'
-        ? W.startRegistration({ optionsJSON: options })
+        ? W.startRegistration({ optionsJSON: own || options })
         : W.startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill });
       return ceremony.then(function (answer) {
         field.value = JSON.stringify(answer);
@@ -39,7 +40,12 @@ export const PASSKEY_SOURCE = `(function () {
       if (field.value) return;
       ev.preventDefault();
       say(form, '');
-      run(false);
+      var own = null;
+      var b = ev.submitter;
+      if (b && b.hasAttribute('data-options')) {
+        try { own = JSON.parse(b.getAttribute('data-options')); } catch (e) { return; }
+      }
+      run(false, own);
     });
     if (kind === 'authenticate' && form.getAttribute('data-autofill') === 'true') {
       W.browserSupportsWebAuthnAutofill().then(function (ok) { if (ok) run(true); });
