@@ -5,7 +5,9 @@
 //   2b. bearer       GET /oauth2/auth for a URL under a `resources:` entry with an agent's JWT
 //   2c. nginx-no-auth  nginx (docs/proxies/nginx) serving the app without auth_request
 //   2d. nginx        auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
-//       (1-2d run back to back BENCH_ROUNDS times; the spread of each ratio is reported)
+//   2e. baseline-2w   the baseline in a bare two-worker node:cluster server (both cores)
+//   2f. gatehouse-2w  the cookie check against `gatehouse serve --workers 2` (both cores)
+//       (1-2f run back to back BENCH_ROUNDS times; the spread of each ratio is reported)
 //   3. nginx-no-ka   the same without `keepalive` (what the docs warn about)
 //   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions
 //   5. issuer        discovery and client_credentials at /oidc/token against oidc-provider alone (bench/issuer.ts)
@@ -24,6 +26,7 @@ import { signIn } from '../test/kit/sign-in.ts';
 import { tempDir } from '../test/kit/temp.ts';
 import { runWrk } from './wrk.ts';
 import {
+  BOTH_CPUS,
   CONNECTIONS,
   DURATION,
   LOAD_CPU,
@@ -43,6 +46,8 @@ import {
   type Rounds,
   type Row,
 } from './stages.ts';
+import { metricsOf, sample } from '../test/kit/workers.ts';
+import { until } from '../test/kit/poll.ts';
 import { ISSUER_RATIOS, RESOURCE, agentToken, createAgent, measureIssuer, resourcesYaml } from './issuer.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? '10000');
@@ -62,6 +67,7 @@ const RATIOS: Ratio[] = [
   { label: 'gatehouse / baseline (p99)', num: 'gatehouse', den: 'baseline', key: 'p99Ms', goal: '<= 1.5' },
   { label: 'bearer / gatehouse (req/s)', num: 'bearer', den: 'gatehouse', goal: '>= 0.9' },
   { label: 'nginx / nginx-no-auth (req/s)', num: 'nginx', den: 'nginx-no-auth', goal: '>= 0.5' },
+  { label: 'gatehouse-2w / baseline-2w (req/s)', num: 'gatehouse-2w', den: 'baseline-2w', goal: 'as gatehouse / baseline' },
 ];
 
 /** The GET stages: a URL, its headers and the one status every answer must have. */
@@ -113,19 +119,17 @@ async function main(): Promise<void> {
     const nginxPort = await freePort();
     const portalBase = `http://${PORTAL}:${nginxPort}`;
     const appUrl = `http://${APP}:${nginxPort}/dashboard`;
-    const gh = await startGatehouse(
-      gateConfig({
-        publicUrl: portalBase,
-        apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
-        // The resource is the bearer stage's and the issuer stages' audience.
-        extra: `signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }\n${resourcesYaml}`,
-      }),
-      {
-        wrap: ['taskset', '-c', String(SERVER_CPU)],
-        // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
-        env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
-      },
-    );
+    const gatehouseYaml = gateConfig({
+      publicUrl: portalBase,
+      apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
+      // The resource is the bearer stage's and the issuer stages' audience.
+      extra: `signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }\n${resourcesYaml}`,
+    });
+    const gh = await startGatehouse(gatehouseYaml, {
+      wrap: ['taskset', '-c', String(SERVER_CPU)],
+      // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
+      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+    });
     cleanups.push(gh.stop);
     const upstream = new URL(app.url).host;
     const nginx = await startNginxFromDocs({
@@ -148,6 +152,20 @@ async function main(): Promise<void> {
       noAuth: true,
     });
     cleanups.push(nginxNoAuth.stop);
+    // The two-worker rows: a bare two-worker node:cluster server, and `serve --workers 2` on the
+    // same data directory (its SQLite file and generated secret: the cookie signed in below is
+    // valid there too). Their processes may run on either core; wrk stays on CPU 1.
+    const baseline2 = await startPinned([path.join(here, 'baseline-server.ts'), 'cluster'], BOTH_CPUS);
+    cleanups.push(baseline2.stop);
+    const gh2 = await startGatehouse(`${gatehouseYaml}dataDir: ${JSON.stringify(gh.dataDir)}\n`, {
+      wrap: ['taskset', '-c', BOTH_CPUS],
+      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', GATEHOUSE_WORKERS: '2' },
+    });
+    cleanups.push(gh2.stop);
+    await until(async () => sample(await metricsOf(gh2.port), 'gatehouse_workers{state="ready"}') === 2, {
+      timeoutMs: 60_000,
+      what: 'serve --workers 2: both workers ready',
+    });
     for (let u = 0; u < USERS; u++) await addUser(gh, `user${u}`, PASSWORD, ['admins']);
     const session = await signIn(portalBase, 'user0', PASSWORD, appUrl);
     const cookie = session.jar.header(appUrl);
@@ -211,11 +229,36 @@ async function main(): Promise<void> {
           'nginx-no-auth',
         ),
       );
+      r.push(
+        await bench('baseline-2w', 'node:cluster, 2 workers, 202 + three headers (either core)', `${baseline2.url}/oauth2/auth`, {}, 202),
+      );
+      r.push(
+        await bench(
+          'gatehouse-2w',
+          'serve --workers 2: GET /oauth2/auth, session cookie (either core)',
+          `${gh2.url}/oauth2/auth`,
+          forwarded,
+          202,
+          'baseline-2w',
+        ),
+      );
       if (round === 0) rows.push(...r);
       rounds.push(roundOf(r));
     }
     await baseline.stop();
     await nginxNoAuth.stop();
+    await baseline2.stop();
+    // What two workers cost: the primary and each worker, after the rounds.
+    const children = (await readFile(`/proc/${gh2.pid}/task/${gh2.pid}/children`, 'utf8').catch(() => ''))
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
+    const primaryRss = await rss(gh2.pid);
+    const workerRss = await Promise.all(children.map((c) => rss(Number(c)).catch(() => undefined)));
+    notes.push(
+      `serve --workers 2 after the rounds: RSS primary ${primaryRss.rssMiB} MiB, workers ${workerRss.map((w) => (w ? `${w.rssMiB}` : '?')).join(' and ')} MiB`,
+    );
+    await gh2.stop();
 
     // 3. nginx without upstream keepalive (what the docs warn about).
     await nginx.stop();

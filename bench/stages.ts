@@ -9,6 +9,8 @@ import { runWrk, type WrkResult } from './wrk.ts';
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const SERVER_CPU = 0;
 export const LOAD_CPU = 1;
+/** The two-worker rows: the servers may run on either core (wrk stays on LOAD_CPU). */
+export const BOTH_CPUS = '0,1';
 export const DURATION = process.env.BENCH_DURATION ?? '10s';
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '32');
 /** How many times the compared stages run back to back (the machine is shared: one round can be off). */
@@ -82,8 +84,8 @@ export interface Pinned {
   stop(): Promise<void>;
 }
 
-/** A child process pinned to a CPU (default SERVER_CPU) that prints a JSON "listening" line with its url. */
-export async function startPinned(args: string[], cpu = SERVER_CPU, env: Record<string, string> = {}): Promise<Pinned> {
+/** A child process pinned to a CPU (default SERVER_CPU; or a list, as taskset -c reads it) that prints a JSON "listening" line with its url. */
+export async function startPinned(args: string[], cpu: number | string = SERVER_CPU, env: Record<string, string> = {}): Promise<Pinned> {
   const child = spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },

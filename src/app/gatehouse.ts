@@ -1,6 +1,8 @@
 // The running process: config, store, keys, features, one HTTP server. Start-up order matters:
 //   1. the HTTP server listens first, so /healthz answers while migrations wait on a lock
-//      (a liveness probe must never kill a pod that is queued behind another's migration)
+//      (a liveness probe must never kill a pod that is queued behind another's migration);
+//      under `serve --workers` only the first worker does, the others listen once ready (a
+//      worker still starting would answer 503 to its share of the requests)
 //   2. the store opens and migrates; /readyz stays 503 until it is done
 //   3. features start; the bootstrap admin is made on an empty store
 //   4. config reloads swap the settings whole; an invalid file changes nothing
@@ -29,6 +31,7 @@ import { cameThroughPublicDoor } from './ops-door.ts';
 import { buildServices, throttleLimits } from './services.ts';
 import { Factors, SignInThrottle, type FactorSettings } from '../accounts/index.ts';
 import { buildBearerGate } from './bearer-gate.ts';
+import type { WorkerLink } from './workers.ts';
 
 export interface StartOptions {
   loaded: LoadedConfig;
@@ -44,6 +47,8 @@ export interface StartOptions {
    * Default: the issuer's (see `accessTokenKeys` below).
    */
   accessTokenKeys?: () => JSONWebKeySet;
+  /** `serve --workers`: this process is one worker of several (workers.ts). */
+  worker?: WorkerLink;
 }
 
 export interface Running {
@@ -68,6 +73,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   const clock = opts.clock ?? systemClock;
   let config = opts.loaded.config;
   const metrics = new Metrics({ version: VERSION });
+  const worker = opts.worker;
 
   // 1. Listen first; /healthz is live from here on.
   let ready = false;
@@ -85,6 +91,7 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }
       return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
     },
+    ...(worker ? { about: { worker: worker.slot, pid: process.pid } } : {}),
   });
 
   let settings: GateSettings | undefined;
@@ -95,8 +102,11 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   let hosts: HostOwnership | undefined;
   const renderMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const m = await metrics.render();
-    answer(res, 200, { 'content-type': m.contentType, 'cache-control': NO_STORE }, m.body);
+    // Under serve --workers: every worker's, each sample labelled with its worker.
+    const body = worker ? await worker.gatherMetrics(m.body) : m.body;
+    answer(res, 200, { 'content-type': m.contentType, 'cache-control': NO_STORE }, body);
   };
+  worker?.serveMetrics(async () => (await metrics.render()).body);
   const ops = opsRoutes({
     healthz: (req, res) => health.healthz(req, res),
     readyz: (req, res) => health.readyz(req, res),
@@ -126,26 +136,26 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   server.on('upgrade', router.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, logger));
   server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseConnect(req, socket, logger));
-  await new Promise<void>((res, rej) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      rej(
-        new GatehouseError(
-          'internal',
-          err.code === 'EADDRINUSE'
-            ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)`
-            : `cannot listen: ${err.message}`,
-        ),
-      ),
-    );
-    server.listen(config.listen.port, config.listen.host, () => res());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const listenUrl = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`;
-  logger.info({ url: listenUrl, version: VERSION }, 'listening');
+  let port = 0;
+  let listenUrl = '';
   let opsServer: Server | undefined;
-
-  const closers: (() => Promise<void> | void)[] = [];
-  try {
+  const listen = async (): Promise<void> => {
+    await new Promise<void>((res, rej) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        rej(
+          new GatehouseError(
+            'internal',
+            err.code === 'EADDRINUSE'
+              ? `cannot listen on ${config.listen.host}:${config.listen.port}: the address is in use (set listen.port)`
+              : `cannot listen: ${err.message}`,
+          ),
+        ),
+      );
+      server.listen(config.listen.port, config.listen.host, () => res());
+    });
+    port = (server.address() as AddressInfo).port;
+    listenUrl = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`;
+    logger.info({ url: listenUrl, version: VERSION }, 'listening');
     // metrics.listen: a second listener for the scraper and the probes only (read at start-up).
     if (config.metrics.listen) {
       opsServer = await listenOps(
@@ -154,12 +164,24 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
         logger,
       );
     }
+  };
+  const listenFirst = worker?.listenFirst ?? true;
+
+  const closers: (() => Promise<void> | void)[] = [];
+  try {
+    if (listenFirst) await listen();
     // 2. Secrets, store, migrations.
     const { secrets, generated } = await resolveSecrets(config.secrets.session, config.dataDir, (file, from) =>
       logger.warn({ file, from, to: '0600' }, 'the generated root secret was readable by other users: its mode is now 0600'),
     );
     if (generated) logger.info({ file: join(config.dataDir, 'secret') }, 'using the generated root secret in the data directory');
-    store = await openStore({ url: databaseUrl(config), logger, clock, lockTimeoutMs: config.database.migrationLockTimeout });
+    store = await openStore({
+      url: databaseUrl(config),
+      logger,
+      clock,
+      lockTimeoutMs: config.database.migrationLockTimeout,
+      ...(worker ? { relay: worker.relay } : {}),
+    });
     const openedStore = store;
     closers.push(() => openedStore.close());
     const { applied } = await store.migrate().catch((err: unknown) => {
@@ -295,7 +317,9 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
       }
     }
 
+    if (!listenFirst) await listen();
     ready = true;
+    worker?.ready();
     // Only URLs a person can open: the bind address is no URL to visit (no app is configured
     // for a bare IP host, so it answers "no app here"); proxies are pointed at it by address.
     announce(`gatehouse ${VERSION} is ready, listening on ${listenUrl.slice('http://'.length)}`);

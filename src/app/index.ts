@@ -5,3 +5,5 @@ export { createLogger } from './logger.ts';
 export { VERSION } from './version.ts';
 export { installProcessGuards } from './process-guards.ts';
 export { buildServices, type Services } from './services.ts';
+export { runPrimary } from './primary.ts';
+export { WorkerLink, processChannel, workerCount, WORKER_ENV, FIRST_WORKER_ENV } from './workers.ts';

@@ -46,11 +46,12 @@ export const REDACT_PATHS: readonly string[] = [
   ...SECRET_KEYS.flatMap((k) => [k.startsWith('"') ? `[${k}]` : k, `*${key(k)}`, `*.*${key(k)}`]),
 ];
 
-export function createLogger(opts: { level: LogLevel; destination?: DestinationStream }): Logger {
+/** `fields`: added to every line (serve --workers: `worker`, or `role: primary`). */
+export function createLogger(opts: { level: LogLevel; destination?: DestinationStream; fields?: Record<string, string | number> }): Logger {
   const p: Pino = pino(
     {
       level: opts.level,
-      base: { pid: process.pid },
+      base: { pid: process.pid, ...opts.fields },
       timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },

@@ -564,6 +564,19 @@ test('database-url-scheme: never echoes the URL', () => {
   }
 });
 
+test('workers-memory-database: more than one worker on sqlite::memory:', () => {
+  const message =
+    'workers share the store, but each would open its own sqlite::memory: database: use a sqlite: file or PostgreSQL, or workers: 1';
+  for (const workers of [2, 'auto'] as const) {
+    assert.deepEqual(lint({ ...base(), workers, database: { url: 'sqlite::memory:' } }), [
+      { severity: 'error', path: 'workers', code: 'workers-memory-database', message },
+    ]);
+  }
+  assert.deepEqual(lint({ ...base(), workers: 1, database: { url: 'sqlite::memory:' } }), []);
+  assert.deepEqual(lint({ ...base(), workers: 4, database: { url: 'sqlite:/var/lib/gatehouse/db.sqlite' } }), []);
+  assert.deepEqual(lint({ ...base(), workers: 4 }), []);
+});
+
 test('idle-timeout-exceeds-lifetime', () => {
   assert.deepEqual(lint({ ...base(), session: { lifetime: '8h', idleTimeout: '1d' } }), [
     {

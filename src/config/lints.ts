@@ -78,6 +78,11 @@ export const LINTS = [
     summary: 'a trustedProxies entry beyond loopback without a kind (nginx or forwarded): both header families are read',
   },
   { code: 'database-url-scheme', severity: 'error', summary: 'database.url is neither postgres(ql):// nor sqlite:' },
+  {
+    code: 'workers-memory-database',
+    severity: 'error',
+    summary: 'workers other than 1 with an in-memory SQLite database (sqlite::memory:), which each worker would have a separate copy of',
+  },
   { code: 'idle-timeout-exceeds-lifetime', severity: 'warning', summary: 'session.idleTimeout is longer than session.lifetime' },
   { code: 'weak-secret', severity: 'error', summary: 'a secrets.session entry with less than 32 bytes of entropy' },
   {
@@ -474,6 +479,15 @@ function lintDatabase(config: Config, emit: Emit): void {
   // Never echo the URL: it usually carries a password.
   if (url !== undefined && !/^postgres(?:ql)?:\/\//i.test(url) && !/^sqlite:/i.test(url)) {
     emit('database-url-scheme', ['database', 'url'], 'expected postgres://…, postgresql://… or sqlite:/path');
+  }
+  // Each worker opens the URL itself: an in-memory database would be one per worker, each with
+  // its own users and sessions.
+  if (config.workers !== 1 && url === 'sqlite::memory:') {
+    emit(
+      'workers-memory-database',
+      ['workers'],
+      'workers share the store, but each would open its own sqlite::memory: database: use a sqlite: file or PostgreSQL, or workers: 1',
+    );
   }
 }
 

@@ -691,6 +691,12 @@ export const configSchema = z
       })
       .prefault({})
       .describe('where the HTTP server listens'),
+    workers: z
+      .union([z.number().int().min(1).max(256), z.literal('auto')])
+      .default(1)
+      .describe(
+        'processes serving requests: 1 (the default) is one process; N forks N workers that share the listeners, the store and the revocation feed (docs/running.md, "Every core"); auto: the CPUs the process may use (affinity, cgroup quota), at most one per 192 MiB of its memory limit. `serve --workers` and GATEHOUSE_WORKERS override it (read at start)',
+      ),
     metrics: z
       .strictObject({
         listen: z

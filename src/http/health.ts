@@ -33,7 +33,16 @@ const OK_HEADERS = {
 
 const TIMED_OUT = Symbol('timed out');
 
-export function healthHandlers(opts: { ready: ReadyCheck; timeoutMs?: number; logger?: Logger }): HealthHandlers {
+/**
+ * `about`: fields added to /readyz's JSON as they are (`serve --workers`: which worker answered,
+ * so an operator can tell which process a probe reached).
+ */
+export function healthHandlers(opts: {
+  ready: ReadyCheck;
+  timeoutMs?: number;
+  logger?: Logger;
+  about?: Record<string, string | number>;
+}): HealthHandlers {
   const timeoutMs = opts.timeoutMs ?? 2000;
   return {
     healthz(_req, res) {
@@ -58,8 +67,8 @@ export function healthHandlers(opts: { ready: ReadyCheck; timeoutMs?: number; lo
         opts.logger?.warn({ timeoutMs }, 'readiness check timed out');
         result = { ok: false, checks: { ready: `timed out after ${timeoutMs}ms` } };
       }
-      if (result.ok) sendJson(res, 200, { status: 'ready', checks: result.checks });
-      else sendJson(res, 503, { status: 'not ready', checks: result.checks });
+      if (result.ok) sendJson(res, 200, { status: 'ready', checks: result.checks, ...opts.about });
+      else sendJson(res, 503, { status: 'not ready', checks: result.checks, ...opts.about });
     },
   };
 }

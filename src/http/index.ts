@@ -6,5 +6,6 @@ export { readOriginal, type OriginalRequest } from './forwarded.ts';
 export { parseCookie, cookieValues, serializeCookie } from './cookies.ts';
 export { requestId, newRequestId } from './request-id.ts';
 export { Metrics, outcomeOf, type RouteLabel } from './metrics.ts';
+export { mergeExpositions } from './metrics-merge.ts';
 export { healthHandlers } from './health.ts';
 export { validateRedirect } from './redirect.ts';

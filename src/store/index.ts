@@ -21,4 +21,5 @@ export type {
   ConsentRecord,
   InvitationRecord,
   InvitationStore,
+  RevocationRelay,
 } from './ports.ts';

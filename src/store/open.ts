@@ -3,7 +3,7 @@
 
 import { systemClock, type Clock, type Logger } from '../core/index.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
-import type { Store } from './ports.ts';
+import type { RevocationRelay, Store } from './ports.ts';
 import { openPostgresStore } from './postgres/store.ts';
 import { validateMigrations } from './schema.ts';
 import { openSqliteStore } from './sqlite/store.ts';
@@ -18,6 +18,8 @@ export interface OpenStoreOptions {
   lockTimeoutMs?: number;
   /** Tests only: a different migration list. */
   migrations?: readonly Migration[];
+  /** serve --workers on SQLite: revocations relayed to and from the other workers (unused on PostgreSQL). */
+  relay?: RevocationRelay;
 }
 
 /** database.migrationLockTimeout's default: 5 minutes. */
@@ -34,7 +36,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     migrations,
   };
   if (target.kind === 'sqlite') {
-    const store = openSqliteStore({ path: target.path, ...common });
+    const store = openSqliteStore({ path: target.path, ...common, ...(opts.relay ? { relay: opts.relay } : {}) });
     common.logger.info({ url: opts.url }, `opened the SQLite store at ${target.path}`);
     return store;
   }

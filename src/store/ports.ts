@@ -150,6 +150,17 @@ export interface AuditStore {
   list(query?: AuditQuery): Promise<(AuditEvent & { id: number })[]>;
 }
 
+/**
+ * `serve --workers` on SQLite: the other worker processes on the same file, reached through the
+ * primary over IPC. What this process publishes is sent to them; what they publish arrives
+ * here. PostgreSQL needs none (LISTEN/NOTIFY reaches every process).
+ */
+export interface RevocationRelay {
+  send(sessionId: string): void;
+  /** Called once, when the store opens. */
+  onReceive(cb: (sessionId: string) => void): void;
+}
+
 /** Revocations reach every replica within a second. */
 export interface RevocationFeed {
   publish(sessionId: string): Promise<void>;

@@ -23,6 +23,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** The request target exactly as sent (dot segments, odd bytes and all) instead of the URL's path and query. */
   rawPath?: string;
+  /** A keep-alive agent (pinnedConnection), so the request goes over that agent's one connection. */
+  agent?: http.Agent;
 }
 
 /**
@@ -50,7 +52,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
         path: opts.rawPath ?? `${u.pathname}${u.search}`,
         headers: flat,
         setHost: false,
-        agent: false,
+        agent: opts.agent ?? false,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -88,6 +90,15 @@ export function send(
     headers: { connection: 'close', ...opts.headers },
     ...(opts.body === undefined ? {} : { body: opts.body }),
   });
+}
+
+/**
+ * One kept-alive connection: every request through `agent` goes over the same socket, so to
+ * the same process behind a shared listener (`serve --workers`). close() ends it.
+ */
+export function pinnedConnection(): { agent: http.Agent; close(): void } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+  return { agent, close: () => agent.destroy() };
 }
 
 /** A TCP port free on 127.0.0.1 right now (the OS picks it; closed again before returning). */

@@ -79,6 +79,8 @@ export interface GatehouseProcess {
   logs(): string;
   /** Runs another CLI command against the same config file, e.g. ['user', 'add', 'alice', …]. */
   run(args: string[], stdin?: string): Promise<RunResult>;
+  /** Resolves when the process has exited, with its status or signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,9 @@ export async function startGatehouse(configYaml: string, opts: StartGatehouseOpt
   const args =
     wrap.length > 0 ? [...wrap.slice(1), process.execPath, bin, 'serve', '--config', configPath] : [bin, 'serve', '--config', configPath];
   const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let out = '';
   let pending = '';
   let listeningUrl: string | undefined;
@@ -170,6 +175,7 @@ export async function startGatehouse(configYaml: string, opts: StartGatehouseOpt
     configPath,
     dataDir,
     logs: () => out,
+    exited,
     run: (args, stdin) => runCommand(process.execPath, [bin, ...args, '--config', configPath], { stdin: stdin ?? '', env, cwd: repoRoot }),
     stop: cleanup,
   };

@@ -6,7 +6,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
 import type { Migration } from '../migrations.ts';
-import type { RevocationFeed, SchemaStatus, Store } from '../ports.ts';
+import type { RevocationFeed, RevocationRelay, SchemaStatus, Store } from '../ports.ts';
 import { assertCurrent, computeStatus, latestOf, migrationError, schemaTooNew } from '../schema.ts';
 import { Subscribers } from '../subscribers.ts';
 import { secureSqliteFiles } from './files.ts';
@@ -22,6 +22,8 @@ export interface SqliteStoreOptions {
   clock: Clock;
   lockTimeoutMs: number;
   migrations: readonly Migration[];
+  /** serve --workers: revocations to and from the other workers (ports.ts RevocationRelay). */
+  relay?: RevocationRelay;
 }
 
 /** Ordinary writes wait this long for another process's write lock (sync: keep it short). */
@@ -60,13 +62,18 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(db, opts);
 }
 
+/** In this process; with a relay (serve --workers), also to and from the other workers. */
 class MemoryFeed implements RevocationFeed {
   readonly #subs: Subscribers;
-  constructor(logger: Logger) {
+  readonly #relay: RevocationRelay | undefined;
+  constructor(logger: Logger, relay: RevocationRelay | undefined) {
     this.#subs = new Subscribers(logger);
+    this.#relay = relay;
+    relay?.onReceive((id) => this.#subs.deliver(id));
   }
   async publish(sessionId: string): Promise<void> {
     this.#subs.deliver(sessionId);
+    this.#relay?.send(sessionId);
   }
   subscribe(cb: (sessionId: string) => void): () => void {
     return this.#subs.add(cb);
@@ -99,7 +106,7 @@ export class SqliteStore implements Store {
     this.tickets = new SqliteTickets(db);
     this.audit = new SqliteAudit(db);
     this.identities = new SqliteIdentities(db);
-    this.revocations = new MemoryFeed(opts.logger);
+    this.revocations = new MemoryFeed(opts.logger, opts.relay);
     this.oidc = new SqliteOidc(db);
     this.consents = new SqliteConsents(db);
     this.signingKeys = new SqliteSigningKeys(db);
