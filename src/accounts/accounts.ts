@@ -167,22 +167,29 @@ export class Accounts {
     name?: string | null;
     groups?: string[];
     password?: string | null;
+    /** The account id, when something was made for it before the account (an invitation's passkey). */
+    id?: string;
   }): Promise<UserRecord> {
+    if (input.id !== undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(input.id))
+      throw new GatehouseError('invalid_request', 'an account id is 16-64 base64url characters');
     if (!USERNAME.test(input.username)) {
       throw new GatehouseError(
         'invalid_request',
         `username "${input.username}" is invalid: use 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit`,
       );
     }
-    return this.#insert({
-      username: input.username,
-      email: input.email ?? null,
-      // Local accounts are created by an administrator, who vouches for the address.
-      emailVerified: input.email != null,
-      name: input.name ?? null,
-      groups: input.groups ?? [],
-      passwordHash: input.password ? await hashPassword(input.password) : null,
-    });
+    return this.#insert(
+      {
+        username: input.username,
+        email: input.email ?? null,
+        // Local accounts are created by an administrator, who vouches for the address.
+        emailVerified: input.email != null,
+        name: input.name ?? null,
+        groups: input.groups ?? [],
+        passwordHash: input.password ? await hashPassword(input.password) : null,
+      },
+      input.id,
+    );
   }
 
   /** Let a disabled account sign in again (ended sessions and revoked tokens stay ended). */
@@ -361,8 +368,11 @@ export class Accounts {
     });
   }
 
-  #insert(u: Pick<UserRecord, 'username' | 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash'>): Promise<UserRecord> {
-    return this.#store.users.create({ id: randomId(12), ...u, disabled: false });
+  #insert(
+    u: Pick<UserRecord, 'username' | 'email' | 'emailVerified' | 'name' | 'groups' | 'passwordHash'>,
+    id = randomId(12),
+  ): Promise<UserRecord> {
+    return this.#store.users.create({ id, ...u, disabled: false });
   }
 
   async #require(username: string): Promise<UserRecord> {

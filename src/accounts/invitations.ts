@@ -26,6 +26,7 @@ export interface AccountCreator {
     name?: string | null;
     groups?: string[];
     password?: string | null;
+    id?: string;
   }): Promise<UserRecord>;
   find(username: string): Promise<UserRecord | undefined>;
 }
@@ -139,6 +140,32 @@ export class Invitations {
         name: input.name ?? null,
         groups: inv.groups,
         password: input.password,
+      }),
+    );
+  }
+
+  /** Why `username` could not enrol now (format, taken), or null: checked before a passkey's answer is spent. */
+  async usernameProblem(username: string): Promise<'username_taken' | CredentialProblem | null> {
+    const problem = usernameProblem(username);
+    if (problem) return problem;
+    return (await this.#accounts.find(username)) ? 'username_taken' : null;
+  }
+
+  /**
+   * Enrol with a passkey instead of a password: the account is made with `id`, the one the
+   * passkey's registration was made for (Factors.verifyNewAccountPasskey), and no password.
+   */
+  async enrolWithPasskey(token: string, input: { username: string; id: string; name?: string | null }, ip: string): Promise<EnrolResult> {
+    const problem = usernameProblem(input.username);
+    if (problem) return { ok: false, reason: problem };
+    return this.#enrol(token, input.username, ip, 'passkey', (inv) =>
+      this.#accounts.create({
+        id: input.id,
+        username: input.username,
+        email: inv.email,
+        name: input.name ?? null,
+        groups: inv.groups,
+        password: null,
       }),
     );
   }

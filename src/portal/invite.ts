@@ -17,12 +17,16 @@ import {
   sendPage,
   type GateSettings,
 } from '../web/index.ts';
+import { passkeySignIn } from '../policy/index.ts';
 import type { PortalContext } from './context.ts';
+import type { AfterFirstFactor } from './factors/sign-in.ts';
 import type { PeopleDeps } from './people-deps.ts';
 import { infoPage, invitePage } from './people-pages.ts';
 import { upstreamStarter } from './start.ts';
 
 const t = textFor('en');
+
+type StartSession = (...a: Parameters<AfterFirstFactor>) => Promise<void>;
 
 const STATE_PAGE: Record<Exclude<InvitationState, 'usable'>, { status: number; title: TextKey; message: TextKey }> = {
   unknown: { status: 404, title: 'invite.unknown_title', message: 'invite.unknown' },
@@ -31,8 +35,13 @@ const STATE_PAGE: Record<Exclude<InvitationState, 'usable'>, { status: number; t
   revoked: { status: 410, title: 'invite.revoked_title', message: 'invite.revoked' },
 };
 
-export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
+/**
+ * `startSession`: the factor flows' (factors/sign-in.ts), when second factors are on; with
+ * passkeys on, the invitee may choose a passkey instead of a password.
+ */
+export function inviteFlow(ctx: PortalContext, people: PeopleDeps, startSession?: StartSession) {
   const { deps } = ctx;
+  const factors = deps.factors;
   const { clock, logger, sessions, metrics } = deps;
   const startUpstream = upstreamStarter(ctx);
 
@@ -59,6 +68,7 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
     o: { token: string; rd: string; groups: string[]; username?: string; error?: string; errorField?: 'username' | 'password' },
   ): Promise<void> {
     const csrf = formToken(req, s, clock.now());
+    const passkey = factors?.settings.passkeys && startSession ? await factors.newAccountPasskeyOptions() : undefined;
     const html = invitePage(s, t, {
       action: portalPath(s, '/oauth2/invite'),
       csrf: csrf.token,
@@ -74,9 +84,14 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.error !== undefined ? { error: o.error } : {}),
       ...(o.errorField ? { errorField: o.errorField } : {}),
+      ...(passkey ? { passkey } : {}),
     });
     // The POST ends in a redirect to the app (or its ticket hop): CSP form-action names its origin.
-    sendPage(res, s, status, html, { setCookie: csrf.setCookie, formTargets: [new URL(o.rd).origin] });
+    sendPage(res, s, status, html, {
+      setCookie: csrf.setCookie,
+      formTargets: await ctx.formTargetsFor(o.rd),
+      scripts: passkey !== undefined,
+    });
   }
 
   async function show(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
@@ -111,6 +126,17 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
     const username = (posted.get('username') ?? '').trim();
     const password = posted.get('password') ?? '';
     const ip = readOriginal(req, s.trusted).clientIp;
+    const credential = posted.get('credential') ?? '';
+    if (credential !== '' || posted.get('with') === 'passkey')
+      return withPasskey(req, res, s, {
+        token,
+        rd,
+        groups: seen.invitation?.groups ?? [],
+        username,
+        credential,
+        state: posted.get('state') ?? '',
+        ip,
+      });
     const r = await people.invitations.enrolWithPassword(token, { username, password }, ip);
     if (!r.ok) {
       if (r.reason === 'unknown' || r.reason === 'expired' || r.reason === 'used' || r.reason === 'revoked')
@@ -134,6 +160,40 @@ export function inviteFlow(ctx: PortalContext, people: PeopleDeps) {
       newSessionCookie(s, s.portalHost, started.cookie),
       clearLoginCookie(s),
     ]);
+  }
+
+  /** The invitee chose a passkey: the answer verified, then the account made with its id, then a session. */
+  async function withPasskey(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    o: { token: string; rd: string; groups: string[]; username: string; credential: string; state: string; ip: string },
+  ): Promise<void> {
+    const again = (status: number, error: string, errorField?: 'username') =>
+      form(req, res, s, status, {
+        token: o.token,
+        rd: o.rd,
+        groups: o.groups,
+        username: o.username,
+        error,
+        ...(errorField ? { errorField } : {}),
+      });
+    if (!factors?.settings.passkeys || !startSession || o.credential === '') return again(400, t('invite.passkey_needs_js'));
+    // The username first: a refused one does not spend the passkey's answer.
+    const problem = await people.invitations.usernameProblem(o.username);
+    if (problem)
+      return again(problem === 'username_taken' ? 409 : 400, t(`problem.${problem}`, { min: MIN_PASSWORD, max: 256 }), 'username');
+    const verified = await factors.verifyNewAccountPasskey(o.state, o.credential, o.ip);
+    if (!verified) return again(400, t('invite.passkey_failed'));
+    const r = await people.invitations.enrolWithPasskey(o.token, { username: o.username, id: verified.accountId }, o.ip);
+    if (!r.ok) {
+      if (r.reason === 'unknown' || r.reason === 'expired' || r.reason === 'used' || r.reason === 'revoked')
+        return refused(res, s, r.reason);
+      return again(r.reason === 'username_taken' ? 409 : 400, t(`problem.${r.reason}`, { min: MIN_PASSWORD, max: 256 }), 'username');
+    }
+    await factors.storeNewAccountPasskey(r.user, verified.registered, t('invite.passkey_name'), o.ip);
+    // Signed in by the passkey it just made: possession and the person's verification.
+    await startSession(req, res, s, r.user, o.rd, passkeySignIn(clock.now()));
   }
 
   return { show, submit };

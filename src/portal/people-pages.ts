@@ -2,7 +2,7 @@
 // account page. Text comes from the catalogue (text/), every value through escapeHtml; forms post
 // without JavaScript; every field has a label, hints and errors are tied to their field
 // (aria-describedby) and errors are announced (role="alert").
-import { escapeHtml, layout, type PortalAt } from '../web/index.ts';
+import { escapeHtml, layout, PASSKEY_SCRIPTS, type PortalAt } from '../web/index.ts';
 import type { Text } from '../text/index.ts';
 
 const e = escapeHtml;
@@ -61,8 +61,19 @@ export function invitePage(
     errorField?: 'username' | 'password';
     providers: { label: string; href: string }[];
     minPassword: number;
+    /** A passkey instead of a password: the registration's options and sealed state (the page loads PASSKEY_SCRIPTS). */
+    passkey?: { options: unknown; state: string };
   },
 ): string {
+  // The passkey button submits the same form (the username goes along): the script runs the
+  // ceremony with the typed username as the passkey's name and posts the answer in `credential`;
+  // without script the button posts with=passkey and the page says passkeys need it.
+  const passkey = o.passkey
+    ? `<p class="or">${e(t('invite.or'))}</p>
+<p class="muted" id="passkey-hint">${e(t('invite.passkey_hint'))}</p>
+<button type="submit" name="with" value="passkey" class="provider" data-options="${e(JSON.stringify(o.passkey.options))}" aria-describedby="passkey-hint">${e(t('invite.passkey'))}</button>
+<p class="muted" data-webauthn-status role="status" aria-live="polite"></p>`
+    : '';
   const providers = o.providers
     .map((p) => `<a class="button provider" href="${e(p.href)}">${e(t('invite.with_provider', { provider: p.label }))}</a>`)
     .join('\n');
@@ -73,13 +84,15 @@ export function invitePage(
 <p>${e(t('invite.lead', { site: o.site }))}</p>
 ${o.groups.length ? `<p class="muted">${e(t('invite.groups', { groups: o.groups.join(', ') }))}</p>` : ''}
 ${alert(o.error)}
-<form method="post" action="${e(o.action)}" novalidate>
-${hidden({ csrf: o.csrf, t: o.token, rd: o.rd })}
+<form method="post" action="${e(o.action)}" novalidate${o.passkey ? ' data-webauthn="register" data-username-field="username"' : ''}>
+${hidden({ csrf: o.csrf, t: o.token, rd: o.rd, ...(o.passkey ? { state: o.passkey.state, credential: '' } : {}) })}
 ${field({ id: 'username', type: 'text', label: t('field.username'), hint: t('field.username_hint'), value: o.username ?? '', autocomplete: 'username', error: o.errorField === 'username', autofocus: true, extra: ' maxlength="64"' })}
 ${field({ id: 'password', type: 'password', label: t('field.new_password'), hint: t('field.password_hint', { min: o.minPassword }), autocomplete: 'new-password', error: o.errorField === 'password' })}
 <button type="submit">${e(t('invite.submit'))}</button>
+${passkey}
 </form>
 ${providers ? `<p class="or">${e(t('invite.or'))}</p>\n${providers}` : ''}`,
+    { scripts: o.passkey ? PASSKEY_SCRIPTS : [] },
   );
 }
 

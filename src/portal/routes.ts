@@ -30,7 +30,7 @@ export function createPortal(deps: PortalDeps) {
   const none = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     notFound(res);
   };
-  const invite = people ? inviteFlow(ctx, people) : { show: none, submit: none };
+  const invite = people ? inviteFlow(ctx, people, factors?.startSession) : { show: none, submit: none };
   const reset = people ? resetFlow(ctx, people) : { show: none, submit: none };
   const signUp = people ? signUpFlow(ctx, people) : { show: none, submit: none };
   const account = people ? accountFlow(ctx, people) : { show: none, submit: none };

@@ -95,7 +95,7 @@ for (const kind of ['nginx', 'caddy'] as const) {
     before(async () => {
       s = await startStack(kind, { apps: APPS, extra: FACTORS, moreSites: [KEYS_HOST] });
       browser = await launchForWebAuthn(s.portal);
-      for (const u of ['plat', 'key', 'nopin']) await addUser(s.gh, u, PASSWORD, ['staff']);
+      for (const u of ['plat', 'key', 'nopin', 'meas']) await addUser(s.gh, u, PASSWORD, ['staff']);
     });
     after(async () => {
       await browser?.close();
@@ -344,6 +344,132 @@ for (const kind of ['nginx', 'caddy'] as const) {
         assert.deepEqual(posted, []);
         assert.match(page.url(), /\/oauth2\/start\?rd=/);
       });
+    });
+
+    describe('an invitation: a passkey instead of a password', () => {
+      test('from the invitation link to the app with a new passkey (one screen, one touch); it then signs in alone', async () => {
+        const appUrl = s.url('app.example.test', '/welcome?from=invite');
+        const made = await s.gh.run(['invite', 'create', '--groups', 'staff', '--rd', appUrl]);
+        assert.equal(made.code, 0, made.stdout + made.stderr);
+        const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        const auth = await virtualAuthenticator(page, 'internal', true);
+        const posted: string[] = [];
+        page.on('request', (r) => {
+          if (r.method() === 'POST') posted.push(new URL(r.url()).pathname);
+        });
+        const m = measure(page, 'app.example.test');
+        await page.goto(link);
+        assert.equal(await page.locator('h1').innerText(), 'Create your account');
+        await axe(page, 'the invitation screen with a passkey');
+        // The passkey is named after the username: none typed yet, no ceremony.
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal(await page.textContent('[data-webauthn-status]'), 'Choose a username first.');
+        assert.deepEqual(posted, []);
+        assert.deepEqual(await auth.credentials(), []);
+        await page.fill('#username', 'erin');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/welcome?from=invite', user: 'erin' });
+        assert.equal(m.done().screens, 1, 'the invitation screen only');
+        assert.deepEqual(posted, ['/oauth2/invite']);
+        const creds = await auth.credentials();
+        assert.equal(creds.length, 1);
+        assert.equal(creds[0]?.isResidentCredential, true);
+        // Signed in by the passkey: it meets an app that asks for one.
+        assert.equal(await sessionAmr(s, 'erin', s.url(KEYS_HOST, '/')), 'hwk, user, mfa');
+        // The account has no password; the passkey signs in on its own (the autofill).
+        await ctx.clearCookies();
+        await page.goto(s.url('app.example.test', '/again'));
+        assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/again', user: 'erin' });
+        // The link made its one account.
+        const r2 = await page.goto(link);
+        assert.equal(r2?.status(), 410);
+        await ctx.close();
+      });
+
+      test('a taken username, or an answer that does not verify, makes nothing: the invitation stays usable', async () => {
+        const appUrl = s.url('app.example.test', '/retry');
+        const made = await s.gh.run(['invite', 'create', '--groups', 'staff', '--rd', appUrl]);
+        const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        const auth = await virtualAuthenticator(page, 'internal', true);
+        await page.goto(link);
+        // A username someone has: refused before the answer is looked at.
+        await page.fill('#username', 'plat');
+        let answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/invite') && r.request().method() === 'POST');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal((await answered).status(), 409);
+        assert.equal(await page.textContent('p.error'), 'That username is taken. Please choose another.');
+        // A ceremony state that is not the server's (its seal does not open): refused.
+        await page.fill('#username', 'gus');
+        await page.evaluate("document.querySelector('input[name=state]').value = 'not-a-sealed-state'");
+        answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/invite') && r.request().method() === 'POST');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal((await answered).status(), 400);
+        assert.equal(await page.textContent('p.error'), 'The passkey could not be made. Try again, or choose a password.');
+        const users = await s.gh.run(['user', 'list']);
+        assert.doesNotMatch(users.stdout, /\bgus\b/);
+        // The invitation still makes its account, with a fresh ceremony.
+        await page.fill('#username', 'gus');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/retry', user: 'gus' });
+        // Three ceremonies on the authenticator; the account keeps the one that verified.
+        assert.equal((await auth.credentials()).length, 3);
+        await ctx.close();
+      });
+
+      test('without JavaScript the passkey button says so, and the invitation stays usable', async () => {
+        const made = await s.gh.run(['invite', 'create', '--groups', 'staff', '--rd', s.url('app.example.test', '/nojs')]);
+        const link = /link: (\S+)/.exec(made.stdout)?.[1] ?? '';
+        const ctx = await browser.newContext({ javaScriptEnabled: false });
+        const page = await ctx.newPage();
+        await page.goto(link);
+        await page.fill('#username', 'finn');
+        const answered = page.waitForResponse((r) => r.url().endsWith('/oauth2/invite') && r.request().method() === 'POST');
+        await page.click('button:has-text("Use a passkey instead of a password")');
+        assert.equal((await answered).status(), 400);
+        assert.equal(await page.textContent('p.error'), 'Passkeys need JavaScript in this browser. Choose a password instead.');
+        assert.equal(await page.inputValue('#username'), 'finn');
+        // The same form, with a password, makes the account.
+        await page.fill('#password', PASSWORD);
+        await page.click('button:has-text("Create account and continue")');
+        assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/nojs', user: 'finn' });
+        await ctx.close();
+      });
+    });
+
+    test('screens and seconds from a protected URL to the app: password only, then password + authenticator app (printed)', async () => {
+      // Browser time only (the test types instantly): what the portal and the proxy cost.
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      let m = measure(page, 'app.example.test');
+      await page.goto(s.url('app.example.test', '/m1'));
+      await signInWithPassword(page, 'meas');
+      assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/m1', user: 'meas' });
+      let r = m.done();
+      assert.equal(r.screens, 1, 'the sign-in screen');
+      lines.push(`password only: ${r.screens} screen, ${(r.ms / 1000).toFixed(2)} s`);
+      await page.goto(`${s.portal}/oauth2/account/security`);
+      await page.click('text=Set up an authenticator app');
+      const secret = ((await page.textContent('#secret')) ?? '').replace(/\s/g, '');
+      const step = Math.floor(Date.now() / 30_000);
+      await page.fill('#code', await generate({ secret, epoch: step * 30 }));
+      await page.click('button:has-text("Confirm")');
+      await page.waitForSelector('ul.codes');
+      await ctx.clearCookies();
+      m = measure(page, 'app.example.test');
+      await page.goto(s.url('app.example.test', '/m2'));
+      await signInWithPassword(page, 'meas');
+      // The next step's code (each step is accepted once; one step either side of now is).
+      await page.fill('#code', await generate({ secret, epoch: (step + 1) * 30 }));
+      await page.click('form[action$="/oauth2/factor/totp"] button');
+      assert.deepEqual(await appSaw(page, 'app.example.test'), { path: '/m2', user: 'meas' });
+      r = m.done();
+      assert.equal(r.screens, 2, 'the sign-in screen, the factor screen');
+      lines.push(`password + authenticator app: ${r.screens} screens, ${(r.ms / 1000).toFixed(2)} s`);
+      await ctx.close();
     });
   });
 }

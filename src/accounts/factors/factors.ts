@@ -7,7 +7,7 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { GatehouseError, type Clock, type Logger } from '../../core/index.ts';
+import { GatehouseError, randomId, type Clock, type Logger } from '../../core/index.ts';
 import type { KeyRing } from '../../crypto/index.ts';
 import type { Identity } from '../../core/index.ts';
 import type { PasskeyRecord, Store, UserRecord } from '../../store/index.ts';
@@ -17,10 +17,13 @@ import { matchTotp, newTotpSecret, normalizeCode, totpQrSvg, totpUri } from './t
 import {
   authenticationOptions,
   CeremonyError,
+  newAccountRegistrationOptions,
   registrationOptions,
+  registrationUser,
   verifyAuthentication,
   verifyRegistration,
   type Asserted,
+  type Registered,
   type RelyingParty,
 } from './webauthn.ts';
 
@@ -267,6 +270,69 @@ export class Factors {
   ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; keyOptions: PublicKeyCredentialCreationOptionsJSON; state: string }> {
     const existing = await this.#store.factors.passkeys(user.id);
     return registrationOptions(this.#keyring(), this.#settings().rp, user, existing, this.#clock.now());
+  }
+
+  /**
+   * Registration options for an account an invitation is about to make: its id is chosen now
+   * (the passkey's user handle) and travels sealed in the state; a discoverable passkey that
+   * verifies its user (the account will have no password).
+   */
+  newAccountPasskeyOptions(): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+    return newAccountRegistrationOptions(this.#keyring(), this.#settings().rp, randomId(12), this.#clock.now());
+  }
+
+  /**
+   * Verifies the answer to newAccountPasskeyOptions (user verification required; the challenge
+   * is used once): the id the account must be made with, and the credential to keep with
+   * storeNewAccountPasskey once it exists. Null when refused (audited, no account named yet).
+   */
+  async verifyNewAccountPasskey(
+    state: string,
+    responseJson: string,
+    address: string | null,
+  ): Promise<{ accountId: string; registered: Registered } | null> {
+    const now = this.#clock.now();
+    const id = this.#settings().passkeys ? registrationUser(this.#keyring(), state, now) : null;
+    try {
+      if (id === null) throw new CeremonyError('malformed', 'no registration state for a new account');
+      const registered = await verifyRegistration(
+        this.#keyring(),
+        this.#settings().rp,
+        id,
+        state,
+        parseJson(responseJson) as RegistrationResponseJSON,
+        now,
+        (key, exp) => this.#store.replays.once(key, exp, now),
+        true,
+      );
+      return { accountId: id, registered };
+    } catch (err) {
+      const failure = err instanceof CeremonyError ? err.failure : 'not_verified';
+      this.#logger.info({ event: 'factor_failed', factor: 'passkey', failure, detail: (err as Error).message }, 'new passkey refused');
+      this.#audit('-', 'factor_enrol', 'denied', { factor: 'passkey', reason: failure, ip: address });
+      return null;
+    }
+  }
+
+  /** Keeps a credential verifyNewAccountPasskey accepted, for the account made with its id. */
+  async storeNewAccountPasskey(user: UserRecord, registered: Registered, name: string, address: string | null): Promise<PasskeyRecord> {
+    const now = this.#clock.now();
+    const clean = name.trim();
+    const record: PasskeyRecord = {
+      ...registered.record,
+      userId: user.id,
+      name: NAME.test(clean) ? clean : defaultName(now),
+      createdAt: now,
+      lastUsedAt: null,
+    };
+    await this.#store.factors.addPasskey(record);
+    this.#audit(user.username, 'factor_enrol', 'ok', {
+      factor: 'passkey',
+      name: record.name,
+      discoverable: record.discoverable,
+      ip: address,
+    });
+    return record;
   }
 
   /**

@@ -110,6 +110,42 @@ export async function registrationOptions(
   return { options, keyOptions, state: seal(keyring, { k: 'reg', c: options.challenge, u: user.id, exp: now + CEREMONY_MS }) };
 }
 
+/**
+ * Registration options for an account not made yet (an invitation): `id` is the account id it
+ * will have (the user handle), sealed in the state. A passkey only, discoverable and verifying
+ * its user: the account has no password, so the passkey must sign in on its own. The browser
+ * page puts the username the person types into `user.name` (shown by account pickers; not
+ * checked here).
+ */
+export async function newAccountRegistrationOptions(
+  keyring: KeyRing,
+  rp: RelyingParty,
+  id: string,
+  now: number,
+): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+  const options = await generateRegistrationOptions({
+    rpName: rp.name,
+    rpID: rp.id,
+    userName: 'new account',
+    userID: userHandle(id),
+    challenge: new Uint8Array(randomBytes(32)),
+    timeout: CEREMONY_MS,
+    attestationType: 'none',
+    authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    extensions: { credProps: true },
+  });
+  return { options, state: seal(keyring, { k: 'reg', c: options.challenge, u: id, exp: now + CEREMONY_MS }) };
+}
+
+/** The account a registration's sealed state is for (null: not a registration state, or expired). */
+export function registrationUser(keyring: KeyRing, state: string, now: number): string | null {
+  try {
+    return open(keyring, state, 'reg', now).u;
+  } catch {
+    return null;
+  }
+}
+
 export interface Registered {
   record: Omit<PasskeyRecord, 'name' | 'createdAt' | 'lastUsedAt' | 'userId'>;
   userVerified: boolean;
@@ -124,6 +160,7 @@ export async function verifyRegistration(
   response: RegistrationResponseJSON,
   now: number,
   claim: (key: string, expiresAt: number) => Promise<boolean>,
+  requireUserVerification = false,
 ): Promise<Registered> {
   const c = open(keyring, state, 'reg', now);
   if (c.u !== userId) throw new CeremonyError('wrong_user', 'the registration was started for another account');
@@ -134,7 +171,7 @@ export async function verifyRegistration(
       expectedChallenge: c.c,
       expectedOrigin: rp.origin,
       expectedRPID: rp.id,
-      requireUserVerification: false,
+      requireUserVerification,
     });
   } catch (err) {
     throw new CeremonyError('not_verified', (err as Error).message);
