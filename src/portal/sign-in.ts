@@ -8,8 +8,9 @@ import type { PortalContext } from './context.ts';
 import type { AfterFirstFactor } from './session-start.ts';
 import { NO_FACTORS } from '../policy/index.ts';
 import { failurePage } from './pages.ts';
+import { text } from '../text/index.ts';
 
-const GENERIC_FAILURE = 'Incorrect username or password.';
+const GENERIC_FAILURE = text('signin.failed');
 
 export function signInFlow(ctx: PortalContext, after: AfterFirstFactor) {
   const { deps, safeRd, audit } = ctx;
@@ -24,10 +25,10 @@ export function signInFlow(ctx: PortalContext, after: AfterFirstFactor) {
         s,
         403,
         failurePage({
-          title: 'Password sign-in is off',
-          message: 'This site signs people in with an upstream provider only.',
+          title: text('signin.password_off_title'),
+          message: text('signin.password_off'),
           at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: text('link.sign_in') }],
         }),
       );
       return;
@@ -44,7 +45,7 @@ export function signInFlow(ctx: PortalContext, after: AfterFirstFactor) {
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
         return ctx.renderSignIn(req, res, s, rd, 429, {
-          error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`,
+          error: text('signin.throttled', { seconds: result.retryAfterSeconds }),
           username,
           retryAfter: result.retryAfterSeconds,
         });

@@ -27,6 +27,7 @@ import {
   sendPage,
   type GateSettings,
 } from '../../web/index.ts';
+import { text } from '../../text/index.ts';
 import type { PortalContext } from '../context.ts';
 import { sessionStart, type AfterFirstFactor } from '../session-start.ts';
 import { factorPage } from './pages.ts';
@@ -106,12 +107,12 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const token = formToken(req, s, clock.now());
     const step = p.k === 'step';
     const html = factorPage(s, {
-      title: step ? 'Confirm it\u2019s you' : 'Second factor',
+      title: step ? text('factor.step_up_title') : text('factor.title'),
       intro: step
         ? need === 'passkey'
-          ? 'This app asks for a passkey or security key. Use yours to continue.'
-          : 'This needs a second factor. Use one of yours to continue.'
-        : `Signed in as ${user.username}. Use a second factor to finish signing in.`,
+          ? text('factor.step_up_passkey')
+          : text('factor.step_up_any')
+        : text('factor.lead', { username: user.username }),
       csrf: token.token,
       actions: {
         totp: portalPath(s, '/oauth2/factor/totp'),
@@ -119,8 +120,8 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         passkey: portalPath(s, '/oauth2/factor/passkey'),
       },
       cancel: step
-        ? { href: p.rd, text: 'Cancel' }
-        : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: 'Sign in as someone else' },
+        ? { href: p.rd, text: text('factor.cancel') }
+        : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: text('factor.someone_else') },
       totp: need === 'any' && st.totp,
       recovery: need === 'any' && st.recoveryCodesLeft > 0,
       passkey,
@@ -191,7 +192,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         found.p,
         found.user,
         429,
-        `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`,
+        text('signin.throttled', { seconds: r.retryAfterSeconds }),
         r.retryAfterSeconds,
       );
     return renderFactor(req, res, s, found.p, found.user, 401, wrong);
@@ -208,10 +209,10 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!check.ok) {
       logger.info({ reason: check.reason, form: 'factor' }, 'form refused');
       if (check.rule === 'origin' || !found) {
-        ctx.refused(res, s, 'This form was posted from another site, or has expired.');
+        ctx.refused(res, s, text('factor.form_refused'));
         return null;
       }
-      await renderFactor(req, res, s, found.p, found.user, 400, 'This form expired. Please try again.');
+      await renderFactor(req, res, s, found.p, found.user, 400, text('form.expired'));
       return null;
     }
     if (!found) {
@@ -228,23 +229,13 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
       if (!ok) return;
       const { s, form, found } = ok;
       if (found.p.k === 'step' && found.p.need === 'passkey')
-        return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
+        return renderFactor(req, res, s, found.p, found.user, 400, text('factor.passkey_required'));
       const code = form.get('code') ?? '';
       const r =
         kind === 'totp'
           ? await factors.checkTotp(found.user, code, ipOf(req, s))
           : await factors.checkRecoveryCode(found.user, code, ipOf(req, s));
-      if (!r.ok)
-        return failed(
-          req,
-          res,
-          s,
-          found,
-          r,
-          kind === 'totp'
-            ? 'That code is not right, or was used already. Enter the current code.'
-            : 'That recovery code is not right, or was used already.',
-        );
+      if (!r.ok) return failed(req, res, s, found, r, kind === 'totp' ? text('factor.totp_wrong') : text('factor.recovery_wrong'));
       return succeed(req, res, s, found, kind === 'totp' ? 'otp' : 'kba', false);
     };
   }
@@ -257,18 +248,9 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!ok) return;
     const { s, form, found } = ok;
     const credential = form.get('credential') ?? '';
-    if (credential === '')
-      return renderFactor(
-        req,
-        res,
-        s,
-        found.p,
-        found.user,
-        400,
-        'Passkeys need JavaScript in this browser. Use another way, or turn JavaScript on.',
-      );
+    if (credential === '') return renderFactor(req, res, s, found.p, found.user, 400, text('factor.passkey_needs_script'));
     const r = await factors.checkPasskey(form.get('state') ?? '', credential, ipOf(req, s));
-    if (!r.ok) return failed(req, res, s, found, r, 'That passkey could not be used. Try again, or use another way.');
+    if (!r.ok) return failed(req, res, s, found, r, text('factor.passkey_failed'));
     if (r.asserted.userId !== found.user.id) {
       audit({
         actor: found.user.username,
@@ -276,7 +258,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         outcome: 'denied',
         detail: { factor: 'passkey', reason: "another account's passkey" },
       });
-      return failed(req, res, s, found, { ok: false, reason: 'invalid' }, 'That passkey belongs to another account.');
+      return failed(req, res, s, found, { ok: false, reason: 'invalid' }, text('factor.passkey_other_account'));
     }
     factors.auditPasskeyUse(found.user.username, r.asserted.passkeyId, ipOf(req, s), false);
     return succeed(req, res, s, found, 'hwk', r.asserted.userVerified);
@@ -291,7 +273,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const credential = form.get('credential') ?? '';
     if (!factors.settings.passkeys || credential === '') {
       return ctx.renderSignIn(req, res, s, rd, 400, {
-        error: 'Passkeys need JavaScript in this browser. Sign in with your password instead.',
+        error: text('signin.passkey_needs_script'),
       });
     }
     const ip = ipOf(req, s);
@@ -300,10 +282,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
       metrics.signIn(r.reason === 'throttled' ? 'throttled' : 'failure');
       audit({ actor: '-', action: 'sign_in', outcome: 'denied', detail: { method: 'passkey', reason: r.reason, ip } });
       return ctx.renderSignIn(req, res, s, rd, r.reason === 'throttled' ? 429 : 401, {
-        error:
-          r.reason === 'throttled'
-            ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
-            : 'That passkey could not be used to sign in.',
+        error: r.reason === 'throttled' ? text('signin.throttled', { seconds: r.retryAfterSeconds }) : text('signin.passkey_failed'),
         ...(r.reason === 'throttled' ? { retryAfter: r.retryAfterSeconds } : {}),
       });
     }
@@ -316,7 +295,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         outcome: 'denied',
         detail: { method: 'passkey', reason: 'account disabled or gone', ip },
       });
-      return ctx.renderSignIn(req, res, s, rd, 401, { error: 'That passkey could not be used to sign in.' });
+      return ctx.renderSignIn(req, res, s, rd, 401, { error: text('signin.passkey_failed') });
     }
     factors.auditPasskeyUse(user.username, r.asserted.passkeyId, ip, true);
     return startSession(req, res, s, user, rd, passkeySignIn(clock.now()));
