@@ -121,7 +121,7 @@ async function measurePoint(p: Point, dir: string, baselineUrl: string): Promise
     }),
     {
       wrap: ['taskset', '-c', String(SERVER_CPU)],
-      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
     },
   );
   try {

@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   const portalBase = 'http://auth.example.test:8080';
   const gh = await startGatehouse(gateConfig({ publicUrl: portalBase, extra: resourcesYaml }), {
     wrap: ['taskset', '-c', String(SERVER_CPU)],
-    env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+    env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
   });
   const rows: Row[] = [];
   const rounds: Rounds = [];

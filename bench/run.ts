@@ -127,8 +127,8 @@ async function main(): Promise<void> {
     });
     const gh = await startGatehouse(gatehouseYaml, {
       wrap: ['taskset', '-c', String(SERVER_CPU)],
-      // The flags `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides.
-      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4' },
+      // The flags and environment `npm start` and the binary's shebang give Gatehouse; BENCH_GATEHOUSE_NODE_OPTIONS overrides the flags.
+      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
     });
     cleanups.push(gh.stop);
     const upstream = new URL(app.url).host;
@@ -159,7 +159,11 @@ async function main(): Promise<void> {
     cleanups.push(baseline2.stop);
     const gh2 = await startGatehouse(`${gatehouseYaml}dataDir: ${JSON.stringify(gh.dataDir)}\n`, {
       wrap: ['taskset', '-c', BOTH_CPUS],
-      env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', GATEHOUSE_WORKERS: '2' },
+      env: {
+        NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4',
+        MALLOC_MMAP_THRESHOLD_: '1048576',
+        GATEHOUSE_WORKERS: '2',
+      },
     });
     cleanups.push(gh2.stop);
     await until(async () => sample(await metricsOf(gh2.port), 'gatehouse_workers{state="ready"}') === 2, {

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     `${gateConfig({ publicUrl: `http://${PORTAL}`, extra: 'signIn: { throttle: { perAddress: 1000000000 } }' })}\n${resourcesYaml}\n`,
     {
       // What `npm start` and the shebang run with (bin/gatehouse.js).
-      env: { NODE_OPTIONS: '--max-semi-space-size=4' },
+      env: { NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
     },
   );
   let failure: string | undefined;

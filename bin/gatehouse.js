@@ -1,7 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=1048576 node --max-semi-space-size=4
 // Entry point. The shebang (and `npm start`) cap V8's young generation at 4 MiB per semi-space:
 // the default grows it to tens of MiB under load, which measured as +60 MiB of RSS and no
 // throughput gained on the forward-auth path (bench/README.md). NODE_OPTIONS can override.
+// MALLOC_MMAP_THRESHOLD_ (glibc; the image sets it too) gives every allocation of 1 MiB or more
+// a mapping of its own, returned to the system when freed. Without it glibc raises the threshold
+// after the first argon2id block (19 MiB) is freed and keeps the next ones in the hashing
+// thread's heap for good: measured +20 MiB after the first sign-ins (docs/benchmarks.md).
 // Kept to syntax every Node.js release parses, so an old runtime (a global `npx`
 // outside the project, say) gets one clear line instead of a syntax error from TypeScript.
 'use strict';

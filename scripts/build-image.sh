@@ -142,6 +142,7 @@ bh config \
   --env NODE_COMPILE_CACHE=/app/.compile-cache \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
   --env TZ=UTC \
+  --env MALLOC_MMAP_THRESHOLD_=1048576 \
   --port 4180/tcp --port 9464/tcp \
   --volume /data \
   --label org.opencontainers.image.title=gatehouse \

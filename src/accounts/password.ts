@@ -39,10 +39,11 @@ let nextId = 0;
 const pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
 
 /**
- * The thread ends after this long without a hash: its isolate (about 15 MiB resident) and the
- * argon2id block its allocator keeps (19 MiB, more after concurrent sign-ins) go back to the
- * system, and the next sign-in starts a new thread (tens of milliseconds). Measured with the
- * benchmark's memory stage (docs/benchmarks.md).
+ * The thread ends after this long without a hash: its isolate (about 15 MiB resident) goes back
+ * to the system, and the next sign-in starts a new thread (tens of milliseconds). The argon2id
+ * block (19 MiB) goes back after each hash only with MALLOC_MMAP_THRESHOLD_ set, as the binary's
+ * shebang, `npm start` and the image do: without it glibc keeps it in the thread's heap, which
+ * outlives the thread. Measured with the benchmark's memory stage (docs/benchmarks.md).
  */
 let idleMs = 10_000;
 let idleTimer: NodeJS.Timeout | undefined;

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatehouseError, ManualClock, MemoryLogger } from '../core/index.ts';
-import { connectorSchema, type ConnectorConfig } from '../config/index.ts';
+import type { ConnectorConfig } from '../config/index.ts';
+import { connectorSchema } from '../config/schema.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { Connectors, type CallbackInput, type CallbackResult, type Connector, type ExternalIdentity } from '../connectors/index.ts';
 import { openStore, type Store, type UserRecord } from '../store/index.ts';

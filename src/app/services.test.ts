@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock, MemoryLogger } from '../core/index.ts';
-import { embeddedConfig, type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
+import { embeddedConfig } from '../config/defaults.ts';
 import { KeyRing } from '../crypto/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { buildServices, throttleLimits } from './services.ts';

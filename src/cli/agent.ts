@@ -18,7 +18,8 @@ curl -u 'agent.NAME:SECRET' -d grant_type=client_credentials -d resource=https:/
 Its tokens say sub: agent:NAME and carry its groups. --ttl ends the agent (default: never).
 The first client id form, agent:NAME, still works where the tool form-encodes it (RFC 6749
 §2.3.1: agent%3ANAME in Basic) or sends it in the body (client_id=agent:NAME&client_secret=…).
-delete (or the end of the TTL) makes /oidc/token refuse it at once (invalid_client).
+delete (or the end of the TTL) makes /oidc/token refuse it (invalid_client) within 1 s on every
+replica, and the gate refuse the tokens it holds within 2 s.
 ${CONFIG_HELP}`,
   options: { ...CONFIG, groups: { type: 'string' }, ttl: { type: 'string' } },
   async run({ values, positionals }, io) {

@@ -11,7 +11,6 @@
 //     authenticator's users or with "system:") or from `email`; with `email` the apiserver
 //     demands that email_verified is checked, so a claimValidationRule says it must be true;
 //   - groups from `groups` (a string array), prefix "oidc:": the RBAC subjects carry it too.
-import { stringify } from 'yaml';
 import type { Config } from '../config/index.ts';
 import { issuerFor } from '../issuer/index.ts';
 
@@ -58,7 +57,7 @@ function bindingName(group: string, taken: Set<string>): string {
   return name;
 }
 
-export function kubeAuthentication(config: Config, opts: KubeOptions): KubeOutput {
+export async function kubeAuthentication(config: Config, opts: KubeOptions): Promise<KubeOutput> {
   const warnings: string[] = [];
   // A config file always has publicUrl (the schema's rule); the embedded defaults' is local http.
   const issuer = issuerFor(new URL(config.publicUrl ?? 'http://localhost:4180'));
@@ -126,6 +125,8 @@ export function kubeAuthentication(config: Config, opts: KubeOptions): KubeOutpu
     `# kubectl: kubectl oidc-login get-token --oidc-issuer-url=${issuer} --oidc-client-id=${audiences[0] ?? ''} --oidc-extra-scope=profile,email,groups`,
     `# RBAC: every group below is bound to the ClusterRole "${opts.role}"; edit roleRef.name per group (view, edit, admin, cluster-admin)`,
   ].join('\n');
+  // yaml is loaded here, not with the CLI: `serve` never needs it.
+  const { stringify } = await import('yaml');
   const docs = [auth, ...bindings].map((d) => stringify(d, { lineWidth: 0 }).trimEnd());
   return { yaml: `${header}\n${docs.join('\n---\n')}\n`, warnings };
 }

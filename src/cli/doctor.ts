@@ -64,7 +64,7 @@ async function doctorKube(values: Record<string, string | boolean | undefined>, 
   const loaded = await loadFor(values.config as string | undefined, io);
   let out;
   try {
-    out = kubeAuthentication(loaded.config, {
+    out = await kubeAuthentication(loaded.config, {
       audiences: (values.audience as unknown as string[] | undefined) ?? [],
       usernameClaim: username,
       apiVersion,
@@ -96,7 +96,7 @@ async function doctor(values: Record<string, string | boolean | undefined>, io: 
     return 1;
   }
   ok(`config is valid (${path ?? 'embedded defaults'})`);
-  for (const l of lintConfig(loaded.config, { fromFile: loaded.fromFile, referencePaths: loaded.referencePaths })) {
+  for (const l of await lintConfig(loaded.config, { fromFile: loaded.fromFile, referencePaths: loaded.referencePaths })) {
     if (l.severity === 'error') bad(`${l.path}: ${l.message}`);
     else io.out(`! ${l.path}: ${l.message}`);
   }

@@ -3,7 +3,7 @@
 // command runs again in each of them (app/workers.ts).
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { embeddedConfig, isLocalHost, type LoadedConfig } from '../config/index.ts';
+import { isLocalHost, loadConfigOffThread, type LoadedConfig } from '../config/index.ts';
 import {
   createLogger,
   databaseUrl,
@@ -18,7 +18,7 @@ import {
 } from '../app/index.ts';
 import { CONFIG, CONFIG_HELP, type Command } from './command.ts';
 import type { CliIO } from './io.ts';
-import { configPath, ensureDataDir, loadFor } from './context.ts';
+import { configPath, ensureDataDir } from './context.ts';
 
 export const serveCommand: Command = {
   summary: 'run Gatehouse (with no config: SQLite under ./data, a generated secret, a demo app, on 127.0.0.1:4180)',
@@ -54,12 +54,12 @@ export const serveCommand: Command = {
     }
     // A worker of `serve --workers`: the primary checked everything below and printed the warnings.
     const slot = cluster.isWorker ? Number(io.env[WORKER_ENV]) : 0;
-    let loaded = await loadFor(path, io);
-    if (port !== undefined) {
-      loaded = path
-        ? { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } }
-        : embeddedConfig(undefined, port);
-    }
+    // Validated on a worker thread, as a reload is: the schema, YAML and lint libraries never
+    // load on the thread that serves (docs/benchmarks.md, "Where the memory goes").
+    let loaded = await loadConfigOffThread(
+      path ? { path, env: io.env } : { env: io.env, ...(port !== undefined ? { embeddedPort: port } : {}) },
+    );
+    if (path && port !== undefined) loaded = { ...loaded, config: { ...loaded.config, listen: { ...loaded.config.listen, port } } };
     if (slot > 0) return runWorker(loaded, path, slot, io);
 
     for (const l of loaded.lints) io.err(`gatehouse: warning: ${l.path}: ${l.message}`);

@@ -3,6 +3,7 @@
 // `gatehouse check`. Each has a stable kebab-case code, listed in LINTS for the docs.
 // Messages never contain a secret or a database URL: they name paths, hosts and codes only.
 import { parse as parseDomain } from 'tldts';
+import { isLocalHost } from './local-host.ts';
 import { formatIssuePath } from './paths.ts';
 import type { AppConfig, Config } from './schema.ts';
 import { weakSecretMessage } from './secrets.ts';
@@ -162,10 +163,6 @@ function lintResources(config: Config, portal: URL | undefined, emit: Emit): voi
 }
 
 // ---- publicUrl
-
-export function isLocalHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]';
-}
 
 function lintPublicUrl(config: Config, ctx: LintContext, emit: Emit): void {
   const raw = config.publicUrl;

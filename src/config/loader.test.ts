@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GatehouseError } from '../core/index.ts';
-import { embeddedConfig, formatIssuePath, loadConfig, renderProblems } from './index.ts';
+import { embeddedConfig } from './defaults.ts';
+import { formatIssuePath, loadConfig, renderProblems } from './index.ts';
 
 const SECRET = '733ZZX5wL0I/oHNroFNU9523bd6fbVDVVHCK4xJT/R4=';
 

@@ -2,6 +2,7 @@
 // (`docs/config.schema.json`) and reference (`docs/config-reference.md`) generated from it.
 // Every object is strict: an unknown key is an error, never silently inert.
 import { z } from 'zod';
+import { CLIENT_CLAIMS } from './claims.ts';
 import { parseDuration } from '../core/index.ts';
 
 /** A duration such as "90s", "15m", "8h", "7d"; parsed to milliseconds. */
@@ -377,8 +378,6 @@ const redirectUri = z.string().refine((s) => {
     return false;
   }
 }, 'expected an absolute URL without fragment or wildcard (https, http for localhost, or a reverse-DNS scheme for native apps)');
-
-export const CLIENT_CLAIMS = ['preferred_username', 'name', 'email', 'email_verified', 'groups'] as const;
 
 export const clientSchema = z
   .strictObject({

@@ -136,11 +136,29 @@ export function sendDenied(req: IncomingMessage, res: ServerResponse, orig: Orig
  * empty body.
  */
 export function sendPass(res: ServerResponse, names: HeaderNames, id: Identity | null): void {
-  const headers = identityHeaderValues(names, id);
-  headers['cache-control'] = 'no-store';
-  headers['content-length'] = '0';
-  answer(res, 202, headers);
+  res.writeHead(202, passHeaders(names, id) as string[]);
+  res.end();
 }
+
+/**
+ * The pass answer's headers as the flat list writeHead takes, made once per identity and header
+ * names: a session's identity is the same object on every check until it is refreshed (a new
+ * object then), so a check allocates no headers of its own. The same names, values and order as
+ * identityHeaderValues plus cache-control and content-length.
+ */
+function passHeaders(names: HeaderNames, id: Identity | null): readonly string[] {
+  const key: object = id ?? names;
+  const hit = passHeadersOf.get(key);
+  if (hit !== undefined && hit.names === names) return hit.headers;
+  const o = identityHeaderValues(names, id);
+  o['cache-control'] = 'no-store';
+  o['content-length'] = '0';
+  const headers = Object.freeze(Object.entries(o).flat());
+  passHeadersOf.set(key, { names, headers });
+  return headers;
+}
+/** Keyed by the identity, or by the header names for a pass without one. */
+const passHeadersOf = new WeakMap<object, { names: HeaderNames; headers: readonly string[] }>();
 
 export function identityHeaderValues(names: HeaderNames, id: Identity | null): Record<string, string> {
   return {

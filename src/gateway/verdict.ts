@@ -78,11 +78,10 @@ export function decide(
   dpopProof?: string | string[],
 ): Verdict | Promise<Verdict> {
   const facts: Facts = { host: orig.host, path: orig.uri, method: orig.method, ip: orig.clientIp };
-  const proofFacts = (): ProofFacts => ({ proof: dpopProof, url: `${orig.proto}://${orig.host}${orig.uri.split('?', 1)[0] ?? '/'}` });
   if (bearer) {
     // A host without resources costs one Set lookup here (the cookie hot path).
     const r = bearer.resources().match(orig.host, orig.uri);
-    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFacts(), sessions);
+    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFactsOf(orig, dpopProof), sessions);
   }
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return denied(anon, false);
@@ -91,12 +90,18 @@ export function decide(
     if (audience !== undefined) {
       const cred = accessTokenCredentials(authorization);
       // Another scheme (Basic for the app itself) leaves the cookie path as it is.
-      if (cred !== undefined) return appBearerVerdict(s, bearer, audience, facts, cred, restrictions, proofFacts(), sessions);
+      if (cred !== undefined)
+        return appBearerVerdict(s, bearer, audience, facts, cred, restrictions, proofFactsOf(orig, dpopProof), sessions);
     }
   }
   const found = sessionFromCookies(sessions, cookieHeader, s.cookieName);
   if (found instanceof Promise) return found.then((f) => withSession(s, facts, anon, f ? f.view : null, restrictions, sessions));
   return withSession(s, facts, anon, found ? found.view : null, restrictions, sessions);
+}
+
+/** Made only on the bearer paths: the cookie check allocates nothing for them. */
+function proofFactsOf(orig: OriginalRequest, proof: string | string[] | undefined): ProofFacts {
+  return { proof, url: `${orig.proto}://${orig.host}${orig.uri.split('?', 1)[0] ?? '/'}` };
 }
 
 /** A policy refusal, with the wording the visitor gets (pages.ts DenyWhy). */

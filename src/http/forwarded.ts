@@ -53,8 +53,14 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * Gatehouse reads (host.ts: RFC 9110 §7.2, ASCII only).
  */
 export function normalizeHost(raw: string, proto: 'http' | 'https', what: string): string {
-  return parseHost(raw, proto, what);
+  // A proxy names the same few hosts over and over: the last one read is kept (a host that does
+  // not parse throws every time and is never kept).
+  if (raw === lastHost.raw && proto === lastHost.proto) return lastHost.host;
+  const host = parseHost(raw, proto, what);
+  lastHost = { raw, proto, host };
+  return host;
 }
+let lastHost: { raw: string; proto: string; host: string } = { raw: '', proto: '', host: '' };
 
 function normalizeMethod(raw: string, what: string): string {
   const len = raw.length;

@@ -11,7 +11,8 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../core/index.ts';
 import { hashToken, type KeyRing } from '../crypto/index.ts';
 import type { OidcFound, OidcStore } from '../store/index.ts';
-import { otherAgentClientId } from './agent-ids.ts';
+import { AGENT_MODEL, otherAgentClientId } from './agent-ids.ts';
+import type { RecordCache } from './record-cache.ts';
 
 /** Namespaced so a value of one model never hashes to a key of another's lookups. */
 export const h = (kind: string, value: string): string => hashToken(`${kind}:${value}`);
@@ -25,16 +26,36 @@ export interface AdapterOptions {
   keyring: KeyRing;
   /** How long a consumed refresh token still works once for this client (0: never). */
   refreshGraceMs?: (clientId: string) => Promise<number>;
+  /**
+   * The issuer's short-lived copy of clients and agents (record-cache.ts): this adapter's writes
+   * drop their entries; with `cachedReads` its reads of those models go through it too.
+   */
+  cache?: RecordCache;
+  cachedReads?: boolean;
 }
+
+/** The models whose reads may come from the record cache: what every client_credentials token reads. */
+const CACHED_MODELS: ReadonlySet<string> = new Set(['Client', AGENT_MODEL]);
 
 export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions): new (model: string) => Adapter {
   return class StoreAdapter implements Adapter {
     readonly #model: string;
+    readonly #cached: RecordCache | undefined;
     constructor(model: string) {
       this.#model = model;
+      this.#cached = opts.cachedReads && CACHED_MODELS.has(model) ? opts.cache : undefined;
+    }
+
+    /** A write here: the cached copy (under either spelling of an agent's client id) is gone at once. */
+    #forget(id: string): void {
+      if (!opts.cache) return;
+      opts.cache.delete(this.#model, id);
+      const alias = this.#model === 'Client' ? otherAgentClientId(id) : undefined;
+      if (alias !== undefined) opts.cache.delete(this.#model, alias);
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      this.#forget(id);
       const { jti: _jti, consumed: _consumed, ...rest } = payload;
       if (this.#model === 'Client' && typeof rest.client_secret === 'string') {
         rest[SEALED] = opts.keyring.seal(SECRET_PURPOSE, rest.client_secret);
@@ -51,6 +72,14 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      const hit = this.#cached?.get(this.#model, id);
+      if (hit !== undefined) return hit as AdapterPayload;
+      const payload = await this.#read(id);
+      if (payload !== undefined) this.#cached?.set(this.#model, id, payload);
+      return payload;
+    }
+
+    async #read(id: string): Promise<AdapterPayload | undefined> {
       let found = await store.find(this.#model, h('id', id), clock.now());
       // An agent's client answers to both spellings of its id (agent-ids.ts), whichever it is
       // stored under; the payload names the id it was asked by, as oidc-provider expects.
@@ -108,6 +137,7 @@ export function adapterFor(store: OidcStore, clock: Clock, opts: AdapterOptions)
     }
 
     async destroy(id: string): Promise<void> {
+      this.#forget(id);
       await store.destroy(this.#model, h('id', id));
     }
 

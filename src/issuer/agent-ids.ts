@@ -5,6 +5,8 @@
 // accepted (form-encoded Basic, client_secret_post), for every agent, old or new. Tokens keep
 // `sub: agent:<name>`: the subject is the agent, and apps' rules and logs name it that way.
 
+/** The store model of an agent's own record (its name, groups and expiry). */
+export const AGENT_MODEL = 'GatehouseAgent';
 /** The client id of an agent: `agent.<name>`. */
 export const AGENT_PREFIX = 'agent.';
 /** The first client id form, still accepted; also every agent token's `sub` prefix. */

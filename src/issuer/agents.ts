@@ -12,8 +12,10 @@ import type { OidcStore } from '../store/index.ts';
 import { adapterFor } from './adapter.ts';
 import { agentClientId, agentSubject } from './agent-ids.ts';
 
-export { AGENT_PREFIX, AGENT_SUBJECT_PREFIX, agentName, agentClientId, agentSubject } from './agent-ids.ts';
-export const AGENT_MODEL = 'GatehouseAgent';
+import { AGENT_MODEL } from './agent-ids.ts';
+import type { RecordCache } from './record-cache.ts';
+
+export { AGENT_MODEL, AGENT_PREFIX, AGENT_SUBJECT_PREFIX, agentName, agentClientId, agentSubject } from './agent-ids.ts';
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface AgentRecord {
@@ -32,17 +34,26 @@ export interface Agents {
   list(): Promise<AgentRecord[]>;
   get(name: string): Promise<AgentRecord | undefined>;
   delete(name: string): Promise<boolean>;
-  /** True while the agent exists and has not expired: the gate's check for tokens already issued. */
+  /** True while the agent exists and has not expired: the gate's check for tokens already issued (read from the store). */
   isActive(name: string): Promise<boolean>;
+  /**
+   * The agent's groups for a token's claims: through the issuer's record cache when it has one
+   * (at most RECORD_CACHE_MS old, record-cache.ts), else from the store.
+   */
+  groupsForToken(name: string): Promise<string[] | undefined>;
 }
 
-export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Agents {
-  const Adapter = adapterFor(store, clock, { keyring });
+/** The agents of a store; `cache`: the issuer's record cache (writes drop its entries, token reads use it). */
+export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock, cache?: RecordCache): Agents {
+  const Adapter = adapterFor(store, clock, { keyring, ...(cache ? { cache } : {}) });
   const clients = new Adapter('Client');
   const records = new Adapter(AGENT_MODEL);
+  const cachedRecords = cache ? new (adapterFor(store, clock, { keyring, cache, cachedReads: true }))(AGENT_MODEL) : records;
 
   async function get(name: string): Promise<AgentRecord | undefined> {
-    const p = await records.find(name);
+    return recordOf(await records.find(name));
+  }
+  function recordOf(p: Awaited<ReturnType<typeof records.find>>): AgentRecord | undefined {
     if (!p) return undefined;
     return {
       name: String(p.name),
@@ -94,6 +105,9 @@ export function agentsFor(store: OidcStore, keyring: KeyRing, clock: Clock): Age
       await clients.destroy(agentSubject(name));
       await records.destroy(name);
       return existed;
+    },
+    async groupsForToken(name) {
+      return recordOf(await cachedRecords.find(name))?.groups;
     },
     async isActive(name) {
       // The adapter finds the client under either spelling.

@@ -31,8 +31,10 @@ import type * as ProviderModule from './provider.ts';
 import { errorPage, logoutPage, signedOutPage } from './pages.ts';
 import { agentsFor, type Agents } from './agents.ts';
 import { registeredClients } from './registered.ts';
+import { RecordCache } from './record-cache.ts';
 import { gateLinks } from './gate-links.ts';
 import { interactionFlow } from './interaction.ts';
+import { renderThroughProvider, sendStaticDocument, type StaticDocuments } from './static-documents.ts';
 import type { JSONWebKeySet } from 'jose';
 
 export interface IssuerDeps {
@@ -64,6 +66,9 @@ interface Built {
   config: Config;
   settings: GateSettings;
   keys: string;
+  /** Discovery and the JWKS as this provider answers them (static-documents.ts), once rendered. */
+  documents?: StaticDocuments;
+  rendering?: Promise<StaticDocuments | undefined>;
 }
 
 export function createIssuer(deps: IssuerDeps) {
@@ -78,10 +83,12 @@ export function createIssuer(deps: IssuerDeps) {
     return n;
   }
   let providerModule: Promise<typeof ProviderModule> | undefined;
+  // The clients and agents every client_credentials token reads, kept for at most 1 s (record-cache.ts).
+  const recordCache = new RecordCache(clock);
   let agents: { keyring: GateSettings['keyring']; agents: Agents } | undefined;
   const agentsNow = (): Agents => {
     const keyring = deps.settings().keyring;
-    if (agents?.keyring !== keyring) agents = { keyring, agents: agentsFor(store.oidc, keyring, clock) };
+    if (agents?.keyring !== keyring) agents = { keyring, agents: agentsFor(store.oidc, keyring, clock, recordCache) };
     return agents.agents;
   };
   let published: { version: string; set: JSONWebKeySet } | undefined;
@@ -92,6 +99,7 @@ export function createIssuer(deps: IssuerDeps) {
     config: deps.config,
     settings: deps.settings,
     audit,
+    recordCache,
   });
   const { gateUserId, endGateSession, linkSession } = gateLinks({
     store,
@@ -119,6 +127,44 @@ export function createIssuer(deps: IssuerDeps) {
     keys = await loadSigningKeys(store.signingKeys, deps.settings().keyring, clock, logger);
   }
 
+  /** Whether a built provider is the one for this config, key ring, publicUrl and signing keys. */
+  function upToDate(b: Built, config: Config, settings: GateSettings, keysVersion: string | undefined): boolean {
+    return (
+      b.config === config &&
+      b.settings.keyring === settings.keyring &&
+      b.settings.publicUrl.href === settings.publicUrl.href &&
+      b.keys === keysVersion
+    );
+  }
+
+  /** The static documents of the current provider when they are rendered already (no await on the way). */
+  function documentsNow(s: GateSettings): StaticDocuments | undefined {
+    const b = built;
+    return b?.documents && upToDate(b, deps.config(), s, keys?.version) ? b.documents : undefined;
+  }
+
+  /** Renders discovery and the JWKS through the provider once per build (racing requests share it). */
+  function documentsOf(b: Built, s: GateSettings, base: string): Promise<StaticDocuments | undefined> {
+    if (b.documents) return Promise.resolve(b.documents);
+    b.rendering ??= (async () => {
+      const host = s.publicUrl.host;
+      const proto = s.publicUrl.protocol.slice(0, -1);
+      const at = (p: string) => ({ url: p, originalUrl: `${base}${p}`, host, proto });
+      const [discovery, jwks] = await Promise.all([
+        renderThroughProvider(b.callback, at('/.well-known/openid-configuration')),
+        renderThroughProvider(b.callback, at(ROUTES.jwks)),
+      ]);
+      b.documents = { discovery, jwks };
+      return b.documents;
+    })().catch((err: unknown) => {
+      // The provider answers these requests itself until a render succeeds.
+      logger.warn({ err: (err as Error).message }, 'could not render the discovery document');
+      b.rendering = undefined;
+      return undefined;
+    });
+    return b.rendering;
+  }
+
   /**
    * oidc-provider (with koa) is loaded on first need: at start when the config has clients or
    * resources, else with the first request for the issuer's paths (an agent's token, discovery)
@@ -132,14 +178,7 @@ export function createIssuer(deps: IssuerDeps) {
     // A config reload (SIGHUP) also re-reads the keys, so a rotation takes effect at once.
     if (!keys || (built && built.config !== config)) await refreshKeys();
     const k = keys as LoadedKeys;
-    if (
-      built &&
-      built.config === config &&
-      built.settings.keyring === settings.keyring &&
-      built.settings.publicUrl.href === settings.publicUrl.href &&
-      built.keys === k.version
-    )
-      return built;
+    if (built && upToDate(built, config, settings, k.version)) return built;
     // Built synchronously: two requests racing here cannot make two providers.
     const base = portalBase(settings);
     const provider = buildProvider({
@@ -158,6 +197,7 @@ export function createIssuer(deps: IssuerDeps) {
       logoutPage: (form, clientName) => logoutPage(settings, form, clientName),
       signedOutPage: () => signedOutPage(settings),
       agents: agentsNow(),
+      recordCache,
       linkSession,
       registered,
       clientUsed: (id) =>
@@ -239,7 +279,6 @@ export function createIssuer(deps: IssuerDeps) {
     const path = url.split('?', 1)[0] ?? '/';
     if (path.startsWith(`${base}${INTERACTION_PATH}`))
       return interaction(req, res, s, base, path.slice(base.length + INTERACTION_PATH.length));
-    const b = await current();
     // RFC 8414 §3: the authorization server metadata of an issuer with a path sits at
     // /.well-known/oauth-authorization-server/<path>; it is the OpenID document (same issuer).
     // MCP clients also try /.well-known/openid-configuration/<path> (the same document again).
@@ -247,6 +286,20 @@ export function createIssuer(deps: IssuerDeps) {
       path.startsWith('/.well-known/oauth-authorization-server') || (base !== '' && path === `/.well-known/openid-configuration${base}`)
         ? `${base}/.well-known/openid-configuration`
         : undefined;
+    // Discovery and the JWKS: the provider's own bytes, rendered once per build.
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const which =
+        wellKnownAs !== undefined || path === `${base}/.well-known/openid-configuration`
+          ? 'discovery'
+          : path === `${base}${ROUTES.jwks}`
+            ? 'jwks'
+            : undefined;
+      if (which !== undefined) {
+        const docs = documentsNow(s) ?? (await documentsOf(await current(), s, base));
+        if (docs) return sendStaticDocument(req, res, docs[which]);
+      }
+    }
+    const b = await current();
     // RFC 7591/7592 requests are screened first (rate, size, fields, redirect URIs).
     const reg = `${base}/oidc/reg`;
     const kind =

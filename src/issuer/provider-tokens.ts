@@ -42,8 +42,8 @@ export function tokenOptions(d: ProviderDeps, clients: ReadonlyMap<string, Clien
       }
       const agent = agentName(token.clientId ?? '');
       if (agent === undefined) return undefined;
-      const rec = await d.agents.get(agent);
-      return rec ? { groups: rec.groups } : undefined;
+      const groups = await d.agents.groupsForToken(agent);
+      return groups ? { groups } : undefined;
     },
     // An agent's tokens say sub: agent:<name> whichever spelling of its client id asked
     // (agent-ids.ts); oidc-provider would put the client id there.

@@ -34,6 +34,7 @@ import { patchGateSessionLinks } from './patches/gate-session-links.ts';
 import { agentName, type Agents } from './agents.ts';
 import { createGuardedFetch } from './outbound.ts';
 import type { PrivateJwk } from './keys.ts';
+import type { RecordCache } from './record-cache.ts';
 
 export interface ProviderDeps {
   issuer: string;
@@ -54,6 +55,8 @@ export interface ProviderDeps {
   logoutPage: (formHtml: string, clientName: string | null) => string;
   signedOutPage: () => string;
   agents: Agents;
+  /** Clients read through the issuer's record cache (record-cache.ts): each token need not read the store. */
+  recordCache?: RecordCache;
   /**
    * Remembers that the OpenID session `uid` was signed in with the gate session this request
    * carries (so a sign-out at the gate can end it, with back-channel logout).
@@ -167,6 +170,7 @@ export function buildProvider(d: ProviderDeps): Provider {
   const provider = new Provider(d.issuer, {
     adapter: adapterFor(store.oidc, clock, {
       keyring: d.keyring,
+      ...(d.recordCache ? { cache: d.recordCache, cachedReads: true } : {}),
       refreshGraceMs: async (id) => ((await isPublic(id)) ? t.refreshTokenGrace : 0),
     }),
     clients: config.clients.map(clientMetadata),

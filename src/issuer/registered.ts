@@ -8,6 +8,7 @@ import type { AuditEvent, Store } from '../store/index.ts';
 import type { GateSettings } from '../web/index.ts';
 import { adapterFor } from './adapter.ts';
 import { createRegistrationGuard } from './registration.ts';
+import type { RecordCache } from './record-cache.ts';
 
 export type IssuerAudit = (e: Omit<AuditEvent, 'at' | 'target'> & { target?: string | null }) => void;
 
@@ -18,13 +19,15 @@ export function registeredClients(o: {
   config: () => Config;
   settings: () => GateSettings;
   audit: IssuerAudit;
+  /** The issuer's record cache: a client written here is read from the store again. */
+  recordCache: RecordCache;
 }) {
   const { store, clock, logger, audit } = o;
   // Registration (RFC 7591) limits, and the client address of each registration request for its
   // audit event (the provider sees the request after the proxy headers are rewritten).
   const registrations = createRegistrationGuard({ limits: () => o.config().issuer.registrationLimits, clock, logger });
   const registrationIp = new WeakMap<IncomingMessage, string>();
-  const clientAdapter = () => new (adapterFor(store.oidc, clock, { keyring: o.settings().keyring }))('Client');
+  const clientAdapter = () => new (adapterFor(store.oidc, clock, { keyring: o.settings().keyring, cache: o.recordCache }))('Client');
   const touchedAt = new Map<string, number>();
   /**
    * A registered client was used (or just made): it lives issuer.registrationLimits.unusedClientLifetime

@@ -2,8 +2,9 @@
 // notices), written from the text catalogue and sent through the configured SMTP server with
 // nodemailer. Without email.smtp nothing is sent: the caller learns so, and the operator hands
 // links over instead. A message's link is a bearer secret: it is never logged, and a failure is
-// logged with the message kind and the recipient's domain only.
-import nodemailer from 'nodemailer';
+// logged with the message kind and the recipient's domain only. nodemailer is loaded with the
+// first message (about 12 MiB resident once loaded; most gates never send one).
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../core/index.ts';
 import type { Config } from '../config/index.ts';
 import { text, type TextKey, type Vars } from '../text/index.ts';
@@ -63,26 +64,30 @@ export function createMailer(email: EmailConfig, logger: Logger): Mailer {
       close() {},
     };
   }
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.tls === 'implicit',
-    requireTLS: smtp.tls === 'starttls',
-    ignoreTLS: smtp.tls === 'none',
-    ...(smtp.username !== undefined && smtp.password !== undefined ? { auth: { user: smtp.username, pass: smtp.password } } : {}),
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 20_000,
-    // Never nodemailer's own logger: it would print the message, link included.
-    logger: false,
-    debug: false,
-  });
+  let transport: Promise<Transporter> | undefined;
+  const open = (): Promise<Transporter> =>
+    (transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport({
+        host: smtp.host,
+        port: smtp.port,
+        secure: smtp.tls === 'implicit',
+        requireTLS: smtp.tls === 'starttls',
+        ignoreTLS: smtp.tls === 'none',
+        ...(smtp.username !== undefined && smtp.password !== undefined ? { auth: { user: smtp.username, pass: smtp.password } } : {}),
+        connectionTimeout: 10_000,
+        greetingTimeout: 10_000,
+        socketTimeout: 20_000,
+        // Never nodemailer's own logger: it would print the message, link included.
+        logger: false,
+        debug: false,
+      }),
+    ));
   return {
     configured: true,
     async send(m) {
       const { subject, text: body } = render(m);
       try {
-        await transport.sendMail({ from: email.from, to: m.to, subject, text: body });
+        await (await open()).sendMail({ from: email.from, to: m.to, subject, text: body });
         logger.info({ event: 'mail_sent', ...describe(m) }, 'mail sent');
         return true;
       } catch (err) {
@@ -95,7 +100,10 @@ export function createMailer(email: EmailConfig, logger: Logger): Mailer {
       }
     },
     close() {
-      transport.close();
+      void transport?.then(
+        (t) => t.close(),
+        () => undefined,
+      );
     },
   };
 }

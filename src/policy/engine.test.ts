@@ -416,3 +416,41 @@ test('explain: decision, rule, request, normalization and every skipped rule, ex
     'skipped rule #0 adsb: path /admin does not match /adsb/*',
   ]);
 });
+
+test('candidate rules are kept per host as the request names it: the same decisions for each spelling, and after more hosts than the cache holds', () => {
+  const p = compilePolicy(apps, DEFAULTS);
+  const admin = id('root', { groups: ['admins'] });
+  const expect = (host: string) => {
+    assert.deepEqual(pick(p.decide(get(host), admin)), ['allow', 'grafana', 1, 'app grafana allows this user']);
+    assert.deepEqual(pick(p.decide(get(host), null))[0], 'authenticate');
+  };
+  for (const host of [
+    'grafana.example.org',
+    'GRAFANA.example.org',
+    'grafana.example.org.',
+    'grafana.example.org:8443',
+    'grafana.example.org:80',
+  ]) {
+    expect(host);
+    expect(host);
+  }
+  // Other hosts (2,000 distinct, past the bound) never change what a host gets.
+  for (let i = 0; i < 2000; i++) {
+    assert.deepEqual(pick(p.decide(get(`h${i}.example.net`), admin)), ['deny', null, null, 'no rule matched (default deny)']);
+    if (i % 500 === 0) expect('grafana.example.org');
+  }
+  expect('grafana.example.org');
+  // A host under the wildcard, from the rule's network.
+  assert.deepEqual(pick(p.decide(get('x.y.example.org', '/', '10.1.2.3'), id('anyone'))), [
+    'allow',
+    'internal',
+    3,
+    'app internal allows this user',
+  ]);
+  assert.deepEqual(pick(p.decide(get('x..example.org', '/', '10.1.2.3'), id('anyone'))), [
+    'deny',
+    null,
+    null,
+    'no rule matched (default deny)',
+  ]);
+});

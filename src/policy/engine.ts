@@ -158,6 +158,9 @@ export function hostMatchesRule(rule: CompiledRule, host: HostParts): boolean {
   return false;
 }
 
+/** How many hosts' candidate rules an engine keeps (decide). */
+const HOST_CACHE_MAX = 1024;
+
 export class Policy {
   /** The compiled rules, in order (read by explain). */
   readonly rules: readonly CompiledRule[];
@@ -199,10 +202,26 @@ export class Policy {
     return r;
   }
 
+  /**
+   * The candidate rules of a host as the request names it, computed once per host: the rules are
+   * fixed for the engine's life (a reload builds a new one). Bounded: the Host comes from the
+   * client, so past HOST_CACHE_MAX different ones the map starts again empty.
+   */
+  readonly #byHost = new Map<string, readonly number[]>();
+  #candidatesOf(host: string): readonly number[] {
+    let c = this.#byHost.get(host);
+    if (c === undefined) {
+      c = this.#candidates(splitHost(host));
+      if (this.#byHost.size >= HOST_CACHE_MAX) this.#byHost.clear();
+      this.#byHost.set(host, c);
+    }
+    return c;
+  }
+
   decide(req: PolicyRequest, identity: Identity | null): Decision {
     const read = this.read(req.path);
     if (!read.ok) return MALFORMED;
-    const candidates = this.#candidates(splitHost(req.host));
+    const candidates = this.#candidatesOf(req.host);
     const readings = read.readings;
     const first = readings[0] as PathReading;
     const d0 = this.#decideOn(candidates, first.path, first.fold, req, identity, null);
@@ -223,7 +242,7 @@ export class Policy {
   ): { read: ReadPath; each: ReadingDecision[]; decision: Decision; decidedBy: number | null } {
     const read = this.read(req.path);
     if (!read.ok) return { read, each: [], decision: MALFORMED, decidedBy: null };
-    const candidates = this.#candidates(splitHost(req.host));
+    const candidates = this.#candidatesOf(req.host);
     const view = identity === null ? null : viewOf(identity);
     const each = read.readings.map((reading) => ({
       reading,

@@ -18,6 +18,7 @@ import { adapterFor } from '../../src/issuer/adapter.ts';
 import { fakeIO, forwardAuth, type Instance } from '../kit/server.ts';
 import { fetchVia } from '../kit/issuer.ts';
 import { ISSUER, MCP, startMcpIssuer } from '../kit/mcp.ts';
+import { until } from '../kit/poll.ts';
 
 const run = promisify(execFile);
 let inst: Instance;
@@ -122,14 +123,20 @@ describe('agent client ids with real curl', () => {
       assert.equal(claims(r.body).sub, 'agent:legacy');
       assert.deepEqual(claims(r.body).groups, ['old']);
     }
-    // Deleting it removes it under both ids.
+    // Deleting it removes it under both ids (the issuer's copy of the client lives at most 1 s).
     const io = fakeIO('', {});
     assert.equal(await runCli(['agent', 'delete', 'legacy', '--config', inst.configPath], io), 0);
     for (const args of [
       ['-u', `agent.legacy:${legacySecret}`],
       ['-u', `agent%3Alegacy:${legacySecret}`],
     ]) {
-      const r = await curl(args);
+      const r = await until(
+        async () => {
+          const x = await curl(args);
+          return x.status !== 200 && x;
+        },
+        { timeoutMs: 4000, what: 'the deleted agent refused' },
+      );
       assert.equal(r.status, 401);
       assert.equal(r.body.error, 'invalid_client');
     }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { ManualClock } from '../../src/core/index.ts';
-import { configSchema } from '../../src/config/index.ts';
+import { configSchema } from '../../src/config/schema.ts';
 import { type Answer, baseConfig, forwardAuth, type Instance, startInstance } from '../kit/server.ts';
 
 const GRAFANA = 'https://grafana.example.test';

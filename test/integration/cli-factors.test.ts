@@ -166,7 +166,7 @@ describe('gatehouse explain and apps[].factors', () => {
   });
 
   test('config: apps[].factors needs a factor to be on, and a passkey rule needs passkeys', async () => {
-    const { configSchema } = await import('../../src/config/index.ts');
+    const { configSchema } = await import('../../src/config/schema.ts');
     const bad = configSchema.safeParse({ apps: [{ name: 'a', hosts: ['a.example.test'], allow: { anyUser: true }, factors: 'any' }] });
     assert.equal(bad.success, false);
     assert.deepEqual(

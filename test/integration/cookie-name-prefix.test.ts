@@ -4,7 +4,7 @@
 // refused by the schema with its path; the names that can work sign in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configSchema } from '../../src/config/index.ts';
+import { configSchema } from '../../src/config/schema.ts';
 import { ALICE, baseConfig, PORTAL, startInstance } from '../kit/server.ts';
 import { signIn } from '../kit/sign-in.ts';
 

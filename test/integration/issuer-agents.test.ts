@@ -119,18 +119,30 @@ describe('gatehouse agent', () => {
     assert.match(line, /^lister\tgroups=a,b\tcreated=\d{4}-\S+\texpires=never$/);
   });
 
-  test('delete: /token refuses the agent at once (invalid_client) and it is no longer active', async () => {
+  test('delete: it is no longer active at once, and /token refuses it (invalid_client) within 1 s (the issuer keeps its client that long)', async () => {
     const a = await create('doomed', '--groups', 'ci');
     assert.equal((await cc(a.id, a.secret)).status, 200);
     const agents = agentsFor(inst.running.store.oidc, inst.running.settings().keyring, new ManualClock(Date.now()));
     assert.equal(await agents.isActive('doomed'), true);
     const d = await cli('delete', 'doomed');
+    const deletedAt = performance.now();
     assert.equal(d.code, 0);
     assert.deepEqual(d.out, ['deleted agent doomed: its tokens are refused from now on']);
-    const t = await cc(a.id, a.secret);
+    assert.equal(await agents.isActive('doomed'), false);
+    // Every token still given was asked for within 1 s of the deletion.
+    let lastOk = -Infinity;
+    const t = await until(
+      async () => {
+        const startedAt = performance.now();
+        const r = await cc(a.id, a.secret);
+        if (r.status === 200) lastOk = startedAt;
+        return r.status !== 200 && r;
+      },
+      { timeoutMs: 4000, what: '/token refuses the deleted agent' },
+    );
+    assert.ok(lastOk - deletedAt < 1000, `a token ${lastOk - deletedAt} ms after the deletion`);
     assert.equal(t.status, 401);
     assert.equal(json(t).error, 'invalid_client');
-    assert.equal(await agents.isActive('doomed'), false);
     assert.deepEqual((await cli('delete', 'doomed')).err, ['gatehouse: no agent "doomed"']);
     assert.equal(
       (await cli('list')).out.some((x) => x.startsWith('doomed\t')),

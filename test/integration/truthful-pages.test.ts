@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { embeddedConfig } from '../../src/config/index.ts';
+import { embeddedConfig } from '../../src/config/defaults.ts';
 import { startGatehouse } from '../../src/app/index.ts';
 import { MemoryLogger } from '../../src/core/index.ts';
 import { send } from '../kit/http.ts';

@@ -88,6 +88,8 @@ export interface StartGatehouseOptions {
   env?: Record<string, string>;
   /** Wrap the server in another command, e.g. ['taskset', '-c', '0'] for the benchmark. */
   wrap?: string[];
+  /** Run bin/gatehouse.js itself, so its shebang line picks the flags and environment (this Node.js first on PATH). */
+  shebang?: boolean;
   timeoutMs?: number;
 }
 
@@ -103,11 +105,17 @@ export async function startGatehouse(configYaml: string, opts: StartGatehouseOpt
   const configPath = path.join(dir, 'gatehouse.yaml');
   const yaml = /^dataDir:/m.test(configYaml) ? configYaml : `${configYaml.replace(/\n*$/, '\n')}dataDir: ${JSON.stringify(dataDir)}\n`;
   await writeFile(configPath, yaml, { mode: 0o600 });
-  const env = { NO_COLOR: '1', ...opts.env };
+  const env: Record<string, string> = {
+    NO_COLOR: '1',
+    ...(opts.shebang ? { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } : {}),
+    ...opts.env,
+  };
   const wrap = opts.wrap ?? [];
-  const cmd = wrap.length > 0 ? wrap[0]! : process.execPath;
+  const cmd = wrap.length > 0 ? wrap[0]! : opts.shebang ? bin : process.execPath;
   const args =
-    wrap.length > 0 ? [...wrap.slice(1), process.execPath, bin, 'serve', '--config', configPath] : [bin, 'serve', '--config', configPath];
+    wrap.length > 0
+      ? [...wrap.slice(1), process.execPath, bin, 'serve', '--config', configPath]
+      : [...(opts.shebang ? [] : [bin]), 'serve', '--config', configPath];
   const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

@@ -9,7 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
-import { configSchema } from '../../src/config/index.ts';
+import { configSchema } from '../../src/config/schema.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { fakeIO, SECRET_A } from '../kit/server.ts';
 import { tempDir } from '../kit/temp.ts';

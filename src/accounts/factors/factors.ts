@@ -128,15 +128,15 @@ export class Factors {
 
   /** A new secret for enrolment: its URI and QR code for the page, and the sealed secret the form carries back. */
   async beginTotp(user: UserRecord): Promise<{ secret: string; uri: string; svg: string; pending: string }> {
-    const secret = newTotpSecret();
-    const uri = totpUri(secret, this.#settings().totpIssuer, user.username);
+    const secret = await newTotpSecret();
+    const uri = await totpUri(secret, this.#settings().totpIssuer, user.username);
     const pending = this.#keyring().seal(TOTP_PURPOSE, JSON.stringify({ u: user.id, s: secret, exp: this.#clock.now() + ENROL_MS }));
     return { secret, uri, svg: await totpQrSvg(uri), pending };
   }
 
   /** The QR code of a secret being set up (the page shown again after a wrong first code). */
   async totpQr(user: UserRecord, secret: string): Promise<string> {
-    return totpQrSvg(totpUri(secret, this.#settings().totpIssuer, user.username));
+    return totpQrSvg(await totpUri(secret, this.#settings().totpIssuer, user.username));
   }
 
   /** The secret of a pending enrolment for this user, or null (expired, another user's, tampered). */

@@ -3,22 +3,24 @@
 // either side of now (RFC 6238 §5.2 allows for clock drift) and only for a step newer than the
 // last one accepted (§5.2: "the verifier MUST NOT accept the second attempt of the same OTP"):
 // the store's conditional update makes that hold across replicas.
-import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
+// otplib and qrcode are loaded with the first enrolment or code (qrcode alone is about 3 MiB
+// resident): a gate whose users have no TOTP never loads them.
+const otplib = () => import('otplib');
 
 export const TOTP_PERIOD_SECONDS = 30;
 
-export function newTotpSecret(): string {
-  return generateSecret({ length: 20 });
+export async function newTotpSecret(): Promise<string> {
+  return (await otplib()).generateSecret({ length: 20 });
 }
 
 /** The otpauth:// URI authenticator apps read from the QR code (Key Uri Format). */
-export function totpUri(secret: string, issuer: string, account: string): string {
-  return generateURI({ issuer, label: account, secret });
+export async function totpUri(secret: string, issuer: string, account: string): Promise<string> {
+  return (await otplib()).generateURI({ issuer, label: account, secret });
 }
 
 /** The QR code as an SVG document, drawn here: no image service ever sees the secret. */
 export async function totpQrSvg(uri: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
 }
 
@@ -30,6 +32,7 @@ export function normalizeCode(raw: string): string | null {
 
 /** The time step the code belongs to (±1 step around `nowMs`, newer than `afterStep`), or null. */
 export async function matchTotp(secret: string, code: string, nowMs: number, afterStep: number | null): Promise<number | null> {
+  const { verify } = await otplib();
   try {
     const r = await verify({
       secret,

@@ -3,20 +3,20 @@
 // and is claimed once in the store's replay table when the answer comes back, so an answer can
 // be used once on any replica. The relying party id is publicUrl's host; the origin is
 // publicUrl's origin; attestation is `none` (no device data is asked for or kept).
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+// @simplewebauthn/server (and its ASN.1 and COSE libraries, about 15 MiB resident) is loaded with
+// the first ceremony, not at start: a gate whose users never use a passkey never loads it.
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../../crypto/index.ts';
 import { hashToken } from '../../crypto/index.ts';
 import type { PasskeyRecord } from '../../store/index.ts';
+
+const simpleWebAuthn = () => import('@simplewebauthn/server');
 
 export interface RelyingParty {
   id: string;
@@ -99,6 +99,7 @@ export async function registrationOptions(
     excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
     extensions: { credProps: true },
   } as const;
+  const { generateRegistrationOptions } = await simpleWebAuthn();
   const options = await generateRegistrationOptions({
     ...common,
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
@@ -123,6 +124,7 @@ export async function newAccountRegistrationOptions(
   id: string,
   now: number,
 ): Promise<{ options: PublicKeyCredentialCreationOptionsJSON; state: string }> {
+  const { generateRegistrationOptions } = await simpleWebAuthn();
   const options = await generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -166,7 +168,9 @@ export async function verifyRegistration(
   if (c.u !== userId) throw new CeremonyError('wrong_user', 'the registration was started for another account');
   let v;
   try {
-    v = await verifyRegistrationResponse({
+    v = await (
+      await simpleWebAuthn()
+    ).verifyRegistrationResponse({
       response,
       expectedChallenge: c.c,
       expectedOrigin: rp.origin,
@@ -205,7 +209,9 @@ export async function authenticationOptions(
   now: number,
 ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; state: string }> {
   const challenge = randomBytes(32).toString('base64url');
-  const options = await generateAuthenticationOptions({
+  const options = await (
+    await simpleWebAuthn()
+  ).generateAuthenticationOptions({
     rpID: rp.id,
     challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
     timeout: CEREMONY_MS,
@@ -250,7 +256,9 @@ export async function verifyAuthentication(
   }
   let v;
   try {
-    v = await verifyAuthenticationResponse({
+    v = await (
+      await simpleWebAuthn()
+    ).verifyAuthenticationResponse({
       response,
       expectedChallenge: c.c,
       expectedOrigin: rp.origin,
