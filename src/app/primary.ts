@@ -48,6 +48,23 @@ interface Gathering {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** The primary's own series, added to every scrape (docs/running.md, "Every core"). */
+export function primaryMetrics(m: { configured: number; ready: number; restarts: number; relayed: number }): string {
+  return [
+    '# HELP gatehouse_workers Worker processes (serve --workers): configured, and serving now.',
+    '# TYPE gatehouse_workers gauge',
+    `gatehouse_workers{state="configured"} ${m.configured}`,
+    `gatehouse_workers{state="ready"} ${m.ready}`,
+    '# HELP gatehouse_worker_restarts_total Workers that exited unasked and were started again.',
+    '# TYPE gatehouse_worker_restarts_total counter',
+    `gatehouse_worker_restarts_total ${m.restarts}`,
+    '# HELP gatehouse_revocations_relayed_total Session revocations the primary passed between workers.',
+    '# TYPE gatehouse_revocations_relayed_total counter',
+    `gatehouse_revocations_relayed_total ${m.relayed}`,
+    '',
+  ].join('\n');
+}
+
 /** Runs the workers until SIGTERM or SIGINT (0), or until the first start fails (the failing worker's status). */
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const { logger } = opts;
@@ -78,20 +95,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
   };
 
-  const own = (): string =>
-    [
-      '# HELP gatehouse_workers Worker processes (serve --workers): configured, and serving now.',
-      '# TYPE gatehouse_workers gauge',
-      `gatehouse_workers{state="configured"} ${slots.length}`,
-      `gatehouse_workers{state="ready"} ${slots.filter((s) => s.ready).length}`,
-      '# HELP gatehouse_worker_restarts_total Workers that exited unasked and were started again.',
-      '# TYPE gatehouse_worker_restarts_total counter',
-      `gatehouse_worker_restarts_total ${restarts}`,
-      '# HELP gatehouse_revocations_relayed_total Session revocations the primary passed between workers.',
-      '# TYPE gatehouse_revocations_relayed_total counter',
-      `gatehouse_revocations_relayed_total ${relayed}`,
-      '',
-    ].join('\n');
+  const own = (): string => primaryMetrics({ configured: slots.length, ready: slots.filter((s) => s.ready).length, restarts, relayed });
 
   const answer = (g: Gathering): void => {
     clearTimeout(g.timer);
