@@ -1,7 +1,7 @@
 // `gatehouse explain URL`: which rule decides a request, and why.
 import { silentLogger } from '../core/index.ts';
-import { compilePolicy, explain, explainFactors, NO_FACTORS, type FactorState } from '../policy/index.ts';
-import { ownPath } from '../gateway/index.ts';
+import { compilePolicy, describeSubject, explain, explainFactors, NO_FACTORS, type FactorState } from '../policy/index.ts';
+import { compileResources, explainResource, ownPath } from '../gateway/index.ts';
 import { CONFIG, CONFIG_HELP, type Command } from './command.ts';
 import { loadFor, withServices } from './context.ts';
 
@@ -18,7 +18,10 @@ export const explainCommand: Command = {
 
 Without --user or --session the request is anonymous. The user's groups come from the store and
 config. With --session (an id from \`gatehouse session list\`) the request is that session's: its
-user, and how it signed in, judged against the rule's factors (apps[].factors).
+user, and how it signed in, judged against the rule's factors (apps[].factors). A URL under a
+protected resource (resources[]) is decided by bearer token before any rule: explain says what a
+token must carry (scopes, allow, resources[].factors) and, with --session, whether a token from
+that session's sign-in meets the factors.
 ${CONFIG_HELP}`,
   options: { ...CONFIG, user: { type: 'string' }, session: { type: 'string' }, method: { type: 'string' }, ip: { type: 'string' } },
   async run({ values, positionals }, io) {
@@ -87,6 +90,25 @@ ${CONFIG_HELP}`,
       const requestLine = explain(policy, req, identity).find((l) => l.startsWith('request: '));
       if (requestLine !== undefined) io.out(requestLine);
       return 0;
+    }
+    // A protected resource is decided before the rules, by bearer token (gateway/verdict.ts).
+    if (publicUrl !== undefined && loaded.config.resources.length > 0) {
+      const resources = compileResources(loaded.config.resources, publicUrl, loaded.config.headers);
+      const r = resources.match(host, path);
+      if (r !== null) {
+        const allow = loaded.config.resources.find((c) => c.resource === r.resource)?.allow;
+        const request = explain(policy, req, identity).find((l) => l.startsWith('request: ')) ?? '';
+        const sid = typeof values.session === 'string' ? `session ${values.session.slice(0, 6)}` : undefined;
+        const factorLines =
+          r.factors === null
+            ? []
+            : explainFactors(r.name, r.factors, factorState, Date.now(), sid, {
+                what: `resource ${r.name}`,
+                short: 'its tokens are refused until the client asks the issuer for the missing step',
+              });
+        for (const line of explainResource(r, request, allow === undefined ? null : describeSubject(allow), factorLines)) io.out(line);
+        return 0;
+      }
     }
     for (const line of explain(policy, req, identity)) io.out(line);
     const d = policy.decide(req, identity);

@@ -115,6 +115,33 @@ const resourceUrl = z.string().refine((s) => {
   }
 }, 'expected a canonical absolute http(s) URL such as https://mcp.example.org/mcp: lowercase host, no query, fragment, userinfo, dot segments or percent escapes');
 
+/**
+ * apps[].factors and resources[].factors: how someone must have signed in. A string is the short
+ * form of `{ require }`.
+ */
+const factorsSetting = z
+  .union([
+    z.enum(['any', 'passkey']),
+    z.strictObject({
+      require: z
+        .enum(['any', 'passkey'])
+        .describe(
+          'any: a second factor of any kind (TOTP, passkey, recovery code, or an upstream MFA that counts); passkey: a passkey or security key',
+        ),
+      maxAge: z
+        .string()
+        .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 90s, 15m, 8h or 7d' })
+        .transform((v) => parseDuration(v) ?? 0)
+        .refine((ms) => ms >= 1000, {
+          message: 'expected at least 1s: sign-in times are kept to the second, so a shorter maxAge could never be met',
+        })
+        .optional()
+        .describe('how long ago that factor may have been used (a duration, at least 1s); older asks for the step again'),
+    }),
+  ])
+  .transform((f): { require: 'any' | 'passkey'; maxAge?: number } => (typeof f === 'string' ? { require: f } : f))
+  .optional();
+
 export const appSchema = z
   .strictObject({
     name: z
@@ -136,26 +163,9 @@ export const appSchema = z
       .describe('deny everyone (true) or these subjects (a deny list: everyone it does not name goes on to the next rule)'),
     headers: identityHeadersSchema.optional().describe('rename identity headers for this app (Grafana: X-WEBAUTH-USER, …)'),
     upstream: httpUrl.optional().describe('reverse-proxy mode: Gatehouse itself proxies allowed requests for these hosts to this URL'),
-    factors: z
-      .union([
-        z.enum(['any', 'passkey']),
-        z.strictObject({
-          require: z
-            .enum(['any', 'passkey'])
-            .describe(
-              'any: a second factor of any kind (TOTP, passkey, recovery code, or an upstream MFA that counts); passkey: a passkey or security key',
-            ),
-          maxAge: z
-            .string()
-            .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 90s, 15m, 8h or 7d' })
-            .transform((v) => parseDuration(v) ?? 0)
-            .optional()
-            .describe('how long ago that factor may have been used (a duration); older sends the person to a step-up screen'),
-        }),
-      ])
-      .transform((f): { require: 'any' | 'passkey'; maxAge?: number } => (typeof f === 'string' ? { require: f } : f))
-      .optional()
-      .describe('how someone must have signed in: a session without it is sent to a step-up screen (only the missing step) and back'),
+    factors: factorsSetting.describe(
+      'how someone must have signed in: a session without it is sent to a step-up screen (only the missing step) and back; a bearer token without it gets 401 insufficient_user_authentication (RFC 9470)',
+    ),
     audience: resourceUrl
       .optional()
       .describe(
@@ -577,6 +587,9 @@ export const resourceSchema = z
     upstream: httpUrl
       .optional()
       .describe('reverse-proxy mode: Gatehouse proxies allowed requests to this URL, without the Authorization header'),
+    factors: factorsSetting.describe(
+      "how the person behind a token must have signed in (the token's acr and auth_time): short of it, 401 insufficient_user_authentication naming acr_values and max_age (RFC 9470), so the client asks the issuer for the step-up",
+    ),
   })
   .superRefine((r, ctx) => {
     for (const [i, s] of (r.requiredScopes ?? []).entries()) {
@@ -1013,28 +1026,32 @@ export const configSchema = z
       }
     });
     // A rule asking for a factor nobody can have would lock everyone out of it.
-    c.apps.forEach((a, i) => {
-      if (a.factors === undefined) return;
+    const factorsPossible = (f: { require: 'any' | 'passkey' } | undefined, path: (string | number)[], what: string): void => {
+      if (f === undefined) return;
       if (!c.factors.totp && !c.factors.passkeys) {
         ctx.addIssue({
           code: 'custom',
-          path: ['apps', i, 'factors'],
-          message: 'apps[].factors needs factors.totp or factors.passkeys: no one could have a second factor',
+          path,
+          message: `${what}.factors needs factors.totp or factors.passkeys: no one could have a second factor`,
         });
-      } else if (a.factors.require === 'passkey' && !c.factors.passkeys) {
+      } else if (f.require === 'passkey' && !c.factors.passkeys) {
         ctx.addIssue({
           code: 'custom',
-          path: ['apps', i, 'factors', 'require'],
-          message: 'apps[].factors.require: passkey needs factors.passkeys: true',
+          path: [...path, 'require'],
+          message: `${what}.factors.require: passkey needs factors.passkeys: true`,
         });
       }
-      if (a.public === true)
+    };
+    c.apps.forEach((a, i) => {
+      factorsPossible(a.factors, ['apps', i, 'factors'], 'apps[]');
+      if (a.factors !== undefined && a.public === true)
         ctx.addIssue({
           code: 'custom',
           path: ['apps', i, 'factors'],
           message: 'a public app cannot require factors: it answers everyone without a session',
         });
     });
+    c.resources.forEach((r, i) => factorsPossible(r.factors, ['resources', i, 'factors'], 'resources[]'));
     // One audience, one kind of resource server: a protected resource's URL is bearer-only at the
     // gate, so an app naming it as its audience would never see its own tokens.
     c.apps.forEach((a, i) => {

@@ -13,7 +13,7 @@
 // cost one map lookup; the map is emptied when the keys or the issuer change.
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { Clock } from '../core/index.ts';
-import type { FactorState } from '../policy/index.ts';
+import { tokenFactorState, type FactorState } from '../policy/index.ts';
 
 export type { JSONWebKeySet };
 
@@ -33,18 +33,24 @@ export interface VerifiedToken {
   /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (cnf.jkt); absent for a plain bearer token. */
   jkt?: string;
   /**
-   * How the sign-in behind the token went (our issuer's amr and auth_time, RFC 9068 §2.2.1), for
-   * apps[].factors; absent for a token without them (client credentials, another issuer).
+   * How the sign-in behind the token went (our issuer's amr, acr and auth_time, RFC 9068 §2.2.1),
+   * for apps[].factors and resources[].factors; absent for a token without amr (client
+   * credentials, another issuer).
    */
   factors?: FactorState;
 }
 
-/** amr and auth_time as a factor state: the second factor (and a passkey) proved at auth_time. */
+/** amr, acr and auth_time as a factor state (policy/factors.ts tokenFactorState); none without amr. */
 function tokenFactors(p: JWTPayload): { factors?: FactorState } {
-  if (!Array.isArray(p.amr) || typeof p.auth_time !== 'number') return {};
+  if (!Array.isArray(p.amr)) return {};
   const amr = p.amr.filter((m): m is string => typeof m === 'string');
-  const at = p.auth_time * 1000;
-  return { factors: { amr, mfaAt: amr.includes('mfa') ? at : null, passkeyAt: amr.includes('hwk') ? at : null } };
+  return {
+    factors: tokenFactorState(
+      amr,
+      typeof p.acr === 'string' ? p.acr : undefined,
+      typeof p.auth_time === 'number' ? p.auth_time : undefined,
+    ),
+  };
 }
 
 export interface TokenVerifier {

@@ -2,7 +2,7 @@ export { createForwardAuth, ownPath } from './forward-auth.ts';
 export { type BearerGate } from './verdict.ts';
 export { createTokenVerifier, createAppTokenVerifier, type JSONWebKeySet } from './bearer.ts';
 export { createDpopChecker, accessTokenHash, DpopRejected, type DpopChecker } from './dpop.ts';
-export { compileResources, resourceRegistry, issuerIdentifier, METADATA_PATH } from './resources.ts';
+export { compileResources, resourceRegistry, issuerIdentifier, explainResource, METADATA_PATH } from './resources.ts';
 export { createResourceMetadata } from './resource-metadata.ts';
 export { issueTicket } from './tickets.ts';
 export { createTicketRedeemer, type TicketRedeemer } from './ticket-redemption.ts';

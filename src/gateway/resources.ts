@@ -8,7 +8,14 @@
 // rule for the same host says (a cookie never opens it, and no rule can make it public).
 import type { Config } from '../config/index.ts';
 import type { Identity } from '../core/index.ts';
-import { compilePolicy, type Policy, type ResolvedHeaderNames } from '../policy/index.ts';
+import {
+  compilePolicy,
+  describeRequirement,
+  stepUpParams,
+  type FactorRequirement,
+  type Policy,
+  type ResolvedHeaderNames,
+} from '../policy/index.ts';
 import { stripPort } from '../web/index.ts';
 
 type ResourceConfig = Config['resources'][number];
@@ -26,6 +33,8 @@ export interface ProtectedResource {
   requiredScopes: readonly string[];
   upstream: string | null;
   headers: ResolvedHeaderNames;
+  /** How the person behind a token must have signed in (resources[].factors), or null. */
+  factors: FactorRequirement | null;
   /** RFC 9728 §3.1: the well-known URI inserted between the host and the resource's path. */
   metadataUrl: string;
   /** The metadata document, serialized once. */
@@ -42,6 +51,9 @@ export interface ProtectedResource {
     dpopInvalidToken: string;
     dpopInvalidProof: string;
     dpopInsufficientScope: string;
+    /** RFC 9470 §3: the token's sign-in falls short of `factors` (empty when the resource has none). */
+    insufficientUserAuthentication: string;
+    dpopInsufficientUserAuthentication: string;
   };
   index: number;
 }
@@ -74,6 +86,15 @@ function advertised(scopes: readonly string[]): string[] {
 function quoted(name: string, value: string): string {
   // Scope tokens and our URLs never hold '"' or '\' (the schema refuses them), so no escaping.
   return `${name}="${value}"`;
+}
+
+/**
+ * RFC 9470 §3's parameters for a requirement: the error, what is missing in words, and the
+ * acr_values and max_age a client asks the issuer for to get a token that meets it.
+ */
+export function insufficientUserAuthentication(req: FactorRequirement): string {
+  const { acr, maxAgeSeconds } = stepUpParams(req);
+  return `error="insufficient_user_authentication", ${quoted('error_description', `${describeRequirement(req)} is required`)}, ${quoted('acr_values', acr)}${maxAgeSeconds === null ? '' : `, max_age=${maxAgeSeconds}`}`;
 }
 
 /** The DPoP challenge's algs parameter (RFC 9449 §7.1), or "" when DPoP is off. */
@@ -111,6 +132,9 @@ export function compileResources(
     if (algs) doc.dpop_signing_alg_values_supported = [...(dpopAlgorithms ?? [])];
     if (r.name !== undefined) doc.resource_name = r.name;
     const meta = quoted('resource_metadata', metadataUrl);
+    const factors: FactorRequirement | null =
+      r.factors === undefined ? null : Object.freeze({ factors: r.factors.require, maxAgeMs: r.factors.maxAge ?? null });
+    const stepUp = factors === null ? '' : insufficientUserAuthentication(factors);
     const scope = scopes.length ? `, ${quoted('scope', scopes.join(' '))}` : '';
     return {
       resource: r.resource,
@@ -121,6 +145,7 @@ export function compileResources(
       requiredScopes,
       upstream: r.upstream ?? null,
       headers: defaults,
+      factors,
       metadataUrl,
       metadataJson: JSON.stringify(doc),
       index,
@@ -132,6 +157,8 @@ export function compileResources(
         dpopInvalidToken: `${dpopScheme}error="invalid_token", ${meta}${scope}`,
         dpopInvalidProof: `${dpopScheme}error="invalid_dpop_proof", ${meta}${scope}`,
         dpopInsufficientScope: `${dpopScheme}error="insufficient_scope", ${quoted('scope', requiredScopes.join(' '))}, ${meta}`,
+        insufficientUserAuthentication: stepUp && `Bearer ${stepUp}, ${meta}`,
+        dpopInsufficientUserAuthentication: stepUp && `${dpopScheme}${stepUp}, ${meta}`,
       },
     };
   });
@@ -177,6 +204,32 @@ export function compileResources(
       return onHost.find((r) => r.path === suffix) ?? null;
     },
   };
+}
+
+/**
+ * explain's lines for a URL under a protected resource (`gatehouse explain`): it is decided by
+ * bearer token before any app rule, and what a token must carry. `factorLines` (policy
+ * explainFactors, with the session the operator named) go before the challenge a token short of
+ * them gets.
+ */
+export function explainResource(r: ProtectedResource, request: string, allow: string | null, factorLines: readonly string[]): string[] {
+  const lines = [
+    `decision: bearer: under protected resource ${r.name} (${r.resource}): decided by a bearer token whose aud is ${r.resource}, before any app rule; a session cookie never opens it`,
+    'rule: none (resources[] are decided before apps)',
+    request,
+    r.requiredScopes.length === 0
+      ? 'scopes: none required'
+      : `scopes: a token must carry ${r.requiredScopes.join(', ')} (else 403 insufficient_scope)`,
+    `allow: ${allow ?? 'any user holding a valid token'} (anyone else: 403)`,
+  ];
+  if (r.factors !== null) {
+    lines.push(
+      ...factorLines,
+      'factors: a token is judged on its acr and auth_time (the class of its sign-in, and when that was last used); one short of it gets 401',
+      `  WWW-Authenticate: ${r.challenge.insufficientUserAuthentication}`,
+    );
+  }
+  return lines;
 }
 
 /** Resources compiled again only when the list or publicUrl changes (a config reload). */

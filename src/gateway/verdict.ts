@@ -1,6 +1,7 @@
 // The gate's decision for one original request, shared by forward auth and reverse-proxy mode:
 //   0. a URL under a protected resource (`resources[]`) is bearer-only, decided by bearer.ts
-//      and resources.ts before any app rule; a cookie never opens it
+//      and resources.ts before any app rule; a cookie never opens it; `resources[].factors` is
+//      judged on the token's acr and auth_time (RFC 9470's challenge when short)
 //   1. the first matching rule, anonymously; deny-everyone answers at once
 //   1b. a bearer token for an app that opted in (`apps[].audience`): only when the request has
 //      an Authorization header (the cookie path never reads it) and the rule's app names an
@@ -24,7 +25,7 @@ import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from '../web/index.ts';
 import { accessTokenCredentials, TokenRejected, type TokenVerifier, type VerifiedToken } from './bearer.ts';
-import { dpopAlgs, type ProtectedResource, type ProtectedResources } from './resources.ts';
+import { dpopAlgs, insufficientUserAuthentication, type ProtectedResource, type ProtectedResources } from './resources.ts';
 import { DpopRejected, type DpopChecker } from './dpop.ts';
 import { mustUseFactor, type DenyWhy } from '../web/index.ts';
 import { AMBIGUOUS_PATH_REASON, MALFORMED_PATH_REASON, NO_FACTORS, describeRequirement, factorShortfall } from '../policy/index.ts';
@@ -80,7 +81,7 @@ export function decide(
   if (bearer) {
     // A host without resources costs one Set lookup here (the cookie hot path).
     const r = bearer.resources().match(orig.host, orig.uri);
-    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFactsOf(orig, dpopProof));
+    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFactsOf(orig, dpopProof), sessions);
   }
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return denied(anon, false);
@@ -159,6 +160,7 @@ function withSession(
  *   another issuer or another aud    -> 401 invalid_token
  *   a required scope missing         -> 403 insufficient_scope naming every required scope
  *   `allow` does not admit the user  -> 403 (plain: more scope would not help)
+ *   its sign-in short of `factors`   -> 401 insufficient_user_authentication (RFC 9470 §3)
  *   otherwise                        -> pass, identity from the token
  */
 async function bearerVerdict(
@@ -168,6 +170,7 @@ async function bearerVerdict(
   facts: Facts,
   authorization: string | undefined,
   pf: ProofFacts,
+  sessions: Sessions,
 ): Promise<Verdict> {
   const cred = accessTokenCredentials(authorization);
   if (cred === undefined)
@@ -215,6 +218,20 @@ async function bearerVerdict(
   if (!bearer.resources().allows(r, identity, facts.method, facts.ip)) {
     return { kind: 'deny', reason: `resource ${r.name} does not allow this user`, why: 'not-allowed' };
   }
+  // resources[].factors: what the token's sign-in had (acr, auth_time, amr). Short of it: RFC
+  // 9470's challenge in the scheme the token came with, naming the acr_values and max_age the
+  // client asks the issuer for.
+  if (r.factors !== null) {
+    const short = factorShortfall(t.factors ?? NO_FACTORS, r.factors, sessions.now());
+    if (short !== null)
+      return {
+        kind: 'challenge',
+        status: 401,
+        error: 'insufficient_user_authentication',
+        wwwAuthenticate: dpop ? r.challenge.dpopInsufficientUserAuthentication : r.challenge.insufficientUserAuthentication,
+        reason: `the token's sign-in falls short of resource ${r.name}'s factors (${short.why})`,
+      };
+  }
   // Reverse-proxy mode: the resource's own upstream, else the one of the app rule for this URL.
   const upstream = r.upstream ?? s.policy.decide(facts, null).upstream;
   return { kind: 'pass', names: r.headers, identity, upstream, app: r.name, resource: r.resource };
@@ -252,11 +269,17 @@ async function checkBinding(
   }
 }
 
+/** The DPoP challenge's `algs="…", ` (RFC 9449 §7.1) when DPoP is on, else "". */
+function dpopAlgsOf(bearer: BearerGate): string {
+  const algs = bearer.dpop?.settings().enabled ? dpopAlgs(bearer.dpop.settings().algorithms) : '';
+  return algs ? `${algs}, ` : '';
+}
+
 /** An app's answer for a refused token, in the scheme it was presented with (RFC 9449 §7.1). */
 function appChallenge(bearer: BearerGate, scheme: 'bearer' | 'dpop', error: 'invalid_token' | 'invalid_dpop_proof'): string {
-  const algs = bearer.dpop?.settings().enabled ? dpopAlgs(bearer.dpop.settings().algorithms) : '';
-  if (scheme === 'dpop' || error === 'invalid_dpop_proof') return `DPoP ${algs ? `${algs}, ` : ''}error="${error}"`;
-  return algs ? `${APP_INVALID_TOKEN}, DPoP ${algs}` : APP_INVALID_TOKEN;
+  const algs = dpopAlgsOf(bearer);
+  if (scheme === 'dpop' || error === 'invalid_dpop_proof') return `DPoP ${algs}error="${error}"`;
+  return algs ? `${APP_INVALID_TOKEN}, DPoP ${algs.slice(0, -2)}` : APP_INVALID_TOKEN;
 }
 
 /**
@@ -312,19 +335,17 @@ async function appBearerVerdict(
   if (restrictions && !passesQueryRestrictions(restrictions, identity)) {
     return { kind: 'deny', reason: 'an allowed_* restriction on the auth URL did not match', why: 'not-allowed' };
   }
-  // apps[].factors for a token: what its sign-in had (amr, auth_time). Short of it: RFC 9470's
+  // apps[].factors for a token: what its sign-in had (acr, auth_time, amr). Short of it: RFC 9470's
   // challenge, naming the acr and max_age a client asks the issuer for to get a better token.
   if (d.factors !== null) {
     const short = factorShortfall(t.factors ?? NO_FACTORS, d.factors, sessions.now());
     if (short !== null) {
-      const acr = d.factors.factors === 'passkey' ? 'urn:gatehouse:acr:phr' : 'urn:gatehouse:acr:mfa';
-      const maxAge = d.factors.maxAgeMs === null ? '' : `, max_age=${Math.floor(d.factors.maxAgeMs / 1000)}`;
-      const scheme = cred.scheme === 'dpop' ? 'DPoP' : 'Bearer';
+      const stepUp = insufficientUserAuthentication(d.factors);
       return {
         kind: 'challenge',
         status: 401,
         error: 'insufficient_user_authentication',
-        wwwAuthenticate: `${scheme} error="insufficient_user_authentication", error_description="${describeRequirement(d.factors)} is required", acr_values="${acr}"${maxAge}`,
+        wwwAuthenticate: cred.scheme === 'dpop' ? `DPoP ${dpopAlgsOf(bearer)}${stepUp}` : `Bearer ${stepUp}`,
         reason: `the token's sign-in falls short of app ${d.app ?? '-'}'s factors (${short.why})`,
       };
     }

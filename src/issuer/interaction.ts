@@ -19,7 +19,7 @@ import {
   type GateSettings,
   type SetCookie,
 } from '../web/index.ts';
-import { acrOf, acrSatisfies } from '../policy/index.ts';
+import { authenticationFor } from '../policy/index.ts';
 import { IMPLIED_CONSENT_PARAM, INTERACTION_PATH, mayUse, requestedAcrs } from './routes.ts';
 import { consentPage, errorPage } from './pages.ts';
 import { SCOPE_CLAIMS } from './claims.ts';
@@ -95,26 +95,25 @@ export function interactionFlow(d: InteractionDeps) {
         return finish({ error: 'access_denied', error_description: 'the user may not sign in to this client' });
       }
       // How the person signed in must reach what the client asked (OpenID Connect Core §3.1.2.1):
-      // max_age past: a fresh sign-in; acr_values not reached, or factors.require not met: the
-      // step-up screen, only the missing step.
+      // factors.require not met, acr_values not reached, or the factor it needs used longer ago
+      // than max_age: the step-up screen, only the missing step; max_age past for a plain
+      // sign-in: a fresh one (policy/factors.ts authenticationFor).
       const view = found.view;
-      const authAt = Math.max(view.createdAt, view.factors.mfaAt ?? 0);
       const maxAge = Number(details.params.max_age);
-      if (details.params.max_age !== undefined && Number.isFinite(maxAge) && clock.now() - authAt > maxAge * 1000) {
-        return redirectTo(res, 302, portalUrl(s, '/oauth2/start', { rd: here, prompt: 'login' }));
-      }
-      const wanted = requestedAcrs(details.params.acr_values);
-      const reached = acrOf(view.factors);
+      const maxAgeMs = details.params.max_age !== undefined && Number.isFinite(maxAge) ? maxAge * 1000 : null;
       const mustUse = view.factors.mfaAt === null && mustUseFactor(s, view.identity.groups);
-      if (mustUse || (wanted.length > 0 && !wanted.some((w) => acrSatisfies(reached, w)))) {
-        // The weakest value asked for is enough (any of them satisfies the request).
-        const need = !mustUse && wanted.every((w) => w === 'urn:gatehouse:acr:phr') ? 'passkey' : 'any';
-        return redirectTo(res, 302, portalUrl(s, '/oauth2/step_up', { rd: here, need }));
+      const auth = mustUse
+        ? ({ ok: false, stepUp: 'any' } as const)
+        : authenticationFor(view.factors, view.createdAt, requestedAcrs(details.params.acr_values), maxAgeMs, clock.now());
+      if (!auth.ok) {
+        return 'signIn' in auth
+          ? redirectTo(res, 302, portalUrl(s, '/oauth2/start', { rd: here, prompt: 'login' }))
+          : redirectTo(res, 302, portalUrl(s, '/oauth2/step_up', { rd: here, need: auth.stepUp }));
       }
-      // The strongest value asked for that the sign-in reached, else what it reached.
-      const acr = [...wanted].reverse().find((w) => acrSatisfies(reached, w)) ?? reached;
+      // acr and auth_time describe one authentication: the class reached, and when it was last used.
+      const { acr } = auth;
       audit({ actor: view.identity.username, action: 'oidc_sign_in', outcome: 'ok', target: clientId, detail: { acr } });
-      return finish({ login: { accountId: view.userId, amr: [...view.factors.amr], acr, ts: Math.floor(authAt / 1000) } });
+      return finish({ login: { accountId: view.userId, amr: [...view.factors.amr], acr, ts: Math.floor(auth.at / 1000) } });
     }
 
     if (details.prompt.name === 'consent') {

@@ -59,6 +59,85 @@ export function acrSatisfies(reached: AcrValue, wanted: string): boolean {
   return w !== -1 && ACR_VALUES.indexOf(reached) >= w;
 }
 
+/**
+ * When the session last authenticated at the class `acr` names (epoch ms), or null when it never
+ * reached it: 1fa, its latest authentication of any kind (the sign-in or a step-up); mfa, when a
+ * second factor was last used; phr, when a passkey was. The issuer gives this as auth_time with
+ * that acr, so a token's acr and auth_time describe one authentication (OpenID Connect Core §2),
+ * and `max_age` with `acr_values` asks how long ago the factor that acr needs was used.
+ */
+export function acrTime(state: FactorState, createdAt: number, acr: AcrValue): number | null {
+  if (acr === 'urn:gatehouse:acr:phr') return state.passkeyAt;
+  if (acr === 'urn:gatehouse:acr:mfa') return state.mfaAt;
+  return Math.max(createdAt, state.mfaAt ?? 0, state.passkeyAt ?? 0);
+}
+
+/**
+ * What the issuer answers an authorization request with (OpenID Connect Core §3.1.2.1), given
+ * the session's state, its `acr_values` (already narrowed to ours, weakest first or in any order)
+ * and `max_age` (ms; null: none):
+ *   - the strongest class asked for (any of ours when none is asked) that the session reached
+ *     and, with max_age, used recently enough: that acr, and auth_time when it was last used
+ *   - none reached: the step-up screen for the weakest class asked for
+ *   - reached but too long ago: the step-up screen for a second factor or a passkey (an active
+ *     authentication, RFC 9470 §3), or a fresh sign-in when the weakest class is 1fa
+ */
+export type Authentication =
+  | { readonly ok: true; readonly acr: AcrValue; readonly at: number }
+  | { readonly ok: false; readonly stepUp: FactorKind }
+  | { readonly ok: false; readonly signIn: true };
+
+export function authenticationFor(
+  state: FactorState,
+  createdAt: number,
+  wanted: readonly string[],
+  maxAgeMs: number | null,
+  now: number,
+): Authentication {
+  const asked = wanted.length > 0 ? ACR_VALUES.filter((a) => wanted.includes(a)) : [...ACR_VALUES];
+  const reached = acrOf(state);
+  const usable = asked.filter((a) => acrSatisfies(reached, a));
+  const weakest = usable[0] ?? asked[0] ?? 'urn:gatehouse:acr:mfa';
+  const kind = (a: AcrValue): FactorKind => (a === 'urn:gatehouse:acr:phr' ? 'passkey' : 'any');
+  if (usable.length === 0) return { ok: false, stepUp: kind(weakest) };
+  for (const acr of [...usable].reverse()) {
+    const at = acrTime(state, createdAt, acr);
+    if (at !== null && (maxAgeMs === null || now - at <= maxAgeMs)) return { ok: true, acr, at };
+  }
+  return weakest === 'urn:gatehouse:acr:1fa' ? { ok: false, signIn: true } : { ok: false, stepUp: kind(weakest) };
+}
+
+/**
+ * A factor the token says was used, but not when (its acr and auth_time date another class):
+ * enough for a requirement without maxAge, never for one with (it counts as used infinitely long ago).
+ */
+export const UNDATED = Number.NEGATIVE_INFINITY;
+
+/**
+ * What an access token of our issuer says of its sign-in (RFC 9068 §2.2.1: acr, amr, auth_time)
+ * as a factor state. auth_time dates the class acr names (acrTime above): with acr mfa a second
+ * factor was used at auth_time, with phr a passkey was; a factor amr lists beyond that class is
+ * UNDATED. No auth_time: nothing is dated, amr alone says what was ever used.
+ */
+export function tokenFactorState(amr: readonly string[], acr: string | undefined, authTimeSeconds: number | undefined): FactorState {
+  const at = authTimeSeconds === undefined ? UNDATED : authTimeSeconds * 1000;
+  const datedMfa = acr === 'urn:gatehouse:acr:mfa' || acr === 'urn:gatehouse:acr:phr';
+  const datedPasskey = acr === 'urn:gatehouse:acr:phr';
+  return {
+    amr: [...amr],
+    mfaAt: datedMfa ? at : amr.includes('mfa') ? UNDATED : null,
+    passkeyAt: datedPasskey ? at : amr.includes('hwk') ? UNDATED : null,
+  };
+}
+
+/** What a client asks the issuer for to meet `req` (RFC 9470 §3: acr_values, and max_age in seconds when the rule has one). */
+export function stepUpParams(req: FactorRequirement): { acr: AcrValue; maxAgeSeconds: number | null } {
+  return {
+    acr: req.factors === 'passkey' ? 'urn:gatehouse:acr:phr' : 'urn:gatehouse:acr:mfa',
+    maxAgeSeconds: req.maxAgeMs === null ? null : Math.floor(req.maxAgeMs / 1000),
+  };
+}
+
 /** The state after one more method was proved at `now` (its amr joined, its times moved on). */
 export function withMethod(state: FactorState, method: 'otp' | 'hwk' | 'kba', now: number, userVerified = false): FactorState {
   const amr = [...state.amr.filter((m) => m !== 'mfa')];
@@ -101,8 +180,10 @@ export function explainFactors(
   state: FactorState | null,
   now: number,
   session = 'the session',
+  /** What the requirement belongs to ("app vault", "resource tools") and what happens to a session short of it. */
+  of: { what: string; short: string } = { what: `app ${app}`, short: 'the gate sends it to the step-up screen' },
 ): string[] {
-  const lines = [`factors: app ${app} requires ${describeRequirement(req)}`];
+  const lines = [`factors: ${of.what} requires ${describeRequirement(req)}`];
   if (state === null) {
     lines.push('factors: name a session with --session ID to see whether it meets this');
     return lines;
@@ -116,7 +197,7 @@ export function explainFactors(
   lines.push(
     short === null
       ? `factors: ${session} meets it`
-      : `factors: ${session} does not meet it (${short.why === 'missing' ? 'never used' : 'used too long ago'}): the gate sends it to the step-up screen`,
+      : `factors: ${session} does not meet it (${short.why === 'missing' ? 'never used' : 'used too long ago'}): ${of.short}`,
   );
   return lines;
 }

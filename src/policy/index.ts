@@ -5,9 +5,13 @@ export { compilePathPattern } from './pattern.ts';
 export { compileNetworks, cidrProblem } from './network.ts';
 export { compilePolicy, Policy, MALFORMED_PATH_REASON, AMBIGUOUS_PATH_REASON, type Decision, type ResolvedHeaderNames } from './engine.ts';
 export { explain } from './explain.ts';
+export { describeSubject } from './subject.ts';
 export {
   factorShortfall,
-  acrOf,
+  authenticationFor,
+  tokenFactorState,
+  stepUpParams,
+  type FactorRequirement,
   acrSatisfies,
   withMethod,
   firstFactor,

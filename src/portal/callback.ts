@@ -6,18 +6,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCookie, readOriginal } from '../http/index.ts';
 import { ConnectorError } from '../connectors/index.ts';
 import { timingSafeEqualString } from '../crypto/index.ts';
-import { clearLoginCookie, loginCookieName, newSessionCookie, portalPath, redirectTo, sendPage } from '../web/index.ts';
+import { clearLoginCookie, loginCookieName, portalPath, redirectTo } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
 import type { SignInIntent } from '../accounts/index.ts';
-import type { AfterFirstFactor } from './factors/sign-in.ts';
+import type { AfterFirstFactor } from './session-start.ts';
 import { upstreamFactors } from '../accounts/index.ts';
-import { failurePage } from './pages.ts';
 import { openUpstreamState } from './login-state.ts';
 import { callbackUrl } from './start.ts';
 
-export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
+export function callbackFlow(ctx: PortalContext, after: AfterFirstFactor) {
   const { deps, audit } = ctx;
-  const { sessions, clock, logger, metrics } = deps;
+  const { clock, logger, metrics } = deps;
 
   return async function callback(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const s = deps.settings();
@@ -25,18 +24,7 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
     if (!up) {
       logger.info({ event: 'sign_in_failed', failure: 'no_login_state' }, 'upstream callback without a live login state');
       metrics.signIn('failure');
-      sendPage(
-        res,
-        s,
-        400,
-        failurePage({
-          title: 'Sign-in expired',
-          message: 'This sign-in took too long, or was started in another browser. Please start again.',
-          at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }],
-        }),
-        { setCookie: clearLoginCookie(s) },
-      );
+      ctx.signInExpired(res, s);
       return;
     }
     const rd = ctx.safeRd(s, up.rd);
@@ -125,29 +113,11 @@ export function callbackFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       return;
     }
     // The provider's amr is recorded; it counts as a second factor only with connectors[].mfa: trust.
-    if (after) {
-      const mfa = (connector.config as { mfa?: 'trust' | 'ignore' }).mfa;
-      return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), {
-        via: up.provider,
-        groups: result.groups,
-        linked: result.how,
-      });
-    }
-    const started = await sessions.begin(
-      result.user,
-      { ip, userAgent: req.headers['user-agent'] ?? null },
-      { via: up.provider, groups: result.groups },
-    );
-    ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
-    metrics.signIn('success');
-    logger.info(
-      { event: 'sign_in', user: result.user.username, connector: up.provider, linked: result.how, session: started.sid.slice(0, 6), ip },
-      'signed in',
-    );
-    audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: up.provider, linked: result.how } });
-    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [
-      newSessionCookie(s, s.portalHost, started.cookie),
-      clearLoginCookie(s),
-    ]);
+    const mfa = (connector.config as { mfa?: 'trust' | 'ignore' }).mfa;
+    return after(req, res, s, result.user, rd, upstreamFactors(result.identity.amr, mfa, clock.now()), {
+      via: up.provider,
+      groups: result.groups,
+      linked: result.how,
+    });
   };
 }

@@ -22,6 +22,7 @@ import {
 } from '../web/index.ts';
 import { failurePage, signInPage, type ProviderButton } from './pages.ts';
 import type { PeopleDeps } from './people-deps.ts';
+import { text, type TextKey } from '../text/index.ts';
 
 export interface PortalDeps {
   settings: () => GateSettings;
@@ -52,48 +53,16 @@ export interface PortalDeps {
   people?: PeopleDeps;
 }
 
-/** What the user reads for each upstream failure; the log gets the detail. */
-const FAILURES: Record<ConnectorError['failure'], { status: number; title: string; message: (label: string) => string }> = {
-  access_denied: {
-    status: 403,
-    title: 'Sign-in cancelled',
-    message: (p) => `${p} did not sign you in (access_denied). You can try again, or use another account or another way to sign in.`,
-  },
-  bad_state: {
-    status: 400,
-    title: 'Sign-in could not be verified',
-    message: (p) => `The answer from ${p} does not belong to the sign-in this browser started (state mismatch). Please start again.`,
-  },
-  bad_issuer: {
-    status: 502,
-    title: 'Sign-in could not be verified',
-    message: (p) => `The answer did not come from the issuer configured for ${p} (wrong iss). Please tell your administrator.`,
-  },
-  bad_audience: {
-    status: 502,
-    title: 'Sign-in could not be verified',
-    message: (p) => `${p} issued the ID token to another application (wrong aud). Please tell your administrator.`,
-  },
-  bad_nonce: {
-    status: 400,
-    title: 'Sign-in could not be verified',
-    message: (p) => `The ID token from ${p} belongs to another sign-in (nonce mismatch); it may have been replayed. Please start again.`,
-  },
-  refused: {
-    status: 403,
-    title: 'Not allowed',
-    message: (p) => `Your ${p} account is not allowed to sign in here. Ask an administrator for access, or try another account.`,
-  },
-  no_account: {
-    status: 403,
-    title: 'No account',
-    message: (p) => `There is no account here for your ${p} identity. Ask an administrator for an invitation, or try another account.`,
-  },
-  upstream_error: {
-    status: 502,
-    title: 'Sign-in failed',
-    message: (p) => `${p} could not complete the sign-in. Please try again in a moment.`,
-  },
+/** What the user reads for each upstream failure (text keys, {provider} the provider's label); the log gets the detail. */
+const FAILURES: Record<ConnectorError['failure'], { status: number; title: TextKey; message: TextKey }> = {
+  access_denied: { status: 403, title: 'upstream.access_denied_title', message: 'upstream.access_denied' },
+  bad_state: { status: 400, title: 'upstream.unverified_title', message: 'upstream.bad_state' },
+  bad_issuer: { status: 502, title: 'upstream.unverified_title', message: 'upstream.bad_issuer' },
+  bad_audience: { status: 502, title: 'upstream.unverified_title', message: 'upstream.bad_audience' },
+  bad_nonce: { status: 400, title: 'upstream.unverified_title', message: 'upstream.bad_nonce' },
+  refused: { status: 403, title: 'upstream.not_allowed_title', message: 'upstream.not_allowed' },
+  no_account: { status: 403, title: 'upstream.no_account_title', message: 'upstream.no_account' },
+  upstream_error: { status: 502, title: 'upstream.error_title', message: 'upstream.error' },
 };
 
 /** The request's path (no query), as the router matched it. */
@@ -229,19 +198,67 @@ export function portalContext(deps: PortalDeps) {
     if (providerId && kind !== 'upstream_error') {
       links.push({
         href: portalPath(s, '/oauth2/start', { provider: providerId, prompt: 'select_account', rd }),
-        text: 'Try another account',
+        text: text('upstream.try_another_account'),
       });
     } else if (providerId) {
-      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, rd }), text: 'Try again' });
+      links.push({ href: portalPath(s, '/oauth2/start', { provider: providerId, rd }), text: text('upstream.try_again') });
     }
     // The chooser, when there is one to show (with a single provider and no form it would send the browser straight back).
     const o = options();
     if (o.localAccounts || (deps.federation?.list().length ?? 0) > 1 || !o.autoRedirect) {
-      links.push({ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Other ways to sign in' });
+      links.push({ href: portalPath(s, '/oauth2/sign_in', { rd }), text: text('upstream.other_ways') });
     }
-    sendPage(res, s, f.status, failurePage({ title: f.title, message: f.message(label), links, at: s }), {
+    sendPage(res, s, f.status, failurePage({ title: text(f.title), message: text(f.message, { provider: label }), links, at: s }), {
       setCookie: clearLoginCookie(s),
     });
+  }
+
+  /** A sign-in whose login state is gone (too slow, or another browser): start again. Ends the login cookie. */
+  function signInExpired(res: ServerResponse, s: GateSettings): void {
+    sendPage(
+      res,
+      s,
+      400,
+      failurePage({
+        title: text('signin.expired_title'),
+        message: text('signin.expired'),
+        at: s,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: text('signin.again') }],
+      }),
+      { setCookie: clearLoginCookie(s) },
+    );
+  }
+
+  /** A form another site posted (or one that cannot be shown again): 403, no fresh form and no new token cookie. */
+  function refused(res: ServerResponse, s: GateSettings, message: string): void {
+    sendPage(
+      res,
+      s,
+      403,
+      failurePage({
+        title: text('form.refused_title'),
+        message,
+        at: s,
+        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: text('link.sign_in') }],
+      }),
+    );
+  }
+
+  /**
+   * The sign-in screen's forms (password, passkey) refused by the form guard: another site's
+   * post gets 403 (login CSRF); an expired form, the sign-in screen again with nothing else.
+   */
+  async function signInFormRefused(
+    req: IncomingMessage,
+    res: ServerResponse,
+    s: GateSettings,
+    rd: string,
+    check: { reason: string; rule?: string },
+    form: string,
+  ): Promise<void> {
+    logger.info({ reason: check.reason, form }, 'form refused');
+    if (check.rule === 'origin') return refused(res, s, text('form.refused'));
+    return renderSignIn(req, res, s, rd, 400, { error: text('signin.form_expired') });
   }
 
   /** A sign-in happened: the new-address notice (when on), never awaited. */
@@ -249,5 +266,19 @@ export function portalContext(deps: PortalDeps) {
     deps.people?.afterSignIn(user, sid, ip, deviceOf(userAgent ?? null));
   }
 
-  return { deps, options, audit, destination, safeRd, formTargetsFor, currentSession, renderSignIn, failure, signedIn };
+  return {
+    deps,
+    options,
+    audit,
+    destination,
+    safeRd,
+    formTargetsFor,
+    currentSession,
+    renderSignIn,
+    signInFormRefused,
+    refused,
+    signInExpired,
+    failure,
+    signedIn,
+  };
 }

@@ -19,7 +19,7 @@ import {
 } from '../web/index.ts';
 import { passkeySignIn } from '../policy/index.ts';
 import type { PortalContext } from './context.ts';
-import type { AfterFirstFactor } from './factors/sign-in.ts';
+import type { AfterFirstFactor } from './session-start.ts';
 import type { PeopleDeps } from './people-deps.ts';
 import { infoPage, invitePage } from './people-pages.ts';
 import { upstreamStarter } from './start.ts';
@@ -36,7 +36,7 @@ const STATE_PAGE: Record<Exclude<InvitationState, 'usable'>, { status: number; t
 };
 
 /**
- * `startSession`: the factor flows' (factors/sign-in.ts), when second factors are on; with
+ * `startSession`: the one session start (session-start.ts), given when second factors are on; with
  * passkeys on, the invitee may choose a passkey instead of a password.
  */
 export function inviteFlow(ctx: PortalContext, people: PeopleDeps, startSession?: StartSession) {

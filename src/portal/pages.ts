@@ -27,17 +27,20 @@ export function signInPage(opts: {
 }): string {
   const err = opts.error ? `<p class="error" role="alert" id="err">${escapeHtml(opts.error)}</p>` : '';
   const providers = opts.providers
-    .map((p) => `<a class="button provider" href="${escapeHtml(p.href)}">Continue with ${escapeHtml(p.label)}</a>`)
+    .map(
+      (p) =>
+        `<a class="button provider" href="${escapeHtml(p.href)}">${escapeHtml(text('signin.with_provider', { provider: p.label }))}</a>`,
+    )
     .join('\n');
   const form = opts.localAccounts
     ? `<form method="post" action="${escapeHtml(opts.action)}" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
 <input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
-<label for="username">Username</label>
+<label for="username">${escapeHtml(text('field.username'))}</label>
 <input type="text" id="username" name="username" autocomplete="${opts.passkey ? 'username webauthn' : 'username'}" autocapitalize="none" spellcheck="false" required autofocus value="${escapeHtml(opts.username ?? '')}"${opts.error ? ' aria-describedby="err"' : ''}>
-<label for="password">Password</label>
+<label for="password">${escapeHtml(text('signin.password'))}</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
+<button type="submit">${escapeHtml(text('signin.submit'))}</button>
 </form>${opts.links?.forgot ? `\n<p><a href="${escapeHtml(opts.links.forgot)}">${escapeHtml(text('signin.forgot'))}</a></p>` : ''}`
     : '';
   const signUp = opts.links?.signUp
@@ -51,16 +54,16 @@ export function signInPage(opts: {
 <input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">
 <input type="hidden" name="state" value="${escapeHtml(opts.passkey.state)}">
 <input type="hidden" name="credential" value="">
-<button type="submit" class="provider">Sign in with a passkey</button>
+<button type="submit" class="provider">${escapeHtml(text('signin.with_passkey'))}</button>
 <p class="muted" data-webauthn-status role="status" aria-live="polite"></p>
 </form>`
     : '';
   const others = [passkey, providers].filter(Boolean).join('\n');
-  const or = form && others ? '<p class="or">or</p>' : '';
+  const or = form && others ? `<p class="or">${escapeHtml(text('signin.or'))}</p>` : '';
   return layout(
     opts.at,
-    'Sign in',
-    `<h1>Sign in</h1>
+    text('signin.title'),
+    `<h1>${escapeHtml(text('signin.title'))}</h1>
 ${err}
 ${form}
 ${or}
@@ -74,13 +77,13 @@ export function homePage(opts: { identity: Identity; name: string | null; signOu
   const id = opts.identity;
   return layout(
     opts.at,
-    'Signed in',
-    `<h1>Signed in</h1>
-<p>You are signed in as <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
-${id.groups.length ? `<p class="muted">Groups: ${id.groups.map(escapeHtml).join(', ')}</p>` : ''}
+    text('home.title'),
+    `<h1>${escapeHtml(text('home.title'))}</h1>
+<p>${escapeHtml(text('home.signed_in_as'))} <strong>${escapeHtml(opts.name ?? id.username)}</strong>${id.email ? ` (${escapeHtml(id.email)})` : ''}.</p>
+${id.groups.length ? `<p class="muted">${escapeHtml(text('home.groups', { groups: id.groups.join(', ') }))}</p>` : ''}
 ${opts.account ? `<p><a href="${escapeHtml(opts.account)}">${escapeHtml(text('home.account'))}</a>: ${escapeHtml(text('home.account_what'))}</p>` : ''}
 <form method="post" action="${escapeHtml(opts.signOutAction)}">
-<button type="submit">Sign out</button>
+<button type="submit">${escapeHtml(text('home.sign_out'))}</button>
 </form>`,
   );
 }

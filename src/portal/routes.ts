@@ -10,6 +10,7 @@ import { userinfoFlow } from './userinfo.ts';
 import { callbackFlow } from './callback.ts';
 import { homeFlow } from './home.ts';
 import { factorFlows } from './factors/sign-in.ts';
+import { sessionStart } from './session-start.ts';
 import { securityFlows } from './factors/security.ts';
 import { inviteFlow } from './invite.ts';
 import { resetFlow } from './reset.ts';
@@ -22,6 +23,8 @@ export type { PortalDeps } from './context.ts';
 export function createPortal(deps: PortalDeps) {
   const ctx = portalContext(deps);
   const factors = deps.factors ? factorFlows(ctx, deps.factors) : null;
+  // After a password or an upstream provider: the factor step, or (without factors) a session.
+  const afterFirstFactor = factors?.afterFirstFactor ?? sessionStart(ctx);
   const security = deps.factors ? securityFlows(ctx, deps.factors) : null;
   const people = deps.people;
   const none = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -50,7 +53,7 @@ export function createPortal(deps: PortalDeps) {
     /** GET /oauth2/start, GET /oauth2/sign_in */
     start: startFlow(ctx, factors?.stepUpFor),
     /** POST /oauth2/sign_in */
-    signIn: signInFlow(ctx, factors?.afterFirstFactor),
+    signIn: signInFlow(ctx, afterFirstFactor),
     /** Second factors, passkeys and step-up (null when the portal has no factors). */
     factors,
     /** The security page (/oauth2/account/security). */
@@ -65,7 +68,7 @@ export function createPortal(deps: PortalDeps) {
       await deps.redeem(res, readOriginal(req, s.trusted).host, query, s);
     },
     /** GET /oauth2/callback */
-    callback: callbackFlow(ctx, factors?.afterFirstFactor),
+    callback: callbackFlow(ctx, afterFirstFactor),
     /** GET / on the portal host */
     home: homeFlow(ctx),
   };

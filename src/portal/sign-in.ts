@@ -1,19 +1,20 @@
 // POST /oauth2/sign_in: the password form. The form guard first (another site's post gets 403
-// and no fresh form; an expired form a fresh one), then the throttled password check, then a
-// session and the destination (303).
+// and no fresh form; an expired form a fresh one), then the throttled password check, then what
+// follows a first factor (the factor screen, or a session and the destination: session-start.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
-import { clearLoginCookie, newSessionCookie, portalPath, readPostedForm, redirectTo, sendPage } from '../web/index.ts';
+import { portalPath, readPostedForm, sendPage } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
-import type { AfterFirstFactor } from './factors/sign-in.ts';
+import type { AfterFirstFactor } from './session-start.ts';
 import { NO_FACTORS } from '../policy/index.ts';
 import { failurePage } from './pages.ts';
+import { text } from '../text/index.ts';
 
-const GENERIC_FAILURE = 'Incorrect username or password.';
+const GENERIC_FAILURE = text('signin.failed');
 
-export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
+export function signInFlow(ctx: PortalContext, after: AfterFirstFactor) {
   const { deps, safeRd, audit } = ctx;
-  const { accounts, sessions, clock, logger, metrics } = deps;
+  const { accounts, clock, metrics } = deps;
 
   return async function signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = deps.settings();
@@ -24,36 +25,17 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
         s,
         403,
         failurePage({
-          title: 'Password sign-in is off',
-          message: 'This site signs people in with an upstream provider only.',
+          title: text('signin.password_off_title'),
+          message: text('signin.password_off'),
           at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
+          links: [{ href: portalPath(s, '/oauth2/sign_in'), text: text('link.sign_in') }],
         }),
       );
       return;
     }
     const { form, check } = await readPostedForm(req, s, clock.now());
     const rd = safeRd(s, form.get('rd'));
-    if (!check.ok) {
-      logger.info({ reason: check.reason, form: 'sign_in' }, 'form refused');
-      if (check.rule === 'origin') {
-        // Posted from another site (login CSRF): no fresh form and no new token cookie.
-        sendPage(
-          res,
-          s,
-          403,
-          failurePage({
-            title: 'Refused',
-            message: 'This form was posted from another site.',
-            at: s,
-            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
-          }),
-        );
-        return;
-      }
-      // An expired form: show a fresh one, nothing else.
-      return ctx.renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
-    }
+    if (!check.ok) return ctx.signInFormRefused(req, res, s, rd, check, 'sign_in');
     const username = (form.get('username') ?? '').trim();
     const password = form.get('password') ?? '';
     const ip = readOriginal(req, s.trusted).clientIp;
@@ -63,7 +45,7 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       if (result.reason === 'throttled') {
         metrics.signIn('throttled');
         return ctx.renderSignIn(req, res, s, rd, 429, {
-          error: `Too many failed attempts. Try again in ${result.retryAfterSeconds} seconds.`,
+          error: text('signin.throttled', { seconds: result.retryAfterSeconds }),
           username,
           retryAfter: result.retryAfterSeconds,
         });
@@ -71,16 +53,7 @@ export function signInFlow(ctx: PortalContext, after?: AfterFirstFactor) {
       metrics.signIn('failure');
       return ctx.renderSignIn(req, res, s, rd, 401, { error: GENERIC_FAILURE, username });
     }
-    // Second factors: the factor screen next for someone with one (factors/sign-in.ts).
-    if (after) return after(req, res, s, result.user, rd, NO_FACTORS);
-    metrics.signIn('success');
-    const started = await sessions.begin(result.user, { ip, userAgent: req.headers['user-agent'] ?? null });
-    ctx.signedIn(result.user, started.sid, ip, req.headers['user-agent']);
-    logger.info({ event: 'sign_in', user: result.user.username, session: started.sid.slice(0, 6), ip }, 'signed in');
-    audit({ actor: result.user.username, action: 'sign_in', outcome: 'ok', detail: { ip, method: 'password' } });
-    redirectTo(res, 303, await ctx.destination(s, rd, started.cookie), [
-      newSessionCookie(s, s.portalHost, started.cookie),
-      clearLoginCookie(s),
-    ]);
+    // Second factors: the factor screen next for someone with one (factors/sign-in.ts), else a session.
+    return after(req, res, s, result.user, rd, NO_FACTORS);
   };
 }

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readOriginal } from '../http/index.ts';
 import { clearSessionCookie, messagePage, portalUrl, redirectTo, sendPage } from '../web/index.ts';
 import type { PortalContext } from './context.ts';
+import { text } from '../text/index.ts';
 
 export function signOutFlow(ctx: PortalContext) {
   const { deps, audit } = ctx;
@@ -30,7 +31,7 @@ export function signOutFlow(ctx: PortalContext) {
       res,
       s,
       200,
-      messagePage(s, 'Signed out', 'You are signed out of every app.', { href: portalUrl(s, '/oauth2/sign_in'), text: 'Sign in again' }),
+      messagePage(s, text('signout.title'), text('signout.done'), { href: portalUrl(s, '/oauth2/sign_in'), text: text('signin.again') }),
       { setCookie: clear },
     );
   };

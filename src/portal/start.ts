@@ -16,6 +16,7 @@ import {
 import { headerValue, requestPath, type PortalContext } from './context.ts';
 import type { SessionView } from '../sessions/index.ts';
 import { failurePage } from './pages.ts';
+import { text } from '../text/index.ts';
 import { newUpstreamState } from './login-state.ts';
 
 /** One callback for every domain: the portal's (register exactly this URL upstream). */
@@ -45,10 +46,10 @@ export function upstreamStarter(ctx: PortalContext) {
         s,
         404,
         failurePage({
-          title: 'Unknown provider',
-          message: 'There is no sign-in provider of that name here.',
+          title: text('signin.unknown_provider_title'),
+          message: text('signin.unknown_provider'),
           at: s,
-          links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: 'Back to sign-in' }],
+          links: [{ href: portalPath(s, '/oauth2/sign_in', { rd }), text: text('link.back_to_sign_in') }],
         }),
       );
       return;

@@ -1,4 +1,5 @@
-// What people read — the portal's account pages and the mail Gatehouse sends — by key, in one
+// What people read — the portal's pages (sign-in, second factors, the security and account pages,
+// the home page, what a failed sign-in says) and the mail Gatehouse sends — by key, in one
 // catalogue per language. Handlers name keys, never sentences, so a translation is one more
 // catalogue of the same keys (the type makes a missing key an error). English first.
 import { EN } from './en.ts';

@@ -69,6 +69,32 @@ export function fetchVia(inst: Instance): oidc.CustomFetch {
   };
 }
 
+/**
+ * openid-client's fetch for a protected resource or an app behind the gate: the client's request
+ * (its Authorization and DPoP headers as the library made them) reaches the gate as Traefik's or
+ * Caddy's forward-auth subrequest for that URL, from a trusted proxy; the gate's answer is the
+ * client's answer (202: let through).
+ */
+export function gateFetch(inst: Instance): oidc.CustomFetch {
+  return async (url, options) => {
+    const u = new URL(url);
+    const headers: Record<string, string> = {
+      host: 'gatehouse.internal:4180',
+      'x-forwarded-method': options.method ?? 'GET',
+      'x-forwarded-proto': u.protocol.slice(0, -1),
+      'x-forwarded-host': u.host,
+      'x-forwarded-uri': u.pathname + u.search,
+    };
+    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+      headers[k] = v;
+    });
+    const a = await send(inst.port, { method: 'GET', path: '/oauth2/auth', headers });
+    const h = new Headers();
+    for (const [k, v] of Object.entries(a.headers)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+    return new Response(a.status === 204 || a.status === 304 || a.body === '' ? null : a.body, { status: a.status, headers: h });
+  };
+}
+
 export async function discover(inst: Instance, clientId: string, secret?: string): Promise<oidc.Configuration> {
   return oidc.discovery(
     new URL(ISSUER),

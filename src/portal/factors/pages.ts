@@ -5,6 +5,7 @@
 // reads its options from data-* attributes and fills the form's `credential` field.
 import { escapeHtml, layout, type PortalAt } from '../../web/index.ts';
 import { PASSKEY_SCRIPTS } from '../../web/index.ts';
+import { text } from '../../text/index.ts';
 import type { PasskeyRecord } from '../../store/index.ts';
 
 export interface Ceremony {
@@ -49,24 +50,24 @@ export function factorPage(
   },
 ): string {
   const parts: string[] = [];
-  if (opts.passkey) parts.push(passkeyForm(opts.actions.passkey, opts.csrf, opts.passkey, 'Use a passkey or security key'));
+  if (opts.passkey) parts.push(passkeyForm(opts.actions.passkey, opts.csrf, opts.passkey, text('factor.use_passkey')));
   if (opts.totp) {
-    if (parts.length) parts.push('<p class="or">or</p>');
+    if (parts.length) parts.push(`<p class="or">${escapeHtml(text('factor.or'))}</p>`);
     parts.push(`<form method="post" action="${escapeHtml(opts.actions.totp)}" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
-<label for="code">Code from your authenticator app</label>
+<label for="code">${escapeHtml(text('factor.totp_label'))}</label>
 <input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="9" required autofocus${opts.error ? ' aria-describedby="err"' : ''}>
-<button type="submit">Verify</button>
+<button type="submit">${escapeHtml(text('factor.verify'))}</button>
 </form>`);
   }
   if (opts.recovery) {
     parts.push(`<details>
-<summary>Use a recovery code</summary>
+<summary>${escapeHtml(text('factor.recovery_summary'))}</summary>
 <form method="post" action="${escapeHtml(opts.actions.recovery)}" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
-<label for="recovery">Recovery code</label>
+<label for="recovery">${escapeHtml(text('factor.recovery_label'))}</label>
 <input type="text" id="recovery" name="code" autocomplete="off" autocapitalize="none" spellcheck="false" required>
-<button type="submit">Use this code</button>
+<button type="submit">${escapeHtml(text('factor.recovery_submit'))}</button>
 </form>
 </details>`);
   }
@@ -95,25 +96,25 @@ export function totpSetupPage(
 ): string {
   const svg = opts.setup.svg
     .replace('<svg ', '<svg role="img" aria-labelledby="qr-title" width="200" height="200" ')
-    .replace(/(<svg[^>]*>)/, '$1<title id="qr-title">QR code for your authenticator app</title>');
+    .replace(/(<svg[^>]*>)/, `$1<title id="qr-title">${escapeHtml(text('totp.qr_title'))}</title>`);
   const grouped = opts.setup.secret.replace(/(.{4})(?=.)/g, '$1 ');
   return layout(
     at,
-    'Set up an authenticator app',
-    `<h1>Set up an authenticator app</h1>
-<p>Scan this code with your authenticator app, or type the key below. Then enter the six-digit code it shows.</p>
+    text('totp.title'),
+    `<h1>${escapeHtml(text('totp.title'))}</h1>
+<p>${escapeHtml(text('totp.lead'))}</p>
 ${errorBlock(opts.error)}
 <figure>${svg}</figure>
-<p>Key: <code id="secret">${escapeHtml(grouped)}</code></p>
+<p>${escapeHtml(text('totp.key'))} <code id="secret">${escapeHtml(grouped)}</code></p>
 <form method="post" action="${escapeHtml(opts.action)}" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(opts.csrf)}">
 <input type="hidden" name="pending" value="${escapeHtml(opts.setup.pending)}">
 ${opts.rd ? `<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">` : ''}
-<label for="code">Code from your authenticator app</label>
+<label for="code">${escapeHtml(text('factor.totp_label'))}</label>
 <input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="9" required autofocus${opts.error ? ' aria-describedby="err"' : ''}>
-<button type="submit">Confirm</button>
+<button type="submit">${escapeHtml(text('totp.confirm'))}</button>
 </form>
-<p><a href="${escapeHtml(opts.back)}">Cancel</a></p>`,
+<p><a href="${escapeHtml(opts.back)}">${escapeHtml(text('factor.cancel'))}</a></p>`,
   );
 }
 
@@ -121,10 +122,10 @@ ${opts.rd ? `<input type="hidden" name="rd" value="${escapeHtml(opts.rd)}">` : '
 export function recoveryCodesPage(at: PortalAt, opts: { codes: string[]; next: string; nextText: string }): string {
   return layout(
     at,
-    'Your recovery codes',
-    `<h1>Your recovery codes</h1>
-<p>Each code signs you in once if you lose your authenticator or passkeys. Keep them somewhere safe: they are shown only now.</p>
-<ul class="codes" aria-label="Recovery codes">
+    text('recovery.title'),
+    `<h1>${escapeHtml(text('recovery.title'))}</h1>
+<p>${escapeHtml(text('recovery.lead'))}</p>
+<ul class="codes" aria-label="${escapeHtml(text('recovery.list'))}">
 ${opts.codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('\n')}
 </ul>
 <a class="button" href="${escapeHtml(opts.next)}">${escapeHtml(opts.nextText)}</a>`,
@@ -132,7 +133,7 @@ ${opts.codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('\n')}
 }
 
 function when(ms: number | null): string {
-  return ms === null ? 'never' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return ms === null ? text('security.never') : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 }
 
 export function securityPage(
@@ -163,26 +164,26 @@ export function securityPage(
 <td><form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/passkey/rename'))}" class="inline">
 ${hidden}
 <input type="hidden" name="id" value="${escapeHtml(p.id)}">
-<label for="name-${i}" class="visually-hidden">Name of passkey ${i + 1}</label>
+<label for="name-${i}" class="visually-hidden">${escapeHtml(text('security.passkey_name_label', { n: i + 1 }))}</label>
 <input type="text" id="name-${i}" name="name" value="${escapeHtml(p.name)}" maxlength="64" required>
-<button type="submit">Rename</button>
+<button type="submit">${escapeHtml(text('security.passkey_rename'))}</button>
 </form></td>
 <td>${escapeHtml(when(p.createdAt))}</td>
 <td>${escapeHtml(when(p.lastUsedAt))}</td>
 <td><form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/passkey/remove'))}">
 ${hidden}
 <input type="hidden" name="id" value="${escapeHtml(p.id)}">
-<button type="submit" aria-label="Remove ${escapeHtml(p.name)}">Remove</button>
+<button type="submit" aria-label="${escapeHtml(text('security.passkey_remove_label', { name: p.name }))}">${escapeHtml(text('security.passkey_remove'))}</button>
 </form></td>
 </tr>`,
       )
       .join('\n');
     const table =
       opts.passkeys.length === 0
-        ? '<p class="muted">No passkeys yet.</p>'
+        ? `<p class="muted">${escapeHtml(text('security.passkeys_none'))}</p>`
         : `<table>
-<caption class="visually-hidden">Your passkeys and security keys</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Added</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+<caption class="visually-hidden">${escapeHtml(text('security.passkeys_caption'))}</caption>
+<thead><tr><th scope="col">${escapeHtml(text('security.passkey_col_name'))}</th><th scope="col">${escapeHtml(text('security.passkey_col_added'))}</th><th scope="col">${escapeHtml(text('security.passkey_col_used'))}</th><th scope="col"><span class="visually-hidden">${escapeHtml(text('security.passkey_col_actions'))}</span></th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -192,50 +193,50 @@ ${rows}
 ${hidden}
 <input type="hidden" name="state" value="${escapeHtml(opts.register.state)}">
 <input type="hidden" name="credential" value="">
-<label for="passkey-name">Name for the new passkey</label>
-<input type="text" id="passkey-name" name="name" maxlength="64" placeholder="Laptop, phone, YubiKey…">
-<button type="submit">Add a passkey or security key</button>
-<p class="muted" id="key-only-hint">A security key without a PIN can be the second step after your password:</p>
-<button type="submit" class="provider" data-options="${json(opts.register.keyOptions)}" aria-describedby="key-only-hint">Add a security key without a PIN</button>
+<label for="passkey-name">${escapeHtml(text('security.passkey_new_name'))}</label>
+<input type="text" id="passkey-name" name="name" maxlength="64" placeholder="${escapeHtml(text('security.passkey_new_placeholder'))}">
+<button type="submit">${escapeHtml(text('security.passkey_add'))}</button>
+<p class="muted" id="key-only-hint">${escapeHtml(text('security.key_only_hint'))}</p>
+<button type="submit" class="provider" data-options="${json(opts.register.keyOptions)}" aria-describedby="key-only-hint">${escapeHtml(text('security.key_only_add'))}</button>
 <p class="muted" data-webauthn-status role="status" aria-live="polite"></p>
 </form>`
       : '';
-    sections.push(`<h2>Passkeys and security keys</h2>\n${table}\n${add}`);
+    sections.push(`<h2>${escapeHtml(text('security.passkeys'))}</h2>\n${table}\n${add}`);
   }
   if (opts.totpEnabled) {
     const body = opts.totp
-      ? `<p>An authenticator app is set up.</p>
+      ? `<p>${escapeHtml(text('security.totp_on'))}</p>
 <form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/totp/remove'))}">
 ${hidden}
-<button type="submit" class="provider">Remove the authenticator app</button>
+<button type="submit" class="provider">${escapeHtml(text('security.totp_remove'))}</button>
 </form>`
-      : `<p class="muted">No authenticator app yet.</p>
-<a class="button" href="${escapeHtml(opts.base(`/oauth2/account/security/totp${opts.rd ? `?rd=${encodeURIComponent(opts.rd)}` : ''}`))}">Set up an authenticator app</a>`;
-    sections.push(`<h2>Authenticator app</h2>\n${body}`);
+      : `<p class="muted">${escapeHtml(text('security.totp_none'))}</p>
+<a class="button" href="${escapeHtml(opts.base(`/oauth2/account/security/totp${opts.rd ? `?rd=${encodeURIComponent(opts.rd)}` : ''}`))}">${escapeHtml(text('totp.title'))}</a>`;
+    sections.push(`<h2>${escapeHtml(text('security.totp'))}</h2>\n${body}`);
   }
   if (opts.totp || opts.passkeys.length > 0) {
-    sections.push(`<h2>Recovery codes</h2>
-<p>${opts.recoveryLeft} unused recovery code${opts.recoveryLeft === 1 ? '' : 's'}.</p>
+    sections.push(`<h2>${escapeHtml(text('security.recovery'))}</h2>
+<p>${escapeHtml(text(opts.recoveryLeft === 1 ? 'security.recovery_left_one' : 'security.recovery_left', { count: opts.recoveryLeft }))}</p>
 <form method="post" action="${escapeHtml(opts.base('/oauth2/account/security/recovery'))}">
 ${hidden}
-<button type="submit" class="provider">Make new recovery codes</button>
+<button type="submit" class="provider">${escapeHtml(text('security.recovery_new'))}</button>
 </form>`);
   }
   const intro = opts.enrol
     ? opts.enrol === 'passkey'
-      ? '<p role="status">This app asks for a passkey or security key. Add one to continue.</p>'
-      : '<p role="status">Your account needs a second factor. Set one up to continue.</p>'
-    : `<p>Signed in as <strong>${escapeHtml(opts.username)}</strong>.</p>`;
+      ? `<p role="status">${escapeHtml(text('security.enrol_passkey'))}</p>`
+      : `<p role="status">${escapeHtml(text('security.enrol_any'))}</p>`
+    : `<p>${escapeHtml(text('security.signed_in_as'))} <strong>${escapeHtml(opts.username)}</strong>.</p>`;
   const notice = opts.notice ? `<p class="notice" role="status">${escapeHtml(opts.notice)}</p>` : '';
   return layout(
     at,
-    'Security',
-    `<h1>Security</h1>
+    text('security.title'),
+    `<h1>${escapeHtml(text('security.title'))}</h1>
 ${intro}
 ${notice}
 ${errorBlock(opts.error)}
 ${sections.join('\n')}
-<p><a href="${escapeHtml(opts.base('/oauth2/account'))}">Back to your account</a></p>`,
+<p><a href="${escapeHtml(opts.base('/oauth2/account'))}">${escapeHtml(text('security.back'))}</a></p>`,
     { wide: true, scripts: opts.register ? PASSKEY_SCRIPTS : [] },
   );
 }

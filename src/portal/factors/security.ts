@@ -22,6 +22,7 @@ import {
   sendPage,
   type GateSettings,
 } from '../../web/index.ts';
+import { text } from '../../text/index.ts';
 import type { PortalContext } from '../context.ts';
 import { failurePage } from '../pages.ts';
 import { recoveryCodesPage, securityPage, totpSetupPage } from './pages.ts';
@@ -120,10 +121,10 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
       s,
       404,
       failurePage({
-        title: 'Second factors are off',
-        message: 'This site does not use second factors (factors.totp, factors.passkeys).',
+        title: text('security.off_title'),
+        message: text('security.off'),
         at: s,
-        links: [{ href: portalPath(s, '/'), text: 'Home' }],
+        links: [{ href: portalPath(s, '/'), text: text('link.home') }],
       }),
     );
   }
@@ -143,10 +144,10 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
         s,
         403,
         failurePage({
-          title: 'Refused',
-          message: check.rule === 'origin' ? 'This form was posted from another site.' : 'This form expired. Please try again.',
+          title: text('form.refused_title'),
+          message: check.rule === 'origin' ? text('form.refused') : text('form.expired'),
           at: s,
-          links: [{ href: securityPath(s), text: 'Back to security' }],
+          links: [{ href: securityPath(s), text: text('security.back_to_security') }],
         }),
       );
       return null;
@@ -167,10 +168,16 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const nextHref = h.rd && cookie ? await ctx.destination(s, h.rd, cookie) : next;
     if ((await factors.status(user.id)).recoveryCodesLeft === 0) {
       const codes = await factors.newRecoveryCodes(user);
-      sendPage(res, s, 200, recoveryCodesPage(s, { codes, next: nextHref, nextText: h.rd ? 'Continue' : 'Back to security' }), {
-        setCookie,
-        formTargets: [new URL(nextHref, s.publicUrl).origin],
-      });
+      sendPage(
+        res,
+        s,
+        200,
+        recoveryCodesPage(s, { codes, next: nextHref, nextText: h.rd ? text('recovery.continue') : text('security.back_to_security') }),
+        {
+          setCookie,
+          formTargets: [new URL(nextHref, s.publicUrl).origin],
+        },
+      );
       return;
     }
     logger.info({ event: 'factor_enrolled', user: user.username, what }, 'factor added');
@@ -209,7 +216,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!r.ok) {
       // The same secret again, so the app the person just set up keeps working.
       const same = factors.pendingTotp(h.user.id, pending);
-      if (!same) return render(req, res, h, 400, { error: 'The set-up expired. Please start again.' });
+      if (!same) return render(req, res, h, 400, { error: text('totp.setup_expired') });
       const token = formToken(req, h.s, clock.now());
       const again = { secret: same.secret, svg: await factors.totpQr(h.user, same.secret), pending };
       sendPage(
@@ -222,10 +229,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
           setup: again,
           rd: h.rd,
           back: securityPath(h.s),
-          error:
-            r.reason === 'throttled'
-              ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
-              : 'That code is not right. Enter the code your app shows now.',
+          error: r.reason === 'throttled' ? text('signin.throttled', { seconds: r.retryAfterSeconds }) : text('totp.wrong'),
         }),
         { setCookie: token.setCookie, formTargets: await targetsOf(h) },
       );
@@ -242,7 +246,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const st = await factors.status(h.user.id);
     if (st.passkeys.length === 0 && factors.mustUse(h.found.view.identity)) {
       return render(req, res, h, 409, {
-        error: 'Your account must have a second factor: add a passkey before removing the authenticator app.',
+        error: text('security.last_factor_totp'),
       });
     }
     await factors.removeTotp(h.user, h.user.username);
@@ -256,7 +260,7 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const { h, form } = ok;
     if (!factors.settings.passkeys) return notOn(res);
     const credential = form.get('credential') ?? '';
-    if (credential === '') return render(req, res, h, 400, { error: 'Adding a passkey needs JavaScript in this browser.' });
+    if (credential === '') return render(req, res, h, 400, { error: text('security.passkey_needs_script') });
     let userVerified: boolean;
     try {
       ({ userVerified } = await factors.registerPasskey(
@@ -269,8 +273,8 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     } catch (err) {
       const msg =
         err instanceof GatehouseError && /name/.test(err.message)
-          ? 'A passkey name is 1-64 characters.'
-          : 'The passkey could not be added. Try again.';
+          ? text('security.passkey_name_invalid')
+          : text('security.passkey_add_failed');
       return render(req, res, h, 400, { error: msg });
     }
     // Registering proves the key is here; user verification is the authenticator's to report.
@@ -284,9 +288,9 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const { h, form } = ok;
     try {
       if (!(await factors.renamePasskey(h.user, form.get('id') ?? '', form.get('name') ?? '')))
-        return render(req, res, h, 404, { error: 'No such passkey.' });
+        return render(req, res, h, 404, { error: text('security.passkey_unknown') });
     } catch {
-      return render(req, res, h, 400, { error: 'A passkey name is 1-64 characters.' });
+      return render(req, res, h, 400, { error: text('security.passkey_name_invalid') });
     }
     redirectTo(res, 303, securityPath(h.s, { renamed: '1' }));
   }
@@ -299,9 +303,9 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     const st = await factors.status(h.user.id);
     const id = form.get('id') ?? '';
     if (!st.totp && st.passkeys.length === 1 && st.passkeys[0]?.id === id && factors.mustUse(h.found.view.identity)) {
-      return render(req, res, h, 409, { error: 'Your account must have a second factor: add another before removing this one.' });
+      return render(req, res, h, 409, { error: text('security.last_factor') });
     }
-    if (!(await factors.removePasskey(h.user, id))) return render(req, res, h, 404, { error: 'No such passkey.' });
+    if (!(await factors.removePasskey(h.user, id))) return render(req, res, h, 404, { error: text('security.passkey_unknown') });
     redirectTo(res, 303, securityPath(h.s, { removed: 'passkey' }));
   }
 
@@ -311,9 +315,9 @@ export function securityFlows(ctx: PortalContext, factors: Factors) {
     if (!ok) return;
     const { h } = ok;
     const st = await factors.status(h.user.id);
-    if (!factors.hasAny(st)) return render(req, res, h, 400, { error: 'Recovery codes come with a second factor: set one up first.' });
+    if (!factors.hasAny(st)) return render(req, res, h, 400, { error: text('security.recovery_needs_factor') });
     const codes = await factors.newRecoveryCodes(h.user);
-    sendPage(res, h.s, 200, recoveryCodesPage(h.s, { codes, next: securityPath(h.s), nextText: 'Back to security' }));
+    sendPage(res, h.s, 200, recoveryCodesPage(h.s, { codes, next: securityPath(h.s), nextText: text('security.back_to_security') }));
   }
 
   return { page, totpSetup, totpConfirm, totpRemove, passkeyAdd, passkeyRename, passkeyRemove, recovery };

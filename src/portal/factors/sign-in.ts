@@ -1,7 +1,7 @@
 // The second factor of a sign-in, passwordless sign-in with a passkey, and step-up. Steps:
 //   after the first factor (password or upstream provider): someone with a factor gets the
 //     factor screen (the login cookie holds the pending sign-in); someone without one gets a
-//     session, and when config requires a factor of them, goes to enrolment first
+//     session (session-start.ts), and when config requires a factor of them, goes to enrolment first
 //   GET  /oauth2/factor            the factor screen: passkey, authenticator code, recovery code
 //   POST /oauth2/factor/totp|recovery|passkey   checked (throttled); a session, or the same
 //                                  session elevated (step-up), then the exact return address
@@ -11,8 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCookie, readOriginal } from '../../http/index.ts';
 import type { Factors, CheckResult } from '../../accounts/index.ts';
-import { factorShortfall, passkeySignIn, withMethod, type FactorState } from '../../policy/index.ts';
-import type { Identity } from '../../core/index.ts';
+import { factorShortfall, passkeySignIn, withMethod } from '../../policy/index.ts';
 import type { UserRecord } from '../../store/index.ts';
 import type { SessionView } from '../../sessions/index.ts';
 import {
@@ -28,8 +27,9 @@ import {
   sendPage,
   type GateSettings,
 } from '../../web/index.ts';
+import { text } from '../../text/index.ts';
 import type { PortalContext } from '../context.ts';
-import { failurePage } from '../pages.ts';
+import { sessionStart, type AfterFirstFactor } from '../session-start.ts';
 import { factorPage } from './pages.ts';
 import { openPending, sealPending, type Need, type Pending } from './state.ts';
 
@@ -40,54 +40,18 @@ export function securityPath(s: GateSettings, query?: Record<string, string>): s
   return portalPath(s, '/oauth2/account/security', query);
 }
 
-/** The upstream provider a sign-in came through: its id, its mapped groups, how the account was found. */
-export interface Upstream {
-  via: string;
-  groups: string[];
-  linked?: string;
-}
-
-export type AfterFirstFactor = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  s: GateSettings,
-  user: UserRecord,
-  rd: string,
-  first: FactorState,
-  upstream?: Upstream,
-) => Promise<void>;
-
 export function factorFlows(ctx: PortalContext, factors: Factors) {
   const { deps, audit } = ctx;
   const { accounts, sessions, clock, logger, metrics } = deps;
+  const startSession = sessionStart(ctx);
 
   const ipOf = (req: IncomingMessage, s: GateSettings): string => readOriginal(req, s.trusted).clientIp;
-  const meta = (req: IncomingMessage, s: GateSettings) => ({ ip: ipOf(req, s), userAgent: req.headers['user-agent'] ?? null });
-
-  /** Where a finished sign-in goes: the return address, or enrolment first when config requires a factor and there is none. */
-  async function onward(s: GateSettings, rd: string, cookie: string, identity: Identity, state: FactorState): Promise<string> {
-    if (state.mfaAt === null && factors.mustUse(identity)) return portalUrl(s, '/oauth2/account/security', { enrol: '1', rd });
-    return ctx.destination(s, rd, cookie);
-  }
-
-  function identityOf(user: UserRecord, groups: readonly string[] | undefined): Identity {
-    const own = accounts.identityOf(user);
-    return groups && groups.length ? { ...own, groups: [...new Set([...own.groups, ...groups])] } : own;
-  }
 
   /**
    * After the first factor. Someone with a second factor proves it next (no session until then);
    * anyone else gets a session now, and enrolment first when config requires a factor of them.
    */
-  async function afterFirstFactor(
-    req: IncomingMessage,
-    res: ServerResponse,
-    s: GateSettings,
-    user: UserRecord,
-    rd: string,
-    first: FactorState,
-    upstream?: Upstream,
-  ): Promise<void> {
+  const afterFirstFactor: AfterFirstFactor = async (req, res, s, user, rd, first, upstream) => {
     if (factors.enabled && first.mfaAt === null && factors.hasAny(await factors.status(user.id))) {
       const p: Pending = {
         k: '2fa',
@@ -105,43 +69,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
       return;
     }
     await startSession(req, res, s, user, rd, first, upstream);
-  }
-
-  async function startSession(
-    req: IncomingMessage,
-    res: ServerResponse,
-    s: GateSettings,
-    user: UserRecord,
-    rd: string,
-    state: FactorState,
-    upstream?: Upstream,
-  ): Promise<void> {
-    const started = await sessions.begin(user, meta(req, s), upstream && { via: upstream.via, groups: upstream.groups }, state);
-    const ip = ipOf(req, s);
-    ctx.signedIn(user, started.sid, ip, req.headers['user-agent']);
-    // method: the connector, `password`, or how the sign-in went with second factors (pwd+otp+mfa).
-    const method = upstream?.via ?? (state.amr.length === 1 && state.amr[0] === 'pwd' ? 'password' : state.amr.join('+'));
-    metrics.signIn('success');
-    logger.info(
-      {
-        event: 'sign_in',
-        user: user.username,
-        ...(upstream ? { connector: upstream.via, linked: upstream.linked } : {}),
-        ...(method !== 'password' && !upstream ? { amr: state.amr } : {}),
-        session: started.sid.slice(0, 6),
-        ip,
-      },
-      'signed in',
-    );
-    audit({
-      actor: user.username,
-      action: 'sign_in',
-      outcome: 'ok',
-      detail: { ip, method, ...(upstream?.linked ? { linked: upstream.linked } : {}) },
-    });
-    const to = await onward(s, rd, started.cookie, identityOf(user, upstream?.groups), state);
-    redirectTo(res, 303, to, [newSessionCookie(s, s.portalHost, started.cookie), clearLoginCookie(s)]);
-  }
+  };
 
   /** The pending sign-in or step-up of this browser, and for a step-up its live session. */
   async function pendingOf(
@@ -160,20 +88,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     return { p, user, session: null };
   }
 
-  function expired(res: ServerResponse, s: GateSettings): void {
-    sendPage(
-      res,
-      s,
-      400,
-      failurePage({
-        title: 'Sign-in expired',
-        message: 'This sign-in took too long, or was started in another browser. Please start again.',
-        at: s,
-        links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in again' }],
-      }),
-      { setCookie: clearLoginCookie(s) },
-    );
-  }
+  const expired = (res: ServerResponse, s: GateSettings): void => ctx.signInExpired(res, s);
 
   async function renderFactor(
     req: IncomingMessage,
@@ -192,12 +107,12 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const token = formToken(req, s, clock.now());
     const step = p.k === 'step';
     const html = factorPage(s, {
-      title: step ? 'Confirm it\u2019s you' : 'Second factor',
+      title: step ? text('factor.step_up_title') : text('factor.title'),
       intro: step
         ? need === 'passkey'
-          ? 'This app asks for a passkey or security key. Use yours to continue.'
-          : 'This needs a second factor. Use one of yours to continue.'
-        : `Signed in as ${user.username}. Use a second factor to finish signing in.`,
+          ? text('factor.step_up_passkey')
+          : text('factor.step_up_any')
+        : text('factor.lead', { username: user.username }),
       csrf: token.token,
       actions: {
         totp: portalPath(s, '/oauth2/factor/totp'),
@@ -205,8 +120,8 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         passkey: portalPath(s, '/oauth2/factor/passkey'),
       },
       cancel: step
-        ? { href: p.rd, text: 'Cancel' }
-        : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: 'Sign in as someone else' },
+        ? { href: p.rd, text: text('factor.cancel') }
+        : { href: portalPath(s, '/oauth2/sign_in', { rd: p.rd }), text: text('factor.someone_else') },
       totp: need === 'any' && st.totp,
       recovery: need === 'any' && st.recoveryCodesLeft > 0,
       passkey,
@@ -277,7 +192,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         found.p,
         found.user,
         429,
-        `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`,
+        text('signin.throttled', { seconds: r.retryAfterSeconds }),
         r.retryAfterSeconds,
       );
     return renderFactor(req, res, s, found.p, found.user, 401, wrong);
@@ -294,20 +209,10 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!check.ok) {
       logger.info({ reason: check.reason, form: 'factor' }, 'form refused');
       if (check.rule === 'origin' || !found) {
-        sendPage(
-          res,
-          s,
-          403,
-          failurePage({
-            title: 'Refused',
-            message: 'This form was posted from another site, or has expired.',
-            at: s,
-            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
-          }),
-        );
+        ctx.refused(res, s, text('factor.form_refused'));
         return null;
       }
-      await renderFactor(req, res, s, found.p, found.user, 400, 'This form expired. Please try again.');
+      await renderFactor(req, res, s, found.p, found.user, 400, text('form.expired'));
       return null;
     }
     if (!found) {
@@ -317,29 +222,25 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     return { s, form, found };
   }
 
-  /** POST /oauth2/factor/totp */
-  async function factorTotp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ok = await posted(req, res);
-    if (!ok) return;
-    const { s, form, found } = ok;
-    if (found.p.k === 'step' && found.p.need === 'passkey')
-      return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
-    const r = await factors.checkTotp(found.user, form.get('code') ?? '', ipOf(req, s));
-    if (!r.ok) return failed(req, res, s, found, r, 'That code is not right, or was used already. Enter the current code.');
-    return succeed(req, res, s, found, 'otp', false);
+  /** POST /oauth2/factor/totp and /oauth2/factor/recovery: a code, checked (throttled) and used once. */
+  function codeFactor(kind: 'totp' | 'recovery') {
+    return async function factorCode(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const ok = await posted(req, res);
+      if (!ok) return;
+      const { s, form, found } = ok;
+      if (found.p.k === 'step' && found.p.need === 'passkey')
+        return renderFactor(req, res, s, found.p, found.user, 400, text('factor.passkey_required'));
+      const code = form.get('code') ?? '';
+      const r =
+        kind === 'totp'
+          ? await factors.checkTotp(found.user, code, ipOf(req, s))
+          : await factors.checkRecoveryCode(found.user, code, ipOf(req, s));
+      if (!r.ok) return failed(req, res, s, found, r, kind === 'totp' ? text('factor.totp_wrong') : text('factor.recovery_wrong'));
+      return succeed(req, res, s, found, kind === 'totp' ? 'otp' : 'kba', false);
+    };
   }
-
-  /** POST /oauth2/factor/recovery */
-  async function factorRecovery(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ok = await posted(req, res);
-    if (!ok) return;
-    const { s, form, found } = ok;
-    if (found.p.k === 'step' && found.p.need === 'passkey')
-      return renderFactor(req, res, s, found.p, found.user, 400, 'This app asks for a passkey or security key.');
-    const r = await factors.checkRecoveryCode(found.user, form.get('code') ?? '', ipOf(req, s));
-    if (!r.ok) return failed(req, res, s, found, r, 'That recovery code is not right, or was used already.');
-    return succeed(req, res, s, found, 'kba', false);
-  }
+  const factorTotp = codeFactor('totp');
+  const factorRecovery = codeFactor('recovery');
 
   /** POST /oauth2/factor/passkey: a passkey as the second factor (or the step-up). */
   async function factorPasskey(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -347,18 +248,9 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     if (!ok) return;
     const { s, form, found } = ok;
     const credential = form.get('credential') ?? '';
-    if (credential === '')
-      return renderFactor(
-        req,
-        res,
-        s,
-        found.p,
-        found.user,
-        400,
-        'Passkeys need JavaScript in this browser. Use another way, or turn JavaScript on.',
-      );
+    if (credential === '') return renderFactor(req, res, s, found.p, found.user, 400, text('factor.passkey_needs_script'));
     const r = await factors.checkPasskey(form.get('state') ?? '', credential, ipOf(req, s));
-    if (!r.ok) return failed(req, res, s, found, r, 'That passkey could not be used. Try again, or use another way.');
+    if (!r.ok) return failed(req, res, s, found, r, text('factor.passkey_failed'));
     if (r.asserted.userId !== found.user.id) {
       audit({
         actor: found.user.username,
@@ -366,7 +258,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         outcome: 'denied',
         detail: { factor: 'passkey', reason: "another account's passkey" },
       });
-      return failed(req, res, s, found, { ok: false, reason: 'invalid' }, 'That passkey belongs to another account.');
+      return failed(req, res, s, found, { ok: false, reason: 'invalid' }, text('factor.passkey_other_account'));
     }
     factors.auditPasskeyUse(found.user.username, r.asserted.passkeyId, ipOf(req, s), false);
     return succeed(req, res, s, found, 'hwk', r.asserted.userVerified);
@@ -377,28 +269,11 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
     const s = deps.settings();
     const { form, check } = await readPostedForm(req, s, clock.now());
     const rd = ctx.safeRd(s, form.get('rd'));
-    if (!check.ok) {
-      logger.info({ reason: check.reason, form: 'passkey' }, 'form refused');
-      if (check.rule === 'origin') {
-        sendPage(
-          res,
-          s,
-          403,
-          failurePage({
-            title: 'Refused',
-            message: 'This form was posted from another site.',
-            at: s,
-            links: [{ href: portalPath(s, '/oauth2/sign_in'), text: 'Sign in' }],
-          }),
-        );
-        return;
-      }
-      return ctx.renderSignIn(req, res, s, rd, 400, { error: 'Your sign-in form expired. Please try again.' });
-    }
+    if (!check.ok) return ctx.signInFormRefused(req, res, s, rd, check, 'passkey');
     const credential = form.get('credential') ?? '';
     if (!factors.settings.passkeys || credential === '') {
       return ctx.renderSignIn(req, res, s, rd, 400, {
-        error: 'Passkeys need JavaScript in this browser. Sign in with your password instead.',
+        error: text('signin.passkey_needs_script'),
       });
     }
     const ip = ipOf(req, s);
@@ -407,10 +282,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
       metrics.signIn(r.reason === 'throttled' ? 'throttled' : 'failure');
       audit({ actor: '-', action: 'sign_in', outcome: 'denied', detail: { method: 'passkey', reason: r.reason, ip } });
       return ctx.renderSignIn(req, res, s, rd, r.reason === 'throttled' ? 429 : 401, {
-        error:
-          r.reason === 'throttled'
-            ? `Too many failed attempts. Try again in ${r.retryAfterSeconds} seconds.`
-            : 'That passkey could not be used to sign in.',
+        error: r.reason === 'throttled' ? text('signin.throttled', { seconds: r.retryAfterSeconds }) : text('signin.passkey_failed'),
         ...(r.reason === 'throttled' ? { retryAfter: r.retryAfterSeconds } : {}),
       });
     }
@@ -423,7 +295,7 @@ export function factorFlows(ctx: PortalContext, factors: Factors) {
         outcome: 'denied',
         detail: { method: 'passkey', reason: 'account disabled or gone', ip },
       });
-      return ctx.renderSignIn(req, res, s, rd, 401, { error: 'That passkey could not be used to sign in.' });
+      return ctx.renderSignIn(req, res, s, rd, 401, { error: text('signin.passkey_failed') });
     }
     factors.auditPasskeyUse(user.username, r.asserted.passkeyId, ip, true);
     return startSession(req, res, s, user, rd, passkeySignIn(clock.now()));
