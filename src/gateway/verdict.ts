@@ -99,6 +99,39 @@ export function decide(
   return withSession(s, facts, anon, found ? found.view : null, restrictions, sessions);
 }
 
+/**
+ * A verified token's identity, made once per token: the verifier hands back the same object for a
+ * token it has seen (bearer.ts), so every later check passes the same identity and the pass
+ * answer's headers, cached per identity (answers.ts passHeaders), are made once, not per request.
+ */
+const resourceIdentities = new WeakMap<VerifiedToken, Identity>();
+const appIdentities = new WeakMap<VerifiedToken, Identity>();
+
+/** For a protected resource: the token's claims as they are. */
+function resourceIdentityOf(t: VerifiedToken): Identity {
+  let id = resourceIdentities.get(t);
+  if (id === undefined) {
+    id = Object.freeze({ username: t.username ?? t.sub, email: t.email, emailVerified: t.emailVerified, groups: t.groups });
+    resourceIdentities.set(t, id);
+  }
+  return id;
+}
+
+/** For an app that takes tokens: an e-mail address only when verified. */
+function appIdentityOf(t: VerifiedToken): Identity {
+  let id = appIdentities.get(t);
+  if (id === undefined) {
+    id = Object.freeze({
+      username: t.username ?? t.sub,
+      email: t.emailVerified ? t.email : null,
+      emailVerified: t.emailVerified && t.email !== null,
+      groups: t.groups,
+    });
+    appIdentities.set(t, id);
+  }
+  return id;
+}
+
 /** Made only on the bearer paths: the cookie check allocates nothing for them. */
 function proofFactsOf(orig: OriginalRequest, proof: string | string[] | undefined): ProofFacts {
   return { proof, url: `${orig.proto}://${orig.host}${orig.uri.split('?', 1)[0] ?? '/'}` };
@@ -214,7 +247,7 @@ async function bearerVerdict(
       };
     }
   }
-  const identity: Identity = { username: t.username ?? t.sub, email: t.email, emailVerified: t.emailVerified, groups: t.groups };
+  const identity = resourceIdentityOf(t);
   if (!bearer.resources().allows(r, identity, facts.method, facts.ip)) {
     return { kind: 'deny', reason: `resource ${r.name} does not allow this user`, why: 'not-allowed' };
   }
@@ -315,12 +348,7 @@ async function appBearerVerdict(
   }
   const binding = await checkBinding(bearer, cred, t, facts, pf);
   if (binding) return invalid(binding.reason, cred.scheme, binding.error);
-  const identity: Identity = {
-    username: t.username ?? t.sub,
-    email: t.emailVerified ? t.email : null,
-    emailVerified: t.emailVerified && t.email !== null,
-    groups: t.groups,
-  };
+  const identity = appIdentityOf(t);
   const d = s.policy.decide(facts, identity);
   if (d.action !== 'allow' && d.action !== 'public') return denied(d, true);
   // The rule that admits the identity must take tokens for this same audience: a token for one
