@@ -14,7 +14,7 @@ import { isPortalHost, portalBase, underPortalBase, type GateSettings, answer as
 import { readPath } from '../policy/index.ts';
 import { originalUrl, portalStartUrl, isBrowserRequest, sendChallenge, sendDenied, sendPass, sendUnauthenticated } from './answers.ts';
 import type { TicketRedeemer } from './ticket-redemption.ts';
-import { decide, type BearerGate, type Verdict } from './verdict.ts';
+import { decide, decisionOf, type BearerGate, type Verdict } from './verdict.ts';
 import { METADATA_PATH } from './resources.ts';
 
 export interface ForwardAuthDeps {
@@ -68,17 +68,7 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
   const bearer = deps.bearer ?? null;
 
   function answer(req: IncomingMessage, res: ServerResponse, s: GateSettings, orig: OriginalRequest, v: Verdict): void {
-    metrics.decision(
-      v.kind === 'pass'
-        ? v.identity
-          ? 'allow'
-          : 'public'
-        : v.kind === 'challenge'
-          ? v.status === 401
-            ? 'authenticate'
-            : 'deny'
-          : v.kind,
-    );
+    metrics.decision(decisionOf(v));
     if (v.kind === 'pass') {
       sendPass(res, v.names, v.identity);
     } else if (v.kind === 'challenge') {

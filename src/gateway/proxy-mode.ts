@@ -18,7 +18,7 @@ import {
   sendUnauthenticated,
 } from './answers.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
-import { decide, type BearerGate, type Verdict } from './verdict.ts';
+import { decide, decisionOf, type BearerGate, type Verdict } from './verdict.ts';
 
 type Proxy = ReturnType<typeof createReverseProxy>;
 
@@ -61,17 +61,7 @@ export function createProxyMode(deps: {
     const s = deps.settings();
     const { orig, v: pending } = verdict(req, s);
     const v = await pending;
-    deps.metrics.decision(
-      v.kind === 'pass'
-        ? v.identity
-          ? 'allow'
-          : 'public'
-        : v.kind === 'challenge'
-          ? v.status === 401
-            ? 'authenticate'
-            : 'deny'
-          : v.kind,
-    );
+    deps.metrics.decision(decisionOf(v));
     if (v.kind === 'challenge') {
       deps.logger.debug({ host: orig.host, reason: v.reason }, 'reverse proxy: bearer token refused');
       return sendChallenge(req, res, null, v.status, v.error, v.wwwAuthenticate);

@@ -20,7 +20,7 @@
 //   3. the rule again with the identity
 //   4. oauth2-proxy's allowed_groups / allowed_emails / allowed_email_domains, ANDed on top
 import type { Identity } from '../core/index.ts';
-import type { OriginalRequest } from '../http/index.ts';
+import type { Metrics, OriginalRequest } from '../http/index.ts';
 import { sessionFromCookies } from './session-cookie.ts';
 import type { Sessions, SessionView } from '../sessions/index.ts';
 import type { GateSettings, HeaderNames } from '../web/index.ts';
@@ -130,6 +130,13 @@ function appIdentityOf(t: VerifiedToken): Identity {
     appIdentities.set(t, id);
   }
   return id;
+}
+
+/** The verdict as the decisions metric counts it (forward auth and reverse-proxy mode alike). */
+export function decisionOf(v: Verdict): Parameters<Metrics['decision']>[0] {
+  if (v.kind === 'pass') return v.identity ? 'allow' : 'public';
+  if (v.kind === 'challenge') return v.status === 401 ? 'authenticate' : 'deny';
+  return v.kind;
 }
 
 /** Made only on the bearer paths: the cookie check allocates nothing for them. */
