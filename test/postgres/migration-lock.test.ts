@@ -158,17 +158,21 @@ test('a waiter waits inside the server (woken when the lock is released), not in
   await holder.connect();
   const logger = new MemoryLogger();
   const store = await openStore({ url: db.url, logger, lockTimeoutMs: 30_000 });
+  let migrating: Promise<{ applied: number[] }> | undefined;
   try {
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
-    const migrating = store.migrate();
+    migrating = store.migrate();
     // The waiting backend is blocked on the advisory lock itself: PostgreSQL grants it the
-    // moment the holder's transaction ends, with no poll interval in between.
+    // moment the holder's transaction ends, with no poll interval in between. A lock request
+    // is listed in pg_locks a moment before its backend reports the wait event, so the poll
+    // waits for the wait event too; a client-side poll (pg_try_advisory_lock) never leaves an
+    // ungranted request there at all, and the poll would time out.
     const waiting = await until(
       async () => {
         const { rows } = await adminQuery(
           `SELECT a.pid, a.wait_event_type, a.wait_event FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1`,
+        WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = $1 AND a.wait_event_type IS NOT NULL`,
           [db.name],
         );
         return rows[0] as { pid: number; wait_event_type: string; wait_event: string } | undefined;
@@ -182,6 +186,8 @@ test('a waiter waits inside the server (woken when the lock is released), not in
     assert.equal(logger.lines.filter((l) => l.level === 'warn').length, 1, 'the holder is named once');
   } finally {
     await holder.end();
+    // A failed assertion above leaves the migration running: let it end before its pool does.
+    await migrating?.catch(() => undefined);
     await store.close();
     await db.drop();
   }
