@@ -167,7 +167,8 @@ export async function startGatehouse(opts: StartOptions): Promise<Running> {
   };
   const listenFirst = worker?.listenFirst ?? true;
 
-  const closers: (() => Promise<void> | void)[] = [];
+  // The metrics' event-loop monitor and collection observer stop last.
+  const closers: (() => Promise<void> | void)[] = [() => metrics.close()];
   try {
     if (listenFirst) await listen();
     // 2. Secrets, store, migrations.

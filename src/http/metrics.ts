@@ -1,7 +1,9 @@
-// Prometheus metrics on a Registry of our own (not prom-client's global one, so tests can make
-// many). Every label value comes from a fixed table below — never a raw URL, host or user — so
-// the number of series is bounded whatever clients send.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics, rendered by hand in the text exposition format (0.0.4): every series is a
+// slot in a Float64Array indexed by fixed tables, so counting is an array increment (no
+// allocation, no label hashing: the forward-auth check counts its decision on every request), and
+// an instance is self-contained (tests make many). Every label value comes from a fixed table
+// below — never a raw URL, host or user — so the number of series is bounded whatever clients send.
+import { ProcessMetrics, familyHead, labelValue } from './process-metrics.ts';
 
 /** Route labels. The app maps each of its routes to one of these; anything else is `other`. */
 export const ROUTES = [
@@ -30,8 +32,14 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OT
 export const OUTCOMES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'public', 'allow', 'deny', 'authenticate', 'invalid'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export type Decision = 'public' | 'allow' | 'deny' | 'authenticate' | 'invalid';
-export type SignInResult = 'success' | 'failure' | 'throttled';
+// The feature counters' label values, in the order their series are written. Every series exists
+// from the start (at 0), so an alert rule never matches nothing.
+const DECISIONS = ['public', 'allow', 'deny', 'authenticate', 'invalid'] as const;
+export type Decision = (typeof DECISIONS)[number];
+const SIGN_IN_RESULTS = ['success', 'failure', 'throttled'] as const;
+export type SignInResult = (typeof SIGN_IN_RESULTS)[number];
+const RELOAD_RESULTS = ['success', 'failure'] as const;
+export type ReloadResult = (typeof RELOAD_RESULTS)[number];
 
 const STATUS_CLASS: readonly Outcome[] = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 /** The status class of an HTTP status, as an outcome label. */
@@ -59,6 +67,8 @@ export function routeFor(url: string): RouteLabel {
   return PATH_ROUTES.get(path) ?? 'other';
 }
 
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 // Sub-millisecond (forward auth answers in tens of microseconds) to seconds (upstream sign-in).
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -68,72 +78,51 @@ const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 const OTHER_ROUTE = ROUTE_INDEX.get('other') as number;
 const OTHER_METHOD = METHOD_INDEX.get('OTHER') as number;
 
-interface CounterChild {
-  inc(value?: number): void;
-}
-
 const R = ROUTES.length;
 const M = METHODS.length;
 const O = OUTCOMES.length;
 const B = BUCKETS.length;
 const OUTCOME_5XX = OUTCOME_INDEX.get('5xx') as number;
+// Where a value outside its table is counted (the types make one impossible; a caller that casts
+// gets no new series).
+const INVALID_DECISION = DECISIONS.indexOf('invalid');
+const FAILED_SIGN_IN = SIGN_IN_RESULTS.indexOf('failure');
+const FAILED_RELOAD = RELOAD_RESULTS.indexOf('failure');
+
+/** A labelled counter's family: one series per value of its one label, in table order. */
+function labelledCounter(name: string, help: string, label: string, values: readonly string[], counts: Float64Array): string {
+  let out = familyHead(name, 'counter', help);
+  for (let i = 0; i < values.length; i++) out += `${name}{${label}="${values[i]}"} ${counts[i]}\n`;
+  return out;
+}
 
 export class Metrics {
-  readonly registry: Registry;
-  readonly #reloads: Counter<'result'>;
-  readonly #decisions: Counter<'decision'>;
-  readonly #signIns: Counter<'result'>;
-  readonly #revoked: Counter;
-  readonly #decisionChildren = new Map<string, CounterChild>();
-  readonly #signInChildren = new Map<string, CounterChild>();
-  readonly #reloadChildren = new Map<string, CounterChild>();
-  // The two per-request metrics are plain arrays indexed by (route, method, outcome), rendered
-  // by hand: prom-client's labelled inc()+observe() cost ~0.5 µs per request (measured), these
-  // a few nanoseconds and no allocation. Every label value comes from the fixed tables above,
-  // so nothing needs escaping.
+  // The per-request metrics are indexed by (route, method, outcome); each counter below by its
+  // one label's table. Label values from the tables need no escaping; the version is escaped.
   readonly #requests = new Float64Array(R * M * O);
   readonly #buckets = new Float64Array(R * O * B);
   readonly #sums = new Float64Array(R * O);
   readonly #counts = new Float64Array(R * O);
+  readonly #reloads = new Float64Array(RELOAD_RESULTS.length);
+  readonly #decisions = new Float64Array(DECISIONS.length);
+  readonly #signIns = new Float64Array(SIGN_IN_RESULTS.length);
+  #revoked = 0;
+  readonly #buildInfo: string;
+  readonly #process: ProcessMetrics | undefined;
 
+  /**
+   * `defaultMetrics: false` leaves out the process's own metrics (process_*, nodejs_*) and
+   * starts no event-loop monitor or collection observer. Call close() when done with an
+   * instance that has them.
+   */
   constructor(opts: { version: string; defaultMetrics?: boolean }) {
-    const registers = [(this.registry = new Registry())];
-    this.#reloads = new Counter({
-      name: 'config_reloads_total',
-      help: 'configuration reloads, by result',
-      labelNames: ['result'],
-      registers,
-    });
-    this.#decisions = new Counter({
-      name: 'gatehouse_forward_auth_decisions_total',
-      help: 'forward-auth decisions',
-      labelNames: ['decision'],
-      registers,
-    });
-    this.#signIns = new Counter({
-      name: 'gatehouse_sign_in_attempts_total',
-      help: 'sign-in attempts, by result',
-      labelNames: ['result'],
-      registers,
-    });
-    this.#revoked = new Counter({
-      name: 'gatehouse_sessions_revoked_total',
-      help: 'sessions revoked (sign-out, admin, expiry of trust)',
-      registers,
-    });
-    const build = new Gauge({
-      name: 'gatehouse_build_info',
-      help: 'always 1; the version is in the label',
-      labelNames: ['version'],
-      registers,
-    });
-    build.set({ version: opts.version }, 1);
-    // Series that alerts reference exist from the start (at 0), so a rule never matches nothing.
-    for (const d of ['public', 'allow', 'deny', 'authenticate', 'invalid'] as const) this.#decisions.inc({ decision: d }, 0);
-    for (const r of ['success', 'failure', 'throttled'] as const) this.#signIns.inc({ result: r }, 0);
-    for (const r of ['success', 'failure'] as const) this.#reloads.inc({ result: r }, 0);
-    this.#revoked.inc(0);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.#buildInfo = `${familyHead('gatehouse_build_info', 'gauge', 'always 1; the version is in the label')}gatehouse_build_info{version="${labelValue(opts.version)}"} 1\n`;
+    this.#process = opts.defaultMetrics === false ? undefined : new ProcessMetrics();
+  }
+
+  /** Stops what watches the process between scrapes (the event-loop monitor, the collection observer). */
+  close(): void {
+    this.#process?.close();
   }
 
   /**
@@ -156,35 +145,38 @@ export class Metrics {
   }
 
   decision(decision: Decision): void {
-    this.#child(this.#decisionChildren, this.#decisions, decision).inc();
+    const i = DECISIONS.indexOf(decision);
+    this.#decisions[i < 0 ? INVALID_DECISION : i]! += 1;
   }
   signIn(result: SignInResult): void {
-    this.#child(this.#signInChildren, this.#signIns, result).inc();
+    const i = SIGN_IN_RESULTS.indexOf(result);
+    this.#signIns[i < 0 ? FAILED_SIGN_IN : i]! += 1;
   }
-  configReload(result: 'success' | 'failure'): void {
-    this.#child(this.#reloadChildren, this.#reloads, result).inc();
+  configReload(result: ReloadResult): void {
+    const i = RELOAD_RESULTS.indexOf(result);
+    this.#reloads[i < 0 ? FAILED_RELOAD : i]! += 1;
   }
   sessionsRevoked(count = 1): void {
-    this.#revoked.inc(count);
+    if (count > 0) this.#revoked += count;
   }
 
-  #child(cache: Map<string, CounterChild>, counter: Counter<string>, value: string): CounterChild {
-    let c = cache.get(value);
-    if (c === undefined) {
-      c = counter.labels(value);
-      cache.set(value, c);
-    }
-    return c;
-  }
-
-  /** The exposition text for GET /metrics. */
+  /** The exposition text for GET /metrics: every family once, HELP and TYPE first, a blank line between families. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: this.#httpText() + (await this.registry.metrics()) };
+    const families = [
+      this.#requestsText(),
+      this.#durationsText(),
+      labelledCounter('config_reloads_total', 'configuration reloads, by result', 'result', RELOAD_RESULTS, this.#reloads),
+      labelledCounter('gatehouse_forward_auth_decisions_total', 'forward-auth decisions', 'decision', DECISIONS, this.#decisions),
+      labelledCounter('gatehouse_sign_in_attempts_total', 'sign-in attempts, by result', 'result', SIGN_IN_RESULTS, this.#signIns),
+      `${familyHead('gatehouse_sessions_revoked_total', 'counter', 'sessions revoked (sign-out, admin, expiry of trust)')}gatehouse_sessions_revoked_total ${this.#revoked}\n`,
+      this.#buildInfo,
+    ];
+    if (this.#process) families.push(...(await this.#process.render()));
+    return { contentType: CONTENT_TYPE, body: families.join('\n') };
   }
 
-  /** Prometheus text format (exposition format 0.0.4) for the two per-request metrics. */
-  #httpText(): string {
-    let out = '# HELP http_requests_total HTTP requests answered, by route, method and outcome\n# TYPE http_requests_total counter\n';
+  #requestsText(): string {
+    let out = familyHead('http_requests_total', 'counter', 'HTTP requests answered, by route, method and outcome');
     for (let r = 0; r < R; r++) {
       for (let m = 0; m < M; m++) {
         for (let o = 0; o < O; o++) {
@@ -193,8 +185,11 @@ export class Metrics {
         }
       }
     }
-    out +=
-      '\n# HELP http_request_duration_seconds time to answer an HTTP request, by route and outcome\n# TYPE http_request_duration_seconds histogram\n';
+    return out;
+  }
+
+  #durationsText(): string {
+    let out = familyHead('http_request_duration_seconds', 'histogram', 'time to answer an HTTP request, by route and outcome');
     for (let r = 0; r < R; r++) {
       for (let o = 0; o < O; o++) {
         const h = r * O + o;
@@ -211,6 +206,6 @@ export class Metrics {
         out += `http_request_duration_seconds_count{${labels}} ${count}\n`;
       }
     }
-    return out + '\n';
+    return out;
   }
 }

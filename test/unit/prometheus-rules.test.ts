@@ -21,6 +21,7 @@ test('every series the shipped Prometheus rules use is exported by the process',
   metrics.observe('forward_auth', 'GET', '5xx', process.hrtime.bigint());
   // Under serve --workers a scrape also carries the primary's series.
   const body = (await metrics.render()).body + primaryMetrics({ configured: 2, ready: 2, restarts: 0, relayed: 0 });
+  metrics.close();
   const exported = new Set(
     body
       .split('\n')
