@@ -39,7 +39,7 @@ async function rssMiB(pid: number): Promise<number> {
   return +(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024).toFixed(1);
 }
 
-/** V8 heap in use and memory outside it (buffers), from Gatehouse's own /metrics (prom-client defaults); undefined when not served. */
+/** V8 heap in use and memory outside it (buffers), from Gatehouse's own /metrics (its process metrics); undefined when not served. */
 async function heap(port: number): Promise<{ heapMiB: number; heapTotalMiB: number; externalMiB: number } | undefined> {
   const text = await new Promise<string>((resolve) => {
     http
