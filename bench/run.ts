@@ -1,11 +1,13 @@
 // The forward-auth benchmark (`npm run bench`). Servers run pinned to CPU 0, wrk to CPU 1, all on
 // loopback; every stage is bounded in time. Measures, in one run:
-//   1. baseline      a bare node:http server answering 202 with three headers
+//   1. baseline      a bare node:http server answering 202 with three headers, sent the same
+//                    request as the gatehouse stage (its cookie and X-Forwarded-* headers)
+//   1b. baseline-bare  the same server sent a request with no headers (wrk's Host only)
 //   2. gatehouse     GET /oauth2/auth with a valid session cookie and trusted X-Forwarded-*
 //   2b. bearer       GET /oauth2/auth for a URL under a `resources:` entry with an agent's JWT
 //   2c. nginx-no-auth  nginx (docs/proxies/nginx) serving the app without auth_request
 //   2d. nginx        auth_request in front of Gatehouse (docs/proxies/nginx, upstream keepalive)
-//   2e. baseline-2w   the baseline in a bare two-worker node:cluster server (both cores)
+//   2e. baseline-2w   the baseline in a bare two-worker node:cluster server (both cores), the same request
 //   2f. gatehouse-2w  the cookie check against `gatehouse serve --workers 2` (both cores)
 //       (1-2f run back to back BENCH_ROUNDS times; the spread of each ratio is reported)
 //   3. nginx-no-ka   the same without `keepalive` (what the docs warn about)
@@ -65,6 +67,12 @@ const issuerRounds: Rounds = [];
 const RATIOS: Ratio[] = [
   { label: 'gatehouse / baseline (req/s)', num: 'gatehouse', den: 'baseline', goal: '>= 0.8 idle, >= 0.7 busy' },
   { label: 'gatehouse / baseline (p99)', num: 'gatehouse', den: 'baseline', key: 'p99Ms', goal: '<= 1.5' },
+  {
+    label: 'gatehouse / baseline-bare (req/s)',
+    num: 'gatehouse',
+    den: 'baseline-bare',
+    goal: 'none: the reference before it got the same request',
+  },
   { label: 'bearer / gatehouse (req/s)', num: 'bearer', den: 'gatehouse', goal: '>= 0.9' },
   { label: 'nginx / nginx-no-auth (req/s)', num: 'nginx', den: 'nginx-no-auth', goal: '>= 0.5' },
   { label: 'gatehouse-2w / baseline-2w (req/s)', num: 'gatehouse-2w', den: 'baseline-2w', goal: 'as gatehouse / baseline' },
@@ -199,7 +207,20 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       if (ROUNDS > 1) log(`round ${round + 1} of ${ROUNDS}`);
       const r: Row[] = [];
-      r.push(await bench('baseline', 'node:http, 202 + three headers', `${baseline.url}/oauth2/auth`, {}, 202));
+      // The reference gets the very request the cookie check gets: node:http parses the cookie
+      // and the four X-Forwarded-* headers for both, so the ratio is what the check itself costs.
+      r.push(
+        await bench(
+          'baseline',
+          "node:http, 202 + three headers, the gatehouse stage's request",
+          `${baseline.url}/oauth2/auth`,
+          forwarded,
+          202,
+        ),
+      );
+      // The same server with a request of no headers: how much of a check's time is node:http
+      // reading those headers (the reference of this bench before it sent them).
+      r.push(await bench('baseline-bare', 'node:http, 202 + three headers, no request headers', `${baseline.url}/oauth2/auth`, {}, 202));
       // Gatehouse alone, as Traefik/Caddy call it.
       r.push(await bench('gatehouse', 'GET /oauth2/auth, session cookie, X-Forwarded-*', `${gh.url}/oauth2/auth`, forwarded, 202));
       // The same check with the bearer token, right after the cookie stage: the same process.
@@ -234,7 +255,13 @@ async function main(): Promise<void> {
         ),
       );
       r.push(
-        await bench('baseline-2w', 'node:cluster, 2 workers, 202 + three headers (either core)', `${baseline2.url}/oauth2/auth`, {}, 202),
+        await bench(
+          'baseline-2w',
+          "node:cluster, 2 workers, 202 + three headers, the gatehouse stage's request (either core)",
+          `${baseline2.url}/oauth2/auth`,
+          forwarded,
+          202,
+        ),
       );
       r.push(
         await bench(

@@ -42,14 +42,31 @@ export function buildBearerGate(o: {
     if (sub === clientId) return true;
     return o.accounts.isActive(sub);
   };
-  const resources = resourceRegistry(() => ({
+  const registry = resourceRegistry(() => ({
     resources: o.config().resources,
     publicUrl: o.settings().publicUrl,
     headers: o.settings().defaultHeaders,
     ...(o.config().issuer.dpop.enabled ? { dpopAlgorithms: o.config().issuer.dpop.algorithms } : {}),
   }));
+  // Asked on every check (the cookie check too, for a Host under no resource): the config and
+  // the settings are new objects only after a reload, so until then the compiled list stands
+  // without building the registry's inputs again.
+  let seen: { config: Config; settings: GateSettings; resources: ReturnType<typeof registry> } | undefined;
+  const resources = (): ReturnType<typeof registry> => {
+    const config = o.config();
+    const settings = o.settings();
+    if (seen === undefined || seen.config !== config || seen.settings !== settings) seen = { config, settings, resources: registry() };
+    return seen.resources;
+  };
+  // Read on every token check; the same string until a reload brings new settings.
+  let issuerFor: { settings: GateSettings; issuer: string } | undefined;
+  const ownIssuer = (): string => {
+    const settings = o.settings();
+    if (issuerFor?.settings !== settings) issuerFor = { settings, issuer: issuerIdentifier(settings.publicUrl) };
+    return issuerFor.issuer;
+  };
   const ownVerifier = createTokenVerifier({
-    issuer: () => issuerIdentifier(o.settings().publicUrl),
+    issuer: ownIssuer,
     keys: accessTokenKeys,
     clock,
     subjectActive,
@@ -63,7 +80,7 @@ export function buildBearerGate(o: {
     verifier: ownVerifier,
     // Apps with an audience also take tokens.trustedIssuers' JWTs (resources[] never do).
     appVerifier: createAppTokenVerifier(ownVerifier, {
-      ownIssuer: () => issuerIdentifier(o.settings().publicUrl),
+      ownIssuer,
       trusted: () => o.config().tokens.trustedIssuers,
       clock,
     }),

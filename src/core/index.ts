@@ -5,3 +5,4 @@ export { MemoryLogger, silentLogger, type Logger } from './logger.ts';
 export { parseDuration } from './duration.ts';
 export { Topic } from './topic.ts';
 export type { Identity } from './identity.ts';
+export { LongKeyMap } from './long-key-map.ts';

@@ -267,3 +267,37 @@ test('bearerToken: RFC 6750 §2.1 syntax', () => {
   assert.equal(bearerToken('Bearer a"b'), null);
   assert.equal(bearerToken('Bearer a=b'), null);
 });
+
+test('known: only a token verify accepted, for that audience, unexpired, its subject checked within the interval; new keys forget it', async () => {
+  const es = await key('ES256', 'es-1');
+  const clock = new ManualClock(T0);
+  let jwks: JSONWebKeySet = { keys: [es.pub] };
+  let active = true;
+  const verifier = createTokenVerifier({
+    issuer: () => ISSUER,
+    keys: () => jwks,
+    clock,
+    subjectActive: async () => active,
+    subjectCheckMs: 1_000,
+  });
+  const token = await sign(es);
+  assert.equal(verifier.known(token, MCP), undefined, 'never verified');
+  const t = await verifier.verify(token, MCP);
+  assert.equal(verifier.known(token, MCP), t, 'the same object verify resolved to');
+  assert.equal(verifier.known(token, OTHER), undefined, 'another audience');
+  assert.equal(verifier.known(`x${token}`, MCP), undefined, 'another string ending the same way');
+  clock.advance(1_000);
+  assert.equal(verifier.known(token, MCP), undefined, 'the subject is due for its check');
+  active = false;
+  assert.match(await rejected(verifier.verify(token, MCP)), /disabled or no longer exists/);
+  assert.equal(verifier.known(token, MCP), undefined, 'a subject found inactive');
+  active = true;
+  clock.advance(1_000);
+  await verifier.verify(token, MCP);
+  assert.equal(verifier.known(token, MCP), t);
+  clock.set(T0 + 3_600_000);
+  assert.equal(verifier.known(token, MCP), undefined, 'expired');
+  clock.set(T0);
+  jwks = { keys: [es.pub] };
+  assert.equal(verifier.known(token, MCP), undefined, 'a new key set forgets every verified token');
+});

@@ -12,7 +12,7 @@
 // A verified token is remembered until it expires (a bounded map), so a client's repeated calls
 // cost one map lookup; the map is emptied when the keys or the issuer change.
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
-import type { Clock } from '../core/index.ts';
+import { LongKeyMap, type Clock } from '../core/index.ts';
 import { tokenFactorState, type FactorState } from '../policy/index.ts';
 
 export type { JSONWebKeySet };
@@ -56,6 +56,12 @@ function tokenFactors(p: JWTPayload): { factors?: FactorState } {
 export interface TokenVerifier {
   /** Resolves to the token's contents, or rejects with a TokenRejected naming the reason (for logs only). */
   verify(token: string, audience: string): Promise<VerifiedToken>;
+  /**
+   * What `verify` would resolve to, when that is known without waiting: a token verified before,
+   * not expired, for `audience`, whose subject was found active within the check interval.
+   * Anything else (a new token, a refusal, a subject due for its check) is undefined: ask `verify`.
+   */
+  known?(token: string, audience: string): VerifiedToken | undefined;
 }
 
 /** Why a token was refused. The reason is for the log; the wire says only invalid_token. */
@@ -115,10 +121,14 @@ interface Cached {
   expiresAt: number;
 }
 
-export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier & { cacheSize(): number } {
+export function createTokenVerifier(
+  opts: TokenVerifierOptions,
+): TokenVerifier & { cacheSize(): number; known: NonNullable<TokenVerifier['known']> } {
   const leeway = opts.leewaySeconds ?? 0;
   const max = opts.maxCached ?? 10_000;
-  const cache = new Map<string, Cached>();
+  // Indexed by the token's tail (its signature's end): a JWT is 600+ characters, hashed whole on
+  // every request by a plain Map (core/long-key-map.ts).
+  const cache = new LongKeyMap<Cached>();
   let source: JSONWebKeySet | undefined;
   let keySet: ReturnType<typeof createLocalJWKSet> = createLocalJWKSet(EMPTY);
   let issuer = '';
@@ -156,6 +166,18 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
 
   return {
     cacheSize: () => cache.size,
+    known(token, audience) {
+      current();
+      const hit = cache.get(token);
+      if (hit === undefined) return undefined;
+      const now = opts.clock.now();
+      if (now >= hit.expiresAt || !hit.token.audiences.includes(audience)) return undefined;
+      if (opts.subjectActive) {
+        const s = subjects.get(hit.token.sub);
+        if (s === undefined || !s.active || now - s.checkedAt >= subjectCheckMs) return undefined;
+      }
+      return hit.token;
+    },
     async verify(token, audience) {
       const keys = current();
       const now = opts.clock.now();
@@ -183,10 +205,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier &
       }
       const verified = toVerified(payload);
       const entry: Cached = { token: verified, expiresAt: verified.exp + leeway * 1000 };
-      if (cache.size >= max) {
-        const oldest = cache.keys().next();
-        if (!oldest.done) cache.delete(oldest.value);
-      }
+      if (cache.size >= max) cache.evictOldest(1);
       cache.set(token, entry);
       await checkSubject(verified, now);
       return withAudience(entry, audience);

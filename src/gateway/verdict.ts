@@ -81,7 +81,7 @@ export function decide(
   if (bearer) {
     // A host without resources costs one Set lookup here (the cookie hot path).
     const r = bearer.resources().match(orig.host, orig.uri);
-    if (r) return bearerVerdict(s, bearer, r, facts, authorization, proofFactsOf(orig, dpopProof), sessions);
+    if (r) return bearerVerdict(s, bearer, r, facts, authorization, orig, dpopProof, sessions);
   }
   const anon = s.policy.decide(facts, null);
   if (anon.action === 'deny') return denied(anon, false);
@@ -203,15 +203,16 @@ function withSession(
  *   its sign-in short of `factors`   -> 401 insufficient_user_authentication (RFC 9470 §3)
  *   otherwise                        -> pass, identity from the token
  */
-async function bearerVerdict(
+function bearerVerdict(
   s: GateSettings,
   bearer: BearerGate,
   r: ProtectedResource,
   facts: Facts,
   authorization: string | undefined,
-  pf: ProofFacts,
+  orig: OriginalRequest,
+  dpopProof: string | string[] | undefined,
   sessions: Sessions,
-): Promise<Verdict> {
+): Verdict | Promise<Verdict> {
   const cred = accessTokenCredentials(authorization);
   if (cred === undefined)
     return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
@@ -223,7 +224,22 @@ async function bearerVerdict(
       wwwAuthenticate: r.challenge.invalid,
       reason: 'malformed Authorization header',
     };
-  const dpop = cred.scheme === 'dpop';
+  // A bearer token verified before whose subject was checked lately is judged at once, without
+  // a promise (the steady state of an agent calling a resource); DPoP proofs are always checked.
+  const known = cred.scheme === 'bearer' ? bearer.verifier.known?.(cred.token, r.resource) : undefined;
+  if (known !== undefined) return judgeResourceToken(s, bearer, r, facts, cred, known, bearerBinding(known), sessions);
+  return verifyResourceToken(s, bearer, r, facts, cred, proofFactsOf(orig, dpopProof), sessions);
+}
+
+async function verifyResourceToken(
+  s: GateSettings,
+  bearer: BearerGate,
+  r: ProtectedResource,
+  facts: Facts,
+  cred: { scheme: 'bearer' | 'dpop'; token: string },
+  pf: ProofFacts,
+  sessions: Sessions,
+): Promise<Verdict> {
   let t: VerifiedToken;
   try {
     t = await bearer.verifier.verify(cred.token, r.resource);
@@ -233,11 +249,25 @@ async function bearerVerdict(
       kind: 'challenge',
       status: 401,
       error: 'invalid_token',
-      wwwAuthenticate: dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid,
+      wwwAuthenticate: cred.scheme === 'dpop' ? r.challenge.dpopInvalidToken : r.challenge.invalid,
       reason,
     };
   }
-  const binding = await checkBinding(bearer, cred, t, facts, pf);
+  return judgeResourceToken(s, bearer, r, facts, cred, t, await checkBinding(bearer, cred, t, facts, pf), sessions);
+}
+
+/** A verified token at a protected resource, and how its binding was checked: the rest of the table above. */
+function judgeResourceToken(
+  s: GateSettings,
+  bearer: BearerGate,
+  r: ProtectedResource,
+  facts: Facts,
+  cred: { scheme: 'bearer' | 'dpop'; token: string },
+  t: VerifiedToken,
+  binding: Binding,
+  sessions: Sessions,
+): Verdict {
+  const dpop = cred.scheme === 'dpop';
   if (binding) {
     const wwwAuthenticate =
       binding.error === 'invalid_dpop_proof' ? r.challenge.dpopInvalidProof : dpop ? r.challenge.dpopInvalidToken : r.challenge.invalid;
@@ -293,12 +323,8 @@ async function checkBinding(
   t: VerifiedToken,
   facts: Facts,
   pf: ProofFacts,
-): Promise<{ error: 'invalid_token' | 'invalid_dpop_proof'; reason: string } | null> {
-  if (cred.scheme === 'bearer') {
-    return t.jkt === undefined
-      ? null
-      : { error: 'invalid_token', reason: 'a DPoP-bound token was presented as a bearer token (RFC 9449 §7.2)' };
-  }
+): Promise<Binding> {
+  if (cred.scheme === 'bearer') return bearerBinding(t);
   if (t.jkt === undefined) return { error: 'invalid_token', reason: 'the DPoP scheme was used with a token that is not DPoP-bound' };
   if (!bearer.dpop) return { error: 'invalid_token', reason: 'DPoP-bound tokens are not accepted here' };
   try {
@@ -307,6 +333,15 @@ async function checkBinding(
   } catch (err) {
     return { error: 'invalid_dpop_proof', reason: err instanceof DpopRejected ? err.reason : 'the DPoP proof could not be checked' };
   }
+}
+
+type Binding = { error: 'invalid_token' | 'invalid_dpop_proof'; reason: string } | null;
+
+/** A token presented in the Bearer scheme must not be DPoP-bound. */
+function bearerBinding(t: VerifiedToken): Binding {
+  return t.jkt === undefined
+    ? null
+    : { error: 'invalid_token', reason: 'a DPoP-bound token was presented as a bearer token (RFC 9449 §7.2)' };
 }
 
 /** The DPoP challenge's `algs="…", ` (RFC 9449 §7.1) when DPoP is on, else "". */
