@@ -11,7 +11,8 @@
 //   2f. gatehouse-2w  the cookie check against `gatehouse serve --workers 2` (both cores)
 //       (1-2f run back to back BENCH_ROUNDS times; the spread of each ratio is reported)
 //   3. nginx-no-ka   the same without `keepalive` (what the docs warn about)
-//   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions
+//   4. memory        Gatehouse's RSS after BENCH_REQUESTS requests spread over BENCH_SESSIONS sessions,
+//                    in a fresh gate-only process, then in the process that served every stage
 //   5. issuer        discovery and client_credentials at /oidc/token against oidc-provider alone (bench/issuer.ts)
 // Prints the tables and writes bench/results/latest.json.
 //
@@ -22,7 +23,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, request } from '../test/kit/http.ts';
-import { addUser, gateConfig, startGatehouse } from '../test/kit/process.ts';
+import { addUser, gateConfig, startGatehouse, type GatehouseProcess } from '../test/kit/process.ts';
 import { startNginxFromDocs } from '../test/kit/proxy-docs.ts';
 import { signIn } from '../test/kit/sign-in.ts';
 import { tempDir } from '../test/kit/temp.ts';
@@ -90,6 +91,61 @@ function bench(
   return measure(name, what, { url, headers, expectStatus }, reference);
 }
 
+/**
+ * The memory stage on one Gatehouse process: BENCH_SESSIONS - 1 more sessions minted beside
+ * `cookie`'s, BENCH_REQUESTS checks rotating over all of them, the process's RSS (and its
+ * anonymous part) before, after minting and after the checks, and V8's heap from its /metrics.
+ */
+async function memoryStage(
+  target: GatehouseProcess,
+  cookie: string,
+  headers: Record<string, string>,
+  cleanups: Array<() => Promise<void>>,
+): Promise<Record<string, unknown>> {
+  const before = await rss(target.pid);
+  const started = Date.now();
+  const cookies = [cookie, ...(await mintSessions(target.dataDir, cookie.slice(0, cookie.indexOf('=')), SESSIONS - 1))];
+  log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const afterSessions = await rss(target.pid);
+  const dir = await tempDir('bench');
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const cookieFile = path.join(dir, 'cookies.txt');
+  await writeFile(cookieFile, `${cookies.join('\n')}\n`);
+  log(`memory: ${REQUESTS} requests over ${cookies.length} sessions`);
+  const load = await runWrk({
+    url: `${target.url}/oauth2/auth`,
+    headers,
+    connections: CONNECTIONS,
+    duration: '600s',
+    cpu: LOAD_CPU,
+    script: path.join(here, 'rotate-cookies.lua'),
+    scriptArgs: [cookieFile, String(REQUESTS)],
+    interruptOn: 'rotate-cookies: limit reached',
+    timeoutMs: 700_000,
+  });
+  if (load.non2xx3xx > 0) throw new Error(`memory run: ${load.non2xx3xx} non-2xx/3xx responses (sessions refused?)`);
+  const afterLoad = await rss(target.pid);
+  // Where the memory is: V8's heap (from the process's own /metrics) versus everything else.
+  const metricsText = (await request(`${target.url}/metrics`, { headers: {} })).body;
+  const mib = (name: string) => +(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN) / 1048576).toFixed(1);
+  return {
+    heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
+    heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
+    externalMiB: mib('nodejs_external_memory_bytes'),
+    sessions: cookies.length,
+    requests: load.requests,
+    rps: load.rps,
+    p50Ms: load.p50Ms,
+    p99Ms: load.p99Ms,
+    rssAtStartMiB: before.rssMiB,
+    rssAfterSessionsMiB: afterSessions.rssMiB,
+    rssAfterRequestsMiB: afterLoad.rssMiB,
+    peakRssMiB: afterLoad.hwmMiB,
+    anonAtStartMiB: before.anonMiB,
+    anonAfterRequestsMiB: afterLoad.anonMiB,
+  };
+}
+
 /** Resident memory, and how much of it is anonymous (heap, malloc, stacks) rather than mapped files (the node binary, libraries). */
 async function rss(pid: number): Promise<{ rssMiB: number; anonMiB: number; hwmMiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -115,6 +171,7 @@ async function main(): Promise<void> {
   const issuerRows: Row[] = [];
   const cleanups: Array<() => Promise<void>> = [];
   let memory: Record<string, unknown> | undefined;
+  let memoryShared: Record<string, unknown> | undefined;
   let failure: string | undefined;
   try {
     // 1. baseline: kept running (idle) while the other stages of each round run.
@@ -338,50 +395,35 @@ async function main(): Promise<void> {
     await nginxSplit.stop();
     await appSplit.stop();
 
-    // 4. Memory after many requests across many sessions.
-    const before = await rss(gh.pid);
-    const started = Date.now();
-    const cookies = [cookie, ...(await mintSessions(gh.dataDir, cookie.slice(0, cookie.indexOf('=')), SESSIONS - 1))];
-    log(`sessions: ${cookies.length} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const afterSessions = await rss(gh.pid);
-    const dir = await tempDir('bench');
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const cookieFile = path.join(dir, 'cookies.txt');
-    await writeFile(cookieFile, `${cookies.join('\n')}\n`);
-    log(`memory: ${REQUESTS} requests over ${cookies.length} sessions`);
+    // 4. Memory after many requests across many sessions: first in a fresh Gatehouse with the
+    // gate alone (apps, no resources or clients: oidc-provider never loads), the forward-auth
+    // deployment the goal is about, then in the process that served every stage above (the
+    // issuer built by the bearer stage's token, the heap V8 grew at 40,000 checks a second).
+    const gateOnly = await startGatehouse(
+      gateConfig({
+        publicUrl: portalBase,
+        apps: `  - { name: app, hosts: [${APP}], allow: { groups: [admins] } }`,
+        extra: 'signIn: { throttle: { perAccount: 1000000, perAddress: 1000000 } }',
+      }),
+      {
+        wrap: ['taskset', '-c', String(SERVER_CPU)],
+        env: { NODE_OPTIONS: process.env.BENCH_GATEHOUSE_NODE_OPTIONS ?? '--max-semi-space-size=4', MALLOC_MMAP_THRESHOLD_: '1048576' },
+      },
+    );
+    cleanups.push(gateOnly.stop);
+    for (let u = 0; u < USERS; u++) await addUser(gateOnly, `user${u}`, PASSWORD, ['admins']);
+    const gateOnlySession = await signIn(
+      { base: portalBase, connectTo: { host: '127.0.0.1', port: gateOnly.port } },
+      'user0',
+      PASSWORD,
+      appUrl,
+    );
+    const gateOnlyCookie = gateOnlySession.jar.header(appUrl);
+    if (gateOnlyCookie === undefined) throw new Error('no session cookie from the gate-only instance');
     const { Cookie: _c, ...forwardedNoCookie } = forwarded;
-    const load = await runWrk({
-      url: `${gh.url}/oauth2/auth`,
-      headers: forwardedNoCookie,
-      connections: CONNECTIONS,
-      duration: '600s',
-      cpu: LOAD_CPU,
-      script: path.join(here, 'rotate-cookies.lua'),
-      scriptArgs: [cookieFile, String(REQUESTS)],
-      interruptOn: 'rotate-cookies: limit reached',
-      timeoutMs: 700_000,
-    });
-    if (load.non2xx3xx > 0) throw new Error(`memory run: ${load.non2xx3xx} non-2xx/3xx responses (sessions refused?)`);
-    const afterLoad = await rss(gh.pid);
-    // Where the memory is: V8's heap (from the process's own /metrics) versus everything else.
-    const metricsText = (await request(`${gh.url}/metrics`, { headers: {} })).body;
-    const mib = (name: string) => +(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN) / 1048576).toFixed(1);
-    memory = {
-      heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
-      heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
-      externalMiB: mib('nodejs_external_memory_bytes'),
-      sessions: cookies.length,
-      requests: load.requests,
-      rps: load.rps,
-      p50Ms: load.p50Ms,
-      p99Ms: load.p99Ms,
-      rssAtStartMiB: before.rssMiB,
-      rssAfterSessionsMiB: afterSessions.rssMiB,
-      rssAfterRequestsMiB: afterLoad.rssMiB,
-      peakRssMiB: afterLoad.hwmMiB,
-      anonAtStartMiB: before.anonMiB,
-      anonAfterRequestsMiB: afterLoad.anonMiB,
-    };
+    memory = await memoryStage(gateOnly, gateOnlyCookie, forwardedNoCookie, cleanups);
+    await gateOnly.stop();
+    memoryShared = await memoryStage(gh, cookie, forwardedNoCookie, cleanups);
 
     // 5. The issuer against oidc-provider alone (issue 5), last: its load does not touch the memory figures.
     await measureIssuer(gh, new URL(portalBase).host, agent, issuerRows, issuerRounds);
@@ -411,6 +453,7 @@ async function main(): Promise<void> {
     issuerRounds,
     issuerRatios: ISSUER_RATIOS.map((x) => ({ ratio: x.label, goal: x.goal, ...spread(issuerRounds, x.num, x.den, x.key) })),
     memory,
+    memoryShared,
     ...(issuerRows.length > 0 ? { issuer: issuerRows.map((r) => rowJson(r, issuerRows, null)) } : {}),
     notes,
     ...(failure !== undefined ? { failure } : {}),
@@ -420,11 +463,15 @@ async function main(): Promise<void> {
   await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log(table(rows, 'baseline'));
   printSpread(rounds, RATIOS);
-  if (memory !== undefined) {
+  for (const [label, m] of [
+    ['memory, gate only (a fresh process: apps, no resources or clients)', memory],
+    ['memory, the process that served every stage above (issuer built)', memoryShared],
+  ] as const) {
+    if (m === undefined) continue;
     console.log(
-      `\nmemory: RSS ${String(memory.rssAfterRequestsMiB)} MiB after ${String(memory.requests)} requests over ${String(memory.sessions)} sessions ` +
-        `(start ${String(memory.rssAtStartMiB)} MiB, after minting sessions ${String(memory.rssAfterSessionsMiB)} MiB, peak ${String(memory.peakRssMiB)} MiB; ` +
-        `V8 heap ${String(memory.heapUsedMiB)} MiB used of ${String(memory.heapTotalMiB)} MiB; anonymous ${String(memory.anonAtStartMiB)} -> ${String(memory.anonAfterRequestsMiB)} MiB, the rest is mapped files)`,
+      `\n${label}: RSS ${String(m.rssAfterRequestsMiB)} MiB after ${String(m.requests)} requests over ${String(m.sessions)} sessions ` +
+        `(start ${String(m.rssAtStartMiB)} MiB, after minting sessions ${String(m.rssAfterSessionsMiB)} MiB, peak ${String(m.peakRssMiB)} MiB; ` +
+        `V8 heap ${String(m.heapUsedMiB)} MiB used of ${String(m.heapTotalMiB)} MiB; anonymous ${String(m.anonAtStartMiB)} -> ${String(m.anonAfterRequestsMiB)} MiB, the rest is mapped files)`,
     );
   }
   if (issuerRows.length > 0) {
