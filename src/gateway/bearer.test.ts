@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { ManualClock } from '../core/index.ts';
-import { bearerToken, createTokenVerifier, publicVerificationKeys, TokenRejected } from './bearer.ts';
+import { accessTokenCredentials, createTokenVerifier, publicVerificationKeys, TokenRejected } from './bearer.ts';
 
 const ISSUER = 'https://auth.example.test';
 const MCP = 'https://mcp.example.test/mcp';
@@ -256,16 +256,28 @@ test('unique junk and forged tokens never enter the cache; valid ones past limit
   assert.equal(verifier.cacheSize(), 100);
 });
 
-test('bearerToken: RFC 6750 §2.1 syntax', () => {
-  assert.equal(bearerToken(undefined), undefined);
-  assert.equal(bearerToken('Basic dXNlcjpwYXNz'), undefined);
-  assert.equal(bearerToken('Bearer abc.def-ghi_jkl~+/=='), 'abc.def-ghi_jkl~+/==');
-  assert.equal(bearerToken('bearer abc'), 'abc');
-  assert.equal(bearerToken('Bearer'), null);
-  assert.equal(bearerToken('Bearer '), null);
-  assert.equal(bearerToken('Bearer a b'), null);
-  assert.equal(bearerToken('Bearer a"b'), null);
-  assert.equal(bearerToken('Bearer a=b'), null);
+test('accessTokenCredentials: RFC 6750 §2.1 and RFC 9449 §7.1 syntax', () => {
+  const creds = (h: string | undefined) => accessTokenCredentials(h);
+  assert.equal(creds(undefined), undefined);
+  assert.equal(creds('Basic dXNlcjpwYXNz'), undefined);
+  assert.deepEqual(creds('Bearer abc.def-ghi_jkl~+/=='), { scheme: 'bearer', token: 'abc.def-ghi_jkl~+/==' });
+  assert.deepEqual(creds('bearer abc'), { scheme: 'bearer', token: 'abc' });
+  assert.deepEqual(creds('DPoP abc.def'), { scheme: 'dpop', token: 'abc.def' });
+  assert.deepEqual(creds('dpop abc'), { scheme: 'dpop', token: 'abc' });
+  for (const malformed of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer a"b', 'Bearer a=b', 'DPoP', 'DPoP ', 'DPoP a b', 'dpop a,b'])
+    assert.equal(creds(malformed), null, malformed);
+});
+
+test('accessTokenCredentials asks `known` about a Bearer token before its syntax check, never about a DPoP one', () => {
+  const asked: string[] = [];
+  const known = (t: string) => {
+    asked.push(t);
+    return false;
+  };
+  assert.deepEqual(accessTokenCredentials('Bearer abc.def', known), { scheme: 'bearer', token: 'abc.def' });
+  assert.equal(accessTokenCredentials('Bearer a b', known), null, 'unknown and malformed');
+  assert.deepEqual(accessTokenCredentials('DPoP abc.def', known), { scheme: 'dpop', token: 'abc.def' });
+  assert.deepEqual(asked, ['abc.def', 'a b']);
 });
 
 test('known: only a token verify accepted, for that audience, unexpired, its subject checked within the interval; new keys forget it', async () => {

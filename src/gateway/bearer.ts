@@ -414,19 +414,6 @@ function externalIdentity(p: JWTPayload, t: TrustedIssuer): VerifiedToken {
   };
 }
 
-/**
- * The token in an Authorization header (RFC 6750 §2.1: the "Bearer" scheme, case-insensitive,
- * one space, a b64token). undefined: no bearer credentials at all; null: a Bearer header whose
- * value is malformed.
- */
-export function bearerToken(header: string | undefined): string | undefined | null {
-  if (header === undefined) return undefined;
-  if (header.length < 7 || header.slice(0, 7).toLowerCase() !== 'bearer ')
-    return header.trim().toLowerCase() === 'bearer' ? null : undefined;
-  const token = header.slice(7).trim();
-  return B64TOKEN.test(token) ? token : null;
-}
-
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
@@ -434,10 +421,18 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * "DPoP" (RFC 9449 §7.1), case-insensitive, one space, a b64token. undefined: no header or
  * another scheme (Basic for the app itself); null: one of the two schemes, malformed.
  */
-export function accessTokenCredentials(header: string | undefined): { scheme: 'bearer' | 'dpop'; token: string } | undefined | null {
-  const bearer = bearerToken(header);
-  if (bearer !== undefined) return bearer === null ? null : { scheme: 'bearer', token: bearer };
+export function accessTokenCredentials(
+  header: string | undefined,
+  known?: (token: string) => boolean,
+): { scheme: 'bearer' | 'dpop'; token: string } | undefined | null {
   if (header === undefined) return undefined;
+  if (header.length >= 7 && header.slice(0, 7).toLowerCase() === 'bearer ') {
+    const token = header.slice(7).trim();
+    // A token verified before is a compact JWS, whose characters are all b64token ones: the
+    // syntax check (a regular expression over 600+ characters) is for tokens not seen yet.
+    return (known !== undefined && known(token)) || B64TOKEN.test(token) ? { scheme: 'bearer', token } : null;
+  }
+  if (header.trim().toLowerCase() === 'bearer') return null;
   if (header.length < 5 || header.slice(0, 5).toLowerCase() !== 'dpop ') return header.trim().toLowerCase() === 'dpop' ? null : undefined;
   const token = header.slice(5).trim();
   return B64TOKEN.test(token) ? { scheme: 'dpop', token } : null;

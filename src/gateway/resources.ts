@@ -174,18 +174,26 @@ export function compileResources(
     defaults,
   );
   const hosts = new Set(resources.map((r) => r.hostname));
+  // The last URL matched and its answer: an agent calls the same resource URL over and over.
+  let last: { host: string; uri: string; resource: ProtectedResource | null } | undefined;
 
   return {
     list: resources,
     hasHost: (host) => hosts.has(stripPort(host)),
     match(host, uri) {
       if (hosts.size === 0 || !hosts.has(stripPort(host))) return null;
+      if (last !== undefined && last.host === host && last.uri === uri) return last.resource;
       // Any reading of the path (policy/path.ts) under a resource makes it that resource's:
       // an ambiguous path must not slip from bearer-only to the app rules.
+      let resource: ProtectedResource | null = null;
       for (const { decision } of policy.decideEach({ host, path: uri, method: 'GET', ip: '' }, null).each) {
-        if (decision.ruleIndex !== null) return resources[decision.ruleIndex] ?? null;
+        if (decision.ruleIndex !== null) {
+          resource = resources[decision.ruleIndex] ?? null;
+          break;
+        }
       }
-      return null;
+      last = { host, uri, resource };
+      return resource;
     },
     allows(r, identity, method, ip) {
       // The first resource rule that admits this identity must be this one (never a sibling

@@ -213,7 +213,8 @@ function bearerVerdict(
   dpopProof: string | string[] | undefined,
   sessions: Sessions,
 ): Verdict | Promise<Verdict> {
-  const cred = accessTokenCredentials(authorization);
+  let known: VerifiedToken | undefined;
+  const cred = accessTokenCredentials(authorization, (token) => (known = bearer.verifier.known?.(token, r.resource)) !== undefined);
   if (cred === undefined)
     return { kind: 'challenge', status: 401, error: null, wwwAuthenticate: r.challenge.missing, reason: 'no bearer token' };
   if (cred === null)
@@ -226,8 +227,8 @@ function bearerVerdict(
     };
   // A bearer token verified before whose subject was checked lately is judged at once, without
   // a promise (the steady state of an agent calling a resource); DPoP proofs are always checked.
-  const known = cred.scheme === 'bearer' ? bearer.verifier.known?.(cred.token, r.resource) : undefined;
-  if (known !== undefined) return judgeResourceToken(s, bearer, r, facts, cred, known, bearerBinding(known), sessions);
+  if (known !== undefined && cred.scheme === 'bearer')
+    return judgeResourceToken(s, bearer, r, facts, cred, known, bearerBinding(known), sessions);
   return verifyResourceToken(s, bearer, r, facts, cred, proofFactsOf(orig, dpopProof), sessions);
 }
 
