@@ -162,7 +162,9 @@ export function createRegistrationGuard(deps: {
       req.on('readable', onReadable);
       req.on('end', onEnd);
       req.on('error', finish);
-      if (declared === 0) finish(null);
+      // No body at all: a declared 0, or no Content-Length or Transfer-Encoding (the server ended
+      // the stream at once, without an 'end' event: optimizeEmptyRequests).
+      if (declared === 0 || req.readableEnded) finish(null);
     });
   }
 

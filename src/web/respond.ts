@@ -227,6 +227,9 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     return Promise.reject(new GatehouseError('invalid_request', 'content-encoding is not supported for request bodies'));
   }
+  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3), and the
+  // server (optimizeEmptyRequests) ends its stream at once without an 'end' event: nothing to wait for.
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
