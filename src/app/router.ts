@@ -111,7 +111,7 @@ export function createRouter(deps: RouterDeps): Router {
   }
 
   /** A lean route's answer is measured when its handler returns or settles. */
-  function observeLean(label: RouteLabel, req: IncomingMessage, res: ServerResponse, start: bigint): void {
+  function observeLean(label: RouteLabel, req: IncomingMessage, res: ServerResponse, start: number): void {
     metrics.observe(label, req.method ?? 'GET', outcomeOf(res.statusCode), start);
   }
   function failLean(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -127,7 +127,7 @@ export function createRouter(deps: RouterDeps): Router {
    * method): what `select` and `dispatch` do for it, without a closure or an object per request
    * unless the handler answers later.
    */
-  function runLean(route: Route, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, start: bigint): void {
+  function runLean(route: Route, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, start: number): void {
     let r: void | Promise<void>;
     try {
       r = route.handler(req, res, query);
@@ -148,7 +148,7 @@ export function createRouter(deps: RouterDeps): Router {
   }
 
   function dispatch(req: IncomingMessage, res: ServerResponse): void {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const fast = site.routes.get(q === -1 ? url : url.slice(0, q));

@@ -126,11 +126,12 @@ export class Metrics {
   }
 
   /**
-   * Count one answered request and its duration since `startNs` (process.hrtime.bigint()).
+   * Count one answered request and its duration since `startMs` (performance.now(): a double,
+   * where process.hrtime.bigint() allocated a BigInt at each end of every request).
    * Unknown route or outcome strings are folded into `other` / `5xx`, unknown methods into OTHER.
    */
-  observe(route: RouteLabel, method: string, outcome: Outcome, startNs: bigint): void {
-    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  observe(route: RouteLabel, method: string, outcome: Outcome, startMs: number): void {
+    const seconds = (performance.now() - startMs) / 1e3;
     const r = ROUTE_INDEX.get(route) ?? OTHER_ROUTE;
     const m = METHOD_INDEX.get(method) ?? OTHER_METHOD;
     const o = OUTCOME_INDEX.get(outcome) ?? OUTCOME_5XX;

@@ -48,7 +48,22 @@ export function compileSubject(subject: Subject): CompiledSubject {
   };
 }
 
+/**
+ * The view of an identity, made once per identity object: a session's identity is the same
+ * object on every check until it is refreshed, and a verified token's too (the gate decides
+ * twice per check, lower-casing the username and the address each time otherwise).
+ */
 export function viewOf(identity: Identity): IdentityView {
+  let v = views.get(identity);
+  if (v === undefined) {
+    v = makeView(identity);
+    views.set(identity, v);
+  }
+  return v;
+}
+const views = new WeakMap<Identity, IdentityView>();
+
+function makeView(identity: Identity): IdentityView {
   let email: string | null = null;
   let emailDomain: string | null = null;
   const raw = identity.email;
