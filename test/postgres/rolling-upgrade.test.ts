@@ -155,6 +155,9 @@ describe('release N and release N+1 against one PostgreSQL database at once', ()
     const untar = spawn('tar', ['-x', '-C', join(dir, 'n')], { stdio: ['pipe', 'inherit', 'inherit'] });
     archive.stdout!.pipe(untar.stdin!);
     await new Promise((r, j) => untar.once('exit', (c) => (c === 0 ? r(c) : j(new Error(`tar exited ${c}`)))));
+    // N runs with this release's node_modules: a package N loads that this release no longer
+    // does (prom-client) stays in devDependencies so that N starts here; without it N's CLI
+    // exits 1 at its first import.
     await symlink(join(repoRoot, 'node_modules'), join(dir, 'n', 'node_modules'));
     nBin = join(dir, 'n', 'bin', 'gatehouse.js');
     db = await createTestDatabase();
