@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { until } from '../../test/kit/poll.ts';
 import { Metrics, outcomeOf, routeFor, type RouteLabel, type Outcome, type Decision, type SignInResult } from './metrics.ts';
 import { mergeExpositions } from './metrics-merge.ts';
@@ -436,4 +437,24 @@ test('status classes and route labels', () => {
   assert.equal(routeFor('/healthz'), 'healthz');
   assert.equal(routeFor('/oauth2/auth/extra'), 'other');
   assert.equal(routeFor('/anything/else'), 'other');
+});
+
+test('docs/running.md lists exactly the process families written, each with its type', async () => {
+  const doc = await readFile(new URL('../../docs/running.md', import.meta.url), 'utf8');
+  const start = doc.indexOf('| series | type | what |');
+  assert.ok(start > 0, 'the process metrics table in docs/running.md');
+  const rows = doc.slice(start).split('\n').slice(2);
+  const listed: [string, string][] = [];
+  for (const row of rows) {
+    if (!row.startsWith('|')) break;
+    const [series, type] = row.split('|').slice(1, 3) as [string, string];
+    for (const name of series.match(/`[^`]+`/g) ?? []) {
+      // `a_{x,y}_b{label}`: one family per alternative, the labels dropped.
+      const bare = name.slice(1, -1).replace(/\{[a-z,]+\}$/, '');
+      const alt = /\{([a-z0-9,]+)\}/.exec(bare);
+      const names = alt ? (alt[1] as string).split(',').map((x) => bare.replace(alt[0], x)) : [bare];
+      for (const n of names) listed.push([n, type.trim()]);
+    }
+  }
+  assert.deepEqual(listed, PROCESS_FAMILIES);
 });
